@@ -1,0 +1,53 @@
+use thiserror::Error;
+
+/// A storage failure, as reported by a [`crate::Store`] implementation. Never carries a value.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The database could not be reached or answered with an error.
+    #[error("database error: {0}")]
+    Database(String),
+    /// A uniqueness constraint failed (e.g. two servers created the same path at once).
+    #[error("conflicting concurrent change")]
+    Conflict,
+    /// Stored data does not have the expected shape.
+    #[error("corrupt stored record: {0}")]
+    Corrupt(String),
+}
+
+/// Errors of the domain layer; the HTTP edge maps each variant to a status explicitly.
+#[derive(Debug, Error)]
+pub enum CoreError {
+    /// Input failed validation; the message says which input and why (never a value).
+    #[error("{0}")]
+    InvalidInput(String),
+    /// The named thing does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The thing already exists, or a check-and-set did not match.
+    #[error("{0}")]
+    Conflict(String),
+    /// A blob or wrapped key failed its integrity check.
+    #[error("integrity check failed for {0}: the stored ciphertext was modified or moved")]
+    Integrity(String),
+    /// The server has not been initialised yet (`keyward operator init`).
+    #[error("keyward is not initialized: run `keyward operator init`")]
+    NotInitialized,
+    /// `operator init` ran before.
+    #[error("keyward is already initialized")]
+    AlreadyInitialized,
+    /// The master keyring does not fit the database.
+    #[error("{0}")]
+    KeyMismatch(String),
+    /// The writer task is gone or the server is shutting down.
+    #[error("the server is shutting down")]
+    Unavailable,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<keyward_crypto::CryptoError> for CoreError {
+    fn from(e: keyward_crypto::CryptoError) -> Self {
+        CoreError::Integrity(e.to_string())
+    }
+}

@@ -1,0 +1,157 @@
+//! The key manager: the master keyring, unwrapped data keys (cached by mount and version) and
+//! the token key. Unwrapped keys live only here, in zeroizing types.
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use keyward_crypto::{Key256, MasterKeyring, TokenKey, WrappedKey, WrappedKeyDomain};
+use uuid::Uuid;
+
+use crate::{CoreError, Store, StoreTx};
+
+/// Owner id of singleton keys (token key, audit key).
+pub(crate) const SYSTEM_OWNER: Uuid = Uuid::nil();
+
+/// Holds the keyring and caches of unwrapped keys.
+#[derive(Debug)]
+pub struct KeyManager {
+    keyring: MasterKeyring,
+    deks: RwLock<HashMap<(Uuid, u32), Arc<Key256>>>,
+    token_key: RwLock<Option<Arc<TokenKey>>>,
+}
+
+fn lock_poisoned() -> CoreError {
+    CoreError::Unavailable
+}
+
+impl KeyManager {
+    /// Wraps a keyring.
+    pub fn new(keyring: MasterKeyring) -> Self {
+        Self { keyring, deks: RwLock::new(HashMap::new()), token_key: RwLock::new(None) }
+    }
+
+    /// The keyring.
+    pub fn keyring(&self) -> &MasterKeyring {
+        &self.keyring
+    }
+
+    /// Checks the configured keyring against the key-check values in the database (DESIGN §3)
+    /// and stores check values for newly accepted tags. Errors name tags, never keys.
+    pub async fn check_keyring(&self, store: &dyn Store) -> Result<(), CoreError> {
+        let checks = store.kek_checks().await?;
+        let usage = store.kek_usage().await?;
+        for (tag, n) in &usage {
+            if self.keyring.get(tag).is_none() {
+                return Err(CoreError::KeyMismatch(format!(
+                    "master key tag {tag:?} still wraps {n} key(s) but is not configured: add it after the active key \
+                     in KEYWARD_MASTER_KEYS (or the key file) until `keyward keys rewrap` has moved them"
+                )));
+            }
+        }
+        let mut verified_any = false;
+        let mut new_tags = Vec::new();
+        for kek in self.keyring.keks() {
+            match checks.iter().find(|(t, _)| t == kek.tag.as_str()) {
+                Some((_, stored)) if kek.verifies(stored) => verified_any = true,
+                Some(_) => {
+                    return Err(CoreError::KeyMismatch(format!(
+                        "master key {:?} does not match the key-check value stored in this database (wrong key?)",
+                        kek.tag.as_str()
+                    )))
+                }
+                None => new_tags.push(kek),
+            }
+        }
+        if new_tags.is_empty() {
+            return Ok(());
+        }
+        let empty = checks.is_empty() && usage.is_empty();
+        if !verified_any && !empty {
+            let names: Vec<&str> = new_tags.iter().map(|k| k.tag.as_str()).collect();
+            return Err(CoreError::KeyMismatch(format!(
+                "master key tag(s) {names:?} are new to this database and no configured key matches it: \
+                 keep a key it already knows in the keyring"
+            )));
+        }
+        let mut tx = store.begin_write(true).await?;
+        for kek in new_tags {
+            tx.put_kek_check(kek.tag.as_str(), &kek.check_value()).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Wraps a key under the active KEK.
+    pub(crate) fn wrap(&self, domain: WrappedKeyDomain, owner: Uuid, version: u32, key: &Key256) -> WrappedKey {
+        self.keyring.wrap(domain, owner.as_bytes(), version, key)
+    }
+
+    fn cached_dek(&self, mount: Uuid, version: u32) -> Result<Option<Arc<Key256>>, CoreError> {
+        Ok(self.deks.read().map_err(|_| lock_poisoned())?.get(&(mount, version)).cloned())
+    }
+
+    fn cache_dek(&self, mount: Uuid, version: u32, wrapped: &WrappedKey) -> Result<Arc<Key256>, CoreError> {
+        let key = self
+            .keyring
+            .unwrap(WrappedKeyDomain::Dek, mount.as_bytes(), version, wrapped)
+            .map_err(|_| CoreError::Integrity(format!("data key v{version} of the mount")))?;
+        let key = Arc::new(key);
+        self.deks.write().map_err(|_| lock_poisoned())?.insert((mount, version), key.clone());
+        Ok(key)
+    }
+
+    /// A mount's data key of `version`, read outside any transaction.
+    pub(crate) async fn dek(&self, store: &dyn Store, mount: Uuid, version: u32) -> Result<Arc<Key256>, CoreError> {
+        if let Some(k) = self.cached_dek(mount, version)? {
+            return Ok(k);
+        }
+        let wrapped = store
+            .wrapped_key(WrappedKeyDomain::Dek.label(), mount, version)
+            .await?
+            .ok_or_else(|| CoreError::Integrity(format!("data key v{version} of the mount (missing)")))?;
+        self.cache_dek(mount, version, &wrapped)
+    }
+
+    /// A mount's data key of `version`, read inside a write transaction.
+    pub(crate) async fn dek_in_tx(&self, tx: &mut dyn StoreTx, mount: Uuid, version: u32) -> Result<Arc<Key256>, CoreError> {
+        if let Some(k) = self.cached_dek(mount, version)? {
+            return Ok(k);
+        }
+        let wrapped = tx
+            .wrapped_key(WrappedKeyDomain::Dek.label(), mount, version)
+            .await?
+            .ok_or_else(|| CoreError::Integrity(format!("data key v{version} of the mount (missing)")))?;
+        self.cache_dek(mount, version, &wrapped)
+    }
+
+    /// Forgets a deleted mount's data keys.
+    pub(crate) fn evict_mount(&self, mount: Uuid) {
+        if let Ok(mut deks) = self.deks.write() {
+            deks.retain(|(m, _), _| *m != mount);
+        }
+    }
+
+    /// The token key, loaded on first use after initialisation.
+    pub(crate) async fn token_key(&self, store: &dyn Store) -> Result<Arc<TokenKey>, CoreError> {
+        if let Some(k) = self.token_key.read().map_err(|_| lock_poisoned())?.clone() {
+            return Ok(k);
+        }
+        let wrapped = store
+            .wrapped_key(WrappedKeyDomain::TokenKey.label(), SYSTEM_OWNER, 1)
+            .await?
+            .ok_or(CoreError::NotInitialized)?;
+        let key = self
+            .keyring
+            .unwrap(WrappedKeyDomain::TokenKey, SYSTEM_OWNER.as_bytes(), 1, &wrapped)
+            .map_err(|_| CoreError::Integrity("the token key".into()))?;
+        let key = Arc::new(TokenKey(key));
+        *self.token_key.write().map_err(|_| lock_poisoned())? = Some(key.clone());
+        Ok(key)
+    }
+
+    /// Installs the token key made by initialisation.
+    pub(crate) fn set_token_key(&self, key: Arc<TokenKey>) {
+        if let Ok(mut slot) = self.token_key.write() {
+            *slot = Some(key);
+        }
+    }
+}

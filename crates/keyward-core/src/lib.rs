@@ -1,0 +1,31 @@
+//! Keyward's domain: mounts (projects), KV secrets and their versions, tokens, the key manager
+//! and the single group-committing writer. Storage is reached only through the [`Store`] trait;
+//! nothing here speaks HTTP.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+mod keys;
+mod model;
+mod ops;
+mod paths;
+mod secret_data;
+mod service;
+mod store;
+mod time;
+mod writer;
+
+pub use error::{CoreError, StoreError};
+pub use keys::KeyManager;
+pub use keyward_crypto::WrappedKey;
+pub use model::{
+    FieldStamp, Mount, MountKind, SecretMeta, SecretSummary, SecretVersion, TokenRecord, VersionInfo, WriteSummary,
+    DEFAULT_MAX_VERSIONS,
+};
+pub use ops::{SecretPatch, WriteOp, WriteReply};
+pub use paths::{validate_field_name, validate_mount_path, validate_secret_path, MAX_NAME_LEN};
+pub use secret_data::SecretData;
+pub use service::{Keyward, SecretRead};
+pub use store::{Backend, Store, StoreTx};
+pub use time::{format_rfc3339, now_nanos, Nanos};
+pub use writer::Writer;

@@ -1,0 +1,184 @@
+//! Domain records, as stored and as returned to callers (never holding plaintext).
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{CoreError, Nanos};
+
+/// Versions kept per secret unless configured otherwise (as Vault).
+pub const DEFAULT_MAX_VERSIONS: u32 = 10;
+
+/// The engine a mount runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MountKind {
+    /// Versioned key/value secrets (a project).
+    Kv,
+    /// Encryption as a service.
+    Transit,
+}
+
+impl MountKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Kv => "kv",
+            Self::Transit => "transit",
+        }
+    }
+
+    /// Parses a stored or requested name.
+    pub fn parse(s: &str) -> Result<Self, CoreError> {
+        match s {
+            "kv" => Ok(Self::Kv),
+            "transit" => Ok(Self::Transit),
+            other => Err(CoreError::InvalidInput(format!("unknown mount kind {other:?} (expected kv or transit)"))),
+        }
+    }
+}
+
+/// A mount: a kv project or a transit engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mount {
+    /// Random identity, bound into every blob's AAD.
+    pub id: Uuid,
+    /// Its name (one path segment).
+    pub path: String,
+    /// The engine.
+    pub kind: MountKind,
+    /// Creation time.
+    pub created_at: Nanos,
+    /// Engine configuration (JSON object).
+    pub config: serde_json::Value,
+}
+
+/// A secret's metadata (Vault KV v2 semantics). Holds nothing derived from a plaintext.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretMeta {
+    /// Random identity made when the path is first written, never reused; bound into AADs.
+    pub id: Uuid,
+    /// The owning mount.
+    pub mount_id: Uuid,
+    /// The path inside the mount.
+    pub path: String,
+    /// Newest version number.
+    pub current_version: u64,
+    /// Oldest version still stored.
+    pub oldest_version: u64,
+    /// How many versions to keep.
+    pub max_versions: u32,
+    /// Whether writes must carry a check-and-set version.
+    pub cas_required: bool,
+    /// Free-form string metadata.
+    pub custom_metadata: BTreeMap<String, String>,
+    /// First write.
+    pub created_at: Nanos,
+    /// Last write.
+    pub updated_at: Nanos,
+    /// Versions are soft-deleted this long after creation (0 = never), in seconds.
+    pub delete_version_after_secs: i64,
+}
+
+/// One stored version of a secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretVersion {
+    /// Version number, from 1.
+    pub version: u64,
+    /// The sealed value; `None` once destroyed.
+    pub blob: Option<Vec<u8>>,
+    /// When it was written.
+    pub created_at: Nanos,
+    /// When it was soft-deleted, if it was.
+    pub deletion_time: Option<Nanos>,
+    /// Whether its blob was destroyed.
+    pub destroyed: bool,
+    /// Accessor of the token that wrote it.
+    pub created_by: String,
+    /// Per field: the version in which that field last changed, and when.
+    pub field_versions: BTreeMap<String, FieldStamp>,
+}
+
+/// When a field last changed: known without decrypting anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldStamp {
+    /// The version in which the field last changed.
+    #[serde(rename = "v")]
+    pub version: u64,
+    /// The time of that version.
+    #[serde(rename = "t")]
+    pub changed_at: Nanos,
+}
+
+/// A token as stored: its keyed digest, never the token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRecord {
+    /// Public identifier of the token.
+    pub accessor: String,
+    /// HMAC-SHA256 of the token under the token key (hex).
+    pub digest: String,
+    /// Policy names.
+    pub policies: Vec<String>,
+    /// The accessor of the token that created it.
+    pub parent_accessor: Option<String>,
+    /// A human label.
+    pub display_name: String,
+    /// Creation time.
+    pub created_at: Nanos,
+    /// Expiry, if any.
+    pub expires_at: Option<Nanos>,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+impl TokenRecord {
+    /// Whether the token may be used at `now`.
+    pub fn is_live(&self, now: Nanos) -> bool {
+        !self.revoked && self.expires_at.is_none_or(|e| e > now)
+    }
+}
+
+/// A row of a mount's secret listing (an environment), without decrypting anything.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretSummary {
+    /// Path inside the mount.
+    pub path: String,
+    /// Current version.
+    pub current_version: u64,
+    /// Number of fields in the current version.
+    pub field_count: usize,
+    /// Last write.
+    pub updated_at: Nanos,
+}
+
+/// One version in a secret's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionInfo {
+    /// Version number.
+    pub version: u64,
+    /// When it was written.
+    pub created_at: Nanos,
+    /// Who wrote it (token accessor).
+    pub created_by: String,
+    /// Soft-deletion time, if any.
+    pub deletion_time: Option<Nanos>,
+    /// Whether destroyed.
+    pub destroyed: bool,
+    /// Field names in that version.
+    pub fields: Vec<String>,
+}
+
+/// What one write changed, by field name (never values).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteSummary {
+    /// The version written (the current one when nothing changed).
+    pub version: u64,
+    /// Names that did not exist before.
+    pub added: Vec<String>,
+    /// Names whose value changed.
+    pub changed: Vec<String>,
+    /// Names set to the value they already had.
+    pub unchanged: Vec<String>,
+    /// Names removed.
+    pub removed: Vec<String>,
+}

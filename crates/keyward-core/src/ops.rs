@@ -1,0 +1,368 @@
+//! The write operations the writer applies inside its batch transaction.
+use std::collections::BTreeMap;
+
+use keyward_crypto::{blob_dek_version, open_secret_blob, seal_secret_blob, BlobContext, Key256, WrappedKeyDomain};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::paths::{validate_field_name, validate_mount_path, validate_secret_path};
+use crate::{
+    now_nanos, CoreError, FieldStamp, KeyManager, Mount, MountKind, SecretData, SecretMeta, SecretVersion, StoreTx, WriteSummary,
+    DEFAULT_MAX_VERSIONS,
+};
+
+/// A change to a secret's map: fields to set and names to remove.
+#[derive(Debug, Default)]
+pub struct SecretPatch {
+    /// Fields to add or replace.
+    pub set: SecretData,
+    /// Field names to remove; each must exist.
+    pub unset: Vec<String>,
+    /// Check-and-set: the current version the caller expects (0 = must not exist yet).
+    pub cas: Option<u64>,
+}
+
+/// One write, applied atomically inside a group-committed batch.
+#[derive(Debug)]
+pub enum WriteOp {
+    /// Patch a secret's map into a new version.
+    Patch {
+        /// Mount name.
+        mount: String,
+        /// Secret path.
+        path: String,
+        /// The change.
+        patch: SecretPatch,
+        /// Accessor of the writing token.
+        actor: String,
+    },
+    /// Write a new version equal to an older one.
+    Rollback {
+        /// Mount name.
+        mount: String,
+        /// Secret path.
+        path: String,
+        /// The version to restore.
+        version: u64,
+        /// Accessor of the writing token.
+        actor: String,
+    },
+    /// Delete a secret with all its versions.
+    DeleteSecret {
+        /// Mount name.
+        mount: String,
+        /// Secret path.
+        path: String,
+    },
+    /// Create a mount (and, for kv, its first data key).
+    CreateMount {
+        /// Mount name.
+        path: String,
+        /// Engine.
+        kind: MountKind,
+    },
+    /// Delete a mount and crypto-shred it (its wrapped data keys go in the same transaction).
+    DeleteMount {
+        /// Mount name.
+        path: String,
+    },
+}
+
+/// The result of a [`WriteOp`].
+#[derive(Debug)]
+pub enum WriteReply {
+    /// A secret write: what changed.
+    Written(WriteSummary),
+    /// A secret was deleted.
+    SecretDeleted,
+    /// A mount was created.
+    MountCreated(Mount),
+    /// A mount was deleted; `keys_shredded` wrapped keys went with it.
+    MountDeleted {
+        /// The deleted mount's id.
+        id: Uuid,
+        /// How many wrapped keys were deleted.
+        keys_shredded: u64,
+    },
+}
+
+pub(crate) async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &WriteOp) -> Result<WriteReply, CoreError> {
+    match op {
+        WriteOp::Patch { mount, path, patch, actor } => patch_secret(tx, keys, mount, path, patch, actor).await,
+        WriteOp::Rollback { mount, path, version, actor } => rollback(tx, keys, mount, path, *version, actor).await,
+        WriteOp::DeleteSecret { mount, path } => {
+            let m = kv_mount(tx, mount).await?;
+            let meta = tx
+                .secret_for_update(m.id, path)
+                .await?
+                .ok_or_else(|| CoreError::NotFound(format!("secret {mount}/{path}")))?;
+            tx.delete_secret(meta.id).await?;
+            Ok(WriteReply::SecretDeleted)
+        }
+        WriteOp::CreateMount { path, kind } => create_mount(tx, keys, path, *kind).await,
+        WriteOp::DeleteMount { path } => {
+            let m = tx.mount(path).await?.ok_or_else(|| CoreError::NotFound(format!("mount {path:?}")))?;
+            let keys_shredded = tx.delete_mount(m.id).await?;
+            Ok(WriteReply::MountDeleted { id: m.id, keys_shredded })
+        }
+    }
+}
+
+async fn create_mount(tx: &mut dyn StoreTx, keys: &KeyManager, path: &str, kind: MountKind) -> Result<WriteReply, CoreError> {
+    validate_mount_path(path)?;
+    if tx.mount(path).await?.is_some() {
+        return Err(CoreError::Conflict(format!("mount {path:?} already exists")));
+    }
+    let mount = Mount {
+        id: Uuid::new_v4(),
+        path: path.to_owned(),
+        kind,
+        created_at: now_nanos(),
+        config: Value::Object(Default::default()),
+    };
+    tx.insert_mount(&mount).await?;
+    if kind == MountKind::Kv {
+        let dek = Key256::generate();
+        let wrapped = keys.wrap(WrappedKeyDomain::Dek, mount.id, 1, &dek);
+        tx.insert_wrapped_key(WrappedKeyDomain::Dek.label(), mount.id, 1, &wrapped).await?;
+    }
+    Ok(WriteReply::MountCreated(mount))
+}
+
+pub(crate) async fn kv_mount(tx: &mut dyn StoreTx, name: &str) -> Result<Mount, CoreError> {
+    match tx.mount(name).await? {
+        Some(m) if m.kind == MountKind::Kv => Ok(m),
+        Some(_) => Err(CoreError::InvalidInput(format!("mount {name:?} is not a kv mount"))),
+        None => Err(CoreError::NotFound(format!("mount {name:?}"))),
+    }
+}
+
+/// Opens one stored version (used by reads and by writes that build on the current map).
+pub(crate) fn open_version(dek: &Key256, mount: &Mount, meta: &SecretMeta, v: &SecretVersion) -> Result<SecretData, CoreError> {
+    let blob = v.blob.as_deref().ok_or_else(|| CoreError::NotFound(format!("version {} (destroyed)", v.version)))?;
+    let ctx = BlobContext { mount: *mount.id.as_bytes(), secret: *meta.id.as_bytes(), version: v.version };
+    let plain = open_secret_blob(dek, &ctx, blob)
+        .map_err(|_| CoreError::Integrity(format!("{}/{} version {}", mount.path, meta.path, v.version)))?;
+    SecretData::from_plaintext(&plain)
+}
+
+async fn decrypt_in_tx(
+    tx: &mut dyn StoreTx,
+    keys: &KeyManager,
+    mount: &Mount,
+    meta: &SecretMeta,
+    v: &SecretVersion,
+) -> Result<SecretData, CoreError> {
+    let blob = v.blob.as_deref().ok_or_else(|| CoreError::NotFound(format!("version {} (destroyed)", v.version)))?;
+    let dek_version = blob_dek_version(blob)
+        .map_err(|_| CoreError::Integrity(format!("{}/{} version {}", mount.path, meta.path, v.version)))?;
+    let dek = keys.dek_in_tx(tx, mount.id, dek_version).await?;
+    open_version(&dek, mount, meta, v)
+}
+
+/// The live current map of a secret and its field versions (empty when new, deleted or destroyed).
+async fn current_map(
+    tx: &mut dyn StoreTx,
+    keys: &KeyManager,
+    mount: &Mount,
+    meta: Option<&SecretMeta>,
+) -> Result<(SecretData, BTreeMap<String, FieldStamp>), CoreError> {
+    let Some(meta) = meta else { return Ok(Default::default()) };
+    match tx.version(meta.id, meta.current_version).await? {
+        Some(v) if !v.destroyed && v.deletion_time.is_none() && v.blob.is_some() => {
+            let data = decrypt_in_tx(tx, keys, mount, meta, &v).await?;
+            Ok((data, v.field_versions))
+        }
+        _ => Ok(Default::default()),
+    }
+}
+
+fn check_cas(meta: Option<&SecretMeta>, cas: Option<u64>) -> Result<(), CoreError> {
+    let current = meta.map_or(0, |m| m.current_version);
+    match cas {
+        Some(expected) if expected != current => {
+            Err(CoreError::Conflict("check-and-set parameter did not match the current version".into()))
+        }
+        None if meta.is_some_and(|m| m.cas_required) => {
+            Err(CoreError::InvalidInput("check-and-set parameter required for this call".into()))
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn patch_secret(
+    tx: &mut dyn StoreTx,
+    keys: &KeyManager,
+    mount_name: &str,
+    path: &str,
+    patch: &SecretPatch,
+    actor: &str,
+) -> Result<WriteReply, CoreError> {
+    validate_secret_path(path)?;
+    for name in patch.set.fields().keys().chain(patch.unset.iter()) {
+        validate_field_name(name)?;
+    }
+    if patch.set.fields().is_empty() && patch.unset.is_empty() {
+        return Err(CoreError::InvalidInput("nothing to change: give at least one field to set or unset".into()));
+    }
+    let mount = kv_mount(tx, mount_name).await?;
+    let meta = tx.secret_for_update(mount.id, path).await?;
+    check_cas(meta.as_ref(), patch.cas)?;
+    let (base, base_fv) = current_map(tx, keys, &mount, meta.as_ref()).await?;
+    let mut next = base.clone();
+    for name in &patch.unset {
+        if next.fields_mut().remove(name).is_none() {
+            return Err(CoreError::NotFound(format!("field {name:?} in {mount_name}/{path}")));
+        }
+    }
+    for (k, v) in patch.set.fields() {
+        next.fields_mut().insert(k.clone(), v.clone());
+    }
+    write_map(tx, keys, &mount, meta, path, &base, &base_fv, next, actor).await
+}
+
+async fn rollback(
+    tx: &mut dyn StoreTx,
+    keys: &KeyManager,
+    mount_name: &str,
+    path: &str,
+    version: u64,
+    actor: &str,
+) -> Result<WriteReply, CoreError> {
+    let mount = kv_mount(tx, mount_name).await?;
+    let meta = tx
+        .secret_for_update(mount.id, path)
+        .await?
+        .ok_or_else(|| CoreError::NotFound(format!("secret {mount_name}/{path}")))?;
+    let target = tx
+        .version(meta.id, version)
+        .await?
+        .ok_or_else(|| CoreError::NotFound(format!("version {version} of {mount_name}/{path}")))?;
+    if target.destroyed {
+        return Err(CoreError::Conflict(format!("version {version} of {mount_name}/{path} was destroyed")));
+    }
+    let restored = decrypt_in_tx(tx, keys, &mount, &meta, &target).await?;
+    let (base, base_fv) = current_map(tx, keys, &mount, Some(&meta)).await?;
+    write_map(tx, keys, &mount, Some(meta), path, &base, &base_fv, restored, actor).await
+}
+
+/// Compares `next` with `base`, and unless nothing changed, seals `next` as a new version under
+/// the mount's active data key (read inside this transaction) and updates the metadata.
+#[allow(clippy::too_many_arguments)]
+async fn write_map(
+    tx: &mut dyn StoreTx,
+    keys: &KeyManager,
+    mount: &Mount,
+    meta: Option<SecretMeta>,
+    path: &str,
+    base: &SecretData,
+    base_fv: &BTreeMap<String, FieldStamp>,
+    next: SecretData,
+    actor: &str,
+) -> Result<WriteReply, CoreError> {
+    let current = meta.as_ref().map_or(0, |m| m.current_version);
+    let new_version = current + 1;
+    let now = now_nanos();
+    let stamp = FieldStamp { version: new_version, changed_at: now };
+    let mut summary = WriteSummary::default();
+    let mut field_versions = BTreeMap::new();
+    for (k, v) in next.fields() {
+        match base.fields().get(k) {
+            None => {
+                summary.added.push(k.clone());
+                field_versions.insert(k.clone(), stamp);
+            }
+            Some(old) if old != v => {
+                summary.changed.push(k.clone());
+                field_versions.insert(k.clone(), stamp);
+            }
+            Some(_) => {
+                summary.unchanged.push(k.clone());
+                field_versions.insert(k.clone(), base_fv.get(k).copied().unwrap_or(stamp));
+            }
+        }
+    }
+    summary.removed = base.fields().keys().filter(|k| !next.fields().contains_key(*k)).cloned().collect();
+    if meta.is_some() && summary.added.is_empty() && summary.changed.is_empty() && summary.removed.is_empty() {
+        summary.version = current;
+        return Ok(WriteReply::Written(summary));
+    }
+    summary.version = new_version;
+
+    let mut meta = meta.unwrap_or_else(|| SecretMeta {
+        id: Uuid::new_v4(),
+        mount_id: mount.id,
+        path: path.to_owned(),
+        current_version: 0,
+        oldest_version: 1,
+        max_versions: DEFAULT_MAX_VERSIONS,
+        cas_required: false,
+        custom_metadata: BTreeMap::new(),
+        created_at: now,
+        updated_at: now,
+        delete_version_after_secs: 0,
+    });
+    let is_new = meta.current_version == 0;
+    let dek_version = tx
+        .latest_key_version(WrappedKeyDomain::Dek.label(), mount.id)
+        .await?
+        .ok_or_else(|| CoreError::Integrity(format!("mount {} has no data key", mount.path)))?;
+    let dek = keys.dek_in_tx(tx, mount.id, dek_version).await?;
+    let ctx = BlobContext { mount: *mount.id.as_bytes(), secret: *meta.id.as_bytes(), version: new_version };
+    let blob = seal_secret_blob(&dek, dek_version, &ctx, &next.to_plaintext());
+
+    meta.current_version = new_version;
+    meta.updated_at = now;
+    let keep = u64::from(meta.max_versions.max(1));
+    let oldest_kept = new_version.saturating_sub(keep - 1).max(1);
+    meta.oldest_version = meta.oldest_version.max(oldest_kept);
+    if is_new {
+        tx.insert_secret(&meta).await?;
+    } else {
+        tx.update_secret(&meta).await?;
+    }
+    let version = SecretVersion {
+        version: new_version,
+        blob: Some(blob),
+        created_at: now,
+        deletion_time: None,
+        destroyed: false,
+        created_by: actor.to_owned(),
+        field_versions,
+    };
+    tx.insert_version(meta.id, &version).await?;
+    tx.delete_versions_below(meta.id, meta.oldest_version).await?;
+    Ok(WriteReply::Written(summary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(current: u64, cas_required: bool) -> SecretMeta {
+        SecretMeta {
+            id: Uuid::nil(),
+            mount_id: Uuid::nil(),
+            path: "p".into(),
+            current_version: current,
+            oldest_version: 1,
+            max_versions: 10,
+            cas_required,
+            custom_metadata: BTreeMap::new(),
+            created_at: 0,
+            updated_at: 0,
+            delete_version_after_secs: 0,
+        }
+    }
+
+    #[test]
+    fn cas_rules_follow_vault() {
+        assert!(check_cas(None, None).is_ok());
+        assert!(check_cas(None, Some(0)).is_ok());
+        assert!(check_cas(None, Some(1)).is_err());
+        assert!(check_cas(Some(&meta(3, false)), Some(0)).is_err());
+        assert!(check_cas(Some(&meta(3, false)), Some(3)).is_ok());
+        assert!(check_cas(Some(&meta(3, true)), None).is_err());
+        assert!(check_cas(Some(&meta(3, true)), Some(3)).is_ok());
+    }
+}

@@ -1,0 +1,213 @@
+//! The facade the server calls: initialisation, authentication, mounts and secrets.
+use std::sync::Arc;
+
+use keyward_crypto::{blob_dek_version, random_base62, Key256, MasterKeyring, Token, TokenKey, WrappedKeyDomain};
+
+use crate::keys::SYSTEM_OWNER;
+use crate::ops::open_version;
+use crate::{
+    now_nanos, CoreError, KeyManager, Mount, MountKind, SecretData, SecretMeta, SecretPatch, SecretSummary,
+    SecretVersion, Store, TokenRecord, VersionInfo, WriteOp, WriteReply, WriteSummary, Writer,
+};
+
+const INITIALIZED: &str = "initialized";
+
+/// A decrypted secret version with its metadata.
+#[derive(Debug)]
+pub struct SecretRead {
+    /// The mount.
+    pub mount: Mount,
+    /// The secret's metadata.
+    pub meta: SecretMeta,
+    /// The version read (its blob removed).
+    pub version: SecretVersion,
+    /// The plaintext map.
+    pub data: SecretData,
+}
+
+/// Keyward's domain services over one store.
+#[derive(Debug, Clone)]
+pub struct Keyward {
+    store: Arc<dyn Store>,
+    keys: Arc<KeyManager>,
+    writer: Writer,
+}
+
+impl std::fmt::Debug for dyn Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({:?})", self.backend())
+    }
+}
+
+impl Keyward {
+    /// Checks the master keyring against the database and starts the writer.
+    pub async fn open(store: Arc<dyn Store>, keyring: MasterKeyring) -> Result<Self, CoreError> {
+        let keys = Arc::new(KeyManager::new(keyring));
+        keys.check_keyring(store.as_ref()).await?;
+        let writer = Writer::spawn(store.clone(), keys.clone());
+        Ok(Self { store, keys, writer })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Whether `operator init` has run.
+    pub async fn is_initialized(&self) -> Result<bool, CoreError> {
+        Ok(self.store.system_value(INITIALIZED).await?.as_deref() == Some("true"))
+    }
+
+    /// Initialises the database once, under a lock that spans every server sharing it: makes
+    /// the token key and the root token, which is returned (and never stored in clear).
+    pub async fn initialize(&self) -> Result<Token, CoreError> {
+        let mut tx = self.store.begin_write(true).await?;
+        if tx.system_value(INITIALIZED).await?.as_deref() == Some("true") {
+            return Err(CoreError::AlreadyInitialized);
+        }
+        let key = Key256::generate();
+        let wrapped = self.keys.wrap(WrappedKeyDomain::TokenKey, SYSTEM_OWNER, 1, &key);
+        tx.insert_wrapped_key(WrappedKeyDomain::TokenKey.label(), SYSTEM_OWNER, 1, &wrapped).await?;
+        let token_key = Arc::new(TokenKey(key));
+        let root = Token::generate();
+        let record = TokenRecord {
+            accessor: new_accessor(),
+            digest: token_key.digest(&root).0,
+            policies: vec!["root".into()],
+            parent_accessor: None,
+            display_name: "root".into(),
+            created_at: now_nanos(),
+            expires_at: None,
+            revoked: false,
+        };
+        tx.insert_token(&record).await?;
+        tx.set_system_value(INITIALIZED, "true").await?;
+        tx.commit().await?;
+        self.keys.set_token_key(token_key);
+        Ok(root)
+    }
+
+    /// The live token record for a presented token, found by its keyed digest.
+    pub async fn authenticate(&self, token: &Token) -> Result<Option<TokenRecord>, CoreError> {
+        let key = self.keys.token_key(self.store.as_ref()).await?;
+        let digest = key.digest(token);
+        let record = self.store.token_by_digest(&digest.0).await?;
+        Ok(record.filter(|r| r.is_live(now_nanos())))
+    }
+
+    /// All mounts.
+    pub async fn list_mounts(&self) -> Result<Vec<Mount>, CoreError> {
+        Ok(self.store.list_mounts().await?)
+    }
+
+    /// Creates a mount.
+    pub async fn create_mount(&self, path: &str, kind: MountKind) -> Result<Mount, CoreError> {
+        match self.writer.submit(WriteOp::CreateMount { path: path.to_owned(), kind }).await? {
+            WriteReply::MountCreated(m) => Ok(m),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Deletes a mount and crypto-shreds its data; returns how many wrapped keys were deleted.
+    pub async fn delete_mount(&self, path: &str) -> Result<u64, CoreError> {
+        match self.writer.submit(WriteOp::DeleteMount { path: path.to_owned() }).await? {
+            WriteReply::MountDeleted { keys_shredded, .. } => Ok(keys_shredded),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Applies a patch as one new version.
+    pub async fn patch_secret(&self, mount: &str, path: &str, patch: SecretPatch, actor: &str) -> Result<WriteSummary, CoreError> {
+        let op = WriteOp::Patch { mount: mount.to_owned(), path: path.to_owned(), patch, actor: actor.to_owned() };
+        written(self.writer.submit(op).await?)
+    }
+
+    /// Writes a new version equal to `version`.
+    pub async fn rollback(&self, mount: &str, path: &str, version: u64, actor: &str) -> Result<WriteSummary, CoreError> {
+        let op = WriteOp::Rollback { mount: mount.to_owned(), path: path.to_owned(), version, actor: actor.to_owned() };
+        written(self.writer.submit(op).await?)
+    }
+
+    /// Deletes a secret with all its versions.
+    pub async fn delete_secret(&self, mount: &str, path: &str) -> Result<(), CoreError> {
+        match self.writer.submit(WriteOp::DeleteSecret { mount: mount.to_owned(), path: path.to_owned() }).await? {
+            WriteReply::SecretDeleted => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn kv_mount(&self, name: &str) -> Result<Mount, CoreError> {
+        match self.store.mount(name).await? {
+            Some(m) if m.kind == MountKind::Kv => Ok(m),
+            Some(_) => Err(CoreError::InvalidInput(format!("mount {name:?} is not a kv mount"))),
+            None => Err(CoreError::NotFound(format!("mount {name:?}"))),
+        }
+    }
+
+    async fn secret_meta(&self, mount: &Mount, path: &str) -> Result<SecretMeta, CoreError> {
+        self.store
+            .secret(mount.id, path)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("secret {}/{path}", mount.path)))
+    }
+
+    /// Reads and decrypts a version (the current one by default).
+    pub async fn read_secret(&self, mount: &str, path: &str, version: Option<u64>) -> Result<SecretRead, CoreError> {
+        let mount = self.kv_mount(mount).await?;
+        let meta = self.secret_meta(&mount, path).await?;
+        let v = version.unwrap_or(meta.current_version);
+        let what = format!("version {v} of {}/{path}", mount.path);
+        let mut row = self.store.version(meta.id, v).await?.ok_or_else(|| CoreError::NotFound(what.clone()))?;
+        if row.destroyed || row.blob.is_none() {
+            return Err(CoreError::NotFound(format!("{what} (destroyed)")));
+        }
+        if row.deletion_time.is_some() {
+            return Err(CoreError::NotFound(format!("{what} (deleted)")));
+        }
+        let blob = row.blob.as_deref().unwrap_or_default();
+        let dek_version = blob_dek_version(blob).map_err(|_| CoreError::Integrity(what.clone()))?;
+        let dek = self.keys.dek(self.store.as_ref(), mount.id, dek_version).await?;
+        let data = open_version(&dek, &mount, &meta, &row)?;
+        row.blob = None;
+        Ok(SecretRead { mount, meta, version: row, data })
+    }
+
+    /// A page of a mount's secrets (environments), without decrypting anything.
+    pub async fn list_secrets(&self, mount: &str, after: Option<&str>, limit: u32) -> Result<Vec<SecretSummary>, CoreError> {
+        let mount = self.kv_mount(mount).await?;
+        Ok(self.store.list_secrets(mount.id, after, limit).await?)
+    }
+
+    /// The stored versions of a secret, oldest first.
+    pub async fn history(&self, mount: &str, path: &str) -> Result<Vec<VersionInfo>, CoreError> {
+        let mount = self.kv_mount(mount).await?;
+        let meta = self.secret_meta(&mount, path).await?;
+        let versions = self.store.versions(meta.id).await?;
+        Ok(versions
+            .into_iter()
+            .map(|v| VersionInfo {
+                version: v.version,
+                created_at: v.created_at,
+                created_by: v.created_by,
+                deletion_time: v.deletion_time,
+                destroyed: v.destroyed,
+                fields: v.field_versions.into_keys().collect(),
+            })
+            .collect())
+    }
+}
+
+fn new_accessor() -> String {
+    format!("acc_{}", &*random_base62(24))
+}
+
+fn written(reply: WriteReply) -> Result<WriteSummary, CoreError> {
+    match reply {
+        WriteReply::Written(s) => Ok(s),
+        other => Err(unexpected(&other)),
+    }
+}
+
+fn unexpected(reply: &WriteReply) -> CoreError {
+    CoreError::Store(crate::StoreError::Corrupt(format!("unexpected writer reply {reply:?}")))
+}

@@ -1,0 +1,105 @@
+//! The storage boundary. Implementations live in `keyward-store` (SQLite, PostgreSQL).
+use async_trait::async_trait;
+use keyward_crypto::WrappedKey;
+use uuid::Uuid;
+
+use crate::{Mount, SecretMeta, SecretSummary, SecretVersion, StoreError, TokenRecord};
+
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite.
+    Sqlite,
+    /// PostgreSQL (several replicas may share it).
+    Postgres,
+}
+
+/// Reads outside any transaction, and the way to start a write transaction.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The engine.
+    fn backend(&self) -> Backend;
+
+    /// Starts a write transaction that holds the database's write lock (SQLite `BEGIN
+    /// IMMEDIATE`); `exclusive` additionally serialises against every other server on the same
+    /// database (a PostgreSQL advisory lock), for initialisation.
+    async fn begin_write(&self, exclusive: bool) -> Result<Box<dyn StoreTx>, StoreError>;
+
+    /// A system value (e.g. `initialized`).
+    async fn system_value(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Stored key-check values: `(kek tag, check value)`.
+    async fn kek_checks(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// How many wrapped keys each KEK tag still wraps.
+    async fn kek_usage(&self) -> Result<Vec<(String, u64)>, StoreError>;
+    /// A wrapped key by domain label, owner and version.
+    async fn wrapped_key(&self, domain: &str, owner: Uuid, version: u32) -> Result<Option<WrappedKey>, StoreError>;
+
+    /// All mounts, by path.
+    async fn list_mounts(&self) -> Result<Vec<Mount>, StoreError>;
+    /// One mount by path.
+    async fn mount(&self, path: &str) -> Result<Option<Mount>, StoreError>;
+
+    /// A secret's metadata.
+    async fn secret(&self, mount_id: Uuid, path: &str) -> Result<Option<SecretMeta>, StoreError>;
+    /// One version of a secret.
+    async fn version(&self, secret_id: Uuid, version: u64) -> Result<Option<SecretVersion>, StoreError>;
+    /// All stored versions of a secret, oldest first, without blobs.
+    async fn versions(&self, secret_id: Uuid) -> Result<Vec<SecretVersion>, StoreError>;
+    /// Secrets of a mount in path order, after the `after` cursor.
+    async fn list_secrets(&self, mount_id: Uuid, after: Option<&str>, limit: u32) -> Result<Vec<SecretSummary>, StoreError>;
+
+    /// A token by its digest.
+    async fn token_by_digest(&self, digest: &str) -> Result<Option<TokenRecord>, StoreError>;
+}
+
+/// One write transaction. Dropping it without `commit` rolls it back.
+#[async_trait]
+pub trait StoreTx: Send {
+    /// Commits durably.
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+    /// Marks a point that [`StoreTx::rollback_to_savepoint`] returns to.
+    async fn savepoint(&mut self) -> Result<(), StoreError>;
+    /// Forgets the last savepoint, keeping its changes.
+    async fn release_savepoint(&mut self) -> Result<(), StoreError>;
+    /// Undoes everything since the last savepoint.
+    async fn rollback_to_savepoint(&mut self) -> Result<(), StoreError>;
+
+    /// A system value.
+    async fn system_value(&mut self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Sets a system value.
+    async fn set_system_value(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Stores a key-check value for a KEK tag (insert or replace).
+    async fn put_kek_check(&mut self, tag: &str, check: &[u8]) -> Result<(), StoreError>;
+    /// Stores a wrapped key.
+    async fn insert_wrapped_key(&mut self, domain: &str, owner: Uuid, version: u32, key: &WrappedKey) -> Result<(), StoreError>;
+    /// A wrapped key, read inside the transaction.
+    async fn wrapped_key(&mut self, domain: &str, owner: Uuid, version: u32) -> Result<Option<WrappedKey>, StoreError>;
+    /// The newest version of a wrapped key (the active DEK of a mount), read under the lock.
+    async fn latest_key_version(&mut self, domain: &str, owner: Uuid) -> Result<Option<u32>, StoreError>;
+
+    /// A mount by path.
+    async fn mount(&mut self, path: &str) -> Result<Option<Mount>, StoreError>;
+    /// Creates a mount.
+    async fn insert_mount(&mut self, mount: &Mount) -> Result<(), StoreError>;
+    /// Deletes a mount with all its secrets, versions and wrapped keys; returns how many wrapped
+    /// keys were deleted.
+    async fn delete_mount(&mut self, mount_id: Uuid) -> Result<u64, StoreError>;
+
+    /// A secret's metadata, locked for update until the transaction ends.
+    async fn secret_for_update(&mut self, mount_id: Uuid, path: &str) -> Result<Option<SecretMeta>, StoreError>;
+    /// Creates a secret's metadata.
+    async fn insert_secret(&mut self, meta: &SecretMeta) -> Result<(), StoreError>;
+    /// Updates a secret's metadata.
+    async fn update_secret(&mut self, meta: &SecretMeta) -> Result<(), StoreError>;
+    /// Deletes a secret and all its versions.
+    async fn delete_secret(&mut self, secret_id: Uuid) -> Result<(), StoreError>;
+    /// One version of a secret.
+    async fn version(&mut self, secret_id: Uuid, version: u64) -> Result<Option<SecretVersion>, StoreError>;
+    /// Stores a new version.
+    async fn insert_version(&mut self, secret_id: Uuid, version: &SecretVersion) -> Result<(), StoreError>;
+    /// Deletes every version below `version`.
+    async fn delete_versions_below(&mut self, secret_id: Uuid, version: u64) -> Result<(), StoreError>;
+
+    /// Stores a token record.
+    async fn insert_token(&mut self, token: &TokenRecord) -> Result<(), StoreError>;
+}

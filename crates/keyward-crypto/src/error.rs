@@ -1,0 +1,16 @@
+use thiserror::Error;
+
+/// Errors of the crypto layer. Decryption failures are deliberately opaque: they never say
+/// which byte, key or field was wrong.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum CryptoError {
+    /// Authentication failed, or the ciphertext is malformed, truncated or bound elsewhere.
+    #[error("integrity check failed: the ciphertext was modified, truncated or does not belong here")]
+    DecryptionFailed,
+    /// A master key specification could not be parsed.
+    #[error("invalid master key: {0}")]
+    InvalidMasterKey(String),
+    /// A blob or wrapped key has an unknown format version.
+    #[error("unsupported ciphertext format version {0}")]
+    UnsupportedFormat(u8),
+}

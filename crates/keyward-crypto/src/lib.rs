@@ -1,0 +1,27 @@
+//! Keyward's cryptography, with no I/O: the master keyring (KEKs), wrapped keys, the secret
+//! blob format, tokens, masking and random generators.
+//!
+//! Every primitive comes from `ring` (AES-256-GCM, HMAC-SHA256, HKDF); nonces come from the
+//! OS-seeded CSPRNG. Key material lives in zeroizing types whose `Debug` is redacted, and every
+//! decryption failure collapses into one opaque error.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod aad;
+mod aead;
+mod blob;
+mod error;
+mod key;
+mod keyring;
+mod mask;
+mod random;
+mod token;
+
+pub use aad::Aad;
+pub use blob::{blob_dek_version, open_secret_blob, seal_secret_blob, BlobContext, BLOB_HEADER_LEN};
+pub use error::CryptoError;
+pub use key::{Key256, WrappedKey, WrappedKeyDomain};
+pub use keyring::{Kek, KekTag, MasterKeyring};
+pub use mask::mask_value;
+pub use random::{random_base62, random_base64_secret};
+pub use token::{Token, TokenDigest, TokenKey, TOKEN_PREFIX};

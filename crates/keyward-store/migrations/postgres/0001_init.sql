@@ -1,0 +1,63 @@
+-- Keyward schema (PostgreSQL). Times are nanoseconds since the Unix epoch; booleans are 0/1.
+CREATE TABLE system (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE kek_checks (tag TEXT PRIMARY KEY, check_value BYTEA NOT NULL);
+
+-- Every key held under the master keyring: data keys, token key, audit key, transit keys.
+CREATE TABLE wrapped_keys (
+    domain TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    kek_tag TEXT NOT NULL,
+    wrapped BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (domain, owner, version)
+);
+CREATE INDEX wrapped_keys_kek_tag ON wrapped_keys (kek_tag);
+
+CREATE TABLE mounts (
+    id TEXT PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    config TEXT NOT NULL
+);
+
+CREATE TABLE secrets (
+    id TEXT PRIMARY KEY,
+    mount_id TEXT NOT NULL REFERENCES mounts (id),
+    path TEXT COLLATE "C" NOT NULL,
+    current_version BIGINT NOT NULL,
+    oldest_version BIGINT NOT NULL,
+    max_versions BIGINT NOT NULL,
+    cas_required BIGINT NOT NULL,
+    custom_metadata TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    delete_version_after BIGINT NOT NULL,
+    UNIQUE (mount_id, path)
+);
+
+CREATE TABLE secret_versions (
+    secret_id TEXT NOT NULL REFERENCES secrets (id),
+    version BIGINT NOT NULL,
+    blob BYTEA,
+    created_at BIGINT NOT NULL,
+    deletion_time BIGINT,
+    destroyed BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    field_versions TEXT NOT NULL,
+    PRIMARY KEY (secret_id, version)
+);
+
+CREATE TABLE tokens (
+    accessor TEXT PRIMARY KEY,
+    digest TEXT NOT NULL UNIQUE,
+    policies TEXT NOT NULL,
+    parent_accessor TEXT,
+    display_name TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT,
+    last_used BIGINT,
+    revoked BIGINT NOT NULL
+);

@@ -1,0 +1,63 @@
+-- Keyward schema (SQLite). Times are nanoseconds since the Unix epoch; booleans are 0/1.
+CREATE TABLE system (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE kek_checks (tag TEXT PRIMARY KEY, check_value BLOB NOT NULL);
+
+-- Every key held under the master keyring: data keys, token key, audit key, transit keys.
+CREATE TABLE wrapped_keys (
+    domain TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    kek_tag TEXT NOT NULL,
+    wrapped BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (domain, owner, version)
+);
+CREATE INDEX wrapped_keys_kek_tag ON wrapped_keys (kek_tag);
+
+CREATE TABLE mounts (
+    id TEXT PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    config TEXT NOT NULL
+);
+
+CREATE TABLE secrets (
+    id TEXT PRIMARY KEY,
+    mount_id TEXT NOT NULL REFERENCES mounts (id),
+    path TEXT NOT NULL,
+    current_version INTEGER NOT NULL,
+    oldest_version INTEGER NOT NULL,
+    max_versions INTEGER NOT NULL,
+    cas_required INTEGER NOT NULL,
+    custom_metadata TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    delete_version_after INTEGER NOT NULL,
+    UNIQUE (mount_id, path)
+);
+
+CREATE TABLE secret_versions (
+    secret_id TEXT NOT NULL REFERENCES secrets (id),
+    version INTEGER NOT NULL,
+    blob BLOB,
+    created_at INTEGER NOT NULL,
+    deletion_time INTEGER,
+    destroyed INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    field_versions TEXT NOT NULL,
+    PRIMARY KEY (secret_id, version)
+);
+
+CREATE TABLE tokens (
+    accessor TEXT PRIMARY KEY,
+    digest TEXT NOT NULL UNIQUE,
+    policies TEXT NOT NULL,
+    parent_accessor TEXT,
+    display_name TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    last_used INTEGER,
+    revoked INTEGER NOT NULL
+);

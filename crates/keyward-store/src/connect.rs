@@ -1,0 +1,107 @@
+//! Opening a database: SQLite with durable pragmas, or PostgreSQL; then migrations.
+use std::path::PathBuf;
+use std::time::Duration;
+
+use keyward_core::{Backend, StoreError};
+use sqlx::any::AnyPoolOptions;
+use sqlx::Executor;
+
+use crate::SqlStore;
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A SQLite database file (created if missing).
+    Sqlite(PathBuf),
+    /// A `postgres://` URL.
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// Reads `--database`: a `postgres://`/`postgresql://` URL, a `sqlite://` URL or a file path.
+    pub fn parse(s: &str) -> Self {
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Self::Postgres(s.to_owned())
+        } else {
+            Self::Sqlite(PathBuf::from(s.strip_prefix("sqlite://").unwrap_or(s)))
+        }
+    }
+
+    /// A description safe to print (no password).
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::Sqlite(p) => p.display().to_string(),
+            Self::Postgres(u) => match (u.find("://"), u.rfind('@')) {
+                (Some(s), Some(at)) if at > s => format!("{}://…@{}", &u[..s], &u[at + 1..]),
+                _ => u.clone(),
+            },
+        }
+    }
+}
+
+fn db_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+/// Connects, applies the pragmas (SQLite: WAL, `synchronous=FULL`, `secure_delete=ON`) and runs
+/// the migrations.
+pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> Result<SqlStore, StoreError> {
+    sqlx::any::install_default_drivers();
+    let (backend, pool) = match url {
+        DatabaseUrl::Sqlite(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| db_err(format!("cannot create {}: {e}", dir.display())))?;
+            }
+            let conn_url = format!("sqlite://{}?mode=rwc", path.display());
+            let pool = AnyPoolOptions::new()
+                .max_connections(max_connections.max(2))
+                .acquire_timeout(Duration::from_secs(30))
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute(
+                            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON; \
+                             PRAGMA busy_timeout=15000; PRAGMA foreign_keys=ON;",
+                        )
+                        .await?;
+                        Ok(())
+                    })
+                })
+                .connect(&conn_url)
+                .await
+                .map_err(db_err)?;
+            sqlx::migrate!("migrations/sqlite").run(&pool).await.map_err(db_err)?;
+            (Backend::Sqlite, pool)
+        }
+        DatabaseUrl::Postgres(u) => {
+            let pool = AnyPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect(u)
+                .await
+                .map_err(db_err)?;
+            let mut conn = pool.acquire().await.map_err(db_err)?;
+            // Two servers starting at once must not both migrate.
+            conn.execute("SELECT pg_advisory_lock(8200001)").await.map_err(db_err)?;
+            let migrated = sqlx::migrate!("migrations/postgres").run(&mut *conn).await.map_err(db_err);
+            conn.execute("SELECT pg_advisory_unlock(8200001)").await.map_err(db_err)?;
+            migrated?;
+            drop(conn);
+            (Backend::Postgres, pool)
+        }
+    };
+    Ok(SqlStore::new(pool, backend))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_redacts() {
+        assert_eq!(DatabaseUrl::parse("./x.db"), DatabaseUrl::Sqlite("./x.db".into()));
+        assert_eq!(DatabaseUrl::parse("sqlite:///tmp/a.db"), DatabaseUrl::Sqlite("/tmp/a.db".into()));
+        let pg = DatabaseUrl::parse("postgres://u:hunter2@db:5432/kw");
+        assert_eq!(pg.redacted(), "postgres://…@db:5432/kw");
+        assert!(!pg.redacted().contains("hunter2"));
+    }
+}

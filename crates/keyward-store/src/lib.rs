@@ -1,0 +1,17 @@
+//! SQLite and PostgreSQL implementations of [`keyward_core::Store`], through sqlx.
+//!
+//! Both engines share one implementation over sqlx's `Any` driver (the SQL is written once, with
+//! `$n` parameters both engines accept) and differ only in connection setup, migrations
+//! (`migrations/sqlite`, `migrations/postgres`) and locking: SQLite write transactions start with
+//! `BEGIN IMMEDIATE`; PostgreSQL locks rows with `FOR UPDATE` and serialises initialisation with
+//! an advisory lock.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod connect;
+mod rows;
+mod sql_store;
+mod sql_tx;
+
+pub use connect::{connect, DatabaseUrl};
+pub use sql_store::SqlStore;

@@ -1,0 +1,110 @@
+//! Conversions between database rows and domain records.
+use std::collections::BTreeMap;
+
+use keyward_core::{FieldStamp, Mount, MountKind, SecretMeta, SecretSummary, SecretVersion, StoreError, TokenRecord};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use uuid::Uuid;
+
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict,
+        _ => StoreError::Database(e.to_string()),
+    }
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}
+
+pub(crate) fn uuid(row: &AnyRow, col: &str) -> Result<Uuid, StoreError> {
+    let s: String = row.try_get(col).map_err(db_err)?;
+    Uuid::parse_str(&s).map_err(|_| corrupt(col))
+}
+
+pub(crate) fn u64_of(row: &AnyRow, col: &str) -> Result<u64, StoreError> {
+    let v: i64 = row.try_get(col).map_err(db_err)?;
+    u64::try_from(v).map_err(|_| corrupt(col))
+}
+
+pub(crate) fn to_i64(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| corrupt("number out of range"))
+}
+
+pub(crate) fn mount(row: &AnyRow) -> Result<Mount, StoreError> {
+    let kind: String = row.try_get("kind").map_err(db_err)?;
+    let config: String = row.try_get("config").map_err(db_err)?;
+    Ok(Mount {
+        id: uuid(row, "id")?,
+        path: row.try_get("path").map_err(db_err)?,
+        kind: MountKind::parse(&kind).map_err(|_| corrupt("mount kind"))?,
+        created_at: row.try_get("created_at").map_err(db_err)?,
+        config: serde_json::from_str(&config).map_err(|_| corrupt("mount config"))?,
+    })
+}
+
+pub(crate) fn secret(row: &AnyRow) -> Result<SecretMeta, StoreError> {
+    let custom: String = row.try_get("custom_metadata").map_err(db_err)?;
+    let max_versions: i64 = row.try_get("max_versions").map_err(db_err)?;
+    Ok(SecretMeta {
+        id: uuid(row, "id")?,
+        mount_id: uuid(row, "mount_id")?,
+        path: row.try_get("path").map_err(db_err)?,
+        current_version: u64_of(row, "current_version")?,
+        oldest_version: u64_of(row, "oldest_version")?,
+        max_versions: u32::try_from(max_versions).map_err(|_| corrupt("max_versions"))?,
+        cas_required: row.try_get::<i64, _>("cas_required").map_err(db_err)? != 0,
+        custom_metadata: serde_json::from_str(&custom).map_err(|_| corrupt("custom_metadata"))?,
+        created_at: row.try_get("created_at").map_err(db_err)?,
+        updated_at: row.try_get("updated_at").map_err(db_err)?,
+        delete_version_after_secs: row.try_get("delete_version_after").map_err(db_err)?,
+    })
+}
+
+pub(crate) fn field_versions(json: &str) -> Result<BTreeMap<String, FieldStamp>, StoreError> {
+    serde_json::from_str(json).map_err(|_| corrupt("field_versions"))
+}
+
+pub(crate) fn version(row: &AnyRow, with_blob: bool) -> Result<SecretVersion, StoreError> {
+    let fv: String = row.try_get("field_versions").map_err(db_err)?;
+    Ok(SecretVersion {
+        version: u64_of(row, "version")?,
+        blob: if with_blob { row.try_get("blob").map_err(db_err)? } else { None },
+        created_at: row.try_get("created_at").map_err(db_err)?,
+        deletion_time: row.try_get("deletion_time").map_err(db_err)?,
+        destroyed: row.try_get::<i64, _>("destroyed").map_err(db_err)? != 0,
+        created_by: row.try_get("created_by").map_err(db_err)?,
+        field_versions: field_versions(&fv)?,
+    })
+}
+
+pub(crate) fn summary(row: &AnyRow) -> Result<SecretSummary, StoreError> {
+    let fv: Option<String> = row.try_get("field_versions").map_err(db_err)?;
+    Ok(SecretSummary {
+        path: row.try_get("path").map_err(db_err)?,
+        current_version: u64_of(row, "current_version")?,
+        field_count: fv.as_deref().map(field_versions).transpose()?.map_or(0, |m| m.len()),
+        updated_at: row.try_get("updated_at").map_err(db_err)?,
+    })
+}
+
+pub(crate) fn token(row: &AnyRow) -> Result<TokenRecord, StoreError> {
+    let policies: String = row.try_get("policies").map_err(db_err)?;
+    Ok(TokenRecord {
+        accessor: row.try_get("accessor").map_err(db_err)?,
+        digest: row.try_get("digest").map_err(db_err)?,
+        policies: serde_json::from_str(&policies).map_err(|_| corrupt("token policies"))?,
+        parent_accessor: row.try_get("parent_accessor").map_err(db_err)?,
+        display_name: row.try_get("display_name").map_err(db_err)?,
+        created_at: row.try_get("created_at").map_err(db_err)?,
+        expires_at: row.try_get("expires_at").map_err(db_err)?,
+        revoked: row.try_get::<i64, _>("revoked").map_err(db_err)? != 0,
+    })
+}
+
+pub(crate) const SECRET_COLS: &str = "id, mount_id, path, current_version, oldest_version, max_versions, \
+    cas_required, custom_metadata, created_at, updated_at, delete_version_after";
+pub(crate) const VERSION_COLS: &str =
+    "version, blob, created_at, deletion_time, destroyed, created_by, field_versions";
+pub(crate) const VERSION_COLS_NO_BLOB: &str =
+    "version, created_at, deletion_time, destroyed, created_by, field_versions";

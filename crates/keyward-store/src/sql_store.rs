@@ -1,0 +1,206 @@
+//! The store over a pool, and the queries shared by pool reads and transactions.
+use async_trait::async_trait;
+use keyward_core::{Backend, Mount, SecretMeta, SecretSummary, SecretVersion, Store, StoreError, StoreTx, TokenRecord};
+use keyward_core::WrappedKey;
+use sqlx::{Any, AnyPool, Executor};
+use uuid::Uuid;
+
+use crate::rows::{self, db_err, to_i64, SECRET_COLS, VERSION_COLS, VERSION_COLS_NO_BLOB};
+use crate::sql_tx::SqlTx;
+
+/// A [`Store`] on SQLite or PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl SqlStore {
+    pub(crate) fn new(pool: AnyPool, backend: Backend) -> Self {
+        Self { pool, backend }
+    }
+
+    /// The connection pool (for tests and maintenance tools).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Closes every connection (checkpointing SQLite's WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+pub(crate) async fn system_value<'e, E: Executor<'e, Database = Any>>(e: E, key: &str) -> Result<Option<String>, StoreError> {
+    sqlx::query_scalar("SELECT value FROM system WHERE key = $1").bind(key.to_owned()).fetch_optional(e).await.map_err(db_err)
+}
+
+pub(crate) async fn wrapped_key<'e, E: Executor<'e, Database = Any>>(
+    e: E,
+    domain: &str,
+    owner: Uuid,
+    version: u32,
+) -> Result<Option<WrappedKey>, StoreError> {
+    let row: Option<(String, Vec<u8>)> =
+        sqlx::query_as("SELECT kek_tag, wrapped FROM wrapped_keys WHERE domain = $1 AND owner = $2 AND version = $3")
+            .bind(domain.to_owned())
+            .bind(owner.to_string())
+            .bind(i64::from(version))
+            .fetch_optional(e)
+            .await
+            .map_err(db_err)?;
+    Ok(row.map(|(kek_tag, bytes)| WrappedKey { kek_tag, bytes }))
+}
+
+pub(crate) async fn mount<'e, E: Executor<'e, Database = Any>>(e: E, path: &str) -> Result<Option<Mount>, StoreError> {
+    sqlx::query("SELECT id, path, kind, created_at, config FROM mounts WHERE path = $1")
+        .bind(path.to_owned())
+        .fetch_optional(e)
+        .await
+        .map_err(db_err)?
+        .as_ref()
+        .map(rows::mount)
+        .transpose()
+}
+
+pub(crate) async fn version<'e, E: Executor<'e, Database = Any>>(
+    e: E,
+    secret_id: Uuid,
+    version: u64,
+) -> Result<Option<SecretVersion>, StoreError> {
+    sqlx::query(&format!("SELECT {VERSION_COLS} FROM secret_versions WHERE secret_id = $1 AND version = $2"))
+        .bind(secret_id.to_string())
+        .bind(to_i64(version)?)
+        .fetch_optional(e)
+        .await
+        .map_err(db_err)?
+        .as_ref()
+        .map(|r| rows::version(r, true))
+        .transpose()
+}
+
+pub(crate) async fn secret<'e, E: Executor<'e, Database = Any>>(
+    e: E,
+    mount_id: Uuid,
+    path: &str,
+    for_update: bool,
+) -> Result<Option<SecretMeta>, StoreError> {
+    let lock = if for_update { " FOR UPDATE" } else { "" };
+    sqlx::query(&format!("SELECT {SECRET_COLS} FROM secrets WHERE mount_id = $1 AND path = $2{lock}"))
+        .bind(mount_id.to_string())
+        .bind(path.to_owned())
+        .fetch_optional(e)
+        .await
+        .map_err(db_err)?
+        .as_ref()
+        .map(rows::secret)
+        .transpose()
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn begin_write(&self, exclusive: bool) -> Result<Box<dyn StoreTx>, StoreError> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?,
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                if exclusive {
+                    tx.execute("SELECT pg_advisory_xact_lock(8200002)").await.map_err(db_err)?;
+                }
+                tx
+            }
+        };
+        Ok(Box::new(SqlTx::new(tx, self.backend)))
+    }
+
+    async fn system_value(&self, key: &str) -> Result<Option<String>, StoreError> {
+        system_value(&self.pool, key).await
+    }
+
+    async fn kek_checks(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        sqlx::query_as("SELECT tag, check_value FROM kek_checks ORDER BY tag").fetch_all(&self.pool).await.map_err(db_err)
+    }
+
+    async fn kek_usage(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT kek_tag, COUNT(*) FROM wrapped_keys GROUP BY kek_tag ORDER BY kek_tag")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(rows.into_iter().map(|(t, n)| (t, n.unsigned_abs())).collect())
+    }
+
+    async fn wrapped_key(&self, domain: &str, owner: Uuid, version: u32) -> Result<Option<WrappedKey>, StoreError> {
+        wrapped_key(&self.pool, domain, owner, version).await
+    }
+
+    async fn list_mounts(&self) -> Result<Vec<Mount>, StoreError> {
+        sqlx::query("SELECT id, path, kind, created_at, config FROM mounts ORDER BY path")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(rows::mount)
+            .collect()
+    }
+
+    async fn mount(&self, path: &str) -> Result<Option<Mount>, StoreError> {
+        mount(&self.pool, path).await
+    }
+
+    async fn secret(&self, mount_id: Uuid, path: &str) -> Result<Option<SecretMeta>, StoreError> {
+        secret(&self.pool, mount_id, path, false).await
+    }
+
+    async fn version(&self, secret_id: Uuid, v: u64) -> Result<Option<SecretVersion>, StoreError> {
+        version(&self.pool, secret_id, v).await
+    }
+
+    async fn versions(&self, secret_id: Uuid) -> Result<Vec<SecretVersion>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {VERSION_COLS_NO_BLOB} FROM secret_versions WHERE secret_id = $1 ORDER BY version"
+        ))
+        .bind(secret_id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|r| rows::version(r, false))
+        .collect()
+    }
+
+    async fn list_secrets(&self, mount_id: Uuid, after: Option<&str>, limit: u32) -> Result<Vec<SecretSummary>, StoreError> {
+        sqlx::query(
+            "SELECT s.path, s.current_version, s.updated_at, v.field_versions FROM secrets s \
+             LEFT JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.current_version \
+             WHERE s.mount_id = $1 AND s.path > $2 ORDER BY s.path LIMIT $3",
+        )
+        .bind(mount_id.to_string())
+        .bind(after.unwrap_or("").to_owned())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(rows::summary)
+        .collect()
+    }
+
+    async fn token_by_digest(&self, digest: &str) -> Result<Option<TokenRecord>, StoreError> {
+        sqlx::query(
+            "SELECT accessor, digest, policies, parent_accessor, display_name, created_at, expires_at, revoked \
+             FROM tokens WHERE digest = $1",
+        )
+        .bind(digest.to_owned())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?
+        .as_ref()
+        .map(rows::token)
+        .transpose()
+    }
+}

@@ -1,0 +1,248 @@
+//! A write transaction.
+use async_trait::async_trait;
+use keyward_core::{Backend, Mount, SecretMeta, SecretVersion, StoreError, StoreTx, TokenRecord, WrappedKey};
+use sqlx::{Any, Executor, Transaction};
+use uuid::Uuid;
+
+use crate::rows::{db_err, to_i64};
+use crate::sql_store;
+
+/// One write transaction on either engine.
+pub(crate) struct SqlTx {
+    tx: Transaction<'static, Any>,
+    backend: Backend,
+}
+
+impl SqlTx {
+    pub(crate) fn new(tx: Transaction<'static, Any>, backend: Backend) -> Self {
+        Self { tx, backend }
+    }
+
+    async fn exec(&mut self, sql: &str) -> Result<(), StoreError> {
+        self.tx.execute(sql).await.map_err(db_err)?;
+        Ok(())
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("plain data serialises")
+}
+
+#[async_trait]
+impl StoreTx for SqlTx {
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.tx.commit().await.map_err(db_err)
+    }
+
+    async fn savepoint(&mut self) -> Result<(), StoreError> {
+        self.exec("SAVEPOINT kw_op").await
+    }
+
+    async fn release_savepoint(&mut self) -> Result<(), StoreError> {
+        self.exec("RELEASE SAVEPOINT kw_op").await
+    }
+
+    async fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
+        self.exec("ROLLBACK TO SAVEPOINT kw_op").await
+    }
+
+    async fn system_value(&mut self, key: &str) -> Result<Option<String>, StoreError> {
+        sql_store::system_value(&mut *self.tx, key).await
+    }
+
+    async fn set_system_value(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO system (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key.to_owned())
+            .bind(value.to_owned())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn put_kek_check(&mut self, tag: &str, check: &[u8]) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO kek_checks (tag, check_value) VALUES ($1, $2) \
+             ON CONFLICT (tag) DO UPDATE SET check_value = excluded.check_value",
+        )
+        .bind(tag.to_owned())
+        .bind(check.to_vec())
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_wrapped_key(&mut self, domain: &str, owner: Uuid, version: u32, key: &WrappedKey) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO wrapped_keys (domain, owner, version, kek_tag, wrapped, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(domain.to_owned())
+        .bind(owner.to_string())
+        .bind(i64::from(version))
+        .bind(key.kek_tag.clone())
+        .bind(key.bytes.clone())
+        .bind(keyward_core::now_nanos())
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn wrapped_key(&mut self, domain: &str, owner: Uuid, version: u32) -> Result<Option<WrappedKey>, StoreError> {
+        sql_store::wrapped_key(&mut *self.tx, domain, owner, version).await
+    }
+
+    async fn latest_key_version(&mut self, domain: &str, owner: Uuid) -> Result<Option<u32>, StoreError> {
+        let v: Option<i64> = sqlx::query_scalar(
+            "SELECT version FROM wrapped_keys WHERE domain = $1 AND owner = $2 ORDER BY version DESC LIMIT 1",
+        )
+        .bind(domain.to_owned())
+        .bind(owner.to_string())
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(db_err)?;
+        v.map(|v| u32::try_from(v).map_err(|_| StoreError::Corrupt("key version".into()))).transpose()
+    }
+
+    async fn mount(&mut self, path: &str) -> Result<Option<Mount>, StoreError> {
+        sql_store::mount(&mut *self.tx, path).await
+    }
+
+    async fn insert_mount(&mut self, m: &Mount) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO mounts (id, path, kind, created_at, config) VALUES ($1, $2, $3, $4, $5)")
+            .bind(m.id.to_string())
+            .bind(m.path.clone())
+            .bind(m.kind.as_str())
+            .bind(m.created_at)
+            .bind(m.config.to_string())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_mount(&mut self, mount_id: Uuid) -> Result<u64, StoreError> {
+        let id = mount_id.to_string();
+        sqlx::query("DELETE FROM secret_versions WHERE secret_id IN (SELECT id FROM secrets WHERE mount_id = $1)")
+            .bind(id.clone())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query("DELETE FROM secrets WHERE mount_id = $1").bind(id.clone()).execute(&mut *self.tx).await.map_err(db_err)?;
+        let shredded = sqlx::query("DELETE FROM wrapped_keys WHERE owner = $1")
+            .bind(id.clone())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        sqlx::query("DELETE FROM mounts WHERE id = $1").bind(id).execute(&mut *self.tx).await.map_err(db_err)?;
+        Ok(shredded)
+    }
+
+    async fn secret_for_update(&mut self, mount_id: Uuid, path: &str) -> Result<Option<SecretMeta>, StoreError> {
+        let lock = self.backend == Backend::Postgres;
+        sql_store::secret(&mut *self.tx, mount_id, path, lock).await
+    }
+
+    async fn insert_secret(&mut self, s: &SecretMeta) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO secrets (id, mount_id, path, current_version, oldest_version, max_versions, cas_required, \
+             custom_metadata, created_at, updated_at, delete_version_after) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(s.id.to_string())
+        .bind(s.mount_id.to_string())
+        .bind(s.path.clone())
+        .bind(to_i64(s.current_version)?)
+        .bind(to_i64(s.oldest_version)?)
+        .bind(i64::from(s.max_versions))
+        .bind(i64::from(s.cas_required))
+        .bind(json(&s.custom_metadata))
+        .bind(s.created_at)
+        .bind(s.updated_at)
+        .bind(s.delete_version_after_secs)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn update_secret(&mut self, s: &SecretMeta) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE secrets SET current_version = $2, oldest_version = $3, max_versions = $4, cas_required = $5, \
+             custom_metadata = $6, updated_at = $7, delete_version_after = $8 WHERE id = $1",
+        )
+        .bind(s.id.to_string())
+        .bind(to_i64(s.current_version)?)
+        .bind(to_i64(s.oldest_version)?)
+        .bind(i64::from(s.max_versions))
+        .bind(i64::from(s.cas_required))
+        .bind(json(&s.custom_metadata))
+        .bind(s.updated_at)
+        .bind(s.delete_version_after_secs)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_secret(&mut self, secret_id: Uuid) -> Result<(), StoreError> {
+        let id = secret_id.to_string();
+        sqlx::query("DELETE FROM secret_versions WHERE secret_id = $1").bind(id.clone()).execute(&mut *self.tx).await.map_err(db_err)?;
+        sqlx::query("DELETE FROM secrets WHERE id = $1").bind(id).execute(&mut *self.tx).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn version(&mut self, secret_id: Uuid, v: u64) -> Result<Option<SecretVersion>, StoreError> {
+        sql_store::version(&mut *self.tx, secret_id, v).await
+    }
+
+    async fn insert_version(&mut self, secret_id: Uuid, v: &SecretVersion) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO secret_versions (secret_id, version, blob, created_at, deletion_time, destroyed, created_by, \
+             field_versions) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(secret_id.to_string())
+        .bind(to_i64(v.version)?)
+        .bind(v.blob.clone())
+        .bind(v.created_at)
+        .bind(v.deletion_time)
+        .bind(i64::from(v.destroyed))
+        .bind(v.created_by.clone())
+        .bind(json(&v.field_versions))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_versions_below(&mut self, secret_id: Uuid, version: u64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM secret_versions WHERE secret_id = $1 AND version < $2")
+            .bind(secret_id.to_string())
+            .bind(to_i64(version)?)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_token(&mut self, t: &TokenRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO tokens (accessor, digest, policies, parent_accessor, display_name, created_at, expires_at, \
+             last_used, revoked) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)",
+        )
+        .bind(t.accessor.clone())
+        .bind(t.digest.clone())
+        .bind(json(&t.policies))
+        .bind(t.parent_accessor.clone())
+        .bind(t.display_name.clone())
+        .bind(t.created_at)
+        .bind(t.expires_at)
+        .bind(i64::from(t.revoked))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+}
