@@ -1,1 +1,19 @@
-//! placeholder
+//! Keyward's HTTP server: the native API under `/api/v1`, the Vault-compatible API under `/v1`,
+//! authentication, JSON errors and the OpenAPI document. The wire types in [`wire`] are shared
+//! with the CLI's HTTP client.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod app;
+mod auth;
+mod error;
+mod extract;
+mod openapi;
+mod routes;
+mod serve;
+pub mod wire;
+
+pub use app::router;
+pub use error::ApiError;
+pub use openapi::openapi_document;
+pub use serve::{start, RunningServer, ServerOptions, StartError};

@@ -1,0 +1,115 @@
+//! One error type for the HTTP edge, with an explicit status for every domain error. Native
+//! routes answer `{"error":{"code","message"}}`; Vault routes answer `{"errors":[…]}`.
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use keyward_core::{CoreError, StoreError};
+
+use crate::wire::{ErrorBody, ErrorDetail};
+
+/// Which API shape an error is rendered in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// `/api/v1`.
+    Native,
+    /// `/v1` (Vault).
+    Vault,
+}
+
+/// An error answered to a client. Messages never contain secret values or tokens.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    flavor: Flavor,
+}
+
+impl ApiError {
+    /// Builds an error.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), flavor: Flavor::Native }
+    }
+
+    /// Renders in the Vault shape.
+    pub fn vault(mut self) -> Self {
+        self.flavor = Flavor::Vault;
+        self
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_input", message)
+    }
+
+    pub(crate) fn unauthenticated() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "missing, malformed, expired or unknown token")
+    }
+
+    pub(crate) fn forbidden(capability: &str, path: &str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", format!("permission denied: {capability:?} on {path:?} is not granted"))
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> Self {
+        let msg = e.to_string();
+        let (status, code) = match &e {
+            CoreError::InvalidInput(_) => (StatusCode::BAD_REQUEST, "invalid_input"),
+            CoreError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            CoreError::Conflict(_) | CoreError::Store(StoreError::Conflict) => (StatusCode::CONFLICT, "conflict"),
+            CoreError::AlreadyInitialized => (StatusCode::BAD_REQUEST, "already_initialized"),
+            CoreError::NotInitialized => (StatusCode::SERVICE_UNAVAILABLE, "not_initialized"),
+            CoreError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            CoreError::Integrity(_) => {
+                tracing::error!(error = %msg, "integrity check failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "integrity_error")
+            }
+            CoreError::KeyMismatch(_) => (StatusCode::INTERNAL_SERVER_ERROR, "key_mismatch"),
+            CoreError::Store(StoreError::Database(_)) => {
+                tracing::error!(error = %msg, "storage failure");
+                return Self::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "the database is unavailable");
+            }
+            CoreError::Store(StoreError::Corrupt(_)) => {
+                tracing::error!(error = %msg, "corrupt stored record");
+                (StatusCode::INTERNAL_SERVER_ERROR, "corrupt_record")
+            }
+        };
+        Self::new(status, code, msg)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp = match self.flavor {
+            Flavor::Native => (
+                self.status,
+                Json(ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } }),
+            )
+                .into_response(),
+            Flavor::Vault => {
+                let errors = if self.status == StatusCode::FORBIDDEN {
+                    vec!["permission denied".to_owned()]
+                } else {
+                    vec![self.message]
+                };
+                (self.status, Json(serde_json::json!({ "errors": errors }))).into_response()
+            }
+        };
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+/// Result alias of handlers.
+pub type ApiResult<T> = Result<T, ApiError>;

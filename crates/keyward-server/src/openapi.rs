@@ -1,0 +1,47 @@
+//! The OpenAPI document of the native API, served at `/api/v1/openapi.json`.
+use axum::Json;
+use utoipa::OpenApi;
+
+use crate::routes::{mounts, secrets, sys};
+use crate::wire;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "keyward", description = "Self-hosted secrets and API-key vault: native API (/api/v1) and Vault-compatible API (/v1)."),
+    paths(
+        mounts::list, mounts::create, mounts::delete,
+        secrets::list, secrets::read, secrets::write, secrets::delete, secrets::history, secrets::rollback,
+        sys::health, sys::seal_status, sys::init_status, sys::init,
+    ),
+    components(schemas(
+        wire::ErrorBody, wire::ErrorDetail, wire::MountCreateRequest, wire::MountInfo, wire::MountList, wire::MountDeleted,
+        wire::SecretWriteRequest, wire::WriteResult, wire::RollbackRequest, wire::FieldOut, wire::SecretView,
+        wire::SecretListItem, wire::SecretList, wire::VersionOut, wire::History, wire::InitResponse, wire::Health,
+    )),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("kw_…").build()),
+        );
+    }
+}
+
+/// The OpenAPI document.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+pub(crate) async fn serve_openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi_document())
+}
+

@@ -1,0 +1,4 @@
+//! Route handlers, one module per resource.
+pub mod mounts;
+pub mod secrets;
+pub mod sys;

@@ -1,0 +1,198 @@
+//! `/api/v1/mounts/{mount}/secrets/{path}`: masked reads, reveals, writes, history, rollback.
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use keyward_core::{format_rfc3339, validate_secret_path, SecretData, SecretPatch, WriteSummary};
+use keyward_crypto::mask_value;
+use serde_json::Value;
+
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::wire::{
+    FieldOut, History, ListQuery, ReadQuery, RollbackRequest, SecretList, SecretListItem, SecretView,
+    SecretWriteRequest, VersionOut, WriteResult,
+};
+
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 1000;
+
+fn target(mount: &str, path: &str) -> String {
+    format!("{mount}/{path}")
+}
+
+fn checked(path: &str) -> ApiResult<()> {
+    validate_secret_path(path).map_err(ApiError::from)
+}
+
+fn mask(v: &Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(mask_value(s)),
+        _ => Value::String("****".into()),
+    }
+}
+
+fn result(mount: String, path: String, s: WriteSummary, created: bool) -> WriteResult {
+    WriteResult { mount, path, version: s.version, created, added: s.added, changed: s.changed, unchanged: s.unchanged, removed: s.removed }
+}
+
+/// List a mount's secret paths (environments) with field counts; nothing is decrypted.
+#[utoipa::path(get, path = "/api/v1/mounts/{mount}/secrets", tag = "secrets", params(("mount" = String, Path), ListQuery),
+    responses((status = 200, body = SecretList), (status = 404, body = crate::wire::ErrorBody)))]
+pub async fn list(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(mount): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<SecretList>> {
+    caller.require("list", &format!("{mount}/*"))?;
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::bad_request(format!("limit must be between 1 and {MAX_PAGE}")));
+    }
+    let rows = st.kw.list_secrets(&mount, q.after.as_deref(), limit + 1).await?;
+    let more = rows.len() > limit as usize;
+    let items: Vec<SecretListItem> = rows
+        .into_iter()
+        .take(limit as usize)
+        .map(|r| SecretListItem { path: r.path, version: r.current_version, fields: r.field_count, updated_time: format_rfc3339(r.updated_at) })
+        .collect();
+    let next = more.then(|| items.last().map(|i| i.path.clone())).flatten();
+    Ok(Json(SecretList { items, next }))
+}
+
+/// Read a secret: masked by default; `?reveal=true` returns plaintext (needs `read`).
+#[utoipa::path(get, path = "/api/v1/mounts/{mount}/secrets/{path}", tag = "secrets",
+    params(("mount" = String, Path), ("path" = String, Path), ReadQuery),
+    responses((status = 200, body = SecretView), (status = 404, body = crate::wire::ErrorBody), (status = 500, description = "integrity check failed", body = crate::wire::ErrorBody)))]
+pub async fn read(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath((mount, path)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<ReadQuery>,
+) -> ApiResult<Json<SecretView>> {
+    checked(&path)?;
+    let reveal = q.reveal.unwrap_or(false);
+    caller.require(if reveal { "read" } else { "list" }, &target(&mount, &path))?;
+    let r = st.kw.read_secret(&mount, &path, q.version).await?;
+    let mut fields = Vec::with_capacity(r.data.fields().len());
+    for (name, value) in r.data.fields() {
+        if q.field.as_deref().is_some_and(|f| f != name) {
+            continue;
+        }
+        let stamp = r.version.field_versions.get(name);
+        fields.push(FieldOut {
+            name: name.clone(),
+            value: if reveal { value.clone() } else { mask(value) },
+            version: stamp.map_or(r.version.version, |s| s.version),
+            updated_time: format_rfc3339(stamp.map_or(r.version.created_at, |s| s.changed_at)),
+        });
+    }
+    if let Some(f) = &q.field {
+        if fields.is_empty() {
+            return Err(ApiError::not_found(format!("field {f:?} not found in {mount}/{path}")));
+        }
+    }
+    if reveal {
+        let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+        tracing::info!(accessor = %caller.accessor(), mount = %mount, path = %path, fields = ?names, "secret revealed");
+    }
+    Ok(Json(SecretView {
+        mount,
+        path,
+        version: r.version.version,
+        current_version: r.meta.current_version,
+        created_time: format_rfc3339(r.version.created_at),
+        created_by: r.version.created_by.clone(),
+        revealed: reveal,
+        fields,
+    }))
+}
+
+/// Write one new version: set and/or unset fields (a patch of the current map).
+#[utoipa::path(patch, path = "/api/v1/mounts/{mount}/secrets/{path}", tag = "secrets",
+    params(("mount" = String, Path), ("path" = String, Path)), request_body = SecretWriteRequest,
+    responses((status = 200, body = WriteResult), (status = 400, body = crate::wire::ErrorBody), (status = 413, body = crate::wire::ErrorBody)))]
+pub async fn write(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath((mount, path)): ApiPath<(String, String)>,
+    ApiJson(req): ApiJson<SecretWriteRequest>,
+) -> ApiResult<Json<WriteResult>> {
+    checked(&path)?;
+    let t = target(&mount, &path);
+    if !req.set.is_empty() {
+        caller.require("update", &t)?;
+    }
+    if !req.unset.is_empty() {
+        caller.require("patch", &t)?;
+    }
+    let patch = SecretPatch { set: SecretData::new(req.set), unset: req.unset, cas: req.cas };
+    let s = st.kw.patch_secret(&mount, &path, patch, caller.accessor()).await?;
+    let created = !(s.added.is_empty() && s.changed.is_empty() && s.removed.is_empty());
+    tracing::info!(accessor = %caller.accessor(), mount = %mount, path = %path, version = s.version, created, "secret written");
+    Ok(Json(result(mount, path, s, created)))
+}
+
+/// Delete a secret path (environment) with every version.
+#[utoipa::path(delete, path = "/api/v1/mounts/{mount}/secrets/{path}", tag = "secrets",
+    params(("mount" = String, Path), ("path" = String, Path)),
+    responses((status = 204), (status = 404, body = crate::wire::ErrorBody)))]
+pub async fn delete(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath((mount, path)): ApiPath<(String, String)>,
+) -> ApiResult<StatusCode> {
+    checked(&path)?;
+    caller.require("delete", &target(&mount, &path))?;
+    st.kw.delete_secret(&mount, &path).await?;
+    tracing::info!(accessor = %caller.accessor(), mount = %mount, path = %path, "secret deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The stored versions of a secret (times, authors, field names).
+#[utoipa::path(get, path = "/api/v1/mounts/{mount}/history/{path}", tag = "secrets",
+    params(("mount" = String, Path), ("path" = String, Path)),
+    responses((status = 200, body = History), (status = 404, body = crate::wire::ErrorBody)))]
+pub async fn history(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath((mount, path)): ApiPath<(String, String)>,
+) -> ApiResult<Json<History>> {
+    checked(&path)?;
+    caller.require("list", &target(&mount, &path))?;
+    let versions = st
+        .kw
+        .history(&mount, &path)
+        .await?
+        .into_iter()
+        .map(|v| VersionOut {
+            version: v.version,
+            created_time: format_rfc3339(v.created_at),
+            created_by: v.created_by,
+            deletion_time: v.deletion_time.map(format_rfc3339).unwrap_or_default(),
+            destroyed: v.destroyed,
+            fields: v.fields,
+        })
+        .collect();
+    Ok(Json(History { mount, path, versions }))
+}
+
+/// Write a new version equal to an older one.
+#[utoipa::path(post, path = "/api/v1/mounts/{mount}/rollback/{path}", tag = "secrets",
+    params(("mount" = String, Path), ("path" = String, Path)), request_body = RollbackRequest,
+    responses((status = 200, body = WriteResult), (status = 404, body = crate::wire::ErrorBody)))]
+pub async fn rollback(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath((mount, path)): ApiPath<(String, String)>,
+    ApiJson(req): ApiJson<RollbackRequest>,
+) -> ApiResult<Json<WriteResult>> {
+    checked(&path)?;
+    caller.require("update", &target(&mount, &path))?;
+    let s = st.kw.rollback(&mount, &path, req.version, caller.accessor()).await?;
+    let created = !(s.added.is_empty() && s.changed.is_empty() && s.removed.is_empty());
+    tracing::info!(accessor = %caller.accessor(), mount = %mount, path = %path, from = req.version, version = s.version, "secret rolled back");
+    Ok(Json(result(mount, path, s, created)))
+}

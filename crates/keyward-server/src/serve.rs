@@ -1,0 +1,90 @@
+//! Starting and stopping a server.
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use keyward_core::{CoreError, Keyward, MountKind, StoreError};
+use keyward_crypto::{MasterKeyring, Token};
+use keyward_store::{connect, DatabaseUrl};
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// How to run a server.
+#[derive(Debug)]
+pub struct ServerOptions {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    pub listen: SocketAddr,
+    /// The database.
+    pub database: DatabaseUrl,
+    /// The master keyring.
+    pub keyring: MasterKeyring,
+    /// Dev mode: initialise at once (returning the root token) and create the `secret` mount.
+    pub dev: bool,
+    /// Database connections in the pool.
+    pub max_connections: u32,
+}
+
+/// Why a server could not start: one clear line each.
+#[derive(Debug, Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error("cannot open the database {0}: {1}")]
+    Storage(String, StoreError),
+    /// The master keyring does not fit the database, or dev setup failed.
+    #[error("{0}")]
+    Keys(CoreError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+}
+
+/// A server running on the current runtime.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// The root token, in dev mode (shown once by the caller, never logged).
+    pub root_token: Option<Token>,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting connections, finishes in-flight requests and returns.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        let _ = self.shutdown.send(());
+        self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+}
+
+/// Opens the database, checks the keyring, (in dev mode) initialises, binds and serves.
+pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
+    let store = connect(&opts.database, opts.max_connections)
+        .await
+        .map_err(|e| StartError::Storage(opts.database.redacted(), e))?;
+    let kw = Keyward::open(Arc::new(store), opts.keyring).await.map_err(StartError::Keys)?;
+    let mut root_token = None;
+    if opts.dev {
+        if !kw.is_initialized().await.map_err(StartError::Keys)? {
+            root_token = Some(kw.initialize().await.map_err(StartError::Keys)?);
+        }
+        match kw.create_mount("secret", MountKind::Kv).await {
+            Ok(_) | Err(CoreError::Conflict(_)) => {}
+            Err(e) => return Err(StartError::Keys(e)),
+        }
+    }
+    let listener = TcpListener::bind(opts.listen).await.map_err(|e| StartError::Bind(opts.listen, e))?;
+    let addr = listener.local_addr().map_err(|e| StartError::Bind(opts.listen, e))?;
+    let app = crate::router(kw).into_make_service_with_connect_info::<SocketAddr>();
+    let (shutdown, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+    });
+    tracing::info!(%addr, database = %opts.database.redacted(), "keyward listening");
+    Ok(RunningServer { addr, root_token, shutdown, task })
+}

@@ -1,0 +1,268 @@
+//! Request and response bodies of the native API (`/api/v1`), shared by the server and the
+//! CLI's client. Types that can carry secret values have a redacting `Debug`.
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+/// Every native error: `{"error":{"code","message"}}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// A machine-readable code and a human message.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable code, e.g. `not_found`, `invalid_input`, `integrity_error`.
+    pub code: String,
+    /// What went wrong (never a secret value).
+    pub message: String,
+}
+
+/// `POST /api/v1/mounts`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MountCreateRequest {
+    /// Mount name: one segment of `A-Z a-z 0-9 . _ -`.
+    pub path: String,
+    /// `kv` (default) or `transit`.
+    #[serde(default = "default_kind")]
+    pub kind: String,
+}
+
+fn default_kind() -> String {
+    "kv".into()
+}
+
+/// A mount.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MountInfo {
+    /// Mount name.
+    pub path: String,
+    /// `kv` or `transit`.
+    pub kind: String,
+    /// Random identity (bound into every ciphertext).
+    pub id: String,
+    /// RFC 3339.
+    pub created_time: String,
+}
+
+/// `GET /api/v1/mounts`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MountList {
+    /// Mounts by name.
+    pub mounts: Vec<MountInfo>,
+}
+
+/// `DELETE /api/v1/mounts/{mount}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MountDeleted {
+    /// The deleted mount.
+    pub path: String,
+    /// How many wrapped data keys were destroyed with it (crypto-shredding).
+    pub keys_shredded: u64,
+}
+
+/// `PATCH /api/v1/mounts/{mount}/secrets/{path}`: one new version with these changes.
+#[derive(Default, Serialize, Deserialize, ToSchema)]
+pub struct SecretWriteRequest {
+    /// Fields to add or replace (any JSON values; the env workflow uses strings).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub set: Map<String, Value>,
+    /// Field names to remove (each must exist).
+    #[serde(default)]
+    pub unset: Vec<String>,
+    /// Check-and-set: the current version you expect (0 = create only).
+    #[serde(default)]
+    pub cas: Option<u64>,
+}
+
+impl fmt::Debug for SecretWriteRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretWriteRequest")
+            .field("set", &self.set.keys().collect::<Vec<_>>())
+            .field("unset", &self.unset)
+            .field("cas", &self.cas)
+            .finish()
+    }
+}
+
+/// What a write changed, by field name.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WriteResult {
+    /// Mount name.
+    pub mount: String,
+    /// Secret path.
+    pub path: String,
+    /// The version now current (unchanged when nothing changed).
+    pub version: u64,
+    /// Whether a new version was written.
+    pub created: bool,
+    /// New names.
+    pub added: Vec<String>,
+    /// Names whose value changed.
+    pub changed: Vec<String>,
+    /// Names set to the value they had.
+    pub unchanged: Vec<String>,
+    /// Names removed.
+    pub removed: Vec<String>,
+}
+
+/// `POST /api/v1/mounts/{mount}/rollback/{path}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RollbackRequest {
+    /// The version whose value becomes a new version.
+    pub version: u64,
+}
+
+/// One field of a secret: masked unless revealed.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct FieldOut {
+    /// Field name.
+    pub name: String,
+    /// The mask (e.g. `sk_test_....1234`), or the plaintext JSON value when revealed.
+    #[schema(value_type = Object)]
+    pub value: Value,
+    /// The version in which this field last changed.
+    pub version: u64,
+    /// When it last changed (RFC 3339).
+    pub updated_time: String,
+}
+
+impl fmt::Debug for FieldOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FieldOut").field("name", &self.name).field("version", &self.version).finish_non_exhaustive()
+    }
+}
+
+/// `GET /api/v1/mounts/{mount}/secrets/{path}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SecretView {
+    /// Mount name.
+    pub mount: String,
+    /// Secret path.
+    pub path: String,
+    /// The version shown.
+    pub version: u64,
+    /// The secret's current version.
+    pub current_version: u64,
+    /// When the version shown was written.
+    pub created_time: String,
+    /// Accessor of the token that wrote it.
+    pub created_by: String,
+    /// Whether `value`s are plaintext (`?reveal=true`) or masks.
+    pub revealed: bool,
+    /// Fields by name.
+    pub fields: Vec<FieldOut>,
+}
+
+/// Query of a secret read.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema, utoipa::IntoParams)]
+pub struct ReadQuery {
+    /// A specific version (default: current).
+    pub version: Option<u64>,
+    /// Return plaintext values (needs `read`; audited).
+    pub reveal: Option<bool>,
+    /// Only this field.
+    pub field: Option<String>,
+}
+
+/// Pagination of lists.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// Page size (default 100, at most 1000).
+    pub limit: Option<u32>,
+    /// Cursor: the `next` of the previous page.
+    pub after: Option<String>,
+}
+
+/// A secret path (environment) of a mount.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SecretListItem {
+    /// Path.
+    pub path: String,
+    /// Current version.
+    pub version: u64,
+    /// Number of fields.
+    pub fields: usize,
+    /// Last change (RFC 3339).
+    pub updated_time: String,
+}
+
+/// `GET /api/v1/mounts/{mount}/secrets`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SecretList {
+    /// One page, by path.
+    pub items: Vec<SecretListItem>,
+    /// Cursor for the next page, if any.
+    pub next: Option<String>,
+}
+
+/// One version in a secret's history.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VersionOut {
+    /// Version number.
+    pub version: u64,
+    /// RFC 3339.
+    pub created_time: String,
+    /// Accessor of the writing token.
+    pub created_by: String,
+    /// RFC 3339, or empty when not deleted.
+    pub deletion_time: String,
+    /// Whether destroyed.
+    pub destroyed: bool,
+    /// Field names in that version.
+    pub fields: Vec<String>,
+}
+
+/// `GET /api/v1/mounts/{mount}/history/{path}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct History {
+    /// Mount name.
+    pub mount: String,
+    /// Secret path.
+    pub path: String,
+    /// Stored versions, oldest first.
+    pub versions: Vec<VersionOut>,
+}
+
+/// `PUT /v1/sys/init` (Vault's shape). The root token is shown once.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct InitResponse {
+    /// Always empty: keyward has no unseal keys.
+    pub keys: Vec<String>,
+    /// Always empty.
+    pub keys_base64: Vec<String>,
+    /// The root token.
+    pub root_token: String,
+}
+
+impl fmt::Debug for InitResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("InitResponse { root_token: [REDACTED] }")
+    }
+}
+
+/// `GET /v1/sys/health` (Vault's shape, no envelope).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// Whether `operator init` has run.
+    pub initialized: bool,
+    /// Never sealed while the master key is loaded.
+    pub sealed: bool,
+    /// No standbys: every replica serves.
+    pub standby: bool,
+    /// Vault compatibility.
+    pub replication_performance_mode: String,
+    /// Vault compatibility.
+    pub replication_dr_mode: String,
+    /// Unix seconds.
+    pub server_time_utc: i64,
+    /// Keyward's version.
+    pub version: String,
+    /// `sqlite` or `postgres`.
+    pub storage_type: String,
+}
