@@ -1,1 +1,50 @@
-fn main() {}
+//! `keyward`: the server and its CLI client in one binary.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod client;
+mod commands;
+mod dotenv;
+mod output;
+mod values;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+/// Core dumps could hold decrypted secrets and keys: switch them off where the OS allows.
+fn disable_core_dumps() {
+    use rustix::process::{setrlimit, Resource, Rlimit};
+    let _ = setrlimit(Resource::Core, Rlimit { current: Some(0), maximum: Some(0) });
+}
+
+fn main() -> ExitCode {
+    disable_core_dumps();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Server(args) => commands::server::run(args).await,
+            Command::Operator(cmd) => commands::operator::run(&cli.addr, cmd).await,
+            Command::Secrets(cmd) => commands::secrets::run(&cli.addr, cmd).await,
+            Command::Envs(cmd) => commands::envs::run(&cli.addr, cmd).await,
+            Command::Mounts(cmd) => commands::mounts::run(&cli.addr, cmd).await,
+            Command::Gen(cmd) => commands::gen::run(cmd),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

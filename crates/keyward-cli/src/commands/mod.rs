@@ -1,0 +1,7 @@
+//! One module per top-level command.
+pub mod envs;
+pub mod gen;
+pub mod mounts;
+pub mod operator;
+pub mod secrets;
+pub mod server;

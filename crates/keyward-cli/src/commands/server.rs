@@ -1,0 +1,102 @@
+//! `keyward server`.
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use keyward_crypto::MasterKeyring;
+use keyward_server::{start, ServerOptions};
+use keyward_store::DatabaseUrl;
+use tracing_subscriber::EnvFilter;
+use zeroize::Zeroizing;
+
+use crate::cli::{LogFormat, ServerArgs};
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn keyring_from_file(path: &Path) -> Result<MasterKeyring> {
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read master key file {}", path.display()))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        bail!("master key file {} is readable by group or others: run `chmod 600 {}`", path.display(), path.display());
+    }
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path).with_context(|| format!("cannot read master key file {}", path.display()))?,
+    );
+    MasterKeyring::parse(&text).map_err(|e| anyhow!("{e} (in {})", path.display()))
+}
+
+/// The master keyring: key file, else KEYWARD_MASTER_KEYS, else KEYWARD_MASTER_KEY.
+fn load_keyring(args: &ServerArgs) -> Result<MasterKeyring> {
+    if let Some(path) = &args.master_key_file {
+        return keyring_from_file(path);
+    }
+    if let Ok(spec) = std::env::var("KEYWARD_MASTER_KEYS") {
+        let spec = Zeroizing::new(spec);
+        return MasterKeyring::parse(&spec).map_err(|e| anyhow!("{e} (in KEYWARD_MASTER_KEYS)"));
+    }
+    if let Ok(key) = std::env::var("KEYWARD_MASTER_KEY") {
+        let key = Zeroizing::new(key);
+        return MasterKeyring::parse_single(&key).map_err(|e| anyhow!("{e} (in KEYWARD_MASTER_KEY)"));
+    }
+    bail!(
+        "no master key: set KEYWARD_MASTER_KEYS=tag:base64key or KEYWARD_MASTER_KEY=base64key, or pass \
+         --master-key-file PATH (make a key with `keyward gen key`)"
+    )
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn run(args: ServerArgs) -> Result<()> {
+    init_logging(args.log_format.unwrap_or(if args.dev { LogFormat::Text } else { LogFormat::Json }));
+    let mut dev_dir = None;
+    let (keyring, database) = if args.dev {
+        let dir = tempfile::Builder::new().prefix("keyward-dev-").tempdir().context("cannot create a temporary directory")?;
+        let db = DatabaseUrl::Sqlite(dir.path().join("keyward.db"));
+        dev_dir = Some(dir);
+        (MasterKeyring::generate(), db)
+    } else {
+        (load_keyring(&args)?, DatabaseUrl::parse(&args.database))
+    };
+    let options = ServerOptions {
+        listen: args.listen,
+        database: database.clone(),
+        keyring,
+        dev: args.dev,
+        max_connections: args.db_connections,
+    };
+    let server = start(options).await.map_err(|e| anyhow!("{e}"))?;
+    let url = format!("http://{}", server.addr);
+    // Printed with println!, never through logging: the root token must not reach log sinks.
+    match &server.root_token {
+        Some(token) => {
+            println!("keyward dev server listening on {url}");
+            println!("Database: {} (temporary, deleted on exit); master key: random, in memory only", database.redacted());
+            println!("Root token: {}", token.expose());
+            println!();
+            println!("    export KEYWARD_ADDR='{url}'");
+            println!("    export KEYWARD_TOKEN='{}'", token.expose());
+            println!();
+        }
+        None => println!("keyward listening on {url}"),
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await.context("server error")?;
+    drop(dev_dir);
+    Ok(())
+}
