@@ -1,0 +1,134 @@
+//! Test support: a real server on 127.0.0.1:0 over SQLite or PostgreSQL, and an HTTP client.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use keyward_crypto::MasterKeyring;
+use keyward_server::{start, RunningServer, ServerOptions, StartError};
+use keyward_store::DatabaseUrl;
+use rand::distr::{Alphanumeric, SampleString};
+use reqwest::{Method, Response};
+use serde_json::Value;
+use sqlx::Executor;
+
+/// A database for one test: a SQLite file in a temp dir, or a fresh PostgreSQL database.
+pub struct TestDb {
+    pub url: DatabaseUrl,
+    pub label: &'static str,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub fn sqlite_dir(&self) -> Option<&std::path::Path> {
+        self._dir.as_ref().map(|d| d.path())
+    }
+
+    /// A connection pool on the same database (to inspect or tamper with rows).
+    pub async fn pool(&self) -> sqlx::AnyPool {
+        keyward_store::connect(&self.url, 2).await.expect("connect test pool").pool().clone()
+    }
+}
+
+pub fn random_name(n: usize) -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), n)
+}
+
+fn sqlite_db() -> TestDb {
+    let dir = tempfile::tempdir().expect("tempdir");
+    TestDb { url: DatabaseUrl::Sqlite(dir.path().join("keyward.db")), label: "sqlite", _dir: Some(dir) }
+}
+
+async fn postgres_db(admin_url: &str) -> TestDb {
+    sqlx::any::install_default_drivers();
+    let name = format!("kw_test_{}", random_name(12).to_lowercase());
+    let admin = sqlx::AnyPool::connect(admin_url).await.expect("connect to KEYWARD_TEST_DATABASE_URL");
+    admin.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("CREATE DATABASE (the role needs CREATEDB)");
+    admin.close().await;
+    let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
+    TestDb { url: DatabaseUrl::Postgres(format!("{base}/{name}")), label: "postgres", _dir: None }
+}
+
+/// SQLite always; PostgreSQL when KEYWARD_TEST_DATABASE_URL is set (required under CI=true).
+pub async fn backends() -> Vec<TestDb> {
+    let mut dbs = vec![sqlite_db()];
+    match std::env::var("KEYWARD_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => dbs.push(postgres_db(&url).await),
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true but KEYWARD_TEST_DATABASE_URL is not set: the PostgreSQL suite must run")
+        }
+        _ => eprintln!("PostgreSQL tests skipped: KEYWARD_TEST_DATABASE_URL is not set"),
+    }
+    dbs
+}
+
+pub const KEY_A: &str = "v1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+pub const KEY_B: &str = "v1:AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub token: String,
+    pub http: reqwest::Client,
+    server: RunningServer,
+}
+
+pub async fn try_start(db: &TestDb, keys: &str, dev: bool) -> Result<RunningServer, StartError> {
+    start(ServerOptions {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        database: db.url.clone(),
+        keyring: MasterKeyring::parse(keys).expect("test keyring"),
+        dev,
+        max_connections: 4,
+    })
+    .await
+}
+
+impl TestServer {
+    /// A dev-initialised server (root token, mount `secret`) with keyring `keys`.
+    pub async fn start(db: &TestDb, keys: &str) -> Self {
+        let server = try_start(db, keys, true).await.expect("server starts");
+        let token = server.root_token.as_ref().map(|t| t.expose().to_owned()).unwrap_or_default();
+        Self::wrap(server, token)
+    }
+
+    pub fn wrap(server: RunningServer, token: String) -> Self {
+        Self { addr: server.addr, base: format!("http://{}", server.addr), token, http: reqwest::Client::new(), server }
+    }
+
+    pub async fn stop(self) {
+        self.server.shutdown().await.expect("clean shutdown");
+    }
+
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    /// Calls and returns (status, JSON body or Null).
+    pub async fn json(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let resp = self.call(method, path, body).await;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON body") })
+    }
+
+    pub async fn set(&self, mount: &str, path: &str, set: Value) -> Value {
+        let (s, body) = self.json(Method::PATCH, &format!("/api/v1/mounts/{mount}/secrets/{path}"), Some(serde_json::json!({ "set": set }))).await;
+        assert_eq!(s, 200, "{body}");
+        body
+    }
+
+    pub async fn reveal(&self, mount: &str, path: &str) -> (u16, Value) {
+        self.json(Method::GET, &format!("/api/v1/mounts/{mount}/secrets/{path}?reveal=true"), None).await
+    }
+
+    /// The revealed map as `{name: value}`.
+    pub async fn reveal_map(&self, mount: &str, path: &str) -> serde_json::Map<String, Value> {
+        let (s, body) = self.reveal(mount, path).await;
+        assert_eq!(s, 200, "{body}");
+        body["fields"].as_array().expect("fields").iter().map(|f| (f["name"].as_str().expect("name").to_owned(), f["value"].clone())).collect()
+    }
+}
