@@ -76,6 +76,12 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
     }
     let listener = TcpListener::bind(opts.listen).await.map_err(|e| StartError::Bind(opts.listen, e))?;
     let addr = listener.local_addr().map_err(|e| StartError::Bind(opts.listen, e))?;
+    // Small request/response exchanges must not wait on Nagle + delayed ACKs (~40 ms each).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let app = crate::router(kw).into_make_service_with_connect_info::<SocketAddr>();
     let (shutdown, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

@@ -108,9 +108,19 @@ async fn database_never_holds_plaintext() {
     for db in backends().await {
         let srv = TestServer::start(&db, KEY_A).await;
         let canaries: Vec<String> = (0..200).map(|_| format!("CANARY{}", random_name(26))).collect();
-        for (i, c) in canaries.iter().enumerate() {
-            srv.set("secret", &format!("env{}", i % 20), json!({ format!("K{i}"): c })).await;
+        // Twenty writers at a time (the group-committing writer batches them).
+        let srv = std::sync::Arc::new(srv);
+        for chunk in canaries.chunks(20).enumerate().map(|(n, c)| (n * 20, c.to_vec())) {
+            let mut tasks = Vec::new();
+            for (j, c) in chunk.1.into_iter().enumerate() {
+                let (srv, i) = (srv.clone(), chunk.0 + j);
+                tasks.push(tokio::spawn(async move { srv.set("secret", &format!("env{}", i % 20), json!({ format!("K{i}"): c })).await }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
         }
+        let srv = std::sync::Arc::try_unwrap(srv).ok().expect("sole owner");
         assert_eq!(srv.reveal_map("secret", "env3").await["K3"], canaries[3]);
         let dump: Vec<u8> = match &db.url {
             keyward_store::DatabaseUrl::Sqlite(path) => {
