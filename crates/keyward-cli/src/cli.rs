@@ -12,7 +12,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(name = "keyward", version)]
 pub struct Cli {
     /// Server address.
-    #[arg(long, global = true, env = "KEYWARD_ADDR", default_value = "http://127.0.0.1:8200")]
+    #[arg(
+        long,
+        global = true,
+        env = "KEYWARD_ADDR",
+        default_value = "http://127.0.0.1:8200"
+    )]
     pub addr: String,
     /// What to do.
     #[command(subcommand)]
@@ -61,7 +66,11 @@ pub struct ServerArgs {
     #[arg(long, env = "KEYWARD_LISTEN", default_value = "127.0.0.1:8200")]
     pub listen: SocketAddr,
     /// Database: a SQLite file path or a postgres:// URL.
-    #[arg(long, env = "KEYWARD_DATABASE", default_value = "./keyward-data/keyward.db")]
+    #[arg(
+        long,
+        env = "KEYWARD_DATABASE",
+        default_value = "./keyward-data/keyward.db"
+    )]
     pub database: String,
     /// File holding the master keyring (`tag:base64key` entries, first is active; mode 0600).
     /// Otherwise KEYWARD_MASTER_KEYS (`tag:base64key[,tag:base64key…]`) or KEYWARD_MASTER_KEY

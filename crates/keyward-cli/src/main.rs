@@ -17,13 +17,22 @@ use crate::cli::{Cli, Command};
 /// Core dumps could hold decrypted secrets and keys: switch them off where the OS allows.
 fn disable_core_dumps() {
     use rustix::process::{setrlimit, Resource, Rlimit};
-    let _ = setrlimit(Resource::Core, Rlimit { current: Some(0), maximum: Some(0) });
+    let _ = setrlimit(
+        Resource::Core,
+        Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        },
+    );
 }
 
 fn main() -> ExitCode {
     disable_core_dumps();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -21,7 +21,9 @@ pub fn read_pairs(pairs: &[String]) -> Result<Map<String, Value>> {
             }
             stdin_used = true;
             let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).with_context(|| format!("cannot read the value of {name} from stdin"))?;
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .with_context(|| format!("cannot read the value of {name} from stdin"))?;
             // `echo value | keyward secrets set NAME=-` should not store echo's newline.
             if let Some(stripped) = s.strip_suffix('\n') {
                 s = stripped.strip_suffix('\r').unwrap_or(stripped).to_owned();
@@ -30,7 +32,8 @@ pub fn read_pairs(pairs: &[String]) -> Result<Map<String, Value>> {
         } else if let Some(lit) = raw.strip_prefix("@@") {
             format!("@{lit}")
         } else if let Some(path) = raw.strip_prefix('@') {
-            std::fs::read_to_string(path).with_context(|| format!("cannot read the value of {name} from {path}"))?
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the value of {name} from {path}"))?
         } else {
             raw.to_owned()
         };

@@ -33,7 +33,9 @@ impl MountKind {
         match s {
             "kv" => Ok(Self::Kv),
             "transit" => Ok(Self::Transit),
-            other => Err(CoreError::InvalidInput(format!("unknown mount kind {other:?} (expected kv or transit)"))),
+            other => Err(CoreError::InvalidInput(format!(
+                "unknown mount kind {other:?} (expected kv or transit)"
+            ))),
         }
     }
 }

@@ -1,13 +1,16 @@
 //! The facade the server calls: initialisation, authentication, mounts and secrets.
 use std::sync::Arc;
 
-use keyward_crypto::{blob_dek_version, random_base62, Key256, MasterKeyring, Token, TokenKey, WrappedKeyDomain};
+use keyward_crypto::{
+    blob_dek_version, random_base62, Key256, MasterKeyring, Token, TokenKey, WrappedKeyDomain,
+};
 
 use crate::keys::SYSTEM_OWNER;
 use crate::ops::open_version;
 use crate::{
-    now_nanos, CoreError, KeyManager, Mount, MountKind, SecretData, SecretMeta, SecretPatch, SecretSummary,
-    SecretVersion, Store, TokenRecord, VersionInfo, WriteOp, WriteReply, WriteSummary, Writer,
+    now_nanos, CoreError, KeyManager, Mount, MountKind, SecretData, SecretMeta, SecretPatch,
+    SecretSummary, SecretVersion, Store, TokenRecord, VersionInfo, WriteOp, WriteReply,
+    WriteSummary, Writer,
 };
 
 const INITIALIZED: &str = "initialized";
@@ -45,7 +48,11 @@ impl Keyward {
         let keys = Arc::new(KeyManager::new(keyring));
         keys.check_keyring(store.as_ref()).await?;
         let writer = Writer::spawn(store.clone(), keys.clone());
-        Ok(Self { store, keys, writer })
+        Ok(Self {
+            store,
+            keys,
+            writer,
+        })
     }
 
     /// The store.
@@ -66,8 +73,16 @@ impl Keyward {
             return Err(CoreError::AlreadyInitialized);
         }
         let key = Key256::generate();
-        let wrapped = self.keys.wrap(WrappedKeyDomain::TokenKey, SYSTEM_OWNER, 1, &key);
-        tx.insert_wrapped_key(WrappedKeyDomain::TokenKey.label(), SYSTEM_OWNER, 1, &wrapped).await?;
+        let wrapped = self
+            .keys
+            .wrap(WrappedKeyDomain::TokenKey, SYSTEM_OWNER, 1, &key);
+        tx.insert_wrapped_key(
+            WrappedKeyDomain::TokenKey.label(),
+            SYSTEM_OWNER,
+            1,
+            &wrapped,
+        )
+        .await?;
         let token_key = Arc::new(TokenKey(key));
         let root = Token::generate();
         let record = TokenRecord {
@@ -102,7 +117,14 @@ impl Keyward {
 
     /// Creates a mount.
     pub async fn create_mount(&self, path: &str, kind: MountKind) -> Result<Mount, CoreError> {
-        match self.writer.submit(WriteOp::CreateMount { path: path.to_owned(), kind }).await? {
+        match self
+            .writer
+            .submit(WriteOp::CreateMount {
+                path: path.to_owned(),
+                kind,
+            })
+            .await?
+        {
             WriteReply::MountCreated(m) => Ok(m),
             other => Err(unexpected(&other)),
         }
@@ -110,27 +132,62 @@ impl Keyward {
 
     /// Deletes a mount and crypto-shreds its data; returns how many wrapped keys were deleted.
     pub async fn delete_mount(&self, path: &str) -> Result<u64, CoreError> {
-        match self.writer.submit(WriteOp::DeleteMount { path: path.to_owned() }).await? {
+        match self
+            .writer
+            .submit(WriteOp::DeleteMount {
+                path: path.to_owned(),
+            })
+            .await?
+        {
             WriteReply::MountDeleted { keys_shredded, .. } => Ok(keys_shredded),
             other => Err(unexpected(&other)),
         }
     }
 
     /// Applies a patch as one new version.
-    pub async fn patch_secret(&self, mount: &str, path: &str, patch: SecretPatch, actor: &str) -> Result<WriteSummary, CoreError> {
-        let op = WriteOp::Patch { mount: mount.to_owned(), path: path.to_owned(), patch, actor: actor.to_owned() };
+    pub async fn patch_secret(
+        &self,
+        mount: &str,
+        path: &str,
+        patch: SecretPatch,
+        actor: &str,
+    ) -> Result<WriteSummary, CoreError> {
+        let op = WriteOp::Patch {
+            mount: mount.to_owned(),
+            path: path.to_owned(),
+            patch,
+            actor: actor.to_owned(),
+        };
         written(self.writer.submit(op).await?)
     }
 
     /// Writes a new version equal to `version`.
-    pub async fn rollback(&self, mount: &str, path: &str, version: u64, actor: &str) -> Result<WriteSummary, CoreError> {
-        let op = WriteOp::Rollback { mount: mount.to_owned(), path: path.to_owned(), version, actor: actor.to_owned() };
+    pub async fn rollback(
+        &self,
+        mount: &str,
+        path: &str,
+        version: u64,
+        actor: &str,
+    ) -> Result<WriteSummary, CoreError> {
+        let op = WriteOp::Rollback {
+            mount: mount.to_owned(),
+            path: path.to_owned(),
+            version,
+            actor: actor.to_owned(),
+        };
         written(self.writer.submit(op).await?)
     }
 
     /// Deletes a secret with all its versions.
     pub async fn delete_secret(&self, mount: &str, path: &str) -> Result<(), CoreError> {
-        match self.writer.submit(WriteOp::DeleteSecret { mount: mount.to_owned(), path: path.to_owned() }).await? {
+        match self
+            .writer
+            .submit(WriteOp::DeleteSecret {
+                mount: mount.to_owned(),
+                path: path.to_owned(),
+            })
+            .await?
+        {
             WriteReply::SecretDeleted => Ok(()),
             other => Err(unexpected(&other)),
         }
@@ -139,7 +196,9 @@ impl Keyward {
     async fn kv_mount(&self, name: &str) -> Result<Mount, CoreError> {
         match self.store.mount(name).await? {
             Some(m) if m.kind == MountKind::Kv => Ok(m),
-            Some(_) => Err(CoreError::InvalidInput(format!("mount {name:?} is not a kv mount"))),
+            Some(_) => Err(CoreError::InvalidInput(format!(
+                "mount {name:?} is not a kv mount"
+            ))),
             None => Err(CoreError::NotFound(format!("mount {name:?}"))),
         }
     }
@@ -152,12 +211,21 @@ impl Keyward {
     }
 
     /// Reads and decrypts a version (the current one by default).
-    pub async fn read_secret(&self, mount: &str, path: &str, version: Option<u64>) -> Result<SecretRead, CoreError> {
+    pub async fn read_secret(
+        &self,
+        mount: &str,
+        path: &str,
+        version: Option<u64>,
+    ) -> Result<SecretRead, CoreError> {
         let mount = self.kv_mount(mount).await?;
         let meta = self.secret_meta(&mount, path).await?;
         let v = version.unwrap_or(meta.current_version);
         let what = format!("version {v} of {}/{path}", mount.path);
-        let mut row = self.store.version(meta.id, v).await?.ok_or_else(|| CoreError::NotFound(what.clone()))?;
+        let mut row = self
+            .store
+            .version(meta.id, v)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(what.clone()))?;
         if row.destroyed || row.blob.is_none() {
             return Err(CoreError::NotFound(format!("{what} (destroyed)")));
         }
@@ -166,14 +234,27 @@ impl Keyward {
         }
         let blob = row.blob.as_deref().unwrap_or_default();
         let dek_version = blob_dek_version(blob).map_err(|_| CoreError::Integrity(what.clone()))?;
-        let dek = self.keys.dek(self.store.as_ref(), mount.id, dek_version).await?;
+        let dek = self
+            .keys
+            .dek(self.store.as_ref(), mount.id, dek_version)
+            .await?;
         let data = open_version(&dek, &mount, &meta, &row)?;
         row.blob = None;
-        Ok(SecretRead { mount, meta, version: row, data })
+        Ok(SecretRead {
+            mount,
+            meta,
+            version: row,
+            data,
+        })
     }
 
     /// A page of a mount's secrets (environments), without decrypting anything.
-    pub async fn list_secrets(&self, mount: &str, after: Option<&str>, limit: u32) -> Result<Vec<SecretSummary>, CoreError> {
+    pub async fn list_secrets(
+        &self,
+        mount: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<SecretSummary>, CoreError> {
         let mount = self.kv_mount(mount).await?;
         Ok(self.store.list_secrets(mount.id, after, limit).await?)
     }
@@ -209,5 +290,7 @@ fn written(reply: WriteReply) -> Result<WriteSummary, CoreError> {
 }
 
 fn unexpected(reply: &WriteReply) -> CoreError {
-    CoreError::Store(crate::StoreError::Corrupt(format!("unexpected writer reply {reply:?}")))
+    CoreError::Store(crate::StoreError::Corrupt(format!(
+        "unexpected writer reply {reply:?}"
+    )))
 }

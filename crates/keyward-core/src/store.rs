@@ -32,7 +32,12 @@ pub trait Store: Send + Sync + 'static {
     /// How many wrapped keys each KEK tag still wraps.
     async fn kek_usage(&self) -> Result<Vec<(String, u64)>, StoreError>;
     /// A wrapped key by domain label, owner and version.
-    async fn wrapped_key(&self, domain: &str, owner: Uuid, version: u32) -> Result<Option<WrappedKey>, StoreError>;
+    async fn wrapped_key(
+        &self,
+        domain: &str,
+        owner: Uuid,
+        version: u32,
+    ) -> Result<Option<WrappedKey>, StoreError>;
 
     /// All mounts, by path.
     async fn list_mounts(&self) -> Result<Vec<Mount>, StoreError>;
@@ -42,11 +47,20 @@ pub trait Store: Send + Sync + 'static {
     /// A secret's metadata.
     async fn secret(&self, mount_id: Uuid, path: &str) -> Result<Option<SecretMeta>, StoreError>;
     /// One version of a secret.
-    async fn version(&self, secret_id: Uuid, version: u64) -> Result<Option<SecretVersion>, StoreError>;
+    async fn version(
+        &self,
+        secret_id: Uuid,
+        version: u64,
+    ) -> Result<Option<SecretVersion>, StoreError>;
     /// All stored versions of a secret, oldest first, without blobs.
     async fn versions(&self, secret_id: Uuid) -> Result<Vec<SecretVersion>, StoreError>;
     /// Secrets of a mount in path order, after the `after` cursor.
-    async fn list_secrets(&self, mount_id: Uuid, after: Option<&str>, limit: u32) -> Result<Vec<SecretSummary>, StoreError>;
+    async fn list_secrets(
+        &self,
+        mount_id: Uuid,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<SecretSummary>, StoreError>;
 
     /// A token by its digest.
     async fn token_by_digest(&self, digest: &str) -> Result<Option<TokenRecord>, StoreError>;
@@ -71,11 +85,26 @@ pub trait StoreTx: Send {
     /// Stores a key-check value for a KEK tag (insert or replace).
     async fn put_kek_check(&mut self, tag: &str, check: &[u8]) -> Result<(), StoreError>;
     /// Stores a wrapped key.
-    async fn insert_wrapped_key(&mut self, domain: &str, owner: Uuid, version: u32, key: &WrappedKey) -> Result<(), StoreError>;
+    async fn insert_wrapped_key(
+        &mut self,
+        domain: &str,
+        owner: Uuid,
+        version: u32,
+        key: &WrappedKey,
+    ) -> Result<(), StoreError>;
     /// A wrapped key, read inside the transaction.
-    async fn wrapped_key(&mut self, domain: &str, owner: Uuid, version: u32) -> Result<Option<WrappedKey>, StoreError>;
+    async fn wrapped_key(
+        &mut self,
+        domain: &str,
+        owner: Uuid,
+        version: u32,
+    ) -> Result<Option<WrappedKey>, StoreError>;
     /// The newest version of a wrapped key (the active DEK of a mount), read under the lock.
-    async fn latest_key_version(&mut self, domain: &str, owner: Uuid) -> Result<Option<u32>, StoreError>;
+    async fn latest_key_version(
+        &mut self,
+        domain: &str,
+        owner: Uuid,
+    ) -> Result<Option<u32>, StoreError>;
 
     /// A mount by path.
     async fn mount(&mut self, path: &str) -> Result<Option<Mount>, StoreError>;
@@ -86,7 +115,11 @@ pub trait StoreTx: Send {
     async fn delete_mount(&mut self, mount_id: Uuid) -> Result<u64, StoreError>;
 
     /// A secret's metadata, locked for update until the transaction ends.
-    async fn secret_for_update(&mut self, mount_id: Uuid, path: &str) -> Result<Option<SecretMeta>, StoreError>;
+    async fn secret_for_update(
+        &mut self,
+        mount_id: Uuid,
+        path: &str,
+    ) -> Result<Option<SecretMeta>, StoreError>;
     /// Creates a secret's metadata.
     async fn insert_secret(&mut self, meta: &SecretMeta) -> Result<(), StoreError>;
     /// Updates a secret's metadata.
@@ -94,11 +127,23 @@ pub trait StoreTx: Send {
     /// Deletes a secret and all its versions.
     async fn delete_secret(&mut self, secret_id: Uuid) -> Result<(), StoreError>;
     /// One version of a secret.
-    async fn version(&mut self, secret_id: Uuid, version: u64) -> Result<Option<SecretVersion>, StoreError>;
+    async fn version(
+        &mut self,
+        secret_id: Uuid,
+        version: u64,
+    ) -> Result<Option<SecretVersion>, StoreError>;
     /// Stores a new version.
-    async fn insert_version(&mut self, secret_id: Uuid, version: &SecretVersion) -> Result<(), StoreError>;
+    async fn insert_version(
+        &mut self,
+        secret_id: Uuid,
+        version: &SecretVersion,
+    ) -> Result<(), StoreError>;
     /// Deletes every version below `version`.
-    async fn delete_versions_below(&mut self, secret_id: Uuid, version: u64) -> Result<(), StoreError>;
+    async fn delete_versions_below(
+        &mut self,
+        secret_id: Uuid,
+        version: u64,
+    ) -> Result<(), StoreError>;
 
     /// Stores a token record.
     async fn insert_token(&mut self, token: &TokenRecord) -> Result<(), StoreError>;

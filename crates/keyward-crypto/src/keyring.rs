@@ -18,7 +18,8 @@ impl KekTag {
     pub fn parse(s: &str) -> Result<Self, CryptoError> {
         let ok = !s.is_empty()
             && s.len() <= 32
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
         if ok {
             Ok(Self(s.to_owned()))
         } else {
@@ -73,7 +74,10 @@ impl MasterKeyring {
         }
         for (i, k) in keks.iter().enumerate() {
             if keks[..i].iter().any(|o| o.tag == k.tag) {
-                return Err(CryptoError::InvalidMasterKey(format!("tag {:?} appears twice", k.tag.as_str())));
+                return Err(CryptoError::InvalidMasterKey(format!(
+                    "tag {:?} appears twice",
+                    k.tag.as_str()
+                )));
             }
         }
         Ok(Self { keks })
@@ -81,7 +85,9 @@ impl MasterKeyring {
 
     /// A keyring with one random KEK tagged `v1` (dev mode).
     pub fn generate() -> Self {
-        Self { keks: vec![Kek::new(KekTag("v1".into()), Key256::generate())] }
+        Self {
+            keks: vec![Kek::new(KekTag("v1".into()), Key256::generate())],
+        }
     }
 
     /// Parses `tag:base64key[,tag:base64key…]` (commas or newlines between entries), as read from
@@ -135,9 +141,20 @@ impl MasterKeyring {
     }
 
     /// Wraps `key` under the active KEK, bound to its domain, owner and version.
-    pub fn wrap(&self, domain: WrappedKeyDomain, owner: &[u8], version: u32, key: &Key256) -> WrappedKey {
+    pub fn wrap(
+        &self,
+        domain: WrappedKeyDomain,
+        owner: &[u8],
+        version: u32,
+        key: &Key256,
+    ) -> WrappedKey {
         let kek = self.active();
-        wrap_with(&kek.key, kek.tag.as_str(), &wrap_aad(domain, owner, version), key)
+        wrap_with(
+            &kek.key,
+            kek.tag.as_str(),
+            &wrap_aad(domain, owner, version),
+            key,
+        )
     }
 
     /// Unwraps a key with the KEK named by its tag.
@@ -148,7 +165,9 @@ impl MasterKeyring {
         version: u32,
         wrapped: &WrappedKey,
     ) -> Result<Key256, CryptoError> {
-        let kek = self.get(&wrapped.kek_tag).ok_or(CryptoError::DecryptionFailed)?;
+        let kek = self
+            .get(&wrapped.kek_tag)
+            .ok_or(CryptoError::DecryptionFailed)?;
         unwrap_with(&kek.key, &wrap_aad(domain, owner, version), &wrapped.bytes)
     }
 }
@@ -180,13 +199,29 @@ mod tests {
         assert_eq!(r.keks().len(), 2);
         let r = MasterKeyring::parse(&format!("# comment\nv1:{K1}\n")).unwrap();
         assert_eq!(r.active().tag.as_str(), "v1");
-        assert_eq!(MasterKeyring::parse(K1).unwrap().active().tag.as_str(), "v1");
-        assert_eq!(MasterKeyring::parse_single(K1).unwrap().active().tag.as_str(), "v1");
+        assert_eq!(
+            MasterKeyring::parse(K1).unwrap().active().tag.as_str(),
+            "v1"
+        );
+        assert_eq!(
+            MasterKeyring::parse_single(K1)
+                .unwrap()
+                .active()
+                .tag
+                .as_str(),
+            "v1"
+        );
     }
 
     #[test]
     fn rejects_bad_specs_without_echoing_keys() {
-        for bad in ["", "v1:notbase64!", "v1:AAAA", &format!("v1:{K1},v1:{K2}"), &format!("bad tag:{K1}")] {
+        for bad in [
+            "",
+            "v1:notbase64!",
+            "v1:AAAA",
+            &format!("v1:{K1},v1:{K2}"),
+            &format!("bad tag:{K1}"),
+        ] {
             let err = MasterKeyring::parse(bad).unwrap_err().to_string();
             assert!(!err.contains(K1) && !err.contains(K2), "{err}");
         }
@@ -198,9 +233,14 @@ mod tests {
         let w = old.wrap(WrappedKeyDomain::TokenKey, b"o", 1, &Key256::generate());
         let both = MasterKeyring::parse(&format!("v2:{K2},v1:{K1}")).unwrap();
         assert!(both.unwrap(WrappedKeyDomain::TokenKey, b"o", 1, &w).is_ok());
-        assert!(both.get("v1").unwrap().verifies(&old.active().check_value()));
+        assert!(both
+            .get("v1")
+            .unwrap()
+            .verifies(&old.active().check_value()));
         assert!(!both.active().verifies(&old.active().check_value()));
         let new_only = MasterKeyring::parse(&format!("v2:{K2}")).unwrap();
-        assert!(new_only.unwrap(WrappedKeyDomain::TokenKey, b"o", 1, &w).is_err());
+        assert!(new_only
+            .unwrap(WrappedKeyDomain::TokenKey, b"o", 1, &w)
+            .is_err());
     }
 }

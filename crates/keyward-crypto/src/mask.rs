@@ -2,9 +2,37 @@
 
 /// Known provider prefixes that stay visible in a mask (longest first where they overlap).
 const PREFIXES: &[&str] = &[
-    "sk_live_", "sk_test_", "rk_live_", "rk_test_", "pk_live_", "pk_test_", "whsec_", "github_pat_",
-    "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "glpat-", "xoxb-", "xoxp-", "xoxa-", "xapp-", "AKIA", "ASIA",
-    "AIza", "sk-ant-", "sk-proj-", "sk-", "SG.", "shpat_", "npm_", "pypi-", "dop_v1_", "hf_", "kw_",
+    "sk_live_",
+    "sk_test_",
+    "rk_live_",
+    "rk_test_",
+    "pk_live_",
+    "pk_test_",
+    "whsec_",
+    "github_pat_",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "glpat-",
+    "xoxb-",
+    "xoxp-",
+    "xoxa-",
+    "xapp-",
+    "AKIA",
+    "ASIA",
+    "AIza",
+    "sk-ant-",
+    "sk-proj-",
+    "sk-",
+    "SG.",
+    "shpat_",
+    "npm_",
+    "pypi-",
+    "dop_v1_",
+    "hf_",
+    "kw_",
 ];
 
 /// Masks a string: a known provider prefix, then `....` and the last 4 characters — but only
@@ -13,7 +41,10 @@ pub fn mask_value(value: &str) -> String {
     const HIDDEN: &str = "****";
     let chars: Vec<char> = value.chars().collect();
     let total = chars.len();
-    let prefix = PREFIXES.iter().find(|p| value.starts_with(**p)).map_or(0, |p| p.chars().count());
+    let prefix = PREFIXES
+        .iter()
+        .find(|p| value.starts_with(**p))
+        .map_or(0, |p| p.chars().count());
     let shown = prefix + 4;
     if total < shown {
         return HIDDEN.into();
@@ -35,7 +66,10 @@ mod tests {
     #[test]
     fn examples() {
         assert_eq!(mask_value("sk_test_51H8abcdEFGH1234"), "sk_test_....1234");
-        assert_eq!(mask_value("ghp_abcdefghijklmnopqrstuvwxyz0123456789"), "ghp_....6789");
+        assert_eq!(
+            mask_value("ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
+            "ghp_....6789"
+        );
         assert_eq!(mask_value("short"), "****");
         assert_eq!(mask_value("sk_test_1234567890"), "****");
         assert_eq!(mask_value("postgres://user:pass@db/app"), "..../app");

@@ -32,7 +32,11 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this route",
+    )
 }
 
 /// Builds the whole HTTP application over `kw`.
@@ -43,13 +47,21 @@ pub fn router(kw: Keyward) -> Router {
         .route("/mounts", get(mounts::list).post(mounts::create))
         .route("/mounts/{mount}", axum::routing::delete(mounts::delete))
         .route("/mounts/{mount}/secrets", get(secrets::list))
-        .route("/mounts/{mount}/secrets/{*path}", get(secrets::read).patch(secrets::write).delete(secrets::delete))
+        .route(
+            "/mounts/{mount}/secrets/{*path}",
+            get(secrets::read)
+                .patch(secrets::write)
+                .delete(secrets::delete),
+        )
         .route("/mounts/{mount}/history/{*path}", get(secrets::history))
         .route("/mounts/{mount}/rollback/{*path}", post(secrets::rollback));
     let vault = Router::new()
         .route("/sys/health", get(sys::health).head(sys::health_head))
         .route("/sys/seal-status", get(sys::seal_status))
-        .route("/sys/init", get(sys::init_status).put(sys::init).post(sys::init));
+        .route(
+            "/sys/init",
+            get(sys::init_status).put(sys::init).post(sys::init),
+        );
     let x_request_id = header::HeaderName::from_static("x-request-id");
     Router::new()
         .nest("/api/v1", native)

@@ -28,7 +28,12 @@ pub struct ApiError {
 impl ApiError {
     /// Builds an error.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), flavor: Flavor::Native }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            flavor: Flavor::Native,
+        }
     }
 
     /// Renders in the Vault shape.
@@ -47,11 +52,19 @@ impl ApiError {
     }
 
     pub(crate) fn unauthenticated() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "missing, malformed, expired or unknown token")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "missing, malformed, expired or unknown token",
+        )
     }
 
     pub(crate) fn forbidden(capability: &str, path: &str) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", format!("permission denied: {capability:?} on {path:?} is not granted"))
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("permission denied: {capability:?} on {path:?} is not granted"),
+        )
     }
 
     pub(crate) fn not_found(message: impl Into<String>) -> Self {
@@ -65,7 +78,9 @@ impl From<CoreError> for ApiError {
         let (status, code) = match &e {
             CoreError::InvalidInput(_) => (StatusCode::BAD_REQUEST, "invalid_input"),
             CoreError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            CoreError::Conflict(_) | CoreError::Store(StoreError::Conflict) => (StatusCode::CONFLICT, "conflict"),
+            CoreError::Conflict(_) | CoreError::Store(StoreError::Conflict) => {
+                (StatusCode::CONFLICT, "conflict")
+            }
             CoreError::AlreadyInitialized => (StatusCode::BAD_REQUEST, "already_initialized"),
             CoreError::NotInitialized => (StatusCode::SERVICE_UNAVAILABLE, "not_initialized"),
             CoreError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
@@ -76,7 +91,11 @@ impl From<CoreError> for ApiError {
             CoreError::KeyMismatch(_) => (StatusCode::INTERNAL_SERVER_ERROR, "key_mismatch"),
             CoreError::Store(StoreError::Database(_)) => {
                 tracing::error!(error = %msg, "storage failure");
-                return Self::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "the database is unavailable");
+                return Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "the database is unavailable",
+                );
             }
             CoreError::Store(StoreError::Corrupt(_)) => {
                 tracing::error!(error = %msg, "corrupt stored record");
@@ -92,7 +111,12 @@ impl IntoResponse for ApiError {
         let mut resp = match self.flavor {
             Flavor::Native => (
                 self.status,
-                Json(ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } }),
+                Json(ErrorBody {
+                    error: ErrorDetail {
+                        code: self.code.to_owned(),
+                        message: self.message,
+                    },
+                }),
             )
                 .into_response(),
             Flavor::Vault => {
@@ -105,7 +129,8 @@ impl IntoResponse for ApiError {
             }
         };
         if self.status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         resp
     }

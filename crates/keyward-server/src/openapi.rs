@@ -31,7 +31,12 @@ impl utoipa::Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("kw_…").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("kw_…")
+                    .build(),
+            ),
         );
     }
 }
@@ -44,4 +49,3 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 pub(crate) async fn serve_openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(openapi_document())
 }
-

@@ -54,7 +54,9 @@ impl RunningServer {
     /// Stops accepting connections, finishes in-flight requests and returns.
     pub async fn shutdown(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(());
-        self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        self.task
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 }
 
@@ -63,7 +65,9 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
     let store = connect(&opts.database, opts.max_connections)
         .await
         .map_err(|e| StartError::Storage(opts.database.redacted(), e))?;
-    let kw = Keyward::open(Arc::new(store), opts.keyring).await.map_err(StartError::Keys)?;
+    let kw = Keyward::open(Arc::new(store), opts.keyring)
+        .await
+        .map_err(StartError::Keys)?;
     let mut root_token = None;
     if opts.dev {
         if !kw.is_initialized().await.map_err(StartError::Keys)? {
@@ -74,8 +78,12 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
             Err(e) => return Err(StartError::Keys(e)),
         }
     }
-    let listener = TcpListener::bind(opts.listen).await.map_err(|e| StartError::Bind(opts.listen, e))?;
-    let addr = listener.local_addr().map_err(|e| StartError::Bind(opts.listen, e))?;
+    let listener = TcpListener::bind(opts.listen)
+        .await
+        .map_err(|e| StartError::Bind(opts.listen, e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Bind(opts.listen, e))?;
     // Small request/response exchanges must not wait on Nagle + delayed ACKs (~40 ms each).
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
@@ -92,5 +100,10 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
             .await
     });
     tracing::info!(%addr, database = %opts.database.redacted(), "keyward listening");
-    Ok(RunningServer { addr, root_token, shutdown, task })
+    Ok(RunningServer {
+        addr,
+        root_token,
+        shutdown,
+        task,
+    })
 }

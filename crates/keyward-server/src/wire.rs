@@ -134,7 +134,10 @@ pub struct FieldOut {
 
 impl fmt::Debug for FieldOut {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FieldOut").field("name", &self.name).field("version", &self.version).finish_non_exhaustive()
+        f.debug_struct("FieldOut")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
     }
 }
 

@@ -1,7 +1,9 @@
 //! Conversions between database rows and domain records.
 use std::collections::BTreeMap;
 
-use keyward_core::{FieldStamp, Mount, MountKind, SecretMeta, SecretSummary, SecretVersion, StoreError, TokenRecord};
+use keyward_core::{
+    FieldStamp, Mount, MountKind, SecretMeta, SecretSummary, SecretVersion, StoreError, TokenRecord,
+};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use uuid::Uuid;
@@ -69,7 +71,11 @@ pub(crate) fn version(row: &AnyRow, with_blob: bool) -> Result<SecretVersion, St
     let fv: String = row.try_get("field_versions").map_err(db_err)?;
     Ok(SecretVersion {
         version: u64_of(row, "version")?,
-        blob: if with_blob { row.try_get("blob").map_err(db_err)? } else { None },
+        blob: if with_blob {
+            row.try_get("blob").map_err(db_err)?
+        } else {
+            None
+        },
         created_at: row.try_get("created_at").map_err(db_err)?,
         deletion_time: row.try_get("deletion_time").map_err(db_err)?,
         destroyed: row.try_get::<i64, _>("destroyed").map_err(db_err)? != 0,
@@ -83,7 +89,11 @@ pub(crate) fn summary(row: &AnyRow) -> Result<SecretSummary, StoreError> {
     Ok(SecretSummary {
         path: row.try_get("path").map_err(db_err)?,
         current_version: u64_of(row, "current_version")?,
-        field_count: fv.as_deref().map(field_versions).transpose()?.map_or(0, |m| m.len()),
+        field_count: fv
+            .as_deref()
+            .map(field_versions)
+            .transpose()?
+            .map_or(0, |m| m.len()),
         updated_at: row.try_get("updated_at").map_err(db_err)?,
     })
 }
@@ -102,7 +112,8 @@ pub(crate) fn token(row: &AnyRow) -> Result<TokenRecord, StoreError> {
     })
 }
 
-pub(crate) const SECRET_COLS: &str = "id, mount_id, path, current_version, oldest_version, max_versions, \
+pub(crate) const SECRET_COLS: &str =
+    "id, mount_id, path, current_version, oldest_version, max_versions, \
     cas_required, custom_metadata, created_at, updated_at, delete_version_after";
 pub(crate) const VERSION_COLS: &str =
     "version, blob, created_at, deletion_time, destroyed, created_by, field_versions";

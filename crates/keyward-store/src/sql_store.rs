@@ -1,7 +1,10 @@
 //! The store over a pool, and the queries shared by pool reads and transactions.
 use async_trait::async_trait;
-use keyward_core::{Backend, Mount, SecretMeta, SecretSummary, SecretVersion, Store, StoreError, StoreTx, TokenRecord};
 use keyward_core::WrappedKey;
+use keyward_core::{
+    Backend, Mount, SecretMeta, SecretSummary, SecretVersion, Store, StoreError, StoreTx,
+    TokenRecord,
+};
 use sqlx::{Any, AnyPool, Executor};
 use uuid::Uuid;
 
@@ -31,8 +34,15 @@ impl SqlStore {
     }
 }
 
-pub(crate) async fn system_value<'e, E: Executor<'e, Database = Any>>(e: E, key: &str) -> Result<Option<String>, StoreError> {
-    sqlx::query_scalar("SELECT value FROM system WHERE key = $1").bind(key.to_owned()).fetch_optional(e).await.map_err(db_err)
+pub(crate) async fn system_value<'e, E: Executor<'e, Database = Any>>(
+    e: E,
+    key: &str,
+) -> Result<Option<String>, StoreError> {
+    sqlx::query_scalar("SELECT value FROM system WHERE key = $1")
+        .bind(key.to_owned())
+        .fetch_optional(e)
+        .await
+        .map_err(db_err)
 }
 
 pub(crate) async fn wrapped_key<'e, E: Executor<'e, Database = Any>>(
@@ -52,7 +62,10 @@ pub(crate) async fn wrapped_key<'e, E: Executor<'e, Database = Any>>(
     Ok(row.map(|(kek_tag, bytes)| WrappedKey { kek_tag, bytes }))
 }
 
-pub(crate) async fn mount<'e, E: Executor<'e, Database = Any>>(e: E, path: &str) -> Result<Option<Mount>, StoreError> {
+pub(crate) async fn mount<'e, E: Executor<'e, Database = Any>>(
+    e: E,
+    path: &str,
+) -> Result<Option<Mount>, StoreError> {
     sqlx::query("SELECT id, path, kind, created_at, config FROM mounts WHERE path = $1")
         .bind(path.to_owned())
         .fetch_optional(e)
@@ -68,15 +81,17 @@ pub(crate) async fn version<'e, E: Executor<'e, Database = Any>>(
     secret_id: Uuid,
     version: u64,
 ) -> Result<Option<SecretVersion>, StoreError> {
-    sqlx::query(&format!("SELECT {VERSION_COLS} FROM secret_versions WHERE secret_id = $1 AND version = $2"))
-        .bind(secret_id.to_string())
-        .bind(to_i64(version)?)
-        .fetch_optional(e)
-        .await
-        .map_err(db_err)?
-        .as_ref()
-        .map(|r| rows::version(r, true))
-        .transpose()
+    sqlx::query(&format!(
+        "SELECT {VERSION_COLS} FROM secret_versions WHERE secret_id = $1 AND version = $2"
+    ))
+    .bind(secret_id.to_string())
+    .bind(to_i64(version)?)
+    .fetch_optional(e)
+    .await
+    .map_err(db_err)?
+    .as_ref()
+    .map(|r| rows::version(r, true))
+    .transpose()
 }
 
 pub(crate) async fn secret<'e, E: Executor<'e, Database = Any>>(
@@ -86,15 +101,17 @@ pub(crate) async fn secret<'e, E: Executor<'e, Database = Any>>(
     for_update: bool,
 ) -> Result<Option<SecretMeta>, StoreError> {
     let lock = if for_update { " FOR UPDATE" } else { "" };
-    sqlx::query(&format!("SELECT {SECRET_COLS} FROM secrets WHERE mount_id = $1 AND path = $2{lock}"))
-        .bind(mount_id.to_string())
-        .bind(path.to_owned())
-        .fetch_optional(e)
-        .await
-        .map_err(db_err)?
-        .as_ref()
-        .map(rows::secret)
-        .transpose()
+    sqlx::query(&format!(
+        "SELECT {SECRET_COLS} FROM secrets WHERE mount_id = $1 AND path = $2{lock}"
+    ))
+    .bind(mount_id.to_string())
+    .bind(path.to_owned())
+    .fetch_optional(e)
+    .await
+    .map_err(db_err)?
+    .as_ref()
+    .map(rows::secret)
+    .transpose()
 }
 
 #[async_trait]
@@ -105,11 +122,17 @@ impl Store for SqlStore {
 
     async fn begin_write(&self, exclusive: bool) -> Result<Box<dyn StoreTx>, StoreError> {
         let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?,
+            Backend::Sqlite => self
+                .pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(db_err)?,
             Backend::Postgres => {
                 let mut tx = self.pool.begin().await.map_err(db_err)?;
                 if exclusive {
-                    tx.execute("SELECT pg_advisory_xact_lock(8200002)").await.map_err(db_err)?;
+                    tx.execute("SELECT pg_advisory_xact_lock(8200002)")
+                        .await
+                        .map_err(db_err)?;
                 }
                 tx
             }
@@ -122,19 +145,31 @@ impl Store for SqlStore {
     }
 
     async fn kek_checks(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        sqlx::query_as("SELECT tag, check_value FROM kek_checks ORDER BY tag").fetch_all(&self.pool).await.map_err(db_err)
+        sqlx::query_as("SELECT tag, check_value FROM kek_checks ORDER BY tag")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)
     }
 
     async fn kek_usage(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT kek_tag, COUNT(*) FROM wrapped_keys GROUP BY kek_tag ORDER BY kek_tag")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_err)?;
-        Ok(rows.into_iter().map(|(t, n)| (t, n.unsigned_abs())).collect())
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT kek_tag, COUNT(*) FROM wrapped_keys GROUP BY kek_tag ORDER BY kek_tag",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(t, n)| (t, n.unsigned_abs()))
+            .collect())
     }
 
-    async fn wrapped_key(&self, domain: &str, owner: Uuid, version: u32) -> Result<Option<WrappedKey>, StoreError> {
+    async fn wrapped_key(
+        &self,
+        domain: &str,
+        owner: Uuid,
+        version: u32,
+    ) -> Result<Option<WrappedKey>, StoreError> {
         wrapped_key(&self.pool, domain, owner, version).await
     }
 
@@ -173,7 +208,12 @@ impl Store for SqlStore {
         .collect()
     }
 
-    async fn list_secrets(&self, mount_id: Uuid, after: Option<&str>, limit: u32) -> Result<Vec<SecretSummary>, StoreError> {
+    async fn list_secrets(
+        &self,
+        mount_id: Uuid,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<SecretSummary>, StoreError> {
         sqlx::query(
             "SELECT s.path, s.current_version, s.updated_at, v.field_versions FROM secrets s \
              LEFT JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.current_version \

@@ -1,6 +1,8 @@
 //! A write transaction.
 use async_trait::async_trait;
-use keyward_core::{Backend, Mount, SecretMeta, SecretVersion, StoreError, StoreTx, TokenRecord, WrappedKey};
+use keyward_core::{
+    Backend, Mount, SecretMeta, SecretVersion, StoreError, StoreTx, TokenRecord, WrappedKey,
+};
 use sqlx::{Any, Executor, Transaction};
 use uuid::Uuid;
 
@@ -73,7 +75,13 @@ impl StoreTx for SqlTx {
         Ok(())
     }
 
-    async fn insert_wrapped_key(&mut self, domain: &str, owner: Uuid, version: u32, key: &WrappedKey) -> Result<(), StoreError> {
+    async fn insert_wrapped_key(
+        &mut self,
+        domain: &str,
+        owner: Uuid,
+        version: u32,
+        key: &WrappedKey,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO wrapped_keys (domain, owner, version, kek_tag, wrapped, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -89,11 +97,20 @@ impl StoreTx for SqlTx {
         Ok(())
     }
 
-    async fn wrapped_key(&mut self, domain: &str, owner: Uuid, version: u32) -> Result<Option<WrappedKey>, StoreError> {
+    async fn wrapped_key(
+        &mut self,
+        domain: &str,
+        owner: Uuid,
+        version: u32,
+    ) -> Result<Option<WrappedKey>, StoreError> {
         sql_store::wrapped_key(&mut *self.tx, domain, owner, version).await
     }
 
-    async fn latest_key_version(&mut self, domain: &str, owner: Uuid) -> Result<Option<u32>, StoreError> {
+    async fn latest_key_version(
+        &mut self,
+        domain: &str,
+        owner: Uuid,
+    ) -> Result<Option<u32>, StoreError> {
         let v: Option<i64> = sqlx::query_scalar(
             "SELECT version FROM wrapped_keys WHERE domain = $1 AND owner = $2 ORDER BY version DESC LIMIT 1",
         )
@@ -102,7 +119,8 @@ impl StoreTx for SqlTx {
         .fetch_optional(&mut *self.tx)
         .await
         .map_err(db_err)?;
-        v.map(|v| u32::try_from(v).map_err(|_| StoreError::Corrupt("key version".into()))).transpose()
+        v.map(|v| u32::try_from(v).map_err(|_| StoreError::Corrupt("key version".into())))
+            .transpose()
     }
 
     async fn mount(&mut self, path: &str) -> Result<Option<Mount>, StoreError> {
@@ -110,15 +128,17 @@ impl StoreTx for SqlTx {
     }
 
     async fn insert_mount(&mut self, m: &Mount) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO mounts (id, path, kind, created_at, config) VALUES ($1, $2, $3, $4, $5)")
-            .bind(m.id.to_string())
-            .bind(m.path.clone())
-            .bind(m.kind.as_str())
-            .bind(m.created_at)
-            .bind(m.config.to_string())
-            .execute(&mut *self.tx)
-            .await
-            .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO mounts (id, path, kind, created_at, config) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(m.id.to_string())
+        .bind(m.path.clone())
+        .bind(m.kind.as_str())
+        .bind(m.created_at)
+        .bind(m.config.to_string())
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db_err)?;
         Ok(())
     }
 
@@ -129,18 +149,30 @@ impl StoreTx for SqlTx {
             .execute(&mut *self.tx)
             .await
             .map_err(db_err)?;
-        sqlx::query("DELETE FROM secrets WHERE mount_id = $1").bind(id.clone()).execute(&mut *self.tx).await.map_err(db_err)?;
+        sqlx::query("DELETE FROM secrets WHERE mount_id = $1")
+            .bind(id.clone())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?;
         let shredded = sqlx::query("DELETE FROM wrapped_keys WHERE owner = $1")
             .bind(id.clone())
             .execute(&mut *self.tx)
             .await
             .map_err(db_err)?
             .rows_affected();
-        sqlx::query("DELETE FROM mounts WHERE id = $1").bind(id).execute(&mut *self.tx).await.map_err(db_err)?;
+        sqlx::query("DELETE FROM mounts WHERE id = $1")
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?;
         Ok(shredded)
     }
 
-    async fn secret_for_update(&mut self, mount_id: Uuid, path: &str) -> Result<Option<SecretMeta>, StoreError> {
+    async fn secret_for_update(
+        &mut self,
+        mount_id: Uuid,
+        path: &str,
+    ) -> Result<Option<SecretMeta>, StoreError> {
         let lock = self.backend == Backend::Postgres;
         sql_store::secret(&mut *self.tx, mount_id, path, lock).await
     }
@@ -189,16 +221,32 @@ impl StoreTx for SqlTx {
 
     async fn delete_secret(&mut self, secret_id: Uuid) -> Result<(), StoreError> {
         let id = secret_id.to_string();
-        sqlx::query("DELETE FROM secret_versions WHERE secret_id = $1").bind(id.clone()).execute(&mut *self.tx).await.map_err(db_err)?;
-        sqlx::query("DELETE FROM secrets WHERE id = $1").bind(id).execute(&mut *self.tx).await.map_err(db_err)?;
+        sqlx::query("DELETE FROM secret_versions WHERE secret_id = $1")
+            .bind(id.clone())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query("DELETE FROM secrets WHERE id = $1")
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 
-    async fn version(&mut self, secret_id: Uuid, v: u64) -> Result<Option<SecretVersion>, StoreError> {
+    async fn version(
+        &mut self,
+        secret_id: Uuid,
+        v: u64,
+    ) -> Result<Option<SecretVersion>, StoreError> {
         sql_store::version(&mut *self.tx, secret_id, v).await
     }
 
-    async fn insert_version(&mut self, secret_id: Uuid, v: &SecretVersion) -> Result<(), StoreError> {
+    async fn insert_version(
+        &mut self,
+        secret_id: Uuid,
+        v: &SecretVersion,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO secret_versions (secret_id, version, blob, created_at, deletion_time, destroyed, created_by, \
              field_versions) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -217,7 +265,11 @@ impl StoreTx for SqlTx {
         Ok(())
     }
 
-    async fn delete_versions_below(&mut self, secret_id: Uuid, version: u64) -> Result<(), StoreError> {
+    async fn delete_versions_below(
+        &mut self,
+        secret_id: Uuid,
+        version: u64,
+    ) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM secret_versions WHERE secret_id = $1 AND version < $2")
             .bind(secret_id.to_string())
             .bind(to_i64(version)?)

@@ -22,7 +22,10 @@ pub async fn run(addr: &str, cmd: MountsCommand) -> Result<()> {
                 Format::Json => json(&list)?,
                 Format::Table => table(
                     &["PATH", "KIND", "CREATED"],
-                    list.mounts.into_iter().map(|m| vec![m.path, m.kind, m.created_time]).collect(),
+                    list.mounts
+                        .into_iter()
+                        .map(|m| vec![m.path, m.kind, m.created_time])
+                        .collect(),
                 ),
             }
         }
@@ -31,7 +34,10 @@ pub async fn run(addr: &str, cmd: MountsCommand) -> Result<()> {
             let d = client.delete_mount(&name).await?;
             match out.format {
                 Format::Json => json(&d)?,
-                Format::Table => println!("Deleted mount {:?}: {} data key(s) destroyed", d.path, d.keys_shredded),
+                Format::Table => println!(
+                    "Deleted mount {:?}: {} data key(s) destroyed",
+                    d.path, d.keys_shredded
+                ),
             }
         }
     }

@@ -14,7 +14,10 @@ use crate::cli::{LogFormat, ServerArgs};
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -22,12 +25,18 @@ fn init_logging(format: LogFormat) {
 }
 
 fn keyring_from_file(path: &Path) -> Result<MasterKeyring> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read master key file {}", path.display()))?;
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("cannot read master key file {}", path.display()))?;
     if meta.permissions().mode() & 0o077 != 0 {
-        bail!("master key file {} is readable by group or others: run `chmod 600 {}`", path.display(), path.display());
+        bail!(
+            "master key file {} is readable by group or others: run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        );
     }
     let text = Zeroizing::new(
-        std::fs::read_to_string(path).with_context(|| format!("cannot read master key file {}", path.display()))?,
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read master key file {}", path.display()))?,
     );
     MasterKeyring::parse(&text).map_err(|e| anyhow!("{e} (in {})", path.display()))
 }
@@ -43,7 +52,8 @@ fn load_keyring(args: &ServerArgs) -> Result<MasterKeyring> {
     }
     if let Ok(key) = std::env::var("KEYWARD_MASTER_KEY") {
         let key = Zeroizing::new(key);
-        return MasterKeyring::parse_single(&key).map_err(|e| anyhow!("{e} (in KEYWARD_MASTER_KEY)"));
+        return MasterKeyring::parse_single(&key)
+            .map_err(|e| anyhow!("{e} (in KEYWARD_MASTER_KEY)"));
     }
     bail!(
         "no master key: set KEYWARD_MASTER_KEYS=tag:base64key or KEYWARD_MASTER_KEY=base64key, or pass \
@@ -62,10 +72,17 @@ async fn shutdown_signal() {
 
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn run(args: ServerArgs) -> Result<()> {
-    init_logging(args.log_format.unwrap_or(if args.dev { LogFormat::Text } else { LogFormat::Json }));
+    init_logging(args.log_format.unwrap_or(if args.dev {
+        LogFormat::Text
+    } else {
+        LogFormat::Json
+    }));
     let mut dev_dir = None;
     let (keyring, database) = if args.dev {
-        let dir = tempfile::Builder::new().prefix("keyward-dev-").tempdir().context("cannot create a temporary directory")?;
+        let dir = tempfile::Builder::new()
+            .prefix("keyward-dev-")
+            .tempdir()
+            .context("cannot create a temporary directory")?;
         let db = DatabaseUrl::Sqlite(dir.path().join("keyward.db"));
         dev_dir = Some(dir);
         (MasterKeyring::generate(), db)
@@ -85,7 +102,10 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     match &server.root_token {
         Some(token) => {
             println!("keyward dev server listening on {url}");
-            println!("Database: {} (temporary, deleted on exit); master key: random, in memory only", database.redacted());
+            println!(
+                "Database: {} (temporary, deleted on exit); master key: random, in memory only",
+                database.redacted()
+            );
             println!("Root token: {}", token.expose());
             println!();
             println!("    export KEYWARD_ADDR='{url}'");

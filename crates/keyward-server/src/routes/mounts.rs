@@ -11,7 +11,12 @@ use crate::extract::{ApiJson, ApiPath};
 use crate::wire::{MountCreateRequest, MountDeleted, MountInfo, MountList};
 
 fn info(m: Mount) -> MountInfo {
-    MountInfo { path: m.path, kind: m.kind.as_str().into(), id: m.id.to_string(), created_time: format_rfc3339(m.created_at) }
+    MountInfo {
+        path: m.path,
+        kind: m.kind.as_str().into(),
+        id: m.id.to_string(),
+        created_time: format_rfc3339(m.created_at),
+    }
 }
 
 /// List mounts.
@@ -42,9 +47,16 @@ pub async fn create(
 #[utoipa::path(delete, path = "/api/v1/mounts/{mount}", tag = "mounts",
     params(("mount" = String, Path, description = "Mount name")),
     responses((status = 200, body = MountDeleted), (status = 404, body = crate::wire::ErrorBody)))]
-pub async fn delete(State(st): State<AppState>, caller: Caller, ApiPath(mount): ApiPath<String>) -> ApiResult<Json<MountDeleted>> {
+pub async fn delete(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(mount): ApiPath<String>,
+) -> ApiResult<Json<MountDeleted>> {
     caller.require("sudo", "sys/mounts")?;
     let keys_shredded = st.kw.delete_mount(&mount).await?;
     tracing::info!(mount = %mount, keys_shredded, "mount deleted (crypto-shredded)");
-    Ok(Json(MountDeleted { path: mount, keys_shredded }))
+    Ok(Json(MountDeleted {
+        path: mount,
+        keys_shredded,
+    }))
 }

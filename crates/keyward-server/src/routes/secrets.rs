@@ -11,8 +11,8 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::wire::{
-    FieldOut, History, ListQuery, ReadQuery, RollbackRequest, SecretList, SecretListItem, SecretView,
-    SecretWriteRequest, VersionOut, WriteResult,
+    FieldOut, History, ListQuery, ReadQuery, RollbackRequest, SecretList, SecretListItem,
+    SecretView, SecretWriteRequest, VersionOut, WriteResult,
 };
 
 const DEFAULT_PAGE: u32 = 100;
@@ -34,7 +34,16 @@ fn mask(v: &Value) -> Value {
 }
 
 fn result(mount: String, path: String, s: WriteSummary, created: bool) -> WriteResult {
-    WriteResult { mount, path, version: s.version, created, added: s.added, changed: s.changed, unchanged: s.unchanged, removed: s.removed }
+    WriteResult {
+        mount,
+        path,
+        version: s.version,
+        created,
+        added: s.added,
+        changed: s.changed,
+        unchanged: s.unchanged,
+        removed: s.removed,
+    }
 }
 
 /// List a mount's secret paths (environments) with field counts; nothing is decrypted.
@@ -49,14 +58,24 @@ pub async fn list(
     caller.require("list", &format!("{mount}/*"))?;
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     if limit == 0 || limit > MAX_PAGE {
-        return Err(ApiError::bad_request(format!("limit must be between 1 and {MAX_PAGE}")));
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        )));
     }
-    let rows = st.kw.list_secrets(&mount, q.after.as_deref(), limit + 1).await?;
+    let rows = st
+        .kw
+        .list_secrets(&mount, q.after.as_deref(), limit + 1)
+        .await?;
     let more = rows.len() > limit as usize;
     let items: Vec<SecretListItem> = rows
         .into_iter()
         .take(limit as usize)
-        .map(|r| SecretListItem { path: r.path, version: r.current_version, fields: r.field_count, updated_time: format_rfc3339(r.updated_at) })
+        .map(|r| SecretListItem {
+            path: r.path,
+            version: r.current_version,
+            fields: r.field_count,
+            updated_time: format_rfc3339(r.updated_at),
+        })
         .collect();
     let next = more.then(|| items.last().map(|i| i.path.clone())).flatten();
     Ok(Json(SecretList { items, next }))
@@ -91,7 +110,9 @@ pub async fn read(
     }
     if let Some(f) = &q.field {
         if fields.is_empty() {
-            return Err(ApiError::not_found(format!("field {f:?} not found in {mount}/{path}")));
+            return Err(ApiError::not_found(format!(
+                "field {f:?} not found in {mount}/{path}"
+            )));
         }
     }
     if reveal {
@@ -128,8 +149,15 @@ pub async fn write(
     if !req.unset.is_empty() {
         caller.require("patch", &t)?;
     }
-    let patch = SecretPatch { set: SecretData::new(req.set), unset: req.unset, cas: req.cas };
-    let s = st.kw.patch_secret(&mount, &path, patch, caller.accessor()).await?;
+    let patch = SecretPatch {
+        set: SecretData::new(req.set),
+        unset: req.unset,
+        cas: req.cas,
+    };
+    let s = st
+        .kw
+        .patch_secret(&mount, &path, patch, caller.accessor())
+        .await?;
     let created = !(s.added.is_empty() && s.changed.is_empty() && s.removed.is_empty());
     tracing::info!(accessor = %caller.accessor(), mount = %mount, path = %path, version = s.version, created, "secret written");
     Ok(Json(result(mount, path, s, created)))
@@ -176,7 +204,11 @@ pub async fn history(
             fields: v.fields,
         })
         .collect();
-    Ok(Json(History { mount, path, versions }))
+    Ok(Json(History {
+        mount,
+        path,
+        versions,
+    }))
 }
 
 /// Write a new version equal to an older one.
@@ -191,7 +223,10 @@ pub async fn rollback(
 ) -> ApiResult<Json<WriteResult>> {
     checked(&path)?;
     caller.require("update", &target(&mount, &path))?;
-    let s = st.kw.rollback(&mount, &path, req.version, caller.accessor()).await?;
+    let s = st
+        .kw
+        .rollback(&mount, &path, req.version, caller.accessor())
+        .await?;
     let created = !(s.added.is_empty() && s.changed.is_empty() && s.removed.is_empty());
     tracing::info!(accessor = %caller.accessor(), mount = %mount, path = %path, from = req.version, version = s.version, "secret rolled back");
     Ok(Json(result(mount, path, s, created)))
