@@ -43,12 +43,14 @@ fn parse_json(text: &str) -> Result<BTreeMap<String, String>, ParseError> {
             serde_json::Value::String(s) => s.clone(),
             serde_json::Value::Number(n) => n.to_string(),
             serde_json::Value::Bool(b) => b.to_string(),
-            _ => return Err(ParseError {
-                line: 0,
-                message: format!(
+            _ => {
+                return Err(ParseError {
+                    line: 0,
+                    message: format!(
                     "value of {k:?} is not a string, number or boolean (the object must be flat)"
                 ),
-            }),
+                })
+            }
         };
         out.insert(k.clone(), s);
     }
