@@ -12,12 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(name = "keyward", version)]
 pub struct Cli {
     /// Server address.
-    #[arg(
-        long,
-        global = true,
-        env = "KEYWARD_ADDR",
-        default_value = "http://127.0.0.1:8200"
-    )]
+    #[arg(long, global = true, env = "KEYWARD_ADDR", default_value = "http://127.0.0.1:8200")]
     pub addr: String,
     /// What to do.
     #[command(subcommand)]
@@ -41,6 +36,12 @@ pub enum Command {
     /// Create, list and delete mounts (projects).
     #[command(subcommand)]
     Mounts(MountsCommand),
+    /// Create, inspect, list and revoke tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Write, read, list and delete path policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Generate random secrets and keys locally (no server needed).
     #[command(subcommand)]
     Gen(GenCommand),
@@ -66,11 +67,7 @@ pub struct ServerArgs {
     #[arg(long, env = "KEYWARD_LISTEN", default_value = "127.0.0.1:8200")]
     pub listen: SocketAddr,
     /// Database: a SQLite file path or a postgres:// URL.
-    #[arg(
-        long,
-        env = "KEYWARD_DATABASE",
-        default_value = "./keyward-data/keyward.db"
-    )]
+    #[arg(long, env = "KEYWARD_DATABASE", default_value = "./keyward-data/keyward.db")]
     pub database: String,
     /// File holding the master keyring (`tag:base64key` entries, first is active; mode 0600).
     /// Otherwise KEYWARD_MASTER_KEYS (`tag:base64key[,tag:base64key…]`) or KEYWARD_MASTER_KEY
@@ -83,6 +80,31 @@ pub struct ServerArgs {
     /// Database connections in the pool.
     #[arg(long, default_value_t = 8)]
     pub db_connections: u32,
+    /// Requests per token (GCRA, per server process), e.g. 100/s, 600/m; `off` disables.
+    #[arg(long, env = "KEYWARD_RATE_LIMIT", default_value = "100/s")]
+    pub rate_limit: String,
+    /// Requests per client IP (per server process); `off` disables.
+    #[arg(long, env = "KEYWARD_IP_RATE_LIMIT", default_value = "200/s")]
+    pub ip_rate_limit: String,
+    /// Failed token checks from one IP within a minute before it is locked out (the lockout
+    /// starts at 30s and doubles with each repeat, up to an hour).
+    #[arg(long, default_value_t = 10)]
+    pub lockout_after: u32,
+    /// Proxies (CIDRs) whose X-Forwarded-For header is believed for the client address.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub trusted_proxies: Vec<String>,
+    /// TTL of new tokens when none is given (Go-style: 1h, 30m, 32d).
+    #[arg(long, default_value = "32d")]
+    pub default_token_ttl: String,
+    /// Longest TTL a token may be given.
+    #[arg(long, default_value = "32d")]
+    pub max_token_ttl: String,
+    /// Requests served at once; beyond it the server answers 503 with Retry-After.
+    #[arg(long, default_value_t = 512)]
+    pub max_in_flight: usize,
+    /// Longest time one request may take (Go-style duration).
+    #[arg(long, default_value = "30s")]
+    pub request_timeout: String,
 }
 
 /// `keyward operator …`.
@@ -271,6 +293,97 @@ pub enum MountsCommand {
         yes: bool,
         #[command(flatten)]
         out: FormatArgs,
+    },
+}
+
+/// `keyward token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; it is printed once, with its accessor. A token can only be given policies
+    /// its creator holds, a lifetime within its creator's, and addresses within its creator's.
+    Create {
+        /// Policy names (repeat or separate with commas).
+        #[arg(long = "policy", value_delimiter = ',', required = true)]
+        policies: Vec<String>,
+        /// Lifetime (Go-style: 1h, 30m, 7d); default 32 days.
+        #[arg(long)]
+        ttl: Option<String>,
+        /// A label for listings and audit entries.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Source addresses the token may be used from (CIDRs; repeat or separate with commas).
+        #[arg(long = "allowed-cidr", value_delimiter = ',')]
+        allowed_cidrs: Vec<String>,
+        /// Do not add the `default` policy (lookup-self, revoke-self).
+        #[arg(long)]
+        no_default_policy: bool,
+        /// Not revoked with its creator (root tokens only).
+        #[arg(long)]
+        orphan: bool,
+        #[command(flatten)]
+        out: FormatArgs,
+    },
+    /// Show a token's record: your own (no argument), a token read from stdin (`-`), or by accessor.
+    Lookup {
+        /// `-` to read the token from stdin (tokens are never taken as arguments).
+        token: Option<String>,
+        /// Look up by accessor instead.
+        #[arg(long, conflicts_with = "token")]
+        accessor: Option<String>,
+        #[command(flatten)]
+        out: FormatArgs,
+    },
+    /// Revoke a token and every token created under it: by accessor, a token from stdin (`-`), or your own (`--self`).
+    Revoke {
+        /// `-` to read the token from stdin.
+        token: Option<String>,
+        /// Revoke by accessor.
+        #[arg(long, conflicts_with_all = ["token", "own"])]
+        accessor: Option<String>,
+        /// Revoke the token in KEYWARD_TOKEN.
+        #[arg(long = "self", id = "own", conflicts_with = "token")]
+        own: bool,
+    },
+    /// List tokens: accessors, policies, expiry, last use (never token values).
+    List(FormatArgs),
+}
+
+/// `keyward policy …`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Create or replace a policy from a file (`-` for stdin).
+    ///
+    /// TOML: `[[rules]]` tables with `path = "careflex/production"` and `capabilities = ["list",
+    /// "read"]`; or JSON `{"rules": [{"path": …, "capabilities": […]}]}`. A rule path is
+    /// `<mount>/<secret path>` and applies to whole secrets. Globs are Vault's: a trailing `*`
+    /// matches any suffix including `/` (`careflex/*`), a `+` segment matches exactly one
+    /// segment (`careflex/+/stripe`). Capabilities: list (names, masks, metadata), read
+    /// (plaintext), create, update, patch, delete, destroy, use (credential proxy), sudo
+    /// (mounts, policies, tokens, keys: rules on `sys/mounts`, `sys/policies`, `sys/tokens`),
+    /// deny (wins over everything). Capabilities of all matching rules add up; nothing is
+    /// allowed unless a rule grants it.
+    Write {
+        /// Policy name.
+        name: String,
+        /// Policy file, or `-`.
+        file: String,
+    },
+    /// Show a policy's rules.
+    Read {
+        /// Policy name.
+        name: String,
+        #[command(flatten)]
+        out: FormatArgs,
+    },
+    /// List policy names.
+    List(FormatArgs),
+    /// Delete a policy (tokens holding it lose what it granted at once).
+    Delete {
+        /// Policy name.
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
     },
 }
 

@@ -1,8 +1,9 @@
 //! The HTTP client of the native API, using the server's wire types.
 use anyhow::{anyhow, bail, Context, Result};
 use keyward_server::wire::{
-    ErrorBody, History, InitResponse, MountCreateRequest, MountDeleted, MountInfo, MountList,
-    RollbackRequest, SecretList, SecretView, SecretWriteRequest, WriteResult,
+    ErrorBody, History, InitResponse, MountCreateRequest, MountDeleted, MountInfo, MountList, PolicyList, PolicyOut,
+    PolicyWriteRequest, Revoked, RollbackRequest, SecretList, SecretView, SecretWriteRequest, TokenBody,
+    TokenCreateRequest, TokenCreated, TokenInfo, TokenList, WriteResult,
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -17,10 +18,7 @@ pub struct Client {
 
 /// Percent-encodes each segment of a path, keeping the `/` separators.
 fn encode_path(path: &str) -> String {
-    path.split('/')
-        .map(encode_segment)
-        .collect::<Vec<_>>()
-        .join("/")
+    path.split('/').map(encode_segment).collect::<Vec<_>>().join("/")
 }
 
 fn encode_segment(s: &str) -> String {
@@ -38,10 +36,7 @@ fn encode_segment(s: &str) -> String {
 impl Client {
     /// A client for `addr`, with the token from KEYWARD_TOKEN if set.
     pub fn new(addr: &str) -> Result<Self> {
-        let token = std::env::var("KEYWARD_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty())
-            .map(SecretString::from);
+        let token = std::env::var("KEYWARD_TOKEN").ok().filter(|t| !t.is_empty()).map(SecretString::from);
         let base = addr.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             bail!("KEYWARD_ADDR must start with http:// or https:// (got {base:?})");
@@ -65,10 +60,8 @@ impl Client {
         if needs_token && self.token.is_none() {
             bail!("no token: set KEYWARD_TOKEN (the root token printed by `keyward operator init` or `server --dev`)");
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| anyhow!("cannot reach keyward at {}: {}", self.base, root_cause(&e)))?;
+        let resp =
+            req.send().await.map_err(|e| anyhow!("cannot reach keyward at {}: {}", self.base, root_cause(&e)))?;
         decode(resp).await
     }
 
@@ -89,59 +82,30 @@ impl Client {
 
     /// `GET /api/v1/mounts`.
     pub async fn mounts(&self) -> Result<MountList> {
-        self.send(self.request(Method::GET, "/api/v1/mounts"), true)
-            .await
+        self.send(self.request(Method::GET, "/api/v1/mounts"), true).await
     }
 
     /// `POST /api/v1/mounts`.
     pub async fn create_mount(&self, path: &str, kind: &str) -> Result<MountInfo> {
-        let body = MountCreateRequest {
-            path: path.to_owned(),
-            kind: kind.to_owned(),
-        };
-        self.send(
-            self.request(Method::POST, "/api/v1/mounts").json(&body),
-            true,
-        )
-        .await
+        let body = MountCreateRequest { path: path.to_owned(), kind: kind.to_owned() };
+        self.send(self.request(Method::POST, "/api/v1/mounts").json(&body), true).await
     }
 
     /// `DELETE /api/v1/mounts/{mount}`.
     pub async fn delete_mount(&self, path: &str) -> Result<MountDeleted> {
-        self.send(
-            self.request(
-                Method::DELETE,
-                &format!("/api/v1/mounts/{}", encode_segment(path)),
-            ),
-            true,
-        )
-        .await
+        self.send(self.request(Method::DELETE, &format!("/api/v1/mounts/{}", encode_segment(path))), true).await
     }
 
     fn secret_url(kind: &str, mount: &str, path: &str) -> Result<String> {
         // Checked here too: an HTTP client would silently resolve `..` before sending.
         keyward_core::validate_mount_path(mount)?;
         keyward_core::validate_secret_path(path)?;
-        Ok(format!(
-            "/api/v1/mounts/{}/{kind}/{}",
-            encode_segment(mount),
-            encode_path(path)
-        ))
+        Ok(format!("/api/v1/mounts/{}/{kind}/{}", encode_segment(mount), encode_path(path)))
     }
 
     /// `PATCH …/secrets/{path}`.
-    pub async fn write(
-        &self,
-        mount: &str,
-        path: &str,
-        body: &SecretWriteRequest,
-    ) -> Result<WriteResult> {
-        self.send(
-            self.request(Method::PATCH, &Self::secret_url("secrets", mount, path)?)
-                .json(body),
-            true,
-        )
-        .await
+    pub async fn write(&self, mount: &str, path: &str, body: &SecretWriteRequest) -> Result<WriteResult> {
+        self.send(self.request(Method::PATCH, &Self::secret_url("secrets", mount, path)?).json(body), true).await
     }
 
     /// `GET …/secrets/{path}`.
@@ -163,22 +127,13 @@ impl Client {
         if let Some(v) = version {
             query.push(("version", v.to_string()));
         }
-        self.send(
-            self.request(Method::GET, &Self::secret_url("secrets", mount, path)?)
-                .query(&query),
-            true,
-        )
-        .await
+        self.send(self.request(Method::GET, &Self::secret_url("secrets", mount, path)?).query(&query), true).await
     }
 
     /// `DELETE …/secrets/{path}`.
     pub async fn delete_secret(&self, mount: &str, path: &str) -> Result<()> {
-        let _: serde_json::Value = self
-            .send(
-                self.request(Method::DELETE, &Self::secret_url("secrets", mount, path)?),
-                true,
-            )
-            .await?;
+        let _: serde_json::Value =
+            self.send(self.request(Method::DELETE, &Self::secret_url("secrets", mount, path)?), true).await?;
         Ok(())
     }
 
@@ -189,25 +144,93 @@ impl Client {
             query.push(("after", a.to_owned()));
         }
         let url = format!("/api/v1/mounts/{}/secrets", encode_segment(mount));
-        self.send(self.request(Method::GET, &url).query(&query), true)
-            .await
+        self.send(self.request(Method::GET, &url).query(&query), true).await
     }
 
     /// `GET …/history/{path}`.
     pub async fn history(&self, mount: &str, path: &str) -> Result<History> {
-        self.send(
-            self.request(Method::GET, &Self::secret_url("history", mount, path)?),
-            true,
-        )
-        .await
+        self.send(self.request(Method::GET, &Self::secret_url("history", mount, path)?), true).await
     }
 
     /// `POST …/rollback/{path}`.
     pub async fn rollback(&self, mount: &str, path: &str, version: u64) -> Result<WriteResult> {
-        let req = self
-            .request(Method::POST, &Self::secret_url("rollback", mount, path)?)
-            .json(&RollbackRequest { version });
+        let req =
+            self.request(Method::POST, &Self::secret_url("rollback", mount, path)?).json(&RollbackRequest { version });
         self.send(req, true).await
+    }
+}
+
+impl Client {
+    /// `POST /api/v1/tokens`.
+    pub async fn create_token(&self, req: &TokenCreateRequest) -> Result<TokenCreated> {
+        self.send(self.request(Method::POST, "/api/v1/tokens").json(req), true).await
+    }
+
+    /// `GET /api/v1/tokens/self`.
+    pub async fn lookup_self(&self) -> Result<TokenInfo> {
+        self.send(self.request(Method::GET, "/api/v1/tokens/self"), true).await
+    }
+
+    /// `POST /api/v1/tokens/lookup`.
+    pub async fn lookup_token(&self, token: &str) -> Result<TokenInfo> {
+        let body = TokenBody { token: token.to_owned() };
+        self.send(self.request(Method::POST, "/api/v1/tokens/lookup").json(&body), true).await
+    }
+
+    /// `GET /api/v1/tokens/accessors/{accessor}`.
+    pub async fn lookup_accessor(&self, accessor: &str) -> Result<TokenInfo> {
+        let url = format!("/api/v1/tokens/accessors/{}", encode_segment(accessor));
+        self.send(self.request(Method::GET, &url), true).await
+    }
+
+    /// `POST /api/v1/tokens/self/revoke`.
+    pub async fn revoke_self(&self) -> Result<Revoked> {
+        self.send(self.request(Method::POST, "/api/v1/tokens/self/revoke"), true).await
+    }
+
+    /// `POST /api/v1/tokens/revoke`.
+    pub async fn revoke_token(&self, token: &str) -> Result<Revoked> {
+        let body = TokenBody { token: token.to_owned() };
+        self.send(self.request(Method::POST, "/api/v1/tokens/revoke").json(&body), true).await
+    }
+
+    /// `DELETE /api/v1/tokens/accessors/{accessor}`.
+    pub async fn revoke_accessor(&self, accessor: &str) -> Result<Revoked> {
+        let url = format!("/api/v1/tokens/accessors/{}", encode_segment(accessor));
+        self.send(self.request(Method::DELETE, &url), true).await
+    }
+
+    /// `GET /api/v1/tokens` (one page).
+    pub async fn list_tokens(&self, after: Option<&str>) -> Result<TokenList> {
+        let mut query = vec![("limit", "1000".to_owned())];
+        if let Some(a) = after {
+            query.push(("after", a.to_owned()));
+        }
+        self.send(self.request(Method::GET, "/api/v1/tokens").query(&query), true).await
+    }
+
+    /// `GET /api/v1/policies`.
+    pub async fn list_policies(&self) -> Result<PolicyList> {
+        self.send(self.request(Method::GET, "/api/v1/policies"), true).await
+    }
+
+    /// `GET /api/v1/policies/{name}`.
+    pub async fn read_policy(&self, name: &str) -> Result<PolicyOut> {
+        self.send(self.request(Method::GET, &format!("/api/v1/policies/{}", encode_segment(name))), true).await
+    }
+
+    /// `PUT /api/v1/policies/{name}` with a TOML/JSON document.
+    pub async fn write_policy(&self, name: &str, document: String) -> Result<PolicyOut> {
+        let body = PolicyWriteRequest { rules: None, document: Some(document) };
+        self.send(self.request(Method::PUT, &format!("/api/v1/policies/{}", encode_segment(name))).json(&body), true)
+            .await
+    }
+
+    /// `DELETE /api/v1/policies/{name}`.
+    pub async fn delete_policy(&self, name: &str) -> Result<()> {
+        let url = format!("/api/v1/policies/{}", encode_segment(name));
+        let _: serde_json::Value = self.send(self.request(Method::DELETE, &url), true).await?;
+        Ok(())
     }
 }
 
@@ -222,23 +245,15 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 /// Turns a response into a value, or a one-line error built from the server's JSON error.
 async fn decode<T: DeserializeOwned>(resp: Response) -> Result<T> {
     let status = resp.status();
-    let bytes = resp
-        .bytes()
-        .await
-        .context("the server closed the connection")?;
+    let bytes = resp.bytes().await.context("the server closed the connection")?;
     if status.is_success() {
         let body: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
-        return serde_json::from_slice(body)
-            .map_err(|e| anyhow!("unexpected answer from the server: {e}"));
+        return serde_json::from_slice(body).map_err(|e| anyhow!("unexpected answer from the server: {e}"));
     }
     let message = match serde_json::from_slice::<ErrorBody>(&bytes) {
         Ok(b) => b.error.message,
         Err(_) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
-            Ok(v) => v["errors"]
-                .get(0)
-                .and_then(|e| e.as_str())
-                .unwrap_or("")
-                .to_owned(),
+            Ok(v) => v["errors"].get(0).and_then(|e| e.as_str()).unwrap_or("").to_owned(),
             Err(_) => String::new(),
         },
     };

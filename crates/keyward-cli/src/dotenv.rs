@@ -29,14 +29,9 @@ pub fn valid_shell_name(name: &str) -> bool {
 }
 
 fn parse_json(text: &str) -> Result<BTreeMap<String, String>, ParseError> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ParseError {
-        line: e.line(),
-        message: "invalid JSON (expected a flat object)".into(),
-    })?;
-    let obj = value.as_object().ok_or(ParseError {
-        line: 1,
-        message: "expected a JSON object".into(),
-    })?;
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| ParseError { line: e.line(), message: "invalid JSON (expected a flat object)".into() })?;
+    let obj = value.as_object().ok_or(ParseError { line: 1, message: "expected a JSON object".into() })?;
     let mut out = BTreeMap::new();
     for (k, v) in obj {
         let s = match v {
@@ -46,9 +41,7 @@ fn parse_json(text: &str) -> Result<BTreeMap<String, String>, ParseError> {
             _ => {
                 return Err(ParseError {
                     line: 0,
-                    message: format!(
-                    "value of {k:?} is not a string, number or boolean (the object must be flat)"
-                ),
+                    message: format!("value of {k:?} is not a string, number or boolean (the object must be flat)"),
                 })
             }
         };
@@ -65,25 +58,17 @@ fn parse_dotenv(text: &str) -> Result<BTreeMap<String, String>, ParseError> {
     let mut i = 0;
     while i < lines.len() {
         let lineno = i + 1;
-        let err = |message: String| ParseError {
-            line: lineno,
-            message,
-        };
+        let err = |message: String| ParseError { line: lineno, message };
         let line = lines[i].trim_start();
         i += 1;
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
         let line = line.strip_prefix("export ").map_or(line, str::trim_start);
-        let (name, rest) = line
-            .split_once('=')
-            .ok_or_else(|| err("expected NAME=VALUE".into()))?;
+        let (name, rest) = line.split_once('=').ok_or_else(|| err("expected NAME=VALUE".into()))?;
         let name = name.trim_end();
         if !valid_dotenv_name(name) {
-            return Err(err(
-                "invalid name (expected letters, digits, _ . - and not starting with a digit)"
-                    .into(),
-            ));
+            return Err(err("invalid name (expected letters, digits, _ . - and not starting with a digit)".into()));
         }
         let rest = rest.trim_start();
         let value = match rest.chars().next() {
@@ -113,9 +98,7 @@ fn parse_dotenv(text: &str) -> Result<BTreeMap<String, String>, ParseError> {
                 };
                 let v = v.trim_end();
                 if v.contains(['"', '\'']) {
-                    return Err(err(
-                        "quotes inside an unquoted value (quote the whole value)".into(),
-                    ));
+                    return Err(err("quotes inside an unquoted value (quote the whole value)".into()));
                 }
                 v.to_owned()
             }
@@ -254,10 +237,7 @@ mod tests {
     #[test]
     fn reads_flat_json() {
         let m = parse("{\"A\": \"x\", \"PORT\": 8080, \"ON\": true}").unwrap();
-        assert_eq!(
-            (m["A"].as_str(), m["PORT"].as_str(), m["ON"].as_str()),
-            ("x", "8080", "true")
-        );
+        assert_eq!((m["A"].as_str(), m["PORT"].as_str(), m["ON"].as_str()), ("x", "8080", "true"));
     }
 
     proptest! {

@@ -17,22 +17,13 @@ use crate::cli::{Cli, Command};
 /// Core dumps could hold decrypted secrets and keys: switch them off where the OS allows.
 fn disable_core_dumps() {
     use rustix::process::{setrlimit, Resource, Rlimit};
-    let _ = setrlimit(
-        Resource::Core,
-        Rlimit {
-            current: Some(0),
-            maximum: Some(0),
-        },
-    );
+    let _ = setrlimit(Resource::Core, Rlimit { current: Some(0), maximum: Some(0) });
 }
 
 fn main() -> ExitCode {
     disable_core_dumps();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -46,6 +37,8 @@ fn main() -> ExitCode {
             Command::Secrets(cmd) => commands::secrets::run(&cli.addr, cmd).await,
             Command::Envs(cmd) => commands::envs::run(&cli.addr, cmd).await,
             Command::Mounts(cmd) => commands::mounts::run(&cli.addr, cmd).await,
+            Command::Token(cmd) => commands::token::run(&cli.addr, cmd).await,
+            Command::Policy(cmd) => commands::policy::run(&cli.addr, cmd).await,
             Command::Gen(cmd) => commands::gen::run(cmd),
         }
     });

@@ -32,8 +32,7 @@ pub fn read_pairs(pairs: &[String]) -> Result<Map<String, Value>> {
         } else if let Some(lit) = raw.strip_prefix("@@") {
             format!("@{lit}")
         } else if let Some(path) = raw.strip_prefix('@') {
-            std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the value of {name} from {path}"))?
+            std::fs::read_to_string(path).with_context(|| format!("cannot read the value of {name} from {path}"))?
         } else {
             raw.to_owned()
         };
@@ -53,13 +52,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("v");
         std::fs::write(&f, "line1\nline2\n").unwrap();
-        let m = read_pairs(&[
-            "A=x=y z".into(),
-            format!("B=@{}", f.display()),
-            "C=@@literal".into(),
-            "D=".into(),
-        ])
-        .unwrap();
+        let m =
+            read_pairs(&["A=x=y z".into(), format!("B=@{}", f.display()), "C=@@literal".into(), "D=".into()]).unwrap();
         assert_eq!(m["A"], "x=y z");
         assert_eq!(m["B"], "line1\nline2\n");
         assert_eq!(m["C"], "@literal");

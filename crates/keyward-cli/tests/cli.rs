@@ -25,12 +25,8 @@ fn spawn_server(args: &[&str], envs: &[(&str, &str)]) -> Result<ServerProc, (i32
     let dir = tempfile::tempdir().unwrap();
     let stderr_file = dir.path().join("server.stderr");
     let mut cmd = Command::new(BIN);
-    cmd.arg("server")
-        .args(args)
-        .args(["--listen", "127.0.0.1:0"]);
-    cmd.env_remove("KEYWARD_MASTER_KEYS")
-        .env_remove("KEYWARD_MASTER_KEY")
-        .env_remove("KEYWARD_TOKEN");
+    cmd.arg("server").args(args).args(["--listen", "127.0.0.1:0"]);
+    cmd.env_remove("KEYWARD_MASTER_KEYS").env_remove("KEYWARD_MASTER_KEY").env_remove("KEYWARD_TOKEN");
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -73,14 +69,7 @@ fn spawn_server(args: &[&str], envs: &[(&str, &str)]) -> Result<ServerProc, (i32
             }
         }
     }
-    Ok(ServerProc {
-        child,
-        addr: addr.unwrap(),
-        token,
-        stdout,
-        stderr_file,
-        _dir: dir,
-    })
+    Ok(ServerProc { child, addr: addr.unwrap(), token, stdout, stderr_file, _dir: dir })
 }
 
 impl ServerProc {
@@ -90,15 +79,11 @@ impl ServerProc {
 
     fn kw_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = Command::new(BIN);
-        cmd.args(args)
-            .env("KEYWARD_ADDR", &self.addr)
-            .env_remove("KEYWARD_TOKEN");
+        cmd.args(args).env("KEYWARD_ADDR", &self.addr).env_remove("KEYWARD_TOKEN");
         if let Some(t) = &self.token {
             cmd.env("KEYWARD_TOKEN", t);
         }
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         let mut pipe = child.stdin.take().unwrap();
         if let Some(s) = stdin {
@@ -111,11 +96,7 @@ impl ServerProc {
     /// Runs a command that must succeed; returns its stdout.
     fn ok(&self, args: &[&str]) -> String {
         let out = self.kw(args);
-        assert!(
-            out.status.success(),
-            "keyward {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "keyward {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -124,11 +105,7 @@ impl ServerProc {
         let out = self.kw(args);
         assert!(!out.status.success(), "keyward {args:?} should have failed");
         let err = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(
-            err.trim_end().lines().count(),
-            1,
-            "one line expected: {err}"
-        );
+        assert_eq!(err.trim_end().lines().count(), 1, "one line expected: {err}");
         assert!(err.starts_with("error: "), "{err}");
         err
     }
@@ -138,10 +115,7 @@ impl ServerProc {
         let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
         let _ = self.child.wait();
-        (
-            self.stdout.join("\n"),
-            std::fs::read_to_string(&self.stderr_file).unwrap_or_default(),
-        )
+        (self.stdout.join("\n"), std::fs::read_to_string(&self.stderr_file).unwrap_or_default())
     }
 }
 
@@ -153,10 +127,7 @@ impl Drop for ServerProc {
 }
 
 fn reveal_json(s: &ServerProc, project: &str, env: &str) -> Value {
-    serde_json::from_str(&s.ok(&[
-        "secrets", "export", "-p", project, "-e", env, "--format", "json",
-    ]))
-    .unwrap()
+    serde_json::from_str(&s.ok(&["secrets", "export", "-p", project, "-e", env, "--format", "json"])).unwrap()
 }
 
 #[test]
@@ -165,10 +136,7 @@ fn dev_server_banner_and_cli_tour() {
     assert!(s.addr.starts_with("http://127.0.0.1:"));
     let banner = s.stdout.join("\n");
     assert!(banner.contains("Root token: kw_"), "{banner}");
-    assert!(
-        banner.contains(&format!("export KEYWARD_ADDR='{}'", s.addr)),
-        "{banner}"
-    );
+    assert!(banner.contains(&format!("export KEYWARD_ADDR='{}'", s.addr)), "{banner}");
     assert_eq!(s.token.as_ref().unwrap().len(), 46);
 
     let out = s.ok(&[
@@ -183,191 +151,60 @@ fn dev_server_banner_and_cli_tour() {
     ]);
     assert!(out.contains("version 1"), "{out}");
     let out = s.kw_stdin(
-        &[
-            "secrets",
-            "set",
-            "-p",
-            "secret",
-            "-e",
-            "production",
-            "MULTI=-",
-        ],
+        &["secrets", "set", "-p", "secret", "-e", "production", "MULTI=-"],
         Some("line one\nkey=value  spaced «ü»\n"),
     );
     assert!(out.status.success());
     let dir = tempfile::tempdir().unwrap();
     let pem = dir.path().join("key.pem");
     std::fs::write(&pem, "-----BEGIN KEY-----\nabc\n-----END KEY-----\n").unwrap();
-    s.ok(&[
-        "secrets",
-        "set",
-        "-p",
-        "secret",
-        "-e",
-        "production",
-        &format!("PEM=@{}", pem.display()),
-    ]);
+    s.ok(&["secrets", "set", "-p", "secret", "-e", "production", &format!("PEM=@{}", pem.display())]);
 
     let list = s.ok(&["secrets", "list", "-p", "secret", "-e", "production"]);
-    for want in [
-        "NAME",
-        "VALUE",
-        "UPDATED",
-        "VERSION",
-        "STRIPE_KEY",
-        "sk_test_....1234",
-        "DATABASE_URL",
-    ] {
+    for want in ["NAME", "VALUE", "UPDATED", "VERSION", "STRIPE_KEY", "sk_test_....1234", "DATABASE_URL"] {
         assert!(list.contains(want), "{want} missing from:\n{list}");
     }
     assert!(!list.contains("51H8abcd") && !list.contains("u:p@h"));
-    let json: Value = serde_json::from_str(&s.ok(&[
-        "secrets",
-        "list",
-        "-p",
-        "secret",
-        "-e",
-        "production",
-        "--format",
-        "json",
-    ]))
-    .unwrap();
+    let json: Value =
+        serde_json::from_str(&s.ok(&["secrets", "list", "-p", "secret", "-e", "production", "--format", "json"]))
+            .unwrap();
     assert_eq!(json["fields"].as_array().unwrap().len(), 4);
 
+    assert_eq!(s.ok(&["secrets", "get", "-p", "secret", "-e", "production", "STRIPE_KEY"]), "sk_test_....1234\n");
     assert_eq!(
-        s.ok(&[
-            "secrets",
-            "get",
-            "-p",
-            "secret",
-            "-e",
-            "production",
-            "STRIPE_KEY"
-        ]),
-        "sk_test_....1234\n"
-    );
-    assert_eq!(
-        s.ok(&[
-            "secrets",
-            "get",
-            "-p",
-            "secret",
-            "-e",
-            "production",
-            "STRIPE_KEY",
-            "--reveal"
-        ]),
+        s.ok(&["secrets", "get", "-p", "secret", "-e", "production", "STRIPE_KEY", "--reveal"]),
         "sk_test_51H8abcdEFGH1234\n"
     );
     assert_eq!(
-        s.ok(&[
-            "secrets",
-            "get",
-            "-p",
-            "secret",
-            "-e",
-            "production",
-            "MULTI",
-            "--reveal"
-        ]),
+        s.ok(&["secrets", "get", "-p", "secret", "-e", "production", "MULTI", "--reveal"]),
         "line one\nkey=value  spaced «ü»\n"
     );
     assert_eq!(
-        s.ok(&[
-            "secrets",
-            "get",
-            "-p",
-            "secret",
-            "-e",
-            "production",
-            "PEM",
-            "--reveal"
-        ]),
+        s.ok(&["secrets", "get", "-p", "secret", "-e", "production", "PEM", "--reveal"]),
         "-----BEGIN KEY-----\nabc\n-----END KEY-----\n\n"
     );
 
-    s.ok(&[
-        "secrets",
-        "unset",
-        "-p",
-        "secret",
-        "-e",
-        "production",
-        "MULTI",
-    ]);
-    let err = s.fails(&[
-        "secrets",
-        "get",
-        "-p",
-        "secret",
-        "-e",
-        "production",
-        "MULTI",
-    ]);
+    s.ok(&["secrets", "unset", "-p", "secret", "-e", "production", "MULTI"]);
+    let err = s.fails(&["secrets", "get", "-p", "secret", "-e", "production", "MULTI"]);
     assert!(err.contains("MULTI"), "{err}");
-    let history: Value = serde_json::from_str(&s.ok(&[
-        "secrets",
-        "history",
-        "-p",
-        "secret",
-        "-e",
-        "production",
-        "--format",
-        "json",
-    ]))
-    .unwrap();
+    let history: Value =
+        serde_json::from_str(&s.ok(&["secrets", "history", "-p", "secret", "-e", "production", "--format", "json"]))
+            .unwrap();
     assert_eq!(history["versions"].as_array().unwrap().len(), 4);
     let table = s.ok(&["secrets", "history", "-p", "secret", "-e", "production"]);
-    assert!(
-        table.contains("AUTHOR") && table.contains("acc_"),
-        "{table}"
-    );
-    s.ok(&[
-        "secrets",
-        "rollback",
-        "-p",
-        "secret",
-        "-e",
-        "production",
-        "--version",
-        "3",
-    ]);
+    assert!(table.contains("AUTHOR") && table.contains("acc_"), "{table}");
+    s.ok(&["secrets", "rollback", "-p", "secret", "-e", "production", "--version", "3"]);
     assert_eq!(
-        s.ok(&[
-            "secrets",
-            "get",
-            "-p",
-            "secret",
-            "-e",
-            "production",
-            "MULTI",
-            "--reveal"
-        ]),
+        s.ok(&["secrets", "get", "-p", "secret", "-e", "production", "MULTI", "--reveal"]),
         "line one\nkey=value  spaced «ü»\n"
     );
 
     // Import: .env syntax, then the same file again changes nothing.
     let env_file = dir.path().join(".env.staging");
     std::fs::write(&env_file, "# staging\n\nexport API_URL=https://api.example.com\nSECRET_KEY_BASE='lit $x \\n'\nGREETING=\"hello\\nworld \\\"q\\\"\"\n").unwrap();
-    let out = s.ok(&[
-        "secrets",
-        "import",
-        "-p",
-        "secret",
-        "-e",
-        "staging",
-        env_file.to_str().unwrap(),
-    ]);
+    let out = s.ok(&["secrets", "import", "-p", "secret", "-e", "staging", env_file.to_str().unwrap()]);
     assert!(out.contains("3 added, 0 changed, 0 unchanged"), "{out}");
-    let out = s.ok(&[
-        "secrets",
-        "import",
-        "-p",
-        "secret",
-        "-e",
-        "staging",
-        env_file.to_str().unwrap(),
-    ]);
+    let out = s.ok(&["secrets", "import", "-p", "secret", "-e", "staging", env_file.to_str().unwrap()]);
     assert!(out.contains("0 added, 0 changed, 3 unchanged"), "{out}");
     assert_eq!(
         s.ok(&["secrets", "get", "-p", "secret", "-e", "staging", "GREETING", "--reveal"]),
@@ -377,49 +214,18 @@ fn dev_server_banner_and_cli_tour() {
     // A syntax error names the line and imports nothing.
     let bad = dir.path().join("bad.env");
     std::fs::write(&bad, "GOOD=1\n# ok\nBROKEN LINE\n").unwrap();
-    let err = s.fails(&[
-        "secrets",
-        "import",
-        "-p",
-        "secret",
-        "-e",
-        "fresh",
-        bad.to_str().unwrap(),
-    ]);
-    assert!(
-        err.contains("line 3") && err.contains("nothing was imported"),
-        "{err}"
-    );
+    let err = s.fails(&["secrets", "import", "-p", "secret", "-e", "fresh", bad.to_str().unwrap()]);
+    assert!(err.contains("line 3") && err.contains("nothing was imported"), "{err}");
     s.fails(&["secrets", "list", "-p", "secret", "-e", "fresh"]);
 
     // Every export format re-imports to the identical map, and shell reads the shell format.
     let original = reveal_json(&s, "secret", "production");
     for (i, format) in ["dotenv", "json", "shell"].iter().enumerate() {
-        let text = s.ok(&[
-            "secrets",
-            "export",
-            "-p",
-            "secret",
-            "-e",
-            "production",
-            "--format",
-            format,
-        ]);
+        let text = s.ok(&["secrets", "export", "-p", "secret", "-e", "production", "--format", format]);
         let target = format!("copy{i}");
-        let out = s.kw_stdin(
-            &["secrets", "import", "-p", "secret", "-e", &target, "-"],
-            Some(&text),
-        );
-        assert!(
-            out.status.success(),
-            "{format}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(
-            reveal_json(&s, "secret", &target),
-            original,
-            "{format} round trip"
-        );
+        let out = s.kw_stdin(&["secrets", "import", "-p", "secret", "-e", &target, "-"], Some(&text));
+        assert!(out.status.success(), "{format}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(reveal_json(&s, "secret", &target), original, "{format} round trip");
     }
     let shell_file = dir.path().join("env.sh");
     s.ok(&[
@@ -434,22 +240,13 @@ fn dev_server_banner_and_cli_tour() {
         "-o",
         shell_file.to_str().unwrap(),
     ]);
-    assert_eq!(
-        std::fs::metadata(&shell_file).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
+    assert_eq!(std::fs::metadata(&shell_file).unwrap().permissions().mode() & 0o777, 0o600);
     let sh = Command::new("sh")
         .arg("-c")
-        .arg(format!(
-            ". '{}'; printf %s \"$MULTI\"",
-            shell_file.display()
-        ))
+        .arg(format!(". '{}'; printf %s \"$MULTI\"", shell_file.display()))
         .output()
         .unwrap();
-    assert_eq!(
-        String::from_utf8(sh.stdout).unwrap(),
-        "line one\nkey=value  spaced «ü»"
-    );
+    assert_eq!(String::from_utf8(sh.stdout).unwrap(), "line one\nkey=value  spaced «ü»");
 
     // Environments and mounts.
     let envs = s.ok(&["envs", "list", "-p", "secret"]);
@@ -461,15 +258,7 @@ fn dev_server_banner_and_cli_tour() {
     s.ok(&["envs", "delete", "-p", "secret", "-e", "copy0", "--yes"]);
     assert!(!s.ok(&["envs", "list", "-p", "secret"]).contains("copy0"));
     s.ok(&["mounts", "create", "careflex"]);
-    s.ok(&[
-        "secrets",
-        "set",
-        "-p",
-        "careflex",
-        "-e",
-        "production",
-        "K=v",
-    ]);
+    s.ok(&["secrets", "set", "-p", "careflex", "-e", "production", "K=v"]);
     assert!(s.ok(&["mounts", "list"]).contains("careflex"));
     let out = s.ok(&["mounts", "delete", "careflex", "--yes"]);
     assert!(out.contains("1 data key(s) destroyed"), "{out}");
@@ -483,15 +272,9 @@ fn dev_server_banner_and_cli_tour() {
 fn gen_needs_no_server() {
     use base64::Engine;
     let run = |what: &str| {
-        let out = Command::new(BIN)
-            .args(["gen", what])
-            .env("KEYWARD_ADDR", "http://127.0.0.1:1")
-            .output()
-            .unwrap();
+        let out = Command::new(BIN).args(["gen", what]).env("KEYWARD_ADDR", "http://127.0.0.1:1").output().unwrap();
         assert!(out.status.success());
-        base64::engine::general_purpose::STANDARD
-            .decode(String::from_utf8(out.stdout).unwrap().trim())
-            .unwrap()
+        base64::engine::general_purpose::STANDARD.decode(String::from_utf8(out.stdout).unwrap().trim()).unwrap()
     };
     assert_eq!(run("secret").len(), 64);
     assert_eq!(run("key").len(), 32);
@@ -536,8 +319,7 @@ fn keyed_server_needs_its_key_and_initialises_once() {
     assert!(e.contains("chmod 600"), "{e}");
 
     let keyfile = write_key_file(dir.path(), "master.key", &format!("v1:{key}\n"), 0o600);
-    let mut s = spawn_server(&["--database", db, "--master-key-file", &keyfile], &[])
-        .expect("keyed server starts");
+    let mut s = spawn_server(&["--database", db, "--master-key-file", &keyfile], &[]).expect("keyed server starts");
     let health: Value = reqwest_free_get(&s.addr, "/v1/sys/health");
     assert_eq!(health["initialized"], false);
     let out = s.ok(&["operator", "init", "--format", "json"]);
@@ -548,25 +330,17 @@ fn keyed_server_needs_its_key_and_initialises_once() {
     assert!(err.contains("already initialized"), "{err}");
     s.token = Some(token.clone());
     s.ok(&["mounts", "create", "app"]);
-    assert!(s
-        .ok(&["secrets", "set", "-p", "app", "-e", "prod", "K=v"])
-        .contains("version 1"));
+    assert!(s.ok(&["secrets", "set", "-p", "app", "-e", "prod", "K=v"]).contains("version 1"));
     let (_, logs) = s.stop();
     assert!(!logs.contains(&token), "the root token reached the logs");
 
     let e = refused(&["--database", db], &[("KEYWARD_MASTER_KEY", other)]);
     assert!(e.contains("does not match") && !e.contains(other), "{e}");
 
-    let mut s = spawn_server(
-        &["--database", db],
-        &[("KEYWARD_MASTER_KEYS", &format!("v1:{key}"))],
-    )
-    .expect("restarts with the right key");
+    let mut s = spawn_server(&["--database", db], &[("KEYWARD_MASTER_KEYS", &format!("v1:{key}"))])
+        .expect("restarts with the right key");
     s.token = Some(token);
-    assert_eq!(
-        s.ok(&["secrets", "get", "-p", "app", "-e", "prod", "K", "--reveal"]),
-        "v\n"
-    );
+    assert_eq!(s.ok(&["secrets", "get", "-p", "app", "-e", "prod", "K", "--reveal"]), "v\n");
     s.stop();
 }
 
@@ -575,11 +349,7 @@ fn reqwest_free_get(addr: &str, path: &str) -> Value {
     use std::io::Read;
     let hostport = addr.trim_start_matches("http://");
     let mut tcp = std::net::TcpStream::connect(hostport).unwrap();
-    write!(
-        tcp,
-        "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    write!(tcp, "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n").unwrap();
     let mut resp = String::new();
     tcp.read_to_string(&mut resp).unwrap();
     let body = resp.split("\r\n\r\n").nth(1).unwrap_or_default();
@@ -589,95 +359,38 @@ fn reqwest_free_get(addr: &str, path: &str) -> Value {
 #[test]
 fn secret_values_never_reach_logs() {
     use base64::Engine;
-    let s = spawn_server(&["--dev", "--log-format", "json"], &[("RUST_LOG", "trace")])
-        .expect("dev server");
+    let s = spawn_server(&["--dev", "--log-format", "json"], &[("RUST_LOG", "trace")]).expect("dev server");
     let token = s.token.clone().unwrap();
-    let canaries: Vec<String> = (0..4)
-        .map(|i| format!("CANARY{i}x{}", std::process::id()))
-        .collect();
+    let canaries: Vec<String> = (0..4).map(|i| format!("CANARY{i}x{}", std::process::id())).collect();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("v");
     std::fs::write(&file, &canaries[2]).unwrap();
-    s.ok(&[
-        "secrets",
-        "set",
-        "-p",
-        "secret",
-        "-e",
-        "prod",
-        &format!("A={}", canaries[0]),
-    ]);
-    assert!(s
-        .kw_stdin(
-            &["secrets", "set", "-p", "secret", "-e", "prod", "B=-"],
-            Some(&canaries[1])
-        )
-        .status
-        .success());
-    s.ok(&[
-        "secrets",
-        "set",
-        "-p",
-        "secret",
-        "-e",
-        "prod",
-        &format!("C=@{}", file.display()),
-    ]);
+    s.ok(&["secrets", "set", "-p", "secret", "-e", "prod", &format!("A={}", canaries[0])]);
+    assert!(s.kw_stdin(&["secrets", "set", "-p", "secret", "-e", "prod", "B=-"], Some(&canaries[1])).status.success());
+    s.ok(&["secrets", "set", "-p", "secret", "-e", "prod", &format!("C=@{}", file.display())]);
     let env = dir.path().join("import.env");
     std::fs::write(&env, format!("D=\"{}\"\n", canaries[3])).unwrap();
-    s.ok(&[
-        "secrets",
-        "import",
-        "-p",
-        "secret",
-        "-e",
-        "prod",
-        env.to_str().unwrap(),
-    ]);
+    s.ok(&["secrets", "import", "-p", "secret", "-e", "prod", env.to_str().unwrap()]);
     for name in ["A", "B", "C", "D"] {
-        s.ok(&[
-            "secrets", "get", "-p", "secret", "-e", "prod", name, "--reveal",
-        ]);
+        s.ok(&["secrets", "get", "-p", "secret", "-e", "prod", name, "--reveal"]);
     }
     s.ok(&["secrets", "list", "-p", "secret", "-e", "prod"]);
     let exported = s.ok(&["secrets", "export", "-p", "secret", "-e", "prod"]);
-    assert!(
-        canaries.iter().all(|c| exported.contains(c)),
-        "export works"
-    );
+    assert!(canaries.iter().all(|c| exported.contains(c)), "export works");
     s.ok(&["secrets", "history", "-p", "secret", "-e", "prod"]);
-    s.ok(&[
-        "secrets",
-        "rollback",
-        "-p",
-        "secret",
-        "-e",
-        "prod",
-        "--version",
-        "1",
-    ]);
+    s.ok(&["secrets", "rollback", "-p", "secret", "-e", "prod", "--version", "1"]);
     // Errors that involve values: a bad JSON body quoting a value, and an unknown field.
     s.fails(&["secrets", "get", "-p", "secret", "-e", "prod", "NOPE"]);
     let (stdout, logs) = s.stop();
-    assert!(
-        logs.contains("secret written") && logs.contains("secret revealed"),
-        "logging is on"
-    );
+    assert!(logs.contains("secret written") && logs.contains("secret revealed"), "logging is on");
     assert!(logs.lines().count() > 50, "trace logging produced output");
     for c in &canaries {
-        for form in [
-            c.clone(),
-            base64::engine::general_purpose::STANDARD.encode(c),
-            hex_of(c),
-        ] {
+        for form in [c.clone(), base64::engine::general_purpose::STANDARD.encode(c), hex_of(c)] {
             assert!(!logs.contains(&form), "{form} found in logs");
             assert!(!stdout.contains(&form), "{form} found in server stdout");
         }
     }
-    assert!(
-        !logs.contains(&token[3..]),
-        "the root token reached the logs"
-    );
+    assert!(!logs.contains(&token[3..]), "the root token reached the logs");
 }
 
 fn hex_of(s: &str) -> String {

@@ -23,6 +23,9 @@ pub enum CoreError {
     /// The named thing does not exist.
     #[error("{0} not found")]
     NotFound(String),
+    /// The caller may not do this (the message says why, never a secret).
+    #[error("permission denied: {0}")]
+    Forbidden(String),
     /// The thing already exists, or a check-and-set did not match.
     #[error("{0}")]
     Conflict(String),

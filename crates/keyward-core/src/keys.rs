@@ -26,11 +26,7 @@ fn lock_poisoned() -> CoreError {
 impl KeyManager {
     /// Wraps a keyring.
     pub fn new(keyring: MasterKeyring) -> Self {
-        Self {
-            keyring,
-            deks: RwLock::new(HashMap::new()),
-            token_key: RwLock::new(None),
-        }
+        Self { keyring, deks: RwLock::new(HashMap::new()), token_key: RwLock::new(None) }
     }
 
     /// The keyring.
@@ -78,67 +74,40 @@ impl KeyManager {
         }
         let mut tx = store.begin_write(true).await?;
         for kek in new_tags {
-            tx.put_kek_check(kek.tag.as_str(), &kek.check_value())
-                .await?;
+            tx.put_kek_check(kek.tag.as_str(), &kek.check_value()).await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
     /// Wraps a key under the active KEK.
-    pub(crate) fn wrap(
-        &self,
-        domain: WrappedKeyDomain,
-        owner: Uuid,
-        version: u32,
-        key: &Key256,
-    ) -> WrappedKey {
+    pub(crate) fn wrap(&self, domain: WrappedKeyDomain, owner: Uuid, version: u32, key: &Key256) -> WrappedKey {
         self.keyring.wrap(domain, owner.as_bytes(), version, key)
     }
 
     fn cached_dek(&self, mount: Uuid, version: u32) -> Result<Option<Arc<Key256>>, CoreError> {
-        Ok(self
-            .deks
-            .read()
-            .map_err(|_| lock_poisoned())?
-            .get(&(mount, version))
-            .cloned())
+        Ok(self.deks.read().map_err(|_| lock_poisoned())?.get(&(mount, version)).cloned())
     }
 
-    fn cache_dek(
-        &self,
-        mount: Uuid,
-        version: u32,
-        wrapped: &WrappedKey,
-    ) -> Result<Arc<Key256>, CoreError> {
+    fn cache_dek(&self, mount: Uuid, version: u32, wrapped: &WrappedKey) -> Result<Arc<Key256>, CoreError> {
         let key = self
             .keyring
             .unwrap(WrappedKeyDomain::Dek, mount.as_bytes(), version, wrapped)
             .map_err(|_| CoreError::Integrity(format!("data key v{version} of the mount")))?;
         let key = Arc::new(key);
-        self.deks
-            .write()
-            .map_err(|_| lock_poisoned())?
-            .insert((mount, version), key.clone());
+        self.deks.write().map_err(|_| lock_poisoned())?.insert((mount, version), key.clone());
         Ok(key)
     }
 
     /// A mount's data key of `version`, read outside any transaction.
-    pub(crate) async fn dek(
-        &self,
-        store: &dyn Store,
-        mount: Uuid,
-        version: u32,
-    ) -> Result<Arc<Key256>, CoreError> {
+    pub(crate) async fn dek(&self, store: &dyn Store, mount: Uuid, version: u32) -> Result<Arc<Key256>, CoreError> {
         if let Some(k) = self.cached_dek(mount, version)? {
             return Ok(k);
         }
         let wrapped = store
             .wrapped_key(WrappedKeyDomain::Dek.label(), mount, version)
             .await?
-            .ok_or_else(|| {
-                CoreError::Integrity(format!("data key v{version} of the mount (missing)"))
-            })?;
+            .ok_or_else(|| CoreError::Integrity(format!("data key v{version} of the mount (missing)")))?;
         self.cache_dek(mount, version, &wrapped)
     }
 
@@ -155,9 +124,7 @@ impl KeyManager {
         let wrapped = tx
             .wrapped_key(WrappedKeyDomain::Dek.label(), mount, version)
             .await?
-            .ok_or_else(|| {
-                CoreError::Integrity(format!("data key v{version} of the mount (missing)"))
-            })?;
+            .ok_or_else(|| CoreError::Integrity(format!("data key v{version} of the mount (missing)")))?;
         self.cache_dek(mount, version, &wrapped)
     }
 
@@ -179,12 +146,7 @@ impl KeyManager {
             .ok_or(CoreError::NotInitialized)?;
         let key = self
             .keyring
-            .unwrap(
-                WrappedKeyDomain::TokenKey,
-                SYSTEM_OWNER.as_bytes(),
-                1,
-                &wrapped,
-            )
+            .unwrap(WrappedKeyDomain::TokenKey, SYSTEM_OWNER.as_bytes(), 1, &wrapped)
             .map_err(|_| CoreError::Integrity("the token key".into()))?;
         let key = Arc::new(TokenKey(key));
         *self.token_key.write().map_err(|_| lock_poisoned())? = Some(key.clone());

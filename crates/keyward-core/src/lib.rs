@@ -4,28 +4,38 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod duration;
 mod error;
 mod keys;
 mod model;
 mod ops;
 mod paths;
+mod policy;
+mod policy_service;
 mod secret_data;
 mod service;
 mod store;
 mod time;
+mod token_service;
 mod writer;
 
+pub use duration::{format_duration, parse_duration};
 pub use error::{CoreError, StoreError};
 pub use keys::KeyManager;
 pub use keyward_crypto::WrappedKey;
 pub use model::{
-    FieldStamp, Mount, MountKind, SecretMeta, SecretSummary, SecretVersion, TokenRecord,
-    VersionInfo, WriteSummary, DEFAULT_MAX_VERSIONS,
+    FieldStamp, Mount, MountKind, SecretMeta, SecretSummary, SecretVersion, TokenRecord, VersionInfo, WriteSummary,
+    DEFAULT_MAX_VERSIONS,
 };
 pub use ops::{SecretPatch, WriteOp, WriteReply};
 pub use paths::{validate_field_name, validate_mount_path, validate_secret_path, MAX_NAME_LEN};
+pub use policy::{
+    parse_policy_document, rule_matches, validate_policy_name, validate_rule_path, validate_rules, Acl, Capability,
+    Policy, Rule, DEFAULT_POLICY, ROOT_POLICY,
+};
 pub use secret_data::SecretData;
-pub use service::{Keyward, SecretRead};
+pub use service::{Keyward, KeywardConfig, SecretRead};
 pub use store::{Backend, Store, StoreTx};
 pub use time::{format_rfc3339, now_nanos, Nanos};
+pub use token_service::{Caller, NewToken, TokenRequest};
 pub use writer::Writer;

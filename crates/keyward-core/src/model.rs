@@ -33,9 +33,7 @@ impl MountKind {
         match s {
             "kv" => Ok(Self::Kv),
             "transit" => Ok(Self::Transit),
-            other => Err(CoreError::InvalidInput(format!(
-                "unknown mount kind {other:?} (expected kv or transit)"
-            ))),
+            other => Err(CoreError::InvalidInput(format!("unknown mount kind {other:?} (expected kv or transit)"))),
         }
     }
 }
@@ -127,10 +125,16 @@ pub struct TokenRecord {
     pub display_name: String,
     /// Creation time.
     pub created_at: Nanos,
+    /// The TTL it was created with, in seconds (0 = no expiry).
+    pub ttl_secs: u64,
     /// Expiry, if any.
     pub expires_at: Option<Nanos>,
+    /// Last use (updated at most once a minute).
+    pub last_used: Option<Nanos>,
     /// Whether it was revoked.
     pub revoked: bool,
+    /// Source addresses it may be used from (CIDRs); empty = anywhere.
+    pub allowed_cidrs: Vec<String>,
 }
 
 impl TokenRecord {

@@ -1,16 +1,14 @@
 //! The write operations the writer applies inside its batch transaction.
 use std::collections::BTreeMap;
 
-use keyward_crypto::{
-    blob_dek_version, open_secret_blob, seal_secret_blob, BlobContext, Key256, WrappedKeyDomain,
-};
+use keyward_crypto::{blob_dek_version, open_secret_blob, seal_secret_blob, BlobContext, Key256, WrappedKeyDomain};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::paths::{validate_field_name, validate_mount_path, validate_secret_path};
 use crate::{
-    now_nanos, CoreError, FieldStamp, KeyManager, Mount, MountKind, SecretData, SecretMeta,
-    SecretVersion, StoreTx, WriteSummary, DEFAULT_MAX_VERSIONS,
+    now_nanos, CoreError, FieldStamp, KeyManager, Mount, MountKind, Nanos, Policy, SecretData, SecretMeta,
+    SecretVersion, StoreTx, TokenRecord, WriteSummary, DEFAULT_MAX_VERSIONS,
 };
 
 /// A change to a secret's map: fields to set and names to remove.
@@ -22,6 +20,10 @@ pub struct SecretPatch {
     pub unset: Vec<String>,
     /// Check-and-set: the current version the caller expects (0 = must not exist yet).
     pub cas: Option<u64>,
+    /// Whether the caller may create the secret if it does not exist (`create`).
+    pub may_create: bool,
+    /// Whether the caller may change it if it exists (`update` or `patch`).
+    pub may_change: bool,
 }
 
 /// One write, applied atomically inside a group-committed batch.
@@ -68,6 +70,27 @@ pub enum WriteOp {
         /// Mount name.
         path: String,
     },
+    /// Store a new token (its digest only).
+    CreateToken(TokenRecord),
+    /// Revoke a token and, transitively, every token created under it.
+    RevokeToken {
+        /// The token's accessor.
+        accessor: String,
+    },
+    /// Record a token's last use.
+    TouchToken {
+        /// The token's accessor.
+        accessor: String,
+        /// When it was used.
+        at: Nanos,
+    },
+    /// Create or replace a policy.
+    PutPolicy(Policy),
+    /// Delete a policy.
+    DeletePolicy {
+        /// Its name.
+        name: String,
+    },
 }
 
 /// The result of a [`WriteOp`].
@@ -86,26 +109,16 @@ pub enum WriteReply {
         /// How many wrapped keys were deleted.
         keys_shredded: u64,
     },
+    /// Tokens were revoked (the token and its descendants).
+    TokensRevoked(u64),
+    /// Done, nothing to report (token created or touched, policy written or deleted).
+    Done,
 }
 
-pub(crate) async fn apply(
-    tx: &mut dyn StoreTx,
-    keys: &KeyManager,
-    op: &WriteOp,
-) -> Result<WriteReply, CoreError> {
+pub(crate) async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &WriteOp) -> Result<WriteReply, CoreError> {
     match op {
-        WriteOp::Patch {
-            mount,
-            path,
-            patch,
-            actor,
-        } => patch_secret(tx, keys, mount, path, patch, actor).await,
-        WriteOp::Rollback {
-            mount,
-            path,
-            version,
-            actor,
-        } => rollback(tx, keys, mount, path, *version, actor).await,
+        WriteOp::Patch { mount, path, patch, actor } => patch_secret(tx, keys, mount, path, patch, actor).await,
+        WriteOp::Rollback { mount, path, version, actor } => rollback(tx, keys, mount, path, *version, actor).await,
         WriteOp::DeleteSecret { mount, path } => {
             let m = kv_mount(tx, mount).await?;
             let meta = tx
@@ -116,18 +129,47 @@ pub(crate) async fn apply(
             Ok(WriteReply::SecretDeleted)
         }
         WriteOp::CreateMount { path, kind } => create_mount(tx, keys, path, *kind).await,
+        WriteOp::CreateToken(record) => {
+            tx.insert_token(record).await?;
+            Ok(WriteReply::Done)
+        }
+        WriteOp::RevokeToken { accessor } => revoke_tree(tx, accessor).await,
+        WriteOp::TouchToken { accessor, at } => {
+            tx.touch_token(accessor, *at).await?;
+            Ok(WriteReply::Done)
+        }
+        WriteOp::PutPolicy(policy) => {
+            tx.put_policy(policy).await?;
+            Ok(WriteReply::Done)
+        }
+        WriteOp::DeletePolicy { name } => {
+            if tx.delete_policy(name).await? {
+                Ok(WriteReply::Done)
+            } else {
+                Err(CoreError::NotFound(format!("policy {name:?}")))
+            }
+        }
         WriteOp::DeleteMount { path } => {
-            let m = tx
-                .mount(path)
-                .await?
-                .ok_or_else(|| CoreError::NotFound(format!("mount {path:?}")))?;
+            let m = tx.mount(path).await?.ok_or_else(|| CoreError::NotFound(format!("mount {path:?}")))?;
             let keys_shredded = tx.delete_mount(m.id).await?;
-            Ok(WriteReply::MountDeleted {
-                id: m.id,
-                keys_shredded,
-            })
+            Ok(WriteReply::MountDeleted { id: m.id, keys_shredded })
         }
     }
+}
+
+/// Revokes a token and all its descendants, breadth first, in this one transaction.
+async fn revoke_tree(tx: &mut dyn StoreTx, accessor: &str) -> Result<WriteReply, CoreError> {
+    if tx.token_by_accessor(accessor).await?.is_none() {
+        return Err(CoreError::NotFound("token".into()));
+    }
+    let mut queue = vec![accessor.to_owned()];
+    let mut revoked = 0;
+    while let Some(a) = queue.pop() {
+        queue.extend(tx.child_accessors(&a).await?);
+        tx.revoke_token(&a).await?;
+        revoked += 1;
+    }
+    Ok(WriteReply::TokensRevoked(revoked))
 }
 
 async fn create_mount(
@@ -138,9 +180,7 @@ async fn create_mount(
 ) -> Result<WriteReply, CoreError> {
     validate_mount_path(path)?;
     if tx.mount(path).await?.is_some() {
-        return Err(CoreError::Conflict(format!(
-            "mount {path:?} already exists"
-        )));
+        return Err(CoreError::Conflict(format!("mount {path:?} already exists")));
     }
     let mount = Mount {
         id: Uuid::new_v4(),
@@ -153,8 +193,7 @@ async fn create_mount(
     if kind == MountKind::Kv {
         let dek = Key256::generate();
         let wrapped = keys.wrap(WrappedKeyDomain::Dek, mount.id, 1, &dek);
-        tx.insert_wrapped_key(WrappedKeyDomain::Dek.label(), mount.id, 1, &wrapped)
-            .await?;
+        tx.insert_wrapped_key(WrappedKeyDomain::Dek.label(), mount.id, 1, &wrapped).await?;
     }
     Ok(WriteReply::MountCreated(mount))
 }
@@ -162,9 +201,7 @@ async fn create_mount(
 pub(crate) async fn kv_mount(tx: &mut dyn StoreTx, name: &str) -> Result<Mount, CoreError> {
     match tx.mount(name).await? {
         Some(m) if m.kind == MountKind::Kv => Ok(m),
-        Some(_) => Err(CoreError::InvalidInput(format!(
-            "mount {name:?} is not a kv mount"
-        ))),
+        Some(_) => Err(CoreError::InvalidInput(format!("mount {name:?} is not a kv mount"))),
         None => Err(CoreError::NotFound(format!("mount {name:?}"))),
     }
 }
@@ -176,21 +213,10 @@ pub(crate) fn open_version(
     meta: &SecretMeta,
     v: &SecretVersion,
 ) -> Result<SecretData, CoreError> {
-    let blob = v
-        .blob
-        .as_deref()
-        .ok_or_else(|| CoreError::NotFound(format!("version {} (destroyed)", v.version)))?;
-    let ctx = BlobContext {
-        mount: *mount.id.as_bytes(),
-        secret: *meta.id.as_bytes(),
-        version: v.version,
-    };
-    let plain = open_secret_blob(dek, &ctx, blob).map_err(|_| {
-        CoreError::Integrity(format!(
-            "{}/{} version {}",
-            mount.path, meta.path, v.version
-        ))
-    })?;
+    let blob = v.blob.as_deref().ok_or_else(|| CoreError::NotFound(format!("version {} (destroyed)", v.version)))?;
+    let ctx = BlobContext { mount: *mount.id.as_bytes(), secret: *meta.id.as_bytes(), version: v.version };
+    let plain = open_secret_blob(dek, &ctx, blob)
+        .map_err(|_| CoreError::Integrity(format!("{}/{} version {}", mount.path, meta.path, v.version)))?;
     SecretData::from_plaintext(&plain)
 }
 
@@ -201,16 +227,9 @@ async fn decrypt_in_tx(
     meta: &SecretMeta,
     v: &SecretVersion,
 ) -> Result<SecretData, CoreError> {
-    let blob = v
-        .blob
-        .as_deref()
-        .ok_or_else(|| CoreError::NotFound(format!("version {} (destroyed)", v.version)))?;
-    let dek_version = blob_dek_version(blob).map_err(|_| {
-        CoreError::Integrity(format!(
-            "{}/{} version {}",
-            mount.path, meta.path, v.version
-        ))
-    })?;
+    let blob = v.blob.as_deref().ok_or_else(|| CoreError::NotFound(format!("version {} (destroyed)", v.version)))?;
+    let dek_version = blob_dek_version(blob)
+        .map_err(|_| CoreError::Integrity(format!("{}/{} version {}", mount.path, meta.path, v.version)))?;
     let dek = keys.dek_in_tx(tx, mount.id, dek_version).await?;
     open_version(&dek, mount, meta, v)
 }
@@ -237,12 +256,12 @@ async fn current_map(
 fn check_cas(meta: Option<&SecretMeta>, cas: Option<u64>) -> Result<(), CoreError> {
     let current = meta.map_or(0, |m| m.current_version);
     match cas {
-        Some(expected) if expected != current => Err(CoreError::Conflict(
-            "check-and-set parameter did not match the current version".into(),
-        )),
-        None if meta.is_some_and(|m| m.cas_required) => Err(CoreError::InvalidInput(
-            "check-and-set parameter required for this call".into(),
-        )),
+        Some(expected) if expected != current => {
+            Err(CoreError::Conflict("check-and-set parameter did not match the current version".into()))
+        }
+        None if meta.is_some_and(|m| m.cas_required) => {
+            Err(CoreError::InvalidInput("check-and-set parameter required for this call".into()))
+        }
         _ => Ok(()),
     }
 }
@@ -260,20 +279,26 @@ async fn patch_secret(
         validate_field_name(name)?;
     }
     if patch.set.fields().is_empty() && patch.unset.is_empty() {
-        return Err(CoreError::InvalidInput(
-            "nothing to change: give at least one field to set or unset".into(),
-        ));
+        return Err(CoreError::InvalidInput("nothing to change: give at least one field to set or unset".into()));
     }
     let mount = kv_mount(tx, mount_name).await?;
     let meta = tx.secret_for_update(mount.id, path).await?;
+    // Decided under the row lock, so create-vs-update cannot race.
+    match (&meta, patch.may_create, patch.may_change) {
+        (None, false, _) => {
+            return Err(CoreError::Forbidden(format!("\"create\" on \"{mount_name}/{path}\" is not granted")))
+        }
+        (Some(_), _, false) => {
+            return Err(CoreError::Forbidden(format!("\"update\" on \"{mount_name}/{path}\" is not granted")))
+        }
+        _ => {}
+    }
     check_cas(meta.as_ref(), patch.cas)?;
     let (base, base_fv) = current_map(tx, keys, &mount, meta.as_ref()).await?;
     let mut next = base.clone();
     for name in &patch.unset {
         if next.fields_mut().remove(name).is_none() {
-            return Err(CoreError::NotFound(format!(
-                "field {name:?} in {mount_name}/{path}"
-            )));
+            return Err(CoreError::NotFound(format!("field {name:?} in {mount_name}/{path}")));
         }
     }
     for (k, v) in patch.set.fields() {
@@ -300,24 +325,11 @@ async fn rollback(
         .await?
         .ok_or_else(|| CoreError::NotFound(format!("version {version} of {mount_name}/{path}")))?;
     if target.destroyed {
-        return Err(CoreError::Conflict(format!(
-            "version {version} of {mount_name}/{path} was destroyed"
-        )));
+        return Err(CoreError::Conflict(format!("version {version} of {mount_name}/{path} was destroyed")));
     }
     let restored = decrypt_in_tx(tx, keys, &mount, &meta, &target).await?;
     let (base, base_fv) = current_map(tx, keys, &mount, Some(&meta)).await?;
-    write_map(
-        tx,
-        keys,
-        &mount,
-        Some(meta),
-        path,
-        &base,
-        &base_fv,
-        restored,
-        actor,
-    )
-    .await
+    write_map(tx, keys, &mount, Some(meta), path, &base, &base_fv, restored, actor).await
 }
 
 /// Compares `next` with `base`, and unless nothing changed, seals `next` as a new version under
@@ -337,10 +349,7 @@ async fn write_map(
     let current = meta.as_ref().map_or(0, |m| m.current_version);
     let new_version = current + 1;
     let now = now_nanos();
-    let stamp = FieldStamp {
-        version: new_version,
-        changed_at: now,
-    };
+    let stamp = FieldStamp { version: new_version, changed_at: now };
     let mut summary = WriteSummary::default();
     let mut field_versions = BTreeMap::new();
     for (k, v) in next.fields() {
@@ -359,17 +368,8 @@ async fn write_map(
             }
         }
     }
-    summary.removed = base
-        .fields()
-        .keys()
-        .filter(|k| !next.fields().contains_key(*k))
-        .cloned()
-        .collect();
-    if meta.is_some()
-        && summary.added.is_empty()
-        && summary.changed.is_empty()
-        && summary.removed.is_empty()
-    {
+    summary.removed = base.fields().keys().filter(|k| !next.fields().contains_key(*k)).cloned().collect();
+    if meta.is_some() && summary.added.is_empty() && summary.changed.is_empty() && summary.removed.is_empty() {
         summary.version = current;
         return Ok(WriteReply::Written(summary));
     }
@@ -394,11 +394,7 @@ async fn write_map(
         .await?
         .ok_or_else(|| CoreError::Integrity(format!("mount {} has no data key", mount.path)))?;
     let dek = keys.dek_in_tx(tx, mount.id, dek_version).await?;
-    let ctx = BlobContext {
-        mount: *mount.id.as_bytes(),
-        secret: *meta.id.as_bytes(),
-        version: new_version,
-    };
+    let ctx = BlobContext { mount: *mount.id.as_bytes(), secret: *meta.id.as_bytes(), version: new_version };
     let blob = seal_secret_blob(&dek, dek_version, &ctx, &next.to_plaintext());
 
     meta.current_version = new_version;
@@ -421,8 +417,7 @@ async fn write_map(
         field_versions,
     };
     tx.insert_version(meta.id, &version).await?;
-    tx.delete_versions_below(meta.id, meta.oldest_version)
-        .await?;
+    tx.delete_versions_below(meta.id, meta.oldest_version).await?;
     Ok(WriteReply::Written(summary))
 }
 

@@ -7,24 +7,15 @@ const MAX_SEGMENTS: usize = 16;
 
 fn check_segment(kind: &str, seg: &str) -> Result<(), CoreError> {
     if seg.is_empty() {
-        return Err(CoreError::InvalidInput(format!(
-            "{kind} has an empty segment"
-        )));
+        return Err(CoreError::InvalidInput(format!("{kind} has an empty segment")));
     }
     if seg == "." || seg == ".." {
-        return Err(CoreError::InvalidInput(format!(
-            "{kind} may not contain '.' or '..' segments"
-        )));
+        return Err(CoreError::InvalidInput(format!("{kind} may not contain '.' or '..' segments")));
     }
     if seg.len() > MAX_NAME_LEN {
-        return Err(CoreError::InvalidInput(format!(
-            "{kind} segment is longer than {MAX_NAME_LEN} bytes"
-        )));
+        return Err(CoreError::InvalidInput(format!("{kind} segment is longer than {MAX_NAME_LEN} bytes")));
     }
-    if let Some(c) = seg
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
+    if let Some(c) = seg.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
         return Err(CoreError::InvalidInput(format!(
             "{kind} may only use A-Z a-z 0-9 . _ - in its segments (found {c:?})"
         )));
@@ -44,13 +35,9 @@ pub fn validate_secret_path(path: &str) -> Result<(), CoreError> {
     }
     let segments: Vec<&str> = path.split('/').collect();
     if segments.len() > MAX_SEGMENTS {
-        return Err(CoreError::InvalidInput(format!(
-            "secret path has more than {MAX_SEGMENTS} segments"
-        )));
+        return Err(CoreError::InvalidInput(format!("secret path has more than {MAX_SEGMENTS} segments")));
     }
-    segments
-        .iter()
-        .try_for_each(|s| check_segment("secret path", s))
+    segments.iter().try_for_each(|s| check_segment("secret path", s))
 }
 
 /// A field name is 1–256 bytes with no control characters.
@@ -59,14 +46,10 @@ pub fn validate_field_name(name: &str) -> Result<(), CoreError> {
         return Err(CoreError::InvalidInput("field name is empty".into()));
     }
     if name.len() > MAX_NAME_LEN {
-        return Err(CoreError::InvalidInput(format!(
-            "field name is longer than {MAX_NAME_LEN} bytes"
-        )));
+        return Err(CoreError::InvalidInput(format!("field name is longer than {MAX_NAME_LEN} bytes")));
     }
     if name.chars().any(char::is_control) {
-        return Err(CoreError::InvalidInput(
-            "field name contains a control character".into(),
-        ));
+        return Err(CoreError::InvalidInput("field name contains a control character".into()));
     }
     Ok(())
 }
@@ -80,19 +63,7 @@ mod tests {
         for ok in ["production", "accounts/42", "a.b_c-d/E"] {
             assert!(validate_secret_path(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "",
-            "/x",
-            "x/",
-            "a//b",
-            "..",
-            "a/../b",
-            "a/./b",
-            "a b",
-            "ü",
-            "a%2f",
-            &"x".repeat(257),
-        ] {
+        for bad in ["", "/x", "x/", "a//b", "..", "a/../b", "a/./b", "a b", "ü", "a%2f", &"x".repeat(257)] {
             assert!(validate_secret_path(bad).is_err(), "{bad}");
         }
         assert!(validate_mount_path("careflex").is_ok());

@@ -20,9 +20,7 @@ impl SecretData {
     pub(crate) fn from_plaintext(bytes: &[u8]) -> Result<Self, CoreError> {
         match serde_json::from_slice::<Value>(bytes) {
             Ok(Value::Object(m)) => Ok(Self(m)),
-            _ => Err(CoreError::Integrity(
-                "secret value (not a JSON object)".into(),
-            )),
+            _ => Err(CoreError::Integrity("secret value (not a JSON object)".into())),
         }
     }
 
@@ -59,9 +57,7 @@ impl Drop for SecretData {
 
 impl fmt::Debug for SecretData {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretData")
-            .field("fields", &self.0.keys().collect::<Vec<_>>())
-            .finish_non_exhaustive()
+        f.debug_struct("SecretData").field("fields", &self.0.keys().collect::<Vec<_>>()).finish_non_exhaustive()
     }
 }
 

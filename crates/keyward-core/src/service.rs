@@ -1,16 +1,13 @@
 //! The facade the server calls: initialisation, authentication, mounts and secrets.
 use std::sync::Arc;
 
-use keyward_crypto::{
-    blob_dek_version, random_base62, Key256, MasterKeyring, Token, TokenKey, WrappedKeyDomain,
-};
+use keyward_crypto::{blob_dek_version, random_base62, Key256, MasterKeyring, Token, TokenKey, WrappedKeyDomain};
 
 use crate::keys::SYSTEM_OWNER;
 use crate::ops::open_version;
 use crate::{
-    now_nanos, CoreError, KeyManager, Mount, MountKind, SecretData, SecretMeta, SecretPatch,
-    SecretSummary, SecretVersion, Store, TokenRecord, VersionInfo, WriteOp, WriteReply,
-    WriteSummary, Writer,
+    now_nanos, CoreError, KeyManager, Mount, MountKind, SecretData, SecretMeta, SecretPatch, SecretSummary,
+    SecretVersion, Store, TokenRecord, VersionInfo, WriteOp, WriteReply, WriteSummary, Writer,
 };
 
 const INITIALIZED: &str = "initialized";
@@ -28,12 +25,28 @@ pub struct SecretRead {
     pub data: SecretData,
 }
 
+/// Settings of the domain layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeywardConfig {
+    /// TTL of new tokens when none is asked for, in seconds.
+    pub default_token_ttl_secs: u64,
+    /// Longest TTL a token may be given, in seconds.
+    pub max_token_ttl_secs: u64,
+}
+
+impl Default for KeywardConfig {
+    fn default() -> Self {
+        Self { default_token_ttl_secs: 32 * 86_400, max_token_ttl_secs: 32 * 86_400 }
+    }
+}
+
 /// Keyward's domain services over one store.
 #[derive(Debug, Clone)]
 pub struct Keyward {
-    store: Arc<dyn Store>,
-    keys: Arc<KeyManager>,
-    writer: Writer,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) keys: Arc<KeyManager>,
+    pub(crate) writer: Writer,
+    pub(crate) config: KeywardConfig,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -44,15 +57,19 @@ impl std::fmt::Debug for dyn Store {
 
 impl Keyward {
     /// Checks the master keyring against the database and starts the writer.
-    pub async fn open(store: Arc<dyn Store>, keyring: MasterKeyring) -> Result<Self, CoreError> {
+    pub async fn open(store: Arc<dyn Store>, keyring: MasterKeyring, config: KeywardConfig) -> Result<Self, CoreError> {
+        if config.default_token_ttl_secs > config.max_token_ttl_secs {
+            return Err(CoreError::InvalidInput("the default token TTL is longer than the maximum".into()));
+        }
         let keys = Arc::new(KeyManager::new(keyring));
         keys.check_keyring(store.as_ref()).await?;
         let writer = Writer::spawn(store.clone(), keys.clone());
-        Ok(Self {
-            store,
-            keys,
-            writer,
-        })
+        Ok(Self { store, keys, writer, config })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> KeywardConfig {
+        self.config
     }
 
     /// The store.
@@ -73,16 +90,8 @@ impl Keyward {
             return Err(CoreError::AlreadyInitialized);
         }
         let key = Key256::generate();
-        let wrapped = self
-            .keys
-            .wrap(WrappedKeyDomain::TokenKey, SYSTEM_OWNER, 1, &key);
-        tx.insert_wrapped_key(
-            WrappedKeyDomain::TokenKey.label(),
-            SYSTEM_OWNER,
-            1,
-            &wrapped,
-        )
-        .await?;
+        let wrapped = self.keys.wrap(WrappedKeyDomain::TokenKey, SYSTEM_OWNER, 1, &key);
+        tx.insert_wrapped_key(WrappedKeyDomain::TokenKey.label(), SYSTEM_OWNER, 1, &wrapped).await?;
         let token_key = Arc::new(TokenKey(key));
         let root = Token::generate();
         let record = TokenRecord {
@@ -92,22 +101,17 @@ impl Keyward {
             parent_accessor: None,
             display_name: "root".into(),
             created_at: now_nanos(),
+            ttl_secs: 0,
             expires_at: None,
+            last_used: None,
             revoked: false,
+            allowed_cidrs: vec![],
         };
         tx.insert_token(&record).await?;
         tx.set_system_value(INITIALIZED, "true").await?;
         tx.commit().await?;
         self.keys.set_token_key(token_key);
         Ok(root)
-    }
-
-    /// The live token record for a presented token, found by its keyed digest.
-    pub async fn authenticate(&self, token: &Token) -> Result<Option<TokenRecord>, CoreError> {
-        let key = self.keys.token_key(self.store.as_ref()).await?;
-        let digest = key.digest(token);
-        let record = self.store.token_by_digest(&digest.0).await?;
-        Ok(record.filter(|r| r.is_live(now_nanos())))
     }
 
     /// All mounts.
@@ -117,14 +121,7 @@ impl Keyward {
 
     /// Creates a mount.
     pub async fn create_mount(&self, path: &str, kind: MountKind) -> Result<Mount, CoreError> {
-        match self
-            .writer
-            .submit(WriteOp::CreateMount {
-                path: path.to_owned(),
-                kind,
-            })
-            .await?
-        {
+        match self.writer.submit(WriteOp::CreateMount { path: path.to_owned(), kind }).await? {
             WriteReply::MountCreated(m) => Ok(m),
             other => Err(unexpected(&other)),
         }
@@ -132,13 +129,7 @@ impl Keyward {
 
     /// Deletes a mount and crypto-shreds its data; returns how many wrapped keys were deleted.
     pub async fn delete_mount(&self, path: &str) -> Result<u64, CoreError> {
-        match self
-            .writer
-            .submit(WriteOp::DeleteMount {
-                path: path.to_owned(),
-            })
-            .await?
-        {
+        match self.writer.submit(WriteOp::DeleteMount { path: path.to_owned() }).await? {
             WriteReply::MountDeleted { keys_shredded, .. } => Ok(keys_shredded),
             other => Err(unexpected(&other)),
         }
@@ -152,12 +143,7 @@ impl Keyward {
         patch: SecretPatch,
         actor: &str,
     ) -> Result<WriteSummary, CoreError> {
-        let op = WriteOp::Patch {
-            mount: mount.to_owned(),
-            path: path.to_owned(),
-            patch,
-            actor: actor.to_owned(),
-        };
+        let op = WriteOp::Patch { mount: mount.to_owned(), path: path.to_owned(), patch, actor: actor.to_owned() };
         written(self.writer.submit(op).await?)
     }
 
@@ -169,25 +155,13 @@ impl Keyward {
         version: u64,
         actor: &str,
     ) -> Result<WriteSummary, CoreError> {
-        let op = WriteOp::Rollback {
-            mount: mount.to_owned(),
-            path: path.to_owned(),
-            version,
-            actor: actor.to_owned(),
-        };
+        let op = WriteOp::Rollback { mount: mount.to_owned(), path: path.to_owned(), version, actor: actor.to_owned() };
         written(self.writer.submit(op).await?)
     }
 
     /// Deletes a secret with all its versions.
     pub async fn delete_secret(&self, mount: &str, path: &str) -> Result<(), CoreError> {
-        match self
-            .writer
-            .submit(WriteOp::DeleteSecret {
-                mount: mount.to_owned(),
-                path: path.to_owned(),
-            })
-            .await?
-        {
+        match self.writer.submit(WriteOp::DeleteSecret { mount: mount.to_owned(), path: path.to_owned() }).await? {
             WriteReply::SecretDeleted => Ok(()),
             other => Err(unexpected(&other)),
         }
@@ -196,9 +170,7 @@ impl Keyward {
     async fn kv_mount(&self, name: &str) -> Result<Mount, CoreError> {
         match self.store.mount(name).await? {
             Some(m) if m.kind == MountKind::Kv => Ok(m),
-            Some(_) => Err(CoreError::InvalidInput(format!(
-                "mount {name:?} is not a kv mount"
-            ))),
+            Some(_) => Err(CoreError::InvalidInput(format!("mount {name:?} is not a kv mount"))),
             None => Err(CoreError::NotFound(format!("mount {name:?}"))),
         }
     }
@@ -211,21 +183,12 @@ impl Keyward {
     }
 
     /// Reads and decrypts a version (the current one by default).
-    pub async fn read_secret(
-        &self,
-        mount: &str,
-        path: &str,
-        version: Option<u64>,
-    ) -> Result<SecretRead, CoreError> {
+    pub async fn read_secret(&self, mount: &str, path: &str, version: Option<u64>) -> Result<SecretRead, CoreError> {
         let mount = self.kv_mount(mount).await?;
         let meta = self.secret_meta(&mount, path).await?;
         let v = version.unwrap_or(meta.current_version);
         let what = format!("version {v} of {}/{path}", mount.path);
-        let mut row = self
-            .store
-            .version(meta.id, v)
-            .await?
-            .ok_or_else(|| CoreError::NotFound(what.clone()))?;
+        let mut row = self.store.version(meta.id, v).await?.ok_or_else(|| CoreError::NotFound(what.clone()))?;
         if row.destroyed || row.blob.is_none() {
             return Err(CoreError::NotFound(format!("{what} (destroyed)")));
         }
@@ -234,18 +197,10 @@ impl Keyward {
         }
         let blob = row.blob.as_deref().unwrap_or_default();
         let dek_version = blob_dek_version(blob).map_err(|_| CoreError::Integrity(what.clone()))?;
-        let dek = self
-            .keys
-            .dek(self.store.as_ref(), mount.id, dek_version)
-            .await?;
+        let dek = self.keys.dek(self.store.as_ref(), mount.id, dek_version).await?;
         let data = open_version(&dek, &mount, &meta, &row)?;
         row.blob = None;
-        Ok(SecretRead {
-            mount,
-            meta,
-            version: row,
-            data,
-        })
+        Ok(SecretRead { mount, meta, version: row, data })
     }
 
     /// A page of a mount's secrets (environments), without decrypting anything.
@@ -278,7 +233,7 @@ impl Keyward {
     }
 }
 
-fn new_accessor() -> String {
+pub(crate) fn new_accessor() -> String {
     format!("acc_{}", &*random_base62(24))
 }
 
@@ -289,8 +244,6 @@ fn written(reply: WriteReply) -> Result<WriteSummary, CoreError> {
     }
 }
 
-fn unexpected(reply: &WriteReply) -> CoreError {
-    CoreError::Store(crate::StoreError::Corrupt(format!(
-        "unexpected writer reply {reply:?}"
-    )))
+pub(crate) fn unexpected(reply: &WriteReply) -> CoreError {
+    CoreError::Store(crate::StoreError::Corrupt(format!("unexpected writer reply {reply:?}")))
 }

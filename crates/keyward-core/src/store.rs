@@ -3,7 +3,7 @@ use async_trait::async_trait;
 use keyward_crypto::WrappedKey;
 use uuid::Uuid;
 
-use crate::{Mount, SecretMeta, SecretSummary, SecretVersion, StoreError, TokenRecord};
+use crate::{Mount, Nanos, Policy, SecretMeta, SecretSummary, SecretVersion, StoreError, TokenRecord};
 
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,12 +32,7 @@ pub trait Store: Send + Sync + 'static {
     /// How many wrapped keys each KEK tag still wraps.
     async fn kek_usage(&self) -> Result<Vec<(String, u64)>, StoreError>;
     /// A wrapped key by domain label, owner and version.
-    async fn wrapped_key(
-        &self,
-        domain: &str,
-        owner: Uuid,
-        version: u32,
-    ) -> Result<Option<WrappedKey>, StoreError>;
+    async fn wrapped_key(&self, domain: &str, owner: Uuid, version: u32) -> Result<Option<WrappedKey>, StoreError>;
 
     /// All mounts, by path.
     async fn list_mounts(&self) -> Result<Vec<Mount>, StoreError>;
@@ -47,11 +42,7 @@ pub trait Store: Send + Sync + 'static {
     /// A secret's metadata.
     async fn secret(&self, mount_id: Uuid, path: &str) -> Result<Option<SecretMeta>, StoreError>;
     /// One version of a secret.
-    async fn version(
-        &self,
-        secret_id: Uuid,
-        version: u64,
-    ) -> Result<Option<SecretVersion>, StoreError>;
+    async fn version(&self, secret_id: Uuid, version: u64) -> Result<Option<SecretVersion>, StoreError>;
     /// All stored versions of a secret, oldest first, without blobs.
     async fn versions(&self, secret_id: Uuid) -> Result<Vec<SecretVersion>, StoreError>;
     /// Secrets of a mount in path order, after the `after` cursor.
@@ -64,6 +55,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// A token by its digest.
     async fn token_by_digest(&self, digest: &str) -> Result<Option<TokenRecord>, StoreError>;
+    /// A token by its accessor.
+    async fn token_by_accessor(&self, accessor: &str) -> Result<Option<TokenRecord>, StoreError>;
+    /// Tokens in accessor order after the cursor.
+    async fn list_tokens(&self, after: Option<&str>, limit: u32) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Stored policies with these names.
+    async fn policies(&self, names: &[String]) -> Result<Vec<Policy>, StoreError>;
+    /// All policy names.
+    async fn policy_names(&self) -> Result<Vec<String>, StoreError>;
 }
 
 /// One write transaction. Dropping it without `commit` rolls it back.
@@ -93,18 +93,9 @@ pub trait StoreTx: Send {
         key: &WrappedKey,
     ) -> Result<(), StoreError>;
     /// A wrapped key, read inside the transaction.
-    async fn wrapped_key(
-        &mut self,
-        domain: &str,
-        owner: Uuid,
-        version: u32,
-    ) -> Result<Option<WrappedKey>, StoreError>;
+    async fn wrapped_key(&mut self, domain: &str, owner: Uuid, version: u32) -> Result<Option<WrappedKey>, StoreError>;
     /// The newest version of a wrapped key (the active DEK of a mount), read under the lock.
-    async fn latest_key_version(
-        &mut self,
-        domain: &str,
-        owner: Uuid,
-    ) -> Result<Option<u32>, StoreError>;
+    async fn latest_key_version(&mut self, domain: &str, owner: Uuid) -> Result<Option<u32>, StoreError>;
 
     /// A mount by path.
     async fn mount(&mut self, path: &str) -> Result<Option<Mount>, StoreError>;
@@ -115,11 +106,7 @@ pub trait StoreTx: Send {
     async fn delete_mount(&mut self, mount_id: Uuid) -> Result<u64, StoreError>;
 
     /// A secret's metadata, locked for update until the transaction ends.
-    async fn secret_for_update(
-        &mut self,
-        mount_id: Uuid,
-        path: &str,
-    ) -> Result<Option<SecretMeta>, StoreError>;
+    async fn secret_for_update(&mut self, mount_id: Uuid, path: &str) -> Result<Option<SecretMeta>, StoreError>;
     /// Creates a secret's metadata.
     async fn insert_secret(&mut self, meta: &SecretMeta) -> Result<(), StoreError>;
     /// Updates a secret's metadata.
@@ -127,24 +114,25 @@ pub trait StoreTx: Send {
     /// Deletes a secret and all its versions.
     async fn delete_secret(&mut self, secret_id: Uuid) -> Result<(), StoreError>;
     /// One version of a secret.
-    async fn version(
-        &mut self,
-        secret_id: Uuid,
-        version: u64,
-    ) -> Result<Option<SecretVersion>, StoreError>;
+    async fn version(&mut self, secret_id: Uuid, version: u64) -> Result<Option<SecretVersion>, StoreError>;
     /// Stores a new version.
-    async fn insert_version(
-        &mut self,
-        secret_id: Uuid,
-        version: &SecretVersion,
-    ) -> Result<(), StoreError>;
+    async fn insert_version(&mut self, secret_id: Uuid, version: &SecretVersion) -> Result<(), StoreError>;
     /// Deletes every version below `version`.
-    async fn delete_versions_below(
-        &mut self,
-        secret_id: Uuid,
-        version: u64,
-    ) -> Result<(), StoreError>;
+    async fn delete_versions_below(&mut self, secret_id: Uuid, version: u64) -> Result<(), StoreError>;
 
     /// Stores a token record.
     async fn insert_token(&mut self, token: &TokenRecord) -> Result<(), StoreError>;
+    /// A token by accessor, inside the transaction.
+    async fn token_by_accessor(&mut self, accessor: &str) -> Result<Option<TokenRecord>, StoreError>;
+    /// Accessors of the live (unrevoked) direct children of a token.
+    async fn child_accessors(&mut self, accessor: &str) -> Result<Vec<String>, StoreError>;
+    /// Marks a token revoked.
+    async fn revoke_token(&mut self, accessor: &str) -> Result<(), StoreError>;
+    /// Records a use of a token.
+    async fn touch_token(&mut self, accessor: &str, at: Nanos) -> Result<(), StoreError>;
+
+    /// Creates or replaces a policy.
+    async fn put_policy(&mut self, policy: &Policy) -> Result<(), StoreError>;
+    /// Deletes a policy; returns whether it existed.
+    async fn delete_policy(&mut self, name: &str) -> Result<bool, StoreError>;
 }

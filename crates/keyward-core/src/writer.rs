@@ -31,19 +31,12 @@ impl Writer {
     /// Queues a write and waits until its batch has committed (or failed).
     pub async fn submit(&self, op: WriteOp) -> Result<WriteReply, CoreError> {
         let (tx, rx) = oneshot::channel();
-        self.queue
-            .send((op, tx))
-            .await
-            .map_err(|_| CoreError::Unavailable)?;
+        self.queue.send((op, tx)).await.map_err(|_| CoreError::Unavailable)?;
         rx.await.map_err(|_| CoreError::Unavailable)?
     }
 }
 
-async fn run(
-    store: Arc<dyn Store>,
-    keys: Arc<KeyManager>,
-    mut rx: mpsc::Receiver<(WriteOp, Reply)>,
-) {
+async fn run(store: Arc<dyn Store>, keys: Arc<KeyManager>, mut rx: mpsc::Receiver<(WriteOp, Reply)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
@@ -66,9 +59,7 @@ async fn commit_batch(
 ) -> Vec<Result<WriteReply, CoreError>> {
     let fail_all = |e: StoreError| {
         let msg = e.to_string();
-        jobs.iter()
-            .map(|_| Err(CoreError::Store(StoreError::Database(msg.clone()))))
-            .collect()
+        jobs.iter().map(|_| Err(CoreError::Store(StoreError::Database(msg.clone())))).collect()
     };
     let mut tx = match store.begin_write(false).await {
         Ok(tx) => tx,

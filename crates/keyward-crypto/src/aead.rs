@@ -43,8 +43,7 @@ impl AeadKey {
             return Err(CryptoError::DecryptionFailed);
         }
         let (nonce, rest) = sealed.split_at(NONCE);
-        let nonce =
-            Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::DecryptionFailed)?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::DecryptionFailed)?;
         let mut buf = rest.to_vec();
         let plain = self
             .0
@@ -69,10 +68,7 @@ mod tests {
         k.seal_into(&aad, b"hello", &mut b);
         assert_ne!(a[..NONCE], b[..NONCE]);
         assert_eq!(k.open(&aad, &a).unwrap(), b"hello");
-        assert_eq!(
-            k.open(&Aad::new("u"), &a),
-            Err(CryptoError::DecryptionFailed)
-        );
+        assert_eq!(k.open(&Aad::new("u"), &a), Err(CryptoError::DecryptionFailed));
         assert_eq!(k.open(&aad, &a[..10]), Err(CryptoError::DecryptionFailed));
     }
 }

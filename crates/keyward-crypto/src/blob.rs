@@ -24,20 +24,11 @@ pub struct BlobContext {
 }
 
 fn aad(header: &[u8], ctx: &BlobContext) -> Aad {
-    Aad::new("keyward/kv")
-        .part(header)
-        .part(&ctx.mount)
-        .part(&ctx.secret)
-        .part(&ctx.version.to_be_bytes())
+    Aad::new("keyward/kv").part(header).part(&ctx.mount).part(&ctx.secret).part(&ctx.version.to_be_bytes())
 }
 
 /// Seals `plaintext` under `dek` (version `dek_version`) for the row described by `ctx`.
-pub fn seal_secret_blob(
-    dek: &Key256,
-    dek_version: u32,
-    ctx: &BlobContext,
-    plaintext: &[u8],
-) -> Vec<u8> {
+pub fn seal_secret_blob(dek: &Key256, dek_version: u32, ctx: &BlobContext, plaintext: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(BLOB_HEADER_LEN + NONCE + plaintext.len() + TAG);
     out.extend_from_slice(MAGIC);
     out.push(FORMAT);
@@ -55,23 +46,15 @@ pub fn blob_dek_version(blob: &[u8]) -> Result<u32, CryptoError> {
     if blob[2] != FORMAT {
         return Err(CryptoError::UnsupportedFormat(blob[2]));
     }
-    let v: [u8; 4] = blob[3..BLOB_HEADER_LEN]
-        .try_into()
-        .map_err(|_| CryptoError::DecryptionFailed)?;
+    let v: [u8; 4] = blob[3..BLOB_HEADER_LEN].try_into().map_err(|_| CryptoError::DecryptionFailed)?;
     Ok(u32::from_be_bytes(v))
 }
 
 /// Opens a blob for the row `ctx`; fails opaquely on any tampering or misplacement.
-pub fn open_secret_blob(
-    dek: &Key256,
-    ctx: &BlobContext,
-    blob: &[u8],
-) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+pub fn open_secret_blob(dek: &Key256, ctx: &BlobContext, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     blob_dek_version(blob)?;
     let (header, sealed) = blob.split_at(BLOB_HEADER_LEN);
-    dek.aead()
-        .open(&aad(header, ctx), sealed)
-        .map(Zeroizing::new)
+    dek.aead().open(&aad(header, ctx), sealed).map(Zeroizing::new)
 }
 
 #[cfg(test)]
@@ -80,11 +63,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn ctx(version: u64) -> BlobContext {
-        BlobContext {
-            mount: [1; 16],
-            secret: [2; 16],
-            version,
-        }
+        BlobContext { mount: [1; 16], secret: [2; 16], version }
     }
 
     #[test]

@@ -5,9 +5,7 @@ use thiserror::Error;
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum CryptoError {
     /// Authentication failed, or the ciphertext is malformed, truncated or bound elsewhere.
-    #[error(
-        "integrity check failed: the ciphertext was modified, truncated or does not belong here"
-    )]
+    #[error("integrity check failed: the ciphertext was modified, truncated or does not belong here")]
     DecryptionFailed,
     /// A master key specification could not be parsed.
     #[error("invalid master key: {0}")]

@@ -110,25 +110,18 @@ pub struct WrappedKey {
 
 impl fmt::Debug for WrappedKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WrappedKey")
-            .field("kek_tag", &self.kek_tag)
-            .finish_non_exhaustive()
+        f.debug_struct("WrappedKey").field("kek_tag", &self.kek_tag).finish_non_exhaustive()
     }
 }
 
 pub(crate) fn wrap_aad(domain: WrappedKeyDomain, owner: &[u8], version: u32) -> Aad {
-    Aad::new(domain.label())
-        .part(owner)
-        .part(&version.to_be_bytes())
+    Aad::new(domain.label()).part(owner).part(&version.to_be_bytes())
 }
 
 pub(crate) fn wrap_with(kek: &Key256, tag: &str, aad: &Aad, key: &Key256) -> WrappedKey {
     let mut bytes = vec![WRAP_FORMAT];
     kek.aead().seal_into(aad, key.expose(), &mut bytes);
-    WrappedKey {
-        kek_tag: tag.to_owned(),
-        bytes,
-    }
+    WrappedKey { kek_tag: tag.to_owned(), bytes }
 }
 
 pub(crate) fn unwrap_with(kek: &Key256, aad: &Aad, wrapped: &[u8]) -> Result<Key256, CryptoError> {

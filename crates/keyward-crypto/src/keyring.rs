@@ -16,16 +16,11 @@ pub struct KekTag(String);
 impl KekTag {
     /// Validates a tag.
     pub fn parse(s: &str) -> Result<Self, CryptoError> {
-        let ok = !s.is_empty()
-            && s.len() <= 32
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        let ok = !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
         if ok {
             Ok(Self(s.to_owned()))
         } else {
-            Err(CryptoError::InvalidMasterKey(format!(
-                "tag {s:?} must be 1-32 characters of A-Z a-z 0-9 . _ -"
-            )))
+            Err(CryptoError::InvalidMasterKey(format!("tag {s:?} must be 1-32 characters of A-Z a-z 0-9 . _ -")))
         }
     }
 
@@ -74,10 +69,7 @@ impl MasterKeyring {
         }
         for (i, k) in keks.iter().enumerate() {
             if keks[..i].iter().any(|o| o.tag == k.tag) {
-                return Err(CryptoError::InvalidMasterKey(format!(
-                    "tag {:?} appears twice",
-                    k.tag.as_str()
-                )));
+                return Err(CryptoError::InvalidMasterKey(format!("tag {:?} appears twice", k.tag.as_str())));
             }
         }
         Ok(Self { keks })
@@ -85,19 +77,14 @@ impl MasterKeyring {
 
     /// A keyring with one random KEK tagged `v1` (dev mode).
     pub fn generate() -> Self {
-        Self {
-            keks: vec![Kek::new(KekTag("v1".into()), Key256::generate())],
-        }
+        Self { keks: vec![Kek::new(KekTag("v1".into()), Key256::generate())] }
     }
 
     /// Parses `tag:base64key[,tag:base64key…]` (commas or newlines between entries), as read from
     /// `KEYWARD_MASTER_KEYS` or a key file. A lone base64 key without a tag is tagged `v1`.
     pub fn parse(spec: &str) -> Result<Self, CryptoError> {
-        let entries: Vec<&str> = spec
-            .split([',', '\n'])
-            .map(str::trim)
-            .filter(|e| !e.is_empty() && !e.starts_with('#'))
-            .collect();
+        let entries: Vec<&str> =
+            spec.split([',', '\n']).map(str::trim).filter(|e| !e.is_empty() && !e.starts_with('#')).collect();
         if entries.is_empty() {
             return Err(CryptoError::InvalidMasterKey("no key given".into()));
         }
@@ -141,20 +128,9 @@ impl MasterKeyring {
     }
 
     /// Wraps `key` under the active KEK, bound to its domain, owner and version.
-    pub fn wrap(
-        &self,
-        domain: WrappedKeyDomain,
-        owner: &[u8],
-        version: u32,
-        key: &Key256,
-    ) -> WrappedKey {
+    pub fn wrap(&self, domain: WrappedKeyDomain, owner: &[u8], version: u32, key: &Key256) -> WrappedKey {
         let kek = self.active();
-        wrap_with(
-            &kek.key,
-            kek.tag.as_str(),
-            &wrap_aad(domain, owner, version),
-            key,
-        )
+        wrap_with(&kek.key, kek.tag.as_str(), &wrap_aad(domain, owner, version), key)
     }
 
     /// Unwraps a key with the KEK named by its tag.
@@ -165,17 +141,17 @@ impl MasterKeyring {
         version: u32,
         wrapped: &WrappedKey,
     ) -> Result<Key256, CryptoError> {
-        let kek = self
-            .get(&wrapped.kek_tag)
-            .ok_or(CryptoError::DecryptionFailed)?;
+        let kek = self.get(&wrapped.kek_tag).ok_or(CryptoError::DecryptionFailed)?;
         unwrap_with(&kek.key, &wrap_aad(domain, owner, version), &wrapped.bytes)
     }
 }
 
 fn decode_key(b64: &str, tag: &KekTag) -> Result<Key256, CryptoError> {
-    let bytes = Zeroizing::new(STANDARD.decode(b64).map_err(|_| {
-        CryptoError::InvalidMasterKey(format!("key {:?} is not valid base64", tag.as_str()))
-    })?);
+    let bytes = Zeroizing::new(
+        STANDARD
+            .decode(b64)
+            .map_err(|_| CryptoError::InvalidMasterKey(format!("key {:?} is not valid base64", tag.as_str())))?,
+    );
     Key256::from_slice(&bytes).ok_or_else(|| {
         CryptoError::InvalidMasterKey(format!(
             "key {:?} must decode to 32 bytes (got {}); make one with `keyward gen key`",
@@ -199,29 +175,13 @@ mod tests {
         assert_eq!(r.keks().len(), 2);
         let r = MasterKeyring::parse(&format!("# comment\nv1:{K1}\n")).unwrap();
         assert_eq!(r.active().tag.as_str(), "v1");
-        assert_eq!(
-            MasterKeyring::parse(K1).unwrap().active().tag.as_str(),
-            "v1"
-        );
-        assert_eq!(
-            MasterKeyring::parse_single(K1)
-                .unwrap()
-                .active()
-                .tag
-                .as_str(),
-            "v1"
-        );
+        assert_eq!(MasterKeyring::parse(K1).unwrap().active().tag.as_str(), "v1");
+        assert_eq!(MasterKeyring::parse_single(K1).unwrap().active().tag.as_str(), "v1");
     }
 
     #[test]
     fn rejects_bad_specs_without_echoing_keys() {
-        for bad in [
-            "",
-            "v1:notbase64!",
-            "v1:AAAA",
-            &format!("v1:{K1},v1:{K2}"),
-            &format!("bad tag:{K1}"),
-        ] {
+        for bad in ["", "v1:notbase64!", "v1:AAAA", &format!("v1:{K1},v1:{K2}"), &format!("bad tag:{K1}")] {
             let err = MasterKeyring::parse(bad).unwrap_err().to_string();
             assert!(!err.contains(K1) && !err.contains(K2), "{err}");
         }
@@ -233,14 +193,9 @@ mod tests {
         let w = old.wrap(WrappedKeyDomain::TokenKey, b"o", 1, &Key256::generate());
         let both = MasterKeyring::parse(&format!("v2:{K2},v1:{K1}")).unwrap();
         assert!(both.unwrap(WrappedKeyDomain::TokenKey, b"o", 1, &w).is_ok());
-        assert!(both
-            .get("v1")
-            .unwrap()
-            .verifies(&old.active().check_value()));
+        assert!(both.get("v1").unwrap().verifies(&old.active().check_value()));
         assert!(!both.active().verifies(&old.active().check_value()));
         let new_only = MasterKeyring::parse(&format!("v2:{K2}")).unwrap();
-        assert!(new_only
-            .unwrap(WrappedKeyDomain::TokenKey, b"o", 1, &w)
-            .is_err());
+        assert!(new_only.unwrap(WrappedKeyDomain::TokenKey, b"o", 1, &w).is_err());
     }
 }

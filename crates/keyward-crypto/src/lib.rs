@@ -18,9 +18,7 @@ mod random;
 mod token;
 
 pub use aad::Aad;
-pub use blob::{
-    blob_dek_version, open_secret_blob, seal_secret_blob, BlobContext, BLOB_HEADER_LEN,
-};
+pub use blob::{blob_dek_version, open_secret_blob, seal_secret_blob, BlobContext, BLOB_HEADER_LEN};
 pub use error::CryptoError;
 pub use key::{Key256, WrappedKey, WrappedKeyDomain};
 pub use keyring::{Kek, KekTag, MasterKeyring};

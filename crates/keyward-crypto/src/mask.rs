@@ -41,10 +41,7 @@ pub fn mask_value(value: &str) -> String {
     const HIDDEN: &str = "****";
     let chars: Vec<char> = value.chars().collect();
     let total = chars.len();
-    let prefix = PREFIXES
-        .iter()
-        .find(|p| value.starts_with(**p))
-        .map_or(0, |p| p.chars().count());
+    let prefix = PREFIXES.iter().find(|p| value.starts_with(**p)).map_or(0, |p| p.chars().count());
     let shown = prefix + 4;
     if total < shown {
         return HIDDEN.into();
@@ -66,10 +63,7 @@ mod tests {
     #[test]
     fn examples() {
         assert_eq!(mask_value("sk_test_51H8abcdEFGH1234"), "sk_test_....1234");
-        assert_eq!(
-            mask_value("ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
-            "ghp_....6789"
-        );
+        assert_eq!(mask_value("ghp_abcdefghijklmnopqrstuvwxyz0123456789"), "ghp_....6789");
         assert_eq!(mask_value("short"), "****");
         assert_eq!(mask_value("sk_test_1234567890"), "****");
         assert_eq!(mask_value("postgres://user:pass@db/app"), "..../app");

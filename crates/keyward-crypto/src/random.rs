@@ -26,9 +26,6 @@ mod tests {
         assert_eq!(s.len(), 43);
         assert!(s.bytes().all(|b| b.is_ascii_alphanumeric()));
         assert_ne!(*s, *random_base62(43));
-        assert_eq!(
-            STANDARD.decode(&*random_base64_secret(64)).unwrap().len(),
-            64
-        );
+        assert_eq!(STANDARD.decode(&*random_base64_secret(64)).unwrap().len(), 64);
     }
 }

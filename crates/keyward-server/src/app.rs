@@ -11,8 +11,13 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use axum::error_handling::HandleErrorLayer;
+use axum::response::IntoResponse;
+use tower::ServiceBuilder;
+
 use crate::error::ApiError;
-use crate::routes::{mounts, secrets, sys};
+use crate::guard::{guard_layer, GuardConfig, Guards};
+use crate::routes::{mounts, policies, secrets, sys, tokens};
 
 /// Largest accepted request body.
 pub const MAX_BODY: usize = 1 << 20;
@@ -22,6 +27,52 @@ pub const MAX_BODY: usize = 1 << 20;
 pub struct AppContext {
     /// The domain services.
     pub kw: Keyward,
+    /// Rate limits and lockout of this process.
+    pub guards: Guards,
+}
+
+/// Request hardening settings.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Requests served at once; more get 503 with `Retry-After` instead of queueing.
+    pub max_in_flight: usize,
+    /// Longest time a request may take.
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self { max_in_flight: 512, request_timeout: Duration::from_secs(30) }
+    }
+}
+
+/// Largest total size of request headers.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+async fn overloaded(err: tower::BoxError) -> ApiError {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "the request took too long")
+            .retry_after(Duration::from_secs(1))
+    } else if err.is::<tower::load_shed::error::Overloaded>() {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "the server is busy; retry shortly")
+            .retry_after(Duration::from_secs(1))
+    } else {
+        tracing::error!(error = %err, "middleware error");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+    }
+}
+
+async fn header_limit(req: Request<axum::body::Body>, next: axum::middleware::Next) -> axum::response::Response {
+    let size: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if size > MAX_HEADER_BYTES {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("request headers exceed {MAX_HEADER_BYTES} bytes"),
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// State handle.
@@ -32,48 +83,50 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "method not allowed on this route",
-    )
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
 }
 
 /// Builds the whole HTTP application over `kw`.
-pub fn router(kw: Keyward) -> Router {
-    let state = Arc::new(AppContext { kw });
+pub fn router(kw: Keyward, guard: GuardConfig, limits: HttpLimits) -> Router {
+    let state = Arc::new(AppContext { kw, guards: Guards::new(guard) });
     let native = Router::new()
         .route("/openapi.json", get(crate::openapi::serve_openapi))
         .route("/mounts", get(mounts::list).post(mounts::create))
         .route("/mounts/{mount}", axum::routing::delete(mounts::delete))
         .route("/mounts/{mount}/secrets", get(secrets::list))
-        .route(
-            "/mounts/{mount}/secrets/{*path}",
-            get(secrets::read)
-                .patch(secrets::write)
-                .delete(secrets::delete),
-        )
+        .route("/mounts/{mount}/secrets/{*path}", get(secrets::read).patch(secrets::write).delete(secrets::delete))
         .route("/mounts/{mount}/history/{*path}", get(secrets::history))
-        .route("/mounts/{mount}/rollback/{*path}", post(secrets::rollback));
+        .route("/mounts/{mount}/rollback/{*path}", post(secrets::rollback))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/self", get(tokens::lookup_self))
+        .route("/tokens/self/revoke", post(tokens::revoke_self))
+        .route("/tokens/lookup", post(tokens::lookup))
+        .route("/tokens/revoke", post(tokens::revoke))
+        .route("/tokens/accessors/{accessor}", get(tokens::lookup_accessor).delete(tokens::revoke_accessor))
+        .route("/policies", get(policies::list))
+        .route("/policies/{name}", get(policies::read).put(policies::write).delete(policies::delete));
     let vault = Router::new()
         .route("/sys/health", get(sys::health).head(sys::health_head))
         .route("/sys/seal-status", get(sys::seal_status))
-        .route(
-            "/sys/init",
-            get(sys::init_status).put(sys::init).post(sys::init),
-        );
+        .route("/sys/init", get(sys::init_status).put(sys::init).post(sys::init));
     let x_request_id = header::HeaderName::from_static("x-request-id");
     Router::new()
         .nest("/api/v1", native)
         .nest("/v1", vault)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .concurrency_limit(limits.max_in_flight)
+                .timeout(limits.request_timeout),
+        )
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard_layer))
+        .layer(axum::middleware::from_fn(header_limit))
+        .with_state(state)
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(
             TraceLayer::new_for_http()

@@ -23,17 +23,19 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     flavor: Flavor,
+    retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
     /// Builds an error.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            flavor: Flavor::Native,
-        }
+        Self { status, code, message: message.into(), flavor: Flavor::Native, retry_after: None }
+    }
+
+    /// A 429 (or 503) that tells the client when to come back.
+    pub fn retry_after(mut self, wait: std::time::Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
     }
 
     /// Renders in the Vault shape.
@@ -52,11 +54,7 @@ impl ApiError {
     }
 
     pub(crate) fn unauthenticated() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "missing, malformed, expired or unknown token",
-        )
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "missing, malformed, expired or unknown token")
     }
 
     pub(crate) fn forbidden(capability: &str, path: &str) -> Self {
@@ -65,6 +63,10 @@ impl ApiError {
             "forbidden",
             format!("permission denied: {capability:?} on {path:?} is not granted"),
         )
+    }
+
+    pub(crate) fn too_many(message: impl Into<String>, wait: std::time::Duration) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message).retry_after(wait)
     }
 
     pub(crate) fn not_found(message: impl Into<String>) -> Self {
@@ -78,9 +80,8 @@ impl From<CoreError> for ApiError {
         let (status, code) = match &e {
             CoreError::InvalidInput(_) => (StatusCode::BAD_REQUEST, "invalid_input"),
             CoreError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            CoreError::Conflict(_) | CoreError::Store(StoreError::Conflict) => {
-                (StatusCode::CONFLICT, "conflict")
-            }
+            CoreError::Conflict(_) | CoreError::Store(StoreError::Conflict) => (StatusCode::CONFLICT, "conflict"),
+            CoreError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             CoreError::AlreadyInitialized => (StatusCode::BAD_REQUEST, "already_initialized"),
             CoreError::NotInitialized => (StatusCode::SERVICE_UNAVAILABLE, "not_initialized"),
             CoreError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
@@ -111,12 +112,7 @@ impl IntoResponse for ApiError {
         let mut resp = match self.flavor {
             Flavor::Native => (
                 self.status,
-                Json(ErrorBody {
-                    error: ErrorDetail {
-                        code: self.code.to_owned(),
-                        message: self.message,
-                    },
-                }),
+                Json(ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } }),
             )
                 .into_response(),
             Flavor::Vault => {
@@ -128,9 +124,14 @@ impl IntoResponse for ApiError {
                 (self.status, Json(serde_json::json!({ "errors": errors }))).into_response()
             }
         };
+        if let Some(wait) = self.retry_after {
+            let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
         if self.status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         resp
     }

@@ -24,21 +24,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 fn json_rejection(r: &JsonRejection) -> ApiError {
     let status = r.status();
     match status {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            status,
-            "body_too_large",
-            "request body is larger than the 1 MiB limit",
-        ),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
-            status,
-            "unsupported_media_type",
-            "expected a JSON body with Content-Type: application/json",
-        ),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(status, "body_too_large", "request body is larger than the 1 MiB limit")
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ApiError::new(status, "unsupported_media_type", "expected a JSON body with Content-Type: application/json")
+        }
         // The body text of a JSON rejection can quote input; say only where it failed.
-        _ => ApiError::bad_request(format!(
-            "invalid JSON body: {}",
-            serde_position(&r.body_text())
-        )),
+        _ => ApiError::bad_request(format!("invalid JSON body: {}", serde_position(&r.body_text()))),
     }
 }
 
@@ -64,9 +57,9 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(Self(v)),
-            Err(e @ PathRejection::FailedToDeserializePathParams(_)) => Err(ApiError::bad_request(
-                format!("invalid path: {}", e.body_text()),
-            )),
+            Err(e @ PathRejection::FailedToDeserializePathParams(_)) => {
+                Err(ApiError::bad_request(format!("invalid path: {}", e.body_text())))
+            }
             Err(_) => Err(ApiError::bad_request("invalid path")),
         }
     }
@@ -81,9 +74,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(Self(v)),
-            Err(e @ QueryRejection::FailedToDeserializeQueryString(_)) => Err(
-                ApiError::bad_request(format!("invalid query string: {}", e.body_text())),
-            ),
+            Err(e @ QueryRejection::FailedToDeserializeQueryString(_)) => {
+                Err(ApiError::bad_request(format!("invalid query string: {}", e.body_text())))
+            }
             Err(_) => Err(ApiError::bad_request("invalid query string")),
         }
     }

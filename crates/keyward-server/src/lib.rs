@@ -8,12 +8,14 @@ mod app;
 mod auth;
 mod error;
 mod extract;
+mod guard;
 mod openapi;
 mod routes;
 mod serve;
 pub mod wire;
 
-pub use app::router;
+pub use app::{router, HttpLimits};
 pub use error::ApiError;
+pub use guard::{GuardConfig, Rate};
 pub use openapi::openapi_document;
 pub use serve::{start, RunningServer, ServerOptions, StartError};

@@ -2,7 +2,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use crate::routes::{mounts, secrets, sys};
+use crate::routes::{mounts, policies, secrets, sys, tokens};
 use crate::wire;
 
 #[derive(OpenApi)]
@@ -11,12 +11,17 @@ use crate::wire;
     paths(
         mounts::list, mounts::create, mounts::delete,
         secrets::list, secrets::read, secrets::write, secrets::delete, secrets::history, secrets::rollback,
+        tokens::create, tokens::list, tokens::lookup_self, tokens::revoke_self, tokens::lookup, tokens::revoke,
+        tokens::lookup_accessor, tokens::revoke_accessor,
+        policies::list, policies::read, policies::write, policies::delete,
         sys::health, sys::seal_status, sys::init_status, sys::init,
     ),
     components(schemas(
         wire::ErrorBody, wire::ErrorDetail, wire::MountCreateRequest, wire::MountInfo, wire::MountList, wire::MountDeleted,
         wire::SecretWriteRequest, wire::WriteResult, wire::RollbackRequest, wire::FieldOut, wire::SecretView,
         wire::SecretListItem, wire::SecretList, wire::VersionOut, wire::History, wire::InitResponse, wire::Health,
+        wire::TokenCreateRequest, wire::TokenInfo, wire::TokenCreated, wire::TokenList, wire::TokenBody, wire::Revoked,
+        wire::PolicyWriteRequest, wire::PolicyOut, wire::PolicyList,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -31,12 +36,7 @@ impl utoipa::Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("kw_…")
-                    .build(),
-            ),
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("kw_…").build()),
         );
     }
 }

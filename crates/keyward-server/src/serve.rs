@@ -2,7 +2,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use keyward_core::{CoreError, Keyward, MountKind, StoreError};
+use keyward_core::{CoreError, Keyward, KeywardConfig, MountKind, StoreError};
+
+use crate::app::HttpLimits;
+use crate::guard::GuardConfig;
 use keyward_crypto::{MasterKeyring, Token};
 use keyward_store::{connect, DatabaseUrl};
 use thiserror::Error;
@@ -23,6 +26,28 @@ pub struct ServerOptions {
     pub dev: bool,
     /// Database connections in the pool.
     pub max_connections: u32,
+    /// Token TTLs.
+    pub config: KeywardConfig,
+    /// Rate limits, lockout and trusted proxies.
+    pub guard: GuardConfig,
+    /// Concurrency and timeout limits.
+    pub limits: HttpLimits,
+}
+
+impl ServerOptions {
+    /// Options with default limits.
+    pub fn new(listen: SocketAddr, database: DatabaseUrl, keyring: MasterKeyring) -> Self {
+        Self {
+            listen,
+            database,
+            keyring,
+            dev: false,
+            max_connections: 8,
+            config: KeywardConfig::default(),
+            guard: GuardConfig::default(),
+            limits: HttpLimits::default(),
+        }
+    }
 }
 
 /// Why a server could not start: one clear line each.
@@ -54,9 +79,7 @@ impl RunningServer {
     /// Stops accepting connections, finishes in-flight requests and returns.
     pub async fn shutdown(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(());
-        self.task
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 }
 
@@ -65,9 +88,7 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
     let store = connect(&opts.database, opts.max_connections)
         .await
         .map_err(|e| StartError::Storage(opts.database.redacted(), e))?;
-    let kw = Keyward::open(Arc::new(store), opts.keyring)
-        .await
-        .map_err(StartError::Keys)?;
+    let kw = Keyward::open(Arc::new(store), opts.keyring, opts.config).await.map_err(StartError::Keys)?;
     let mut root_token = None;
     if opts.dev {
         if !kw.is_initialized().await.map_err(StartError::Keys)? {
@@ -78,19 +99,15 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
             Err(e) => return Err(StartError::Keys(e)),
         }
     }
-    let listener = TcpListener::bind(opts.listen)
-        .await
-        .map_err(|e| StartError::Bind(opts.listen, e))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| StartError::Bind(opts.listen, e))?;
+    let listener = TcpListener::bind(opts.listen).await.map_err(|e| StartError::Bind(opts.listen, e))?;
+    let addr = listener.local_addr().map_err(|e| StartError::Bind(opts.listen, e))?;
     // Small request/response exchanges must not wait on Nagle + delayed ACKs (~40 ms each).
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::warn!(error = %e, "cannot set TCP_NODELAY");
         }
     });
-    let app = crate::router(kw).into_make_service_with_connect_info::<SocketAddr>();
+    let app = crate::router(kw, opts.guard, opts.limits).into_make_service_with_connect_info::<SocketAddr>();
     let (shutdown, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -100,10 +117,5 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
             .await
     });
     tracing::info!(%addr, database = %opts.database.redacted(), "keyward listening");
-    Ok(RunningServer {
-        addr,
-        root_token,
-        shutdown,
-        task,
-    })
+    Ok(RunningServer { addr, root_token, shutdown, task })
 }

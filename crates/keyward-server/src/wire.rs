@@ -134,10 +134,7 @@ pub struct FieldOut {
 
 impl fmt::Debug for FieldOut {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FieldOut")
-            .field("name", &self.name)
-            .field("version", &self.version)
-            .finish_non_exhaustive()
+        f.debug_struct("FieldOut").field("name", &self.name).field("version", &self.version).finish_non_exhaustive()
     }
 }
 
@@ -268,4 +265,125 @@ pub struct Health {
     pub version: String,
     /// `sqlite` or `postgres`.
     pub storage_type: String,
+}
+
+/// `POST /api/v1/tokens`.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct TokenCreateRequest {
+    /// Policy names (a non-root creator can only pass on policies it holds).
+    #[serde(default)]
+    pub policies: Vec<String>,
+    /// Lifetime, Go-style (`1h`, `30m`, `32d`); default 32 days.
+    #[serde(default)]
+    pub ttl: Option<String>,
+    /// A label.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Source addresses the token may be used from (CIDRs).
+    #[serde(default)]
+    pub allowed_cidrs: Vec<String>,
+    /// Not revoked with its creator (root only).
+    #[serde(default)]
+    pub no_parent: bool,
+    /// Do not add the `default` policy.
+    #[serde(default)]
+    pub no_default_policy: bool,
+}
+
+/// A token's record (never the token itself).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenInfo {
+    /// Public identifier.
+    pub accessor: String,
+    /// Label.
+    pub display_name: String,
+    /// Policies.
+    pub policies: Vec<String>,
+    /// The creating token's accessor.
+    pub parent_accessor: Option<String>,
+    /// RFC 3339.
+    pub created_time: String,
+    /// RFC 3339, or null for no expiry.
+    pub expire_time: Option<String>,
+    /// Lifetime it was created with (Go-style; `0s` = none).
+    pub ttl: String,
+    /// RFC 3339 of the last use (updated at most once a minute).
+    pub last_used: Option<String>,
+    /// Whether revoked.
+    pub revoked: bool,
+    /// Allowed source CIDRs (empty = anywhere).
+    pub allowed_cidrs: Vec<String>,
+}
+
+/// A new token: the only time its value is shown.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct TokenCreated {
+    /// The token (`kw_…`).
+    pub token: String,
+    /// Its record.
+    pub info: TokenInfo,
+}
+
+impl fmt::Debug for TokenCreated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenCreated").field("token", &"[REDACTED]").field("info", &self.info).finish()
+    }
+}
+
+/// `GET /api/v1/tokens`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenList {
+    /// One page, by accessor.
+    pub tokens: Vec<TokenInfo>,
+    /// Cursor for the next page.
+    pub next: Option<String>,
+}
+
+/// A token presented in a body (lookup, revoke), never in a URL.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct TokenBody {
+    /// The token.
+    pub token: String,
+}
+
+impl fmt::Debug for TokenBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenBody([REDACTED])")
+    }
+}
+
+/// How many tokens a revocation revoked (the token and its descendants).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Revoked {
+    /// Count.
+    pub revoked: u64,
+}
+
+/// `PUT /api/v1/policies/{name}`: rules, or a TOML/JSON policy document.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct PolicyWriteRequest {
+    /// Rules `{path, capabilities}`.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub rules: Option<Vec<keyward_core::Rule>>,
+    /// A policy file: TOML `[[rules]]` tables or JSON `{"rules": [...]}`.
+    #[serde(default)]
+    pub document: Option<String>,
+}
+
+/// A policy.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PolicyOut {
+    /// Name.
+    pub name: String,
+    /// Rules.
+    #[schema(value_type = Vec<Object>)]
+    pub rules: Vec<keyward_core::Rule>,
+}
+
+/// `GET /api/v1/policies`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PolicyList {
+    /// Names, built-ins included.
+    pub policies: Vec<String>,
 }

@@ -50,8 +50,7 @@ pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> Result<SqlStore
     let (backend, pool) = match url {
         DatabaseUrl::Sqlite(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| db_err(format!("cannot create {}: {e}", dir.display())))?;
+                std::fs::create_dir_all(dir).map_err(|e| db_err(format!("cannot create {}: {e}", dir.display())))?;
             }
             let conn_url = format!("sqlite://{}?mode=rwc", path.display());
             let pool = AnyPoolOptions::new()
@@ -70,10 +69,7 @@ pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> Result<SqlStore
                 .connect(&conn_url)
                 .await
                 .map_err(db_err)?;
-            sqlx::migrate!("migrations/sqlite")
-                .run(&pool)
-                .await
-                .map_err(db_err)?;
+            sqlx::migrate!("migrations/sqlite").run(&pool).await.map_err(db_err)?;
             (Backend::Sqlite, pool)
         }
         DatabaseUrl::Postgres(u) => {
@@ -85,16 +81,9 @@ pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> Result<SqlStore
                 .map_err(db_err)?;
             let mut conn = pool.acquire().await.map_err(db_err)?;
             // Two servers starting at once must not both migrate.
-            conn.execute("SELECT pg_advisory_lock(8200001)")
-                .await
-                .map_err(db_err)?;
-            let migrated = sqlx::migrate!("migrations/postgres")
-                .run(&mut *conn)
-                .await
-                .map_err(db_err);
-            conn.execute("SELECT pg_advisory_unlock(8200001)")
-                .await
-                .map_err(db_err)?;
+            conn.execute("SELECT pg_advisory_lock(8200001)").await.map_err(db_err)?;
+            let migrated = sqlx::migrate!("migrations/postgres").run(&mut *conn).await.map_err(db_err);
+            conn.execute("SELECT pg_advisory_unlock(8200001)").await.map_err(db_err)?;
             migrated?;
             drop(conn);
             (Backend::Postgres, pool)
@@ -109,14 +98,8 @@ mod tests {
 
     #[test]
     fn parses_and_redacts() {
-        assert_eq!(
-            DatabaseUrl::parse("./x.db"),
-            DatabaseUrl::Sqlite("./x.db".into())
-        );
-        assert_eq!(
-            DatabaseUrl::parse("sqlite:///tmp/a.db"),
-            DatabaseUrl::Sqlite("/tmp/a.db".into())
-        );
+        assert_eq!(DatabaseUrl::parse("./x.db"), DatabaseUrl::Sqlite("./x.db".into()));
+        assert_eq!(DatabaseUrl::parse("sqlite:///tmp/a.db"), DatabaseUrl::Sqlite("/tmp/a.db".into()));
         let pg = DatabaseUrl::parse("postgres://u:hunter2@db:5432/kw");
         assert_eq!(pg.redacted(), "postgres://…@db:5432/kw");
         assert!(!pg.redacted().contains("hunter2"));

@@ -2,7 +2,7 @@
 use std::collections::BTreeMap;
 
 use keyward_core::{
-    FieldStamp, Mount, MountKind, SecretMeta, SecretSummary, SecretVersion, StoreError, TokenRecord,
+    FieldStamp, Mount, MountKind, Policy, SecretMeta, SecretSummary, SecretVersion, StoreError, TokenRecord,
 };
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -71,11 +71,7 @@ pub(crate) fn version(row: &AnyRow, with_blob: bool) -> Result<SecretVersion, St
     let fv: String = row.try_get("field_versions").map_err(db_err)?;
     Ok(SecretVersion {
         version: u64_of(row, "version")?,
-        blob: if with_blob {
-            row.try_get("blob").map_err(db_err)?
-        } else {
-            None
-        },
+        blob: if with_blob { row.try_get("blob").map_err(db_err)? } else { None },
         created_at: row.try_get("created_at").map_err(db_err)?,
         deletion_time: row.try_get("deletion_time").map_err(db_err)?,
         destroyed: row.try_get::<i64, _>("destroyed").map_err(db_err)? != 0,
@@ -89,17 +85,14 @@ pub(crate) fn summary(row: &AnyRow) -> Result<SecretSummary, StoreError> {
     Ok(SecretSummary {
         path: row.try_get("path").map_err(db_err)?,
         current_version: u64_of(row, "current_version")?,
-        field_count: fv
-            .as_deref()
-            .map(field_versions)
-            .transpose()?
-            .map_or(0, |m| m.len()),
+        field_count: fv.as_deref().map(field_versions).transpose()?.map_or(0, |m| m.len()),
         updated_at: row.try_get("updated_at").map_err(db_err)?,
     })
 }
 
 pub(crate) fn token(row: &AnyRow) -> Result<TokenRecord, StoreError> {
     let policies: String = row.try_get("policies").map_err(db_err)?;
+    let cidrs: String = row.try_get("allowed_cidrs").map_err(db_err)?;
     Ok(TokenRecord {
         accessor: row.try_get("accessor").map_err(db_err)?,
         digest: row.try_get("digest").map_err(db_err)?,
@@ -107,15 +100,26 @@ pub(crate) fn token(row: &AnyRow) -> Result<TokenRecord, StoreError> {
         parent_accessor: row.try_get("parent_accessor").map_err(db_err)?,
         display_name: row.try_get("display_name").map_err(db_err)?,
         created_at: row.try_get("created_at").map_err(db_err)?,
+        ttl_secs: u64_of(row, "ttl_secs")?,
         expires_at: row.try_get("expires_at").map_err(db_err)?,
+        last_used: row.try_get("last_used").map_err(db_err)?,
         revoked: row.try_get::<i64, _>("revoked").map_err(db_err)? != 0,
+        allowed_cidrs: serde_json::from_str(&cidrs).map_err(|_| corrupt("token allowed_cidrs"))?,
     })
 }
 
-pub(crate) const SECRET_COLS: &str =
-    "id, mount_id, path, current_version, oldest_version, max_versions, \
+pub(crate) fn policy(row: &AnyRow) -> Result<Policy, StoreError> {
+    let rules: String = row.try_get("rules").map_err(db_err)?;
+    Ok(Policy {
+        name: row.try_get("name").map_err(db_err)?,
+        rules: serde_json::from_str(&rules).map_err(|_| corrupt("policy rules"))?,
+    })
+}
+
+pub(crate) const TOKEN_COLS: &str = "accessor, digest, policies, parent_accessor, display_name, created_at, ttl_secs, \
+    expires_at, last_used, revoked, allowed_cidrs";
+pub(crate) const SECRET_COLS: &str = "id, mount_id, path, current_version, oldest_version, max_versions, \
     cas_required, custom_metadata, created_at, updated_at, delete_version_after";
-pub(crate) const VERSION_COLS: &str =
-    "version, blob, created_at, deletion_time, destroyed, created_by, field_versions";
+pub(crate) const VERSION_COLS: &str = "version, blob, created_at, deletion_time, destroyed, created_by, field_versions";
 pub(crate) const VERSION_COLS_NO_BLOB: &str =
     "version, created_at, deletion_time, destroyed, created_by, field_versions";

@@ -2,13 +2,12 @@
 use async_trait::async_trait;
 use keyward_core::WrappedKey;
 use keyward_core::{
-    Backend, Mount, SecretMeta, SecretSummary, SecretVersion, Store, StoreError, StoreTx,
-    TokenRecord,
+    Backend, Mount, Policy, SecretMeta, SecretSummary, SecretVersion, Store, StoreError, StoreTx, TokenRecord,
 };
 use sqlx::{Any, AnyPool, Executor};
 use uuid::Uuid;
 
-use crate::rows::{self, db_err, to_i64, SECRET_COLS, VERSION_COLS, VERSION_COLS_NO_BLOB};
+use crate::rows::{self, db_err, to_i64, SECRET_COLS, TOKEN_COLS, VERSION_COLS, VERSION_COLS_NO_BLOB};
 use crate::sql_tx::SqlTx;
 
 /// A [`Store`] on SQLite or PostgreSQL.
@@ -62,10 +61,7 @@ pub(crate) async fn wrapped_key<'e, E: Executor<'e, Database = Any>>(
     Ok(row.map(|(kek_tag, bytes)| WrappedKey { kek_tag, bytes }))
 }
 
-pub(crate) async fn mount<'e, E: Executor<'e, Database = Any>>(
-    e: E,
-    path: &str,
-) -> Result<Option<Mount>, StoreError> {
+pub(crate) async fn mount<'e, E: Executor<'e, Database = Any>>(e: E, path: &str) -> Result<Option<Mount>, StoreError> {
     sqlx::query("SELECT id, path, kind, created_at, config FROM mounts WHERE path = $1")
         .bind(path.to_owned())
         .fetch_optional(e)
@@ -81,17 +77,15 @@ pub(crate) async fn version<'e, E: Executor<'e, Database = Any>>(
     secret_id: Uuid,
     version: u64,
 ) -> Result<Option<SecretVersion>, StoreError> {
-    sqlx::query(&format!(
-        "SELECT {VERSION_COLS} FROM secret_versions WHERE secret_id = $1 AND version = $2"
-    ))
-    .bind(secret_id.to_string())
-    .bind(to_i64(version)?)
-    .fetch_optional(e)
-    .await
-    .map_err(db_err)?
-    .as_ref()
-    .map(|r| rows::version(r, true))
-    .transpose()
+    sqlx::query(&format!("SELECT {VERSION_COLS} FROM secret_versions WHERE secret_id = $1 AND version = $2"))
+        .bind(secret_id.to_string())
+        .bind(to_i64(version)?)
+        .fetch_optional(e)
+        .await
+        .map_err(db_err)?
+        .as_ref()
+        .map(|r| rows::version(r, true))
+        .transpose()
 }
 
 pub(crate) async fn secret<'e, E: Executor<'e, Database = Any>>(
@@ -101,17 +95,15 @@ pub(crate) async fn secret<'e, E: Executor<'e, Database = Any>>(
     for_update: bool,
 ) -> Result<Option<SecretMeta>, StoreError> {
     let lock = if for_update { " FOR UPDATE" } else { "" };
-    sqlx::query(&format!(
-        "SELECT {SECRET_COLS} FROM secrets WHERE mount_id = $1 AND path = $2{lock}"
-    ))
-    .bind(mount_id.to_string())
-    .bind(path.to_owned())
-    .fetch_optional(e)
-    .await
-    .map_err(db_err)?
-    .as_ref()
-    .map(rows::secret)
-    .transpose()
+    sqlx::query(&format!("SELECT {SECRET_COLS} FROM secrets WHERE mount_id = $1 AND path = $2{lock}"))
+        .bind(mount_id.to_string())
+        .bind(path.to_owned())
+        .fetch_optional(e)
+        .await
+        .map_err(db_err)?
+        .as_ref()
+        .map(rows::secret)
+        .transpose()
 }
 
 #[async_trait]
@@ -122,17 +114,11 @@ impl Store for SqlStore {
 
     async fn begin_write(&self, exclusive: bool) -> Result<Box<dyn StoreTx>, StoreError> {
         let tx = match self.backend {
-            Backend::Sqlite => self
-                .pool
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(db_err)?,
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?,
             Backend::Postgres => {
                 let mut tx = self.pool.begin().await.map_err(db_err)?;
                 if exclusive {
-                    tx.execute("SELECT pg_advisory_xact_lock(8200002)")
-                        .await
-                        .map_err(db_err)?;
+                    tx.execute("SELECT pg_advisory_xact_lock(8200002)").await.map_err(db_err)?;
                 }
                 tx
             }
@@ -152,24 +138,15 @@ impl Store for SqlStore {
     }
 
     async fn kek_usage(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT kek_tag, COUNT(*) FROM wrapped_keys GROUP BY kek_tag ORDER BY kek_tag",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(rows
-            .into_iter()
-            .map(|(t, n)| (t, n.unsigned_abs()))
-            .collect())
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT kek_tag, COUNT(*) FROM wrapped_keys GROUP BY kek_tag ORDER BY kek_tag")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(rows.into_iter().map(|(t, n)| (t, n.unsigned_abs())).collect())
     }
 
-    async fn wrapped_key(
-        &self,
-        domain: &str,
-        owner: Uuid,
-        version: u32,
-    ) -> Result<Option<WrappedKey>, StoreError> {
+    async fn wrapped_key(&self, domain: &str, owner: Uuid, version: u32) -> Result<Option<WrappedKey>, StoreError> {
         wrapped_key(&self.pool, domain, owner, version).await
     }
 
@@ -231,16 +208,62 @@ impl Store for SqlStore {
     }
 
     async fn token_by_digest(&self, digest: &str) -> Result<Option<TokenRecord>, StoreError> {
-        sqlx::query(
-            "SELECT accessor, digest, policies, parent_accessor, display_name, created_at, expires_at, revoked \
-             FROM tokens WHERE digest = $1",
-        )
-        .bind(digest.to_owned())
-        .fetch_optional(&self.pool)
+        sqlx::query(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE digest = $1"))
+            .bind(digest.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .as_ref()
+            .map(rows::token)
+            .transpose()
+    }
+
+    async fn token_by_accessor(&self, accessor: &str) -> Result<Option<TokenRecord>, StoreError> {
+        token_by_accessor(&self.pool, accessor).await
+    }
+
+    async fn list_tokens(&self, after: Option<&str>, limit: u32) -> Result<Vec<TokenRecord>, StoreError> {
+        sqlx::query(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE accessor > $1 ORDER BY accessor LIMIT $2"))
+            .bind(after.unwrap_or("").to_owned())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(rows::token)
+            .collect()
+    }
+
+    async fn policies(&self, names: &[String]) -> Result<Vec<Policy>, StoreError> {
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            let row = sqlx::query("SELECT name, rules FROM policies WHERE name = $1")
+                .bind(name.clone())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+            if let Some(r) = row {
+                out.push(rows::policy(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn policy_names(&self) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar("SELECT name FROM policies ORDER BY name").fetch_all(&self.pool).await.map_err(db_err)
+    }
+}
+
+pub(crate) async fn token_by_accessor<'e, E: Executor<'e, Database = Any>>(
+    e: E,
+    accessor: &str,
+) -> Result<Option<TokenRecord>, StoreError> {
+    sqlx::query(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE accessor = $1"))
+        .bind(accessor.to_owned())
+        .fetch_optional(e)
         .await
         .map_err(db_err)?
         .as_ref()
         .map(rows::token)
         .transpose()
-    }
 }

@@ -1,7 +1,7 @@
 //! A write transaction.
 use async_trait::async_trait;
 use keyward_core::{
-    Backend, Mount, SecretMeta, SecretVersion, StoreError, StoreTx, TokenRecord, WrappedKey,
+    Backend, Mount, Nanos, Policy, SecretMeta, SecretVersion, StoreError, StoreTx, TokenRecord, WrappedKey,
 };
 use sqlx::{Any, Executor, Transaction};
 use uuid::Uuid;
@@ -53,12 +53,14 @@ impl StoreTx for SqlTx {
     }
 
     async fn set_system_value(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO system (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-            .bind(key.to_owned())
-            .bind(value.to_owned())
-            .execute(&mut *self.tx)
-            .await
-            .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO system (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key.to_owned())
+        .bind(value.to_owned())
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db_err)?;
         Ok(())
     }
 
@@ -97,20 +99,11 @@ impl StoreTx for SqlTx {
         Ok(())
     }
 
-    async fn wrapped_key(
-        &mut self,
-        domain: &str,
-        owner: Uuid,
-        version: u32,
-    ) -> Result<Option<WrappedKey>, StoreError> {
+    async fn wrapped_key(&mut self, domain: &str, owner: Uuid, version: u32) -> Result<Option<WrappedKey>, StoreError> {
         sql_store::wrapped_key(&mut *self.tx, domain, owner, version).await
     }
 
-    async fn latest_key_version(
-        &mut self,
-        domain: &str,
-        owner: Uuid,
-    ) -> Result<Option<u32>, StoreError> {
+    async fn latest_key_version(&mut self, domain: &str, owner: Uuid) -> Result<Option<u32>, StoreError> {
         let v: Option<i64> = sqlx::query_scalar(
             "SELECT version FROM wrapped_keys WHERE domain = $1 AND owner = $2 ORDER BY version DESC LIMIT 1",
         )
@@ -119,8 +112,7 @@ impl StoreTx for SqlTx {
         .fetch_optional(&mut *self.tx)
         .await
         .map_err(db_err)?;
-        v.map(|v| u32::try_from(v).map_err(|_| StoreError::Corrupt("key version".into())))
-            .transpose()
+        v.map(|v| u32::try_from(v).map_err(|_| StoreError::Corrupt("key version".into()))).transpose()
     }
 
     async fn mount(&mut self, path: &str) -> Result<Option<Mount>, StoreError> {
@@ -128,17 +120,15 @@ impl StoreTx for SqlTx {
     }
 
     async fn insert_mount(&mut self, m: &Mount) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO mounts (id, path, kind, created_at, config) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(m.id.to_string())
-        .bind(m.path.clone())
-        .bind(m.kind.as_str())
-        .bind(m.created_at)
-        .bind(m.config.to_string())
-        .execute(&mut *self.tx)
-        .await
-        .map_err(db_err)?;
+        sqlx::query("INSERT INTO mounts (id, path, kind, created_at, config) VALUES ($1, $2, $3, $4, $5)")
+            .bind(m.id.to_string())
+            .bind(m.path.clone())
+            .bind(m.kind.as_str())
+            .bind(m.created_at)
+            .bind(m.config.to_string())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 
@@ -160,19 +150,11 @@ impl StoreTx for SqlTx {
             .await
             .map_err(db_err)?
             .rows_affected();
-        sqlx::query("DELETE FROM mounts WHERE id = $1")
-            .bind(id)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(db_err)?;
+        sqlx::query("DELETE FROM mounts WHERE id = $1").bind(id).execute(&mut *self.tx).await.map_err(db_err)?;
         Ok(shredded)
     }
 
-    async fn secret_for_update(
-        &mut self,
-        mount_id: Uuid,
-        path: &str,
-    ) -> Result<Option<SecretMeta>, StoreError> {
+    async fn secret_for_update(&mut self, mount_id: Uuid, path: &str) -> Result<Option<SecretMeta>, StoreError> {
         let lock = self.backend == Backend::Postgres;
         sql_store::secret(&mut *self.tx, mount_id, path, lock).await
     }
@@ -226,27 +208,15 @@ impl StoreTx for SqlTx {
             .execute(&mut *self.tx)
             .await
             .map_err(db_err)?;
-        sqlx::query("DELETE FROM secrets WHERE id = $1")
-            .bind(id)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(db_err)?;
+        sqlx::query("DELETE FROM secrets WHERE id = $1").bind(id).execute(&mut *self.tx).await.map_err(db_err)?;
         Ok(())
     }
 
-    async fn version(
-        &mut self,
-        secret_id: Uuid,
-        v: u64,
-    ) -> Result<Option<SecretVersion>, StoreError> {
+    async fn version(&mut self, secret_id: Uuid, v: u64) -> Result<Option<SecretVersion>, StoreError> {
         sql_store::version(&mut *self.tx, secret_id, v).await
     }
 
-    async fn insert_version(
-        &mut self,
-        secret_id: Uuid,
-        v: &SecretVersion,
-    ) -> Result<(), StoreError> {
+    async fn insert_version(&mut self, secret_id: Uuid, v: &SecretVersion) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO secret_versions (secret_id, version, blob, created_at, deletion_time, destroyed, created_by, \
              field_versions) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -265,11 +235,7 @@ impl StoreTx for SqlTx {
         Ok(())
     }
 
-    async fn delete_versions_below(
-        &mut self,
-        secret_id: Uuid,
-        version: u64,
-    ) -> Result<(), StoreError> {
+    async fn delete_versions_below(&mut self, secret_id: Uuid, version: u64) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM secret_versions WHERE secret_id = $1 AND version < $2")
             .bind(secret_id.to_string())
             .bind(to_i64(version)?)
@@ -281,8 +247,8 @@ impl StoreTx for SqlTx {
 
     async fn insert_token(&mut self, t: &TokenRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO tokens (accessor, digest, policies, parent_accessor, display_name, created_at, expires_at, \
-             last_used, revoked) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)",
+            "INSERT INTO tokens (accessor, digest, policies, parent_accessor, display_name, created_at, ttl_secs, \
+             expires_at, last_used, revoked, allowed_cidrs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(t.accessor.clone())
         .bind(t.digest.clone())
@@ -290,11 +256,70 @@ impl StoreTx for SqlTx {
         .bind(t.parent_accessor.clone())
         .bind(t.display_name.clone())
         .bind(t.created_at)
+        .bind(to_i64(t.ttl_secs)?)
         .bind(t.expires_at)
+        .bind(t.last_used)
         .bind(i64::from(t.revoked))
+        .bind(json(&t.allowed_cidrs))
         .execute(&mut *self.tx)
         .await
         .map_err(db_err)?;
         Ok(())
+    }
+
+    async fn token_by_accessor(&mut self, accessor: &str) -> Result<Option<TokenRecord>, StoreError> {
+        sql_store::token_by_accessor(&mut *self.tx, accessor).await
+    }
+
+    async fn child_accessors(&mut self, accessor: &str) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar("SELECT accessor FROM tokens WHERE parent_accessor = $1 AND revoked = 0")
+            .bind(accessor.to_owned())
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn revoke_token(&mut self, accessor: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE tokens SET revoked = 1 WHERE accessor = $1")
+            .bind(accessor.to_owned())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn touch_token(&mut self, accessor: &str, at: Nanos) -> Result<(), StoreError> {
+        sqlx::query("UPDATE tokens SET last_used = $2 WHERE accessor = $1 AND (last_used IS NULL OR last_used < $2)")
+            .bind(accessor.to_owned())
+            .bind(at)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn put_policy(&mut self, p: &Policy) -> Result<(), StoreError> {
+        let now = keyward_core::now_nanos();
+        sqlx::query(
+            "INSERT INTO policies (name, rules, created_at, updated_at) VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (name) DO UPDATE SET rules = excluded.rules, updated_at = excluded.updated_at",
+        )
+        .bind(p.name.clone())
+        .bind(json(&p.rules))
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_policy(&mut self, name: &str) -> Result<bool, StoreError> {
+        let n = sqlx::query("DELETE FROM policies WHERE name = $1")
+            .bind(name.to_owned())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        Ok(n > 0)
     }
 }

@@ -26,26 +26,13 @@ pub async fn run(addr: &str, cmd: EnvsCommand) -> Result<()> {
                     &["ENVIRONMENT", "FIELDS", "VERSION", "UPDATED"],
                     items
                         .into_iter()
-                        .map(|i| {
-                            vec![
-                                i.path,
-                                i.fields.to_string(),
-                                i.version.to_string(),
-                                i.updated_time,
-                            ]
-                        })
+                        .map(|i| vec![i.path, i.fields.to_string(), i.version.to_string(), i.updated_time])
                         .collect(),
                 ),
             }
         }
         EnvsCommand::Delete { env, yes } => {
-            confirm(
-                &format!(
-                    "delete environment {}/{} with all its versions",
-                    env.project, env.env
-                ),
-                yes,
-            )?;
+            confirm(&format!("delete environment {}/{} with all its versions", env.project, env.env), yes)?;
             client.delete_secret(&env.project, &env.env).await?;
             println!("Deleted {}/{}", env.project, env.env);
         }

@@ -3,5 +3,7 @@ pub mod envs;
 pub mod gen;
 pub mod mounts;
 pub mod operator;
+pub mod policy;
 pub mod secrets;
 pub mod server;
+pub mod token;

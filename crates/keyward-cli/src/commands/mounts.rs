@@ -22,22 +22,19 @@ pub async fn run(addr: &str, cmd: MountsCommand) -> Result<()> {
                 Format::Json => json(&list)?,
                 Format::Table => table(
                     &["PATH", "KIND", "CREATED"],
-                    list.mounts
-                        .into_iter()
-                        .map(|m| vec![m.path, m.kind, m.created_time])
-                        .collect(),
+                    list.mounts.into_iter().map(|m| vec![m.path, m.kind, m.created_time]).collect(),
                 ),
             }
         }
         MountsCommand::Delete { name, yes, out } => {
-            confirm(&format!("delete mount {name:?} and destroy its data keys (its secrets become unrecoverable)"), yes)?;
+            confirm(
+                &format!("delete mount {name:?} and destroy its data keys (its secrets become unrecoverable)"),
+                yes,
+            )?;
             let d = client.delete_mount(&name).await?;
             match out.format {
                 Format::Json => json(&d)?,
-                Format::Table => println!(
-                    "Deleted mount {:?}: {} data key(s) destroyed",
-                    d.path, d.keys_shredded
-                ),
+                Format::Table => println!("Deleted mount {:?}: {} data key(s) destroyed", d.path, d.keys_shredded),
             }
         }
     }

@@ -32,29 +32,19 @@ fn print_write(r: &WriteResult, format: Format) -> Result<()> {
         return Ok(());
     }
     let mut parts = Vec::new();
-    for (label, names) in [
-        ("added", &r.added),
-        ("changed", &r.changed),
-        ("removed", &r.removed),
-    ] {
+    for (label, names) in [("added", &r.added), ("changed", &r.changed), ("removed", &r.removed)] {
         if !names.is_empty() {
             parts.push(format!("{label} {}", names.join(", ")));
         }
     }
-    println!(
-        "{target} is now version {}: {}",
-        r.version,
-        parts.join("; ")
-    );
+    println!("{target} is now version {}: {}", r.version, parts.join("; "));
     Ok(())
 }
 
 fn read_source(file: &str) -> Result<Zeroizing<String>> {
     let mut text = Zeroizing::new(String::new());
     if file == "-" {
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("cannot read stdin")?;
+        std::io::stdin().read_to_string(&mut text).context("cannot read stdin")?;
     } else {
         *text = std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?;
     }
@@ -75,10 +65,7 @@ async fn string_map(client: &Client, project: &str, env: &str) -> Result<BTreeMa
         }
     }
     if !non_strings.is_empty() {
-        bail!(
-            "these fields are not strings and cannot be exported as text: {}",
-            non_strings.join(", ")
-        );
+        bail!("these fields are not strings and cannot be exported as text: {}", non_strings.join(", "));
     }
     Ok(map)
 }
@@ -94,10 +81,8 @@ fn write_private_file(path: &Path, contents: &str) -> Result<()> {
     // An existing file keeps its mode on open: narrow it before writing plaintext.
     f.set_permissions(std::fs::Permissions::from_mode(0o600))
         .with_context(|| format!("cannot set mode 0600 on {}", path.display()))?;
-    f.write_all(contents.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    f.sync_all()
-        .with_context(|| format!("cannot write {}", path.display()))
+    f.write_all(contents.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+    f.sync_all().with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn render_export(map: &BTreeMap<String, String>, format: ExportFormat) -> Result<String> {
@@ -106,22 +91,11 @@ fn render_export(map: &BTreeMap<String, String>, format: ExportFormat) -> Result
         ExportFormat::Dotenv => (dotenv::valid_dotenv_name, "dotenv"),
         ExportFormat::Shell => (dotenv::valid_shell_name, "shell"),
     };
-    let bad: Vec<&str> = map
-        .keys()
-        .map(String::as_str)
-        .filter(|k| !valid(k))
-        .collect();
+    let bad: Vec<&str> = map.keys().map(String::as_str).filter(|k| !valid(k)).collect();
     if !bad.is_empty() {
-        bail!(
-            "these names cannot be written as {kind} variables: {} (use --format json)",
-            bad.join(", ")
-        );
+        bail!("these names cannot be written as {kind} variables: {} (use --format json)", bad.join(", "));
     }
-    let nul: Vec<&str> = map
-        .iter()
-        .filter(|(_, v)| v.contains('\0'))
-        .map(|(k, _)| k.as_str())
-        .collect();
+    let nul: Vec<&str> = map.iter().filter(|(_, v)| v.contains('\0')).map(|(k, _)| k.as_str()).collect();
     if !nul.is_empty() {
         bail!("these values contain NUL bytes and cannot be written as {kind}: {} (use --format json)", nul.join(", "));
     }
@@ -137,91 +111,43 @@ pub async fn run(addr: &str, cmd: SecretsCommand) -> Result<()> {
     match cmd {
         SecretsCommand::Set { env, pairs, out } => {
             let set = read_pairs(&pairs)?;
-            let r = client
-                .write(
-                    &env.project,
-                    &env.env,
-                    &SecretWriteRequest {
-                        set,
-                        unset: vec![],
-                        cas: None,
-                    },
-                )
-                .await?;
+            let r = client.write(&env.project, &env.env, &SecretWriteRequest { set, unset: vec![], cas: None }).await?;
             print_write(&r, out.format)?;
         }
         SecretsCommand::Unset { env, names, out } => {
-            let req = SecretWriteRequest {
-                set: Default::default(),
-                unset: names,
-                cas: None,
-            };
+            let req = SecretWriteRequest { set: Default::default(), unset: names, cas: None };
             let r = client.write(&env.project, &env.env, &req).await?;
             print_write(&r, out.format)?;
         }
-        SecretsCommand::Get {
-            env,
-            name,
-            reveal,
-            version,
-        } => {
-            let view = client
-                .read(&env.project, &env.env, reveal, Some(&name), version)
-                .await?;
-            let field = view
-                .fields
-                .into_iter()
-                .next()
-                .context("the server returned no field")?;
+        SecretsCommand::Get { env, name, reveal, version } => {
+            let view = client.read(&env.project, &env.env, reveal, Some(&name), version).await?;
+            let field = view.fields.into_iter().next().context("the server returned no field")?;
             let text = Zeroizing::new(value_text(&field.value));
             let mut stdout = std::io::stdout().lock();
             stdout.write_all(text.as_bytes())?;
             stdout.write_all(b"\n")?;
         }
         SecretsCommand::List { env, version, out } => {
-            let view = client
-                .read(&env.project, &env.env, false, None, version)
-                .await?;
+            let view = client.read(&env.project, &env.env, false, None, version).await?;
             match out.format {
                 Format::Json => json(&view)?,
                 Format::Table => table(
                     &["NAME", "VALUE", "UPDATED", "VERSION"],
                     view.fields
                         .into_iter()
-                        .map(|f| {
-                            vec![
-                                f.name,
-                                value_text(&f.value),
-                                f.updated_time,
-                                f.version.to_string(),
-                            ]
-                        })
+                        .map(|f| vec![f.name, value_text(&f.value), f.updated_time, f.version.to_string()])
                         .collect(),
                 ),
             }
         }
         SecretsCommand::Import { env, file, out } => {
             let text = read_source(&file)?;
-            let parsed = dotenv::parse(&text)
-                .map_err(|e| anyhow::anyhow!("{file}: {e}; nothing was imported"))?;
+            let parsed = dotenv::parse(&text).map_err(|e| anyhow::anyhow!("{file}: {e}; nothing was imported"))?;
             if parsed.is_empty() {
                 bail!("{file} holds no secrets; nothing was imported");
             }
-            let set = parsed
-                .into_iter()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect();
-            let r = client
-                .write(
-                    &env.project,
-                    &env.env,
-                    &SecretWriteRequest {
-                        set,
-                        unset: vec![],
-                        cas: None,
-                    },
-                )
-                .await?;
+            let set = parsed.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+            let r = client.write(&env.project, &env.env, &SecretWriteRequest { set, unset: vec![], cas: None }).await?;
             match out.format {
                 Format::Json => json(&r)?,
                 Format::Table => println!(
@@ -235,21 +161,13 @@ pub async fn run(addr: &str, cmd: SecretsCommand) -> Result<()> {
                 ),
             }
         }
-        SecretsCommand::Export {
-            env,
-            format,
-            output,
-        } => {
+        SecretsCommand::Export { env, format, output } => {
             let map = string_map(&client, &env.project, &env.env).await?;
             let text = Zeroizing::new(render_export(&map, format)?);
             match output {
                 Some(path) => {
                     write_private_file(&path, &text)?;
-                    eprintln!(
-                        "Wrote {} secret(s) to {} (mode 0600)",
-                        map.len(),
-                        path.display()
-                    );
+                    eprintln!("Wrote {} secret(s) to {} (mode 0600)", map.len(), path.display());
                 }
                 None => std::io::stdout().lock().write_all(text.as_bytes())?,
             }
@@ -271,13 +189,7 @@ pub async fn run(addr: &str, cmd: SecretsCommand) -> Result<()> {
                             } else {
                                 String::new()
                             };
-                            vec![
-                                v.version.to_string(),
-                                v.created_time,
-                                v.created_by,
-                                v.fields.join(", "),
-                                state,
-                            ]
+                            vec![v.version.to_string(), v.created_time, v.created_by, v.fields.join(", "), state]
                         })
                         .collect(),
                 ),

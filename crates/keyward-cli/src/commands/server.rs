@@ -3,8 +3,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
+use keyward_core::{parse_duration, KeywardConfig};
 use keyward_crypto::MasterKeyring;
-use keyward_server::{start, ServerOptions};
+use keyward_server::{start, GuardConfig, HttpLimits, Rate, ServerOptions};
 use keyward_store::DatabaseUrl;
 use tracing_subscriber::EnvFilter;
 use zeroize::Zeroizing;
@@ -14,10 +15,7 @@ use crate::cli::{LogFormat, ServerArgs};
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -25,18 +23,12 @@ fn init_logging(format: LogFormat) {
 }
 
 fn keyring_from_file(path: &Path) -> Result<MasterKeyring> {
-    let meta = std::fs::metadata(path)
-        .with_context(|| format!("cannot read master key file {}", path.display()))?;
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read master key file {}", path.display()))?;
     if meta.permissions().mode() & 0o077 != 0 {
-        bail!(
-            "master key file {} is readable by group or others: run `chmod 600 {}`",
-            path.display(),
-            path.display()
-        );
+        bail!("master key file {} is readable by group or others: run `chmod 600 {}`", path.display(), path.display());
     }
     let text = Zeroizing::new(
-        std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read master key file {}", path.display()))?,
+        std::fs::read_to_string(path).with_context(|| format!("cannot read master key file {}", path.display()))?,
     );
     MasterKeyring::parse(&text).map_err(|e| anyhow!("{e} (in {})", path.display()))
 }
@@ -52,8 +44,7 @@ fn load_keyring(args: &ServerArgs) -> Result<MasterKeyring> {
     }
     if let Ok(key) = std::env::var("KEYWARD_MASTER_KEY") {
         let key = Zeroizing::new(key);
-        return MasterKeyring::parse_single(&key)
-            .map_err(|e| anyhow!("{e} (in KEYWARD_MASTER_KEY)"));
+        return MasterKeyring::parse_single(&key).map_err(|e| anyhow!("{e} (in KEYWARD_MASTER_KEY)"));
     }
     bail!(
         "no master key: set KEYWARD_MASTER_KEYS=tag:base64key or KEYWARD_MASTER_KEY=base64key, or pass \
@@ -70,31 +61,47 @@ async fn shutdown_signal() {
     }
 }
 
+fn parse_rate(s: &str) -> Result<Option<Rate>> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    s.parse().map(Some).map_err(|e: String| anyhow!(e))
+}
+
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn run(args: ServerArgs) -> Result<()> {
-    init_logging(args.log_format.unwrap_or(if args.dev {
-        LogFormat::Text
-    } else {
-        LogFormat::Json
-    }));
+    init_logging(args.log_format.unwrap_or(if args.dev { LogFormat::Text } else { LogFormat::Json }));
     let mut dev_dir = None;
     let (keyring, database) = if args.dev {
-        let dir = tempfile::Builder::new()
-            .prefix("keyward-dev-")
-            .tempdir()
-            .context("cannot create a temporary directory")?;
+        let dir =
+            tempfile::Builder::new().prefix("keyward-dev-").tempdir().context("cannot create a temporary directory")?;
         let db = DatabaseUrl::Sqlite(dir.path().join("keyward.db"));
         dev_dir = Some(dir);
         (MasterKeyring::generate(), db)
     } else {
         (load_keyring(&args)?, DatabaseUrl::parse(&args.database))
     };
-    let options = ServerOptions {
-        listen: args.listen,
-        database: database.clone(),
-        keyring,
-        dev: args.dev,
-        max_connections: args.db_connections,
+    let mut options = ServerOptions::new(args.listen, database.clone(), keyring);
+    options.dev = args.dev;
+    options.max_connections = args.db_connections;
+    options.config = KeywardConfig {
+        default_token_ttl_secs: parse_duration(&args.default_token_ttl)?,
+        max_token_ttl_secs: parse_duration(&args.max_token_ttl)?,
+    };
+    options.guard = GuardConfig {
+        token_rate: parse_rate(&args.rate_limit)?,
+        ip_rate: parse_rate(&args.ip_rate_limit)?,
+        lockout_failures: args.lockout_after.max(1),
+        trusted_proxies: args
+            .trusted_proxies
+            .iter()
+            .map(|c| c.parse().map_err(|_| anyhow!("invalid --trusted-proxies CIDR {c:?}")))
+            .collect::<Result<_>>()?,
+        ..GuardConfig::default()
+    };
+    options.limits = HttpLimits {
+        max_in_flight: args.max_in_flight.max(1),
+        request_timeout: std::time::Duration::from_secs(parse_duration(&args.request_timeout)?.max(1)),
     };
     let server = start(options).await.map_err(|e| anyhow!("{e}"))?;
     let url = format!("http://{}", server.addr);

@@ -1,4 +1,6 @@
 //! Route handlers, one module per resource.
 pub mod mounts;
+pub mod policies;
 pub mod secrets;
 pub mod sys;
+pub mod tokens;

@@ -2,7 +2,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use keyward_core::{format_rfc3339, Mount, MountKind};
+use keyward_core::{format_rfc3339, Capability, Mount, MountKind};
 
 use crate::app::AppState;
 use crate::auth::Caller;
@@ -23,8 +23,15 @@ fn info(m: Mount) -> MountInfo {
 #[utoipa::path(get, path = "/api/v1/mounts", tag = "mounts",
     responses((status = 200, body = MountList), (status = 401, body = crate::wire::ErrorBody)))]
 pub async fn list(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<MountList>> {
-    caller.require("list", "sys/mounts")?;
-    let mounts = st.kw.list_mounts().await?.into_iter().map(info).collect();
+    let all = caller.can(Capability::Sudo, "sys/mounts");
+    let mounts = st
+        .kw
+        .list_mounts()
+        .await?
+        .into_iter()
+        .filter(|m| all || caller.inner.acl.touches_mount(&m.path))
+        .map(info)
+        .collect();
     Ok(Json(MountList { mounts }))
 }
 
@@ -36,7 +43,7 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<MountCreateRequest>,
 ) -> ApiResult<(StatusCode, Json<MountInfo>)> {
-    caller.require("sudo", "sys/mounts")?;
+    caller.require(Capability::Sudo, "sys/mounts")?;
     let kind = MountKind::parse(&req.kind)?;
     let m = st.kw.create_mount(&req.path, kind).await?;
     tracing::info!(mount = %m.path, kind = m.kind.as_str(), "mount created");
@@ -52,11 +59,8 @@ pub async fn delete(
     caller: Caller,
     ApiPath(mount): ApiPath<String>,
 ) -> ApiResult<Json<MountDeleted>> {
-    caller.require("sudo", "sys/mounts")?;
+    caller.require(Capability::Sudo, "sys/mounts")?;
     let keys_shredded = st.kw.delete_mount(&mount).await?;
     tracing::info!(mount = %mount, keys_shredded, "mount deleted (crypto-shredded)");
-    Ok(Json(MountDeleted {
-        path: mount,
-        keys_shredded,
-    }))
+    Ok(Json(MountDeleted { path: mount, keys_shredded }))
 }

@@ -2,7 +2,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use keyward_core::{format_rfc3339, validate_secret_path, SecretData, SecretPatch, WriteSummary};
+use keyward_core::{format_rfc3339, validate_secret_path, Capability, SecretData, SecretPatch, WriteSummary};
 use keyward_crypto::mask_value;
 use serde_json::Value;
 
@@ -11,8 +11,8 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::wire::{
-    FieldOut, History, ListQuery, ReadQuery, RollbackRequest, SecretList, SecretListItem,
-    SecretView, SecretWriteRequest, VersionOut, WriteResult,
+    FieldOut, History, ListQuery, ReadQuery, RollbackRequest, SecretList, SecretListItem, SecretView,
+    SecretWriteRequest, VersionOut, WriteResult,
 };
 
 const DEFAULT_PAGE: u32 = 100;
@@ -55,21 +55,21 @@ pub async fn list(
     ApiPath(mount): ApiPath<String>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<SecretList>> {
-    caller.require("list", &format!("{mount}/*"))?;
+    if !caller.inner.acl.touches_mount(&mount) {
+        return Err(ApiError::forbidden("list", &format!("{mount}/*")));
+    }
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     if limit == 0 || limit > MAX_PAGE {
-        return Err(ApiError::bad_request(format!(
-            "limit must be between 1 and {MAX_PAGE}"
-        )));
+        return Err(ApiError::bad_request(format!("limit must be between 1 and {MAX_PAGE}")));
     }
-    let rows = st
-        .kw
-        .list_secrets(&mount, q.after.as_deref(), limit + 1)
-        .await?;
+    let rows = st.kw.list_secrets(&mount, q.after.as_deref(), limit + 1).await?;
     let more = rows.len() > limit as usize;
+    // The cursor is the last path of the page, even when the caller may not see it.
+    let last_seen = rows.iter().take(limit as usize).last().map(|r| r.path.clone());
     let items: Vec<SecretListItem> = rows
         .into_iter()
         .take(limit as usize)
+        .filter(|r| caller.can(Capability::List, &target(&mount, &r.path)))
         .map(|r| SecretListItem {
             path: r.path,
             version: r.current_version,
@@ -77,7 +77,7 @@ pub async fn list(
             updated_time: format_rfc3339(r.updated_at),
         })
         .collect();
-    let next = more.then(|| items.last().map(|i| i.path.clone())).flatten();
+    let next = more.then(|| last_seen).flatten();
     Ok(Json(SecretList { items, next }))
 }
 
@@ -93,7 +93,7 @@ pub async fn read(
 ) -> ApiResult<Json<SecretView>> {
     checked(&path)?;
     let reveal = q.reveal.unwrap_or(false);
-    caller.require(if reveal { "read" } else { "list" }, &target(&mount, &path))?;
+    caller.require(if reveal { Capability::Read } else { Capability::List }, &target(&mount, &path))?;
     let r = st.kw.read_secret(&mount, &path, q.version).await?;
     let mut fields = Vec::with_capacity(r.data.fields().len());
     for (name, value) in r.data.fields() {
@@ -110,9 +110,7 @@ pub async fn read(
     }
     if let Some(f) = &q.field {
         if fields.is_empty() {
-            return Err(ApiError::not_found(format!(
-                "field {f:?} not found in {mount}/{path}"
-            )));
+            return Err(ApiError::not_found(format!("field {f:?} not found in {mount}/{path}")));
         }
     }
     if reveal {
@@ -143,21 +141,18 @@ pub async fn write(
 ) -> ApiResult<Json<WriteResult>> {
     checked(&path)?;
     let t = target(&mount, &path);
-    if !req.set.is_empty() {
-        caller.require("update", &t)?;
-    }
-    if !req.unset.is_empty() {
-        caller.require("patch", &t)?;
+    let may = |c| caller.can(c, &t);
+    if !(may(Capability::Create) || may(Capability::Update) || may(Capability::Patch)) {
+        return Err(ApiError::forbidden("create", &t));
     }
     let patch = SecretPatch {
         set: SecretData::new(req.set),
         unset: req.unset,
         cas: req.cas,
+        may_create: may(Capability::Create),
+        may_change: may(Capability::Update) || may(Capability::Patch),
     };
-    let s = st
-        .kw
-        .patch_secret(&mount, &path, patch, caller.accessor())
-        .await?;
+    let s = st.kw.patch_secret(&mount, &path, patch, caller.accessor()).await?;
     let created = !(s.added.is_empty() && s.changed.is_empty() && s.removed.is_empty());
     tracing::info!(accessor = %caller.accessor(), mount = %mount, path = %path, version = s.version, created, "secret written");
     Ok(Json(result(mount, path, s, created)))
@@ -173,7 +168,7 @@ pub async fn delete(
     ApiPath((mount, path)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     checked(&path)?;
-    caller.require("delete", &target(&mount, &path))?;
+    caller.require(Capability::Delete, &target(&mount, &path))?;
     st.kw.delete_secret(&mount, &path).await?;
     tracing::info!(accessor = %caller.accessor(), mount = %mount, path = %path, "secret deleted");
     Ok(StatusCode::NO_CONTENT)
@@ -189,7 +184,7 @@ pub async fn history(
     ApiPath((mount, path)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<History>> {
     checked(&path)?;
-    caller.require("list", &target(&mount, &path))?;
+    caller.require(Capability::List, &target(&mount, &path))?;
     let versions = st
         .kw
         .history(&mount, &path)
@@ -204,11 +199,7 @@ pub async fn history(
             fields: v.fields,
         })
         .collect();
-    Ok(Json(History {
-        mount,
-        path,
-        versions,
-    }))
+    Ok(Json(History { mount, path, versions }))
 }
 
 /// Write a new version equal to an older one.
@@ -222,11 +213,8 @@ pub async fn rollback(
     ApiJson(req): ApiJson<RollbackRequest>,
 ) -> ApiResult<Json<WriteResult>> {
     checked(&path)?;
-    caller.require("update", &target(&mount, &path))?;
-    let s = st
-        .kw
-        .rollback(&mount, &path, req.version, caller.accessor())
-        .await?;
+    caller.require(Capability::Update, &target(&mount, &path))?;
+    let s = st.kw.rollback(&mount, &path, req.version, caller.accessor()).await?;
     let created = !(s.added.is_empty() && s.changed.is_empty() && s.removed.is_empty());
     tracing::info!(accessor = %caller.accessor(), mount = %mount, path = %path, from = req.version, version = s.version, "secret rolled back");
     Ok(Json(result(mount, path, s, created)))

@@ -52,11 +52,7 @@ pub async fn health_head(State(st): State<AppState>) -> StatusCode {
 /// Seal status (keyward is never sealed while it holds its master key).
 #[utoipa::path(get, path = "/v1/sys/seal-status", tag = "sys", responses((status = 200)))]
 pub async fn seal_status(State(st): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
-    let initialized = st
-        .kw
-        .is_initialized()
-        .await
-        .map_err(|e| ApiError::from(e).vault())?;
+    let initialized = st.kw.is_initialized().await.map_err(|e| ApiError::from(e).vault())?;
     Ok(Json(serde_json::json!({
         "type": "keyward", "initialized": initialized, "sealed": false, "t": 0, "n": 0, "progress": 0,
         "nonce": "", "version": env!("CARGO_PKG_VERSION"), "migration": false, "recovery_seal": false,
@@ -67,11 +63,7 @@ pub async fn seal_status(State(st): State<AppState>) -> ApiResult<Json<serde_jso
 /// Whether the server is initialised.
 #[utoipa::path(get, path = "/v1/sys/init", tag = "sys", responses((status = 200)))]
 pub async fn init_status(State(st): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
-    let initialized = st
-        .kw
-        .is_initialized()
-        .await
-        .map_err(|e| ApiError::from(e).vault())?;
+    let initialized = st.kw.is_initialized().await.map_err(|e| ApiError::from(e).vault())?;
     Ok(Json(serde_json::json!({ "initialized": initialized })))
 }
 
@@ -82,18 +74,11 @@ pub async fn init(State(st): State<AppState>) -> ApiResult<Json<InitResponse>> {
     match st.kw.initialize().await {
         Ok(token) => {
             tracing::info!("keyward initialized; root token issued");
-            Ok(Json(InitResponse {
-                keys: vec![],
-                keys_base64: vec![],
-                root_token: token.expose().to_owned(),
-            }))
+            Ok(Json(InitResponse { keys: vec![], keys_base64: vec![], root_token: token.expose().to_owned() }))
         }
-        Err(CoreError::AlreadyInitialized) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "already_initialized",
-            "keyward is already initialized",
-        )
-        .vault()),
+        Err(CoreError::AlreadyInitialized) => {
+            Err(ApiError::new(StatusCode::BAD_REQUEST, "already_initialized", "keyward is already initialized").vault())
+        }
         Err(e) => Err(ApiError::from(e).vault()),
     }
 }

@@ -25,11 +25,7 @@ impl TestDb {
 
     /// A connection pool on the same database (to inspect or tamper with rows).
     pub async fn pool(&self) -> sqlx::AnyPool {
-        keyward_store::connect(&self.url, 2)
-            .await
-            .expect("connect test pool")
-            .pool()
-            .clone()
+        keyward_store::connect(&self.url, 2).await.expect("connect test pool").pool().clone()
     }
 }
 
@@ -39,30 +35,17 @@ pub fn random_name(n: usize) -> String {
 
 fn sqlite_db() -> TestDb {
     let dir = tempfile::tempdir().expect("tempdir");
-    TestDb {
-        url: DatabaseUrl::Sqlite(dir.path().join("keyward.db")),
-        label: "sqlite",
-        _dir: Some(dir),
-    }
+    TestDb { url: DatabaseUrl::Sqlite(dir.path().join("keyward.db")), label: "sqlite", _dir: Some(dir) }
 }
 
 async fn postgres_db(admin_url: &str) -> TestDb {
     sqlx::any::install_default_drivers();
     let name = format!("kw_test_{}", random_name(12).to_lowercase());
-    let admin = sqlx::AnyPool::connect(admin_url)
-        .await
-        .expect("connect to KEYWARD_TEST_DATABASE_URL");
-    admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .expect("CREATE DATABASE (the role needs CREATEDB)");
+    let admin = sqlx::AnyPool::connect(admin_url).await.expect("connect to KEYWARD_TEST_DATABASE_URL");
+    admin.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("CREATE DATABASE (the role needs CREATEDB)");
     admin.close().await;
     let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
-    TestDb {
-        url: DatabaseUrl::Postgres(format!("{base}/{name}")),
-        label: "postgres",
-        _dir: None,
-    }
+    TestDb { url: DatabaseUrl::Postgres(format!("{base}/{name}")), label: "postgres", _dir: None }
 }
 
 /// SQLite always; PostgreSQL when KEYWARD_TEST_DATABASE_URL is set (required under CI=true).
@@ -71,9 +54,7 @@ pub async fn backends() -> Vec<TestDb> {
     match std::env::var("KEYWARD_TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => dbs.push(postgres_db(&url).await),
         _ if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!(
-                "CI=true but KEYWARD_TEST_DATABASE_URL is not set: the PostgreSQL suite must run"
-            )
+            panic!("CI=true but KEYWARD_TEST_DATABASE_URL is not set: the PostgreSQL suite must run")
         }
         _ => eprintln!("PostgreSQL tests skipped: KEYWARD_TEST_DATABASE_URL is not set"),
     }
@@ -92,36 +73,39 @@ pub struct TestServer {
 }
 
 pub async fn try_start(db: &TestDb, keys: &str, dev: bool) -> Result<RunningServer, StartError> {
-    start(ServerOptions {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        database: db.url.clone(),
-        keyring: MasterKeyring::parse(keys).expect("test keyring"),
-        dev,
-        max_connections: 4,
-    })
-    .await
+    try_start_with(db, keys, dev, |_| {}).await
+}
+
+/// Starts with options adjusted by `tune` (rate limits are off unless a test turns them on).
+pub async fn try_start_with(
+    db: &TestDb,
+    keys: &str,
+    dev: bool,
+    tune: impl FnOnce(&mut ServerOptions),
+) -> Result<RunningServer, StartError> {
+    let mut opts = ServerOptions::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        db.url.clone(),
+        MasterKeyring::parse(keys).expect("test keyring"),
+    );
+    opts.dev = dev;
+    opts.max_connections = 4;
+    opts.guard.token_rate = None;
+    opts.guard.ip_rate = None;
+    tune(&mut opts);
+    start(opts).await
 }
 
 impl TestServer {
     /// A dev-initialised server (root token, mount `secret`) with keyring `keys`.
     pub async fn start(db: &TestDb, keys: &str) -> Self {
         let server = try_start(db, keys, true).await.expect("server starts");
-        let token = server
-            .root_token
-            .as_ref()
-            .map(|t| t.expose().to_owned())
-            .unwrap_or_default();
+        let token = server.root_token.as_ref().map(|t| t.expose().to_owned()).unwrap_or_default();
         Self::wrap(server, token)
     }
 
     pub fn wrap(server: RunningServer, token: String) -> Self {
-        Self {
-            addr: server.addr,
-            base: format!("http://{}", server.addr),
-            token,
-            http: reqwest::Client::new(),
-            server,
-        }
+        Self { addr: server.addr, base: format!("http://{}", server.addr), token, http: reqwest::Client::new(), server }
     }
 
     pub async fn stop(self) {
@@ -129,10 +113,7 @@ impl TestServer {
     }
 
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Response {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -144,14 +125,7 @@ impl TestServer {
         let resp = self.call(method, path, body).await;
         let status = resp.status().as_u16();
         let text = resp.text().await.expect("body");
-        (
-            status,
-            if text.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_str(&text).expect("JSON body")
-            },
-        )
+        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON body") })
     }
 
     pub async fn set(&self, mount: &str, path: &str, set: Value) -> Value {
@@ -167,12 +141,7 @@ impl TestServer {
     }
 
     pub async fn reveal(&self, mount: &str, path: &str) -> (u16, Value) {
-        self.json(
-            Method::GET,
-            &format!("/api/v1/mounts/{mount}/secrets/{path}?reveal=true"),
-            None,
-        )
-        .await
+        self.json(Method::GET, &format!("/api/v1/mounts/{mount}/secrets/{path}?reveal=true"), None).await
     }
 
     /// The revealed map as `{name: value}`.
@@ -183,12 +152,7 @@ impl TestServer {
             .as_array()
             .expect("fields")
             .iter()
-            .map(|f| {
-                (
-                    f["name"].as_str().expect("name").to_owned(),
-                    f["value"].clone(),
-                )
-            })
+            .map(|f| (f["name"].as_str().expect("name").to_owned(), f["value"].clone()))
             .collect()
     }
 }

@@ -57,7 +57,17 @@ CREATE TABLE tokens (
     parent_accessor TEXT,
     display_name TEXT NOT NULL,
     created_at BIGINT NOT NULL,
+    ttl_secs BIGINT NOT NULL,
     expires_at BIGINT,
     last_used BIGINT,
-    revoked BIGINT NOT NULL
+    revoked BIGINT NOT NULL,
+    allowed_cidrs TEXT NOT NULL
+);
+CREATE INDEX tokens_parent ON tokens (parent_accessor);
+
+CREATE TABLE policies (
+    name TEXT PRIMARY KEY,
+    rules TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
 );

@@ -57,7 +57,17 @@ CREATE TABLE tokens (
     parent_accessor TEXT,
     display_name TEXT NOT NULL,
     created_at INTEGER NOT NULL,
+    ttl_secs INTEGER NOT NULL,
     expires_at INTEGER,
     last_used INTEGER,
-    revoked INTEGER NOT NULL
+    revoked INTEGER NOT NULL,
+    allowed_cidrs TEXT NOT NULL
+);
+CREATE INDEX tokens_parent ON tokens (parent_accessor);
+
+CREATE TABLE policies (
+    name TEXT PRIMARY KEY,
+    rules TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
 );

@@ -1,0 +1,342 @@
+//! Path policies: named lists of rules `{path, capabilities}`, and the ACL built from a token's
+//! policies. Deny by default; `deny` on any matching rule wins over everything.
+//!
+//! A rule path is `<mount>/<secret path>` and applies to whole secrets. Globbing is Vault's: a
+//! trailing `*` matches any suffix (including `/`), and a `+` segment matches exactly one path
+//! segment. Capabilities of all matching rules are combined.
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::CoreError;
+
+/// What a rule may grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Capability {
+    /// Names, masks and metadata.
+    List,
+    /// Plaintext (reveal, export).
+    Read,
+    /// Create new secrets.
+    Create,
+    /// Change existing secrets.
+    Update,
+    /// Remove fields (a patch).
+    Patch,
+    /// Delete secrets.
+    Delete,
+    /// Destroy versions for good.
+    Destroy,
+    /// Use a credential through the proxy without seeing it.
+    Use,
+    /// Administer mounts, policies, tokens, keys and proxy routes.
+    Sudo,
+    /// Refuse everything, whatever other rules grant.
+    Deny,
+}
+
+impl Capability {
+    /// Every capability.
+    pub const ALL: [Capability; 10] = [
+        Self::List,
+        Self::Read,
+        Self::Create,
+        Self::Update,
+        Self::Patch,
+        Self::Delete,
+        Self::Destroy,
+        Self::Use,
+        Self::Sudo,
+        Self::Deny,
+    ];
+
+    /// Its name in policy documents.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::List => "list",
+            Self::Read => "read",
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Patch => "patch",
+            Self::Delete => "delete",
+            Self::Destroy => "destroy",
+            Self::Use => "use",
+            Self::Sudo => "sudo",
+            Self::Deny => "deny",
+        }
+    }
+}
+
+/// One rule of a policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// `<mount>/<secret path>`, with an optional trailing `*` and `+` segments.
+    pub path: String,
+    /// Granted capabilities.
+    pub capabilities: Vec<Capability>,
+}
+
+/// A named policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    /// Its name.
+    pub name: String,
+    /// Its rules.
+    pub rules: Vec<Rule>,
+}
+
+/// The built-in policy that grants everything.
+pub const ROOT_POLICY: &str = "root";
+/// The built-in policy every token gets unless asked otherwise: look up and revoke itself.
+pub const DEFAULT_POLICY: &str = "default";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Document {
+    #[serde(default)]
+    rules: Vec<Rule>,
+}
+
+/// Validates a policy name: 1–128 characters of `A-Z a-z 0-9 . _ -`.
+pub fn validate_policy_name(name: &str) -> Result<(), CoreError> {
+    let ok =
+        !name.is_empty() && name.len() <= 128 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(CoreError::InvalidInput(format!("policy name {name:?} must be 1-128 characters of A-Z a-z 0-9 . _ -")))
+    }
+}
+
+/// Validates a rule path: `<mount>/…` segments of `A-Z a-z 0-9 . _ -`, or `+`, with an optional
+/// trailing `*` (a lone `*` matches everything).
+pub fn validate_rule_path(path: &str) -> Result<(), CoreError> {
+    let bad = |why: &str| Err(CoreError::InvalidInput(format!("rule path {path:?}: {why}")));
+    if path.is_empty() {
+        return bad("empty");
+    }
+    if path == "*" {
+        return Ok(());
+    }
+    let (body, glob) = match path.strip_suffix('*') {
+        Some(b) => (b, true),
+        None => (path, false),
+    };
+    if body.contains('*') {
+        return bad("'*' may only end the path");
+    }
+    let segments: Vec<&str> = body.split('/').collect();
+    for (i, seg) in segments.iter().enumerate() {
+        if seg.is_empty() {
+            if i + 1 == segments.len() && glob && i > 0 {
+                continue;
+            }
+            return bad("empty segment");
+        }
+        if *seg == "." || *seg == ".." {
+            return bad("'.' and '..' are not allowed");
+        }
+        if *seg != "+" && !seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+            return bad("segments use A-Z a-z 0-9 . _ - (or are exactly '+')");
+        }
+    }
+    Ok(())
+}
+
+/// Parses a policy file: TOML `[[rules]]` tables, or JSON `{"rules": [...]}`.
+pub fn parse_policy_document(text: &str) -> Result<Vec<Rule>, CoreError> {
+    let doc: Document = if text.trim_start().starts_with('{') {
+        serde_json::from_str(text).map_err(|e| CoreError::InvalidInput(format!("invalid JSON policy: {e}")))?
+    } else {
+        toml::from_str(text).map_err(|e| CoreError::InvalidInput(format!("invalid TOML policy: {}", e.message())))?
+    };
+    validate_rules(&doc.rules)?;
+    Ok(doc.rules)
+}
+
+/// Checks every rule of a policy.
+pub fn validate_rules(rules: &[Rule]) -> Result<(), CoreError> {
+    if rules.is_empty() {
+        return Err(CoreError::InvalidInput("a policy needs at least one rule".into()));
+    }
+    for r in rules {
+        validate_rule_path(&r.path)?;
+        if r.capabilities.is_empty() {
+            return Err(CoreError::InvalidInput(format!("rule {:?} grants no capability", r.path)));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `pattern` (a rule path) matches `target` (`<mount>/<path>` or a system path).
+pub fn rule_matches(pattern: &str, target: &str) -> bool {
+    let (body, glob) = match pattern.strip_suffix('*') {
+        Some(b) => (b, true),
+        None => (pattern, false),
+    };
+    let pat: Vec<&str> = body.split('/').collect();
+    let tgt: Vec<&str> = target.split('/').collect();
+    if tgt.len() < pat.len() || (!glob && tgt.len() != pat.len()) {
+        return false;
+    }
+    let last = pat.len() - 1;
+    for (i, p) in pat.iter().enumerate() {
+        let t = tgt[i];
+        let ok = if *p == "+" {
+            !t.is_empty()
+        } else if i == last && glob {
+            t.starts_with(p)
+        } else {
+            *p == t
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// The capabilities a set of policies grants.
+#[derive(Debug, Clone, Default)]
+pub struct Acl {
+    root: bool,
+    default: bool,
+    rules: Vec<(String, BTreeSet<Capability>)>,
+}
+
+impl Acl {
+    /// Builds the ACL of a token from its policies' names and the stored policies.
+    pub fn new(names: &[String], policies: &[Policy]) -> Self {
+        let mut acl = Acl {
+            root: names.iter().any(|n| n == ROOT_POLICY),
+            default: names.iter().any(|n| n == DEFAULT_POLICY),
+            rules: Vec::new(),
+        };
+        for p in policies.iter().filter(|p| names.contains(&p.name)) {
+            for r in &p.rules {
+                acl.rules.push((r.path.clone(), r.capabilities.iter().copied().collect()));
+            }
+        }
+        acl
+    }
+
+    /// Whether this is a root ACL.
+    pub fn is_root(&self) -> bool {
+        self.root
+    }
+
+    /// Whether the token holds the `default` policy (look up and revoke itself).
+    pub fn has_default(&self) -> bool {
+        self.root || self.default
+    }
+
+    /// The capabilities granted on `target` (empty when any matching rule denies).
+    pub fn capabilities(&self, target: &str) -> BTreeSet<Capability> {
+        if self.root {
+            return Capability::ALL.iter().copied().filter(|c| *c != Capability::Deny).collect();
+        }
+        let mut caps = BTreeSet::new();
+        for (pattern, granted) in &self.rules {
+            if rule_matches(pattern, target) {
+                if granted.contains(&Capability::Deny) {
+                    return BTreeSet::new();
+                }
+                caps.extend(granted.iter().copied());
+            }
+        }
+        caps
+    }
+
+    /// Whether any rule grants something (other than `deny`) under `mount` — the mounts a
+    /// token may learn exist.
+    pub fn touches_mount(&self, mount: &str) -> bool {
+        self.root
+            || self.rules.iter().any(|(pattern, caps)| {
+                caps.iter().any(|c| *c != Capability::Deny)
+                    && match pattern.split_once('/') {
+                        Some((first, _)) => first == mount || first == "+",
+                        None => rule_matches(pattern, mount),
+                    }
+            })
+    }
+
+    /// Whether `capability` is granted on `target`. `read` implies `list`.
+    pub fn allows(&self, capability: Capability, target: &str) -> bool {
+        let caps = self.capabilities(target);
+        caps.contains(&capability) || (capability == Capability::List && caps.contains(&Capability::Read))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acl(rules: &[(&str, &[Capability])]) -> Acl {
+        let p = Policy {
+            name: "p".into(),
+            rules: rules
+                .iter()
+                .map(|(path, caps)| Rule { path: (*path).into(), capabilities: caps.to_vec() })
+                .collect(),
+        };
+        Acl::new(&["p".into()], &[p])
+    }
+
+    #[test]
+    fn globs_follow_vault() {
+        assert!(rule_matches("careflex/*", "careflex/production"));
+        assert!(rule_matches("careflex/*", "careflex/accounts/42"));
+        assert!(!rule_matches("careflex/*", "careflex"));
+        assert!(!rule_matches("careflex/*", "careflexx/production"));
+        assert!(rule_matches("careflex/prod*", "careflex/production"));
+        assert!(rule_matches("careflex/+/stripe", "careflex/42/stripe"));
+        assert!(!rule_matches("careflex/+/stripe", "careflex/42/43/stripe"));
+        assert!(!rule_matches("careflex/+/stripe", "careflex/stripe"));
+        assert!(rule_matches("careflex/production", "careflex/production"));
+        assert!(!rule_matches("careflex/production", "careflex/production/x"));
+        assert!(rule_matches("+/+/*", "a/b/c/d"));
+        assert!(rule_matches("*", "anything/at/all"));
+    }
+
+    #[test]
+    fn deny_wins_and_read_implies_list() {
+        use Capability::*;
+        let a = acl(&[("careflex/*", &[Read, Update]), ("careflex/admin", &[Deny])]);
+        assert!(a.allows(Read, "careflex/production"));
+        assert!(a.allows(List, "careflex/production"));
+        assert!(!a.allows(Sudo, "careflex/production"));
+        assert!(!a.allows(Read, "careflex/admin"));
+        assert!(!a.allows(Read, "other/production"));
+        let list_only = acl(&[("m/p", &[List])]);
+        assert!(!list_only.allows(Read, "m/p"));
+        assert!(Acl::new(&["root".into()], &[]).allows(Sudo, "sys/mounts"));
+        assert!(!Acl::new(&["default".into()], &[]).allows(List, "m/p"));
+        assert!(a.touches_mount("careflex") && !a.touches_mount("other"));
+        assert!(acl(&[("care*", &[List])]).touches_mount("careflex"));
+        assert!(!acl(&[("other/x", &[Deny])]).touches_mount("other"));
+    }
+
+    #[test]
+    fn documents_parse_and_validate() {
+        let toml = "[[rules]]\npath = \"careflex/production\"\ncapabilities = [\"list\", \"read\"]\n\n[[rules]]\npath = \"careflex/+/stripe\"\ncapabilities = [\"deny\"]\n";
+        let rules = parse_policy_document(toml).unwrap();
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[1].capabilities, vec![Capability::Deny]);
+        let json = r#"{"rules": [{"path": "careflex/*", "capabilities": ["update"]}]}"#;
+        assert_eq!(parse_policy_document(json).unwrap()[0].path, "careflex/*");
+        for bad in [
+            "[[rules]]\npath = \"a/*/b\"\ncapabilities = [\"read\"]",
+            "[[rules]]\npath = \"a/../b\"\ncapabilities = [\"read\"]",
+            "[[rules]]\npath = \"a\"\ncapabilities = [\"fly\"]",
+            "[[rules]]\npath = \"a\"\ncapabilities = []",
+            "",
+            "{\"rules\": 3}",
+        ] {
+            assert!(parse_policy_document(bad).is_err(), "{bad}");
+        }
+        assert!(validate_policy_name("ci-deploy.v2").is_ok());
+        assert!(validate_policy_name("bad name").is_err());
+    }
+}

@@ -1,0 +1,66 @@
+//! Policies: write, read, list, delete.
+use crate::policy::{validate_policy_name, validate_rules};
+use crate::service::unexpected;
+use crate::{Capability, CoreError, Keyward, Policy, Rule, WriteOp, WriteReply, DEFAULT_POLICY, ROOT_POLICY};
+
+fn builtin(name: &str) -> Option<Policy> {
+    match name {
+        ROOT_POLICY => Some(Policy {
+            name: ROOT_POLICY.into(),
+            rules: vec![Rule {
+                path: "*".into(),
+                capabilities: Capability::ALL.iter().copied().filter(|c| *c != Capability::Deny).collect(),
+            }],
+        }),
+        // `default` grants only self-service on the token itself (lookup-self, revoke-self).
+        DEFAULT_POLICY => Some(Policy { name: DEFAULT_POLICY.into(), rules: vec![] }),
+        _ => None,
+    }
+}
+
+impl Keyward {
+    /// Creates or replaces a policy. The built-in `root` and `default` cannot be changed.
+    pub async fn write_policy(&self, name: &str, rules: Vec<Rule>) -> Result<(), CoreError> {
+        validate_policy_name(name)?;
+        if builtin(name).is_some() {
+            return Err(CoreError::InvalidInput(format!("{name:?} is a built-in policy and cannot be changed")));
+        }
+        validate_rules(&rules)?;
+        match self.writer.submit(WriteOp::PutPolicy(Policy { name: name.to_owned(), rules })).await? {
+            WriteReply::Done => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// A policy (built-ins included).
+    pub async fn read_policy(&self, name: &str) -> Result<Policy, CoreError> {
+        if let Some(p) = builtin(name) {
+            return Ok(p);
+        }
+        validate_policy_name(name)?;
+        self.store
+            .policies(&[name.to_owned()])
+            .await?
+            .pop()
+            .ok_or_else(|| CoreError::NotFound(format!("policy {name:?}")))
+    }
+
+    /// Every policy name, built-ins first.
+    pub async fn list_policies(&self) -> Result<Vec<String>, CoreError> {
+        let mut names = vec![DEFAULT_POLICY.to_owned(), ROOT_POLICY.to_owned()];
+        names.extend(self.store.policy_names().await?);
+        Ok(names)
+    }
+
+    /// Deletes a policy; tokens holding it lose what it granted at once.
+    pub async fn delete_policy(&self, name: &str) -> Result<(), CoreError> {
+        if builtin(name).is_some() {
+            return Err(CoreError::InvalidInput(format!("{name:?} is a built-in policy and cannot be deleted")));
+        }
+        validate_policy_name(name)?;
+        match self.writer.submit(WriteOp::DeletePolicy { name: name.to_owned() }).await? {
+            WriteReply::Done => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+}

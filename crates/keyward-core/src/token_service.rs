@@ -1,0 +1,210 @@
+//! Tokens: authentication by keyed digest, creation under a parent, lookup, revocation.
+use ipnet::IpNet;
+use keyward_crypto::Token;
+
+use crate::service::{new_accessor, unexpected};
+use crate::{now_nanos, Acl, CoreError, Keyward, TokenRecord, WriteOp, WriteReply, DEFAULT_POLICY, ROOT_POLICY};
+
+/// `last_used` is written at most this often per token.
+const TOUCH_EVERY_NANOS: i64 = 60_000_000_000;
+const MAX_DISPLAY_NAME: usize = 128;
+
+/// An authenticated caller: its live token record and the ACL of its policies.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The token record.
+    pub token: TokenRecord,
+    /// What its policies grant.
+    pub acl: Acl,
+}
+
+/// What a new token should be.
+#[derive(Debug, Clone, Default)]
+pub struct TokenRequest {
+    /// Policy names (a non-root parent may only pass on policies it holds).
+    pub policies: Vec<String>,
+    /// Lifetime in seconds (default and maximum from the configuration; never past the parent's).
+    pub ttl_secs: Option<u64>,
+    /// A label shown in listings and audit entries.
+    pub display_name: Option<String>,
+    /// Source CIDRs the token may be used from (within the parent's, if it has any).
+    pub allowed_cidrs: Vec<String>,
+    /// Create an orphan, not revoked with its parent (root only).
+    pub no_parent: bool,
+    /// Do not add the `default` policy.
+    pub no_default_policy: bool,
+}
+
+/// A freshly minted token: shown once, stored only as a digest.
+#[derive(Debug)]
+pub struct NewToken {
+    /// The token text.
+    pub token: Token,
+    /// Its stored record.
+    pub record: TokenRecord,
+}
+
+fn parse_cidrs(cidrs: &[String]) -> Result<Vec<IpNet>, CoreError> {
+    cidrs
+        .iter()
+        .map(|c| {
+            c.parse::<IpNet>()
+                .or_else(|_| c.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| CoreError::InvalidInput(format!("invalid CIDR {c:?} (e.g. 10.0.0.0/8 or 2001:db8::/32)")))
+        })
+        .collect()
+}
+
+/// Whether `ip` is allowed by a token's CIDR list (an empty list allows every address).
+pub(crate) fn ip_allowed(record: &TokenRecord, ip: std::net::IpAddr) -> bool {
+    match parse_cidrs(&record.allowed_cidrs) {
+        Ok(nets) => nets.is_empty() || nets.iter().any(|n| n.contains(&ip)),
+        Err(_) => false,
+    }
+}
+
+impl TokenRecord {
+    /// Whether the token may be used from `ip`.
+    pub fn allows_ip(&self, ip: std::net::IpAddr) -> bool {
+        ip_allowed(self, ip)
+    }
+}
+
+impl Keyward {
+    /// The live caller for a presented token, found by its keyed digest; `None` when unknown,
+    /// expired or revoked. Records the use at most once a minute, off the request path.
+    pub async fn authenticate(&self, token: &Token) -> Result<Option<Caller>, CoreError> {
+        let key = self.keys.token_key(self.store.as_ref()).await?;
+        let digest = key.digest(token);
+        let now = now_nanos();
+        let Some(record) = self.store.token_by_digest(&digest.0).await?.filter(|r| r.is_live(now)) else {
+            return Ok(None);
+        };
+        if record.last_used.is_none_or(|t| now - t > TOUCH_EVERY_NANOS) {
+            let writer = self.writer.clone();
+            let accessor = record.accessor.clone();
+            tokio::spawn(async move {
+                if let Err(e) = writer.submit(WriteOp::TouchToken { accessor, at: now }).await {
+                    tracing::warn!(error = %e, "could not record token use");
+                }
+            });
+        }
+        let acl = self.acl_for(&record.policies).await?;
+        Ok(Some(Caller { token: record, acl }))
+    }
+
+    /// The ACL of a list of policy names.
+    pub async fn acl_for(&self, names: &[String]) -> Result<Acl, CoreError> {
+        let stored = self.store.policies(names).await?;
+        Ok(Acl::new(names, &stored))
+    }
+
+    /// Creates a token under `parent`. A non-root parent can only pass on policies it holds, its
+    /// own source-IP restriction, and a lifetime that ends no later than its own.
+    pub async fn create_token(&self, parent: &Caller, req: TokenRequest) -> Result<NewToken, CoreError> {
+        let is_root = parent.acl.is_root();
+        let mut policies: Vec<String> = Vec::new();
+        for p in req.policies.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+            crate::validate_policy_name(p)?;
+            if !policies.iter().any(|q| q == p) {
+                policies.push(p.to_owned());
+            }
+        }
+        if !req.no_default_policy && !policies.iter().any(|p| p == DEFAULT_POLICY) {
+            policies.push(DEFAULT_POLICY.into());
+        }
+        if policies.is_empty() {
+            return Err(CoreError::InvalidInput("a token needs at least one policy".into()));
+        }
+        if !is_root {
+            if let Some(p) = policies.iter().find(|p| *p != DEFAULT_POLICY && !parent.token.policies.contains(p)) {
+                return Err(CoreError::Forbidden(format!(
+                    "a token can only be given policies its creator holds, and yours lacks {p:?}"
+                )));
+            }
+            if req.no_parent {
+                return Err(CoreError::Forbidden("only a root token can create orphan tokens".into()));
+            }
+        }
+        let known = self.store.policy_names().await?;
+        if let Some(p) = policies.iter().find(|p| *p != ROOT_POLICY && *p != DEFAULT_POLICY && !known.contains(p)) {
+            return Err(CoreError::InvalidInput(format!("policy {p:?} does not exist")));
+        }
+        let ttl = req.ttl_secs.unwrap_or(self.config.default_token_ttl_secs);
+        if ttl == 0 || ttl > self.config.max_token_ttl_secs {
+            return Err(CoreError::InvalidInput(format!(
+                "ttl must be between 1s and the maximum of {}",
+                crate::format_duration(self.config.max_token_ttl_secs)
+            )));
+        }
+        let now = now_nanos();
+        let mut expires_at =
+            now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX / 2).saturating_mul(1_000_000_000));
+        if let (Some(pe), false) = (parent.token.expires_at, req.no_parent) {
+            expires_at = expires_at.min(pe);
+        }
+        let parent_nets = parse_cidrs(&parent.token.allowed_cidrs)?;
+        let child_nets = parse_cidrs(&req.allowed_cidrs)?;
+        let allowed_cidrs = if child_nets.is_empty() {
+            parent.token.allowed_cidrs.clone()
+        } else {
+            if !parent_nets.is_empty() {
+                if let Some(c) = child_nets.iter().find(|c| !parent_nets.iter().any(|p| p.contains(*c))) {
+                    return Err(CoreError::Forbidden(format!(
+                        "CIDR {c} is outside the creating token's allowed addresses"
+                    )));
+                }
+            }
+            child_nets.iter().map(ToString::to_string).collect()
+        };
+        let display_name = req.display_name.unwrap_or_else(|| "token".into());
+        if display_name.len() > MAX_DISPLAY_NAME || display_name.chars().any(char::is_control) {
+            return Err(CoreError::InvalidInput(format!(
+                "display name must be at most {MAX_DISPLAY_NAME} bytes without control characters"
+            )));
+        }
+        let key = self.keys.token_key(self.store.as_ref()).await?;
+        let token = Token::generate();
+        let record = TokenRecord {
+            accessor: new_accessor(),
+            digest: key.digest(&token).0,
+            policies,
+            parent_accessor: (!req.no_parent).then(|| parent.token.accessor.clone()),
+            display_name,
+            created_at: now,
+            ttl_secs: ttl,
+            expires_at: Some(expires_at),
+            last_used: None,
+            revoked: false,
+            allowed_cidrs,
+        };
+        match self.writer.submit(WriteOp::CreateToken(record.clone())).await? {
+            WriteReply::Done => Ok(NewToken { token, record }),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// The record of a presented token (for `lookup` with a token).
+    pub async fn lookup_token(&self, token: &Token) -> Result<TokenRecord, CoreError> {
+        let key = self.keys.token_key(self.store.as_ref()).await?;
+        self.store.token_by_digest(&key.digest(token).0).await?.ok_or_else(|| CoreError::NotFound("token".into()))
+    }
+
+    /// A token record by accessor.
+    pub async fn lookup_accessor(&self, accessor: &str) -> Result<TokenRecord, CoreError> {
+        self.store.token_by_accessor(accessor).await?.ok_or_else(|| CoreError::NotFound("token".into()))
+    }
+
+    /// Revokes a token and every token created under it; returns how many were revoked.
+    pub async fn revoke_accessor(&self, accessor: &str) -> Result<u64, CoreError> {
+        match self.writer.submit(WriteOp::RevokeToken { accessor: accessor.to_owned() }).await? {
+            WriteReply::TokensRevoked(n) => Ok(n),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// A page of tokens (records only: tokens themselves are never stored).
+    pub async fn list_tokens(&self, after: Option<&str>, limit: u32) -> Result<Vec<TokenRecord>, CoreError> {
+        Ok(self.store.list_tokens(after, limit).await?)
+    }
+}
