@@ -65,7 +65,7 @@ pub async fn list(
     let rows = st.kw.list_secrets(&mount, q.after.as_deref(), limit + 1).await?;
     let more = rows.len() > limit as usize;
     // The cursor is the last path of the page, even when the caller may not see it.
-    let last_seen = rows.iter().take(limit as usize).last().map(|r| r.path.clone());
+    let last_seen = rows.get(limit as usize - 1).map(|r| r.path.clone());
     let items: Vec<SecretListItem> = rows
         .into_iter()
         .take(limit as usize)
@@ -77,7 +77,7 @@ pub async fn list(
             updated_time: format_rfc3339(r.updated_at),
         })
         .collect();
-    let next = more.then(|| last_seen).flatten();
+    let next = if more { last_seen } else { None };
     Ok(Json(SecretList { items, next }))
 }
 
