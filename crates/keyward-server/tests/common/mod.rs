@@ -99,7 +99,12 @@ pub async fn try_start_with(
 impl TestServer {
     /// A dev-initialised server (root token, mount `secret`) with keyring `keys`.
     pub async fn start(db: &TestDb, keys: &str) -> Self {
-        let server = try_start(db, keys, true).await.expect("server starts");
+        Self::start_with(db, keys, |_| {}).await
+    }
+
+    /// A dev-initialised server with adjusted options.
+    pub async fn start_with(db: &TestDb, keys: &str, tune: impl FnOnce(&mut ServerOptions)) -> Self {
+        let server = try_start_with(db, keys, true, tune).await.expect("server starts");
         let token = server.root_token.as_ref().map(|t| t.expose().to_owned()).unwrap_or_default();
         Self::wrap(server, token)
     }
@@ -122,7 +127,32 @@ impl TestServer {
 
     /// Calls and returns (status, JSON body or Null).
     pub async fn json(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let resp = self.call(method, path, body).await;
+        let token = self.token.clone();
+        self.json_as(&token, method, path, body).await
+    }
+
+    /// Calls with another token and returns (status, JSON body or Null).
+    pub async fn json_as(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.json_from(token, None, method, path, body).await
+    }
+
+    /// Calls with a token and an `X-Forwarded-For` header.
+    pub async fn json_from(
+        &self,
+        token: &str,
+        forwarded_for: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(token);
+        if let Some(f) = forwarded_for {
+            req = req.header("x-forwarded-for", f);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request sent");
         let status = resp.status().as_u16();
         let text = resp.text().await.expect("body");
         (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON body") })
@@ -154,5 +184,22 @@ impl TestServer {
             .iter()
             .map(|f| (f["name"].as_str().expect("name").to_owned(), f["value"].clone()))
             .collect()
+    }
+}
+
+impl TestServer {
+    /// Writes a policy from a TOML document.
+    pub async fn policy(&self, name: &str, toml: &str) {
+        let (s, b) = self
+            .json(Method::PUT, &format!("/api/v1/policies/{name}"), Some(serde_json::json!({ "document": toml })))
+            .await;
+        assert_eq!(s, 200, "{b}");
+    }
+
+    /// Creates a token with these policies (as root) and returns it.
+    pub async fn token_with(&self, policies: &[&str]) -> String {
+        let (s, b) = self.json(Method::POST, "/api/v1/tokens", Some(serde_json::json!({ "policies": policies }))).await;
+        assert_eq!(s, 201, "{b}");
+        b["token"].as_str().expect("token").to_owned()
     }
 }

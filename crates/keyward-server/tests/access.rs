@@ -1,0 +1,365 @@
+//! Tokens, policies, isolation and abuse resistance over real HTTP, on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used)] // test helpers panic on purpose
+mod common;
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use common::{backends, random_name, try_start_with, TestServer, KEY_A};
+use keyward_server::Rate;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const CAREFLEX_READER: &str = r#"
+[[rules]]
+path = "careflex/production"
+capabilities = ["list", "read"]
+
+[[rules]]
+path = "careflex/+/stripe"
+capabilities = ["list"]
+"#;
+
+async fn dev(db: &common::TestDb) -> TestServer {
+    TestServer::start(db, KEY_A).await
+}
+
+#[tokio::test]
+async fn policies_grant_exactly_what_they_say() {
+    for db in backends().await {
+        let srv = dev(&db).await;
+        srv.json(Method::POST, "/api/v1/mounts", Some(json!({"path": "careflex"}))).await;
+        srv.json(Method::POST, "/api/v1/mounts", Some(json!({"path": "other"}))).await;
+        srv.set("careflex", "production", json!({"STRIPE_KEY": "sk_live_abcdefghijklmnop1234"})).await;
+        srv.set("careflex", "staging", json!({"K": "staging-value"})).await;
+        srv.set("careflex", "acme/stripe", json!({"K": "acme-stripe-value"})).await;
+        srv.set("careflex", "acme/deep/stripe", json!({"K": "deep"})).await;
+        srv.set("other", "production", json!({"K": "other-value"})).await;
+        srv.policy("reader", CAREFLEX_READER).await;
+        let t = srv.token_with(&["reader"]).await;
+
+        // read on production: masked and revealed.
+        let (s, b) = srv.json_as(&t, Method::GET, "/api/v1/mounts/careflex/secrets/production?reveal=true", None).await;
+        assert_eq!((s, b["fields"][0]["value"].as_str()), (200, Some("sk_live_abcdefghijklmnop1234")), "{}", db.label);
+        // `+` matches one segment: list (masks) yes, reveal no.
+        let (s, b) = srv.json_as(&t, Method::GET, "/api/v1/mounts/careflex/secrets/acme/stripe", None).await;
+        assert_eq!((s, b["fields"][0]["value"].as_str()), (200, Some("....alue")));
+        let (s, b) =
+            srv.json_as(&t, Method::GET, "/api/v1/mounts/careflex/secrets/acme/stripe?reveal=true", None).await;
+        assert_eq!(s, 403);
+        let msg = b["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("\"read\"") && msg.contains("careflex/acme/stripe"), "{msg}");
+        assert!(!b.to_string().contains("acme-stripe-value"));
+        // Not matched at all: two segments for `+`, other paths, other mounts.
+        for url in [
+            "/api/v1/mounts/careflex/secrets/acme/deep/stripe",
+            "/api/v1/mounts/careflex/secrets/staging",
+            "/api/v1/mounts/other/secrets/production",
+            "/api/v1/mounts/careflex/history/staging",
+        ] {
+            let (s, b) = srv.json_as(&t, Method::GET, url, None).await;
+            assert_eq!(s, 403, "{url}: {b}");
+        }
+        // Writes need create/update/patch; delete needs delete.
+        let (s, _) = srv
+            .json_as(&t, Method::PATCH, "/api/v1/mounts/careflex/secrets/production", Some(json!({"set": {"X": "1"}})))
+            .await;
+        assert_eq!(s, 403);
+        let (s, _) = srv.json_as(&t, Method::DELETE, "/api/v1/mounts/careflex/secrets/production", None).await;
+        assert_eq!(s, 403);
+        // Listings show only what the token may list; mounts it has nothing under stay hidden.
+        let (s, b) = srv.json_as(&t, Method::GET, "/api/v1/mounts/careflex/secrets", None).await;
+        assert_eq!(s, 200);
+        let paths: Vec<&str> = b["items"].as_array().unwrap().iter().map(|i| i["path"].as_str().unwrap()).collect();
+        assert_eq!(paths, vec!["acme/stripe", "production"]);
+        let (s, _) = srv.json_as(&t, Method::GET, "/api/v1/mounts/other/secrets", None).await;
+        assert_eq!(s, 403);
+        let (_, b) = srv.json_as(&t, Method::GET, "/api/v1/mounts", None).await;
+        assert_eq!(
+            b["mounts"].as_array().unwrap().iter().map(|m| m["path"].as_str().unwrap()).collect::<Vec<_>>(),
+            vec!["careflex"]
+        );
+        // Administration needs sudo.
+        for (m, url, body) in [
+            (Method::POST, "/api/v1/mounts", Some(json!({"path": "x"}))),
+            (Method::DELETE, "/api/v1/mounts/careflex", None),
+            (Method::GET, "/api/v1/policies", None),
+            (Method::PUT, "/api/v1/policies/x", Some(json!({"document": CAREFLEX_READER}))),
+            (Method::GET, "/api/v1/tokens", None),
+            (Method::POST, "/api/v1/tokens", Some(json!({"policies": ["reader"]}))),
+        ] {
+            let (s, b) = srv.json_as(&t, m.clone(), url, body).await;
+            assert_eq!(s, 403, "{m} {url}: {b}");
+        }
+
+        // create vs update, deny wins, and policy changes apply at once.
+        srv.policy(
+            "writer",
+            "[[rules]]\npath = \"careflex/*\"\ncapabilities = [\"create\", \"list\"]\n[[rules]]\npath = \"careflex/locked\"\ncapabilities = [\"deny\"]\n",
+        )
+        .await;
+        let w = srv.token_with(&["writer"]).await;
+        let (s, _) = srv
+            .json_as(&w, Method::PATCH, "/api/v1/mounts/careflex/secrets/new-env", Some(json!({"set": {"A": "1"}})))
+            .await;
+        assert_eq!(s, 200);
+        let (s, b) = srv
+            .json_as(&w, Method::PATCH, "/api/v1/mounts/careflex/secrets/new-env", Some(json!({"set": {"A": "2"}})))
+            .await;
+        assert_eq!(s, 403, "create does not allow update: {b}");
+        let (s, _) = srv
+            .json_as(&w, Method::PATCH, "/api/v1/mounts/careflex/secrets/locked", Some(json!({"set": {"A": "1"}})))
+            .await;
+        assert_eq!(s, 403);
+        let (s, _) = srv.json_as(&w, Method::GET, "/api/v1/mounts/careflex/secrets/locked", None).await;
+        assert_eq!(s, 403);
+        srv.json(Method::DELETE, "/api/v1/policies/writer", None).await;
+        let (s, _) = srv.json_as(&w, Method::GET, "/api/v1/mounts/careflex/secrets/new-env", None).await;
+        assert_eq!(s, 403, "a deleted policy grants nothing");
+
+        // Policy documents: TOML and JSON, validation, built-ins.
+        let (s, b) = srv
+            .json(
+                Method::PUT,
+                "/api/v1/policies/json-one",
+                Some(json!({"document": "{\"rules\": [{\"path\": \"careflex/*\", \"capabilities\": [\"list\"]}]}"})),
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+        let (_, b) = srv.json(Method::GET, "/api/v1/policies/json-one", None).await;
+        assert_eq!(b["rules"][0]["path"], "careflex/*");
+        for bad in [
+            "[[rules]]\npath = \"a/*/b\"\ncapabilities = [\"read\"]",
+            "[[rules]]\npath = \"a\"\ncapabilities = [\"fly\"]",
+            "not toml [",
+        ] {
+            let (s, _) = srv.json(Method::PUT, "/api/v1/policies/bad", Some(json!({"document": bad}))).await;
+            assert_eq!(s, 400, "{bad}");
+        }
+        let (s, _) = srv.json(Method::PUT, "/api/v1/policies/root", Some(json!({"document": CAREFLEX_READER}))).await;
+        assert_eq!(s, 400);
+        let (_, b) = srv.json(Method::GET, "/api/v1/policies", None).await;
+        for p in ["default", "root", "reader", "json-one"] {
+            assert!(b["policies"].as_array().unwrap().iter().any(|x| x == p), "{p}");
+        }
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn tokens_lifecycle_children_and_revocation_across_servers() {
+    for db in backends().await {
+        let a = dev(&db).await;
+        let b = TestServer::wrap(try_start_with(&db, KEY_A, false, |_| {}).await.unwrap(), a.token.clone());
+        a.policy("ops", "[[rules]]\npath = \"sys/tokens\"\ncapabilities = [\"sudo\"]\n[[rules]]\npath = \"secret/*\"\ncapabilities = [\"read\"]\n").await;
+        a.policy("admin", "[[rules]]\npath = \"*\"\ncapabilities = [\"sudo\", \"read\"]\n").await;
+        a.set("secret", "prod", json!({"K": "v"})).await;
+
+        let (s, created) = a
+            .json(Method::POST, "/api/v1/tokens", Some(json!({"policies": ["ops"], "ttl": "1h", "display_name": "ci"})))
+            .await;
+        assert_eq!(s, 201, "{created}");
+        let ops = created["token"].as_str().unwrap().to_owned();
+        assert!(ops.starts_with("kw_") && ops.len() == 46);
+        assert_eq!(created["info"]["policies"], json!(["ops", "default"]));
+        let ops_accessor = created["info"]["accessor"].as_str().unwrap().to_owned();
+
+        // The parent can hand on only what it holds.
+        let (s, e) = a.json_as(&ops, Method::POST, "/api/v1/tokens", Some(json!({"policies": ["admin"]}))).await;
+        assert_eq!(s, 403, "{e}");
+        let (s, _) = a
+            .json_as(&ops, Method::POST, "/api/v1/tokens", Some(json!({"policies": ["ops"], "no_parent": true})))
+            .await;
+        assert_eq!(s, 403);
+        let (s, child) =
+            a.json_as(&ops, Method::POST, "/api/v1/tokens", Some(json!({"policies": ["ops"], "ttl": "2h"}))).await;
+        assert_eq!(s, 201);
+        let child_token = child["token"].as_str().unwrap().to_owned();
+        let child_exp = child["info"]["expire_time"].as_str().unwrap().to_owned();
+        assert!(
+            child_exp <= created["info"]["expire_time"].as_str().unwrap().to_owned(),
+            "a child never outlives its parent"
+        );
+        let (s, grandchild) =
+            a.json_as(&child_token, Method::POST, "/api/v1/tokens", Some(json!({"policies": ["ops"]}))).await;
+        assert_eq!(s, 201);
+        let grandchild = grandchild["token"].as_str().unwrap().to_owned();
+        let (s, _) = a.json(Method::POST, "/api/v1/tokens", Some(json!({"policies": ["nope"]}))).await;
+        assert_eq!(s, 400);
+        let (s, _) = a.json(Method::POST, "/api/v1/tokens", Some(json!({"policies": ["ops"], "ttl": "9999d"}))).await;
+        assert_eq!(s, 400);
+
+        // Lookup and list show records, never token values.
+        let (s, me) = a.json_as(&ops, Method::GET, "/api/v1/tokens/self", None).await;
+        assert_eq!((s, me["accessor"].as_str()), (200, Some(ops_accessor.as_str())));
+        let (s, looked) = a.json(Method::POST, "/api/v1/tokens/lookup", Some(json!({"token": child_token}))).await;
+        assert_eq!((s, looked["parent_accessor"].as_str()), (200, Some(ops_accessor.as_str())));
+        let (s, list) = a.json(Method::GET, "/api/v1/tokens", None).await;
+        assert_eq!(s, 200);
+        assert_eq!(list["tokens"].as_array().unwrap().len(), 4);
+        for t in [&ops, &child_token, &grandchild, &a.token] {
+            assert!(!list.to_string().contains(&t[3..]));
+        }
+
+        // Revoking the parent on server A revokes its descendants, at once on server B too.
+        for t in [&ops, &child_token, &grandchild] {
+            let (s, _) = b.json_as(t, Method::GET, "/api/v1/mounts/secret/secrets/prod?reveal=true", None).await;
+            assert_eq!(s, 200);
+        }
+        let (s, r) = a.json(Method::DELETE, &format!("/api/v1/tokens/accessors/{ops_accessor}"), None).await;
+        assert_eq!((s, r["revoked"].as_u64()), (200, Some(3)), "{}", db.label);
+        for t in [&ops, &child_token, &grandchild] {
+            let (s, _) = b.json_as(t, Method::GET, "/api/v1/mounts/secret/secrets/prod", None).await;
+            assert_eq!(s, 401);
+        }
+
+        // Expired tokens are refused.
+        let (_, short) = a.json(Method::POST, "/api/v1/tokens", Some(json!({"policies": ["ops"], "ttl": "1s"}))).await;
+        let short = short["token"].as_str().unwrap().to_owned();
+        let (s, _) = b.json_as(&short, Method::GET, "/api/v1/tokens/self", None).await;
+        assert_eq!(s, 200);
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let (s, _) = b.json_as(&short, Method::GET, "/api/v1/tokens/self", None).await;
+        assert_eq!(s, 401);
+
+        // Revoke-self.
+        let (_, mine) = a.json(Method::POST, "/api/v1/tokens", Some(json!({"policies": ["ops"]}))).await;
+        let mine = mine["token"].as_str().unwrap().to_owned();
+        let (s, _) = a.json_as(&mine, Method::POST, "/api/v1/tokens/self/revoke", None).await;
+        assert_eq!(s, 200);
+        let (s, _) = b.json_as(&mine, Method::GET, "/api/v1/tokens/self", None).await;
+        assert_eq!(s, 401);
+        a.stop().await;
+        b.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn source_ip_allowlists_and_trusted_proxies() {
+    for db in backends().await {
+        let srv =
+            TestServer::start_with(&db, KEY_A, |o| o.guard.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()])
+                .await;
+        srv.policy("ops", "[[rules]]\npath = \"sys/tokens\"\ncapabilities = [\"sudo\"]\n").await;
+        let (s, b) = srv
+            .json(Method::POST, "/api/v1/tokens", Some(json!({"policies": ["ops"], "allowed_cidrs": ["10.0.0.0/8"]})))
+            .await;
+        assert_eq!(s, 201, "{b}");
+        let office = b["token"].as_str().unwrap().to_owned();
+        // From the peer itself (127.0.0.1): refused with 403.
+        let (s, e) = srv.json_as(&office, Method::GET, "/api/v1/tokens/self", None).await;
+        assert_eq!(s, 403, "{}: {e}", db.label);
+        assert!(e["error"]["message"].as_str().unwrap().contains("address"));
+        // Through the trusted proxy, from inside the range: allowed.
+        let (s, _) = srv.json_from(&office, Some("10.1.2.3"), Method::GET, "/api/v1/tokens/self", None).await;
+        assert_eq!(s, 200);
+        let (s, _) = srv.json_from(&office, Some("192.0.2.1"), Method::GET, "/api/v1/tokens/self", None).await;
+        assert_eq!(s, 403);
+        // Children stay inside the parent's range, and inherit it by default.
+        let (s, _) = srv
+            .json_from(
+                &office,
+                Some("10.1.2.3"),
+                Method::POST,
+                "/api/v1/tokens",
+                Some(json!({"policies": ["ops"], "allowed_cidrs": ["192.168.0.0/16"]})),
+            )
+            .await;
+        assert_eq!(s, 403);
+        let (s, child) = srv
+            .json_from(&office, Some("10.1.2.3"), Method::POST, "/api/v1/tokens", Some(json!({"policies": ["ops"]})))
+            .await;
+        assert_eq!(s, 201);
+        assert_eq!(child["info"]["allowed_cidrs"], json!(["10.0.0.0/8"]));
+        let (s, _) = srv
+            .json(Method::POST, "/api/v1/tokens", Some(json!({"policies": ["ops"], "allowed_cidrs": ["not-a-cidr"]})))
+            .await;
+        assert_eq!(s, 400);
+        let root = srv.token.clone();
+        srv.stop().await;
+
+        // Without trusted proxies, X-Forwarded-For is ignored.
+        let srv = TestServer::wrap(try_start_with(&db, KEY_A, false, |_| {}).await.unwrap(), root);
+        let (_, b) = srv
+            .json(Method::POST, "/api/v1/tokens", Some(json!({"policies": ["ops"], "allowed_cidrs": ["10.0.0.0/8"]})))
+            .await;
+        let office = b["token"].as_str().unwrap().to_owned();
+        let (s, _) = srv.json_from(&office, Some("10.1.2.3"), Method::GET, "/api/v1/tokens/self", None).await;
+        assert_eq!(s, 403);
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after() {
+    let db = backends().await.remove(0);
+    let srv = TestServer::start(&db, KEY_A).await;
+    let token = srv.token.clone();
+    srv.stop().await;
+    let server = try_start_with(&db, KEY_A, false, |o| {
+        o.guard.token_rate = Some(Rate { count: NonZeroU32::new(5).unwrap(), per: Duration::from_secs(60) });
+    })
+    .await
+    .unwrap();
+    let srv = TestServer::wrap(server, token);
+    for i in 0..5 {
+        let (s, _) = srv.json(Method::GET, "/api/v1/mounts", None).await;
+        assert_eq!(s, 200, "request {i}");
+    }
+    let resp = srv.call(Method::GET, "/api/v1/mounts", None).await;
+    assert_eq!(resp.status(), 429);
+    let wait: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "rate_limited");
+    srv.stop().await;
+
+    let server = try_start_with(&db, KEY_A, false, |o| {
+        o.guard.ip_rate = Some(Rate { count: NonZeroU32::new(3).unwrap(), per: Duration::from_secs(60) });
+    })
+    .await
+    .unwrap();
+    let srv = TestServer::wrap(server, String::new());
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(srv.json_as("", Method::GET, "/v1/sys/health", None).await.0);
+    }
+    assert_eq!(statuses, vec![200, 200, 200, 429]);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn brute_force_lockout_is_per_ip() {
+    let db = backends().await.remove(0);
+    let srv = TestServer::start(&db, KEY_A).await;
+    let token = srv.token.clone();
+    srv.stop().await;
+    let server = try_start_with(&db, KEY_A, false, |o| {
+        o.guard.lockout_failures = 3;
+        o.guard.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await
+    .unwrap();
+    let srv = TestServer::wrap(server, token.clone());
+    let attacker = Some("198.51.100.7");
+    for _ in 0..3 {
+        let bad = format!("kw_{}", random_name(43));
+        let (s, _) = srv.json_from(&bad, attacker, Method::GET, "/api/v1/mounts", None).await;
+        assert_eq!(s, 401);
+    }
+    // Locked out, even with the right token…
+    let resp = srv
+        .http
+        .get(format!("{}/api/v1/mounts", srv.base))
+        .bearer_auth(&token)
+        .header("x-forwarded-for", "198.51.100.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    // …while the right token from another address still works.
+    let (s, _) = srv.json_from(&token, Some("198.51.100.8"), Method::GET, "/api/v1/mounts", None).await;
+    assert_eq!(s, 200);
+    // X-Forwarded-For from an untrusted peer is ignored: the peer itself (127.0.0.1) is not locked.
+    srv.stop().await;
+}
