@@ -110,12 +110,17 @@ pub fn router(kw: Keyward, guard: GuardConfig, limits: HttpLimits) -> Router {
         .route("/sys/seal-status", get(sys::seal_status))
         .route("/sys/init", get(sys::init_status).put(sys::init).post(sys::init));
     let x_request_id = header::HeaderName::from_static("x-request-id");
-    Router::new()
+    let routes = Router::new()
         .nest("/api/v1", native)
         .nest("/v1", vault)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state.clone());
+    // Layers on a Router wrap each route separately; behind one fallback service they are
+    // shared, so the concurrency limit counts every request of the process.
+    Router::new()
+        .fallback_service(routes)
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(overloaded))
@@ -125,7 +130,6 @@ pub fn router(kw: Keyward, guard: GuardConfig, limits: HttpLimits) -> Router {
         )
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard_layer))
         .layer(axum::middleware::from_fn(header_limit))
-        .with_state(state)
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(

@@ -363,3 +363,110 @@ async fn brute_force_lockout_is_per_ip() {
     // X-Forwarded-For from an untrusted peer is ignored: the peer itself (127.0.0.1) is not locked.
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn one_projects_data_key_cannot_open_anothers_blobs() {
+    use keyward_crypto::{open_secret_blob, BlobContext, MasterKeyring, WrappedKey, WrappedKeyDomain};
+    use sqlx::Row;
+    for db in backends().await {
+        let srv = dev(&db).await;
+        let mut ids = Vec::new();
+        for m in ["tenant-a", "tenant-b"] {
+            let (_, b) = srv.json(Method::POST, "/api/v1/mounts", Some(json!({"path": m}))).await;
+            ids.push(uuid::Uuid::parse_str(b["id"].as_str().unwrap()).unwrap());
+            srv.set(m, "production", json!({"K": format!("{m}-secret")})).await;
+        }
+        let pool = db.pool().await;
+        let keyring = MasterKeyring::parse(KEY_A).unwrap();
+        let mut deks = Vec::new();
+        let mut blobs = Vec::new();
+        for id in &ids {
+            let row = sqlx::query("SELECT kek_tag, wrapped FROM wrapped_keys WHERE owner = $1")
+                .bind(id.to_string())
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            let wrapped = WrappedKey { kek_tag: row.get(0), bytes: row.get(1) };
+            deks.push(keyring.unwrap(WrappedKeyDomain::Dek, id.as_bytes(), 1, &wrapped).unwrap());
+            let row = sqlx::query(
+                "SELECT s.id, v.blob FROM secret_versions v JOIN secrets s ON s.id = v.secret_id WHERE s.mount_id = $1",
+            )
+            .bind(id.to_string())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            let secret = uuid::Uuid::parse_str(&row.get::<String, _>(0)).unwrap();
+            blobs.push((secret, row.get::<Vec<u8>, _>(1)));
+        }
+        assert_ne!(deks[0].expose(), deks[1].expose(), "each project has its own data key");
+        for (i, (secret, blob)) in blobs.iter().enumerate() {
+            let own = BlobContext { mount: *ids[i].as_bytes(), secret: *secret.as_bytes(), version: 1 };
+            let plain = open_secret_blob(&deks[i], &own, blob).unwrap();
+            assert!(String::from_utf8_lossy(&plain).contains("-secret"));
+            // The other project's key fails, whatever context it is given.
+            let other = 1 - i;
+            assert!(open_secret_blob(&deks[other], &own, blob).is_err());
+            let moved = BlobContext { mount: *ids[other].as_bytes(), ..own };
+            assert!(open_secret_blob(&deks[other], &moved, blob).is_err());
+            assert!(open_secret_blob(&deks[i], &moved, blob).is_err(), "AAD binds the mount");
+        }
+        // A wrapped key cannot be replayed as another project's key either.
+        let row = sqlx::query("SELECT kek_tag, wrapped FROM wrapped_keys WHERE owner = $1")
+            .bind(ids[0].to_string())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let wrapped = WrappedKey { kek_tag: row.get(0), bytes: row.get(1) };
+        assert!(keyring.unwrap(WrappedKeyDomain::Dek, ids[1].as_bytes(), 1, &wrapped).is_err());
+        pool.close().await;
+        srv.stop().await;
+    }
+}
+
+async fn raw(addr: std::net::SocketAddr, head: &str, body_part: &str, keep_open: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body_part.as_bytes()).await.unwrap();
+    let mut out = vec![0u8; 4096];
+    match tokio::time::timeout(keep_open, s.read(&mut out)).await {
+        Ok(Ok(n)) => String::from_utf8_lossy(&out[..n]).into_owned(),
+        _ => String::new(),
+    }
+}
+
+#[tokio::test]
+async fn request_hardening_sheds_load_times_out_and_limits_headers() {
+    let db = backends().await.remove(0);
+    let srv = TestServer::start_with(&db, KEY_A, |o| {
+        o.limits.max_in_flight = 1;
+        o.limits.request_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let url = format!("{}/api/v1/mounts", srv.base);
+    let huge = "x".repeat(40 * 1024);
+    let resp = srv.http.get(&url).bearer_auth(&srv.token).header("x-padding", &huge).send().await.unwrap();
+    assert_eq!(resp.status(), 431);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "headers_too_large");
+
+    // A slow client holds the only slot (its body never completes)…
+    let head = format!(
+        "PATCH /api/v1/mounts/secret/secrets/slow HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n",
+        srv.token
+    );
+    let addr = srv.addr;
+    let slow = tokio::spawn(async move { raw(addr, &head, "{\"set\":", Duration::from_secs(5)).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // …so the next request is shed at once with 503 and Retry-After, not queued.
+    let resp = srv.http.get(&url).bearer_auth(&srv.token).send().await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert!(resp.headers().contains_key("retry-after"));
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "overloaded");
+    // The slow request itself is cut off by the request timeout.
+    let answer = slow.await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("timeout"), "{answer}");
+    let (s, _) = srv.json(Method::GET, "/api/v1/mounts", None).await;
+    assert_eq!(s, 200, "the slot is free again");
+    srv.stop().await;
+}
