@@ -177,7 +177,7 @@ async fn tokens_lifecycle_children_and_revocation_across_servers() {
         let child_token = child["token"].as_str().unwrap().to_owned();
         let child_exp = child["info"]["expire_time"].as_str().unwrap().to_owned();
         assert!(
-            child_exp <= created["info"]["expire_time"].as_str().unwrap().to_owned(),
+            child_exp.as_str() <= created["info"]["expire_time"].as_str().unwrap(),
             "a child never outlives its parent"
         );
         let (s, grandchild) =
