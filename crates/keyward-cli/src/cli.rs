@@ -105,6 +105,19 @@ pub struct ServerArgs {
     /// Longest time one request may take (Go-style duration).
     #[arg(long, default_value = "30s")]
     pub request_timeout: String,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "KEYWARD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "KEYWARD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// With --dev: serve HTTPS with a fresh self-signed certificate (its SHA-256 fingerprint and a
+    /// KEYWARD_CACERT line are printed).
+    #[arg(long, requires = "dev", conflicts_with = "tls_cert")]
+    pub tls: bool,
+    /// Allow plain HTTP on a non-loopback address (a warning is logged at every start).
+    #[arg(long)]
+    pub insecure_http: bool,
 }
 
 /// `keyward operator …`.

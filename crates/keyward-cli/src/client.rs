@@ -41,10 +41,15 @@ impl Client {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             bail!("KEYWARD_ADDR must start with http:// or https:// (got {base:?})");
         }
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("keyward-cli/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("cannot build the HTTP client")?;
+        let mut builder = reqwest::Client::builder().user_agent(concat!("keyward-cli/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = std::env::var_os("KEYWARD_CACERT").filter(|p| !p.is_empty()) {
+            let pem = std::fs::read(&path)
+                .with_context(|| format!("cannot read KEYWARD_CACERT {}", path.to_string_lossy()))?;
+            let cert = reqwest::Certificate::from_pem(&pem)
+                .with_context(|| format!("KEYWARD_CACERT {} is not a PEM certificate", path.to_string_lossy()))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder.build().context("cannot build the HTTP client")?;
         Ok(Self { http, base, token })
     }
 

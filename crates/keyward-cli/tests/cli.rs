@@ -15,6 +15,7 @@ struct ServerProc {
     child: Child,
     addr: String,
     token: Option<String>,
+    cacert: Option<String>,
     stdout: Vec<String>,
     stderr_file: std::path::PathBuf,
     _dir: tempfile::TempDir,
@@ -47,7 +48,7 @@ fn spawn_server(args: &[&str], envs: &[(&str, &str)]) -> Result<ServerProc, (i32
     });
     let dev = args.contains(&"--dev");
     let mut stdout = Vec::new();
-    let (mut addr, mut token) = (None, None);
+    let (mut addr, mut token, mut cacert) = (None, None, None);
     loop {
         match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(line) => {
@@ -57,8 +58,11 @@ fn spawn_server(args: &[&str], envs: &[(&str, &str)]) -> Result<ServerProc, (i32
                 if let Some(t) = line.strip_prefix("    export KEYWARD_TOKEN='") {
                     token = Some(t.trim_end_matches('\'').to_owned());
                 }
+                if let Some(t) = line.strip_prefix("    export KEYWARD_CACERT='") {
+                    cacert = Some(t.trim_end_matches('\'').to_owned());
+                }
                 stdout.push(line);
-                if addr.is_some() && (!dev || token.is_some()) {
+                if addr.is_some() && (!dev || token.is_some()) && (!args.contains(&"--tls") || cacert.is_some()) {
                     break;
                 }
             }
@@ -69,7 +73,7 @@ fn spawn_server(args: &[&str], envs: &[(&str, &str)]) -> Result<ServerProc, (i32
             }
         }
     }
-    Ok(ServerProc { child, addr: addr.unwrap(), token, stdout, stderr_file, _dir: dir })
+    Ok(ServerProc { child, addr: addr.unwrap(), token, cacert, stdout, stderr_file, _dir: dir })
 }
 
 impl ServerProc {
@@ -83,6 +87,10 @@ impl ServerProc {
         if let Some(t) = &self.token {
             cmd.env("KEYWARD_TOKEN", t);
         }
+        match &self.cacert {
+            Some(c) => cmd.env("KEYWARD_CACERT", c),
+            None => cmd.env_remove("KEYWARD_CACERT"),
+        };
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         let mut pipe = child.stdin.take().unwrap();
@@ -395,4 +403,117 @@ fn secret_values_never_reach_logs() {
 
 fn hex_of(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn tls_dev_server_is_trusted_only_with_its_ca() {
+    let mut s = spawn_server(&["--dev", "--tls"], &[]).expect("TLS dev server");
+    assert!(s.addr.starts_with("https://127.0.0.1:"), "{}", s.addr);
+    let banner = s.stdout.join("\n");
+    let fp = banner.split("SHA-256 fingerprint: ").nth(1).unwrap().lines().next().unwrap();
+    assert_eq!(fp.split(':').count(), 32, "{fp}");
+    assert!(s.ok(&["mounts", "list"]).contains("secret"));
+    s.ok(&["secrets", "set", "-p", "secret", "-e", "tls", "K=over-tls"]);
+    assert_eq!(s.ok(&["secrets", "get", "-p", "secret", "-e", "tls", "K", "--reveal"]), "over-tls\n");
+    s.cacert = None;
+    let err = s.fails(&["mounts", "list"]);
+    assert!(err.contains("certificate"), "{err}");
+    s.stop();
+}
+
+#[test]
+fn plain_http_on_a_public_address_needs_insecure_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    let key = ("KEYWARD_MASTER_KEY", "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=");
+    let out = Command::new(BIN)
+        .args(["server", "--listen", "0.0.0.0:0", "--database", db.to_str().unwrap()])
+        .env(key.0, key.1)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("refusing to serve plain HTTP") && err.contains("--insecure-http"), "{err}");
+
+    let mut child = Command::new(BIN)
+        .args(["server", "--listen", "0.0.0.0:0", "--insecure-http", "--database", db.to_str().unwrap()])
+        .env(key.0, key.1)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.contains("listening on http://0.0.0.0:"), "{line}");
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(logs.contains("plain HTTP on a non-loopback address"), "{logs}");
+}
+
+#[test]
+fn tokens_and_policies_from_the_cli() {
+    let s = spawn_server(&["--dev"], &[]).expect("dev server");
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("reader.toml");
+    std::fs::write(&policy, "[[rules]]\npath = \"secret/production\"\ncapabilities = [\"list\", \"read\"]\n").unwrap();
+    assert!(s.ok(&["policy", "write", "reader", policy.to_str().unwrap()]).contains("1 rule"));
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[[rules]]\npath = \"secret/*/x\"\ncapabilities = [\"read\"]\n").unwrap();
+    let err = s.fails(&["policy", "write", "bad", bad.to_str().unwrap()]);
+    assert!(err.contains("'*' may only end the path"), "{err}");
+    assert!(s.ok(&["policy", "read", "reader"]).contains("secret/production"));
+    let list = s.ok(&["policy", "list"]);
+    assert!(list.contains("reader") && list.contains("root") && list.contains("default"), "{list}");
+    s.ok(&["secrets", "set", "-p", "secret", "-e", "production", "K=prod-value"]);
+    s.ok(&["secrets", "set", "-p", "secret", "-e", "staging", "K=staging-value"]);
+
+    let created: Value = serde_json::from_str(&s.ok(&[
+        "token",
+        "create",
+        "--policy",
+        "reader",
+        "--ttl",
+        "1h",
+        "--display-name",
+        "app",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let token = created["token"].as_str().unwrap().to_owned();
+    let accessor = created["info"]["accessor"].as_str().unwrap().to_owned();
+    let text = s.ok(&["token", "create", "--policy", "reader"]);
+    assert!(text.contains("Token:    kw_") && text.contains("Accessor: acc_"), "{text}");
+
+    let as_app = |args: &[&str]| {
+        Command::new(BIN).args(args).env("KEYWARD_ADDR", &s.addr).env("KEYWARD_TOKEN", &token).output().unwrap()
+    };
+    let out = as_app(&["secrets", "get", "-p", "secret", "-e", "production", "K", "--reveal"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "prod-value\n");
+    let out = as_app(&["secrets", "get", "-p", "secret", "-e", "staging", "K", "--reveal"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("permission denied") && err.contains("secret/staging") && !err.contains("staging-value"),
+        "{err}"
+    );
+    let out = as_app(&["token", "lookup"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&accessor));
+
+    let looked = s.kw_stdin(&["token", "lookup", "-", "--format", "json"], Some(&token));
+    let looked: Value = serde_json::from_slice(&looked.stdout).unwrap();
+    assert_eq!(looked["accessor"], accessor.as_str());
+    let err = s.fails(&["token", "lookup", &token]);
+    assert!(err.contains("not accepted as arguments") && !err.contains(&token[3..]), "{err}");
+    let list = s.ok(&["token", "list"]);
+    assert!(list.contains(&accessor) && !list.contains(&token[3..]), "{list}");
+
+    assert!(s.ok(&["token", "revoke", "--accessor", &accessor]).contains("Revoked 1 token"));
+    let out = as_app(&["secrets", "get", "-p", "secret", "-e", "production", "K"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("KEYWARD_TOKEN"));
+    s.ok(&["policy", "delete", "reader", "--yes"]);
+    s.fails(&["policy", "read", "reader"]);
+    s.stop();
 }

@@ -12,6 +12,7 @@ mod guard;
 mod openapi;
 mod routes;
 mod serve;
+mod tls;
 pub mod wire;
 
 pub use app::{router, HttpLimits};
@@ -19,3 +20,4 @@ pub use error::ApiError;
 pub use guard::{GuardConfig, Rate};
 pub use openapi::openapi_document;
 pub use serve::{start, RunningServer, ServerOptions, StartError};
+pub use tls::TlsMaterial;

@@ -6,6 +6,7 @@ use keyward_core::{CoreError, Keyward, KeywardConfig, MountKind, StoreError};
 
 use crate::app::HttpLimits;
 use crate::guard::GuardConfig;
+use crate::tls::TlsMaterial;
 use keyward_crypto::{MasterKeyring, Token};
 use keyward_store::{connect, DatabaseUrl};
 use thiserror::Error;
@@ -32,6 +33,10 @@ pub struct ServerOptions {
     pub guard: GuardConfig,
     /// Concurrency and timeout limits.
     pub limits: HttpLimits,
+    /// Serve HTTPS with this certificate.
+    pub tls: Option<TlsMaterial>,
+    /// Allow plain HTTP on a non-loopback address (outside dev mode).
+    pub insecure_http: bool,
 }
 
 impl ServerOptions {
@@ -46,6 +51,8 @@ impl ServerOptions {
             config: KeywardConfig::default(),
             guard: GuardConfig::default(),
             limits: HttpLimits::default(),
+            tls: None,
+            insecure_http: false,
         }
     }
 }
@@ -59,6 +66,9 @@ pub enum StartError {
     /// The master keyring does not fit the database, or dev setup failed.
     #[error("{0}")]
     Keys(CoreError),
+    /// Plain HTTP on a non-loopback address without `--insecure-http`.
+    #[error("refusing to serve plain HTTP on {0}: give --tls-cert and --tls-key, listen on 127.0.0.1, or pass --insecure-http")]
+    Insecure(SocketAddr),
     /// The listen address could not be bound.
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
@@ -85,6 +95,12 @@ impl RunningServer {
 
 /// Opens the database, checks the keyring, (in dev mode) initialises, binds and serves.
 pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
+    if opts.tls.is_none() && !opts.listen.ip().is_loopback() {
+        if !opts.insecure_http && !opts.dev {
+            return Err(StartError::Insecure(opts.listen));
+        }
+        tracing::warn!(listen = %opts.listen, "serving plain HTTP on a non-loopback address: tokens and secrets cross the network unencrypted");
+    }
     let store = connect(&opts.database, opts.max_connections)
         .await
         .map_err(|e| StartError::Storage(opts.database.redacted(), e))?;
@@ -101,21 +117,27 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
     }
     let listener = TcpListener::bind(opts.listen).await.map_err(|e| StartError::Bind(opts.listen, e))?;
     let addr = listener.local_addr().map_err(|e| StartError::Bind(opts.listen, e))?;
-    // Small request/response exchanges must not wait on Nagle + delayed ACKs (~40 ms each).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    let app = crate::router(kw, opts.guard, opts.limits).into_make_service_with_connect_info::<SocketAddr>();
+    let app = crate::router(kw, opts.guard, opts.limits);
     let (shutdown, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
+    let task = match opts.tls {
+        Some(tls) => tokio::spawn(crate::tls::serve_tls(listener, app, tls, rx)),
+        None => {
+            // Small request/response exchanges must not wait on Nagle + delayed ACKs (~40 ms each).
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+                }
+            });
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = rx.await;
+                    })
+                    .await
             })
-            .await
-    });
+        }
+    };
     tracing::info!(%addr, database = %opts.database.redacted(), "keyward listening");
     Ok(RunningServer { addr, root_token, shutdown, task })
 }

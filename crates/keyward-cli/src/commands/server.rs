@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context, Result};
 use keyward_core::{parse_duration, KeywardConfig};
 use keyward_crypto::MasterKeyring;
-use keyward_server::{start, GuardConfig, HttpLimits, Rate, ServerOptions};
+use keyward_server::{start, GuardConfig, HttpLimits, Rate, ServerOptions, TlsMaterial};
 use keyward_store::DatabaseUrl;
 use tracing_subscriber::EnvFilter;
 use zeroize::Zeroizing;
@@ -103,8 +103,21 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         max_in_flight: args.max_in_flight.max(1),
         request_timeout: std::time::Duration::from_secs(parse_duration(&args.request_timeout)?.max(1)),
     };
+    options.insecure_http = args.insecure_http;
+    let mut ca_line = None;
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        options.tls = Some(TlsMaterial::from_files(cert, key).map_err(|e| anyhow!(e))?);
+    } else if args.tls {
+        let tls = TlsMaterial::self_signed().map_err(|e| anyhow!(e))?;
+        let dir = dev_dir.as_ref().context("--tls needs --dev")?;
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, &tls.cert_pem).with_context(|| format!("cannot write {}", ca.display()))?;
+        ca_line = Some((ca, tls.fingerprint.clone()));
+        options.tls = Some(tls);
+    }
+    let scheme = if options.tls.is_some() { "https" } else { "http" };
     let server = start(options).await.map_err(|e| anyhow!("{e}"))?;
-    let url = format!("http://{}", server.addr);
+    let url = format!("{scheme}://{}", server.addr);
     // Printed with println!, never through logging: the root token must not reach log sinks.
     match &server.root_token {
         Some(token) => {
@@ -114,9 +127,15 @@ pub async fn run(args: ServerArgs) -> Result<()> {
                 database.redacted()
             );
             println!("Root token: {}", token.expose());
+            if let Some((_, fp)) = &ca_line {
+                println!("TLS certificate (self-signed) SHA-256 fingerprint: {fp}");
+            }
             println!();
             println!("    export KEYWARD_ADDR='{url}'");
             println!("    export KEYWARD_TOKEN='{}'", token.expose());
+            if let Some((ca, _)) = &ca_line {
+                println!("    export KEYWARD_CACERT='{}'", ca.display());
+            }
             println!();
         }
         None => println!("keyward listening on {url}"),
