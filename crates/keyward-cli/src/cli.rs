@@ -42,6 +42,9 @@ pub enum Command {
     /// Write, read, list and delete path policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Read, search and verify the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Generate random secrets and keys locally (no server needed).
     #[command(subcommand)]
     Gen(GenCommand),
@@ -118,6 +121,23 @@ pub struct ServerArgs {
     /// Allow plain HTTP on a non-loopback address (a warning is logged at every start).
     #[arg(long)]
     pub insecure_http: bool,
+    /// Also append every audit entry to this JSON-lines file (best-effort; the database is the
+    /// primary, mandatory sink).
+    #[arg(long, env = "KEYWARD_AUDIT_FILE")]
+    pub audit_file: Option<PathBuf>,
+    /// Also print every audit entry on stdout (best-effort), e.g. for a log shipper.
+    #[arg(long)]
+    pub audit_stdout: bool,
+    /// Append the audit chain's head (seq and hash) to this append-only file, so truncation of
+    /// the log is detectable (`keyward audit verify` checks against it).
+    #[arg(long, env = "KEYWARD_AUDIT_ANCHOR_FILE")]
+    pub audit_anchor_file: Option<PathBuf>,
+    /// How often the head is anchored (log line and anchor file).
+    #[arg(long, default_value = "1m")]
+    pub audit_anchor_interval: String,
+    /// Do not audit requests. For benchmarks only: nothing is recorded.
+    #[arg(long, hide = true)]
+    pub no_audit: bool,
 }
 
 /// `keyward operator …`.
@@ -397,6 +417,58 @@ pub enum PolicyCommand {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
+    },
+}
+
+/// Filters of `audit tail` and `audit search`.
+#[derive(Debug, Args)]
+pub struct AuditFilter {
+    /// Only entries newer than this (Go-style duration: 30m, 1h, 7d).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only this token accessor.
+    #[arg(long)]
+    pub accessor: Option<String>,
+    /// Only `<mount>/<path>` matching this glob (`careflex/*`, `+/production`).
+    #[arg(long)]
+    pub path: Option<String>,
+    /// Only failed requests (status 400 and above).
+    #[arg(long)]
+    pub failed: bool,
+    /// Only this operation (e.g. secrets.reveal, auth.failed, tokens.create).
+    #[arg(long)]
+    pub operation: Option<String>,
+    #[command(flatten)]
+    pub out: FormatArgs,
+}
+
+/// `keyward audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Show the latest entries; `-f` keeps following new ones.
+    Tail {
+        /// How many entries to show first.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: u32,
+        /// Keep polling for new entries.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        #[command(flatten)]
+        filter: AuditFilter,
+    },
+    /// Search the whole log.
+    Search {
+        #[command(flatten)]
+        filter: AuditFilter,
+    },
+    /// Walk the whole chain and report the first broken entry and why; exits non-zero unless
+    /// intact. Checks against the server's anchor file, or the last line of --anchor-file.
+    Verify {
+        /// An anchor file (JSON lines of {"seq","hash"}) to check the tail against.
+        #[arg(long)]
+        anchor_file: Option<PathBuf>,
+        #[command(flatten)]
+        out: FormatArgs,
     },
 }
 

@@ -1,8 +1,8 @@
 //! The HTTP client of the native API, using the server's wire types.
 use anyhow::{anyhow, bail, Context, Result};
 use keyward_server::wire::{
-    ErrorBody, History, InitResponse, MountCreateRequest, MountDeleted, MountInfo, MountList, PolicyList, PolicyOut,
-    PolicyWriteRequest, Revoked, RollbackRequest, SecretList, SecretView, SecretWriteRequest, TokenBody,
+    AuditPage, ErrorBody, History, InitResponse, MountCreateRequest, MountDeleted, MountInfo, MountList, PolicyList,
+    PolicyOut, PolicyWriteRequest, Revoked, RollbackRequest, SecretList, SecretView, SecretWriteRequest, TokenBody,
     TokenCreateRequest, TokenCreated, TokenInfo, TokenList, WriteResult,
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -236,6 +236,23 @@ impl Client {
         let url = format!("/api/v1/policies/{}", encode_segment(name));
         let _: serde_json::Value = self.send(self.request(Method::DELETE, &url), true).await?;
         Ok(())
+    }
+}
+
+impl Client {
+    /// `GET /api/v1/audit`.
+    pub async fn audit(&self, query: &[(&str, String)]) -> Result<AuditPage> {
+        self.send(self.request(Method::GET, "/api/v1/audit").query(query), true).await
+    }
+
+    /// `GET /api/v1/audit/verify`.
+    pub async fn audit_verify(&self, anchor: Option<(u64, String)>) -> Result<serde_json::Value> {
+        let mut query: Vec<(&str, String)> = vec![];
+        if let Some((seq, hash)) = anchor {
+            query.push(("anchor_seq", seq.to_string()));
+            query.push(("anchor_hash", hash));
+        }
+        self.send(self.request(Method::GET, "/api/v1/audit/verify").query(&query), true).await
     }
 }
 

@@ -41,6 +41,9 @@ pub enum CoreError {
     /// The master keyring does not fit the database.
     #[error("{0}")]
     KeyMismatch(String),
+    /// The audit log could not be written, so the request was not served (fail-closed).
+    #[error("the audit log cannot be written: {0}")]
+    AuditUnavailable(String),
     /// The writer task is gone or the server is shutting down.
     #[error("the server is shutting down")]
     Unavailable,

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 use keyward_crypto::{Key256, MasterKeyring, TokenKey, WrappedKey, WrappedKeyDomain};
 use uuid::Uuid;
 
-use crate::{CoreError, Store, StoreTx};
+use crate::{AuditKeys, CoreError, Store, StoreTx};
 
 /// Owner id of singleton keys (token key, audit key).
 pub(crate) const SYSTEM_OWNER: Uuid = Uuid::nil();
@@ -17,6 +17,7 @@ pub struct KeyManager {
     keyring: MasterKeyring,
     deks: RwLock<HashMap<(Uuid, u32), Arc<Key256>>>,
     token_key: RwLock<Option<Arc<TokenKey>>>,
+    audit_keys: RwLock<Option<Arc<AuditKeys>>>,
 }
 
 fn lock_poisoned() -> CoreError {
@@ -26,7 +27,7 @@ fn lock_poisoned() -> CoreError {
 impl KeyManager {
     /// Wraps a keyring.
     pub fn new(keyring: MasterKeyring) -> Self {
-        Self { keyring, deks: RwLock::new(HashMap::new()), token_key: RwLock::new(None) }
+        Self { keyring, deks: RwLock::new(HashMap::new()), token_key: RwLock::new(None), audit_keys: RwLock::new(None) }
     }
 
     /// The keyring.
@@ -151,6 +152,24 @@ impl KeyManager {
         let key = Arc::new(TokenKey(key));
         *self.token_key.write().map_err(|_| lock_poisoned())? = Some(key.clone());
         Ok(key)
+    }
+
+    /// The audit chain and correlation keys, loaded on first use after initialisation.
+    pub(crate) async fn audit_keys(&self, store: &dyn Store) -> Result<Arc<AuditKeys>, CoreError> {
+        if let Some(k) = self.audit_keys.read().map_err(|_| lock_poisoned())?.clone() {
+            return Ok(k);
+        }
+        let wrapped = store
+            .wrapped_key(WrappedKeyDomain::AuditKey.label(), SYSTEM_OWNER, 1)
+            .await?
+            .ok_or(CoreError::NotInitialized)?;
+        let key = self
+            .keyring
+            .unwrap(WrappedKeyDomain::AuditKey, SYSTEM_OWNER.as_bytes(), 1, &wrapped)
+            .map_err(|_| CoreError::Integrity("the audit key".into()))?;
+        let keys = Arc::new(AuditKeys::new(&key));
+        *self.audit_keys.write().map_err(|_| lock_poisoned())? = Some(keys.clone());
+        Ok(keys)
     }
 
     /// Installs the token key made by initialisation.

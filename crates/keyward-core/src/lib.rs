@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod audit;
 mod duration;
 mod error;
 mod keys;
@@ -19,6 +20,7 @@ mod time;
 mod token_service;
 mod writer;
 
+pub use audit::{canonical, AuditEntry, AuditKeys, AuditRow, ChainVerifier, VerifyReport};
 pub use duration::{format_duration, parse_duration};
 pub use error::{CoreError, StoreError};
 pub use keys::KeyManager;

@@ -6,8 +6,9 @@ use keyward_crypto::{blob_dek_version, random_base62, Key256, MasterKeyring, Tok
 use crate::keys::SYSTEM_OWNER;
 use crate::ops::open_version;
 use crate::{
-    now_nanos, CoreError, KeyManager, Mount, MountKind, SecretData, SecretMeta, SecretPatch, SecretSummary,
-    SecretVersion, Store, TokenRecord, VersionInfo, WriteOp, WriteReply, WriteSummary, Writer,
+    now_nanos, AuditEntry, AuditRow, ChainVerifier, CoreError, KeyManager, Mount, MountKind, SecretData, SecretMeta,
+    SecretPatch, SecretSummary, SecretVersion, Store, TokenRecord, VerifyReport, VersionInfo, WriteOp, WriteReply,
+    WriteSummary, Writer,
 };
 
 const INITIALIZED: &str = "initialized";
@@ -57,13 +58,18 @@ impl std::fmt::Debug for dyn Store {
 
 impl Keyward {
     /// Checks the master keyring against the database and starts the writer.
-    pub async fn open(store: Arc<dyn Store>, keyring: MasterKeyring, config: KeywardConfig) -> Result<Self, CoreError> {
+    pub async fn open(
+        store: Arc<dyn Store>,
+        keyring: MasterKeyring,
+        config: KeywardConfig,
+        audit_sink: Option<tokio::sync::mpsc::Sender<String>>,
+    ) -> Result<Self, CoreError> {
         if config.default_token_ttl_secs > config.max_token_ttl_secs {
             return Err(CoreError::InvalidInput("the default token TTL is longer than the maximum".into()));
         }
         let keys = Arc::new(KeyManager::new(keyring));
         keys.check_keyring(store.as_ref()).await?;
-        let writer = Writer::spawn(store.clone(), keys.clone());
+        let writer = Writer::spawn(store.clone(), keys.clone(), audit_sink);
         Ok(Self { store, keys, writer, config })
     }
 
@@ -93,6 +99,10 @@ impl Keyward {
         let wrapped = self.keys.wrap(WrappedKeyDomain::TokenKey, SYSTEM_OWNER, 1, &key);
         tx.insert_wrapped_key(WrappedKeyDomain::TokenKey.label(), SYSTEM_OWNER, 1, &wrapped).await?;
         let token_key = Arc::new(TokenKey(key));
+        let audit_key = Key256::generate();
+        let wrapped = self.keys.wrap(WrappedKeyDomain::AuditKey, SYSTEM_OWNER, 1, &audit_key);
+        tx.insert_wrapped_key(WrappedKeyDomain::AuditKey.label(), SYSTEM_OWNER, 1, &wrapped).await?;
+        drop(audit_key);
         let root = Token::generate();
         let record = TokenRecord {
             accessor: new_accessor(),
@@ -135,36 +145,83 @@ impl Keyward {
         }
     }
 
-    /// Applies a patch as one new version.
+    /// Applies a patch as one new version; its audit entry commits in the same transaction.
     pub async fn patch_secret(
         &self,
         mount: &str,
         path: &str,
         patch: SecretPatch,
         actor: &str,
+        audit: AuditEntry,
     ) -> Result<WriteSummary, CoreError> {
         let op = WriteOp::Patch { mount: mount.to_owned(), path: path.to_owned(), patch, actor: actor.to_owned() };
-        written(self.writer.submit(op).await?)
+        written(self.writer.submit_audited(op, audit).await?)
     }
 
-    /// Writes a new version equal to `version`.
+    /// Writes a new version equal to `version`, audited in the same transaction.
     pub async fn rollback(
         &self,
         mount: &str,
         path: &str,
         version: u64,
         actor: &str,
+        audit: AuditEntry,
     ) -> Result<WriteSummary, CoreError> {
         let op = WriteOp::Rollback { mount: mount.to_owned(), path: path.to_owned(), version, actor: actor.to_owned() };
-        written(self.writer.submit(op).await?)
+        written(self.writer.submit_audited(op, audit).await?)
     }
 
-    /// Deletes a secret with all its versions.
-    pub async fn delete_secret(&self, mount: &str, path: &str) -> Result<(), CoreError> {
-        match self.writer.submit(WriteOp::DeleteSecret { mount: mount.to_owned(), path: path.to_owned() }).await? {
+    /// Deletes a secret with all its versions, audited in the same transaction.
+    pub async fn delete_secret(&self, mount: &str, path: &str, audit: AuditEntry) -> Result<(), CoreError> {
+        let op = WriteOp::DeleteSecret { mount: mount.to_owned(), path: path.to_owned() };
+        match self.writer.submit_audited(op, audit).await? {
             WriteReply::SecretDeleted => Ok(()),
             other => Err(unexpected(&other)),
         }
+    }
+
+    /// Appends an audit entry and waits until it is durably committed.
+    pub async fn audit(&self, entry: AuditEntry) -> Result<(), CoreError> {
+        self.writer.audit(entry).await
+    }
+
+    /// Whether audit entries can be written (the audit key exists).
+    pub async fn audit_ready(&self) -> bool {
+        self.keys.audit_keys(self.store.as_ref()).await.is_ok()
+    }
+
+    /// A keyed, searchable HMAC of a sensitive value (e.g. a presented token) for audit entries.
+    pub async fn audit_correlate(&self, value: &[u8]) -> Result<String, CoreError> {
+        Ok(self.keys.audit_keys(self.store.as_ref()).await?.correlate(value))
+    }
+
+    /// Audit rows after `after_seq`.
+    pub async fn audit_rows(&self, after_seq: u64, limit: u32) -> Result<Vec<AuditRow>, CoreError> {
+        Ok(self.store.audit_rows(after_seq, limit).await?)
+    }
+
+    /// The chain head `(seq, hash)`.
+    pub async fn audit_head(&self) -> Result<Option<(u64, Vec<u8>)>, CoreError> {
+        Ok(self.store.audit_head().await?)
+    }
+
+    /// Walks the whole chain, page by page, against the stored head and an optional external
+    /// anchor `(seq, hash)`.
+    pub async fn verify_audit(&self, anchor: Option<(u64, Vec<u8>)>) -> Result<VerifyReport, CoreError> {
+        let keys = self.keys.audit_keys(self.store.as_ref()).await?;
+        let head = self.store.audit_head().await?.map_or(0, |h| h.0);
+        let mut v = ChainVerifier::new(&keys, head, anchor);
+        let mut after = 0;
+        loop {
+            let rows = self.store.audit_rows(after, 1000).await?;
+            let Some(last) = rows.last() else { break };
+            after = last.seq;
+            rows.iter().for_each(|r| v.push(r));
+            if v.is_broken() {
+                break;
+            }
+        }
+        Ok(v.finish())
     }
 
     async fn kv_mount(&self, name: &str) -> Result<Mount, CoreError> {

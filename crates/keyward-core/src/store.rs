@@ -3,7 +3,7 @@ use async_trait::async_trait;
 use keyward_crypto::WrappedKey;
 use uuid::Uuid;
 
-use crate::{Mount, Nanos, Policy, SecretMeta, SecretSummary, SecretVersion, StoreError, TokenRecord};
+use crate::{AuditRow, Mount, Nanos, Policy, SecretMeta, SecretSummary, SecretVersion, StoreError, TokenRecord};
 
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +64,11 @@ pub trait Store: Send + Sync + 'static {
     async fn policies(&self, names: &[String]) -> Result<Vec<Policy>, StoreError>;
     /// All policy names.
     async fn policy_names(&self) -> Result<Vec<String>, StoreError>;
+
+    /// The audit chain's head `(seq, hash)`, if any entry was written.
+    async fn audit_head(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+    /// Audit rows after `after_seq`, in seq order.
+    async fn audit_rows(&self, after_seq: u64, limit: u32) -> Result<Vec<AuditRow>, StoreError>;
 }
 
 /// One write transaction. Dropping it without `commit` rolls it back.
@@ -135,4 +140,9 @@ pub trait StoreTx: Send {
     async fn put_policy(&mut self, policy: &Policy) -> Result<(), StoreError>;
     /// Deletes a policy; returns whether it existed.
     async fn delete_policy(&mut self, name: &str) -> Result<bool, StoreError>;
+
+    /// The audit head, locked until the transaction ends (one appender at a time).
+    async fn audit_head_for_update(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+    /// Appends a row and moves the head to it.
+    async fn append_audit(&mut self, row: &AuditRow) -> Result<(), StoreError>;
 }

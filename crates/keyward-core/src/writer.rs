@@ -1,98 +1,187 @@
-//! The single writer: one task per database that applies writes in group-committed batches,
-//! so many requests share one transaction and one fsync.
+//! The single writer: one task per database that applies writes and audit entries in
+//! group-committed batches, so many requests share one transaction and one fsync. An audit entry
+//! that goes with a write commits in the same transaction; the chain's next `seq` and hash are
+//! assigned here, under the head's lock.
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::audit::canonical;
 use crate::ops::apply;
-use crate::{CoreError, KeyManager, Store, StoreError, StoreTx, WriteOp, WriteReply};
+use crate::{AuditEntry, AuditKeys, AuditRow, CoreError, KeyManager, Store, StoreError, StoreTx, WriteOp, WriteReply};
 
-/// Most writes applied in one transaction.
+/// Most jobs applied in one transaction.
 const MAX_BATCH: usize = 256;
 /// Queue depth before submitters wait (back-pressure).
 const QUEUE: usize = 4096;
 
 type Reply = oneshot::Sender<Result<WriteReply, CoreError>>;
 
+struct Job {
+    op: Option<WriteOp>,
+    audit: Option<AuditEntry>,
+    reply: Reply,
+}
+
 /// Handle to the writer task.
 #[derive(Debug, Clone)]
 pub struct Writer {
-    queue: mpsc::Sender<(WriteOp, Reply)>,
+    queue: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job").field("op", &self.op).finish_non_exhaustive()
+    }
 }
 
 impl Writer {
-    /// Starts the writer task on the current tokio runtime.
-    pub fn spawn(store: Arc<dyn Store>, keys: Arc<KeyManager>) -> Self {
+    /// Starts the writer task on the current tokio runtime. Committed audit entries (canonical
+    /// JSON lines) are offered to `sink`, best-effort.
+    pub fn spawn(store: Arc<dyn Store>, keys: Arc<KeyManager>, sink: Option<mpsc::Sender<String>>) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, keys, rx));
+        tokio::spawn(run(store, keys, rx, sink));
         Self { queue }
+    }
+
+    async fn enqueue(&self, op: Option<WriteOp>, audit: Option<AuditEntry>) -> Result<WriteReply, CoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.queue.send(Job { op, audit, reply }).await.map_err(|_| CoreError::Unavailable)?;
+        rx.await.map_err(|_| CoreError::Unavailable)?
     }
 
     /// Queues a write and waits until its batch has committed (or failed).
     pub async fn submit(&self, op: WriteOp) -> Result<WriteReply, CoreError> {
-        let (tx, rx) = oneshot::channel();
-        self.queue.send((op, tx)).await.map_err(|_| CoreError::Unavailable)?;
-        rx.await.map_err(|_| CoreError::Unavailable)?
+        self.enqueue(Some(op), None).await
+    }
+
+    /// Queues a write whose audit entry must commit in the same transaction.
+    pub async fn submit_audited(&self, op: WriteOp, audit: AuditEntry) -> Result<WriteReply, CoreError> {
+        self.enqueue(Some(op), Some(audit)).await
+    }
+
+    /// Appends an audit entry and waits until it is durably committed.
+    pub async fn audit(&self, entry: AuditEntry) -> Result<(), CoreError> {
+        self.enqueue(None, Some(entry)).await.map(|_| ())
     }
 }
 
-async fn run(store: Arc<dyn Store>, keys: Arc<KeyManager>, mut rx: mpsc::Receiver<(WriteOp, Reply)>) {
+async fn run(
+    store: Arc<dyn Store>,
+    keys: Arc<KeyManager>,
+    mut rx: mpsc::Receiver<Job>,
+    sink: Option<mpsc::Sender<String>>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
-        let results = commit_batch(store.as_ref(), &keys, &jobs).await;
-        for ((_, reply), result) in jobs.into_iter().zip(results) {
+        let audit_keys = if jobs.iter().any(|j| j.audit.is_some()) {
+            match keys.audit_keys(store.as_ref()).await {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    let msg = e.to_string();
+                    for job in jobs {
+                        let _ = job.reply.send(Err(CoreError::AuditUnavailable(msg.clone())));
+                    }
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        let (results, lines) = commit_batch(store.as_ref(), &keys, audit_keys.as_deref(), &jobs).await;
+        if let Some(sink) = &sink {
+            for line in lines {
+                if sink.try_send(line).is_err() {
+                    tracing::warn!("audit sink queue full or closed: an entry was not shipped to the extra sinks");
+                }
+            }
+        }
+        for (job, result) in jobs.into_iter().zip(results) {
             if let Ok(WriteReply::MountDeleted { id, .. }) = &result {
                 keys.evict_mount(*id);
             }
-            let _ = reply.send(result);
+            let _ = job.reply.send(result);
         }
     }
 }
 
-/// Applies each op under its own savepoint (a failing op does not undo the others), then
-/// commits once. If the transaction cannot start or commit, every op fails with that error.
-async fn commit_batch(
-    store: &dyn Store,
-    keys: &KeyManager,
-    jobs: &[(WriteOp, Reply)],
-) -> Vec<Result<WriteReply, CoreError>> {
-    let fail_all = |e: StoreError| {
+/// Appends one entry at the head of the chain.
+async fn append_audit(tx: &mut dyn StoreTx, keys: &AuditKeys, mut entry: AuditEntry) -> Result<String, StoreError> {
+    let (seq, prev) = tx.audit_head_for_update().await?.unwrap_or((0, vec![0; crate::audit::HASH_LEN]));
+    entry.seq = seq + 1;
+    let line = canonical(&entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let hash = keys.chain(&prev, &line).to_vec();
+    tx.append_audit(&AuditRow { seq: entry.seq, entry: line.clone(), hash }).await?;
+    Ok(line)
+}
+
+type BatchResult = (Vec<Result<WriteReply, CoreError>>, Vec<String>);
+
+/// Applies each job under its own savepoint (a failing job does not undo the others), then
+/// commits once. If the transaction cannot start or commit, every job fails with that error.
+async fn commit_batch(store: &dyn Store, keys: &KeyManager, audit: Option<&AuditKeys>, jobs: &[Job]) -> BatchResult {
+    let fail_all = |e: StoreError| -> BatchResult {
         let msg = e.to_string();
-        jobs.iter().map(|_| Err(CoreError::Store(StoreError::Database(msg.clone())))).collect()
+        let results = jobs
+            .iter()
+            .map(|j| {
+                Err(if j.audit.is_some() {
+                    CoreError::AuditUnavailable(msg.clone())
+                } else {
+                    CoreError::Store(StoreError::Database(msg.clone()))
+                })
+            })
+            .collect();
+        (results, Vec::new())
     };
     let mut tx = match store.begin_write(false).await {
         Ok(tx) => tx,
         Err(e) => return fail_all(e),
     };
     let mut results = Vec::with_capacity(jobs.len());
-    for (op, _) in jobs {
-        match apply_one(tx.as_mut(), keys, op).await {
-            Ok(r) => results.push(r),
+    let mut lines = Vec::new();
+    for job in jobs {
+        match apply_one(tx.as_mut(), keys, audit, job).await {
+            Ok((r, line)) => {
+                results.push(r);
+                lines.extend(line);
+            }
             Err(e) => return fail_all(e),
         }
     }
     match tx.commit().await {
-        Ok(()) => results,
+        Ok(()) => (results, lines),
         Err(e) => fail_all(e),
     }
 }
 
-/// Runs one op inside a savepoint, retrying once on a concurrent-change conflict. The outer
+/// Runs one job inside a savepoint, retrying once on a concurrent-change conflict. The outer
 /// error is a storage failure that dooms the whole batch.
 async fn apply_one(
     tx: &mut dyn StoreTx,
     keys: &KeyManager,
-    op: &WriteOp,
-) -> Result<Result<WriteReply, CoreError>, StoreError> {
+    audit: Option<&AuditKeys>,
+    job: &Job,
+) -> Result<(Result<WriteReply, CoreError>, Option<String>), StoreError> {
     let mut attempt = 0;
     loop {
         tx.savepoint().await?;
-        let r = apply(tx, keys, op).await;
+        let mut r = match &job.op {
+            Some(op) => apply(tx, keys, op).await,
+            None => Ok(WriteReply::Done),
+        };
+        let mut line = None;
+        if let (Ok(_), Some(entry), Some(keys)) = (&r, &job.audit, audit) {
+            match append_audit(tx, keys, entry.clone()).await {
+                Ok(l) => line = Some(l),
+                Err(e) => r = Err(CoreError::AuditUnavailable(e.to_string())),
+            }
+        }
         match r {
             Ok(reply) => {
                 tx.release_savepoint().await?;
-                return Ok(Ok(reply));
+                return Ok((Ok(reply), line));
             }
             Err(e) => {
                 tx.rollback_to_savepoint().await?;
@@ -101,7 +190,7 @@ async fn apply_one(
                 if attempt < 2 && matches!(e, CoreError::Store(StoreError::Conflict)) {
                     continue;
                 }
-                return Ok(Err(e));
+                return Ok((Err(e), None));
             }
         }
     }

@@ -49,6 +49,20 @@ impl Key256 {
         tag.as_ref().try_into().expect("HMAC-SHA256 is 32 bytes")
     }
 
+    /// An independent subkey derived with HKDF-SHA256 (no salt) for the purpose named by `info`.
+    pub fn derive(&self, info: &[u8]) -> Key256 {
+        struct Len32;
+        impl ring::hkdf::KeyType for Len32 {
+            fn len(&self) -> usize {
+                32
+            }
+        }
+        let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, &[]).extract(self.expose());
+        let mut out = Zeroizing::new([0u8; 32]);
+        prk.expand(&[info], Len32).and_then(|okm| okm.fill(out.as_mut())).expect("HKDF output of 32 bytes is valid");
+        Key256::from_bytes(out)
+    }
+
     /// Encrypts with AES-256-GCM and a random nonce: `nonce | ciphertext | tag`.
     pub fn seal(&self, aad: &Aad, plaintext: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
@@ -138,6 +152,16 @@ pub(crate) fn unwrap_with(kek: &Key256, aad: &Aad, wrapped: &[u8]) -> Result<Key
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn derived_subkeys_are_distinct_and_stable() {
+        let k = Key256::generate();
+        let a = k.derive(b"keyward/audit/chain");
+        let b = k.derive(b"keyward/audit/correlation");
+        assert_ne!(a.expose(), b.expose());
+        assert_ne!(a.expose(), k.expose());
+        assert_eq!(a.expose(), k.derive(b"keyward/audit/chain").expose());
+    }
 
     #[test]
     fn debug_is_redacted() {

@@ -15,9 +15,10 @@ use axum::error_handling::HandleErrorLayer;
 use axum::response::IntoResponse;
 use tower::ServiceBuilder;
 
+use crate::audit::{audit_layer, AuditState};
 use crate::error::ApiError;
 use crate::guard::{guard_layer, GuardConfig, Guards};
-use crate::routes::{mounts, policies, secrets, sys, tokens};
+use crate::routes::{audit as audit_routes, mounts, policies, secrets, sys, tokens};
 
 /// Largest accepted request body.
 pub const MAX_BODY: usize = 1 << 20;
@@ -29,6 +30,8 @@ pub struct AppContext {
     pub kw: Keyward,
     /// Rate limits and lockout of this process.
     pub guards: Guards,
+    /// Audit switches, counters and sink health.
+    pub audit: Arc<AuditState>,
 }
 
 /// Request hardening settings.
@@ -87,8 +90,8 @@ async fn method_not_allowed() -> ApiError {
 }
 
 /// Builds the whole HTTP application over `kw`.
-pub fn router(kw: Keyward, guard: GuardConfig, limits: HttpLimits) -> Router {
-    let state = Arc::new(AppContext { kw, guards: Guards::new(guard) });
+pub fn router(kw: Keyward, guard: GuardConfig, limits: HttpLimits, audit: Arc<AuditState>) -> Router {
+    let state = Arc::new(AppContext { kw, guards: Guards::new(guard), audit });
     let native = Router::new()
         .route("/openapi.json", get(crate::openapi::serve_openapi))
         .route("/mounts", get(mounts::list).post(mounts::create))
@@ -104,7 +107,10 @@ pub fn router(kw: Keyward, guard: GuardConfig, limits: HttpLimits) -> Router {
         .route("/tokens/revoke", post(tokens::revoke))
         .route("/tokens/accessors/{accessor}", get(tokens::lookup_accessor).delete(tokens::revoke_accessor))
         .route("/policies", get(policies::list))
-        .route("/policies/{name}", get(policies::read).put(policies::write).delete(policies::delete));
+        .route("/policies/{name}", get(policies::read).put(policies::write).delete(policies::delete))
+        .route("/audit", get(audit_routes::search))
+        .route("/audit/verify", get(audit_routes::verify))
+        .route("/audit/anchor", post(audit_routes::anchor));
     let vault = Router::new()
         .route("/sys/health", get(sys::health).head(sys::health_head))
         .route("/sys/seal-status", get(sys::seal_status))
@@ -130,6 +136,7 @@ pub fn router(kw: Keyward, guard: GuardConfig, limits: HttpLimits) -> Router {
         )
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard_layer))
         .layer(axum::middleware::from_fn(header_limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), audit_layer))
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(

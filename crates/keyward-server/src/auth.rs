@@ -10,6 +10,7 @@ use keyward_core::Capability;
 use keyward_crypto::Token;
 
 use crate::app::AppState;
+use crate::audit::AuditCtx;
 use crate::error::{ApiError, ApiResult};
 use crate::guard::ClientIp;
 
@@ -18,6 +19,8 @@ use crate::guard::ClientIp;
 pub struct Caller {
     /// The token record and its ACL.
     pub inner: keyward_core::Caller,
+    /// The request's audit context.
+    pub audit: AuditCtx,
 }
 
 /// Extracts the token text from `Authorization: Bearer` (or Vault's `X-Vault-Token`).
@@ -35,11 +38,26 @@ pub(crate) fn client_ip(parts: &Parts) -> IpAddr {
     parts.extensions.get::<ClientIp>().map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0)
 }
 
-fn failed(state: &AppState, ip: IpAddr) -> ApiError {
+async fn failed(state: &AppState, ip: IpAddr, audit: &AuditCtx, presented: Option<&str>) -> ApiError {
+    if let Some(raw) = presented {
+        // Correlatable without being stored: a keyed HMAC of what was presented.
+        if let Ok(h) = state.kw.audit_correlate(raw.as_bytes()).await {
+            audit.detail("presented_token_hmac", h);
+        }
+    }
     if let Some(lock) = state.guards.lockout.record_failure(ip, &state.guards.config) {
+        state.audit.counters.lockouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        audit.detail("lockout_secs", lock.as_secs());
         tracing::warn!(target: "security", client_ip = %ip, lockout_secs = lock.as_secs(), "client locked out after repeated failed token checks");
     }
     ApiError::unauthenticated()
+}
+
+fn raw_token(parts: &Parts) -> Option<&str> {
+    if let Some(v) = parts.headers.get("x-vault-token") {
+        return v.to_str().ok();
+    }
+    parts.headers.get(AUTHORIZATION)?.to_str().ok()?.split_once(' ').map(|(_, t)| t.trim())
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -47,8 +65,14 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
         let ip = client_ip(parts);
-        let token = presented_token(parts).ok_or_else(|| failed(state, ip))?;
-        let inner = state.kw.authenticate(&token).await?.ok_or_else(|| failed(state, ip))?;
+        let audit = parts.extensions.get::<AuditCtx>().cloned().unwrap_or_default();
+        let Some(token) = presented_token(parts) else {
+            return Err(failed(state, ip, &audit, raw_token(parts)).await);
+        };
+        let Some(inner) = state.kw.authenticate(&token).await? else {
+            return Err(failed(state, ip, &audit, Some(token.expose())).await);
+        };
+        audit.set_accessor(&inner.token.accessor);
         if !inner.token.allows_ip(ip) {
             tracing::warn!(target: "security", client_ip = %ip, accessor = %inner.token.accessor, "token used from outside its allowed addresses");
             return Err(ApiError::new(
@@ -61,7 +85,7 @@ impl FromRequestParts<AppState> for Caller {
             tracing::warn!(target: "security", accessor = %inner.token.accessor, "rate limit hit (token)");
             return Err(ApiError::too_many("rate limit exceeded for this token", wait));
         }
-        Ok(Self { inner })
+        Ok(Self { inner, audit })
     }
 }
 

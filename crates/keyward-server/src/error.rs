@@ -85,6 +85,15 @@ impl From<CoreError> for ApiError {
             CoreError::AlreadyInitialized => (StatusCode::BAD_REQUEST, "already_initialized"),
             CoreError::NotInitialized => (StatusCode::SERVICE_UNAVAILABLE, "not_initialized"),
             CoreError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            CoreError::AuditUnavailable(_) => {
+                tracing::error!(error = %msg, "audit entry not written: the request was not served");
+                return Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "audit_unavailable",
+                    "the audit log cannot be written; the request was not served",
+                )
+                .retry_after(std::time::Duration::from_secs(5));
+            }
             CoreError::Integrity(_) => {
                 tracing::error!(error = %msg, "integrity check failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "integrity_error")
@@ -124,6 +133,7 @@ impl IntoResponse for ApiError {
                 (self.status, Json(serde_json::json!({ "errors": errors }))).into_response()
             }
         };
+        resp.extensions_mut().insert(ErrorCode(self.code));
         if let Some(wait) = self.retry_after {
             let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
@@ -136,6 +146,10 @@ impl IntoResponse for ApiError {
         resp
     }
 }
+
+/// The error code of a response, for its audit entry.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
 
 /// Result alias of handlers.
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 
 mod app;
+mod audit;
 mod auth;
 mod error;
 mod extract;
@@ -16,6 +17,7 @@ mod tls;
 pub mod wire;
 
 pub use app::{router, HttpLimits};
+pub use audit::{AuditOptions, AuditSinks, AuditState};
 pub use error::ApiError;
 pub use guard::{GuardConfig, Rate};
 pub use openapi::openapi_document;

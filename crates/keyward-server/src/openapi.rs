@@ -2,7 +2,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use crate::routes::{mounts, policies, secrets, sys, tokens};
+use crate::routes::{audit, mounts, policies, secrets, sys, tokens};
 use crate::wire;
 
 #[derive(OpenApi)]
@@ -14,6 +14,7 @@ use crate::wire;
         tokens::create, tokens::list, tokens::lookup_self, tokens::revoke_self, tokens::lookup, tokens::revoke,
         tokens::lookup_accessor, tokens::revoke_accessor,
         policies::list, policies::read, policies::write, policies::delete,
+        audit::search, audit::verify, audit::anchor,
         sys::health, sys::seal_status, sys::init_status, sys::init,
     ),
     components(schemas(
@@ -21,7 +22,8 @@ use crate::wire;
         wire::SecretWriteRequest, wire::WriteResult, wire::RollbackRequest, wire::FieldOut, wire::SecretView,
         wire::SecretListItem, wire::SecretList, wire::VersionOut, wire::History, wire::InitResponse, wire::Health,
         wire::TokenCreateRequest, wire::TokenInfo, wire::TokenCreated, wire::TokenList, wire::TokenBody, wire::Revoked,
-        wire::PolicyWriteRequest, wire::PolicyOut, wire::PolicyList,
+        wire::PolicyWriteRequest, wire::PolicyOut, wire::PolicyList, wire::AuditQuery, wire::AuditPage, wire::VerifyQuery,
+        wire::Anchored,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use keyward_core::{CoreError, Keyward, KeywardConfig, MountKind, StoreError};
 
 use crate::app::HttpLimits;
+use crate::audit::{spawn_anchoring, spawn_sinks, AuditOptions, AuditState};
 use crate::guard::GuardConfig;
 use crate::tls::TlsMaterial;
 use keyward_crypto::{MasterKeyring, Token};
@@ -37,6 +38,8 @@ pub struct ServerOptions {
     pub tls: Option<TlsMaterial>,
     /// Allow plain HTTP on a non-loopback address (outside dev mode).
     pub insecure_http: bool,
+    /// Auditing, extra sinks and anchoring.
+    pub audit: AuditOptions,
 }
 
 impl ServerOptions {
@@ -53,6 +56,7 @@ impl ServerOptions {
             limits: HttpLimits::default(),
             tls: None,
             insecure_http: false,
+            audit: AuditOptions::default(),
         }
     }
 }
@@ -104,7 +108,9 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
     let store = connect(&opts.database, opts.max_connections)
         .await
         .map_err(|e| StartError::Storage(opts.database.redacted(), e))?;
-    let kw = Keyward::open(Arc::new(store), opts.keyring, opts.config).await.map_err(StartError::Keys)?;
+    let audit = Arc::new(AuditState::new(opts.audit.enabled, opts.audit.anchor_file.clone()));
+    let sink = spawn_sinks(opts.audit.sinks.clone(), audit.clone());
+    let kw = Keyward::open(Arc::new(store), opts.keyring, opts.config, sink).await.map_err(StartError::Keys)?;
     let mut root_token = None;
     if opts.dev {
         if !kw.is_initialized().await.map_err(StartError::Keys)? {
@@ -117,7 +123,12 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
     }
     let listener = TcpListener::bind(opts.listen).await.map_err(|e| StartError::Bind(opts.listen, e))?;
     let addr = listener.local_addr().map_err(|e| StartError::Bind(opts.listen, e))?;
-    let app = crate::router(kw, opts.guard, opts.limits);
+    if opts.audit.enabled {
+        spawn_anchoring(kw.clone(), opts.audit.anchor_file.clone(), opts.audit.anchor_interval);
+    } else {
+        tracing::warn!("auditing is OFF: requests are not recorded (benchmarks only)");
+    }
+    let app = crate::router(kw, opts.guard, opts.limits, audit);
     let (shutdown, rx) = oneshot::channel::<()>();
     let task = match opts.tls {
         Some(tls) => tokio::spawn(crate::tls::serve_tls(listener, app, tls, rx)),

@@ -265,6 +265,9 @@ pub struct Health {
     pub version: String,
     /// `sqlite` or `postgres`.
     pub storage_type: String,
+    /// Audit state: `{"enabled", "primary": "ok"|"failing", "counters": {…}}`.
+    #[schema(value_type = Object)]
+    pub audit: Value,
 }
 
 /// `POST /api/v1/tokens`.
@@ -386,4 +389,51 @@ pub struct PolicyOut {
 pub struct PolicyList {
     /// Names, built-ins included.
     pub policies: Vec<String>,
+}
+
+/// `GET /api/v1/audit`: filters of a search or tail.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema, utoipa::IntoParams)]
+pub struct AuditQuery {
+    /// Entries after this seq.
+    pub after: Option<u64>,
+    /// Page size (default 100, at most 1000).
+    pub limit: Option<u32>,
+    /// Only the last N matching entries (a tail).
+    pub last: Option<u32>,
+    /// Only entries newer than this duration (e.g. `1h`).
+    pub since: Option<String>,
+    /// Only this accessor.
+    pub accessor: Option<String>,
+    /// Only `<mount>/<path>` matching this glob (Vault syntax: `careflex/*`).
+    pub path: Option<String>,
+    /// Only failed requests (status ≥ 400).
+    pub failed: Option<bool>,
+    /// Only this operation.
+    pub operation: Option<String>,
+}
+
+/// A page of audit entries.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditPage {
+    /// Matching entries, in seq order.
+    #[schema(value_type = Vec<Object>)]
+    pub entries: Vec<keyward_core::AuditEntry>,
+    /// Cursor (last seq scanned) for the next call.
+    pub next: u64,
+}
+
+/// `GET /api/v1/audit/verify` query: an external anchor to check against.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema, utoipa::IntoParams)]
+pub struct VerifyQuery {
+    /// Anchored seq.
+    pub anchor_seq: Option<u64>,
+    /// Anchored hash (hex).
+    pub anchor_hash: Option<String>,
+}
+
+/// `POST /api/v1/audit/anchor`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Anchored {
+    /// The head anchored.
+    pub seq: u64,
 }

@@ -13,7 +13,7 @@ use common::{backends, TestDb, TestServer, KEY_A};
 use http_body_util::BodyExt;
 use keyward_core::{Keyward, KeywardConfig, MountKind};
 use keyward_crypto::MasterKeyring;
-use keyward_server::{router, GuardConfig, HttpLimits};
+use keyward_server::{router, AuditState, GuardConfig, HttpLimits};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Value};
@@ -227,12 +227,13 @@ fn run_cases(t: &Target, token: &str, cases: u32, rt: &tokio::runtime::Handle) {
 
 async fn in_process(db: &TestDb) -> Target {
     let store = keyward_store::connect(&db.url, 4).await.unwrap();
-    let kw =
-        Keyward::open(Arc::new(store), MasterKeyring::parse(KEY_A).unwrap(), KeywardConfig::default()).await.unwrap();
+    let kw = Keyward::open(Arc::new(store), MasterKeyring::parse(KEY_A).unwrap(), KeywardConfig::default(), None)
+        .await
+        .unwrap();
     let root = kw.initialize().await.unwrap().expose().to_owned();
     kw.create_mount("secret", MountKind::Kv).await.unwrap();
     let guard = GuardConfig { ip_rate: None, token_rate: None, ..GuardConfig::default() };
-    Target::InProcess { app: router(kw, guard, HttpLimits::default()), root }
+    Target::InProcess { app: router(kw, guard, HttpLimits::default(), Arc::new(AuditState::new(true, None))), root }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

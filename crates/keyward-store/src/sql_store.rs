@@ -2,7 +2,7 @@
 use async_trait::async_trait;
 use keyward_core::WrappedKey;
 use keyward_core::{
-    Backend, Mount, Policy, SecretMeta, SecretSummary, SecretVersion, Store, StoreError, StoreTx, TokenRecord,
+    AuditRow, Backend, Mount, Policy, SecretMeta, SecretSummary, SecretVersion, Store, StoreError, StoreTx, TokenRecord,
 };
 use sqlx::{Any, AnyPool, Executor};
 use uuid::Uuid;
@@ -249,9 +249,42 @@ impl Store for SqlStore {
         Ok(out)
     }
 
+    async fn audit_head(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        audit_head(&self.pool, false).await
+    }
+
+    async fn audit_rows(&self, after_seq: u64, limit: u32) -> Result<Vec<AuditRow>, StoreError> {
+        let rows: Vec<(i64, String, Vec<u8>)> =
+            sqlx::query_as("SELECT seq, entry, hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
+                .bind(to_i64(after_seq)?)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+        rows.into_iter()
+            .map(|(seq, entry, hash)| {
+                let seq = u64::try_from(seq).map_err(|_| StoreError::Corrupt("audit seq".into()))?;
+                Ok(AuditRow { seq, entry, hash })
+            })
+            .collect()
+    }
+
     async fn policy_names(&self) -> Result<Vec<String>, StoreError> {
         sqlx::query_scalar("SELECT name FROM policies ORDER BY name").fetch_all(&self.pool).await.map_err(db_err)
     }
+}
+
+pub(crate) async fn audit_head<'e, E: Executor<'e, Database = Any>>(
+    e: E,
+    for_update: bool,
+) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    let lock = if for_update { " FOR UPDATE" } else { "" };
+    let row: Option<(i64, Vec<u8>)> = sqlx::query_as(&format!("SELECT seq, hash FROM audit_head WHERE id = 1{lock}"))
+        .fetch_optional(e)
+        .await
+        .map_err(db_err)?;
+    row.map(|(seq, hash)| Ok((u64::try_from(seq).map_err(|_| StoreError::Corrupt("audit head".into()))?, hash)))
+        .transpose()
 }
 
 pub(crate) async fn token_by_accessor<'e, E: Executor<'e, Database = Any>>(

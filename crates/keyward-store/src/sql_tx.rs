@@ -1,7 +1,7 @@
 //! A write transaction.
 use async_trait::async_trait;
 use keyward_core::{
-    Backend, Mount, Nanos, Policy, SecretMeta, SecretVersion, StoreError, StoreTx, TokenRecord, WrappedKey,
+    AuditRow, Backend, Mount, Nanos, Policy, SecretMeta, SecretVersion, StoreError, StoreTx, TokenRecord, WrappedKey,
 };
 use sqlx::{Any, Executor, Transaction};
 use uuid::Uuid;
@@ -321,5 +321,30 @@ impl StoreTx for SqlTx {
             .map_err(db_err)?
             .rows_affected();
         Ok(n > 0)
+    }
+
+    async fn audit_head_for_update(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let lock = self.backend == Backend::Postgres;
+        sql_store::audit_head(&mut *self.tx, lock).await
+    }
+
+    async fn append_audit(&mut self, row: &AuditRow) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO audit_log (seq, entry, hash) VALUES ($1, $2, $3)")
+            .bind(to_i64(row.seq)?)
+            .bind(row.entry.clone())
+            .bind(row.hash.clone())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        )
+        .bind(to_i64(row.seq)?)
+        .bind(row.hash.clone())
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db_err)?;
+        Ok(())
     }
 }

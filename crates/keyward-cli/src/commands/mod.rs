@@ -1,4 +1,5 @@
 //! One module per top-level command.
+pub mod audit;
 pub mod envs;
 pub mod gen;
 pub mod mounts;

@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context, Result};
 use keyward_core::{parse_duration, KeywardConfig};
 use keyward_crypto::MasterKeyring;
-use keyward_server::{start, GuardConfig, HttpLimits, Rate, ServerOptions, TlsMaterial};
+use keyward_server::{start, AuditOptions, AuditSinks, GuardConfig, HttpLimits, Rate, ServerOptions, TlsMaterial};
 use keyward_store::DatabaseUrl;
 use tracing_subscriber::EnvFilter;
 use zeroize::Zeroizing;
@@ -104,6 +104,12 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         request_timeout: std::time::Duration::from_secs(parse_duration(&args.request_timeout)?.max(1)),
     };
     options.insecure_http = args.insecure_http;
+    options.audit = AuditOptions {
+        enabled: !args.no_audit,
+        sinks: AuditSinks { file: args.audit_file.clone(), stdout: args.audit_stdout },
+        anchor_file: args.audit_anchor_file.clone(),
+        anchor_interval: std::time::Duration::from_secs(parse_duration(&args.audit_anchor_interval)?.max(1)),
+    };
     let mut ca_line = None;
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         options.tls = Some(TlsMaterial::from_files(cert, key).map_err(|e| anyhow!(e))?);

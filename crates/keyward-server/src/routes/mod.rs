@@ -1,4 +1,5 @@
 //! Route handlers, one module per resource.
+pub mod audit;
 pub mod mounts;
 pub mod policies;
 pub mod secrets;

@@ -23,6 +23,7 @@ fn info(m: Mount) -> MountInfo {
 #[utoipa::path(get, path = "/api/v1/mounts", tag = "mounts",
     responses((status = 200, body = MountList), (status = 401, body = crate::wire::ErrorBody)))]
 pub async fn list(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<MountList>> {
+    caller.audit.note("mounts.list", "", "", vec![]);
     let all = caller.can(Capability::Sudo, "sys/mounts");
     let mounts = st
         .kw
@@ -43,6 +44,7 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<MountCreateRequest>,
 ) -> ApiResult<(StatusCode, Json<MountInfo>)> {
+    caller.audit.note("mounts.create", &req.path, "", vec![]);
     caller.require(Capability::Sudo, "sys/mounts")?;
     let kind = MountKind::parse(&req.kind)?;
     let m = st.kw.create_mount(&req.path, kind).await?;
@@ -59,8 +61,10 @@ pub async fn delete(
     caller: Caller,
     ApiPath(mount): ApiPath<String>,
 ) -> ApiResult<Json<MountDeleted>> {
+    caller.audit.note("mounts.delete", &mount, "", vec![]);
     caller.require(Capability::Sudo, "sys/mounts")?;
     let keys_shredded = st.kw.delete_mount(&mount).await?;
+    caller.audit.detail("keys_shredded", keys_shredded);
     tracing::info!(mount = %mount, keys_shredded, "mount deleted (crypto-shredded)");
     Ok(Json(MountDeleted { path: mount, keys_shredded }))
 }

@@ -15,6 +15,7 @@ const SYS_POLICIES: &str = "sys/policies";
 /// List policy names.
 #[utoipa::path(get, path = "/api/v1/policies", tag = "policies", responses((status = 200, body = PolicyList)))]
 pub async fn list(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<PolicyList>> {
+    caller.audit.note("policies.list", "", "", vec![]);
     caller.require(Capability::Sudo, SYS_POLICIES)?;
     Ok(Json(PolicyList { policies: st.kw.list_policies().await? }))
 }
@@ -27,6 +28,7 @@ pub async fn read(
     caller: Caller,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<PolicyOut>> {
+    caller.audit.note("policies.read", "", &name, vec![]);
     caller.require(Capability::Sudo, SYS_POLICIES)?;
     let p = st.kw.read_policy(&name).await?;
     Ok(Json(PolicyOut { name: p.name, rules: p.rules }))
@@ -41,6 +43,7 @@ pub async fn write(
     ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<PolicyWriteRequest>,
 ) -> ApiResult<Json<PolicyOut>> {
+    caller.audit.note("policies.write", "", &name, vec![]);
     caller.require(Capability::Sudo, SYS_POLICIES)?;
     let rules = match (req.rules, req.document) {
         (Some(r), None) => r,
@@ -60,6 +63,7 @@ pub async fn delete(
     caller: Caller,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
+    caller.audit.note("policies.delete", "", &name, vec![]);
     caller.require(Capability::Sudo, SYS_POLICIES)?;
     st.kw.delete_policy(&name).await?;
     tracing::info!(accessor = %caller.accessor(), policy = %name, "policy deleted");

@@ -55,6 +55,7 @@ pub async fn list(
     ApiPath(mount): ApiPath<String>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<SecretList>> {
+    caller.audit.note("secrets.list", &mount, "", vec![]);
     if !caller.inner.acl.touches_mount(&mount) {
         return Err(ApiError::forbidden("list", &format!("{mount}/*")));
     }
@@ -93,6 +94,7 @@ pub async fn read(
 ) -> ApiResult<Json<SecretView>> {
     checked(&path)?;
     let reveal = q.reveal.unwrap_or(false);
+    caller.audit.note(if reveal { "secrets.reveal" } else { "secrets.read" }, &mount, &path, vec![]);
     caller.require(if reveal { Capability::Read } else { Capability::List }, &target(&mount, &path))?;
     let r = st.kw.read_secret(&mount, &path, q.version).await?;
     let mut fields = Vec::with_capacity(r.data.fields().len());
@@ -113,10 +115,13 @@ pub async fn read(
             return Err(ApiError::not_found(format!("field {f:?} not found in {mount}/{path}")));
         }
     }
+    let names: Vec<String> = fields.iter().map(|f| f.name.clone()).collect();
     if reveal {
-        let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+        st.audit.counters.reveals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(accessor = %caller.accessor(), mount = %mount, path = %path, fields = ?names, "secret revealed");
     }
+    caller.audit.detail("version", r.version.version);
+    caller.audit.note(if reveal { "secrets.reveal" } else { "secrets.read" }, &mount, &path, names);
     Ok(Json(SecretView {
         mount,
         path,
@@ -152,7 +157,15 @@ pub async fn write(
         may_create: may(Capability::Create),
         may_change: may(Capability::Update) || may(Capability::Patch),
     };
-    let s = st.kw.patch_secret(&mount, &path, patch, caller.accessor()).await?;
+    let mut names: Vec<String> = patch.set.fields().keys().cloned().collect();
+    names.extend(patch.unset.iter().cloned());
+    caller.audit.note("secrets.write", &mount, &path, names);
+    let entry = caller.audit.for_transaction();
+    let s = st
+        .kw
+        .patch_secret(&mount, &path, patch, caller.accessor(), entry)
+        .await
+        .inspect_err(|_| caller.audit.transaction_failed())?;
     let created = !(s.added.is_empty() && s.changed.is_empty() && s.removed.is_empty());
     tracing::info!(accessor = %caller.accessor(), mount = %mount, path = %path, version = s.version, created, "secret written");
     Ok(Json(result(mount, path, s, created)))
@@ -169,7 +182,9 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     checked(&path)?;
     caller.require(Capability::Delete, &target(&mount, &path))?;
-    st.kw.delete_secret(&mount, &path).await?;
+    caller.audit.note("secrets.delete", &mount, &path, vec![]);
+    let entry = caller.audit.for_transaction();
+    st.kw.delete_secret(&mount, &path, entry).await.inspect_err(|_| caller.audit.transaction_failed())?;
     tracing::info!(accessor = %caller.accessor(), mount = %mount, path = %path, "secret deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -184,6 +199,7 @@ pub async fn history(
     ApiPath((mount, path)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<History>> {
     checked(&path)?;
+    caller.audit.note("secrets.history", &mount, &path, vec![]);
     caller.require(Capability::List, &target(&mount, &path))?;
     let versions = st
         .kw
@@ -214,7 +230,14 @@ pub async fn rollback(
 ) -> ApiResult<Json<WriteResult>> {
     checked(&path)?;
     caller.require(Capability::Update, &target(&mount, &path))?;
-    let s = st.kw.rollback(&mount, &path, req.version, caller.accessor()).await?;
+    caller.audit.note("secrets.rollback", &mount, &path, vec![]);
+    caller.audit.detail("from_version", req.version);
+    let entry = caller.audit.for_transaction();
+    let s = st
+        .kw
+        .rollback(&mount, &path, req.version, caller.accessor(), entry)
+        .await
+        .inspect_err(|_| caller.audit.transaction_failed())?;
     let created = !(s.added.is_empty() && s.changed.is_empty() && s.removed.is_empty());
     tracing::info!(accessor = %caller.accessor(), mount = %mount, path = %path, from = req.version, version = s.version, "secret rolled back");
     Ok(Json(result(mount, path, s, created)))

@@ -32,6 +32,11 @@ async fn health_state(st: &AppState) -> (StatusCode, Health) {
         server_time_utc: time::OffsetDateTime::now_utc().unix_timestamp(),
         version: env!("CARGO_PKG_VERSION").into(),
         storage_type: storage(st).into(),
+        audit: serde_json::json!({
+            "enabled": st.audit.enabled,
+            "primary": if st.audit.primary_ok.load(std::sync::atomic::Ordering::Relaxed) { "ok" } else { "failing" },
+            "counters": serde_json::to_value(&st.audit.counters).unwrap_or_default(),
+        }),
     };
     (status, health)
 }

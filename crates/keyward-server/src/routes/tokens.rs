@@ -49,6 +49,7 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<TokenCreateRequest>,
 ) -> ApiResult<(StatusCode, Json<TokenCreated>)> {
+    caller.audit.note("tokens.create", "", "", vec![]);
     caller.require(Capability::Sudo, SYS_TOKENS)?;
     let ttl_secs = req.ttl.as_deref().map(parse_duration).transpose()?;
     let new = st
@@ -66,6 +67,8 @@ pub async fn create(
         )
         .await?;
     tracing::info!(accessor = %caller.accessor(), new_accessor = %new.record.accessor, policies = ?new.record.policies, "token created");
+    caller.audit.note("tokens.create", "", &new.record.accessor, vec![]);
+    caller.audit.detail("policies", new.record.policies.clone());
     Ok((StatusCode::CREATED, Json(TokenCreated { token: new.token.expose().to_owned(), info: info(new.record) })))
 }
 
@@ -76,6 +79,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<TokenList>> {
+    caller.audit.note("tokens.list", "", "", vec![]);
     caller.require(Capability::Sudo, SYS_TOKENS)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let mut rows = st.kw.list_tokens(q.after.as_deref(), limit + 1).await?;
@@ -87,6 +91,7 @@ pub async fn list(
 /// The caller's own token.
 #[utoipa::path(get, path = "/api/v1/tokens/self", tag = "tokens", responses((status = 200, body = TokenInfo)))]
 pub async fn lookup_self(caller: Caller) -> ApiResult<Json<TokenInfo>> {
+    caller.audit.note("tokens.lookup-self", "", caller.accessor(), vec![]);
     require_default(&caller)?;
     Ok(Json(info(caller.inner.token)))
 }
@@ -94,8 +99,10 @@ pub async fn lookup_self(caller: Caller) -> ApiResult<Json<TokenInfo>> {
 /// Revoke the caller's own token (and its descendants).
 #[utoipa::path(post, path = "/api/v1/tokens/self/revoke", tag = "tokens", responses((status = 200, body = Revoked)))]
 pub async fn revoke_self(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Revoked>> {
+    caller.audit.note("tokens.revoke-self", "", caller.accessor(), vec![]);
     require_default(&caller)?;
     let revoked = st.kw.revoke_accessor(caller.accessor()).await?;
+    caller.audit.detail("revoked", revoked);
     tracing::info!(accessor = %caller.accessor(), revoked, "token revoked itself");
     Ok(Json(Revoked { revoked }))
 }
@@ -107,6 +114,7 @@ pub async fn lookup(
     caller: Caller,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> ApiResult<Json<TokenInfo>> {
+    caller.audit.note("tokens.lookup", "", "", vec![]);
     let record = st.kw.lookup_token(&parse_token(&body.token)?).await;
     let own = record.as_ref().is_ok_and(|r| r.accessor == caller.accessor());
     if !own {
@@ -122,12 +130,15 @@ pub async fn revoke(
     caller: Caller,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> ApiResult<Json<Revoked>> {
+    caller.audit.note("tokens.revoke", "", "", vec![]);
     let record = st.kw.lookup_token(&parse_token(&body.token)?).await;
     if !record.as_ref().is_ok_and(|r| r.accessor == caller.accessor()) {
         caller.require(Capability::Sudo, SYS_TOKENS)?;
     }
     let accessor = record?.accessor;
+    caller.audit.note("tokens.revoke", "", &accessor, vec![]);
     let revoked = st.kw.revoke_accessor(&accessor).await?;
+    caller.audit.detail("revoked", revoked);
     tracing::info!(accessor = %caller.accessor(), revoked_accessor = %accessor, revoked, "token revoked");
     Ok(Json(Revoked { revoked }))
 }

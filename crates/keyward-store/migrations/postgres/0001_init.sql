@@ -71,3 +71,16 @@ CREATE TABLE policies (
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
+
+-- The audit chain: one row per entry, and its head (seq, hash) kept in the same transaction.
+CREATE TABLE audit_log (
+    seq BIGINT PRIMARY KEY,
+    entry TEXT NOT NULL,
+    hash BYTEA NOT NULL
+);
+
+CREATE TABLE audit_head (
+    id BIGINT PRIMARY KEY,
+    seq BIGINT NOT NULL,
+    hash BYTEA NOT NULL
+);

@@ -71,3 +71,16 @@ CREATE TABLE policies (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
+
+-- The audit chain: one row per entry, and its head (seq, hash) kept in the same transaction.
+CREATE TABLE audit_log (
+    seq INTEGER PRIMARY KEY,
+    entry TEXT NOT NULL,
+    hash BLOB NOT NULL
+);
+
+CREATE TABLE audit_head (
+    id INTEGER PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    hash BLOB NOT NULL
+);

@@ -1,0 +1,359 @@
+//! Auditing every request (fail-closed), the extra best-effort sinks, anchoring, and counters.
+//!
+//! The middleware records one entry per request — allowed or denied, authenticated or not —
+//! except the health, seal-status and init probes. A response is released only after its entry
+//! is durably committed; if the primary sink (the database) cannot take it, the client gets 503
+//! and nothing that was produced is served. Secret writes commit their entry in the same
+//! transaction as the new version instead.
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use keyward_core::{format_rfc3339, now_nanos, AuditEntry, Keyward};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+use crate::app::AppState;
+use crate::error::{ApiError, ErrorCode};
+use crate::guard::{resolve_client_ip, ClientIp};
+
+/// What a handler or extractor adds to its request's audit entry.
+#[derive(Debug, Default)]
+struct Notes {
+    base: AuditEntry,
+    operation: Option<String>,
+    in_transaction: bool,
+}
+
+/// A request's audit context, shared between the middleware and the handler.
+#[derive(Debug, Clone, Default)]
+pub struct AuditCtx(Arc<Mutex<Notes>>);
+
+impl AuditCtx {
+    fn with<R>(&self, f: impl FnOnce(&mut Notes) -> R) -> Option<R> {
+        self.0.lock().ok().map(|mut n| f(&mut n))
+    }
+
+    /// Records the authenticated accessor.
+    pub fn set_accessor(&self, accessor: &str) {
+        self.with(|n| n.base.accessor = accessor.to_owned());
+    }
+
+    /// Records a detail (never a secret value).
+    pub fn detail(&self, key: &str, value: impl Into<Value>) {
+        self.with(|n| {
+            n.base.details.insert(key.to_owned(), value.into());
+        });
+    }
+
+    /// Names the operation and what it touched.
+    pub fn note(&self, operation: &str, mount: &str, path: &str, fields: Vec<String>) {
+        self.with(|n| {
+            n.operation = Some(operation.to_owned());
+            n.base.mount = mount.to_owned();
+            n.base.path = path.to_owned();
+            n.base.fields = fields;
+        });
+    }
+
+    /// The entry to commit inside a write's own transaction (status 200); the middleware then
+    /// records nothing more unless the write fails.
+    pub fn for_transaction(&self) -> AuditEntry {
+        self.with(|n| {
+            n.in_transaction = true;
+            let mut e = n.base.clone();
+            e.operation = n.operation.clone().unwrap_or_default();
+            e.status = 200;
+            e.time = format_rfc3339(now_nanos());
+            e
+        })
+        .unwrap_or_default()
+    }
+
+    /// A write whose in-transaction entry did not commit must be audited by the middleware.
+    pub fn transaction_failed(&self) {
+        self.with(|n| n.in_transaction = false);
+    }
+}
+
+/// Counters for health and monitoring (per process).
+#[derive(Debug, Default, Serialize)]
+pub struct Counters {
+    /// Failed token checks.
+    pub auth_failures: AtomicU64,
+    /// Requests refused with 403.
+    pub denials: AtomicU64,
+    /// IPs locked out.
+    pub lockouts: AtomicU64,
+    /// Requests refused with 429.
+    pub rate_limited: AtomicU64,
+    /// Plaintext reveals (reads and exports).
+    pub reveals: AtomicU64,
+    /// Audit entries the primary sink could not take (those requests got 503).
+    pub audit_primary_failures: AtomicU64,
+    /// Entries an extra sink (file, stdout) could not write.
+    pub audit_sink_failures: AtomicU64,
+}
+
+/// The audit state of a server process.
+#[derive(Debug)]
+pub struct AuditState {
+    /// Whether requests are audited (only benchmarks turn it off).
+    pub enabled: bool,
+    /// Whether the last append to the primary sink worked.
+    pub primary_ok: AtomicBool,
+    /// Counters.
+    pub counters: Counters,
+    /// The external append-only file the chain head is anchored to.
+    pub anchor_file: Option<PathBuf>,
+    ready: AtomicBool,
+}
+
+impl AuditState {
+    /// Auditing on or off, with an optional anchor file.
+    pub fn new(enabled: bool, anchor_file: Option<PathBuf>) -> Self {
+        Self {
+            enabled,
+            primary_ok: AtomicBool::new(true),
+            counters: Counters::default(),
+            anchor_file,
+            ready: AtomicBool::new(false),
+        }
+    }
+}
+
+/// Audit settings of a server.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    /// Audit every request (the default; only benchmarks turn it off).
+    pub enabled: bool,
+    /// Extra best-effort sinks.
+    pub sinks: AuditSinks,
+    /// Append the chain head here every `anchor_interval`.
+    pub anchor_file: Option<PathBuf>,
+    /// How often the head is anchored (log and file).
+    pub anchor_interval: Duration,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            sinks: AuditSinks::default(),
+            anchor_file: None,
+            anchor_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Requests never audited (as Vault): unauthenticated probes and initialisation.
+fn exempt(path: &str) -> bool {
+    matches!(path, "/v1/sys/health" | "/v1/sys/seal-status" | "/v1/sys/init")
+}
+
+/// Mount and path from a native URL, for entries that no handler annotated.
+fn locate(path: &str) -> (String, String) {
+    let rest = path.strip_prefix("/api/v1/mounts/").unwrap_or_default();
+    let mut parts = rest.splitn(3, '/');
+    let mount = parts.next().unwrap_or_default().to_owned();
+    let path = match parts.next() {
+        Some("secrets" | "history" | "rollback") => parts.next().unwrap_or_default().to_owned(),
+        _ => String::new(),
+    };
+    (mount, path)
+}
+
+/// Middleware: audits each request and releases its response only once audited.
+pub async fn audit_layer(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
+    let xff = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let ip = resolve_client_ip(peer, xff, &st.guards.config.trusted_proxies);
+    req.extensions_mut().insert(ClientIp(ip));
+    let uri_path = req.uri().path().to_owned();
+    if !st.audit.enabled || exempt(&uri_path) {
+        return next.run(req).await;
+    }
+    if !st.audit.ready.load(Ordering::Relaxed) {
+        // Before `operator init` there is no audit key and nothing to protect yet.
+        if !st.kw.audit_ready().await {
+            return next.run(req).await;
+        }
+        st.audit.ready.store(true, Ordering::Relaxed);
+    }
+    let header = |req: &Request, name: &str| -> String {
+        req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+    };
+    let request_id = header(&req, "x-request-id");
+    let user_agent: String = header(&req, "user-agent").chars().take(256).collect();
+    let ctx = AuditCtx::default();
+    let method = req.method().as_str().to_owned();
+    ctx.with(|n| {
+        n.base.request_id = request_id;
+        n.base.user_agent = user_agent;
+        n.base.remote_addr = ip.to_string();
+    });
+    req.extensions_mut().insert(ctx.clone());
+
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let Some(notes) = ctx.with(std::mem::take) else { return resp };
+    if notes.in_transaction && status.is_success() {
+        return resp;
+    }
+    let error = resp.extensions().get::<ErrorCode>().map(|c| c.0).unwrap_or_default();
+    match status {
+        StatusCode::UNAUTHORIZED => bump(&st.audit.counters.auth_failures),
+        StatusCode::FORBIDDEN => bump(&st.audit.counters.denials),
+        StatusCode::TOO_MANY_REQUESTS => bump(&st.audit.counters.rate_limited),
+        _ => {}
+    }
+    let mut entry = notes.base;
+    entry.operation = notes.operation.unwrap_or_else(|| match status {
+        StatusCode::UNAUTHORIZED => "auth.failed".into(),
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited".into(),
+        _ => format!("{method} {uri_path}"),
+    });
+    if entry.mount.is_empty() && entry.path.is_empty() {
+        (entry.mount, entry.path) = locate(&uri_path);
+    }
+    entry.status = status.as_u16();
+    entry.error = error.to_owned();
+    entry.time = format_rfc3339(now_nanos());
+    match st.kw.audit(entry).await {
+        Ok(()) => {
+            st.audit.primary_ok.store(true, Ordering::Relaxed);
+            resp
+        }
+        Err(e) => {
+            st.audit.primary_ok.store(false, Ordering::Relaxed);
+            bump(&st.audit.counters.audit_primary_failures);
+            tracing::error!(error = %e, "audit entry not written: the response was withheld");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "audit_unavailable",
+                "the audit log cannot be written; the request was not served",
+            )
+            .retry_after(Duration::from_secs(5))
+            .into_response()
+        }
+    }
+}
+
+/// Where committed entries are copied, best-effort.
+#[derive(Debug, Clone, Default)]
+pub struct AuditSinks {
+    /// A JSON-lines file, appended to.
+    pub file: Option<PathBuf>,
+    /// Also print entries on stdout.
+    pub stdout: bool,
+}
+
+/// Starts the sink task; returns the queue the writer offers committed entries to.
+pub fn spawn_sinks(sinks: AuditSinks, state: Arc<AuditState>) -> Option<mpsc::Sender<String>> {
+    if sinks.file.is_none() && !sinks.stdout {
+        return None;
+    }
+    let (tx, mut rx) = mpsc::channel::<String>(16_384);
+    tokio::spawn(async move {
+        let mut file = None;
+        while let Some(line) = rx.recv().await {
+            if let Some(path) = &sinks.file {
+                if file.is_none() {
+                    match tokio::fs::OpenOptions::new().create(true).append(true).open(path).await {
+                        Ok(f) => file = Some(f),
+                        Err(e) => tracing::warn!(error = %e, path = %path.display(), "cannot open the audit file"),
+                    }
+                }
+                let ok = match file.as_mut() {
+                    Some(f) => f.write_all(format!("{line}\n").as_bytes()).await.is_ok(),
+                    None => false,
+                };
+                if !ok {
+                    file = None;
+                    bump(&state.counters.audit_sink_failures);
+                    tracing::warn!(path = %path.display(), "audit file sink failed to write an entry");
+                }
+            }
+            if sinks.stdout {
+                println!("{line}");
+            }
+        }
+    });
+    Some(tx)
+}
+
+/// Writes the chain head to the log and the anchor file every `interval`, and once more on demand.
+pub fn spawn_anchoring(kw: Keyward, anchor_file: Option<PathBuf>, interval: Duration) {
+    tokio::spawn(async move {
+        let mut last = 0;
+        loop {
+            tokio::time::sleep(interval).await;
+            match anchor_now(&kw, anchor_file.as_deref(), last).await {
+                Ok(seq) => last = seq,
+                Err(e) => tracing::warn!(error = %e, "audit anchoring failed"),
+            }
+        }
+    });
+}
+
+/// Anchors the current head if it moved past `last`; returns the head's seq.
+pub async fn anchor_now(kw: &Keyward, anchor_file: Option<&std::path::Path>, last: u64) -> Result<u64, String> {
+    let Some((seq, hash)) = kw.audit_head().await.map_err(|e| e.to_string())? else { return Ok(0) };
+    if seq <= last {
+        return Ok(seq);
+    }
+    let hash = hex::encode(&hash);
+    tracing::info!(target: "keyward::audit_anchor", seq, hash = %hash, "audit anchor");
+    if let Some(path) = anchor_file {
+        let line = serde_json::json!({ "seq": seq, "hash": hash, "time": format_rfc3339(now_nanos()) }).to_string();
+        let mut f = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .await
+            .map_err(|e| format!("cannot open anchor file {}: {e}", path.display()))?;
+        f.write_all(format!("{line}\n").as_bytes()).await.map_err(|e| e.to_string())?;
+        f.sync_all().await.map_err(|e| e.to_string())?;
+    }
+    Ok(seq)
+}
+
+/// The last anchor `(seq, hash)` recorded in an anchor file.
+pub fn last_anchor(path: &std::path::Path) -> Result<Option<(u64, Vec<u8>)>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read anchor file {}: {e}", path.display())),
+    };
+    let Some(line) = text.lines().rev().find(|l| !l.trim().is_empty()) else { return Ok(None) };
+    let v: Map<String, Value> =
+        serde_json::from_str(line).map_err(|_| format!("anchor file {} is malformed", path.display()))?;
+    let seq = v.get("seq").and_then(Value::as_u64).ok_or("anchor without seq")?;
+    let hash = v.get("hash").and_then(Value::as_str).and_then(|h| hex::decode(h).ok()).ok_or("anchor without hash")?;
+    Ok(Some((seq, hash)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locates_mount_and_path() {
+        assert_eq!(locate("/api/v1/mounts/careflex/secrets/accounts/42"), ("careflex".into(), "accounts/42".into()));
+        assert_eq!(locate("/api/v1/mounts/careflex"), ("careflex".into(), String::new()));
+        assert_eq!(locate("/api/v1/tokens"), (String::new(), String::new()));
+        assert!(exempt("/v1/sys/health") && !exempt("/api/v1/mounts"));
+    }
+}

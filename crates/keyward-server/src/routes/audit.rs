@@ -1,0 +1,105 @@
+//! `/api/v1/audit`: search and tail the log, verify the chain, anchor the head (`sudo` on `sys/audit`).
+use axum::extract::State;
+use axum::Json;
+use keyward_core::{now_nanos, parse_duration, rule_matches, AuditEntry, Capability, VerifyReport};
+
+use crate::app::AppState;
+use crate::audit::{anchor_now, last_anchor};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiQuery;
+use crate::wire::{Anchored, AuditPage, AuditQuery, VerifyQuery};
+
+const SYS_AUDIT: &str = "sys/audit";
+const SCAN_PAGE: u32 = 1000;
+
+fn entry_time(e: &AuditEntry) -> i128 {
+    time::OffsetDateTime::parse(&e.time, &time::format_description::well_known::Rfc3339)
+        .map_or(0, |t| t.unix_timestamp_nanos())
+}
+
+/// Search or tail the log.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery), responses((status = 200, body = AuditPage)))]
+pub async fn search(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<Json<AuditPage>> {
+    caller.require(Capability::Sudo, SYS_AUDIT)?;
+    caller.audit.note("audit.search", "", "", vec![]);
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000) as usize;
+    let since = match &q.since {
+        Some(s) => Some(i128::from(now_nanos()) - i128::from(parse_duration(s)?) * 1_000_000_000),
+        None => None,
+    };
+    let matches = |e: &AuditEntry| {
+        q.accessor.as_ref().is_none_or(|a| &e.accessor == a)
+            && q.operation.as_ref().is_none_or(|o| &e.operation == o)
+            && (!q.failed.unwrap_or(false) || e.status >= 400)
+            && q.path.as_ref().is_none_or(|g| rule_matches(g, &format!("{}/{}", e.mount, e.path)))
+            && since.is_none_or(|t| entry_time(e) >= t)
+    };
+    let mut after = q.after.unwrap_or(0);
+    let mut entries: Vec<AuditEntry> = Vec::new();
+    loop {
+        let rows = st.kw.audit_rows(after, SCAN_PAGE).await?;
+        let Some(last) = rows.last() else { break };
+        after = last.seq;
+        for row in &rows {
+            let e: AuditEntry = serde_json::from_str(&row.entry)
+                .map_err(|_| ApiError::from(keyward_core::CoreError::Integrity(format!("audit entry {}", row.seq))))?;
+            if matches(&e) {
+                entries.push(e);
+                if q.last.is_none() && entries.len() >= limit {
+                    return Ok(Json(AuditPage { entries, next: row.seq }));
+                }
+            }
+        }
+        if let Some(n) = q.last {
+            let n = n.clamp(1, 1000) as usize;
+            if entries.len() > n {
+                entries.drain(..entries.len() - n);
+            }
+        }
+    }
+    Ok(Json(AuditPage { entries, next: after }))
+}
+
+/// Walk the whole chain and report the first break (modified, deleted, reordered, inserted,
+/// truncated), against the stored head and the last anchor (given, or from the anchor file).
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit", params(VerifyQuery),
+    responses((status = 200, description = "a verification report: ok, entries, broken_seq, reason")))]
+pub async fn verify(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<VerifyQuery>,
+) -> ApiResult<Json<VerifyReport>> {
+    caller.require(Capability::Sudo, SYS_AUDIT)?;
+    caller.audit.note("audit.verify", "", "", vec![]);
+    let anchor = match (q.anchor_seq, q.anchor_hash) {
+        (Some(seq), Some(hash)) => {
+            Some((seq, hex::decode(hash.trim()).map_err(|_| ApiError::bad_request("anchor_hash must be hex"))?))
+        }
+        (None, None) => match &st.audit.anchor_file {
+            Some(path) => last_anchor(path).map_err(ApiError::bad_request)?,
+            None => None,
+        },
+        _ => return Err(ApiError::bad_request("give both anchor_seq and anchor_hash")),
+    };
+    let report = st.kw.verify_audit(anchor).await?;
+    if !report.ok {
+        tracing::error!(target: "security", broken_seq = ?report.broken_seq, reason = ?report.reason, "audit chain verification failed");
+    }
+    Ok(Json(report))
+}
+
+/// Anchor the current head now (log line and anchor file).
+#[utoipa::path(post, path = "/api/v1/audit/anchor", tag = "audit", responses((status = 200, body = Anchored)))]
+pub async fn anchor(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Anchored>> {
+    caller.require(Capability::Sudo, SYS_AUDIT)?;
+    caller.audit.note("audit.anchor", "", "", vec![]);
+    let seq = anchor_now(&st.kw, st.audit.anchor_file.as_deref(), 0)
+        .await
+        .map_err(|e| ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "anchor_failed", e))?;
+    Ok(Json(Anchored { seq }))
+}
