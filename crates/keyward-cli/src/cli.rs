@@ -23,7 +23,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the keyward server.
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Initialise a fresh server (once) and print the root token.
     #[command(subcommand)]
     Operator(OperatorCommand),

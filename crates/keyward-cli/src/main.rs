@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Server(args) => commands::server::run(args).await,
+            Command::Server(args) => commands::server::run(*args).await,
             Command::Operator(cmd) => commands::operator::run(&cli.addr, cmd).await,
             Command::Secrets(cmd) => commands::secrets::run(&cli.addr, cmd).await,
             Command::Envs(cmd) => commands::envs::run(&cli.addr, cmd).await,

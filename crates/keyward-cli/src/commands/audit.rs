@@ -81,7 +81,10 @@ pub async fn run(addr: &str, cmd: AuditCommand) -> Result<()> {
             let page = client.audit(&q).await?;
             print(&page.entries, filter.out.format)?;
             let mut after = page.next;
-            while follow {
+            if !follow {
+                return Ok(());
+            }
+            loop {
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 let mut q = query(&filter);
                 q.push(("after", after.to_string()));
