@@ -273,6 +273,19 @@ fn dev_server_banner_and_cli_tour() {
     s.fails(&["secrets", "list", "-p", "careflex", "-e", "production"]);
     s.fails(&["secrets", "set", "-p", "secret", "-e", "a/../b", "K=v"]);
     s.fails(&["secrets", "set", "-p", "nope", "-e", "x", "K=v"]);
+
+    // The audit trail of all that.
+    let tail = s.ok(&["audit", "tail", "-n", "5"]);
+    assert!(tail.contains("SEQ") && tail.contains("OPERATION"), "{tail}");
+    let reveals = s.ok(&["audit", "search", "--operation", "secrets.reveal", "--format", "json"]);
+    let reveals: Vec<Value> = reveals.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(reveals.len() >= 3, "{reveals:?}");
+    assert!(reveals.iter().all(|e| e["operation"] == "secrets.reveal"));
+    assert!(s.ok(&["audit", "verify"]).contains("Audit log intact"));
+    let anchor = dir.path().join("anchor.jsonl");
+    std::fs::write(&anchor, "{\"seq\":999999,\"hash\":\"00\"}\n").unwrap();
+    let err = s.fails(&["audit", "verify", "--anchor-file", anchor.to_str().unwrap()]);
+    assert!(err.contains("truncated"), "{err}");
     s.stop();
 }
 

@@ -115,8 +115,11 @@ pub struct ChainVerifier<'k> {
     keys: &'k AuditKeys,
     expected: u64,
     prev: Vec<u8>,
-    /// Highest seq the log is known to have reached (stored head or anchor), for "inserted".
+    /// Highest seq the log is known to have reached (stored head or anchor), for truncation.
     known_head: u64,
+    /// The last head written by keyward itself that an attacker cannot move: the anchor when
+    /// there is one, else the stored head. A bad MAC past it is an insertion.
+    trusted_head: u64,
     anchor: Option<(u64, Vec<u8>)>,
     anchor_seen: bool,
     broken: Option<(u64, String)>,
@@ -127,7 +130,17 @@ impl<'k> ChainVerifier<'k> {
     /// externally anchored head (seq, hash), if any.
     pub fn new(keys: &'k AuditKeys, known_head: u64, anchor: Option<(u64, Vec<u8>)>) -> Self {
         let known = known_head.max(anchor.as_ref().map_or(0, |a| a.0));
-        Self { keys, expected: 1, prev: vec![0; HASH_LEN], known_head: known, anchor, anchor_seen: false, broken: None }
+        let trusted = anchor.as_ref().map_or(known_head, |a| a.0);
+        Self {
+            keys,
+            expected: 1,
+            prev: vec![0; HASH_LEN],
+            known_head: known,
+            trusted_head: trusted,
+            anchor,
+            anchor_seen: false,
+            broken: None,
+        }
     }
 
     /// Whether a break was found (the walk can stop).
@@ -168,7 +181,7 @@ impl<'k> ChainVerifier<'k> {
             Err(_) => return self.fail(row.seq, format!("modified: entry {} cannot be canonicalised", row.seq)),
         };
         if !bool::from(subtle::ConstantTimeEq::ct_eq(&hash[..], &row.hash[..])) {
-            let why = if row.seq > self.known_head {
+            let why = if row.seq > self.trusted_head {
                 format!("inserted: entry {} was not written by keyward (its MAC does not verify)", row.seq)
             } else {
                 format!("modified: entry {} does not match its MAC", row.seq)

@@ -277,7 +277,7 @@ pub fn spawn_sinks(sinks: AuditSinks, state: Arc<AuditState>) -> Option<mpsc::Se
                     }
                 }
                 let ok = match file.as_mut() {
-                    Some(f) => f.write_all(format!("{line}\n").as_bytes()).await.is_ok(),
+                    Some(f) => f.write_all(format!("{line}\n").as_bytes()).await.is_ok() && f.flush().await.is_ok(),
                     None => false,
                 };
                 if !ok {

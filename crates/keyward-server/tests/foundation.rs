@@ -115,8 +115,11 @@ fn find_canaries(haystack: &[u8], canaries: &[String]) -> Vec<String> {
 #[tokio::test]
 async fn database_never_holds_plaintext() {
     for db in backends().await {
-        let srv = TestServer::start(&db, KEY_A).await;
-        let canaries: Vec<String> = (0..200).map(|_| format!("CANARY{}", random_name(26))).collect();
+        let sink_dir = tempfile::tempdir().unwrap();
+        let sink = sink_dir.path().join("audit.jsonl");
+        let sink_path = sink.clone();
+        let srv = TestServer::start_with(&db, KEY_A, move |o| o.audit.sinks.file = Some(sink_path)).await;
+        let mut canaries: Vec<String> = (0..200).map(|_| format!("CANARY{}", random_name(26))).collect();
         // Twenty writers at a time (the group-committing writer batches them).
         let srv = std::sync::Arc::new(srv);
         for chunk in canaries.chunks(20).enumerate().map(|(n, c)| (n * 20, c.to_vec())) {
@@ -133,6 +136,26 @@ async fn database_never_holds_plaintext() {
         }
         let srv = std::sync::Arc::try_unwrap(srv).ok().expect("sole owner");
         assert_eq!(srv.reveal_map("secret", "env3").await["K3"], canaries[3]);
+        // Canary tokens presented and refused: the audit log keeps only keyed HMACs of them.
+        for _ in 0..5 {
+            let token = format!("kw_CANARYTOKEN{}", random_name(32));
+            let (s, _) = srv.json_as(&token, Method::GET, "/api/v1/mounts", None).await;
+            assert_eq!(s, 401);
+            canaries.push(token[3..].to_owned());
+        }
+        let (_, audit) = srv.json(Method::GET, "/api/v1/audit?operation=auth.failed", None).await;
+        assert_eq!(audit["entries"].as_array().unwrap().len(), 5);
+        // The extra file sink holds no plaintext either.
+        let mut sink_text = String::new();
+        for _ in 0..100 {
+            sink_text = std::fs::read_to_string(&sink).unwrap_or_default();
+            if sink_text.contains("auth.failed") && sink_text.lines().count() >= 205 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(sink_text.lines().count() >= 205, "the sink got every entry");
+        assert!(find_canaries(sink_text.as_bytes(), &canaries).is_empty(), "plaintext in the audit file sink");
         let dump: Vec<u8> = match &db.url {
             keyward_store::DatabaseUrl::Sqlite(path) => {
                 let mut all = Vec::new();
@@ -153,6 +176,8 @@ async fn database_never_holds_plaintext() {
                 out.stdout
             }
         };
+        let audit_rows = sqlx::query("SELECT entry FROM audit_log").fetch_all(&db.pool().await).await.unwrap();
+        assert!(audit_rows.len() >= 205, "the audit table was written");
         let hits = find_canaries(&dump, &canaries);
         assert!(hits.is_empty(), "{}: plaintext found in the database: {} hits", db.label, hits.len());
         // The check itself works: the canaries are found in what the API returns.

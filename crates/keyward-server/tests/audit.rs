@@ -1,0 +1,324 @@
+//! The audit log: what it records, tamper evidence, fail-closed behaviour and sinks, on SQLite
+//! and PostgreSQL.
+#![allow(clippy::unwrap_used)] // test helpers panic on purpose
+mod common;
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use common::{backends, random_name, TestDb, TestServer, KEY_A};
+use keyward_server::Rate;
+use reqwest::Method;
+use serde_json::{json, Value};
+use sqlx::Row;
+
+async fn entries(srv: &TestServer) -> Vec<Value> {
+    let (s, b) = srv.json(Method::GET, "/api/v1/audit?limit=1000", None).await;
+    assert_eq!(s, 200, "{b}");
+    b["entries"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn every_request_is_recorded_without_secrets() {
+    for db in backends().await {
+        let srv = TestServer::start_with(&db, KEY_A, |o| {
+            o.guard.lockout_failures = 2;
+            o.guard.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+            o.guard.token_rate = Some(Rate { count: NonZeroU32::new(50).unwrap(), per: Duration::from_secs(60) });
+        })
+        .await;
+        srv.set("secret", "prod", json!({"STRIPE_KEY": "sk_live_canaryvalue0000001234"})).await;
+        srv.reveal("secret", "prod").await;
+        srv.json(Method::GET, "/api/v1/mounts/secret/secrets/prod", None).await;
+        srv.policy("reader", "[[rules]]\npath = \"secret/prod\"\ncapabilities = [\"list\"]\n").await;
+        let reader = srv.token_with(&["reader"]).await;
+        let (s, _) = srv.json_as(&reader, Method::GET, "/api/v1/mounts/secret/secrets/prod?reveal=true", None).await;
+        assert_eq!(s, 403);
+        let unknown = format!("kw_{}", random_name(43));
+        for _ in 0..2 {
+            srv.json_from(&unknown, Some("198.51.100.9"), Method::GET, "/api/v1/mounts", None).await;
+        }
+        srv.json(Method::POST, "/api/v1/mounts", Some(json!({"path": "gone"}))).await;
+        srv.json(Method::DELETE, "/api/v1/mounts/gone", None).await;
+        reqwest::get(format!("{}/v1/sys/health", srv.base)).await.unwrap();
+        reqwest::get(format!("{}/v1/sys/seal-status", srv.base)).await.unwrap();
+
+        let all = entries(&srv).await;
+        let seqs: Vec<u64> = all.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+        assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "{}: gap-free", db.label);
+        let find = |op: &str| {
+            all.iter().find(|e| e["operation"] == op).unwrap_or_else(|| panic!("no {op} entry in {all:?}")).clone()
+        };
+        let w = find("secrets.write");
+        assert_eq!(
+            (w["mount"].as_str(), w["path"].as_str(), w["fields"].clone()),
+            (Some("secret"), Some("prod"), json!(["STRIPE_KEY"]))
+        );
+        assert!(w["accessor"].as_str().unwrap().starts_with("acc_"));
+        assert!(!w["request_id"].as_str().unwrap().is_empty());
+        assert_eq!(find("secrets.reveal")["fields"], json!(["STRIPE_KEY"]));
+        find("secrets.read");
+        find("policies.write");
+        find("tokens.create");
+        let denied = all.iter().find(|e| e["status"] == 403).unwrap();
+        assert_eq!(denied["error"], "forbidden");
+        let failed: Vec<&Value> = all.iter().filter(|e| e["operation"] == "auth.failed").collect();
+        assert_eq!(failed.len(), 2);
+        assert_eq!(failed[0]["remote_addr"], "198.51.100.9");
+        let h = failed[0]["details"]["presented_token_hmac"].as_str().unwrap();
+        assert!(h.starts_with("hmac-sha256:"));
+        assert_eq!(failed[1]["details"]["presented_token_hmac"], h, "the same token correlates");
+        assert!(failed[1]["details"]["lockout_secs"].as_u64().is_some(), "the lockout is recorded");
+        assert_eq!(find("mounts.delete")["details"]["keys_shredded"], 1);
+        assert!(!all
+            .iter()
+            .any(|e| e["path"] == "/v1/sys/health" || e["operation"].as_str().unwrap().contains("sys/health")));
+        let text = serde_json::to_string(&all).unwrap();
+        for secret in ["sk_live_canaryvalue0000001234", &unknown[3..], &srv.token[3..], &reader[3..]] {
+            assert!(!text.contains(secret), "{secret} in the audit log");
+        }
+        // Filters.
+        let (_, page) = srv.json(Method::GET, "/api/v1/audit?failed=true", None).await;
+        assert!(page["entries"].as_array().unwrap().iter().all(|e| e["status"].as_u64().unwrap() >= 400));
+        let (_, page) = srv.json(Method::GET, "/api/v1/audit?path=secret/*&operation=secrets.reveal", None).await;
+        let statuses: Vec<u64> =
+            page["entries"].as_array().unwrap().iter().map(|e| e["status"].as_u64().unwrap()).collect();
+        assert_eq!(statuses, vec![200, 403], "the reveal and the refused reveal");
+        let (_, page) = srv.json(Method::GET, "/api/v1/audit?last=2", None).await;
+        assert_eq!(page["entries"].as_array().unwrap().len(), 2);
+        let (_, page) = srv.json(Method::GET, "/api/v1/audit?since=1h&accessor=nobody", None).await;
+        assert!(page["entries"].as_array().unwrap().is_empty());
+        let (s, _) = srv.json_as(&reader, Method::GET, "/api/v1/audit", None).await;
+        assert_eq!(s, 403, "reading the log needs sudo on sys/audit");
+        srv.stop().await;
+    }
+}
+
+type Snapshot = (Vec<(i64, String, Vec<u8>)>, (i64, Vec<u8>));
+
+async fn snapshot(pool: &sqlx::AnyPool) -> Snapshot {
+    let rows = sqlx::query_as("SELECT seq, entry, hash FROM audit_log ORDER BY seq").fetch_all(pool).await.unwrap();
+    let head = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(pool).await.unwrap();
+    (rows, head)
+}
+
+async fn restore(pool: &sqlx::AnyPool, snap: &Snapshot) {
+    sqlx::query("DELETE FROM audit_log").execute(pool).await.unwrap();
+    for (seq, entry, hash) in &snap.0 {
+        sqlx::query("INSERT INTO audit_log (seq, entry, hash) VALUES ($1, $2, $3)")
+            .bind(*seq)
+            .bind(entry.clone())
+            .bind(hash.clone())
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    set_head(pool, snap.1 .0, snap.1 .1.clone()).await;
+}
+
+async fn set_head(pool: &sqlx::AnyPool, seq: i64, hash: Vec<u8>) {
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(seq)
+        .bind(hash)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+async fn verify(srv: &TestServer) -> Value {
+    let (s, b) = srv.json(Method::GET, "/api/v1/audit/verify", None).await;
+    assert_eq!(s, 200, "{b}");
+    b
+}
+
+fn assert_broken(report: &Value, seq: u64, kind: &str, label: &str) {
+    assert_eq!(report["ok"], false, "{label} {kind}: {report}");
+    assert_eq!(report["broken_seq"].as_u64(), Some(seq), "{label} {kind}: {report}");
+    assert!(report["reason"].as_str().unwrap().starts_with(kind), "{label} {kind}: {report}");
+}
+
+#[tokio::test]
+async fn tampering_is_detected_and_located() {
+    for db in backends().await {
+        let dir = tempfile::tempdir().unwrap();
+        let anchor_file = dir.path().join("anchors.jsonl");
+        let af = anchor_file.clone();
+        let srv = TestServer::start_with(&db, KEY_A, move |o| o.audit.anchor_file = Some(af)).await;
+        for i in 0..10 {
+            srv.set("secret", &format!("e{i}"), json!({"K": format!("v{i}")})).await;
+        }
+        let (s, a) = srv.json(Method::POST, "/api/v1/audit/anchor", None).await;
+        assert_eq!(s, 200);
+        let anchored = a["seq"].as_i64().unwrap();
+        assert!(std::fs::read_to_string(&anchor_file).unwrap().contains(&format!("\"seq\":{anchored}")));
+        assert_eq!(verify(&srv).await["ok"], true, "{}", db.label);
+        let pool = db.pool().await;
+        let snap = snapshot(&pool).await;
+        let label = db.label;
+
+        // Modified: one field of one row.
+        sqlx::query("UPDATE audit_log SET entry = replace(entry, '\"path\":\"e2\"', '\"path\":\"e9\"') WHERE seq = 3")
+            .execute(&pool)
+            .await
+            .unwrap();
+        assert_broken(&verify(&srv).await, 3, "modified", label);
+        restore(&pool, &snap).await;
+
+        // Deleted: a row in the middle.
+        sqlx::query("DELETE FROM audit_log WHERE seq = 4").execute(&pool).await.unwrap();
+        assert_broken(&verify(&srv).await, 4, "deleted", label);
+        restore(&pool, &snap).await;
+
+        // Reordered: two rows swapped.
+        let (r5, r6) = (snap.0[4].clone(), snap.0[5].clone());
+        for (seq, (_, entry, hash)) in [(5i64, r6), (6i64, r5)] {
+            sqlx::query("UPDATE audit_log SET entry = $1, hash = $2 WHERE seq = $3")
+                .bind(entry)
+                .bind(hash)
+                .bind(seq)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        assert_broken(&verify(&srv).await, 5, "reordered", label);
+        restore(&pool, &snap).await;
+
+        // Inserted: a forged row appended (and the head moved to it), without the chain key.
+        let last = snap.1 .0;
+        let mut forged: Value = serde_json::from_str(&snap.0.last().unwrap().1).unwrap();
+        forged["seq"] = json!(last + 1);
+        forged["operation"] = json!("secrets.read");
+        let forged = serde_jcs_free(&forged);
+        sqlx::query("INSERT INTO audit_log (seq, entry, hash) VALUES ($1, $2, $3)")
+            .bind(last + 1)
+            .bind(forged)
+            .bind(vec![7u8; 32])
+            .execute(&pool)
+            .await
+            .unwrap();
+        set_head(&pool, last + 1, vec![7u8; 32]).await;
+        assert_broken(&verify(&srv).await, (last + 1) as u64, "inserted", label);
+        restore(&pool, &snap).await;
+
+        // Truncated: the tail cut off and the head rewound to match; the anchor still knows.
+        sqlx::query("DELETE FROM audit_log WHERE seq > 2").execute(&pool).await.unwrap();
+        set_head(&pool, 2, snap.0[1].2.clone()).await;
+        let report = verify(&srv).await;
+        assert_broken(&report, 3, "truncated", label);
+        assert!(report["reason"].as_str().unwrap().contains(&format!("entry {anchored}")), "{report}");
+        restore(&pool, &snap).await;
+
+        assert_eq!(verify(&srv).await["ok"], true, "{label}: intact again");
+        pool.close().await;
+        srv.stop().await;
+    }
+}
+
+/// Canonical JSON of a flat-enough value: serde_json sorts object keys (BTreeMap) and prints
+/// compactly, which matches RFC 8785 for the ASCII keys and strings used here.
+fn serde_jcs_free(v: &Value) -> String {
+    serde_json::to_string(v).unwrap()
+}
+
+async fn break_audit_table(db: &TestDb, pool: &sqlx::AnyPool) {
+    match db.label {
+        "sqlite" => {
+            sqlx::query("CREATE TRIGGER kw_break BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit sink broken'); END")
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        _ => {
+            sqlx::query("CREATE FUNCTION kw_break() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit sink broken'; END $$ LANGUAGE plpgsql")
+                .execute(pool)
+                .await
+                .unwrap();
+            sqlx::query("CREATE TRIGGER kw_break BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION kw_break()")
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+async fn mend_audit_table(db: &TestDb, pool: &sqlx::AnyPool) {
+    let sql = if db.label == "sqlite" { "DROP TRIGGER kw_break" } else { "DROP TRIGGER kw_break ON audit_log" };
+    sqlx::query(sql).execute(pool).await.unwrap();
+}
+
+#[tokio::test]
+async fn nothing_is_served_or_written_unaudited() {
+    for db in backends().await {
+        let srv = TestServer::start(&db, KEY_A).await;
+        srv.set("secret", "prod", json!({"K": "fail-closed-secret-1"})).await;
+        let pool = db.pool().await;
+        break_audit_table(&db, &pool).await;
+
+        let resp = srv.call(Method::GET, "/api/v1/mounts/secret/secrets/prod?reveal=true", None).await;
+        assert_eq!(resp.status(), 503, "{}", db.label);
+        assert!(resp.headers().contains_key("retry-after"));
+        let text = resp.text().await.unwrap();
+        assert!(!text.contains("fail-closed-secret-1"), "a secret was served unaudited: {text}");
+        assert!(text.contains("audit_unavailable"), "{text}");
+        let (s, b) =
+            srv.json(Method::PATCH, "/api/v1/mounts/secret/secrets/prod", Some(json!({"set": {"K": "changed"}}))).await;
+        assert_eq!(s, 503, "{b}");
+        let health: Value = reqwest::get(format!("{}/v1/sys/health", srv.base)).await.unwrap().json().await.unwrap();
+        assert_eq!(health["audit"]["primary"], "failing");
+        assert!(health["audit"]["counters"]["audit_primary_failures"].as_u64().unwrap() >= 1);
+
+        mend_audit_table(&db, &pool).await;
+        let map = srv.reveal_map("secret", "prod").await;
+        assert_eq!(map["K"], "fail-closed-secret-1", "the unaudited write was not applied");
+        let (_, h) = srv.json(Method::GET, "/api/v1/mounts/secret/history/prod", None).await;
+        assert_eq!(h["versions"].as_array().unwrap().len(), 1);
+        let health: Value = reqwest::get(format!("{}/v1/sys/health", srv.base)).await.unwrap().json().await.unwrap();
+        assert_eq!(health["audit"]["primary"], "ok");
+        assert_eq!(verify(&srv).await["ok"], true);
+        let count: i64 = sqlx::query("SELECT COUNT(*) FROM secret_versions").fetch_one(&pool).await.unwrap().get(0);
+        assert_eq!(count, 1);
+        pool.close().await;
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn extra_sinks_copy_entries_and_their_failures_are_counted() {
+    let db = backends().await.remove(0);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("audit.jsonl");
+    let f = file.clone();
+    let srv = TestServer::start_with(&db, KEY_A, move |o| o.audit.sinks.file = Some(f)).await;
+    srv.set("secret", "prod", json!({"K": "sink-secret-value"})).await;
+    srv.reveal("secret", "prod").await;
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = std::fs::read_to_string(&file).unwrap_or_default();
+        if text.lines().count() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    srv.stop().await;
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.len() >= 2);
+    assert!(lines.iter().any(|e| e["operation"] == "secrets.reveal"));
+    assert!(!text.contains("sink-secret-value"));
+
+    // A sink that cannot write (a full disk) is counted and reported; requests still succeed.
+    let db = backends().await.remove(0);
+    let srv = TestServer::start_with(&db, KEY_A, |o| o.audit.sinks.file = Some("/dev/full".into())).await;
+    srv.set("secret", "prod", json!({"K": "v"})).await;
+    assert_eq!(srv.reveal_map("secret", "prod").await["K"], "v");
+    let mut failures = 0;
+    for _ in 0..50 {
+        let health: Value = reqwest::get(format!("{}/v1/sys/health", srv.base)).await.unwrap().json().await.unwrap();
+        failures = health["audit"]["counters"]["audit_sink_failures"].as_u64().unwrap();
+        if failures > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(failures > 0, "the failing sink was not counted");
+    srv.stop().await;
+}
