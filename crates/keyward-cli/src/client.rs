@@ -2,8 +2,8 @@
 use anyhow::{anyhow, bail, Context, Result};
 use keyward_server::wire::{
     AuditPage, ErrorBody, History, InitResponse, MountCreateRequest, MountDeleted, MountInfo, MountList, PolicyList,
-    PolicyOut, PolicyWriteRequest, Revoked, RollbackRequest, SecretList, SecretView, SecretWriteRequest, TokenBody,
-    TokenCreateRequest, TokenCreated, TokenInfo, TokenList, WriteResult,
+    PolicyOut, PolicyWriteRequest, ReadQuery, Revoked, RollbackRequest, SecretList, SecretView, SecretWriteRequest,
+    TokenBody, TokenCreateRequest, TokenCreated, TokenInfo, TokenList, WriteResult,
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -113,26 +113,9 @@ impl Client {
         self.send(self.request(Method::PATCH, &Self::secret_url("secrets", mount, path)?).json(body), true).await
     }
 
-    /// `GET …/secrets/{path}`.
-    pub async fn read(
-        &self,
-        mount: &str,
-        path: &str,
-        reveal: bool,
-        field: Option<&str>,
-        version: Option<u64>,
-    ) -> Result<SecretView> {
-        let mut query: Vec<(&str, String)> = vec![];
-        if reveal {
-            query.push(("reveal", "true".into()));
-        }
-        if let Some(f) = field {
-            query.push(("field", f.to_owned()));
-        }
-        if let Some(v) = version {
-            query.push(("version", v.to_string()));
-        }
-        self.send(self.request(Method::GET, &Self::secret_url("secrets", mount, path)?).query(&query), true).await
+    /// `GET …/secrets/{path}` with `?version=&reveal=&field=&export=`.
+    pub async fn read(&self, mount: &str, path: &str, query: &ReadQuery) -> Result<SecretView> {
+        self.send(self.request(Method::GET, &Self::secret_url("secrets", mount, path)?).query(query), true).await
     }
 
     /// `DELETE …/secrets/{path}`.

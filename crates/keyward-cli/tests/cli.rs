@@ -281,6 +281,8 @@ fn dev_server_banner_and_cli_tour() {
     let reveals: Vec<Value> = reveals.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(reveals.len() >= 3, "{reveals:?}");
     assert!(reveals.iter().all(|e| e["operation"] == "secrets.reveal"));
+    let exports = s.ok(&["audit", "search", "--operation", "secrets.export", "--format", "json"]);
+    assert!(exports.lines().count() >= 4, "each export is recorded as one: {exports}");
     assert!(s.ok(&["audit", "verify"]).contains("Audit log intact"));
     let anchor = dir.path().join("anchor.jsonl");
     std::fs::write(&anchor, "{\"seq\":999999,\"hash\":\"00\"}\n").unwrap();

@@ -168,6 +168,8 @@ pub struct ReadQuery {
     pub reveal: Option<bool>,
     /// Only this field.
     pub field: Option<String>,
+    /// A reveal made to export the values (recorded as `secrets.export`).
+    pub export: Option<bool>,
 }
 
 /// Pagination of lists.

@@ -5,7 +5,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use keyward_server::wire::{SecretWriteRequest, WriteResult};
+use keyward_server::wire::{ReadQuery, SecretWriteRequest, WriteResult};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
@@ -53,7 +53,8 @@ fn read_source(file: &str) -> Result<Zeroizing<String>> {
 
 /// The plaintext map of an environment, as strings (for export).
 async fn string_map(client: &Client, project: &str, env: &str) -> Result<BTreeMap<String, String>> {
-    let view = client.read(project, env, true, None, None).await?;
+    let query = ReadQuery { reveal: Some(true), export: Some(true), ..ReadQuery::default() };
+    let view = client.read(project, env, &query).await?;
     let mut map = BTreeMap::new();
     let mut non_strings = Vec::new();
     for f in view.fields {
@@ -120,7 +121,8 @@ pub async fn run(addr: &str, cmd: SecretsCommand) -> Result<()> {
             print_write(&r, out.format)?;
         }
         SecretsCommand::Get { env, name, reveal, version } => {
-            let view = client.read(&env.project, &env.env, reveal, Some(&name), version).await?;
+            let query = ReadQuery { reveal: Some(reveal), field: Some(name), version, export: None };
+            let view = client.read(&env.project, &env.env, &query).await?;
             let field = view.fields.into_iter().next().context("the server returned no field")?;
             let text = Zeroizing::new(value_text(&field.value));
             let mut stdout = std::io::stdout().lock();
@@ -128,7 +130,7 @@ pub async fn run(addr: &str, cmd: SecretsCommand) -> Result<()> {
             stdout.write_all(b"\n")?;
         }
         SecretsCommand::List { env, version, out } => {
-            let view = client.read(&env.project, &env.env, false, None, version).await?;
+            let view = client.read(&env.project, &env.env, &ReadQuery { version, ..ReadQuery::default() }).await?;
             match out.format {
                 Format::Json => json(&view)?,
                 Format::Table => table(

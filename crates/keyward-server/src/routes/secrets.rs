@@ -94,7 +94,12 @@ pub async fn read(
 ) -> ApiResult<Json<SecretView>> {
     checked(&path)?;
     let reveal = q.reveal.unwrap_or(false);
-    caller.audit.note(if reveal { "secrets.reveal" } else { "secrets.read" }, &mount, &path, vec![]);
+    let operation = match (reveal, q.export.unwrap_or(false)) {
+        (true, true) => "secrets.export",
+        (true, false) => "secrets.reveal",
+        _ => "secrets.read",
+    };
+    caller.audit.note(operation, &mount, &path, vec![]);
     caller.require(if reveal { Capability::Read } else { Capability::List }, &target(&mount, &path))?;
     let r = st.kw.read_secret(&mount, &path, q.version).await?;
     let mut fields = Vec::with_capacity(r.data.fields().len());
@@ -121,7 +126,7 @@ pub async fn read(
         tracing::info!(accessor = %caller.accessor(), mount = %mount, path = %path, fields = ?names, "secret revealed");
     }
     caller.audit.detail("version", r.version.version);
-    caller.audit.note(if reveal { "secrets.reveal" } else { "secrets.read" }, &mount, &path, names);
+    caller.audit.note(operation, &mount, &path, names);
     Ok(Json(SecretView {
         mount,
         path,
