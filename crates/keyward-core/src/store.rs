@@ -143,6 +143,6 @@ pub trait StoreTx: Send {
 
     /// The audit head, locked until the transaction ends (one appender at a time).
     async fn audit_head_for_update(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
-    /// Appends a row and moves the head to it.
-    async fn append_audit(&mut self, row: &AuditRow) -> Result<(), StoreError>;
+    /// Appends rows (consecutive seqs, in order) and moves the head to the last one.
+    async fn append_audit(&mut self, rows: &[AuditRow]) -> Result<(), StoreError>;
 }

@@ -106,14 +106,31 @@ async fn run(
     }
 }
 
-/// Appends one entry at the head of the chain.
-async fn append_audit(tx: &mut dyn StoreTx, keys: &AuditKeys, mut entry: AuditEntry) -> Result<String, StoreError> {
-    let (seq, prev) = tx.audit_head_for_update().await?.unwrap_or((0, vec![0; crate::audit::HASH_LEN]));
-    entry.seq = seq + 1;
-    let line = canonical(&entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let hash = keys.chain(&prev, &line).to_vec();
-    tx.append_audit(&AuditRow { seq: entry.seq, entry: line.clone(), hash }).await?;
-    Ok(line)
+/// The chain head during a batch: read once under its lock, advanced in memory, written once.
+struct Chain<'k> {
+    keys: &'k AuditKeys,
+    head: Option<(u64, Vec<u8>)>,
+    rows: Vec<AuditRow>,
+}
+
+impl<'k> Chain<'k> {
+    fn new(keys: &'k AuditKeys) -> Self {
+        Self { keys, head: None, rows: Vec::new() }
+    }
+
+    /// Computes the next row for `entry` (seq and hash) and keeps it for the batch's insert.
+    async fn push(&mut self, tx: &mut dyn StoreTx, mut entry: AuditEntry) -> Result<String, StoreError> {
+        if self.head.is_none() {
+            self.head = Some(tx.audit_head_for_update().await?.unwrap_or((0, vec![0; crate::audit::HASH_LEN])));
+        }
+        let (seq, prev) = self.head.as_ref().map(|(s, h)| (*s, h.clone())).unwrap_or_default();
+        entry.seq = seq + 1;
+        let line = canonical(&entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let hash = self.keys.chain(&prev, &line).to_vec();
+        self.rows.push(AuditRow { seq: entry.seq, entry: line.clone(), hash: hash.clone() });
+        self.head = Some((entry.seq, hash));
+        Ok(line)
+    }
 }
 
 type BatchResult = (Vec<Result<WriteReply, CoreError>>, Vec<String>);
@@ -141,13 +158,21 @@ async fn commit_batch(store: &dyn Store, keys: &KeyManager, audit: Option<&Audit
     };
     let mut results = Vec::with_capacity(jobs.len());
     let mut lines = Vec::new();
+    let mut chain = audit.map(Chain::new);
     for job in jobs {
-        match apply_one(tx.as_mut(), keys, audit, job).await {
+        match apply_one(tx.as_mut(), keys, chain.as_mut(), job).await {
             Ok((r, line)) => {
                 results.push(r);
                 lines.extend(line);
             }
             Err(e) => return fail_all(e),
+        }
+    }
+    // The batch's audit rows go in with the writes they describe: if they cannot be stored,
+    // nothing of the batch commits.
+    if let Some(chain) = &chain {
+        if let Err(e) = tx.append_audit(&chain.rows).await {
+            return fail_all(e);
         }
     }
     match tx.commit().await {
@@ -161,9 +186,16 @@ async fn commit_batch(store: &dyn Store, keys: &KeyManager, audit: Option<&Audit
 async fn apply_one(
     tx: &mut dyn StoreTx,
     keys: &KeyManager,
-    audit: Option<&AuditKeys>,
+    mut chain: Option<&mut Chain<'_>>,
     job: &Job,
 ) -> Result<(Result<WriteReply, CoreError>, Option<String>), StoreError> {
+    if job.op.is_none() {
+        // An entry on its own needs no savepoint: nothing can fail before the batch insert.
+        return match (&job.audit, chain) {
+            (Some(entry), Some(chain)) => Ok((Ok(WriteReply::Done), Some(chain.push(tx, entry.clone()).await?))),
+            _ => Ok((Ok(WriteReply::Done), None)),
+        };
+    }
     let mut attempt = 0;
     loop {
         tx.savepoint().await?;
@@ -172,8 +204,8 @@ async fn apply_one(
             None => Ok(WriteReply::Done),
         };
         let mut line = None;
-        if let (Ok(_), Some(entry), Some(keys)) = (&r, &job.audit, audit) {
-            match append_audit(tx, keys, entry.clone()).await {
+        if let (Ok(_), Some(entry), Some(chain)) = (&r, &job.audit, chain.as_deref_mut()) {
+            match chain.push(tx, entry.clone()).await {
                 Ok(l) => line = Some(l),
                 Err(e) => r = Err(CoreError::AuditUnavailable(e.to_string())),
             }

@@ -328,20 +328,25 @@ impl StoreTx for SqlTx {
         sql_store::audit_head(&mut *self.tx, lock).await
     }
 
-    async fn append_audit(&mut self, row: &AuditRow) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO audit_log (seq, entry, hash) VALUES ($1, $2, $3)")
-            .bind(to_i64(row.seq)?)
-            .bind(row.entry.clone())
-            .bind(row.hash.clone())
-            .execute(&mut *self.tx)
-            .await
-            .map_err(db_err)?;
+    async fn append_audit(&mut self, rows: &[AuditRow]) -> Result<(), StoreError> {
+        let Some(last) = rows.last() else { return Ok(()) };
+        // One multi-row INSERT per batch: a handful of statements per group commit.
+        for chunk in rows.chunks(256) {
+            let values: Vec<String> =
+                (0..chunk.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
+            let sql = format!("INSERT INTO audit_log (seq, entry, hash) VALUES {}", values.join(", "));
+            let mut q = sqlx::query(&sql);
+            for row in chunk {
+                q = q.bind(to_i64(row.seq)?).bind(row.entry.clone()).bind(row.hash.clone());
+            }
+            q.execute(&mut *self.tx).await.map_err(db_err)?;
+        }
         sqlx::query(
             "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2) \
              ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
         )
-        .bind(to_i64(row.seq)?)
-        .bind(row.hash.clone())
+        .bind(to_i64(last.seq)?)
+        .bind(last.hash.clone())
         .execute(&mut *self.tx)
         .await
         .map_err(db_err)?;

@@ -84,3 +84,5 @@ CREATE TABLE audit_head (
     seq BIGINT NOT NULL,
     hash BYTEA NOT NULL
 );
+-- The head row exists from the start, so appenders always lock it (seq 0, hash_0 = 32 zero bytes).
+INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, decode(repeat('00', 32), 'hex'));
