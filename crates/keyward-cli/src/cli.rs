@@ -42,6 +42,9 @@ pub enum Command {
     /// Write, read, list and delete path policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Key lifecycle: status, data-key rotation, rewrap under the active master key, prune.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Read, search and verify the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -417,6 +420,35 @@ pub enum PolicyCommand {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
+    },
+}
+
+/// `keyward keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Per master-key tag and per mount data-key version: how many keys and blobs still use it,
+    /// and which old tags can be retired.
+    Status(FormatArgs),
+    /// Add a data-key version to a project; new writes use it at once (older versions still open
+    /// what they sealed).
+    Rotate {
+        /// Project: the kv mount.
+        #[arg(short = 'p', long = "project")]
+        project: String,
+        #[command(flatten)]
+        out: FormatArgs,
+    },
+    /// Re-wrap every key held under an older master key with the active one (data keys, token
+    /// key, audit key). No secret is re-encrypted, so it is quick. Afterwards `keys status` shows
+    /// the old tag as retirable.
+    Rewrap(FormatArgs),
+    /// Delete a project's older data-key versions that no stored version uses.
+    Prune {
+        /// Project: the kv mount.
+        #[arg(short = 'p', long = "project")]
+        project: String,
+        #[command(flatten)]
+        out: FormatArgs,
     },
 }
 

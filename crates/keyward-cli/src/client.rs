@@ -1,9 +1,9 @@
 //! The HTTP client of the native API, using the server's wire types.
 use anyhow::{anyhow, bail, Context, Result};
 use keyward_server::wire::{
-    AuditPage, ErrorBody, History, InitResponse, MountCreateRequest, MountDeleted, MountInfo, MountList, PolicyList,
-    PolicyOut, PolicyWriteRequest, ReadQuery, Revoked, RollbackRequest, SecretList, SecretView, SecretWriteRequest,
-    TokenBody, TokenCreateRequest, TokenCreated, TokenInfo, TokenList, WriteResult,
+    AuditPage, DekRotated, ErrorBody, History, InitResponse, MountCreateRequest, MountDeleted, MountInfo, MountList,
+    PolicyList, PolicyOut, PolicyWriteRequest, Pruned, ReadQuery, Revoked, Rewrapped, RollbackRequest, SecretList,
+    SecretView, SecretWriteRequest, TokenBody, TokenCreateRequest, TokenCreated, TokenInfo, TokenList, WriteResult,
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -226,6 +226,28 @@ impl Client {
     /// `GET /api/v1/audit`.
     pub async fn audit(&self, query: &[(&str, String)]) -> Result<AuditPage> {
         self.send(self.request(Method::GET, "/api/v1/audit").query(query), true).await
+    }
+
+    /// `GET /api/v1/keys`.
+    pub async fn key_status(&self) -> Result<keyward_core::KeyStatus> {
+        self.send(self.request(Method::GET, "/api/v1/keys"), true).await
+    }
+
+    /// `POST /api/v1/mounts/{mount}/keys/rotate`.
+    pub async fn rotate_dek(&self, mount: &str) -> Result<DekRotated> {
+        self.send(self.request(Method::POST, &format!("/api/v1/mounts/{}/keys/rotate", encode_segment(mount))), true)
+            .await
+    }
+
+    /// `POST /api/v1/keys/rewrap`.
+    pub async fn rewrap(&self) -> Result<Rewrapped> {
+        self.send(self.request(Method::POST, "/api/v1/keys/rewrap"), true).await
+    }
+
+    /// `POST /api/v1/mounts/{mount}/keys/prune`.
+    pub async fn prune_deks(&self, mount: &str) -> Result<Pruned> {
+        self.send(self.request(Method::POST, &format!("/api/v1/mounts/{}/keys/prune", encode_segment(mount))), true)
+            .await
     }
 
     /// `GET /api/v1/audit/verify`.

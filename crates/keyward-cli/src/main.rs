@@ -39,6 +39,7 @@ fn main() -> ExitCode {
             Command::Mounts(cmd) => commands::mounts::run(&cli.addr, cmd).await,
             Command::Token(cmd) => commands::token::run(&cli.addr, cmd).await,
             Command::Policy(cmd) => commands::policy::run(&cli.addr, cmd).await,
+            Command::Keys(cmd) => commands::keys::run(&cli.addr, cmd).await,
             Command::Audit(cmd) => commands::audit::run(&cli.addr, cmd).await,
             Command::Gen(cmd) => commands::gen::run(cmd),
         }

@@ -274,6 +274,13 @@ fn dev_server_banner_and_cli_tour() {
     s.fails(&["secrets", "set", "-p", "secret", "-e", "a/../b", "K=v"]);
     s.fails(&["secrets", "set", "-p", "nope", "-e", "x", "K=v"]);
 
+    // Key lifecycle from the CLI.
+    assert!(s.ok(&["keys", "rotate", "-p", "secret"]).contains("data key v2"));
+    let status = s.ok(&["keys", "status"]);
+    assert!(status.contains("MASTER KEY") && status.contains("v2"), "{status}");
+    assert!(s.ok(&["keys", "prune", "-p", "secret"]).contains("kept (still sealing secrets) [v1]"));
+    assert!(s.ok(&["keys", "rewrap"]).contains("Rewrapped 0 key(s)"));
+
     // The audit trail of all that.
     let tail = s.ok(&["audit", "tail", "-n", "5"]);
     assert!(tail.contains("SEQ") && tail.contains("OPERATION"), "{tail}");

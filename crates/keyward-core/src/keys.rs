@@ -129,6 +129,29 @@ impl KeyManager {
         self.cache_dek(mount, version, &wrapped)
     }
 
+    /// Re-wraps a stored key under the active KEK, keeping its domain, owner and version.
+    pub(crate) fn rewrap(
+        &self,
+        domain: &str,
+        owner: Uuid,
+        version: u32,
+        wrapped: &WrappedKey,
+    ) -> Result<WrappedKey, CoreError> {
+        let d = [
+            WrappedKeyDomain::Dek,
+            WrappedKeyDomain::TransitKey,
+            WrappedKeyDomain::AuditKey,
+            WrappedKeyDomain::TokenKey,
+        ]
+        .into_iter()
+        .find(|d| d.label() == domain)
+        .ok_or_else(|| CoreError::Integrity(format!("a wrapped key of unknown domain {domain:?}")))?;
+        let key = self.keyring.unwrap(d, owner.as_bytes(), version, wrapped).map_err(|_| {
+            CoreError::Integrity(format!("{domain} v{version} of {owner} (under master key {:?})", wrapped.kek_tag))
+        })?;
+        Ok(self.wrap(d, owner, version, &key))
+    }
+
     /// Forgets a deleted mount's data keys.
     pub(crate) fn evict_mount(&self, mount: Uuid) {
         if let Ok(mut deks) = self.deks.write() {

@@ -87,6 +87,8 @@ pub struct SecretVersion {
     pub version: u64,
     /// The sealed value; `None` once destroyed.
     pub blob: Option<Vec<u8>>,
+    /// The data-key version that sealed it.
+    pub dek_version: Option<u32>,
     /// When it was written.
     pub created_at: Nanos,
     /// When it was soft-deleted, if it was.
@@ -187,4 +189,41 @@ pub struct WriteSummary {
     pub unchanged: Vec<String>,
     /// Names removed.
     pub removed: Vec<String>,
+}
+
+/// How many blobs one data-key version of a mount still seals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DekUsage {
+    /// Mount name.
+    pub mount: String,
+    /// Data-key version.
+    pub version: u32,
+    /// The KEK tag wrapping it.
+    pub kek_tag: String,
+    /// Secret versions sealed under it.
+    pub blobs: u64,
+}
+
+/// How many wrapped keys one master-key tag holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KekUsage {
+    /// The tag.
+    pub tag: String,
+    /// Whether it is in the configured keyring.
+    pub configured: bool,
+    /// Whether it is the active (wrapping) key.
+    pub active: bool,
+    /// Keys it wraps (data keys, token key, audit key).
+    pub wrapped_keys: u64,
+    /// Configured, not active and wrapping nothing: safe to remove from the keyring.
+    pub retirable: bool,
+}
+
+/// `keys status`: master keys and data keys with their users.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyStatus {
+    /// Per KEK tag.
+    pub keks: Vec<KekUsage>,
+    /// Per mount data-key version.
+    pub deks: Vec<DekUsage>,
 }

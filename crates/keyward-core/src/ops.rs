@@ -91,6 +91,18 @@ pub enum WriteOp {
         /// Its name.
         name: String,
     },
+    /// Add a data-key version to a mount; new writes use it at once.
+    RotateDek {
+        /// Mount name.
+        mount: String,
+    },
+    /// Re-wrap every key held under an older KEK with the active one (no blob is touched).
+    Rewrap,
+    /// Delete a mount's older data-key versions that no blob uses.
+    PruneDeks {
+        /// Mount name.
+        mount: String,
+    },
 }
 
 /// The result of a [`WriteOp`].
@@ -111,6 +123,17 @@ pub enum WriteReply {
     },
     /// Tokens were revoked (the token and its descendants).
     TokensRevoked(u64),
+    /// A new data-key version.
+    DekRotated(u32),
+    /// Keys rewrapped under the active KEK.
+    Rewrapped(u64),
+    /// Data-key versions deleted, and older ones kept because blobs still use them.
+    Pruned {
+        /// Deleted versions.
+        deleted: Vec<u32>,
+        /// Versions still in use.
+        kept: Vec<u32>,
+    },
     /// Done, nothing to report (token created or touched, policy written or deleted).
     Done,
 }
@@ -141,6 +164,43 @@ pub(crate) async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &WriteOp)
         WriteOp::PutPolicy(policy) => {
             tx.put_policy(policy).await?;
             Ok(WriteReply::Done)
+        }
+        WriteOp::RotateDek { mount } => {
+            let m = kv_mount(tx, mount).await?;
+            let label = WrappedKeyDomain::Dek.label();
+            let next = tx.latest_key_version(label, m.id).await?.unwrap_or(0) + 1;
+            let dek = Key256::generate();
+            tx.insert_wrapped_key(label, m.id, next, &keys.wrap(WrappedKeyDomain::Dek, m.id, next, &dek)).await?;
+            Ok(WriteReply::DekRotated(next))
+        }
+        WriteOp::Rewrap => {
+            let active = keys.keyring().active().tag.as_str().to_owned();
+            let mut n = 0;
+            for (domain, owner, version, wrapped) in tx.wrapped_keys().await? {
+                if wrapped.kek_tag != active {
+                    let rewrapped = keys.rewrap(&domain, owner, version, &wrapped)?;
+                    tx.update_wrapped_key(&domain, owner, version, &rewrapped).await?;
+                    n += 1;
+                }
+            }
+            Ok(WriteReply::Rewrapped(n))
+        }
+        WriteOp::PruneDeks { mount } => {
+            let m = kv_mount(tx, mount).await?;
+            let label = WrappedKeyDomain::Dek.label();
+            let versions = tx.key_versions(label, m.id).await?;
+            let (mut deleted, mut kept) = (Vec::new(), Vec::new());
+            // The newest version is active and never pruned; this runs under the write lock, so a
+            // writer cannot seal a blob under a version while it is being deleted.
+            for v in versions.iter().copied().filter(|v| Some(v) != versions.last()) {
+                if tx.blobs_using_dek(m.id, v).await? == 0 {
+                    tx.delete_wrapped_key(label, m.id, v).await?;
+                    deleted.push(v);
+                } else {
+                    kept.push(v);
+                }
+            }
+            Ok(WriteReply::Pruned { deleted, kept })
         }
         WriteOp::DeletePolicy { name } => {
             if tx.delete_policy(name).await? {
@@ -410,6 +470,7 @@ async fn write_map(
     let version = SecretVersion {
         version: new_version,
         blob: Some(blob),
+        dek_version: Some(dek_version),
         created_at: now,
         deletion_time: None,
         destroyed: false,

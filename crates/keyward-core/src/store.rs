@@ -3,7 +3,9 @@ use async_trait::async_trait;
 use keyward_crypto::WrappedKey;
 use uuid::Uuid;
 
-use crate::{AuditRow, Mount, Nanos, Policy, SecretMeta, SecretSummary, SecretVersion, StoreError, TokenRecord};
+use crate::{
+    AuditRow, DekUsage, Mount, Nanos, Policy, SecretMeta, SecretSummary, SecretVersion, StoreError, TokenRecord,
+};
 
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +66,9 @@ pub trait Store: Send + Sync + 'static {
     async fn policies(&self, names: &[String]) -> Result<Vec<Policy>, StoreError>;
     /// All policy names.
     async fn policy_names(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Per mount data-key version: its KEK tag and how many blobs it seals.
+    async fn dek_usage(&self) -> Result<Vec<DekUsage>, StoreError>;
 
     /// The audit chain's head `(seq, hash)`, if any entry was written.
     async fn audit_head(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
@@ -140,6 +145,23 @@ pub trait StoreTx: Send {
     async fn put_policy(&mut self, policy: &Policy) -> Result<(), StoreError>;
     /// Deletes a policy; returns whether it existed.
     async fn delete_policy(&mut self, name: &str) -> Result<bool, StoreError>;
+
+    /// Every wrapped key: `(domain, owner, version, key)`.
+    async fn wrapped_keys(&mut self) -> Result<Vec<(String, Uuid, u32, WrappedKey)>, StoreError>;
+    /// Replaces a wrapped key (after rewrapping under another KEK).
+    async fn update_wrapped_key(
+        &mut self,
+        domain: &str,
+        owner: Uuid,
+        version: u32,
+        key: &WrappedKey,
+    ) -> Result<(), StoreError>;
+    /// Deletes one wrapped key version.
+    async fn delete_wrapped_key(&mut self, domain: &str, owner: Uuid, version: u32) -> Result<(), StoreError>;
+    /// Versions of a wrapped key, ascending.
+    async fn key_versions(&mut self, domain: &str, owner: Uuid) -> Result<Vec<u32>, StoreError>;
+    /// Secret versions of a mount sealed under a data-key version.
+    async fn blobs_using_dek(&mut self, mount_id: Uuid, version: u32) -> Result<u64, StoreError>;
 
     /// The audit head, locked until the transaction ends (one appender at a time).
     async fn audit_head_for_update(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;

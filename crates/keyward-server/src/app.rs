@@ -18,7 +18,7 @@ use tower::ServiceBuilder;
 use crate::audit::{audit_layer, AuditState};
 use crate::error::ApiError;
 use crate::guard::{guard_layer, GuardConfig, Guards};
-use crate::routes::{audit as audit_routes, mounts, policies, secrets, sys, tokens};
+use crate::routes::{audit as audit_routes, keys, mounts, policies, secrets, sys, tokens};
 
 /// Largest accepted request body.
 pub const MAX_BODY: usize = 1 << 20;
@@ -108,6 +108,10 @@ pub fn router(kw: Keyward, guard: GuardConfig, limits: HttpLimits, audit: Arc<Au
         .route("/tokens/accessors/{accessor}", get(tokens::lookup_accessor).delete(tokens::revoke_accessor))
         .route("/policies", get(policies::list))
         .route("/policies/{name}", get(policies::read).put(policies::write).delete(policies::delete))
+        .route("/keys", get(keys::status))
+        .route("/keys/rewrap", post(keys::rewrap))
+        .route("/mounts/{mount}/keys/rotate", post(keys::rotate))
+        .route("/mounts/{mount}/keys/prune", post(keys::prune))
         .route("/audit", get(audit_routes::search))
         .route("/audit/verify", get(audit_routes::verify))
         .route("/audit/anchor", post(audit_routes::anchor));

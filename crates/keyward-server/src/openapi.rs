@@ -2,7 +2,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use crate::routes::{audit, mounts, policies, secrets, sys, tokens};
+use crate::routes::{audit, keys, mounts, policies, secrets, sys, tokens};
 use crate::wire;
 
 #[derive(OpenApi)]
@@ -15,6 +15,7 @@ use crate::wire;
         tokens::lookup_accessor, tokens::revoke_accessor,
         policies::list, policies::read, policies::write, policies::delete,
         audit::search, audit::verify, audit::anchor,
+        keys::status, keys::rotate, keys::rewrap, keys::prune,
         sys::health, sys::seal_status, sys::init_status, sys::init,
     ),
     components(schemas(
@@ -23,7 +24,7 @@ use crate::wire;
         wire::SecretListItem, wire::SecretList, wire::VersionOut, wire::History, wire::InitResponse, wire::Health,
         wire::TokenCreateRequest, wire::TokenInfo, wire::TokenCreated, wire::TokenList, wire::TokenBody, wire::Revoked,
         wire::PolicyWriteRequest, wire::PolicyOut, wire::PolicyList, wire::AuditQuery, wire::AuditPage, wire::VerifyQuery,
-        wire::Anchored,
+        wire::Anchored, wire::DekRotated, wire::Rewrapped, wire::Pruned,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))

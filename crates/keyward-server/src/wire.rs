@@ -439,3 +439,30 @@ pub struct Anchored {
     /// The head anchored.
     pub seq: u64,
 }
+
+/// `POST /api/v1/mounts/{mount}/keys/rotate`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DekRotated {
+    /// Mount name.
+    pub mount: String,
+    /// The new (active) data-key version.
+    pub version: u32,
+}
+
+/// `POST /api/v1/keys/rewrap`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Rewrapped {
+    /// Keys moved under the active master key.
+    pub rewrapped: u64,
+}
+
+/// `POST /api/v1/mounts/{mount}/keys/prune`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Pruned {
+    /// Mount name.
+    pub mount: String,
+    /// Deleted data-key versions.
+    pub deleted: Vec<u32>,
+    /// Older versions kept because blobs still use them (re-encrypt them first).
+    pub kept: Vec<u32>,
+}

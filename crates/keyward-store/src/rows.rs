@@ -72,6 +72,11 @@ pub(crate) fn version(row: &AnyRow, with_blob: bool) -> Result<SecretVersion, St
     Ok(SecretVersion {
         version: u64_of(row, "version")?,
         blob: if with_blob { row.try_get("blob").map_err(db_err)? } else { None },
+        dek_version: row
+            .try_get::<Option<i64>, _>("dek_version")
+            .map_err(db_err)?
+            .map(|v| u32::try_from(v).map_err(|_| corrupt("dek_version")))
+            .transpose()?,
         created_at: row.try_get("created_at").map_err(db_err)?,
         deletion_time: row.try_get("deletion_time").map_err(db_err)?,
         destroyed: row.try_get::<i64, _>("destroyed").map_err(db_err)? != 0,
@@ -120,6 +125,7 @@ pub(crate) const TOKEN_COLS: &str = "accessor, digest, policies, parent_accessor
     expires_at, last_used, revoked, allowed_cidrs";
 pub(crate) const SECRET_COLS: &str = "id, mount_id, path, current_version, oldest_version, max_versions, \
     cas_required, custom_metadata, created_at, updated_at, delete_version_after";
-pub(crate) const VERSION_COLS: &str = "version, blob, created_at, deletion_time, destroyed, created_by, field_versions";
+pub(crate) const VERSION_COLS: &str =
+    "version, blob, dek_version, created_at, deletion_time, destroyed, created_by, field_versions";
 pub(crate) const VERSION_COLS_NO_BLOB: &str =
-    "version, created_at, deletion_time, destroyed, created_by, field_versions";
+    "version, dek_version, created_at, deletion_time, destroyed, created_by, field_versions";

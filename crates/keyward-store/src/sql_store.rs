@@ -2,7 +2,8 @@
 use async_trait::async_trait;
 use keyward_core::WrappedKey;
 use keyward_core::{
-    AuditRow, Backend, Mount, Policy, SecretMeta, SecretSummary, SecretVersion, Store, StoreError, StoreTx, TokenRecord,
+    AuditRow, Backend, DekUsage, Mount, Policy, SecretMeta, SecretSummary, SecretVersion, Store, StoreError, StoreTx,
+    TokenRecord,
 };
 use sqlx::{Any, AnyPool, Executor};
 use uuid::Uuid;
@@ -247,6 +248,25 @@ impl Store for SqlStore {
             }
         }
         Ok(out)
+    }
+
+    async fn dek_usage(&self) -> Result<Vec<DekUsage>, StoreError> {
+        let rows: Vec<(String, i64, String, i64)> = sqlx::query_as(
+            "SELECT m.path, w.version, w.kek_tag, \
+             (SELECT COUNT(*) FROM secret_versions v JOIN secrets s ON s.id = v.secret_id \
+              WHERE s.mount_id = m.id AND v.dek_version = w.version) \
+             FROM wrapped_keys w JOIN mounts m ON w.owner = m.id WHERE w.domain = $1 ORDER BY m.path, w.version",
+        )
+        .bind("keyward/dek")
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter()
+            .map(|(mount, version, kek_tag, blobs)| {
+                let version = u32::try_from(version).map_err(|_| StoreError::Corrupt("key version".into()))?;
+                Ok(DekUsage { mount, version, kek_tag, blobs: blobs.unsigned_abs() })
+            })
+            .collect()
     }
 
     async fn audit_head(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {

@@ -218,12 +218,13 @@ impl StoreTx for SqlTx {
 
     async fn insert_version(&mut self, secret_id: Uuid, v: &SecretVersion) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO secret_versions (secret_id, version, blob, created_at, deletion_time, destroyed, created_by, \
-             field_versions) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO secret_versions (secret_id, version, blob, dek_version, created_at, deletion_time, destroyed, \
+             created_by, field_versions) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(secret_id.to_string())
         .bind(to_i64(v.version)?)
         .bind(v.blob.clone())
+        .bind(v.dek_version.map(i64::from))
         .bind(v.created_at)
         .bind(v.deletion_time)
         .bind(i64::from(v.destroyed))
@@ -321,6 +322,78 @@ impl StoreTx for SqlTx {
             .map_err(db_err)?
             .rows_affected();
         Ok(n > 0)
+    }
+
+    async fn wrapped_keys(&mut self) -> Result<Vec<(String, Uuid, u32, WrappedKey)>, StoreError> {
+        let rows: Vec<(String, String, i64, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT domain, owner, version, kek_tag, wrapped FROM wrapped_keys ORDER BY domain, owner, version",
+        )
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter()
+            .map(|(domain, owner, version, kek_tag, bytes)| {
+                let owner = Uuid::parse_str(&owner).map_err(|_| StoreError::Corrupt("key owner".into()))?;
+                let version = u32::try_from(version).map_err(|_| StoreError::Corrupt("key version".into()))?;
+                Ok((domain, owner, version, WrappedKey { kek_tag, bytes }))
+            })
+            .collect()
+    }
+
+    async fn update_wrapped_key(
+        &mut self,
+        domain: &str,
+        owner: Uuid,
+        version: u32,
+        key: &WrappedKey,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE wrapped_keys SET kek_tag = $4, wrapped = $5 WHERE domain = $1 AND owner = $2 AND version = $3",
+        )
+        .bind(domain.to_owned())
+        .bind(owner.to_string())
+        .bind(i64::from(version))
+        .bind(key.kek_tag.clone())
+        .bind(key.bytes.clone())
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_wrapped_key(&mut self, domain: &str, owner: Uuid, version: u32) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM wrapped_keys WHERE domain = $1 AND owner = $2 AND version = $3")
+            .bind(domain.to_owned())
+            .bind(owner.to_string())
+            .bind(i64::from(version))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn key_versions(&mut self, domain: &str, owner: Uuid) -> Result<Vec<u32>, StoreError> {
+        let rows: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM wrapped_keys WHERE domain = $1 AND owner = $2 ORDER BY version")
+                .bind(domain.to_owned())
+                .bind(owner.to_string())
+                .fetch_all(&mut *self.tx)
+                .await
+                .map_err(db_err)?;
+        rows.into_iter().map(|v| u32::try_from(v).map_err(|_| StoreError::Corrupt("key version".into()))).collect()
+    }
+
+    async fn blobs_using_dek(&mut self, mount_id: Uuid, version: u32) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM secret_versions v JOIN secrets s ON s.id = v.secret_id \
+             WHERE s.mount_id = $1 AND v.dek_version = $2",
+        )
+        .bind(mount_id.to_string())
+        .bind(i64::from(version))
+        .fetch_one(&mut *self.tx)
+        .await
+        .map_err(db_err)?;
+        Ok(n.unsigned_abs())
     }
 
     async fn audit_head_for_update(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {

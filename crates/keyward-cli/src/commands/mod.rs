@@ -2,6 +2,7 @@
 pub mod audit;
 pub mod envs;
 pub mod gen;
+pub mod keys;
 pub mod mounts;
 pub mod operator;
 pub mod policy;

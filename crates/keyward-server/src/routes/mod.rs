@@ -1,5 +1,6 @@
 //! Route handlers, one module per resource.
 pub mod audit;
+pub mod keys;
 pub mod mounts;
 pub mod policies;
 pub mod secrets;

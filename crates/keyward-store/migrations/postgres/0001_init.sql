@@ -47,8 +47,11 @@ CREATE TABLE secret_versions (
     destroyed BIGINT NOT NULL,
     created_by TEXT NOT NULL,
     field_versions TEXT NOT NULL,
+    -- The data-key version that sealed the blob (NULL once destroyed), for key status and pruning.
+    dek_version BIGINT,
     PRIMARY KEY (secret_id, version)
 );
+CREATE INDEX secret_versions_dek ON secret_versions (dek_version);
 
 CREATE TABLE tokens (
     accessor TEXT PRIMARY KEY,
