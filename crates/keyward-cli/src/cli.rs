@@ -138,6 +138,9 @@ pub struct ServerArgs {
     /// How often the head is anchored (log line and anchor file).
     #[arg(long, default_value = "1m")]
     pub audit_anchor_interval: String,
+    /// Rows re-encrypted per transaction by `keys migrate` jobs.
+    #[arg(long, default_value_t = 500)]
+    pub migrate_batch: u32,
     /// Do not audit requests. For benchmarks only: nothing is recorded.
     #[arg(long, hide = true)]
     pub no_audit: bool,
@@ -442,6 +445,24 @@ pub enum KeysCommand {
     /// key, audit key). No secret is re-encrypted, so it is quick. Afterwards `keys status` shows
     /// the old tag as retirable.
     Rewrap(FormatArgs),
+    /// Re-encrypt every stored version still sealed under an older data key into the newest one,
+    /// as a resumable job inside the server (batches commit with their progress; a restart resumes
+    /// it). Shows a progress bar (or JSON progress lines with --format json).
+    Migrate {
+        /// Only this project (kv mount).
+        #[arg(short = 'p', long = "project", conflicts_with = "all", required_unless_present = "all")]
+        project: Option<String>,
+        /// Every project.
+        #[arg(long)]
+        all: bool,
+        /// Start the job and print its id without waiting.
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        out: FormatArgs,
+    },
+    /// List key jobs (migrations), newest first.
+    Jobs(FormatArgs),
     /// Delete a project's older data-key versions that no stored version uses.
     Prune {
         /// Project: the kv mount.

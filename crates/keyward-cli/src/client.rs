@@ -1,9 +1,10 @@
 //! The HTTP client of the native API, using the server's wire types.
 use anyhow::{anyhow, bail, Context, Result};
 use keyward_server::wire::{
-    AuditPage, DekRotated, ErrorBody, History, InitResponse, MountCreateRequest, MountDeleted, MountInfo, MountList,
-    PolicyList, PolicyOut, PolicyWriteRequest, Pruned, ReadQuery, Revoked, Rewrapped, RollbackRequest, SecretList,
-    SecretView, SecretWriteRequest, TokenBody, TokenCreateRequest, TokenCreated, TokenInfo, TokenList, WriteResult,
+    AuditPage, DekRotated, ErrorBody, History, InitResponse, MigrateRequest, MountCreateRequest, MountDeleted,
+    MountInfo, MountList, PolicyList, PolicyOut, PolicyWriteRequest, Pruned, ReadQuery, Revoked, Rewrapped,
+    RollbackRequest, SecretList, SecretView, SecretWriteRequest, TokenBody, TokenCreateRequest, TokenCreated,
+    TokenInfo, TokenList, WriteResult,
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -248,6 +249,22 @@ impl Client {
     pub async fn prune_deks(&self, mount: &str) -> Result<Pruned> {
         self.send(self.request(Method::POST, &format!("/api/v1/mounts/{}/keys/prune", encode_segment(mount))), true)
             .await
+    }
+
+    /// `POST /api/v1/keys/migrate`.
+    pub async fn start_migration(&self, mount: Option<String>) -> Result<keyward_core::KeyJob> {
+        let body = MigrateRequest { mount };
+        self.send(self.request(Method::POST, "/api/v1/keys/migrate").json(&body), true).await
+    }
+
+    /// `GET /api/v1/keys/jobs/{id}`.
+    pub async fn key_job(&self, id: uuid::Uuid) -> Result<keyward_core::KeyJob> {
+        self.send(self.request(Method::GET, &format!("/api/v1/keys/jobs/{id}")), true).await
+    }
+
+    /// `GET /api/v1/keys/jobs`.
+    pub async fn key_jobs(&self) -> Result<Vec<keyward_core::KeyJob>> {
+        self.send(self.request(Method::GET, "/api/v1/keys/jobs"), true).await
     }
 
     /// `GET /api/v1/audit/verify`.

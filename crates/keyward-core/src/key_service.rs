@@ -1,6 +1,8 @@
 //! Key lifecycle: status, data-key rotation, rewrapping under the active master key, pruning.
 use crate::service::unexpected;
-use crate::{CoreError, KekUsage, KeyStatus, Keyward, WriteOp, WriteReply};
+use uuid::Uuid;
+
+use crate::{CoreError, KekUsage, KeyJob, KeyStatus, Keyward, WriteOp, WriteReply};
 
 impl Keyward {
     /// Master keys (configured or still in use) and data-key versions, with their users.
@@ -50,5 +52,65 @@ impl Keyward {
             WriteReply::Pruned { deleted, kept } => Ok((deleted, kept)),
             other => Err(unexpected(&other)),
         }
+    }
+}
+
+impl Keyward {
+    /// Starts a re-encryption job (one mount, or every kv mount) and runs it in the background,
+    /// `migrate_batch` rows per transaction. Refused while another job runs.
+    pub async fn start_migration(&self, mount: Option<&str>) -> Result<KeyJob, CoreError> {
+        let op = WriteOp::StartMigration { mount: mount.map(str::to_owned), owner: self.instance.clone() };
+        match self.writer.submit(op).await? {
+            WriteReply::Job(job) => {
+                if job.status == "running" {
+                    self.spawn_job(job.id);
+                }
+                Ok(job)
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Resumes jobs left running (by a crash or a restart); returns how many.
+    pub async fn resume_jobs(&self) -> Result<usize, CoreError> {
+        let running: Vec<KeyJob> = self.store.key_jobs().await?.into_iter().filter(|j| j.status == "running").collect();
+        for job in &running {
+            tracing::info!(job = %job.id, done = job.done, total = job.total, "resuming key job");
+            self.spawn_job(job.id);
+        }
+        Ok(running.len())
+    }
+
+    fn spawn_job(&self, id: Uuid) {
+        let batch = self.config.migrate_batch;
+        let kw = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let op = WriteOp::MigrateBatch { job: id, limit: batch.max(1), owner: kw.instance.clone() };
+                match kw.writer.submit(op).await {
+                    Ok(WriteReply::Job(job)) if job.status == "running" => tokio::task::yield_now().await,
+                    Ok(WriteReply::Job(job)) => {
+                        tracing::info!(job = %id, status = %job.status, done = job.done, error = %job.error, "key job finished");
+                        break;
+                    }
+                    Ok(_) => break,
+                    Err(e) => {
+                        // Storage trouble: back off and retry; progress so far is committed.
+                        tracing::warn!(job = %id, error = %e, "key job batch failed; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+    }
+
+    /// A key job.
+    pub async fn key_job(&self, id: Uuid) -> Result<KeyJob, CoreError> {
+        self.store.key_job(id).await?.ok_or_else(|| CoreError::NotFound(format!("key job {id}")))
+    }
+
+    /// Key jobs, newest first.
+    pub async fn key_jobs(&self) -> Result<Vec<KeyJob>, CoreError> {
+        Ok(self.store.key_jobs().await?)
     }
 }

@@ -227,3 +227,30 @@ pub struct KeyStatus {
     /// Per mount data-key version.
     pub deks: Vec<DekUsage>,
 }
+
+/// A long key job running inside the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyJob {
+    /// Its id.
+    pub id: Uuid,
+    /// `migrate`: re-encrypt secret versions under the newest data key.
+    pub kind: String,
+    /// The mount's id, or `None` for every kv mount.
+    pub mount_id: Option<Uuid>,
+    /// The mount's name, or `None` for every kv mount.
+    pub mount: Option<String>,
+    /// `running`, `done` or `failed`.
+    pub status: String,
+    /// Rows to process when the job started.
+    pub total: u64,
+    /// Rows processed (committed with each batch).
+    pub done: u64,
+    /// The server instance that started or resumed it.
+    pub owner: String,
+    /// Start time.
+    pub started_at: Nanos,
+    /// Last progress (a heartbeat).
+    pub updated_at: Nanos,
+    /// Why it failed, if it did (names mount/path/version, never a value).
+    pub error: String,
+}

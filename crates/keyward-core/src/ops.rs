@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::paths::{validate_field_name, validate_mount_path, validate_secret_path};
 use crate::{
-    now_nanos, CoreError, FieldStamp, KeyManager, Mount, MountKind, Nanos, Policy, SecretData, SecretMeta,
+    now_nanos, CoreError, FieldStamp, KeyJob, KeyManager, Mount, MountKind, Nanos, Policy, SecretData, SecretMeta,
     SecretVersion, StoreTx, TokenRecord, WriteSummary, DEFAULT_MAX_VERSIONS,
 };
 
@@ -103,6 +103,22 @@ pub enum WriteOp {
         /// Mount name.
         mount: String,
     },
+    /// Start a re-encryption job (one mount, or every kv mount) unless one is running.
+    StartMigration {
+        /// Mount name, or `None` for all.
+        mount: Option<String>,
+        /// The server instance starting it.
+        owner: String,
+    },
+    /// Re-encrypt the next batch of a job under the newest data keys; commits the progress with it.
+    MigrateBatch {
+        /// The job.
+        job: Uuid,
+        /// Rows per batch.
+        limit: u32,
+        /// The server instance running it.
+        owner: String,
+    },
 }
 
 /// The result of a [`WriteOp`].
@@ -127,6 +143,8 @@ pub enum WriteReply {
     DekRotated(u32),
     /// Keys rewrapped under the active KEK.
     Rewrapped(u64),
+    /// A key job's state.
+    Job(KeyJob),
     /// Data-key versions deleted, and older ones kept because blobs still use them.
     Pruned {
         /// Deleted versions.
@@ -202,6 +220,8 @@ pub(crate) async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &WriteOp)
             }
             Ok(WriteReply::Pruned { deleted, kept })
         }
+        WriteOp::StartMigration { mount, owner } => start_migration(tx, mount.as_deref(), owner).await,
+        WriteOp::MigrateBatch { job, limit, owner } => migrate_batch(tx, keys, *job, *limit, owner).await,
         WriteOp::DeletePolicy { name } => {
             if tx.delete_policy(name).await? {
                 Ok(WriteReply::Done)
@@ -215,6 +235,92 @@ pub(crate) async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &WriteOp)
             Ok(WriteReply::MountDeleted { id: m.id, keys_shredded })
         }
     }
+}
+
+async fn start_migration(tx: &mut dyn StoreTx, mount: Option<&str>, owner: &str) -> Result<WriteReply, CoreError> {
+    if let Some(j) = tx.running_key_job().await? {
+        return Err(CoreError::Conflict(format!(
+            "key job {} ({}) is already running, held by server {} since {} ({} of {} done)",
+            j.id,
+            j.mount.as_deref().unwrap_or("all mounts"),
+            j.owner,
+            crate::format_rfc3339(j.started_at),
+            j.done,
+            j.total
+        )));
+    }
+    let mount_row = match mount {
+        Some(m) => Some(kv_mount(tx, m).await?),
+        None => None,
+    };
+    let total = tx.count_unmigrated(mount_row.as_ref().map(|m| m.id)).await?;
+    let now = now_nanos();
+    let job = KeyJob {
+        id: Uuid::new_v4(),
+        kind: "migrate".into(),
+        mount_id: mount_row.as_ref().map(|m| m.id),
+        mount: mount_row.map(|m| m.path),
+        status: if total == 0 { "done".into() } else { "running".into() },
+        total,
+        done: 0,
+        owner: owner.to_owned(),
+        started_at: now,
+        updated_at: now,
+        error: String::new(),
+    };
+    tx.insert_key_job(&job).await?;
+    Ok(WriteReply::Job(job))
+}
+
+/// One batch: every row is re-sealed under its mount's newest data key (read here, under the
+/// write lock) and the job's counters move in the same transaction, so a crash at any point
+/// leaves each blob either old-and-valid or new-and-valid, and the job resumes where it was.
+async fn migrate_batch(
+    tx: &mut dyn StoreTx,
+    keys: &KeyManager,
+    id: Uuid,
+    limit: u32,
+    owner: &str,
+) -> Result<WriteReply, CoreError> {
+    let mut job = tx.key_job_for_update(id).await?.ok_or_else(|| CoreError::NotFound(format!("key job {id}")))?;
+    if job.status != "running" {
+        return Ok(WriteReply::Job(job));
+    }
+    let rows = tx.unmigrated_versions(job.mount_id, limit).await?;
+    let label = WrappedKeyDomain::Dek.label();
+    for (secret, mount, version, blob) in &rows {
+        let ctx = BlobContext { mount: *mount.as_bytes(), secret: *secret.as_bytes(), version: *version };
+        let reseal = async {
+            let old = keys.dek_in_tx(tx, *mount, blob_dek_version(blob)?).await?;
+            let plain = open_secret_blob(&old, &ctx, blob)?;
+            let active = tx
+                .latest_key_version(label, *mount)
+                .await?
+                .ok_or_else(|| CoreError::Integrity("missing data key".into()))?;
+            let dek = keys.dek_in_tx(tx, *mount, active).await?;
+            Ok::<_, CoreError>((seal_secret_blob(&dek, active, &ctx, &plain), active))
+        };
+        match reseal.await {
+            Ok((sealed, active)) => {
+                tx.update_version_blob(*secret, *version, &sealed, active).await?;
+                job.done += 1;
+            }
+            Err(_) => {
+                job.status = "failed".into();
+                job.error = format!(
+                    "secret {secret} version {version} (mount {mount}) cannot be decrypted; it was left as it is"
+                );
+                break;
+            }
+        }
+    }
+    if rows.is_empty() {
+        job.status = "done".into();
+    }
+    job.owner = owner.to_owned();
+    job.updated_at = now_nanos();
+    tx.update_key_job(&job).await?;
+    Ok(WriteReply::Job(job))
 }
 
 /// Revokes a token and all its descendants, breadth first, in this one transaction.

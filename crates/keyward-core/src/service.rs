@@ -33,11 +33,13 @@ pub struct KeywardConfig {
     pub default_token_ttl_secs: u64,
     /// Longest TTL a token may be given, in seconds.
     pub max_token_ttl_secs: u64,
+    /// Rows re-encrypted per transaction by key jobs.
+    pub migrate_batch: u32,
 }
 
 impl Default for KeywardConfig {
     fn default() -> Self {
-        Self { default_token_ttl_secs: 32 * 86_400, max_token_ttl_secs: 32 * 86_400 }
+        Self { default_token_ttl_secs: 32 * 86_400, max_token_ttl_secs: 32 * 86_400, migrate_batch: 500 }
     }
 }
 
@@ -48,6 +50,8 @@ pub struct Keyward {
     pub(crate) keys: Arc<KeyManager>,
     pub(crate) writer: Writer,
     pub(crate) config: KeywardConfig,
+    /// This server process's identity (names the owner of background jobs).
+    pub(crate) instance: String,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -70,7 +74,8 @@ impl Keyward {
         let keys = Arc::new(KeyManager::new(keyring));
         keys.check_keyring(store.as_ref()).await?;
         let writer = Writer::spawn(store.clone(), keys.clone(), audit_sink);
-        Ok(Self { store, keys, writer, config })
+        let instance = format!("kw-{}", &*random_base62(8));
+        Ok(Self { store, keys, writer, config, instance })
     }
 
     /// The configuration.

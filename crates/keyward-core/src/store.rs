@@ -4,7 +4,7 @@ use keyward_crypto::WrappedKey;
 use uuid::Uuid;
 
 use crate::{
-    AuditRow, DekUsage, Mount, Nanos, Policy, SecretMeta, SecretSummary, SecretVersion, StoreError, TokenRecord,
+    AuditRow, DekUsage, KeyJob, Mount, Nanos, Policy, SecretMeta, SecretSummary, SecretVersion, StoreError, TokenRecord,
 };
 
 /// Which database engine a store runs on.
@@ -69,6 +69,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Per mount data-key version: its KEK tag and how many blobs it seals.
     async fn dek_usage(&self) -> Result<Vec<DekUsage>, StoreError>;
+
+    /// A key job.
+    async fn key_job(&self, id: Uuid) -> Result<Option<KeyJob>, StoreError>;
+    /// Key jobs, newest first.
+    async fn key_jobs(&self) -> Result<Vec<KeyJob>, StoreError>;
 
     /// The audit chain's head `(seq, hash)`, if any entry was written.
     async fn audit_head(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
@@ -162,6 +167,31 @@ pub trait StoreTx: Send {
     async fn key_versions(&mut self, domain: &str, owner: Uuid) -> Result<Vec<u32>, StoreError>;
     /// Secret versions of a mount sealed under a data-key version.
     async fn blobs_using_dek(&mut self, mount_id: Uuid, version: u32) -> Result<u64, StoreError>;
+
+    /// Creates a key job.
+    async fn insert_key_job(&mut self, job: &KeyJob) -> Result<(), StoreError>;
+    /// A key job, locked until the transaction ends (one batch of a job at a time).
+    async fn key_job_for_update(&mut self, id: Uuid) -> Result<Option<KeyJob>, StoreError>;
+    /// The running key job, if any.
+    async fn running_key_job(&mut self) -> Result<Option<KeyJob>, StoreError>;
+    /// Saves a job's progress and status.
+    async fn update_key_job(&mut self, job: &KeyJob) -> Result<(), StoreError>;
+    /// How many stored versions are sealed under an older data key than their mount's newest.
+    async fn count_unmigrated(&mut self, mount_id: Option<Uuid>) -> Result<u64, StoreError>;
+    /// Up to `limit` such versions: `(secret id, mount id, version, blob)`, in a stable order.
+    async fn unmigrated_versions(
+        &mut self,
+        mount_id: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<(Uuid, Uuid, u64, Vec<u8>)>, StoreError>;
+    /// Replaces a version's blob (re-encrypted under `dek_version`).
+    async fn update_version_blob(
+        &mut self,
+        secret_id: Uuid,
+        version: u64,
+        blob: &[u8],
+        dek_version: u32,
+    ) -> Result<(), StoreError>;
 
     /// The audit head, locked until the transaction ends (one appender at a time).
     async fn audit_head_for_update(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;

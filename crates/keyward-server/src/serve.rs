@@ -128,6 +128,10 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
     } else {
         tracing::warn!("auditing is OFF: requests are not recorded (benchmarks only)");
     }
+    if kw.is_initialized().await.map_err(StartError::Keys)? {
+        // Jobs a crash or restart interrupted go on where their last batch committed.
+        kw.resume_jobs().await.map_err(StartError::Keys)?;
+    }
     let app = crate::router(kw, opts.guard, opts.limits, audit);
     let (shutdown, rx) = oneshot::channel::<()>();
     let task = match opts.tls {

@@ -466,3 +466,11 @@ pub struct Pruned {
     /// Older versions kept because blobs still use them (re-encrypt them first).
     pub kept: Vec<u32>,
 }
+
+/// `POST /api/v1/keys/migrate`.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct MigrateRequest {
+    /// Only this mount (default: every kv mount).
+    #[serde(default)]
+    pub mount: Option<String>,
+}

@@ -108,3 +108,89 @@ async fn master_key_rotation_rewraps_and_retires_the_old_tag() {
         assert!(err.to_string().contains("\"v2\" still wraps"), "{err}");
     }
 }
+
+async fn wait_job(srv: &TestServer, id: &str) -> Value {
+    for _ in 0..600 {
+        let (s, job) = srv.json(Method::GET, &format!("/api/v1/keys/jobs/{id}"), None).await;
+        assert_eq!(s, 200, "{job}");
+        if job["status"] != "running" {
+            return job;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("job {id} did not finish");
+}
+
+#[tokio::test]
+async fn migration_runs_online_is_exclusive_and_leaves_every_value_intact() {
+    for db in backends().await {
+        let srv = std::sync::Arc::new(TestServer::start_with(&db, KEY_A, |o| o.config.migrate_batch = 7).await);
+        // 40 paths x 5 versions = 200 versions under data key v1 (max_versions keeps 10).
+        let mut tasks = Vec::new();
+        for p in 0..40 {
+            let srv = srv.clone();
+            tasks.push(tokio::spawn(async move {
+                for v in 0..5 {
+                    srv.set("secret", &format!("p{p}"), json!({"K": format!("value-{p}-{v}")})).await;
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        srv.json(Method::POST, "/api/v1/mounts/secret/keys/rotate", None).await;
+        let (s, job) = srv.json(Method::POST, "/api/v1/keys/migrate", Some(json!({"mount": "secret"}))).await;
+        assert_eq!(s, 202, "{job}");
+        assert_eq!(job["total"], 200, "{}", db.label);
+        let id = job["id"].as_str().unwrap().to_owned();
+        // Only one job at a time; the refusal says who holds it.
+        let (s, e) = srv.json(Method::POST, "/api/v1/keys/migrate", Some(json!({}))).await;
+        if s != 202 {
+            assert_eq!(s, 409, "{e}");
+            assert!(e["error"]["message"].as_str().unwrap().contains(&id), "{e}");
+        }
+
+        // Readers and writers keep working, with correct values, while the job runs.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut workers = Vec::new();
+        for w in 0..4 {
+            let (srv, stop) = (srv.clone(), stop.clone());
+            workers.push(tokio::spawn(async move {
+                let mut n = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 400 {
+                    let p = (n as usize * 7 + w) % 40;
+                    if w == 0 {
+                        srv.set("secret", &format!("w{n}"), json!({"K": format!("during-{n}")})).await;
+                        assert_eq!(srv.reveal_map("secret", &format!("w{n}")).await["K"], format!("during-{n}"));
+                    } else {
+                        let m = srv.reveal_map("secret", &format!("p{p}")).await;
+                        assert_eq!(m["K"], format!("value-{p}-4"));
+                    }
+                    n += 1;
+                }
+            }));
+        }
+        let job = wait_job(&srv, &id).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for w in workers {
+            w.await.unwrap();
+        }
+        assert_eq!((job["status"].as_str(), job["done"].as_u64()), (Some("done"), Some(200)), "{job}");
+
+        // Every old version now opens under v2, v1 seals nothing and can be pruned.
+        for p in 0..40 {
+            for v in 1..=5u64 {
+                let (s, b) = srv
+                    .json(Method::GET, &format!("/api/v1/mounts/secret/secrets/p{p}?version={v}&reveal=true"), None)
+                    .await;
+                assert_eq!((s, b["fields"][0]["value"].as_str()), (200, Some(format!("value-{p}-{}", v - 1).as_str())));
+            }
+        }
+        assert_eq!(dek_blobs(&status(&srv).await, "secret")[0], (1, 0));
+        let (_, p) = srv.json(Method::POST, "/api/v1/mounts/secret/keys/prune", None).await;
+        assert_eq!(p["deleted"], json!([1]));
+        let (_, jobs) = srv.json(Method::GET, "/api/v1/keys/jobs", None).await;
+        assert!(jobs.as_array().unwrap().iter().any(|j| j["id"] == id.as_str()));
+        std::sync::Arc::try_unwrap(srv).ok().expect("sole owner").stop().await;
+    }
+}

@@ -1,6 +1,7 @@
 //! Conversions between database rows and domain records.
 use std::collections::BTreeMap;
 
+use keyward_core::KeyJob;
 use keyward_core::{
     FieldStamp, Mount, MountKind, Policy, SecretMeta, SecretSummary, SecretVersion, StoreError, TokenRecord,
 };
@@ -123,6 +124,26 @@ pub(crate) fn policy(row: &AnyRow) -> Result<Policy, StoreError> {
 
 pub(crate) const TOKEN_COLS: &str = "accessor, digest, policies, parent_accessor, display_name, created_at, ttl_secs, \
     expires_at, last_used, revoked, allowed_cidrs";
+pub(crate) fn key_job(row: &AnyRow) -> Result<KeyJob, StoreError> {
+    let mount_id: Option<String> = row.try_get("mount_id").map_err(db_err)?;
+    Ok(KeyJob {
+        id: uuid(row, "id")?,
+        kind: row.try_get("kind").map_err(db_err)?,
+        mount_id: mount_id.map(|m| Uuid::parse_str(&m).map_err(|_| corrupt("job mount_id"))).transpose()?,
+        mount: row.try_get("mount_path").map_err(db_err)?,
+        status: row.try_get("status").map_err(db_err)?,
+        total: u64_of(row, "total")?,
+        done: u64_of(row, "done")?,
+        owner: row.try_get("owner").map_err(db_err)?,
+        started_at: row.try_get("started_at").map_err(db_err)?,
+        updated_at: row.try_get("updated_at").map_err(db_err)?,
+        error: row.try_get("error").map_err(db_err)?,
+    })
+}
+
+pub(crate) const KEY_JOB_COLS: &str =
+    "id, kind, mount_id, mount_path, status, total, done, owner, started_at, updated_at, error";
+
 pub(crate) const SECRET_COLS: &str = "id, mount_id, path, current_version, oldest_version, max_versions, \
     cas_required, custom_metadata, created_at, updated_at, delete_version_after";
 pub(crate) const VERSION_COLS: &str =

@@ -1,5 +1,6 @@
 //! The store over a pool, and the queries shared by pool reads and transactions.
 use async_trait::async_trait;
+use keyward_core::KeyJob;
 use keyward_core::WrappedKey;
 use keyward_core::{
     AuditRow, Backend, DekUsage, Mount, Policy, SecretMeta, SecretSummary, SecretVersion, Store, StoreError, StoreTx,
@@ -8,7 +9,7 @@ use keyward_core::{
 use sqlx::{Any, AnyPool, Executor};
 use uuid::Uuid;
 
-use crate::rows::{self, db_err, to_i64, SECRET_COLS, TOKEN_COLS, VERSION_COLS, VERSION_COLS_NO_BLOB};
+use crate::rows::{self, db_err, to_i64, KEY_JOB_COLS, SECRET_COLS, TOKEN_COLS, VERSION_COLS, VERSION_COLS_NO_BLOB};
 use crate::sql_tx::SqlTx;
 
 /// A [`Store`] on SQLite or PostgreSQL.
@@ -269,6 +270,20 @@ impl Store for SqlStore {
             .collect()
     }
 
+    async fn key_job(&self, id: Uuid) -> Result<Option<KeyJob>, StoreError> {
+        key_job(&self.pool, id, false).await
+    }
+
+    async fn key_jobs(&self) -> Result<Vec<KeyJob>, StoreError> {
+        sqlx::query(&format!("SELECT {KEY_JOB_COLS} FROM key_jobs ORDER BY started_at DESC"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(rows::key_job)
+            .collect()
+    }
+
     async fn audit_head(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         audit_head(&self.pool, false).await
     }
@@ -304,6 +319,22 @@ pub(crate) async fn audit_head<'e, E: Executor<'e, Database = Any>>(
         .await
         .map_err(db_err)?;
     row.map(|(seq, hash)| Ok((u64::try_from(seq).map_err(|_| StoreError::Corrupt("audit head".into()))?, hash)))
+        .transpose()
+}
+
+pub(crate) async fn key_job<'e, E: Executor<'e, Database = Any>>(
+    e: E,
+    id: Uuid,
+    for_update: bool,
+) -> Result<Option<KeyJob>, StoreError> {
+    let lock = if for_update { " FOR UPDATE" } else { "" };
+    sqlx::query(&format!("SELECT {KEY_JOB_COLS} FROM key_jobs WHERE id = $1{lock}"))
+        .bind(id.to_string())
+        .fetch_optional(e)
+        .await
+        .map_err(db_err)?
+        .as_ref()
+        .map(rows::key_job)
         .transpose()
 }
 

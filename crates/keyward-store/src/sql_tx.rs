@@ -1,13 +1,21 @@
 //! A write transaction.
 use async_trait::async_trait;
 use keyward_core::{
-    AuditRow, Backend, Mount, Nanos, Policy, SecretMeta, SecretVersion, StoreError, StoreTx, TokenRecord, WrappedKey,
+    AuditRow, Backend, KeyJob, Mount, Nanos, Policy, SecretMeta, SecretVersion, StoreError, StoreTx, TokenRecord,
+    WrappedKey,
 };
 use sqlx::{Any, Executor, Transaction};
 use uuid::Uuid;
 
-use crate::rows::{db_err, to_i64};
+use crate::rows::{self, db_err, to_i64, KEY_JOB_COLS};
 use crate::sql_store;
+
+const DEK_DOMAIN: &str = "keyward/dek";
+
+/// Stored versions sealed under an older data key than their mount's newest (`$1` = DEK domain).
+const UNMIGRATED: &str = "secret_versions v JOIN secrets s ON s.id = v.secret_id \
+    WHERE v.blob IS NOT NULL AND v.dek_version < \
+    (SELECT MAX(w.version) FROM wrapped_keys w WHERE w.domain = $1 AND w.owner = s.mount_id)";
 
 /// One write transaction on either engine.
 pub(crate) struct SqlTx {
@@ -394,6 +402,117 @@ impl StoreTx for SqlTx {
         .await
         .map_err(db_err)?;
         Ok(n.unsigned_abs())
+    }
+
+    async fn insert_key_job(&mut self, j: &KeyJob) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO key_jobs (id, kind, mount_id, mount_path, status, total, done, owner, started_at, updated_at, error) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(j.id.to_string())
+        .bind(j.kind.clone())
+        .bind(j.mount_id.map(|m| m.to_string()))
+        .bind(j.mount.clone())
+        .bind(j.status.clone())
+        .bind(to_i64(j.total)?)
+        .bind(to_i64(j.done)?)
+        .bind(j.owner.clone())
+        .bind(j.started_at)
+        .bind(j.updated_at)
+        .bind(j.error.clone())
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn key_job_for_update(&mut self, id: Uuid) -> Result<Option<KeyJob>, StoreError> {
+        let lock = self.backend == Backend::Postgres;
+        sql_store::key_job(&mut *self.tx, id, lock).await
+    }
+
+    async fn running_key_job(&mut self) -> Result<Option<KeyJob>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {KEY_JOB_COLS} FROM key_jobs WHERE status = 'running' ORDER BY started_at LIMIT 1"
+        ))
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(db_err)?
+        .as_ref()
+        .map(rows::key_job)
+        .transpose()
+    }
+
+    async fn update_key_job(&mut self, j: &KeyJob) -> Result<(), StoreError> {
+        sqlx::query("UPDATE key_jobs SET status = $2, total = $3, done = $4, owner = $5, updated_at = $6, error = $7 WHERE id = $1")
+            .bind(j.id.to_string())
+            .bind(j.status.clone())
+            .bind(to_i64(j.total)?)
+            .bind(to_i64(j.done)?)
+            .bind(j.owner.clone())
+            .bind(j.updated_at)
+            .bind(j.error.clone())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn count_unmigrated(&mut self, mount_id: Option<Uuid>) -> Result<u64, StoreError> {
+        let scope = if mount_id.is_some() { " AND s.mount_id = $2" } else { "" };
+        let sql = format!("SELECT COUNT(*) FROM {UNMIGRATED}{scope}");
+        let mut q = sqlx::query_scalar::<_, i64>(&sql).bind(DEK_DOMAIN);
+        if let Some(m) = mount_id {
+            q = q.bind(m.to_string());
+        }
+        Ok(q.fetch_one(&mut *self.tx).await.map_err(db_err)?.unsigned_abs())
+    }
+
+    async fn unmigrated_versions(
+        &mut self,
+        mount_id: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<(Uuid, Uuid, u64, Vec<u8>)>, StoreError> {
+        let scope = if mount_id.is_some() { " AND s.mount_id = $3" } else { "" };
+        let sql = format!(
+            "SELECT v.secret_id, s.mount_id, v.version, v.blob FROM {UNMIGRATED}{scope} ORDER BY v.secret_id, v.version LIMIT $2"
+        );
+        let mut q = sqlx::query_as::<_, (String, String, i64, Vec<u8>)>(&sql).bind(DEK_DOMAIN).bind(i64::from(limit));
+        if let Some(m) = mount_id {
+            q = q.bind(m.to_string());
+        }
+        q.fetch_all(&mut *self.tx)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|(sid, mid, v, blob)| {
+                let bad = |_| StoreError::Corrupt("secret version row".into());
+                Ok((
+                    Uuid::parse_str(&sid).map_err(bad)?,
+                    Uuid::parse_str(&mid).map_err(bad)?,
+                    u64::try_from(v).map_err(|_| StoreError::Corrupt("version".into()))?,
+                    blob,
+                ))
+            })
+            .collect()
+    }
+
+    async fn update_version_blob(
+        &mut self,
+        secret_id: Uuid,
+        version: u64,
+        blob: &[u8],
+        dek_version: u32,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE secret_versions SET blob = $3, dek_version = $4 WHERE secret_id = $1 AND version = $2")
+            .bind(secret_id.to_string())
+            .bind(to_i64(version)?)
+            .bind(blob.to_vec())
+            .bind(i64::from(dek_version))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?;
+        Ok(())
     }
 
     async fn audit_head_for_update(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {

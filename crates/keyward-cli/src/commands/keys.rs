@@ -59,6 +59,40 @@ pub async fn run(addr: &str, cmd: KeysCommand) -> Result<()> {
                 Format::Table => println!("Rewrapped {} key(s) under the active master key", r.rewrapped),
             }
         }
+        KeysCommand::Migrate { project, all: _, no_wait, out } => {
+            let job = client.start_migration(project).await?;
+            if no_wait {
+                match out.format {
+                    Format::Json => json(&job)?,
+                    Format::Table => println!("Started key job {} ({} row(s) to re-encrypt)", job.id, job.total),
+                }
+                return Ok(());
+            }
+            follow_job(&client, job, out.format).await?;
+        }
+        KeysCommand::Jobs(out) => {
+            let jobs = client.key_jobs().await?;
+            match out.format {
+                Format::Json => json(&jobs)?,
+                Format::Table => table(
+                    &["JOB", "KIND", "PROJECT", "STATUS", "DONE", "TOTAL", "SERVER", "ERROR"],
+                    jobs.iter()
+                        .map(|j| {
+                            vec![
+                                j.id.to_string(),
+                                j.kind.clone(),
+                                j.mount.clone().unwrap_or_else(|| "(all)".into()),
+                                j.status.clone(),
+                                j.done.to_string(),
+                                j.total.to_string(),
+                                j.owner.clone(),
+                                j.error.clone(),
+                            ]
+                        })
+                        .collect(),
+                ),
+            }
+        }
         KeysCommand::Prune { project, out } => {
             let r = client.prune_deks(&project).await?;
             match out.format {
@@ -76,4 +110,42 @@ pub async fn run(addr: &str, cmd: KeysCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Polls a job until it ends, with a progress bar (rows done/total, rate, ETA) or JSON lines.
+async fn follow_job(client: &Client, mut job: keyward_core::KeyJob, format: Format) -> Result<()> {
+    let bar = (format == Format::Table).then(|| {
+        let bar = indicatif::ProgressBar::new(job.total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows  {per_sec}  ETA {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    loop {
+        match &bar {
+            Some(b) => b.set_position(job.done.min(job.total)),
+            None => println!(
+                "{}",
+                serde_json::json!({"job": job.id, "status": job.status, "done": job.done, "total": job.total})
+            ),
+        }
+        if job.status != "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        job = client.key_job(job.id).await?;
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    match job.status.as_str() {
+        "done" => {
+            if format == Format::Table {
+                println!("Re-encrypted {} row(s) under the newest data keys (job {})", job.done, job.id);
+            }
+            Ok(())
+        }
+        _ => anyhow::bail!("key job {} {}: {}", job.id, job.status, job.error),
+    }
 }

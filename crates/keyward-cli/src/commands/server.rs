@@ -87,6 +87,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     options.config = KeywardConfig {
         default_token_ttl_secs: parse_duration(&args.default_token_ttl)?,
         max_token_ttl_secs: parse_duration(&args.max_token_ttl)?,
+        migrate_batch: args.migrate_batch.max(1),
     };
     options.guard = GuardConfig {
         token_rate: parse_rate(&args.rate_limit)?,

@@ -1,13 +1,14 @@
 //! Key lifecycle (`sudo` on `sys/keys`): status, data-key rotation, rewrap, prune.
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
-use keyward_core::{Capability, KeyStatus};
+use keyward_core::{Capability, KeyJob, KeyStatus};
 
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::ApiResult;
-use crate::extract::ApiPath;
-use crate::wire::{DekRotated, Pruned, Rewrapped};
+use crate::extract::{ApiJson, ApiPath};
+use crate::wire::{DekRotated, MigrateRequest, Pruned, Rewrapped};
 
 const SYS_KEYS: &str = "sys/keys";
 
@@ -59,4 +60,40 @@ pub async fn prune(
     let (deleted, kept) = st.kw.prune_deks(&mount).await?;
     caller.audit.detail("deleted", deleted.clone());
     Ok(Json(Pruned { mount, deleted, kept }))
+}
+
+/// Start re-encrypting stored versions under the newest data keys, as a resumable job.
+#[utoipa::path(post, path = "/api/v1/keys/migrate", tag = "keys", request_body = MigrateRequest,
+    responses((status = 202, description = "the job"), (status = 409, description = "a job is already running", body = crate::wire::ErrorBody)))]
+pub async fn migrate(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<MigrateRequest>,
+) -> ApiResult<(StatusCode, Json<KeyJob>)> {
+    caller.audit.note("keys.migrate", req.mount.as_deref().unwrap_or(""), "", vec![]);
+    caller.require(Capability::Sudo, SYS_KEYS)?;
+    let job = st.kw.start_migration(req.mount.as_deref()).await?;
+    caller.audit.detail("job", job.id.to_string());
+    caller.audit.detail("total", job.total);
+    Ok((StatusCode::ACCEPTED, Json(job)))
+}
+
+/// Key jobs, newest first.
+#[utoipa::path(get, path = "/api/v1/keys/jobs", tag = "keys", responses((status = 200, description = "jobs")))]
+pub async fn jobs(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<KeyJob>>> {
+    caller.audit.note("keys.jobs", "", "", vec![]);
+    caller.require(Capability::Sudo, SYS_KEYS)?;
+    Ok(Json(st.kw.key_jobs().await?))
+}
+
+/// One key job (poll it for progress).
+#[utoipa::path(get, path = "/api/v1/keys/jobs/{id}", tag = "keys", params(("id" = String, Path)), responses((status = 200, description = "the job")))]
+pub async fn job(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+) -> ApiResult<Json<KeyJob>> {
+    caller.audit.note("keys.job", "", &id.to_string(), vec![]);
+    caller.require(Capability::Sudo, SYS_KEYS)?;
+    Ok(Json(st.kw.key_job(id).await?))
 }

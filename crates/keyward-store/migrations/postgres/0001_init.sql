@@ -89,3 +89,19 @@ CREATE TABLE audit_head (
 );
 -- The head row exists from the start, so appenders always lock it (seq 0, hash_0 = 32 zero bytes).
 INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, decode(repeat('00', 32), 'hex'));
+
+-- Long key jobs run inside the server (re-encryption): the checkpoint is the data itself (a
+-- migrated version no longer matches), the counters commit with each batch.
+CREATE TABLE key_jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    mount_id TEXT,
+    mount_path TEXT,
+    status TEXT NOT NULL,
+    total BIGINT NOT NULL,
+    done BIGINT NOT NULL,
+    owner TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    error TEXT NOT NULL
+);
