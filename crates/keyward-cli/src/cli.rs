@@ -45,6 +45,16 @@ pub enum Command {
     /// Key lifecycle: status, data-key rotation, rewrap under the active master key, prune.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Check master keys, an encrypt/decrypt self-test and the audit chain; with --verify-all,
+    /// decrypt every stored secret version (nothing secret is printed). Exits non-zero on any
+    /// failure.
+    Doctor {
+        /// Also decrypt every stored blob and report failures by project, path and version.
+        #[arg(long)]
+        verify_all: bool,
+        #[command(flatten)]
+        out: FormatArgs,
+    },
     /// Read, search and verify the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),

@@ -1,10 +1,10 @@
 //! The HTTP client of the native API, using the server's wire types.
 use anyhow::{anyhow, bail, Context, Result};
 use keyward_server::wire::{
-    AuditPage, DekRotated, ErrorBody, History, InitResponse, MigrateRequest, MountCreateRequest, MountDeleted,
-    MountInfo, MountList, PolicyList, PolicyOut, PolicyWriteRequest, Pruned, ReadQuery, Revoked, Rewrapped,
-    RollbackRequest, SecretList, SecretView, SecretWriteRequest, TokenBody, TokenCreateRequest, TokenCreated,
-    TokenInfo, TokenList, WriteResult,
+    AuditPage, DekRotated, DoctorQuery, ErrorBody, History, InitResponse, MigrateRequest, MountCreateRequest,
+    MountDeleted, MountInfo, MountList, PolicyList, PolicyOut, PolicyWriteRequest, Pruned, ReadQuery, Revoked,
+    Rewrapped, RollbackRequest, SecretList, SecretView, SecretWriteRequest, TokenBody, TokenCreateRequest,
+    TokenCreated, TokenInfo, TokenList, WriteResult,
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -249,6 +249,12 @@ impl Client {
     pub async fn prune_deks(&self, mount: &str) -> Result<Pruned> {
         self.send(self.request(Method::POST, &format!("/api/v1/mounts/{}/keys/prune", encode_segment(mount))), true)
             .await
+    }
+
+    /// `GET /api/v1/doctor`.
+    pub async fn doctor(&self, verify_all: bool) -> Result<keyward_core::DoctorReport> {
+        let query = DoctorQuery { verify_all: Some(verify_all) };
+        self.send(self.request(Method::GET, "/api/v1/doctor").query(&query), true).await
     }
 
     /// `POST /api/v1/keys/migrate`.

@@ -642,6 +642,9 @@ fn migration_survives_kill_9_at_seeded_points() {
             assert_eq!(d["blobs"], 0, "{status}");
         }
     }
+    // `doctor --verify-all` agrees, and exits 0.
+    let doctor = s.ok(&["doctor", "--verify-all"]);
+    assert!(doctor.contains("120 checked, 0 failed"), "{doctor}");
     // Every version of every secret decrypts to what was written.
     for p in 0..40 {
         for v in 0..3 {

@@ -114,3 +114,65 @@ impl Keyward {
         Ok(self.store.key_jobs().await?)
     }
 }
+
+impl Keyward {
+    /// Checks master keys against their key-check values, an encrypt/decrypt self-test and the
+    /// audit chain; with `verify_all`, decrypts every stored blob (page by page, printing nothing
+    /// secret) and reports failures by mount, path and version.
+    pub async fn doctor(&self, verify_all: bool) -> Result<crate::DoctorReport, CoreError> {
+        let mut r = crate::DoctorReport::default();
+        let checks = self.store.kek_checks().await?;
+        r.master_keys_ok = true;
+        for kek in self.keys.keyring().keks() {
+            match checks.iter().find(|(t, _)| t == kek.tag.as_str()) {
+                Some((_, v)) if kek.verifies(v) => {}
+                _ => {
+                    r.master_keys_ok = false;
+                    r.problems.push(format!("master key {:?} does not match its key-check value", kek.tag.as_str()));
+                }
+            }
+        }
+        let probe = keyward_crypto::Key256::generate();
+        let aad = keyward_crypto::Aad::new("keyward/doctor");
+        r.self_test_ok =
+            probe.open(&aad, &probe.seal(&aad, b"keyward self-test")).is_ok_and(|p| &p[..] == b"keyward self-test");
+        if !r.self_test_ok {
+            r.problems.push("the AES-256-GCM self-test failed".into());
+        }
+        let audit = self.verify_audit(None).await?;
+        r.audit_ok = audit.ok;
+        if let Some(reason) = audit.reason {
+            r.problems.push(format!("audit chain: {reason}"));
+        }
+        if verify_all {
+            let mut after = None;
+            loop {
+                let page = self.store.blobs_page(after, 1000).await?;
+                let Some(last) = page.last() else { break };
+                after = Some((last.2, last.4));
+                for (mount_id, mount, secret_id, path, version, blob) in &page {
+                    r.checked += 1;
+                    let ctx = keyward_crypto::BlobContext {
+                        mount: *mount_id.as_bytes(),
+                        secret: *secret_id.as_bytes(),
+                        version: *version,
+                    };
+                    let ok = match keyward_crypto::blob_dek_version(blob) {
+                        Ok(v) => match self.keys.dek(self.store.as_ref(), *mount_id, v).await {
+                            Ok(dek) => keyward_crypto::open_secret_blob(&dek, &ctx, blob).is_ok(),
+                            Err(_) => false,
+                        },
+                        Err(_) => false,
+                    };
+                    if ok {
+                        *r.mounts.entry(mount.clone()).or_default() += 1;
+                    } else {
+                        r.failures.push(format!("{mount}/{path} version {version}"));
+                    }
+                }
+            }
+        }
+        r.ok = r.master_keys_ok && r.self_test_ok && r.audit_ok && r.failures.is_empty();
+        Ok(r)
+    }
+}

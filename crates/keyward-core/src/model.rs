@@ -254,3 +254,24 @@ pub struct KeyJob {
     /// Why it failed, if it did (names mount/path/version, never a value).
     pub error: String,
 }
+
+/// What `doctor` found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoctorReport {
+    /// Whether every check passed.
+    pub ok: bool,
+    /// Every configured master key matches its key-check value.
+    pub master_keys_ok: bool,
+    /// An encrypt/decrypt round trip with a fresh key worked.
+    pub self_test_ok: bool,
+    /// The audit chain verified (see `audit verify` for details).
+    pub audit_ok: bool,
+    /// Blobs decrypted per mount (only with verify-all).
+    pub mounts: BTreeMap<String, u64>,
+    /// Blobs checked in all.
+    pub checked: u64,
+    /// Versions that failed to decrypt: `mount/path version N` (never a value).
+    pub failures: Vec<String>,
+    /// Problems found by the other checks.
+    pub problems: Vec<String>,
+}

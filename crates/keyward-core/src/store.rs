@@ -70,6 +70,14 @@ pub trait Store: Send + Sync + 'static {
     /// Per mount data-key version: its KEK tag and how many blobs it seals.
     async fn dek_usage(&self) -> Result<Vec<DekUsage>, StoreError>;
 
+    /// Stored versions with blobs after the cursor `(secret id, version)`, in that order:
+    /// `(mount id, mount name, secret id, secret path, version, blob)`.
+    async fn blobs_page(
+        &self,
+        after: Option<(Uuid, u64)>,
+        limit: u32,
+    ) -> Result<Vec<(Uuid, String, Uuid, String, u64, Vec<u8>)>, StoreError>;
+
     /// A key job.
     async fn key_job(&self, id: Uuid) -> Result<Option<KeyJob>, StoreError>;
     /// Key jobs, newest first.

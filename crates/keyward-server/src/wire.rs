@@ -474,3 +474,10 @@ pub struct MigrateRequest {
     #[serde(default)]
     pub mount: Option<String>,
 }
+
+/// `GET /api/v1/doctor` query.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema, utoipa::IntoParams)]
+pub struct DoctorQuery {
+    /// Also decrypt every stored blob.
+    pub verify_all: Option<bool>,
+}

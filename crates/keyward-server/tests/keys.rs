@@ -194,3 +194,54 @@ async fn migration_runs_online_is_exclusive_and_leaves_every_value_intact() {
         std::sync::Arc::try_unwrap(srv).ok().expect("sole owner").stop().await;
     }
 }
+
+#[tokio::test]
+async fn doctor_decrypts_everything_and_names_what_fails() {
+    for db in backends().await {
+        let srv = TestServer::start(&db, KEY_A).await;
+        for p in 0..5 {
+            srv.set("secret", &format!("d{p}"), json!({"K": format!("doctor-{p}")})).await;
+        }
+        let (s, r) = srv.json(Method::GET, "/api/v1/doctor?verify_all=true", None).await;
+        assert_eq!(s, 200, "{r}");
+        assert_eq!(
+            (r["ok"].as_bool(), r["checked"].as_u64(), r["mounts"]["secret"].as_u64()),
+            (Some(true), Some(5), Some(5)),
+            "{r}"
+        );
+        assert_eq!(
+            (r["master_keys_ok"].as_bool(), r["self_test_ok"].as_bool(), r["audit_ok"].as_bool()),
+            (Some(true), Some(true), Some(true))
+        );
+
+        let pool = db.pool().await;
+        let row = sqlx::query("SELECT v.secret_id, v.blob FROM secret_versions v JOIN secrets s ON s.id = v.secret_id WHERE s.path = 'd3'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let (sid, mut blob): (String, Vec<u8>) = (row.get(0), row.get(1));
+        let original = blob.clone();
+        let last = blob.len() - 1;
+        blob[last] ^= 1;
+        sqlx::query("UPDATE secret_versions SET blob = $1 WHERE secret_id = $2")
+            .bind(blob)
+            .bind(sid.clone())
+            .execute(&pool)
+            .await
+            .unwrap();
+        let (_, r) = srv.json(Method::GET, "/api/v1/doctor?verify_all=true", None).await;
+        assert_eq!(r["ok"], false);
+        assert_eq!(r["failures"], json!(["secret/d3 version 1"]), "{}: {r}", db.label);
+        assert!(!r.to_string().contains("doctor-"), "no value in the report");
+        sqlx::query("UPDATE secret_versions SET blob = $1 WHERE secret_id = $2")
+            .bind(original)
+            .bind(sid)
+            .execute(&pool)
+            .await
+            .unwrap();
+        let (_, r) = srv.json(Method::GET, "/api/v1/doctor?verify_all=true", None).await;
+        assert_eq!(r["ok"], true);
+        pool.close().await;
+        srv.stop().await;
+    }
+}

@@ -270,6 +270,33 @@ impl Store for SqlStore {
             .collect()
     }
 
+    async fn blobs_page(
+        &self,
+        after: Option<(Uuid, u64)>,
+        limit: u32,
+    ) -> Result<Vec<(Uuid, String, Uuid, String, u64, Vec<u8>)>, StoreError> {
+        let (sid, ver) = after.map_or((String::new(), 0), |(s, v)| (s.to_string(), v));
+        let rows: Vec<(String, String, String, String, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT m.id, m.path, s.id, s.path, v.version, v.blob FROM secret_versions v \
+             JOIN secrets s ON s.id = v.secret_id JOIN mounts m ON m.id = s.mount_id \
+             WHERE v.blob IS NOT NULL AND (v.secret_id > $1 OR (v.secret_id = $1 AND v.version > $2)) \
+             ORDER BY v.secret_id, v.version LIMIT $3",
+        )
+        .bind(sid)
+        .bind(to_i64(ver)?)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter()
+            .map(|(mid, mpath, sid, spath, v, blob)| {
+                let bad = |_| StoreError::Corrupt("secret version row".into());
+                let v = u64::try_from(v).map_err(|_| StoreError::Corrupt("version".into()))?;
+                Ok((Uuid::parse_str(&mid).map_err(bad)?, mpath, Uuid::parse_str(&sid).map_err(bad)?, spath, v, blob))
+            })
+            .collect()
+    }
+
     async fn key_job(&self, id: Uuid) -> Result<Option<KeyJob>, StoreError> {
         key_job(&self.pool, id, false).await
     }

@@ -149,3 +149,34 @@ async fn follow_job(client: &Client, mut job: keyward_core::KeyJob, format: Form
         _ => anyhow::bail!("key job {} {}: {}", job.id, job.status, job.error),
     }
 }
+
+/// `keyward doctor`.
+pub async fn doctor(addr: &str, verify_all: bool, format: Format) -> Result<()> {
+    let r = Client::new(addr)?.doctor(verify_all).await?;
+    match format {
+        Format::Json => json(&r)?,
+        Format::Table => {
+            let mark = |ok: bool| if ok { "ok" } else { "FAILED" };
+            println!("database      ok");
+            println!("master keys   {}", mark(r.master_keys_ok));
+            println!("self-test     {}", mark(r.self_test_ok));
+            println!("audit chain   {}", mark(r.audit_ok));
+            if verify_all {
+                for (mount, n) in &r.mounts {
+                    println!("{mount:<13} {n} version(s) decrypt");
+                }
+                println!("blobs         {} checked, {} failed", r.checked, r.failures.len());
+            }
+            for f in &r.failures {
+                println!("cannot decrypt: {f}");
+            }
+            for p in &r.problems {
+                println!("problem: {p}");
+            }
+        }
+    }
+    if !r.ok {
+        anyhow::bail!("doctor found {} failure(s) and {} problem(s)", r.failures.len(), r.problems.len());
+    }
+    Ok(())
+}

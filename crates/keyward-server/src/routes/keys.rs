@@ -2,13 +2,13 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use keyward_core::{Capability, KeyJob, KeyStatus};
+use keyward_core::{Capability, DoctorReport, KeyJob, KeyStatus};
 
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::ApiResult;
-use crate::extract::{ApiJson, ApiPath};
-use crate::wire::{DekRotated, MigrateRequest, Pruned, Rewrapped};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::wire::{DekRotated, DoctorQuery, MigrateRequest, Pruned, Rewrapped};
 
 const SYS_KEYS: &str = "sys/keys";
 
@@ -96,4 +96,23 @@ pub async fn job(
     caller.audit.note("keys.job", "", &id.to_string(), vec![]);
     caller.require(Capability::Sudo, SYS_KEYS)?;
     Ok(Json(st.kw.key_job(id).await?))
+}
+
+/// Health checks of the key hierarchy and the audit chain; with `verify_all=true`, decrypts every
+/// stored blob and lists failures by mount, path and version.
+#[utoipa::path(get, path = "/api/v1/doctor", tag = "keys", params(DoctorQuery), responses((status = 200, description = "the report")))]
+pub async fn doctor(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<DoctorQuery>,
+) -> ApiResult<Json<DoctorReport>> {
+    caller.audit.note("doctor", "", "", vec![]);
+    caller.require(Capability::Sudo, SYS_KEYS)?;
+    let report = st.kw.doctor(q.verify_all.unwrap_or(false)).await?;
+    caller.audit.detail("checked", report.checked);
+    caller.audit.detail("failures", report.failures.len());
+    if !report.ok {
+        tracing::error!(target: "security", failures = report.failures.len(), problems = ?report.problems, "doctor found problems");
+    }
+    Ok(Json(report))
 }
