@@ -148,6 +148,13 @@ pub struct ServerArgs {
     /// How often the head is anchored (log line and anchor file).
     #[arg(long, default_value = "1m")]
     pub audit_anchor_interval: String,
+    /// Age after which an unchanged field is reported stale, unless its environment or project
+    /// sets another (Go-style: 90d).
+    #[arg(long, default_value = "90d")]
+    pub rotate_after_default: String,
+    /// How often stale fields are counted for health and warned about in the log (once a day per field).
+    #[arg(long, default_value = "1h")]
+    pub stale_scan_interval: String,
     /// Rows re-encrypted per transaction by `keys migrate` jobs.
     #[arg(long, default_value_t = 500)]
     pub migrate_batch: u32,
@@ -206,6 +213,9 @@ pub enum SecretsCommand {
         /// NAME=VALUE pairs.
         #[arg(required = true, value_name = "NAME=VALUE")]
         pairs: Vec<String>,
+        /// Report this environment's fields as stale when unchanged for longer than this (e.g. 30d).
+        #[arg(long)]
+        rotate_after: Option<String>,
         #[command(flatten)]
         out: FormatArgs,
     },
@@ -265,6 +275,18 @@ pub enum SecretsCommand {
         /// Write to this file (created with mode 0600) instead of stdout.
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
+    },
+    /// List fields not changed for longer than their limit (the environment's --rotate-after, the
+    /// project's, or 90 days), from stored change times: nothing is decrypted.
+    Stale {
+        /// Only this project.
+        #[arg(short = 'p', long = "project")]
+        project: Option<String>,
+        /// Report fields older than this instead of each one's own limit (e.g. 90d).
+        #[arg(long)]
+        older_than: Option<String>,
+        #[command(flatten)]
+        out: FormatArgs,
     },
     /// Show the stored versions of an environment.
     History {
@@ -327,6 +349,9 @@ pub enum MountsCommand {
         /// Engine.
         #[arg(long, default_value = "kv", value_parser = ["kv", "transit"])]
         kind: String,
+        /// Default age after which this project's fields are reported stale (e.g. 90d).
+        #[arg(long)]
+        rotate_after: Option<String>,
         #[command(flatten)]
         out: FormatArgs,
     },

@@ -3,8 +3,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use keyward_server::wire::{
     AuditPage, DekRotated, DoctorQuery, ErrorBody, History, InitResponse, MigrateRequest, MountCreateRequest,
     MountDeleted, MountInfo, MountList, PolicyList, PolicyOut, PolicyWriteRequest, Pruned, ReadQuery, Revoked,
-    Rewrapped, RollbackRequest, SecretList, SecretView, SecretWriteRequest, TokenBody, TokenCreateRequest,
-    TokenCreated, TokenInfo, TokenList, WriteResult,
+    Rewrapped, RollbackRequest, SecretList, SecretView, SecretWriteRequest, StaleOut, StaleQuery, TokenBody,
+    TokenCreateRequest, TokenCreated, TokenInfo, TokenList, WriteResult,
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -92,8 +92,8 @@ impl Client {
     }
 
     /// `POST /api/v1/mounts`.
-    pub async fn create_mount(&self, path: &str, kind: &str) -> Result<MountInfo> {
-        let body = MountCreateRequest { path: path.to_owned(), kind: kind.to_owned() };
+    pub async fn create_mount(&self, path: &str, kind: &str, rotate_after: Option<String>) -> Result<MountInfo> {
+        let body = MountCreateRequest { path: path.to_owned(), kind: kind.to_owned(), rotate_after };
         self.send(self.request(Method::POST, "/api/v1/mounts").json(&body), true).await
     }
 
@@ -249,6 +249,11 @@ impl Client {
     pub async fn prune_deks(&self, mount: &str) -> Result<Pruned> {
         self.send(self.request(Method::POST, &format!("/api/v1/mounts/{}/keys/prune", encode_segment(mount))), true)
             .await
+    }
+
+    /// `GET /api/v1/stale`.
+    pub async fn stale(&self, query: &StaleQuery) -> Result<Vec<StaleOut>> {
+        self.send(self.request(Method::GET, "/api/v1/stale").query(query), true).await
     }
 
     /// `GET /api/v1/doctor`.

@@ -176,3 +176,59 @@ impl Keyward {
         Ok(r)
     }
 }
+
+impl Keyward {
+    /// Fields unchanged for longer than their limit: `older_than` if given, else the path's
+    /// `rotate_after`, else the mount's, else the server default. Nothing is decrypted.
+    pub async fn stale_fields(
+        &self,
+        mount: Option<&str>,
+        older_than: Option<u64>,
+    ) -> Result<Vec<crate::StaleField>, CoreError> {
+        let mounts: Vec<crate::Mount> = self
+            .store
+            .list_mounts()
+            .await?
+            .into_iter()
+            .filter(|m| m.kind == crate::MountKind::Kv && mount.is_none_or(|n| n == m.path))
+            .collect();
+        if let (Some(name), true) = (mount, mounts.is_empty()) {
+            return Err(CoreError::NotFound(format!("mount {name:?}")));
+        }
+        let now = crate::now_nanos();
+        let mut out = Vec::new();
+        for m in mounts {
+            let mount_limit = m
+                .config
+                .get("rotate_after_secs")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(self.config.default_rotate_after_secs);
+            let mut after: Option<String> = None;
+            loop {
+                let page = self.store.current_stamps(m.id, after.as_deref(), 1000).await?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.0.clone());
+                for (path, custom, stamps) in &page {
+                    let limit = older_than
+                        .or_else(|| custom.get("rotate_after").and_then(|d| crate::parse_duration(d).ok()))
+                        .unwrap_or(mount_limit);
+                    for (field, stamp) in stamps {
+                        let age = u64::try_from((now - stamp.changed_at).max(0) / 1_000_000_000).unwrap_or(0);
+                        if age > limit {
+                            out.push(crate::StaleField {
+                                mount: m.path.clone(),
+                                path: path.clone(),
+                                field: field.clone(),
+                                version: stamp.version,
+                                changed_at: stamp.changed_at,
+                                age_secs: age,
+                                limit_secs: limit,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -28,7 +28,7 @@ pub use keys::KeyManager;
 pub use keyward_crypto::WrappedKey;
 pub use model::{
     DekUsage, DoctorReport, FieldStamp, KekUsage, KeyJob, KeyStatus, Mount, MountKind, SecretMeta, SecretSummary,
-    SecretVersion, TokenRecord, VersionInfo, WriteSummary, DEFAULT_MAX_VERSIONS,
+    SecretVersion, StaleField, TokenRecord, VersionInfo, WriteSummary, DEFAULT_MAX_VERSIONS,
 };
 pub use ops::{SecretPatch, WriteOp, WriteReply};
 pub use paths::{validate_field_name, validate_mount_path, validate_secret_path, MAX_NAME_LEN};

@@ -275,3 +275,22 @@ pub struct DoctorReport {
     /// Problems found by the other checks.
     pub problems: Vec<String>,
 }
+
+/// A field not changed for longer than its limit (found without decrypting anything).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaleField {
+    /// Mount name.
+    pub mount: String,
+    /// Secret path.
+    pub path: String,
+    /// Field name.
+    pub field: String,
+    /// The version in which it last changed.
+    pub version: u64,
+    /// When it last changed.
+    pub changed_at: Nanos,
+    /// Its age in seconds.
+    pub age_secs: u64,
+    /// The limit that applied, in seconds.
+    pub limit_secs: u64,
+}

@@ -24,6 +24,8 @@ pub struct SecretPatch {
     pub may_create: bool,
     /// Whether the caller may change it if it exists (`update` or `patch`).
     pub may_change: bool,
+    /// Set this path's `rotate_after` (seconds) in its custom metadata.
+    pub rotate_after: Option<u64>,
 }
 
 /// One write, applied atomically inside a group-committed batch.
@@ -64,6 +66,8 @@ pub enum WriteOp {
         path: String,
         /// Engine.
         kind: MountKind,
+        /// Default age (seconds) after which its fields are reported stale.
+        rotate_after: Option<u64>,
     },
     /// Delete a mount and crypto-shred it (its wrapped data keys go in the same transaction).
     DeleteMount {
@@ -169,7 +173,7 @@ pub(crate) async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &WriteOp)
             tx.delete_secret(meta.id).await?;
             Ok(WriteReply::SecretDeleted)
         }
-        WriteOp::CreateMount { path, kind } => create_mount(tx, keys, path, *kind).await,
+        WriteOp::CreateMount { path, kind, rotate_after } => create_mount(tx, keys, path, *kind, *rotate_after).await,
         WriteOp::CreateToken(record) => {
             tx.insert_token(record).await?;
             Ok(WriteReply::Done)
@@ -343,6 +347,7 @@ async fn create_mount(
     keys: &KeyManager,
     path: &str,
     kind: MountKind,
+    rotate_after: Option<u64>,
 ) -> Result<WriteReply, CoreError> {
     validate_mount_path(path)?;
     if tx.mount(path).await?.is_some() {
@@ -353,7 +358,10 @@ async fn create_mount(
         path: path.to_owned(),
         kind,
         created_at: now_nanos(),
-        config: Value::Object(Default::default()),
+        config: match rotate_after {
+            Some(secs) => serde_json::json!({ "rotate_after_secs": secs }),
+            None => Value::Object(Default::default()),
+        },
     };
     tx.insert_mount(&mount).await?;
     if kind == MountKind::Kv {
@@ -470,7 +478,22 @@ async fn patch_secret(
     for (k, v) in patch.set.fields() {
         next.fields_mut().insert(k.clone(), v.clone());
     }
-    write_map(tx, keys, &mount, meta, path, &base, &base_fv, next, actor).await
+    let reply = write_map(tx, keys, &mount, meta, path, &base, &base_fv, next, actor).await?;
+    if let Some(secs) = patch.rotate_after {
+        set_rotate_after(tx, &mount, path, secs).await?;
+    }
+    Ok(reply)
+}
+
+/// Records a path's `rotate_after` in its custom metadata (no value is touched).
+async fn set_rotate_after(tx: &mut dyn StoreTx, mount: &Mount, path: &str, secs: u64) -> Result<(), CoreError> {
+    let mut meta = tx
+        .secret_for_update(mount.id, path)
+        .await?
+        .ok_or_else(|| CoreError::NotFound(format!("secret {}/{path}", mount.path)))?;
+    meta.custom_metadata.insert("rotate_after".into(), crate::format_duration(secs));
+    tx.update_secret(&meta).await?;
+    Ok(())
 }
 
 async fn rollback(

@@ -35,11 +35,19 @@ pub struct KeywardConfig {
     pub max_token_ttl_secs: u64,
     /// Rows re-encrypted per transaction by key jobs.
     pub migrate_batch: u32,
+    /// How long a field may go unchanged before it is stale, unless its path or mount says
+    /// otherwise (seconds).
+    pub default_rotate_after_secs: u64,
 }
 
 impl Default for KeywardConfig {
     fn default() -> Self {
-        Self { default_token_ttl_secs: 32 * 86_400, max_token_ttl_secs: 32 * 86_400, migrate_batch: 500 }
+        Self {
+            default_token_ttl_secs: 32 * 86_400,
+            max_token_ttl_secs: 32 * 86_400,
+            migrate_batch: 500,
+            default_rotate_after_secs: 90 * 86_400,
+        }
     }
 }
 
@@ -136,7 +144,17 @@ impl Keyward {
 
     /// Creates a mount.
     pub async fn create_mount(&self, path: &str, kind: MountKind) -> Result<Mount, CoreError> {
-        match self.writer.submit(WriteOp::CreateMount { path: path.to_owned(), kind }).await? {
+        self.create_mount_with(path, kind, None).await
+    }
+
+    /// Creates a mount with its own default `rotate_after` (seconds) for stale-secret reports.
+    pub async fn create_mount_with(
+        &self,
+        path: &str,
+        kind: MountKind,
+        rotate_after: Option<u64>,
+    ) -> Result<Mount, CoreError> {
+        match self.writer.submit(WriteOp::CreateMount { path: path.to_owned(), kind, rotate_after }).await? {
             WriteReply::MountCreated(m) => Ok(m),
             other => Err(unexpected(&other)),
         }

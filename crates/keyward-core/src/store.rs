@@ -1,10 +1,13 @@
 //! The storage boundary. Implementations live in `keyward-store` (SQLite, PostgreSQL).
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use keyward_crypto::WrappedKey;
 use uuid::Uuid;
 
 use crate::{
-    AuditRow, DekUsage, KeyJob, Mount, Nanos, Policy, SecretMeta, SecretSummary, SecretVersion, StoreError, TokenRecord,
+    AuditRow, DekUsage, FieldStamp, KeyJob, Mount, Nanos, Policy, SecretMeta, SecretSummary, SecretVersion, StoreError,
+    TokenRecord,
 };
 
 /// Which database engine a store runs on.
@@ -77,6 +80,15 @@ pub trait Store: Send + Sync + 'static {
         after: Option<(Uuid, u64)>,
         limit: u32,
     ) -> Result<Vec<(Uuid, String, Uuid, String, u64, Vec<u8>)>, StoreError>;
+
+    /// Live current versions of a mount's secrets after the `after` path: `(path, custom
+    /// metadata, field stamps)`.
+    async fn current_stamps(
+        &self,
+        mount_id: Uuid,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(String, BTreeMap<String, String>, BTreeMap<String, FieldStamp>)>, StoreError>;
 
     /// A key job.
     async fn key_job(&self, id: Uuid) -> Result<Option<KeyJob>, StoreError>;

@@ -114,6 +114,7 @@ pub fn router(kw: Keyward, guard: GuardConfig, limits: HttpLimits, audit: Arc<Au
         .route("/keys/jobs", get(keys::jobs))
         .route("/keys/jobs/{id}", get(keys::job))
         .route("/doctor", get(keys::doctor))
+        .route("/stale", get(secrets::stale))
         .route("/mounts/{mount}/keys/rotate", post(keys::rotate))
         .route("/mounts/{mount}/keys/prune", post(keys::prune))
         .route("/audit", get(audit_routes::search))

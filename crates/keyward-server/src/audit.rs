@@ -101,6 +101,8 @@ pub struct Counters {
     pub audit_primary_failures: AtomicU64,
     /// Entries an extra sink (file, stdout) could not write.
     pub audit_sink_failures: AtomicU64,
+    /// Fields past their rotation limit at the last scan.
+    pub stale_fields: AtomicU64,
 }
 
 /// The audit state of a server process.

@@ -13,6 +13,7 @@ mod guard;
 mod openapi;
 mod routes;
 mod serve;
+mod stale;
 mod tls;
 pub mod wire;
 

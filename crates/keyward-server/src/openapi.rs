@@ -15,7 +15,7 @@ use crate::wire;
         tokens::lookup_accessor, tokens::revoke_accessor,
         policies::list, policies::read, policies::write, policies::delete,
         audit::search, audit::verify, audit::anchor,
-        keys::status, keys::rotate, keys::rewrap, keys::prune, keys::migrate, keys::jobs, keys::job, keys::doctor,
+        keys::status, keys::rotate, keys::rewrap, keys::prune, keys::migrate, keys::jobs, keys::job, keys::doctor, secrets::stale,
         sys::health, sys::seal_status, sys::init_status, sys::init,
     ),
     components(schemas(
@@ -24,7 +24,7 @@ use crate::wire;
         wire::SecretListItem, wire::SecretList, wire::VersionOut, wire::History, wire::InitResponse, wire::Health,
         wire::TokenCreateRequest, wire::TokenInfo, wire::TokenCreated, wire::TokenList, wire::TokenBody, wire::Revoked,
         wire::PolicyWriteRequest, wire::PolicyOut, wire::PolicyList, wire::AuditQuery, wire::AuditPage, wire::VerifyQuery,
-        wire::Anchored, wire::DekRotated, wire::Rewrapped, wire::Pruned, wire::MigrateRequest, wire::DoctorQuery,
+        wire::Anchored, wire::DekRotated, wire::Rewrapped, wire::Pruned, wire::MigrateRequest, wire::DoctorQuery, wire::StaleQuery, wire::StaleOut,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))

@@ -40,6 +40,8 @@ pub struct ServerOptions {
     pub insecure_http: bool,
     /// Auditing, extra sinks and anchoring.
     pub audit: AuditOptions,
+    /// How often stale fields are counted (health) and warned about (once a day per field).
+    pub stale_scan_interval: std::time::Duration,
 }
 
 impl ServerOptions {
@@ -57,6 +59,7 @@ impl ServerOptions {
             tls: None,
             insecure_http: false,
             audit: AuditOptions::default(),
+            stale_scan_interval: std::time::Duration::from_secs(3600),
         }
     }
 }
@@ -132,6 +135,7 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
         // Jobs a crash or restart interrupted go on where their last batch committed.
         kw.resume_jobs().await.map_err(StartError::Keys)?;
     }
+    crate::stale::spawn_scanner(kw.clone(), audit.clone(), opts.stale_scan_interval);
     let app = crate::router(kw, opts.guard, opts.limits, audit);
     let (shutdown, rx) = oneshot::channel::<()>();
     let task = match opts.tls {

@@ -30,6 +30,9 @@ pub struct MountCreateRequest {
     /// `kv` (default) or `transit`.
     #[serde(default = "default_kind")]
     pub kind: String,
+    /// Default age after which this project's fields are reported stale (e.g. `90d`).
+    #[serde(default)]
+    pub rotate_after: Option<String>,
 }
 
 fn default_kind() -> String {
@@ -78,6 +81,9 @@ pub struct SecretWriteRequest {
     /// Check-and-set: the current version you expect (0 = create only).
     #[serde(default)]
     pub cas: Option<u64>,
+    /// How long these fields may go unchanged before they are reported stale (e.g. `30d`).
+    #[serde(default)]
+    pub rotate_after: Option<String>,
 }
 
 impl fmt::Debug for SecretWriteRequest {
@@ -480,4 +486,32 @@ pub struct MigrateRequest {
 pub struct DoctorQuery {
     /// Also decrypt every stored blob.
     pub verify_all: Option<bool>,
+}
+
+/// `GET /api/v1/stale` query.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema, utoipa::IntoParams)]
+pub struct StaleQuery {
+    /// Only this mount.
+    pub mount: Option<String>,
+    /// Override every limit with this age (e.g. `90d`).
+    pub older_than: Option<String>,
+}
+
+/// A stale field.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StaleOut {
+    /// Mount name.
+    pub mount: String,
+    /// Secret path.
+    pub path: String,
+    /// Field name.
+    pub field: String,
+    /// Version in which it last changed.
+    pub version: u64,
+    /// When it last changed (RFC 3339).
+    pub changed_time: String,
+    /// Its age (Go-style).
+    pub age: String,
+    /// The limit that applied (Go-style).
+    pub limit: String,
 }

@@ -245,3 +245,68 @@ async fn doctor_decrypts_everything_and_names_what_fails() {
         srv.stop().await;
     }
 }
+
+#[tokio::test]
+async fn stale_fields_are_reported_without_decrypting() {
+    for db in backends().await {
+        let srv =
+            TestServer::start_with(&db, KEY_A, |o| o.stale_scan_interval = std::time::Duration::from_millis(200)).await;
+        let (s, b) = srv
+            .json(
+                Method::PATCH,
+                "/api/v1/mounts/secret/secrets/old",
+                Some(json!({"set": {"API_KEY": "a", "OTHER": "b"}, "rotate_after": "1s"})),
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+        srv.set("secret", "fresh", json!({"K": "v"})).await;
+        let (s, _) =
+            srv.json(Method::POST, "/api/v1/mounts", Some(json!({"path": "short", "rotate_after": "1s"}))).await;
+        assert_eq!(s, 201);
+        srv.set("short", "prod", json!({"DB": "x"})).await;
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        srv.set("secret", "old", json!({"OTHER": "rotated"})).await;
+
+        let (s, stale) = srv.json(Method::GET, "/api/v1/stale", None).await;
+        assert_eq!(s, 200, "{stale}");
+        let names: Vec<String> = stale
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}/{}/{}",
+                    f["mount"].as_str().unwrap(),
+                    f["path"].as_str().unwrap(),
+                    f["field"].as_str().unwrap()
+                )
+            })
+            .collect();
+        assert_eq!(names, vec!["secret/old/API_KEY", "short/prod/DB"], "{}: {stale}", db.label);
+        assert_eq!(stale[0]["limit"], "1s");
+        assert_eq!(stale[0]["version"], 1, "age is per field: API_KEY last changed in version 1");
+        let (_, only) = srv.json(Method::GET, "/api/v1/stale?mount=short", None).await;
+        assert_eq!(only.as_array().unwrap().len(), 1);
+        let (_, all) = srv.json(Method::GET, "/api/v1/stale?older_than=1s", None).await;
+        assert_eq!(all.as_array().unwrap().len(), 3, "fresh/K and old/API_KEY and short/prod/DB: {all}");
+        let (s, _) = srv.json(Method::GET, "/api/v1/stale?older_than=soon", None).await;
+        assert_eq!(s, 400);
+        // Only what a token may list.
+        srv.policy("short-only", "[[rules]]\npath = \"short/*\"\ncapabilities = [\"list\"]\n").await;
+        let t = srv.token_with(&["short-only"]).await;
+        let (_, mine) = srv.json_as(&t, Method::GET, "/api/v1/stale", None).await;
+        assert_eq!(mine.as_array().unwrap().len(), 1);
+        // Health counts them.
+        let mut count = 0;
+        for _ in 0..30 {
+            let h: Value = reqwest::get(format!("{}/v1/sys/health", srv.base)).await.unwrap().json().await.unwrap();
+            count = h["audit"]["counters"]["stale_fields"].as_u64().unwrap();
+            if count == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(count, 2);
+        srv.stop().await;
+    }
+}

@@ -1,11 +1,13 @@
 //! The store over a pool, and the queries shared by pool reads and transactions.
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
-use keyward_core::KeyJob;
 use keyward_core::WrappedKey;
 use keyward_core::{
     AuditRow, Backend, DekUsage, Mount, Policy, SecretMeta, SecretSummary, SecretVersion, Store, StoreError, StoreTx,
     TokenRecord,
 };
+use keyward_core::{FieldStamp, KeyJob};
 use sqlx::{Any, AnyPool, Executor};
 use uuid::Uuid;
 
@@ -293,6 +295,33 @@ impl Store for SqlStore {
                 let bad = |_| StoreError::Corrupt("secret version row".into());
                 let v = u64::try_from(v).map_err(|_| StoreError::Corrupt("version".into()))?;
                 Ok((Uuid::parse_str(&mid).map_err(bad)?, mpath, Uuid::parse_str(&sid).map_err(bad)?, spath, v, blob))
+            })
+            .collect()
+    }
+
+    async fn current_stamps(
+        &self,
+        mount_id: Uuid,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(String, BTreeMap<String, String>, BTreeMap<String, FieldStamp>)>, StoreError> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT s.path, s.custom_metadata, v.field_versions FROM secrets s \
+             JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.current_version \
+             WHERE s.mount_id = $1 AND s.path > $2 AND v.deletion_time IS NULL AND v.destroyed = 0 \
+             ORDER BY s.path LIMIT $3",
+        )
+        .bind(mount_id.to_string())
+        .bind(after.unwrap_or("").to_owned())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter()
+            .map(|(path, custom, fv)| {
+                let custom =
+                    serde_json::from_str(&custom).map_err(|_| StoreError::Corrupt("custom_metadata".into()))?;
+                Ok((path, custom, rows::field_versions(&fv)?))
             })
             .collect()
     }

@@ -9,8 +9,8 @@ use crate::output::{confirm, json, table};
 pub async fn run(addr: &str, cmd: MountsCommand) -> Result<()> {
     let client = Client::new(addr)?;
     match cmd {
-        MountsCommand::Create { name, kind, out } => {
-            let m = client.create_mount(&name, &kind).await?;
+        MountsCommand::Create { name, kind, rotate_after, out } => {
+            let m = client.create_mount(&name, &kind, rotate_after).await?;
             match out.format {
                 Format::Json => json(&m)?,
                 Format::Table => println!("Created {} mount {:?}", m.kind, m.path),

@@ -5,7 +5,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use keyward_server::wire::{ReadQuery, SecretWriteRequest, WriteResult};
+use keyward_server::wire::{ReadQuery, SecretWriteRequest, StaleQuery, WriteResult};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
@@ -110,13 +110,15 @@ fn render_export(map: &BTreeMap<String, String>, format: ExportFormat) -> Result
 pub async fn run(addr: &str, cmd: SecretsCommand) -> Result<()> {
     let client = Client::new(addr)?;
     match cmd {
-        SecretsCommand::Set { env, pairs, out } => {
+        SecretsCommand::Set { env, pairs, rotate_after, out } => {
             let set = read_pairs(&pairs)?;
-            let r = client.write(&env.project, &env.env, &SecretWriteRequest { set, unset: vec![], cas: None }).await?;
+            let r = client
+                .write(&env.project, &env.env, &SecretWriteRequest { set, rotate_after, ..Default::default() })
+                .await?;
             print_write(&r, out.format)?;
         }
         SecretsCommand::Unset { env, names, out } => {
-            let req = SecretWriteRequest { set: Default::default(), unset: names, cas: None };
+            let req = SecretWriteRequest { unset: names, ..Default::default() };
             let r = client.write(&env.project, &env.env, &req).await?;
             print_write(&r, out.format)?;
         }
@@ -149,7 +151,7 @@ pub async fn run(addr: &str, cmd: SecretsCommand) -> Result<()> {
                 bail!("{file} holds no secrets; nothing was imported");
             }
             let set = parsed.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
-            let r = client.write(&env.project, &env.env, &SecretWriteRequest { set, unset: vec![], cas: None }).await?;
+            let r = client.write(&env.project, &env.env, &SecretWriteRequest { set, ..Default::default() }).await?;
             match out.format {
                 Format::Json => json(&r)?,
                 Format::Table => println!(
@@ -172,6 +174,20 @@ pub async fn run(addr: &str, cmd: SecretsCommand) -> Result<()> {
                     eprintln!("Wrote {} secret(s) to {} (mode 0600)", map.len(), path.display());
                 }
                 None => std::io::stdout().lock().write_all(text.as_bytes())?,
+            }
+        }
+        SecretsCommand::Stale { project, older_than, out } => {
+            let fields = client.stale(&StaleQuery { mount: project, older_than }).await?;
+            match out.format {
+                Format::Json => json(&fields)?,
+                Format::Table if fields.is_empty() => println!("No stale fields"),
+                Format::Table => table(
+                    &["PROJECT", "ENVIRONMENT", "NAME", "AGE", "LIMIT", "CHANGED", "VERSION"],
+                    fields
+                        .into_iter()
+                        .map(|f| vec![f.mount, f.path, f.field, f.age, f.limit, f.changed_time, f.version.to_string()])
+                        .collect(),
+                ),
             }
         }
         SecretsCommand::History { env, out } => {

@@ -88,7 +88,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         default_token_ttl_secs: parse_duration(&args.default_token_ttl)?,
         max_token_ttl_secs: parse_duration(&args.max_token_ttl)?,
         migrate_batch: args.migrate_batch.max(1),
+        default_rotate_after_secs: parse_duration(&args.rotate_after_default)?,
     };
+    options.stale_scan_interval = std::time::Duration::from_secs(parse_duration(&args.stale_scan_interval)?.max(1));
     options.guard = GuardConfig {
         token_rate: parse_rate(&args.rate_limit)?,
         ip_rate: parse_rate(&args.ip_rate_limit)?,

@@ -47,7 +47,8 @@ pub async fn create(
     caller.audit.note("mounts.create", &req.path, "", vec![]);
     caller.require(Capability::Sudo, "sys/mounts")?;
     let kind = MountKind::parse(&req.kind)?;
-    let m = st.kw.create_mount(&req.path, kind).await?;
+    let rotate_after = req.rotate_after.as_deref().map(keyward_core::parse_duration).transpose()?;
+    let m = st.kw.create_mount_with(&req.path, kind, rotate_after).await?;
     tracing::info!(mount = %m.path, kind = m.kind.as_str(), "mount created");
     Ok((StatusCode::CREATED, Json(info(m))))
 }

@@ -12,7 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::wire::{
     FieldOut, History, ListQuery, ReadQuery, RollbackRequest, SecretList, SecretListItem, SecretView,
-    SecretWriteRequest, VersionOut, WriteResult,
+    SecretWriteRequest, StaleOut, StaleQuery, VersionOut, WriteResult,
 };
 
 const DEFAULT_PAGE: u32 = 100;
@@ -155,7 +155,9 @@ pub async fn write(
     if !(may(Capability::Create) || may(Capability::Update) || may(Capability::Patch)) {
         return Err(ApiError::forbidden("create", &t));
     }
+    let rotate_after = req.rotate_after.as_deref().map(keyward_core::parse_duration).transpose()?;
     let patch = SecretPatch {
+        rotate_after,
         set: SecretData::new(req.set),
         unset: req.unset,
         cas: req.cas,
@@ -246,4 +248,32 @@ pub async fn rollback(
     let created = !(s.added.is_empty() && s.changed.is_empty() && s.removed.is_empty());
     tracing::info!(accessor = %caller.accessor(), mount = %mount, path = %path, from = req.version, version = s.version, "secret rolled back");
     Ok(Json(result(mount, path, s, created)))
+}
+
+/// Fields not changed for longer than their limit (path `rotate_after`, mount default, or
+/// `older_than`), computed from stored change times without decrypting anything.
+#[utoipa::path(get, path = "/api/v1/stale", tag = "secrets", params(StaleQuery), responses((status = 200, body = Vec<StaleOut>)))]
+pub async fn stale(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<StaleQuery>,
+) -> ApiResult<Json<Vec<StaleOut>>> {
+    caller.audit.note("secrets.stale", q.mount.as_deref().unwrap_or(""), "", vec![]);
+    let older_than = q.older_than.as_deref().map(keyward_core::parse_duration).transpose()?;
+    let fields = st.kw.stale_fields(q.mount.as_deref(), older_than).await?;
+    Ok(Json(
+        fields
+            .into_iter()
+            .filter(|f| caller.can(Capability::List, &target(&f.mount, &f.path)))
+            .map(|f| StaleOut {
+                changed_time: format_rfc3339(f.changed_at),
+                age: keyward_core::format_duration(f.age_secs),
+                limit: keyward_core::format_duration(f.limit_secs),
+                mount: f.mount,
+                path: f.path,
+                field: f.field,
+                version: f.version,
+            })
+            .collect(),
+    ))
 }

@@ -1,0 +1,43 @@
+//! Stale-secret monitoring: a periodic scan counts fields past their rotation limit (reported by
+//! health) and logs one warning per stale field per day. Nothing is decrypted.
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use keyward_core::Keyward;
+
+use crate::audit::AuditState;
+
+const DAY_NANOS: i64 = 86_400_000_000_000;
+
+/// Runs the scan at start and every `interval`.
+pub fn spawn_scanner(kw: Keyward, audit: Arc<AuditState>, interval: Duration) {
+    tokio::spawn(async move {
+        let mut warned: HashMap<(String, String, String), i64> = HashMap::new();
+        loop {
+            match kw.stale_fields(None, None).await {
+                Ok(fields) => {
+                    audit.counters.stale_fields.store(fields.len() as u64, Ordering::Relaxed);
+                    let today = keyward_core::now_nanos() / DAY_NANOS;
+                    for f in &fields {
+                        let key = (f.mount.clone(), f.path.clone(), f.field.clone());
+                        if warned.get(&key) != Some(&today) {
+                            tracing::warn!(
+                                mount = %f.mount, path = %f.path, field = %f.field,
+                                age = %keyward_core::format_duration(f.age_secs),
+                                limit = %keyward_core::format_duration(f.limit_secs),
+                                "stale secret: not rotated within its limit"
+                            );
+                            warned.insert(key, today);
+                        }
+                    }
+                    warned.retain(|_, day| *day == today);
+                }
+                Err(keyward_core::CoreError::NotInitialized) => {}
+                Err(e) => tracing::warn!(error = %e, "stale-secret scan failed"),
+            }
+            tokio::time::sleep(interval).await;
+        }
+    });
+}
