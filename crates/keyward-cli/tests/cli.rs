@@ -665,3 +665,97 @@ fn migration_survives_kill_9_at_seeded_points() {
     }
     s.stop();
 }
+
+/// The three scenarios of docs/incident-response.md, with the commands it gives.
+#[test]
+fn incident_response_scenarios() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("prod.db");
+    let db = db.to_str().unwrap().to_owned();
+    let old = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    let new = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+    let keys_old = format!("v1:{old}");
+    let mut s = spawn_server(&["--database", &db], &[("KEYWARD_MASTER_KEYS", &keys_old)]).expect("server");
+    let root: Value = serde_json::from_str(&s.ok(&["operator", "init", "--format", "json"])).unwrap();
+    let root = root["root_token"].as_str().unwrap().to_owned();
+    s.token = Some(root.clone());
+    s.ok(&["mounts", "create", "app"]);
+    s.ok(&["secrets", "set", "-p", "app", "-e", "prod", "STRIPE_KEY=sk_live_leakedleakedleaked0001", "OTHER=keep-me"]);
+    let policy = dir.path().join("p.toml");
+    std::fs::write(&policy, "[[rules]]\npath = \"app/prod\"\ncapabilities = [\"read\"]\n").unwrap();
+    s.ok(&["policy", "write", "app-reader", policy.to_str().unwrap()]);
+    let app: Value =
+        serde_json::from_str(&s.ok(&["token", "create", "--policy", "app-reader", "--format", "json"])).unwrap();
+    let app_token = app["token"].as_str().unwrap().to_owned();
+    let as_app = |addr: &str, args: &[&str]| {
+        Command::new(BIN).args(args).env("KEYWARD_ADDR", addr).env("KEYWARD_TOKEN", &app_token).output().unwrap()
+    };
+    assert!(as_app(&s.addr, &["secrets", "get", "-p", "app", "-e", "prod", "STRIPE_KEY", "--reveal"]).status.success());
+    let backup = dir.path().join("backup-before-rotation.db");
+    s.stop();
+    // A file-level backup: the database with its WAL, as a snapshot tool would take it.
+    for suffix in ["", "-wal", "-shm"] {
+        let from = format!("{db}{suffix}");
+        if std::path::Path::new(&from).exists() {
+            std::fs::copy(&from, format!("{}{suffix}", backup.display())).unwrap();
+        }
+    }
+    let mut s = spawn_server(&["--database", &db], &[("KEYWARD_MASTER_KEYS", &keys_old)]).expect("server");
+    s.token = Some(root.clone());
+
+    // 1. A leaked API key: who read it, rotate it, revoke those tokens.
+    let readers: Vec<Value> = s
+        .ok(&["audit", "search", "--operation", "secrets.reveal", "--path", "app/prod", "--format", "json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut accessors: Vec<String> = readers.iter().map(|e| e["accessor"].as_str().unwrap().to_owned()).collect();
+    accessors.sort();
+    accessors.dedup();
+    assert_eq!(accessors, vec![app["info"]["accessor"].as_str().unwrap().to_owned()]);
+    s.ok(&["secrets", "set", "-p", "app", "-e", "prod", "STRIPE_KEY=sk_live_rotatedrotated000002"]);
+    for a in &accessors {
+        s.ok(&["token", "revoke", "--accessor", a]);
+    }
+    assert!(!as_app(&s.addr, &["secrets", "get", "-p", "app", "-e", "prod", "STRIPE_KEY", "--reveal"])
+        .status
+        .success());
+    assert_eq!(
+        s.ok(&["secrets", "get", "-p", "app", "-e", "prod", "STRIPE_KEY", "--reveal"]),
+        "sk_live_rotatedrotated000002\n"
+    );
+
+    // 2. A leaked data key: rotate, migrate, prune — nothing stays sealed under it.
+    s.ok(&["keys", "rotate", "-p", "app"]);
+    s.ok(&["keys", "migrate", "-p", "app"]);
+    assert!(s.ok(&["keys", "prune", "-p", "app"]).contains("deleted [v1]"));
+    let status: Value = serde_json::from_str(&s.ok(&["keys", "status", "--format", "json"])).unwrap();
+    assert!(status["deks"].as_array().unwrap().iter().all(|d| d["version"] == 2), "{status}");
+    s.ok(&["doctor", "--verify-all"]);
+
+    // 3. A leaked master key: new active key, rewrap, retire the old tag.
+    s.stop();
+    let both = format!("v2:{new},v1:{old}");
+    let mut s = spawn_server(&["--database", &db], &[("KEYWARD_MASTER_KEYS", &both)]).expect("server with both keys");
+    s.token = Some(root.clone());
+    s.ok(&["keys", "rewrap"]);
+    let status: Value = serde_json::from_str(&s.ok(&["keys", "status", "--format", "json"])).unwrap();
+    let v1 = status["keks"].as_array().unwrap().iter().find(|k| k["tag"] == "v1").unwrap().clone();
+    assert_eq!((v1["wrapped_keys"].as_u64(), v1["retirable"].as_bool()), (Some(0), Some(true)), "{status}");
+    s.stop();
+    let only_new = format!("v2:{new}");
+    let mut s = spawn_server(&["--database", &db], &[("KEYWARD_MASTER_KEYS", &only_new)]).expect("old tag retired");
+    s.token = Some(root.clone());
+    assert_eq!(s.ok(&["secrets", "get", "-p", "app", "-e", "prod", "OTHER", "--reveal"]), "keep-me\n");
+    s.ok(&["audit", "verify"]);
+    s.stop();
+
+    // Erasure: the backup taken before the rotation cannot be opened with the keys that remain.
+    match spawn_server(&["--database", backup.to_str().unwrap()], &[("KEYWARD_MASTER_KEYS", &only_new)]) {
+        Ok(_) => panic!("an old backup opened without the retired master key"),
+        Err((code, err)) => {
+            assert_ne!(code, 0);
+            assert!(err.contains("\"v1\" still wraps"), "{err}");
+        }
+    }
+}

@@ -25,6 +25,9 @@ pub trait Store: Send + Sync + 'static {
     /// The engine.
     fn backend(&self) -> Backend;
 
+    /// Closes every connection at shutdown (SQLite checkpoints its WAL into the database file).
+    async fn close(&self);
+
     /// Starts a write transaction that holds the database's write lock (SQLite `BEGIN
     /// IMMEDIATE`); `exclusive` additionally serialises against every other server on the same
     /// database (a PostgreSQL advisory lock), for initialisation.

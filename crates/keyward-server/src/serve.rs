@@ -90,13 +90,16 @@ pub struct RunningServer {
     pub root_token: Option<Token>,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
+    store: Arc<dyn keyward_core::Store>,
 }
 
 impl RunningServer {
     /// Stops accepting connections, finishes in-flight requests and returns.
     pub async fn shutdown(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(());
-        self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        let served = self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        self.store.close().await;
+        served
     }
 }
 
@@ -113,7 +116,8 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
         .map_err(|e| StartError::Storage(opts.database.redacted(), e))?;
     let audit = Arc::new(AuditState::new(opts.audit.enabled, opts.audit.anchor_file.clone()));
     let sink = spawn_sinks(opts.audit.sinks.clone(), audit.clone());
-    let kw = Keyward::open(Arc::new(store), opts.keyring, opts.config, sink).await.map_err(StartError::Keys)?;
+    let store: Arc<dyn keyward_core::Store> = Arc::new(store);
+    let kw = Keyward::open(store.clone(), opts.keyring, opts.config, sink).await.map_err(StartError::Keys)?;
     let mut root_token = None;
     if opts.dev {
         if !kw.is_initialized().await.map_err(StartError::Keys)? {
@@ -158,5 +162,5 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
         }
     };
     tracing::info!(%addr, database = %opts.database.redacted(), "keyward listening");
-    Ok(RunningServer { addr, root_token, shutdown, task })
+    Ok(RunningServer { addr, root_token, shutdown, task, store })
 }

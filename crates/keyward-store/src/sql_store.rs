@@ -30,11 +30,6 @@ impl SqlStore {
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
-
-    /// Closes every connection (checkpointing SQLite's WAL).
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
 }
 
 pub(crate) async fn system_value<'e, E: Executor<'e, Database = Any>>(
@@ -114,6 +109,10 @@ pub(crate) async fn secret<'e, E: Executor<'e, Database = Any>>(
 impl Store for SqlStore {
     fn backend(&self) -> Backend {
         self.backend
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
     }
 
     async fn begin_write(&self, exclusive: bool) -> Result<Box<dyn StoreTx>, StoreError> {
