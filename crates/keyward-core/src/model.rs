@@ -245,6 +245,8 @@ pub struct KeyJob {
     pub total: u64,
     /// Rows processed (committed with each batch).
     pub done: u64,
+    /// Where the next batch starts: the last `(secret id, version)` processed (empty at first).
+    pub cursor: (String, u64),
     /// The server instance that started or resumed it.
     pub owner: String,
     /// Start time.

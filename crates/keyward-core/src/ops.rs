@@ -267,6 +267,7 @@ async fn start_migration(tx: &mut dyn StoreTx, mount: Option<&str>, owner: &str)
         status: if total == 0 { "done".into() } else { "running".into() },
         total,
         done: 0,
+        cursor: (String::new(), 0),
         owner: owner.to_owned(),
         started_at: now,
         updated_at: now,
@@ -290,7 +291,10 @@ async fn migrate_batch(
     if job.status != "running" {
         return Ok(WriteReply::Job(job));
     }
-    let rows = tx.unmigrated_versions(job.mount_id, limit).await?;
+    let rows = tx.unmigrated_versions(job.mount_id, &job.cursor, limit).await?;
+    if let Some((secret, _, version, _)) = rows.last() {
+        job.cursor = (secret.to_string(), *version);
+    }
     let label = WrappedKeyDomain::Dek.label();
     for (secret, mount, version, blob) in &rows {
         let ctx = BlobContext { mount: *mount.as_bytes(), secret: *secret.as_bytes(), version: *version };

@@ -201,10 +201,12 @@ pub trait StoreTx: Send {
     async fn update_key_job(&mut self, job: &KeyJob) -> Result<(), StoreError>;
     /// How many stored versions are sealed under an older data key than their mount's newest.
     async fn count_unmigrated(&mut self, mount_id: Option<Uuid>) -> Result<u64, StoreError>;
-    /// Up to `limit` such versions: `(secret id, mount id, version, blob)`, in a stable order.
+    /// Up to `limit` such versions after the cursor `(secret id, version)`, in that order:
+    /// `(secret id, mount id, version, blob)`.
     async fn unmigrated_versions(
         &mut self,
         mount_id: Option<Uuid>,
+        after: &(String, u64),
         limit: u32,
     ) -> Result<Vec<(Uuid, Uuid, u64, Vec<u8>)>, StoreError>;
     /// Replaces a version's blob (re-encrypted under `dek_version`).

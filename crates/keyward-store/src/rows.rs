@@ -134,6 +134,7 @@ pub(crate) fn key_job(row: &AnyRow) -> Result<KeyJob, StoreError> {
         status: row.try_get("status").map_err(db_err)?,
         total: u64_of(row, "total")?,
         done: u64_of(row, "done")?,
+        cursor: (row.try_get("cursor_secret").map_err(db_err)?, u64_of(row, "cursor_version")?),
         owner: row.try_get("owner").map_err(db_err)?,
         started_at: row.try_get("started_at").map_err(db_err)?,
         updated_at: row.try_get("updated_at").map_err(db_err)?,
@@ -142,7 +143,7 @@ pub(crate) fn key_job(row: &AnyRow) -> Result<KeyJob, StoreError> {
 }
 
 pub(crate) const KEY_JOB_COLS: &str =
-    "id, kind, mount_id, mount_path, status, total, done, owner, started_at, updated_at, error";
+    "id, kind, mount_id, mount_path, status, total, done, cursor_secret, cursor_version, owner, started_at, updated_at, error";
 
 pub(crate) const SECRET_COLS: &str = "id, mount_id, path, current_version, oldest_version, max_versions, \
     cas_required, custom_metadata, created_at, updated_at, delete_version_after";

@@ -406,8 +406,8 @@ impl StoreTx for SqlTx {
 
     async fn insert_key_job(&mut self, j: &KeyJob) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO key_jobs (id, kind, mount_id, mount_path, status, total, done, owner, started_at, updated_at, error) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO key_jobs (id, kind, mount_id, mount_path, status, total, done, cursor_secret, cursor_version, \
+             owner, started_at, updated_at, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(j.id.to_string())
         .bind(j.kind.clone())
@@ -416,6 +416,8 @@ impl StoreTx for SqlTx {
         .bind(j.status.clone())
         .bind(to_i64(j.total)?)
         .bind(to_i64(j.done)?)
+        .bind(j.cursor.0.clone())
+        .bind(to_i64(j.cursor.1)?)
         .bind(j.owner.clone())
         .bind(j.started_at)
         .bind(j.updated_at)
@@ -444,17 +446,22 @@ impl StoreTx for SqlTx {
     }
 
     async fn update_key_job(&mut self, j: &KeyJob) -> Result<(), StoreError> {
-        sqlx::query("UPDATE key_jobs SET status = $2, total = $3, done = $4, owner = $5, updated_at = $6, error = $7 WHERE id = $1")
-            .bind(j.id.to_string())
-            .bind(j.status.clone())
-            .bind(to_i64(j.total)?)
-            .bind(to_i64(j.done)?)
-            .bind(j.owner.clone())
-            .bind(j.updated_at)
-            .bind(j.error.clone())
-            .execute(&mut *self.tx)
-            .await
-            .map_err(db_err)?;
+        sqlx::query(
+            "UPDATE key_jobs SET status = $2, total = $3, done = $4, owner = $5, updated_at = $6, error = $7, \
+             cursor_secret = $8, cursor_version = $9 WHERE id = $1",
+        )
+        .bind(j.id.to_string())
+        .bind(j.status.clone())
+        .bind(to_i64(j.total)?)
+        .bind(to_i64(j.done)?)
+        .bind(j.owner.clone())
+        .bind(j.updated_at)
+        .bind(j.error.clone())
+        .bind(j.cursor.0.clone())
+        .bind(to_i64(j.cursor.1)?)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db_err)?;
         Ok(())
     }
 
@@ -471,13 +478,21 @@ impl StoreTx for SqlTx {
     async fn unmigrated_versions(
         &mut self,
         mount_id: Option<Uuid>,
+        after: &(String, u64),
         limit: u32,
     ) -> Result<Vec<(Uuid, Uuid, u64, Vec<u8>)>, StoreError> {
-        let scope = if mount_id.is_some() { " AND s.mount_id = $3" } else { "" };
+        // The cursor keeps each batch O(batch): rows before it were handled by earlier batches.
+        let scope = if mount_id.is_some() { " AND s.mount_id = $5" } else { "" };
         let sql = format!(
-            "SELECT v.secret_id, s.mount_id, v.version, v.blob FROM {UNMIGRATED}{scope} ORDER BY v.secret_id, v.version LIMIT $2"
+            "SELECT v.secret_id, s.mount_id, v.version, v.blob FROM {UNMIGRATED} \
+             AND (v.secret_id > $3 OR (v.secret_id = $3 AND v.version > $4)){scope} \
+             ORDER BY v.secret_id, v.version LIMIT $2"
         );
-        let mut q = sqlx::query_as::<_, (String, String, i64, Vec<u8>)>(&sql).bind(DEK_DOMAIN).bind(i64::from(limit));
+        let mut q = sqlx::query_as::<_, (String, String, i64, Vec<u8>)>(&sql)
+            .bind(DEK_DOMAIN)
+            .bind(i64::from(limit))
+            .bind(after.0.clone())
+            .bind(to_i64(after.1)?);
         if let Some(m) = mount_id {
             q = q.bind(m.to_string());
         }
@@ -487,12 +502,8 @@ impl StoreTx for SqlTx {
             .into_iter()
             .map(|(sid, mid, v, blob)| {
                 let bad = |_| StoreError::Corrupt("secret version row".into());
-                Ok((
-                    Uuid::parse_str(&sid).map_err(bad)?,
-                    Uuid::parse_str(&mid).map_err(bad)?,
-                    u64::try_from(v).map_err(|_| StoreError::Corrupt("version".into()))?,
-                    blob,
-                ))
+                let v = u64::try_from(v).map_err(|_| StoreError::Corrupt("version".into()))?;
+                Ok((Uuid::parse_str(&sid).map_err(bad)?, Uuid::parse_str(&mid).map_err(bad)?, v, blob))
             })
             .collect()
     }

@@ -100,6 +100,8 @@ CREATE TABLE key_jobs (
     status TEXT NOT NULL,
     total BIGINT NOT NULL,
     done BIGINT NOT NULL,
+    cursor_secret TEXT NOT NULL,
+    cursor_version BIGINT NOT NULL,
     owner TEXT NOT NULL,
     started_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,

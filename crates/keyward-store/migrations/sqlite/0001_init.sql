@@ -100,6 +100,8 @@ CREATE TABLE key_jobs (
     status TEXT NOT NULL,
     total INTEGER NOT NULL,
     done INTEGER NOT NULL,
+    cursor_secret TEXT NOT NULL,
+    cursor_version INTEGER NOT NULL,
     owner TEXT NOT NULL,
     started_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
