@@ -296,16 +296,22 @@ async fn migrate_batch(
         job.cursor = (secret.to_string(), *version);
     }
     let label = WrappedKeyDomain::Dek.label();
+    // The newest data key per mount, read once per batch (under the write lock, so it cannot change).
+    let mut newest: std::collections::HashMap<Uuid, (u32, std::sync::Arc<Key256>)> = std::collections::HashMap::new();
     for (secret, mount, version, blob) in &rows {
         let ctx = BlobContext { mount: *mount.as_bytes(), secret: *secret.as_bytes(), version: *version };
         let reseal = async {
+            if !newest.contains_key(mount) {
+                let v = tx
+                    .latest_key_version(label, *mount)
+                    .await?
+                    .ok_or_else(|| CoreError::Integrity("missing data key".into()))?;
+                let dek = keys.dek_in_tx(tx, *mount, v).await?;
+                newest.insert(*mount, (v, dek));
+            }
             let old = keys.dek_in_tx(tx, *mount, blob_dek_version(blob)?).await?;
             let plain = open_secret_blob(&old, &ctx, blob)?;
-            let active = tx
-                .latest_key_version(label, *mount)
-                .await?
-                .ok_or_else(|| CoreError::Integrity("missing data key".into()))?;
-            let dek = keys.dek_in_tx(tx, *mount, active).await?;
+            let (active, dek) = newest.get(mount).cloned().ok_or(CoreError::Unavailable)?;
             Ok::<_, CoreError>((seal_secret_blob(&dek, active, &ctx, &plain), active))
         };
         match reseal.await {
