@@ -298,6 +298,7 @@ async fn migrate_batch(
     let label = WrappedKeyDomain::Dek.label();
     // The newest data key per mount, read once per batch (under the write lock, so it cannot change).
     let mut newest: std::collections::HashMap<Uuid, (u32, std::sync::Arc<Key256>)> = std::collections::HashMap::new();
+    let mut resealed = Vec::with_capacity(rows.len());
     for (secret, mount, version, blob) in &rows {
         let ctx = BlobContext { mount: *mount.as_bytes(), secret: *secret.as_bytes(), version: *version };
         let reseal = async {
@@ -315,10 +316,7 @@ async fn migrate_batch(
             Ok::<_, CoreError>((seal_secret_blob(&dek, active, &ctx, &plain), active))
         };
         match reseal.await {
-            Ok((sealed, active)) => {
-                tx.update_version_blob(*secret, *version, &sealed, active).await?;
-                job.done += 1;
-            }
+            Ok((sealed, active)) => resealed.push((*secret, *version, sealed, active)),
             Err(_) => {
                 job.status = "failed".into();
                 job.error = format!(
@@ -328,6 +326,8 @@ async fn migrate_batch(
             }
         }
     }
+    tx.update_version_blobs(&resealed).await?;
+    job.done += resealed.len() as u64;
     if rows.is_empty() {
         job.status = "done".into();
     }

@@ -209,14 +209,8 @@ pub trait StoreTx: Send {
         after: &(String, u64),
         limit: u32,
     ) -> Result<Vec<(Uuid, Uuid, u64, Vec<u8>)>, StoreError>;
-    /// Replaces a version's blob (re-encrypted under `dek_version`).
-    async fn update_version_blob(
-        &mut self,
-        secret_id: Uuid,
-        version: u64,
-        blob: &[u8],
-        dek_version: u32,
-    ) -> Result<(), StoreError>;
+    /// Replaces versions' blobs (re-encrypted): `(secret id, version, blob, dek_version)`.
+    async fn update_version_blobs(&mut self, rows: &[(Uuid, u64, Vec<u8>, u32)]) -> Result<(), StoreError>;
 
     /// The audit head, locked until the transaction ends (one appender at a time).
     async fn audit_head_for_update(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;

@@ -508,21 +508,24 @@ impl StoreTx for SqlTx {
             .collect()
     }
 
-    async fn update_version_blob(
-        &mut self,
-        secret_id: Uuid,
-        version: u64,
-        blob: &[u8],
-        dek_version: u32,
-    ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE secret_versions SET blob = $3, dek_version = $4 WHERE secret_id = $1 AND version = $2")
-            .bind(secret_id.to_string())
-            .bind(to_i64(version)?)
-            .bind(blob.to_vec())
-            .bind(i64::from(dek_version))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(db_err)?;
+    async fn update_version_blobs(&mut self, rows: &[(Uuid, u64, Vec<u8>, u32)]) -> Result<(), StoreError> {
+        // One statement per chunk: `WITH u(…) AS (VALUES …) UPDATE … FROM u`, valid on both engines.
+        for chunk in rows.chunks(500) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${}, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4))
+                .collect();
+            let sql = format!(
+                "WITH u (secret_id, version, blob, dek_version) AS (VALUES {}) \
+                 UPDATE secret_versions SET blob = u.blob, dek_version = u.dek_version FROM u \
+                 WHERE secret_versions.secret_id = u.secret_id AND secret_versions.version = u.version",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for (secret, version, blob, dek) in chunk {
+                q = q.bind(secret.to_string()).bind(to_i64(*version)?).bind(blob.clone()).bind(i64::from(*dek));
+            }
+            q.execute(&mut *self.tx).await.map_err(db_err)?;
+        }
         Ok(())
     }
 
