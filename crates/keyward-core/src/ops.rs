@@ -242,6 +242,7 @@ pub(crate) async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &WriteOp)
 }
 
 async fn start_migration(tx: &mut dyn StoreTx, mount: Option<&str>, owner: &str) -> Result<WriteReply, CoreError> {
+    tx.lock_key_jobs().await?;
     if let Some(j) = tx.running_key_job().await? {
         return Err(CoreError::Conflict(format!(
             "key job {} ({}) is already running, held by server {} since {} ({} of {} done)",

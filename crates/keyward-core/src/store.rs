@@ -195,6 +195,9 @@ pub trait StoreTx: Send {
     async fn insert_key_job(&mut self, job: &KeyJob) -> Result<(), StoreError>;
     /// A key job, locked until the transaction ends (one batch of a job at a time).
     async fn key_job_for_update(&mut self, id: Uuid) -> Result<Option<KeyJob>, StoreError>;
+    /// Serialises key-job starts across every server on the database until the transaction
+    /// ends (a PostgreSQL advisory lock; SQLite's write lock already does).
+    async fn lock_key_jobs(&mut self) -> Result<(), StoreError>;
     /// The running key job, if any.
     async fn running_key_job(&mut self) -> Result<Option<KeyJob>, StoreError>;
     /// Saves a job's progress and status.

@@ -310,3 +310,31 @@ async fn stale_fields_are_reported_without_decrypting() {
         srv.stop().await;
     }
 }
+
+#[tokio::test]
+async fn only_one_migration_runs_across_servers() {
+    for db in backends().await {
+        let a = TestServer::start_with(&db, KEY_A, |o| o.config.migrate_batch = 1).await;
+        let b = TestServer::wrap(
+            common::try_start_with(&db, KEY_A, false, |o| o.config.migrate_batch = 1).await.unwrap(),
+            a.token.clone(),
+        );
+        for p in 0..60 {
+            a.set("secret", &format!("x{p}"), json!({"K": format!("{p}")})).await;
+        }
+        a.json(Method::POST, "/api/v1/mounts/secret/keys/rotate", None).await;
+        let (ra, rb) = tokio::join!(
+            a.json(Method::POST, "/api/v1/keys/migrate", Some(json!({"mount": "secret"}))),
+            b.json(Method::POST, "/api/v1/keys/migrate", Some(json!({"mount": "secret"}))),
+        );
+        let mut statuses = vec![ra.0, rb.0];
+        statuses.sort_unstable();
+        assert_eq!(statuses, vec![202, 409], "{}: {ra:?} {rb:?}", db.label);
+        let refusal = if ra.0 == 409 { &ra.1 } else { &rb.1 };
+        assert!(refusal["error"]["message"].as_str().unwrap().contains("held by server kw-"), "{refusal}");
+        let job = if ra.0 == 202 { &ra.1 } else { &rb.1 };
+        assert_eq!(wait_job(&a, job["id"].as_str().unwrap()).await["status"], "done");
+        a.stop().await;
+        b.stop().await;
+    }
+}

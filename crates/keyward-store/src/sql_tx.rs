@@ -433,6 +433,13 @@ impl StoreTx for SqlTx {
         sql_store::key_job(&mut *self.tx, id, lock).await
     }
 
+    async fn lock_key_jobs(&mut self) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres {
+            self.exec("SELECT pg_advisory_xact_lock(8200003)").await?;
+        }
+        Ok(())
+    }
+
     async fn running_key_job(&mut self) -> Result<Option<KeyJob>, StoreError> {
         sqlx::query(&format!(
             "SELECT {KEY_JOB_COLS} FROM key_jobs WHERE status = 'running' ORDER BY started_at LIMIT 1"
