@@ -292,10 +292,7 @@ async fn migrate_batch(
     if job.status != "running" {
         return Ok(WriteReply::Job(job));
     }
-    let rows = tx.unmigrated_versions(job.mount_id, &job.cursor, limit).await?;
-    if let Some((secret, _, version, _)) = rows.last() {
-        job.cursor = (secret.to_string(), *version);
-    }
+    let (rows, scanned_to) = tx.unmigrated_versions(job.mount_id, &job.cursor, limit).await?;
     let label = WrappedKeyDomain::Dek.label();
     // The newest data key per mount, read once per batch (under the write lock, so it cannot change).
     let mut newest: std::collections::HashMap<Uuid, (u32, std::sync::Arc<Key256>)> = std::collections::HashMap::new();
@@ -329,8 +326,10 @@ async fn migrate_batch(
     }
     tx.update_version_blobs(&resealed).await?;
     job.done += resealed.len() as u64;
-    if rows.is_empty() {
-        job.status = "done".into();
+    match scanned_to {
+        Some(cursor) if job.status == "running" => job.cursor = cursor,
+        Some(_) => {}
+        None => job.status = "done".into(),
     }
     job.owner = owner.to_owned();
     job.updated_at = now_nanos();

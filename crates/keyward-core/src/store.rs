@@ -204,14 +204,16 @@ pub trait StoreTx: Send {
     async fn update_key_job(&mut self, job: &KeyJob) -> Result<(), StoreError>;
     /// How many stored versions are sealed under an older data key than their mount's newest.
     async fn count_unmigrated(&mut self, mount_id: Option<Uuid>) -> Result<u64, StoreError>;
-    /// Up to `limit` such versions after the cursor `(secret id, version)`, in that order:
-    /// `(secret id, mount id, version, blob)`.
+    /// Scans up to `limit` stored versions after the cursor `(secret id, version)`, in that
+    /// order, and returns those sealed under an older data key than their mount's newest —
+    /// `(secret id, mount id, version, blob)` — with the last scanned position (`None` at the end).
+    #[allow(clippy::type_complexity)]
     async fn unmigrated_versions(
         &mut self,
         mount_id: Option<Uuid>,
         after: &(String, u64),
         limit: u32,
-    ) -> Result<Vec<(Uuid, Uuid, u64, Vec<u8>)>, StoreError>;
+    ) -> Result<(Vec<(Uuid, Uuid, u64, Vec<u8>)>, Option<(String, u64)>), StoreError>;
     /// Replaces versions' blobs (re-encrypted): `(secret id, version, blob, dek_version)`.
     async fn update_version_blobs(&mut self, rows: &[(Uuid, u64, Vec<u8>, u32)]) -> Result<(), StoreError>;
 

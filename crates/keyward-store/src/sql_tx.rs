@@ -487,32 +487,50 @@ impl StoreTx for SqlTx {
         mount_id: Option<Uuid>,
         after: &(String, u64),
         limit: u32,
-    ) -> Result<Vec<(Uuid, Uuid, u64, Vec<u8>)>, StoreError> {
-        // The cursor keeps each batch O(batch): rows before it were handled by earlier batches.
-        let scope = if mount_id.is_some() { " AND s.mount_id = $5" } else { "" };
+    ) -> Result<(Vec<(Uuid, Uuid, u64, Vec<u8>)>, Option<(String, u64)>), StoreError> {
+        // Walk the primary key from the cursor (O(batch) per call); rows already under their
+        // mount's newest key are skipped here rather than by a per-row subquery in SQL.
+        let scope = if mount_id.is_some() { " AND s.mount_id = $4" } else { "" };
         let sql = format!(
-            "SELECT v.secret_id, s.mount_id, v.version, v.blob FROM {UNMIGRATED} \
-             AND (v.secret_id > $3 OR (v.secret_id = $3 AND v.version > $4)){scope} \
-             ORDER BY v.secret_id, v.version LIMIT $2"
+            "SELECT v.secret_id, s.mount_id, v.version, v.blob, v.dek_version FROM secret_versions v \
+             JOIN secrets s ON s.id = v.secret_id \
+             WHERE v.blob IS NOT NULL AND (v.secret_id > $1 OR (v.secret_id = $1 AND v.version > $2)){scope} \
+             ORDER BY v.secret_id, v.version LIMIT $3"
         );
-        let mut q = sqlx::query_as::<_, (String, String, i64, Vec<u8>)>(&sql)
-            .bind(DEK_DOMAIN)
-            .bind(i64::from(limit))
+        let mut q = sqlx::query_as::<_, (String, String, i64, Vec<u8>, Option<i64>)>(&sql)
             .bind(after.0.clone())
-            .bind(to_i64(after.1)?);
+            .bind(to_i64(after.1)?)
+            .bind(i64::from(limit));
         if let Some(m) = mount_id {
             q = q.bind(m.to_string());
         }
-        q.fetch_all(&mut *self.tx)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(|(sid, mid, v, blob)| {
-                let bad = |_| StoreError::Corrupt("secret version row".into());
-                let v = u64::try_from(v).map_err(|_| StoreError::Corrupt("version".into()))?;
-                Ok((Uuid::parse_str(&sid).map_err(bad)?, Uuid::parse_str(&mid).map_err(bad)?, v, blob))
-            })
-            .collect()
+        let rows = q.fetch_all(&mut *self.tx).await.map_err(db_err)?;
+        let last = match rows.last() {
+            Some((sid, _, v, _, _)) => {
+                Some((sid.clone(), u64::try_from(*v).map_err(|_| StoreError::Corrupt("version".into()))?))
+            }
+            None => None,
+        };
+        let mut newest: std::collections::HashMap<String, Option<i64>> = std::collections::HashMap::new();
+        let mut out = Vec::with_capacity(rows.len());
+        for (sid, mid, v, blob, dek) in rows {
+            if !newest.contains_key(&mid) {
+                let n: Option<i64> =
+                    sqlx::query_scalar("SELECT MAX(version) FROM wrapped_keys WHERE domain = $1 AND owner = $2")
+                        .bind(DEK_DOMAIN)
+                        .bind(mid.clone())
+                        .fetch_one(&mut *self.tx)
+                        .await
+                        .map_err(db_err)?;
+                newest.insert(mid.clone(), n);
+            }
+            let bad = |_| StoreError::Corrupt("secret version row".into());
+            let version = u64::try_from(v).map_err(|_| StoreError::Corrupt("version".into()))?;
+            if newest.get(&mid).copied().flatten() != dek {
+                out.push((Uuid::parse_str(&sid).map_err(bad)?, Uuid::parse_str(&mid).map_err(bad)?, version, blob));
+            }
+        }
+        Ok((out, last))
     }
 
     async fn update_version_blobs(&mut self, rows: &[(Uuid, u64, Vec<u8>, u32)]) -> Result<(), StoreError> {
