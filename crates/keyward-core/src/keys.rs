@@ -159,20 +159,20 @@ impl KeyManager {
         }
     }
 
+    /// A singleton key made by initialisation (token key, audit key), unwrapped.
+    async fn system_key(&self, store: &dyn Store, domain: WrappedKeyDomain, what: &str) -> Result<Key256, CoreError> {
+        let wrapped = store.wrapped_key(domain.label(), SYSTEM_OWNER, 1).await?.ok_or(CoreError::NotInitialized)?;
+        self.keyring
+            .unwrap(domain, SYSTEM_OWNER.as_bytes(), 1, &wrapped)
+            .map_err(|_| CoreError::Integrity(what.to_owned()))
+    }
+
     /// The token key, loaded on first use after initialisation.
     pub(crate) async fn token_key(&self, store: &dyn Store) -> Result<Arc<TokenKey>, CoreError> {
         if let Some(k) = self.token_key.read().map_err(|_| lock_poisoned())?.clone() {
             return Ok(k);
         }
-        let wrapped = store
-            .wrapped_key(WrappedKeyDomain::TokenKey.label(), SYSTEM_OWNER, 1)
-            .await?
-            .ok_or(CoreError::NotInitialized)?;
-        let key = self
-            .keyring
-            .unwrap(WrappedKeyDomain::TokenKey, SYSTEM_OWNER.as_bytes(), 1, &wrapped)
-            .map_err(|_| CoreError::Integrity("the token key".into()))?;
-        let key = Arc::new(TokenKey(key));
+        let key = Arc::new(TokenKey(self.system_key(store, WrappedKeyDomain::TokenKey, "the token key").await?));
         *self.token_key.write().map_err(|_| lock_poisoned())? = Some(key.clone());
         Ok(key)
     }
@@ -182,15 +182,8 @@ impl KeyManager {
         if let Some(k) = self.audit_keys.read().map_err(|_| lock_poisoned())?.clone() {
             return Ok(k);
         }
-        let wrapped = store
-            .wrapped_key(WrappedKeyDomain::AuditKey.label(), SYSTEM_OWNER, 1)
-            .await?
-            .ok_or(CoreError::NotInitialized)?;
-        let key = self
-            .keyring
-            .unwrap(WrappedKeyDomain::AuditKey, SYSTEM_OWNER.as_bytes(), 1, &wrapped)
-            .map_err(|_| CoreError::Integrity("the audit key".into()))?;
-        let keys = Arc::new(AuditKeys::new(&key));
+        let keys =
+            Arc::new(AuditKeys::new(&self.system_key(store, WrappedKeyDomain::AuditKey, "the audit key").await?));
         *self.audit_keys.write().map_err(|_| lock_poisoned())? = Some(keys.clone());
         Ok(keys)
     }
