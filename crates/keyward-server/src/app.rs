@@ -153,7 +153,7 @@ pub fn router(kw: Keyward, guard: GuardConfig, limits: HttpLimits, audit: Arc<Au
                 .make_span_with(|req: &Request<_>| {
                     let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
                     // The path only: never the query string or headers (tokens live there).
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                    tracing::info_span!("request", method = %req.method(), path = %crate::audit::redact_path(req.uri().path()), request_id = %id)
                 })
                 .on_response(|res: &axum::response::Response, latency: Duration, _span: &tracing::Span| {
                     tracing::info!(status = res.status().as_u16(), latency_ms = latency.as_millis() as u64, "response");

@@ -160,6 +160,25 @@ fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
+/// A request path safe to log: any segment that looks like a token (`kw_…`, or a Vault-style
+/// `hvs.`/`s.` token a client put in the URL) is replaced, so a token sent in a path never
+/// reaches a log line or an audit entry.
+pub fn redact_path(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            let tokenish = keyward_crypto::Token::parse(seg).is_some()
+                || seg.starts_with(keyward_crypto::TOKEN_PREFIX)
+                || ((seg.starts_with("hvs.") || seg.starts_with("s.")) && seg.len() > 20);
+            if tokenish {
+                "[token]"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// Requests never audited (as Vault): unauthenticated probes and initialisation.
 fn exempt(path: &str) -> bool {
     matches!(path, "/v1/sys/health" | "/v1/sys/seal-status" | "/v1/sys/init")
@@ -183,7 +202,7 @@ pub async fn audit_layer(State(st): State<AppState>, mut req: Request, next: Nex
     let xff = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let ip = resolve_client_ip(peer, xff, &st.guards.config.trusted_proxies);
     req.extensions_mut().insert(ClientIp(ip));
-    let uri_path = req.uri().path().to_owned();
+    let uri_path = redact_path(req.uri().path());
     if !st.audit.enabled || exempt(&uri_path) {
         return next.run(req).await;
     }
@@ -357,5 +376,9 @@ mod tests {
         assert_eq!(locate("/api/v1/mounts/careflex"), ("careflex".into(), String::new()));
         assert_eq!(locate("/api/v1/tokens"), (String::new(), String::new()));
         assert!(exempt("/v1/sys/health") && !exempt("/api/v1/mounts"));
+        let t = keyward_crypto::Token::generate();
+        let p = redact_path(&format!("/v1/auth/token/lookup/{}", t.expose()));
+        assert_eq!(p, "/v1/auth/token/lookup/[token]");
+        assert_eq!(redact_path("/api/v1/mounts/secret/secrets/prod"), "/api/v1/mounts/secret/secrets/prod");
     }
 }
