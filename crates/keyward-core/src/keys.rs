@@ -16,6 +16,8 @@ pub(crate) const SYSTEM_OWNER: Uuid = Uuid::nil();
 pub struct KeyManager {
     keyring: MasterKeyring,
     deks: RwLock<HashMap<(Uuid, u32), Arc<Key256>>>,
+    /// Transit key versions by (key id, version), with their mount (for eviction).
+    transit: RwLock<HashMap<(Uuid, u32), (Uuid, Arc<Key256>)>>,
     token_key: RwLock<Option<Arc<TokenKey>>>,
     audit_keys: RwLock<Option<Arc<AuditKeys>>>,
 }
@@ -27,7 +29,13 @@ fn lock_poisoned() -> CoreError {
 impl KeyManager {
     /// Wraps a keyring.
     pub fn new(keyring: MasterKeyring) -> Self {
-        Self { keyring, deks: RwLock::new(HashMap::new()), token_key: RwLock::new(None), audit_keys: RwLock::new(None) }
+        Self {
+            keyring,
+            deks: RwLock::new(HashMap::new()),
+            transit: RwLock::new(HashMap::new()),
+            token_key: RwLock::new(None),
+            audit_keys: RwLock::new(None),
+        }
     }
 
     /// The keyring.
@@ -152,10 +160,44 @@ impl KeyManager {
         Ok(self.wrap(d, owner, version, &key))
     }
 
-    /// Forgets a deleted mount's data keys.
+    /// A transit key version, unwrapped once and cached.
+    pub(crate) async fn transit_key(
+        &self,
+        store: &dyn Store,
+        key: &crate::TransitKey,
+        version: u32,
+    ) -> Result<Arc<Key256>, CoreError> {
+        if let Some((_, k)) = self.transit.read().map_err(|_| lock_poisoned())?.get(&(key.id, version)) {
+            return Ok(k.clone());
+        }
+        let d = WrappedKeyDomain::TransitKey;
+        let wrapped = store
+            .wrapped_key(d.label(), key.id, version)
+            .await?
+            .ok_or_else(|| CoreError::Integrity(format!("transit key {:?} v{version} (missing)", key.name)))?;
+        let k = self
+            .keyring
+            .unwrap(d, key.id.as_bytes(), version, &wrapped)
+            .map_err(|_| CoreError::Integrity(format!("transit key {:?} v{version}", key.name)))?;
+        let k = Arc::new(k);
+        self.transit.write().map_err(|_| lock_poisoned())?.insert((key.id, version), (key.mount_id, k.clone()));
+        Ok(k)
+    }
+
+    /// Forgets a deleted transit key.
+    pub(crate) fn evict_transit(&self, key: Uuid) {
+        if let Ok(mut t) = self.transit.write() {
+            t.retain(|(id, _), _| *id != key);
+        }
+    }
+
+    /// Forgets a deleted mount's data keys and transit keys.
     pub(crate) fn evict_mount(&self, mount: Uuid) {
         if let Ok(mut deks) = self.deks.write() {
             deks.retain(|(m, _), _| *m != mount);
+        }
+        if let Ok(mut t) = self.transit.write() {
+            t.retain(|_, (m, _)| *m != mount);
         }
     }
 

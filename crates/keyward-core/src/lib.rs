@@ -7,8 +7,10 @@
 mod audit;
 mod duration;
 mod error;
+mod hcl;
 mod key_service;
 mod keys;
+mod kv;
 mod model;
 mod ops;
 mod paths;
@@ -19,16 +21,20 @@ mod service;
 mod store;
 mod time;
 mod token_service;
+mod transit;
 mod writer;
 
 pub use audit::{canonical, AuditEntry, AuditKeys, AuditRow, ChainVerifier, VerifyReport};
 pub use duration::{format_duration, parse_duration};
 pub use error::{CoreError, StoreError};
+pub use hcl::{parse_hcl_policy, translate as translate_hcl, HclRule, Translation};
 pub use keys::KeyManager;
+pub use kv::{merge_patch_value, KvRead, VersionAction};
 pub use keyward_crypto::WrappedKey;
 pub use model::{
-    DekUsage, DoctorReport, FieldStamp, KekUsage, KeyJob, KeyStatus, Mount, MountKind, SecretMeta, SecretSummary,
-    SecretVersion, StaleField, TokenRecord, VersionInfo, WriteSummary, DEFAULT_MAX_VERSIONS,
+    DekUsage, DoctorReport, FieldStamp, KekUsage, KeyJob, KeyStatus, KvConfig, MetadataUpdate, Mount, MountKind,
+    SecretMeta, SecretSummary, SecretVersion, StaleField, TokenRecord, TransitKey, TransitKeyConfig, VersionInfo,
+    WriteSummary, DEFAULT_MAX_VERSIONS,
 };
 pub use ops::{SecretPatch, WriteOp, WriteReply};
 pub use paths::{validate_field_name, validate_mount_path, validate_secret_path, MAX_NAME_LEN};
@@ -41,4 +47,5 @@ pub use service::{Keyward, KeywardConfig, SecretRead};
 pub use store::{Backend, Store, StoreTx};
 pub use time::{format_rfc3339, now_nanos, Nanos};
 pub use token_service::{Caller, NewToken, TokenRequest};
+pub use transit::{validate_key_name, TransitKeyChange, TransitKeyOptions, TransitOp, AES256_GCM96};
 pub use writer::Writer;

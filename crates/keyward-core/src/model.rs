@@ -296,3 +296,95 @@ pub struct StaleField {
     /// The limit that applied, in seconds.
     pub limit_secs: u64,
 }
+
+/// Engine settings of a kv mount (Vault's `<mount>/config`), kept in the mount's config.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KvConfig {
+    /// Versions kept per secret unless the secret says otherwise (0 = the default, 10).
+    #[serde(default)]
+    pub max_versions: u32,
+    /// Whether every write must carry a check-and-set version.
+    #[serde(default)]
+    pub cas_required: bool,
+    /// New versions are soft-deleted this long after they are written (0 = never), in seconds.
+    #[serde(default, rename = "delete_version_after_secs")]
+    pub delete_version_after_secs: i64,
+}
+
+impl KvConfig {
+    /// The kv settings held in a mount's config (defaults where absent).
+    pub fn of(mount: &Mount) -> Self {
+        serde_json::from_value(mount.config.clone()).unwrap_or_default()
+    }
+
+    /// How many versions a secret keeps: its own setting, else the mount's, else 10.
+    pub fn effective_max_versions(&self, meta: &SecretMeta) -> u32 {
+        [meta.max_versions, self.max_versions].into_iter().find(|v| *v > 0).unwrap_or(DEFAULT_MAX_VERSIONS)
+    }
+
+    /// When new versions of a secret are soft-deleted (seconds; 0 = never): the shorter of the
+    /// secret's and the mount's settings (as Vault).
+    pub fn effective_delete_after(&self, meta: &SecretMeta) -> i64 {
+        match (meta.delete_version_after_secs, self.delete_version_after_secs) {
+            (0, m) => m,
+            (s, 0) => s,
+            (s, m) => s.min(m),
+        }
+    }
+}
+
+/// A change to a secret's metadata (Vault's `metadata` write); `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetadataUpdate {
+    /// Versions to keep (0 = the mount's default).
+    pub max_versions: Option<u32>,
+    /// Whether writes must carry a check-and-set version.
+    pub cas_required: Option<bool>,
+    /// Soft-delete new versions this long after they are written (seconds, 0 = never).
+    pub delete_version_after_secs: Option<i64>,
+    /// Replace the custom metadata.
+    pub custom_metadata: Option<BTreeMap<String, String>>,
+    /// Merge into the custom metadata (a `None` value removes the key), for PATCH.
+    pub custom_metadata_patch: Option<BTreeMap<String, Option<String>>>,
+}
+
+/// A transit key's settings and version history (Vault's key policy). Holds no key material:
+/// each version is a random key wrapped under the master keyring (domain `keyward/transit-key`,
+/// owner = the key's id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransitKeyConfig {
+    /// Key type (`aes256-gcm96`).
+    #[serde(rename = "type")]
+    pub key_type: String,
+    /// Newest version.
+    pub latest_version: u32,
+    /// Ciphertexts below this version are refused.
+    pub min_decryption_version: u32,
+    /// Encryption uses at least this version (0 = the latest).
+    pub min_encryption_version: u32,
+    /// Whether the key may be deleted.
+    pub deletion_allowed: bool,
+    /// Whether each encryption derives a key from a caller-given `context`.
+    pub derived: bool,
+    /// Whether the key may be exported (recorded only: keyward never exports keys).
+    pub exportable: bool,
+    /// Whether a plaintext backup may be taken (recorded only).
+    pub allow_plaintext_backup: bool,
+    /// Automatic rotation period in seconds (recorded; 0 = off).
+    pub auto_rotate_period_secs: u64,
+    /// Creation time of each version, in Unix seconds.
+    pub versions: BTreeMap<u32, i64>,
+}
+
+/// A named transit key of a transit mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransitKey {
+    /// Random identity, the owner of its wrapped key versions.
+    pub id: Uuid,
+    /// The owning mount.
+    pub mount_id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Settings and versions.
+    pub config: TransitKeyConfig,
+}

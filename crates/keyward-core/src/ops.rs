@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::paths::{validate_field_name, validate_mount_path, validate_secret_path};
 use crate::{
     now_nanos, CoreError, FieldStamp, KeyJob, KeyManager, Mount, MountKind, Nanos, Policy, SecretData, SecretMeta,
-    SecretVersion, StoreTx, TokenRecord, WriteSummary, DEFAULT_MAX_VERSIONS,
+    SecretVersion, StoreTx, TokenRecord, WriteSummary,
 };
 
 /// A change to a secret's map: fields to set and names to remove.
@@ -26,6 +26,9 @@ pub struct SecretPatch {
     pub may_change: bool,
     /// Set this path's `rotate_after` (seconds) in its custom metadata.
     pub rotate_after: Option<u64>,
+    /// Vault write semantics: `set` replaces the whole map (it may be empty) and a new version is
+    /// written even when nothing changed.
+    pub replace: bool,
 }
 
 /// One write, applied atomically inside a group-committed batch.
@@ -114,6 +117,48 @@ pub enum WriteOp {
         /// The server instance starting it.
         owner: String,
     },
+    /// Apply a JSON merge patch (RFC 7396) to the live current version, as a new version.
+    MergePatch {
+        /// Mount name.
+        mount: String,
+        /// Secret path.
+        path: String,
+        /// The patch: `null` removes a key, objects merge recursively.
+        patch: SecretData,
+        /// Check-and-set: the current version the caller expects.
+        cas: Option<u64>,
+        /// Accessor of the writing token.
+        actor: String,
+    },
+    /// Soft-delete, undelete or destroy versions of a secret.
+    Versions {
+        /// Mount name.
+        mount: String,
+        /// Secret path.
+        path: String,
+        /// What to do.
+        action: crate::kv::VersionAction,
+        /// The versions (empty = the current one, for a soft delete); unknown ones are ignored.
+        versions: Vec<u64>,
+    },
+    /// Change a secret's metadata, creating it (with no version) if it does not exist.
+    WriteMetadata {
+        /// Mount name.
+        mount: String,
+        /// Secret path.
+        path: String,
+        /// The change.
+        update: crate::MetadataUpdate,
+    },
+    /// Change a kv mount's engine settings.
+    ConfigureKv {
+        /// Mount name.
+        mount: String,
+        /// The new settings.
+        config: crate::KvConfig,
+    },
+    /// Create, rotate, reconfigure or delete a transit key.
+    Transit(crate::transit::TransitOp),
     /// Re-encrypt the next batch of a job under the newest data keys; commits the progress with it.
     MigrateBatch {
         /// The job.
@@ -156,6 +201,8 @@ pub enum WriteReply {
         /// Versions still in use.
         kept: Vec<u32>,
     },
+    /// A transit key's state after a change.
+    TransitKey(crate::TransitKey),
     /// Done, nothing to report (token created or touched, policy written or deleted).
     Done,
 }
@@ -224,6 +271,15 @@ pub(crate) async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &WriteOp)
             }
             Ok(WriteReply::Pruned { deleted, kept })
         }
+        WriteOp::MergePatch { mount, path, patch, cas, actor } => {
+            crate::kv::merge_patch(tx, keys, mount, path, patch, *cas, actor).await
+        }
+        WriteOp::Versions { mount, path, action, versions } => {
+            crate::kv::change_versions(tx, mount, path, *action, versions).await
+        }
+        WriteOp::WriteMetadata { mount, path, update } => crate::kv::write_metadata(tx, mount, path, update).await,
+        WriteOp::ConfigureKv { mount, config } => crate::kv::configure(tx, mount, *config).await,
+        WriteOp::Transit(op) => crate::transit::apply(tx, keys, op).await,
         WriteOp::StartMigration { mount, owner } => start_migration(tx, mount.as_deref(), owner).await,
         WriteOp::MigrateBatch { job, limit, owner } => migrate_batch(tx, keys, *job, *limit, owner).await,
         WriteOp::DeletePolicy { name } => {
@@ -419,7 +475,7 @@ async fn decrypt_in_tx(
 }
 
 /// The live current map of a secret and its field versions (empty when new, deleted or destroyed).
-async fn current_map(
+pub(crate) async fn current_map(
     tx: &mut dyn StoreTx,
     keys: &KeyManager,
     mount: &Mount,
@@ -429,7 +485,7 @@ async fn current_map(
         return Ok(Default::default());
     };
     match tx.version(meta.id, meta.current_version).await? {
-        Some(v) if !v.destroyed && v.deletion_time.is_none() && v.blob.is_some() => {
+        Some(v) if is_live(&v, now_nanos()) => {
             let data = decrypt_in_tx(tx, keys, mount, meta, &v).await?;
             Ok((data, v.field_versions))
         }
@@ -437,13 +493,19 @@ async fn current_map(
     }
 }
 
-fn check_cas(meta: Option<&SecretMeta>, cas: Option<u64>) -> Result<(), CoreError> {
+/// Whether a version can be read: not destroyed, and not soft-deleted as of `now` (a deletion
+/// time in the future comes from `delete_version_after`).
+pub(crate) fn is_live(v: &SecretVersion, now: Nanos) -> bool {
+    !v.destroyed && v.blob.is_some() && v.deletion_time.is_none_or(|t| t > now)
+}
+
+pub(crate) fn check_cas(meta: Option<&SecretMeta>, cas: Option<u64>, mount_requires: bool) -> Result<(), CoreError> {
     let current = meta.map_or(0, |m| m.current_version);
     match cas {
         Some(expected) if expected != current => {
             Err(CoreError::Conflict("check-and-set parameter did not match the current version".into()))
         }
-        None if meta.is_some_and(|m| m.cas_required) => {
+        None if mount_requires || meta.is_some_and(|m| m.cas_required) => {
             Err(CoreError::InvalidInput("check-and-set parameter required for this call".into()))
         }
         _ => Ok(()),
@@ -462,7 +524,7 @@ async fn patch_secret(
     for name in patch.set.fields().keys().chain(patch.unset.iter()) {
         validate_field_name(name)?;
     }
-    if patch.set.fields().is_empty() && patch.unset.is_empty() {
+    if !patch.replace && patch.set.fields().is_empty() && patch.unset.is_empty() {
         return Err(CoreError::InvalidInput("nothing to change: give at least one field to set or unset".into()));
     }
     let mount = kv_mount(tx, mount_name).await?;
@@ -477,9 +539,9 @@ async fn patch_secret(
         }
         _ => {}
     }
-    check_cas(meta.as_ref(), patch.cas)?;
+    check_cas(meta.as_ref(), patch.cas, crate::KvConfig::of(&mount).cas_required)?;
     let (base, base_fv) = current_map(tx, keys, &mount, meta.as_ref()).await?;
-    let mut next = base.clone();
+    let mut next = if patch.replace { SecretData::default() } else { base.clone() };
     for name in &patch.unset {
         if next.fields_mut().remove(name).is_none() {
             return Err(CoreError::NotFound(format!("field {name:?} in {mount_name}/{path}")));
@@ -488,7 +550,7 @@ async fn patch_secret(
     for (k, v) in patch.set.fields() {
         next.fields_mut().insert(k.clone(), v.clone());
     }
-    let reply = write_map(tx, keys, &mount, meta, path, &base, &base_fv, next, actor).await?;
+    let reply = write_map(tx, keys, &mount, meta, path, (&base, &base_fv), next, actor, patch.replace).await?;
     if let Some(secs) = patch.rotate_after {
         set_rotate_after(tx, &mount, path, secs).await?;
     }
@@ -528,22 +590,23 @@ async fn rollback(
     }
     let restored = decrypt_in_tx(tx, keys, &mount, &meta, &target).await?;
     let (base, base_fv) = current_map(tx, keys, &mount, Some(&meta)).await?;
-    write_map(tx, keys, &mount, Some(meta), path, &base, &base_fv, restored, actor).await
+    write_map(tx, keys, &mount, Some(meta), path, (&base, &base_fv), restored, actor, false).await
 }
 
-/// Compares `next` with `base`, and unless nothing changed, seals `next` as a new version under
-/// the mount's active data key (read inside this transaction) and updates the metadata.
+/// Compares `next` with `base`, and unless nothing changed (and `always` is off), seals `next` as
+/// a new version under the mount's active data key (read inside this transaction) and updates
+/// the metadata, keeping the mount's or secret's `max_versions` and `delete_version_after`.
 #[allow(clippy::too_many_arguments)]
-async fn write_map(
+pub(crate) async fn write_map(
     tx: &mut dyn StoreTx,
     keys: &KeyManager,
     mount: &Mount,
     meta: Option<SecretMeta>,
     path: &str,
-    base: &SecretData,
-    base_fv: &BTreeMap<String, FieldStamp>,
+    (base, base_fv): (&SecretData, &BTreeMap<String, FieldStamp>),
     next: SecretData,
     actor: &str,
+    always: bool,
 ) -> Result<WriteReply, CoreError> {
     let current = meta.as_ref().map_or(0, |m| m.current_version);
     let new_version = current + 1;
@@ -568,26 +631,27 @@ async fn write_map(
         }
     }
     summary.removed = base.fields().keys().filter(|k| !next.fields().contains_key(*k)).cloned().collect();
-    if meta.is_some() && summary.added.is_empty() && summary.changed.is_empty() && summary.removed.is_empty() {
+    let unchanged = summary.added.is_empty() && summary.changed.is_empty() && summary.removed.is_empty();
+    if !always && meta.as_ref().is_some_and(|m| m.current_version > 0) && unchanged {
         summary.version = current;
         return Ok(WriteReply::Written(summary));
     }
     summary.version = new_version;
 
+    let is_new = meta.is_none();
     let mut meta = meta.unwrap_or_else(|| SecretMeta {
         id: Uuid::new_v4(),
         mount_id: mount.id,
         path: path.to_owned(),
         current_version: 0,
         oldest_version: 1,
-        max_versions: DEFAULT_MAX_VERSIONS,
+        max_versions: 0,
         cas_required: false,
         custom_metadata: BTreeMap::new(),
         created_at: now,
         updated_at: now,
         delete_version_after_secs: 0,
     });
-    let is_new = meta.current_version == 0;
     let dek_version = tx
         .latest_key_version(WrappedKeyDomain::Dek.label(), mount.id)
         .await?
@@ -596,9 +660,11 @@ async fn write_map(
     let ctx = BlobContext { mount: *mount.id.as_bytes(), secret: *meta.id.as_bytes(), version: new_version };
     let blob = seal_secret_blob(&dek, dek_version, &ctx, &next.to_plaintext());
 
+    let kv = crate::KvConfig::of(mount);
+    let delete_after = kv.effective_delete_after(&meta);
     meta.current_version = new_version;
     meta.updated_at = now;
-    let keep = u64::from(meta.max_versions.max(1));
+    let keep = u64::from(kv.effective_max_versions(&meta).max(1));
     let oldest_kept = new_version.saturating_sub(keep - 1).max(1);
     meta.oldest_version = meta.oldest_version.max(oldest_kept);
     if is_new {
@@ -611,7 +677,7 @@ async fn write_map(
         blob: Some(blob),
         dek_version: Some(dek_version),
         created_at: now,
-        deletion_time: None,
+        deletion_time: (delete_after > 0).then(|| now.saturating_add(delete_after.saturating_mul(1_000_000_000))),
         destroyed: false,
         created_by: actor.to_owned(),
         field_versions,
@@ -643,12 +709,14 @@ mod tests {
 
     #[test]
     fn cas_rules_follow_vault() {
-        assert!(check_cas(None, None).is_ok());
-        assert!(check_cas(None, Some(0)).is_ok());
-        assert!(check_cas(None, Some(1)).is_err());
-        assert!(check_cas(Some(&meta(3, false)), Some(0)).is_err());
-        assert!(check_cas(Some(&meta(3, false)), Some(3)).is_ok());
-        assert!(check_cas(Some(&meta(3, true)), None).is_err());
-        assert!(check_cas(Some(&meta(3, true)), Some(3)).is_ok());
+        assert!(check_cas(None, None, false).is_ok());
+        assert!(check_cas(None, Some(0), false).is_ok());
+        assert!(check_cas(None, Some(1), false).is_err());
+        assert!(check_cas(None, None, true).is_err());
+        assert!(check_cas(Some(&meta(3, false)), Some(0), false).is_err());
+        assert!(check_cas(Some(&meta(3, false)), Some(3), false).is_ok());
+        assert!(check_cas(Some(&meta(3, true)), None, false).is_err());
+        assert!(check_cas(Some(&meta(3, false)), None, true).is_err());
+        assert!(check_cas(Some(&meta(3, true)), Some(3), false).is_ok());
     }
 }

@@ -85,6 +85,9 @@ pub struct Policy {
     pub name: String,
     /// Its rules.
     pub rules: Vec<Rule>,
+    /// The Vault HCL text it was written as, if it came through the Vault API (returned as
+    /// written by `sys/policies/acl`).
+    pub hcl: Option<String>,
 }
 
 /// The built-in policy that grants everything.
@@ -280,6 +283,7 @@ mod tests {
                 .iter()
                 .map(|(path, caps)| Rule { path: (*path).into(), capabilities: caps.to_vec() })
                 .collect(),
+            hcl: None,
         };
         Acl::new(&["p".into()], &[p])
     }

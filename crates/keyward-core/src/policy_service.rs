@@ -11,9 +11,10 @@ fn builtin(name: &str) -> Option<Policy> {
                 path: "*".into(),
                 capabilities: Capability::ALL.iter().copied().filter(|c| *c != Capability::Deny).collect(),
             }],
+            hcl: None,
         }),
         // `default` grants only self-service on the token itself (lookup-self, revoke-self).
-        DEFAULT_POLICY => Some(Policy { name: DEFAULT_POLICY.into(), rules: vec![] }),
+        DEFAULT_POLICY => Some(Policy { name: DEFAULT_POLICY.into(), rules: vec![], hcl: None }),
         _ => None,
     }
 }
@@ -21,15 +22,29 @@ fn builtin(name: &str) -> Option<Policy> {
 impl Keyward {
     /// Creates or replaces a policy. The built-in `root` and `default` cannot be changed.
     pub async fn write_policy(&self, name: &str, rules: Vec<Rule>) -> Result<(), CoreError> {
+        self.put_policy(name, rules, None).await
+    }
+
+    pub(crate) async fn put_policy(&self, name: &str, rules: Vec<Rule>, hcl: Option<String>) -> Result<(), CoreError> {
         validate_policy_name(name)?;
         if builtin(name).is_some() {
             return Err(CoreError::InvalidInput(format!("{name:?} is a built-in policy and cannot be changed")));
         }
         validate_rules(&rules)?;
-        match self.writer.submit(WriteOp::PutPolicy(Policy { name: name.to_owned(), rules })).await? {
+        match self.writer.submit(WriteOp::PutPolicy(Policy { name: name.to_owned(), rules, hcl })).await? {
             WriteReply::Done => Ok(()),
             other => Err(unexpected(&other)),
         }
+    }
+
+    /// Creates or replaces a policy from Vault HCL (or JSON) text, translated into native rules
+    /// at write time (see the translation table in `hcl.rs`); returns the translation's notes.
+    pub async fn write_policy_hcl(&self, name: &str, text: &str) -> Result<Vec<String>, CoreError> {
+        let vault_rules = crate::parse_hcl_policy(text)?;
+        let mounts = self.store.list_mounts().await?;
+        let t = crate::translate_hcl(&vault_rules, |m| mounts.iter().find(|x| x.path == m).map(|x| x.kind))?;
+        self.put_policy(name, t.rules, Some(text.to_owned())).await?;
+        Ok(t.warnings)
     }
 
     /// A policy (built-ins included).

@@ -272,7 +272,7 @@ impl Keyward {
         if row.destroyed || row.blob.is_none() {
             return Err(CoreError::NotFound(format!("{what} (destroyed)")));
         }
-        if row.deletion_time.is_some() {
+        if !crate::ops::is_live(&row, crate::now_nanos()) {
             return Err(CoreError::NotFound(format!("{what} (deleted)")));
         }
         let blob = row.blob.as_deref().unwrap_or_default();
@@ -317,7 +317,7 @@ pub(crate) fn new_accessor() -> String {
     format!("acc_{}", &*random_base62(24))
 }
 
-fn written(reply: WriteReply) -> Result<WriteSummary, CoreError> {
+pub(crate) fn written(reply: WriteReply) -> Result<WriteSummary, CoreError> {
     match reply {
         WriteReply::Written(s) => Ok(s),
         other => Err(unexpected(&other)),

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::{
     AuditRow, DekUsage, FieldStamp, KeyJob, Mount, Nanos, Policy, SecretMeta, SecretSummary, SecretVersion, StoreError,
-    TokenRecord,
+    TokenRecord, TransitKey,
 };
 
 /// Which database engine a store runs on.
@@ -60,6 +60,20 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<SecretSummary>, StoreError>;
+
+    /// Paths of a mount's secrets that start with `prefix`, after `after`, in path order.
+    async fn paths_with_prefix(
+        &self,
+        mount_id: Uuid,
+        prefix: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// A transit key by name.
+    async fn transit_key(&self, mount_id: Uuid, name: &str) -> Result<Option<TransitKey>, StoreError>;
+    /// A transit mount's key names, sorted.
+    async fn transit_key_names(&self, mount_id: Uuid) -> Result<Vec<String>, StoreError>;
 
     /// A token by its digest.
     async fn token_by_digest(&self, digest: &str) -> Result<Option<TokenRecord>, StoreError>;
@@ -155,6 +169,22 @@ pub trait StoreTx: Send {
     async fn version(&mut self, secret_id: Uuid, version: u64) -> Result<Option<SecretVersion>, StoreError>;
     /// Stores a new version.
     async fn insert_version(&mut self, secret_id: Uuid, version: &SecretVersion) -> Result<(), StoreError>;
+    /// Sets or clears a version's soft-deletion time.
+    async fn set_deletion_time(&mut self, secret_id: Uuid, version: u64, at: Option<Nanos>) -> Result<(), StoreError>;
+    /// Destroys a version for good: its blob is overwritten with NULL.
+    async fn destroy_version(&mut self, secret_id: Uuid, version: u64) -> Result<(), StoreError>;
+    /// Replaces a mount's engine configuration.
+    async fn update_mount_config(&mut self, mount_id: Uuid, config: &serde_json::Value) -> Result<(), StoreError>;
+
+    /// A transit key, locked until the transaction ends.
+    async fn transit_key_for_update(&mut self, mount_id: Uuid, name: &str) -> Result<Option<TransitKey>, StoreError>;
+    /// Creates a transit key.
+    async fn insert_transit_key(&mut self, key: &TransitKey) -> Result<(), StoreError>;
+    /// Saves a transit key's settings and versions.
+    async fn update_transit_key(&mut self, key: &TransitKey) -> Result<(), StoreError>;
+    /// Deletes a transit key with its wrapped versions; returns how many versions were deleted.
+    async fn delete_transit_key(&mut self, id: Uuid) -> Result<u64, StoreError>;
+
     /// Deletes every version below `version`.
     async fn delete_versions_below(&mut self, secret_id: Uuid, version: u64) -> Result<(), StoreError>;
 

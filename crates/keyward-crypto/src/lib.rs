@@ -16,6 +16,7 @@ mod keyring;
 mod mask;
 mod random;
 mod token;
+mod transit;
 
 pub use aad::Aad;
 pub use blob::{blob_dek_version, open_secret_blob, seal_secret_blob, BlobContext, BLOB_HEADER_LEN};
@@ -25,3 +26,4 @@ pub use keyring::{Kek, KekTag, MasterKeyring};
 pub use mask::mask_value;
 pub use random::{random_base62, random_base64_secret};
 pub use token::{Token, TokenDigest, TokenKey, TOKEN_PREFIX};
+pub use transit::{derive_transit_key, open_transit, parse_transit, random_bytes, seal_transit};

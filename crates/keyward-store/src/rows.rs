@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 
 use keyward_core::KeyJob;
 use keyward_core::{
-    FieldStamp, Mount, MountKind, Policy, SecretMeta, SecretSummary, SecretVersion, StoreError, TokenRecord,
+    FieldStamp, Mount, MountKind, Policy, SecretMeta, SecretSummary, SecretVersion, StoreError, TokenRecord, TransitKey,
 };
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -119,6 +119,7 @@ pub(crate) fn policy(row: &AnyRow) -> Result<Policy, StoreError> {
     Ok(Policy {
         name: row.try_get("name").map_err(db_err)?,
         rules: serde_json::from_str(&rules).map_err(|_| corrupt("policy rules"))?,
+        hcl: row.try_get("hcl").map_err(db_err)?,
     })
 }
 
@@ -151,3 +152,13 @@ pub(crate) const VERSION_COLS: &str =
     "version, blob, dek_version, created_at, deletion_time, destroyed, created_by, field_versions";
 pub(crate) const VERSION_COLS_NO_BLOB: &str =
     "version, dek_version, created_at, deletion_time, destroyed, created_by, field_versions";
+
+pub(crate) fn transit_key(row: &AnyRow) -> Result<TransitKey, StoreError> {
+    let config: String = row.try_get("config").map_err(db_err)?;
+    Ok(TransitKey {
+        id: uuid(row, "id")?,
+        mount_id: uuid(row, "mount_id")?,
+        name: row.try_get("name").map_err(db_err)?,
+        config: serde_json::from_str(&config).map_err(|_| corrupt("transit key config"))?,
+    })
+}

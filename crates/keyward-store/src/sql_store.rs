@@ -7,7 +7,7 @@ use keyward_core::{
     AuditRow, Backend, DekUsage, Mount, Policy, SecretMeta, SecretSummary, SecretVersion, Store, StoreError, StoreTx,
     TokenRecord,
 };
-use keyward_core::{FieldStamp, KeyJob};
+use keyward_core::{FieldStamp, KeyJob, TransitKey};
 use sqlx::{Any, AnyPool, Executor};
 use uuid::Uuid;
 
@@ -210,6 +210,41 @@ impl Store for SqlStore {
         .collect()
     }
 
+    async fn paths_with_prefix(
+        &self,
+        mount_id: Uuid,
+        prefix: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        // Paths are ASCII without DEL, so every path under `prefix` sorts below `prefix || DEL`
+        // (bytewise on SQLite, COLLATE "C" on PostgreSQL): a range scan of the unique index.
+        let lower = if after.is_empty() { prefix } else { after };
+        let op = if after.is_empty() { ">=" } else { ">" };
+        sqlx::query_scalar(&format!(
+            "SELECT path FROM secrets WHERE mount_id = $1 AND path {op} $2 AND path < $3 ORDER BY path LIMIT $4"
+        ))
+        .bind(mount_id.to_string())
+        .bind(lower.to_owned())
+        .bind(format!("{prefix}\u{7f}"))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)
+    }
+
+    async fn transit_key(&self, mount_id: Uuid, name: &str) -> Result<Option<TransitKey>, StoreError> {
+        transit_key(&self.pool, mount_id, name, false).await
+    }
+
+    async fn transit_key_names(&self, mount_id: Uuid) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar("SELECT name FROM transit_keys WHERE mount_id = $1 ORDER BY name")
+            .bind(mount_id.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
     async fn token_by_digest(&self, digest: &str) -> Result<Option<TokenRecord>, StoreError> {
         sqlx::query(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE digest = $1"))
             .bind(digest.to_owned())
@@ -240,7 +275,7 @@ impl Store for SqlStore {
     async fn policies(&self, names: &[String]) -> Result<Vec<Policy>, StoreError> {
         let mut out = Vec::with_capacity(names.len());
         for name in names {
-            let row = sqlx::query("SELECT name, rules FROM policies WHERE name = $1")
+            let row = sqlx::query("SELECT name, rules, hcl FROM policies WHERE name = $1")
                 .bind(name.clone())
                 .fetch_optional(&self.pool)
                 .await
@@ -404,5 +439,23 @@ pub(crate) async fn token_by_accessor<'e, E: Executor<'e, Database = Any>>(
         .map_err(db_err)?
         .as_ref()
         .map(rows::token)
+        .transpose()
+}
+
+pub(crate) async fn transit_key<'e, E: Executor<'e, Database = Any>>(
+    e: E,
+    mount_id: Uuid,
+    name: &str,
+    lock: bool,
+) -> Result<Option<TransitKey>, StoreError> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    sqlx::query(&format!("SELECT id, mount_id, name, config FROM transit_keys WHERE mount_id = $1 AND name = $2{lock}"))
+        .bind(mount_id.to_string())
+        .bind(name.to_owned())
+        .fetch_optional(e)
+        .await
+        .map_err(db_err)?
+        .as_ref()
+        .map(rows::transit_key)
         .transpose()
 }

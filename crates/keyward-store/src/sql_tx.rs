@@ -2,7 +2,7 @@
 use async_trait::async_trait;
 use keyward_core::{
     AuditRow, Backend, KeyJob, Mount, Nanos, Policy, SecretMeta, SecretVersion, StoreError, StoreTx, TokenRecord,
-    WrappedKey,
+    TransitKey, WrappedKey,
 };
 use sqlx::{Any, Executor, Transaction};
 use uuid::Uuid;
@@ -152,12 +152,23 @@ impl StoreTx for SqlTx {
             .execute(&mut *self.tx)
             .await
             .map_err(db_err)?;
-        let shredded = sqlx::query("DELETE FROM wrapped_keys WHERE owner = $1")
+        let mut shredded = sqlx::query("DELETE FROM wrapped_keys WHERE owner = $1")
             .bind(id.clone())
             .execute(&mut *self.tx)
             .await
             .map_err(db_err)?
             .rows_affected();
+        shredded += sqlx::query("DELETE FROM wrapped_keys WHERE owner IN (SELECT id FROM transit_keys WHERE mount_id = $1)")
+            .bind(id.clone())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        sqlx::query("DELETE FROM transit_keys WHERE mount_id = $1")
+            .bind(id.clone())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?;
         sqlx::query("DELETE FROM mounts WHERE id = $1").bind(id).execute(&mut *self.tx).await.map_err(db_err)?;
         Ok(shredded)
     }
@@ -244,6 +255,82 @@ impl StoreTx for SqlTx {
         Ok(())
     }
 
+    async fn set_deletion_time(&mut self, secret_id: Uuid, version: u64, at: Option<Nanos>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE secret_versions SET deletion_time = $3 WHERE secret_id = $1 AND version = $2")
+            .bind(secret_id.to_string())
+            .bind(to_i64(version)?)
+            .bind(at)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn destroy_version(&mut self, secret_id: Uuid, version: u64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE secret_versions SET blob = NULL, dek_version = NULL, destroyed = 1 \
+             WHERE secret_id = $1 AND version = $2",
+        )
+        .bind(secret_id.to_string())
+        .bind(to_i64(version)?)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn update_mount_config(&mut self, mount_id: Uuid, config: &serde_json::Value) -> Result<(), StoreError> {
+        sqlx::query("UPDATE mounts SET config = $2 WHERE id = $1")
+            .bind(mount_id.to_string())
+            .bind(config.to_string())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn transit_key_for_update(&mut self, mount_id: Uuid, name: &str) -> Result<Option<TransitKey>, StoreError> {
+        let lock = self.backend == Backend::Postgres;
+        sql_store::transit_key(&mut *self.tx, mount_id, name, lock).await
+    }
+
+    async fn insert_transit_key(&mut self, k: &TransitKey) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO transit_keys (id, mount_id, name, config) VALUES ($1, $2, $3, $4)")
+            .bind(k.id.to_string())
+            .bind(k.mount_id.to_string())
+            .bind(k.name.clone())
+            .bind(json(&k.config))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn update_transit_key(&mut self, k: &TransitKey) -> Result<(), StoreError> {
+        sqlx::query("UPDATE transit_keys SET config = $2 WHERE id = $1")
+            .bind(k.id.to_string())
+            .bind(json(&k.config))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_transit_key(&mut self, id: Uuid) -> Result<u64, StoreError> {
+        let n = sqlx::query("DELETE FROM wrapped_keys WHERE owner = $1")
+            .bind(id.to_string())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        sqlx::query("DELETE FROM transit_keys WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?;
+        Ok(n)
+    }
+
     async fn delete_versions_below(&mut self, secret_id: Uuid, version: u64) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM secret_versions WHERE secret_id = $1 AND version < $2")
             .bind(secret_id.to_string())
@@ -310,12 +397,13 @@ impl StoreTx for SqlTx {
     async fn put_policy(&mut self, p: &Policy) -> Result<(), StoreError> {
         let now = keyward_core::now_nanos();
         sqlx::query(
-            "INSERT INTO policies (name, rules, created_at, updated_at) VALUES ($1, $2, $3, $3) \
-             ON CONFLICT (name) DO UPDATE SET rules = excluded.rules, updated_at = excluded.updated_at",
+            "INSERT INTO policies (name, rules, created_at, updated_at, hcl) VALUES ($1, $2, $3, $3, $4) \
+             ON CONFLICT (name) DO UPDATE SET rules = excluded.rules, updated_at = excluded.updated_at, hcl = excluded.hcl",
         )
         .bind(p.name.clone())
         .bind(json(&p.rules))
         .bind(now)
+        .bind(p.hcl.clone())
         .execute(&mut *self.tx)
         .await
         .map_err(db_err)?;

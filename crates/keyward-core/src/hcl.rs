@@ -1,0 +1,357 @@
+//! Vault HCL (or JSON) ACL policies, translated at write time into keyward's one policy model,
+//! so the Vault API and the native API share one authorization path.
+//!
+//! | Vault path                     | Vault capability            | keyward rule on `M/P`          |
+//! |--------------------------------|-----------------------------|--------------------------------|
+//! | `M/data/P`                     | read, create, update, patch | the same                       |
+//! | `M/data/P`                     | delete (soft delete)        | delete                         |
+//! | `M/data/P`                     | list                        | nothing (no effect in Vault)   |
+//! | `M/metadata/P`, `M/subkeys/P`  | read, list                  | list (names, metadata, masks)  |
+//! | `M/metadata/P`                 | delete (all versions)       | destroy                        |
+//! | `M/metadata/P`                 | create, update, patch       | update, only if `M/data/P` has update |
+//! | `M/delete/P`                   | create, update              | delete                         |
+//! | `M/undelete/P`                 | create, update              | update, only if `M/data/P` has update |
+//! | `M/destroy/P`                  | create, update              | destroy                        |
+//! | `M/*`, `M/+/P`                 | any                         | every family above at once     |
+//! | any KV path                    | deny                        | deny                           |
+//! | transit `M/encrypt/K` etc.     | any but sudo                | the same path and capabilities |
+//!
+//! Anything else — `sudo` or `subscribe` on a KV path, `sys/` and `auth/` paths (keyward's
+//! administrative rights are native `sudo` rules), parameter constraints, partial globs over the
+//! engine segment — cannot be expressed without widening access, and the policy is rejected
+//! with a message naming the rule.
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::{Capability, CoreError, MountKind, Rule};
+
+const KV_FAMILIES: [&str; 6] = ["data", "metadata", "delete", "undelete", "destroy", "subkeys"];
+const TRANSIT_SEGMENTS: [&str; 12] =
+    ["keys", "encrypt", "decrypt", "rewrap", "datakey", "random", "hash", "hmac", "sign", "verify", "export", "cache-config"];
+const SELF_SERVICE: [&str; 4] =
+    ["auth/token/lookup-self", "auth/token/renew-self", "auth/token/revoke-self", "sys/capabilities-self"];
+
+/// One `path "…" { capabilities = […] }` block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HclRule {
+    /// The Vault path pattern.
+    pub path: String,
+    /// Vault capability names.
+    pub capabilities: Vec<String>,
+}
+
+/// The native rules of a translated policy, with notes on what was dropped as meaningless.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Translation {
+    /// Native rules.
+    pub rules: Vec<Rule>,
+    /// Notes for the client (Vault's `warnings`).
+    pub warnings: Vec<String>,
+}
+
+fn invalid(msg: String) -> CoreError {
+    CoreError::InvalidInput(msg)
+}
+
+/// Parses the `path` blocks of an HCL policy (or Vault's JSON form `{"path": {P: {...}}}`).
+pub fn parse_hcl_policy(text: &str) -> Result<Vec<HclRule>, CoreError> {
+    if text.trim_start().starts_with('{') {
+        return parse_json_policy(text);
+    }
+    let body = hcl::parse(text).map_err(|e| invalid(format!("invalid HCL policy: {e}")))?;
+    if let Some(a) = body.attributes().next() {
+        return Err(invalid(format!("unsupported top-level attribute {:?} in the policy", a.key())));
+    }
+    let mut out = Vec::new();
+    for block in body.blocks() {
+        if block.identifier() != "path" || block.labels().len() != 1 {
+            return Err(invalid(format!(
+                "unsupported block {:?}: a policy holds only `path \"…\" {{ capabilities = […] }}` blocks",
+                block.identifier()
+            )));
+        }
+        let path = block.labels()[0].as_str().to_owned();
+        if let Some(b) = block.body().blocks().next() {
+            return Err(invalid(format!("path {path:?}: unsupported block {:?}", b.identifier())));
+        }
+        let mut capabilities = Vec::new();
+        for attr in block.body().attributes() {
+            if attr.key() != "capabilities" {
+                return Err(invalid(format!(
+                    "path {path:?}: {:?} is not supported (only `capabilities`; parameter constraints cannot be \
+                     enforced, and ignoring them would widen access)",
+                    attr.key()
+                )));
+            }
+            let hcl::Expression::Array(items) = attr.expr() else {
+                return Err(invalid(format!("path {path:?}: capabilities must be a list of strings")));
+            };
+            for item in items {
+                let hcl::Expression::String(s) = item else {
+                    return Err(invalid(format!("path {path:?}: capabilities must be a list of strings")));
+                };
+                capabilities.push(s.clone());
+            }
+        }
+        out.push(HclRule { path, capabilities });
+    }
+    Ok(out)
+}
+
+fn parse_json_policy(text: &str) -> Result<Vec<HclRule>, CoreError> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| invalid(format!("invalid JSON policy: {e}")))?;
+    let Some(paths) = v.get("path").and_then(|p| p.as_object()) else {
+        return Err(invalid("a JSON policy is {\"path\": {\"<path>\": {\"capabilities\": [...]}}}".into()));
+    };
+    let mut out = Vec::new();
+    for (path, body) in paths {
+        let obj = body.as_object().ok_or_else(|| invalid(format!("path {path:?}: expected an object")))?;
+        if let Some(k) = obj.keys().find(|k| *k != "capabilities") {
+            return Err(invalid(format!("path {path:?}: {k:?} is not supported (only `capabilities`)")));
+        }
+        let caps = obj
+            .get("capabilities")
+            .and_then(|c| c.as_array())
+            .ok_or_else(|| invalid(format!("path {path:?}: capabilities must be a list of strings")))?;
+        let capabilities = caps
+            .iter()
+            .map(|c| c.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| invalid(format!("path {path:?}: capabilities must be a list of strings")))?;
+        out.push(HclRule { path: path.clone(), capabilities });
+    }
+    Ok(out)
+}
+
+/// Per native path: Vault capabilities per KV family.
+type Families = BTreeMap<String, BTreeMap<&'static str, BTreeSet<String>>>;
+
+fn engine_of(mount: &str, second: Option<&str>, kind: Option<MountKind>) -> Option<MountKind> {
+    kind.or(match second {
+        Some(s) if KV_FAMILIES.contains(&s) => Some(MountKind::Kv),
+        Some(s) if TRANSIT_SEGMENTS.contains(&s) => Some(MountKind::Transit),
+        _ => None,
+    })
+    .filter(|_| !mount.contains('*') && mount != "+")
+}
+
+/// Translates Vault rules into native rules; `mount_kind` tells what each existing mount is.
+pub fn translate(rules: &[HclRule], mount_kind: impl Fn(&str) -> Option<MountKind>) -> Result<Translation, CoreError> {
+    const VAULT_CAPS: [&str; 10] =
+        ["create", "read", "update", "patch", "delete", "list", "sudo", "deny", "subscribe", "recover"];
+    let mut t = Translation::default();
+    let mut kv: Families = BTreeMap::new();
+    let mut transit: BTreeMap<String, BTreeSet<Capability>> = BTreeMap::new();
+    for r in rules {
+        let path = r.path.trim_start_matches('/');
+        let reject = |why: &str| Err(invalid(format!("policy rule {:?} cannot be translated: {why}", r.path)));
+        if let Some(c) = r.capabilities.iter().find(|c| !VAULT_CAPS.contains(&c.as_str())) {
+            return reject(&format!("unknown capability {c:?}"));
+        }
+        if r.capabilities.is_empty() {
+            return reject("it grants no capability");
+        }
+        if SELF_SERVICE.contains(&path) {
+            t.warnings.push(format!("{path:?} is granted by keyward's default policy; the rule was not needed"));
+            continue;
+        }
+        if path == "*" {
+            for fam in KV_FAMILIES {
+                kv.entry("*".into()).or_default().entry(fam).or_default().extend(r.capabilities.iter().cloned());
+            }
+            continue;
+        }
+        let mut segs = path.splitn(3, '/');
+        let mount = segs.next().unwrap_or_default();
+        let second = segs.next();
+        let rest = segs.next();
+        if mount == "sys" || mount == "auth" || mount == "identity" || mount == "cubbyhole" {
+            return reject(
+                "administrative paths map to keyward's native `sudo` rules (sys/mounts, sys/policies, sys/tokens, \
+                 sys/keys); write those with `keyward policy write`",
+            );
+        }
+        match engine_of(mount, second, mount_kind(mount)) {
+            Some(MountKind::Transit) => {
+                if r.capabilities.iter().any(|c| c == "sudo" || c == "subscribe" || c == "recover") {
+                    return reject("only create, read, update, delete, list and deny apply to transit paths");
+                }
+                crate::validate_rule_path(path)?;
+                let caps = transit.entry(path.to_owned()).or_default();
+                for c in &r.capabilities {
+                    caps.insert(match c.as_str() {
+                        "create" => Capability::Create,
+                        "read" => Capability::Read,
+                        "update" | "patch" => Capability::Update,
+                        "delete" => Capability::Delete,
+                        "list" => Capability::List,
+                        _ => Capability::Deny,
+                    });
+                }
+            }
+            Some(MountKind::Kv) => {
+                if r.capabilities.iter().any(|c| c == "sudo" || c == "subscribe" || c == "recover") {
+                    return reject("sudo, subscribe and recover have no KV meaning in keyward");
+                }
+                let (families, native): (Vec<&'static str>, String) = match (second, rest) {
+                    (Some("*"), None) => (KV_FAMILIES.to_vec(), "*".into()),
+                    (Some("+"), Some(rest)) => (KV_FAMILIES.to_vec(), rest.to_owned()),
+                    (Some(fam), rest) => match KV_FAMILIES.iter().find(|f| **f == fam) {
+                        Some(f) => (vec![*f], rest.unwrap_or_default().to_owned()),
+                        None if fam == "config" => return reject("the engine configuration needs native sudo on sys/mounts"),
+                        None => return reject("KV v2 paths are M/data/…, M/metadata/…, M/delete/…, M/undelete/…, M/destroy/… or M/*"),
+                    },
+                    (None, _) => return reject("a KV path names an engine segment (data/, metadata/, …)"),
+                };
+                if native.is_empty() {
+                    t.warnings.push(format!(
+                        "{:?}: listing is filtered by `list` on each secret; the rule adds nothing",
+                        r.path
+                    ));
+                    continue;
+                }
+                let target = format!("{mount}/{native}");
+                crate::validate_rule_path(&target)?;
+                for fam in families {
+                    kv.entry(target.clone()).or_default().entry(fam).or_default().extend(r.capabilities.iter().cloned());
+                }
+            }
+            None => {
+                return reject(&format!(
+                    "mount {mount:?} does not exist and the path does not say its engine (use M/data/…, M/metadata/… \
+                     for KV v2, M/encrypt/… etc. for transit, or create the mount first)"
+                ))
+            }
+        }
+    }
+    for (target, fams) in &kv {
+        let caps = kv_caps(target, fams)?;
+        if !caps.is_empty() {
+            t.rules.push(Rule { path: target.clone(), capabilities: caps.into_iter().collect() });
+        }
+    }
+    for (target, caps) in transit {
+        t.rules.push(Rule { path: target, capabilities: caps.into_iter().collect() });
+    }
+    if t.rules.is_empty() {
+        return Err(invalid("the policy grants nothing keyward can express".into()));
+    }
+    Ok(t)
+}
+
+fn kv_caps(target: &str, fams: &BTreeMap<&'static str, BTreeSet<String>>) -> Result<BTreeSet<Capability>, CoreError> {
+    let has = |fam: &str, cap: &str| fams.get(fam).is_some_and(|s| s.contains(cap));
+    let any = |fam: &str, caps: &[&str]| caps.iter().any(|c| has(fam, c));
+    if KV_FAMILIES.iter().any(|f| has(f, "deny")) {
+        return Ok([Capability::Deny].into());
+    }
+    let mut out = BTreeSet::new();
+    for (cap, native) in [
+        ("read", Capability::Read),
+        ("create", Capability::Create),
+        ("update", Capability::Update),
+        ("patch", Capability::Patch),
+        ("delete", Capability::Delete),
+    ] {
+        if has("data", cap) {
+            out.insert(native);
+        }
+    }
+    if any("metadata", &["read", "list"]) || has("subkeys", "read") {
+        out.insert(Capability::List);
+    }
+    if has("metadata", "delete") || any("destroy", &["create", "update"]) {
+        out.insert(Capability::Destroy);
+    }
+    if any("delete", &["create", "update"]) {
+        out.insert(Capability::Delete);
+    }
+    let data_update = has("data", "update");
+    for fam in ["metadata", "undelete"] {
+        let wants = if fam == "metadata" { any(fam, &["create", "update", "patch"]) } else { any(fam, &["create", "update"]) };
+        if wants && !data_update {
+            return Err(invalid(format!(
+                "policy rule for {target:?}: writing {fam}/ is gated by `update` in keyward, which also allows writing \
+                 the secret; grant update on the data/ path too, or drop it"
+            )));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Capability::*;
+
+    fn tr(text: &str) -> Result<Translation, CoreError> {
+        let rules = parse_hcl_policy(text)?;
+        translate(&rules, |m| match m {
+            "secret" | "app" => Some(MountKind::Kv),
+            "transit" => Some(MountKind::Transit),
+            _ => None,
+        })
+    }
+
+    fn caps(t: &Translation, path: &str) -> Vec<Capability> {
+        t.rules.iter().find(|r| r.path == path).map(|r| r.capabilities.clone()).unwrap_or_default()
+    }
+
+    #[test]
+    fn kv_v2_paths_map_onto_one_rule() {
+        let t = tr(r#"
+            # app credentials
+            path "secret/data/app/*" { capabilities = ["create", "read", "update"] }
+            path "secret/metadata/app/*" { capabilities = ["list", "read"] }
+            path "secret/data/admin" { capabilities = ["deny"] }
+            path "secret/metadata/" { capabilities = ["list"] }
+        "#)
+        .unwrap();
+        assert_eq!(caps(&t, "secret/app/*"), vec![List, Read, Create, Update]);
+        assert_eq!(caps(&t, "secret/admin"), vec![Deny]);
+        assert_eq!(t.rules.len(), 2);
+        assert_eq!(t.warnings.len(), 1);
+        let t = tr(r#"path "secret/*" { capabilities = ["create", "read", "update", "delete", "list"] }"#).unwrap();
+        assert_eq!(caps(&t, "secret/*"), vec![List, Read, Create, Update, Delete, Destroy]);
+        let t = tr(r#"path "secret/destroy/x" { capabilities = ["update"] }
+                      path "secret/metadata/y" { capabilities = ["delete"] }"#)
+        .unwrap();
+        assert_eq!(caps(&t, "secret/x"), vec![Destroy]);
+        assert_eq!(caps(&t, "secret/y"), vec![Destroy]);
+        let t = tr(r#"{"path": {"secret/data/j": {"capabilities": ["read"]}}}"#).unwrap();
+        assert_eq!(caps(&t, "secret/j"), vec![Read]);
+    }
+
+    #[test]
+    fn transit_paths_keep_their_meaning() {
+        let t = tr(r#"path "transit/encrypt/orders" { capabilities = ["update"] }
+                      path "transit/keys" { capabilities = ["list"] }"#)
+        .unwrap();
+        assert_eq!(caps(&t, "transit/encrypt/orders"), vec![Update]);
+        assert_eq!(caps(&t, "transit/keys"), vec![List]);
+    }
+
+    #[test]
+    fn what_would_widen_is_rejected() {
+        for bad in [
+            r#"path "secret/metadata/x" { capabilities = ["update"] }"#,
+            r#"path "secret/undelete/x" { capabilities = ["update"] }"#,
+            r#"path "secret/data/x" { capabilities = ["sudo"] }"#,
+            r#"path "sys/mounts/*" { capabilities = ["update"] }"#,
+            r#"path "auth/token/create" { capabilities = ["update"] }"#,
+            r#"path "secret/data/x" { capabilities = ["read"] allowed_parameters = { "a" = [] } }"#,
+            r#"path "secret/da*" { capabilities = ["read"] }"#,
+            r#"path "nomount/x" { capabilities = ["read"] }"#,
+            r#"path "secret/data/x" { capabilities = ["fly"] }"#,
+            r#"path "secret*" { capabilities = ["read"] }"#,
+            r#"key "x" {}"#,
+            "not hcl {{{",
+            "",
+        ] {
+            assert!(tr(bad).is_err(), "{bad}");
+        }
+        assert!(tr(r#"path "secret/data/x" { capabilities = ["update"] }
+                       path "secret/metadata/x" { capabilities = ["update"] }"#)
+        .is_ok());
+        assert!(tr(r#"path "newkv/data/x" { capabilities = ["read"] }"#).is_ok());
+    }
+}

@@ -1,0 +1,379 @@
+//! Transit: named, versioned encryption keys per transit mount (Vault's transit engine with
+//! `aes256-gcm96` keys). Key versions are random keys wrapped under the master keyring; the
+//! plaintext of what callers encrypt is never stored.
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use keyward_crypto::{derive_transit_key, open_transit, parse_transit, seal_transit, Key256, WrappedKeyDomain};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::service::unexpected;
+use crate::{now_nanos, CoreError, KeyManager, Keyward, Mount, MountKind, StoreTx, TransitKey, TransitKeyConfig};
+use crate::{WriteOp, WriteReply};
+
+/// The one key type keyward's transit supports.
+pub const AES256_GCM96: &str = "aes256-gcm96";
+const MIN_AUTO_ROTATE_SECS: u64 = 3600;
+const MAX_KEY_NAME: usize = 128;
+
+/// Settings of a new transit key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransitKeyOptions {
+    /// Key type (`aes256-gcm96`, the default).
+    pub key_type: Option<String>,
+    /// Derive a key per `context`.
+    pub derived: bool,
+    /// Convergent encryption (not supported: refused).
+    pub convergent_encryption: bool,
+    /// Recorded: keyward never exports keys.
+    pub exportable: bool,
+    /// Recorded: keyward never exports keys.
+    pub allow_plaintext_backup: bool,
+    /// Recorded automatic rotation period (seconds).
+    pub auto_rotate_period_secs: u64,
+}
+
+/// A change to a transit key's settings; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransitKeyChange {
+    /// Ciphertexts below this version are refused (0 = 1).
+    pub min_decryption_version: Option<u32>,
+    /// Encryption uses at least this version (0 = the latest).
+    pub min_encryption_version: Option<u32>,
+    /// Whether the key may be deleted.
+    pub deletion_allowed: Option<bool>,
+    /// Whether the key may be exported (cannot be turned off once on).
+    pub exportable: Option<bool>,
+    /// Whether a plaintext backup may be taken (cannot be turned off once on).
+    pub allow_plaintext_backup: Option<bool>,
+    /// Automatic rotation period in seconds (0 or at least an hour).
+    pub auto_rotate_period_secs: Option<u64>,
+}
+
+/// A change to a transit mount's keys, applied by the writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransitOp {
+    /// Create a key unless it exists (then it is returned as it is).
+    Create {
+        /// Mount name.
+        mount: String,
+        /// Key name.
+        name: String,
+        /// Settings.
+        options: TransitKeyOptions,
+    },
+    /// Add a new key version; encryption uses it from now on.
+    Rotate {
+        /// Mount name.
+        mount: String,
+        /// Key name.
+        name: String,
+    },
+    /// Change settings.
+    Configure {
+        /// Mount name.
+        mount: String,
+        /// Key name.
+        name: String,
+        /// The change.
+        change: TransitKeyChange,
+    },
+    /// Delete a key and every version (only when `deletion_allowed`).
+    Delete {
+        /// Mount name.
+        mount: String,
+        /// Key name.
+        name: String,
+    },
+}
+
+/// Validates a transit key name: 1-128 characters of `A-Z a-z 0-9 . _ -`.
+pub fn validate_key_name(name: &str) -> Result<(), CoreError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_KEY_NAME
+        && name != "."
+        && name != ".."
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(CoreError::InvalidInput(format!(
+            "transit key name must be 1-{MAX_KEY_NAME} characters of A-Z a-z 0-9 . _ -"
+        )))
+    }
+}
+
+async fn transit_mount(tx: &mut dyn StoreTx, name: &str) -> Result<Mount, CoreError> {
+    match tx.mount(name).await? {
+        Some(m) if m.kind == MountKind::Transit => Ok(m),
+        Some(_) => Err(CoreError::InvalidInput(format!("mount {name:?} is not a transit mount"))),
+        None => Err(CoreError::NotFound(format!("mount {name:?}"))),
+    }
+}
+
+async fn key_for_update(tx: &mut dyn StoreTx, mount: &str, name: &str) -> Result<TransitKey, CoreError> {
+    let m = transit_mount(tx, mount).await?;
+    tx.transit_key_for_update(m.id, name).await?.ok_or_else(|| CoreError::NotFound(format!("transit key {name:?}")))
+}
+
+async fn add_version(tx: &mut dyn StoreTx, keys: &KeyManager, key: &mut TransitKey) -> Result<(), CoreError> {
+    let next = key.config.latest_version + 1;
+    let k = Key256::generate();
+    let wrapped = keys.wrap(WrappedKeyDomain::TransitKey, key.id, next, &k);
+    tx.insert_wrapped_key(WrappedKeyDomain::TransitKey.label(), key.id, next, &wrapped).await?;
+    key.config.latest_version = next;
+    key.config.versions.insert(next, now_nanos() / 1_000_000_000);
+    Ok(())
+}
+
+fn check_auto_rotate(secs: u64) -> Result<(), CoreError> {
+    if secs != 0 && secs < MIN_AUTO_ROTATE_SECS {
+        return Err(CoreError::InvalidInput("auto rotate period must be 0 to disable or at least an hour".into()));
+    }
+    Ok(())
+}
+
+pub(crate) async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &TransitOp) -> Result<WriteReply, CoreError> {
+    match op {
+        TransitOp::Create { mount, name, options } => {
+            validate_key_name(name)?;
+            let key_type = options.key_type.as_deref().unwrap_or(AES256_GCM96);
+            if key_type != AES256_GCM96 {
+                return Err(CoreError::InvalidInput(format!(
+                    "key type {key_type:?} is not supported (keyward's transit offers {AES256_GCM96})"
+                )));
+            }
+            if options.convergent_encryption {
+                return Err(CoreError::InvalidInput("convergent encryption is not supported".into()));
+            }
+            check_auto_rotate(options.auto_rotate_period_secs)?;
+            let m = transit_mount(tx, mount).await?;
+            if let Some(existing) = tx.transit_key_for_update(m.id, name).await? {
+                return Ok(WriteReply::TransitKey(existing));
+            }
+            let mut key = TransitKey {
+                id: Uuid::new_v4(),
+                mount_id: m.id,
+                name: name.clone(),
+                config: TransitKeyConfig {
+                    key_type: AES256_GCM96.into(),
+                    latest_version: 0,
+                    min_decryption_version: 1,
+                    min_encryption_version: 0,
+                    deletion_allowed: false,
+                    derived: options.derived,
+                    exportable: options.exportable,
+                    allow_plaintext_backup: options.allow_plaintext_backup,
+                    auto_rotate_period_secs: options.auto_rotate_period_secs,
+                    versions: BTreeMap::new(),
+                },
+            };
+            add_version(tx, keys, &mut key).await?;
+            tx.insert_transit_key(&key).await?;
+            Ok(WriteReply::TransitKey(key))
+        }
+        TransitOp::Rotate { mount, name } => {
+            let mut key = key_for_update(tx, mount, name).await?;
+            add_version(tx, keys, &mut key).await?;
+            tx.update_transit_key(&key).await?;
+            Ok(WriteReply::TransitKey(key))
+        }
+        TransitOp::Configure { mount, name, change } => {
+            let mut key = key_for_update(tx, mount, name).await?;
+            configure(&mut key.config, change)?;
+            tx.update_transit_key(&key).await?;
+            Ok(WriteReply::TransitKey(key))
+        }
+        TransitOp::Delete { mount, name } => {
+            let key = key_for_update(tx, mount, name).await?;
+            if !key.config.deletion_allowed {
+                return Err(CoreError::InvalidInput("deletion is not allowed for this key".into()));
+            }
+            tx.delete_transit_key(key.id).await?;
+            Ok(WriteReply::TransitKey(key))
+        }
+    }
+}
+
+fn configure(c: &mut TransitKeyConfig, change: &TransitKeyChange) -> Result<(), CoreError> {
+    let latest = c.latest_version;
+    let min_dec = change.min_decryption_version.map(|v| v.max(1)).unwrap_or(c.min_decryption_version);
+    let min_enc = change.min_encryption_version.unwrap_or(c.min_encryption_version);
+    if min_dec > latest {
+        return Err(CoreError::InvalidInput(format!(
+            "cannot set min decryption version of {min_dec}, latest key version is {latest}"
+        )));
+    }
+    if min_enc > latest {
+        return Err(CoreError::InvalidInput(format!(
+            "cannot set min encryption version of {min_enc}, latest key version is {latest}"
+        )));
+    }
+    if min_enc != 0 && min_enc < min_dec {
+        return Err(CoreError::InvalidInput(
+            "min encryption version should not be less than min decryption version".into(),
+        ));
+    }
+    if change.exportable == Some(false) && c.exportable {
+        return Err(CoreError::InvalidInput("exportability cannot be disabled after enabling".into()));
+    }
+    if change.allow_plaintext_backup == Some(false) && c.allow_plaintext_backup {
+        return Err(CoreError::InvalidInput("allow_plaintext_backup cannot be disabled after enabling".into()));
+    }
+    if let Some(p) = change.auto_rotate_period_secs {
+        check_auto_rotate(p)?;
+        c.auto_rotate_period_secs = p;
+    }
+    c.min_decryption_version = min_dec;
+    c.min_encryption_version = min_enc;
+    if let Some(d) = change.deletion_allowed {
+        c.deletion_allowed = d;
+    }
+    c.exportable |= change.exportable.unwrap_or(false);
+    c.allow_plaintext_backup |= change.allow_plaintext_backup.unwrap_or(false);
+    Ok(())
+}
+
+fn bad_ciphertext() -> CoreError {
+    CoreError::InvalidInput("invalid ciphertext: cipher: message authentication failed".into())
+}
+
+impl Keyward {
+    async fn transit_mount_named(&self, name: &str) -> Result<Mount, CoreError> {
+        match self.store.mount(name).await? {
+            Some(m) if m.kind == MountKind::Transit => Ok(m),
+            Some(_) => Err(CoreError::InvalidInput(format!("mount {name:?} is not a transit mount"))),
+            None => Err(CoreError::NotFound(format!("mount {name:?}"))),
+        }
+    }
+
+    /// Applies a change to a transit key and returns its new state (the deleted key for delete).
+    pub async fn transit_change(&self, op: TransitOp) -> Result<TransitKey, CoreError> {
+        let deleting = matches!(op, TransitOp::Delete { .. });
+        match self.writer.submit(WriteOp::Transit(op)).await? {
+            WriteReply::TransitKey(k) => {
+                if deleting {
+                    self.keys.evict_transit(k.id);
+                }
+                Ok(k)
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// A transit key by name.
+    pub async fn transit_key(&self, mount: &str, name: &str) -> Result<TransitKey, CoreError> {
+        let m = self.transit_mount_named(mount).await?;
+        self.store.transit_key(m.id, name).await?.ok_or_else(|| CoreError::NotFound(format!("transit key {name:?}")))
+    }
+
+    /// A transit mount's key names.
+    pub async fn transit_key_names(&self, mount: &str) -> Result<Vec<String>, CoreError> {
+        let m = self.transit_mount_named(mount).await?;
+        Ok(self.store.transit_key_names(m.id).await?)
+    }
+
+    async fn version_key(
+        &self,
+        key: &TransitKey,
+        version: u32,
+        context: Option<&[u8]>,
+    ) -> Result<Arc<Key256>, CoreError> {
+        let k = self.keys.transit_key(self.store.as_ref(), key, version).await?;
+        match (key.config.derived, context) {
+            (false, _) => Ok(k),
+            (true, Some(ctx)) if !ctx.is_empty() => Ok(Arc::new(derive_transit_key(&k, ctx))),
+            (true, _) => Err(CoreError::InvalidInput(
+                "missing 'context' for key derivation; the key was created using a derived key, which means \
+                 additional, per-request information must be included in order to perform operations with the key"
+                    .into(),
+            )),
+        }
+    }
+
+    /// Encrypts under the latest version (or `version`, which must be allowed by the key's
+    /// `min_encryption_version`): returns the `vault:vN:…` string and N.
+    pub async fn transit_encrypt(
+        &self,
+        key: &TransitKey,
+        version: Option<u32>,
+        plaintext: &[u8],
+        context: Option<&[u8]>,
+        associated: &[u8],
+    ) -> Result<(String, u32), CoreError> {
+        let c = &key.config;
+        let v = match version.filter(|v| *v > 0) {
+            None => c.latest_version,
+            Some(v) if v > c.latest_version => {
+                return Err(CoreError::InvalidInput("requested version for encryption is greater than the latest key version".into()))
+            }
+            Some(v) if v < c.min_encryption_version || v < c.min_decryption_version => {
+                return Err(CoreError::InvalidInput(
+                    "requested version for encryption is less than the minimum encryption key version".into(),
+                ))
+            }
+            Some(v) => v,
+        };
+        let k = self.version_key(key, v, context).await?;
+        Ok((seal_transit(&k, v, associated, plaintext), v))
+    }
+
+    /// Decrypts a `vault:vN:…` string; versions below `min_decryption_version` are refused.
+    pub async fn transit_decrypt(
+        &self,
+        key: &TransitKey,
+        ciphertext: &str,
+        context: Option<&[u8]>,
+        associated: &[u8],
+    ) -> Result<(Zeroizing<Vec<u8>>, u32), CoreError> {
+        let (v, sealed) = parse_transit(ciphertext.trim()).map_err(|_| bad_ciphertext())?;
+        if v > key.config.latest_version {
+            return Err(CoreError::InvalidInput("invalid ciphertext: key version is greater than the latest".into()));
+        }
+        if v < key.config.min_decryption_version {
+            return Err(CoreError::InvalidInput(
+                "ciphertext or signature version is disallowed by policy (too old)".into(),
+            ));
+        }
+        let k = self.version_key(key, v, context).await?;
+        let plain = open_transit(&k, associated, &sealed).map_err(|_| bad_ciphertext())?;
+        Ok((plain, v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(latest: u32) -> TransitKeyConfig {
+        TransitKeyConfig {
+            key_type: AES256_GCM96.into(),
+            latest_version: latest,
+            min_decryption_version: 1,
+            min_encryption_version: 0,
+            deletion_allowed: false,
+            derived: false,
+            exportable: false,
+            allow_plaintext_backup: false,
+            auto_rotate_period_secs: 0,
+            versions: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn configuration_rules_follow_vault() {
+        let mut c = config(3);
+        let err = configure(&mut c, &TransitKeyChange { min_decryption_version: Some(4), ..Default::default() });
+        assert!(err.unwrap_err().to_string().contains("cannot set min decryption version of 4, latest key version is 3"));
+        configure(&mut c, &TransitKeyChange { min_decryption_version: Some(2), ..Default::default() }).unwrap();
+        assert_eq!(c.min_decryption_version, 2);
+        assert!(configure(&mut c, &TransitKeyChange { min_encryption_version: Some(1), ..Default::default() }).is_err());
+        configure(&mut c, &TransitKeyChange { min_encryption_version: Some(3), ..Default::default() }).unwrap();
+        assert!(configure(&mut c, &TransitKeyChange { auto_rotate_period_secs: Some(60), ..Default::default() }).is_err());
+        configure(&mut c, &TransitKeyChange { exportable: Some(true), ..Default::default() }).unwrap();
+        assert!(configure(&mut c, &TransitKeyChange { exportable: Some(false), ..Default::default() }).is_err());
+        assert!(validate_key_name("orders-v2").is_ok());
+        assert!(validate_key_name("a/b").is_err() && validate_key_name("").is_err() && validate_key_name("..").is_err());
+    }
+}
