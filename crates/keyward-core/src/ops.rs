@@ -84,6 +84,13 @@ pub enum WriteOp {
         /// The token's accessor.
         accessor: String,
     },
+    /// Move a live token's expiry (renewal).
+    RenewToken {
+        /// The token's accessor.
+        accessor: String,
+        /// The new expiry.
+        expires_at: Nanos,
+    },
     /// Record a token's last use.
     TouchToken {
         /// The token's accessor.
@@ -226,6 +233,10 @@ pub(crate) async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &WriteOp)
             Ok(WriteReply::Done)
         }
         WriteOp::RevokeToken { accessor } => revoke_tree(tx, accessor).await,
+        WriteOp::RenewToken { accessor, expires_at } => {
+            tx.set_token_expiry(accessor, *expires_at).await?;
+            Ok(WriteReply::Done)
+        }
         WriteOp::TouchToken { accessor, at } => {
             tx.touch_token(accessor, *at).await?;
             Ok(WriteReply::Done)

@@ -196,6 +196,8 @@ pub trait StoreTx: Send {
     async fn child_accessors(&mut self, accessor: &str) -> Result<Vec<String>, StoreError>;
     /// Marks a token revoked.
     async fn revoke_token(&mut self, accessor: &str) -> Result<(), StoreError>;
+    /// Moves a token's expiry (renewal).
+    async fn set_token_expiry(&mut self, accessor: &str, expires_at: Nanos) -> Result<(), StoreError>;
     /// Records a use of a token.
     async fn touch_token(&mut self, accessor: &str, at: Nanos) -> Result<(), StoreError>;
 

@@ -123,7 +123,8 @@ pub fn router(kw: Keyward, guard: GuardConfig, limits: HttpLimits, audit: Arc<Au
     let vault = Router::new()
         .route("/sys/health", get(sys::health).head(sys::health_head))
         .route("/sys/seal-status", get(sys::seal_status))
-        .route("/sys/init", get(sys::init_status).put(sys::init).post(sys::init));
+        .route("/sys/init", get(sys::init_status).put(sys::init).post(sys::init))
+        .fallback(crate::vault::dispatch);
     let x_request_id = header::HeaderName::from_static("x-request-id");
     let routes = Router::new()
         .nest("/api/v1", native)

@@ -38,15 +38,23 @@ impl ApiError {
         self
     }
 
-    /// Renders in the Vault shape.
+    /// Renders in the Vault shape (where a conflict, such as a check-and-set mismatch, is 400).
     pub fn vault(mut self) -> Self {
         self.flavor = Flavor::Vault;
+        if self.status == StatusCode::CONFLICT {
+            self.status = StatusCode::BAD_REQUEST;
+        }
         self
     }
 
     /// The status code.
     pub fn status(&self) -> StatusCode {
         self.status
+    }
+
+    /// The message (never a secret).
+    pub fn message(&self) -> &str {
+        &self.message
     }
 
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
@@ -127,6 +135,8 @@ impl IntoResponse for ApiError {
             Flavor::Vault => {
                 let errors = if self.status == StatusCode::FORBIDDEN {
                     vec!["permission denied".to_owned()]
+                } else if self.message.is_empty() {
+                    vec![]
                 } else {
                     vec![self.message]
                 };

@@ -15,6 +15,7 @@ mod routes;
 mod serve;
 mod stale;
 mod tls;
+mod vault;
 pub mod wire;
 
 pub use app::{router, HttpLimits};

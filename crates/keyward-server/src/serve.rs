@@ -123,9 +123,12 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
         if !kw.is_initialized().await.map_err(StartError::Keys)? {
             root_token = Some(kw.initialize().await.map_err(StartError::Keys)?);
         }
-        match kw.create_mount("secret", MountKind::Kv).await {
-            Ok(_) | Err(CoreError::Conflict(_)) => {}
-            Err(e) => return Err(StartError::Keys(e)),
+        // Vault's dev defaults: a kv mount `secret` and a transit mount `transit`.
+        for (name, kind) in [("secret", MountKind::Kv), ("transit", MountKind::Transit)] {
+            match kw.create_mount(name, kind).await {
+                Ok(_) | Err(CoreError::Conflict(_)) => {}
+                Err(e) => return Err(StartError::Keys(e)),
+            }
         }
     }
     let listener = TcpListener::bind(opts.listen).await.map_err(|e| StartError::Bind(opts.listen, e))?;

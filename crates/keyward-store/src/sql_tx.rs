@@ -384,6 +384,16 @@ impl StoreTx for SqlTx {
         Ok(())
     }
 
+    async fn set_token_expiry(&mut self, accessor: &str, expires_at: Nanos) -> Result<(), StoreError> {
+        sqlx::query("UPDATE tokens SET expires_at = $2 WHERE accessor = $1")
+            .bind(accessor.to_owned())
+            .bind(expires_at)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     async fn touch_token(&mut self, accessor: &str, at: Nanos) -> Result<(), StoreError> {
         sqlx::query("UPDATE tokens SET last_used = $2 WHERE accessor = $1 AND (last_used IS NULL OR last_used < $2)")
             .bind(accessor.to_owned())

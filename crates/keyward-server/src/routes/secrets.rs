@@ -163,6 +163,7 @@ pub async fn write(
         cas: req.cas,
         may_create: may(Capability::Create),
         may_change: may(Capability::Update) || may(Capability::Patch),
+        replace: false,
     };
     let mut names: Vec<String> = patch.set.fields().keys().cloned().collect();
     names.extend(patch.unset.iter().cloned());
@@ -188,8 +189,10 @@ pub async fn delete(
     ApiPath((mount, path)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     checked(&path)?;
-    caller.require(Capability::Delete, &target(&mount, &path))?;
+    // Removing a path with every version is permanent: it takes delete and destroy.
     caller.audit.note("secrets.delete", &mount, &path, vec![]);
+    caller.require(Capability::Delete, &target(&mount, &path))?;
+    caller.require(Capability::Destroy, &target(&mount, &path))?;
     let entry = caller.audit.for_transaction();
     st.kw.delete_secret(&mount, &path, entry).await.inspect_err(|_| caller.audit.transaction_failed())?;
     tracing::info!(accessor = %caller.accessor(), mount = %mount, path = %path, "secret deleted");

@@ -1,0 +1,278 @@
+//! The Vault-compatible API under `/v1`: one dispatcher for every path, because Vault routes by
+//! mount (found at request time), uses the `LIST` method (or `GET ?list=true`) and treats PUT and
+//! POST alike. Every request goes through the same authentication, policies, audit and rate
+//! limits as the native API; only the shapes differ (`{"errors": […]}`, the response envelope,
+//! 403 for an unknown token).
+mod kv;
+mod sys;
+mod token;
+mod transit;
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use keyward_core::MountKind;
+use serde_json::{json, Map, Value};
+
+use crate::app::{AppState, MAX_BODY};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+
+/// The operation of a Vault request, after folding PUT into POST and `?list=true` into LIST.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// GET (or HEAD).
+    Read,
+    /// LIST, or GET with `list=true`.
+    List,
+    /// POST or PUT.
+    Write,
+    /// PATCH.
+    Patch,
+    /// DELETE.
+    Delete,
+}
+
+/// A parsed Vault request.
+#[derive(Debug)]
+pub(crate) struct VaultReq {
+    pub op: Op,
+    /// The path after `/v1/`, without a trailing `/`.
+    pub path: String,
+    pub query: HashMap<String, String>,
+    /// The JSON body (an object; empty when there was none).
+    pub body: Map<String, Value>,
+    /// Whether the body was sent as `application/merge-patch+json`.
+    pub merge_patch: bool,
+    pub request_id: String,
+}
+
+impl VaultReq {
+    /// A body field as a string.
+    pub fn str(&self, key: &str) -> ApiResult<Option<&str>> {
+        match self.body.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(ApiError::bad_request(format!("{key:?} must be a string"))),
+        }
+    }
+
+    /// A body field as a boolean (accepting Vault's "true"/"false" strings).
+    pub fn bool(&self, key: &str) -> ApiResult<Option<bool>> {
+        match self.body.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::String(s)) if s == "true" => Ok(Some(true)),
+            Some(Value::String(s)) if s == "false" => Ok(Some(false)),
+            Some(_) => Err(ApiError::bad_request(format!("{key:?} must be a boolean"))),
+        }
+    }
+
+    /// A body field as a non-negative integer (accepting numeric strings, as Vault does).
+    pub fn uint(&self, key: &str) -> ApiResult<Option<u64>> {
+        uint_of(key, self.body.get(key))
+    }
+
+    /// A duration field: seconds as a number, or a Go-style string (`30m`, `1h0m0s`, `0`).
+    pub fn duration(&self, key: &str) -> ApiResult<Option<u64>> {
+        match self.body.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.is_empty() => Ok(None),
+            Some(Value::String(s)) if s.bytes().all(|b| b.is_ascii_digit()) => {
+                s.parse().map(Some).map_err(|_| ApiError::bad_request(format!("{key:?} is out of range")))
+            }
+            Some(Value::String(s)) => Ok(Some(keyward_core::parse_duration(s)?)),
+            other => uint_of(key, other),
+        }
+    }
+
+    /// A list of strings, or one comma-separated string (Vault accepts both).
+    pub fn strings(&self, key: &str) -> ApiResult<Vec<String>> {
+        match self.body.get(key) {
+            None | Some(Value::Null) => Ok(vec![]),
+            Some(Value::String(s)) => Ok(s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Into::into).collect()),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| ApiError::bad_request(format!("{key:?} must be a list of strings"))),
+            Some(_) => Err(ApiError::bad_request(format!("{key:?} must be a list of strings"))),
+        }
+    }
+}
+
+pub(crate) fn uint_of(key: &str, v: Option<&Value>) -> ApiResult<Option<u64>> {
+    let bad = || ApiError::bad_request(format!("{key:?} must be a non-negative integer"));
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(bad),
+        Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| bad()),
+        Some(_) => Err(bad()),
+    }
+}
+
+/// A 200 response in Vault's envelope.
+pub(crate) fn envelope(req: &VaultReq, data: Value, warnings: Vec<String>) -> Response {
+    envelope_with(req, data, warnings, Map::new())
+}
+
+/// A 200 envelope that also repeats fields at the top level (for legacy clients).
+pub(crate) fn envelope_with(req: &VaultReq, data: Value, warnings: Vec<String>, top: Map<String, Value>) -> Response {
+    let warnings = if warnings.is_empty() { Value::Null } else { json!(warnings) };
+    let mut body = top;
+    for (k, v) in [
+        ("request_id", json!(req.request_id)),
+        ("lease_id", json!("")),
+        ("renewable", json!(false)),
+        ("lease_duration", json!(0)),
+        ("data", data),
+        ("wrap_info", Value::Null),
+        ("warnings", warnings),
+        ("auth", Value::Null),
+    ] {
+        body.insert(k.to_owned(), v);
+    }
+    Json(Value::Object(body)).into_response()
+}
+
+/// A 200 response carrying `auth` (token create and renew).
+pub(crate) fn auth_envelope(req: &VaultReq, auth: Value, warnings: Vec<String>) -> Response {
+    let warnings = if warnings.is_empty() { Value::Null } else { json!(warnings) };
+    Json(json!({
+        "request_id": req.request_id, "lease_id": "", "renewable": false, "lease_duration": 0,
+        "data": null, "wrap_info": null, "warnings": warnings, "auth": auth,
+    }))
+    .into_response()
+}
+
+/// 204, or 200 with warnings when there are some (as Vault).
+pub(crate) fn done(req: &VaultReq, warnings: Vec<String>) -> Response {
+    if warnings.is_empty() {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        envelope(req, Value::Null, warnings)
+    }
+}
+
+/// A 404 with an empty error list (Vault's "nothing here", e.g. an empty LIST).
+pub(crate) fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "").vault()
+}
+
+/// Vault's "permission denied" (403), also for an unknown or missing token.
+pub(crate) fn denied() -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", "permission denied").vault()
+}
+
+/// 405 for an operation a path does not support.
+pub(crate) fn unsupported(req: &VaultReq) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("unsupported operation on {:?}", crate::audit::redact_path(&req.path)),
+    )
+}
+
+/// Requires a capability on a native target, as 403 "permission denied".
+pub(crate) fn require(caller: &Caller, cap: keyward_core::Capability, target: &str) -> ApiResult<()> {
+    if caller.can(cap, target) {
+        Ok(())
+    } else {
+        Err(denied())
+    }
+}
+
+fn op_of(method: &Method, query: &HashMap<String, String>) -> Option<Op> {
+    Some(match method.as_str() {
+        "GET" | "HEAD" if query.get("list").is_some_and(|v| v == "true" || v == "1") => Op::List,
+        "GET" | "HEAD" => Op::Read,
+        "LIST" => Op::List,
+        "POST" | "PUT" => Op::Write,
+        "PATCH" => Op::Patch,
+        "DELETE" => Op::Delete,
+        _ => return None,
+    })
+}
+
+async fn parse(parts: &Parts, body: Body) -> ApiResult<VaultReq> {
+    let query: HashMap<String, String> =
+        Query::try_from_uri(&parts.uri).map(|q: Query<HashMap<String, String>>| q.0).unwrap_or_default();
+    let op = op_of(&parts.method, &query).ok_or_else(|| {
+        ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "unsupported HTTP method")
+    })?;
+    // Inside the `/v1` nest the URI has lost its prefix; the original one has it.
+    let uri = parts.extensions.get::<axum::extract::OriginalUri>().map_or(&parts.uri, |o| &o.0);
+    let path = uri.path().strip_prefix("/v1/").unwrap_or_default().trim_end_matches('/').to_owned();
+    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("request body exceeds {MAX_BODY} bytes"))
+    })?;
+    let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Map::new()
+    } else {
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => return Err(ApiError::bad_request("the request body must be a JSON object")),
+            Err(e) => return Err(ApiError::bad_request(format!("failed to parse JSON input: {e}"))),
+        }
+    };
+    let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let request_id =
+        parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    Ok(VaultReq {
+        op,
+        path,
+        query,
+        body,
+        merge_patch: content_type.starts_with("application/merge-patch+json"),
+        request_id,
+    })
+}
+
+async fn authenticate(parts: &mut Parts, st: &AppState) -> ApiResult<Caller> {
+    use axum::extract::FromRequestParts;
+    Caller::from_request_parts(parts, st).await.map_err(|e| match e.status() {
+        StatusCode::UNAUTHORIZED => denied(),
+        _ => e,
+    })
+}
+
+/// Entry point for every `/v1/…` path not served by a fixed route.
+pub async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let result = async {
+        let caller = authenticate(&mut parts, &st).await?;
+        let req = parse(&parts, body).await?;
+        route(&st, &caller, &req).await
+    }
+    .await;
+    result.unwrap_or_else(|e| e.vault().into_response())
+}
+
+async fn route(st: &AppState, caller: &Caller, req: &VaultReq) -> ApiResult<Response> {
+    let (first, rest) = req.path.split_once('/').unwrap_or((req.path.as_str(), ""));
+    match first {
+        "sys" => sys::route(st, caller, req, rest).await,
+        "auth" => match rest.split_once('/') {
+            Some(("token", op)) => token::route(st, caller, req, op).await,
+            _ if rest == "token" => Err(unsupported(req)),
+            _ => Err(ApiError::not_found("only the token auth method is available").vault()),
+        },
+        "" => Err(not_found()),
+        mount => {
+            caller.audit.note("vault.request", mount, "", vec![]);
+            match st.kw.store().mount(mount).await.map_err(keyward_core::CoreError::from)? {
+                Some(m) if m.kind == MountKind::Kv => kv::route(st, caller, req, mount, rest).await,
+                Some(_) => transit::route(st, caller, req, mount, rest).await,
+                None if caller.inner.acl.touches_mount(mount) || caller.inner.acl.is_root() => Err(ApiError::not_found(
+                    format!("no handler for route {:?}: route entry not found", crate::audit::redact_path(&req.path)),
+                )),
+                None => Err(denied()),
+            }
+        }
+    }
+}

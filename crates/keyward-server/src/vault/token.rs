@@ -1,0 +1,220 @@
+//! `auth/token/*`: create, look up, renew and revoke tokens in Vault's shapes. The same rules as
+//! the native API: creating, listing and acting on other tokens needs `sudo` on `sys/tokens`;
+//! a token may always look up, renew and revoke itself (the `default` policy).
+use axum::response::Response;
+use keyward_core::{format_rfc3339, now_nanos, Capability, CoreError, TokenRecord, TokenRequest};
+use keyward_crypto::Token;
+use serde_json::{json, Value};
+
+use super::{auth_envelope, denied, done, envelope, not_found, require, unsupported, Op, VaultReq};
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+
+const SYS_TOKENS: &str = "sys/tokens";
+
+fn unix(nanos: i64) -> i64 {
+    nanos / 1_000_000_000
+}
+
+fn remaining(r: &TokenRecord) -> i64 {
+    r.expires_at.map_or(0, |e| ((e - now_nanos()) / 1_000_000_000).max(0))
+}
+
+fn sorted(policies: &[String]) -> Vec<String> {
+    let mut p = policies.to_vec();
+    p.sort();
+    p
+}
+
+/// Vault's token lookup data; `id` is the token only when the caller presented it.
+fn lookup_data(r: &TokenRecord, id: &str) -> Value {
+    json!({
+        "accessor": r.accessor,
+        "creation_time": unix(r.created_at),
+        "creation_ttl": r.ttl_secs,
+        "display_name": format!("token-{}", r.display_name),
+        "entity_id": "",
+        "expire_time": r.expires_at.map(format_rfc3339),
+        "explicit_max_ttl": 0,
+        "id": id,
+        "issue_time": format_rfc3339(r.created_at),
+        "meta": null,
+        "num_uses": 0,
+        "orphan": r.parent_accessor.is_none(),
+        "path": "auth/token/create",
+        "policies": sorted(&r.policies),
+        "renewable": r.expires_at.is_some(),
+        "ttl": remaining(r),
+        "type": "service",
+    })
+}
+
+fn auth_data(r: &TokenRecord, token: &str) -> Value {
+    json!({
+        "client_token": token,
+        "accessor": r.accessor,
+        "policies": sorted(&r.policies),
+        "token_policies": sorted(&r.policies),
+        "identity_policies": null,
+        "metadata": null,
+        "lease_duration": remaining(r),
+        "renewable": r.expires_at.is_some(),
+        "entity_id": "",
+        "token_type": "service",
+        "orphan": r.parent_accessor.is_none(),
+        "mfa_requirement": null,
+        "num_uses": 0,
+    })
+}
+
+fn body_token(req: &VaultReq) -> ApiResult<Token> {
+    let text = req.str("token")?.ok_or_else(|| ApiError::bad_request("missing \"token\""))?;
+    Token::parse(text.trim()).ok_or_else(denied)
+}
+
+fn body_accessor(req: &VaultReq) -> ApiResult<String> {
+    Ok(req.str("accessor")?.ok_or_else(|| ApiError::bad_request("missing \"accessor\""))?.trim().to_owned())
+}
+
+fn require_default(caller: &Caller) -> ApiResult<()> {
+    if caller.inner.acl.has_default() {
+        Ok(())
+    } else {
+        Err(denied())
+    }
+}
+
+/// The record of a token given in the body: the caller's own, or any with `sudo`.
+async fn other(st: &AppState, caller: &Caller, req: &VaultReq) -> ApiResult<TokenRecord> {
+    let record = st.kw.lookup_token(&body_token(req)?).await;
+    if !record.as_ref().is_ok_and(|r| r.accessor == caller.accessor()) {
+        require(caller, Capability::Sudo, SYS_TOKENS)?;
+    }
+    record.map_err(|_| denied())
+}
+
+async fn by_accessor(st: &AppState, caller: &Caller, req: &VaultReq) -> ApiResult<TokenRecord> {
+    let accessor = body_accessor(req)?;
+    if accessor != caller.accessor() {
+        require(caller, Capability::Sudo, SYS_TOKENS)?;
+    }
+    match st.kw.lookup_accessor(&accessor).await {
+        Err(CoreError::NotFound(_)) => Err(ApiError::bad_request("invalid accessor")),
+        other => Ok(other?),
+    }
+}
+
+pub(super) async fn route(st: &AppState, caller: &Caller, req: &VaultReq, op: &str) -> ApiResult<Response> {
+    caller.audit.note(&format!("vault.token.{}", op.split('/').next().unwrap_or_default()), "", "", vec![]);
+    match (op, req.op) {
+        ("create" | "create-orphan", Op::Write) => create(st, caller, req, op == "create-orphan").await,
+        ("lookup-self", Op::Read | Op::Write) => {
+            require_default(caller)?;
+            // Vault echoes the presented token as `id`; keyward leaves it out of every response.
+            Ok(envelope(req, lookup_data(&caller.inner.token, ""), vec![]))
+        }
+        ("lookup", Op::Write) => {
+            let r = other(st, caller, req).await?;
+            Ok(envelope(req, lookup_data(&r, ""), vec![]))
+        }
+        ("lookup-accessor", Op::Write) => {
+            let r = by_accessor(st, caller, req).await?;
+            Ok(envelope(req, lookup_data(&r, ""), vec![]))
+        }
+        ("renew-self", Op::Write) => {
+            require_default(caller)?;
+            let r = st.kw.renew_token(&caller.inner.token, req.duration("increment")?).await?;
+            Ok(auth_envelope(req, auth_data(&r, ""), vec![]))
+        }
+        ("renew", Op::Write) => {
+            let r = other(st, caller, req).await?;
+            let r = st.kw.renew_token(&r, req.duration("increment")?).await?;
+            Ok(auth_envelope(req, auth_data(&r, ""), vec![]))
+        }
+        ("revoke-self", Op::Write) => {
+            require_default(caller)?;
+            let n = st.kw.revoke_accessor(caller.accessor()).await?;
+            caller.audit.detail("revoked", n);
+            Ok(done(req, vec![]))
+        }
+        ("revoke", Op::Write) => {
+            let r = other(st, caller, req).await?;
+            let n = st.kw.revoke_accessor(&r.accessor).await?;
+            caller.audit.detail("revoked", n);
+            tracing::info!(accessor = %caller.accessor(), revoked_accessor = %r.accessor, n, "token revoked (vault api)");
+            Ok(done(req, vec![]))
+        }
+        ("revoke-accessor", Op::Write) => {
+            let r = by_accessor(st, caller, req).await?;
+            let n = st.kw.revoke_accessor(&r.accessor).await?;
+            caller.audit.detail("revoked", n);
+            Ok(done(req, vec![]))
+        }
+        ("accessors", Op::List) => {
+            require(caller, Capability::Sudo, SYS_TOKENS)?;
+            let mut keys = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = st.kw.list_tokens(after.as_deref(), 1000).await?;
+                let n = page.len();
+                after = page.last().map(|t| t.accessor.clone());
+                keys.extend(page.into_iter().filter(|t| t.is_live(now_nanos())).map(|t| t.accessor));
+                if n < 1000 {
+                    break;
+                }
+            }
+            if keys.is_empty() {
+                return Err(not_found());
+            }
+            Ok(envelope(req, json!({ "keys": keys }), vec![]))
+        }
+        _ => Err(unsupported(req)),
+    }
+}
+
+async fn create(st: &AppState, caller: &Caller, req: &VaultReq, orphan: bool) -> ApiResult<Response> {
+    require(caller, Capability::Sudo, SYS_TOKENS)?;
+    for (field, why) in [
+        ("id", "custom token ids are not supported"),
+        ("period", "periodic tokens are not supported"),
+        ("role_name", "token roles are not supported"),
+        ("entity_alias", "entity aliases are not supported"),
+    ] {
+        if req.body.get(field).is_some_and(|v| !v.is_null() && v != "" && v != 0) {
+            return Err(ApiError::bad_request(why));
+        }
+    }
+    if req.uint("num_uses")?.is_some_and(|n| n > 0) {
+        return Err(ApiError::bad_request("use-limited tokens (num_uses) are not supported"));
+    }
+    if req.str("type")?.is_some_and(|t| t != "service" && t != "default") {
+        return Err(ApiError::bad_request("only service tokens are supported"));
+    }
+    let mut warnings = Vec::new();
+    if req.body.get("meta").is_some_and(|m| m.as_object().is_some_and(|o| !o.is_empty())) {
+        warnings.push("token metadata is not stored by keyward".to_owned());
+    }
+    let ttl = match (req.duration("ttl")?, req.duration("explicit_max_ttl")?) {
+        (Some(t), Some(m)) if m > 0 => Some(t.min(m)),
+        (t, Some(m)) if m > 0 => t.or(Some(m)),
+        (t, _) => t,
+    };
+    let new = st
+        .kw
+        .create_token(
+            &caller.inner,
+            TokenRequest {
+                policies: req.strings("policies")?,
+                ttl_secs: ttl.filter(|t| *t > 0),
+                display_name: req.str("display_name")?.map(str::to_owned),
+                allowed_cidrs: vec![],
+                no_parent: orphan || req.bool("no_parent")?.unwrap_or(false),
+                no_default_policy: req.bool("no_default_policy")?.unwrap_or(false),
+            },
+        )
+        .await?;
+    caller.audit.detail("created_accessor", new.record.accessor.clone());
+    tracing::info!(accessor = %caller.accessor(), created = %new.record.accessor, "token created (vault api)");
+    Ok(auth_envelope(req, auth_data(&new.record, new.token.expose()), warnings))
+}
