@@ -25,8 +25,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::{Capability, CoreError, MountKind, Rule};
 
 const KV_FAMILIES: [&str; 6] = ["data", "metadata", "delete", "undelete", "destroy", "subkeys"];
-const TRANSIT_SEGMENTS: [&str; 12] =
-    ["keys", "encrypt", "decrypt", "rewrap", "datakey", "random", "hash", "hmac", "sign", "verify", "export", "cache-config"];
+const TRANSIT_SEGMENTS: [&str; 12] = [
+    "keys",
+    "encrypt",
+    "decrypt",
+    "rewrap",
+    "datakey",
+    "random",
+    "hash",
+    "hmac",
+    "sign",
+    "verify",
+    "export",
+    "cache-config",
+];
 const SELF_SERVICE: [&str; 4] =
     ["auth/token/lookup-self", "auth/token/renew-self", "auth/token/revoke-self", "sys/capabilities-self"];
 
@@ -192,16 +204,21 @@ pub fn translate(rules: &[HclRule], mount_kind: impl Fn(&str) -> Option<MountKin
                 if r.capabilities.iter().any(|c| c == "sudo" || c == "subscribe" || c == "recover") {
                     return reject("sudo, subscribe and recover have no KV meaning in keyward");
                 }
-                let (families, native): (Vec<&'static str>, String) = match (second, rest) {
-                    (Some("*"), None) => (KV_FAMILIES.to_vec(), "*".into()),
-                    (Some("+"), Some(rest)) => (KV_FAMILIES.to_vec(), rest.to_owned()),
-                    (Some(fam), rest) => match KV_FAMILIES.iter().find(|f| **f == fam) {
-                        Some(f) => (vec![*f], rest.unwrap_or_default().to_owned()),
-                        None if fam == "config" => return reject("the engine configuration needs native sudo on sys/mounts"),
-                        None => return reject("KV v2 paths are M/data/…, M/metadata/…, M/delete/…, M/undelete/…, M/destroy/… or M/*"),
-                    },
-                    (None, _) => return reject("a KV path names an engine segment (data/, metadata/, …)"),
-                };
+                let (families, native): (Vec<&'static str>, String) =
+                    match (second, rest) {
+                        (Some("*"), None) => (KV_FAMILIES.to_vec(), "*".into()),
+                        (Some("+"), Some(rest)) => (KV_FAMILIES.to_vec(), rest.to_owned()),
+                        (Some(fam), rest) => match KV_FAMILIES.iter().find(|f| **f == fam) {
+                            Some(f) => (vec![*f], rest.unwrap_or_default().to_owned()),
+                            None if fam == "config" => {
+                                return reject("the engine configuration needs native sudo on sys/mounts")
+                            }
+                            None => return reject(
+                                "KV v2 paths are M/data/…, M/metadata/…, M/delete/…, M/undelete/…, M/destroy/… or M/*",
+                            ),
+                        },
+                        (None, _) => return reject("a KV path names an engine segment (data/, metadata/, …)"),
+                    };
                 if native.is_empty() {
                     t.warnings.push(format!(
                         "{:?}: listing is filtered by `list` on each secret; the rule adds nothing",
@@ -212,7 +229,11 @@ pub fn translate(rules: &[HclRule], mount_kind: impl Fn(&str) -> Option<MountKin
                 let target = format!("{mount}/{native}");
                 crate::validate_rule_path(&target)?;
                 for fam in families {
-                    kv.entry(target.clone()).or_default().entry(fam).or_default().extend(r.capabilities.iter().cloned());
+                    kv.entry(target.clone())
+                        .or_default()
+                        .entry(fam)
+                        .or_default()
+                        .extend(r.capabilities.iter().cloned());
                 }
             }
             None => {
@@ -267,7 +288,8 @@ fn kv_caps(target: &str, fams: &BTreeMap<&'static str, BTreeSet<String>>) -> Res
     }
     let data_update = has("data", "update");
     for fam in ["metadata", "undelete"] {
-        let wants = if fam == "metadata" { any(fam, &["create", "update", "patch"]) } else { any(fam, &["create", "update"]) };
+        let wants =
+            if fam == "metadata" { any(fam, &["create", "update", "patch"]) } else { any(fam, &["create", "update"]) };
         if wants && !data_update {
             return Err(invalid(format!(
                 "policy rule for {target:?}: writing {fam}/ is gated by `update` in keyward, which also allows writing \

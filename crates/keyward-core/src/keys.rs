@@ -8,6 +8,9 @@ use uuid::Uuid;
 
 use crate::{AuditKeys, CoreError, Store, StoreTx};
 
+/// An unwrapped key with the mount it belongs to.
+type MountKey = (Uuid, Arc<Key256>);
+
 /// Owner id of singleton keys (token key, audit key).
 pub(crate) const SYSTEM_OWNER: Uuid = Uuid::nil();
 
@@ -17,7 +20,7 @@ pub struct KeyManager {
     keyring: MasterKeyring,
     deks: RwLock<HashMap<(Uuid, u32), Arc<Key256>>>,
     /// Transit key versions by (key id, version), with their mount (for eviction).
-    transit: RwLock<HashMap<(Uuid, u32), (Uuid, Arc<Key256>)>>,
+    transit: RwLock<HashMap<(Uuid, u32), MountKey>>,
     token_key: RwLock<Option<Arc<TokenKey>>>,
     audit_keys: RwLock<Option<Arc<AuditKeys>>>,
 }

@@ -9,8 +9,8 @@ use crate::ops::{check_cas, current_map, is_live, kv_mount, open_version, write_
 use crate::paths::validate_secret_path;
 use crate::service::{unexpected, written};
 use crate::{
-    now_nanos, AuditEntry, CoreError, KeyManager, KvConfig, MetadataUpdate, Mount, SecretData, SecretMeta,
-    SecretPatch, SecretVersion, StoreTx, WriteOp, WriteReply, WriteSummary,
+    now_nanos, AuditEntry, CoreError, KeyManager, KvConfig, MetadataUpdate, Mount, SecretData, SecretMeta, SecretPatch,
+    SecretVersion, StoreTx, WriteOp, WriteReply, WriteSummary,
 };
 use crate::{Keyward, MountKind};
 
@@ -80,7 +80,9 @@ pub(crate) async fn merge_patch(
     let mount = kv_mount(tx, mount_name).await?;
     let meta = tx.secret_for_update(mount.id, path).await?;
     let live = match &meta {
-        Some(m) if m.current_version > 0 => tx.version(m.id, m.current_version).await?.is_some_and(|v| is_live(&v, now_nanos())),
+        Some(m) if m.current_version > 0 => {
+            tx.version(m.id, m.current_version).await?.is_some_and(|v| is_live(&v, now_nanos()))
+        }
         _ => false,
     };
     if !live {
@@ -204,7 +206,11 @@ pub(crate) async fn write_metadata(
     Ok(WriteReply::Done)
 }
 
-pub(crate) async fn configure(tx: &mut dyn StoreTx, mount_name: &str, config: KvConfig) -> Result<WriteReply, CoreError> {
+pub(crate) async fn configure(
+    tx: &mut dyn StoreTx,
+    mount_name: &str,
+    config: KvConfig,
+) -> Result<WriteReply, CoreError> {
     check_settings(Some(config.max_versions), Some(config.delete_version_after_secs))?;
     let mount = kv_mount(tx, mount_name).await?;
     let mut merged = match mount.config {
@@ -307,8 +313,11 @@ impl Keyward {
     /// A secret's metadata and all its stored versions (without blobs).
     pub async fn kv_metadata(&self, mount: &str, path: &str) -> Result<(SecretMeta, Vec<SecretVersion>), CoreError> {
         let m = self.kv_mount_named(mount).await?;
-        let meta =
-            self.store.secret(m.id, path).await?.ok_or_else(|| CoreError::NotFound(format!("secret {mount}/{path}")))?;
+        let meta = self
+            .store
+            .secret(m.id, path)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("secret {mount}/{path}")))?;
         let versions = self.store.versions(meta.id).await?;
         Ok((meta, versions))
     }
@@ -317,8 +326,11 @@ impl Keyward {
     /// back without data; a version that does not exist is `NotFound`.
     pub async fn kv_read(&self, mount: &str, path: &str, version: Option<u64>) -> Result<KvRead, CoreError> {
         let m = self.kv_mount_named(mount).await?;
-        let meta =
-            self.store.secret(m.id, path).await?.ok_or_else(|| CoreError::NotFound(format!("secret {mount}/{path}")))?;
+        let meta = self
+            .store
+            .secret(m.id, path)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("secret {mount}/{path}")))?;
         let v = version.filter(|v| *v > 0).unwrap_or(meta.current_version);
         let mut row = self
             .store

@@ -29,8 +29,8 @@ pub use duration::{format_duration, parse_duration};
 pub use error::{CoreError, StoreError};
 pub use hcl::{parse_hcl_policy, translate as translate_hcl, HclRule, Translation};
 pub use keys::KeyManager;
-pub use kv::{merge_patch_value, KvRead, VersionAction};
 pub use keyward_crypto::WrappedKey;
+pub use kv::{merge_patch_value, KvRead, VersionAction};
 pub use model::{
     DekUsage, DoctorReport, FieldStamp, KekUsage, KeyJob, KeyStatus, KvConfig, MetadataUpdate, Mount, MountKind,
     SecretMeta, SecretSummary, SecretVersion, StaleField, TokenRecord, TransitKey, TransitKeyConfig, VersionInfo,

@@ -206,12 +206,18 @@ impl Keyward {
     /// Renews a token: its expiry moves to `now + increment` (its own TTL by default), never past
     /// its creation time plus the configured maximum TTL, nor past its parent's expiry. Tokens
     /// without expiry (root) stay as they are. Returns the updated record.
-    pub async fn renew_token(&self, record: &TokenRecord, increment_secs: Option<u64>) -> Result<TokenRecord, CoreError> {
+    pub async fn renew_token(
+        &self,
+        record: &TokenRecord,
+        increment_secs: Option<u64>,
+    ) -> Result<TokenRecord, CoreError> {
         let Some(_) = record.expires_at else { return Ok(record.clone()) };
         let secs = |s: u64| i64::try_from(s).unwrap_or(i64::MAX / 2).saturating_mul(1_000_000_000);
         let now = now_nanos();
         let increment = increment_secs.filter(|i| *i > 0).unwrap_or(record.ttl_secs);
-        let mut expires_at = now.saturating_add(secs(increment)).min(record.created_at.saturating_add(secs(self.config.max_token_ttl_secs)));
+        let mut expires_at = now
+            .saturating_add(secs(increment))
+            .min(record.created_at.saturating_add(secs(self.config.max_token_ttl_secs)));
         if let Some(parent) = &record.parent_accessor {
             if let Some(pe) = self.store.token_by_accessor(parent).await?.and_then(|p| p.expires_at) {
                 expires_at = expires_at.min(pe);

@@ -306,7 +306,9 @@ impl Keyward {
         let v = match version.filter(|v| *v > 0) {
             None => c.latest_version,
             Some(v) if v > c.latest_version => {
-                return Err(CoreError::InvalidInput("requested version for encryption is greater than the latest key version".into()))
+                return Err(CoreError::InvalidInput(
+                    "requested version for encryption is greater than the latest key version".into(),
+                ))
             }
             Some(v) if v < c.min_encryption_version || v < c.min_decryption_version => {
                 return Err(CoreError::InvalidInput(
@@ -365,15 +367,22 @@ mod tests {
     fn configuration_rules_follow_vault() {
         let mut c = config(3);
         let err = configure(&mut c, &TransitKeyChange { min_decryption_version: Some(4), ..Default::default() });
-        assert!(err.unwrap_err().to_string().contains("cannot set min decryption version of 4, latest key version is 3"));
+        assert!(err
+            .unwrap_err()
+            .to_string()
+            .contains("cannot set min decryption version of 4, latest key version is 3"));
         configure(&mut c, &TransitKeyChange { min_decryption_version: Some(2), ..Default::default() }).unwrap();
         assert_eq!(c.min_decryption_version, 2);
         assert!(configure(&mut c, &TransitKeyChange { min_encryption_version: Some(1), ..Default::default() }).is_err());
         configure(&mut c, &TransitKeyChange { min_encryption_version: Some(3), ..Default::default() }).unwrap();
-        assert!(configure(&mut c, &TransitKeyChange { auto_rotate_period_secs: Some(60), ..Default::default() }).is_err());
+        assert!(
+            configure(&mut c, &TransitKeyChange { auto_rotate_period_secs: Some(60), ..Default::default() }).is_err()
+        );
         configure(&mut c, &TransitKeyChange { exportable: Some(true), ..Default::default() }).unwrap();
         assert!(configure(&mut c, &TransitKeyChange { exportable: Some(false), ..Default::default() }).is_err());
         assert!(validate_key_name("orders-v2").is_ok());
-        assert!(validate_key_name("a/b").is_err() && validate_key_name("").is_err() && validate_key_name("..").is_err());
+        assert!(
+            validate_key_name("a/b").is_err() && validate_key_name("").is_err() && validate_key_name("..").is_err()
+        );
     }
 }

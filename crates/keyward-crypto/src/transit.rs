@@ -71,7 +71,9 @@ mod tests {
         assert_eq!(&*open_transit(&k, b"ad", &sealed).unwrap(), b"hello");
         assert!(open_transit(&k, b"other", &sealed).is_err());
         assert!(open_transit(&Key256::generate(), b"ad", &sealed).is_err());
-        for bad in ["", "vault:v:AAAA", "vault:v0:AAAA", "vault:vx:AAAA", "vault:v1", "vault:v1:!!", "vault:v-1:AA", "v1:AAAA"] {
+        for bad in
+            ["", "vault:v:AAAA", "vault:v0:AAAA", "vault:vx:AAAA", "vault:v1", "vault:v1:!!", "vault:v-1:AA", "v1:AAAA"]
+        {
             assert!(parse_transit(bad).is_err(), "{bad}");
         }
         let d1 = derive_transit_key(&k, b"user-1");

@@ -158,12 +158,13 @@ impl StoreTx for SqlTx {
             .await
             .map_err(db_err)?
             .rows_affected();
-        shredded += sqlx::query("DELETE FROM wrapped_keys WHERE owner IN (SELECT id FROM transit_keys WHERE mount_id = $1)")
-            .bind(id.clone())
-            .execute(&mut *self.tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected();
+        shredded +=
+            sqlx::query("DELETE FROM wrapped_keys WHERE owner IN (SELECT id FROM transit_keys WHERE mount_id = $1)")
+                .bind(id.clone())
+                .execute(&mut *self.tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
         sqlx::query("DELETE FROM transit_keys WHERE mount_id = $1")
             .bind(id.clone())
             .execute(&mut *self.tx)

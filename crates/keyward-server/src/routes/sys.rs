@@ -1,5 +1,6 @@
 //! Vault-shaped system endpoints: health, seal status, init.
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -16,12 +17,30 @@ fn storage(st: &AppState) -> &'static str {
     }
 }
 
-async fn health_state(st: &AppState) -> (StatusCode, Health) {
+/// Vault's health query flags: the status code to answer in each state (unknown flags are ignored).
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HealthQuery {
+    /// Code when active (default 200).
+    activecode: Option<u16>,
+    /// Code when not initialised (default 501).
+    uninitcode: Option<u16>,
+    /// Code when the storage is unreachable, keyward's only "sealed" state (default 503).
+    sealedcode: Option<u16>,
+}
+// The standby flags (`standbyok`, `standbycode`, `perfstandbyok`, …) are accepted and have no
+// effect: every keyward replica is active.
+
+fn code(custom: Option<u16>, default: StatusCode) -> StatusCode {
+    custom.and_then(|c| StatusCode::from_u16(c).ok()).unwrap_or(default)
+}
+
+async fn health_state(st: &AppState, q: &HealthQuery) -> (StatusCode, Health) {
     let initialized = st.kw.is_initialized().await;
     let status = match initialized {
-        Ok(true) => StatusCode::OK,
-        Ok(false) => StatusCode::NOT_IMPLEMENTED,
-        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Ok(true) => code(q.activecode, StatusCode::OK),
+        Ok(false) => code(q.uninitcode, StatusCode::NOT_IMPLEMENTED),
+        Err(_) => code(q.sealedcode, StatusCode::SERVICE_UNAVAILABLE),
     };
     let health = Health {
         initialized: initialized.unwrap_or(false),
@@ -42,16 +61,19 @@ async fn health_state(st: &AppState) -> (StatusCode, Health) {
 }
 
 /// Health, unauthenticated and not audited: 200 initialised, 501 not initialised, 503 when
-/// the database is unreachable (Vault's conventions).
-#[utoipa::path(get, path = "/v1/sys/health", tag = "sys", responses((status = 200, body = Health), (status = 501, body = Health)))]
-pub async fn health(State(st): State<AppState>) -> Response {
-    let (status, body) = health_state(&st).await;
+/// the database is unreachable (Vault's conventions, each overridable by its query flag).
+#[utoipa::path(get, path = "/v1/sys/health", tag = "sys", params(HealthQuery),
+    responses((status = 200, body = Health), (status = 501, body = Health)))]
+pub async fn health(State(st): State<AppState>, q: Result<Query<HealthQuery>, QueryRejection>) -> Response {
+    let q = q.map(|q| q.0).unwrap_or_default();
+    let (status, body) = health_state(&st, &q).await;
     (status, Json(body)).into_response()
 }
 
 /// HEAD form of health (hvac's default).
-pub async fn health_head(State(st): State<AppState>) -> StatusCode {
-    health_state(&st).await.0
+pub async fn health_head(State(st): State<AppState>, q: Result<Query<HealthQuery>, QueryRejection>) -> StatusCode {
+    let q = q.map(|q| q.0).unwrap_or_default();
+    health_state(&st, &q).await.0
 }
 
 /// Seal status (keyward is never sealed while it holds its master key).

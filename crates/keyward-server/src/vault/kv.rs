@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keyward_core::{
-    format_duration, format_rfc3339, validate_secret_path, Capability, CoreError, MetadataUpdate,
-    SecretData, SecretMeta, SecretVersion, VersionAction,
+    format_duration, format_rfc3339, validate_secret_path, Capability, CoreError, MetadataUpdate, SecretData,
+    SecretMeta, SecretVersion, VersionAction,
 };
 use serde_json::{json, Map, Value};
 
@@ -150,7 +150,8 @@ async fn data(st: &AppState, caller: &Caller, req: &VaultReq, mount: &str, path:
         Op::Read => {
             caller.audit.note("kv.read", mount, path, vec![]);
             require(caller, Capability::Read, &t)?;
-            let version = super::uint_of("version", req.query.get("version").map(|v| Value::String(v.clone())).as_ref())?;
+            let version =
+                super::uint_of("version", req.query.get("version").map(|v| Value::String(v.clone())).as_ref())?;
             let r = match st.kw.kv_read(mount, path, version).await {
                 Err(CoreError::NotFound(_)) => return Err(not_found()),
                 other => other?,
@@ -333,7 +334,10 @@ async fn metadata(st: &AppState, caller: &Caller, req: &VaultReq, mount: &str, p
                 }
             }
             let entry = caller.audit.for_transaction();
-            st.kw.kv_write_metadata(mount, path, update, entry).await.inspect_err(|_| caller.audit.transaction_failed())?;
+            st.kw
+                .kv_write_metadata(mount, path, update, entry)
+                .await
+                .inspect_err(|_| caller.audit.transaction_failed())?;
             Ok(done(req, vec![]))
         }
         Op::Delete => {
@@ -412,8 +416,7 @@ async fn subkeys(st: &AppState, caller: &Caller, req: &VaultReq, mount: &str, pa
         return Ok((StatusCode::NOT_FOUND, Json(body)).into_response());
     };
     let depth = q("depth")?.unwrap_or(0);
-    let keys: Map<String, Value> =
-        data.fields().iter().map(|(k, v)| (k.clone(), subkeys_of(v, depth, 1))).collect();
+    let keys: Map<String, Value> = data.fields().iter().map(|(k, v)| (k.clone(), subkeys_of(v, depth, 1))).collect();
     Ok(envelope(req, json!({ "subkeys": keys, "metadata": metadata }), vec![]))
 }
 

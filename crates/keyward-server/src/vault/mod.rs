@@ -95,7 +95,9 @@ impl VaultReq {
     pub fn strings(&self, key: &str) -> ApiResult<Vec<String>> {
         match self.body.get(key) {
             None | Some(Value::Null) => Ok(vec![]),
-            Some(Value::String(s)) => Ok(s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Into::into).collect()),
+            Some(Value::String(s)) => {
+                Ok(s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Into::into).collect())
+            }
             Some(Value::Array(a)) => a
                 .iter()
                 .map(|v| v.as_str().map(str::to_owned))
@@ -221,8 +223,7 @@ async fn parse(parts: &Parts, body: Body) -> ApiResult<VaultReq> {
         }
     };
     let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let request_id =
-        parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let request_id = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     Ok(VaultReq {
         op,
         path,
@@ -268,9 +269,12 @@ async fn route(st: &AppState, caller: &Caller, req: &VaultReq) -> ApiResult<Resp
             match st.kw.store().mount(mount).await.map_err(keyward_core::CoreError::from)? {
                 Some(m) if m.kind == MountKind::Kv => kv::route(st, caller, req, mount, rest).await,
                 Some(_) => transit::route(st, caller, req, mount, rest).await,
-                None if caller.inner.acl.touches_mount(mount) || caller.inner.acl.is_root() => Err(ApiError::not_found(
-                    format!("no handler for route {:?}: route entry not found", crate::audit::redact_path(&req.path)),
-                )),
+                None if caller.inner.acl.touches_mount(mount) || caller.inner.acl.is_root() => {
+                    Err(ApiError::not_found(format!(
+                        "no handler for route {:?}: route entry not found",
+                        crate::audit::redact_path(&req.path)
+                    )))
+                }
                 None => Err(denied()),
             }
         }

@@ -107,7 +107,11 @@ async fn mount(st: &AppState, caller: &Caller, req: &VaultReq, path: &str) -> Ap
                     MountKind::Kv
                 }
                 "transit" => MountKind::Transit,
-                other => return Err(ApiError::bad_request(format!("secrets engine type {other:?} is not supported by keyward (kv, transit)"))),
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "secrets engine type {other:?} is not supported by keyward (kv, transit)"
+                    )))
+                }
             };
             match st.kw.create_mount(name, kind).await {
                 Ok(m) => tracing::info!(mount = %m.path, kind = m.kind.as_str(), "mount created (vault api)"),

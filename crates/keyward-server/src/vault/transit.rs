@@ -115,7 +115,9 @@ pub(super) async fn route(
 
 fn change(req: &VaultReq) -> ApiResult<TransitKeyChange> {
     let u32_of = |k: &str| -> ApiResult<Option<u32>> {
-        req.uint(k)?.map(|v| u32::try_from(v).map_err(|_| ApiError::bad_request(format!("{k} is too large")))).transpose()
+        req.uint(k)?
+            .map(|v| u32::try_from(v).map_err(|_| ApiError::bad_request(format!("{k} is too large"))))
+            .transpose()
     };
     Ok(TransitKeyChange {
         min_decryption_version: u32_of("min_decryption_version")?,
@@ -138,7 +140,14 @@ fn options(req: &VaultReq) -> ApiResult<TransitKeyOptions> {
     })
 }
 
-async fn keys(st: &AppState, caller: &Caller, req: &VaultReq, mount: &str, name: &str, path: &str) -> ApiResult<Response> {
+async fn keys(
+    st: &AppState,
+    caller: &Caller,
+    req: &VaultReq,
+    mount: &str,
+    name: &str,
+    path: &str,
+) -> ApiResult<Response> {
     match req.op {
         Op::Read => {
             require(caller, Capability::Read, path)?;
@@ -178,12 +187,20 @@ enum Mode {
 }
 
 /// One item of a request (the body itself, or an element of `batch_input`).
-async fn one(st: &AppState, key: &TransitKey, mode: Mode, item: &Map<String, Value>, version: Option<u32>) -> ApiResult<Value> {
+async fn one(
+    st: &AppState,
+    key: &TransitKey,
+    mode: Mode,
+    item: &Map<String, Value>,
+    version: Option<u32>,
+) -> ApiResult<Value> {
     let context = b64("context", item.get("context"))?;
     let ad = b64("associated_data", item.get("associated_data"))?.unwrap_or_default();
     let ctx = context.as_deref().map(|c| c.as_slice());
     let ciphertext = || -> ApiResult<&str> {
-        item.get("ciphertext").and_then(Value::as_str).ok_or_else(|| ApiError::bad_request("missing ciphertext to decrypt"))
+        item.get("ciphertext")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::bad_request("missing ciphertext to decrypt"))
     };
     match mode {
         Mode::Encrypt => {
@@ -286,7 +303,8 @@ async fn crypt(
     }
     if failed > 0 {
         if let Some(code) = req.uint("partial_failure_response_code")? {
-            let code = u16::try_from(code).ok().and_then(|c| StatusCode::from_u16(c).ok()).unwrap_or(StatusCode::BAD_REQUEST);
+            let code =
+                u16::try_from(code).ok().and_then(|c| StatusCode::from_u16(c).ok()).unwrap_or(StatusCode::BAD_REQUEST);
             let mut resp = envelope(req, body, vec![]);
             *resp.status_mut() = code;
             return Ok(resp);
@@ -318,7 +336,8 @@ async fn datakey(
     }
     let context = b64("context", req.body.get("context"))?;
     let plain = keyward_crypto::random_bytes(usize::try_from(bits / 8).unwrap_or(32));
-    let (ciphertext, v) = st.kw.transit_encrypt(&key, None, &plain, context.as_deref().map(|c| c.as_slice()), b"").await?;
+    let (ciphertext, v) =
+        st.kw.transit_encrypt(&key, None, &plain, context.as_deref().map(|c| c.as_slice()), b"").await?;
     let mut data = json!({ "ciphertext": ciphertext, "key_version": v });
     if with_plaintext {
         data["plaintext"] = json!(STANDARD.encode(&*plain));

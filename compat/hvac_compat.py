@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""Drives keyward's Vault-compatible API through hvac's own methods.
+
+Usage: VAULT_ADDR=http://127.0.0.1:8200 VAULT_TOKEN=<root token> python3 compat/hvac_compat.py
+
+The same assertions hold against HashiCorp Vault itself (`vault server -dev`, then set
+COMPAT_TARGET=vault): checks that only make sense for keyward are skipped there. Every run uses
+fresh mount names, so it can run twice against one server. Exits non-zero on the first failure.
+"""
+import base64
+import os
+import sys
+import uuid
+import warnings
+
+import hvac
+from hvac import exceptions as ex
+
+warnings.simplefilter("ignore", DeprecationWarning)
+
+ADDR = os.environ["VAULT_ADDR"]
+TARGET = os.environ.get("COMPAT_TARGET", "keyward")
+KEYWARD = TARGET == "keyward"
+RUN = uuid.uuid4().hex[:8]
+KV = f"kv{RUN}"
+TR = f"tr{RUN}"
+checks = 0
+
+
+def check(cond, what):
+    global checks
+    if not cond:
+        print(f"FAILED: {what}", file=sys.stderr)
+        sys.exit(1)
+    checks += 1
+
+
+def raises(exc, what, fn, *args, **kwargs):
+    try:
+        fn(*args, **kwargs)
+    except exc:
+        check(True, what)
+        return
+    except Exception as e:  # noqa: BLE001 - report the wrong exception type
+        check(False, f"{what}: expected {exc.__name__}, got {type(e).__name__}: {e}")
+    check(False, f"{what}: expected {exc.__name__}, nothing was raised")
+
+
+def b64(s):
+    return base64.b64encode(s.encode()).decode()
+
+
+def unb64(s):
+    return base64.b64decode(s).decode()
+
+
+root = hvac.Client(url=ADDR, token=os.environ["VAULT_TOKEN"])
+kv = root.secrets.kv.v2
+tr = root.secrets.transit
+
+# --- sys -------------------------------------------------------------------------------------
+check(root.is_authenticated(), "root token authenticates (lookup-self)")
+health = root.sys.read_health_status(method="GET")
+check(health["initialized"] and not health["sealed"], "health: initialized, unsealed")
+check(root.sys.read_health_status(method="HEAD").status_code == 200, "health HEAD: 200")
+check(root.sys.read_health_status(method="GET", active_code=299).status_code == 299, "health honours activecode")
+check(not root.sys.read_seal_status()["sealed"], "seal-status: not sealed")
+root.sys.enable_secrets_engine("kv", path=KV, options={"version": "2"})
+root.sys.enable_secrets_engine("transit", path=TR)
+mounts = root.sys.list_mounted_secrets_engines()["data"]
+check(mounts[f"{KV}/"]["type"] == "kv" and mounts[f"{KV}/"]["options"]["version"] == "2", "kv mount listed as version 2")
+check(mounts[f"{TR}/"]["type"] == "transit", "transit mount listed")
+check(root.sys.retrieve_mount_option(KV, "version") == "2", "mount option version is the string \"2\"")
+ui = root.adapter.get(f"/v1/sys/internal/ui/mounts/{KV}/some/deep/path")["data"]
+check(ui["path"] == f"{KV}/" and ui["options"]["version"] == "2", "internal/ui/mounts resolves a sub-path to its kv mount")
+raises(ex.InvalidRequest, "enabling a mount twice is refused", root.sys.enable_secrets_engine, "kv", path=KV, options={"version": "2"})
+
+# --- KV v2: write, read, any JSON ------------------------------------------------------------
+r = kv.create_or_update_secret("app/db", {"user": "app", "password": "p1"}, mount_point=KV)
+check(r["data"]["version"] == 1 and r["data"]["deletion_time"] == "" and r["data"]["destroyed"] is False, "first write is version 1")
+for field in ("request_id", "lease_id", "renewable", "lease_duration", "wrap_info", "warnings", "auth"):
+    check(field in r, f"response envelope carries {field}")
+r = kv.read_secret_version("app/db", mount_point=KV, raise_on_deleted_version=True)
+check(r["data"]["data"] == {"user": "app", "password": "p1"}, "read returns the written map")
+check(r["data"]["metadata"]["version"] == 1 and r["data"]["metadata"]["created_time"].endswith("Z"), "read carries metadata")
+doc = {"n": 42, "f": 1.5, "list": [1, "two", {"three": 3}], "obj": {"nested": True}, "none": None, "s": "x"}
+kv.create_or_update_secret("app/json", doc, mount_point=KV)
+check(kv.read_secret_version("app/json", mount_point=KV, raise_on_deleted_version=True)["data"]["data"] == doc, "any JSON value round-trips")
+
+# --- check-and-set ---------------------------------------------------------------------------
+r = kv.create_or_update_secret("app/db", {"user": "app", "password": "p2"}, cas=1, mount_point=KV)
+check(r["data"]["version"] == 2, "cas=current writes version 2")
+raises(ex.InvalidRequest, "stale cas is 400", kv.create_or_update_secret, "app/db", {"x": "y"}, cas=1, mount_point=KV)
+raises(ex.InvalidRequest, "cas=0 on an existing path is 400", kv.create_or_update_secret, "app/db", {"x": "y"}, cas=0, mount_point=KV)
+check(kv.create_or_update_secret("app/new", {"a": "b"}, cas=0, mount_point=KV)["data"]["version"] == 1, "cas=0 creates")
+
+# --- patch: hvac's read-merge-write, and PATCH with merge-patch+json -------------------------
+r = kv.patch("app/db", {"password": "p3"}, mount_point=KV)
+check(r["data"]["version"] == 3, "hvac patch writes version 3")
+check(kv.read_secret_version("app/db", mount_point=KV, raise_on_deleted_version=True)["data"]["data"] == {"user": "app", "password": "p3"}, "patch kept the other field")
+root.adapter.request("PATCH", f"/v1/{KV}/data/app/db", json={"data": {"extra": "e", "user": None}}, headers={"Content-Type": "application/merge-patch+json"})
+r = kv.read_secret_version("app/db", mount_point=KV, raise_on_deleted_version=True)["data"]
+check(r["data"] == {"password": "p3", "extra": "e"} and r["metadata"]["version"] == 4, "merge patch: null removes, new key added, version 4")
+check(kv.read_secret_version("app/db", version=1, mount_point=KV, raise_on_deleted_version=True)["data"]["data"]["password"] == "p1", "old versions stay readable")
+raises(ex.InvalidPath, "patching a missing path is 404", kv.patch, "app/missing", {"a": "b"}, mount_point=KV)
+
+# --- soft delete, undelete, destroy ----------------------------------------------------------
+kv.delete_latest_version_of_secret("app/db", mount_point=KV)
+raises(ex.InvalidPath, "reading a soft-deleted version is 404", kv.read_secret_version, "app/db", mount_point=KV, raise_on_deleted_version=True)
+r = kv.read_secret_version("app/db", mount_point=KV, raise_on_deleted_version=False)
+check(r["data"]["data"] is None and r["data"]["metadata"]["deletion_time"] != "", "the 404 still carries deletion_time")
+kv.undelete_secret_versions("app/db", [4], mount_point=KV)
+check(kv.read_secret_version("app/db", mount_point=KV, raise_on_deleted_version=True)["data"]["data"]["extra"] == "e", "undelete restores")
+kv.delete_secret_versions("app/db", [1, 2, 99], mount_point=KV)
+raises(ex.InvalidPath, "deleted version 1 is 404", kv.read_secret_version, "app/db", version=1, mount_point=KV, raise_on_deleted_version=True)
+kv.destroy_secret_versions("app/db", [1], mount_point=KV)
+r = kv.read_secret_version("app/db", version=1, mount_point=KV, raise_on_deleted_version=False)
+check(r["data"]["metadata"]["destroyed"] is True, "destroyed version reports destroyed")
+kv.undelete_secret_versions("app/db", [1, 2], mount_point=KV)
+check(kv.read_secret_version("app/db", version=2, mount_point=KV, raise_on_deleted_version=True)["data"]["data"]["password"] == "p2", "undelete of v2 works")
+raises(ex.InvalidPath, "a destroyed version cannot be undeleted", kv.read_secret_version, "app/db", version=1, mount_point=KV, raise_on_deleted_version=True)
+
+# --- metadata --------------------------------------------------------------------------------
+kv.update_metadata("app/db", max_versions=3, custom_metadata={"owner": "team-a"}, mount_point=KV)
+m = kv.read_secret_metadata("app/db", mount_point=KV)["data"]
+check(m["max_versions"] == 3 and m["custom_metadata"] == {"owner": "team-a"} and m["current_version"] == 4, "metadata written and read")
+check(m["versions"]["1"]["destroyed"] is True and m["delete_version_after"] == "0s", "metadata lists versions")
+kv.create_or_update_secret("app/db", {"v": "5"}, mount_point=KV)
+kv.create_or_update_secret("app/db", {"v": "6"}, mount_point=KV)
+m = kv.read_secret_metadata("app/db", mount_point=KV)["data"]
+check(sorted(m["versions"], key=int) == ["4", "5", "6"] and m["oldest_version"] == 4, "max_versions prunes the oldest")
+check(m["custom_metadata"] == {"owner": "team-a"}, "custom metadata survives writes")
+kv.update_metadata("app/cas", cas_required=True, mount_point=KV)
+raises(ex.InvalidRequest, "cas_required refuses a write without cas", kv.create_or_update_secret, "app/cas", {"a": "b"}, mount_point=KV)
+check(kv.create_or_update_secret("app/cas", {"a": "b"}, cas=0, mount_point=KV)["data"]["version"] == 1, "cas_required with cas=0 creates")
+
+# --- list ------------------------------------------------------------------------------------
+kv.create_or_update_secret("app/nested/deep", {"k": "v"}, mount_point=KV)
+keys = kv.list_secrets("app", mount_point=KV)["data"]["keys"]
+check(keys == ["cas", "db", "json", "nested/", "new"], f"list shows children and folders: {keys}")
+check(kv.list_secrets("", mount_point=KV)["data"]["keys"] == ["app/"], "list at the root")
+check(root.adapter.get(f"/v1/{KV}/metadata/app", params={"list": "true"})["data"]["keys"] == keys, "GET ?list=true equals LIST")
+raises(ex.InvalidPath, "an empty list is 404", kv.list_secrets, "nothing-here", mount_point=KV)
+
+# --- subkeys, engine config, delete all ------------------------------------------------------
+sk = root.adapter.get(f"/v1/{KV}/subkeys/app/json")["data"]["subkeys"]
+check(sk["obj"] == {"nested": None} and sk["n"] is None, "subkeys hide values")
+kv.configure(max_versions=5, mount_point=KV)
+c = kv.read_configuration(mount_point=KV)["data"]
+check(c["max_versions"] == 5 and c["cas_required"] is False and c["delete_version_after"] == "0s", "engine config round-trips")
+kv.delete_metadata_and_all_versions("app/new", mount_point=KV)
+raises(ex.InvalidPath, "deleted metadata is gone", kv.read_secret_metadata, "app/new", mount_point=KV)
+
+# --- transit ---------------------------------------------------------------------------------
+tr.create_key("orders", mount_point=TR)
+k = tr.read_key("orders", mount_point=TR)["data"]
+check(k["type"] == "aes256-gcm96" and k["latest_version"] == 1 and k["min_decryption_version"] == 1, "transit key created")
+check(tr.list_keys(mount_point=TR)["data"]["keys"] == ["orders"], "transit keys listed")
+ct = tr.encrypt_data("orders", b64("card 4242"), mount_point=TR)["data"]["ciphertext"]
+check(ct.startswith("vault:v1:"), "ciphertext is vault:v1:…")
+check(unb64(tr.decrypt_data("orders", ct, mount_point=TR)["data"]["plaintext"]) == "card 4242", "decrypt round-trips")
+ad = tr.encrypt_data("orders", b64("bound"), associated_data=b64("row-7"), mount_point=TR)["data"]["ciphertext"]
+check(unb64(tr.decrypt_data("orders", ad, associated_data=b64("row-7"), mount_point=TR)["data"]["plaintext"]) == "bound", "associated data round-trips")
+raises(ex.InvalidRequest, "wrong associated data fails", tr.decrypt_data, "orders", ad, associated_data=b64("row-8"), mount_point=TR)
+batch = tr.encrypt_data("orders", batch_input=[{"plaintext": b64("a"), "reference": "r1"}, {"plaintext": b64("b"), "reference": "r2"}], mount_point=TR)["data"]["batch_results"]
+check([b["reference"] for b in batch] == ["r1", "r2"], "batch encrypt keeps references")
+dec = tr.decrypt_data("orders", batch_input=[{"ciphertext": b["ciphertext"]} for b in batch], mount_point=TR)["data"]["batch_results"]
+check([unb64(d["plaintext"]) for d in dec] == ["a", "b"], "batch decrypt")
+tr.rotate_key("orders", mount_point=TR)
+check(tr.read_key("orders", mount_point=TR)["data"]["latest_version"] == 2, "rotation adds version 2")
+check(tr.encrypt_data("orders", b64("x"), mount_point=TR)["data"]["ciphertext"].startswith("vault:v2:"), "new encryptions use v2")
+rw = tr.rewrap_data("orders", ct, mount_point=TR)["data"]
+check(rw["ciphertext"].startswith("vault:v2:") and rw["key_version"] == 2, "rewrap moves a v1 ciphertext to v2")
+check(unb64(tr.decrypt_data("orders", rw["ciphertext"], mount_point=TR)["data"]["plaintext"]) == "card 4242", "rewrapped ciphertext decrypts")
+tr.update_key_configuration("orders", min_decryption_version=2, mount_point=TR)
+raises(ex.InvalidRequest, "decrypting below min_decryption_version fails", tr.decrypt_data, "orders", ct, mount_point=TR)
+raises(ex.InvalidRequest, "min_decryption_version above latest fails", tr.update_key_configuration, "orders", min_decryption_version=9, mount_point=TR)
+check(tr.read_key("orders", mount_point=TR)["data"]["min_decryption_version"] == 2, "config persisted")
+tr.create_key("per-user", derived=True, mount_point=TR)
+cu = tr.encrypt_data("per-user", b64("s"), context=b64("user-1"), mount_point=TR)["data"]["ciphertext"]
+check(unb64(tr.decrypt_data("per-user", cu, context=b64("user-1"), mount_point=TR)["data"]["plaintext"]) == "s", "derived key with context")
+raises(ex.InvalidRequest, "derived key with another context fails", tr.decrypt_data, "per-user", cu, context=b64("user-2"), mount_point=TR)
+dk = tr.generate_data_key("orders", key_type="plaintext", mount_point=TR)["data"]
+check(len(base64.b64decode(dk["plaintext"])) == 32, "datakey: 256-bit plaintext key")
+check(tr.decrypt_data("orders", dk["ciphertext"], mount_point=TR)["data"]["plaintext"] == dk["plaintext"], "datakey ciphertext wraps the key")
+check("plaintext" not in tr.generate_data_key("orders", key_type="wrapped", mount_point=TR)["data"], "wrapped datakey has no plaintext")
+raises(ex.InvalidRequest, "delete is refused without deletion_allowed", tr.delete_key, "orders", mount_point=TR)
+tr.update_key_configuration("orders", deletion_allowed=True, mount_point=TR)
+tr.delete_key("orders", mount_point=TR)
+raises(ex.InvalidPath, "deleted key is gone", tr.read_key, "orders", mount_point=TR)
+tr.encrypt_data("upserted", b64("u"), mount_point=TR)
+check(tr.read_key("upserted", mount_point=TR)["data"]["latest_version"] == 1, "encrypt upserts a missing key")
+
+# --- policies and tokens ---------------------------------------------------------------------
+pname = f"reader-{RUN}"
+policy = (
+    f'path "{KV}/data/app/*" {{\n  capabilities = ["read"]\n}}\n'
+    f'path "{KV}/metadata/app/*" {{\n  capabilities = ["list", "read"]\n}}\n'
+    f'path "{TR}/encrypt/upserted" {{\n  capabilities = ["update"]\n}}\n'
+)
+root.sys.create_or_update_acl_policy(pname, policy)
+check(root.sys.read_acl_policy(pname)["data"] == {"name": pname, "policy": policy}, "ACL policy reads back as written")
+check(pname in root.sys.list_acl_policies()["data"]["keys"], "ACL policy listed")
+legacy = f"legacy-{RUN}"
+root.sys.create_or_update_policy(legacy, {"path": {f"{KV}/data/app/json": {"capabilities": ["read"]}}})
+check(f"{KV}/data/app/json" in root.sys.read_policy(legacy)["data"]["rules"], "legacy sys/policy (JSON form) reads back")
+check(legacy in root.sys.list_policies()["data"]["policies"], "legacy list")
+root.sys.delete_policy(legacy)
+if KEYWARD:
+    raises(ex.InvalidRequest, "an untranslatable rule is refused", root.sys.create_or_update_acl_policy, f"bad-{RUN}", 'path "sys/mounts/*" { capabilities = ["update"] }')
+
+auth = root.auth.token.create(policies=[pname], ttl="1h", display_name="ci")["auth"]
+check(auth["policies"] == sorted(["default", pname]) and 3500 <= auth["lease_duration"] <= 3600, "token created with policies and ttl")
+reader = hvac.Client(url=ADDR, token=auth["client_token"])
+check(reader.is_authenticated(), "new token authenticates")
+me = reader.auth.token.lookup_self()["data"]
+check(me["accessor"] == auth["accessor"] and pname in me["policies"] and 0 < me["ttl"] <= 3600, "lookup-self")
+check(reader.secrets.kv.v2.read_secret_version("app/db", mount_point=KV, raise_on_deleted_version=True)["data"]["data"]["v"] == "6", "reader reads under app/")
+check("db" in reader.secrets.kv.v2.list_secrets("app", mount_point=KV)["data"]["keys"], "reader lists under app/")
+raises(ex.Forbidden, "reader cannot write", reader.secrets.kv.v2.create_or_update_secret, "app/db", {"x": "y"}, mount_point=KV)
+raises(ex.Forbidden, "reader cannot delete", reader.secrets.kv.v2.delete_latest_version_of_secret, "app/db", mount_point=KV)
+raises(ex.Forbidden, "reader cannot read outside app/", reader.secrets.kv.v2.read_secret_version, "other/x", mount_point=KV, raise_on_deleted_version=True)
+raises(ex.Forbidden, "reader cannot list policies", reader.sys.list_acl_policies)
+raises(ex.Forbidden, "reader cannot create tokens", reader.auth.token.create, policies=[pname])
+raises(ex.Forbidden, "reader cannot decrypt", reader.secrets.transit.decrypt_data, "upserted", ct, mount_point=TR)
+check(reader.secrets.transit.encrypt_data("upserted", b64("ok"), mount_point=TR)["data"]["ciphertext"].startswith("vault:v1:"), "reader may encrypt")
+ren = reader.auth.token.renew_self(increment="30m")["auth"]
+check(ren["accessor"] == auth["accessor"] and ren["renewable"] is True, "renew-self")
+check(root.auth.token.lookup(auth["client_token"])["data"]["accessor"] == auth["accessor"], "lookup by token")
+check(root.auth.token.lookup_accessor(auth["accessor"])["data"]["display_name"] == "token-ci", "lookup-accessor")
+check(auth["accessor"] in root.auth.token.list_accessors()["data"]["keys"], "list accessors")
+child = root.auth.token.create(policies=[pname], no_default_policy=True)["auth"]
+check(child["policies"] == [pname], "no_default_policy")
+root.auth.token.revoke_accessor(child["accessor"])
+check(not hvac.Client(url=ADDR, token=child["client_token"]).is_authenticated(), "revoke-accessor")
+other = root.auth.token.create(policies=[pname])["auth"]
+root.auth.token.revoke(other["client_token"])
+check(not hvac.Client(url=ADDR, token=other["client_token"]).is_authenticated(), "revoke")
+reader.auth.token.revoke_self()
+check(not reader.is_authenticated(), "revoke-self")
+raises(ex.Forbidden, "a revoked token is refused with 403", reader.secrets.kv.v2.read_secret_version, "app/db", mount_point=KV, raise_on_deleted_version=True)
+bogus = hvac.Client(url=ADDR, token="kw_" + "A" * 43 if KEYWARD else "hvs.bogus")
+check(not bogus.is_authenticated(), "an unknown token is not authenticated")
+root.sys.delete_acl_policy(pname)
+raises(ex.InvalidPath, "deleted policy is gone", root.sys.read_acl_policy, pname)
+
+# --- disable = crypto-shred ------------------------------------------------------------------
+root.sys.disable_secrets_engine(KV)
+root.sys.disable_secrets_engine(TR)
+check(f"{KV}/" not in root.sys.list_mounted_secrets_engines()["data"], "mount disabled")
+root.sys.enable_secrets_engine("kv", path=KV, options={"version": "2"})
+raises(ex.InvalidPath, "a re-enabled mount starts empty", kv.list_secrets, "", mount_point=KV)
+root.sys.disable_secrets_engine(KV)
+
+print(f"hvac: {checks} checks passed against {TARGET} at {ADDR}")

@@ -1,0 +1,77 @@
+// Drives keyward's Vault-compatible API with node-vault (a thin client with no KV v2 awareness:
+// callers build `secret/data/...` paths themselves). Needs VAULT_ADDR and VAULT_TOKEN (root), a
+// kv v2 mount `secret` and a transit mount `transit` (node-vault's transit commands name it).
+// Exits non-zero on the first failed check. Works against HashiCorp Vault too.
+'use strict';
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+
+const vault = require('node-vault')({
+  apiVersion: 'v1',
+  endpoint: process.env.VAULT_ADDR,
+  token: process.env.VAULT_TOKEN,
+});
+
+let checks = 0;
+function check(cond, what) {
+  assert.ok(cond, what);
+  checks += 1;
+}
+
+async function rejects(promise, status, what) {
+  try {
+    await promise;
+  } catch (e) {
+    check(e.response && e.response.statusCode === status, `${what}: expected ${status}, got ${e.response && e.response.statusCode}`);
+    return;
+  }
+  check(false, `${what}: expected an error`);
+}
+
+async function main() {
+  const run = crypto.randomBytes(4).toString('hex');
+  const base = `secret/data/node-${run}`;
+
+  const w = await vault.write(`${base}/db`, { data: { user: 'app', password: 's3cret', port: 5432 } });
+  check(w.data.version === 1, 'write returns version 1');
+  const r = await vault.read(`${base}/db`);
+  check(r.data.data.password === 's3cret' && r.data.data.port === 5432, 'read returns the value');
+  check(r.data.metadata.version === 1 && r.data.metadata.deletion_time === '', 'read carries metadata');
+
+  const w2 = await vault.write(`${base}/db`, { data: { user: 'app', password: 'rotated' }, options: { cas: 1 } });
+  check(w2.data.version === 2, 'cas write returns version 2');
+  await rejects(vault.write(`${base}/db`, { data: { x: 'y' }, options: { cas: 1 } }), 400, 'stale cas is 400');
+  const patched = await vault.update(`${base}/db`, { data: { port: 6432 } });
+  check(patched.data.version === 3, 'PATCH (merge-patch) writes version 3');
+  check((await vault.read(`${base}/db`)).data.data.port === 6432, 'patched field read back');
+
+  await vault.write(`${base}/api`, { data: { key: 'k' } });
+  const list = await vault.list(`secret/metadata/node-${run}`);
+  check(JSON.stringify(list.data.keys) === JSON.stringify(['api', 'db']), `LIST returns the keys: ${list.data.keys}`);
+
+  await vault.delete(`${base}/api`);
+  await rejects(vault.read(`${base}/api`), 404, 'a soft-deleted secret reads as 404');
+  await vault.delete(`secret/metadata/node-${run}/api`);
+  await vault.delete(`secret/metadata/node-${run}/db`);
+  await rejects(vault.list(`secret/metadata/node-${run}`), 404, 'an empty list is 404');
+
+  const key = `node-${run}`;
+  await vault.write(`transit/keys/${key}`, {});
+  const plaintext = Buffer.from('card 4242 4242 4242 4242').toString('base64');
+  const enc = await vault.encryptData({ name: key, plaintext });
+  check(enc.data.ciphertext.startsWith('vault:v1:'), 'transit encrypt returns vault:v1:...');
+  const dec = await vault.decryptData({ name: key, ciphertext: enc.data.ciphertext });
+  check(dec.data.plaintext === plaintext, 'transit decrypt round-trips');
+  await vault.write(`transit/keys/${key}/config`, { deletion_allowed: true });
+  await vault.delete(`transit/keys/${key}`);
+
+  const bogus = require('node-vault')({ apiVersion: 'v1', endpoint: process.env.VAULT_ADDR, token: 'kw_' + 'B'.repeat(43) });
+  await rejects(bogus.read(`${base}/db`), 403, 'an unknown token is 403');
+
+  console.log(`node-vault: ${checks} checks passed against ${process.env.VAULT_ADDR}`);
+}
+
+main().catch((e) => {
+  console.error(`FAILED: ${e.message}`);
+  process.exit(1);
+});
