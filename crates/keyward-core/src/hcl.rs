@@ -292,8 +292,8 @@ fn kv_caps(target: &str, fams: &BTreeMap<&'static str, BTreeSet<String>>) -> Res
             if fam == "metadata" { any(fam, &["create", "update", "patch"]) } else { any(fam, &["create", "update"]) };
         if wants && !data_update {
             return Err(invalid(format!(
-                "policy rule for {target:?}: writing {fam}/ is gated by `update` in keyward, which also allows writing \
-                 the secret; grant update on the data/ path too, or drop it"
+                "the policy rules for {target:?} cannot be translated: writing {fam}/ is gated by `update` in keyward, \
+                 which also allows writing the secret; grant update on the data/ path too, or drop it"
             )));
         }
     }

@@ -1,4 +1,4 @@
-//! The OpenAPI document of the native API, served at `/api/v1/openapi.json`.
+//! The OpenAPI document of the native and Vault-compatible APIs, served at `/api/v1/openapi.json`.
 use axum::Json;
 use utoipa::OpenApi;
 
@@ -44,9 +44,11 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// The OpenAPI document.
+/// The OpenAPI document: the native API and the Vault-compatible API.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    crate::vault::openapi::describe(&mut doc);
+    doc
 }
 
 pub(crate) async fn serve_openapi() -> Json<utoipa::openapi::OpenApi> {

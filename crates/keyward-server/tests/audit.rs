@@ -6,7 +6,7 @@ mod common;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use common::{backends, random_name, TestDb, TestServer, KEY_A};
+use common::{backends, break_audit_table, mend_audit_table, random_name, TestServer, KEY_A};
 use keyward_server::Rate;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -221,32 +221,6 @@ async fn tampering_is_detected_and_located() {
 /// compactly, which matches RFC 8785 for the ASCII keys and strings used here.
 fn serde_jcs_free(v: &Value) -> String {
     serde_json::to_string(v).unwrap()
-}
-
-async fn break_audit_table(db: &TestDb, pool: &sqlx::AnyPool) {
-    match db.label {
-        "sqlite" => {
-            sqlx::query("CREATE TRIGGER kw_break BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit sink broken'); END")
-                .execute(pool)
-                .await
-                .unwrap();
-        }
-        _ => {
-            sqlx::query("CREATE FUNCTION kw_break() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit sink broken'; END $$ LANGUAGE plpgsql")
-                .execute(pool)
-                .await
-                .unwrap();
-            sqlx::query("CREATE TRIGGER kw_break BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION kw_break()")
-                .execute(pool)
-                .await
-                .unwrap();
-        }
-    }
-}
-
-async fn mend_audit_table(db: &TestDb, pool: &sqlx::AnyPool) {
-    let sql = if db.label == "sqlite" { "DROP TRIGGER kw_break" } else { "DROP TRIGGER kw_break ON audit_log" };
-    sqlx::query(sql).execute(pool).await.unwrap();
 }
 
 #[tokio::test]

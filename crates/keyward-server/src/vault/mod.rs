@@ -4,6 +4,7 @@
 //! limits as the native API; only the shapes differ (`{"errors": […]}`, the response envelope,
 //! 403 for an unknown token).
 mod kv;
+pub(crate) mod openapi;
 mod sys;
 mod token;
 mod transit;

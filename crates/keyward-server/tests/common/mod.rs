@@ -188,6 +188,23 @@ impl TestServer {
 }
 
 impl TestServer {
+    /// Calls the Vault API with `X-Vault-Token` (any method, including `LIST`): (status, body).
+    pub async fn vault(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, format!("{}/v1/{path}", self.base)).header("x-vault-token", token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status().as_u16();
+        if status >= 400 {
+            let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            assert_eq!(ct, "application/json", "errors are JSON");
+        }
+        let text = resp.text().await.expect("body");
+        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON body") })
+    }
+
     /// Writes a policy from a TOML document.
     pub async fn policy(&self, name: &str, toml: &str) {
         let (s, b) = self
@@ -202,4 +219,32 @@ impl TestServer {
         assert_eq!(s, 201, "{b}");
         b["token"].as_str().expect("token").to_owned()
     }
+}
+
+/// Makes every insert into the audit table fail (the primary sink is broken).
+pub async fn break_audit_table(db: &TestDb, pool: &sqlx::AnyPool) {
+    match db.label {
+        "sqlite" => {
+            sqlx::query("CREATE TRIGGER kw_break BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit sink broken'); END")
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        _ => {
+            sqlx::query("CREATE FUNCTION kw_break() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit sink broken'; END $$ LANGUAGE plpgsql")
+                .execute(pool)
+                .await
+                .unwrap();
+            sqlx::query("CREATE TRIGGER kw_break BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION kw_break()")
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// Undoes [`break_audit_table`].
+pub async fn mend_audit_table(db: &TestDb, pool: &sqlx::AnyPool) {
+    let sql = if db.label == "sqlite" { "DROP TRIGGER kw_break" } else { "DROP TRIGGER kw_break ON audit_log" };
+    sqlx::query(sql).execute(pool).await.unwrap();
 }

@@ -1,0 +1,375 @@
+//! The Vault-compatible API over HTTP, on SQLite and PostgreSQL: Vault's shapes and status codes,
+//! one authorization path shared with the native API, auditing (fail-closed, no values) and the
+//! encryption at rest of transit keys.
+#![allow(clippy::unwrap_used)] // test helpers panic on purpose
+mod common;
+
+use common::{backends, break_audit_table, mend_audit_table, TestServer, KEY_A};
+use reqwest::Method;
+use serde_json::{json, Value};
+use sqlx::Row;
+
+const ENVELOPE: [&str; 8] =
+    ["request_id", "lease_id", "renewable", "lease_duration", "data", "wrap_info", "warnings", "auth"];
+
+fn envelope_ok(b: &Value) {
+    for k in ENVELOPE {
+        assert!(b.get(k).is_some(), "envelope lacks {k}: {b}");
+    }
+}
+
+#[tokio::test]
+async fn kv_v2_follows_vaults_shapes_and_status_codes() {
+    for db in backends().await {
+        let srv = TestServer::start(&db, KEY_A).await;
+        let t = srv.token.clone();
+        let v = |m: &'static str, p: &'static str, b: Option<Value>| {
+            let t = t.clone();
+            let srv = &srv;
+            async move { srv.vault(&t, m, p, b).await }
+        };
+        // PUT and POST are the same write; the response is the version's metadata in the envelope.
+        let (s, b) = v("PUT", "secret/data/app/db", Some(json!({"data": {"user": "u", "n": 1}}))).await;
+        assert_eq!(s, 200, "{b}");
+        envelope_ok(&b);
+        assert_eq!((b["data"]["version"].as_u64(), b["data"]["deletion_time"].as_str()), (Some(1), Some("")));
+        let (s, b) =
+            v("POST", "secret/data/app/db", Some(json!({"data": {"user": "u2"}, "options": {"cas": 1}}))).await;
+        assert_eq!((s, b["data"]["version"].as_u64()), (200, Some(2)));
+        // Writing the same map again is still a new version (Vault semantics).
+        let (_, b) = v("POST", "secret/data/app/db", Some(json!({"data": {"user": "u2"}}))).await;
+        assert_eq!(b["data"]["version"], 3);
+        let (s, b) = v("POST", "secret/data/app/db", Some(json!({"data": {"x": 1}, "options": {"cas": 1}}))).await;
+        assert_eq!(
+            (s, b["errors"][0].as_str()),
+            (400, Some("check-and-set parameter did not match the current version"))
+        );
+        let (s, _) = v("POST", "secret/data/app/db", Some(json!({"data": {"x": 1}, "options": {"cas": 0}}))).await;
+        assert_eq!(s, 400, "cas 0 is create-only");
+        let (s, b) = v("GET", "secret/data/app/db?version=1", None).await;
+        assert_eq!((s, b["data"]["data"].clone()), (200, json!({"user": "u", "n": 1})));
+        // Soft delete: 404 that still carries the metadata; destroy; undelete.
+        assert_eq!(v("DELETE", "secret/data/app/db", None).await.0, 204);
+        let (s, b) = v("GET", "secret/data/app/db", None).await;
+        assert_eq!((s, b["errors"].clone(), b["data"]["data"].clone()), (404, json!([]), Value::Null));
+        assert_ne!(b["data"]["metadata"]["deletion_time"], "");
+        assert_eq!(v("POST", "secret/undelete/app/db", Some(json!({"versions": [3]}))).await.0, 204);
+        assert_eq!(v("GET", "secret/data/app/db", None).await.0, 200);
+        assert_eq!(v("PUT", "secret/destroy/app/db", Some(json!({"versions": [1, 42]}))).await.0, 204);
+        let (s, b) = v("GET", "secret/data/app/db?version=1", None).await;
+        assert_eq!((s, b["data"]["metadata"]["destroyed"].as_bool()), (404, Some(true)));
+        let (s, b) = v("POST", "secret/delete/app/db", Some(json!({}))).await;
+        assert_eq!((s, b["errors"][0].as_str()), (400, Some("no version number provided")));
+        // LIST and GET ?list=true agree; folders end in '/'; an empty list is 404.
+        v("POST", "secret/data/app/sub/x", Some(json!({"data": {"k": "v"}}))).await;
+        let (s, a) = v("LIST", "secret/metadata/app", None).await;
+        let (_, b) = v("GET", "secret/metadata/app/?list=true", None).await;
+        assert_eq!((s, a["data"].clone()), (200, json!({"keys": ["db", "sub/"]})));
+        assert_eq!(a["data"], b["data"]);
+        let (s, b) = v("LIST", "secret/metadata/none", None).await;
+        assert_eq!((s, b), (404, json!({"errors": []})));
+        // PATCH needs merge-patch+json.
+        let (s, _) = v("PATCH", "secret/data/app/sub/x", Some(json!({"data": {"k": "w"}}))).await;
+        assert_eq!(s, 415);
+        let resp = srv
+            .http
+            .patch(format!("{}/v1/secret/data/app/sub/x", srv.base))
+            .header("x-vault-token", &srv.token)
+            .header("content-type", "application/merge-patch+json")
+            .body(r#"{"data": {"k": null, "j": [1]}}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let (_, b) = v("GET", "secret/data/app/sub/x", None).await;
+        assert_eq!(
+            (b["data"]["data"].clone(), b["data"]["metadata"]["version"].as_u64()),
+            (json!({"j": [1]}), Some(2))
+        );
+        // Metadata: max_versions prunes, custom metadata, delete all.
+        let (s, _) = v(
+            "POST",
+            "secret/metadata/app/m",
+            Some(json!({"max_versions": 2, "custom_metadata": {"team": "pay"}, "delete_version_after": "1h"})),
+        )
+        .await;
+        assert_eq!(s, 204);
+        for i in 0..4 {
+            v("POST", "secret/data/app/m", Some(json!({"data": {"i": i}}))).await;
+        }
+        let (_, m) = v("GET", "secret/metadata/app/m", None).await;
+        assert_eq!((m["data"]["current_version"].as_u64(), m["data"]["oldest_version"].as_u64()), (Some(4), Some(3)));
+        assert_eq!(m["data"]["versions"].as_object().unwrap().len(), 2);
+        assert_eq!(
+            (m["data"]["custom_metadata"].clone(), m["data"]["delete_version_after"].as_str()),
+            (json!({"team": "pay"}), Some("1h0m0s"))
+        );
+        let (_, r) = v("GET", "secret/data/app/m", None).await;
+        assert_ne!(r["data"]["metadata"]["deletion_time"], "", "delete_version_after sets a future deletion time");
+        assert_eq!(r["data"]["data"], json!({"i": 3}), "and the version is readable until then");
+        assert_eq!(v("DELETE", "secret/metadata/app/m", None).await.0, 204);
+        assert_eq!(v("GET", "secret/metadata/app/m", None).await.0, 404);
+        // Mount-level cas_required.
+        assert_eq!(v("POST", "secret/config", Some(json!({"cas_required": true, "max_versions": 7}))).await.0, 204);
+        let (s, b) = v("POST", "secret/data/app/c", Some(json!({"data": {"a": "b"}}))).await;
+        assert_eq!((s, b["errors"][0].as_str()), (400, Some("check-and-set parameter required for this call")));
+        let (_, c) = v("GET", "secret/config", None).await;
+        assert_eq!((c["data"]["cas_required"].as_bool(), c["data"]["max_versions"].as_u64()), (Some(true), Some(7)));
+        // Malformed input: 4xx JSON, never a panic.
+        for (m, p, body, want) in [
+            ("POST", "secret/data/a/../b", Some(json!({"data": {}})), 400),
+            ("POST", "secret/data/app/x", Some(json!({"data": "not a map"})), 400),
+            ("POST", "secret/data/app/x", Some(json!([1])), 400),
+            ("POST", "secret/nothing/app/x", Some(json!({})), 404),
+            ("GET", "secret/data/app/x?version=abc", None, 400),
+            ("PUT", "nomount/data/x", Some(json!({"data": {}})), 404),
+            ("TRACE", "secret/data/app/x", None, 405),
+        ] {
+            let (s, b) = v(m, p, body).await;
+            assert_eq!(s, want, "{m} {p}: {b}");
+        }
+        // An unknown or missing token is 403 "permission denied", as Vault.
+        let (s, b) =
+            srv.vault("kw_0000000000000000000000000000000000000000000", "GET", "secret/data/app/db", None).await;
+        assert_eq!((s, b), (403, json!({"errors": ["permission denied"]})));
+        // The UI preflight clients use to detect KV v2.
+        let (_, u) = v("GET", "sys/internal/ui/mounts/secret/app/db", None).await;
+        assert_eq!(
+            (u["data"]["options"]["version"].as_str(), u["data"]["path"].as_str()),
+            (Some("2"), Some("secret/"))
+        );
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn vault_and_native_apis_share_one_authorization_path() {
+    for db in backends().await {
+        let srv = TestServer::start(&db, KEY_A).await;
+        srv.set("secret", "app/db", json!({"PASSWORD": "pw-shared-canary-1"})).await;
+        srv.set("secret", "admin/root", json!({"K": "never"})).await;
+        let hcl = "path \"secret/data/app/*\" {\n  capabilities = [\"read\"]\n}\npath \"secret/metadata/app/*\" { capabilities = [\"list\"] }\n# no access to admin\npath \"secret/data/admin/*\" { capabilities = [\"deny\"] }\n";
+        let (s, b) = srv.vault(&srv.token, "PUT", "sys/policies/acl/app-read", Some(json!({"policy": hcl}))).await;
+        assert_eq!(s, 204, "{b}");
+        let (_, b) = srv.vault(&srv.token, "GET", "sys/policies/acl/app-read", None).await;
+        assert_eq!(b["data"], json!({"name": "app-read", "policy": hcl}));
+        // The translation is a native policy, visible on the native API.
+        let (_, n) = srv.json(Method::GET, "/api/v1/policies/app-read", None).await;
+        assert!(n.to_string().contains("secret/app/*"), "{n}");
+        let reader = srv.token_with(&["app-read"]).await;
+        // Vault API and native API give the same answers.
+        let (s, b) = srv.vault(&reader, "GET", "secret/data/app/db", None).await;
+        assert_eq!((s, b["data"]["data"]["PASSWORD"].as_str()), (200, Some("pw-shared-canary-1")));
+        let (s, _) = srv.json_as(&reader, Method::GET, "/api/v1/mounts/secret/secrets/app/db?reveal=true", None).await;
+        assert_eq!(s, 200);
+        for (m, p) in
+            [("GET", "secret/data/admin/root"), ("POST", "secret/data/app/db"), ("GET", "sys/mounts/secret/tune")]
+        {
+            let (s, b) = srv.vault(&reader, m, p, Some(json!({"data": {"x": "y"}}))).await;
+            assert!(s == 403 || (m == "GET" && p.starts_with("sys/") && s == 404), "{m} {p}: {s} {b}");
+        }
+        let (s, _) =
+            srv.json_as(&reader, Method::GET, "/api/v1/mounts/secret/secrets/admin/root?reveal=true", None).await;
+        assert_eq!(s, 403);
+        let (s, b) = srv.vault(&reader, "LIST", "secret/metadata/", None).await;
+        assert_eq!((s, b["data"]["keys"].clone()), (200, json!(["app/"])), "listing shows only what may be listed");
+        // A native policy governs the Vault API the same way.
+        srv.policy(
+            "native-admin",
+            "[[rules]]\npath = \"secret/admin/*\"\ncapabilities = [\"read\", \"create\", \"update\"]\n",
+        )
+        .await;
+        let admin = srv.token_with(&["native-admin"]).await;
+        let (s, _) = srv.vault(&admin, "GET", "secret/data/admin/root", None).await;
+        assert_eq!(s, 200);
+        let (s, _) = srv.vault(&admin, "GET", "secret/data/app/db", None).await;
+        assert_eq!(s, 403);
+        // What cannot be translated without widening access is refused, with the reason.
+        for bad in [
+            "path \"secret/metadata/app/*\" { capabilities = [\"update\"] }",
+            "path \"sys/policies/acl/*\" { capabilities = [\"update\"] }",
+            "path \"secret/data/x\" {\n capabilities = [\"read\"]\n allowed_parameters = { \"a\" = [] }\n}",
+        ] {
+            let (s, b) = srv.vault(&srv.token, "PUT", "sys/policies/acl/bad", Some(json!({"policy": bad}))).await;
+            assert_eq!(s, 400, "{bad}: {b}");
+            assert!(
+                b["errors"][0].as_str().unwrap().contains("cannot")
+                    || b["errors"][0].as_str().unwrap().contains("not supported"),
+                "{b}"
+            );
+        }
+        assert_eq!(srv.vault(&srv.token, "GET", "sys/policies/acl/bad", None).await.0, 404);
+        // Tokens from the Vault API are ordinary tokens.
+        let (s, b) = srv
+            .vault(&srv.token, "POST", "auth/token/create", Some(json!({"policies": ["app-read"], "ttl": "10m"})))
+            .await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!((b["data"].clone(), b["auth"]["policies"].clone()), (Value::Null, json!(["app-read", "default"])));
+        let lease = b["auth"]["lease_duration"].as_u64().unwrap();
+        assert!((590..=600).contains(&lease), "{lease}");
+        let tok = b["auth"]["client_token"].as_str().unwrap().to_owned();
+        let (s, _) = srv.json_as(&tok, Method::GET, "/api/v1/mounts/secret/secrets/app/db", None).await;
+        assert_eq!(s, 200);
+        let (s, b) = srv.vault(&tok, "GET", "auth/token/lookup-self", None).await;
+        assert_eq!((s, b["data"]["id"].as_str()), (200, Some("")), "the token itself is never echoed");
+        assert_eq!(srv.vault(&tok, "POST", "auth/token/revoke-self", None).await.0, 204);
+        assert_eq!(srv.json_as(&tok, Method::GET, "/api/v1/mounts/secret/secrets/app/db", None).await.0, 401);
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn vault_requests_are_audited_fail_closed_and_without_values() {
+    for db in backends().await {
+        let srv = TestServer::start(&db, KEY_A).await;
+        let t = srv.token.clone();
+        srv.vault(&t, "POST", "secret/data/pay", Some(json!({"data": {"STRIPE": "sk_live_auditcanary0000009999"}})))
+            .await;
+        srv.vault(&t, "GET", "secret/data/pay", None).await;
+        srv.vault(&t, "POST", "transit/keys/cards", None).await;
+        let (_, e) = srv
+            .vault(&t, "POST", "transit/encrypt/cards", Some(json!({"plaintext": "dHJhbnNpdC1hdWRpdC1jYW5hcnk="})))
+            .await;
+        let ct = e["data"]["ciphertext"].as_str().unwrap().to_owned();
+        srv.vault(&t, "POST", "transit/decrypt/cards", Some(json!({"ciphertext": ct}))).await;
+        srv.vault("kw_1111111111111111111111111111111111111111111", "GET", "secret/data/pay", None).await;
+        let (_, a) = srv.json(Method::GET, "/api/v1/audit?limit=1000", None).await;
+        let entries = a["entries"].as_array().unwrap();
+        let text = serde_json::to_string(entries).unwrap();
+        for canary in ["sk_live_auditcanary0000009999", "dHJhbnNpdC1hdWRpdC1jYW5hcnk=", "transit-audit-canary", &t] {
+            assert!(!text.contains(canary), "{} leaked into the audit log", db.label);
+        }
+        let op =
+            |o: &str| entries.iter().find(|e| e["operation"] == o).unwrap_or_else(|| panic!("no {o}: {text}")).clone();
+        let w = op("kv.write");
+        assert_eq!(
+            (w["mount"].as_str(), w["path"].as_str(), w["fields"].clone()),
+            (Some("secret"), Some("pay"), json!(["STRIPE"]))
+        );
+        assert_eq!(op("kv.read")["fields"], json!(["STRIPE"]));
+        assert_eq!(op("transit.encrypt")["details"]["key"], "cards");
+        assert_eq!(op("transit.decrypt")["status"], 200);
+        assert!(entries.iter().any(|e| e["status"] == 403 && e["details"]["presented_token_hmac"].is_string()));
+        let (_, verify) = srv.json(Method::GET, "/api/v1/audit/verify", None).await;
+        assert_eq!(verify["ok"], true, "{verify}");
+
+        // With the primary sink broken, nothing is served and nothing is written.
+        let pool = db.pool().await;
+        break_audit_table(&db, &pool).await;
+        let (s, b) = srv.vault(&t, "GET", "secret/data/pay", None).await;
+        assert_eq!(s, 503);
+        assert!(!b.to_string().contains("auditcanary"), "served unaudited: {b}");
+        assert_eq!(srv.vault(&t, "POST", "secret/data/pay", Some(json!({"data": {"STRIPE": "changed"}}))).await.0, 503);
+        assert_eq!(srv.vault(&t, "POST", "transit/decrypt/cards", Some(json!({"ciphertext": ct}))).await.0, 503);
+        mend_audit_table(&db, &pool).await;
+        let (_, r) = srv.vault(&t, "GET", "secret/data/pay", None).await;
+        assert_eq!(
+            (r["data"]["data"]["STRIPE"].as_str(), r["data"]["metadata"]["version"].as_u64()),
+            (Some("sk_live_auditcanary0000009999"), Some(1))
+        );
+        pool.close().await;
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn transit_keeps_keys_wrapped_and_shreds_them_with_the_mount() {
+    for db in backends().await {
+        let srv = TestServer::start(&db, KEY_A).await;
+        let t = srv.token.clone();
+        let (s, k) = srv.vault(&t, "POST", "transit/keys/orders", Some(json!({"type": "aes256-gcm96"}))).await;
+        assert_eq!((s, k["data"]["latest_version"].as_u64()), (200, Some(1)));
+        let (s, _) = srv.vault(&t, "POST", "transit/keys/rsa", Some(json!({"type": "rsa-2048"}))).await;
+        assert_eq!(s, 400, "unsupported key types are refused");
+        let plain = "dHJhbnNpdC1hdC1yZXN0LWNhbmFyeQ=="; // "transit-at-rest-canary"
+        let (_, e) = srv.vault(&t, "POST", "transit/encrypt/orders", Some(json!({"plaintext": plain}))).await;
+        let v1 = e["data"]["ciphertext"].as_str().unwrap().to_owned();
+        assert!(v1.starts_with("vault:v1:"));
+        srv.vault(&t, "POST", "transit/keys/orders/rotate", None).await;
+        let (_, r) = srv.vault(&t, "POST", "transit/rewrap/orders", Some(json!({"ciphertext": v1}))).await;
+        assert!(r["data"]["ciphertext"].as_str().unwrap().starts_with("vault:v2:"));
+        let (s, b) =
+            srv.vault(&t, "POST", "transit/keys/orders/config", Some(json!({"min_decryption_version": 2}))).await;
+        assert_eq!((s, b["data"]["min_decryption_version"].as_u64()), (200, Some(2)));
+        let (s, b) = srv.vault(&t, "POST", "transit/decrypt/orders", Some(json!({"ciphertext": v1}))).await;
+        assert_eq!(
+            (s, b["errors"][0].as_str()),
+            (400, Some("ciphertext or signature version is disallowed by policy (too old)"))
+        );
+        // Tampered or foreign ciphertexts: 400, never 500.
+        let mut bad = v1.clone();
+        bad.pop();
+        bad.push(if v1.ends_with('A') { 'B' } else { 'A' });
+        for c in [bad.as_str(), "vault:v2:AAAA", "garbage", "vault:v9:AAAA"] {
+            let (s, _) = srv.vault(&t, "POST", "transit/decrypt/orders", Some(json!({"ciphertext": c}))).await;
+            assert_eq!(s, 400, "{c}");
+        }
+        // Batch with a partial failure keeps going and says which item failed.
+        let (s, b) = srv
+            .vault(
+                &t,
+                "POST",
+                "transit/encrypt/orders",
+                Some(json!({"batch_input": [{"plaintext": plain}, {"plaintext": "%%%"}]})),
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+        assert!(
+            b["data"]["batch_results"][0]["ciphertext"].is_string()
+                && b["data"]["batch_results"][1]["error"].is_string()
+        );
+
+        // At rest: two wrapped key versions, no plaintext anywhere in the database.
+        let pool = db.pool().await;
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM wrapped_keys WHERE domain = 'keyward/transit-key'")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 2);
+        let rows = sqlx::query("SELECT config FROM transit_keys").fetch_all(&pool).await.unwrap();
+        let cfg: String = rows[0].get(0);
+        assert!(!cfg.contains("canary"));
+        if let Some(dir) = db.sqlite_dir() {
+            for f in std::fs::read_dir(dir).unwrap() {
+                let bytes = std::fs::read(f.unwrap().path()).unwrap();
+                assert!(!bytes.windows(22).any(|w| w == b"transit-at-rest-canary"));
+            }
+        }
+        // Disabling the mount deletes its keys in the same transaction: old ciphertexts are dead.
+        assert_eq!(srv.vault(&t, "DELETE", "sys/mounts/transit", None).await.0, 204);
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM wrapped_keys WHERE domain = 'keyward/transit-key'")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 0, "{}: transit keys shredded", db.label);
+        assert_eq!(srv.vault(&t, "POST", "sys/mounts/transit", Some(json!({"type": "transit"}))).await.0, 204);
+        srv.vault(&t, "POST", "transit/keys/orders", None).await;
+        let (s, _) =
+            srv.vault(&t, "POST", "transit/decrypt/orders", Some(json!({"ciphertext": r["data"]["ciphertext"]}))).await;
+        assert_eq!(s, 400, "a ciphertext of the shredded key cannot be decrypted by the new one");
+        pool.close().await;
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_vault_api() {
+    let db = backends().await.remove(0);
+    let srv = TestServer::start(&db, KEY_A).await;
+    let (_, doc) = srv.json(Method::GET, "/api/v1/openapi.json", None).await;
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/v1/sys/health",
+        "/v1/sys/mounts",
+        "/v1/{mount}/data/{path}",
+        "/v1/{mount}/metadata/{path}",
+        "/v1/{mount}/encrypt/{name}",
+        "/v1/auth/token/create",
+        "/v1/sys/policies/acl/{name}",
+    ] {
+        assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
+    }
+    srv.stop().await;
+}
