@@ -65,6 +65,7 @@ check(health["initialized"] and not health["sealed"], "health: initialized, unse
 check(root.sys.read_health_status(method="HEAD").status_code == 200, "health HEAD: 200")
 check(root.sys.read_health_status(method="GET", active_code=299).status_code == 299, "health honours activecode")
 check(not root.sys.read_seal_status()["sealed"], "seal-status: not sealed")
+check(root.sys.is_initialized(), "sys/init: initialized")
 root.sys.enable_secrets_engine("kv", path=KV, options={"version": "2"})
 root.sys.enable_secrets_engine("transit", path=TR)
 mounts = root.sys.list_mounted_secrets_engines()["data"]
@@ -130,6 +131,8 @@ kv.create_or_update_secret("app/db", {"v": "6"}, mount_point=KV)
 m = kv.read_secret_metadata("app/db", mount_point=KV)["data"]
 check(sorted(m["versions"], key=int) == ["4", "5", "6"] and m["oldest_version"] == 4, "max_versions prunes the oldest")
 check(m["custom_metadata"] == {"owner": "team-a"}, "custom metadata survives writes")
+root.adapter.request("PATCH", f"/v1/{KV}/metadata/app/db", json={"custom_metadata": {"owner": None, "tier": "1"}}, headers={"Content-Type": "application/merge-patch+json"})
+check(kv.read_secret_metadata("app/db", mount_point=KV)["data"]["custom_metadata"] == {"tier": "1"}, "metadata merge patch")
 kv.update_metadata("app/cas", cas_required=True, mount_point=KV)
 raises(ex.InvalidRequest, "cas_required refuses a write without cas", kv.create_or_update_secret, "app/cas", {"a": "b"}, mount_point=KV)
 check(kv.create_or_update_secret("app/cas", {"a": "b"}, cas=0, mount_point=KV)["data"]["version"] == 1, "cas_required with cas=0 creates")
@@ -227,6 +230,9 @@ check(reader.secrets.transit.encrypt_data("upserted", b64("ok"), mount_point=TR)
 ren = reader.auth.token.renew_self(increment="30m")["auth"]
 check(ren["accessor"] == auth["accessor"] and ren["renewable"] is True, "renew-self")
 check(root.auth.token.lookup(auth["client_token"])["data"]["accessor"] == auth["accessor"], "lookup by token")
+check(root.auth.token.renew(auth["client_token"], increment="20m")["auth"]["accessor"] == auth["accessor"], "renew by token")
+orphan = root.auth.token.create_orphan(policies=[pname], ttl="5m")["auth"]
+check(orphan["orphan"] is True and orphan["lease_duration"] <= 300, "create-orphan")
 check(root.auth.token.lookup_accessor(auth["accessor"])["data"]["display_name"] == "token-ci", "lookup-accessor")
 check(auth["accessor"] in root.auth.token.list_accessors()["data"]["keys"], "list accessors")
 child = root.auth.token.create(policies=[pname], no_default_policy=True)["auth"]

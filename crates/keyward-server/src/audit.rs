@@ -267,6 +267,7 @@ pub async fn audit_layer(State(st): State<AppState>, mut req: Request, next: Nex
                 "the audit log cannot be written; the request was not served",
             )
             .retry_after(Duration::from_secs(5))
+            .for_path(&uri_path)
             .into_response()
         }
     }

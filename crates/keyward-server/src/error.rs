@@ -47,6 +47,15 @@ impl ApiError {
         self
     }
 
+    /// Renders in the shape of the API `path` belongs to (`/v1/…` is Vault's).
+    pub fn for_path(self, path: &str) -> Self {
+        if path.starts_with("/v1/") {
+            self.vault()
+        } else {
+            self
+        }
+    }
+
     /// The status code.
     pub fn status(&self) -> StatusCode {
         self.status

@@ -202,11 +202,14 @@ pub async fn guard_layer(State(st): State<AppState>, mut req: Request, next: Nex
     req.extensions_mut().insert(ClientIp(ip));
     if let Some(wait) = st.guards.lockout.locked(ip) {
         return ApiError::too_many("too many failed authentication attempts from this address; try again later", wait)
+            .for_path(req.uri().path())
             .into_response();
     }
     if let Err(wait) = st.guards.check_ip(ip) {
         tracing::warn!(target: "security", client_ip = %ip, "rate limit hit (client IP)");
-        return ApiError::too_many("rate limit exceeded for this address", wait).into_response();
+        return ApiError::too_many("rate limit exceeded for this address", wait)
+            .for_path(req.uri().path())
+            .into_response();
     }
     next.run(req).await
 }

@@ -373,3 +373,43 @@ async fn the_openapi_document_describes_the_vault_api() {
     }
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn limits_and_isolation_apply_to_the_vault_api() {
+    use std::num::NonZeroU32;
+    use std::time::Duration;
+    for db in backends().await {
+        let srv = TestServer::start_with(&db, KEY_A, |o| {
+            o.guard.token_rate =
+                Some(keyward_server::Rate { count: NonZeroU32::new(5).unwrap(), per: Duration::from_secs(60) });
+        })
+        .await;
+        srv.json(Method::POST, "/api/v1/mounts", Some(json!({"path": "tenant-a"}))).await;
+        srv.json(Method::POST, "/api/v1/mounts", Some(json!({"path": "tenant-b"}))).await;
+        srv.set("tenant-b", "prod", json!({"K": "tenant-b-only"})).await;
+        srv.policy("a", "[[rules]]\npath = \"tenant-a/*\"\ncapabilities = [\"read\", \"create\", \"update\"]\n").await;
+        let a = srv.token_with(&["a"]).await;
+        // Tenant A sees only its own mount and cannot reach B's data by any Vault path.
+        let (s, m) = srv.vault(&a, "GET", "sys/mounts", None).await;
+        assert_eq!(s, 200);
+        assert_eq!(m["data"].as_object().unwrap().keys().collect::<Vec<_>>(), vec!["tenant-a/"]);
+        for (verb, path) in
+            [("GET", "tenant-b/data/prod"), ("LIST", "tenant-b/metadata/"), ("GET", "sys/internal/ui/mounts/tenant-b")]
+        {
+            let (s, b) = srv.vault(&a, verb, path, None).await;
+            assert_eq!((s, b), (403, json!({"errors": ["permission denied"]})), "{verb} {path}");
+        }
+        // The per-token rate limit holds here too, in Vault's error shape.
+        let mut limited = None;
+        for _ in 0..10 {
+            let (s, b) = srv.vault(&a, "GET", "tenant-a/data/none", None).await;
+            if s == 429 {
+                limited = Some(b);
+                break;
+            }
+        }
+        let b = limited.expect("the token was never rate limited");
+        assert!(b["errors"][0].as_str().unwrap().contains("rate limit"), "{b}");
+        srv.stop().await;
+    }
+}
