@@ -58,6 +58,10 @@ pub enum Command {
     /// Read, search and verify the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Credential-proxy routes: applications call an API through keyward, which injects the key
+    /// they never see.
+    #[command(subcommand)]
+    Proxy(ProxyCommand),
     /// Generate random secrets and keys locally (no server needed).
     #[command(subcommand)]
     Gen(GenCommand),
@@ -134,6 +138,10 @@ pub struct ServerArgs {
     /// Allow plain HTTP on a non-loopback address (a warning is logged at every start).
     #[arg(long)]
     pub insecure_http: bool,
+    /// Let credential-proxy routes use `http://` upstreams and loopback, private, link-local or
+    /// metadata addresses (for internal services and tests). Off by default.
+    #[arg(long)]
+    pub proxy_allow_insecure: bool,
     /// Also append every audit entry to this JSON-lines file (best-effort; the database is the
     /// primary, mandatory sink).
     #[arg(long, env = "KEYWARD_AUDIT_FILE")]
@@ -454,6 +462,56 @@ pub enum PolicyCommand {
     /// Delete a policy (tokens holding it lose what it granted at once).
     Delete {
         /// Policy name.
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// `keyward proxy …`.
+#[derive(Debug, Subcommand)]
+pub enum ProxyCommand {
+    /// Create or replace a route (needs `sudo` on `sys/proxy`).
+    ///
+    /// Calls to `/api/v1/proxy/NAME[/ACCOUNT]/<path>` go to UPSTREAM/<path> with the credential at
+    /// MOUNT/PATH injected; the caller needs `use` (not `read`) on that path. Recipes:
+    /// `bearer:FIELD` (Authorization: Bearer), `header:NAME=TEMPLATE` (e.g.
+    /// `X-MBX-APIKEY={api_key}`), `basic:USERFIELD:PASSFIELD`, `query:NAME=FIELD`,
+    /// `hmac-sha256-query:SECRETFIELD` (Binance-style `timestamp` + `signature`).
+    Create {
+        /// Route name (one segment).
+        name: String,
+        /// Upstream origin, e.g. https://api.stripe.com (https only unless the server runs with
+        /// --proxy-allow-insecure).
+        #[arg(long)]
+        upstream: String,
+        /// The credential: MOUNT/PATH, where the path may hold one `{account}` segment
+        /// (`secret/users/{account}/binance`).
+        #[arg(long)]
+        secret: String,
+        /// Injection recipe (repeatable).
+        #[arg(long = "inject", required = true)]
+        inject: Vec<String>,
+        /// Per-route rate limit, e.g. 20/s.
+        #[arg(long)]
+        rate_limit: Option<String>,
+        /// Upstream timeout (default 10s).
+        #[arg(long)]
+        timeout: Option<String>,
+    },
+    /// List routes.
+    List(FormatArgs),
+    /// Show a route.
+    Show {
+        /// Route name.
+        name: String,
+        #[command(flatten)]
+        out: FormatArgs,
+    },
+    /// Delete a route.
+    Delete {
+        /// Route name.
         name: String,
         /// Do not ask for confirmation.
         #[arg(long)]

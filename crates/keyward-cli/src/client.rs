@@ -2,9 +2,10 @@
 use anyhow::{anyhow, bail, Context, Result};
 use keyward_server::wire::{
     AuditPage, DekRotated, DoctorQuery, ErrorBody, History, InitResponse, MigrateRequest, MountCreateRequest,
-    MountDeleted, MountInfo, MountList, PolicyList, PolicyOut, PolicyWriteRequest, Pruned, ReadQuery, Revoked,
-    Rewrapped, RollbackRequest, SecretList, SecretView, SecretWriteRequest, StaleOut, StaleQuery, TokenBody,
-    TokenCreateRequest, TokenCreated, TokenInfo, TokenList, WriteResult,
+    MountDeleted, MountInfo, MountList, PolicyList, PolicyOut, PolicyWriteRequest, ProxyRouteList, ProxyRouteOut,
+    ProxyRouteRequest, Pruned, ReadQuery, Revoked, Rewrapped, RollbackRequest, SecretList, SecretView,
+    SecretWriteRequest, StaleOut, StaleQuery, TokenBody, TokenCreateRequest, TokenCreated, TokenInfo, TokenList,
+    WriteResult,
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -52,6 +53,11 @@ impl Client {
         }
         let http = builder.build().context("cannot build the HTTP client")?;
         Ok(Self { http, base, token })
+    }
+
+    /// The server address.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
@@ -218,6 +224,31 @@ impl Client {
     /// `DELETE /api/v1/policies/{name}`.
     pub async fn delete_policy(&self, name: &str) -> Result<()> {
         let url = format!("/api/v1/policies/{}", encode_segment(name));
+        let _: serde_json::Value = self.send(self.request(Method::DELETE, &url), true).await?;
+        Ok(())
+    }
+}
+
+impl Client {
+    /// `PUT /api/v1/proxy-routes/{name}`.
+    pub async fn put_proxy_route(&self, name: &str, body: &ProxyRouteRequest) -> Result<ProxyRouteOut> {
+        let url = format!("/api/v1/proxy-routes/{}", encode_segment(name));
+        self.send(self.request(Method::PUT, &url).json(body), true).await
+    }
+
+    /// `GET /api/v1/proxy-routes/{name}`.
+    pub async fn proxy_route(&self, name: &str) -> Result<ProxyRouteOut> {
+        self.send(self.request(Method::GET, &format!("/api/v1/proxy-routes/{}", encode_segment(name))), true).await
+    }
+
+    /// `GET /api/v1/proxy-routes`.
+    pub async fn proxy_routes(&self) -> Result<ProxyRouteList> {
+        self.send(self.request(Method::GET, "/api/v1/proxy-routes"), true).await
+    }
+
+    /// `DELETE /api/v1/proxy-routes/{name}`.
+    pub async fn delete_proxy_route(&self, name: &str) -> Result<()> {
+        let url = format!("/api/v1/proxy-routes/{}", encode_segment(name));
         let _: serde_json::Value = self.send(self.request(Method::DELETE, &url), true).await?;
         Ok(())
     }

@@ -39,6 +39,7 @@ fn main() -> ExitCode {
             Command::Mounts(cmd) => commands::mounts::run(&cli.addr, cmd).await,
             Command::Token(cmd) => commands::token::run(&cli.addr, cmd).await,
             Command::Policy(cmd) => commands::policy::run(&cli.addr, cmd).await,
+            Command::Proxy(cmd) => commands::proxy::run(&cli.addr, cmd).await,
             Command::Keys(cmd) => commands::keys::run(&cli.addr, cmd).await,
             Command::Doctor { verify_all, out } => commands::keys::doctor(&cli.addr, verify_all, out.format).await,
             Command::Audit(cmd) => commands::audit::run(&cli.addr, cmd).await,

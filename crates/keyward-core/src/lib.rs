@@ -16,6 +16,7 @@ mod ops;
 mod paths;
 mod policy;
 mod policy_service;
+mod proxy;
 mod secret_data;
 mod service;
 mod store;
@@ -42,6 +43,7 @@ pub use policy::{
     parse_policy_document, rule_matches, validate_policy_name, validate_rule_path, validate_rules, Acl, Capability,
     Policy, Rule, DEFAULT_POLICY, ROOT_POLICY,
 };
+pub use proxy::{template_fields, ProxyRoute, Recipe, ACCOUNT};
 pub use secret_data::SecretData;
 pub use service::{Keyward, KeywardConfig, SecretRead};
 pub use store::{Backend, Store, StoreTx};

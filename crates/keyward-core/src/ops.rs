@@ -164,6 +164,13 @@ pub enum WriteOp {
         /// The new settings.
         config: crate::KvConfig,
     },
+    /// Create or replace a credential-proxy route.
+    PutProxyRoute(crate::ProxyRoute),
+    /// Delete a credential-proxy route.
+    DeleteProxyRoute {
+        /// Its name.
+        name: String,
+    },
     /// Create, rotate, reconfigure or delete a transit key.
     Transit(crate::transit::TransitOp),
     /// Re-encrypt the next batch of a job under the newest data keys; commits the progress with it.
@@ -291,6 +298,17 @@ pub(crate) async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &WriteOp)
         WriteOp::WriteMetadata { mount, path, update } => crate::kv::write_metadata(tx, mount, path, update).await,
         WriteOp::ConfigureKv { mount, config } => crate::kv::configure(tx, mount, *config).await,
         WriteOp::Transit(op) => crate::transit::apply(tx, keys, op).await,
+        WriteOp::PutProxyRoute(route) => {
+            tx.put_proxy_route(route).await?;
+            Ok(WriteReply::Done)
+        }
+        WriteOp::DeleteProxyRoute { name } => {
+            if tx.delete_proxy_route(name).await? {
+                Ok(WriteReply::Done)
+            } else {
+                Err(CoreError::NotFound(format!("proxy route {name:?}")))
+            }
+        }
         WriteOp::StartMigration { mount, owner } => start_migration(tx, mount.as_deref(), owner).await,
         WriteOp::MigrateBatch { job, limit, owner } => migrate_batch(tx, keys, *job, *limit, owner).await,
         WriteOp::DeletePolicy { name } => {

@@ -6,8 +6,8 @@ use keyward_crypto::WrappedKey;
 use uuid::Uuid;
 
 use crate::{
-    AuditRow, DekUsage, FieldStamp, KeyJob, Mount, Nanos, Policy, SecretMeta, SecretSummary, SecretVersion, StoreError,
-    TokenRecord, TransitKey,
+    AuditRow, DekUsage, FieldStamp, KeyJob, Mount, Nanos, Policy, ProxyRoute, SecretMeta, SecretSummary, SecretVersion,
+    StoreError, TokenRecord, TransitKey,
 };
 
 /// Which database engine a store runs on.
@@ -74,6 +74,11 @@ pub trait Store: Send + Sync + 'static {
     async fn transit_key(&self, mount_id: Uuid, name: &str) -> Result<Option<TransitKey>, StoreError>;
     /// A transit mount's key names, sorted.
     async fn transit_key_names(&self, mount_id: Uuid) -> Result<Vec<String>, StoreError>;
+
+    /// A credential-proxy route by name.
+    async fn proxy_route(&self, name: &str) -> Result<Option<ProxyRoute>, StoreError>;
+    /// Every credential-proxy route, by name.
+    async fn proxy_routes(&self) -> Result<Vec<ProxyRoute>, StoreError>;
 
     /// A token by its digest.
     async fn token_by_digest(&self, digest: &str) -> Result<Option<TokenRecord>, StoreError>;
@@ -184,6 +189,11 @@ pub trait StoreTx: Send {
     async fn update_transit_key(&mut self, key: &TransitKey) -> Result<(), StoreError>;
     /// Deletes a transit key with its wrapped versions; returns how many versions were deleted.
     async fn delete_transit_key(&mut self, id: Uuid) -> Result<u64, StoreError>;
+
+    /// Creates or replaces a credential-proxy route.
+    async fn put_proxy_route(&mut self, route: &ProxyRoute) -> Result<(), StoreError>;
+    /// Deletes a credential-proxy route; returns whether it existed.
+    async fn delete_proxy_route(&mut self, name: &str) -> Result<bool, StoreError>;
 
     /// Deletes every version below `version`.
     async fn delete_versions_below(&mut self, secret_id: Uuid, version: u64) -> Result<(), StoreError>;

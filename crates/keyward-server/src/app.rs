@@ -32,6 +32,8 @@ pub struct AppContext {
     pub guards: Guards,
     /// Audit switches, counters and sink health.
     pub audit: Arc<AuditState>,
+    /// The credential proxy's client and route limiters.
+    pub proxy: crate::proxy::ProxyState,
 }
 
 /// Request hardening settings.
@@ -90,8 +92,15 @@ async fn method_not_allowed() -> ApiError {
 }
 
 /// Builds the whole HTTP application over `kw`.
-pub fn router(kw: Keyward, guard: GuardConfig, limits: HttpLimits, audit: Arc<AuditState>) -> Router {
-    let state = Arc::new(AppContext { kw, guards: Guards::new(guard), audit });
+pub fn router(
+    kw: Keyward,
+    guard: GuardConfig,
+    limits: HttpLimits,
+    audit: Arc<AuditState>,
+    proxy: crate::proxy::ProxyConfig,
+) -> Router {
+    let proxy = crate::proxy::ProxyState::new(proxy);
+    let state = Arc::new(AppContext { kw, guards: Guards::new(guard), audit, proxy });
     let native = Router::new()
         .route("/openapi.json", get(crate::openapi::serve_openapi))
         .route("/mounts", get(mounts::list).post(mounts::create))
@@ -119,7 +128,11 @@ pub fn router(kw: Keyward, guard: GuardConfig, limits: HttpLimits, audit: Arc<Au
         .route("/mounts/{mount}/keys/prune", post(keys::prune))
         .route("/audit", get(audit_routes::search))
         .route("/audit/verify", get(audit_routes::verify))
-        .route("/audit/anchor", post(audit_routes::anchor));
+        .route("/audit/anchor", post(audit_routes::anchor))
+        .route("/proxy-routes", get(crate::proxy::list))
+        .route("/proxy-routes/{name}", get(crate::proxy::read).put(crate::proxy::put).delete(crate::proxy::delete))
+        .route("/proxy/{name}", axum::routing::any(crate::proxy::call))
+        .route("/proxy/{name}/{*rest}", axum::routing::any(crate::proxy::call));
     let vault = Router::new()
         .route("/sys/health", get(sys::health).head(sys::health_head))
         .route("/sys/seal-status", get(sys::seal_status))

@@ -78,6 +78,19 @@ impl AuditCtx {
         .unwrap_or_default()
     }
 
+    /// A copy of the entry as it stands, to commit ahead of the request's own entry (the
+    /// credential proxy records each use before the credential leaves keyward).
+    pub fn entry_now(&self, operation: &str, status: u16) -> AuditEntry {
+        self.with(|n| {
+            let mut e = n.base.clone();
+            e.operation = operation.to_owned();
+            e.status = status;
+            e.time = format_rfc3339(now_nanos());
+            e
+        })
+        .unwrap_or_default()
+    }
+
     /// A write whose in-transaction entry did not commit must be audited by the middleware.
     pub fn transaction_failed(&self) {
         self.with(|n| n.in_transaction = false);

@@ -44,7 +44,7 @@ impl std::str::FromStr for Rate {
 }
 
 impl Rate {
-    fn quota(self) -> Quota {
+    pub(crate) fn quota(self) -> Quota {
         let interval = self.per / self.count.get();
         Quota::with_period(interval.max(Duration::from_nanos(1)))
             .map_or_else(|| Quota::per_second(self.count), |q| q.allow_burst(self.count))

@@ -2,6 +2,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
+use crate::proxy::routes as proxy;
 use crate::routes::{audit, keys, mounts, policies, secrets, sys, tokens};
 use crate::wire;
 
@@ -17,6 +18,7 @@ use crate::wire;
         audit::search, audit::verify, audit::anchor,
         keys::status, keys::rotate, keys::rewrap, keys::prune, keys::migrate, keys::jobs, keys::job, keys::doctor, secrets::stale,
         sys::health, sys::seal_status, sys::init_status, sys::init,
+        proxy::list, proxy::read, proxy::put, proxy::delete,
     ),
     components(schemas(
         wire::ErrorBody, wire::ErrorDetail, wire::MountCreateRequest, wire::MountInfo, wire::MountList, wire::MountDeleted,
@@ -24,7 +26,7 @@ use crate::wire;
         wire::SecretListItem, wire::SecretList, wire::VersionOut, wire::History, wire::InitResponse, wire::Health,
         wire::TokenCreateRequest, wire::TokenInfo, wire::TokenCreated, wire::TokenList, wire::TokenBody, wire::Revoked,
         wire::PolicyWriteRequest, wire::PolicyOut, wire::PolicyList, wire::AuditQuery, wire::AuditPage, wire::VerifyQuery,
-        wire::Anchored, wire::DekRotated, wire::Rewrapped, wire::Pruned, wire::MigrateRequest, wire::DoctorQuery, wire::StaleQuery, wire::StaleOut,
+        wire::ProxyRouteRequest, wire::ProxyRouteOut, wire::ProxyRouteList, wire::Anchored, wire::DekRotated, wire::Rewrapped, wire::Pruned, wire::MigrateRequest, wire::DoctorQuery, wire::StaleQuery, wire::StaleOut,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))

@@ -42,6 +42,8 @@ pub struct ServerOptions {
     pub audit: AuditOptions,
     /// How often stale fields are counted (health) and warned about (once a day per field).
     pub stale_scan_interval: std::time::Duration,
+    /// Credential-proxy settings.
+    pub proxy: crate::proxy::ProxyConfig,
 }
 
 impl ServerOptions {
@@ -60,6 +62,7 @@ impl ServerOptions {
             insecure_http: false,
             audit: AuditOptions::default(),
             stale_scan_interval: std::time::Duration::from_secs(3600),
+            proxy: crate::proxy::ProxyConfig::default(),
         }
     }
 }
@@ -143,7 +146,7 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
         kw.resume_jobs().await.map_err(StartError::Keys)?;
     }
     crate::stale::spawn_scanner(kw.clone(), audit.clone(), opts.stale_scan_interval);
-    let app = crate::router(kw, opts.guard, opts.limits, audit);
+    let app = crate::router(kw, opts.guard, opts.limits, audit, opts.proxy);
     let (shutdown, rx) = oneshot::channel::<()>();
     let task = match opts.tls {
         Some(tls) => tokio::spawn(crate::tls::serve_tls(listener, app, tls, rx)),

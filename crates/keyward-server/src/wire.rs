@@ -515,3 +515,50 @@ pub struct StaleOut {
     /// The limit that applied (Go-style).
     pub limit: String,
 }
+
+/// `PUT /api/v1/proxy-routes/{name}`: a credential-proxy route.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyRouteRequest {
+    /// The upstream origin, `https://host[:port]`.
+    pub upstream: String,
+    /// `MOUNT/PATH` of the credential; the path may hold one `{account}` segment.
+    pub secret: String,
+    /// Injection recipes: `bearer:FIELD`, `header:NAME=TEMPLATE`, `basic:USER:PASS`,
+    /// `query:NAME=FIELD`, `hmac-sha256-query:FIELD`.
+    pub inject: Vec<String>,
+    /// Per-route rate limit such as `20/s`.
+    #[serde(default)]
+    pub rate_limit: Option<String>,
+    /// Upstream timeout, Go-style (`10s`, the default).
+    #[serde(default)]
+    pub timeout: Option<String>,
+}
+
+/// A credential-proxy route (no secret in it).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProxyRouteOut {
+    /// Name.
+    pub name: String,
+    /// Upstream origin.
+    pub upstream: String,
+    /// `MOUNT/PATH` of the credential.
+    pub secret: String,
+    /// Injection recipes.
+    pub inject: Vec<String>,
+    /// Per-route rate limit.
+    pub rate_limit: Option<String>,
+    /// Upstream timeout.
+    pub timeout: String,
+    /// Creation time.
+    pub created_time: String,
+    /// Last change.
+    pub updated_time: String,
+}
+
+/// `GET /api/v1/proxy-routes`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProxyRouteList {
+    /// Every route.
+    pub routes: Vec<ProxyRouteOut>,
+}

@@ -233,7 +233,16 @@ async fn in_process(db: &TestDb) -> Target {
     let root = kw.initialize().await.unwrap().expose().to_owned();
     kw.create_mount("secret", MountKind::Kv).await.unwrap();
     let guard = GuardConfig { ip_rate: None, token_rate: None, ..GuardConfig::default() };
-    Target::InProcess { app: router(kw, guard, HttpLimits::default(), Arc::new(AuditState::new(true, None))), root }
+    Target::InProcess {
+        app: router(
+            kw,
+            guard,
+            HttpLimits::default(),
+            Arc::new(AuditState::new(true, None)),
+            keyward_server::ProxyConfig::default(),
+        ),
+        root,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@ use keyward_core::{
     AuditRow, Backend, DekUsage, Mount, Policy, SecretMeta, SecretSummary, SecretVersion, Store, StoreError, StoreTx,
     TokenRecord,
 };
-use keyward_core::{FieldStamp, KeyJob, TransitKey};
+use keyward_core::{FieldStamp, KeyJob, ProxyRoute, TransitKey};
 use sqlx::{Any, AnyPool, Executor};
 use uuid::Uuid;
 
@@ -243,6 +243,23 @@ impl Store for SqlStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)
+    }
+
+    async fn proxy_route(&self, name: &str) -> Result<Option<ProxyRoute>, StoreError> {
+        let row: Option<String> = sqlx::query_scalar("SELECT route FROM proxy_routes WHERE name = $1")
+            .bind(name.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| serde_json::from_str(&r).map_err(|_| StoreError::Corrupt("proxy route".into()))).transpose()
+    }
+
+    async fn proxy_routes(&self) -> Result<Vec<ProxyRoute>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar("SELECT route FROM proxy_routes ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(|r| serde_json::from_str(r).map_err(|_| StoreError::Corrupt("proxy route".into()))).collect()
     }
 
     async fn token_by_digest(&self, digest: &str) -> Result<Option<TokenRecord>, StoreError> {

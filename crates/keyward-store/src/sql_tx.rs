@@ -1,8 +1,8 @@
 //! A write transaction.
 use async_trait::async_trait;
 use keyward_core::{
-    AuditRow, Backend, KeyJob, Mount, Nanos, Policy, SecretMeta, SecretVersion, StoreError, StoreTx, TokenRecord,
-    TransitKey, WrappedKey,
+    AuditRow, Backend, KeyJob, Mount, Nanos, Policy, ProxyRoute, SecretMeta, SecretVersion, StoreError, StoreTx,
+    TokenRecord, TransitKey, WrappedKey,
 };
 use sqlx::{Any, Executor, Transaction};
 use uuid::Uuid;
@@ -330,6 +330,28 @@ impl StoreTx for SqlTx {
             .await
             .map_err(db_err)?;
         Ok(n)
+    }
+
+    async fn put_proxy_route(&mut self, route: &ProxyRoute) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO proxy_routes (name, route) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET route = excluded.route",
+        )
+        .bind(route.name.clone())
+        .bind(json(route))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_proxy_route(&mut self, name: &str) -> Result<bool, StoreError> {
+        let n = sqlx::query("DELETE FROM proxy_routes WHERE name = $1")
+            .bind(name.to_owned())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        Ok(n > 0)
     }
 
     async fn delete_versions_below(&mut self, secret_id: Uuid, version: u64) -> Result<(), StoreError> {

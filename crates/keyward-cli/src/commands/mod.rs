@@ -6,6 +6,7 @@ pub mod keys;
 pub mod mounts;
 pub mod operator;
 pub mod policy;
+pub mod proxy;
 pub mod secrets;
 pub mod server;
 pub mod token;

@@ -107,6 +107,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         request_timeout: std::time::Duration::from_secs(parse_duration(&args.request_timeout)?.max(1)),
     };
     options.insecure_http = args.insecure_http;
+    options.proxy = keyward_server::ProxyConfig { allow_insecure: args.proxy_allow_insecure };
     options.audit = AuditOptions {
         enabled: !args.no_audit,
         sinks: AuditSinks { file: args.audit_file.clone(), stdout: args.audit_stdout },

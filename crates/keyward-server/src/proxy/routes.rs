@@ -1,0 +1,154 @@
+//! `/api/v1/proxy-routes`: create, read, list and delete routes. Creating or changing a route
+//! needs `sudo` on `sys/proxy` (a route decides where a credential may be sent).
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use keyward_core::{format_duration, format_rfc3339, parse_duration, Capability, ProxyRoute, Recipe};
+
+use super::ssrf::forbidden;
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath};
+use crate::guard::Rate;
+use crate::wire::{ProxyRouteList, ProxyRouteOut, ProxyRouteRequest};
+
+const SYS_PROXY: &str = "sys/proxy";
+
+fn out(r: ProxyRoute) -> ProxyRouteOut {
+    ProxyRouteOut {
+        secret: format!("{}/{}", r.mount, r.path),
+        inject: r.inject.iter().map(ToString::to_string).collect(),
+        timeout: format_duration(r.timeout_secs),
+        created_time: format_rfc3339(r.created_at),
+        updated_time: format_rfc3339(r.updated_at),
+        name: r.name,
+        upstream: r.upstream,
+        rate_limit: r.rate_limit,
+    }
+}
+
+/// The origin of an upstream URL: `https://host[:port]` (or `http://` when insecure upstreams are
+/// allowed), with no user, path, query or fragment; an IP literal must not be internal.
+pub(crate) fn upstream_origin(text: &str, allow_insecure: bool) -> ApiResult<String> {
+    let bad = |why: &str| Err(ApiError::bad_request(format!("upstream {text:?}: {why}")));
+    let Ok(url) = reqwest::Url::parse(text.trim()) else { return bad("not a URL (e.g. https://api.example.com)") };
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_insecure => {}
+        "http" => return bad("must be https:// (the server runs without --proxy-allow-insecure)"),
+        _ => return bad("must be https://"),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return bad("must not hold credentials");
+    }
+    if !(url.path() == "/" || url.path().is_empty()) || url.query().is_some() || url.fragment().is_some() {
+        return bad("must be an origin only (scheme, host, port), without a path or query");
+    }
+    let Some(host) = url.host_str() else { return bad("has no host") };
+    let ip = host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().ok();
+    if ip.is_some_and(forbidden) && !allow_insecure {
+        return bad("is a loopback, private, link-local or metadata address");
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+/// List routes.
+#[utoipa::path(get, path = "/api/v1/proxy-routes", tag = "proxy", responses((status = 200, body = ProxyRouteList)))]
+pub async fn list(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<ProxyRouteList>> {
+    caller.audit.note("proxy.routes.list", "", "", vec![]);
+    caller.require(Capability::Sudo, SYS_PROXY)?;
+    Ok(Json(ProxyRouteList { routes: st.kw.proxy_routes().await?.into_iter().map(out).collect() }))
+}
+
+/// Read a route.
+#[utoipa::path(get, path = "/api/v1/proxy-routes/{name}", tag = "proxy", params(("name" = String, Path)),
+    responses((status = 200, body = ProxyRouteOut), (status = 404, body = crate::wire::ErrorBody)))]
+pub async fn read(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<ProxyRouteOut>> {
+    caller.audit.note("proxy.routes.read", "", &name, vec![]);
+    caller.require(Capability::Sudo, SYS_PROXY)?;
+    Ok(Json(out(st.kw.proxy_route(&name).await?)))
+}
+
+/// Create or replace a route.
+#[utoipa::path(put, path = "/api/v1/proxy-routes/{name}", tag = "proxy", params(("name" = String, Path)),
+    request_body = ProxyRouteRequest,
+    responses((status = 200, body = ProxyRouteOut), (status = 400, body = crate::wire::ErrorBody), (status = 403, body = crate::wire::ErrorBody)))]
+pub async fn put(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(req): ApiJson<ProxyRouteRequest>,
+) -> ApiResult<Json<ProxyRouteOut>> {
+    caller.audit.note("proxy.routes.write", "", &name, vec![]);
+    caller.require(Capability::Sudo, SYS_PROXY)?;
+    let upstream = upstream_origin(&req.upstream, st.proxy.config.allow_insecure)?;
+    let (mount, path) = req.secret.split_once('/').ok_or_else(|| {
+        ApiError::bad_request("secret must be MOUNT/PATH (e.g. secret/stripe or secret/users/{account}/binance)")
+    })?;
+    if let Some(rate) = &req.rate_limit {
+        rate.parse::<Rate>().map_err(ApiError::bad_request)?;
+    }
+    let inject = req.inject.iter().map(|r| Recipe::parse(r)).collect::<Result<Vec<_>, _>>()?;
+    let timeout_secs = req.timeout.as_deref().map(parse_duration).transpose()?.unwrap_or(10);
+    let route = ProxyRoute {
+        name: name.clone(),
+        upstream,
+        mount: mount.to_owned(),
+        path: path.to_owned(),
+        inject,
+        rate_limit: req.rate_limit,
+        timeout_secs,
+        created_at: 0,
+        updated_at: 0,
+    };
+    caller.audit.detail("upstream", route.upstream.clone());
+    let saved = st.kw.put_proxy_route(route).await?;
+    tracing::info!(accessor = %caller.accessor(), route = %name, upstream = %saved.upstream, "proxy route written");
+    Ok(Json(out(saved)))
+}
+
+/// Delete a route.
+#[utoipa::path(delete, path = "/api/v1/proxy-routes/{name}", tag = "proxy", params(("name" = String, Path)),
+    responses((status = 204), (status = 404, body = crate::wire::ErrorBody)))]
+pub async fn delete(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    caller.audit.note("proxy.routes.delete", "", &name, vec![]);
+    caller.require(Capability::Sudo, SYS_PROXY)?;
+    st.kw.delete_proxy_route(&name).await?;
+    tracing::info!(accessor = %caller.accessor(), route = %name, "proxy route deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstreams_are_origins_on_https() {
+        assert_eq!(upstream_origin("https://api.example.com/", false).unwrap(), "https://api.example.com");
+        assert_eq!(upstream_origin("https://api.example.com:8443", false).unwrap(), "https://api.example.com:8443");
+        assert_eq!(upstream_origin("http://127.0.0.1:9000", true).unwrap(), "http://127.0.0.1:9000");
+        for bad in [
+            "http://api.example.com",
+            "ftp://x",
+            "https://u:p@api.example.com",
+            "https://api.example.com/v1",
+            "https://api.example.com?x=1",
+            "https://127.0.0.1",
+            "https://169.254.169.254",
+            "https://[::1]",
+            "https://10.0.0.8:443",
+            "not a url",
+        ] {
+            assert!(upstream_origin(bad, false).is_err(), "{bad}");
+        }
+    }
+}
