@@ -70,6 +70,24 @@ fn pct(s: &str) -> String {
     out
 }
 
+/// `%2B` → `%2b`: the same encoding with lowercase hex digits.
+fn lower_hex(encoded: &str) -> String {
+    let mut out = String::with_capacity(encoded.len());
+    let mut after_pct = 0;
+    for c in encoded.chars() {
+        if c == '%' {
+            after_pct = 2;
+            out.push(c);
+        } else if after_pct > 0 {
+            after_pct -= 1;
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The upstream path as sent (still percent-encoded), refused when it could leave the origin's
 /// path space: `.`/`..` segments, encoded dots, slashes or backslashes, `@`, `//`, NUL.
 fn check_path(raw: &str) -> ApiResult<()> {
@@ -146,7 +164,10 @@ fn patterns(route: &ProxyRoute, cred: &[(String, Zeroizing<String>)]) -> Vec<(Ze
         out.push((Zeroizing::new(v.as_bytes().to_vec()), mask.clone()));
         let encoded = pct(v);
         if encoded != **v {
+            // Both hex cases: encoders differ.
+            let lower = lower_hex(&encoded);
             out.push((Zeroizing::new(encoded.into_bytes()), mask.clone()));
+            out.push((Zeroizing::new(lower.into_bytes()), mask.clone()));
         }
     }
     for r in &route.inject {
@@ -414,5 +435,6 @@ mod tests {
             assert!(check_path(ok).is_ok(), "{ok}");
         }
         assert_eq!(pct("a+b/c d=é"), "a%2Bb%2Fc%20d%3D%C3%A9");
+        assert_eq!(lower_hex("A%2BB%C3%A9"), "A%2bB%c3%a9");
     }
 }
