@@ -759,3 +759,69 @@ fn incident_response_scenarios() {
         }
     }
 }
+
+/// A one-request-at-a-time HTTP upstream that answers 200 and reports each request line.
+fn tiny_upstream() -> (u16, mpsc::Receiver<String>) {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut c) = conn else { break };
+            let mut buf = [0u8; 8192];
+            let n = c.read(&mut buf).unwrap_or(0);
+            let text = String::from_utf8_lossy(&buf[..n]).to_string();
+            let _ = tx.send(text.lines().next().unwrap_or_default().to_owned());
+            let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn proxy_routes_from_the_cli_and_nothing_secret_in_logs() {
+    use std::io::Read;
+    let (port, requests) = tiny_upstream();
+    let s = spawn_server(&["--dev", "--log-format", "json", "--proxy-allow-insecure"], &[("RUST_LOG", "trace")])
+        .expect("dev server");
+    let key = format!("PROXYKEY{}", std::process::id());
+    let secret = format!("PROXYSECRET{}", std::process::id());
+    s.ok(&["secrets", "set", "-p", "secret", "-e", "exchange", &format!("key={key}"), &format!("sec={secret}")]);
+    let upstream = format!("http://127.0.0.1:{port}");
+    let out = s.ok(&[
+        "proxy", "create", "ex", "--upstream", &upstream, "--secret", "secret/exchange", "--inject", "query:apiKey=key",
+        "--inject", "hmac-sha256-query:sec", "--rate-limit", "20/s", "--timeout", "5s",
+    ]);
+    assert!(out.contains("/api/v1/proxy/ex/"), "{out}");
+    let listed = s.ok(&["proxy", "list"]);
+    assert!(listed.contains("hmac-sha256-query:sec") && listed.contains("20/s") && !listed.contains(&key), "{listed}");
+    let shown: Value = serde_json::from_str(&s.ok(&["proxy", "show", "ex", "--format", "json"])).unwrap();
+    assert_eq!(shown["secret"], "secret/exchange");
+    let err = s.fails(&["proxy", "create", "bad", "--upstream", &upstream, "--secret", "secret/exchange", "--inject", "oauth:x"]);
+    assert!(err.contains("injection recipe") && err.lines().count() == 1, "{err}");
+
+    let addr = s.addr.clone();
+    let hostport = addr.trim_start_matches("http://");
+    let token = s.token.clone().unwrap();
+    let mut tcp = std::net::TcpStream::connect(hostport).unwrap();
+    write!(
+        tcp,
+        "GET /api/v1/proxy/ex/api/v3/order?symbol=QUERYCANARY HTTP/1.1\r\nHost: {hostport}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    tcp.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let line = requests.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(line.contains(&format!("apiKey={key}")) && line.contains("&signature="), "{line}");
+    let signature = line.split("signature=").nth(1).unwrap().split(' ').next().unwrap().to_owned();
+    s.ok(&["proxy", "delete", "ex", "--yes"]);
+    assert!(s.fails(&["proxy", "show", "ex"]).contains("not found"));
+    let (stdout, logs) = s.stop();
+    assert!(logs.contains("proxied call"), "the call was logged");
+    for needle in [&key, &secret, &signature, &"QUERYCANARY".to_owned()] {
+        assert!(!logs.contains(needle.as_str()), "{needle} found in logs");
+        assert!(!stdout.contains(needle.as_str()), "{needle} found in stdout");
+    }
+}
