@@ -790,15 +790,38 @@ fn proxy_routes_from_the_cli_and_nothing_secret_in_logs() {
     s.ok(&["secrets", "set", "-p", "secret", "-e", "exchange", &format!("key={key}"), &format!("sec={secret}")]);
     let upstream = format!("http://127.0.0.1:{port}");
     let out = s.ok(&[
-        "proxy", "create", "ex", "--upstream", &upstream, "--secret", "secret/exchange", "--inject", "query:apiKey=key",
-        "--inject", "hmac-sha256-query:sec", "--rate-limit", "20/s", "--timeout", "5s",
+        "proxy",
+        "create",
+        "ex",
+        "--upstream",
+        &upstream,
+        "--secret",
+        "secret/exchange",
+        "--inject",
+        "query:apiKey=key",
+        "--inject",
+        "hmac-sha256-query:sec",
+        "--rate-limit",
+        "20/s",
+        "--timeout",
+        "5s",
     ]);
     assert!(out.contains("/api/v1/proxy/ex/"), "{out}");
     let listed = s.ok(&["proxy", "list"]);
     assert!(listed.contains("hmac-sha256-query:sec") && listed.contains("20/s") && !listed.contains(&key), "{listed}");
     let shown: Value = serde_json::from_str(&s.ok(&["proxy", "show", "ex", "--format", "json"])).unwrap();
     assert_eq!(shown["secret"], "secret/exchange");
-    let err = s.fails(&["proxy", "create", "bad", "--upstream", &upstream, "--secret", "secret/exchange", "--inject", "oauth:x"]);
+    let err = s.fails(&[
+        "proxy",
+        "create",
+        "bad",
+        "--upstream",
+        &upstream,
+        "--secret",
+        "secret/exchange",
+        "--inject",
+        "oauth:x",
+    ]);
     assert!(err.contains("injection recipe") && err.lines().count() == 1, "{err}");
 
     let addr = s.addr.clone();
