@@ -65,6 +65,126 @@ pub enum Command {
     /// Generate random secrets and keys locally (no server needed).
     #[command(subcommand)]
     Gen(GenCommand),
+    /// Run a command with an environment's secrets in its environment (they never touch disk).
+    ///
+    /// Variables already set win unless --override. The exit status and signals are the
+    /// command's own (keyward execs it). A missing environment, a denied read, or names that are
+    /// not valid variable names / values with NUL / non-string values stop before the command
+    /// starts (unless --skip-invalid).
+    Run(RunArgs),
+    /// Store a token for this user (mode 0600 in the config directory); KEYWARD_TOKEN still wins.
+    Login {
+        /// Read the token from stdin (otherwise it is asked for on the terminal, or read from stdin
+        /// when that is not a terminal).
+        #[arg(long)]
+        token_stdin: bool,
+    },
+    /// Forget the stored token.
+    Logout,
+    /// Show the server address and the current token's accessor, policies and expiry.
+    Status(FormatArgs),
+    /// Move secrets in from other stores (decrypted locally, written through the API; the old
+    /// store's keys never reach the server).
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Print a shell completion script (bash, zsh, fish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages for every command into a directory.
+    Man {
+        /// Output directory (created if missing).
+        #[arg(long, default_value = "man")]
+        dir: PathBuf,
+    },
+}
+
+/// `keyward run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub env: EnvArgs,
+    /// Only these names (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Prefix every variable name (e.g. APP_).
+    #[arg(long, default_value = "")]
+    pub prefix: String,
+    /// Secrets replace variables already set in the environment.
+    #[arg(long = "override")]
+    pub override_existing: bool,
+    /// Skip (and report on stderr) names and values that cannot be environment variables.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+/// Where imported rows go, and how.
+#[derive(Debug, Args)]
+pub struct ImportTarget {
+    /// The kv mount to write into.
+    #[arg(long)]
+    pub mount: String,
+    /// The path of each row's secret, with `{id}` for the row id (e.g. `accounts/{id}/credentials`).
+    #[arg(long)]
+    pub path_template: String,
+    /// Decrypt and check everything, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `keyward import …`.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Cloak-encrypted columns (Elixir's Cloak / cloak_ecto `AES.GCM`): each row becomes one secret
+    /// whose fields are the decrypted columns; the key is chosen by each ciphertext's tag.
+    Cloak {
+        /// Source database (PostgreSQL); or KEYWARD_IMPORT_DATABASE_URL.
+        #[arg(long, env = "KEYWARD_IMPORT_DATABASE_URL", hide_env_values = true, conflicts_with = "input")]
+        database_url: Option<String>,
+        /// Rows exported as JSON lines (`{"id": …, "<column>": "<base64>"}`), instead of a database.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Table to read.
+        #[arg(long, required_unless_present = "input")]
+        table: Option<String>,
+        /// Id column.
+        #[arg(long, default_value = "id")]
+        id_column: String,
+        /// Encrypted columns (comma-separated); each becomes a field of the same name.
+        #[arg(long, value_delimiter = ',', required = true)]
+        columns: Vec<String>,
+        /// A key: TAG=BASE64[:iv=12] or TAG=@file (repeatable); also KEYWARD_IMPORT_KEYS
+        /// (comma-separated), so keys need not sit in shell history.
+        #[arg(long = "key")]
+        keys: Vec<String>,
+        #[command(flatten)]
+        target: ImportTarget,
+    },
+    /// Node-style `ivHex:authTagHex:cipherHex` strings (AES-256-GCM, 12- or 16-byte IV) from JSON
+    /// lines or CSV: each row becomes a secret holding one field.
+    GcmHex {
+        /// The 32-byte key, base64 or 64 hex characters, or @file; or KEYWARD_IMPORT_KEY.
+        #[arg(long, env = "KEYWARD_IMPORT_KEY", hide_env_values = true)]
+        key: String,
+        /// Input file: JSON lines, or CSV (by a `.csv` name).
+        #[arg(long)]
+        input: PathBuf,
+        /// Id column.
+        #[arg(long, default_value = "id")]
+        id_column: String,
+        /// Ciphertext column.
+        #[arg(long, default_value = "ciphertext")]
+        ciphertext_column: String,
+        /// The field name each value is stored under.
+        #[arg(long, default_value = "value")]
+        field: String,
+        #[command(flatten)]
+        target: ImportTarget,
+    },
 }
 
 /// Log output format.
@@ -283,6 +403,25 @@ pub enum SecretsCommand {
         /// Write to this file (created with mode 0600) instead of stdout.
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
+        /// `k8s-secret`: the Secret's name (default: the environment, with `/` as `-`).
+        #[arg(long)]
+        name: Option<String>,
+        /// `k8s-secret`: the Secret's namespace.
+        #[arg(long)]
+        namespace: Option<String>,
+    },
+    /// Compare two environments on the server: names missing on either side and names whose
+    /// values differ. No value, and no unkeyed hash of one, leaves the server (needs `read` on
+    /// both).
+    Diff {
+        /// Project: the kv mount.
+        #[arg(short = 'p', long = "project")]
+        project: String,
+        /// The two environments (`-e staging -e production`).
+        #[arg(short = 'e', long = "env", num_args = 1, required = true)]
+        envs: Vec<String>,
+        #[command(flatten)]
+        out: FormatArgs,
     },
     /// List fields not changed for longer than their limit (the environment's --rotate-after, the
     /// project's, or 90 days), from stored change times: nothing is decrypted.
@@ -324,6 +463,12 @@ pub enum ExportFormat {
     Json,
     /// `export NAME="value"` lines for POSIX shells.
     Shell,
+    /// A Kubernetes `Secret` manifest (`stringData`; see --name and --namespace).
+    K8sSecret,
+    /// Lines to append to `$GITHUB_ENV` (multi-line values use the heredoc form).
+    GithubEnv,
+    /// A `docker run --env-file` file (`NAME=value`, no quoting; values may not span lines).
+    DockerEnv,
 }
 
 /// `keyward envs …`.

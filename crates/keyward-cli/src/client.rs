@@ -1,7 +1,7 @@
 //! The HTTP client of the native API, using the server's wire types.
 use anyhow::{anyhow, bail, Context, Result};
 use keyward_server::wire::{
-    AuditPage, DekRotated, DoctorQuery, ErrorBody, History, InitResponse, MigrateRequest, MountCreateRequest,
+    AuditPage, DiffOut, DekRotated, DoctorQuery, ErrorBody, History, InitResponse, MigrateRequest, MountCreateRequest,
     MountDeleted, MountInfo, MountList, PolicyList, PolicyOut, PolicyWriteRequest, ProxyRouteList, ProxyRouteOut,
     ProxyRouteRequest, Pruned, ReadQuery, Revoked, Rewrapped, RollbackRequest, SecretList, SecretView,
     SecretWriteRequest, StaleOut, StaleQuery, TokenBody, TokenCreateRequest, TokenCreated, TokenInfo, TokenList,
@@ -38,7 +38,10 @@ fn encode_segment(s: &str) -> String {
 impl Client {
     /// A client for `addr`, with the token from KEYWARD_TOKEN if set.
     pub fn new(addr: &str) -> Result<Self> {
-        let token = std::env::var("KEYWARD_TOKEN").ok().filter(|t| !t.is_empty()).map(SecretString::from);
+        let token = match std::env::var("KEYWARD_TOKEN").ok().filter(|t| !t.is_empty()) {
+            Some(t) => Some(SecretString::from(t)),
+            None => crate::config::stored_token()?,
+        };
         let base = addr.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             bail!("KEYWARD_ADDR must start with http:// or https:// (got {base:?})");
@@ -53,6 +56,13 @@ impl Client {
         }
         let http = builder.build().context("cannot build the HTTP client")?;
         Ok(Self { http, base, token })
+    }
+
+    /// A client for `addr` with an explicit token (`login` checks a token before storing it).
+    pub fn with_token(addr: &str, token: SecretString) -> Result<Self> {
+        let mut c = Self::new(addr)?;
+        c.token = Some(token);
+        Ok(c)
     }
 
     /// The server address.
@@ -230,6 +240,13 @@ impl Client {
 }
 
 impl Client {
+    /// `GET /api/v1/mounts/{mount}/diff`.
+    pub async fn diff(&self, mount: &str, a: &str, b: &str) -> Result<DiffOut> {
+        keyward_core::validate_mount_path(mount)?;
+        let url = format!("/api/v1/mounts/{}/diff", encode_segment(mount));
+        self.send(self.request(Method::GET, &url).query(&[("a", a), ("b", b)]), true).await
+    }
+
     /// `PUT /api/v1/proxy-routes/{name}`.
     pub async fn put_proxy_route(&self, name: &str, body: &ProxyRouteRequest) -> Result<ProxyRouteOut> {
         let url = format!("/api/v1/proxy-routes/{}", encode_segment(name));

@@ -174,6 +174,65 @@ pub fn render_shell(map: &BTreeMap<String, String>) -> String {
     out
 }
 
+/// A Kubernetes `Secret` manifest with `stringData` (values as JSON strings, which YAML reads
+/// verbatim).
+pub fn render_k8s_secret(map: &BTreeMap<String, String>, name: &str, namespace: Option<&str>) -> String {
+    let q = |s: &str| serde_json::to_string(s).expect("a string serialises");
+    let mut out = String::from("apiVersion: v1\nkind: Secret\nmetadata:\n");
+    let _ = writeln!(out, "  name: {}", q(name));
+    if let Some(ns) = namespace {
+        let _ = writeln!(out, "  namespace: {}", q(ns));
+    }
+    out.push_str("type: Opaque\nstringData:\n");
+    for (k, v) in map {
+        let _ = writeln!(out, "  {}: {}", q(k), q(v));
+    }
+    out
+}
+
+/// Whether `name` can be a key of a Kubernetes Secret.
+pub fn valid_k8s_key(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 253 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+}
+
+/// Whether `name` can name a Kubernetes object (a DNS subdomain).
+pub fn valid_k8s_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+/// Lines for `$GITHUB_ENV`: `NAME=value`, or `NAME<<DELIMITER` … `DELIMITER` for values with line
+/// breaks (a random delimiter that does not occur in the value).
+pub fn render_github_env(map: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    for (k, v) in map {
+        if v.contains('\n') || v.contains('\r') {
+            let delim = loop {
+                let d = format!("KEYWARD_EOF_{}", &*keyward_crypto::random_base62(16));
+                if !v.contains(&d) {
+                    break d;
+                }
+            };
+            let _ = writeln!(out, "{k}<<{delim}\n{v}\n{delim}");
+        } else {
+            let _ = writeln!(out, "{k}={v}");
+        }
+    }
+    out
+}
+
+/// A `docker run --env-file` file: `NAME=value` lines taken literally (no quoting or escapes).
+pub fn render_docker_env(map: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    for (k, v) in map {
+        let _ = writeln!(out, "{k}={v}");
+    }
+    out
+}
+
 /// A pretty JSON object.
 pub fn render_json(map: &BTreeMap<String, String>) -> String {
     let mut s = serde_json::to_string_pretty(map).expect("a string map serialises");

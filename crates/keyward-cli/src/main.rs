@@ -4,6 +4,7 @@
 mod cli;
 mod client;
 mod commands;
+mod config;
 mod dotenv;
 mod output;
 mod values;
@@ -40,6 +41,13 @@ fn main() -> ExitCode {
             Command::Token(cmd) => commands::token::run(&cli.addr, cmd).await,
             Command::Policy(cmd) => commands::policy::run(&cli.addr, cmd).await,
             Command::Proxy(cmd) => commands::proxy::run(&cli.addr, cmd).await,
+            Command::Run(args) => commands::run::run(&cli.addr, args).await,
+            Command::Login { token_stdin } => commands::session::login(&cli.addr, token_stdin).await,
+            Command::Logout => commands::session::logout(),
+            Command::Status(out) => commands::session::status(&cli.addr, out).await,
+            Command::Import(cmd) => commands::import::run(&cli.addr, cmd).await,
+            Command::Completions { shell } => commands::docs::completions(shell),
+            Command::Man { dir } => commands::docs::man_pages(&dir),
             Command::Keys(cmd) => commands::keys::run(&cli.addr, cmd).await,
             Command::Doctor { verify_all, out } => commands::keys::doctor(&cli.addr, verify_all, out.format).await,
             Command::Audit(cmd) => commands::audit::run(&cli.addr, cmd).await,

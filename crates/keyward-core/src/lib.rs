@@ -33,7 +33,7 @@ pub use keys::KeyManager;
 pub use keyward_crypto::WrappedKey;
 pub use kv::{merge_patch_value, KvRead, VersionAction};
 pub use model::{
-    DekUsage, DoctorReport, FieldStamp, KekUsage, KeyJob, KeyStatus, KvConfig, MetadataUpdate, Mount, MountKind,
+    DekUsage, DoctorReport, FieldStamp, KekUsage, KeyJob, KeyStatus, KvConfig, MetadataUpdate, Mount, MountKind, SecretDiff,
     SecretMeta, SecretSummary, SecretVersion, StaleField, TokenRecord, TransitKey, TransitKeyConfig, VersionInfo,
     WriteSummary, DEFAULT_MAX_VERSIONS,
 };

@@ -388,3 +388,16 @@ pub struct TransitKey {
     /// Settings and versions.
     pub config: TransitKeyConfig,
 }
+
+/// How two secrets' current versions differ, by field name only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretDiff {
+    /// Names only in the first.
+    pub only_in_a: Vec<String>,
+    /// Names only in the second.
+    pub only_in_b: Vec<String>,
+    /// Names in both, with different values.
+    pub different: Vec<String>,
+    /// Names in both, with equal values.
+    pub same: Vec<String>,
+}

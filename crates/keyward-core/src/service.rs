@@ -283,6 +283,23 @@ impl Keyward {
         Ok(SecretRead { mount, meta, version: row, data })
     }
 
+    /// Compares two secrets' current versions inside the server: only names come back.
+    pub async fn diff_secrets(&self, mount: &str, a: &str, b: &str) -> Result<crate::SecretDiff, CoreError> {
+        let left = self.read_secret(mount, a, None).await?;
+        let right = self.read_secret(mount, b, None).await?;
+        let (l, r) = (left.data.fields(), right.data.fields());
+        let mut d = crate::SecretDiff::default();
+        for (k, v) in l {
+            match r.get(k) {
+                None => d.only_in_a.push(k.clone()),
+                Some(w) if w == v => d.same.push(k.clone()),
+                Some(_) => d.different.push(k.clone()),
+            }
+        }
+        d.only_in_b = r.keys().filter(|k| !l.contains_key(*k)).cloned().collect();
+        Ok(d)
+    }
+
     /// A page of a mount's secrets (environments), without decrypting anything.
     pub async fn list_secrets(
         &self,

@@ -10,6 +10,12 @@ pub enum CryptoError {
     /// A master key specification could not be parsed.
     #[error("invalid master key: {0}")]
     InvalidMasterKey(String),
+    /// An imported ciphertext names a key tag that was not given.
+    #[error("no key was given for key tag {0:?}")]
+    UnknownKeyTag(String),
+    /// An imported ciphertext does not have the expected shape.
+    #[error("malformed ciphertext: {0}")]
+    Malformed(&'static str),
     /// A blob or wrapped key has an unknown format version.
     #[error("unsupported ciphertext format version {0}")]
     UnsupportedFormat(u8),

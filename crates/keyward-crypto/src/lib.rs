@@ -1,7 +1,8 @@
 //! Keyward's cryptography, with no I/O: the master keyring (KEKs), wrapped keys, the secret
 //! blob format, tokens, masking and random generators.
 //!
-//! Every primitive comes from `ring` (AES-256-GCM, HMAC-SHA256, HKDF); nonces come from the
+//! Every primitive comes from `ring` (AES-256-GCM, HMAC-SHA256, HKDF) — except the read-only
+//! import decoders, which need 16-byte GCM IVs and use `aes-gcm`; nonces come from the
 //! OS-seeded CSPRNG. Key material lives in zeroizing types whose `Debug` is redacted, and every
 //! decryption failure collapses into one opaque error.
 #![forbid(unsafe_code)]
@@ -11,6 +12,7 @@ mod aad;
 mod aead;
 mod blob;
 mod error;
+mod import;
 mod key;
 mod keyring;
 mod mask;
@@ -21,6 +23,7 @@ mod transit;
 pub use aad::Aad;
 pub use blob::{blob_dek_version, open_secret_blob, seal_secret_blob, BlobContext, BLOB_HEADER_LEN};
 pub use error::CryptoError;
+pub use import::{decrypt_cloak, decrypt_gcm_hex, CloakKey};
 pub use key::{Key256, WrappedKey, WrappedKeyDomain};
 pub use keyring::{Kek, KekTag, MasterKeyring};
 pub use mask::mask_value;

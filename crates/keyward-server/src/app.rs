@@ -108,6 +108,7 @@ pub fn router(
         .route("/mounts/{mount}/secrets", get(secrets::list))
         .route("/mounts/{mount}/secrets/{*path}", get(secrets::read).patch(secrets::write).delete(secrets::delete))
         .route("/mounts/{mount}/history/{*path}", get(secrets::history))
+        .route("/mounts/{mount}/diff", get(secrets::diff))
         .route("/mounts/{mount}/rollback/{*path}", post(secrets::rollback))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/self", get(tokens::lookup_self))

@@ -11,7 +11,7 @@ use crate::wire;
     info(title = "keyward", description = "Self-hosted secrets and API-key vault: native API (/api/v1) and Vault-compatible API (/v1)."),
     paths(
         mounts::list, mounts::create, mounts::delete,
-        secrets::list, secrets::read, secrets::write, secrets::delete, secrets::history, secrets::rollback,
+        secrets::list, secrets::read, secrets::write, secrets::delete, secrets::history, secrets::rollback, secrets::diff,
         tokens::create, tokens::list, tokens::lookup_self, tokens::revoke_self, tokens::lookup, tokens::revoke,
         tokens::lookup_accessor, tokens::revoke_accessor,
         policies::list, policies::read, policies::write, policies::delete,
@@ -26,7 +26,7 @@ use crate::wire;
         wire::SecretListItem, wire::SecretList, wire::VersionOut, wire::History, wire::InitResponse, wire::Health,
         wire::TokenCreateRequest, wire::TokenInfo, wire::TokenCreated, wire::TokenList, wire::TokenBody, wire::Revoked,
         wire::PolicyWriteRequest, wire::PolicyOut, wire::PolicyList, wire::AuditQuery, wire::AuditPage, wire::VerifyQuery,
-        wire::ProxyRouteRequest, wire::ProxyRouteOut, wire::ProxyRouteList, wire::Anchored, wire::DekRotated, wire::Rewrapped, wire::Pruned, wire::MigrateRequest, wire::DoctorQuery, wire::StaleQuery, wire::StaleOut,
+        wire::DiffQuery, wire::DiffOut, wire::ProxyRouteRequest, wire::ProxyRouteOut, wire::ProxyRouteList, wire::Anchored, wire::DekRotated, wire::Rewrapped, wire::Pruned, wire::MigrateRequest, wire::DoctorQuery, wire::StaleQuery, wire::StaleOut,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))

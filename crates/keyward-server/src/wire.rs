@@ -562,3 +562,32 @@ pub struct ProxyRouteList {
     /// Every route.
     pub routes: Vec<ProxyRouteOut>,
 }
+
+/// `GET /api/v1/mounts/{mount}/diff?a=…&b=…`.
+#[derive(Debug, Serialize, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DiffQuery {
+    /// First environment.
+    pub a: String,
+    /// Second environment.
+    pub b: String,
+}
+
+/// How two environments differ, by name only (compared on the server).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DiffOut {
+    /// Mount.
+    pub mount: String,
+    /// First environment.
+    pub a: String,
+    /// Second environment.
+    pub b: String,
+    /// Names only in `a`.
+    pub only_in_a: Vec<String>,
+    /// Names only in `b`.
+    pub only_in_b: Vec<String>,
+    /// Names whose values differ.
+    pub different: Vec<String>,
+    /// Names whose values are equal.
+    pub same: Vec<String>,
+}

@@ -86,11 +86,18 @@ fn write_private_file(path: &Path, contents: &str) -> Result<()> {
     f.sync_all().with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn render_export(map: &BTreeMap<String, String>, format: ExportFormat) -> Result<String> {
+/// Where a Kubernetes export goes: the Secret's name and namespace.
+struct K8sTarget<'a> {
+    name: &'a str,
+    namespace: Option<&'a str>,
+}
+
+fn render_export(map: &BTreeMap<String, String>, format: ExportFormat, k8s: &K8sTarget<'_>) -> Result<String> {
     let (valid, kind): (fn(&str) -> bool, &str) = match format {
         ExportFormat::Json => return Ok(dotenv::render_json(map)),
         ExportFormat::Dotenv => (dotenv::valid_dotenv_name, "dotenv"),
-        ExportFormat::Shell => (dotenv::valid_shell_name, "shell"),
+        ExportFormat::Shell | ExportFormat::GithubEnv | ExportFormat::DockerEnv => (dotenv::valid_shell_name, "environment"),
+        ExportFormat::K8sSecret => (dotenv::valid_k8s_key, "Kubernetes Secret"),
     };
     let bad: Vec<&str> = map.keys().map(String::as_str).filter(|k| !valid(k)).collect();
     if !bad.is_empty() {
@@ -100,8 +107,20 @@ fn render_export(map: &BTreeMap<String, String>, format: ExportFormat) -> Result
     if !nul.is_empty() {
         bail!("these values contain NUL bytes and cannot be written as {kind}: {} (use --format json)", nul.join(", "));
     }
+    if format == ExportFormat::DockerEnv {
+        let multi: Vec<&str> = map.iter().filter(|(_, v)| v.contains(['\n', '\r'])).map(|(k, _)| k.as_str()).collect();
+        if !multi.is_empty() {
+            bail!("docker env files cannot hold values that span lines: {} (use --format json)", multi.join(", "));
+        }
+    }
+    if format == ExportFormat::K8sSecret && !dotenv::valid_k8s_name(k8s.name) {
+        bail!("{:?} is not a valid Kubernetes name (lowercase letters, digits, '-', '.'): pass --name", k8s.name);
+    }
     Ok(match format {
         ExportFormat::Shell => dotenv::render_shell(map),
+        ExportFormat::K8sSecret => dotenv::render_k8s_secret(map, k8s.name, k8s.namespace),
+        ExportFormat::GithubEnv => dotenv::render_github_env(map),
+        ExportFormat::DockerEnv => dotenv::render_docker_env(map),
         _ => dotenv::render_dotenv(map),
     })
 }
@@ -165,15 +184,37 @@ pub async fn run(addr: &str, cmd: SecretsCommand) -> Result<()> {
                 ),
             }
         }
-        SecretsCommand::Export { env, format, output } => {
+        SecretsCommand::Export { env, format, output, name, namespace } => {
             let map = string_map(&client, &env.project, &env.env).await?;
-            let text = Zeroizing::new(render_export(&map, format)?);
+            let default_name = env.env.replace(['/', '_'], "-").to_ascii_lowercase();
+            let k8s = K8sTarget { name: name.as_deref().unwrap_or(&default_name), namespace: namespace.as_deref() };
+            let text = Zeroizing::new(render_export(&map, format, &k8s)?);
             match output {
                 Some(path) => {
                     write_private_file(&path, &text)?;
                     eprintln!("Wrote {} secret(s) to {} (mode 0600)", map.len(), path.display());
                 }
                 None => std::io::stdout().lock().write_all(text.as_bytes())?,
+            }
+        }
+        SecretsCommand::Diff { project, envs, out } => {
+            let [a, b] = envs.as_slice() else { bail!("give exactly two environments: -e A -e B") };
+            let d = client.diff(&project, a, b).await?;
+            match out.format {
+                Format::Json => json(&d)?,
+                Format::Table => {
+                    let mut rows: Vec<Vec<String>> = Vec::new();
+                    rows.extend(d.only_in_a.iter().map(|n| vec![n.clone(), format!("only in {a}")]));
+                    rows.extend(d.only_in_b.iter().map(|n| vec![n.clone(), format!("only in {b}")]));
+                    rows.extend(d.different.iter().map(|n| vec![n.clone(), "different".into()]));
+                    rows.sort();
+                    if rows.is_empty() {
+                        println!("{a} and {b} hold the same {} name(s) with equal values", d.same.len());
+                    } else {
+                        table(&["NAME", "DIFFERENCE"], rows);
+                        println!("{} name(s) equal", d.same.len());
+                    }
+                }
             }
         }
         SecretsCommand::Stale { project, older_than, out } => {

@@ -11,7 +11,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::wire::{
-    FieldOut, History, ListQuery, ReadQuery, RollbackRequest, SecretList, SecretListItem, SecretView,
+    DiffOut, DiffQuery, FieldOut, History, ListQuery, ReadQuery, RollbackRequest, SecretList, SecretListItem, SecretView,
     SecretWriteRequest, StaleOut, StaleQuery, VersionOut, WriteResult,
 };
 
@@ -251,6 +251,30 @@ pub async fn rollback(
     let created = !(s.added.is_empty() && s.changed.is_empty() && s.removed.is_empty());
     tracing::info!(accessor = %caller.accessor(), mount = %mount, path = %path, from = req.version, version = s.version, "secret rolled back");
     Ok(Json(result(mount, path, s, created)))
+}
+
+/// Compare two environments on the server: names only (needs `read` on both).
+#[utoipa::path(get, path = "/api/v1/mounts/{mount}/diff", tag = "secrets", params(("mount" = String, Path), DiffQuery),
+    responses((status = 200, body = DiffOut), (status = 403, body = crate::wire::ErrorBody), (status = 404, body = crate::wire::ErrorBody)))]
+pub async fn diff(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(mount): ApiPath<String>,
+    ApiQuery(q): ApiQuery<DiffQuery>,
+) -> ApiResult<Json<DiffOut>> {
+    checked(&q.a)?;
+    checked(&q.b)?;
+    caller.audit.note("secrets.diff", &mount, &q.a, vec![]);
+    caller.audit.detail("other_path", q.b.clone());
+    // Equality is information about values: it takes `read` on both sides.
+    caller.require(Capability::Read, &target(&mount, &q.a))?;
+    caller.require(Capability::Read, &target(&mount, &q.b))?;
+    let d = st.kw.diff_secrets(&mount, &q.a, &q.b).await?;
+    let mut names: Vec<String> = d.only_in_a.iter().chain(&d.only_in_b).chain(&d.different).chain(&d.same).cloned().collect();
+    names.sort();
+    names.dedup();
+    caller.audit.note("secrets.diff", &mount, &q.a, names);
+    Ok(Json(DiffOut { mount, a: q.a, b: q.b, only_in_a: d.only_in_a, only_in_b: d.only_in_b, different: d.different, same: d.same }))
 }
 
 /// Fields not changed for longer than their limit (path `rotate_after`, mount default, or
