@@ -1,7 +1,7 @@
 //! The HTTP client of the native API, using the server's wire types.
 use anyhow::{anyhow, bail, Context, Result};
 use keyward_server::wire::{
-    AuditPage, DiffOut, DekRotated, DoctorQuery, ErrorBody, History, InitResponse, MigrateRequest, MountCreateRequest,
+    AuditPage, DekRotated, DiffOut, DoctorQuery, ErrorBody, History, InitResponse, MigrateRequest, MountCreateRequest,
     MountDeleted, MountInfo, MountList, PolicyList, PolicyOut, PolicyWriteRequest, ProxyRouteList, ProxyRouteOut,
     ProxyRouteRequest, Pruned, ReadQuery, Revoked, Rewrapped, RollbackRequest, SecretList, SecretView,
     SecretWriteRequest, StaleOut, StaleQuery, TokenBody, TokenCreateRequest, TokenCreated, TokenInfo, TokenList,

@@ -82,6 +82,11 @@ impl ServerProc {
     }
 
     fn kw_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        self.kw_env(args, &[], stdin)
+    }
+
+    /// Runs with environment overrides (`None` removes a variable).
+    fn kw_env(&self, args: &[&str], envs: &[(&str, Option<&str>)], stdin: Option<&str>) -> Output {
         let mut cmd = Command::new(BIN);
         cmd.args(args).env("KEYWARD_ADDR", &self.addr).env_remove("KEYWARD_TOKEN");
         if let Some(t) = &self.token {
@@ -91,6 +96,12 @@ impl ServerProc {
             Some(c) => cmd.env("KEYWARD_CACERT", c),
             None => cmd.env_remove("KEYWARD_CACERT"),
         };
+        for (k, v) in envs {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         let mut pipe = child.stdin.take().unwrap();
@@ -847,4 +858,370 @@ fn proxy_routes_from_the_cli_and_nothing_secret_in_logs() {
         assert!(!logs.contains(needle.as_str()), "{needle} found in logs");
         assert!(!stdout.contains(needle.as_str()), "{needle} found in stdout");
     }
+}
+
+#[test]
+fn run_execs_with_the_environments_secrets() {
+    use std::os::unix::process::ExitStatusExt;
+    let s = spawn_server(&["--dev"], &[]).expect("dev server");
+    s.ok(&[
+        "secrets",
+        "set",
+        "-p",
+        "secret",
+        "-e",
+        "app",
+        "DB_URL=postgres://run-canary",
+        "HOME=/from-keyward",
+        "PORT=5432",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let m = marker.to_str().unwrap();
+    // Secrets arrive; an existing variable wins unless --override; exit status is the command's.
+    let out = s.kw_env(
+        &["run", "-p", "secret", "-e", "app", "--", "sh", "-c", "echo \"$DB_URL $HOME\"; exit 7"],
+        &[("HOME", Some("/home/me"))],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "postgres://run-canary /home/me");
+    let out = s.kw_env(
+        &["run", "-p", "secret", "-e", "app", "--override", "--", "sh", "-c", "echo $HOME"],
+        &[("HOME", Some("/home/me"))],
+        None,
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "/from-keyward");
+    let out = s.kw(&[
+        "run",
+        "-p",
+        "secret",
+        "-e",
+        "app",
+        "--only",
+        "PORT",
+        "--prefix",
+        "APP_",
+        "--",
+        "sh",
+        "-c",
+        "echo ${APP_PORT}-${DB_URL:-unset}",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "5432-unset");
+    // Signals are the command's own (keyward execs it).
+    let out = s.kw(&["run", "-p", "secret", "-e", "app", "--", "sh", "-c", "kill -TERM $$"]);
+    assert_eq!(out.status.signal(), Some(15));
+    // Failures happen before the command starts, in one line.
+    for (args, want) in [
+        (vec!["run", "-p", "secret", "-e", "missing", "--", "touch", m], "not found"),
+        (vec!["run", "-p", "nomount", "-e", "app", "--", "touch", m], "not found"),
+    ] {
+        let err = s.fails(&args);
+        assert!(err.contains(want), "{err}");
+    }
+    s.ok(&["secrets", "set", "-p", "secret", "-e", "odd", "bad-name=v", "GOOD=ok"]);
+    let err = s.fails(&["run", "-p", "secret", "-e", "odd", "--", "touch", m]);
+    assert!(err.contains("bad-name (not a valid variable name)") && err.contains("--skip-invalid"), "{err}");
+    assert!(!marker.exists(), "the command must not start");
+    let out = s.kw(&["run", "-p", "secret", "-e", "odd", "--skip-invalid", "--", "sh", "-c", "echo $GOOD"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("skipped bad-name"));
+    let doc = "[[rules]]\npath = \"secret/*\"\ncapabilities = [\"list\"]\n";
+    assert!(s.kw_stdin(&["policy", "write", "lister", "-"], Some(doc)).status.success());
+    let lister = s.ok(&["token", "create", "--policy", "lister", "--format", "json"]);
+    let lister: Value = serde_json::from_str(&lister).unwrap();
+    let lister = lister["token"].as_str().unwrap().to_owned();
+    let out =
+        s.kw_env(&["run", "-p", "secret", "-e", "app", "--", "touch", m], &[("KEYWARD_TOKEN", Some(&lister))], None);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("permission denied"));
+    assert!(!marker.exists(), "a denied read stops before the command");
+    s.stop();
+}
+
+#[test]
+fn login_status_logout_and_the_token_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = spawn_server(&["--dev"], &[]).expect("dev server");
+    let token = s.token.clone().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("cfg");
+    let c = cfg.to_str().unwrap();
+    let no_env = [("KEYWARD_TOKEN", None), ("KEYWARD_CONFIG_DIR", Some(c))];
+    let out = s.kw_env(&["login", "--token-stdin"], &no_env, Some(&format!("{token}\n")));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let file = cfg.join("token");
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    let out = s.kw_env(&["status", "--format", "json"], &no_env, None);
+    let st: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(st["token"]["policies"], serde_json::json!(["root"]));
+    assert!(st["token_source"].as_str().unwrap().ends_with("token"));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&token[3..]), "status never prints the token");
+    // KEYWARD_TOKEN always wins.
+    let out = s.kw_env(
+        &["status"],
+        &[("KEYWARD_TOKEN", Some("kw_0000000000000000000000000000000000000000000")), ("KEYWARD_CONFIG_DIR", Some(c))],
+        None,
+    );
+    assert!(!out.status.success());
+    // A token file others can read is refused.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = s.kw_env(&["envs", "list", "-p", "secret"], &no_env, None);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("readable by other users"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A bad token is not stored.
+    let out = s.kw_env(&["login", "--token-stdin"], &no_env, Some("kw_0000000000000000000000000000000000000000000"));
+    assert!(!out.status.success());
+    let out = s.kw_env(&["logout"], &no_env, None);
+    assert!(out.status.success() && !file.exists());
+    s.stop();
+}
+
+#[test]
+fn diff_exports_completions_and_man_pages() {
+    let s = spawn_server(&["--dev"], &[]).expect("dev server");
+    s.ok(&["secrets", "set", "-p", "secret", "-e", "staging", "A=same", "B=stage-canary", "ONLY_STAGING=x"]);
+    s.ok(&[
+        "secrets",
+        "set",
+        "-p",
+        "secret",
+        "-e",
+        "production",
+        "A=same",
+        "B=prod-canary",
+        "ONLY_PROD=y",
+        "MULTI=line1\nline2",
+    ]);
+    let d: Value = serde_json::from_str(&s.ok(&[
+        "secrets",
+        "diff",
+        "-p",
+        "secret",
+        "-e",
+        "staging",
+        "-e",
+        "production",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        (d["only_in_a"].clone(), d["only_in_b"].clone()),
+        (serde_json::json!(["ONLY_STAGING"]), serde_json::json!(["MULTI", "ONLY_PROD"]))
+    );
+    assert_eq!((d["different"].clone(), d["same"].clone()), (serde_json::json!(["B"]), serde_json::json!(["A"])));
+    assert!(!d.to_string().contains("canary"));
+    let doc = "[[rules]]\npath = \"secret/*\"\ncapabilities = [\"list\"]\n";
+    assert!(s.kw_stdin(&["policy", "write", "lister", "-"], Some(doc)).status.success());
+    let lister = s.ok(&["token", "create", "--policy", "lister", "--format", "json"]);
+    let lister: Value = serde_json::from_str(&lister).unwrap();
+    let lister = lister["token"].as_str().unwrap().to_owned();
+    let out = s.kw_env(
+        &["secrets", "diff", "-p", "secret", "-e", "staging", "-e", "production"],
+        &[("KEYWARD_TOKEN", Some(&lister))],
+        None,
+    );
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("permission denied"),
+        "diff needs read on both"
+    );
+    // Kubernetes, GitHub and docker formats.
+    let k8s = s.ok(&[
+        "secrets",
+        "export",
+        "-p",
+        "secret",
+        "-e",
+        "production",
+        "--format",
+        "k8s-secret",
+        "--namespace",
+        "web",
+    ]);
+    assert!(
+        k8s.starts_with("apiVersion: v1\nkind: Secret\n")
+            && k8s.contains("  name: \"production\"\n  namespace: \"web\""),
+        "{k8s}"
+    );
+    assert!(k8s.contains("  \"MULTI\": \"line1\\nline2\""), "{k8s}");
+    let gh = s.ok(&["secrets", "export", "-p", "secret", "-e", "production", "--format", "github-env"]);
+    let delim = gh.lines().find_map(|l| l.strip_prefix("MULTI<<")).unwrap().to_owned();
+    assert!(gh.contains(&format!("MULTI<<{delim}\nline1\nline2\n{delim}\n")) && gh.contains("B=prod-canary\n"), "{gh}");
+    let err = s.fails(&["secrets", "export", "-p", "secret", "-e", "production", "--format", "docker-env"]);
+    assert!(err.contains("MULTI"), "{err}");
+    let docker = s.ok(&["secrets", "export", "-p", "secret", "-e", "staging", "--format", "docker-env"]);
+    assert_eq!(docker, "A=same\nB=stage-canary\nONLY_STAGING=x\n");
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let script = s.ok(&["completions", shell]);
+        assert!(script.contains("keyward") && script.len() > 1000, "{shell}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    s.ok(&["man", "--dir", dir.path().to_str().unwrap()]);
+    for page in ["keyward.1", "keyward-secrets-diff.1", "keyward-import-cloak.1", "keyward-run.1"] {
+        let text = std::fs::read_to_string(dir.path().join(page)).unwrap_or_else(|_| panic!("{page}"));
+        assert!(text.contains(".TH"), "{page}");
+    }
+    s.stop();
+}
+
+fn node_fixtures() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../compat/fixtures/make_import_fixtures.js");
+    let st = Command::new("node")
+        .arg(&script)
+        .arg(dir.path())
+        .status()
+        .expect("node (the fixtures come from Node's crypto)");
+    assert!(st.success());
+    dir
+}
+
+#[test]
+fn importers_take_cloak_and_node_ciphertexts() {
+    let fx = node_fixtures();
+    let f = |n: &str| fx.path().join(n).to_str().unwrap().to_owned();
+    let keys: Value =
+        serde_json::from_str(&std::fs::read_to_string(fx.path().join("cloak-keys.json")).unwrap()).unwrap();
+    let (k1, k2) = (keys["V1"].as_str().unwrap().to_owned(), keys["V2"].as_str().unwrap().to_owned());
+    let s = spawn_server(&["--dev"], &[]).expect("dev server");
+    let cloak = |extra: &[&str], envs: &[(&str, Option<&str>)]| {
+        let input = f("cloak.jsonl");
+        let mut args = vec![
+            "import",
+            "cloak",
+            "--input",
+            &input,
+            "--columns",
+            "api_key,api_secret",
+            "--mount",
+            "secret",
+            "--path-template",
+            "accounts/{id}/credentials",
+        ];
+        args.extend_from_slice(extra);
+        s.kw_env(&args, envs, None)
+    };
+    // Dry run: everything decrypted and checked, nothing written.
+    let v2 = format!("V2={k2}:iv=12");
+    let key1 = format!("V1=@{}", f("v1.key"));
+    let out = cloak(&["--key", &key1, "--key", &v2, "--dry-run"], &[]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.starts_with("read 8, would import 3, skipped 1 (nothing to import), failed 4"), "{text}");
+    assert!(
+        s.kw(&["secrets", "get", "-p", "secret", "-e", "accounts/1/credentials", "api_key"]).status.code() != Some(0)
+    );
+    // For real, with the keys from KEYWARD_IMPORT_KEYS (not in the command line).
+    let env_keys = format!("V1={k1},V2={k2}:iv=12");
+    let out = cloak(&[], &[("KEYWARD_IMPORT_KEYS", Some(&env_keys))]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!out.status.success(), "failed rows make the exit status non-zero");
+    assert!(text.starts_with("read 8, imported 3, skipped 1 (nothing to import), failed 4"), "{text}");
+    for (id, why) in [
+        ("3", "no key was given for key tag \"V9\""),
+        ("4", "malformed"),
+        ("5", "does not decrypt"),
+        ("6", "does not decrypt"),
+    ] {
+        assert!(text.lines().any(|l| l.contains(&format!("row {id}:")) && l.contains(why)), "row {id}: {text}");
+    }
+    let get = |env: &str, name: &str| {
+        s.ok(&["secrets", "get", "-p", "secret", "-e", env, name, "--reveal"]).trim().to_owned()
+    };
+    assert_eq!(get("accounts/1/credentials", "api_key"), "sk_live_cloak_one_1111");
+    assert_eq!(get("accounts/1/credentials", "api_secret"), "secret-one");
+    assert_eq!(get("accounts/2/credentials", "api_key"), "sk_live_cloak_two_2222");
+    assert_eq!(get("accounts/7/credentials", "api_key"), "sk_live_only_key_7777");
+    for failed in ["3", "4", "5", "6", "8"] {
+        let out = s.kw(&["secrets", "list", "-p", "secret", "-e", &format!("accounts/{failed}/credentials")]);
+        assert!(!out.status.success(), "row {failed} was (half-)imported");
+    }
+    assert!(
+        !text.contains("sk_live") && !String::from_utf8_lossy(&out.stderr).contains("sk_live"),
+        "no value in the report"
+    );
+    // Node-style strings from JSON lines and from CSV with renamed columns.
+    let gkey = format!("@{}", f("gcm.key"));
+    for (input, extra) in
+        [(f("gcm.jsonl"), vec![]), (f("gcm.csv"), vec!["--id-column", "user_id", "--ciphertext-column", "enc"])]
+    {
+        let mut args = vec![
+            "import",
+            "gcm-hex",
+            "--key",
+            &gkey,
+            "--input",
+            &input,
+            "--mount",
+            "secret",
+            "--path-template",
+            "users/{id}",
+            "--field",
+            "token",
+        ];
+        args.extend(extra);
+        let out = s.kw(&args);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(text.starts_with("read 6, imported 2, skipped 1 (nothing to import), failed 3"), "{text}");
+    }
+    assert_eq!(get("users/u1", "token"), "tok_abc_12");
+    assert_eq!(get("users/u2", "token"), "tok_def_16");
+    let err = s.fails(&[
+        "import",
+        "gcm-hex",
+        "--key",
+        "c2hvcnQ=",
+        "--input",
+        &f("gcm.jsonl"),
+        "--mount",
+        "secret",
+        "--path-template",
+        "u/{id}",
+    ]);
+    assert!(err.contains("32 bytes"), "{err}");
+
+    // A real PostgreSQL table, read with --database-url (from the environment).
+    if let Ok(url) = std::env::var("KEYWARD_TEST_DATABASE_URL") {
+        let db = format!("kw_import_{}", std::process::id());
+        let psql = |u: &str, sql: &str| {
+            let st = Command::new("psql").args(["-q", "-v", "ON_ERROR_STOP=1", u, "-c", sql]).status().expect("psql");
+            assert!(st.success(), "{sql}");
+        };
+        psql(&url, &format!("CREATE DATABASE {db}"));
+        let db_url = format!("{}/{db}", url.rsplit_once('/').unwrap().0);
+        psql(&db_url, "CREATE TABLE api_credentials (id serial PRIMARY KEY, api_key bytea, api_secret bytea)");
+        for line in std::fs::read_to_string(fx.path().join("cloak.jsonl")).unwrap().lines().take(2) {
+            let r: Value = serde_json::from_str(line).unwrap();
+            psql(&db_url, &format!(
+                "INSERT INTO api_credentials (id, api_key, api_secret) VALUES ({}, decode('{}', 'base64'), decode('{}', 'base64'))",
+                r["id"], r["api_key"].as_str().unwrap(), r["api_secret"].as_str().unwrap()
+            ));
+        }
+        let args = [
+            "import",
+            "cloak",
+            "--table",
+            "api_credentials",
+            "--columns",
+            "api_key,api_secret",
+            "--key",
+            &key1,
+            "--key",
+            &v2,
+            "--mount",
+            "secret",
+            "--path-template",
+            "pg/{id}",
+        ];
+        let out = s.kw_env(&args, &[("KEYWARD_IMPORT_DATABASE_URL", Some(&db_url))], None);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("read 2, imported 2, skipped 0"));
+        assert_eq!(get("pg/2", "api_secret"), "secret-two");
+        psql(&url, &format!("DROP DATABASE {db}"));
+    } else {
+        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI must run the PostgreSQL import");
+    }
+    s.stop();
 }

@@ -27,7 +27,10 @@ pub struct CloakKey {
 
 impl std::fmt::Debug for CloakKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CloakKey").field("tag", &String::from_utf8_lossy(&self.tag)).field("iv_len", &self.iv_len).finish_non_exhaustive()
+        f.debug_struct("CloakKey")
+            .field("tag", &String::from_utf8_lossy(&self.tag))
+            .field("iv_len", &self.iv_len)
+            .finish_non_exhaustive()
     }
 }
 

@@ -56,8 +56,10 @@ fn key_bytes(text: &str, what: &str) -> Result<Zeroizing<[u8; 32]>> {
     } else {
         STANDARD.decode(t).map_err(|_| anyhow::anyhow!("the {what} is neither base64 nor 64 hex characters"))?
     });
-    let arr: [u8; 32] =
-        bytes.as_slice().try_into().map_err(|_| anyhow::anyhow!("the {what} must be 32 bytes (got {})", bytes.len()))?;
+    let arr: [u8; 32] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("the {what} must be 32 bytes (got {})", bytes.len()))?;
     Ok(Zeroizing::new(arr))
 }
 
@@ -89,7 +91,8 @@ fn row_path(template: &str, id: &str) -> Result<String> {
         bail!("--path-template must contain {{id}} (e.g. accounts/{{id}}/credentials)");
     }
     let path = template.replace("{id}", id);
-    keyward_core::validate_secret_path(&path).map_err(|_| anyhow::anyhow!("id {id:?} does not make a valid secret path"))?;
+    keyward_core::validate_secret_path(&path)
+        .map_err(|_| anyhow::anyhow!("id {id:?} does not make a valid secret path"))?;
     Ok(path)
 }
 
@@ -101,7 +104,8 @@ fn json_lines_rows(path: &Path, id_column: &str, columns: &[String]) -> Result<V
         if line.trim().is_empty() {
             continue;
         }
-        let v: Map<String, Value> = serde_json::from_str(&line).map_err(|_| anyhow::anyhow!("line {}: not a JSON object", n + 1))?;
+        let v: Map<String, Value> =
+            serde_json::from_str(&line).map_err(|_| anyhow::anyhow!("line {}: not a JSON object", n + 1))?;
         let id = match v.get(id_column) {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Number(x)) => x.to_string(),
@@ -126,7 +130,8 @@ fn json_lines_rows(path: &Path, id_column: &str, columns: &[String]) -> Result<V
 fn csv_rows(path: &Path, id_column: &str, column: &str) -> Result<Vec<Row>> {
     let mut r = csv::Reader::from_path(path).with_context(|| format!("cannot open {}", path.display()))?;
     let headers = r.headers().context("the CSV file has no header row")?.clone();
-    let find = |name: &str| headers.iter().position(|h| h == name).with_context(|| format!("the CSV has no column {name:?}"));
+    let find =
+        |name: &str| headers.iter().position(|h| h == name).with_context(|| format!("the CSV has no column {name:?}"));
     let (id_i, c_i) = (find(id_column)?, find(column)?);
     let mut rows = Vec::new();
     for (n, rec) in r.records().enumerate() {
@@ -145,10 +150,16 @@ async fn database_rows(url: &str, table: &str, id_column: &str, columns: &[Strin
     if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
         bail!("--database-url must be a postgres:// URL");
     }
-    let mut conn = sqlx::PgConnection::connect(url).await.map_err(|e| anyhow::anyhow!("cannot connect to the source database: {}", redact(&e.to_string())))?;
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to the source database: {}", redact(&e.to_string())))?;
     let cols: Vec<String> = columns.iter().map(|c| sql_ident(c)).collect::<Result<_>>()?;
-    let sql = format!("SELECT {}::text, {} FROM {} ORDER BY 1", sql_ident(id_column)?, cols.join(", "), sql_ident(table)?);
-    let records = sqlx::query(&sql).fetch_all(&mut conn).await.map_err(|e| anyhow::anyhow!("cannot read {table}: {}", redact(&e.to_string())))?;
+    let sql =
+        format!("SELECT {}::text, {} FROM {} ORDER BY 1", sql_ident(id_column)?, cols.join(", "), sql_ident(table)?);
+    let records = sqlx::query(&sql)
+        .fetch_all(&mut conn)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read {table}: {}", redact(&e.to_string())))?;
     let mut rows = Vec::with_capacity(records.len());
     for rec in records {
         let id: Option<String> = rec.try_get(0)?;
@@ -178,7 +189,8 @@ async fn import_rows(
     let mut report = Report::default();
     let bar = indicatif::ProgressBar::new(rows.len() as u64);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     for row in rows {
         report.read += 1;
@@ -230,7 +242,13 @@ async fn import_rows(
 
 fn print(report: &Report, dry_run: bool) -> Result<()> {
     let verb = if dry_run { "would import" } else { "imported" };
-    println!("read {}, {verb} {}, skipped {} (nothing to import), failed {}", report.read, report.imported, report.skipped, report.failed.len());
+    println!(
+        "read {}, {verb} {}, skipped {} (nothing to import), failed {}",
+        report.read,
+        report.imported,
+        report.skipped,
+        report.failed.len()
+    );
     for (id, why) in &report.failed {
         println!("  failed: row {id}: {why}");
     }

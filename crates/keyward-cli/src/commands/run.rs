@@ -56,7 +56,10 @@ pub async fn run(addr: &str, args: RunArgs) -> Result<()> {
     let p = plan(fields, &args, |n| std::env::var_os(n).is_some())?;
     if !p.invalid.is_empty() {
         if !args.skip_invalid {
-            bail!("cannot pass these as environment variables: {} (--skip-invalid leaves them out)", p.invalid.join(", "));
+            bail!(
+                "cannot pass these as environment variables: {} (--skip-invalid leaves them out)",
+                p.invalid.join(", ")
+            );
         }
         for i in &p.invalid {
             eprintln!("keyward run: skipped {i}");
@@ -104,7 +107,10 @@ mod tests {
         let p = plan(fields(), &args(&[], "", false), |n| n == "HOME").unwrap();
         assert_eq!(p.set.keys().collect::<Vec<_>>(), vec!["DB_URL"]);
         assert_eq!(p.kept, vec!["HOME"]);
-        assert_eq!(p.invalid, vec!["PORT (not a string)", "bad-name (not a valid variable name)", "NUL (value contains NUL)"]);
+        assert_eq!(
+            p.invalid,
+            vec!["PORT (not a string)", "bad-name (not a valid variable name)", "NUL (value contains NUL)"]
+        );
         let p = plan(fields(), &args(&["DB_URL", "HOME"], "APP_", false), |n| n == "HOME").unwrap();
         assert_eq!(p.set.keys().collect::<Vec<_>>(), vec!["APP_DB_URL", "APP_HOME"]);
         let p = plan(fields(), &args(&["HOME"], "", true), |_| true).unwrap();

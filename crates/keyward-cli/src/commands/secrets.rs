@@ -96,7 +96,9 @@ fn render_export(map: &BTreeMap<String, String>, format: ExportFormat, k8s: &K8s
     let (valid, kind): (fn(&str) -> bool, &str) = match format {
         ExportFormat::Json => return Ok(dotenv::render_json(map)),
         ExportFormat::Dotenv => (dotenv::valid_dotenv_name, "dotenv"),
-        ExportFormat::Shell | ExportFormat::GithubEnv | ExportFormat::DockerEnv => (dotenv::valid_shell_name, "environment"),
+        ExportFormat::Shell | ExportFormat::GithubEnv | ExportFormat::DockerEnv => {
+            (dotenv::valid_shell_name, "environment")
+        }
         ExportFormat::K8sSecret => (dotenv::valid_k8s_key, "Kubernetes Secret"),
     };
     let bad: Vec<&str> = map.keys().map(String::as_str).filter(|k| !valid(k)).collect();

@@ -44,7 +44,12 @@ pub async fn login(addr: &str, token_stdin: bool) -> Result<()> {
     let client = Client::with_token(addr, SecretString::from(token.to_owned()))?;
     let info = client.lookup_self().await.context("the server did not accept this token")?;
     let path = config::store_token(token)?;
-    println!("Logged in to {addr} as {} ({}); token stored in {} (mode 0600)", info.accessor, info.policies.join(", "), path.display());
+    println!(
+        "Logged in to {addr} as {} ({}); token stored in {} (mode 0600)",
+        info.accessor,
+        info.policies.join(", "),
+        path.display()
+    );
     if std::env::var_os("KEYWARD_TOKEN").is_some_and(|t| !t.is_empty()) {
         eprintln!("note: KEYWARD_TOKEN is set and takes precedence over the stored token");
     }

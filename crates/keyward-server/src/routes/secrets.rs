@@ -11,8 +11,8 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::wire::{
-    DiffOut, DiffQuery, FieldOut, History, ListQuery, ReadQuery, RollbackRequest, SecretList, SecretListItem, SecretView,
-    SecretWriteRequest, StaleOut, StaleQuery, VersionOut, WriteResult,
+    DiffOut, DiffQuery, FieldOut, History, ListQuery, ReadQuery, RollbackRequest, SecretList, SecretListItem,
+    SecretView, SecretWriteRequest, StaleOut, StaleQuery, VersionOut, WriteResult,
 };
 
 const DEFAULT_PAGE: u32 = 100;
@@ -270,11 +270,20 @@ pub async fn diff(
     caller.require(Capability::Read, &target(&mount, &q.a))?;
     caller.require(Capability::Read, &target(&mount, &q.b))?;
     let d = st.kw.diff_secrets(&mount, &q.a, &q.b).await?;
-    let mut names: Vec<String> = d.only_in_a.iter().chain(&d.only_in_b).chain(&d.different).chain(&d.same).cloned().collect();
+    let mut names: Vec<String> =
+        d.only_in_a.iter().chain(&d.only_in_b).chain(&d.different).chain(&d.same).cloned().collect();
     names.sort();
     names.dedup();
     caller.audit.note("secrets.diff", &mount, &q.a, names);
-    Ok(Json(DiffOut { mount, a: q.a, b: q.b, only_in_a: d.only_in_a, only_in_b: d.only_in_b, different: d.different, same: d.same }))
+    Ok(Json(DiffOut {
+        mount,
+        a: q.a,
+        b: q.b,
+        only_in_a: d.only_in_a,
+        only_in_b: d.only_in_b,
+        different: d.different,
+        same: d.same,
+    }))
 }
 
 /// Fields not changed for longer than their limit (path `rotate_after`, mount default, or
