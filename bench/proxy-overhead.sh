@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Credential-proxy overhead against calling the same loopback upstream directly, in one run on
-# one machine: release builds, the trivial upstream from bench/ceiling, and wrk (Debian's
+# one machine: release builds, the trivial upstream (bench/tools, bin ceiling), and wrk (Debian's
 # package) at 1 connection (latency) and 16 connections (throughput), audit on and off.
 # Prints a table and appends it, with the date and nproc, to BENCHMARKS.md.
 #   bench/proxy-overhead.sh [seconds]
@@ -8,12 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-cargo build --release -q -p keyward-cli -p keyward-bench-ceiling
+cargo build --release -q -p keyward-cli -p keyward-bench-tools
 bin=target/release/keyward
 up_port=18311
 kw_port=18312
 
-target/release/keyward-bench-ceiling 127.0.0.1:$up_port >/dev/null &
+target/release/ceiling 127.0.0.1:$up_port >/dev/null &
 up_pid=$!
 trap 'kill $up_pid 2>/dev/null || true' EXIT
 
@@ -74,7 +74,7 @@ done
 table=$(cat <<TABLE
 ### Credential proxy overhead — $(date -u +%Y-%m-%d), $(nproc) cores
 
-Command: \`bench/proxy-overhead.sh $secs\` (release builds, SQLite, bearer injection, upstream = bench/ceiling on loopback, wrk -d${secs}s)
+Command: \`bench/proxy-overhead.sh $secs\` (release builds, SQLite, bearer injection, upstream = bench/tools ceiling on loopback, wrk -d${secs}s)
 
 | path | connections | requests/s | p50 | p99 | errors |
 |---|---|---|---|---|---|

@@ -1,0 +1,8 @@
+-- Native write: PATCH a secret with a new value each request (so every request is a new version).
+-- wrk -s bench/lua/kv_write.lua URL, with the path in the URL and the token in -H.
+local n = 0
+request = function()
+  n = n + 1
+  local body = string.format('{"set":{"COUNTER":"v%d-%d"}}', math.random(1, 1000000000), n)
+  return wrk.format("PATCH", nil, {["Content-Type"] = "application/json"}, body)
+end
