@@ -3,16 +3,15 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
-use uuid::Uuid;
 
 use crate::ops::{check_cas, current_map, is_live, kv_mount, open_version, write_map};
 use crate::paths::validate_secret_path;
 use crate::service::{unexpected, written};
+use crate::Keyward;
 use crate::{
-    now_nanos, AuditEntry, CoreError, KeyManager, KvConfig, MetadataUpdate, Mount, SecretData, SecretMeta, SecretPatch,
+    now_nanos, AuditEntry, CoreError, KeyManager, KvConfig, MetadataUpdate, SecretData, SecretMeta, SecretPatch,
     SecretVersion, StoreTx, WriteOp, WriteReply, WriteSummary,
 };
-use crate::{Keyward, MountKind};
 
 /// Custom metadata limits (as Vault): keys, key length, value length.
 const MAX_CUSTOM_KEYS: usize = 64;
@@ -163,19 +162,7 @@ pub(crate) async fn write_metadata(
     let existing = tx.secret_for_update(mount.id, path).await?;
     let is_new = existing.is_none();
     let now = now_nanos();
-    let mut meta = existing.unwrap_or_else(|| SecretMeta {
-        id: Uuid::new_v4(),
-        mount_id: mount.id,
-        path: path.to_owned(),
-        current_version: 0,
-        oldest_version: 0,
-        max_versions: 0,
-        cas_required: false,
-        custom_metadata: BTreeMap::new(),
-        created_at: now,
-        updated_at: now,
-        delete_version_after_secs: 0,
-    });
+    let mut meta = existing.unwrap_or_else(|| SecretMeta::new(mount.id, path, now));
     if let Some(m) = u.max_versions {
         meta.max_versions = m;
     }
@@ -225,14 +212,6 @@ pub(crate) async fn configure(
 }
 
 impl Keyward {
-    async fn kv_mount_named(&self, name: &str) -> Result<Mount, CoreError> {
-        match self.store.mount(name).await? {
-            Some(m) if m.kind == MountKind::Kv => Ok(m),
-            Some(_) => Err(CoreError::InvalidInput(format!("mount {name:?} is not a kv mount"))),
-            None => Err(CoreError::NotFound(format!("mount {name:?}"))),
-        }
-    }
-
     /// Writes `data` as the whole new version (Vault `data` write); audited in the same
     /// transaction. `may_create`/`may_change` are decided under the row lock.
     #[allow(clippy::too_many_arguments)]
@@ -307,17 +286,13 @@ impl Keyward {
 
     /// A kv mount's engine settings.
     pub async fn kv_config(&self, mount: &str) -> Result<KvConfig, CoreError> {
-        Ok(KvConfig::of(&self.kv_mount_named(mount).await?))
+        Ok(KvConfig::of(&self.kv_mount(mount).await?))
     }
 
     /// A secret's metadata and all its stored versions (without blobs).
     pub async fn kv_metadata(&self, mount: &str, path: &str) -> Result<(SecretMeta, Vec<SecretVersion>), CoreError> {
-        let m = self.kv_mount_named(mount).await?;
-        let meta = self
-            .store
-            .secret(m.id, path)
-            .await?
-            .ok_or_else(|| CoreError::NotFound(format!("secret {mount}/{path}")))?;
+        let m = self.kv_mount(mount).await?;
+        let meta = self.secret_meta(&m, path).await?;
         let versions = self.store.versions(meta.id).await?;
         Ok((meta, versions))
     }
@@ -325,12 +300,8 @@ impl Keyward {
     /// Reads a version (the current one by default). A soft-deleted or destroyed version comes
     /// back without data; a version that does not exist is `NotFound`.
     pub async fn kv_read(&self, mount: &str, path: &str, version: Option<u64>) -> Result<KvRead, CoreError> {
-        let m = self.kv_mount_named(mount).await?;
-        let meta = self
-            .store
-            .secret(m.id, path)
-            .await?
-            .ok_or_else(|| CoreError::NotFound(format!("secret {mount}/{path}")))?;
+        let m = self.kv_mount(mount).await?;
+        let meta = self.secret_meta(&m, path).await?;
         let v = version.filter(|v| *v > 0).unwrap_or(meta.current_version);
         let mut row = self
             .store
@@ -352,7 +323,7 @@ impl Keyward {
 
     /// Every secret path of a kv mount under `prefix` (which is empty or ends with `/`), in order.
     pub async fn kv_paths(&self, mount: &str, prefix: &str) -> Result<Vec<String>, CoreError> {
-        let m = self.kv_mount_named(mount).await?;
+        let m = self.kv_mount(mount).await?;
         let mut out: Vec<String> = Vec::new();
         loop {
             let after = out.last().cloned().unwrap_or_default();
@@ -370,6 +341,7 @@ impl Keyward {
 mod tests {
     use super::*;
     use serde_json::json;
+    use uuid::Uuid;
 
     #[test]
     fn merge_patch_follows_rfc_7396() {

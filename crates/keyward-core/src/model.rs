@@ -80,6 +80,25 @@ pub struct SecretMeta {
     pub delete_version_after_secs: i64,
 }
 
+impl SecretMeta {
+    /// The metadata of a path written for the first time (no version yet, mount defaults).
+    pub fn new(mount_id: Uuid, path: &str, now: Nanos) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            mount_id,
+            path: path.to_owned(),
+            current_version: 0,
+            oldest_version: 0,
+            max_versions: 0,
+            cas_required: false,
+            custom_metadata: BTreeMap::new(),
+            created_at: now,
+            updated_at: now,
+            delete_version_after_secs: 0,
+        }
+    }
+}
+
 /// One stored version of a secret.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SecretVersion {

@@ -668,19 +668,7 @@ pub(crate) async fn write_map(
     summary.version = new_version;
 
     let is_new = meta.is_none();
-    let mut meta = meta.unwrap_or_else(|| SecretMeta {
-        id: Uuid::new_v4(),
-        mount_id: mount.id,
-        path: path.to_owned(),
-        current_version: 0,
-        oldest_version: 1,
-        max_versions: 0,
-        cas_required: false,
-        custom_metadata: BTreeMap::new(),
-        created_at: now,
-        updated_at: now,
-        delete_version_after_secs: 0,
-    });
+    let mut meta = meta.unwrap_or_else(|| SecretMeta::new(mount.id, path, now));
     let dek_version = tx
         .latest_key_version(WrappedKeyDomain::Dek.label(), mount.id)
         .await?

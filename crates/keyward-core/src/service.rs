@@ -247,15 +247,20 @@ impl Keyward {
         Ok(v.finish())
     }
 
-    async fn kv_mount(&self, name: &str) -> Result<Mount, CoreError> {
+    /// A mount that must be of `kind`.
+    pub(crate) async fn mount_of(&self, name: &str, kind: MountKind) -> Result<Mount, CoreError> {
         match self.store.mount(name).await? {
-            Some(m) if m.kind == MountKind::Kv => Ok(m),
-            Some(_) => Err(CoreError::InvalidInput(format!("mount {name:?} is not a kv mount"))),
+            Some(m) if m.kind == kind => Ok(m),
+            Some(_) => Err(CoreError::InvalidInput(format!("mount {name:?} is not a {} mount", kind.as_str()))),
             None => Err(CoreError::NotFound(format!("mount {name:?}"))),
         }
     }
 
-    async fn secret_meta(&self, mount: &Mount, path: &str) -> Result<SecretMeta, CoreError> {
+    pub(crate) async fn kv_mount(&self, name: &str) -> Result<Mount, CoreError> {
+        self.mount_of(name, MountKind::Kv).await
+    }
+
+    pub(crate) async fn secret_meta(&self, mount: &Mount, path: &str) -> Result<SecretMeta, CoreError> {
         self.store
             .secret(mount.id, path)
             .await?

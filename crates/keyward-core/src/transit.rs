@@ -240,14 +240,6 @@ fn bad_ciphertext() -> CoreError {
 }
 
 impl Keyward {
-    async fn transit_mount_named(&self, name: &str) -> Result<Mount, CoreError> {
-        match self.store.mount(name).await? {
-            Some(m) if m.kind == MountKind::Transit => Ok(m),
-            Some(_) => Err(CoreError::InvalidInput(format!("mount {name:?} is not a transit mount"))),
-            None => Err(CoreError::NotFound(format!("mount {name:?}"))),
-        }
-    }
-
     /// Applies a change to a transit key and returns its new state (the deleted key for delete).
     pub async fn transit_change(&self, op: TransitOp) -> Result<TransitKey, CoreError> {
         let deleting = matches!(op, TransitOp::Delete { .. });
@@ -264,13 +256,13 @@ impl Keyward {
 
     /// A transit key by name.
     pub async fn transit_key(&self, mount: &str, name: &str) -> Result<TransitKey, CoreError> {
-        let m = self.transit_mount_named(mount).await?;
+        let m = self.mount_of(mount, MountKind::Transit).await?;
         self.store.transit_key(m.id, name).await?.ok_or_else(|| CoreError::NotFound(format!("transit key {name:?}")))
     }
 
     /// A transit mount's key names.
     pub async fn transit_key_names(&self, mount: &str) -> Result<Vec<String>, CoreError> {
-        let m = self.transit_mount_named(mount).await?;
+        let m = self.mount_of(mount, MountKind::Transit).await?;
         Ok(self.store.transit_key_names(m.id).await?)
     }
 
