@@ -124,8 +124,8 @@ for ep in ceiling "${endpoints[@]}"; do for audit in on off; do
 done; done
 png="bench/results/http-$day.png"
 {
-  echo "set terminal pngcairo size 1400,600 font ',10'; set output '$png'; set multiplot layout 1,2"
-  echo "set logscale x 2; set xtics (1,16,64); set xlabel 'connections'; set key outside right"
+  echo "set terminal pngcairo size 1600,800 font ',10'; set output '$png'; set multiplot layout 1,2"
+  echo "set logscale x 2; set xrange [0.8:80]; set xtics (1,16,64); set xlabel 'connections'; set key below maxrows 4; set grid"
   echo "set title 'requests/s'; set logscale y; plot \\"
   first=1
   for ep in ceiling "${endpoints[@]}"; do for audit in on off; do
