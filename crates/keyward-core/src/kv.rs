@@ -278,7 +278,9 @@ impl Keyward {
 
     /// Changes a kv mount's engine settings.
     pub async fn kv_configure(&self, mount: &str, config: KvConfig) -> Result<(), CoreError> {
-        match self.writer.submit(WriteOp::ConfigureKv { mount: mount.to_owned(), config }).await? {
+        let reply = self.writer.submit(WriteOp::ConfigureKv { mount: mount.to_owned(), config }).await;
+        self.mounts.forget(mount);
+        match reply? {
             WriteReply::Done => Ok(()),
             other => Err(unexpected(&other)),
         }
@@ -301,13 +303,13 @@ impl Keyward {
     /// back without data; a version that does not exist is `NotFound`.
     pub async fn kv_read(&self, mount: &str, path: &str, version: Option<u64>) -> Result<KvRead, CoreError> {
         let m = self.kv_mount(mount).await?;
-        let meta = self.secret_meta(&m, path).await?;
-        let v = version.filter(|v| *v > 0).unwrap_or(meta.current_version);
-        let mut row = self
+        let (meta, row) = self
             .store
-            .version(meta.id, v)
+            .secret_version(m.id, path, version.filter(|v| *v > 0))
             .await?
-            .ok_or_else(|| CoreError::NotFound(format!("version {v} of {mount}/{path}")))?;
+            .ok_or_else(|| CoreError::NotFound(format!("secret {mount}/{path}")))?;
+        let v = version.filter(|v| *v > 0).unwrap_or(meta.current_version);
+        let mut row = row.ok_or_else(|| CoreError::NotFound(format!("version {v} of {mount}/{path}")))?;
         let data = if is_live(&row, now_nanos()) {
             let blob = row.blob.as_deref().unwrap_or_default();
             let what = || CoreError::Integrity(format!("{mount}/{path} version {v}"));

@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 
 mod audit;
+mod cache;
 mod duration;
 mod error;
 mod hcl;

@@ -60,6 +60,8 @@ pub struct Keyward {
     pub(crate) config: KeywardConfig,
     /// This server process's identity (names the owner of background jobs).
     pub(crate) instance: String,
+    /// Mounts by name, for read paths.
+    pub(crate) mounts: Arc<crate::cache::TtlCache<Mount>>,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -83,7 +85,8 @@ impl Keyward {
         keys.check_keyring(store.as_ref()).await?;
         let writer = Writer::spawn(store.clone(), keys.clone(), audit_sink);
         let instance = format!("kw-{}", &*random_base62(8));
-        Ok(Self { store, keys, writer, config, instance })
+        let mounts = Arc::new(crate::cache::TtlCache::new(std::time::Duration::from_secs(1)));
+        Ok(Self { store, keys, writer, config, instance, mounts })
     }
 
     /// The configuration.
@@ -154,6 +157,7 @@ impl Keyward {
         kind: MountKind,
         rotate_after: Option<u64>,
     ) -> Result<Mount, CoreError> {
+        self.mounts.forget(path);
         match self.writer.submit(WriteOp::CreateMount { path: path.to_owned(), kind, rotate_after }).await? {
             WriteReply::MountCreated(m) => Ok(m),
             other => Err(unexpected(&other)),
@@ -162,7 +166,10 @@ impl Keyward {
 
     /// Deletes a mount and crypto-shreds its data; returns how many wrapped keys were deleted.
     pub async fn delete_mount(&self, path: &str) -> Result<u64, CoreError> {
-        match self.writer.submit(WriteOp::DeleteMount { path: path.to_owned() }).await? {
+        self.mounts.forget(path);
+        let reply = self.writer.submit(WriteOp::DeleteMount { path: path.to_owned() }).await;
+        self.mounts.forget(path);
+        match reply? {
             WriteReply::MountDeleted { keys_shredded, .. } => Ok(keys_shredded),
             other => Err(unexpected(&other)),
         }
@@ -247,9 +254,11 @@ impl Keyward {
         Ok(v.finish())
     }
 
-    /// A mount that must be of `kind`.
+    /// A mount that must be of `kind`. Read paths use a copy at most a second old (mounts change
+    /// rarely; a write re-reads its mount inside its transaction, and a secret of a deleted
+    /// mount is gone from the database at once, so a stale copy can only answer 404).
     pub(crate) async fn mount_of(&self, name: &str, kind: MountKind) -> Result<Mount, CoreError> {
-        match self.store.mount(name).await? {
+        match self.mounts.get(name, || self.store.mount(name)).await? {
             Some(m) if m.kind == kind => Ok(m),
             Some(_) => Err(CoreError::InvalidInput(format!("mount {name:?} is not a {} mount", kind.as_str()))),
             None => Err(CoreError::NotFound(format!("mount {name:?}"))),
@@ -270,10 +279,14 @@ impl Keyward {
     /// Reads and decrypts a version (the current one by default).
     pub async fn read_secret(&self, mount: &str, path: &str, version: Option<u64>) -> Result<SecretRead, CoreError> {
         let mount = self.kv_mount(mount).await?;
-        let meta = self.secret_meta(&mount, path).await?;
-        let v = version.unwrap_or(meta.current_version);
+        let (meta, row) = self
+            .store
+            .secret_version(mount.id, path, version.filter(|v| *v > 0))
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("secret {}/{path}", mount.path)))?;
+        let v = version.filter(|v| *v > 0).unwrap_or(meta.current_version);
         let what = format!("version {v} of {}/{path}", mount.path);
-        let mut row = self.store.version(meta.id, v).await?.ok_or_else(|| CoreError::NotFound(what.clone()))?;
+        let mut row = row.ok_or_else(|| CoreError::NotFound(what.clone()))?;
         if row.destroyed || row.blob.is_none() {
             return Err(CoreError::NotFound(format!("{what} (destroyed)")));
         }

@@ -51,6 +51,14 @@ pub trait Store: Send + Sync + 'static {
     async fn secret(&self, mount_id: Uuid, path: &str) -> Result<Option<SecretMeta>, StoreError>;
     /// One version of a secret.
     async fn version(&self, secret_id: Uuid, version: u64) -> Result<Option<SecretVersion>, StoreError>;
+    /// A secret and one of its versions (the current one when `version` is `None`; `None` when
+    /// that version is not stored), in one round trip.
+    async fn secret_version(
+        &self,
+        mount_id: Uuid,
+        path: &str,
+        version: Option<u64>,
+    ) -> Result<Option<(SecretMeta, Option<SecretVersion>)>, StoreError>;
     /// All stored versions of a secret, oldest first, without blobs.
     async fn versions(&self, secret_id: Uuid) -> Result<Vec<SecretVersion>, StoreError>;
     /// Secrets of a mount in path order, after the `after` cursor.

@@ -69,6 +69,15 @@ pub(crate) fn field_versions(json: &str) -> Result<BTreeMap<String, FieldStamp>,
 }
 
 pub(crate) fn version(row: &AnyRow, with_blob: bool) -> Result<SecretVersion, StoreError> {
+    version_from(row, with_blob, "created_at")
+}
+
+/// A version joined to its secret (`secret_version`), whose creation time is `v_created_at`.
+pub(crate) fn joined_version(row: &AnyRow) -> Result<SecretVersion, StoreError> {
+    version_from(row, true, "v_created_at")
+}
+
+fn version_from(row: &AnyRow, with_blob: bool, created: &str) -> Result<SecretVersion, StoreError> {
     let fv: String = row.try_get("field_versions").map_err(db_err)?;
     Ok(SecretVersion {
         version: u64_of(row, "version")?,
@@ -78,7 +87,7 @@ pub(crate) fn version(row: &AnyRow, with_blob: bool) -> Result<SecretVersion, St
             .map_err(db_err)?
             .map(|v| u32::try_from(v).map_err(|_| corrupt("dek_version")))
             .transpose()?,
-        created_at: row.try_get("created_at").map_err(db_err)?,
+        created_at: row.try_get(created).map_err(db_err)?,
         deletion_time: row.try_get("deletion_time").map_err(db_err)?,
         destroyed: row.try_get::<i64, _>("destroyed").map_err(db_err)? != 0,
         created_by: row.try_get("created_by").map_err(db_err)?,
@@ -148,6 +157,9 @@ pub(crate) const KEY_JOB_COLS: &str =
 
 pub(crate) const SECRET_COLS: &str = "id, mount_id, path, current_version, oldest_version, max_versions, \
     cas_required, custom_metadata, created_at, updated_at, delete_version_after";
+/// [`SECRET_COLS`] qualified by the alias `s` (for joins).
+pub(crate) const SECRET_COLS_S: &str = "s.id, s.mount_id, s.path, s.current_version, s.oldest_version, \
+    s.max_versions, s.cas_required, s.custom_metadata, s.created_at, s.updated_at, s.delete_version_after";
 pub(crate) const VERSION_COLS: &str =
     "version, blob, dek_version, created_at, deletion_time, destroyed, created_by, field_versions";
 pub(crate) const VERSION_COLS_NO_BLOB: &str =

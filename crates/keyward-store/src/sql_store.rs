@@ -290,18 +290,48 @@ impl Store for SqlStore {
     }
 
     async fn policies(&self, names: &[String]) -> Result<Vec<Policy>, StoreError> {
-        let mut out = Vec::with_capacity(names.len());
-        for name in names {
-            let row = sqlx::query("SELECT name, rules, hcl FROM policies WHERE name = $1")
-                .bind(name.clone())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_err)?;
-            if let Some(r) = row {
-                out.push(rows::policy(&r)?);
-            }
+        if names.is_empty() {
+            return Ok(vec![]);
         }
-        Ok(out)
+        // One query for all of a token's policies.
+        let marks: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("SELECT name, rules, hcl FROM policies WHERE name IN ({})", marks.join(", "));
+        let mut q = sqlx::query(&sql);
+        for n in names {
+            q = q.bind(n.clone());
+        }
+        q.fetch_all(&self.pool).await.map_err(db_err)?.iter().map(rows::policy).collect()
+    }
+
+    async fn secret_version(
+        &self,
+        mount_id: Uuid,
+        path: &str,
+        version: Option<u64>,
+    ) -> Result<Option<(SecretMeta, Option<SecretVersion>)>, StoreError> {
+        // A secret and one of its versions (the current one by default) in one round trip.
+        let sql = format!(
+            "SELECT {}, v.version, v.blob, v.dek_version, v.created_at AS v_created_at, v.deletion_time, v.destroyed, \
+             v.created_by, v.field_versions FROM secrets s LEFT JOIN secret_versions v \
+             ON v.secret_id = s.id AND v.version = COALESCE($3, s.current_version) \
+             WHERE s.mount_id = $1 AND s.path = $2",
+            rows::SECRET_COLS_S
+        );
+        let row = sqlx::query(&sql)
+            .bind(mount_id.to_string())
+            .bind(path.to_owned())
+            .bind(version.map(to_i64).transpose()?)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let meta = rows::secret(&row)?;
+        let has_version: Option<i64> = sqlx::Row::try_get(&row, "version").map_err(db_err)?;
+        let v = match has_version {
+            Some(_) => Some(rows::joined_version(&row)?),
+            None => None,
+        };
+        Ok(Some((meta, v)))
     }
 
     async fn dek_usage(&self) -> Result<Vec<DekUsage>, StoreError> {
