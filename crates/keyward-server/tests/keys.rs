@@ -264,6 +264,11 @@ async fn stale_fields_are_reported_without_decrypting() {
             srv.json(Method::POST, "/api/v1/mounts", Some(json!({"path": "short", "rotate_after": "1s"}))).await;
         assert_eq!(s, 201);
         srv.set("short", "prod", json!({"DB": "x"})).await;
+        // A version whose deletion is only scheduled (delete_version_after) is still live, so still checked.
+        let (s, _) =
+            srv.vault(&srv.token, "POST", "secret/metadata/sched", Some(json!({"delete_version_after": "1h"}))).await;
+        assert_eq!(s, 204);
+        srv.set("secret", "sched", json!({"S": "v"})).await;
         tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
         srv.set("secret", "old", json!({"OTHER": "rotated"})).await;
 
@@ -288,7 +293,7 @@ async fn stale_fields_are_reported_without_decrypting() {
         let (_, only) = srv.json(Method::GET, "/api/v1/stale?mount=short", None).await;
         assert_eq!(only.as_array().unwrap().len(), 1);
         let (_, all) = srv.json(Method::GET, "/api/v1/stale?older_than=1s", None).await;
-        assert_eq!(all.as_array().unwrap().len(), 3, "fresh/K and old/API_KEY and short/prod/DB: {all}");
+        assert_eq!(all.as_array().unwrap().len(), 4, "fresh/K, old/API_KEY, sched/S and short/prod/DB: {all}");
         let (s, _) = srv.json(Method::GET, "/api/v1/stale?older_than=soon", None).await;
         assert_eq!(s, 400);
         // Only what a token may list.

@@ -389,12 +389,14 @@ impl Store for SqlStore {
         let rows: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT s.path, s.custom_metadata, v.field_versions FROM secrets s \
              JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.current_version \
-             WHERE s.mount_id = $1 AND s.path > $2 AND v.deletion_time IS NULL AND v.destroyed = 0 \
-             ORDER BY s.path LIMIT $3",
+             WHERE s.mount_id = $1 AND s.path > $2 AND (v.deletion_time IS NULL OR v.deletion_time > $4) \
+             AND v.destroyed = 0 ORDER BY s.path LIMIT $3",
         )
         .bind(mount_id.to_string())
         .bind(after.unwrap_or("").to_owned())
         .bind(i64::from(limit))
+        // A deletion scheduled by `delete_version_after` has not happened yet: still live.
+        .bind(keyward_core::now_nanos())
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
