@@ -352,6 +352,13 @@ mod tests {
         assert_eq!(caps(&t, "transit/keys"), vec![List]);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_policy_text_is_an_answer_not_a_panic(text in "(path|capabilities|[\"{}\\[\\]=,#*+/ a-z\n])*") {
+            let _ = tr(&text);
+        }
+    }
+
     #[test]
     fn what_would_widen_is_rejected() {
         for bad in [

@@ -299,6 +299,23 @@ impl Keyward {
         Ok((meta, versions))
     }
 
+    /// A secret's metadata and one version's record (no blob, nothing decrypted), in one query.
+    pub async fn kv_version_meta(
+        &self,
+        mount: &str,
+        path: &str,
+        version: u64,
+    ) -> Result<(SecretMeta, SecretVersion), CoreError> {
+        let m = self.kv_mount(mount).await?;
+        match self.store.secret_version(m.id, path, Some(version)).await? {
+            Some((meta, Some(mut v))) => {
+                v.blob = None;
+                Ok((meta, v))
+            }
+            _ => Err(CoreError::NotFound(format!("version {version} of {mount}/{path}"))),
+        }
+    }
+
     /// Reads a version (the current one by default). A soft-deleted or destroyed version comes
     /// back without data; a version that does not exist is `NotFound`.
     pub async fn kv_read(&self, mount: &str, path: &str, version: Option<u64>) -> Result<KvRead, CoreError> {

@@ -287,15 +287,21 @@ impl Keyward {
         let now = now_nanos();
         route.created_at = self.store.proxy_route(&route.name).await?.map_or(now, |r| r.created_at);
         route.updated_at = now;
-        match self.writer.submit(WriteOp::PutProxyRoute(route.clone())).await? {
+        let reply = self.writer.submit(WriteOp::PutProxyRoute(route.clone())).await;
+        self.routes.forget(&route.name);
+        match reply? {
             WriteReply::Done => Ok(route),
             other => Err(crate::service::unexpected(&other)),
         }
     }
 
-    /// A route by name.
+    /// A route by name, as read on every proxied call: a copy at most a second old (dropped at
+    /// once when this process changes the route).
     pub async fn proxy_route(&self, name: &str) -> Result<ProxyRoute, CoreError> {
-        self.store.proxy_route(name).await?.ok_or_else(|| CoreError::NotFound(format!("proxy route {name:?}")))
+        self.routes
+            .get(name, || self.store.proxy_route(name))
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("proxy route {name:?}")))
     }
 
     /// Every route, by name.
@@ -305,7 +311,9 @@ impl Keyward {
 
     /// Deletes a route.
     pub async fn delete_proxy_route(&self, name: &str) -> Result<(), CoreError> {
-        match self.writer.submit(WriteOp::DeleteProxyRoute { name: name.to_owned() }).await? {
+        let reply = self.writer.submit(WriteOp::DeleteProxyRoute { name: name.to_owned() }).await;
+        self.routes.forget(name);
+        match reply? {
             WriteReply::Done => Ok(()),
             other => Err(crate::service::unexpected(&other)),
         }

@@ -62,6 +62,8 @@ pub struct Keyward {
     pub(crate) instance: String,
     /// Mounts by name, for read paths.
     pub(crate) mounts: Arc<crate::cache::TtlCache<Mount>>,
+    /// Credential-proxy routes by name, for proxied calls.
+    pub(crate) routes: Arc<crate::cache::TtlCache<crate::ProxyRoute>>,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -85,8 +87,9 @@ impl Keyward {
         keys.check_keyring(store.as_ref()).await?;
         let writer = Writer::spawn(store.clone(), keys.clone(), audit_sink);
         let instance = format!("kw-{}", &*random_base62(8));
-        let mounts = Arc::new(crate::cache::TtlCache::new(std::time::Duration::from_secs(1)));
-        Ok(Self { store, keys, writer, config, instance, mounts })
+        let ttl = std::time::Duration::from_secs(1);
+        let (mounts, routes) = (Arc::new(crate::cache::TtlCache::new(ttl)), Arc::new(crate::cache::TtlCache::new(ttl)));
+        Ok(Self { store, keys, writer, config, instance, mounts, routes })
     }
 
     /// The configuration.

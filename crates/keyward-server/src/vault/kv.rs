@@ -196,12 +196,8 @@ async fn data(st: &AppState, caller: &Caller, req: &VaultReq, mount: &str, path:
                 other => other?,
             };
             tracing::info!(accessor = %caller.accessor(), mount = %mount, path = %path, version = summary.version, "secret written (vault api)");
-            let (meta, versions) = st.kw.kv_metadata(mount, path).await?;
-            let v = versions
-                .iter()
-                .find(|v| v.version == summary.version)
-                .ok_or_else(|| ApiError::from(CoreError::NotFound(format!("version {}", summary.version))))?;
-            Ok(envelope(req, version_meta(&meta, v), vec![]))
+            let (meta, v) = st.kw.kv_version_meta(mount, path, summary.version).await?;
+            Ok(envelope(req, version_meta(&meta, &v), vec![]))
         }
         Op::Delete => {
             caller.audit.note("kv.delete", mount, path, vec![]);
