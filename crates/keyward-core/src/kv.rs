@@ -321,8 +321,7 @@ impl Keyward {
     pub async fn kv_read(&self, mount: &str, path: &str, version: Option<u64>) -> Result<KvRead, CoreError> {
         let m = self.kv_mount(mount).await?;
         let (meta, row) = self
-            .store
-            .secret_version(m.id, path, version.filter(|v| *v > 0))
+            .secret_version(&m, path, version.filter(|v| *v > 0))
             .await?
             .ok_or_else(|| CoreError::NotFound(format!("secret {mount}/{path}")))?;
         let v = version.filter(|v| *v > 0).unwrap_or(meta.current_version);

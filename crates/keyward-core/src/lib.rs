@@ -18,6 +18,7 @@ mod paths;
 mod policy;
 mod policy_service;
 mod proxy;
+mod read_cache;
 mod secret_data;
 mod service;
 mod store;

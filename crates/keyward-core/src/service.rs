@@ -64,6 +64,8 @@ pub struct Keyward {
     pub(crate) mounts: Arc<crate::cache::TtlCache<Mount>>,
     /// Credential-proxy routes by name, for proxied calls.
     pub(crate) routes: Arc<crate::cache::TtlCache<crate::ProxyRoute>>,
+    /// Callers and current versions in memory (single-process SQLite only).
+    pub(crate) cache: Option<Arc<crate::read_cache::ReadCache>>,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -85,11 +87,14 @@ impl Keyward {
         }
         let keys = Arc::new(KeyManager::new(keyring));
         keys.check_keyring(store.as_ref()).await?;
-        let writer = Writer::spawn(store.clone(), keys.clone(), audit_sink);
+        // One process owns a SQLite database (the server holds its lock file), so every change
+        // passes through this writer and the in-memory read path stays coherent.
+        let cache = (store.backend() == crate::Backend::Sqlite).then(|| Arc::new(crate::read_cache::ReadCache::new()));
+        let writer = Writer::spawn(store.clone(), keys.clone(), audit_sink, cache.clone());
         let instance = format!("kw-{}", &*random_base62(8));
         let ttl = std::time::Duration::from_secs(1);
         let (mounts, routes) = (Arc::new(crate::cache::TtlCache::new(ttl)), Arc::new(crate::cache::TtlCache::new(ttl)));
-        Ok(Self { store, keys, writer, config, instance, mounts, routes })
+        Ok(Self { store, keys, writer, config, instance, mounts, routes, cache })
     }
 
     /// The configuration.
@@ -279,12 +284,45 @@ impl Keyward {
             .ok_or_else(|| CoreError::NotFound(format!("secret {}/{path}", mount.path)))
     }
 
+    /// A secret and one of its versions (the current one when `version` is `None`), from memory
+    /// when the read cache holds it.
+    pub(crate) async fn secret_version(
+        &self,
+        mount: &Mount,
+        path: &str,
+        version: Option<u64>,
+    ) -> Result<Option<(SecretMeta, Option<SecretVersion>)>, CoreError> {
+        let Some(cache) = self.cache.as_ref().filter(|_| version.is_none()) else {
+            return Ok(self.store.secret_version(mount.id, path, version).await?);
+        };
+        if let Some(hit) = cache.current(mount.id, path) {
+            return Ok(Some((hit.0.clone(), Some(hit.1.clone()))));
+        }
+        let generation = cache.secrets_generation();
+        let found = self.store.secret_version(mount.id, path, None).await?;
+        if let Some((meta, Some(v))) = &found {
+            // Only what opens is kept: a damaged row keeps failing until it is repaired.
+            if self.opens(mount, meta, v).await {
+                cache.put_current(generation, mount.id, path, Arc::new((meta.clone(), v.clone())));
+            }
+        }
+        Ok(found)
+    }
+
+    async fn opens(&self, mount: &Mount, meta: &SecretMeta, row: &SecretVersion) -> bool {
+        let Some(blob) = row.blob.as_deref() else { return true };
+        let Ok(dek_version) = blob_dek_version(blob) else { return false };
+        match self.keys.dek(self.store.as_ref(), mount.id, dek_version).await {
+            Ok(dek) => open_version(&dek, mount, meta, row).is_ok(),
+            Err(_) => false,
+        }
+    }
+
     /// Reads and decrypts a version (the current one by default).
     pub async fn read_secret(&self, mount: &str, path: &str, version: Option<u64>) -> Result<SecretRead, CoreError> {
         let mount = self.kv_mount(mount).await?;
         let (meta, row) = self
-            .store
-            .secret_version(mount.id, path, version.filter(|v| *v > 0))
+            .secret_version(&mount, path, version.filter(|v| *v > 0))
             .await?
             .ok_or_else(|| CoreError::NotFound(format!("secret {}/{path}", mount.path)))?;
         let v = version.filter(|v| *v > 0).unwrap_or(meta.current_version);

@@ -77,20 +77,36 @@ impl Keyward {
         let key = self.keys.token_key(self.store.as_ref()).await?;
         let digest = key.digest(token);
         let now = now_nanos();
-        let Some(record) = self.store.token_by_digest(&digest.0).await?.filter(|r| r.is_live(now)) else {
-            return Ok(None);
+        let cached = self.cache.as_ref().and_then(|c| c.caller(&digest.0));
+        let caller = match cached {
+            Some(c) => Caller::clone(&c),
+            None => {
+                let generation = self.cache.as_ref().map(|c| c.callers_generation());
+                let Some(record) = self.store.token_by_digest(&digest.0).await? else { return Ok(None) };
+                let acl = self.acl_for(&record.policies).await?;
+                let caller = Caller { token: record, acl };
+                if let (Some(cache), Some(g)) = (&self.cache, generation) {
+                    cache.put_caller(g, digest.0.clone(), std::sync::Arc::new(caller.clone()));
+                }
+                caller
+            }
         };
-        if record.last_used.is_none_or(|t| now - t > TOUCH_EVERY_NANOS) {
+        if !caller.token.is_live(now) {
+            return Ok(None);
+        }
+        if caller.token.last_used.is_none_or(|t| now - t > TOUCH_EVERY_NANOS) {
+            if let Some(cache) = &self.cache {
+                cache.touched(&digest.0, now);
+            }
             let writer = self.writer.clone();
-            let accessor = record.accessor.clone();
+            let accessor = caller.token.accessor.clone();
             tokio::spawn(async move {
                 if let Err(e) = writer.submit(WriteOp::TouchToken { accessor, at: now }).await {
                     tracing::warn!(error = %e, "could not record token use");
                 }
             });
         }
-        let acl = self.acl_for(&record.policies).await?;
-        Ok(Some(Caller { token: record, acl }))
+        Ok(Some(caller))
     }
 
     /// The ACL of a list of policy names.

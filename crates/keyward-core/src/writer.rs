@@ -8,6 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::canonical;
 use crate::ops::apply;
+use crate::read_cache::ReadCache;
 use crate::{AuditEntry, AuditKeys, AuditRow, CoreError, KeyManager, Store, StoreError, StoreTx, WriteOp, WriteReply};
 
 /// Most jobs applied in one transaction.
@@ -38,9 +39,15 @@ impl std::fmt::Debug for Job {
 impl Writer {
     /// Starts the writer task on the current tokio runtime. Committed audit entries (canonical
     /// JSON lines) are offered to `sink`, best-effort.
-    pub fn spawn(store: Arc<dyn Store>, keys: Arc<KeyManager>, sink: Option<mpsc::Sender<String>>) -> Self {
+    /// Changes are dropped from `cache` once their batch is over, before anyone is answered.
+    pub(crate) fn spawn(
+        store: Arc<dyn Store>,
+        keys: Arc<KeyManager>,
+        sink: Option<mpsc::Sender<String>>,
+        cache: Option<Arc<ReadCache>>,
+    ) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, keys, rx, sink));
+        tokio::spawn(run(store, keys, rx, sink, cache));
         Self { queue }
     }
 
@@ -71,6 +78,7 @@ async fn run(
     keys: Arc<KeyManager>,
     mut rx: mpsc::Receiver<Job>,
     sink: Option<mpsc::Sender<String>>,
+    cache: Option<Arc<ReadCache>>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
@@ -90,6 +98,9 @@ async fn run(
             None
         };
         let (results, lines) = commit_batch(store.as_ref(), &keys, audit_keys.as_deref(), &jobs).await;
+        if let Some(cache) = &cache {
+            jobs.iter().filter_map(|j| j.op.as_ref()).for_each(|op| cache.invalidate(op));
+        }
         if let Some(sink) = &sink {
             for line in lines {
                 if sink.try_send(line).is_err() {

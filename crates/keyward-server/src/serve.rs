@@ -9,7 +9,7 @@ use crate::audit::{spawn_anchoring, spawn_sinks, AuditOptions, AuditState};
 use crate::guard::GuardConfig;
 use crate::tls::TlsMaterial;
 use keyward_crypto::{MasterKeyring, Token};
-use keyward_store::{connect, DatabaseUrl};
+use keyward_store::{connect, lock_sqlite, DatabaseUrl};
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -94,6 +94,8 @@ pub struct RunningServer {
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
     store: Arc<dyn keyward_core::Store>,
+    /// Held while serving: no other server may open the same SQLite database.
+    _db_lock: Option<std::fs::File>,
 }
 
 impl RunningServer {
@@ -114,6 +116,12 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
         }
         tracing::warn!(listen = %opts.listen, "serving plain HTTP on a non-loopback address: tokens and secrets cross the network unencrypted");
     }
+    let db_lock = match &opts.database {
+        DatabaseUrl::Sqlite(path) => {
+            Some(lock_sqlite(path).map_err(|e| StartError::Storage(opts.database.redacted(), e))?)
+        }
+        DatabaseUrl::Postgres(_) => None,
+    };
     let store = connect(&opts.database, opts.max_connections)
         .await
         .map_err(|e| StartError::Storage(opts.database.redacted(), e))?;
@@ -168,5 +176,5 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
         }
     };
     tracing::info!(%addr, database = %opts.database.redacted(), "keyward listening");
-    Ok(RunningServer { addr, root_token, shutdown, task, store })
+    Ok(RunningServer { addr, root_token, shutdown, task, store, _db_lock: db_lock })
 }

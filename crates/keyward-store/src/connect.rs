@@ -43,6 +43,35 @@ fn db_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
+/// Takes the lock that makes a server the only process serving a SQLite database (`<file>.lock`,
+/// held while the returned file is open; the OS releases it if the process dies). Every change
+/// then passes through that server's single writer, which keeps its in-memory read path coherent;
+/// several servers need PostgreSQL.
+pub fn lock_sqlite(path: &std::path::Path) -> Result<std::fs::File, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| db_err(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| db_err(format!("cannot open {}: {e}", lock_path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(db_err(format!(
+            "{} is in use by another keyward server (it holds {}); one process serves a SQLite \
+             database — run several replicas on PostgreSQL",
+            path.display(),
+            lock_path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(db_err(format!("cannot lock {}: {e}", lock_path.display()))),
+    }
+}
+
 /// Connects, applies the pragmas (SQLite: WAL, `synchronous=FULL`, `secure_delete=ON`) and runs
 /// the migrations.
 pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> Result<SqlStore, StoreError> {
@@ -95,6 +124,17 @@ pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> Result<SqlStore
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sqlite_database_is_served_by_one_process_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("kw.db");
+        let held = lock_sqlite(&db).unwrap();
+        let err = lock_sqlite(&db).unwrap_err().to_string();
+        assert!(err.contains("in use by another keyward server"), "{err}");
+        drop(held);
+        lock_sqlite(&db).expect("free again once the holder is gone");
+    }
 
     #[test]
     fn parses_and_redacts() {

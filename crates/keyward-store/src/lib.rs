@@ -13,5 +13,5 @@ mod rows;
 mod sql_store;
 mod sql_tx;
 
-pub use connect::{connect, DatabaseUrl};
+pub use connect::{connect, lock_sqlite, DatabaseUrl};
 pub use sql_store::SqlStore;

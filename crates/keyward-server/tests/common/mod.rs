@@ -72,6 +72,18 @@ pub struct TestServer {
     server: RunningServer,
 }
 
+/// Several servers may share a PostgreSQL database; a SQLite database is served by one process,
+/// so on SQLite the second start must be refused (and the cross-server part of a test skipped).
+pub async fn second_server_refused_on_sqlite(db: &TestDb) -> bool {
+    if db.label != "sqlite" {
+        return false;
+    }
+    let Err(err) = try_start(db, KEY_A, false).await else { panic!("a second server on one SQLite database started") };
+    let msg = err.to_string();
+    assert!(msg.contains("in use by another keyward server") && msg.contains("PostgreSQL"), "{msg}");
+    true
+}
+
 pub async fn try_start(db: &TestDb, keys: &str, dev: bool) -> Result<RunningServer, StartError> {
     try_start_with(db, keys, dev, |_| {}).await
 }

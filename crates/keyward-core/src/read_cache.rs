@@ -1,0 +1,216 @@
+//! The in-memory read path of a single-process (SQLite) server: authenticated callers by token
+//! digest and current secret versions by path, so a read needs no database round trip.
+//!
+//! Coherence: every change goes through this process's writer, which drops what a committed
+//! batch may have changed before it acknowledges the batch ([`ReadCache::invalidate`]). A
+//! reader that loaded a record from the database only caches it if no invalidation happened
+//! since it started loading (a generation counter), so a value read before a commit can never be
+//! cached after it. Several replicas (PostgreSQL) do not use it: there, every request reads
+//! tokens, policies and secrets from the database so a revocation holds everywhere at once.
+//! Values stay sealed in the cache (the blob, as stored) and are opened on every read.
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, RwLock};
+
+use uuid::Uuid;
+
+use crate::{Caller, SecretMeta, SecretVersion, WriteOp};
+
+/// Entries kept per map before it is emptied and refilled (bounds memory).
+const CAPACITY: usize = 10_000;
+
+/// A bounded map whose inserts are refused when an invalidation raced with the load.
+#[derive(Debug)]
+struct Coherent<K, V> {
+    inner: RwLock<(u64, HashMap<K, V>)>,
+}
+
+impl<K: Eq + Hash, V: Clone> Coherent<K, V> {
+    fn new() -> Self {
+        Self { inner: RwLock::new((0, HashMap::new())) }
+    }
+
+    fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        self.inner.read().ok()?.1.get(key).cloned()
+    }
+
+    /// The generation to pass to [`Coherent::insert`]; take it before loading.
+    fn generation(&self) -> u64 {
+        self.inner.read().map_or(u64::MAX, |g| g.0)
+    }
+
+    fn insert(&self, generation: u64, key: K, value: V) {
+        if let Ok(mut g) = self.inner.write() {
+            if g.0 != generation {
+                return;
+            }
+            if g.1.len() >= CAPACITY {
+                g.1.clear();
+            }
+            g.1.insert(key, value);
+        }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut HashMap<K, V>)) {
+        if let Ok(mut g) = self.inner.write() {
+            g.0 += 1;
+            f(&mut g.1);
+        }
+    }
+}
+
+/// A secret's metadata and its current version, as stored (sealed).
+pub(crate) type CurrentVersion = Arc<(SecretMeta, SecretVersion)>;
+
+/// What [`ReadCache::invalidate`] must drop for one write.
+#[derive(Debug, PartialEq, Eq)]
+enum Evict<'a> {
+    Nothing,
+    Secret(&'a str),
+    Secrets,
+    Callers,
+    Everything,
+}
+
+fn affected(op: &WriteOp) -> Evict<'_> {
+    match op {
+        WriteOp::Patch { path, .. }
+        | WriteOp::Rollback { path, .. }
+        | WriteOp::DeleteSecret { path, .. }
+        | WriteOp::MergePatch { path, .. }
+        | WriteOp::Versions { path, .. }
+        | WriteOp::WriteMetadata { path, .. } => Evict::Secret(path),
+        // Key versions: a pruned data key must not be looked for by a cached blob.
+        WriteOp::PruneDeks { .. } | WriteOp::ConfigureKv { .. } => Evict::Secrets,
+        WriteOp::RevokeToken { .. }
+        | WriteOp::RenewToken { .. }
+        | WriteOp::PutPolicy(_)
+        | WriteOp::DeletePolicy { .. } => Evict::Callers,
+        WriteOp::CreateMount { .. } | WriteOp::DeleteMount { .. } => Evict::Everything,
+        // Re-encrypted rows hold the same plaintext, and their old data key stays until a prune;
+        // a touch only moves `last_used`, which the cache updates itself.
+        WriteOp::MigrateBatch { .. }
+        | WriteOp::TouchToken { .. }
+        | WriteOp::CreateToken(_)
+        | WriteOp::RotateDek { .. }
+        | WriteOp::Rewrap
+        | WriteOp::StartMigration { .. }
+        | WriteOp::PutProxyRoute(_)
+        | WriteOp::DeleteProxyRoute { .. }
+        | WriteOp::Transit(_) => Evict::Nothing,
+    }
+}
+
+/// Callers and current versions held in memory for one single-process server.
+#[derive(Debug)]
+pub(crate) struct ReadCache {
+    callers: Coherent<String, Arc<Caller>>,
+    secrets: Coherent<String, Vec<(Uuid, CurrentVersion)>>,
+}
+
+impl ReadCache {
+    pub(crate) fn new() -> Self {
+        Self { callers: Coherent::new(), secrets: Coherent::new() }
+    }
+
+    /// The caller of a token digest, if cached.
+    pub(crate) fn caller(&self, digest: &str) -> Option<Arc<Caller>> {
+        self.callers.get(digest)
+    }
+
+    /// Take before loading a caller; pass to [`ReadCache::put_caller`].
+    pub(crate) fn callers_generation(&self) -> u64 {
+        self.callers.generation()
+    }
+
+    pub(crate) fn put_caller(&self, generation: u64, digest: String, caller: Arc<Caller>) {
+        self.callers.insert(generation, digest, caller);
+    }
+
+    /// Records a use of a cached caller, so the next request does not record it again.
+    pub(crate) fn touched(&self, digest: &str, at: crate::Nanos) {
+        if let Ok(mut g) = self.callers.inner.write() {
+            if let Some(c) = g.1.get_mut(digest) {
+                let mut updated = (**c).clone();
+                updated.token.last_used = Some(at);
+                *c = Arc::new(updated);
+            }
+        }
+    }
+
+    /// The current version of `path` in a mount, if cached.
+    pub(crate) fn current(&self, mount: Uuid, path: &str) -> Option<CurrentVersion> {
+        let map = self.secrets.inner.read().ok()?;
+        map.1.get(path)?.iter().find(|(m, _)| *m == mount).map(|(_, v)| v.clone())
+    }
+
+    /// Take before loading a secret; pass to [`ReadCache::put_current`].
+    pub(crate) fn secrets_generation(&self) -> u64 {
+        self.secrets.generation()
+    }
+
+    pub(crate) fn put_current(&self, generation: u64, mount: Uuid, path: &str, value: CurrentVersion) {
+        let mut list = self.secrets.get(path).unwrap_or_default();
+        list.retain(|(m, _)| *m != mount);
+        list.push((mount, value));
+        self.secrets.insert(generation, path.to_owned(), list);
+    }
+
+    /// Drops whatever a write may have changed; the writer calls it after its batch commits (or
+    /// fails) and before it answers.
+    pub(crate) fn invalidate(&self, op: &WriteOp) {
+        match affected(op) {
+            Evict::Nothing => {}
+            Evict::Secret(path) => self.secrets.update(|m| {
+                m.remove(path);
+            }),
+            Evict::Secrets => self.secrets.update(HashMap::clear),
+            Evict::Callers => self.callers.update(HashMap::clear),
+            Evict::Everything => {
+                self.secrets.update(HashMap::clear);
+                self.callers.update(HashMap::clear);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_insert_after_an_invalidation_that_raced_with_its_load_is_refused() {
+        let c: Coherent<String, u32> = Coherent::new();
+        let g = c.generation();
+        c.update(|m| {
+            m.remove("a");
+        });
+        c.insert(g, "a".into(), 1);
+        assert_eq!(c.get("a"), None, "a value loaded before the change is not cached");
+        let g = c.generation();
+        c.insert(g, "a".into(), 2);
+        assert_eq!(c.get("a"), Some(2));
+    }
+
+    #[test]
+    fn the_map_is_bounded() {
+        let c: Coherent<u32, u32> = Coherent::new();
+        for i in 0..(CAPACITY as u32 + 5) {
+            c.insert(c.generation(), i, i);
+        }
+        assert!(c.inner.read().unwrap().1.len() <= CAPACITY);
+    }
+
+    #[test]
+    fn writes_drop_what_they_change() {
+        let patch = WriteOp::DeleteSecret { mount: "secret".into(), path: "app/db".into() };
+        assert_eq!(affected(&patch), Evict::Secret("app/db"));
+        assert_eq!(affected(&WriteOp::RevokeToken { accessor: "a".into() }), Evict::Callers);
+        assert_eq!(affected(&WriteOp::DeleteMount { path: "secret".into() }), Evict::Everything);
+        assert_eq!(affected(&WriteOp::PruneDeks { mount: "secret".into() }), Evict::Secrets);
+    }
+}
