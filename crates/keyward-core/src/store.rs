@@ -129,7 +129,14 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_head(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
     /// Audit rows after `after_seq`, in seq order.
     async fn audit_rows(&self, after_seq: u64, limit: u32) -> Result<Vec<AuditRow>, StoreError>;
+    /// Appends audit rows (at most [`MAX_AUDIT_APPEND`]) and moves the head to the last, durably
+    /// and atomically, only if the stored head is still `expected`; `false` when it moved (nothing
+    /// was written). On SQLite this is one statement.
+    async fn append_audit_after(&self, expected: &(u64, Vec<u8>), rows: &[AuditRow]) -> Result<bool, StoreError>;
 }
+
+/// Most rows [`Store::append_audit_after`] takes at once.
+pub const MAX_AUDIT_APPEND: usize = 256;
 
 /// One write transaction. Dropping it without `commit` rolls it back.
 #[async_trait]

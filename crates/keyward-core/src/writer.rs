@@ -9,10 +9,13 @@ use tokio::sync::{mpsc, oneshot};
 use crate::audit::canonical;
 use crate::ops::apply;
 use crate::read_cache::ReadCache;
-use crate::{AuditEntry, AuditKeys, AuditRow, CoreError, KeyManager, Store, StoreError, StoreTx, WriteOp, WriteReply};
+use crate::{
+    AuditEntry, AuditKeys, AuditRow, CoreError, KeyManager, Store, StoreError, StoreTx, WriteOp, WriteReply,
+    MAX_AUDIT_APPEND,
+};
 
 /// Most jobs applied in one transaction.
-const MAX_BATCH: usize = 256;
+const MAX_BATCH: usize = MAX_AUDIT_APPEND;
 /// Queue depth before submitters wait (back-pressure).
 const QUEUE: usize = 4096;
 
@@ -81,6 +84,8 @@ async fn run(
     cache: Option<Arc<ReadCache>>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let sqlite = store.backend() == crate::Backend::Sqlite;
+    let mut head: Option<(u64, Vec<u8>)> = None;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
         let audit_keys = if jobs.iter().any(|j| j.audit.is_some()) {
@@ -97,7 +102,17 @@ async fn run(
         } else {
             None
         };
-        let (results, lines) = commit_batch(store.as_ref(), &keys, audit_keys.as_deref(), &jobs).await;
+        let entries_only = jobs.iter().all(|j| j.op.is_none() && j.audit.is_some());
+        let (results, lines) = match audit_keys.as_deref() {
+            // The single writer of a SQLite database knows the head: a batch of entries is one
+            // statement (checked against the stored head, so a head moved behind its back is
+            // re-read, never forked).
+            Some(ak) if entries_only && sqlite => append_entries(store.as_ref(), ak, &jobs, &mut head).await,
+            _ => {
+                head = None;
+                commit_batch(store.as_ref(), &keys, audit_keys.as_deref(), &jobs).await
+            }
+        };
         if let Some(cache) = &cache {
             jobs.iter().filter_map(|j| j.op.as_ref()).for_each(|op| cache.invalidate(op));
         }
@@ -124,17 +139,26 @@ struct Chain<'k> {
     rows: Vec<AuditRow>,
 }
 
+fn genesis() -> (u64, Vec<u8>) {
+    (0, vec![0; crate::audit::HASH_LEN])
+}
+
 impl<'k> Chain<'k> {
-    fn new(keys: &'k AuditKeys) -> Self {
-        Self { keys, head: None, rows: Vec::new() }
+    fn new(keys: &'k AuditKeys, head: Option<(u64, Vec<u8>)>) -> Self {
+        Self { keys, head, rows: Vec::new() }
     }
 
-    /// Computes the next row for `entry` (seq and hash) and keeps it for the batch's insert.
-    async fn push(&mut self, tx: &mut dyn StoreTx, mut entry: AuditEntry) -> Result<String, StoreError> {
+    /// Computes the next row for `entry` (seq and hash), reading the head under its lock first
+    /// if it is not known yet, and keeps it for the batch's insert.
+    async fn push(&mut self, tx: &mut dyn StoreTx, entry: AuditEntry) -> Result<String, StoreError> {
         if self.head.is_none() {
-            self.head = Some(tx.audit_head_for_update().await?.unwrap_or((0, vec![0; crate::audit::HASH_LEN])));
+            self.head = Some(tx.audit_head_for_update().await?.unwrap_or_else(genesis));
         }
-        let (seq, prev) = self.head.as_ref().map(|(s, h)| (*s, h.clone())).unwrap_or_default();
+        self.next(entry)
+    }
+
+    fn next(&mut self, mut entry: AuditEntry) -> Result<String, StoreError> {
+        let (seq, prev) = self.head.take().unwrap_or_else(genesis);
         entry.seq = seq + 1;
         let line = canonical(&entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let hash = self.keys.chain(&prev, &line).to_vec();
@@ -146,30 +170,69 @@ impl<'k> Chain<'k> {
 
 type BatchResult = (Vec<Result<WriteReply, CoreError>>, Vec<String>);
 
+fn fail_all(jobs: &[Job], e: &StoreError) -> BatchResult {
+    let msg = e.to_string();
+    let results = jobs
+        .iter()
+        .map(|j| {
+            Err(if j.audit.is_some() {
+                CoreError::AuditUnavailable(msg.clone())
+            } else {
+                CoreError::Store(StoreError::Database(msg.clone()))
+            })
+        })
+        .collect();
+    (results, Vec::new())
+}
+
+/// A batch of entries with no write: chained from the head this writer last stored (read once
+/// when unknown) and appended in one durable statement that checks the stored head is still that
+/// one; if something else moved it, the head is read again and the batch chained anew.
+async fn append_entries(
+    store: &dyn Store,
+    keys: &AuditKeys,
+    jobs: &[Job],
+    head: &mut Option<(u64, Vec<u8>)>,
+) -> BatchResult {
+    for _ in 0..3 {
+        let start = match head.take() {
+            Some(h) => h,
+            None => match store.audit_head().await {
+                Ok(h) => h.unwrap_or_else(genesis),
+                Err(e) => return fail_all(jobs, &e),
+            },
+        };
+        let mut chain = Chain::new(keys, Some(start.clone()));
+        let mut lines = Vec::with_capacity(jobs.len());
+        for entry in jobs.iter().filter_map(|j| j.audit.clone()) {
+            match chain.next(entry) {
+                Ok(line) => lines.push(line),
+                Err(e) => return fail_all(jobs, &e),
+            }
+        }
+        match store.append_audit_after(&start, &chain.rows).await {
+            Ok(true) => {
+                *head = chain.head;
+                return (jobs.iter().map(|_| Ok(WriteReply::Done)).collect(), lines);
+            }
+            Ok(false) => tracing::warn!("the audit head moved outside this writer; re-reading it"),
+            Err(e) => return fail_all(jobs, &e),
+        }
+    }
+    fail_all(jobs, &StoreError::Conflict)
+}
+
 /// Applies each job under its own savepoint (a failing job does not undo the others), then
 /// commits once. If the transaction cannot start or commit, every job fails with that error.
 async fn commit_batch(store: &dyn Store, keys: &KeyManager, audit: Option<&AuditKeys>, jobs: &[Job]) -> BatchResult {
-    let fail_all = |e: StoreError| -> BatchResult {
-        let msg = e.to_string();
-        let results = jobs
-            .iter()
-            .map(|j| {
-                Err(if j.audit.is_some() {
-                    CoreError::AuditUnavailable(msg.clone())
-                } else {
-                    CoreError::Store(StoreError::Database(msg.clone()))
-                })
-            })
-            .collect();
-        (results, Vec::new())
-    };
+    let fail_all = |e: StoreError| fail_all(jobs, &e);
     let mut tx = match store.begin_write(false).await {
         Ok(tx) => tx,
         Err(e) => return fail_all(e),
     };
     let mut results = Vec::with_capacity(jobs.len());
     let mut lines = Vec::new();
-    let mut chain = audit.map(Chain::new);
+    let mut chain = audit.map(|k| Chain::new(k, None));
     for job in jobs {
         match apply_one(tx.as_mut(), keys, chain.as_mut(), job).await {
             Ok((r, line)) => {

@@ -170,8 +170,15 @@ pub fn router(
                     // The path only: never the query string or headers (tokens live there).
                     tracing::info_span!("request", method = %req.method(), path = %crate::audit::redact_path(req.uri().path()), request_id = %id)
                 })
+                // Every request is in the audit log; the process log gets one line per request at
+                // debug level (server errors at warn), so it does not cost a write per request.
                 .on_response(|res: &axum::response::Response, latency: Duration, _span: &tracing::Span| {
-                    tracing::info!(status = res.status().as_u16(), latency_ms = latency.as_millis() as u64, "response");
+                    let (status, latency_ms) = (res.status().as_u16(), latency.as_millis() as u64);
+                    if res.status().is_server_error() {
+                        tracing::warn!(status, latency_ms, "response");
+                    } else {
+                        tracing::debug!(status, latency_ms, "response");
+                    }
                 }),
         )
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))

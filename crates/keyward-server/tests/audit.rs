@@ -212,6 +212,10 @@ async fn tampering_is_detected_and_located() {
         restore(&pool, &snap).await;
 
         assert_eq!(verify(&srv).await["ok"], true, "{label}: intact again");
+        // That verification's own entry was appended after the head had been rewound behind the
+        // server's back: it must continue the stored chain, not the writer's stale copy of it.
+        assert_eq!(srv.reveal("secret", "e1").await.0, 200);
+        assert_eq!(verify(&srv).await["ok"], true, "{label}: the chain forked after a rewound head");
         pool.close().await;
         srv.stop().await;
     }

@@ -85,6 +85,8 @@ pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> Result<SqlStore
             let pool = AnyPoolOptions::new()
                 .max_connections(max_connections.max(2))
                 .acquire_timeout(Duration::from_secs(30))
+                // An embedded database has no network link to go stale: no ping per acquire.
+                .test_before_acquire(false)
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         conn.execute(
