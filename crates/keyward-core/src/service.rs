@@ -266,11 +266,16 @@ impl Keyward {
     /// rarely; a write re-reads its mount inside its transaction, and a secret of a deleted
     /// mount is gone from the database at once, so a stale copy can only answer 404).
     pub(crate) async fn mount_of(&self, name: &str, kind: MountKind) -> Result<Mount, CoreError> {
-        match self.mounts.get(name, || self.store.mount(name)).await? {
+        match self.find_mount(name).await? {
             Some(m) if m.kind == kind => Ok(m),
             Some(_) => Err(CoreError::InvalidInput(format!("mount {name:?} is not a {} mount", kind.as_str()))),
             None => Err(CoreError::NotFound(format!("mount {name:?}"))),
         }
+    }
+
+    /// A mount by name, whatever its engine (from the same short-lived cache as [`Self::mount_of`]).
+    pub async fn find_mount(&self, name: &str) -> Result<Option<Mount>, CoreError> {
+        Ok(self.mounts.get(name, || self.store.mount(name)).await?)
     }
 
     pub(crate) async fn kv_mount(&self, name: &str) -> Result<Mount, CoreError> {

@@ -267,7 +267,7 @@ async fn route(st: &AppState, caller: &Caller, req: &VaultReq) -> ApiResult<Resp
         "" => Err(not_found()),
         mount => {
             caller.audit.note("vault.request", mount, "", vec![]);
-            match st.kw.store().mount(mount).await.map_err(keyward_core::CoreError::from)? {
+            match st.kw.find_mount(mount).await? {
                 Some(m) if m.kind == MountKind::Kv => kv::route(st, caller, req, mount, rest).await,
                 Some(_) => transit::route(st, caller, req, mount, rest).await,
                 None if caller.inner.acl.touches_mount(mount) || caller.inner.acl.is_root() => {
