@@ -20,7 +20,6 @@ use crate::{Caller, SecretMeta, SecretVersion, WriteOp};
 const CAPACITY: usize = 10_000;
 
 /// A bounded map whose inserts are refused when an invalidation raced with the load.
-#[derive(Debug)]
 struct Coherent<K, V> {
     inner: RwLock<(u64, HashMap<K, V>)>,
 }
@@ -106,10 +105,20 @@ fn affected(op: &WriteOp) -> Evict<'_> {
 }
 
 /// Callers and current versions held in memory for one single-process server.
-#[derive(Debug)]
 pub(crate) struct ReadCache {
     callers: Coherent<String, Arc<Caller>>,
     secrets: Coherent<String, Vec<(Uuid, CurrentVersion)>>,
+}
+
+/// Sizes only: entries hold token digests and sealed blobs, which have no place in a log line.
+impl std::fmt::Debug for ReadCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let len = |g: Option<usize>| g.unwrap_or_default();
+        f.debug_struct("ReadCache")
+            .field("callers", &len(self.callers.inner.read().ok().map(|g| g.1.len())))
+            .field("secrets", &len(self.secrets.inner.read().ok().map(|g| g.1.len())))
+            .finish()
+    }
 }
 
 impl ReadCache {
@@ -203,6 +212,16 @@ mod tests {
             c.insert(c.generation(), i, i);
         }
         assert!(c.inner.read().unwrap().1.len() <= CAPACITY);
+    }
+
+    #[test]
+    fn debug_shows_sizes_not_entries() {
+        let cache = ReadCache::new();
+        let meta_path = "app/stripe";
+        cache.secrets.insert(cache.secrets.generation(), meta_path.into(), Vec::new());
+        let shown = format!("{cache:?}");
+        assert_eq!(shown, "ReadCache { callers: 0, secrets: 1 }");
+        assert!(!shown.contains(meta_path));
     }
 
     #[test]
