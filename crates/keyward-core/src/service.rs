@@ -90,7 +90,7 @@ impl Keyward {
         // One process owns a SQLite database (the server holds its lock file), so every change
         // passes through this writer and the in-memory read path stays coherent.
         let cache = (store.backend() == crate::Backend::Sqlite).then(|| Arc::new(crate::read_cache::ReadCache::new()));
-        let writer = Writer::spawn(store.clone(), keys.clone(), audit_sink, cache.clone());
+        let writer = Writer::spawn(store.clone(), keys.clone(), audit_sink, cache.clone())?;
         let instance = format!("kw-{}", &*random_base62(8));
         let ttl = std::time::Duration::from_secs(1);
         let (mounts, routes) = (Arc::new(crate::cache::TtlCache::new(ttl)), Arc::new(crate::cache::TtlCache::new(ttl)));

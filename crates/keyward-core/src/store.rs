@@ -129,14 +129,21 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_head(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
     /// Audit rows after `after_seq`, in seq order.
     async fn audit_rows(&self, after_seq: u64, limit: u32) -> Result<Vec<AuditRow>, StoreError>;
-    /// Appends audit rows (at most [`MAX_AUDIT_APPEND`]) and moves the head to the last, durably
-    /// and atomically, only if the stored head is still `expected`; `false` when it moved (nothing
-    /// was written). On SQLite this is one statement.
-    async fn append_audit_after(&self, expected: &(u64, Vec<u8>), rows: &[AuditRow]) -> Result<bool, StoreError>;
+    /// An appender of audit rows for the single writer's own thread, where the engine has one
+    /// (SQLite, whose one server process writes through one writer); `None` elsewhere.
+    fn audit_appender(&self) -> Result<Option<Box<dyn AuditAppender>>, StoreError>;
 }
 
-/// Most rows [`Store::append_audit_after`] takes at once.
-pub const MAX_AUDIT_APPEND: usize = 256;
+/// Appends audit rows synchronously, with no async hop per statement. It blocks: only the
+/// writer's dedicated thread calls it.
+pub trait AuditAppender: Send {
+    /// The chain's head `(seq, hash)`, if any entry was written.
+    fn head(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+    /// Appends `rows` (in seq order) and moves the head to the
+    /// last, durably and atomically, only if the stored head is still `expected`; `false` when it
+    /// moved (nothing was written).
+    fn append_after(&mut self, expected: &(u64, Vec<u8>), rows: &[AuditRow]) -> Result<bool, StoreError>;
+}
 
 /// One write transaction. Dropping it without `commit` rolls it back.
 #[async_trait]

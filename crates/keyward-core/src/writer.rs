@@ -10,12 +10,12 @@ use crate::audit::canonical;
 use crate::ops::apply;
 use crate::read_cache::ReadCache;
 use crate::{
-    AuditEntry, AuditKeys, AuditRow, CoreError, KeyManager, Store, StoreError, StoreTx, WriteOp, WriteReply,
-    MAX_AUDIT_APPEND,
+    AuditAppender, AuditEntry, AuditKeys, AuditRow, CoreError, KeyManager, Store, StoreError, StoreTx, WriteOp,
+    WriteReply,
 };
 
 /// Most jobs applied in one transaction.
-const MAX_BATCH: usize = MAX_AUDIT_APPEND;
+const MAX_BATCH: usize = 256;
 /// Queue depth before submitters wait (back-pressure).
 const QUEUE: usize = 4096;
 
@@ -40,18 +40,34 @@ impl std::fmt::Debug for Job {
 }
 
 impl Writer {
-    /// Starts the writer task on the current tokio runtime. Committed audit entries (canonical
-    /// JSON lines) are offered to `sink`, best-effort.
-    /// Changes are dropped from `cache` once their batch is over, before anyone is answered.
+    /// Starts the writer. Where the store has a synchronous audit appender (SQLite), the writer
+    /// runs on a thread of its own, so its commits never wait behind request tasks for a turn on
+    /// the runtime; otherwise it is a task on the current tokio runtime. Committed audit entries
+    /// (canonical JSON lines) are offered to `sink`, best-effort. Changes are dropped from
+    /// `cache` once their batch is over, before anyone is answered.
     pub(crate) fn spawn(
         store: Arc<dyn Store>,
         keys: Arc<KeyManager>,
         sink: Option<mpsc::Sender<String>>,
         cache: Option<Arc<ReadCache>>,
-    ) -> Self {
+    ) -> Result<Self, CoreError> {
         let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, keys, rx, sink, cache));
-        Self { queue }
+        match store.audit_appender()? {
+            Some(appender) => {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| StoreError::Database(format!("cannot start the database writer: {e}")))?;
+                std::thread::Builder::new()
+                    .name("keyward-writer".into())
+                    .spawn(move || runtime.block_on(run(store, keys, rx, sink, cache, Some(appender))))
+                    .map_err(|e| StoreError::Database(format!("cannot start the database writer's thread: {e}")))?;
+            }
+            None => {
+                tokio::spawn(run(store, keys, rx, sink, cache, None));
+            }
+        }
+        Ok(Self { queue })
     }
 
     async fn enqueue(&self, op: Option<WriteOp>, audit: Option<AuditEntry>) -> Result<WriteReply, CoreError> {
@@ -82,9 +98,9 @@ async fn run(
     mut rx: mpsc::Receiver<Job>,
     sink: Option<mpsc::Sender<String>>,
     cache: Option<Arc<ReadCache>>,
+    mut appender: Option<Box<dyn AuditAppender>>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    let sqlite = store.backend() == crate::Backend::Sqlite;
     let mut head: Option<(u64, Vec<u8>)> = None;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
@@ -105,9 +121,11 @@ async fn run(
         let entries_only = jobs.iter().all(|j| j.op.is_none() && j.audit.is_some());
         let (results, lines) = match audit_keys.as_deref() {
             // The single writer of a SQLite database knows the head: a batch of entries is one
-            // statement (checked against the stored head, so a head moved behind its back is
-            // re-read, never forked).
-            Some(ak) if entries_only && sqlite => append_entries(store.as_ref(), ak, &jobs, &mut head).await,
+            // transaction on the appender (checked against the stored head, so a head moved
+            // behind its back is re-read, never forked).
+            Some(ak) if entries_only && appender.is_some() => {
+                append_entries(appender.as_deref_mut().expect("checked"), ak, &jobs, &mut head)
+            }
             _ => {
                 head = None;
                 commit_batch(store.as_ref(), &keys, audit_keys.as_deref(), &jobs).await
@@ -186,10 +204,10 @@ fn fail_all(jobs: &[Job], e: &StoreError) -> BatchResult {
 }
 
 /// A batch of entries with no write: chained from the head this writer last stored (read once
-/// when unknown) and appended in one durable statement that checks the stored head is still that
-/// one; if something else moved it, the head is read again and the batch chained anew.
-async fn append_entries(
-    store: &dyn Store,
+/// when unknown) and appended in one durable transaction that checks the stored head is still
+/// that one; if something else moved it, the head is read again and the batch chained anew.
+fn append_entries(
+    appender: &mut dyn AuditAppender,
     keys: &AuditKeys,
     jobs: &[Job],
     head: &mut Option<(u64, Vec<u8>)>,
@@ -197,7 +215,7 @@ async fn append_entries(
     for _ in 0..3 {
         let start = match head.take() {
             Some(h) => h,
-            None => match store.audit_head().await {
+            None => match appender.head() {
                 Ok(h) => h.unwrap_or_else(genesis),
                 Err(e) => return fail_all(jobs, &e),
             },
@@ -210,7 +228,7 @@ async fn append_entries(
                 Err(e) => return fail_all(jobs, &e),
             }
         }
-        match store.append_audit_after(&start, &chain.rows).await {
+        match appender.append_after(&start, &chain.rows) {
             Ok(true) => {
                 *head = chain.head;
                 return (jobs.iter().map(|_| Ok(WriteReply::Done)).collect(), lines);

@@ -76,7 +76,7 @@ pub fn lock_sqlite(path: &std::path::Path) -> Result<std::fs::File, StoreError> 
 /// the migrations.
 pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> Result<SqlStore, StoreError> {
     sqlx::any::install_default_drivers();
-    let (backend, pool) = match url {
+    let (backend, pool, sqlite_path) = match url {
         DatabaseUrl::Sqlite(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| db_err(format!("cannot create {}: {e}", dir.display())))?;
@@ -101,7 +101,7 @@ pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> Result<SqlStore
                 .await
                 .map_err(db_err)?;
             sqlx::migrate!("migrations/sqlite").run(&pool).await.map_err(db_err)?;
-            (Backend::Sqlite, pool)
+            (Backend::Sqlite, pool, Some(path.clone()))
         }
         DatabaseUrl::Postgres(u) => {
             let pool = AnyPoolOptions::new()
@@ -117,10 +117,10 @@ pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> Result<SqlStore
             conn.execute("SELECT pg_advisory_unlock(8200001)").await.map_err(db_err)?;
             migrated?;
             drop(conn);
-            (Backend::Postgres, pool)
+            (Backend::Postgres, pool, None)
         }
     };
-    Ok(SqlStore::new(pool, backend))
+    Ok(SqlStore::new(pool, backend, sqlite_path))
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
 //! The store over a pool, and the queries shared by pool reads and transactions.
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use async_trait::async_trait;
 use keyward_core::WrappedKey;
 use keyward_core::{
-    AuditRow, Backend, DekUsage, Mount, Policy, SecretMeta, SecretSummary, SecretVersion, Store, StoreError, StoreTx,
-    TokenRecord, MAX_AUDIT_APPEND,
+    AuditAppender, AuditRow, Backend, DekUsage, Mount, Policy, SecretMeta, SecretSummary, SecretVersion, Store, StoreError, StoreTx,
+    TokenRecord,
 };
 use keyward_core::{FieldStamp, KeyJob, ProxyRoute, TransitKey};
 use sqlx::{Any, AnyPool, Executor};
@@ -13,17 +14,20 @@ use uuid::Uuid;
 
 use crate::rows::{self, db_err, to_i64, KEY_JOB_COLS, SECRET_COLS, TOKEN_COLS, VERSION_COLS, VERSION_COLS_NO_BLOB};
 use crate::sql_tx::SqlTx;
+use crate::sqlite_audit::SqliteAuditAppender;
 
 /// A [`Store`] on SQLite or PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    /// The database file, on SQLite.
+    sqlite_path: Option<PathBuf>,
 }
 
 impl SqlStore {
-    pub(crate) fn new(pool: AnyPool, backend: Backend) -> Self {
-        Self { pool, backend }
+    pub(crate) fn new(pool: AnyPool, backend: Backend, sqlite_path: Option<PathBuf>) -> Self {
+        Self { pool, backend, sqlite_path }
     }
 
     /// The connection pool (for tests and maintenance tools).
@@ -427,44 +431,10 @@ impl Store for SqlStore {
         audit_head(&self.pool, false).await
     }
 
-    async fn append_audit_after(&self, expected: &(u64, Vec<u8>), rows: &[AuditRow]) -> Result<bool, StoreError> {
-        if rows.len() > MAX_AUDIT_APPEND {
-            return Err(StoreError::Database(format!("at most {MAX_AUDIT_APPEND} audit rows per append")));
-        }
-        if rows.is_empty() {
-            return Ok(audit_head(&self.pool, false).await?.is_some_and(|h| h == *expected));
-        }
-        match self.backend {
-            Backend::Sqlite => {
-                // One statement is one implicit transaction: the rows go in only if the head is
-                // still the expected one, and the `audit_head_follows` trigger moves it.
-                let values: Vec<String> =
-                    (0..rows.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
-                let n = 3 * rows.len();
-                let sql = format!(
-                    "INSERT INTO audit_log (seq, entry, hash) SELECT column1, column2, column3 FROM (VALUES {}) \
-                     WHERE EXISTS (SELECT 1 FROM audit_head WHERE id = 1 AND seq = ${} AND hash = ${})",
-                    values.join(", "),
-                    n + 1,
-                    n + 2
-                );
-                let mut q = sqlx::query(&sql);
-                for row in rows {
-                    q = q.bind(to_i64(row.seq)?).bind(row.entry.clone()).bind(row.hash.clone());
-                }
-                let done =
-                    q.bind(to_i64(expected.0)?).bind(expected.1.clone()).execute(&self.pool).await.map_err(db_err)?;
-                Ok(usize::try_from(done.rows_affected()).is_ok_and(|a| a == rows.len()))
-            }
-            Backend::Postgres => {
-                let mut tx = self.begin_write(false).await?;
-                if tx.audit_head_for_update().await?.is_none_or(|h| h != *expected) {
-                    return Ok(false);
-                }
-                tx.append_audit(rows).await?;
-                tx.commit().await?;
-                Ok(true)
-            }
+    fn audit_appender(&self) -> Result<Option<Box<dyn AuditAppender>>, StoreError> {
+        match &self.sqlite_path {
+            Some(path) => Ok(Some(Box::new(SqliteAuditAppender::open(path)?))),
+            None => Ok(None),
         }
     }
 

@@ -1,0 +1,73 @@
+//! The SQLite audit appender: a connection of its own, used synchronously by the single
+//! writer's thread, so an audited read waits for one transaction and one fsync rather than for a
+//! chain of async round trips to a pool connection's worker thread.
+use std::path::Path;
+use std::time::Duration;
+
+use keyward_core::{AuditAppender, AuditRow, StoreError};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+
+use crate::rows::to_i64;
+
+fn db_err(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+/// Appends audit rows to a SQLite database through its own connection.
+#[derive(Debug)]
+pub(crate) struct SqliteAuditAppender {
+    conn: Connection,
+}
+
+impl SqliteAuditAppender {
+    /// Opens the (already migrated) database with the same durability as the pool: WAL,
+    /// `synchronous=FULL`, `secure_delete=ON`.
+    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(db_err)?;
+        conn.busy_timeout(Duration::from_secs(15)).map_err(db_err)?;
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON;")
+            .map_err(db_err)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(db_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Database(format!("expected a WAL-mode database, found journal_mode={mode}")));
+        }
+        Ok(Self { conn })
+    }
+}
+
+fn head(conn: &Connection) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    let row: Option<(i64, Vec<u8>)> = conn
+        .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .and_then(|mut st| st.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .map_err(db_err)?;
+    row.map(|(seq, hash)| Ok((u64::try_from(seq).map_err(|_| StoreError::Corrupt("audit head".into()))?, hash)))
+        .transpose()
+}
+
+impl AuditAppender for SqliteAuditAppender {
+    fn head(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        head(&self.conn)
+    }
+
+    fn append_after(&mut self, expected: &(u64, Vec<u8>), rows: &[AuditRow]) -> Result<bool, StoreError> {
+        // `BEGIN IMMEDIATE` takes the write lock before the head is read, so the check and the
+        // inserts see one state; the `audit_head_follows` trigger moves the head with each row.
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+        if head(&tx)?.as_ref() != Some(expected) {
+            return Ok(false);
+        }
+        {
+            let mut insert =
+                tx.prepare_cached("INSERT INTO audit_log (seq, entry, hash) VALUES (?1, ?2, ?3)").map_err(db_err)?;
+            for row in rows {
+                insert.execute((to_i64(row.seq)?, &row.entry, &row.hash)).map_err(db_err)?;
+            }
+        }
+        tx.commit().map_err(db_err)?;
+        Ok(true)
+    }
+}
