@@ -91,6 +91,41 @@ pub fn canonical(entry: &AuditEntry) -> Result<String, CoreError> {
         .map_err(|e| CoreError::InvalidInput(format!("audit entry cannot be canonicalised: {e}")))
 }
 
+/// An entry's canonical JSON with its `seq` left open. The request builds it before it queues
+/// (in parallel with other requests), so the single writer only splices the number in.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingEntry {
+    /// Up to and including `"seq":`.
+    head: String,
+    /// From the `,` after the number.
+    tail: String,
+}
+
+/// Where the top-level `seq` sits once `seq` is 0: keys are sorted, so `status` follows it, and
+/// what follows (`status`, `time`, `user_agent`) are a number and strings, in which an
+/// unescaped `"` cannot occur: the last match is the top-level key.
+const SEQ_SLOT: &str = "\"seq\":0,\"status\":";
+
+impl PendingEntry {
+    pub(crate) fn new(mut entry: AuditEntry) -> Result<Self, CoreError> {
+        entry.seq = 0;
+        let mut line = canonical(&entry)?;
+        let at = line.rfind(SEQ_SLOT).ok_or_else(|| CoreError::InvalidInput("audit entry has no seq slot".into()))?;
+        let tail = line.split_off(at + "\"seq\":0".len());
+        line.truncate(at + "\"seq\":".len());
+        Ok(Self { head: line, tail })
+    }
+
+    /// The canonical JSON of the entry numbered `seq`.
+    pub(crate) fn line(&self, seq: u64) -> String {
+        let mut out = String::with_capacity(self.head.len() + 20 + self.tail.len());
+        out.push_str(&self.head);
+        out.push_str(&seq.to_string());
+        out.push_str(&self.tail);
+        out
+    }
+}
+
 /// The result of walking the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyReport {
@@ -292,6 +327,37 @@ mod tests {
         // A chain forged with another key does not verify.
         let other = AuditKeys::new(&Key256::generate());
         assert!(!verify(&keys, &chain_of(&other, 3), 3).ok);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_spliced_seq_is_the_canonical_json(
+            seq in 0u64..(1 << 53),
+            strings in proptest::collection::vec(".{0,12}", 8),
+            status in proptest::prelude::any::<u16>(),
+            keys in proptest::collection::vec("(seq|status|[a-z\"]{0,6})", 0..4),
+        ) {
+            let mut details = Map::new();
+            for (i, k) in keys.iter().enumerate() {
+                details.insert(k.clone(), if i % 2 == 0 { Value::from(0) } else { Value::from(strings[i].clone()) });
+            }
+            let entry = AuditEntry {
+                seq,
+                time: strings[0].clone(),
+                request_id: strings[1].clone(),
+                accessor: strings[2].clone(),
+                remote_addr: strings[3].clone(),
+                user_agent: format!("{}\"seq\":0,\"status\":{}", strings[4], strings[5]),
+                operation: strings[6].clone(),
+                path: strings[7].clone(),
+                fields: keys.clone(),
+                status,
+                details,
+                ..Default::default()
+            };
+            let pending = PendingEntry::new(entry.clone()).unwrap();
+            proptest::prop_assert_eq!(pending.line(seq), canonical(&entry).unwrap());
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::audit::canonical;
+use crate::audit::PendingEntry;
 use crate::ops::apply;
 use crate::read_cache::ReadCache;
 use crate::{
@@ -23,7 +23,7 @@ type Reply = oneshot::Sender<Result<WriteReply, CoreError>>;
 
 struct Job {
     op: Option<WriteOp>,
-    audit: Option<AuditEntry>,
+    audit: Option<PendingEntry>,
     reply: Reply,
 }
 
@@ -71,6 +71,8 @@ impl Writer {
     }
 
     async fn enqueue(&self, op: Option<WriteOp>, audit: Option<AuditEntry>) -> Result<WriteReply, CoreError> {
+        // Canonicalised here, on the request's task, so the writer's batches stay short.
+        let audit = audit.map(PendingEntry::new).transpose()?;
         let (reply, rx) = oneshot::channel();
         self.queue.send(Job { op, audit, reply }).await.map_err(|_| CoreError::Unavailable)?;
         rx.await.map_err(|_| CoreError::Unavailable)?
@@ -168,21 +170,21 @@ impl<'k> Chain<'k> {
 
     /// Computes the next row for `entry` (seq and hash), reading the head under its lock first
     /// if it is not known yet, and keeps it for the batch's insert.
-    async fn push(&mut self, tx: &mut dyn StoreTx, entry: AuditEntry) -> Result<String, StoreError> {
+    async fn push(&mut self, tx: &mut dyn StoreTx, entry: &PendingEntry) -> Result<String, StoreError> {
         if self.head.is_none() {
             self.head = Some(tx.audit_head_for_update().await?.unwrap_or_else(genesis));
         }
-        self.next(entry)
+        Ok(self.next(entry))
     }
 
-    fn next(&mut self, mut entry: AuditEntry) -> Result<String, StoreError> {
-        let (seq, prev) = self.head.take().unwrap_or_else(genesis);
-        entry.seq = seq + 1;
-        let line = canonical(&entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    fn next(&mut self, entry: &PendingEntry) -> String {
+        let (prev_seq, prev) = self.head.take().unwrap_or_else(genesis);
+        let seq = prev_seq + 1;
+        let line = entry.line(seq);
         let hash = self.keys.chain(&prev, &line).to_vec();
-        self.rows.push(AuditRow { seq: entry.seq, entry: line.clone(), hash: hash.clone() });
-        self.head = Some((entry.seq, hash));
-        Ok(line)
+        self.rows.push(AuditRow { seq, entry: line.clone(), hash: hash.clone() });
+        self.head = Some((seq, hash));
+        line
     }
 }
 
@@ -221,13 +223,7 @@ fn append_entries(
             },
         };
         let mut chain = Chain::new(keys, Some(start.clone()));
-        let mut lines = Vec::with_capacity(jobs.len());
-        for entry in jobs.iter().filter_map(|j| j.audit.clone()) {
-            match chain.next(entry) {
-                Ok(line) => lines.push(line),
-                Err(e) => return fail_all(jobs, &e),
-            }
-        }
+        let lines: Vec<String> = jobs.iter().filter_map(|j| j.audit.as_ref()).map(|e| chain.next(e)).collect();
         match appender.append_after(&start, &chain.rows) {
             Ok(true) => {
                 *head = chain.head;
@@ -284,7 +280,7 @@ async fn apply_one(
     if job.op.is_none() {
         // An entry on its own needs no savepoint: nothing can fail before the batch insert.
         return match (&job.audit, chain) {
-            (Some(entry), Some(chain)) => Ok((Ok(WriteReply::Done), Some(chain.push(tx, entry.clone()).await?))),
+            (Some(entry), Some(chain)) => Ok((Ok(WriteReply::Done), Some(chain.push(tx, entry).await?))),
             _ => Ok((Ok(WriteReply::Done), None)),
         };
     }
@@ -297,7 +293,7 @@ async fn apply_one(
         };
         let mut line = None;
         if let (Ok(_), Some(entry), Some(chain)) = (&r, &job.audit, chain.as_deref_mut()) {
-            match chain.push(tx, entry.clone()).await {
+            match chain.push(tx, entry).await {
                 Ok(l) => line = Some(l),
                 Err(e) => r = Err(CoreError::AuditUnavailable(e.to_string())),
             }

@@ -303,26 +303,3 @@ async fn extra_sinks_copy_entries_and_their_failures_are_counted() {
     assert!(failures > 0, "the failing sink was not counted");
     srv.stop().await;
 }
-
-/// The writer's one-statement append: rows go in only on top of the head it expects, and the
-/// head moves with them; a stale expectation writes nothing.
-#[tokio::test]
-async fn an_append_lands_only_on_the_expected_head() {
-    use keyward_core::{AuditRow, Store};
-    for db in backends().await {
-        let store = keyward_store::connect(&db.url, 2).await.unwrap();
-        let genesis = (0u64, vec![0u8; 32]);
-        assert_eq!(store.audit_head().await.unwrap(), Some(genesis.clone()), "{}", db.label);
-        let row = |seq: u64| AuditRow { seq, entry: format!("{{\"seq\":{seq}}}"), hash: vec![seq as u8; 32] };
-        let stale = (5u64, vec![5u8; 32]);
-        assert!(!store.append_audit_after(&stale, &[row(6)]).await.unwrap(), "{}", db.label);
-        assert_eq!(store.audit_rows(0, 10).await.unwrap().len(), 0, "{}: a refused append wrote rows", db.label);
-        assert!(store.append_audit_after(&genesis, &[row(1), row(2), row(3)]).await.unwrap(), "{}", db.label);
-        assert_eq!(store.audit_head().await.unwrap(), Some((3, vec![3u8; 32])), "{}", db.label);
-        assert!(!store.append_audit_after(&genesis, &[row(1)]).await.unwrap(), "{}: the head moved", db.label);
-        assert!(store.append_audit_after(&(3, vec![3u8; 32]), &[row(4)]).await.unwrap(), "{}", db.label);
-        let seqs: Vec<u64> = store.audit_rows(0, 10).await.unwrap().iter().map(|r| r.seq).collect();
-        assert_eq!(seqs, vec![1, 2, 3, 4], "{}", db.label);
-        store.close().await;
-    }
-}

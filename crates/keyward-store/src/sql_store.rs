@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use keyward_core::WrappedKey;
 use keyward_core::{
-    AuditAppender, AuditRow, Backend, DekUsage, Mount, Policy, SecretMeta, SecretSummary, SecretVersion, Store, StoreError, StoreTx,
-    TokenRecord,
+    AuditAppender, AuditRow, Backend, DekUsage, Mount, Policy, SecretMeta, SecretSummary, SecretVersion, Store,
+    StoreError, StoreTx, TokenRecord,
 };
 use keyward_core::{FieldStamp, KeyJob, ProxyRoute, TransitKey};
 use sqlx::{Any, AnyPool, Executor};

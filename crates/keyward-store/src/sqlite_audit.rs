@@ -71,3 +71,51 @@ impl AuditAppender for SqliteAuditAppender {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use keyward_core::Store;
+
+    use crate::{connect, DatabaseUrl};
+
+    use super::*;
+
+    fn row(seq: u64) -> AuditRow {
+        AuditRow { seq, entry: format!("{{\"seq\":{seq}}}"), hash: vec![seq as u8; 32] }
+    }
+
+    /// Rows go in only on top of the head the writer expects, the head moves with them, and a
+    /// failing row takes the whole append back.
+    #[tokio::test]
+    async fn an_append_lands_only_on_the_expected_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = connect(&DatabaseUrl::Sqlite(dir.path().join("kw.db")), 2).await.unwrap();
+        let mut app = store.audit_appender().unwrap().expect("SQLite has an appender");
+        let genesis = (0u64, vec![0u8; 32]);
+        assert_eq!(app.head().unwrap(), Some(genesis.clone()));
+
+        assert!(!app.append_after(&(5, vec![5; 32]), &[row(6)]).unwrap(), "a stale head was accepted");
+        assert!(store.audit_rows(0, 10).await.unwrap().is_empty(), "a refused append wrote rows");
+        assert!(app.append_after(&genesis, &[row(1), row(2), row(3)]).unwrap());
+        assert_eq!(app.head().unwrap(), Some((3, vec![3; 32])));
+        assert_eq!(store.audit_head().await.unwrap(), Some((3, vec![3; 32])), "the pool sees the commit");
+        assert!(!app.append_after(&genesis, &[row(1)]).unwrap(), "the head moved");
+
+        let err = app.append_after(&(3, vec![3; 32]), &[row(4), row(4)]).unwrap_err();
+        assert!(err.to_string().contains("UNIQUE"), "{err}");
+        assert_eq!(app.head().unwrap(), Some((3, vec![3; 32])), "a failed append moved the head");
+        assert!(app.append_after(&(3, vec![3; 32]), &[row(4)]).unwrap());
+        let seqs: Vec<u64> = store.audit_rows(0, 10).await.unwrap().iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, vec![1, 2, 3, 4]);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_database_not_in_wal_mode_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plain.db");
+        rusqlite::Connection::open(&path).unwrap().execute_batch("CREATE TABLE t (x)").unwrap();
+        let err = SqliteAuditAppender::open(&path).unwrap_err().to_string();
+        assert!(err.contains("WAL"), "{err}");
+    }
+}
