@@ -48,7 +48,7 @@ pub use policy::{
 pub use proxy::{template_fields, ProxyRoute, Recipe, ACCOUNT};
 pub use secret_data::SecretData;
 pub use service::{Keyward, KeywardConfig, SecretRead};
-pub use store::{AuditAppender, Backend, Store, StoreTx};
+pub use store::{AuditAppender, Backend, Store, StoreTx, Syncer};
 pub use time::{format_rfc3339, now_nanos, Nanos};
 pub use token_service::{Caller, NewToken, TokenRequest};
 pub use transit::{validate_key_name, TransitKeyChange, TransitKeyOptions, TransitOp, AES256_GCM96};

@@ -10,7 +10,7 @@ use crate::audit::PendingEntry;
 use crate::ops::apply;
 use crate::read_cache::ReadCache;
 use crate::{
-    AuditAppender, AuditEntry, AuditKeys, AuditRow, CoreError, KeyManager, Store, StoreError, StoreTx, WriteOp,
+    AuditAppender, AuditEntry, AuditKeys, AuditRow, CoreError, KeyManager, Store, StoreError, StoreTx, Syncer, WriteOp,
     WriteReply,
 };
 
@@ -54,14 +54,21 @@ impl Writer {
         let (queue, rx) = mpsc::channel(QUEUE);
         match store.audit_appender()? {
             Some(appender) => {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| StoreError::Database(format!("cannot start the database writer: {e}")))?;
+                let thread_err =
+                    |e: std::io::Error| StoreError::Database(format!("cannot start the database writer: {e}"));
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(thread_err)?;
+                let (durable, pending) = std::sync::mpsc::channel();
+                let sync = appender.syncer()?;
+                let sync_sink = sink.clone();
+                std::thread::Builder::new()
+                    .name("keyward-audit-sync".into())
+                    .spawn(move || sync_loop(sync, &pending, sync_sink.as_ref()))
+                    .map_err(thread_err)?;
+                let fast = FastPath { appender, durable };
                 std::thread::Builder::new()
                     .name("keyward-writer".into())
-                    .spawn(move || runtime.block_on(run(store, keys, rx, sink, cache, Some(appender))))
-                    .map_err(|e| StoreError::Database(format!("cannot start the database writer's thread: {e}")))?;
+                    .spawn(move || runtime.block_on(run(store, keys, rx, sink, cache, Some(fast))))
+                    .map_err(thread_err)?;
             }
             None => {
                 tokio::spawn(run(store, keys, rx, sink, cache, None));
@@ -100,7 +107,7 @@ async fn run(
     mut rx: mpsc::Receiver<Job>,
     sink: Option<mpsc::Sender<String>>,
     cache: Option<Arc<ReadCache>>,
-    mut appender: Option<Box<dyn AuditAppender>>,
+    mut fast: Option<FastPath>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut head: Option<(u64, Vec<u8>)> = None;
@@ -125,8 +132,19 @@ async fn run(
             // The single writer of a SQLite database knows the head: a batch of entries is one
             // transaction on the appender (checked against the stored head, so a head moved
             // behind its back is re-read, never forked).
-            Some(ak) if entries_only && appender.is_some() => {
-                append_entries(appender.as_deref_mut().expect("checked"), ak, &jobs, &mut head)
+            // Its replies wait on the sync thread, which makes every append so far durable
+            // while this thread goes on committing the next batch.
+            Some(ak) if entries_only && fast.is_some() => {
+                let fast = fast.as_mut().expect("checked");
+                match append_entries(fast.appender.as_mut(), ak, &jobs, &mut head) {
+                    Ok(lines) => {
+                        let replies = jobs.into_iter().map(|j| j.reply).collect();
+                        // If the sync thread is gone, the dropped replies answer "unavailable".
+                        let _ = fast.durable.send(Durable { replies, lines });
+                        continue;
+                    }
+                    Err(e) => fail_all(&jobs, &e),
+                }
             }
             _ => {
                 head = None;
@@ -136,18 +154,63 @@ async fn run(
         if let Some(cache) = &cache {
             jobs.iter().filter_map(|j| j.op.as_ref()).for_each(|op| cache.invalidate(op));
         }
-        if let Some(sink) = &sink {
-            for line in lines {
-                if sink.try_send(line).is_err() {
-                    tracing::warn!("audit sink queue full or closed: an entry was not shipped to the extra sinks");
-                }
-            }
-        }
+        ship(sink.as_ref(), lines);
         for (job, result) in jobs.into_iter().zip(results) {
             if let Ok(WriteReply::MountDeleted { id, .. }) = &result {
                 keys.evict_mount(*id);
             }
             let _ = job.reply.send(result);
+        }
+    }
+}
+
+/// Offers committed entries to the extra sinks, best-effort.
+fn ship(sink: Option<&mpsc::Sender<String>>, lines: Vec<String>) {
+    if let Some(sink) = sink {
+        for line in lines {
+            if sink.try_send(line).is_err() {
+                tracing::warn!("audit sink queue full or closed: an entry was not shipped to the extra sinks");
+            }
+        }
+    }
+}
+
+/// The SQLite fast path for entries: the appender, and the queue of committed batches waiting
+/// to be made durable.
+struct FastPath {
+    appender: Box<dyn AuditAppender>,
+    durable: std::sync::mpsc::Sender<Durable>,
+}
+
+/// A committed batch of entries whose requests wait until it is durable.
+struct Durable {
+    replies: Vec<Reply>,
+    lines: Vec<String>,
+}
+
+/// The sync thread: makes every batch committed so far durable with one sync, then answers
+/// them. A failed sync is never retried (the kernel may have dropped the unwritten pages and a
+/// later sync would wrongly succeed): every entry from then on fails, fail-closed, until restart.
+fn sync_loop(mut sync: Syncer, pending: &std::sync::mpsc::Receiver<Durable>, sink: Option<&mpsc::Sender<String>>) {
+    let mut broken: Option<String> = None;
+    while let Ok(first) = pending.recv() {
+        let waiting: Vec<Durable> = std::iter::once(first).chain(pending.try_iter()).collect();
+        if broken.is_none() {
+            if let Err(e) = sync() {
+                tracing::error!(error = %e, "the audit log could not be synced to disk; audited requests fail until keyward restarts");
+                broken = Some(format!("{e} (restart keyward once the disk is healthy)"));
+            }
+        }
+        for batch in waiting {
+            match &broken {
+                None => {
+                    ship(sink, batch.lines);
+                    batch.replies.into_iter().for_each(|r| drop(r.send(Ok(WriteReply::Done))));
+                }
+                Some(msg) => {
+                    batch.replies.into_iter().for_each(|r| drop(r.send(Err(CoreError::AuditUnavailable(msg.clone())))));
+                }
+            }
         }
     }
 }
@@ -213,27 +276,21 @@ fn append_entries(
     keys: &AuditKeys,
     jobs: &[Job],
     head: &mut Option<(u64, Vec<u8>)>,
-) -> BatchResult {
+) -> Result<Vec<String>, StoreError> {
     for _ in 0..3 {
         let start = match head.take() {
             Some(h) => h,
-            None => match appender.head() {
-                Ok(h) => h.unwrap_or_else(genesis),
-                Err(e) => return fail_all(jobs, &e),
-            },
+            None => appender.head()?.unwrap_or_else(genesis),
         };
         let mut chain = Chain::new(keys, Some(start.clone()));
         let lines: Vec<String> = jobs.iter().filter_map(|j| j.audit.as_ref()).map(|e| chain.next(e)).collect();
-        match appender.append_after(&start, &chain.rows) {
-            Ok(true) => {
-                *head = chain.head;
-                return (jobs.iter().map(|_| Ok(WriteReply::Done)).collect(), lines);
-            }
-            Ok(false) => tracing::warn!("the audit head moved outside this writer; re-reading it"),
-            Err(e) => return fail_all(jobs, &e),
+        if appender.append_after(&start, &chain.rows)? {
+            *head = chain.head;
+            return Ok(lines);
         }
+        tracing::warn!("the audit head moved outside this writer; re-reading it");
     }
-    fail_all(jobs, &StoreError::Conflict)
+    Err(StoreError::Conflict)
 }
 
 /// Applies each job under its own savepoint (a failing job does not undo the others), then
