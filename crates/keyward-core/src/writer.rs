@@ -372,3 +372,84 @@ async fn apply_one(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn batch(n: usize) -> (Durable, Vec<oneshot::Receiver<Result<WriteReply, CoreError>>>) {
+        let (replies, answers): (Vec<_>, Vec<_>) = (0..n).map(|_| oneshot::channel()).unzip();
+        (Durable { replies, lines: (0..n).map(|i| format!("line {i}")).collect() }, answers)
+    }
+
+    fn answered(rx: &mut oneshot::Receiver<Result<WriteReply, CoreError>>) -> Result<WriteReply, CoreError> {
+        rx.try_recv().expect("answered once the loop has run")
+    }
+
+    #[test]
+    fn batches_are_answered_after_one_sync_and_shipped() {
+        let syncs = Arc::new(AtomicUsize::new(0));
+        let counted = syncs.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (sink, mut shipped) = mpsc::channel(16);
+        let ((first, mut a), (second, mut b)) = (batch(2), batch(1));
+        tx.send(first).unwrap();
+        tx.send(second).unwrap();
+        drop(tx);
+        sync_loop(
+            Box::new(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }),
+            &rx,
+            Some(&sink),
+        );
+        assert_eq!(syncs.load(Ordering::SeqCst), 1, "both waiting batches share one sync");
+        for rx in a.iter_mut().chain(b.iter_mut()) {
+            assert!(matches!(answered(rx), Ok(WriteReply::Done)));
+        }
+        assert_eq!(shipped.try_recv().unwrap(), "line 0");
+    }
+
+    #[test]
+    fn a_failed_sync_fails_its_batch_and_every_later_one() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (sink, mut shipped) = mpsc::channel(16);
+        let (first, mut a) = batch(2);
+        tx.send(first).unwrap();
+        let worker = std::thread::spawn(move || {
+            sync_loop(
+                Box::new(move || {
+                    // Fails once; a later sync "succeeds", as after the kernel dropped the pages.
+                    match counted.fetch_add(1, Ordering::SeqCst) {
+                        0 => Err(StoreError::Database("I/O error".into())),
+                        _ => Ok(()),
+                    }
+                }),
+                &rx,
+                Some(&sink),
+            )
+        });
+        for rx in &mut a {
+            let err = loop {
+                match rx.try_recv() {
+                    Ok(r) => break r.unwrap_err(),
+                    Err(_) => std::thread::yield_now(),
+                }
+            };
+            assert!(matches!(err, CoreError::AuditUnavailable(_)), "{err}");
+        }
+        let (second, mut b) = batch(1);
+        tx.send(second).unwrap();
+        drop(tx);
+        worker.join().unwrap();
+        let err = answered(&mut b[0]).unwrap_err();
+        assert!(err.to_string().contains("restart keyward"), "{err}");
+        assert!(shipped.try_recv().is_err(), "an entry that never became durable was shipped");
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "a failed sync is never retried");
+    }
+}
