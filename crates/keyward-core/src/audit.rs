@@ -101,19 +101,41 @@ pub(crate) struct PendingEntry {
     tail: String,
 }
 
-/// Where the top-level `seq` sits once `seq` is 0: keys are sorted, so `status` follows it, and
-/// what follows (`status`, `time`, `user_agent`) are a number and strings, in which an
-/// unescaped `"` cannot occur: the last match is the top-level key.
-const SEQ_SLOT: &str = "\"seq\":0,\"status\":";
-
 impl PendingEntry {
-    pub(crate) fn new(mut entry: AuditEntry) -> Result<Self, CoreError> {
-        entry.seq = 0;
-        let mut line = canonical(&entry)?;
-        let at = line.rfind(SEQ_SLOT).ok_or_else(|| CoreError::InvalidInput("audit entry has no seq slot".into()))?;
-        let tail = line.split_off(at + "\"seq\":0".len());
-        line.truncate(at + "\"seq\":".len());
-        Ok(Self { head: line, tail })
+    /// Writes the entry's RFC 8785 form directly (its keys are fixed and already in order);
+    /// [`canonical`], which verification uses, is the reference it is tested against.
+    pub(crate) fn new(entry: AuditEntry) -> Result<Self, CoreError> {
+        let mut head = String::with_capacity(256);
+        head.push_str("{\"accessor\":");
+        json_str(&mut head, &entry.accessor);
+        head.push_str(",\"details\":");
+        canonical_details(&mut head, &entry.details)?;
+        head.push_str(",\"error\":");
+        json_str(&mut head, &entry.error);
+        head.push_str(",\"fields\":[");
+        for (i, f) in entry.fields.iter().enumerate() {
+            if i > 0 {
+                head.push(',');
+            }
+            json_str(&mut head, f);
+        }
+        for (key, value) in [
+            ("],\"mount\":", &entry.mount),
+            (",\"operation\":", &entry.operation),
+            (",\"path\":", &entry.path),
+            (",\"remote_addr\":", &entry.remote_addr),
+            (",\"request_id\":", &entry.request_id),
+        ] {
+            head.push_str(key);
+            json_str(&mut head, value);
+        }
+        head.push_str(",\"seq\":");
+        let mut tail = format!(",\"status\":{},\"time\":", entry.status);
+        json_str(&mut tail, &entry.time);
+        tail.push_str(",\"user_agent\":");
+        json_str(&mut tail, &entry.user_agent);
+        tail.push('}');
+        Ok(Self { head, tail })
     }
 
     /// The canonical JSON of the entry numbered `seq`.
@@ -124,6 +146,45 @@ impl PendingEntry {
         out.push_str(&self.tail);
         out
     }
+}
+
+/// A JSON string as RFC 8785 writes it (serde_json escapes exactly the same characters: `"`, `\\`
+/// and the controls, with the same short forms and lowercase `\\u00xx`).
+fn json_str(out: &mut String, s: &str) {
+    out.push_str(&serde_json::to_string(s).expect("a string serialises"));
+}
+
+/// The integers RFC 8785 writes as plain digits (IEEE doubles hold them exactly).
+const SAFE_INT: u64 = 1 << 53;
+
+/// `details` in RFC 8785 form: keys in UTF-16 order; strings, booleans, null and safe integers
+/// written directly, anything else (floats, nested values) by the reference serialiser.
+fn canonical_details(out: &mut String, details: &Map<String, Value>) -> Result<(), CoreError> {
+    let mut keys: Vec<&String> = details.keys().collect();
+    keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+    out.push('{');
+    for (i, key) in keys.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json_str(out, key);
+        out.push(':');
+        match &details[key] {
+            Value::Null => out.push_str("null"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::String(s) => json_str(out, s),
+            Value::Number(n) if n.as_u64().is_some_and(|v| v <= SAFE_INT) => out.push_str(&n.to_string()),
+            Value::Number(n) if n.as_i64().is_some_and(|v| v.unsigned_abs() <= SAFE_INT) => {
+                out.push_str(&n.to_string());
+            }
+            other => out.push_str(
+                &serde_jcs::to_string(other)
+                    .map_err(|e| CoreError::InvalidInput(format!("audit detail cannot be canonicalised: {e}")))?,
+            ),
+        }
+    }
+    out.push('}');
+    Ok(())
 }
 
 /// The result of walking the chain.
@@ -329,35 +390,58 @@ mod tests {
         assert!(!verify(&keys, &chain_of(&other, 3), 3).ok);
     }
 
+    fn detail_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+            proptest::collection::vec(any::<u32>(), 0..3).prop_map(|v| serde_json::json!({"n": v, "é": 1.5})),
+        ]
+    }
+
     proptest::proptest! {
         #[test]
-        fn a_spliced_seq_is_the_canonical_json(
+        fn the_written_entry_is_the_reference_canonical_json(
             seq in 0u64..(1 << 53),
-            strings in proptest::collection::vec(".{0,12}", 8),
+            strings in proptest::collection::vec(proptest::prelude::any::<String>(), 8),
             status in proptest::prelude::any::<u16>(),
-            keys in proptest::collection::vec("(seq|status|[a-z\"]{0,6})", 0..4),
+            details in proptest::collection::btree_map(
+                "(seq|status|[a-z\"]{0,6}|\\PC{1,3})", detail_value(), 0..5),
+            fields in proptest::collection::vec(proptest::prelude::any::<String>(), 0..3),
         ) {
-            let mut details = Map::new();
-            for (i, k) in keys.iter().enumerate() {
-                details.insert(k.clone(), if i % 2 == 0 { Value::from(0) } else { Value::from(strings[i].clone()) });
-            }
             let entry = AuditEntry {
                 seq,
                 time: strings[0].clone(),
                 request_id: strings[1].clone(),
                 accessor: strings[2].clone(),
                 remote_addr: strings[3].clone(),
-                user_agent: format!("{}\"seq\":0,\"status\":{}", strings[4], strings[5]),
-                operation: strings[6].clone(),
-                path: strings[7].clone(),
-                fields: keys.clone(),
+                user_agent: strings[4].clone(),
+                operation: strings[5].clone(),
+                path: strings[6].clone(),
+                mount: strings[7].clone(),
+                error: format!("{}\u{1f}\u{7f}\u{2028}", strings[0]),
+                fields,
                 status,
-                details,
-                ..Default::default()
+                details: details.into_iter().collect(),
             };
             let pending = PendingEntry::new(entry.clone()).unwrap();
             proptest::prop_assert_eq!(pending.line(seq), canonical(&entry).unwrap());
         }
+    }
+
+    #[test]
+    fn detail_keys_sort_by_utf16_code_units() {
+        let mut details = Map::new();
+        details.insert("\u{e000}".into(), Value::from(1));
+        details.insert("\u{10000}".into(), Value::from(2));
+        let e = AuditEntry { details, ..Default::default() };
+        let line = PendingEntry::new(e.clone()).unwrap().line(0);
+        assert!(line.contains("{\"\u{10000}\":2,\"\u{e000}\":1}"), "{line}");
+        assert_eq!(line, canonical(&e).unwrap());
     }
 
     #[test]
