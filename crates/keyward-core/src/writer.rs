@@ -107,57 +107,85 @@ async fn run(
     mut rx: mpsc::Receiver<Job>,
     sink: Option<mpsc::Sender<String>>,
     cache: Option<Arc<ReadCache>>,
-    mut fast: Option<FastPath>,
+    fast: Option<FastPath>,
 ) {
+    let mut state = State { store, keys, sink, cache, fast, head: None };
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut head: Option<(u64, Vec<u8>)> = None;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let jobs = std::mem::take(&mut batch);
+        let mut jobs = std::mem::take(&mut batch);
+        if state.fast.is_some() {
+            // Entries on their own go first, through the fast path: an audited read does not
+            // wait for a write batch queued beside it (such as a 500-row migration batch).
+            let (entries, writes): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| j.op.is_none());
+            if !entries.is_empty() {
+                state.apply(entries).await;
+            }
+            jobs = writes;
+        }
+        if !jobs.is_empty() {
+            state.apply(jobs).await;
+        }
+    }
+}
+
+/// What the writer keeps between batches.
+struct State {
+    store: Arc<dyn Store>,
+    keys: Arc<KeyManager>,
+    sink: Option<mpsc::Sender<String>>,
+    cache: Option<Arc<ReadCache>>,
+    fast: Option<FastPath>,
+    /// The chain head this writer last stored through the fast path.
+    head: Option<(u64, Vec<u8>)>,
+}
+
+impl State {
+    /// Commits one batch and answers its jobs.
+    async fn apply(&mut self, jobs: Vec<Job>) {
         let audit_keys = if jobs.iter().any(|j| j.audit.is_some()) {
-            match keys.audit_keys(store.as_ref()).await {
+            match self.keys.audit_keys(self.store.as_ref()).await {
                 Ok(k) => Some(k),
                 Err(e) => {
                     let msg = e.to_string();
                     for job in jobs {
                         let _ = job.reply.send(Err(CoreError::AuditUnavailable(msg.clone())));
                     }
-                    continue;
+                    return;
                 }
             }
         } else {
             None
         };
         let entries_only = jobs.iter().all(|j| j.op.is_none() && j.audit.is_some());
-        let (results, lines) = match audit_keys.as_deref() {
+        let (results, lines) = match (audit_keys.as_deref(), self.fast.as_mut()) {
             // The single writer of a SQLite database knows the head: a batch of entries is one
             // transaction on the appender (checked against the stored head, so a head moved
             // behind its back is re-read, never forked).
             // Its replies wait on the sync thread, which makes every append so far durable
             // while this thread goes on committing the next batch.
-            Some(ak) if entries_only && fast.is_some() => {
-                let fast = fast.as_mut().expect("checked");
-                match append_entries(fast.appender.as_mut(), ak, &jobs, &mut head) {
+            (Some(ak), Some(fast)) if entries_only => {
+                match append_entries(fast.appender.as_mut(), ak, &jobs, &mut self.head) {
                     Ok(lines) => {
                         let replies = jobs.into_iter().map(|j| j.reply).collect();
                         // If the sync thread is gone, the dropped replies answer "unavailable".
                         let _ = fast.durable.send(Durable { replies, lines });
-                        continue;
+                        return;
                     }
                     Err(e) => fail_all(&jobs, &e),
                 }
             }
             _ => {
-                head = None;
-                commit_batch(store.as_ref(), &keys, audit_keys.as_deref(), &jobs).await
+                self.head = None;
+                commit_batch(self.store.as_ref(), &self.keys, audit_keys.as_deref(), &jobs).await
             }
         };
-        if let Some(cache) = &cache {
+        if let Some(cache) = &self.cache {
             jobs.iter().filter_map(|j| j.op.as_ref()).for_each(|op| cache.invalidate(op));
         }
-        ship(sink.as_ref(), lines);
+        ship(self.sink.as_ref(), lines);
         for (job, result) in jobs.into_iter().zip(results) {
             if let Ok(WriteReply::MountDeleted { id, .. }) = &result {
-                keys.evict_mount(*id);
+                self.keys.evict_mount(*id);
             }
             let _ = job.reply.send(result);
         }
