@@ -142,7 +142,7 @@ impl PendingEntry {
     pub(crate) fn line(&self, seq: u64) -> String {
         let mut out = String::with_capacity(self.head.len() + 20 + self.tail.len());
         out.push_str(&self.head);
-        out.push_str(&seq.to_string());
+        let _ = std::fmt::Write::write_fmt(&mut out, format_args!("{seq}"));
         out.push_str(&self.tail);
         out
     }

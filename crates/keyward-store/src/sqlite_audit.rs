@@ -32,11 +32,9 @@ pub(crate) struct SqliteAuditAppender {
 impl SqliteAuditAppender {
     /// Opens the (already migrated, WAL-mode) database; durability comes from the syncer.
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
-        )
-        .map_err(db_err)?;
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(db_err)?;
         conn.busy_timeout(Duration::from_secs(15)).map_err(db_err)?;
         conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON;")
             .map_err(db_err)?;
@@ -44,9 +42,14 @@ impl SqliteAuditAppender {
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Database(format!("expected a WAL-mode database, found journal_mode={mode}")));
         }
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
-        Ok(Self { conn, wal: PathBuf::from(wal) })
+        // The log sits beside the file SQLite actually opened (symbolic links resolved), which
+        // is not always `path`: syncing a file of that name elsewhere would sync nothing.
+        let db = conn
+            .path()
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| StoreError::Database("the audit appender needs a database file".into()))?;
+        let wal = PathBuf::from(format!("{db}-wal"));
+        Ok(Self { conn, wal })
     }
 }
 
@@ -129,6 +132,21 @@ mod tests {
         assert!(app.append_after(&(3, vec![3; 32]), &[row(4)]).unwrap());
         let seqs: Vec<u64> = store.audit_rows(0, 10).await.unwrap().iter().map(|r| r.seq).collect();
         assert_eq!(seqs, vec![1, 2, 3, 4]);
+        store.close().await;
+    }
+
+    /// Through a symbolic link, the log synced is the one beside the real file.
+    #[tokio::test]
+    async fn the_synced_log_is_the_real_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("data").join("kw.db");
+        let store = connect(&DatabaseUrl::Sqlite(real.clone()), 2).await.unwrap();
+        let link = dir.path().join("link.db");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let app = SqliteAuditAppender::open(&link).unwrap();
+        assert_eq!(app.wal.file_name().unwrap(), "kw.db-wal", "{}", app.wal.display());
+        assert!(app.wal.exists());
+        (app.syncer().unwrap())().unwrap();
         store.close().await;
     }
 
