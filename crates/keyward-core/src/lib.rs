@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod appender;
 mod audit;
 mod cache;
 mod duration;
@@ -48,7 +49,7 @@ pub use policy::{
 pub use proxy::{template_fields, ProxyRoute, Recipe, ACCOUNT};
 pub use secret_data::SecretData;
 pub use service::{Keyward, KeywardConfig, SecretRead};
-pub use store::{AuditAppender, Backend, Store, StoreTx, Syncer};
+pub use store::{AuditAppender, Backend, Store, StoreTx};
 pub use time::{format_rfc3339, now_nanos, Nanos};
 pub use token_service::{Caller, NewToken, TokenRequest};
 pub use transit::{validate_key_name, TransitKeyChange, TransitKeyOptions, TransitOp, AES256_GCM96};

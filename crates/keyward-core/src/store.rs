@@ -135,21 +135,17 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// Appends audit rows synchronously, with no async hop per statement. It blocks: only the
-/// writer's dedicated thread calls it. Its commits are not yet durable: they are once a call of
-/// its [`Syncer`] that started after them has returned, so the writer can commit the next batch
-/// while the last one is being synced.
+/// audit appender's dedicated thread calls it. Its commits are not yet durable: they are once a
+/// later [`AuditAppender::sync`] has returned, so one sync serves every batch committed before it.
 pub trait AuditAppender: Send {
     /// The chain's head `(seq, hash)`, if any entry was written.
     fn head(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
     /// Commits `rows` (in seq order) and moves the head to the last, atomically, only if the
     /// stored head is still `expected`; `false` when it moved (nothing was written).
     fn append_after(&mut self, expected: &(u64, Vec<u8>), rows: &[AuditRow]) -> Result<bool, StoreError>;
-    /// A handle, for another thread, that makes every append committed so far durable.
-    fn syncer(&self) -> Result<Syncer, StoreError>;
+    /// Makes every append committed so far durable.
+    fn sync(&mut self) -> Result<(), StoreError>;
 }
-
-/// Makes the appends committed before the call durable (see [`AuditAppender`]).
-pub type Syncer = Box<dyn FnMut() -> Result<(), StoreError> + Send>;
 
 /// One write transaction. Dropping it without `commit` rolls it back.
 #[async_trait]

@@ -4,9 +4,10 @@
 //! `$n` parameters both engines accept) and differ only in connection setup, migrations
 //! (`migrations/sqlite`, `migrations/postgres`) and locking: SQLite write transactions start with
 //! `BEGIN IMMEDIATE`; PostgreSQL locks rows with `FOR UPDATE` and serialises initialisation with
-//! an advisory lock. On SQLite, the single writer appends audit entries that go with no write
-//! through a rusqlite connection of its own, synchronously on its thread (the same libsqlite3
-//! build as sqlx's), which takes an async round trip per statement out of every audited read.
+//! an advisory lock. On SQLite, audit entries that go with no write are appended through a
+//! rusqlite connection of its own, synchronously on the audit appender's thread (the same
+//! libsqlite3 build as sqlx's), which takes an async round trip per statement out of every
+//! audited read.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

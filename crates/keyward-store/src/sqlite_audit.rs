@@ -1,18 +1,18 @@
-//! The SQLite audit appender: a connection of its own, used synchronously by the single
-//! writer's thread, so an audited read waits for one transaction and one fsync rather than for a
-//! chain of async round trips to a pool connection's worker thread.
+//! The SQLite audit appender: a connection of its own, used synchronously by the audit
+//! appender's thread, so an audited read waits for one transaction and one fsync rather than for
+//! a chain of async round trips to a pool connection's worker thread.
 //!
-//! Its commits run with `synchronous=NORMAL` (written to the WAL, not yet synced) and the
-//! syncer makes them durable with one `fdatasync` of the WAL file, on another thread, before any
-//! request they audit is answered: the same guarantee as `synchronous=FULL`, which syncs the WAL
-//! inside each commit, but the next batch commits while the last one syncs. Checkpoints under
-//! `NORMAL` sync the WAL before copying it and the database after, so a reset WAL never drops
-//! an entry that was synced.
+//! Its commits run with `synchronous=NORMAL` (written to the WAL, not yet synced) and `sync`
+//! makes them durable with one `fdatasync` of the WAL file before any request they audit is
+//! answered: the same guarantee as `synchronous=FULL`, which syncs the WAL inside each commit,
+//! at the cost of one data-only sync (SQLite's own would be a full `fsync`, also writing the
+//! file's times). Checkpoints under `NORMAL` sync the WAL before copying it and the database
+//! after, so a reset WAL never drops an entry that was synced.
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use keyward_core::{AuditAppender, AuditRow, StoreError, Syncer};
+use keyward_core::{AuditAppender, AuditRow, StoreError};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use crate::rows::to_i64;
@@ -25,12 +25,12 @@ fn db_err(e: rusqlite::Error) -> StoreError {
 #[derive(Debug)]
 pub(crate) struct SqliteAuditAppender {
     conn: Connection,
-    /// The database's write-ahead log, which the syncer syncs.
-    wal: PathBuf,
+    /// The database's write-ahead log.
+    wal: File,
 }
 
 impl SqliteAuditAppender {
-    /// Opens the (already migrated, WAL-mode) database; durability comes from the syncer.
+    /// Opens the (already migrated, WAL-mode) database; durability comes from `sync`.
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
         let conn =
             Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
@@ -48,7 +48,12 @@ impl SqliteAuditAppender {
             .path()
             .filter(|p| !p.is_empty())
             .ok_or_else(|| StoreError::Database("the audit appender needs a database file".into()))?;
-        let wal = PathBuf::from(format!("{db}-wal"));
+        let wal_path = PathBuf::from(format!("{db}-wal"));
+        // The log exists while any connection is open (this one stays open as long as the
+        // appender), and SQLite takes no locks on it, so holding a descriptor of our own is safe.
+        let wal = File::open(&wal_path).map_err(|e| {
+            StoreError::Database(format!("cannot open the write-ahead log {}: {e}", wal_path.display()))
+        })?;
         Ok(Self { conn, wal })
     }
 }
@@ -85,15 +90,8 @@ impl AuditAppender for SqliteAuditAppender {
         Ok(true)
     }
 
-    fn syncer(&self) -> Result<Syncer, StoreError> {
-        // The log exists while any connection is open (this one stays open as long as the
-        // writer), and SQLite takes no locks on it, so holding a descriptor of our own is safe.
-        let wal = File::open(&self.wal).map_err(|e| {
-            StoreError::Database(format!("cannot open the write-ahead log {}: {e}", self.wal.display()))
-        })?;
-        Ok(Box::new(move || {
-            wal.sync_data().map_err(|e| StoreError::Database(format!("cannot sync the write-ahead log: {e}")))
-        }))
+    fn sync(&mut self) -> Result<(), StoreError> {
+        self.wal.sync_data().map_err(|e| StoreError::Database(format!("cannot sync the write-ahead log: {e}")))
     }
 }
 
@@ -102,6 +100,8 @@ mod tests {
     use keyward_core::Store;
 
     use crate::{connect, DatabaseUrl};
+
+    use std::os::fd::AsRawFd;
 
     use super::*;
 
@@ -143,10 +143,10 @@ mod tests {
         let store = connect(&DatabaseUrl::Sqlite(real.clone()), 2).await.unwrap();
         let link = dir.path().join("link.db");
         std::os::unix::fs::symlink(&real, &link).unwrap();
-        let app = SqliteAuditAppender::open(&link).unwrap();
-        assert_eq!(app.wal.file_name().unwrap(), "kw.db-wal", "{}", app.wal.display());
-        assert!(app.wal.exists());
-        (app.syncer().unwrap())().unwrap();
+        let mut app = SqliteAuditAppender::open(&link).unwrap();
+        let synced = std::fs::read_link(format!("/proc/self/fd/{}", app.wal.as_raw_fd())).unwrap();
+        assert_eq!(synced, real.with_file_name("kw.db-wal"), "{}", synced.display());
+        app.sync().unwrap();
         store.close().await;
     }
 
