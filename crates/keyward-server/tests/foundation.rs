@@ -88,6 +88,17 @@ async fn write_mask_reveal_history_rollback_and_envs() {
         assert_eq!(l2["items"][0]["path"], "staging");
         assert_eq!(l2["items"][0]["fields"], 2);
         assert_eq!(l2["next"], Value::Null);
+        // The count follows the current version: a field added, then a rollback to version 1.
+        let staging_count = |l: &Value| l["items"][0]["fields"].clone();
+        srv.set("secret", "staging", json!({"C": "3"})).await;
+        let (_, l3) = srv.json(Method::GET, &format!("{S}?limit=2&after=production"), None).await;
+        assert_eq!(staging_count(&l3), 3);
+        let (s, _) =
+            srv.json(Method::POST, "/api/v1/mounts/secret/rollback/staging", Some(json!({"version": 1}))).await;
+        assert_eq!(s, 200);
+        let (_, l4) = srv.json(Method::GET, &format!("{S}?limit=2&after=production"), None).await;
+        assert_eq!(staging_count(&l4), 2);
+        assert_eq!(l4["items"][0]["version"], 3);
         let (s, _) = srv.json(Method::DELETE, &format!("{S}/staging"), None).await;
         assert_eq!(s, 204);
         let (s, _) = srv.json(Method::GET, &format!("{S}/staging"), None).await;

@@ -96,11 +96,10 @@ fn version_from(row: &AnyRow, with_blob: bool, created: &str) -> Result<SecretVe
 }
 
 pub(crate) fn summary(row: &AnyRow) -> Result<SecretSummary, StoreError> {
-    let fv: Option<String> = row.try_get("field_versions").map_err(db_err)?;
     Ok(SecretSummary {
         path: row.try_get("path").map_err(db_err)?,
         current_version: u64_of(row, "current_version")?,
-        field_count: fv.as_deref().map(field_versions).transpose()?.map_or(0, |m| m.len()),
+        field_count: usize::try_from(u64_of(row, "field_count")?).map_err(|_| corrupt("field_count"))?,
         updated_at: row.try_get("updated_at").map_err(db_err)?,
     })
 }

@@ -199,9 +199,8 @@ impl Store for SqlStore {
         limit: u32,
     ) -> Result<Vec<SecretSummary>, StoreError> {
         sqlx::query(
-            "SELECT s.path, s.current_version, s.updated_at, v.field_versions FROM secrets s \
-             LEFT JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.current_version \
-             WHERE s.mount_id = $1 AND s.path > $2 ORDER BY s.path LIMIT $3",
+            "SELECT path, current_version, updated_at, field_count FROM secrets \
+             WHERE mount_id = $1 AND path > $2 ORDER BY path LIMIT $3",
         )
         .bind(mount_id.to_string())
         .bind(after.unwrap_or("").to_owned())
