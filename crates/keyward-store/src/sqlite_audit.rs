@@ -73,8 +73,8 @@ impl AuditAppender for SqliteAuditAppender {
     }
 
     fn append_after(&mut self, expected: &(u64, Vec<u8>), rows: &[AuditRow]) -> Result<bool, StoreError> {
-        // `BEGIN IMMEDIATE` takes the write lock before the head is read, so the check and the
-        // inserts see one state; the `audit_head_follows` trigger moves the head with each row.
+        // `BEGIN IMMEDIATE` takes the write lock before the head is read, so the check, the
+        // inserts and the head's move to the last row see one state.
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
         if head(&tx)?.as_ref() != Some(expected) {
             return Ok(false);
@@ -85,6 +85,12 @@ impl AuditAppender for SqliteAuditAppender {
             for row in rows {
                 insert.execute((to_i64(row.seq)?, &row.entry, &row.hash)).map_err(db_err)?;
             }
+        }
+        if let Some(last) = rows.last() {
+            let seq = to_i64(last.seq)?;
+            tx.prepare_cached("UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1")
+                .and_then(|mut st| st.execute((seq, &last.hash)))
+                .map_err(db_err)?;
         }
         tx.commit().map_err(db_err)?;
         Ok(true)
