@@ -21,11 +21,16 @@ pub(crate) type WriteTurn = Arc<Mutex<()>>;
 
 type Answer = oneshot::Sender<Result<(), CoreError>>;
 
+/// How long entries no response waits for are held for an urgent entry to share their round.
+const LATER_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// One entry waiting for its commit and sync.
 struct Waiting {
     entry: PendingEntry,
     keys: Arc<AuditKeys>,
     answer: Answer,
+    /// No response waits for it: it may wait for company.
+    later: bool,
 }
 
 /// Where requests hand their entries to the appender thread.
@@ -57,19 +62,20 @@ impl EntryQueue {
         let (entries, waiting) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("keyward-audit".into())
-            .spawn(move || append_loop(appender, &waiting, sink.as_ref(), &turn))
+            .spawn(move || append_loop(appender, &waiting, sink.as_ref(), &turn, LATER_WAIT))
             .map_err(|e| StoreError::Database(format!("cannot start the audit appender: {e}")))?;
         Ok(Self { entries, keys, store })
     }
 
-    /// Appends an entry and waits until it is durably committed.
-    pub(crate) async fn append(&self, entry: AuditEntry) -> Result<(), CoreError> {
+    /// Appends an entry and waits until it is durably committed. A `later` entry waits up to
+    /// [`LATER_WAIT`] for an urgent one to share its round.
+    pub(crate) async fn append(&self, entry: AuditEntry, later: bool) -> Result<(), CoreError> {
         // Canonicalised here, on the request's task, so the appender's rounds stay short.
         let entry = PendingEntry::new(entry)?;
         let keys =
             self.keys.audit_keys(self.store.as_ref()).await.map_err(|e| CoreError::AuditUnavailable(e.to_string()))?;
         let (answer, rx) = oneshot::channel();
-        self.entries.send(Waiting { entry, keys, answer }).map_err(|_| CoreError::Unavailable)?;
+        self.entries.send(Waiting { entry, keys, answer, later }).map_err(|_| CoreError::Unavailable)?;
         rx.await.map_err(|_| CoreError::Unavailable)?
     }
 }
@@ -82,12 +88,20 @@ fn append_loop(
     waiting: &std::sync::mpsc::Receiver<Waiting>,
     sink: Option<&mpsc::Sender<String>>,
     turn: &WriteTurn,
+    later_wait: std::time::Duration,
 ) {
     // The head this thread last stored; re-read when unknown or moved by the writer.
     let mut head = None;
     let mut broken: Option<String> = None;
     while let Ok(first) = waiting.recv() {
-        let round: Vec<Waiting> = std::iter::once(first).chain(waiting.try_iter().take(MAX_BATCH - 1)).collect();
+        let mut round: Vec<Waiting> = std::iter::once(first).chain(waiting.try_iter().take(MAX_BATCH - 1)).collect();
+        if round.iter().all(|w| w.later) && round.len() < MAX_BATCH {
+            // Nobody waits on these: let the next urgent entry take them along in its sync.
+            if let Ok(next) = waiting.recv_timeout(later_wait) {
+                round.push(next);
+                round.extend(waiting.try_iter().take(MAX_BATCH - round.len()));
+            }
+        }
         let outcome = match &broken {
             Some(msg) => Err(msg.clone()),
             None => {
@@ -200,14 +214,13 @@ mod tests {
     }
 
     fn queue(tx: &Sender<Waiting>, keys: &Arc<AuditKeys>, paths: &[&str]) -> Vec<Answer> {
-        paths
-            .iter()
-            .map(|p| {
-                let (answer, rx) = oneshot::channel();
-                tx.send(Waiting { entry: entry(p), keys: keys.clone(), answer }).unwrap();
-                rx
-            })
-            .collect()
+        paths.iter().map(|p| send(tx, keys, p, false)).collect()
+    }
+
+    fn send(tx: &Sender<Waiting>, keys: &Arc<AuditKeys>, path: &str, later: bool) -> Answer {
+        let (answer, rx) = oneshot::channel();
+        tx.send(Waiting { entry: entry(path), keys: keys.clone(), answer, later }).unwrap();
+        rx
     }
 
     /// Waits for an answer from a loop running on another thread.
@@ -223,8 +236,12 @@ mod tests {
 
     /// Runs the loop on a thread of its own; it ends once every sender is dropped.
     fn spawn(memory: Memory, rx: Receiver<Waiting>, sink: mpsc::Sender<String>) -> std::thread::JoinHandle<()> {
-        std::thread::spawn(move || append_loop(Box::new(memory), &rx, Some(&sink), &Arc::new(Mutex::new(()))))
+        let turn = Arc::new(Mutex::new(()));
+        std::thread::spawn(move || append_loop(Box::new(memory), &rx, Some(&sink), &turn, TEST_WAIT))
     }
+
+    /// Long enough for the tests' sends to land inside it on a loaded machine.
+    const TEST_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
     #[test]
     fn waiting_entries_share_one_commit_and_one_sync_and_are_shipped() {
@@ -244,6 +261,30 @@ mod tests {
             let line = shipped.try_recv().unwrap();
             assert!(line.contains(&format!("\"seq\":{seq},")) && line.contains(path), "{line}");
         }
+    }
+
+    #[test]
+    fn an_entry_nobody_waits_for_rides_with_the_next_urgent_one_or_goes_alone() {
+        let memory = Memory::default();
+        let (syncs, rows) = (memory.syncs.clone(), memory.rows.clone());
+        let (tx, rx) = channel();
+        let keys = Arc::new(AuditKeys::new(&Key256::generate()));
+        let mut late = send(&tx, &keys, "late", true);
+        let handle = spawn(memory, rx, mpsc::channel(16).0);
+        std::thread::sleep(TEST_WAIT / 10);
+        let mut urgent = send(&tx, &keys, "urgent", false);
+        answer(&mut urgent).unwrap();
+        answer(&mut late).unwrap();
+        assert_eq!(syncs.load(Ordering::SeqCst), 1, "the late entry took a sync of its own");
+
+        // Alone, it is committed once the wait is over.
+        let mut alone = send(&tx, &keys, "alone", true);
+        answer(&mut alone).unwrap();
+        drop(tx);
+        handle.join().unwrap();
+        assert_eq!(syncs.load(Ordering::SeqCst), 2);
+        let paths: Vec<bool> = rows.lock().unwrap().iter().map(|r| r.entry.contains("\"late\"")).collect();
+        assert_eq!(paths, vec![true, false, false], "rows in arrival order");
     }
 
     #[test]

@@ -220,7 +220,14 @@ impl Keyward {
 
     /// Appends an audit entry and waits until it is durably committed.
     pub async fn audit(&self, entry: AuditEntry) -> Result<(), CoreError> {
-        self.writer.audit(entry).await
+        self.writer.audit(entry, false).await
+    }
+
+    /// Appends an audit entry no response waits for, and waits until it is durably committed.
+    /// On SQLite it rides with the next entries someone does wait for (or goes alone after a
+    /// few milliseconds), instead of costing a sync of its own.
+    pub async fn audit_later(&self, entry: AuditEntry) -> Result<(), CoreError> {
+        self.writer.audit(entry, true).await
     }
 
     /// Whether audit entries can be written (the audit key exists).

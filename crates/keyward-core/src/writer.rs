@@ -89,10 +89,11 @@ impl Writer {
         self.enqueue(Some(op), Some(audit)).await
     }
 
-    /// Appends an audit entry and waits until it is durably committed.
-    pub async fn audit(&self, entry: AuditEntry) -> Result<(), CoreError> {
+    /// Appends an audit entry and waits until it is durably committed; a `later` one is not
+    /// urgent (see [`crate::Keyward::audit_later`]).
+    pub async fn audit(&self, entry: AuditEntry, later: bool) -> Result<(), CoreError> {
         match &self.entries {
-            Some(entries) => entries.append(entry).await,
+            Some(entries) => entries.append(entry, later).await,
             None => self.enqueue(None, Some(entry)).await.map(|_| ()),
         }
     }

@@ -4,7 +4,9 @@
 //! except the health, seal-status and init probes. A response is released only after its entry
 //! is durably committed; if the primary sink (the database) cannot take it, the client gets 503
 //! and nothing that was produced is served. Secret writes commit their entry in the same
-//! transaction as the new version instead.
+//! transaction as the new version instead. A proxied call is on record (`proxy.use`) before the
+//! credential leaves; its own entry (upstream status, latency, bytes) commits after the
+//! upstream's answer is released, since that answer holds no secret.
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -31,6 +33,8 @@ struct Notes {
     base: AuditEntry,
     operation: Option<String>,
     in_transaction: bool,
+    /// The entry may follow the response instead of holding it.
+    after_response: bool,
 }
 
 /// A request's audit context, shared between the middleware and the handler.
@@ -91,6 +95,14 @@ impl AuditCtx {
         .unwrap_or_default()
     }
 
+    /// Lets the response go before its entry is durable: the credential proxy sets this once a
+    /// call's use is on record, since the upstream's answer holds no secret and waiting would
+    /// add a second sync to every call. A failure of the late entry is counted, logged and
+    /// reported by health like any other.
+    pub fn release_before_entry(&self) {
+        self.with(|n| n.after_response = true);
+    }
+
     /// A write whose in-transaction entry did not commit must be audited by the middleware.
     pub fn transaction_failed(&self) {
         self.with(|n| n.in_transaction = false);
@@ -130,6 +142,9 @@ pub struct AuditState {
     /// The external append-only file the chain head is anchored to.
     pub anchor_file: Option<PathBuf>,
     ready: AtomicBool,
+    /// Entries committing after their response went (see [`AuditCtx::release_before_entry`]).
+    late: AtomicU64,
+    late_done: tokio::sync::Notify,
 }
 
 impl AuditState {
@@ -141,6 +156,20 @@ impl AuditState {
             counters: Counters::default(),
             anchor_file,
             ready: AtomicBool::new(false),
+            late: AtomicU64::new(0),
+            late_done: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Waits until every entry that was left to commit after its response has committed (or
+    /// failed), so a shutdown loses none.
+    pub async fn late_entries_committed(&self) {
+        loop {
+            let done = self.late_done.notified();
+            if self.late.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            done.await;
         }
     }
 }
@@ -265,23 +294,48 @@ pub async fn audit_layer(State(st): State<AppState>, mut req: Request, next: Nex
     entry.status = status.as_u16();
     entry.error = error.to_owned();
     entry.time = format_rfc3339(now_nanos());
-    match st.kw.audit(entry).await {
+    if notes.after_response {
+        st.audit.late.fetch_add(1, Ordering::AcqRel);
+        let st = st.clone();
+        tokio::spawn(async move {
+            commit(&st, entry, true, "it was due after a proxied call's answer").await;
+            if st.audit.late.fetch_sub(1, Ordering::AcqRel) == 1 {
+                st.audit.late_done.notify_waiters();
+            }
+        });
+        return resp;
+    }
+    match commit(&st, entry, false, "the response was withheld").await {
+        true => resp,
+        false => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit_unavailable",
+            "the audit log cannot be written; the request was not served",
+        )
+        .retry_after(Duration::from_secs(5))
+        .for_path(&uri_path)
+        .into_response(),
+    }
+}
+
+/// Commits an entry to the primary sink (one no response waits for, `later`), keeping the
+/// sink's health and failure count; `false` when it could not be written (`then` says what
+/// followed, for the log).
+pub(crate) async fn commit(st: &AppState, entry: AuditEntry, later: bool, then: &str) -> bool {
+    let committed = match later {
+        true => st.kw.audit_later(entry).await,
+        false => st.kw.audit(entry).await,
+    };
+    match committed {
         Ok(()) => {
             st.audit.primary_ok.store(true, Ordering::Relaxed);
-            resp
+            true
         }
         Err(e) => {
             st.audit.primary_ok.store(false, Ordering::Relaxed);
             bump(&st.audit.counters.audit_primary_failures);
-            tracing::error!(error = %e, "audit entry not written: the response was withheld");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "audit_unavailable",
-                "the audit log cannot be written; the request was not served",
-            )
-            .retry_after(Duration::from_secs(5))
-            .for_path(&uri_path)
-            .into_response()
+            tracing::error!(error = %e, "audit entry not written: {then}");
+            false
         }
     }
 }

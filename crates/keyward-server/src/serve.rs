@@ -94,6 +94,7 @@ pub struct RunningServer {
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
     store: Arc<dyn keyward_core::Store>,
+    audit: Arc<AuditState>,
     /// Held while serving: no other server may open the same SQLite database.
     _db_lock: Option<std::fs::File>,
 }
@@ -103,6 +104,7 @@ impl RunningServer {
     pub async fn shutdown(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(());
         let served = self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        self.audit.late_entries_committed().await;
         self.store.close().await;
         served
     }
@@ -154,7 +156,7 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
         kw.resume_jobs().await.map_err(StartError::Keys)?;
     }
     crate::stale::spawn_scanner(kw.clone(), audit.clone(), opts.stale_scan_interval);
-    let app = crate::router(kw, opts.guard, opts.limits, audit, opts.proxy);
+    let app = crate::router(kw, opts.guard, opts.limits, audit.clone(), opts.proxy);
     let (shutdown, rx) = oneshot::channel::<()>();
     let task = match opts.tls {
         Some(tls) => tokio::spawn(crate::tls::serve_tls(listener, app, tls, rx)),
@@ -176,5 +178,5 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
         }
     };
     tracing::info!(%addr, database = %opts.database.redacted(), "keyward listening");
-    Ok(RunningServer { addr, root_token, shutdown, task, store, _db_lock: db_lock })
+    Ok(RunningServer { addr, root_token, shutdown, task, store, audit, _db_lock: db_lock })
 }

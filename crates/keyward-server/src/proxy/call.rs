@@ -216,7 +216,24 @@ pub async fn call(State(st): State<AppState>, caller: Caller, req: Request) -> A
     let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "request body is larger than the 1 MiB limit")
     })?;
-    let secret = match st.kw.read_secret(&route.mount, &secret_path, None).await {
+    // Each use is on record before the credential leaves keyward (fail-closed); the entry's
+    // commit and sync overlap fetching the credential.
+    let on_record = async {
+        !st.audit.enabled
+            || crate::audit::commit(&st, caller.audit.entry_now("proxy.use", 0), false, "the proxied call was not made")
+                .await
+    };
+    let (on_record, secret) = tokio::join!(on_record, st.kw.read_secret(&route.mount, &secret_path, None));
+    if !on_record {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit_unavailable",
+            "the audit log cannot be written; the call was not made",
+        ));
+    }
+    // The call's own entry (status, latency, bytes) follows the answer.
+    caller.audit.release_before_entry();
+    let secret = match secret {
         Err(CoreError::NotFound(_)) => {
             return Err(ApiError::not_found(format!("no credential is stored at {}/{secret_path}", route.mount)))
         }
@@ -328,18 +345,6 @@ pub async fn call(State(st): State<AppState>, caller: Caller, req: Request) -> A
     let mut scrubber = Scrubber::new(patterns(&route, &cred));
     drop(cred);
 
-    // Each use is on record before the credential leaves keyward (fail-closed).
-    if !st.audit.enabled {
-    } else if let Err(e) = st.kw.audit(caller.audit.entry_now("proxy.use", 0)).await {
-        st.audit.primary_ok.store(false, std::sync::atomic::Ordering::Relaxed);
-        st.audit.counters.audit_primary_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::error!(error = %e, "audit entry not written: the proxied call was not made");
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "audit_unavailable",
-            "the audit log cannot be written; the call was not made",
-        ));
-    }
     let request_bytes = body.len();
     let started = Instant::now();
     let sent = st
