@@ -177,6 +177,9 @@ impl Keyward {
     }
 }
 
+/// Secrets whose field ages are read per query by the stale-secret scan.
+const STALE_PAGE: u32 = 1000;
+
 impl Keyward {
     /// Fields unchanged for longer than their limit: `older_than` if given, else the path's
     /// `rotate_after`, else the mount's, else the server default. Nothing is decrypted.
@@ -184,6 +187,22 @@ impl Keyward {
         &self,
         mount: Option<&str>,
         older_than: Option<u64>,
+    ) -> Result<Vec<crate::StaleField>, CoreError> {
+        self.scan_stale(mount, older_than, 0).await
+    }
+
+    /// [`Keyward::stale_fields`] of every mount as a background task: after each page it rests
+    /// `rest` times as long as the page took, so a scan of millions of secrets takes at most
+    /// `1 / (1 + rest)` of a core and of the database's time from the requests being served.
+    pub async fn stale_fields_in_background(&self, rest: u32) -> Result<Vec<crate::StaleField>, CoreError> {
+        self.scan_stale(None, None, rest).await
+    }
+
+    async fn scan_stale(
+        &self,
+        mount: Option<&str>,
+        older_than: Option<u64>,
+        rest: u32,
     ) -> Result<Vec<crate::StaleField>, CoreError> {
         let mounts: Vec<crate::Mount> = self
             .store
@@ -205,7 +224,11 @@ impl Keyward {
                 .unwrap_or(self.config.default_rotate_after_secs);
             let mut after: Option<String> = None;
             loop {
-                let page = self.store.current_stamps(m.id, after.as_deref(), 1000).await?;
+                let started = std::time::Instant::now();
+                let page = self.store.current_stamps(m.id, after.as_deref(), STALE_PAGE).await?;
+                if rest > 0 {
+                    tokio::time::sleep(started.elapsed() * rest).await;
+                }
                 let Some(last) = page.last() else { break };
                 after = Some(last.0.clone());
                 for (path, custom, stamps) in &page {

@@ -10,13 +10,16 @@ use keyward_core::Keyward;
 use crate::audit::AuditState;
 
 const DAY_NANOS: i64 = 86_400_000_000_000;
+/// The scan rests this many times as long as each page took: at most a quarter of one core,
+/// however many secrets there are.
+const SCAN_REST: u32 = 3;
 
 /// Runs the scan at start and every `interval`.
 pub fn spawn_scanner(kw: Keyward, audit: Arc<AuditState>, interval: Duration) {
     tokio::spawn(async move {
         let mut warned: HashMap<(String, String, String), i64> = HashMap::new();
         loop {
-            match kw.stale_fields(None, None).await {
+            match kw.stale_fields_in_background(SCAN_REST).await {
                 Ok(fields) => {
                     audit.counters.stale_fields.store(fields.len() as u64, Ordering::Relaxed);
                     let today = keyward_core::now_nanos() / DAY_NANOS;
