@@ -3,17 +3,19 @@
 # one machine: release builds, the trivial upstream (bench/tools, bin ceiling), and wrk (Debian's
 # package) at 1 connection (latency) and 16 connections (throughput), audit on and off.
 # Prints a table and appends it, with the date and nproc, to BENCHMARKS.md.
-#   bench/proxy-overhead.sh [seconds]
+# With a delay, the upstream answers each request after that many milliseconds, like a remote API.
+#   bench/proxy-overhead.sh [seconds] [upstream delay in ms, default 0]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
+delay=${2:-0}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 cargo build --release -q -p keyward-cli -p keyward-bench-tools
 bin=target/release/keyward
 up_port=18311
 kw_port=18312
 
-target/release/ceiling 127.0.0.1:$up_port >/dev/null &
+target/release/ceiling 127.0.0.1:$up_port "$delay" >/dev/null &
 up_pid=$!
 trap 'kill $up_pid 2>/dev/null || true' EXIT
 
@@ -74,7 +76,7 @@ done
 table=$(cat <<TABLE
 ### Credential proxy overhead — $(date -u +%Y-%m-%d), $(nproc) cores
 
-Command: \`bench/proxy-overhead.sh $secs\` (release builds, SQLite, bearer injection, upstream = bench/tools ceiling on loopback, wrk -d${secs}s)
+Command: \`bench/proxy-overhead.sh $secs $delay\` (release builds, SQLite, bearer injection, upstream = bench/tools ceiling on loopback answering after $delay ms, wrk -d${secs}s)
 
 | path | connections | requests/s | p50 | p99 | errors |
 |---|---|---|---|---|---|
