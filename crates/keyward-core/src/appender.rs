@@ -5,7 +5,9 @@
 //! One loop: take every entry waiting, commit them in one transaction, sync once, answer them.
 //! Entries that arrive during a sync wait for it and go together in the next round, so the
 //! sync costs each request latency, not the server throughput, and the database sees one
-//! commit per sync (not one per arrival, which cost a core's worth of page writes).
+//! commit per sync (not one per arrival, which cost a core's worth of page writes). Entries no
+//! response waits for (a proxied call's own entry) wait up to a few milliseconds for an urgent
+//! entry's round rather than cost a sync of their own.
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, Mutex};

@@ -138,65 +138,88 @@ mod tests {
         lock_sqlite(&db).expect("free again once the holder is gone");
     }
 
-    /// A database made before the field count existed gets it filled in by the migration.
+    /// A database made before the field count existed gets it filled in by the migration, on
+    /// SQLite and (when `KEYWARD_TEST_DATABASE_URL` names a server) on PostgreSQL.
     #[tokio::test]
     async fn the_field_count_is_filled_in_for_secrets_written_before_it_existed() {
         use keyward_core::Store;
 
-        let dir = tempfile::tempdir().unwrap();
-        let (db, older) = (dir.path().join("kw.db"), dir.path().join("older"));
-        std::fs::create_dir(&older).unwrap();
-        for m in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite")).unwrap() {
-            let m = m.unwrap().path();
-            if m.file_name().unwrap().to_str().unwrap() < "0005" {
-                std::fs::copy(&m, older.join(m.file_name().unwrap())).unwrap();
-            }
-        }
         sqlx::any::install_default_drivers();
-        let pool = AnyPoolOptions::new().connect(&format!("sqlite://{}?mode=rwc", db.display())).await.unwrap();
-        sqlx::migrate::Migrator::new(older.as_path()).await.unwrap().run(&pool).await.unwrap();
-        let mount = uuid::Uuid::new_v4();
-        sqlx::query("INSERT INTO mounts (id, path, kind, created_at, config) VALUES ($1, 'kv', 'kv', 0, '{}')")
-            .bind(mount.to_string())
-            .execute(&pool)
-            .await
-            .unwrap();
-        // Two versions of `a` (the current one has three fields) and `b`, with none stored.
-        for (id, path, current) in [("s1", "a", 2), ("s2", "b", 0)] {
-            sqlx::query(
-                "INSERT INTO secrets (id, mount_id, path, current_version, oldest_version, max_versions, \
-                 cas_required, custom_metadata, created_at, updated_at, delete_version_after) \
-                 VALUES ($1, $2, $3, $4, 1, 10, 0, '{}', 0, 0, 0)",
-            )
-            .bind(id)
-            .bind(mount.to_string())
-            .bind(path)
-            .bind(current)
-            .execute(&pool)
-            .await
-            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut engines = vec![(DatabaseUrl::Sqlite(dir.path().join("kw.db")), "sqlite", "0005")];
+        if let Some(admin) = std::env::var("KEYWARD_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+            let name = format!("kw_test_backfill_{}", uuid::Uuid::new_v4().simple());
+            let pool = sqlx::AnyPool::connect(&admin).await.unwrap();
+            pool.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+            pool.close().await;
+            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+            engines.push((DatabaseUrl::Postgres(format!("{base}/{name}")), "postgres", "0004"));
         }
-        let stamp = r#"{"version":1,"changed_at":0}"#;
-        for (version, fields) in
-            [(1, format!(r#"{{"X":{stamp}}}"#)), (2, format!(r#"{{"X":{stamp},"Y":{stamp},"Z":{stamp}}}"#))]
-        {
-            sqlx::query(
-                "INSERT INTO secret_versions (secret_id, version, blob, created_at, deletion_time, destroyed, \
-                 created_by, field_versions, dek_version) VALUES ('s1', $1, NULL, 0, NULL, 0, 'test', $2, NULL)",
-            )
-            .bind(version)
-            .bind(fields)
-            .execute(&pool)
-            .await
-            .unwrap();
-        }
-        pool.close().await;
+        for (url, engine, first_new) in engines {
+            // The schema as it was: every migration before the one that adds the count.
+            let older = dir.path().join(format!("older-{engine}"));
+            std::fs::create_dir(&older).unwrap();
+            let migrations = format!("{}/migrations/{engine}", env!("CARGO_MANIFEST_DIR"));
+            for m in std::fs::read_dir(migrations).unwrap() {
+                let m = m.unwrap().path();
+                if m.file_name().unwrap().to_str().unwrap() < first_new {
+                    std::fs::copy(&m, older.join(m.file_name().unwrap())).unwrap();
+                }
+            }
+            let conn_url = match &url {
+                DatabaseUrl::Sqlite(path) => format!("sqlite://{}?mode=rwc", path.display()),
+                DatabaseUrl::Postgres(u) => u.clone(),
+            };
+            let pool = AnyPoolOptions::new().connect(&conn_url).await.unwrap();
+            sqlx::migrate::Migrator::new(older.as_path()).await.unwrap().run(&pool).await.unwrap();
+            let mount = uuid::Uuid::new_v4();
+            sqlx::query("INSERT INTO mounts (id, path, kind, created_at, config) VALUES ($1, 'kv', 'kv', 0, '{}')")
+                .bind(mount.to_string())
+                .execute(&pool)
+                .await
+                .unwrap();
+            // Two versions of `a` (the current one has three fields) and `b`, with none stored.
+            for (id, path, current) in [("s1", "a", 2_i64), ("s2", "b", 0)] {
+                sqlx::query(
+                    "INSERT INTO secrets (id, mount_id, path, current_version, oldest_version, max_versions, \
+                     cas_required, custom_metadata, created_at, updated_at, delete_version_after) \
+                     VALUES ($1, $2, $3, $4, 1, 10, 0, '{}', 0, 0, 0)",
+                )
+                .bind(id)
+                .bind(mount.to_string())
+                .bind(path)
+                .bind(current)
+                .execute(&pool)
+                .await
+                .unwrap();
+            }
+            let stamp = r#"{"version":1,"changed_at":0}"#;
+            for (version, fields) in
+                [(1_i64, format!(r#"{{"X":{stamp}}}"#)), (2, format!(r#"{{"X":{stamp},"Y":{stamp},"Z":{stamp}}}"#))]
+            {
+                sqlx::query(
+                    "INSERT INTO secret_versions (secret_id, version, blob, created_at, deletion_time, destroyed, \
+                     created_by, field_versions, dek_version) VALUES ('s1', $1, NULL, 0, NULL, 0, 'test', $2, NULL)",
+                )
+                .bind(version)
+                .bind(fields)
+                .execute(&pool)
+                .await
+                .unwrap();
+            }
+            pool.close().await;
 
-        let store = connect(&DatabaseUrl::Sqlite(db), 2).await.unwrap();
-        let counts: Vec<(String, usize)> =
-            store.list_secrets(mount, None, 10).await.unwrap().into_iter().map(|s| (s.path, s.field_count)).collect();
-        assert_eq!(counts, vec![("a".to_owned(), 3), ("b".to_owned(), 0)]);
-        store.close().await;
+            let store = connect(&url, 2).await.unwrap();
+            let counts: Vec<(String, usize)> = store
+                .list_secrets(mount, None, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|s| (s.path, s.field_count))
+                .collect();
+            assert_eq!(counts, vec![("a".to_owned(), 3), ("b".to_owned(), 0)], "{engine}");
+            store.close().await;
+        }
     }
 
     #[test]
