@@ -120,7 +120,7 @@ pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> Result<SqlStore
             (Backend::Postgres, pool, None)
         }
     };
-    Ok(SqlStore::new(pool, backend, sqlite_path))
+    SqlStore::new(pool, backend, sqlite_path)
 }
 
 #[cfg(test)]

@@ -1,17 +1,20 @@
-//! SQLite and PostgreSQL implementations of [`keyward_core::Store`], through sqlx.
+//! SQLite and PostgreSQL implementations of [`keyward_core::Store`].
 //!
-//! Both engines share one implementation over sqlx's `Any` driver (the SQL is written once, with
-//! `$n` parameters both engines accept) and differ only in connection setup, migrations
-//! (`migrations/sqlite`, `migrations/postgres`) and locking: SQLite write transactions start with
-//! `BEGIN IMMEDIATE`; PostgreSQL locks rows with `FOR UPDATE` and serialises initialisation with
-//! an advisory lock. On SQLite, audit entries that go with no write are appended through a
-//! rusqlite connection of its own, synchronously on the audit appender's thread (the same
-//! libsqlite3 build as sqlx's), which takes an async round trip per statement out of every
-//! audited read.
+//! Both engines share one implementation (the SQL is written once, with `$n` parameters both
+//! accept, run through `db::Exec`) and differ only in connection setup, migrations
+//! (`migrations/sqlite`, `migrations/postgres`), drivers and locking. Reads go through a sqlx
+//! pool on both. PostgreSQL write transactions are sqlx transactions that lock rows with
+//! `FOR UPDATE` and serialise initialisation with an advisory lock. SQLite write transactions
+//! (`BEGIN IMMEDIATE`) run on one rusqlite connection of the store's own, synchronously on the
+//! caller's thread — the single writer's — so each statement is a local call rather than an async
+//! round trip to a pool connection's worker thread; audit entries that go with no write are
+//! appended the same way on the audit appender's own connection and thread. Both drivers link the
+//! same libsqlite3 build.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod connect;
+mod db;
 mod rows;
 mod sql_store;
 mod sql_tx;

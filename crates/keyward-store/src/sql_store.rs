@@ -1,6 +1,9 @@
 //! The store over a pool, and the queries shared by pool reads and transactions.
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
 
 use async_trait::async_trait;
 use keyward_core::WrappedKey;
@@ -9,10 +12,11 @@ use keyward_core::{
     StoreError, StoreTx, TokenRecord,
 };
 use keyward_core::{FieldStamp, KeyJob, ProxyRoute, TransitKey};
-use sqlx::{Any, AnyPool, Executor};
+use sqlx::AnyPool;
 use uuid::Uuid;
 
-use crate::rows::{self, db_err, to_i64, KEY_JOB_COLS, SECRET_COLS, TOKEN_COLS, VERSION_COLS, VERSION_COLS_NO_BLOB};
+use crate::db::{args, db_err, AnyTx, Arg, Exec, LiteTx, Pool, TxConn};
+use crate::rows::{self, to_i64, KEY_JOB_COLS, SECRET_COLS, TOKEN_COLS, VERSION_COLS, VERSION_COLS_NO_BLOB};
 use crate::sql_tx::SqlTx;
 use crate::sqlite_audit::SqliteAuditAppender;
 
@@ -23,11 +27,22 @@ pub struct SqlStore {
     backend: Backend,
     /// The database file, on SQLite.
     sqlite_path: Option<PathBuf>,
+    /// On SQLite, the connection write transactions run on (`None` once closed).
+    writer: Option<Arc<Mutex<Option<rusqlite::Connection>>>>,
 }
 
 impl SqlStore {
-    pub(crate) fn new(pool: AnyPool, backend: Backend, sqlite_path: Option<PathBuf>) -> Self {
-        Self { pool, backend, sqlite_path }
+    /// A store over `pool`; on SQLite (`sqlite_path` set) it also opens the connection write
+    /// transactions run on, with the pool's settings (`synchronous=FULL`).
+    pub(crate) fn new(pool: AnyPool, backend: Backend, sqlite_path: Option<PathBuf>) -> Result<Self, StoreError> {
+        let writer = match &sqlite_path {
+            Some(path) => {
+                let conn = crate::db::open_lite(path, "FULL")?;
+                Some(Arc::new(Mutex::new(Some(conn))))
+            }
+            None => None,
+        };
+        Ok(Self { pool, backend, sqlite_path, writer })
     }
 
     /// The connection pool (for tests and maintenance tools).
@@ -36,77 +51,50 @@ impl SqlStore {
     }
 }
 
-pub(crate) async fn system_value<'e, E: Executor<'e, Database = Any>>(
-    e: E,
-    key: &str,
-) -> Result<Option<String>, StoreError> {
-    sqlx::query_scalar("SELECT value FROM system WHERE key = $1")
-        .bind(key.to_owned())
-        .fetch_optional(e)
-        .await
-        .map_err(db_err)
+pub(crate) async fn system_value(db: &mut dyn Exec, key: &str) -> Result<Option<String>, StoreError> {
+    db.fetch_optional("SELECT value FROM system WHERE key = $1", args![key]).await?.map(|r| r.get(0)).transpose()
 }
 
-pub(crate) async fn wrapped_key<'e, E: Executor<'e, Database = Any>>(
-    e: E,
+pub(crate) async fn wrapped_key(
+    db: &mut dyn Exec,
     domain: &str,
     owner: Uuid,
     version: u32,
 ) -> Result<Option<WrappedKey>, StoreError> {
-    let row: Option<(String, Vec<u8>)> =
-        sqlx::query_as("SELECT kek_tag, wrapped FROM wrapped_keys WHERE domain = $1 AND owner = $2 AND version = $3")
-            .bind(domain.to_owned())
-            .bind(owner.to_string())
-            .bind(i64::from(version))
-            .fetch_optional(e)
-            .await
-            .map_err(db_err)?;
-    Ok(row.map(|(kek_tag, bytes)| WrappedKey { kek_tag, bytes }))
+    let sql = "SELECT kek_tag, wrapped FROM wrapped_keys WHERE domain = $1 AND owner = $2 AND version = $3";
+    let Some(row) = db.fetch_optional(sql, args![domain, owner.to_string(), i64::from(version)]).await? else {
+        return Ok(None);
+    };
+    Ok(Some(WrappedKey { kek_tag: row.get(0)?, bytes: row.get(1)? }))
 }
 
-pub(crate) async fn mount<'e, E: Executor<'e, Database = Any>>(e: E, path: &str) -> Result<Option<Mount>, StoreError> {
-    sqlx::query("SELECT id, path, kind, created_at, config FROM mounts WHERE path = $1")
-        .bind(path.to_owned())
-        .fetch_optional(e)
-        .await
-        .map_err(db_err)?
-        .as_ref()
-        .map(rows::mount)
-        .transpose()
+pub(crate) async fn mount(db: &mut dyn Exec, path: &str) -> Result<Option<Mount>, StoreError> {
+    let sql = "SELECT id, path, kind, created_at, config FROM mounts WHERE path = $1";
+    db.fetch_optional(sql, args![path]).await?.as_ref().map(rows::mount).transpose()
 }
 
-pub(crate) async fn version<'e, E: Executor<'e, Database = Any>>(
-    e: E,
+pub(crate) async fn version(
+    db: &mut dyn Exec,
     secret_id: Uuid,
     version: u64,
 ) -> Result<Option<SecretVersion>, StoreError> {
-    sqlx::query(&format!("SELECT {VERSION_COLS} FROM secret_versions WHERE secret_id = $1 AND version = $2"))
-        .bind(secret_id.to_string())
-        .bind(to_i64(version)?)
-        .fetch_optional(e)
-        .await
-        .map_err(db_err)?
+    let sql = format!("SELECT {VERSION_COLS} FROM secret_versions WHERE secret_id = $1 AND version = $2");
+    db.fetch_optional(&sql, args![secret_id.to_string(), to_i64(version)?])
+        .await?
         .as_ref()
         .map(|r| rows::version(r, true))
         .transpose()
 }
 
-pub(crate) async fn secret<'e, E: Executor<'e, Database = Any>>(
-    e: E,
+pub(crate) async fn secret(
+    db: &mut dyn Exec,
     mount_id: Uuid,
     path: &str,
     for_update: bool,
 ) -> Result<Option<SecretMeta>, StoreError> {
     let lock = if for_update { " FOR UPDATE" } else { "" };
-    sqlx::query(&format!("SELECT {SECRET_COLS} FROM secrets WHERE mount_id = $1 AND path = $2{lock}"))
-        .bind(mount_id.to_string())
-        .bind(path.to_owned())
-        .fetch_optional(e)
-        .await
-        .map_err(db_err)?
-        .as_ref()
-        .map(rows::secret)
-        .transpose()
+    let sql = format!("SELECT {SECRET_COLS} FROM secrets WHERE mount_id = $1 AND path = $2{lock}");
+    db.fetch_optional(&sql, args![mount_id.to_string(), path]).await?.as_ref().map(rows::secret).transpose()
 }
 
 #[async_trait]
@@ -116,25 +104,28 @@ impl Store for SqlStore {
     }
 
     async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.lock().await.take();
+        }
         self.pool.close().await;
     }
 
     async fn begin_write(&self, exclusive: bool) -> Result<Box<dyn StoreTx>, StoreError> {
-        let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?,
-            Backend::Postgres => {
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let tx: Box<dyn TxConn> = match &self.writer {
+            Some(writer) => Box::new(LiteTx::begin(writer.clone().lock_owned().await)?),
+            None => {
+                let mut tx = AnyTx(self.pool.begin().await.map_err(db_err)?);
                 if exclusive {
-                    tx.execute("SELECT pg_advisory_xact_lock(8200002)").await.map_err(db_err)?;
+                    tx.execute("SELECT pg_advisory_xact_lock(8200002)", vec![]).await?;
                 }
-                tx
+                Box::new(tx)
             }
         };
         Ok(Box::new(SqlTx::new(tx, self.backend)))
     }
 
     async fn system_value(&self, key: &str) -> Result<Option<String>, StoreError> {
-        system_value(&self.pool, key).await
+        system_value(&mut Pool(&self.pool), key).await
     }
 
     async fn kek_checks(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
@@ -154,42 +145,34 @@ impl Store for SqlStore {
     }
 
     async fn wrapped_key(&self, domain: &str, owner: Uuid, version: u32) -> Result<Option<WrappedKey>, StoreError> {
-        wrapped_key(&self.pool, domain, owner, version).await
+        wrapped_key(&mut Pool(&self.pool), domain, owner, version).await
     }
 
     async fn list_mounts(&self) -> Result<Vec<Mount>, StoreError> {
-        sqlx::query("SELECT id, path, kind, created_at, config FROM mounts ORDER BY path")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(rows::mount)
-            .collect()
+        let sql = "SELECT id, path, kind, created_at, config FROM mounts ORDER BY path";
+        Pool(&self.pool).fetch_all(sql, vec![]).await?.iter().map(rows::mount).collect()
     }
 
     async fn mount(&self, path: &str) -> Result<Option<Mount>, StoreError> {
-        mount(&self.pool, path).await
+        mount(&mut Pool(&self.pool), path).await
     }
 
     async fn secret(&self, mount_id: Uuid, path: &str) -> Result<Option<SecretMeta>, StoreError> {
-        secret(&self.pool, mount_id, path, false).await
+        secret(&mut Pool(&self.pool), mount_id, path, false).await
     }
 
     async fn version(&self, secret_id: Uuid, v: u64) -> Result<Option<SecretVersion>, StoreError> {
-        version(&self.pool, secret_id, v).await
+        version(&mut Pool(&self.pool), secret_id, v).await
     }
 
     async fn versions(&self, secret_id: Uuid) -> Result<Vec<SecretVersion>, StoreError> {
-        sqlx::query(&format!(
-            "SELECT {VERSION_COLS_NO_BLOB} FROM secret_versions WHERE secret_id = $1 ORDER BY version"
-        ))
-        .bind(secret_id.to_string())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?
-        .iter()
-        .map(|r| rows::version(r, false))
-        .collect()
+        let sql = format!("SELECT {VERSION_COLS_NO_BLOB} FROM secret_versions WHERE secret_id = $1 ORDER BY version");
+        Pool(&self.pool)
+            .fetch_all(&sql, args![secret_id.to_string()])
+            .await?
+            .iter()
+            .map(|r| rows::version(r, false))
+            .collect()
     }
 
     async fn list_secrets(
@@ -198,19 +181,14 @@ impl Store for SqlStore {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<SecretSummary>, StoreError> {
-        sqlx::query(
-            "SELECT path, current_version, updated_at, field_count FROM secrets \
-             WHERE mount_id = $1 AND path > $2 ORDER BY path LIMIT $3",
-        )
-        .bind(mount_id.to_string())
-        .bind(after.unwrap_or("").to_owned())
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?
-        .iter()
-        .map(rows::summary)
-        .collect()
+        let sql = "SELECT path, current_version, updated_at, field_count FROM secrets \
+                   WHERE mount_id = $1 AND path > $2 ORDER BY path LIMIT $3";
+        Pool(&self.pool)
+            .fetch_all(sql, args![mount_id.to_string(), after.unwrap_or(""), i64::from(limit)])
+            .await?
+            .iter()
+            .map(rows::summary)
+            .collect()
     }
 
     async fn paths_with_prefix(
@@ -237,7 +215,7 @@ impl Store for SqlStore {
     }
 
     async fn transit_key(&self, mount_id: Uuid, name: &str) -> Result<Option<TransitKey>, StoreError> {
-        transit_key(&self.pool, mount_id, name, false).await
+        transit_key(&mut Pool(&self.pool), mount_id, name, false).await
     }
 
     async fn transit_key_names(&self, mount_id: Uuid) -> Result<Vec<String>, StoreError> {
@@ -266,27 +244,19 @@ impl Store for SqlStore {
     }
 
     async fn token_by_digest(&self, digest: &str) -> Result<Option<TokenRecord>, StoreError> {
-        sqlx::query(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE digest = $1"))
-            .bind(digest.to_owned())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?
-            .as_ref()
-            .map(rows::token)
-            .transpose()
+        let sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE digest = $1");
+        Pool(&self.pool).fetch_optional(&sql, args![digest]).await?.as_ref().map(rows::token).transpose()
     }
 
     async fn token_by_accessor(&self, accessor: &str) -> Result<Option<TokenRecord>, StoreError> {
-        token_by_accessor(&self.pool, accessor).await
+        token_by_accessor(&mut Pool(&self.pool), accessor).await
     }
 
     async fn list_tokens(&self, after: Option<&str>, limit: u32) -> Result<Vec<TokenRecord>, StoreError> {
-        sqlx::query(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE accessor > $1 ORDER BY accessor LIMIT $2"))
-            .bind(after.unwrap_or("").to_owned())
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
+        let sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE accessor > $1 ORDER BY accessor LIMIT $2");
+        Pool(&self.pool)
+            .fetch_all(&sql, args![after.unwrap_or(""), i64::from(limit)])
+            .await?
             .iter()
             .map(rows::token)
             .collect()
@@ -299,11 +269,8 @@ impl Store for SqlStore {
         // One query for all of a token's policies.
         let marks: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
         let sql = format!("SELECT name, rules, hcl FROM policies WHERE name IN ({})", marks.join(", "));
-        let mut q = sqlx::query(&sql);
-        for n in names {
-            q = q.bind(n.clone());
-        }
-        q.fetch_all(&self.pool).await.map_err(db_err)?.iter().map(rows::policy).collect()
+        let names = names.iter().map(|n| Arg::from(n.as_str())).collect();
+        Pool(&self.pool).fetch_all(&sql, names).await?.iter().map(rows::policy).collect()
     }
 
     async fn secret_version(
@@ -320,16 +287,11 @@ impl Store for SqlStore {
              WHERE s.mount_id = $1 AND s.path = $2",
             rows::SECRET_COLS_S
         );
-        let row = sqlx::query(&sql)
-            .bind(mount_id.to_string())
-            .bind(path.to_owned())
-            .bind(version.map(to_i64).transpose()?)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let version = version.map(to_i64).transpose()?;
+        let row = Pool(&self.pool).fetch_optional(&sql, args![mount_id.to_string(), path, version]).await?;
         let Some(row) = row else { return Ok(None) };
         let meta = rows::secret(&row)?;
-        let has_version: Option<i64> = sqlx::Row::try_get(&row, "version").map_err(db_err)?;
+        let has_version: Option<i64> = row.get("version")?;
         let v = match has_version {
             Some(_) => Some(rows::joined_version(&row)?),
             None => None,
@@ -413,21 +375,16 @@ impl Store for SqlStore {
     }
 
     async fn key_job(&self, id: Uuid) -> Result<Option<KeyJob>, StoreError> {
-        key_job(&self.pool, id, false).await
+        key_job(&mut Pool(&self.pool), id, false).await
     }
 
     async fn key_jobs(&self) -> Result<Vec<KeyJob>, StoreError> {
-        sqlx::query(&format!("SELECT {KEY_JOB_COLS} FROM key_jobs ORDER BY started_at DESC"))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(rows::key_job)
-            .collect()
+        let sql = format!("SELECT {KEY_JOB_COLS} FROM key_jobs ORDER BY started_at DESC");
+        Pool(&self.pool).fetch_all(&sql, vec![]).await?.iter().map(rows::key_job).collect()
     }
 
     async fn audit_head(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        audit_head(&self.pool, false).await
+        audit_head(&mut Pool(&self.pool), false).await
     }
 
     fn audit_appender(&self) -> Result<Option<Box<dyn AuditAppender>>, StoreError> {
@@ -458,63 +415,33 @@ impl Store for SqlStore {
     }
 }
 
-pub(crate) async fn audit_head<'e, E: Executor<'e, Database = Any>>(
-    e: E,
-    for_update: bool,
-) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+pub(crate) async fn audit_head(db: &mut dyn Exec, for_update: bool) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
     let lock = if for_update { " FOR UPDATE" } else { "" };
-    let row: Option<(i64, Vec<u8>)> = sqlx::query_as(&format!("SELECT seq, hash FROM audit_head WHERE id = 1{lock}"))
-        .fetch_optional(e)
-        .await
-        .map_err(db_err)?;
-    row.map(|(seq, hash)| Ok((u64::try_from(seq).map_err(|_| StoreError::Corrupt("audit head".into()))?, hash)))
-        .transpose()
+    let Some(row) = db.fetch_optional(&format!("SELECT seq, hash FROM audit_head WHERE id = 1{lock}"), vec![]).await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some((rows::u64_of(&row, "seq")?, row.get("hash")?)))
 }
 
-pub(crate) async fn key_job<'e, E: Executor<'e, Database = Any>>(
-    e: E,
-    id: Uuid,
-    for_update: bool,
-) -> Result<Option<KeyJob>, StoreError> {
+pub(crate) async fn key_job(db: &mut dyn Exec, id: Uuid, for_update: bool) -> Result<Option<KeyJob>, StoreError> {
     let lock = if for_update { " FOR UPDATE" } else { "" };
-    sqlx::query(&format!("SELECT {KEY_JOB_COLS} FROM key_jobs WHERE id = $1{lock}"))
-        .bind(id.to_string())
-        .fetch_optional(e)
-        .await
-        .map_err(db_err)?
-        .as_ref()
-        .map(rows::key_job)
-        .transpose()
+    let sql = format!("SELECT {KEY_JOB_COLS} FROM key_jobs WHERE id = $1{lock}");
+    db.fetch_optional(&sql, args![id.to_string()]).await?.as_ref().map(rows::key_job).transpose()
 }
 
-pub(crate) async fn token_by_accessor<'e, E: Executor<'e, Database = Any>>(
-    e: E,
-    accessor: &str,
-) -> Result<Option<TokenRecord>, StoreError> {
-    sqlx::query(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE accessor = $1"))
-        .bind(accessor.to_owned())
-        .fetch_optional(e)
-        .await
-        .map_err(db_err)?
-        .as_ref()
-        .map(rows::token)
-        .transpose()
+pub(crate) async fn token_by_accessor(db: &mut dyn Exec, accessor: &str) -> Result<Option<TokenRecord>, StoreError> {
+    let sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE accessor = $1");
+    db.fetch_optional(&sql, args![accessor]).await?.as_ref().map(rows::token).transpose()
 }
 
-pub(crate) async fn transit_key<'e, E: Executor<'e, Database = Any>>(
-    e: E,
+pub(crate) async fn transit_key(
+    db: &mut dyn Exec,
     mount_id: Uuid,
     name: &str,
     lock: bool,
 ) -> Result<Option<TransitKey>, StoreError> {
     let lock = if lock { " FOR UPDATE" } else { "" };
-    sqlx::query(&format!("SELECT id, mount_id, name, config FROM transit_keys WHERE mount_id = $1 AND name = $2{lock}"))
-        .bind(mount_id.to_string())
-        .bind(name.to_owned())
-        .fetch_optional(e)
-        .await
-        .map_err(db_err)?
-        .as_ref()
-        .map(rows::transit_key)
-        .transpose()
+    let sql = format!("SELECT id, mount_id, name, config FROM transit_keys WHERE mount_id = $1 AND name = $2{lock}");
+    db.fetch_optional(&sql, args![mount_id.to_string(), name]).await?.as_ref().map(rows::transit_key).transpose()
 }

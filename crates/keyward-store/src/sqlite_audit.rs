@@ -10,11 +10,11 @@
 //! after, so a reset WAL never drops an entry that was synced.
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use keyward_core::{AuditAppender, AuditRow, StoreError};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
+use crate::db::open_lite;
 use crate::rows::to_i64;
 
 fn db_err(e: rusqlite::Error) -> StoreError {
@@ -32,16 +32,7 @@ pub(crate) struct SqliteAuditAppender {
 impl SqliteAuditAppender {
     /// Opens the (already migrated, WAL-mode) database; durability comes from `sync`.
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn =
-            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-                .map_err(db_err)?;
-        conn.busy_timeout(Duration::from_secs(15)).map_err(db_err)?;
-        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON;")
-            .map_err(db_err)?;
-        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(db_err)?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Database(format!("expected a WAL-mode database, found journal_mode={mode}")));
-        }
+        let conn = open_lite(path, "NORMAL")?;
         // The log sits beside the file SQLite actually opened (symbolic links resolved), which
         // is not always `path`: syncing a file of that name elsewhere would sync nothing.
         let db = conn

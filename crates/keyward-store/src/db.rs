@@ -1,0 +1,385 @@
+//! One way to run SQL on either driver: sqlx (pool reads, PostgreSQL transactions) or rusqlite
+//! (SQLite write transactions, run synchronously on the caller's thread).
+//!
+//! The queries are written once, with `$n` parameters both engines and both drivers accept, and
+//! run through [`Exec`]; rows come back as [`Row`], read by column name or position.
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use keyward_core::StoreError;
+use rusqlite::types::{FromSql, ToSqlOutput, Value, ValueRef};
+use rusqlite::OpenFlags;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::{Any, AnyPool, Transaction};
+use tokio::sync::OwnedMutexGuard;
+
+/// A bound parameter; the type of a NULL matters to PostgreSQL.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Int(Option<i64>),
+    Text(Option<String>),
+    Blob(Option<Vec<u8>>),
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Self {
+        Self::Int(Some(v))
+    }
+}
+impl From<Option<i64>> for Arg {
+    fn from(v: Option<i64>) -> Self {
+        Self::Int(v)
+    }
+}
+impl From<String> for Arg {
+    fn from(v: String) -> Self {
+        Self::Text(Some(v))
+    }
+}
+impl From<&str> for Arg {
+    fn from(v: &str) -> Self {
+        Self::Text(Some(v.to_owned()))
+    }
+}
+impl From<Option<String>> for Arg {
+    fn from(v: Option<String>) -> Self {
+        Self::Text(v)
+    }
+}
+impl From<Vec<u8>> for Arg {
+    fn from(v: Vec<u8>) -> Self {
+        Self::Blob(Some(v))
+    }
+}
+impl From<&[u8]> for Arg {
+    fn from(v: &[u8]) -> Self {
+        Self::Blob(Some(v.to_vec()))
+    }
+}
+impl From<Option<Vec<u8>>> for Arg {
+    fn from(v: Option<Vec<u8>>) -> Self {
+        Self::Blob(v)
+    }
+}
+
+/// `args![a, b, …]`: a statement's parameters, in `$1, $2, …` order.
+macro_rules! args {
+    ($($a:expr),* $(,)?) => { vec![$($crate::db::Arg::from($a)),*] };
+}
+pub(crate) use args;
+
+impl rusqlite::ToSql for Arg {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Self::Int(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Integer(*v)),
+            Self::Text(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            Self::Blob(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Blob(v)),
+            Self::Int(None) | Self::Text(None) | Self::Blob(None) => ToSqlOutput::Borrowed(ValueRef::Null),
+        })
+    }
+}
+
+/// Maps a sqlx error; a unique-key violation is a [`StoreError::Conflict`].
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict,
+        _ => StoreError::Database(e.to_string()),
+    }
+}
+
+/// Maps a rusqlite error; a unique-key violation is a [`StoreError::Conflict`].
+pub(crate) fn lite_err(e: rusqlite::Error) -> StoreError {
+    const UNIQUE: i32 = 2067;
+    const PRIMARY_KEY: i32 = 1555;
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) if matches!(f.extended_code, UNIQUE | PRIMARY_KEY) => StoreError::Conflict,
+        _ => StoreError::Database(e.to_string()),
+    }
+}
+
+/// A column, by name or by position.
+pub(crate) trait Col: sqlx::ColumnIndex<AnyRow> + Copy + std::fmt::Display {
+    fn position(self, names: &[String]) -> Option<usize>;
+}
+
+impl Col for &str {
+    fn position(self, names: &[String]) -> Option<usize> {
+        names.iter().position(|n| n == self)
+    }
+}
+
+impl Col for usize {
+    fn position(self, names: &[String]) -> Option<usize> {
+        (self < names.len()).then_some(self)
+    }
+}
+
+/// A row from either driver.
+pub(crate) enum Row {
+    Any(AnyRow),
+    Lite { names: Arc<[String]>, values: Vec<Value> },
+}
+
+impl Row {
+    /// The value of column `col`.
+    pub(crate) fn get<T>(&self, col: impl Col) -> Result<T, StoreError>
+    where
+        T: for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any> + FromSql,
+    {
+        match self {
+            Self::Any(row) => sqlx::Row::try_get(row, col).map_err(db_err),
+            Self::Lite { names, values } => {
+                let i = col.position(names).ok_or_else(|| StoreError::Database(format!("no column {col}")))?;
+                T::column_result(ValueRef::from(&values[i]))
+                    .map_err(|e| StoreError::Database(format!("column {col}: {e}")))
+            }
+        }
+    }
+}
+
+/// Runs statements: a pool, or a transaction on either driver.
+#[async_trait]
+pub(crate) trait Exec: Send {
+    /// Runs a statement; returns how many rows it changed.
+    async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError>;
+    /// Runs a query; returns every row.
+    async fn fetch_all(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, StoreError>;
+    /// Runs a query; returns its first row, if any.
+    async fn fetch_optional(&mut self, sql: &str, args: Vec<Arg>) -> Result<Option<Row>, StoreError>;
+}
+
+/// Runs `sql` and returns column 0 of its first row (e.g. a `COUNT(*)`).
+pub(crate) async fn scalar<T>(db: &mut dyn Exec, sql: &str, args: Vec<Arg>) -> Result<T, StoreError>
+where
+    T: for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any> + FromSql,
+{
+    match db.fetch_optional(sql, args).await? {
+        Some(row) => row.get(0),
+        None => Err(StoreError::Database("the query returned no row".into())),
+    }
+}
+
+/// Runs `sql` and returns column 0 of every row.
+pub(crate) async fn column<T>(db: &mut dyn Exec, sql: &str, args: Vec<Arg>) -> Result<Vec<T>, StoreError>
+where
+    T: for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any> + FromSql,
+{
+    db.fetch_all(sql, args).await?.iter().map(|r| r.get(0)).collect()
+}
+
+fn query(sql: &str, args: Vec<Arg>) -> sqlx::query::Query<'_, Any, AnyArguments<'_>> {
+    args.into_iter().fold(sqlx::query(sql), |q, a| match a {
+        Arg::Int(v) => q.bind(v),
+        Arg::Text(v) => q.bind(v),
+        Arg::Blob(v) => q.bind(v),
+    })
+}
+
+/// Pool reads (sqlx).
+pub(crate) struct Pool<'a>(pub(crate) &'a AnyPool);
+
+#[async_trait]
+impl Exec for Pool<'_> {
+    async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
+        Ok(query(sql, args).execute(self.0).await.map_err(db_err)?.rows_affected())
+    }
+
+    async fn fetch_all(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, StoreError> {
+        Ok(query(sql, args).fetch_all(self.0).await.map_err(db_err)?.into_iter().map(Row::Any).collect())
+    }
+
+    async fn fetch_optional(&mut self, sql: &str, args: Vec<Arg>) -> Result<Option<Row>, StoreError> {
+        Ok(query(sql, args).fetch_optional(self.0).await.map_err(db_err)?.map(Row::Any))
+    }
+}
+
+/// A write transaction on either driver.
+#[async_trait]
+pub(crate) trait TxConn: Exec {
+    /// Commits; dropping the transaction instead rolls it back.
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// A sqlx transaction (PostgreSQL).
+pub(crate) struct AnyTx(pub(crate) Transaction<'static, Any>);
+
+#[async_trait]
+impl Exec for AnyTx {
+    async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
+        Ok(query(sql, args).execute(&mut *self.0).await.map_err(db_err)?.rows_affected())
+    }
+
+    async fn fetch_all(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, StoreError> {
+        Ok(query(sql, args).fetch_all(&mut *self.0).await.map_err(db_err)?.into_iter().map(Row::Any).collect())
+    }
+
+    async fn fetch_optional(&mut self, sql: &str, args: Vec<Arg>) -> Result<Option<Row>, StoreError> {
+        Ok(query(sql, args).fetch_optional(&mut *self.0).await.map_err(db_err)?.map(Row::Any))
+    }
+}
+
+#[async_trait]
+impl TxConn for AnyTx {
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.0.commit().await.map_err(db_err)
+    }
+}
+
+/// Opens a connection of keyward's own to an already migrated WAL-mode SQLite database, with
+/// `synchronous` set as given, `secure_delete` and foreign keys on, and a 15 s busy timeout.
+pub(crate) fn open_lite(path: &Path, synchronous: &str) -> Result<rusqlite::Connection, StoreError> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(lite_err)?;
+    conn.busy_timeout(Duration::from_secs(15)).map_err(lite_err)?;
+    conn.execute_batch(&format!("PRAGMA synchronous={synchronous}; PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON;"))
+        .map_err(lite_err)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(lite_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Database(format!("expected a WAL-mode database, found journal_mode={mode}")));
+    }
+    Ok(conn)
+}
+
+/// A SQLite write transaction on the store's rusqlite connection, held for the transaction's
+/// life. Its statements run synchronously on the caller's thread (each takes microseconds; the
+/// single writer has a thread of its own), and their prepared forms are cached on the connection.
+pub(crate) struct LiteTx {
+    conn: OwnedMutexGuard<Option<rusqlite::Connection>>,
+}
+
+impl LiteTx {
+    /// Takes the write lock (`BEGIN IMMEDIATE`, waiting up to the connection's busy timeout).
+    pub(crate) fn begin(conn: OwnedMutexGuard<Option<rusqlite::Connection>>) -> Result<Self, StoreError> {
+        let tx = Self { conn };
+        tx.conn()?.execute_batch("BEGIN IMMEDIATE").map_err(lite_err)?;
+        Ok(tx)
+    }
+
+    fn conn(&self) -> Result<&rusqlite::Connection, StoreError> {
+        self.conn.as_ref().ok_or_else(|| StoreError::Database("the database is closed".into()))
+    }
+
+    fn rows(&self, sql: &str, args: &[Arg], limit: usize) -> Result<Vec<Row>, StoreError> {
+        let mut st = self.conn()?.prepare_cached(sql).map_err(lite_err)?;
+        let names: Arc<[String]> = st.column_names().into_iter().map(String::from).collect();
+        bind(&mut st, args)?;
+        let mut rows = st.raw_query();
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some(row) = rows.next().map_err(lite_err)? else { break };
+            let values =
+                (0..names.len()).map(|i| row.get::<_, Value>(i)).collect::<Result<_, _>>().map_err(lite_err)?;
+            out.push(Row::Lite { names: names.clone(), values });
+        }
+        Ok(out)
+    }
+}
+
+/// Binds `$n` to `args[n - 1]`. SQLite numbers named parameters in order of first appearance,
+/// so `$2` may be its parameter 1 (`SET a = $2 … WHERE id = $1`): each is bound by its name.
+fn bind(st: &mut rusqlite::Statement<'_>, args: &[Arg]) -> Result<(), StoreError> {
+    for i in 1..=st.parameter_count() {
+        let n = st.parameter_name(i).and_then(|name| name.strip_prefix('$')?.parse::<usize>().ok());
+        let arg = n.and_then(|n| args.get(n.checked_sub(1)?)).ok_or_else(|| {
+            StoreError::Database(format!("statement parameter {i} is not a bound $n ({} given)", args.len()))
+        })?;
+        st.raw_bind_parameter(i, arg).map_err(lite_err)?;
+    }
+    Ok(())
+}
+
+impl Drop for LiteTx {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.as_ref().filter(|c| !c.is_autocommit()) {
+            if let Err(e) = conn.execute_batch("ROLLBACK") {
+                tracing::error!(error = %e, "cannot roll back a SQLite write transaction");
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Exec for LiteTx {
+    async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
+        let mut st = self.conn()?.prepare_cached(sql).map_err(lite_err)?;
+        bind(&mut st, &args)?;
+        let n = st.raw_execute().map_err(lite_err)?;
+        Ok(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+
+    async fn fetch_all(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, StoreError> {
+        self.rows(sql, &args, usize::MAX)
+    }
+
+    async fn fetch_optional(&mut self, sql: &str, args: Vec<Arg>) -> Result<Option<Row>, StoreError> {
+        Ok(self.rows(sql, &args, 1)?.pop())
+    }
+}
+
+#[async_trait]
+impl TxConn for LiteTx {
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        // On failure the transaction is still open; dropping `self` rolls it back.
+        self.conn()?.execute_batch("COMMIT").map_err(lite_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn lite_db(dir: &Path) -> Arc<tokio::sync::Mutex<Option<rusqlite::Connection>>> {
+        let path = dir.join("t.db");
+        let setup = rusqlite::Connection::open(&path).unwrap();
+        setup
+            .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b BLOB)")
+            .unwrap();
+        Arc::new(tokio::sync::Mutex::new(Some(open_lite(&path, "FULL").unwrap())))
+    }
+
+    /// `$n` is bound to the n-th argument even where `$2` appears before `$1`, NULLs of every
+    /// type go in as NULL, and rows read back by name and by position.
+    #[tokio::test]
+    async fn parameters_bind_by_number_not_by_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = lite_db(dir.path()).await;
+        let mut tx = LiteTx::begin(conn.clone().lock_owned().await).unwrap();
+        tx.execute("INSERT INTO t (id, a, b) VALUES ($1, $2, $3)", args![1, "one", vec![1u8]]).await.unwrap();
+        let changed = tx.execute("UPDATE t SET a = $2, b = $3 WHERE id = $1", args![1, "uno", None::<Vec<u8>>]).await;
+        assert_eq!(changed.unwrap(), 1);
+        let row = tx.fetch_optional("SELECT a, b FROM t WHERE id = $1", args![1]).await.unwrap().unwrap();
+        assert_eq!(row.get::<String>("a").unwrap(), "uno");
+        assert_eq!(row.get::<Option<Vec<u8>>>(1).unwrap(), None);
+        assert!(row.get::<String>("missing").is_err());
+        assert!(row.get::<String>(7).is_err());
+
+        let err = tx.execute("UPDATE t SET a = $2 WHERE id = $1", args![1]).await.unwrap_err();
+        assert!(err.to_string().contains("not a bound"), "{err}");
+        let err = tx.execute("INSERT INTO t (id, a) VALUES ($1, $2)", args![1, "dup"]).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict), "{err:?}");
+        Box::new(tx).commit().await.unwrap();
+    }
+
+    /// A transaction dropped without commit is rolled back, and the connection is free again.
+    #[tokio::test]
+    async fn a_dropped_transaction_rolls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = lite_db(dir.path()).await;
+        let mut tx = LiteTx::begin(conn.clone().lock_owned().await).unwrap();
+        tx.execute("INSERT INTO t (id, a) VALUES ($1, $2)", args![1, "gone"]).await.unwrap();
+        drop(tx);
+        let mut tx = LiteTx::begin(conn.clone().lock_owned().await).unwrap();
+        assert!(tx.fetch_all("SELECT id FROM t", vec![]).await.unwrap().is_empty());
+        tx.execute("INSERT INTO t (id, a) VALUES ($1, $2)", args![2, "kept"]).await.unwrap();
+        Box::new(tx).commit().await.unwrap();
+        let mut tx = LiteTx::begin(conn.lock_owned().await).unwrap();
+        let ids: Vec<i64> = column(&mut tx, "SELECT id FROM t", vec![]).await.unwrap();
+        assert_eq!(ids, vec![2]);
+    }
+}
