@@ -487,20 +487,26 @@ impl StoreTx for SqlTx {
     }
 
     async fn update_version_blobs(&mut self, rows: &[(Uuid, u64, Vec<u8>, u32)]) -> Result<(), StoreError> {
-        // One statement per chunk: `WITH u(…) AS (VALUES …) UPDATE … FROM u`, valid on both engines.
-        // On PostgreSQL, chunks of 100 rows (400 parameters) save round trips (sqlx's binding
-        // cost grows with a statement's parameters, so larger ones were slower); on SQLite, one
-        // cached statement per row costs no round trip.
+        // On PostgreSQL, one statement per chunk of 100 rows (400 parameters) saves round trips:
+        // `WITH u(…) AS (VALUES …) UPDATE … FROM u` (sqlx's binding cost grows with a statement's
+        // parameters, so larger ones were slower). On SQLite, a plain cached UPDATE per row costs
+        // no round trip.
         for chunk in rows.chunks(self.rows_per_statement(100)) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(${}, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4))
-                .collect();
-            let sql = format!(
-                "WITH u (secret_id, version, blob, dek_version) AS (VALUES {}) \
-                 UPDATE secret_versions SET blob = u.blob, dek_version = u.dek_version FROM u \
-                 WHERE secret_versions.secret_id = u.secret_id AND secret_versions.version = u.version",
-                values.join(", ")
-            );
+            let sql = match chunk.len() {
+                1 => "UPDATE secret_versions SET blob = $3, dek_version = $4 WHERE secret_id = $1 AND version = $2"
+                    .to_owned(),
+                n => {
+                    let values: Vec<String> = (0..n)
+                        .map(|i| format!("(${}, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4))
+                        .collect();
+                    format!(
+                        "WITH u (secret_id, version, blob, dek_version) AS (VALUES {}) \
+                         UPDATE secret_versions SET blob = u.blob, dek_version = u.dek_version FROM u \
+                         WHERE secret_versions.secret_id = u.secret_id AND secret_versions.version = u.version",
+                        values.join(", ")
+                    )
+                }
+            };
             let mut args = Vec::with_capacity(4 * chunk.len());
             for (secret, version, blob, dek) in chunk {
                 args.extend(args![secret.to_string(), to_i64(*version)?, blob.as_slice(), i64::from(*dek)]);
