@@ -300,11 +300,16 @@ impl Store for SqlStore {
     }
 
     async fn dek_usage(&self) -> Result<Vec<DekUsage>, StoreError> {
+        // One pass over the versions, counted per mount and data-key version (there is no index
+        // on `dek_version`: see migration 0007).
         let rows: Vec<(String, i64, String, i64)> = sqlx::query_as(
-            "SELECT m.path, w.version, w.kek_tag, \
-             (SELECT COUNT(*) FROM secret_versions v JOIN secrets s ON s.id = v.secret_id \
-              WHERE s.mount_id = m.id AND v.dek_version = w.version) \
-             FROM wrapped_keys w JOIN mounts m ON w.owner = m.id WHERE w.domain = $1 ORDER BY m.path, w.version",
+            "SELECT m.path, w.version, w.kek_tag, COALESCE(c.n, 0) \
+             FROM wrapped_keys w JOIN mounts m ON w.owner = m.id \
+             LEFT JOIN (SELECT s.mount_id AS mount_id, v.dek_version AS dek_version, COUNT(*) AS n \
+                        FROM secret_versions v JOIN secrets s ON s.id = v.secret_id \
+                        WHERE v.dek_version IS NOT NULL GROUP BY s.mount_id, v.dek_version) c \
+             ON c.mount_id = m.id AND c.dek_version = w.version \
+             WHERE w.domain = $1 ORDER BY m.path, w.version",
         )
         .bind("keyward/dek")
         .fetch_all(&self.pool)
