@@ -48,7 +48,14 @@ impl Keyward {
 
     /// Deletes a mount's older data-key versions that no blob uses: `(deleted, kept)`.
     pub async fn prune_deks(&self, mount: &str) -> Result<(Vec<u32>, Vec<u32>), CoreError> {
-        match self.writer.submit(WriteOp::PruneDeks { mount: mount.to_owned() }).await? {
+        // The blobs are counted here, outside the write lock: a count reads every version of the
+        // mount (there is no index on the data-key version), which must not stall the writer.
+        let m = self.store.mount(mount).await?.ok_or_else(|| CoreError::NotFound(format!("mount {mount:?}")))?;
+        let usage: Vec<crate::DekUsage> =
+            self.store.dek_usage().await?.into_iter().filter(|d| d.mount == mount).collect();
+        let newest = usage.iter().map(|d| d.version).max();
+        let unused = usage.iter().filter(|d| d.blobs == 0 && Some(d.version) != newest).map(|d| d.version).collect();
+        match self.writer.submit(WriteOp::PruneDeks { mount: mount.to_owned(), mount_id: m.id, unused }).await? {
             WriteReply::Pruned { deleted, kept } => Ok((deleted, kept)),
             other => Err(unexpected(&other)),
         }

@@ -116,6 +116,10 @@ pub enum WriteOp {
     PruneDeks {
         /// Mount name.
         mount: String,
+        /// The mount's id when the versions were counted (a mount re-created since is refused).
+        mount_id: Uuid,
+        /// Versions that sealed no blob when counted, while a newer version existed.
+        unused: Vec<u32>,
     },
     /// Start a re-encryption job (one mount, or every kv mount) unless one is running.
     StartMigration {
@@ -272,20 +276,20 @@ pub(crate) async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &WriteOp)
             }
             Ok(WriteReply::Rewrapped(n))
         }
-        WriteOp::PruneDeks { mount } => {
+        WriteOp::PruneDeks { mount, mount_id, unused } => {
             let m = kv_mount(tx, mount).await?;
+            if m.id != *mount_id {
+                return Err(CoreError::Conflict(format!("mount {mount} was re-created meanwhile; prune again")));
+            }
             let label = WrappedKeyDomain::Dek.label();
             let versions = tx.key_versions(label, m.id).await?;
-            let (mut deleted, mut kept) = (Vec::new(), Vec::new());
-            // The newest version is active and never pruned; this runs under the write lock, so a
-            // writer cannot seal a blob under a version while it is being deleted.
-            for v in versions.iter().copied().filter(|v| Some(v) != versions.last()) {
-                if tx.blobs_using_dek(m.id, v).await? == 0 {
-                    tx.delete_wrapped_key(label, m.id, v).await?;
-                    deleted.push(v);
-                } else {
-                    kept.push(v);
-                }
+            // The newest version is active and never pruned. An older one that sealed no blob
+            // when counted never will: writes and re-encryption seal under the newest version,
+            // read inside their write transaction, and the newest only moves up.
+            let (deleted, kept): (Vec<u32>, Vec<u32>) =
+                versions.iter().copied().filter(|v| Some(v) != versions.last()).partition(|v| unused.contains(v));
+            for v in &deleted {
+                tx.delete_wrapped_key(label, m.id, *v).await?;
             }
             Ok(WriteReply::Pruned { deleted, kept })
         }

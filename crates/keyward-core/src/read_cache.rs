@@ -230,6 +230,9 @@ mod tests {
         assert_eq!(affected(&patch), Evict::Secret("app/db"));
         assert_eq!(affected(&WriteOp::RevokeToken { accessor: "a".into() }), Evict::Callers);
         assert_eq!(affected(&WriteOp::DeleteMount { path: "secret".into() }), Evict::Everything);
-        assert_eq!(affected(&WriteOp::PruneDeks { mount: "secret".into() }), Evict::Secrets);
+        assert_eq!(
+            affected(&WriteOp::PruneDeks { mount: "secret".into(), mount_id: Uuid::nil(), unused: vec![] }),
+            Evict::Secrets
+        );
     }
 }

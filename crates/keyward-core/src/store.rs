@@ -254,8 +254,6 @@ pub trait StoreTx: Send {
     async fn delete_wrapped_key(&mut self, domain: &str, owner: Uuid, version: u32) -> Result<(), StoreError>;
     /// Versions of a wrapped key, ascending.
     async fn key_versions(&mut self, domain: &str, owner: Uuid) -> Result<Vec<u32>, StoreError>;
-    /// Secret versions of a mount sealed under a data-key version.
-    async fn blobs_using_dek(&mut self, mount_id: Uuid, version: u32) -> Result<u64, StoreError>;
 
     /// Creates a key job.
     async fn insert_key_job(&mut self, job: &KeyJob) -> Result<(), StoreError>;

@@ -377,13 +377,6 @@ impl StoreTx for SqlTx {
         rows.into_iter().map(|v| u32::try_from(v).map_err(|_| StoreError::Corrupt("key version".into()))).collect()
     }
 
-    async fn blobs_using_dek(&mut self, mount_id: Uuid, version: u32) -> Result<u64, StoreError> {
-        let sql = "SELECT COUNT(*) FROM secret_versions v JOIN secrets s ON s.id = v.secret_id \
-                   WHERE s.mount_id = $1 AND v.dek_version = $2";
-        let n: i64 = scalar(&mut *self.db, sql, args![mount_id.to_string(), i64::from(version)]).await?;
-        Ok(n.unsigned_abs())
-    }
-
     async fn insert_key_job(&mut self, j: &KeyJob) -> Result<(), StoreError> {
         self.db.execute("INSERT INTO key_jobs (id, kind, mount_id, mount_path, status, total, done, cursor_secret, cursor_version, \
              owner, started_at, updated_at, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", args![j.id.to_string(), j.kind.clone(), j.mount_id.map(|m| m.to_string()), j.mount.clone(), j.status.clone(), to_i64(j.total)?, to_i64(j.done)?, j.cursor.0.clone(), to_i64(j.cursor.1)?, j.owner.clone(), j.started_at, j.updated_at, j.error.clone()]).await?;
