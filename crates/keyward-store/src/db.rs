@@ -15,8 +15,8 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::OwnedMutexGuard;
 
-/// A bound parameter; the type of a NULL matters to PostgreSQL.
-#[derive(Debug, Clone)]
+/// A bound parameter; the type of a NULL matters to PostgreSQL. (No `Debug`: parameters are
+/// never logged.)
 pub(crate) enum Arg {
     Int(Option<i64>),
     Text(Option<String>),

@@ -3,8 +3,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio::sync::Mutex;
-
 use async_trait::async_trait;
 use keyward_core::WrappedKey;
 use keyward_core::{
@@ -13,6 +11,7 @@ use keyward_core::{
 };
 use keyward_core::{FieldStamp, KeyJob, ProxyRoute, TransitKey};
 use sqlx::AnyPool;
+use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::db::{args, db_err, AnyTx, Arg, Exec, LiteTx, Pool, TxConn};

@@ -70,7 +70,9 @@ impl StoreTx for SqlTx {
     }
 
     async fn set_system_value(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.db.execute("INSERT INTO system (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", args![key, value]).await?;
+        let sql = "INSERT INTO system (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = \
+                   excluded.value";
+        self.db.execute(sql, args![key, value]).await?;
         Ok(())
     }
 
@@ -92,7 +94,21 @@ impl StoreTx for SqlTx {
         version: u32,
         key: &WrappedKey,
     ) -> Result<(), StoreError> {
-        self.db.execute("INSERT INTO wrapped_keys (domain, owner, version, kek_tag, wrapped, created_at) VALUES ($1, $2, $3, $4, $5, $6)", args![domain, owner.to_string(), i64::from(version), key.kek_tag.clone(), key.bytes.clone(), keyward_core::now_nanos()]).await?;
+        let sql = "INSERT INTO wrapped_keys (domain, owner, version, kek_tag, wrapped, created_at) VALUES ($1, $2, \
+                   $3, $4, $5, $6)";
+        self.db
+            .execute(
+                sql,
+                args![
+                    domain,
+                    owner.to_string(),
+                    i64::from(version),
+                    key.kek_tag.clone(),
+                    key.bytes.clone(),
+                    keyward_core::now_nanos()
+                ],
+            )
+            .await?;
         Ok(())
     }
 
@@ -149,9 +165,27 @@ impl StoreTx for SqlTx {
     }
 
     async fn insert_secret(&mut self, s: &SecretMeta) -> Result<(), StoreError> {
-        self.db.execute("INSERT INTO secrets (id, mount_id, path, current_version, oldest_version, max_versions, cas_required, \
-             custom_metadata, created_at, updated_at, delete_version_after) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)", args![s.id.to_string(), s.mount_id.to_string(), s.path.clone(), to_i64(s.current_version)?, to_i64(s.oldest_version)?, i64::from(s.max_versions), i64::from(s.cas_required), json(&s.custom_metadata), s.created_at, s.updated_at, s.delete_version_after_secs]).await?;
+        let sql = "INSERT INTO secrets (id, mount_id, path, current_version, oldest_version, max_versions, \
+                   cas_required, custom_metadata, created_at, updated_at, delete_version_after) VALUES ($1, $2, $3, \
+                   $4, $5, $6, $7, $8, $9, $10, $11)";
+        self.db
+            .execute(
+                sql,
+                args![
+                    s.id.to_string(),
+                    s.mount_id.to_string(),
+                    s.path.clone(),
+                    to_i64(s.current_version)?,
+                    to_i64(s.oldest_version)?,
+                    i64::from(s.max_versions),
+                    i64::from(s.cas_required),
+                    json(&s.custom_metadata),
+                    s.created_at,
+                    s.updated_at,
+                    s.delete_version_after_secs
+                ],
+            )
+            .await?;
         Ok(())
     }
 
@@ -187,8 +221,24 @@ impl StoreTx for SqlTx {
     }
 
     async fn insert_version(&mut self, secret_id: Uuid, v: &SecretVersion) -> Result<(), StoreError> {
-        self.db.execute("INSERT INTO secret_versions (secret_id, version, blob, dek_version, created_at, deletion_time, destroyed, \
-             created_by, field_versions) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", args![secret_id.to_string(), to_i64(v.version)?, v.blob.clone(), v.dek_version.map(i64::from), v.created_at, v.deletion_time, i64::from(v.destroyed), v.created_by.clone(), json(&v.field_versions)]).await?;
+        let sql = "INSERT INTO secret_versions (secret_id, version, blob, dek_version, created_at, deletion_time, \
+                   destroyed, created_by, field_versions) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+        self.db
+            .execute(
+                sql,
+                args![
+                    secret_id.to_string(),
+                    to_i64(v.version)?,
+                    v.blob.clone(),
+                    v.dek_version.map(i64::from),
+                    v.created_at,
+                    v.deletion_time,
+                    i64::from(v.destroyed),
+                    v.created_by.clone(),
+                    json(&v.field_versions)
+                ],
+            )
+            .await?;
         Ok(())
     }
 
@@ -249,7 +299,9 @@ impl StoreTx for SqlTx {
     }
 
     async fn put_proxy_route(&mut self, route: &ProxyRoute) -> Result<(), StoreError> {
-        self.db.execute("INSERT INTO proxy_routes (name, route) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET route = excluded.route", args![route.name.clone(), json(route)]).await?;
+        let sql = "INSERT INTO proxy_routes (name, route) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET route = \
+                   excluded.route";
+        self.db.execute(sql, args![route.name.clone(), json(route)]).await?;
         Ok(())
     }
 
@@ -322,8 +374,10 @@ impl StoreTx for SqlTx {
 
     async fn put_policy(&mut self, p: &Policy) -> Result<(), StoreError> {
         let now = keyward_core::now_nanos();
-        self.db.execute("INSERT INTO policies (name, rules, created_at, updated_at, hcl) VALUES ($1, $2, $3, $3, $4) \
-             ON CONFLICT (name) DO UPDATE SET rules = excluded.rules, updated_at = excluded.updated_at, hcl = excluded.hcl", args![p.name.clone(), json(&p.rules), now, p.hcl.clone()]).await?;
+        let sql = "INSERT INTO policies (name, rules, created_at, updated_at, hcl) VALUES ($1, $2, $3, $3, $4) ON \
+                   CONFLICT (name) DO UPDATE SET rules = excluded.rules, updated_at = excluded.updated_at, hcl = \
+                   excluded.hcl";
+        self.db.execute(sql, args![p.name.clone(), json(&p.rules), now, p.hcl.clone()]).await?;
         Ok(())
     }
 
@@ -378,8 +432,29 @@ impl StoreTx for SqlTx {
     }
 
     async fn insert_key_job(&mut self, j: &KeyJob) -> Result<(), StoreError> {
-        self.db.execute("INSERT INTO key_jobs (id, kind, mount_id, mount_path, status, total, done, cursor_secret, cursor_version, \
-             owner, started_at, updated_at, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", args![j.id.to_string(), j.kind.clone(), j.mount_id.map(|m| m.to_string()), j.mount.clone(), j.status.clone(), to_i64(j.total)?, to_i64(j.done)?, j.cursor.0.clone(), to_i64(j.cursor.1)?, j.owner.clone(), j.started_at, j.updated_at, j.error.clone()]).await?;
+        let sql = "INSERT INTO key_jobs (id, kind, mount_id, mount_path, status, total, done, cursor_secret, \
+                   cursor_version, owner, started_at, updated_at, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+                   $9, $10, $11, $12, $13)";
+        self.db
+            .execute(
+                sql,
+                args![
+                    j.id.to_string(),
+                    j.kind.clone(),
+                    j.mount_id.map(|m| m.to_string()),
+                    j.mount.clone(),
+                    j.status.clone(),
+                    to_i64(j.total)?,
+                    to_i64(j.done)?,
+                    j.cursor.0.clone(),
+                    to_i64(j.cursor.1)?,
+                    j.owner.clone(),
+                    j.started_at,
+                    j.updated_at,
+                    j.error.clone()
+                ],
+            )
+            .await?;
         Ok(())
     }
 
