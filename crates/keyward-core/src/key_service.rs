@@ -2,7 +2,7 @@
 use crate::service::unexpected;
 use uuid::Uuid;
 
-use crate::{CoreError, KekUsage, KeyJob, KeyStatus, Keyward, WriteOp, WriteReply};
+use crate::{CoreError, KekUsage, KeyJob, KeyStatus, Keyward, UnmigratedCount, WriteOp, WriteReply};
 
 impl Keyward {
     /// Master keys (configured or still in use) and data-key versions, with their users.
@@ -66,7 +66,11 @@ impl Keyward {
     /// Starts a re-encryption job (one mount, or every kv mount) and runs it in the background,
     /// `migrate_batch` rows per transaction. Refused while another job runs.
     pub async fn start_migration(&self, mount: Option<&str>) -> Result<KeyJob, CoreError> {
-        let op = WriteOp::StartMigration { mount: mount.map(str::to_owned), owner: self.instance.clone() };
+        let op = WriteOp::StartMigration {
+            mount: mount.map(str::to_owned),
+            owner: self.instance.clone(),
+            counted: self.count_unmigrated(mount).await?,
+        };
         match self.writer.submit(op).await? {
             WriteReply::Job(job) => {
                 if job.status == "running" {
@@ -76,6 +80,25 @@ impl Keyward {
             }
             other => Err(unexpected(&other)),
         }
+    }
+
+    /// Counts the rows a migration of `mount` (or of every mount) has to re-encrypt, outside the
+    /// write lock (see [`UnmigratedCount`]); `None` where the start will be refused anyway (a job
+    /// is running, or the mount does not exist), so no scan is wasted.
+    async fn count_unmigrated(&self, mount: Option<&str>) -> Result<Option<UnmigratedCount>, CoreError> {
+        if self.store.key_jobs().await?.iter().any(|j| j.status == "running") {
+            return Ok(None);
+        }
+        let mount_id = match mount {
+            Some(m) => match self.store.mount(m).await? {
+                Some(m) => Some(m.id),
+                None => return Ok(None),
+            },
+            None => None,
+        };
+        let data_keys = self.store.data_key_versions().await?;
+        let rows = self.store.count_unmigrated(mount_id).await?;
+        Ok(Some(UnmigratedCount { data_keys, rows }))
     }
 
     /// Resumes jobs left running (by a crash or a restart); returns how many.

@@ -31,6 +31,18 @@ pub struct SecretPatch {
     pub replace: bool,
 }
 
+/// How many stored versions a migration has to re-encrypt, counted outside the write lock (a
+/// scan of every version: seconds at a million, during which no write or audited request could
+/// proceed). It holds while the same data-key versions exist: a write or a re-encryption seals
+/// under its mount's newest key, so without a new key the rows to re-encrypt can only decrease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnmigratedCount {
+    /// Every data-key version when counted, as `(mount id, version)`.
+    pub data_keys: Vec<(Uuid, u32)>,
+    /// The rows sealed under an older key than their mount's newest.
+    pub rows: u64,
+}
+
 /// One write, applied atomically inside a group-committed batch.
 #[derive(Debug)]
 pub enum WriteOp {
@@ -127,6 +139,8 @@ pub enum WriteOp {
         mount: Option<String>,
         /// The server instance starting it.
         owner: String,
+        /// The rows to re-encrypt, counted before the write lock, if they were.
+        counted: Option<UnmigratedCount>,
     },
     /// Apply a JSON merge patch (RFC 7396) to the live current version, as a new version.
     MergePatch {
@@ -313,7 +327,9 @@ pub(crate) async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &WriteOp)
                 Err(CoreError::NotFound(format!("proxy route {name:?}")))
             }
         }
-        WriteOp::StartMigration { mount, owner } => start_migration(tx, mount.as_deref(), owner).await,
+        WriteOp::StartMigration { mount, owner, counted } => {
+            start_migration(tx, mount.as_deref(), owner, counted.as_ref()).await
+        }
         WriteOp::MigrateBatch { job, limit, owner } => migrate_batch(tx, keys, *job, *limit, owner).await,
         WriteOp::DeletePolicy { name } => {
             if tx.delete_policy(name).await? {
@@ -330,7 +346,12 @@ pub(crate) async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &WriteOp)
     }
 }
 
-async fn start_migration(tx: &mut dyn StoreTx, mount: Option<&str>, owner: &str) -> Result<WriteReply, CoreError> {
+async fn start_migration(
+    tx: &mut dyn StoreTx,
+    mount: Option<&str>,
+    owner: &str,
+    counted: Option<&UnmigratedCount>,
+) -> Result<WriteReply, CoreError> {
     tx.lock_key_jobs().await?;
     if let Some(j) = tx.running_key_job().await? {
         return Err(CoreError::Conflict(format!(
@@ -347,7 +368,11 @@ async fn start_migration(tx: &mut dyn StoreTx, mount: Option<&str>, owner: &str)
         Some(m) => Some(kv_mount(tx, m).await?),
         None => None,
     };
-    let total = tx.count_unmigrated(mount_row.as_ref().map(|m| m.id)).await?;
+    let mount_id = mount_row.as_ref().map(|m| m.id);
+    let total = match counted {
+        Some(c) if c.data_keys == tx.data_key_versions().await? => c.rows,
+        _ => tx.count_unmigrated(mount_id).await?,
+    };
     let now = now_nanos();
     let job = KeyJob {
         id: Uuid::new_v4(),

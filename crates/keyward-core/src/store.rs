@@ -102,6 +102,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Per mount data-key version: its KEK tag and how many blobs it seals.
     async fn dek_usage(&self) -> Result<Vec<DekUsage>, StoreError>;
+    /// Every data-key version that exists, as `(mount id, version)`, ordered.
+    async fn data_key_versions(&self) -> Result<Vec<(Uuid, u32)>, StoreError>;
+    /// How many stored versions are sealed under an older data key than their mount's newest
+    /// (a scan of the versions).
+    async fn count_unmigrated(&self, mount_id: Option<Uuid>) -> Result<u64, StoreError>;
 
     /// Stored versions with blobs after the cursor `(secret id, version)`, in that order:
     /// `(mount id, mount name, secret id, secret path, version, blob)`.
@@ -268,6 +273,8 @@ pub trait StoreTx: Send {
     async fn update_key_job(&mut self, job: &KeyJob) -> Result<(), StoreError>;
     /// How many stored versions are sealed under an older data key than their mount's newest.
     async fn count_unmigrated(&mut self, mount_id: Option<Uuid>) -> Result<u64, StoreError>;
+    /// Every data-key version that exists, as `(mount id, version)`, ordered.
+    async fn data_key_versions(&mut self) -> Result<Vec<(Uuid, u32)>, StoreError>;
     /// Scans up to `limit` stored versions after the cursor `(secret id, version)`, in that
     /// order, and returns those sealed under an older data key than their mount's newest —
     /// `(secret id, mount id, version, blob)` — with the last scanned position (`None` at the end).

@@ -14,7 +14,7 @@ use sqlx::AnyPool;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use crate::db::{args, db_err, AnyTx, Arg, Exec, LiteTx, Pool, TxConn};
+use crate::db::{args, db_err, scalar, AnyTx, Arg, Exec, LiteTx, Pool, TxConn};
 use crate::rows::{self, to_i64, KEY_JOB_COLS, SECRET_COLS, TOKEN_COLS, VERSION_COLS, VERSION_COLS_NO_BLOB};
 use crate::sql_tx::SqlTx;
 use crate::sqlite_audit::SqliteAuditAppender;
@@ -310,7 +310,7 @@ impl Store for SqlStore {
              ON c.mount_id = m.id AND c.dek_version = w.version \
              WHERE w.domain = $1 ORDER BY m.path, w.version",
         )
-        .bind("keyward/dek")
+        .bind(DEK_DOMAIN)
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
@@ -378,6 +378,14 @@ impl Store for SqlStore {
             .collect()
     }
 
+    async fn data_key_versions(&self) -> Result<Vec<(Uuid, u32)>, StoreError> {
+        data_key_versions(&mut Pool(&self.pool)).await
+    }
+
+    async fn count_unmigrated(&self, mount_id: Option<Uuid>) -> Result<u64, StoreError> {
+        count_unmigrated(&mut Pool(&self.pool), mount_id).await
+    }
+
     async fn key_job(&self, id: Uuid) -> Result<Option<KeyJob>, StoreError> {
         key_job(&mut Pool(&self.pool), id, false).await
     }
@@ -417,6 +425,34 @@ impl Store for SqlStore {
     async fn policy_names(&self) -> Result<Vec<String>, StoreError> {
         sqlx::query_scalar("SELECT name FROM policies ORDER BY name").fetch_all(&self.pool).await.map_err(db_err)
     }
+}
+
+/// The domain of data keys in `wrapped_keys`.
+pub(crate) const DEK_DOMAIN: &str = "keyward/dek";
+
+/// Stored versions sealed under an older data key than their mount's newest (`$1` = DEK domain).
+const UNMIGRATED: &str = "secret_versions v JOIN secrets s ON s.id = v.secret_id \
+    WHERE v.blob IS NOT NULL AND v.dek_version < \
+    (SELECT MAX(w.version) FROM wrapped_keys w WHERE w.domain = $1 AND w.owner = s.mount_id)";
+
+pub(crate) async fn count_unmigrated(db: &mut dyn Exec, mount_id: Option<Uuid>) -> Result<u64, StoreError> {
+    let scope = if mount_id.is_some() { " AND s.mount_id = $2" } else { "" };
+    let sql = format!("SELECT COUNT(*) FROM {UNMIGRATED}{scope}");
+    let mut args = args![DEK_DOMAIN];
+    args.extend(mount_id.map(|m| Arg::from(m.to_string())));
+    Ok(scalar::<i64>(db, &sql, args).await?.unsigned_abs())
+}
+
+pub(crate) async fn data_key_versions(db: &mut dyn Exec) -> Result<Vec<(Uuid, u32)>, StoreError> {
+    let sql = "SELECT owner, version FROM wrapped_keys WHERE domain = $1 ORDER BY owner, version";
+    db.fetch_all(sql, args![DEK_DOMAIN])
+        .await?
+        .iter()
+        .map(|r| {
+            let version = u32::try_from(r.get::<i64>(1)?).map_err(|_| StoreError::Corrupt("key version".into()))?;
+            Ok((rows::uuid(r, "owner")?, version))
+        })
+        .collect()
 }
 
 pub(crate) async fn audit_head(db: &mut dyn Exec, for_update: bool) -> Result<Option<(u64, Vec<u8>)>, StoreError> {

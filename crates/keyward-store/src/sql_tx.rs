@@ -10,12 +10,7 @@ use crate::db::{args, column, scalar, Arg, TxConn};
 use crate::rows::{self, to_i64, KEY_JOB_COLS};
 use crate::sql_store;
 
-const DEK_DOMAIN: &str = "keyward/dek";
-
-/// Stored versions sealed under an older data key than their mount's newest (`$1` = DEK domain).
-const UNMIGRATED: &str = "secret_versions v JOIN secrets s ON s.id = v.secret_id \
-    WHERE v.blob IS NOT NULL AND v.dek_version < \
-    (SELECT MAX(w.version) FROM wrapped_keys w WHERE w.domain = $1 AND w.owner = s.mount_id)";
+use crate::sql_store::DEK_DOMAIN;
 
 /// One write transaction on either engine: sqlx on PostgreSQL, rusqlite on SQLite.
 pub(crate) struct SqlTx {
@@ -497,11 +492,11 @@ impl StoreTx for SqlTx {
     }
 
     async fn count_unmigrated(&mut self, mount_id: Option<Uuid>) -> Result<u64, StoreError> {
-        let scope = if mount_id.is_some() { " AND s.mount_id = $2" } else { "" };
-        let sql = format!("SELECT COUNT(*) FROM {UNMIGRATED}{scope}");
-        let mut args = args![DEK_DOMAIN];
-        args.extend(mount_id.map(|m| Arg::from(m.to_string())));
-        Ok(scalar::<i64>(&mut *self.db, &sql, args).await?.unsigned_abs())
+        sql_store::count_unmigrated(&mut *self.db, mount_id).await
+    }
+
+    async fn data_key_versions(&mut self) -> Result<Vec<(Uuid, u32)>, StoreError> {
+        sql_store::data_key_versions(&mut *self.db).await
     }
 
     async fn unmigrated_versions(
