@@ -299,9 +299,13 @@ pub(crate) async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &WriteOp)
             let versions = tx.key_versions(label, m.id).await?;
             // The newest version is active and never pruned. An older one that sealed no blob
             // when counted never will: writes and re-encryption seal under the newest version,
-            // read inside their write transaction, and the newest only moves up.
-            let (deleted, kept): (Vec<u32>, Vec<u32>) =
-                versions.iter().copied().filter(|v| Some(v) != versions.last()).partition(|v| unused.contains(v));
+            // read inside their write transaction, and the newest only moves up — except for a
+            // write on another server that read it before it was superseded and has not committed
+            // yet (PostgreSQL), which `unused_data_keys` accounts for.
+            let older: Vec<u32> = versions.iter().copied().filter(|v| Some(v) != versions.last()).collect();
+            let candidates: Vec<u32> = older.iter().copied().filter(|v| unused.contains(v)).collect();
+            let unused = tx.unused_data_keys(m.id, &candidates).await?;
+            let (deleted, kept): (Vec<u32>, Vec<u32>) = older.into_iter().partition(|v| unused.contains(v));
             for v in &deleted {
                 tx.delete_wrapped_key(label, m.id, *v).await?;
             }

@@ -180,7 +180,9 @@ pub trait StoreTx: Send {
     ) -> Result<(), StoreError>;
     /// A wrapped key, read inside the transaction.
     async fn wrapped_key(&mut self, domain: &str, owner: Uuid, version: u32) -> Result<Option<WrappedKey>, StoreError>;
-    /// The newest version of a wrapped key (the active DEK of a mount), read under the lock.
+    /// The newest version of a wrapped key (the active DEK of a mount), read under the lock; on
+    /// PostgreSQL that version's row stays share-locked until the transaction ends, so `keys
+    /// prune` on another server waits for the write that seals under it.
     async fn latest_key_version(&mut self, domain: &str, owner: Uuid) -> Result<Option<u32>, StoreError>;
 
     /// A mount by path.
@@ -259,6 +261,15 @@ pub trait StoreTx: Send {
     async fn delete_wrapped_key(&mut self, domain: &str, owner: Uuid, version: u32) -> Result<(), StoreError>;
     /// Versions of a wrapped key, ascending.
     async fn key_versions(&mut self, domain: &str, owner: Uuid) -> Result<Vec<u32>, StoreError>;
+    /// Of `candidates` — older data-key versions of a mount that sealed no blob when counted
+    /// before this transaction — those that still seal none, for certain until it commits. On
+    /// SQLite the count stands: a write reads its mount's newest version and commits under the
+    /// one write lock, so a version that was older and unused when counted stays unused. On
+    /// PostgreSQL a write on another server may have read a version as its newest just before
+    /// a rotation and not committed yet: each write holds a share lock on the version it seals
+    /// under ([`StoreTx::latest_key_version`]): a candidate so held is kept (waiting for it could
+    /// deadlock on the audit head), the others are locked and counted again.
+    async fn unused_data_keys(&mut self, mount_id: Uuid, candidates: &[u32]) -> Result<Vec<u32>, StoreError>;
 
     /// Creates a key job.
     async fn insert_key_job(&mut self, job: &KeyJob) -> Result<(), StoreError>;

@@ -123,6 +123,20 @@ pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> Result<SqlStore
     SqlStore::new(pool, backend, sqlite_path)
 }
 
+/// A new, empty PostgreSQL database on the server `KEYWARD_TEST_DATABASE_URL` names (the role
+/// needs CREATEDB), or `None` when it is unset.
+#[cfg(test)]
+pub(crate) async fn test_postgres() -> Option<DatabaseUrl> {
+    let admin = std::env::var("KEYWARD_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
+    sqlx::any::install_default_drivers();
+    let name = format!("kw_test_store_{}", uuid::Uuid::new_v4().simple());
+    let pool = sqlx::AnyPool::connect(&admin).await.unwrap();
+    pool.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+    pool.close().await;
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    Some(DatabaseUrl::Postgres(format!("{base}/{name}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,13 +161,8 @@ mod tests {
         sqlx::any::install_default_drivers();
         let dir = tempfile::tempdir().unwrap();
         let mut engines = vec![(DatabaseUrl::Sqlite(dir.path().join("kw.db")), "sqlite", "0005")];
-        if let Some(admin) = std::env::var("KEYWARD_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
-            let name = format!("kw_test_backfill_{}", uuid::Uuid::new_v4().simple());
-            let pool = sqlx::AnyPool::connect(&admin).await.unwrap();
-            pool.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
-            pool.close().await;
-            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-            engines.push((DatabaseUrl::Postgres(format!("{base}/{name}")), "postgres", "0004"));
+        if let Some(url) = test_postgres().await {
+            engines.push((url, "postgres", "0004"));
         }
         for (url, engine, first_new) in engines {
             // The schema as it was: every migration before the one that adds the count.

@@ -112,8 +112,11 @@ impl StoreTx for SqlTx {
     }
 
     async fn latest_key_version(&mut self, domain: &str, owner: Uuid) -> Result<Option<u32>, StoreError> {
-        let sql = "SELECT version FROM wrapped_keys WHERE domain = $1 AND owner = $2 ORDER BY version DESC LIMIT 1";
-        let row = self.db.fetch_optional(sql, args![domain, owner.to_string()]).await?;
+        let lock = if self.backend == Backend::Postgres { " FOR SHARE" } else { "" };
+        let sql = format!(
+            "SELECT version FROM wrapped_keys WHERE domain = $1 AND owner = $2 ORDER BY version DESC LIMIT 1{lock}"
+        );
+        let row = self.db.fetch_optional(&sql, args![domain, owner.to_string()]).await?;
         let v: Option<i64> = row.map(|r| r.get(0)).transpose()?;
         v.map(|v| u32::try_from(v).map_err(|_| StoreError::Corrupt("key version".into()))).transpose()
     }
@@ -426,6 +429,30 @@ impl StoreTx for SqlTx {
         rows.into_iter().map(|v| u32::try_from(v).map_err(|_| StoreError::Corrupt("key version".into()))).collect()
     }
 
+    async fn unused_data_keys(&mut self, mount_id: Uuid, candidates: &[u32]) -> Result<Vec<u32>, StoreError> {
+        if self.backend != Backend::Postgres {
+            return Ok(candidates.to_vec());
+        }
+        let mut unused = Vec::with_capacity(candidates.len());
+        for &v in candidates {
+            let owner = mount_id.to_string();
+            // A version a write still holds is skipped (kept): waiting could deadlock on the
+            // audit head, which that write locks next.
+            let lock = "SELECT version FROM wrapped_keys WHERE domain = $1 AND owner = $2 AND version = $3 \
+                        FOR UPDATE SKIP LOCKED";
+            if self.db.fetch_optional(lock, args![DEK_DOMAIN, owner.as_str(), i64::from(v)]).await?.is_none() {
+                continue;
+            }
+            // Counted again: a write sealing under it may have committed since the count.
+            let used = "SELECT COUNT(*) FROM secret_versions v JOIN secrets s ON s.id = v.secret_id \
+                        WHERE s.mount_id = $1 AND v.dek_version = $2";
+            if scalar::<i64>(&mut *self.db, used, args![owner.as_str(), i64::from(v)]).await? == 0 {
+                unused.push(v);
+            }
+        }
+        Ok(unused)
+    }
+
     async fn insert_key_job(&mut self, j: &KeyJob) -> Result<(), StoreError> {
         let sql = "INSERT INTO key_jobs (id, kind, mount_id, mount_path, status, total, done, cursor_secret, \
                    cursor_version, owner, started_at, updated_at, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
@@ -606,5 +633,71 @@ impl StoreTx for SqlTx {
             )
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use keyward_core::{MountKind, Store};
+
+    use super::*;
+
+    fn wrapped() -> WrappedKey {
+        WrappedKey { kek_tag: "v1".into(), bytes: vec![1; 61] }
+    }
+
+    /// Two servers on one PostgreSQL: a write on one has read data key v1 as its mount's newest
+    /// and not committed; v2 is added, and `keys prune` on the other counts v1 unused. v1 must
+    /// not be deleted under that write, nor after it committed a blob sealed under v1.
+    #[tokio::test]
+    async fn a_data_key_an_unfinished_write_seals_under_is_never_pruned() {
+        let Some(url) = crate::connect::test_postgres().await else {
+            eprintln!("PostgreSQL part skipped: KEYWARD_TEST_DATABASE_URL is not set");
+            return;
+        };
+        let store = crate::connect(&url, 4).await.unwrap();
+        let mount = Mount {
+            id: Uuid::new_v4(),
+            path: "kv".into(),
+            kind: MountKind::Kv,
+            created_at: 0,
+            config: serde_json::json!({}),
+        };
+        let mut tx = store.begin_write(false).await.unwrap();
+        tx.insert_mount(&mount).await.unwrap();
+        tx.insert_wrapped_key(DEK_DOMAIN, mount.id, 1, &wrapped()).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut write = store.begin_write(false).await.unwrap();
+        assert_eq!(write.latest_key_version(DEK_DOMAIN, mount.id).await.unwrap(), Some(1));
+        let mut rotate = store.begin_write(false).await.unwrap();
+        rotate.insert_wrapped_key(DEK_DOMAIN, mount.id, 2, &wrapped()).await.unwrap();
+        rotate.commit().await.unwrap();
+
+        let mut prune = store.begin_write(false).await.unwrap();
+        assert_eq!(prune.unused_data_keys(mount.id, &[1]).await.unwrap(), Vec::<u32>::new(), "v1 is in use");
+        drop(prune);
+
+        let meta = SecretMeta::new(mount.id, "a", 0);
+        write.insert_secret(&meta).await.unwrap();
+        let version = SecretVersion {
+            version: 1,
+            blob: Some(vec![0; 40]),
+            dek_version: Some(1),
+            created_at: 0,
+            deletion_time: None,
+            destroyed: false,
+            created_by: "test".into(),
+            field_versions: BTreeMap::new(),
+        };
+        write.insert_version(meta.id, &version).await.unwrap();
+        write.commit().await.unwrap();
+
+        let mut prune = store.begin_write(false).await.unwrap();
+        assert_eq!(prune.unused_data_keys(mount.id, &[1]).await.unwrap(), Vec::<u32>::new(), "a blob uses v1");
+        drop(prune);
+        store.close().await;
     }
 }
