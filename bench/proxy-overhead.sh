@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Credential-proxy overhead against calling the same loopback upstream directly, in one run on
 # one machine: release builds, the trivial upstream (bench/tools, bin ceiling), and wrk (Debian's
-# package) at 1 connection (latency) and 16 connections (throughput), audit on and off.
+# package) at 1 connection (latency) and 16 connections (throughput), audit on and off. Beside
+# them, a bare reverse proxy on the same HTTP stack (bench/tools, bin bare-proxy) shows what any
+# proxy keeps of the upstream's throughput on these cores, before keyward does any work.
 # Prints a table and appends it, with the date and nproc, to BENCHMARKS.md.
 # With a delay, the upstream answers each request after that many milliseconds, like a remote API.
 #   bench/proxy-overhead.sh [seconds] [upstream delay in ms, default 0]
@@ -14,10 +16,13 @@ cargo build --release -q -p keyward-cli -p keyward-bench-tools
 bin=target/release/keyward
 up_port=18311
 kw_port=18312
+bare_port=18313
 
 target/release/ceiling 127.0.0.1:$up_port "$delay" >/dev/null &
 up_pid=$!
-trap 'kill $up_pid 2>/dev/null || true' EXIT
+target/release/bare-proxy 127.0.0.1:$bare_port "http://127.0.0.1:$up_port" >/dev/null &
+bare_pid=$!
+trap 'kill $up_pid $bare_pid 2>/dev/null || true' EXIT
 
 us() { # wrk latency (e.g. 512.00us, 1.20ms, 1.01s) in microseconds
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /s$/) print n * 1000000; else print n }'
@@ -42,6 +47,9 @@ rows=()
 direct1=$(run_wrk 1 "http://127.0.0.1:$up_port/v1/balance")
 direct16=$(run_wrk 16 "http://127.0.0.1:$up_port/v1/balance")
 rows+=("direct|1|$direct1" "direct|16|$direct16")
+bare1=$(run_wrk 1 "http://127.0.0.1:$bare_port/v1/balance")
+bare16=$(run_wrk 16 "http://127.0.0.1:$bare_port/v1/balance")
+rows+=("bare proxy (no keyward work)|1|$bare1" "bare proxy (no keyward work)|16|$bare16")
 
 declare -A proxy1 proxy16
 for mode in on off; do
@@ -64,19 +72,19 @@ done
 
 p50_direct=$(us "$(cut -d'|' -f2 <<<"$direct1")")
 rps_direct=$(cut -d'|' -f1 <<<"$direct16")
-summary=""
+rps_bare=$(cut -d'|' -f1 <<<"$bare16")
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", 100 * a / b }'; }
+over() { awk -v a="$(us "$(cut -d'|' -f2 <<<"$1")")" -v b="$p50_direct" 'BEGIN { printf "%.0f", a - b }'; }
+summary="Bare proxy: p50 overhead at 1 connection **$(over "$bare1") µs**; throughput at 16 connections **$(pct "$rps_bare" "$rps_direct")** of direct."$'\n'
 for mode in on off; do
-  p50=$(us "$(cut -d'|' -f2 <<<"${proxy1[$mode]}")")
   rps=$(cut -d'|' -f1 <<<"${proxy16[$mode]}")
-  over=$(awk -v a="$p50" -v b="$p50_direct" 'BEGIN { printf "%.0f", a - b }')
-  ratio=$(awk -v a="$rps" -v b="$rps_direct" 'BEGIN { printf "%.0f%%", 100 * a / b }')
-  summary+="Audit $mode: p50 overhead at 1 connection **${over} µs** (target ≤ 300 µs); throughput at 16 connections **$ratio** of direct (target ≥ 60%)."$'\n'
+  summary+="Audit $mode: p50 overhead at 1 connection **$(over "${proxy1[$mode]}") µs** (target ≤ 300 µs); throughput at 16 connections **$(pct "$rps" "$rps_direct")** of direct (target ≥ 60%), $(pct "$rps" "$rps_bare") of the bare proxy's."$'\n'
 done
 
 table=$(cat <<TABLE
 ### Credential proxy overhead — $(date -u +%Y-%m-%d), $(nproc) cores
 
-Command: \`bench/proxy-overhead.sh $secs $delay\` (release builds, SQLite, bearer injection, upstream = bench/tools ceiling on loopback answering after $delay ms, wrk -d${secs}s)
+Command: \`bench/proxy-overhead.sh $secs $delay\` (release builds, SQLite, bearer injection, upstream = bench/tools ceiling on loopback answering after $delay ms, bare proxy = bench/tools bare-proxy, wrk -d${secs}s)
 
 | path | connections | requests/s | p50 | p99 | errors |
 |---|---|---|---|---|---|
