@@ -296,7 +296,9 @@ pub trait StoreTx: Send {
         after: &(String, u64),
         limit: u32,
     ) -> Result<(Vec<(Uuid, Uuid, u64, Vec<u8>)>, Option<(String, u64)>), StoreError>;
-    /// Replaces versions' blobs (re-encrypted): `(secret id, version, blob, dek_version)`.
+    /// Replaces versions' blobs (re-encrypted): `(secret id, version, blob, dek_version)`. A
+    /// version destroyed since its blob was read (by another server, on PostgreSQL) stays
+    /// destroyed: its row is left as it is.
     async fn update_version_blobs(&mut self, rows: &[(Uuid, u64, Vec<u8>, u32)]) -> Result<(), StoreError>;
 
     /// The audit head, locked until the transaction ends (one appender at a time).

@@ -580,10 +580,11 @@ impl StoreTx for SqlTx {
         // On PostgreSQL, one statement per chunk of 100 rows (400 parameters) saves round trips:
         // `WITH u(…) AS (VALUES …) UPDATE … FROM u` (sqlx's binding cost grows with a statement's
         // parameters, so larger ones were slower). On SQLite, a plain cached UPDATE per row costs
-        // no round trip.
+        // no round trip. `blob IS NOT NULL`: a destroyed version must not get its blob back.
         for chunk in rows.chunks(self.rows_per_statement(100)) {
             let sql = match chunk.len() {
-                1 => "UPDATE secret_versions SET blob = $3, dek_version = $4 WHERE secret_id = $1 AND version = $2"
+                1 => "UPDATE secret_versions SET blob = $3, dek_version = $4 \
+                      WHERE secret_id = $1 AND version = $2 AND blob IS NOT NULL"
                     .to_owned(),
                 n => {
                     let values: Vec<String> = (0..n)
@@ -592,7 +593,8 @@ impl StoreTx for SqlTx {
                     format!(
                         "WITH u (secret_id, version, blob, dek_version) AS (VALUES {}) \
                          UPDATE secret_versions SET blob = u.blob, dek_version = u.dek_version FROM u \
-                         WHERE secret_versions.secret_id = u.secret_id AND secret_versions.version = u.version",
+                         WHERE secret_versions.secret_id = u.secret_id AND secret_versions.version = u.version \
+                         AND secret_versions.blob IS NOT NULL",
                         values.join(", ")
                     )
                 }
@@ -650,9 +652,10 @@ mod tests {
 
     /// Two servers on one PostgreSQL: a write on one has read data key v1 as its mount's newest
     /// and not committed; v2 is added, and `keys prune` on the other counts v1 unused. v1 must
-    /// not be deleted under that write, nor after it committed a blob sealed under v1.
+    /// not be deleted under that write, nor after it committed a blob sealed under v1. Then a
+    /// version destroyed while a re-encryption batch holds its old blob stays destroyed.
     #[tokio::test]
-    async fn a_data_key_an_unfinished_write_seals_under_is_never_pruned() {
+    async fn a_write_or_destroy_on_another_server_is_respected_by_prune_and_reencryption() {
         let Some(url) = crate::connect::test_postgres().await else {
             eprintln!("PostgreSQL part skipped: KEYWARD_TEST_DATABASE_URL is not set");
             return;
@@ -698,6 +701,25 @@ mod tests {
         let mut prune = store.begin_write(false).await.unwrap();
         assert_eq!(prune.unused_data_keys(mount.id, &[1]).await.unwrap(), Vec::<u32>::new(), "a blob uses v1");
         drop(prune);
+
+        // A re-encryption batch reads the version; another server destroys it and commits; the
+        // batch's re-sealed blob must not bring it back.
+        let mut batch = store.begin_write(false).await.unwrap();
+        let (rows, _) = batch.unmigrated_versions(Some(mount.id), &(String::new(), 0), 10).await.unwrap();
+        assert_eq!(rows.iter().map(|r| (r.0, r.2)).collect::<Vec<_>>(), vec![(meta.id, 1)]);
+        let mut destroy = store.begin_write(false).await.unwrap();
+        destroy.destroy_version(meta.id, 1).await.unwrap();
+        destroy.commit().await.unwrap();
+        for rows in
+            [vec![(meta.id, 1, vec![2; 40], 2)], vec![(meta.id, 1, vec![2; 40], 2), (meta.id, 1, vec![3; 40], 2)]]
+        {
+            batch.update_version_blobs(&rows).await.unwrap();
+        }
+        batch.commit().await.unwrap();
+        let mut read = store.begin_write(false).await.unwrap();
+        let v = read.version(meta.id, 1).await.unwrap().unwrap();
+        assert!(v.destroyed && v.blob.is_none() && v.dek_version.is_none(), "the destroyed version came back");
+        drop(read);
         store.close().await;
     }
 }
