@@ -6,7 +6,8 @@ pub enum StoreError {
     /// The database could not be reached or answered with an error.
     #[error("database error: {0}")]
     Database(String),
-    /// A uniqueness constraint failed (e.g. two servers created the same path at once).
+    /// A concurrent change got in the way (e.g. two servers created the same path at once, or
+    /// one deleted a mount another was writing into); retrying may succeed.
     #[error("conflicting concurrent change")]
     Conflict,
     /// Stored data does not have the expected shape.

@@ -81,10 +81,19 @@ impl rusqlite::ToSql for Arg {
     }
 }
 
-/// Maps a sqlx error; a unique-key violation is a [`StoreError::Conflict`].
+/// Maps a sqlx error. What a concurrent change on another server causes is a
+/// [`StoreError::Conflict`], which the writer retries once: a unique-key violation (the same
+/// path created twice), a foreign-key violation (a mount deleted while a write into it was in
+/// flight, or the reverse), a deadlock or a serialization failure (PostgreSQL).
 pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict,
+        sqlx::Error::Database(d)
+            if d.is_unique_violation()
+                || d.is_foreign_key_violation()
+                || matches!(d.code().as_deref(), Some("40001" | "40P01")) =>
+        {
+            StoreError::Conflict
+        }
         _ => StoreError::Database(e.to_string()),
     }
 }

@@ -654,11 +654,12 @@ mod tests {
     /// and not committed; v2 is added, and `keys prune` on the other counts v1 unused. v1 must
     /// not be deleted under that write, nor after it committed a blob sealed under v1. Then a
     /// version destroyed while a re-encryption batch holds its old blob stays destroyed.
-    #[tokio::test]
-    async fn a_write_or_destroy_on_another_server_is_respected_by_prune_and_reencryption() {
+    /// A store on a new PostgreSQL database with one kv mount and its data key v1, or `None`
+    /// when `KEYWARD_TEST_DATABASE_URL` is unset.
+    async fn postgres_with_mount() -> Option<(crate::SqlStore, Mount)> {
         let Some(url) = crate::connect::test_postgres().await else {
-            eprintln!("PostgreSQL part skipped: KEYWARD_TEST_DATABASE_URL is not set");
-            return;
+            eprintln!("PostgreSQL test skipped: KEYWARD_TEST_DATABASE_URL is not set");
+            return None;
         };
         let store = crate::connect(&url, 4).await.unwrap();
         let mount = Mount {
@@ -672,6 +673,12 @@ mod tests {
         tx.insert_mount(&mount).await.unwrap();
         tx.insert_wrapped_key(DEK_DOMAIN, mount.id, 1, &wrapped()).await.unwrap();
         tx.commit().await.unwrap();
+        Some((store, mount))
+    }
+
+    #[tokio::test]
+    async fn a_write_or_destroy_on_another_server_is_respected_by_prune_and_reencryption() {
+        let Some((store, mount)) = postgres_with_mount().await else { return };
 
         let mut write = store.begin_write(false).await.unwrap();
         assert_eq!(write.latest_key_version(DEK_DOMAIN, mount.id).await.unwrap(), Some(1));
@@ -720,6 +727,32 @@ mod tests {
         let v = read.version(meta.id, 1).await.unwrap().unwrap();
         assert!(v.destroyed && v.blob.is_none() && v.dek_version.is_none(), "the destroyed version came back");
         drop(read);
+        store.close().await;
+    }
+
+    /// A mount deletion on one server meets a write into that mount on another: the deletion
+    /// waits for the write (its share lock on the data key), then fails as a conflict — which the
+    /// writer retries, deleting the new secret too — not as a database error.
+    #[tokio::test]
+    async fn a_mount_deleted_during_a_write_into_it_is_a_conflict_then_goes() {
+        let Some((store, mount)) = postgres_with_mount().await else { return };
+        let store = std::sync::Arc::new(store);
+        let mut write = store.begin_write(false).await.unwrap();
+        assert_eq!(write.latest_key_version(DEK_DOMAIN, mount.id).await.unwrap(), Some(1));
+        let delete = |store: std::sync::Arc<crate::SqlStore>| async move {
+            let mut tx = store.begin_write(false).await?;
+            tx.delete_mount(mount.id).await?;
+            tx.commit().await
+        };
+        let deleting = tokio::spawn(delete(store.clone()));
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert!(!deleting.is_finished(), "the deletion did not wait for the write");
+        write.insert_secret(&SecretMeta::new(mount.id, "a", 0)).await.unwrap();
+        write.commit().await.unwrap();
+        let first = deleting.await.unwrap();
+        assert!(matches!(first, Err(StoreError::Conflict)), "{first:?}");
+        delete(store.clone()).await.unwrap();
+        assert!(store.mount("kv").await.unwrap().is_none());
         store.close().await;
     }
 }
