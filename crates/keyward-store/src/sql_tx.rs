@@ -650,10 +650,6 @@ mod tests {
         WrappedKey { kek_tag: "v1".into(), bytes: vec![1; 61] }
     }
 
-    /// Two servers on one PostgreSQL: a write on one has read data key v1 as its mount's newest
-    /// and not committed; v2 is added, and `keys prune` on the other counts v1 unused. v1 must
-    /// not be deleted under that write, nor after it committed a blob sealed under v1. Then a
-    /// version destroyed while a re-encryption batch holds its old blob stays destroyed.
     /// A store on a new PostgreSQL database with one kv mount and its data key v1, or `None`
     /// when `KEYWARD_TEST_DATABASE_URL` is unset.
     async fn postgres_with_mount() -> Option<(crate::SqlStore, Mount)> {
@@ -676,6 +672,10 @@ mod tests {
         Some((store, mount))
     }
 
+    /// Two servers on one PostgreSQL: a write on one has read data key v1 as its mount's newest
+    /// and not committed; v2 is added, and `keys prune` on the other counts v1 unused. v1 must
+    /// not be deleted under that write, nor after it committed a blob sealed under v1. Then a
+    /// version destroyed while a re-encryption batch holds its old blob stays destroyed.
     #[tokio::test]
     async fn a_write_or_destroy_on_another_server_is_respected_by_prune_and_reencryption() {
         let Some((store, mount)) = postgres_with_mount().await else { return };
