@@ -85,6 +85,34 @@ pub(crate) async fn version(
         .transpose()
 }
 
+/// A secret and one of its versions (`version`, else the current one) in one round trip; `lock`
+/// is appended to the statement (PostgreSQL's `FOR UPDATE OF s` in a write transaction).
+pub(crate) async fn secret_version(
+    db: &mut dyn Exec,
+    mount_id: Uuid,
+    path: &str,
+    version: Option<u64>,
+    lock: &str,
+) -> Result<Option<(SecretMeta, Option<SecretVersion>)>, StoreError> {
+    let sql = format!(
+        "SELECT {}, v.version, v.blob, v.dek_version, v.created_at AS v_created_at, v.deletion_time, v.destroyed, \
+         v.created_by, v.field_versions FROM secrets s LEFT JOIN secret_versions v \
+         ON v.secret_id = s.id AND v.version = COALESCE($3, s.current_version) \
+         WHERE s.mount_id = $1 AND s.path = $2{lock}",
+        rows::SECRET_COLS_S
+    );
+    let version = version.map(to_i64).transpose()?;
+    let row = db.fetch_optional(&sql, args![mount_id.to_string(), path, version]).await?;
+    let Some(row) = row else { return Ok(None) };
+    let meta = rows::secret(&row)?;
+    let has_version: Option<i64> = row.get("version")?;
+    let v = match has_version {
+        Some(_) => Some(rows::joined_version(&row)?),
+        None => None,
+    };
+    Ok(Some((meta, v)))
+}
+
 pub(crate) async fn secret(
     db: &mut dyn Exec,
     mount_id: Uuid,
@@ -278,24 +306,7 @@ impl Store for SqlStore {
         path: &str,
         version: Option<u64>,
     ) -> Result<Option<(SecretMeta, Option<SecretVersion>)>, StoreError> {
-        // A secret and one of its versions (the current one by default) in one round trip.
-        let sql = format!(
-            "SELECT {}, v.version, v.blob, v.dek_version, v.created_at AS v_created_at, v.deletion_time, v.destroyed, \
-             v.created_by, v.field_versions FROM secrets s LEFT JOIN secret_versions v \
-             ON v.secret_id = s.id AND v.version = COALESCE($3, s.current_version) \
-             WHERE s.mount_id = $1 AND s.path = $2",
-            rows::SECRET_COLS_S
-        );
-        let version = version.map(to_i64).transpose()?;
-        let row = Pool(&self.pool).fetch_optional(&sql, args![mount_id.to_string(), path, version]).await?;
-        let Some(row) = row else { return Ok(None) };
-        let meta = rows::secret(&row)?;
-        let has_version: Option<i64> = row.get("version")?;
-        let v = match has_version {
-            Some(_) => Some(rows::joined_version(&row)?),
-            None => None,
-        };
-        Ok(Some((meta, v)))
+        secret_version(&mut Pool(&self.pool), mount_id, path, version, "").await
     }
 
     async fn dek_usage(&self) -> Result<Vec<DekUsage>, StoreError> {

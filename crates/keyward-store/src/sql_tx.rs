@@ -1,4 +1,6 @@
 //! A write transaction.
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use keyward_core::{
     AuditRow, Backend, KeyJob, Mount, Nanos, Policy, ProxyRoute, SecretMeta, SecretVersion, StoreError, StoreTx,
@@ -16,11 +18,26 @@ use crate::sql_store::DEK_DOMAIN;
 pub(crate) struct SqlTx {
     db: Box<dyn TxConn>,
     backend: Backend,
+    seen: Seen,
+}
+
+/// What this transaction has read and not changed since, so a batch of writes reads each once
+/// (on PostgreSQL each statement is a round trip). Each part is dropped by the statements that
+/// change what it holds, and all of it by a rollback to the savepoint.
+#[derive(Default)]
+struct Seen {
+    /// Mounts by path (`None`: no such mount).
+    mounts: HashMap<String, Option<Mount>>,
+    /// The newest version of a wrapped key, by domain and owner; on PostgreSQL its row is
+    /// share-locked by this transaction.
+    newest: HashMap<(String, Uuid), Option<u32>>,
+    /// The version read with its secret by `secret_for_update` (`None`: no such row).
+    version: Option<((Uuid, u64), Option<SecretVersion>)>,
 }
 
 impl SqlTx {
     pub(crate) fn new(db: Box<dyn TxConn>, backend: Backend) -> Self {
-        Self { db, backend }
+        Self { db, backend, seen: Seen::default() }
     }
 
     /// How many rows a multi-row statement should carry: many where each statement is a round
@@ -57,6 +74,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
+        self.seen = Seen::default();
         self.exec("ROLLBACK TO SAVEPOINT kw_op").await
     }
 
@@ -89,6 +107,7 @@ impl StoreTx for SqlTx {
         version: u32,
         key: &WrappedKey,
     ) -> Result<(), StoreError> {
+        self.seen.newest.clear();
         let sql = "INSERT INTO wrapped_keys (domain, owner, version, kek_tag, wrapped, created_at) VALUES ($1, $2, \
                    $3, $4, $5, $6)";
         self.db
@@ -112,20 +131,32 @@ impl StoreTx for SqlTx {
     }
 
     async fn latest_key_version(&mut self, domain: &str, owner: Uuid) -> Result<Option<u32>, StoreError> {
+        let key = (domain.to_owned(), owner);
+        if let Some(v) = self.seen.newest.get(&key) {
+            return Ok(*v);
+        }
         let lock = if self.backend == Backend::Postgres { " FOR SHARE" } else { "" };
         let sql = format!(
             "SELECT version FROM wrapped_keys WHERE domain = $1 AND owner = $2 ORDER BY version DESC LIMIT 1{lock}"
         );
         let row = self.db.fetch_optional(&sql, args![domain, owner.to_string()]).await?;
         let v: Option<i64> = row.map(|r| r.get(0)).transpose()?;
-        v.map(|v| u32::try_from(v).map_err(|_| StoreError::Corrupt("key version".into()))).transpose()
+        let v = v.map(|v| u32::try_from(v).map_err(|_| StoreError::Corrupt("key version".into()))).transpose()?;
+        self.seen.newest.insert(key, v);
+        Ok(v)
     }
 
     async fn mount(&mut self, path: &str) -> Result<Option<Mount>, StoreError> {
-        sql_store::mount(&mut *self.db, path).await
+        if let Some(m) = self.seen.mounts.get(path) {
+            return Ok(m.clone());
+        }
+        let m = sql_store::mount(&mut *self.db, path).await?;
+        self.seen.mounts.insert(path.to_owned(), m.clone());
+        Ok(m)
     }
 
     async fn insert_mount(&mut self, m: &Mount) -> Result<(), StoreError> {
+        self.seen.mounts.clear();
         self.db
             .execute(
                 "INSERT INTO mounts (id, path, kind, created_at, config) VALUES ($1, $2, $3, $4, $5)",
@@ -136,6 +167,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn delete_mount(&mut self, mount_id: Uuid) -> Result<u64, StoreError> {
+        self.seen = Seen::default();
         let id = mount_id.to_string();
         self.db
             .execute(
@@ -158,8 +190,13 @@ impl StoreTx for SqlTx {
     }
 
     async fn secret_for_update(&mut self, mount_id: Uuid, path: &str) -> Result<Option<SecretMeta>, StoreError> {
-        let lock = self.backend == Backend::Postgres;
-        sql_store::secret(&mut *self.db, mount_id, path, lock).await
+        // With its current version, which the write reads next.
+        let lock = if self.backend == Backend::Postgres { " FOR UPDATE OF s" } else { "" };
+        let Some((meta, v)) = sql_store::secret_version(&mut *self.db, mount_id, path, None, lock).await? else {
+            return Ok(None);
+        };
+        self.seen.version = Some(((meta.id, meta.current_version), v));
+        Ok(Some(meta))
     }
 
     async fn insert_secret(&mut self, s: &SecretMeta) -> Result<(), StoreError> {
@@ -208,6 +245,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn delete_secret(&mut self, secret_id: Uuid) -> Result<(), StoreError> {
+        self.seen.version = None;
         let id = secret_id.to_string();
         self.db.execute("DELETE FROM secret_versions WHERE secret_id = $1", args![id.clone()]).await?;
         self.db.execute("DELETE FROM secrets WHERE id = $1", args![id]).await?;
@@ -215,10 +253,16 @@ impl StoreTx for SqlTx {
     }
 
     async fn version(&mut self, secret_id: Uuid, v: u64) -> Result<Option<SecretVersion>, StoreError> {
+        if let Some((key, seen)) = &self.seen.version {
+            if *key == (secret_id, v) {
+                return Ok(seen.clone());
+            }
+        }
         sql_store::version(&mut *self.db, secret_id, v).await
     }
 
     async fn insert_version(&mut self, secret_id: Uuid, v: &SecretVersion) -> Result<(), StoreError> {
+        self.seen.version = None;
         let sql = "INSERT INTO secret_versions (secret_id, version, blob, dek_version, created_at, deletion_time, \
                    destroyed, created_by, field_versions) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
         self.db
@@ -241,6 +285,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn set_deletion_time(&mut self, secret_id: Uuid, version: u64, at: Option<Nanos>) -> Result<(), StoreError> {
+        self.seen.version = None;
         self.db
             .execute(
                 "UPDATE secret_versions SET deletion_time = $3 WHERE secret_id = $1 AND version = $2",
@@ -251,6 +296,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn destroy_version(&mut self, secret_id: Uuid, version: u64) -> Result<(), StoreError> {
+        self.seen.version = None;
         self.db
             .execute(
                 "UPDATE secret_versions SET blob = NULL, dek_version = NULL, destroyed = 1 \
@@ -262,6 +308,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn update_mount_config(&mut self, mount_id: Uuid, config: &serde_json::Value) -> Result<(), StoreError> {
+        self.seen.mounts.clear();
         self.db
             .execute("UPDATE mounts SET config = $2 WHERE id = $1", args![mount_id.to_string(), config.to_string()])
             .await?;
@@ -291,6 +338,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn delete_transit_key(&mut self, id: Uuid) -> Result<u64, StoreError> {
+        self.seen.newest.clear();
         let n = self.db.execute("DELETE FROM wrapped_keys WHERE owner = $1", args![id.to_string()]).await?;
         self.db.execute("DELETE FROM transit_keys WHERE id = $1", args![id.to_string()]).await?;
         Ok(n)
@@ -309,6 +357,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn delete_versions_below(&mut self, secret_id: Uuid, version: u64) -> Result<(), StoreError> {
+        self.seen.version = None;
         self.db
             .execute(
                 "DELETE FROM secret_versions WHERE secret_id = $1 AND version < $2",
@@ -404,6 +453,7 @@ impl StoreTx for SqlTx {
         version: u32,
         key: &WrappedKey,
     ) -> Result<(), StoreError> {
+        self.seen.newest.clear();
         self.db
             .execute(
                 "UPDATE wrapped_keys SET kek_tag = $4, wrapped = $5 WHERE domain = $1 AND owner = $2 AND version = $3",
@@ -414,6 +464,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn delete_wrapped_key(&mut self, domain: &str, owner: Uuid, version: u32) -> Result<(), StoreError> {
+        self.seen.newest.clear();
         self.db
             .execute(
                 "DELETE FROM wrapped_keys WHERE domain = $1 AND owner = $2 AND version = $3",
@@ -577,6 +628,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn update_version_blobs(&mut self, rows: &[(Uuid, u64, Vec<u8>, u32)]) -> Result<(), StoreError> {
+        self.seen.version = None;
         // On PostgreSQL, one statement per chunk of 100 rows (400 parameters) saves round trips:
         // `WITH u(…) AS (VALUES …) UPDATE … FROM u` (sqlx's binding cost grows with a statement's
         // parameters, so larger ones were slower). On SQLite, a plain cached UPDATE per row costs
@@ -650,6 +702,29 @@ mod tests {
         WrappedKey { kek_tag: "v1".into(), bytes: vec![1; 61] }
     }
 
+    fn kv_mount() -> Mount {
+        Mount {
+            id: Uuid::new_v4(),
+            path: "kv".into(),
+            kind: MountKind::Kv,
+            created_at: 0,
+            config: serde_json::json!({}),
+        }
+    }
+
+    fn version(n: u64, dek: u32) -> SecretVersion {
+        SecretVersion {
+            version: n,
+            blob: Some(vec![n as u8; 40]),
+            dek_version: Some(dek),
+            created_at: 0,
+            deletion_time: None,
+            destroyed: false,
+            created_by: "test".into(),
+            field_versions: BTreeMap::new(),
+        }
+    }
+
     /// A store on a new PostgreSQL database with one kv mount and its data key v1, or `None`
     /// when `KEYWARD_TEST_DATABASE_URL` is unset.
     async fn postgres_with_mount() -> Option<(crate::SqlStore, Mount)> {
@@ -658,13 +733,7 @@ mod tests {
             return None;
         };
         let store = crate::connect(&url, 4).await.unwrap();
-        let mount = Mount {
-            id: Uuid::new_v4(),
-            path: "kv".into(),
-            kind: MountKind::Kv,
-            created_at: 0,
-            config: serde_json::json!({}),
-        };
+        let mount = kv_mount();
         let mut tx = store.begin_write(false).await.unwrap();
         tx.insert_mount(&mount).await.unwrap();
         tx.insert_wrapped_key(DEK_DOMAIN, mount.id, 1, &wrapped()).await.unwrap();
@@ -692,17 +761,7 @@ mod tests {
 
         let meta = SecretMeta::new(mount.id, "a", 0);
         write.insert_secret(&meta).await.unwrap();
-        let version = SecretVersion {
-            version: 1,
-            blob: Some(vec![0; 40]),
-            dek_version: Some(1),
-            created_at: 0,
-            deletion_time: None,
-            destroyed: false,
-            created_by: "test".into(),
-            field_versions: BTreeMap::new(),
-        };
-        write.insert_version(meta.id, &version).await.unwrap();
+        write.insert_version(meta.id, &version(1, 1)).await.unwrap();
         write.commit().await.unwrap();
 
         let mut prune = store.begin_write(false).await.unwrap();
@@ -754,5 +813,57 @@ mod tests {
         delete(store.clone()).await.unwrap();
         assert!(store.mount("kv").await.unwrap().is_none());
         store.close().await;
+    }
+
+    /// What a transaction has read is served again only while it holds: each change made in the
+    /// same transaction, and a rollback to the savepoint, shows through on the next read.
+    async fn sees_its_own_changes(store: &dyn Store) {
+        let mut tx = store.begin_write(false).await.unwrap();
+        assert_eq!(tx.mount("kv").await.unwrap(), None);
+        let mount = kv_mount();
+        tx.insert_mount(&mount).await.unwrap();
+        assert_eq!(tx.mount("kv").await.unwrap(), Some(mount.clone()));
+        tx.update_mount_config(mount.id, &serde_json::json!({"max_versions": 3})).await.unwrap();
+        assert_eq!(tx.mount("kv").await.unwrap().unwrap().config, serde_json::json!({"max_versions": 3}));
+
+        assert_eq!(tx.latest_key_version(DEK_DOMAIN, mount.id).await.unwrap(), None);
+        tx.insert_wrapped_key(DEK_DOMAIN, mount.id, 1, &wrapped()).await.unwrap();
+        assert_eq!(tx.latest_key_version(DEK_DOMAIN, mount.id).await.unwrap(), Some(1));
+
+        let mut meta = SecretMeta::new(mount.id, "a", 0);
+        tx.insert_secret(&meta).await.unwrap();
+        meta.current_version = 1;
+        tx.update_secret(&meta).await.unwrap();
+        tx.insert_version(meta.id, &version(1, 1)).await.unwrap();
+        assert_eq!(tx.secret_for_update(mount.id, "a").await.unwrap(), Some(meta.clone()));
+        assert_eq!(tx.version(meta.id, 1).await.unwrap(), Some(version(1, 1)));
+        tx.destroy_version(meta.id, 1).await.unwrap();
+        assert!(tx.version(meta.id, 1).await.unwrap().unwrap().destroyed, "a destroyed version read as it was");
+
+        // A job that rotates the key and writes, then fails: what it did is forgotten.
+        tx.savepoint().await.unwrap();
+        tx.insert_wrapped_key(DEK_DOMAIN, mount.id, 2, &wrapped()).await.unwrap();
+        assert_eq!(tx.latest_key_version(DEK_DOMAIN, mount.id).await.unwrap(), Some(2));
+        assert!(tx.secret_for_update(mount.id, "a").await.unwrap().is_some());
+        tx.delete_mount(mount.id).await.unwrap();
+        assert_eq!(tx.mount("kv").await.unwrap(), None);
+        tx.rollback_to_savepoint().await.unwrap();
+        tx.release_savepoint().await.unwrap();
+        assert_eq!(tx.latest_key_version(DEK_DOMAIN, mount.id).await.unwrap(), Some(1));
+        assert_eq!(tx.mount("kv").await.unwrap().map(|m| m.id), Some(mount.id));
+        tx.commit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_transaction_sees_its_own_changes_through_what_it_has_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = crate::connect(&crate::DatabaseUrl::Sqlite(dir.path().join("kw.db")), 2).await.unwrap();
+        sees_its_own_changes(&sqlite).await;
+        sqlite.close().await;
+        if let Some(url) = crate::connect::test_postgres().await {
+            let pg = crate::connect(&url, 2).await.unwrap();
+            sees_its_own_changes(&pg).await;
+            pg.close().await;
+        }
     }
 }
