@@ -113,14 +113,8 @@ pub(crate) async fn secret_version(
     Ok(Some((meta, v)))
 }
 
-pub(crate) async fn secret(
-    db: &mut dyn Exec,
-    mount_id: Uuid,
-    path: &str,
-    for_update: bool,
-) -> Result<Option<SecretMeta>, StoreError> {
-    let lock = if for_update { " FOR UPDATE" } else { "" };
-    let sql = format!("SELECT {SECRET_COLS} FROM secrets WHERE mount_id = $1 AND path = $2{lock}");
+async fn secret(db: &mut dyn Exec, mount_id: Uuid, path: &str) -> Result<Option<SecretMeta>, StoreError> {
+    let sql = format!("SELECT {SECRET_COLS} FROM secrets WHERE mount_id = $1 AND path = $2");
     db.fetch_optional(&sql, args![mount_id.to_string(), path]).await?.as_ref().map(rows::secret).transpose()
 }
 
@@ -185,7 +179,7 @@ impl Store for SqlStore {
     }
 
     async fn secret(&self, mount_id: Uuid, path: &str) -> Result<Option<SecretMeta>, StoreError> {
-        secret(&mut Pool(&self.pool), mount_id, path, false).await
+        secret(&mut Pool(&self.pool), mount_id, path).await
     }
 
     async fn version(&self, secret_id: Uuid, v: u64) -> Result<Option<SecretVersion>, StoreError> {
