@@ -85,20 +85,18 @@ pub(crate) async fn version(
         .transpose()
 }
 
-/// A secret and one of its versions (`version`, else the current one) in one round trip; `lock`
-/// is appended to the statement (PostgreSQL's `FOR UPDATE OF s` in a write transaction).
+/// A secret and one of its versions (`version`, else the current one) in one round trip.
 pub(crate) async fn secret_version(
     db: &mut dyn Exec,
     mount_id: Uuid,
     path: &str,
     version: Option<u64>,
-    lock: &str,
 ) -> Result<Option<(SecretMeta, Option<SecretVersion>)>, StoreError> {
     let sql = format!(
         "SELECT {}, v.version, v.blob, v.dek_version, v.created_at AS v_created_at, v.deletion_time, v.destroyed, \
          v.created_by, v.field_versions FROM secrets s LEFT JOIN secret_versions v \
          ON v.secret_id = s.id AND v.version = COALESCE($3, s.current_version) \
-         WHERE s.mount_id = $1 AND s.path = $2{lock}",
+         WHERE s.mount_id = $1 AND s.path = $2",
         rows::SECRET_COLS_S
     );
     let version = version.map(to_i64).transpose()?;
@@ -113,8 +111,14 @@ pub(crate) async fn secret_version(
     Ok(Some((meta, v)))
 }
 
-async fn secret(db: &mut dyn Exec, mount_id: Uuid, path: &str) -> Result<Option<SecretMeta>, StoreError> {
-    let sql = format!("SELECT {SECRET_COLS} FROM secrets WHERE mount_id = $1 AND path = $2");
+/// A secret's metadata; `lock` is appended to the statement (`FOR UPDATE` in a write transaction).
+pub(crate) async fn secret(
+    db: &mut dyn Exec,
+    mount_id: Uuid,
+    path: &str,
+    lock: &str,
+) -> Result<Option<SecretMeta>, StoreError> {
+    let sql = format!("SELECT {SECRET_COLS} FROM secrets WHERE mount_id = $1 AND path = $2{lock}");
     db.fetch_optional(&sql, args![mount_id.to_string(), path]).await?.as_ref().map(rows::secret).transpose()
 }
 
@@ -179,7 +183,7 @@ impl Store for SqlStore {
     }
 
     async fn secret(&self, mount_id: Uuid, path: &str) -> Result<Option<SecretMeta>, StoreError> {
-        secret(&mut Pool(&self.pool), mount_id, path).await
+        secret(&mut Pool(&self.pool), mount_id, path, "").await
     }
 
     async fn version(&self, secret_id: Uuid, v: u64) -> Result<Option<SecretVersion>, StoreError> {
@@ -300,7 +304,7 @@ impl Store for SqlStore {
         path: &str,
         version: Option<u64>,
     ) -> Result<Option<(SecretMeta, Option<SecretVersion>)>, StoreError> {
-        secret_version(&mut Pool(&self.pool), mount_id, path, version, "").await
+        secret_version(&mut Pool(&self.pool), mount_id, path, version).await
     }
 
     async fn dek_usage(&self) -> Result<Vec<DekUsage>, StoreError> {

@@ -31,7 +31,7 @@ struct Seen {
     /// The newest version of a wrapped key, by domain and owner; on PostgreSQL its row is
     /// share-locked by this transaction.
     newest: HashMap<(String, Uuid), Option<u32>>,
-    /// The version read with its secret by `secret_for_update` (`None`: no such row).
+    /// The version read with its secret by `secret_for_update` on SQLite (`None`: no such row).
     version: Option<((Uuid, u64), Option<SecretVersion>)>,
 }
 
@@ -190,9 +190,14 @@ impl StoreTx for SqlTx {
     }
 
     async fn secret_for_update(&mut self, mount_id: Uuid, path: &str) -> Result<Option<SecretMeta>, StoreError> {
-        // With its current version, which the write reads next.
-        let lock = if self.backend == Backend::Postgres { " FOR UPDATE OF s" } else { "" };
-        let Some((meta, v)) = sql_store::secret_version(&mut *self.db, mount_id, path, None, lock).await? else {
+        if self.backend == Backend::Postgres {
+            // Locked alone: its versions are read by later statements. A statement that waited
+            // for the lock (a write on another server) returns the other tables' rows as they
+            // were when it started, so a joined version could be one that write has replaced.
+            return sql_store::secret(&mut *self.db, mount_id, path, " FOR UPDATE").await;
+        }
+        // SQLite, one writer: the secret with its current version, which the write reads next.
+        let Some((meta, v)) = sql_store::secret_version(&mut *self.db, mount_id, path, None).await? else {
             return Ok(None);
         };
         self.seen.version = Some(((meta.id, meta.current_version), v));
@@ -485,8 +490,8 @@ impl StoreTx for SqlTx {
             return Ok(candidates.to_vec());
         }
         let mut unused = Vec::with_capacity(candidates.len());
+        let owner = mount_id.to_string();
         for &v in candidates {
-            let owner = mount_id.to_string();
             // A version a write still holds is skipped (kept): waiting could deadlock on the
             // audit head, which that write locks next.
             let lock = "SELECT version FROM wrapped_keys WHERE domain = $1 AND owner = $2 AND version = $3 \
@@ -812,6 +817,42 @@ mod tests {
         assert!(matches!(first, Err(StoreError::Conflict)), "{first:?}");
         delete(store.clone()).await.unwrap();
         assert!(store.mount("kv").await.unwrap().is_none());
+        store.close().await;
+    }
+
+    /// Two servers write one secret at once: the second waits for the first's lock on it and
+    /// must then see the version the first wrote, not the one current when it began to wait
+    /// (a write builds on it: a stale one would drop the first write's fields).
+    #[tokio::test]
+    async fn a_write_that_waited_for_another_reads_what_that_one_wrote() {
+        let Some((store, mount)) = postgres_with_mount().await else { return };
+        let store = std::sync::Arc::new(store);
+        let mut meta = SecretMeta::new(mount.id, "a", 0);
+        meta.current_version = 1;
+        let mut tx = store.begin_write(false).await.unwrap();
+        tx.insert_secret(&meta).await.unwrap();
+        tx.insert_version(meta.id, &version(1, 1)).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut first = store.begin_write(false).await.unwrap();
+        assert!(first.secret_for_update(mount.id, "a").await.unwrap().is_some());
+        let second = tokio::spawn({
+            let store = store.clone();
+            async move {
+                let mut tx = store.begin_write(false).await.unwrap();
+                let meta = tx.secret_for_update(mount.id, "a").await.unwrap().unwrap();
+                let current = tx.version(meta.id, meta.current_version).await.unwrap();
+                (meta.current_version, current)
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert!(!second.is_finished(), "the second write did not wait for the first");
+        first.insert_version(meta.id, &version(2, 1)).await.unwrap();
+        meta.current_version = 2;
+        first.update_secret(&meta).await.unwrap();
+        first.commit().await.unwrap();
+        let (current, read) = second.await.unwrap();
+        assert_eq!((current, read), (2, Some(version(2, 1))));
         store.close().await;
     }
 
