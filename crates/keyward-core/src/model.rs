@@ -264,7 +264,8 @@ pub struct KeyJob {
     pub total: u64,
     /// Rows processed (committed with each batch).
     pub done: u64,
-    /// Where the next batch starts: the last `(secret id, version)` processed (empty at first).
+    /// Where the next batch starts (`("", 0)` at first): the last `(secret id, version)` scanned
+    /// on PostgreSQL, `("", row id)` on SQLite (storage order).
     pub cursor: (String, u64),
     /// The server instance that started or resumed it.
     pub owner: String,

@@ -286,9 +286,10 @@ pub trait StoreTx: Send {
     async fn count_unmigrated(&mut self, mount_id: Option<Uuid>) -> Result<u64, StoreError>;
     /// Every data-key version that exists, as `(mount id, version)`, ordered.
     async fn data_key_versions(&mut self) -> Result<Vec<(Uuid, u32)>, StoreError>;
-    /// Scans up to `limit` stored versions after the cursor `(secret id, version)`, in that
-    /// order, and returns those sealed under an older data key than their mount's newest —
+    /// Scans up to `limit` stored versions after the cursor, and returns those sealed under an older data key than their mount's newest —
     /// `(secret id, mount id, version, blob)` — with the last scanned position (`None` at the end).
+    /// The cursor is opaque to callers (`("", 0)` at first): the last `(secret id, version)` in
+    /// key order on PostgreSQL, `("", row id)` in storage order on SQLite.
     #[allow(clippy::type_complexity)]
     async fn unmigrated_versions(
         &mut self,

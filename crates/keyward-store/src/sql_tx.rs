@@ -588,36 +588,55 @@ impl StoreTx for SqlTx {
         after: &(String, u64),
         limit: u32,
     ) -> Result<(Vec<(Uuid, Uuid, u64, Vec<u8>)>, Option<(String, u64)>), StoreError> {
-        // Walk the primary key from the cursor (O(batch) per call): the row-value comparison is a
-        // range on the key, and `CROSS JOIN` makes SQLite drive from the versions (it would
-        // otherwise start from the mount's secrets and sort all of the mount's versions for
-        // every batch; PostgreSQL plans it as the inner join it is). Rows already under their
-        // mount's newest key are skipped here rather than by a per-row subquery in SQL.
-        let scope = if mount_id.is_some() { " AND s.mount_id = $4" } else { "" };
-        let sql = format!(
-            "SELECT v.secret_id, s.mount_id, v.version, v.blob, v.dek_version FROM secret_versions v \
-             CROSS JOIN secrets s \
-             WHERE s.id = v.secret_id AND (v.secret_id, v.version) > ($1, $2) AND v.blob IS NOT NULL{scope} \
-             ORDER BY v.secret_id, v.version LIMIT $3"
-        );
-        let mut args = args![after.0.as_str(), to_i64(after.1)?, i64::from(limit)];
+        // O(batch) per call from the cursor. On PostgreSQL the walk follows the primary key: the
+        // row-value comparison is a range on it. On SQLite it follows storage order (the row id,
+        // kept in the cursor as `("", rowid)`): versions sit in insertion order, so a key-order
+        // batch touched a random table page per row and its commit wrote each of them to the
+        // log while holding the database's one write lock. A cursor of the other kind (a job
+        // started by an older build) starts the walk again: rows done are skipped below.
+        // `CROSS JOIN` makes SQLite drive from the versions. Rows already under their mount's
+        // newest key are skipped here rather than by a per-row subquery in SQL.
+        let sqlite = self.backend == Backend::Sqlite;
+        let scope = match (mount_id.is_some(), sqlite) {
+            (false, _) => "",
+            (true, true) => " AND s.mount_id = $3",
+            (true, false) => " AND s.mount_id = $4",
+        };
+        let (sql, mut args) = if sqlite {
+            let after = if after.0.is_empty() { to_i64(after.1)? } else { 0 };
+            let sql = format!(
+                "SELECT v.secret_id, s.mount_id, v.version, v.blob, v.dek_version, v.rowid FROM secret_versions v \
+                 CROSS JOIN secrets s \
+                 WHERE s.id = v.secret_id AND v.rowid > $1 AND v.blob IS NOT NULL{scope} \
+                 ORDER BY v.rowid LIMIT $2"
+            );
+            (sql, args![after, i64::from(limit)])
+        } else {
+            let sql = format!(
+                "SELECT v.secret_id, s.mount_id, v.version, v.blob, v.dek_version, 0 FROM secret_versions v \
+                 JOIN secrets s ON s.id = v.secret_id \
+                 WHERE (v.secret_id, v.version) > ($1, $2) AND v.blob IS NOT NULL{scope} \
+                 ORDER BY v.secret_id, v.version LIMIT $3"
+            );
+            (sql, args![after.0.as_str(), to_i64(after.1)?, i64::from(limit)])
+        };
         args.extend(mount_id.map(|m| Arg::from(m.to_string())));
         let rows = self
             .db
             .fetch_all(&sql, args)
             .await?
             .iter()
-            .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-            .collect::<Result<Vec<(String, String, i64, Vec<u8>, Option<i64>)>, StoreError>>()?;
+            .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+            .collect::<Result<Vec<(String, String, i64, Vec<u8>, Option<i64>, i64)>, StoreError>>()?;
+        let position = |v: i64| u64::try_from(v).map_err(|_| StoreError::Corrupt("version".into()));
         let last = match rows.last() {
-            Some((sid, _, v, _, _)) => {
-                Some((sid.clone(), u64::try_from(*v).map_err(|_| StoreError::Corrupt("version".into()))?))
-            }
+            Some((_, _, _, _, _, rowid)) if sqlite => Some((String::new(), position(*rowid)?)),
+            Some((sid, _, v, _, _, _)) => Some((sid.clone(), position(*v)?)),
             None => None,
         };
         let mut newest: std::collections::HashMap<String, Option<i64>> = std::collections::HashMap::new();
         let mut out = Vec::with_capacity(rows.len());
-        for (sid, mid, v, blob, dek) in rows {
+        for (sid, mid, v, blob, dek, _) in rows {
             if !newest.contains_key(&mid) {
                 let sql = "SELECT MAX(version) FROM wrapped_keys WHERE domain = $1 AND owner = $2";
                 let n: Option<i64> = scalar(&mut *self.db, sql, args![DEK_DOMAIN, mid.as_str()]).await?;
@@ -893,6 +912,65 @@ mod tests {
         assert_eq!(tx.latest_key_version(DEK_DOMAIN, mount.id).await.unwrap(), Some(1));
         assert_eq!(tx.mount("kv").await.unwrap().map(|m| m.id), Some(mount.id));
         tx.commit().await.unwrap();
+    }
+
+    /// The re-encryption walk visits every version under an older data key once, across batches,
+    /// and skips those already under the newest. On SQLite it goes in storage (insertion) order,
+    /// so a batch's rows share table pages; a cursor of the other kind starts it again.
+    async fn walks_every_unmigrated_version_once(store: &dyn Store, sqlite: bool) {
+        let mount = kv_mount();
+        let mut tx = store.begin_write(false).await.unwrap();
+        tx.insert_mount(&mount).await.unwrap();
+        tx.insert_wrapped_key(DEK_DOMAIN, mount.id, 1, &wrapped()).await.unwrap();
+        let secrets: Vec<SecretMeta> = ["a", "b", "c"].iter().map(|p| SecretMeta::new(mount.id, p, 0)).collect();
+        let mut inserted = Vec::new();
+        for meta in &secrets {
+            tx.insert_secret(meta).await.unwrap();
+        }
+        for n in 1..=3 {
+            for meta in &secrets {
+                tx.insert_version(meta.id, &version(n, 1)).await.unwrap();
+                inserted.push((meta.id, n));
+            }
+        }
+        tx.insert_wrapped_key(DEK_DOMAIN, mount.id, 2, &wrapped()).await.unwrap();
+        tx.insert_version(secrets[0].id, &version(4, 2)).await.unwrap();
+
+        let (mut seen, mut cursor, mut batches) = (Vec::new(), (String::new(), 0), 0);
+        loop {
+            let (rows, next) = tx.unmigrated_versions(Some(mount.id), &cursor, 2).await.unwrap();
+            seen.extend(rows.iter().map(|r| (r.0, r.2)));
+            batches += 1;
+            match next {
+                Some(next) => cursor = next,
+                None => break,
+            }
+        }
+        if sqlite {
+            assert_eq!(seen, inserted, "not in storage order");
+            let stale = (secrets[2].id.to_string(), 3);
+            let (rows, _) = tx.unmigrated_versions(Some(mount.id), &stale, 2).await.unwrap();
+            assert_eq!(rows.iter().map(|r| (r.0, r.2)).collect::<Vec<_>>(), inserted[..2].to_vec());
+        } else {
+            let mut sorted = inserted.clone();
+            sorted.sort_by_key(|(id, n)| (id.to_string(), *n));
+            assert_eq!(seen, sorted, "not in key order");
+        }
+        assert_eq!(batches, 6, "five full batches of two (the last scans the v2 row) and an empty one");
+        drop(tx);
+    }
+
+    #[tokio::test]
+    async fn the_reencryption_walk_visits_every_unmigrated_version_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = crate::connect(&crate::DatabaseUrl::Sqlite(dir.path().join("kw.db")), 2).await.unwrap();
+        walks_every_unmigrated_version_once(&sqlite, true).await;
+        sqlite.close().await;
+        if let Some(url) = crate::connect::test_postgres().await {
+            let pg = crate::connect(&url, 2).await.unwrap();
+            walks_every_unmigrated_version_once(&pg, false).await;
+            pg.close().await;
+        }
     }
 
     #[tokio::test]
