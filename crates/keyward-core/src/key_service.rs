@@ -1,8 +1,11 @@
 //! Key lifecycle: status, data-key rotation, rewrapping under the active master key, pruning.
-use crate::service::unexpected;
+use std::collections::HashMap;
+
+use keyward_crypto::{blob_dek_version, open_secret_blob, seal_secret_blob, BlobContext};
 use uuid::Uuid;
 
-use crate::{CoreError, KekUsage, KeyJob, KeyStatus, Keyward, UnmigratedCount, WriteOp, WriteReply};
+use crate::service::unexpected;
+use crate::{CoreError, KekUsage, KeyJob, KeyStatus, Keyward, ResealedBatch, UnmigratedCount, WriteOp, WriteReply};
 
 impl Keyward {
     /// Master keys (configured or still in use) and data-key versions, with their users.
@@ -74,7 +77,7 @@ impl Keyward {
         match self.writer.submit(op).await? {
             WriteReply::Job(job) => {
                 if job.status == "running" {
-                    self.spawn_job(job.id);
+                    self.spawn_job(job.clone());
                 }
                 Ok(job)
             }
@@ -106,24 +109,27 @@ impl Keyward {
         let running: Vec<KeyJob> = self.store.key_jobs().await?.into_iter().filter(|j| j.status == "running").collect();
         for job in &running {
             tracing::info!(job = %job.id, done = job.done, total = job.total, "resuming key job");
-            self.spawn_job(job.id);
+            self.spawn_job(job.clone());
         }
         Ok(running.len())
     }
 
-    fn spawn_job(&self, id: Uuid) {
-        let batch = self.config.migrate_batch;
+    /// Runs a job to its end: each batch is read and re-sealed here, outside the write lock,
+    /// then stored by the writer with the job's progress (see [`ResealedBatch`]).
+    fn spawn_job(&self, mut job: KeyJob) {
         let kw = self.clone();
         tokio::spawn(async move {
-            loop {
-                let op = WriteOp::MigrateBatch { job: id, limit: batch.max(1), owner: kw.instance.clone() };
-                match kw.writer.submit(op).await {
-                    Ok(WriteReply::Job(job)) if job.status == "running" => tokio::task::yield_now().await,
-                    Ok(WriteReply::Job(job)) => {
-                        tracing::info!(job = %id, status = %job.status, done = job.done, error = %job.error, "key job finished");
-                        break;
+            let id = job.id;
+            while job.status == "running" {
+                let stored = match kw.reseal_batch(&job).await {
+                    Ok(batch) => kw.store_batch(batch).await,
+                    Err(e) => Err(e),
+                };
+                match stored {
+                    Ok(next) => {
+                        job = next;
+                        tokio::task::yield_now().await;
                     }
-                    Ok(_) => break,
                     Err(e) => {
                         // Storage trouble: back off and retry; progress so far is committed.
                         tracing::warn!(job = %id, error = %e, "key job batch failed; retrying");
@@ -131,7 +137,67 @@ impl Keyward {
                     }
                 }
             }
+            tracing::info!(job = %id, status = %job.status, done = job.done, error = %job.error, "key job finished");
         });
+    }
+
+    /// Reads the job's next batch from committed state and re-seals each version under its
+    /// mount's newest data key, holding no lock. A version that cannot be decrypted ends the
+    /// batch and will fail the job (named by mount, secret id and version, never a value); a
+    /// storage error is returned, to retry.
+    pub async fn reseal_batch(&self, job: &KeyJob) -> Result<ResealedBatch, CoreError> {
+        let (rows, to) =
+            self.store.unmigrated_versions(job.mount_id, &job.cursor, self.config.migrate_batch.max(1)).await?;
+        let mut newest: HashMap<Uuid, u32> = HashMap::new();
+        for (mount, version) in self.store.data_key_versions().await? {
+            let v = newest.entry(mount).or_insert(version);
+            *v = (*v).max(version);
+        }
+        let mut batch = ResealedBatch {
+            job: job.id,
+            from: job.cursor.clone(),
+            to,
+            rows: Vec::with_capacity(rows.len()),
+            sealed_under: Vec::new(),
+            failure: None,
+            owner: self.instance.clone(),
+        };
+        for (secret, mount, version, blob) in &rows {
+            let ctx = BlobContext { mount: *mount.as_bytes(), secret: *secret.as_bytes(), version: *version };
+            let active = newest.get(mount).copied();
+            let resealed = async {
+                let active = active.ok_or_else(|| CoreError::Integrity("missing data key".into()))?;
+                let old = self.keys.dek(&*self.store, *mount, blob_dek_version(blob)?).await?;
+                let plain = open_secret_blob(&old, &ctx, blob)?;
+                let dek = self.keys.dek(&*self.store, *mount, active).await?;
+                Ok::<_, CoreError>((seal_secret_blob(&dek, active, &ctx, &plain), active))
+            };
+            match resealed.await {
+                Ok((sealed, active)) => {
+                    if !batch.sealed_under.contains(&(*mount, active)) {
+                        batch.sealed_under.push((*mount, active));
+                    }
+                    batch.rows.push((*secret, *version, sealed, active));
+                }
+                Err(e @ CoreError::Store(_)) => return Err(e),
+                Err(_) => {
+                    batch.failure = Some(format!(
+                        "secret {secret} version {version} (mount {mount}) cannot be decrypted; it was left as it is"
+                    ));
+                    break;
+                }
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Stores a re-sealed batch with the job's progress, in one transaction; the job comes back
+    /// unchanged when the batch is stale (see [`ResealedBatch`]).
+    pub async fn store_batch(&self, batch: ResealedBatch) -> Result<KeyJob, CoreError> {
+        match self.writer.submit(WriteOp::MigrateBatch(batch)).await? {
+            WriteReply::Job(job) => Ok(job),
+            other => Err(unexpected(&other)),
+        }
     }
 
     /// A key job.

@@ -40,7 +40,7 @@ pub use model::{
     SecretDiff, SecretMeta, SecretSummary, SecretVersion, StaleField, TokenRecord, TransitKey, TransitKeyConfig,
     VersionInfo, WriteSummary, DEFAULT_MAX_VERSIONS,
 };
-pub use ops::{SecretPatch, UnmigratedCount, WriteOp, WriteReply};
+pub use ops::{ResealedBatch, SecretPatch, UnmigratedCount, WriteOp, WriteReply};
 pub use paths::{validate_field_name, validate_mount_path, validate_secret_path, MAX_NAME_LEN};
 pub use policy::{
     parse_policy_document, rule_matches, validate_policy_name, validate_rule_path, validate_rules, Acl, Capability,

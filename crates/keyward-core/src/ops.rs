@@ -191,15 +191,32 @@ pub enum WriteOp {
     },
     /// Create, rotate, reconfigure or delete a transit key.
     Transit(crate::transit::TransitOp),
-    /// Re-encrypt the next batch of a job under the newest data keys; commits the progress with it.
-    MigrateBatch {
-        /// The job.
-        job: Uuid,
-        /// Rows per batch.
-        limit: u32,
-        /// The server instance running it.
-        owner: String,
-    },
+    /// Store a batch of a re-encryption job, re-sealed outside the write lock, and the job's
+    /// progress with it.
+    MigrateBatch(ResealedBatch),
+}
+
+/// A batch of a re-encryption job: versions read from committed state after `from` and re-sealed
+/// under their mount's newest data key, before any write lock was taken. The write transaction
+/// stores them only if the job is still at `from` and each mount's newest key is still the one
+/// they were sealed under; otherwise the job comes back unchanged and the batch is redone.
+#[derive(Debug, Clone)]
+pub struct ResealedBatch {
+    /// The job.
+    pub job: Uuid,
+    /// The job's cursor the batch was read from.
+    pub from: (String, u64),
+    /// The last position scanned (`None`: the walk reached the end).
+    pub to: Option<(String, u64)>,
+    /// `(secret id, version, new blob, data-key version)`.
+    pub rows: Vec<(Uuid, u64, Vec<u8>, u32)>,
+    /// `(mount id, data-key version)` for each mount the rows were sealed for.
+    pub sealed_under: Vec<(Uuid, u32)>,
+    /// Why the job stops after these rows: a version that cannot be decrypted (named, never a
+    /// value).
+    pub failure: Option<String>,
+    /// The server instance running it.
+    pub owner: String,
 }
 
 /// The result of a [`WriteOp`].
@@ -334,7 +351,7 @@ pub(crate) async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &WriteOp)
         WriteOp::StartMigration { mount, owner, counted } => {
             start_migration(tx, mount.as_deref(), owner, counted.as_ref()).await
         }
-        WriteOp::MigrateBatch { job, limit, owner } => migrate_batch(tx, keys, *job, *limit, owner).await,
+        WriteOp::MigrateBatch(batch) => migrate_batch(tx, batch).await,
         WriteOp::DeletePolicy { name } => {
             if tx.delete_policy(name).await? {
                 Ok(WriteReply::Done)
@@ -396,60 +413,34 @@ async fn start_migration(
     Ok(WriteReply::Job(job))
 }
 
-/// One batch: every row is re-sealed under its mount's newest data key (read here, under the
-/// write lock) and the job's counters move in the same transaction, so a crash at any point
-/// leaves each blob either old-and-valid or new-and-valid, and the job resumes where it was.
-async fn migrate_batch(
-    tx: &mut dyn StoreTx,
-    keys: &KeyManager,
-    id: Uuid,
-    limit: u32,
-    owner: &str,
-) -> Result<WriteReply, CoreError> {
+/// Stores one re-sealed batch and the job's progress in the same transaction, so a crash at any
+/// point leaves each blob either old-and-valid or new-and-valid, and the job resumes where it
+/// was. A batch read before another one committed, or sealed under a key that is no longer its
+/// mount's newest (a rotation since; the share lock taken here on PostgreSQL keeps it so until
+/// commit), changes nothing.
+async fn migrate_batch(tx: &mut dyn StoreTx, batch: &ResealedBatch) -> Result<WriteReply, CoreError> {
+    let id = batch.job;
     let mut job = tx.key_job_for_update(id).await?.ok_or_else(|| CoreError::NotFound(format!("key job {id}")))?;
-    if job.status != "running" {
+    if job.status != "running" || job.cursor != batch.from {
         return Ok(WriteReply::Job(job));
     }
-    let (rows, scanned_to) = tx.unmigrated_versions(job.mount_id, &job.cursor, limit).await?;
     let label = WrappedKeyDomain::Dek.label();
-    // The newest data key per mount, read once per batch (under the write lock, so it cannot change).
-    let mut newest: std::collections::HashMap<Uuid, (u32, std::sync::Arc<Key256>)> = std::collections::HashMap::new();
-    let mut resealed = Vec::with_capacity(rows.len());
-    for (secret, mount, version, blob) in &rows {
-        let ctx = BlobContext { mount: *mount.as_bytes(), secret: *secret.as_bytes(), version: *version };
-        let reseal = async {
-            if !newest.contains_key(mount) {
-                let v = tx
-                    .latest_key_version(label, *mount)
-                    .await?
-                    .ok_or_else(|| CoreError::Integrity("missing data key".into()))?;
-                let dek = keys.dek_in_tx(tx, *mount, v).await?;
-                newest.insert(*mount, (v, dek));
-            }
-            let old = keys.dek_in_tx(tx, *mount, blob_dek_version(blob)?).await?;
-            let plain = open_secret_blob(&old, &ctx, blob)?;
-            let (active, dek) = newest.get(mount).cloned().ok_or(CoreError::Unavailable)?;
-            Ok::<_, CoreError>((seal_secret_blob(&dek, active, &ctx, &plain), active))
-        };
-        match reseal.await {
-            Ok((sealed, active)) => resealed.push((*secret, *version, sealed, active)),
-            Err(_) => {
-                job.status = "failed".into();
-                job.error = format!(
-                    "secret {secret} version {version} (mount {mount}) cannot be decrypted; it was left as it is"
-                );
-                break;
-            }
+    for (mount, version) in &batch.sealed_under {
+        if tx.latest_key_version(label, *mount).await? != Some(*version) {
+            return Ok(WriteReply::Job(job));
         }
     }
-    tx.update_version_blobs(&resealed).await?;
-    job.done += resealed.len() as u64;
-    match scanned_to {
-        Some(cursor) if job.status == "running" => job.cursor = cursor,
-        Some(_) => {}
-        None => job.status = "done".into(),
+    tx.update_version_blobs(&batch.rows).await?;
+    job.done += batch.rows.len() as u64;
+    match (&batch.failure, &batch.to) {
+        (Some(error), _) => {
+            job.status = "failed".into();
+            job.error.clone_from(error);
+        }
+        (None, Some(cursor)) => job.cursor = cursor.clone(),
+        (None, None) => job.status = "done".into(),
     }
-    job.owner = owner.to_owned();
+    job.owner.clone_from(&batch.owner);
     job.updated_at = now_nanos();
     tx.update_key_job(&job).await?;
     Ok(WriteReply::Job(job))

@@ -125,6 +125,20 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<(String, BTreeMap<String, String>, BTreeMap<String, FieldStamp>)>, StoreError>;
 
+    /// Scans up to `limit` stored versions after the cursor and returns those sealed under an
+    /// older data key than their mount's newest — `(secret id, mount id, version, blob)` — with
+    /// the last scanned position (`None` at the end). It reads committed state outside any write
+    /// transaction: the batch that stores the re-sealed blobs checks what it relied on. The
+    /// cursor is opaque to callers (`("", 0)` at first): the last `(secret id, version)` in key
+    /// order on PostgreSQL, `("", row id)` in storage order on SQLite.
+    #[allow(clippy::type_complexity)]
+    async fn unmigrated_versions(
+        &self,
+        mount_id: Option<Uuid>,
+        after: &(String, u64),
+        limit: u32,
+    ) -> Result<(Vec<(Uuid, Uuid, u64, Vec<u8>)>, Option<(String, u64)>), StoreError>;
+
     /// A key job.
     async fn key_job(&self, id: Uuid) -> Result<Option<KeyJob>, StoreError>;
     /// Key jobs, newest first.
@@ -286,17 +300,6 @@ pub trait StoreTx: Send {
     async fn count_unmigrated(&mut self, mount_id: Option<Uuid>) -> Result<u64, StoreError>;
     /// Every data-key version that exists, as `(mount id, version)`, ordered.
     async fn data_key_versions(&mut self) -> Result<Vec<(Uuid, u32)>, StoreError>;
-    /// Scans up to `limit` stored versions after the cursor, and returns those sealed under an older data key than their mount's newest —
-    /// `(secret id, mount id, version, blob)` — with the last scanned position (`None` at the end).
-    /// The cursor is opaque to callers (`("", 0)` at first): the last `(secret id, version)` in
-    /// key order on PostgreSQL, `("", row id)` in storage order on SQLite.
-    #[allow(clippy::type_complexity)]
-    async fn unmigrated_versions(
-        &mut self,
-        mount_id: Option<Uuid>,
-        after: &(String, u64),
-        limit: u32,
-    ) -> Result<(Vec<(Uuid, Uuid, u64, Vec<u8>)>, Option<(String, u64)>), StoreError>;
     /// Replaces versions' blobs (re-encrypted): `(secret id, version, blob, dek_version)`. A
     /// version destroyed since its blob was read (by another server, on PostgreSQL) stays
     /// destroyed: its row is left as it is.

@@ -3,10 +3,15 @@
 #![allow(clippy::unwrap_used)] // test helpers panic on purpose
 mod common;
 
+use std::sync::Arc;
+
 use common::{backends, try_start, TestServer, KEY_A};
+use keyward_core::{now_nanos, KeyJob, Keyward, KeywardConfig};
+use keyward_crypto::MasterKeyring;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::Row;
+use uuid::Uuid;
 
 const OLD_KEY: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
 const NEW_KEY: &str = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
@@ -362,5 +367,69 @@ async fn only_one_migration_runs_across_servers() {
         assert_eq!(wait_job(&a, job["id"].as_str().unwrap()).await["status"], "done");
         a.stop().await;
         b.stop().await;
+    }
+}
+
+/// A batch is re-sealed outside the write lock. If its mount's newest key moved on before it is
+/// stored (a rotation, then a prune of the key it was sealed under), storing it changes nothing
+/// and the job redoes it; a batch offered twice is stored once. No blob ends up under a deleted
+/// key.
+#[tokio::test]
+async fn a_batch_resealed_under_a_key_pruned_since_is_not_stored() {
+    for db in backends().await {
+        let srv = TestServer::start(&db, KEY_A).await;
+        for p in 0..5 {
+            srv.set("secret", &format!("p{p}"), json!({"K": format!("value-{p}")})).await;
+        }
+        let (s, r) = srv.json(Method::POST, "/api/v1/mounts/secret/keys/rotate", None).await;
+        assert_eq!((s, r["version"].as_u64()), (200, Some(2)));
+        srv.stop().await;
+
+        let store = keyward_store::connect(&db.url, 4).await.unwrap();
+        let keyring = MasterKeyring::parse(KEY_A).unwrap();
+        let kw = Keyward::open(Arc::new(store), keyring, KeywardConfig::default(), None).await.unwrap();
+        let mount = kw.find_mount("secret").await.unwrap().unwrap().id;
+        let now = now_nanos();
+        let job = KeyJob {
+            id: Uuid::new_v4(),
+            kind: "migrate".into(),
+            mount_id: Some(mount),
+            mount: Some("secret".into()),
+            status: "running".into(),
+            total: 5,
+            done: 0,
+            cursor: (String::new(), 0),
+            owner: "test".into(),
+            started_at: now,
+            updated_at: now,
+            error: String::new(),
+        };
+        let mut tx = kw.store().begin_write(false).await.unwrap();
+        tx.insert_key_job(&job).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let stale = kw.reseal_batch(&job).await.unwrap();
+        assert_eq!((stale.rows.len(), stale.sealed_under.clone()), (5, vec![(mount, 2)]));
+        assert_eq!(kw.rotate_dek("secret").await.unwrap(), 3);
+        assert_eq!(kw.prune_deks("secret").await.unwrap().0, vec![2], "{}", db.label);
+        let after = kw.store_batch(stale).await.unwrap();
+        assert_eq!((after.done, &after.cursor, after.status.as_str()), (0, &job.cursor, "running"), "{}", db.label);
+
+        let batch = kw.reseal_batch(&after).await.unwrap();
+        assert_eq!(batch.sealed_under, vec![(mount, 3)]);
+        let mut job = kw.store_batch(batch.clone()).await.unwrap();
+        assert_eq!(job.done, 5);
+        assert_eq!(kw.store_batch(batch).await.unwrap().done, 5, "a batch was stored twice");
+        while job.status == "running" {
+            let batch = kw.reseal_batch(&job).await.unwrap();
+            job = kw.store_batch(batch).await.unwrap();
+        }
+        assert_eq!((job.status.as_str(), job.done), ("done", 5));
+        for p in 0..5 {
+            let read = kw.read_secret("secret", &format!("p{p}"), None).await.unwrap();
+            assert_eq!(read.data.fields()["K"], format!("value-{p}"));
+            assert_eq!(read.version.dek_version, Some(3));
+        }
+        assert_eq!(kw.prune_deks("secret").await.unwrap().0, vec![1]);
     }
 }

@@ -395,6 +395,15 @@ impl Store for SqlStore {
         count_unmigrated(&mut Pool(&self.pool), mount_id).await
     }
 
+    async fn unmigrated_versions(
+        &self,
+        mount_id: Option<Uuid>,
+        after: &(String, u64),
+        limit: u32,
+    ) -> Result<(Vec<(Uuid, Uuid, u64, Vec<u8>)>, Option<(String, u64)>), StoreError> {
+        unmigrated_versions(&mut Pool(&self.pool), self.backend, mount_id, after, limit).await
+    }
+
     async fn key_job(&self, id: Uuid) -> Result<Option<KeyJob>, StoreError> {
         key_job(&mut Pool(&self.pool), id, false).await
     }
@@ -450,6 +459,77 @@ pub(crate) async fn count_unmigrated(db: &mut dyn Exec, mount_id: Option<Uuid>) 
     let mut args = args![DEK_DOMAIN];
     args.extend(mount_id.map(|m| Arg::from(m.to_string())));
     Ok(scalar::<i64>(db, &sql, args).await?.unsigned_abs())
+}
+
+/// See [`Store::unmigrated_versions`].
+#[allow(clippy::type_complexity)]
+pub(crate) async fn unmigrated_versions(
+    db: &mut dyn Exec,
+    backend: Backend,
+    mount_id: Option<Uuid>,
+    after: &(String, u64),
+    limit: u32,
+) -> Result<(Vec<(Uuid, Uuid, u64, Vec<u8>)>, Option<(String, u64)>), StoreError> {
+    // O(batch) per call from the cursor. On PostgreSQL the walk follows the primary key: the
+    // row-value comparison is a range on it. On SQLite it follows storage order (the row id,
+    // kept in the cursor as `("", rowid)`): versions sit in insertion order, so a key-order
+    // batch touched a random table page per row and its commit wrote each of them to the
+    // log while holding the database's one write lock. A cursor of the other kind (a job
+    // started by an older build) starts the walk again: rows done are skipped below.
+    // `CROSS JOIN` makes SQLite drive from the versions. Rows already under their mount's
+    // newest key are skipped here rather than by a per-row subquery in SQL.
+    let sqlite = backend == Backend::Sqlite;
+    let scope = match (mount_id.is_some(), sqlite) {
+        (false, _) => "",
+        (true, true) => " AND s.mount_id = $3",
+        (true, false) => " AND s.mount_id = $4",
+    };
+    let (sql, mut args) = if sqlite {
+        let after = if after.0.is_empty() { to_i64(after.1)? } else { 0 };
+        let sql = format!(
+            "SELECT v.secret_id, s.mount_id, v.version, v.blob, v.dek_version, v.rowid FROM secret_versions v \
+             CROSS JOIN secrets s \
+             WHERE s.id = v.secret_id AND v.rowid > $1 AND v.blob IS NOT NULL{scope} \
+             ORDER BY v.rowid LIMIT $2"
+        );
+        (sql, args![after, i64::from(limit)])
+    } else {
+        let sql = format!(
+            "SELECT v.secret_id, s.mount_id, v.version, v.blob, v.dek_version, 0 FROM secret_versions v \
+             JOIN secrets s ON s.id = v.secret_id \
+             WHERE (v.secret_id, v.version) > ($1, $2) AND v.blob IS NOT NULL{scope} \
+             ORDER BY v.secret_id, v.version LIMIT $3"
+        );
+        (sql, args![after.0.as_str(), to_i64(after.1)?, i64::from(limit)])
+    };
+    args.extend(mount_id.map(|m| Arg::from(m.to_string())));
+    let rows = db
+        .fetch_all(&sql, args)
+        .await?
+        .iter()
+        .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+        .collect::<Result<Vec<(String, String, i64, Vec<u8>, Option<i64>, i64)>, StoreError>>()?;
+    let position = |v: i64| u64::try_from(v).map_err(|_| StoreError::Corrupt("version".into()));
+    let last = match rows.last() {
+        Some((_, _, _, _, _, rowid)) if sqlite => Some((String::new(), position(*rowid)?)),
+        Some((sid, _, v, _, _, _)) => Some((sid.clone(), position(*v)?)),
+        None => None,
+    };
+    let mut newest: std::collections::HashMap<String, Option<i64>> = std::collections::HashMap::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for (sid, mid, v, blob, dek, _) in rows {
+        if !newest.contains_key(&mid) {
+            let sql = "SELECT MAX(version) FROM wrapped_keys WHERE domain = $1 AND owner = $2";
+            let n: Option<i64> = scalar(db, sql, args![DEK_DOMAIN, mid.as_str()]).await?;
+            newest.insert(mid.clone(), n);
+        }
+        let bad = |_| StoreError::Corrupt("secret version row".into());
+        let version = u64::try_from(v).map_err(|_| StoreError::Corrupt("version".into()))?;
+        if newest.get(&mid).copied().flatten() != dek {
+            out.push((Uuid::parse_str(&sid).map_err(bad)?, Uuid::parse_str(&mid).map_err(bad)?, version, blob));
+        }
+    }
+    Ok((out, last))
 }
 
 pub(crate) async fn data_key_versions(db: &mut dyn Exec) -> Result<Vec<(Uuid, u32)>, StoreError> {

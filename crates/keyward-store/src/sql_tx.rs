@@ -8,7 +8,7 @@ use keyward_core::{
 };
 use uuid::Uuid;
 
-use crate::db::{args, column, scalar, Arg, TxConn};
+use crate::db::{args, column, scalar, TxConn};
 use crate::rows::{self, to_i64, KEY_JOB_COLS};
 use crate::sql_store;
 
@@ -582,75 +582,6 @@ impl StoreTx for SqlTx {
         sql_store::data_key_versions(&mut *self.db).await
     }
 
-    async fn unmigrated_versions(
-        &mut self,
-        mount_id: Option<Uuid>,
-        after: &(String, u64),
-        limit: u32,
-    ) -> Result<(Vec<(Uuid, Uuid, u64, Vec<u8>)>, Option<(String, u64)>), StoreError> {
-        // O(batch) per call from the cursor. On PostgreSQL the walk follows the primary key: the
-        // row-value comparison is a range on it. On SQLite it follows storage order (the row id,
-        // kept in the cursor as `("", rowid)`): versions sit in insertion order, so a key-order
-        // batch touched a random table page per row and its commit wrote each of them to the
-        // log while holding the database's one write lock. A cursor of the other kind (a job
-        // started by an older build) starts the walk again: rows done are skipped below.
-        // `CROSS JOIN` makes SQLite drive from the versions. Rows already under their mount's
-        // newest key are skipped here rather than by a per-row subquery in SQL.
-        let sqlite = self.backend == Backend::Sqlite;
-        let scope = match (mount_id.is_some(), sqlite) {
-            (false, _) => "",
-            (true, true) => " AND s.mount_id = $3",
-            (true, false) => " AND s.mount_id = $4",
-        };
-        let (sql, mut args) = if sqlite {
-            let after = if after.0.is_empty() { to_i64(after.1)? } else { 0 };
-            let sql = format!(
-                "SELECT v.secret_id, s.mount_id, v.version, v.blob, v.dek_version, v.rowid FROM secret_versions v \
-                 CROSS JOIN secrets s \
-                 WHERE s.id = v.secret_id AND v.rowid > $1 AND v.blob IS NOT NULL{scope} \
-                 ORDER BY v.rowid LIMIT $2"
-            );
-            (sql, args![after, i64::from(limit)])
-        } else {
-            let sql = format!(
-                "SELECT v.secret_id, s.mount_id, v.version, v.blob, v.dek_version, 0 FROM secret_versions v \
-                 JOIN secrets s ON s.id = v.secret_id \
-                 WHERE (v.secret_id, v.version) > ($1, $2) AND v.blob IS NOT NULL{scope} \
-                 ORDER BY v.secret_id, v.version LIMIT $3"
-            );
-            (sql, args![after.0.as_str(), to_i64(after.1)?, i64::from(limit)])
-        };
-        args.extend(mount_id.map(|m| Arg::from(m.to_string())));
-        let rows = self
-            .db
-            .fetch_all(&sql, args)
-            .await?
-            .iter()
-            .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
-            .collect::<Result<Vec<(String, String, i64, Vec<u8>, Option<i64>, i64)>, StoreError>>()?;
-        let position = |v: i64| u64::try_from(v).map_err(|_| StoreError::Corrupt("version".into()));
-        let last = match rows.last() {
-            Some((_, _, _, _, _, rowid)) if sqlite => Some((String::new(), position(*rowid)?)),
-            Some((sid, _, v, _, _, _)) => Some((sid.clone(), position(*v)?)),
-            None => None,
-        };
-        let mut newest: std::collections::HashMap<String, Option<i64>> = std::collections::HashMap::new();
-        let mut out = Vec::with_capacity(rows.len());
-        for (sid, mid, v, blob, dek, _) in rows {
-            if !newest.contains_key(&mid) {
-                let sql = "SELECT MAX(version) FROM wrapped_keys WHERE domain = $1 AND owner = $2";
-                let n: Option<i64> = scalar(&mut *self.db, sql, args![DEK_DOMAIN, mid.as_str()]).await?;
-                newest.insert(mid.clone(), n);
-            }
-            let bad = |_| StoreError::Corrupt("secret version row".into());
-            let version = u64::try_from(v).map_err(|_| StoreError::Corrupt("version".into()))?;
-            if newest.get(&mid).copied().flatten() != dek {
-                out.push((Uuid::parse_str(&sid).map_err(bad)?, Uuid::parse_str(&mid).map_err(bad)?, version, blob));
-            }
-        }
-        Ok((out, last))
-    }
-
     async fn update_version_blobs(&mut self, rows: &[(Uuid, u64, Vec<u8>, u32)]) -> Result<(), StoreError> {
         self.seen.version = None;
         // On PostgreSQL, one statement per chunk of 100 rows (400 parameters) saves round trips:
@@ -794,8 +725,8 @@ mod tests {
 
         // A re-encryption batch reads the version; another server destroys it and commits; the
         // batch's re-sealed blob must not bring it back.
+        let (rows, _) = store.unmigrated_versions(Some(mount.id), &(String::new(), 0), 10).await.unwrap();
         let mut batch = store.begin_write(false).await.unwrap();
-        let (rows, _) = batch.unmigrated_versions(Some(mount.id), &(String::new(), 0), 10).await.unwrap();
         assert_eq!(rows.iter().map(|r| (r.0, r.2)).collect::<Vec<_>>(), vec![(meta.id, 1)]);
         let mut destroy = store.begin_write(false).await.unwrap();
         destroy.destroy_version(meta.id, 1).await.unwrap();
@@ -935,10 +866,11 @@ mod tests {
         }
         tx.insert_wrapped_key(DEK_DOMAIN, mount.id, 2, &wrapped()).await.unwrap();
         tx.insert_version(secrets[0].id, &version(4, 2)).await.unwrap();
+        tx.commit().await.unwrap();
 
         let (mut seen, mut cursor, mut batches) = (Vec::new(), (String::new(), 0), 0);
         loop {
-            let (rows, next) = tx.unmigrated_versions(Some(mount.id), &cursor, 2).await.unwrap();
+            let (rows, next) = store.unmigrated_versions(Some(mount.id), &cursor, 2).await.unwrap();
             seen.extend(rows.iter().map(|r| (r.0, r.2)));
             batches += 1;
             match next {
@@ -949,7 +881,7 @@ mod tests {
         if sqlite {
             assert_eq!(seen, inserted, "not in storage order");
             let stale = (secrets[2].id.to_string(), 3);
-            let (rows, _) = tx.unmigrated_versions(Some(mount.id), &stale, 2).await.unwrap();
+            let (rows, _) = store.unmigrated_versions(Some(mount.id), &stale, 2).await.unwrap();
             assert_eq!(rows.iter().map(|r| (r.0, r.2)).collect::<Vec<_>>(), inserted[..2].to_vec());
         } else {
             let mut sorted = inserted.clone();
@@ -957,7 +889,6 @@ mod tests {
             assert_eq!(seen, sorted, "not in key order");
         }
         assert_eq!(batches, 6, "five full batches of two (the last scans the v2 row) and an empty one");
-        drop(tx);
     }
 
     #[tokio::test]
