@@ -5,7 +5,10 @@ use keyward_crypto::{blob_dek_version, open_secret_blob, seal_secret_blob, BlobC
 use uuid::Uuid;
 
 use crate::service::unexpected;
-use crate::{CoreError, KekUsage, KeyJob, KeyStatus, Keyward, ResealedBatch, UnmigratedCount, WriteOp, WriteReply};
+use crate::{
+    CoreError, KekUsage, KeyJob, KeyStatus, Keyward, ResealedBatch, ResealedVersion, UnmigratedCount, WriteOp,
+    WriteReply,
+};
 
 impl Keyward {
     /// Master keys (configured or still in use) and data-key versions, with their users.
@@ -162,22 +165,23 @@ impl Keyward {
             failure: None,
             owner: self.instance.clone(),
         };
-        for (secret, mount, version, blob) in &rows {
-            let ctx = BlobContext { mount: *mount.as_bytes(), secret: *secret.as_bytes(), version: *version };
-            let active = newest.get(mount).copied();
+        for row in rows {
+            let (secret, mount, version) = (row.secret, row.mount, row.version);
+            let ctx = BlobContext { mount: *mount.as_bytes(), secret: *secret.as_bytes(), version };
+            let active = newest.get(&mount).copied();
             let resealed = async {
                 let active = active.ok_or_else(|| CoreError::Integrity("missing data key".into()))?;
-                let old = self.keys.dek(&*self.store, *mount, blob_dek_version(blob)?).await?;
-                let plain = open_secret_blob(&old, &ctx, blob)?;
-                let dek = self.keys.dek(&*self.store, *mount, active).await?;
+                let old = self.keys.dek(&*self.store, mount, blob_dek_version(&row.blob)?).await?;
+                let plain = open_secret_blob(&old, &ctx, &row.blob)?;
+                let dek = self.keys.dek(&*self.store, mount, active).await?;
                 Ok::<_, CoreError>((seal_secret_blob(&dek, active, &ctx, &plain), active))
             };
             match resealed.await {
-                Ok((sealed, active)) => {
-                    if !batch.sealed_under.contains(&(*mount, active)) {
-                        batch.sealed_under.push((*mount, active));
+                Ok((blob, dek_version)) => {
+                    if !batch.sealed_under.contains(&(mount, dek_version)) {
+                        batch.sealed_under.push((mount, dek_version));
                     }
-                    batch.rows.push((*secret, *version, sealed, active));
+                    batch.rows.push(ResealedVersion { secret, version, row: row.row, blob, dek_version });
                 }
                 Err(e @ CoreError::Store(_)) => return Err(e),
                 Err(_) => {

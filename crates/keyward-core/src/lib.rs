@@ -37,8 +37,8 @@ pub use keyward_crypto::WrappedKey;
 pub use kv::{merge_patch_value, KvRead, VersionAction};
 pub use model::{
     DekUsage, DoctorReport, FieldStamp, KekUsage, KeyJob, KeyStatus, KvConfig, MetadataUpdate, Mount, MountKind,
-    SecretDiff, SecretMeta, SecretSummary, SecretVersion, StaleField, TokenRecord, TransitKey, TransitKeyConfig,
-    VersionInfo, WriteSummary, DEFAULT_MAX_VERSIONS,
+    ResealedVersion, SecretDiff, SecretMeta, SecretSummary, SecretVersion, StaleField, TokenRecord, TransitKey,
+    TransitKeyConfig, UnmigratedVersion, VersionInfo, WriteSummary, DEFAULT_MAX_VERSIONS,
 };
 pub use ops::{ResealedBatch, SecretPatch, UnmigratedCount, WriteOp, WriteReply};
 pub use paths::{validate_field_name, validate_mount_path, validate_secret_path, MAX_NAME_LEN};

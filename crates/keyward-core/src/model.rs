@@ -247,6 +247,37 @@ pub struct KeyStatus {
     pub deks: Vec<DekUsage>,
 }
 
+/// A stored version sealed under an older data key than its mount's newest, as a re-encryption
+/// batch reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnmigratedVersion {
+    /// The secret's id.
+    pub secret: Uuid,
+    /// Its mount's id.
+    pub mount: Uuid,
+    /// The version number.
+    pub version: u64,
+    /// Where the row is stored (SQLite's row id; 0 on PostgreSQL), to find it again cheaply.
+    pub row: i64,
+    /// The sealed blob.
+    pub blob: Vec<u8>,
+}
+
+/// A version re-sealed under a newer data key, to store in place of its blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResealedVersion {
+    /// The secret's id.
+    pub secret: Uuid,
+    /// The version number.
+    pub version: u64,
+    /// Where the row is stored (see [`UnmigratedVersion::row`]).
+    pub row: i64,
+    /// The new blob.
+    pub blob: Vec<u8>,
+    /// The data-key version that sealed it.
+    pub dek_version: u32,
+}
+
 /// A long key job running inside the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyJob {

@@ -208,8 +208,8 @@ pub struct ResealedBatch {
     pub from: (String, u64),
     /// The last position scanned (`None`: the walk reached the end).
     pub to: Option<(String, u64)>,
-    /// `(secret id, version, new blob, data-key version)`.
-    pub rows: Vec<(Uuid, u64, Vec<u8>, u32)>,
+    /// The re-sealed versions.
+    pub rows: Vec<crate::ResealedVersion>,
     /// `(mount id, data-key version)` for each mount the rows were sealed for.
     pub sealed_under: Vec<(Uuid, u32)>,
     /// Why the job stops after these rows: a version that cannot be decrypted (named, never a

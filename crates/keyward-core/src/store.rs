@@ -6,8 +6,8 @@ use keyward_crypto::WrappedKey;
 use uuid::Uuid;
 
 use crate::{
-    AuditRow, DekUsage, FieldStamp, KeyJob, Mount, Nanos, Policy, ProxyRoute, SecretMeta, SecretSummary, SecretVersion,
-    StoreError, TokenRecord, TransitKey,
+    AuditRow, DekUsage, FieldStamp, KeyJob, Mount, Nanos, Policy, ProxyRoute, ResealedVersion, SecretMeta,
+    SecretSummary, SecretVersion, StoreError, TokenRecord, TransitKey, UnmigratedVersion,
 };
 
 /// Which database engine a store runs on.
@@ -126,18 +126,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<(String, BTreeMap<String, String>, BTreeMap<String, FieldStamp>)>, StoreError>;
 
     /// Scans up to `limit` stored versions after the cursor and returns those sealed under an
-    /// older data key than their mount's newest — `(secret id, mount id, version, blob)` — with
-    /// the last scanned position (`None` at the end). It reads committed state outside any write
+    /// older data key than their mount's newest, with the last scanned position (`None` at the end). It reads committed state outside any write
     /// transaction: the batch that stores the re-sealed blobs checks what it relied on. The
     /// cursor is opaque to callers (`("", 0)` at first): the last `(secret id, version)` in key
     /// order on PostgreSQL, `("", row id)` in storage order on SQLite.
-    #[allow(clippy::type_complexity)]
     async fn unmigrated_versions(
         &self,
         mount_id: Option<Uuid>,
         after: &(String, u64),
         limit: u32,
-    ) -> Result<(Vec<(Uuid, Uuid, u64, Vec<u8>)>, Option<(String, u64)>), StoreError>;
+    ) -> Result<(Vec<UnmigratedVersion>, Option<(String, u64)>), StoreError>;
 
     /// A key job.
     async fn key_job(&self, id: Uuid) -> Result<Option<KeyJob>, StoreError>;
@@ -300,10 +298,9 @@ pub trait StoreTx: Send {
     async fn count_unmigrated(&mut self, mount_id: Option<Uuid>) -> Result<u64, StoreError>;
     /// Every data-key version that exists, as `(mount id, version)`, ordered.
     async fn data_key_versions(&mut self) -> Result<Vec<(Uuid, u32)>, StoreError>;
-    /// Replaces versions' blobs (re-encrypted): `(secret id, version, blob, dek_version)`. A
-    /// version destroyed since its blob was read (by another server, on PostgreSQL) stays
-    /// destroyed: its row is left as it is.
-    async fn update_version_blobs(&mut self, rows: &[(Uuid, u64, Vec<u8>, u32)]) -> Result<(), StoreError>;
+    /// Replaces versions' blobs (re-encrypted). A version destroyed or deleted since its blob
+    /// was read stays so: its row is left as it is (or not found).
+    async fn update_version_blobs(&mut self, rows: &[ResealedVersion]) -> Result<(), StoreError>;
 
     /// The audit head, locked until the transaction ends (one appender at a time).
     async fn audit_head_for_update(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use keyward_core::WrappedKey;
 use keyward_core::{
     AuditAppender, AuditRow, Backend, DekUsage, Mount, Policy, SecretMeta, SecretSummary, SecretVersion, Store,
-    StoreError, StoreTx, TokenRecord,
+    StoreError, StoreTx, TokenRecord, UnmigratedVersion,
 };
 use keyward_core::{FieldStamp, KeyJob, ProxyRoute, TransitKey};
 use sqlx::AnyPool;
@@ -400,7 +400,7 @@ impl Store for SqlStore {
         mount_id: Option<Uuid>,
         after: &(String, u64),
         limit: u32,
-    ) -> Result<(Vec<(Uuid, Uuid, u64, Vec<u8>)>, Option<(String, u64)>), StoreError> {
+    ) -> Result<(Vec<UnmigratedVersion>, Option<(String, u64)>), StoreError> {
         unmigrated_versions(&mut Pool(&self.pool), self.backend, mount_id, after, limit).await
     }
 
@@ -462,14 +462,13 @@ pub(crate) async fn count_unmigrated(db: &mut dyn Exec, mount_id: Option<Uuid>) 
 }
 
 /// See [`Store::unmigrated_versions`].
-#[allow(clippy::type_complexity)]
 pub(crate) async fn unmigrated_versions(
     db: &mut dyn Exec,
     backend: Backend,
     mount_id: Option<Uuid>,
     after: &(String, u64),
     limit: u32,
-) -> Result<(Vec<(Uuid, Uuid, u64, Vec<u8>)>, Option<(String, u64)>), StoreError> {
+) -> Result<(Vec<UnmigratedVersion>, Option<(String, u64)>), StoreError> {
     // O(batch) per call from the cursor. On PostgreSQL the walk follows the primary key: the
     // row-value comparison is a range on it. On SQLite it follows storage order (the row id,
     // kept in the cursor as `("", rowid)`): versions sit in insertion order, so a key-order
@@ -517,7 +516,7 @@ pub(crate) async fn unmigrated_versions(
     };
     let mut newest: std::collections::HashMap<String, Option<i64>> = std::collections::HashMap::new();
     let mut out = Vec::with_capacity(rows.len());
-    for (sid, mid, v, blob, dek, _) in rows {
+    for (sid, mid, v, blob, dek, row) in rows {
         if !newest.contains_key(&mid) {
             let sql = "SELECT MAX(version) FROM wrapped_keys WHERE domain = $1 AND owner = $2";
             let n: Option<i64> = scalar(db, sql, args![DEK_DOMAIN, mid.as_str()]).await?;
@@ -526,7 +525,8 @@ pub(crate) async fn unmigrated_versions(
         let bad = |_| StoreError::Corrupt("secret version row".into());
         let version = u64::try_from(v).map_err(|_| StoreError::Corrupt("version".into()))?;
         if newest.get(&mid).copied().flatten() != dek {
-            out.push((Uuid::parse_str(&sid).map_err(bad)?, Uuid::parse_str(&mid).map_err(bad)?, version, blob));
+            let (secret, mount) = (Uuid::parse_str(&sid).map_err(bad)?, Uuid::parse_str(&mid).map_err(bad)?);
+            out.push(UnmigratedVersion { secret, mount, version, row, blob });
         }
     }
     Ok((out, last))
