@@ -169,6 +169,10 @@ pub trait AuditAppender: Send {
 pub trait StoreTx: Send {
     /// Commits durably.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+    /// Commits without waiting for the disk: a crash of the machine may lose this transaction
+    /// (whole, never part of it), and the next durable commit makes it durable too (both engines
+    /// sync their log in order). Only for work that is simply redone when lost.
+    async fn commit_unsynced(self: Box<Self>) -> Result<(), StoreError>;
     /// Marks a point that [`StoreTx::rollback_to_savepoint`] returns to.
     async fn savepoint(&mut self) -> Result<(), StoreError>;
     /// Forgets the last savepoint, keeping its changes.

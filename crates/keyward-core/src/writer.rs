@@ -246,7 +246,11 @@ async fn commit_batch(store: &dyn Store, keys: &KeyManager, audit: Option<&Audit
             return fail_all(e);
         }
     }
-    match tx.commit().await {
+    // Re-encryption batches alone need not wait for the disk: one lost to a crash is redone
+    // from the job's cursor (lost with it), and the old blobs it replaced stay readable.
+    let redone_if_lost = jobs.iter().all(|j| j.audit.is_none() && matches!(j.op, Some(WriteOp::MigrateBatch(_))));
+    let committed = if redone_if_lost { tx.commit_unsynced().await } else { tx.commit().await };
+    match committed {
         Ok(()) => (results, lines),
         Err(e) => fail_all(e),
     }

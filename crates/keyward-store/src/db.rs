@@ -209,6 +209,8 @@ impl Exec for Pool<'_> {
 pub(crate) trait TxConn: Exec {
     /// Commits; dropping the transaction instead rolls it back.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+    /// Commits without waiting for the disk (see [`keyward_core::StoreTx::commit_unsynced`]).
+    async fn commit_unsynced(self: Box<Self>) -> Result<(), StoreError>;
 }
 
 /// A sqlx transaction (PostgreSQL).
@@ -234,18 +236,24 @@ impl TxConn for AnyTx {
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         self.0.commit().await.map_err(db_err)
     }
+
+    async fn commit_unsynced(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.execute("SET LOCAL synchronous_commit = off", vec![]).await?;
+        self.commit().await
+    }
 }
 
 /// Opens a connection of keyward's own to an already migrated WAL-mode SQLite database, with
-/// `synchronous` set as given, `secure_delete` and foreign keys on, and a 15 s busy timeout.
-pub(crate) fn open_lite(path: &Path, synchronous: &str) -> Result<rusqlite::Connection, StoreError> {
+/// `synchronous=NORMAL` (see [`LiteConn`]), `secure_delete` and foreign keys on, and a 15 s
+/// busy timeout.
+fn open_lite(path: &Path) -> Result<rusqlite::Connection, StoreError> {
     let conn = rusqlite::Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(lite_err)?;
     conn.busy_timeout(Duration::from_secs(15)).map_err(lite_err)?;
-    conn.execute_batch(&format!("PRAGMA synchronous={synchronous}; PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON;"))
+    conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON;")
         .map_err(lite_err)?;
     conn.set_prepared_statement_cache_capacity(64);
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(lite_err)?;
@@ -255,27 +263,67 @@ pub(crate) fn open_lite(path: &Path, synchronous: &str) -> Result<rusqlite::Conn
     Ok(conn)
 }
 
+/// A connection of keyward's own to a SQLite database (see [`open_lite`]) with a descriptor of
+/// its write-ahead log. Its commits run with `synchronous=NORMAL` (written to the log, not yet
+/// synced) and [`LiteConn::sync`] makes them durable with one `fdatasync` of the log: the
+/// guarantee of `synchronous=FULL`, which syncs the log inside each commit, at the cost of one
+/// data-only sync (SQLite's own would be a full `fsync`, also writing the file's times), and
+/// only where it is asked for. The log is synced in order, so a sync makes every earlier commit
+/// durable too. Checkpoints under `NORMAL` sync the log before copying it and the database
+/// after, so a reset log never drops a commit that was synced.
+#[derive(Debug)]
+pub(crate) struct LiteConn {
+    pub(crate) conn: rusqlite::Connection,
+    /// The database's write-ahead log.
+    pub(crate) wal: std::fs::File,
+}
+
+impl LiteConn {
+    /// Opens the (already migrated, WAL-mode) database; durability comes from [`LiteConn::sync`].
+    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = open_lite(path)?;
+        // The log sits beside the file SQLite actually opened (symbolic links resolved), which
+        // is not always `path`: syncing a file of that name elsewhere would sync nothing.
+        let db = conn
+            .path()
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| StoreError::Database("keyward's SQLite connection needs a database file".into()))?;
+        let wal_path = std::path::PathBuf::from(format!("{db}-wal"));
+        // The log exists while any connection is open (this one stays open as long as it is
+        // used), and SQLite takes no locks on it, so holding a descriptor of our own is safe.
+        let wal = std::fs::File::open(&wal_path).map_err(|e| {
+            StoreError::Database(format!("cannot open the write-ahead log {}: {e}", wal_path.display()))
+        })?;
+        Ok(Self { conn, wal })
+    }
+
+    /// Makes every commit so far durable.
+    pub(crate) fn sync(&self) -> Result<(), StoreError> {
+        self.wal.sync_data().map_err(|e| StoreError::Database(format!("cannot sync the write-ahead log: {e}")))
+    }
+}
+
 /// A SQLite write transaction on the store's rusqlite connection, held for the transaction's
 /// life. Its statements run synchronously on the caller's thread (each takes microseconds; the
 /// single writer has a thread of its own), and their prepared forms are cached on the connection.
 pub(crate) struct LiteTx {
-    conn: OwnedMutexGuard<Option<rusqlite::Connection>>,
+    conn: OwnedMutexGuard<Option<LiteConn>>,
 }
 
 impl LiteTx {
     /// Takes the write lock (`BEGIN IMMEDIATE`, waiting up to the connection's busy timeout).
-    pub(crate) fn begin(conn: OwnedMutexGuard<Option<rusqlite::Connection>>) -> Result<Self, StoreError> {
+    pub(crate) fn begin(conn: OwnedMutexGuard<Option<LiteConn>>) -> Result<Self, StoreError> {
         let tx = Self { conn };
-        tx.conn()?.execute_batch("BEGIN IMMEDIATE").map_err(lite_err)?;
+        tx.conn()?.conn.execute_batch("BEGIN IMMEDIATE").map_err(lite_err)?;
         Ok(tx)
     }
 
-    fn conn(&self) -> Result<&rusqlite::Connection, StoreError> {
+    fn conn(&self) -> Result<&LiteConn, StoreError> {
         self.conn.as_ref().ok_or_else(|| StoreError::Database("the database is closed".into()))
     }
 
     fn rows(&self, sql: &str, args: &[Arg], limit: usize) -> Result<Vec<Row>, StoreError> {
-        let mut st = self.conn()?.prepare_cached(sql).map_err(lite_err)?;
+        let mut st = self.conn()?.conn.prepare_cached(sql).map_err(lite_err)?;
         let names: Arc<[String]> = st.column_names().into_iter().map(String::from).collect();
         bind(&mut st, args)?;
         let mut rows = st.raw_query();
@@ -305,7 +353,7 @@ fn bind(st: &mut rusqlite::Statement<'_>, args: &[Arg]) -> Result<(), StoreError
 
 impl Drop for LiteTx {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.as_ref().filter(|c| !c.is_autocommit()) {
+        if let Some(conn) = self.conn.as_ref().map(|c| &c.conn).filter(|c| !c.is_autocommit()) {
             if let Err(e) = conn.execute_batch("ROLLBACK") {
                 tracing::error!(error = %e, "cannot roll back a SQLite write transaction");
             }
@@ -316,7 +364,7 @@ impl Drop for LiteTx {
 #[async_trait]
 impl Exec for LiteTx {
     async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
-        let mut st = self.conn()?.prepare_cached(sql).map_err(lite_err)?;
+        let mut st = self.conn()?.conn.prepare_cached(sql).map_err(lite_err)?;
         bind(&mut st, &args)?;
         let n = st.raw_execute().map_err(lite_err)?;
         Ok(u64::try_from(n).unwrap_or(u64::MAX))
@@ -335,7 +383,14 @@ impl Exec for LiteTx {
 impl TxConn for LiteTx {
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         // On failure the transaction is still open; dropping `self` rolls it back.
-        self.conn()?.execute_batch("COMMIT").map_err(lite_err)
+        let conn = self.conn()?;
+        conn.conn.execute_batch("COMMIT").map_err(lite_err)?;
+        conn.sync()
+    }
+
+    async fn commit_unsynced(self: Box<Self>) -> Result<(), StoreError> {
+        // On failure the transaction is still open; dropping `self` rolls it back.
+        self.conn()?.conn.execute_batch("COMMIT").map_err(lite_err)
     }
 }
 
@@ -343,13 +398,13 @@ impl TxConn for LiteTx {
 mod tests {
     use super::*;
 
-    async fn lite_db(dir: &Path) -> Arc<tokio::sync::Mutex<Option<rusqlite::Connection>>> {
+    async fn lite_db(dir: &Path) -> Arc<tokio::sync::Mutex<Option<LiteConn>>> {
         let path = dir.join("t.db");
         let setup = rusqlite::Connection::open(&path).unwrap();
         setup
             .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b BLOB)")
             .unwrap();
-        Arc::new(tokio::sync::Mutex::new(Some(open_lite(&path, "FULL").unwrap())))
+        Arc::new(tokio::sync::Mutex::new(Some(LiteConn::open(&path).unwrap())))
     }
 
     /// `$n` is bound to the n-th argument even where `$2` appears before `$1`, NULLs of every
@@ -373,6 +428,22 @@ mod tests {
         let err = tx.execute("INSERT INTO t (id, a) VALUES ($1, $2)", args![1, "dup"]).await.unwrap_err();
         assert!(matches!(err, StoreError::Conflict), "{err:?}");
         Box::new(tx).commit().await.unwrap();
+    }
+
+    /// Both kinds of commit commit; the unsynced one leaves the next commit synced.
+    #[tokio::test]
+    async fn synced_and_unsynced_commits_both_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = lite_db(dir.path()).await;
+        let mut tx = LiteTx::begin(conn.clone().lock_owned().await).unwrap();
+        tx.execute("INSERT INTO t (id, a) VALUES ($1, $2)", args![1, "lazy"]).await.unwrap();
+        Box::new(tx).commit_unsynced().await.unwrap();
+        let mut tx = LiteTx::begin(conn.clone().lock_owned().await).unwrap();
+        tx.execute("INSERT INTO t (id, a) VALUES ($1, $2)", args![2, "synced"]).await.unwrap();
+        Box::new(tx).commit().await.unwrap();
+        let other = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+        let n: i64 = other.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 2);
     }
 
     /// A transaction dropped without commit is rolled back, and the connection is free again.

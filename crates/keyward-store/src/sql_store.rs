@@ -27,16 +27,16 @@ pub struct SqlStore {
     /// The database file, on SQLite.
     sqlite_path: Option<PathBuf>,
     /// On SQLite, the connection write transactions run on (`None` once closed).
-    writer: Option<Arc<Mutex<Option<rusqlite::Connection>>>>,
+    writer: Option<Arc<Mutex<Option<crate::db::LiteConn>>>>,
 }
 
 impl SqlStore {
     /// A store over `pool`; on SQLite (`sqlite_path` set) it also opens the connection write
-    /// transactions run on, with the pool's settings (`synchronous=FULL`).
+    /// transactions run on (each commit synced, unless asked not to).
     pub(crate) fn new(pool: AnyPool, backend: Backend, sqlite_path: Option<PathBuf>) -> Result<Self, StoreError> {
         let writer = match &sqlite_path {
             Some(path) => {
-                let conn = crate::db::open_lite(path, "FULL")?;
+                let conn = crate::db::LiteConn::open(path)?;
                 Some(Arc::new(Mutex::new(Some(conn))))
             }
             None => None,

@@ -65,6 +65,10 @@ impl StoreTx for SqlTx {
         self.db.commit().await
     }
 
+    async fn commit_unsynced(self: Box<Self>) -> Result<(), StoreError> {
+        self.db.commit_unsynced().await
+    }
+
     async fn savepoint(&mut self) -> Result<(), StoreError> {
         self.exec("SAVEPOINT kw_op").await
     }

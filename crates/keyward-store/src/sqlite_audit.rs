@@ -2,19 +2,14 @@
 //! appender's thread, so an audited read waits for one transaction and one fsync rather than for
 //! a chain of async round trips to a pool connection's worker thread.
 //!
-//! Its commits run with `synchronous=NORMAL` (written to the WAL, not yet synced) and `sync`
-//! makes them durable with one `fdatasync` of the WAL file before any request they audit is
-//! answered: the same guarantee as `synchronous=FULL`, which syncs the WAL inside each commit,
-//! at the cost of one data-only sync (SQLite's own would be a full `fsync`, also writing the
-//! file's times). Checkpoints under `NORMAL` sync the WAL before copying it and the database
-//! after, so a reset WAL never drops an entry that was synced.
-use std::fs::File;
-use std::path::{Path, PathBuf};
+//! Its commits are made durable by `sync` (one `fdatasync` of the log, see [`LiteConn`]) before
+//! any request they audit is answered.
+use std::path::Path;
 
 use keyward_core::{AuditAppender, AuditRow, StoreError};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
-use crate::db::open_lite;
+use crate::db::LiteConn;
 use crate::rows::to_i64;
 
 fn db_err(e: rusqlite::Error) -> StoreError {
@@ -24,28 +19,13 @@ fn db_err(e: rusqlite::Error) -> StoreError {
 /// Appends audit rows to a SQLite database through its own connection.
 #[derive(Debug)]
 pub(crate) struct SqliteAuditAppender {
-    conn: Connection,
-    /// The database's write-ahead log.
-    wal: File,
+    lite: LiteConn,
 }
 
 impl SqliteAuditAppender {
     /// Opens the (already migrated, WAL-mode) database; durability comes from `sync`.
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = open_lite(path, "NORMAL")?;
-        // The log sits beside the file SQLite actually opened (symbolic links resolved), which
-        // is not always `path`: syncing a file of that name elsewhere would sync nothing.
-        let db = conn
-            .path()
-            .filter(|p| !p.is_empty())
-            .ok_or_else(|| StoreError::Database("the audit appender needs a database file".into()))?;
-        let wal_path = PathBuf::from(format!("{db}-wal"));
-        // The log exists while any connection is open (this one stays open as long as the
-        // appender), and SQLite takes no locks on it, so holding a descriptor of our own is safe.
-        let wal = File::open(&wal_path).map_err(|e| {
-            StoreError::Database(format!("cannot open the write-ahead log {}: {e}", wal_path.display()))
-        })?;
-        Ok(Self { conn, wal })
+        Ok(Self { lite: LiteConn::open(path)? })
     }
 }
 
@@ -60,13 +40,13 @@ fn head(conn: &Connection) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
 
 impl AuditAppender for SqliteAuditAppender {
     fn head(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        head(&self.conn)
+        head(&self.lite.conn)
     }
 
     fn append_after(&mut self, expected: &(u64, Vec<u8>), rows: &[AuditRow]) -> Result<bool, StoreError> {
         // `BEGIN IMMEDIATE` takes the write lock before the head is read, so the check, the
         // inserts and the head's move to the last row see one state.
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+        let tx = self.lite.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
         if head(&tx)?.as_ref() != Some(expected) {
             return Ok(false);
         }
@@ -88,7 +68,7 @@ impl AuditAppender for SqliteAuditAppender {
     }
 
     fn sync(&mut self) -> Result<(), StoreError> {
-        self.wal.sync_data().map_err(|e| StoreError::Database(format!("cannot sync the write-ahead log: {e}")))
+        self.lite.sync()
     }
 }
 
@@ -141,7 +121,7 @@ mod tests {
         let link = dir.path().join("link.db");
         std::os::unix::fs::symlink(&real, &link).unwrap();
         let mut app = SqliteAuditAppender::open(&link).unwrap();
-        let synced = std::fs::read_link(format!("/proc/self/fd/{}", app.wal.as_raw_fd())).unwrap();
+        let synced = std::fs::read_link(format!("/proc/self/fd/{}", app.lite.wal.as_raw_fd())).unwrap();
         assert_eq!(synced, real.with_file_name("kw.db-wal"), "{}", synced.display());
         app.sync().unwrap();
         store.close().await;
