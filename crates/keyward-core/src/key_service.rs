@@ -196,9 +196,20 @@ impl Keyward {
     }
 
     /// Stores a re-sealed batch with the job's progress, in one transaction; the job comes back
-    /// unchanged when the batch is stale (see [`ResealedBatch`]).
+    /// unchanged when the batch is stale (see [`ResealedBatch`]). On PostgreSQL that transaction
+    /// takes row locks only and appends no audit entry, so it runs beside the writer (as it
+    /// would on another server) and audited requests do not queue behind it; SQLite has one
+    /// write lock, taken in turn through the writer.
     pub async fn store_batch(&self, batch: ResealedBatch) -> Result<KeyJob, CoreError> {
-        match self.writer.submit(WriteOp::MigrateBatch(batch)).await? {
+        let reply = if self.store.backend() == crate::Backend::Postgres {
+            let mut tx = self.store.begin_write(false).await?;
+            let reply = crate::ops::migrate_batch(tx.as_mut(), &batch).await?;
+            tx.commit_unsynced().await?;
+            reply
+        } else {
+            self.writer.submit(WriteOp::MigrateBatch(batch)).await?
+        };
+        match reply {
             WriteReply::Job(job) => Ok(job),
             other => Err(unexpected(&other)),
         }

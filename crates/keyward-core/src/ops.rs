@@ -418,7 +418,7 @@ async fn start_migration(
 /// was. A batch read before another one committed, or sealed under a key that is no longer its
 /// mount's newest (a rotation since; the share lock taken here on PostgreSQL keeps it so until
 /// commit), changes nothing.
-async fn migrate_batch(tx: &mut dyn StoreTx, batch: &ResealedBatch) -> Result<WriteReply, CoreError> {
+pub(crate) async fn migrate_batch(tx: &mut dyn StoreTx, batch: &ResealedBatch) -> Result<WriteReply, CoreError> {
     let id = batch.job;
     let mut job = tx.key_job_for_update(id).await?.ok_or_else(|| CoreError::NotFound(format!("key job {id}")))?;
     if job.status != "running" || job.cursor != batch.from {
