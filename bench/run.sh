@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmark suite: release builds, one machine, one run. Prints one report and appends it,
-# with the date and nproc, to BENCHMARKS.md; renders bench/results/http-<date>.png (gnuplot).
+# with the date and nproc, to BENCHMARKS.md; renders bench/results/http-<date>-<time>.png (gnuplot).
 #   bench/run.sh            full run (HTTP runs of 10 s; scale at 10,000 and 1,000,000 secrets)
 #   QUICK=1 bench/run.sh    a shorter run (3 s; scale at 10,000 and 100,000) for trying it out
 # Needs: wrk, gnuplot, openssl, python3 (installed from Debian's packages when missing) and, for
@@ -122,7 +122,7 @@ for ep in ceiling "${endpoints[@]}"; do for audit in on off; do
     IFS='|' read -r rps _ p99 _ <<<"${R[$key]}"; echo "$c $rps $p99" >>"$f"
   done
 done; done
-png="bench/results/http-$day.png"
+png="bench/results/http-$day-$(date -u +%H%M).png"  # one per run: a second run that day keeps the first
 {
   echo "set terminal pngcairo size 1600,800 font ',10'; set output '$png'; set multiplot layout 1,2"
   echo "set logscale x 2; set xrange [0.8:80]; set xtics (1,16,64); set xlabel 'connections'; set key below maxrows 4; set grid"
