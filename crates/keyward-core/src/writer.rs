@@ -246,14 +246,19 @@ async fn commit_batch(store: &dyn Store, keys: &KeyManager, audit: Option<&Audit
             return fail_all(e);
         }
     }
-    // Re-encryption batches alone need not wait for the disk: one lost to a crash is redone
-    // from the job's cursor (lost with it), and the old blobs it replaced stay readable.
-    let redone_if_lost = jobs.iter().all(|j| j.audit.is_none() && matches!(j.op, Some(WriteOp::MigrateBatch(_))));
-    let committed = if redone_if_lost { tx.commit_unsynced().await } else { tx.commit().await };
+    let synced = jobs.iter().any(|j| needs_sync(j.op.as_ref(), j.audit.is_some()));
+    let committed = if synced { tx.commit().await } else { tx.commit_unsynced().await };
     match committed {
         Ok(()) => (results, lines),
         Err(e) => fail_all(e),
     }
+}
+
+/// Whether a job's commit must be durable before it is answered: everything but a re-encryption
+/// batch on its own, which is redone from the job's cursor (lost with it) if a crash loses it,
+/// while the old blobs it replaced stay readable.
+fn needs_sync(op: Option<&WriteOp>, audited: bool) -> bool {
+    audited || !matches!(op, Some(WriteOp::MigrateBatch(_)))
 }
 
 /// Runs one job inside a savepoint, retrying once on a concurrent-change conflict. The outer
@@ -300,5 +305,28 @@ async fn apply_one(
                 return Ok((Err(e), None));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_re_encryption_batch_on_its_own_commits_unsynced() {
+        let batch = WriteOp::MigrateBatch(crate::ResealedBatch {
+            job: uuid::Uuid::new_v4(),
+            from: (String::new(), 0),
+            to: None,
+            rows: Vec::new(),
+            sealed_under: Vec::new(),
+            failure: None,
+            owner: "test".into(),
+        });
+        let rotate = WriteOp::RotateDek { mount: "secret".into() };
+        assert!(!needs_sync(Some(&batch), false));
+        assert!(needs_sync(Some(&batch), true), "an audit entry must be durable");
+        assert!(needs_sync(Some(&rotate), false), "a write must be durable");
+        assert!(needs_sync(None, true), "an entry on its own must be durable");
     }
 }

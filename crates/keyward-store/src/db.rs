@@ -430,7 +430,23 @@ mod tests {
         Box::new(tx).commit().await.unwrap();
     }
 
-    /// Both kinds of commit commit; the unsynced one leaves the next commit synced.
+    /// A commit is answered only once the log is synced (a failed sync fails it); an unsynced
+    /// one does not sync at all. The log here is a file that cannot be synced.
+    #[tokio::test]
+    async fn a_commit_syncs_the_log_and_an_unsynced_one_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = lite_db(dir.path()).await;
+        conn.lock().await.as_mut().unwrap().wal = std::fs::File::open("/dev/null").unwrap();
+        let mut tx = LiteTx::begin(conn.clone().lock_owned().await).unwrap();
+        tx.execute("INSERT INTO t (id, a) VALUES ($1, $2)", args![1, "lazy"]).await.unwrap();
+        Box::new(tx).commit_unsynced().await.unwrap();
+        let mut tx = LiteTx::begin(conn.clone().lock_owned().await).unwrap();
+        tx.execute("INSERT INTO t (id, a) VALUES ($1, $2)", args![2, "synced"]).await.unwrap();
+        let err = Box::new(tx).commit().await.unwrap_err();
+        assert!(err.to_string().contains("cannot sync the write-ahead log"), "{err}");
+    }
+
+    /// Both kinds of commit are visible to other connections.
     #[tokio::test]
     async fn synced_and_unsynced_commits_both_commit() {
         let dir = tempfile::tempdir().unwrap();
