@@ -168,9 +168,9 @@ impl Keyward {
         for row in rows {
             let (secret, mount, version) = (row.secret, row.mount, row.version);
             let ctx = BlobContext { mount: *mount.as_bytes(), secret: *secret.as_bytes(), version };
-            let active = newest.get(&mount).copied();
+            // A mount with no data key was deleted since its rows were read: they are gone.
+            let Some(active) = newest.get(&mount).copied() else { continue };
             let resealed = async {
-                let active = active.ok_or_else(|| CoreError::Integrity("missing data key".into()))?;
                 let old = self.keys.dek(&*self.store, mount, blob_dek_version(&row.blob)?).await?;
                 let plain = open_secret_blob(&old, &ctx, &row.blob)?;
                 let dek = self.keys.dek(&*self.store, mount, active).await?;
@@ -184,6 +184,8 @@ impl Keyward {
                     batch.rows.push(ResealedVersion { secret, version, row: row.row, blob, dek_version });
                 }
                 Err(e @ CoreError::Store(_)) => return Err(e),
+                // Its keys went with the mount, deleted meanwhile: nothing left to re-encrypt.
+                Err(_) if !self.store.data_key_versions().await?.iter().any(|(m, _)| *m == mount) => continue,
                 Err(_) => {
                     batch.failure = Some(format!(
                         "secret {secret} version {version} (mount {mount}) cannot be decrypted; it was left as it is"

@@ -389,24 +389,7 @@ async fn a_batch_resealed_under_a_key_pruned_since_is_not_stored() {
         let keyring = MasterKeyring::parse(KEY_A).unwrap();
         let kw = Keyward::open(Arc::new(store), keyring, KeywardConfig::default(), None).await.unwrap();
         let mount = kw.find_mount("secret").await.unwrap().unwrap().id;
-        let now = now_nanos();
-        let job = KeyJob {
-            id: Uuid::new_v4(),
-            kind: "migrate".into(),
-            mount_id: Some(mount),
-            mount: Some("secret".into()),
-            status: "running".into(),
-            total: 5,
-            done: 0,
-            cursor: (String::new(), 0),
-            owner: "test".into(),
-            started_at: now,
-            updated_at: now,
-            error: String::new(),
-        };
-        let mut tx = kw.store().begin_write(false).await.unwrap();
-        tx.insert_key_job(&job).await.unwrap();
-        tx.commit().await.unwrap();
+        let job = running_job(&kw, Some((mount, "secret")), 5).await;
 
         let stale = kw.reseal_batch(&job).await.unwrap();
         assert_eq!((stale.rows.len(), stale.sealed_under.clone()), (5, vec![(mount, 2)]));
@@ -431,5 +414,71 @@ async fn a_batch_resealed_under_a_key_pruned_since_is_not_stored() {
             assert_eq!(read.version.dek_version, Some(3));
         }
         assert_eq!(kw.prune_deks("secret").await.unwrap().0, vec![1]);
+    }
+}
+
+/// Inserts a running re-encryption job (of one mount, or of every mount) as `keys migrate` would,
+/// without starting its background task, so a test drives its batches itself.
+async fn running_job(kw: &Keyward, mount: Option<(Uuid, &str)>, total: u64) -> KeyJob {
+    let now = now_nanos();
+    let job = KeyJob {
+        id: Uuid::new_v4(),
+        kind: "migrate".into(),
+        mount_id: mount.map(|m| m.0),
+        mount: mount.map(|m| m.1.to_owned()),
+        status: "running".into(),
+        total,
+        done: 0,
+        cursor: (String::new(), 0),
+        owner: "test".into(),
+        started_at: now,
+        updated_at: now,
+        error: String::new(),
+    };
+    let mut tx = kw.store().begin_write(false).await.unwrap();
+    tx.insert_key_job(&job).await.unwrap();
+    tx.commit().await.unwrap();
+    job
+}
+
+/// A migration of every mount meets a mount deletion between reading a batch and storing it:
+/// the batch stores nothing (that mount has no newest key any more), is redone without the
+/// deleted mount's rows, and the job ends done, the other mount's values intact.
+#[tokio::test]
+async fn a_mount_deleted_while_its_batch_was_resealed_is_skipped() {
+    for db in backends().await {
+        let srv = TestServer::start(&db, KEY_A).await;
+        let (s, b) = srv.json(Method::POST, "/api/v1/mounts", Some(json!({"path": "other"}))).await;
+        assert!(s < 300, "{b}");
+        for (mount, p) in [("secret", 0), ("other", 0), ("secret", 1), ("other", 1)] {
+            srv.set(mount, &format!("p{p}"), json!({"K": format!("{mount}-{p}")})).await;
+        }
+        for mount in ["secret", "other"] {
+            let (s, r) = srv.json(Method::POST, &format!("/api/v1/mounts/{mount}/keys/rotate"), None).await;
+            assert_eq!(s, 200, "{r}");
+        }
+        srv.stop().await;
+
+        let store = keyward_store::connect(&db.url, 4).await.unwrap();
+        let keyring = MasterKeyring::parse(KEY_A).unwrap();
+        let kw = Keyward::open(Arc::new(store), keyring, KeywardConfig::default(), None).await.unwrap();
+        let job = running_job(&kw, None, 4).await;
+        let stale = kw.reseal_batch(&job).await.unwrap();
+        assert_eq!(stale.rows.len(), 4, "{}", db.label);
+        kw.delete_mount("other").await.unwrap();
+        let after = kw.store_batch(stale).await.unwrap();
+        assert_eq!((after.done, after.status.as_str()), (0, "running"), "{}", db.label);
+
+        let mut job = after;
+        while job.status == "running" {
+            let batch = kw.reseal_batch(&job).await.unwrap();
+            job = kw.store_batch(batch).await.unwrap();
+        }
+        assert_eq!((job.status.as_str(), job.done), ("done", 2), "{}: {}", db.label, job.error);
+        for p in 0..2 {
+            let read = kw.read_secret("secret", &format!("p{p}"), None).await.unwrap();
+            assert_eq!(read.data.fields()["K"], format!("secret-{p}"));
+            assert_eq!(read.version.dek_version, Some(2));
+        }
     }
 }
