@@ -381,11 +381,18 @@ impl Exec for LiteTx {
 
 #[async_trait]
 impl TxConn for LiteTx {
-    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+    async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
         // On failure the transaction is still open; dropping `self` rolls it back.
         let conn = self.conn()?;
         conn.conn.execute_batch("COMMIT").map_err(lite_err)?;
-        conn.sync()
+        if let Err(e) = conn.sync() {
+            // Never retried: the kernel may have dropped the unwritten pages, and a later sync
+            // would wrongly succeed. Every write fails from now on, until restart.
+            tracing::error!(error = %e, "the database could not be synced to disk; writes fail until keyward restarts");
+            self.conn.take();
+            return Err(StoreError::Database(format!("{e} (restart keyward once the disk is healthy)")));
+        }
+        Ok(())
     }
 
     async fn commit_unsynced(self: Box<Self>) -> Result<(), StoreError> {
@@ -430,8 +437,9 @@ mod tests {
         Box::new(tx).commit().await.unwrap();
     }
 
-    /// A commit is answered only once the log is synced (a failed sync fails it); an unsynced
-    /// one does not sync at all. The log here is a file that cannot be synced.
+    /// A commit is answered only once the log is synced (a failed sync fails it, and every commit
+    /// after it); an unsynced one does not sync at all. The log here is a file that cannot be
+    /// synced.
     #[tokio::test]
     async fn a_commit_syncs_the_log_and_an_unsynced_one_does_not() {
         let dir = tempfile::tempdir().unwrap();
@@ -444,6 +452,9 @@ mod tests {
         tx.execute("INSERT INTO t (id, a) VALUES ($1, $2)", args![2, "synced"]).await.unwrap();
         let err = Box::new(tx).commit().await.unwrap_err();
         assert!(err.to_string().contains("cannot sync the write-ahead log"), "{err}");
+        // A failed sync is not retried by a later commit: the connection is closed.
+        let err = LiteTx::begin(conn.clone().lock_owned().await).err().expect("the writer is closed");
+        assert!(err.to_string().contains("closed"), "{err}");
     }
 
     /// Both kinds of commit are visible to other connections.
