@@ -1,6 +1,4 @@
 //! Key lifecycle: status, data-key rotation, rewrapping under the active master key, pruning.
-use std::collections::HashMap;
-
 use keyward_crypto::{blob_dek_version, open_secret_blob, seal_secret_blob, BlobContext};
 use uuid::Uuid;
 
@@ -151,11 +149,6 @@ impl Keyward {
     pub async fn reseal_batch(&self, job: &KeyJob) -> Result<ResealedBatch, CoreError> {
         let (rows, to) =
             self.store.unmigrated_versions(job.mount_id, &job.cursor, self.config.migrate_batch.max(1)).await?;
-        let mut newest: HashMap<Uuid, u32> = HashMap::new();
-        for (mount, version) in self.store.data_key_versions().await? {
-            let v = newest.entry(mount).or_insert(version);
-            *v = (*v).max(version);
-        }
         let mut batch = ResealedBatch {
             job: job.id,
             from: job.cursor.clone(),
@@ -168,8 +161,7 @@ impl Keyward {
         for row in rows {
             let (secret, mount, version) = (row.secret, row.mount, row.version);
             let ctx = BlobContext { mount: *mount.as_bytes(), secret: *secret.as_bytes(), version };
-            // A mount with no data key was deleted since its rows were read: they are gone.
-            let Some(active) = newest.get(&mount).copied() else { continue };
+            let active = row.newest;
             let resealed = async {
                 let old = self.keys.dek(&*self.store, mount, blob_dek_version(&row.blob)?).await?;
                 let plain = open_secret_blob(&old, &ctx, &row.blob)?;

@@ -261,6 +261,8 @@ pub struct UnmigratedVersion {
     pub row: i64,
     /// The sealed blob.
     pub blob: Vec<u8>,
+    /// Its mount's newest data-key version when the row was read.
+    pub newest: u32,
 }
 
 /// A version re-sealed under a newer data key, to store in place of its blob.

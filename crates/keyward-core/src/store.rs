@@ -126,10 +126,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<(String, BTreeMap<String, String>, BTreeMap<String, FieldStamp>)>, StoreError>;
 
     /// Scans up to `limit` stored versions after the cursor and returns those sealed under an
-    /// older data key than their mount's newest, with the last scanned position (`None` at the end). It reads committed state outside any write
-    /// transaction: the batch that stores the re-sealed blobs checks what it relied on. The
-    /// cursor is opaque to callers (`("", 0)` at first): the last `(secret id, version)` in key
-    /// order on PostgreSQL, `("", row id)` in storage order on SQLite.
+    /// older data key than their mount's newest, with the last scanned position (`None` at the
+    /// end). It reads committed state outside any write transaction: the batch that stores the
+    /// re-sealed blobs checks what it relied on. The cursor is opaque to callers (`("", 0)` at
+    /// first): the last `(secret id, version)` in key order on PostgreSQL, `("", row id)` in
+    /// storage order on SQLite.
     async fn unmigrated_versions(
         &self,
         mount_id: Option<Uuid>,

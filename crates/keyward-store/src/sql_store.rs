@@ -524,9 +524,12 @@ pub(crate) async fn unmigrated_versions(
         }
         let bad = |_| StoreError::Corrupt("secret version row".into());
         let version = u64::try_from(v).map_err(|_| StoreError::Corrupt("version".into()))?;
-        if newest.get(&mid).copied().flatten() != dek {
+        // A mount with no data key left was deleted after its rows were read: they are gone.
+        let Some(newest) = newest.get(&mid).copied().flatten() else { continue };
+        if Some(newest) != dek {
             let (secret, mount) = (Uuid::parse_str(&sid).map_err(bad)?, Uuid::parse_str(&mid).map_err(bad)?);
-            out.push(UnmigratedVersion { secret, mount, version, row, blob });
+            let newest = u32::try_from(newest).map_err(|_| StoreError::Corrupt("key version".into()))?;
+            out.push(UnmigratedVersion { secret, mount, version, row, blob, newest });
         }
     }
     Ok((out, last))
