@@ -286,6 +286,10 @@ pub struct ServerArgs {
     /// Rows re-encrypted per transaction by `keys migrate` jobs.
     #[arg(long, default_value_t = 500)]
     pub migrate_batch: u32,
+    /// After each batch, `keys migrate` jobs rest this many times as long as the batch took, so
+    /// requests keep their latency (0: flat out, e.g. in a maintenance window).
+    #[arg(long, default_value_t = 4, value_name = "RATIO")]
+    pub migrate_nice_ratio: u32,
     /// Do not audit requests. For benchmarks only: nothing is recorded.
     #[arg(long, hide = true)]
     pub no_audit: bool,

@@ -116,12 +116,14 @@ impl Keyward {
     }
 
     /// Runs a job to its end: each batch is read and re-sealed here, outside the write lock,
-    /// then stored by the writer with the job's progress (see [`ResealedBatch`]).
+    /// then stored by the writer with the job's progress (see [`ResealedBatch`]); after each,
+    /// the job rests `migrate_nice_ratio` times as long as the batch took.
     fn spawn_job(&self, mut job: KeyJob) {
         let kw = self.clone();
         tokio::spawn(async move {
             let id = job.id;
             while job.status == "running" {
+                let started = std::time::Instant::now();
                 let stored = match kw.reseal_batch(&job).await {
                     Ok(batch) => kw.store_batch(batch).await,
                     Err(e) => Err(e),
@@ -129,7 +131,12 @@ impl Keyward {
                 match stored {
                     Ok(next) => {
                         job = next;
-                        tokio::task::yield_now().await;
+                        let rest = started.elapsed() * kw.config.migrate_nice_ratio;
+                        if rest.is_zero() {
+                            tokio::task::yield_now().await;
+                        } else {
+                            tokio::time::sleep(rest).await;
+                        }
                     }
                     Err(e) => {
                         // Storage trouble: back off and retry; progress so far is committed.

@@ -157,6 +157,14 @@ pub(crate) trait Exec: Send {
     async fn fetch_all(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, StoreError>;
     /// Runs a query; returns its first row, if any.
     async fn fetch_optional(&mut self, sql: &str, args: Vec<Arg>) -> Result<Option<Row>, StoreError>;
+    /// Runs one statement once for each set of arguments; returns how many rows they changed.
+    async fn execute_each(&mut self, sql: &str, each: Vec<Vec<Arg>>) -> Result<u64, StoreError> {
+        let mut changed = 0;
+        for args in each {
+            changed += self.execute(sql, args).await?;
+        }
+        Ok(changed)
+    }
 }
 
 /// Runs `sql` and returns column 0 of its first row (e.g. a `COUNT(*)`).
@@ -244,23 +252,52 @@ impl TxConn for AnyTx {
 }
 
 /// Opens a connection of keyward's own to an already migrated WAL-mode SQLite database, with
-/// `synchronous=NORMAL` (see [`LiteConn`]), `secure_delete` and foreign keys on, and a 15 s
-/// busy timeout.
-fn open_lite(path: &Path) -> Result<rusqlite::Connection, StoreError> {
+/// `synchronous=NORMAL` (see [`LiteConn`]), `secure_delete` and foreign keys on, temporary
+/// storage in memory (a savepoint's copies of the pages it changes are never written to a
+/// temporary file), and [`wait_for_lock`] as its busy handler.
+pub(crate) fn open_lite(path: &Path) -> Result<rusqlite::Connection, StoreError> {
     let conn = rusqlite::Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(lite_err)?;
-    conn.busy_timeout(Duration::from_secs(15)).map_err(lite_err)?;
-    conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON;")
-        .map_err(lite_err)?;
+    conn.busy_handler(Some(wait_for_lock)).map_err(lite_err)?;
+    conn.execute_batch(
+        "PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
+    )
+    .map_err(lite_err)?;
     conn.set_prepared_statement_cache_capacity(64);
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(lite_err)?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Database(format!("expected a WAL-mode database, found journal_mode={mode}")));
     }
     Ok(conn)
+}
+
+/// Tries for SQLite's write lock at the short step.
+const SHORT_TRIES: i32 = 400;
+/// Tries at the long step after those, so the wait ends after about 15 s in all.
+const LONG_TRIES: i32 = 15_000;
+
+/// How long to sleep before try `tries + 1` for the write lock; `None`: give up.
+fn lock_wait_step(tries: i32) -> Option<Duration> {
+    match tries {
+        t if (0..SHORT_TRIES).contains(&t) => Some(Duration::from_micros(50)),
+        t if (SHORT_TRIES..SHORT_TRIES + LONG_TRIES).contains(&t) => Some(Duration::from_millis(1)),
+        _ => None,
+    }
+}
+
+/// The busy handler of keyward's own SQLite connections, called with the number of tries so far
+/// while another connection holds the write lock; `false` gives up (`SQLITE_BUSY`).
+///
+/// The writer and the audit appender each hold the lock for tens of microseconds to about a
+/// millisecond, and an audited request waits for whichever comes second. SQLite's own handler
+/// (a busy timeout) sleeps 1, 2, 5, 10, 15… ms between tries, so a waiter would sleep long past
+/// the lock's release; this one tries again every 50 µs for the first 20 ms, then every
+/// millisecond, up to about 15 s.
+fn wait_for_lock(tries: i32) -> bool {
+    lock_wait_step(tries).map(std::thread::sleep).is_some()
 }
 
 /// A connection of keyward's own to a SQLite database (see [`open_lite`]) with a descriptor of
@@ -323,30 +360,60 @@ impl LiteTx {
     }
 
     fn rows(&self, sql: &str, args: &[Arg], limit: usize) -> Result<Vec<Row>, StoreError> {
-        let mut st = self.conn()?.conn.prepare_cached(sql).map_err(lite_err)?;
-        let names: Arc<[String]> = st.column_names().into_iter().map(String::from).collect();
-        bind(&mut st, args)?;
-        let mut rows = st.raw_query();
-        let mut out = Vec::new();
-        while out.len() < limit {
-            let Some(row) = rows.next().map_err(lite_err)? else { break };
-            let values =
-                (0..names.len()).map(|i| row.get::<_, Value>(i)).collect::<Result<_, _>>().map_err(lite_err)?;
-            out.push(Row::Lite { names: names.clone(), values });
-        }
-        Ok(out)
+        lite_rows(&self.conn()?.conn, sql, args, limit)
     }
+}
+
+/// Runs a query on a rusqlite connection (its prepared form cached there); returns up to `limit`
+/// rows.
+pub(crate) fn lite_rows(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    args: &[Arg],
+    limit: usize,
+) -> Result<Vec<Row>, StoreError> {
+    let mut st = conn.prepare_cached(sql).map_err(lite_err)?;
+    let names: Arc<[String]> = st.column_names().into_iter().map(String::from).collect();
+    bind(&mut st, args)?;
+    let mut rows = st.raw_query();
+    let mut out = Vec::new();
+    while out.len() < limit {
+        let Some(row) = rows.next().map_err(lite_err)? else { break };
+        let values = (0..names.len()).map(|i| row.get::<_, Value>(i)).collect::<Result<_, _>>().map_err(lite_err)?;
+        out.push(Row::Lite { names: names.clone(), values });
+    }
+    Ok(out)
+}
+
+/// Runs a statement on a rusqlite connection; returns how many rows it changed.
+pub(crate) fn lite_execute(conn: &rusqlite::Connection, sql: &str, args: &[Arg]) -> Result<u64, StoreError> {
+    let mut st = conn.prepare_cached(sql).map_err(lite_err)?;
+    bind(&mut st, args)?;
+    let n = st.raw_execute().map_err(lite_err)?;
+    Ok(u64::try_from(n).unwrap_or(u64::MAX))
 }
 
 /// Binds `$n` to `args[n - 1]`. SQLite numbers named parameters in order of first appearance,
 /// so `$2` may be its parameter 1 (`SET a = $2 … WHERE id = $1`): each is bound by its name.
 fn bind(st: &mut rusqlite::Statement<'_>, args: &[Arg]) -> Result<(), StoreError> {
-    for i in 1..=st.parameter_count() {
-        let n = st.parameter_name(i).and_then(|name| name.strip_prefix('$')?.parse::<usize>().ok());
-        let arg = n.and_then(|n| args.get(n.checked_sub(1)?)).ok_or_else(|| {
-            StoreError::Database(format!("statement parameter {i} is not a bound $n ({} given)", args.len()))
+    bind_as(st, &parameter_args(st), args)
+}
+
+/// For each of the statement's parameters in SQLite's order, the `n` of its `$n` name (0 if it
+/// has none, which no argument matches).
+fn parameter_args(st: &rusqlite::Statement<'_>) -> Vec<usize> {
+    (1..=st.parameter_count())
+        .map(|i| st.parameter_name(i).and_then(|name| name.strip_prefix('$')?.parse().ok()).unwrap_or(0))
+        .collect()
+}
+
+/// Binds each parameter to `args[n - 1]`, `n` taken from `order` (see [`parameter_args`]).
+fn bind_as(st: &mut rusqlite::Statement<'_>, order: &[usize], args: &[Arg]) -> Result<(), StoreError> {
+    for (i, n) in order.iter().enumerate() {
+        let arg = n.checked_sub(1).and_then(|n| args.get(n)).ok_or_else(|| {
+            StoreError::Database(format!("statement parameter {} is not a bound $n ({} given)", i + 1, args.len()))
         })?;
-        st.raw_bind_parameter(i, arg).map_err(lite_err)?;
+        st.raw_bind_parameter(i + 1, arg).map_err(lite_err)?;
     }
     Ok(())
 }
@@ -364,10 +431,19 @@ impl Drop for LiteTx {
 #[async_trait]
 impl Exec for LiteTx {
     async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
+        lite_execute(&self.conn()?.conn, sql, &args)
+    }
+
+    /// One prepared statement, its parameters' order worked out once.
+    async fn execute_each(&mut self, sql: &str, each: Vec<Vec<Arg>>) -> Result<u64, StoreError> {
         let mut st = self.conn()?.conn.prepare_cached(sql).map_err(lite_err)?;
-        bind(&mut st, &args)?;
-        let n = st.raw_execute().map_err(lite_err)?;
-        Ok(u64::try_from(n).unwrap_or(u64::MAX))
+        let order = parameter_args(&st);
+        let mut changed = 0;
+        for args in each {
+            bind_as(&mut st, &order, &args)?;
+            changed += u64::try_from(st.raw_execute().map_err(lite_err)?).unwrap_or(u64::MAX);
+        }
+        Ok(changed)
     }
 
     async fn fetch_all(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, StoreError> {
@@ -404,6 +480,33 @@ impl TxConn for LiteTx {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Short steps first, then long ones, about 15 s in all before `SQLITE_BUSY`.
+    #[test]
+    fn the_lock_wait_steps_are_short_at_first_and_end_after_about_15_s() {
+        let steps: Vec<Duration> = (0..).map_while(lock_wait_step).collect();
+        assert_eq!(steps[0], Duration::from_micros(50));
+        assert!(steps[..400].iter().all(|s| *s < Duration::from_millis(1)), "the first 20 ms go in short steps");
+        let total: Duration = steps.iter().sum();
+        assert!((Duration::from_secs(15)..Duration::from_secs(16)).contains(&total), "{total:?}");
+        assert_eq!(lock_wait_step(-1), None);
+    }
+
+    /// A writer waits for another connection's write lock rather than failing.
+    #[tokio::test]
+    async fn a_write_waits_for_the_other_connections_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = lite_db(dir.path()).await;
+        let other = LiteConn::open(&dir.path().join("t.db")).unwrap();
+        other.conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            other.conn.execute_batch("COMMIT").unwrap();
+        });
+        let tx = LiteTx::begin(conn.clone().lock_owned().await).expect("the lock was taken once free");
+        drop(tx);
+        release.join().unwrap();
+    }
 
     async fn lite_db(dir: &Path) -> Arc<tokio::sync::Mutex<Option<LiteConn>>> {
         let path = dir.join("t.db");

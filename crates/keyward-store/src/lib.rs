@@ -15,6 +15,7 @@
 
 mod connect;
 mod db;
+mod lite_scan;
 mod rows;
 mod sql_store;
 mod sql_tx;

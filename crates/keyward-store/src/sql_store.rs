@@ -15,6 +15,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::db::{args, db_err, scalar, AnyTx, Arg, Exec, LiteTx, Pool, TxConn};
+use crate::lite_scan::{now, LiteScanner};
 use crate::rows::{self, to_i64, KEY_JOB_COLS, SECRET_COLS, TOKEN_COLS, VERSION_COLS, VERSION_COLS_NO_BLOB};
 use crate::sql_tx::SqlTx;
 use crate::sqlite_audit::SqliteAuditAppender;
@@ -28,20 +29,23 @@ pub struct SqlStore {
     sqlite_path: Option<PathBuf>,
     /// On SQLite, the connection write transactions run on (`None` once closed).
     writer: Option<Arc<Mutex<Option<crate::db::LiteConn>>>>,
+    /// On SQLite, the thread re-encryption jobs read their rows on.
+    scanner: Option<Arc<LiteScanner>>,
 }
 
 impl SqlStore {
     /// A store over `pool`; on SQLite (`sqlite_path` set) it also opens the connection write
-    /// transactions run on (each commit synced, unless asked not to).
+    /// transactions run on (each commit synced, unless asked not to) and starts the thread
+    /// re-encryption jobs read on (see [`LiteScanner`]).
     pub(crate) fn new(pool: AnyPool, backend: Backend, sqlite_path: Option<PathBuf>) -> Result<Self, StoreError> {
-        let writer = match &sqlite_path {
+        let (writer, scanner) = match &sqlite_path {
             Some(path) => {
                 let conn = crate::db::LiteConn::open(path)?;
-                Some(Arc::new(Mutex::new(Some(conn))))
+                (Some(Arc::new(Mutex::new(Some(conn)))), Some(Arc::new(LiteScanner::start(path)?)))
             }
-            None => None,
+            None => (None, None),
         };
-        Ok(Self { pool, backend, sqlite_path, writer })
+        Ok(Self { pool, backend, sqlite_path, writer, scanner })
     }
 
     /// The connection pool (for tests and maintenance tools).
@@ -131,6 +135,9 @@ impl Store for SqlStore {
     async fn close(&self) {
         if let Some(writer) = &self.writer {
             writer.lock().await.take();
+        }
+        if let Some(scanner) = &self.scanner {
+            scanner.close();
         }
         self.pool.close().await;
     }
@@ -392,7 +399,10 @@ impl Store for SqlStore {
     }
 
     async fn count_unmigrated(&self, mount_id: Option<Uuid>) -> Result<u64, StoreError> {
-        count_unmigrated(&mut Pool(&self.pool), mount_id).await
+        match &self.scanner {
+            Some(scanner) => scanner.run(move |db| now(count_unmigrated(db, mount_id))).await,
+            None => count_unmigrated(&mut Pool(&self.pool), mount_id).await,
+        }
     }
 
     async fn unmigrated_versions(
@@ -401,7 +411,13 @@ impl Store for SqlStore {
         after: &(String, u64),
         limit: u32,
     ) -> Result<(Vec<UnmigratedVersion>, Option<(String, u64)>), StoreError> {
-        unmigrated_versions(&mut Pool(&self.pool), self.backend, mount_id, after, limit).await
+        match &self.scanner {
+            Some(scanner) => {
+                let after = after.clone();
+                scanner.run(move |db| now(unmigrated_versions(db, Backend::Sqlite, mount_id, &after, limit))).await
+            }
+            None => unmigrated_versions(&mut Pool(&self.pool), self.backend, mount_id, after, limit).await,
+        }
     }
 
     async fn key_job(&self, id: Uuid) -> Result<Option<KeyJob>, StoreError> {

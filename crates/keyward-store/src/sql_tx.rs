@@ -8,7 +8,7 @@ use keyward_core::{
 };
 use uuid::Uuid;
 
-use crate::db::{args, column, scalar, Arg, TxConn};
+use crate::db::{args, column, scalar, TxConn};
 use crate::rows::{self, to_i64, KEY_JOB_COLS};
 use crate::sql_store;
 
@@ -588,36 +588,49 @@ impl StoreTx for SqlTx {
 
     async fn update_version_blobs(&mut self, rows: &[ResealedVersion]) -> Result<(), StoreError> {
         self.seen.version = None;
-        // On SQLite, a plain cached UPDATE per row costs no round trip, and the row is found by
+        // On SQLite, one prepared UPDATE run for each row costs no round trip, and the row is found by
         // its row id rather than through the primary-key index (the secret id and version
         // confirm it is still that version: a deleted row's id can be given to a new one). On
         // PostgreSQL, one statement per chunk of 100 rows (400 parameters) saves round trips:
         // `WITH u(…) AS (VALUES …) UPDATE … FROM u` (sqlx's binding cost grows with a statement's
         // parameters, so larger ones were slower). `blob IS NOT NULL`: a destroyed version must
         // not get its blob back.
-        let sqlite = self.backend == Backend::Sqlite;
-        for chunk in rows.chunks(self.rows_per_statement(100)) {
-            let sql = match (sqlite, chunk.len()) {
-                (true, _) => "UPDATE secret_versions SET blob = $3, dek_version = $4 \
-                              WHERE rowid = $5 AND secret_id = $1 AND version = $2 AND blob IS NOT NULL"
-                    .to_owned(),
-                (false, 1) => "UPDATE secret_versions SET blob = $3, dek_version = $4 \
-                               WHERE secret_id = $1 AND version = $2 AND blob IS NOT NULL"
-                    .to_owned(),
-                (false, n) => {
-                    let values: Vec<String> = (0..n)
-                        .map(|i| format!("(${}, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4))
-                        .collect();
-                    format!(
-                        "WITH u (secret_id, version, blob, dek_version) AS (VALUES {}) \
-                         UPDATE secret_versions SET blob = u.blob, dek_version = u.dek_version FROM u \
-                         WHERE secret_versions.secret_id = u.secret_id AND secret_versions.version = u.version \
-                         AND secret_versions.blob IS NOT NULL",
-                        values.join(", ")
-                    )
-                }
+        if self.backend == Backend::Sqlite {
+            let sql = "UPDATE secret_versions SET blob = $3, dek_version = $4 \
+                       WHERE rowid = $5 AND secret_id = $1 AND version = $2 AND blob IS NOT NULL";
+            let each = rows
+                .iter()
+                .map(|r| {
+                    Ok(args![
+                        r.secret.to_string(),
+                        to_i64(r.version)?,
+                        r.blob.as_slice(),
+                        i64::from(r.dek_version),
+                        r.row
+                    ])
+                })
+                .collect::<Result<_, StoreError>>()?;
+            self.db.execute_each(sql, each).await?;
+            return Ok(());
+        }
+        for chunk in rows.chunks(100) {
+            let sql = if chunk.len() == 1 {
+                "UPDATE secret_versions SET blob = $3, dek_version = $4 \
+                 WHERE secret_id = $1 AND version = $2 AND blob IS NOT NULL"
+                    .to_owned()
+            } else {
+                let values: Vec<String> = (0..chunk.len())
+                    .map(|i| format!("(${}, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4))
+                    .collect();
+                format!(
+                    "WITH u (secret_id, version, blob, dek_version) AS (VALUES {}) \
+                     UPDATE secret_versions SET blob = u.blob, dek_version = u.dek_version FROM u \
+                     WHERE secret_versions.secret_id = u.secret_id AND secret_versions.version = u.version \
+                     AND secret_versions.blob IS NOT NULL",
+                    values.join(", ")
+                )
             };
-            let mut args = Vec::with_capacity(5 * chunk.len());
+            let mut args = Vec::with_capacity(4 * chunk.len());
             for r in chunk {
                 args.extend(args![
                     r.secret.to_string(),
@@ -625,9 +638,6 @@ impl StoreTx for SqlTx {
                     r.blob.as_slice(),
                     i64::from(r.dek_version)
                 ]);
-                if sqlite {
-                    args.push(Arg::from(r.row));
-                }
             }
             self.db.execute(&sql, args).await?;
         }

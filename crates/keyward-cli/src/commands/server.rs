@@ -88,6 +88,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         default_token_ttl_secs: parse_duration(&args.default_token_ttl)?,
         max_token_ttl_secs: parse_duration(&args.max_token_ttl)?,
         migrate_batch: args.migrate_batch.max(1),
+        migrate_nice_ratio: args.migrate_nice_ratio,
         default_rotate_after_secs: parse_duration(&args.rotate_after_default)?,
     };
     options.stale_scan_interval = std::time::Duration::from_secs(parse_duration(&args.stale_scan_interval)?.max(1));
