@@ -49,6 +49,10 @@ def main():
     ts = [threading.Thread(target=writer, args=(k,)) for k in range(16)]
     [t.start() for t in ts]; [t.join() for t in ts]
     seed_rate = N / (time.time() - t0)
+    # The server closes a connection left idle for 30 s (hyper's header-read timeout), as this one
+    # was while a large seed ran: open a fresh one.
+    conn.close()
+    conn = http.client.HTTPConnection("127.0.0.1", PORT)
 
     def read_latencies(seconds, out):
         c = http.client.HTTPConnection("127.0.0.1", PORT)
