@@ -351,6 +351,10 @@ fn keyed_server_needs_its_key_and_initialises_once() {
 
     let e = refused(&["--database", db], &[]);
     assert!(e.contains("no master key"), "{e}");
+    let Err((code, e)) = spawn_server(&["--database", db, "--migrate-nice-ratio", "101"], &[]) else {
+        panic!("a rest ratio over 100 was accepted");
+    };
+    assert!(code != 0 && e.contains("'--migrate-nice-ratio <RATIO>': 101 is not in 0..=100"), "{e}");
     let e = refused(&["--database", db], &[("KEYWARD_MASTER_KEY", "c2hvcnQ=")]);
     assert!(e.contains("32 bytes") && !e.contains("c2hvcnQ="), "{e}");
     let e = refused(&["--database", db], &[("KEYWARD_MASTER_KEYS", "v1:!!!")]);
