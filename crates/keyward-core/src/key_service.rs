@@ -131,10 +131,10 @@ impl Keyward {
                 match stored {
                     Ok(next) => {
                         job = next;
-                        let rest = started.elapsed().saturating_mul(kw.config.migrate_nice_ratio);
                         if job.status != "running" {
                             break;
                         }
+                        let rest = started.elapsed().saturating_mul(kw.config.migrate_nice_ratio);
                         if rest.is_zero() {
                             tokio::task::yield_now().await;
                         } else {

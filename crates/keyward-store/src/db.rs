@@ -540,6 +540,16 @@ mod tests {
         Box::new(tx).commit().await.unwrap();
     }
 
+    /// Commits row 1 unsynced, then row 2 synced; returns the synced commit's result.
+    async fn unsynced_then_synced(conn: &Arc<tokio::sync::Mutex<Option<LiteConn>>>) -> Result<(), StoreError> {
+        let mut tx = LiteTx::begin(conn.clone().lock_owned().await).unwrap();
+        tx.execute("INSERT INTO t (id, a) VALUES ($1, $2)", args![1, "lazy"]).await.unwrap();
+        Box::new(tx).commit_unsynced().await.unwrap();
+        let mut tx = LiteTx::begin(conn.clone().lock_owned().await).unwrap();
+        tx.execute("INSERT INTO t (id, a) VALUES ($1, $2)", args![2, "synced"]).await.unwrap();
+        Box::new(tx).commit().await
+    }
+
     /// A commit is answered only once the log is synced (a failed sync fails it, and every commit
     /// after it); an unsynced one does not sync at all. The log here is a file that cannot be
     /// synced.
@@ -548,12 +558,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let conn = lite_db(dir.path()).await;
         conn.lock().await.as_mut().unwrap().wal = std::fs::File::open("/dev/null").unwrap();
-        let mut tx = LiteTx::begin(conn.clone().lock_owned().await).unwrap();
-        tx.execute("INSERT INTO t (id, a) VALUES ($1, $2)", args![1, "lazy"]).await.unwrap();
-        Box::new(tx).commit_unsynced().await.unwrap();
-        let mut tx = LiteTx::begin(conn.clone().lock_owned().await).unwrap();
-        tx.execute("INSERT INTO t (id, a) VALUES ($1, $2)", args![2, "synced"]).await.unwrap();
-        let err = Box::new(tx).commit().await.unwrap_err();
+        let err = unsynced_then_synced(&conn).await.unwrap_err();
         assert!(err.to_string().contains("cannot sync the write-ahead log"), "{err}");
         // A failed sync is not retried by a later commit: the connection is closed.
         let err = LiteTx::begin(conn.clone().lock_owned().await).err().expect("the writer is closed");
@@ -565,12 +570,7 @@ mod tests {
     async fn synced_and_unsynced_commits_both_commit() {
         let dir = tempfile::tempdir().unwrap();
         let conn = lite_db(dir.path()).await;
-        let mut tx = LiteTx::begin(conn.clone().lock_owned().await).unwrap();
-        tx.execute("INSERT INTO t (id, a) VALUES ($1, $2)", args![1, "lazy"]).await.unwrap();
-        Box::new(tx).commit_unsynced().await.unwrap();
-        let mut tx = LiteTx::begin(conn.clone().lock_owned().await).unwrap();
-        tx.execute("INSERT INTO t (id, a) VALUES ($1, $2)", args![2, "synced"]).await.unwrap();
-        Box::new(tx).commit().await.unwrap();
+        unsynced_then_synced(&conn).await.unwrap();
         let other = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
         let n: i64 = other.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 2);
