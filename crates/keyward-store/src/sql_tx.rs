@@ -791,11 +791,11 @@ mod tests {
         count("hit") + count("read")
     }
 
-    /// On PostgreSQL, a page of the re-encryption walk and of `doctor --verify-all` costs the same
-    /// near the end of the versions as at their start: the secrets they join with are read from
-    /// the cursor on, not from the first secret.
+    /// On PostgreSQL, a page of the re-encryption walk and of `doctor --verify-all` reads a few
+    /// buffers per row wherever the cursor is, even with no table statistics: not every secret
+    /// from the first (a merge join), nor every version (a hash join and a sort).
     #[tokio::test]
-    async fn the_walks_cost_does_not_grow_with_the_cursor() {
+    async fn a_walk_page_reads_a_few_buffers_per_row_wherever_it_is() {
         let Some(url) = crate::connect::test_postgres().await else { return };
         let store = crate::connect(&url, 2).await.unwrap();
         let mount = kv_mount();
@@ -803,7 +803,7 @@ mod tests {
         tx.insert_mount(&mount).await.unwrap();
         tx.insert_wrapped_key(DEK_DOMAIN, mount.id, 1, &wrapped()).await.unwrap();
         let mut ids = Vec::new();
-        for i in 0..3000 {
+        for i in 0..6000 {
             let meta = SecretMeta::new(mount.id, &format!("s{i}"), 0);
             tx.insert_secret(&meta).await.unwrap();
             tx.insert_version(meta.id, &version(1, 1)).await.unwrap();
@@ -813,12 +813,13 @@ mod tests {
         ids.sort();
         let crate::DatabaseUrl::Postgres(url) = url else { unreachable!() };
         let pool = sqlx::AnyPool::connect(&url).await.unwrap();
-        sqlx::query("ANALYZE").execute(&pool).await.unwrap();
-        let walk = sql_store::unmigrated_sql(Backend::Postgres, false);
-        for (name, sql) in [("re-encryption walk", walk.as_str()), ("blob page", sql_store::BLOBS_PAGE)] {
-            let first = buffers_used(&pool, sql, &ids[0], 20).await;
-            let later = buffers_used(&pool, sql, &ids[2000], 20).await;
-            assert!(later <= first * 2, "{name}: {first} buffers at the start, {later} two thirds in");
+        // No ANALYZE: without statistics, as after a bulk import, is when planners guess worst.
+        let walk = sql_store::unmigrated_sql(Backend::Postgres, true);
+        for (name, sql) in [("re-encryption walk", walk), ("blob page", sql_store::BLOBS_PAGE)] {
+            for (at, cursor) in [("at the start", &ids[0]), ("two thirds in", &ids[4000])] {
+                let used = buffers_used(&pool, sql, cursor, 20).await;
+                assert!(used <= 100, "{name}: {used} buffers for a page of 20 {at}");
+            }
         }
         pool.close().await;
         store.close().await;
