@@ -7,7 +7,7 @@ migration). Appends a table to BENCHMARKS.md.
 
 Needs a release build (`cargo build --release -p keyward-cli`) and Python 3's standard library only.
 """
-import http.client, json, os, subprocess, sys, tempfile, threading, time
+import atexit, http.client, json, os, shutil, subprocess, sys, tempfile, threading, time
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
 BATCH = int(sys.argv[2]) if len(sys.argv) > 2 else 500
@@ -18,10 +18,18 @@ PORT = 18311
 
 def call(conn, method, path, token, body=None):
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
-    r = conn.getresponse()
-    data = r.read()
-    return r.status, (json.loads(data) if data else None)
+    for attempt in (1, 2):
+        try:
+            conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+            r = conn.getresponse()
+            data = r.read()
+            return r.status, (json.loads(data) if data else None)
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # The server closed a kept-alive connection (hyper closes one idle for 30 s) before
+            # it read this request: send it again on a new one.
+            conn.close()
+            if attempt == 2:
+                raise
 
 
 def main():
@@ -32,6 +40,13 @@ def main():
         [BIN, "server", "--listen", f"127.0.0.1:{PORT}", "--database", db, "--rate-limit", "off",
          "--ip-rate-limit", "off", "--log-format", "json", "--migrate-batch", str(BATCH)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    def clean_up():
+        # However the run ends, the server stops and its database (670 MB at 1,000,000) goes.
+        if server.poll() is None:
+            server.terminate()
+            server.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    atexit.register(clean_up)
     server.stdout.readline()
     conn = http.client.HTTPConnection("127.0.0.1", PORT)
     conn.request("PUT", "/v1/sys/init", body="{}")
