@@ -288,7 +288,7 @@ pub struct ServerArgs {
     pub migrate_batch: u32,
     /// After each batch, `keys migrate` jobs rest this many times as long as the batch took, so
     /// requests keep their latency (0: flat out, e.g. in a maintenance window; at most 100).
-    #[arg(long, default_value_t = 4, value_name = "RATIO", value_parser = clap::value_parser!(u32).range(0..=100))]
+    #[arg(long, default_value_t = 3, value_name = "RATIO", value_parser = clap::value_parser!(u32).range(0..=100))]
     pub migrate_nice_ratio: u32,
     /// Do not audit requests. For benchmarks only: nothing is recorded.
     #[arg(long, hide = true)]

@@ -36,7 +36,7 @@ pub struct KeywardConfig {
     /// Rows re-encrypted per transaction by key jobs.
     pub migrate_batch: u32,
     /// How long a key job rests after each batch, as a multiple of the time the batch took
-    /// (gh-ost's "nice ratio"): 0 runs flat out; 4 gives the job a fifth of the time, leaving the
+    /// (gh-ost's "nice ratio"): 0 runs flat out; 3 gives the job a quarter of the time, leaving the
     /// disk and the write lock to requests.
     pub migrate_nice_ratio: u32,
     /// How long a field may go unchanged before it is stale, unless its path or mount says
@@ -50,7 +50,7 @@ impl Default for KeywardConfig {
             default_token_ttl_secs: 32 * 86_400,
             max_token_ttl_secs: 32 * 86_400,
             migrate_batch: 500,
-            migrate_nice_ratio: 4,
+            migrate_nice_ratio: 3,
             default_rotate_after_secs: 90 * 86_400,
         }
     }
