@@ -287,9 +287,10 @@ pub struct ServerArgs {
     #[arg(long, default_value_t = 500)]
     pub migrate_batch: u32,
     /// After each batch, `keys migrate` jobs rest this many times as long as the batch took, so
-    /// requests keep their latency (0: flat out, e.g. in a maintenance window; at most 100).
-    #[arg(long, default_value_t = 3, value_name = "RATIO", value_parser = clap::value_parser!(u32).range(0..=100))]
-    pub migrate_nice_ratio: u32,
+    /// requests keep their latency (default 3 on SQLite, 10 on PostgreSQL; 0: flat out, e.g. in a
+    /// maintenance window; at most 100).
+    #[arg(long, value_name = "RATIO", value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub migrate_nice_ratio: Option<u32>,
     /// Do not audit requests. For benchmarks only: nothing is recorded.
     #[arg(long, hide = true)]
     pub no_audit: bool,
