@@ -9,9 +9,9 @@
 //!
 //! The thread runs under Linux's `SCHED_IDLE` policy: a request's thread that wakes takes the
 //! core from it at once. At nice 19 (the fallback where that policy is refused, and elsewhere)
-//! the scheduler let it finish its slice first, and reads beside a migration showed it (read
-//! p99 during / idle over three runs of 100,000 versions: 1.26–1.87× at nice 19, 1.27–1.43×
-//! under `SCHED_IDLE`).
+//! the scheduler seemed to let it run out its slice first, and reads beside a migration showed
+//! it (read p99 during / idle over three runs of 100,000 versions: 1.26–1.87× at nice 19,
+//! 1.27–1.43× under `SCHED_IDLE`).
 use std::future::Future;
 use std::path::Path;
 use std::sync::mpsc;
@@ -23,7 +23,7 @@ use keyward_core::StoreError;
 
 use crate::db::{lite_err, lite_execute, lite_rows, open_lite, Arg, Exec, Row};
 
-/// The lowest nice value, the fallback where `SCHED_IDLE` is refused.
+/// The nice value of the lowest priority, the fallback where `SCHED_IDLE` is refused.
 const LOWEST_NICE: i32 = 19;
 
 /// Gives the calling thread (only) the lowest CPU priority there is: `SCHED_IDLE` on Linux,

@@ -555,7 +555,7 @@ pub(crate) async fn unmigrated_versions(
     let mut out = Vec::with_capacity(rows.len());
     let scope = mount_id.map(|m| m.to_string());
     for (sid, mid, v, blob, dek, row) in rows {
-        // Its secret was deleted after the version was read, or it is another mount's.
+        // Another mount's (PostgreSQL walks them all), or no secret row (the foreign key forbids it).
         let Some(mid) = mid.filter(|m| scope.as_ref().is_none_or(|s| s == m)) else { continue };
         if !newest.contains_key(&mid) {
             let sql = "SELECT MAX(version) FROM wrapped_keys WHERE domain = $1 AND owner = $2";
