@@ -19,16 +19,18 @@ PORT = 18311
 def call(conn, method, path, token, body=None):
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     for attempt in (1, 2):
+        sent = False
         try:
             conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+            sent = True
             r = conn.getresponse()
             data = r.read()
             return r.status, (json.loads(data) if data else None)
         except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
-            # The server closed a kept-alive connection (hyper closes one idle for 30 s) before
-            # it read this request: send it again on a new one.
+            # The server closed a kept-alive connection (hyper closes one idle for 30 s): send the
+            # request again on a new one — unless it went out and may have been acted on (a POST).
             conn.close()
-            if attempt == 2:
+            if attempt == 2 or (sent and method != "GET"):
                 raise
 
 

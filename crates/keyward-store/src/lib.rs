@@ -4,8 +4,9 @@
 //! accept, run through `db::Exec`) and differ only in connection setup, migrations
 //! (`migrations/sqlite`, `migrations/postgres`), drivers and locking. Reads go through a sqlx
 //! pool on both, except the batches of re-encryption jobs on SQLite, read on a thread of their
-//! own at the lowest CPU priority (`lite_scan`). PostgreSQL write transactions are sqlx transactions that lock rows with
-//! `FOR UPDATE` and serialise initialisation with an advisory lock. SQLite write transactions
+//! own at the lowest CPU priority (`lite_scan`). PostgreSQL write transactions are sqlx
+//! transactions that lock rows with `FOR UPDATE` and serialise initialisation with an advisory
+//! lock. SQLite write transactions
 //! (`BEGIN IMMEDIATE`) run on one rusqlite connection of the store's own, synchronously on the
 //! caller's thread — the single writer's — so each statement is a local call rather than an async
 //! round trip to a pool connection's worker thread; audit entries that go with no write are
