@@ -429,6 +429,12 @@ fn secret_values_never_reach_logs() {
     let (stdout, logs) = s.stop();
     assert!(logs.contains("secret written") && logs.contains("secret revealed"), "logging is on");
     assert!(logs.lines().count() > 50, "trace logging produced output");
+    // A line logged while serving a request carries the request's span: its id, method and path.
+    let revealed = logs.lines().find(|l| l.contains("secret revealed")).unwrap();
+    let span = &serde_json::from_str::<Value>(revealed).unwrap()["span"];
+    assert_eq!((span["name"].as_str(), span["method"].as_str()), (Some("request"), Some("GET")), "{revealed}");
+    assert!(span["path"].as_str().unwrap().starts_with("/api/v1/mounts/secret/secrets/"), "{revealed}");
+    assert_eq!(span["request_id"].as_str().unwrap().len(), 36, "{revealed}");
     for c in &canaries {
         for form in [c.clone(), base64::engine::general_purpose::STANDARD.encode(c), hex_of(c)] {
             assert!(!logs.contains(&form), "{form} found in logs");

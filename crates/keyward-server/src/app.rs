@@ -1,23 +1,25 @@
 //! The router: routes, limits, request ids, tracing and JSON fallbacks.
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use axum::extract::DefaultBodyLimit;
+use tracing::Instrument;
+
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderValue, Request, StatusCode};
+use axum::middleware::Next;
 use axum::routing::{get, post};
 use axum::Router;
 use keyward_core::Keyward;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
 
 use axum::error_handling::HandleErrorLayer;
 use axum::response::IntoResponse;
 use tower::ServiceBuilder;
 
-use crate::audit::{audit_layer, AuditState};
+use crate::audit::AuditState;
 use crate::error::ApiError;
-use crate::guard::{guard_layer, GuardConfig, Guards};
+use crate::guard::{ClientIp, GuardConfig, Guards};
 use crate::routes::{audit as audit_routes, keys, mounts, policies, secrets, sys, tokens};
 
 /// Largest accepted request body.
@@ -67,17 +69,57 @@ async fn overloaded(err: tower::BoxError) -> ApiError {
     }
 }
 
-async fn header_limit(req: Request<axum::body::Body>, next: axum::middleware::Next) -> axum::response::Response {
+/// Refuses a request whose headers together exceed [`MAX_HEADER_BYTES`].
+fn header_limit(req: &Request<axum::body::Body>) -> Option<axum::response::Response> {
     let size: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
-    if size > MAX_HEADER_BYTES {
-        return ApiError::new(
+    (size > MAX_HEADER_BYTES).then(|| {
+        ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "headers_too_large",
             format!("request headers exceed {MAX_HEADER_BYTES} bytes"),
         )
-        .into_response();
-    }
-    next.run(req).await
+        .into_response()
+    })
+}
+
+/// Middleware: the audit entry around the header limit, the lockout and per-IP limit, and the
+/// rest of the stack — one layer rather than three, as each layer costs every request a boxed
+/// service and future.
+async fn front_door(
+    State(st): State<AppState>,
+    req: Request<axum::body::Body>,
+    next: Next,
+) -> axum::response::Response {
+    let span = request_span(&req);
+    let started = Instant::now();
+    let resp = crate::audit::audited(&st, req, |req| async {
+        if let Some(refused) = header_limit(&req) {
+            return refused;
+        }
+        let ip = req.extensions().get::<ClientIp>().map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.0);
+        if let Some(refused) = crate::guard::refuse(&st, ip, req.uri().path()) {
+            return refused;
+        }
+        next.run(req).await
+    })
+    .instrument(span.clone())
+    .await;
+    // Every request is in the audit log; the process log gets one line per request at debug
+    // level (server errors at warn), so it does not cost a write per request.
+    let (status, latency_ms) = (resp.status().as_u16(), started.elapsed().as_millis() as u64);
+    span.in_scope(|| match resp.status().is_server_error() {
+        true => tracing::warn!(status, latency_ms, "response"),
+        false => tracing::debug!(status, latency_ms, "response"),
+    });
+    resp
+}
+
+/// The span of a request's log lines: its id, method and path — never the query string or
+/// headers (tokens live there), and any token-like path segment redacted.
+fn request_span(req: &Request<axum::body::Body>) -> tracing::Span {
+    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let path = crate::audit::redact_path(req.uri().path());
+    tracing::info_span!("request", method = %req.method(), path = %path, request_id = %id)
 }
 
 /// State handle.
@@ -147,39 +189,18 @@ pub fn router(
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state.clone());
+    // One stack applied once: every `Router::layer` call boxes the service again, which each
+    // request pays for (clone, boxed future).
+    let stack = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(x_request_id))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(axum::middleware::from_fn_with_state(state, front_door))
+        .layer(HandleErrorLayer::new(overloaded))
+        .load_shed()
+        .concurrency_limit(limits.max_in_flight)
+        .timeout(limits.request_timeout);
     // Layers on a Router wrap each route separately; behind one fallback service they are
     // shared, so the concurrency limit counts every request of the process.
-    Router::new()
-        .fallback_service(routes)
-        .layer(
-            ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(overloaded))
-                .load_shed()
-                .concurrency_limit(limits.max_in_flight)
-                .timeout(limits.request_timeout),
-        )
-        .layer(axum::middleware::from_fn_with_state(state.clone(), guard_layer))
-        .layer(axum::middleware::from_fn(header_limit))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), audit_layer))
-        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &Request<_>| {
-                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                    // The path only: never the query string or headers (tokens live there).
-                    tracing::info_span!("request", method = %req.method(), path = %crate::audit::redact_path(req.uri().path()), request_id = %id)
-                })
-                // Every request is in the audit log; the process log gets one line per request at
-                // debug level (server errors at warn), so it does not cost a write per request.
-                .on_response(|res: &axum::response::Response, latency: Duration, _span: &tracing::Span| {
-                    let (status, latency_ms) = (res.status().as_u16(), latency.as_millis() as u64);
-                    if res.status().is_server_error() {
-                        tracing::warn!(status, latency_ms, "response");
-                    } else {
-                        tracing::debug!(status, latency_ms, "response");
-                    }
-                }),
-        )
-        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+    Router::new().fallback_service(routes).layer(stack)
 }

@@ -7,15 +7,15 @@
 //! transaction as the new version instead. A proxied call is on record (`proxy.use`) before the
 //! credential leaves; its own entry (upstream status, latency, bytes) commits after the
 //! upstream's answer is released, since that answer holds no secret.
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use keyward_core::{format_rfc3339, now_nanos, AuditEntry, Keyward};
 use serde::Serialize;
@@ -238,23 +238,29 @@ fn locate(path: &str) -> (String, String) {
     (mount, path)
 }
 
-/// Middleware: audits each request and releases its response only once audited.
-pub async fn audit_layer(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+/// Audits a request around `serve` (the rest of its handling), releasing the response only once
+/// its entry is committed. Resolves the client's address first and puts it in the request's
+/// extensions as [`ClientIp`], for `serve` and the handlers.
+pub async fn audited<F, Fut>(st: &AppState, mut req: Request, serve: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
     let xff = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let ip = resolve_client_ip(peer, xff, &st.guards.config.trusted_proxies);
     req.extensions_mut().insert(ClientIp(ip));
-    let uri_path = redact_path(req.uri().path());
-    if !st.audit.enabled || exempt(&uri_path) {
-        return next.run(req).await;
+    if !st.audit.enabled || exempt(req.uri().path()) {
+        return serve(req).await;
     }
     if !st.audit.ready.load(Ordering::Relaxed) {
         // Before `operator init` there is no audit key and nothing to protect yet.
         if !st.kw.audit_ready().await {
-            return next.run(req).await;
+            return serve(req).await;
         }
         st.audit.ready.store(true, Ordering::Relaxed);
     }
+    let uri_path = redact_path(req.uri().path());
     let header = |req: &Request, name: &str| -> String {
         req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
     };
@@ -269,7 +275,7 @@ pub async fn audit_layer(State(st): State<AppState>, mut req: Request, next: Nex
     });
     req.extensions_mut().insert(ctx.clone());
 
-    let resp = next.run(req).await;
+    let resp = serve(req).await;
     let status = resp.status();
     let Some(notes) = ctx.with(std::mem::take) else { return resp };
     if notes.in_transaction && status.is_success() {
@@ -305,7 +311,7 @@ pub async fn audit_layer(State(st): State<AppState>, mut req: Request, next: Nex
         });
         return resp;
     }
-    match commit(&st, entry, false, "the response was withheld").await {
+    match commit(st, entry, false, "the response was withheld").await {
         true => resp,
         false => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

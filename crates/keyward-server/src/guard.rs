@@ -2,13 +2,11 @@
 //! limits per client IP and per token (GCRA), and the brute-force lockout of IPs that keep
 //! presenting bad tokens.
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -194,24 +192,18 @@ pub fn resolve_client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[I
     hops.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer)
 }
 
-/// Middleware: resolves the client IP, refuses locked-out IPs and applies the per-IP limit.
-pub async fn guard_layer(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
-    let xff = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let ip = resolve_client_ip(peer, xff, &st.guards.config.trusted_proxies);
-    req.extensions_mut().insert(ClientIp(ip));
+/// Refuses a request from a locked-out IP or over the per-IP limit (`ip` as resolved by
+/// [`resolve_client_ip`]); `None` lets it through.
+pub fn refuse(st: &AppState, ip: IpAddr, path: &str) -> Option<Response> {
     if let Some(wait) = st.guards.lockout.locked(ip) {
-        return ApiError::too_many("too many failed authentication attempts from this address; try again later", wait)
-            .for_path(req.uri().path())
-            .into_response();
+        let msg = "too many failed authentication attempts from this address; try again later";
+        return Some(ApiError::too_many(msg, wait).for_path(path).into_response());
     }
     if let Err(wait) = st.guards.check_ip(ip) {
         tracing::warn!(target: "security", client_ip = %ip, "rate limit hit (client IP)");
-        return ApiError::too_many("rate limit exceeded for this address", wait)
-            .for_path(req.uri().path())
-            .into_response();
+        return Some(ApiError::too_many("rate limit exceeded for this address", wait).for_path(path).into_response());
     }
-    next.run(req).await
+    None
 }
 
 #[cfg(test)]
