@@ -75,6 +75,13 @@ target/release/ceiling "127.0.0.1:$ceil_port" >/dev/null & pids+=("$!")
 sleep 0.3
 declare -A R
 for c in 1 16 64; do R["ceiling|$c"]=$(load "$c" "http://127.0.0.1:$ceil_port/"); done
+floor_port=$(free_port)
+target/release/bare-read "127.0.0.1:$floor_port" >"$work/bare-read.out" & pids+=("$!")
+for _ in $(seq 1 100); do grep -q "^token " "$work/bare-read.out" && break; sleep 0.05; done
+floor_auth=(-H "Authorization: Bearer $(sed -n 's/^token //p' "$work/bare-read.out")")
+for c in 1 16 64; do
+  R["bare read|$c"]=$(load "$c" "http://127.0.0.1:$floor_port/api/v1/mounts/secret/secrets/bench" "${floor_auth[@]}")
+done
 idle_rss=""; load_rss=""; start_ms=""
 for audit in on off; do
   flags=(); [ "$audit" = off ] && flags=(--no-audit)
@@ -98,17 +105,22 @@ done
 endpoints=("masked read" "reveal read" "vault kv read" "kv write" "transit encrypt 64 B")
 {
   echo; echo "## 2. HTTP (SQLite, loopback)"; echo
-  echo "Ceiling: a trivial axum handler with the same stack (bench/tools, bin ceiling)."; echo
+  echo "Ceiling: a trivial axum handler with the same stack (bench/tools, bin ceiling). Bare read: the least an"
+  echo "authenticated masked read does on that stack — token digest and lookup, blob opened, fields parsed, masked and"
+  echo "answered as JSON; no middleware, policy, store or audit (bench/tools, bin bare-read)."; echo
   echo "| endpoint | audit | conns | requests/s | vs ceiling | p50 | p99 | p99 vs ceiling | errors |"
   echo "|---|---|---|---|---|---|---|---|---|"
   for c in 1 16 64; do
     IFS='|' read -r rps p50 p99 e <<<"${R[ceiling|$c]}"
     echo "| ceiling | – | $c | $rps | 100% | ${p50} µs | ${p99} µs | 1.0× | $e |"
   done
-  for ep in "${endpoints[@]}"; do for audit in on off; do for c in 1 16 64; do
+  for ep in "bare read" "${endpoints[@]}"; do for audit in on off; do for c in 1 16 64; do
+    [ "$ep" = "bare read" ] && [ "$audit" = off ] && continue
     IFS='|' read -r crps _ cp99 _ <<<"${R[ceiling|$c]}"
-    IFS='|' read -r rps p50 p99 e <<<"${R[$ep|$audit|$c]}"
-    awk -v ep="$ep" -v a="$audit" -v c="$c" -v r="$rps" -v cr="$crps" -v p50="$p50" -v p99="$p99" -v cp="$cp99" -v e="$e" \
+    key="$ep|$audit|$c" shown=$audit
+    [ "$ep" = "bare read" ] && key="bare read|$c" shown="–"
+    IFS='|' read -r rps p50 p99 e <<<"${R[$key]}"
+    awk -v ep="$ep" -v a="$shown" -v c="$c" -v r="$rps" -v cr="$crps" -v p50="$p50" -v p99="$p99" -v cp="$cp99" -v e="$e" \
       'BEGIN { printf "| %s | %s | %s | %s | %.1f%% | %s µs | %s µs | %.1f× | %s |\n", ep, a, c, r, 100 * r / cr, p50, p99, p99 / cp, e }'
   done; done; done
   echo
