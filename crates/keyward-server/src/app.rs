@@ -2,8 +2,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tracing::Instrument;
-
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderValue, Request, StatusCode};
 use axum::middleware::Next;
@@ -16,6 +14,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use axum::error_handling::HandleErrorLayer;
 use axum::response::IntoResponse;
 use tower::ServiceBuilder;
+use tracing::Instrument;
 
 use crate::audit::AuditState;
 use crate::error::ApiError;
