@@ -777,8 +777,11 @@ fn tiny_upstream() -> (u16, mpsc::Receiver<String>) {
             let mut buf = [0u8; 8192];
             let n = c.read(&mut buf).unwrap_or(0);
             let text = String::from_utf8_lossy(&buf[..n]).to_string();
-            let _ = tx.send(text.lines().next().unwrap_or_default().to_owned());
-            let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+            let line = text.lines().next().unwrap_or_default().to_owned();
+            // `/broken` promises 100 bytes and sends 2: the answer breaks off mid-stream.
+            let length = if line.contains("/broken") { 100 } else { 2 };
+            let _ = tx.send(line);
+            let _ = write!(c, "HTTP/1.1 200 OK\r\nContent-Length: {length}\r\nConnection: close\r\n\r\nok");
         }
     });
     (port, rx)
@@ -844,10 +847,22 @@ fn proxy_routes_from_the_cli_and_nothing_secret_in_logs() {
     let line = requests.recv_timeout(Duration::from_secs(5)).unwrap();
     assert!(line.contains(&format!("apiKey={key}")) && line.contains("&signature="), "{line}");
     let signature = line.split("signature=").nth(1).unwrap().split(' ').next().unwrap().to_owned();
+    let mut tcp = std::net::TcpStream::connect(hostport).unwrap();
+    write!(
+        tcp,
+        "GET /api/v1/proxy/ex/broken HTTP/1.1\r\nHost: {hostport}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut cut = Vec::new();
+    let _ = tcp.read_to_end(&mut cut);
+    assert!(String::from_utf8_lossy(&cut).starts_with("HTTP/1.1 200"), "the head was sent before the break");
     s.ok(&["proxy", "delete", "ex", "--yes"]);
     assert!(s.fails(&["proxy", "show", "ex"]).contains("not found"));
     let (stdout, logs) = s.stop();
     assert!(logs.contains("proxied call"), "the call was logged");
+    let broke = logs.lines().find(|l| l.contains("broke off mid-stream")).expect("the break was logged");
+    let span = &serde_json::from_str::<Value>(broke).unwrap()["span"];
+    assert_eq!(span["path"], "/api/v1/proxy/ex/broken", "in the request's span: {broke}");
     for needle in [&key, &secret, &signature, &"QUERYCANARY".to_owned()] {
         assert!(!logs.contains(needle.as_str()), "{needle} found in logs");
         assert!(!stdout.contains(needle.as_str()), "{needle} found in stdout");

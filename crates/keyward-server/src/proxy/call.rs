@@ -406,19 +406,25 @@ pub async fn call(State(st): State<AppState>, caller: Caller, req: Request) -> A
             out = out.header(k, v);
         }
     }
-    let stream =
-        futures_util::stream::unfold((resp.bytes_stream(), scrubber, false), |(mut s, mut scrub, done)| async move {
-            if done {
-                return None;
+    // The body streams after the handler has returned: a break is logged in the request's span.
+    let state = (resp.bytes_stream(), scrubber, false, tracing::Span::current());
+    let stream = futures_util::stream::unfold(state, |(mut s, mut scrub, done, span)| async move {
+        if done {
+            return None;
+        }
+        match s.next().await {
+            Some(Ok(chunk)) => {
+                Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(scrub.push(&chunk))), (s, scrub, false, span)))
             }
-            match s.next().await {
-                Some(Ok(chunk)) => {
-                    Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(scrub.push(&chunk))), (s, scrub, false)))
-                }
-                Some(Err(e)) => Some((Err(std::io::Error::other(e.without_url())), (s, scrub, true))),
-                None => Some((Ok(axum::body::Bytes::from(scrub.finish())), (s, scrub, true))),
+            Some(Err(e)) => {
+                // Without the URL: a `query:` recipe puts the credential in it.
+                let e = e.without_url();
+                span.in_scope(|| tracing::warn!(error = %e, "the upstream's answer broke off mid-stream"));
+                Some((Err(std::io::Error::other(e)), (s, scrub, true, span)))
             }
-        });
+            None => Some((Ok(axum::body::Bytes::from(scrub.finish())), (s, scrub, true, span))),
+        }
+    });
     // Every call is in the audit log; the process log gets one line per call at debug level, like
     // every other request (a failed call is a warning above), so it does not cost a write per call.
     tracing::debug!(route = %route.name, status = status.as_u16(), latency_ms, "proxied call");
