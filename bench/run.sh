@@ -126,35 +126,37 @@ endpoints=("masked read" "reveal read" "vault kv read" "kv write" "transit encry
   echo
   echo "Targets at 16 connections: masked read and Vault KV read ≥ 50% of the ceiling with audit on (≥ 70% off), p99 ≤ 2× the ceiling's, no errors."
 } >>"$report"
-# Chart data: one file per endpoint and audit mode: conns rps p99.
-for ep in ceiling "${endpoints[@]}"; do for audit in on off; do
+# Chart data: one file per endpoint and audit mode: conns rps p99. The ceiling and the bare read
+# have no audit mode: one line each.
+unaudited() { [ "$1" = ceiling ] || [ "$1" = "bare read" ]; }
+charted=(ceiling "bare read" "${endpoints[@]}")
+for ep in "${charted[@]}"; do for audit in on off; do
+  unaudited "$ep" && [ "$audit" = off ] && continue
   f="$work/$(tr ' ' '_' <<<"$ep")-$audit.dat"
   for c in 1 16 64; do
-    key="$ep|$audit|$c"; [ "$ep" = ceiling ] && key="ceiling|$c"
+    key="$ep|$audit|$c"; unaudited "$ep" && key="$ep|$c"
     IFS='|' read -r rps _ p99 _ <<<"${R[$key]}"; echo "$c $rps $p99" >>"$f"
   done
 done; done
+plot_column() { # $1 = column of the data files (2 requests/s, 3 p99)
+  local first=1 ep audit f t
+  for ep in "${charted[@]}"; do for audit in on off; do
+    unaudited "$ep" && [ "$audit" = off ] && continue
+    f="$work/$(tr ' ' '_' <<<"$ep")-$audit.dat"; t="$ep"; unaudited "$ep" || t="$ep (audit $audit)"
+    [ $first = 1 ] || echo ", \\"; first=0
+    printf "  '%s' using 1:%s with linespoints title '%s'" "$f" "$1" "$t"
+  done; done
+  echo
+}
 png="bench/results/http-$day-$(date -u +%H%M).png"  # one per run: a second run that day keeps the first
 {
   echo "set terminal pngcairo size 1600,800 font ',10'; set output '$png'; set multiplot layout 1,2"
   echo "set logscale x 2; set xrange [0.8:80]; set xtics (1,16,64); set xlabel 'connections'; set key below maxrows 4; set grid"
   echo "set title 'requests/s'; set logscale y; plot \\"
-  first=1
-  for ep in ceiling "${endpoints[@]}"; do for audit in on off; do
-    [ "$ep" = ceiling ] && [ "$audit" = off ] && continue
-    f="$work/$(tr ' ' '_' <<<"$ep")-$audit.dat"; t="$ep"; [ "$ep" != ceiling ] && t="$ep (audit $audit)"
-    [ $first = 1 ] || echo ", \\"; first=0
-    printf "  '%s' using 1:2 with linespoints title '%s'" "$f" "$t"
-  done; done
-  echo; echo "set title 'p99 latency (µs)'; plot \\"
-  first=1
-  for ep in ceiling "${endpoints[@]}"; do for audit in on off; do
-    [ "$ep" = ceiling ] && [ "$audit" = off ] && continue
-    f="$work/$(tr ' ' '_' <<<"$ep")-$audit.dat"; t="$ep"; [ "$ep" != ceiling ] && t="$ep (audit $audit)"
-    [ $first = 1 ] || echo ", \\"; first=0
-    printf "  '%s' using 1:3 with linespoints title '%s'" "$f" "$t"
-  done; done
-  echo; echo "unset multiplot"
+  plot_column 2
+  echo "set title 'p99 latency (µs)'; plot \\"
+  plot_column 3
+  echo "unset multiplot"
 } >"$work/plot.gp"
 gnuplot "$work/plot.gp" && echo -e "\n![requests/s and p99 against connections]($png)" >>"$report"
 
