@@ -389,14 +389,22 @@ fn keyed_server_needs_its_key_and_initialises_once() {
     s.stop();
 }
 
-/// A tiny HTTP GET over a raw socket (the test needs no HTTP client of its own).
-fn reqwest_free_get(addr: &str, path: &str) -> Value {
+/// A GET over a raw socket (the tests need no HTTP client of their own): the whole answer as
+/// text, as far as it came (an answer may break off).
+fn raw_get(addr: &str, path: &str, token: Option<&str>) -> String {
     use std::io::Read;
     let hostport = addr.trim_start_matches("http://");
     let mut tcp = std::net::TcpStream::connect(hostport).unwrap();
-    write!(tcp, "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut resp = String::new();
-    tcp.read_to_string(&mut resp).unwrap();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(tcp, "GET {path} HTTP/1.1\r\nHost: {hostport}\r\n{auth}Connection: close\r\n\r\n").unwrap();
+    let mut resp = Vec::new();
+    let _ = tcp.read_to_end(&mut resp);
+    String::from_utf8_lossy(&resp).into_owned()
+}
+
+/// The JSON body of an unauthenticated GET.
+fn reqwest_free_get(addr: &str, path: &str) -> Value {
+    let resp = raw_get(addr, path, None);
     let body = resp.split("\r\n\r\n").nth(1).unwrap_or_default();
     serde_json::from_str(body).unwrap_or(Value::Null)
 }
@@ -789,7 +797,6 @@ fn tiny_upstream() -> (u16, mpsc::Receiver<String>) {
 
 #[test]
 fn proxy_routes_from_the_cli_and_nothing_secret_in_logs() {
-    use std::io::Read;
     let (port, requests) = tiny_upstream();
     let s = spawn_server(&["--dev", "--log-format", "json", "--proxy-allow-insecure"], &[("RUST_LOG", "trace")])
         .expect("dev server");
@@ -832,30 +839,14 @@ fn proxy_routes_from_the_cli_and_nothing_secret_in_logs() {
     ]);
     assert!(err.contains("injection recipe") && err.lines().count() == 1, "{err}");
 
-    let addr = s.addr.clone();
-    let hostport = addr.trim_start_matches("http://");
     let token = s.token.clone().unwrap();
-    let mut tcp = std::net::TcpStream::connect(hostport).unwrap();
-    write!(
-        tcp,
-        "GET /api/v1/proxy/ex/api/v3/order?symbol=QUERYCANARY HTTP/1.1\r\nHost: {hostport}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut resp = String::new();
-    tcp.read_to_string(&mut resp).unwrap();
+    let resp = raw_get(&s.addr, "/api/v1/proxy/ex/api/v3/order?symbol=QUERYCANARY", Some(&token));
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     let line = requests.recv_timeout(Duration::from_secs(5)).unwrap();
     assert!(line.contains(&format!("apiKey={key}")) && line.contains("&signature="), "{line}");
     let signature = line.split("signature=").nth(1).unwrap().split(' ').next().unwrap().to_owned();
-    let mut tcp = std::net::TcpStream::connect(hostport).unwrap();
-    write!(
-        tcp,
-        "GET /api/v1/proxy/ex/broken HTTP/1.1\r\nHost: {hostport}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut cut = Vec::new();
-    let _ = tcp.read_to_end(&mut cut);
-    assert!(String::from_utf8_lossy(&cut).starts_with("HTTP/1.1 200"), "the head was sent before the break");
+    let cut = raw_get(&s.addr, "/api/v1/proxy/ex/broken", Some(&token));
+    assert!(cut.starts_with("HTTP/1.1 200"), "the head was sent before the break: {cut}");
     s.ok(&["proxy", "delete", "ex", "--yes"]);
     assert!(s.fails(&["proxy", "show", "ex"]).contains("not found"));
     let (stdout, logs) = s.stop();
