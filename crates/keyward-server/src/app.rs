@@ -18,7 +18,7 @@ use tracing::Instrument;
 
 use crate::audit::AuditState;
 use crate::error::ApiError;
-use crate::guard::{ClientIp, GuardConfig, Guards};
+use crate::guard::{GuardConfig, Guards};
 use crate::routes::{audit as audit_routes, keys, mounts, policies, secrets, sys, tokens};
 
 /// Largest accepted request body.
@@ -89,14 +89,16 @@ async fn front_door(
     req: Request<axum::body::Body>,
     next: Next,
 ) -> axum::response::Response {
-    let span = request_span(&req);
+    // The path only: never the query string or headers (tokens live there).
+    let path = crate::audit::redact_path(req.uri().path());
+    let span = request_span(&req, &path);
     let started = Instant::now();
-    let resp = crate::audit::audited(&st, req, |req| async {
+    let state = &st;
+    let resp = crate::audit::audited(state, req, &path, |req, ip| async move {
         if let Some(refused) = header_limit(&req) {
             return refused;
         }
-        let ip = req.extensions().get::<ClientIp>().map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.0);
-        if let Some(refused) = crate::guard::refuse(&st, ip, req.uri().path()) {
+        if let Some(refused) = crate::guard::refuse(state, ip, req.uri().path()) {
             return refused;
         }
         next.run(req).await
@@ -113,11 +115,9 @@ async fn front_door(
     resp
 }
 
-/// The span of a request's log lines: its id, method and path — never the query string or
-/// headers (tokens live there), and any token-like path segment redacted.
-fn request_span(req: &Request<axum::body::Body>) -> tracing::Span {
+/// The span of a request's log lines: its id, method and `path` (redacted).
+fn request_span(req: &Request<axum::body::Body>, path: &str) -> tracing::Span {
     let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let path = crate::audit::redact_path(req.uri().path());
     tracing::info_span!("request", method = %req.method(), path = %path, request_id = %id)
 }
 

@@ -239,11 +239,12 @@ fn locate(path: &str) -> (String, String) {
 }
 
 /// Audits a request around `serve` (the rest of its handling), releasing the response only once
-/// its entry is committed. Resolves the client's address first and puts it in the request's
-/// extensions as [`ClientIp`], for `serve` and the handlers.
-pub async fn audited<F, Fut>(st: &AppState, mut req: Request, serve: F) -> Response
+/// its entry is committed. `uri_path` is the request's path as [`redact_path`] gives it. Resolves
+/// the client's address first, hands it to `serve` and puts it in the request's extensions as
+/// [`ClientIp`], for the handlers.
+pub async fn audited<F, Fut>(st: &AppState, mut req: Request, uri_path: &str, serve: F) -> Response
 where
-    F: FnOnce(Request) -> Fut,
+    F: FnOnce(Request, IpAddr) -> Fut,
     Fut: Future<Output = Response>,
 {
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
@@ -251,16 +252,15 @@ where
     let ip = resolve_client_ip(peer, xff, &st.guards.config.trusted_proxies);
     req.extensions_mut().insert(ClientIp(ip));
     if !st.audit.enabled || exempt(req.uri().path()) {
-        return serve(req).await;
+        return serve(req, ip).await;
     }
     if !st.audit.ready.load(Ordering::Relaxed) {
         // Before `operator init` there is no audit key and nothing to protect yet.
         if !st.kw.audit_ready().await {
-            return serve(req).await;
+            return serve(req, ip).await;
         }
         st.audit.ready.store(true, Ordering::Relaxed);
     }
-    let uri_path = redact_path(req.uri().path());
     let header = |req: &Request, name: &str| -> String {
         req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
     };
@@ -275,7 +275,7 @@ where
     });
     req.extensions_mut().insert(ctx.clone());
 
-    let resp = serve(req).await;
+    let resp = serve(req, ip).await;
     let status = resp.status();
     let Some(notes) = ctx.with(std::mem::take) else { return resp };
     if notes.in_transaction && status.is_success() {
@@ -295,7 +295,7 @@ where
         _ => format!("{method} {uri_path}"),
     });
     if entry.mount.is_empty() && entry.path.is_empty() {
-        (entry.mount, entry.path) = locate(&uri_path);
+        (entry.mount, entry.path) = locate(uri_path);
     }
     entry.status = status.as_u16();
     entry.error = error.to_owned();
@@ -319,7 +319,7 @@ where
             "the audit log cannot be written; the request was not served",
         )
         .retry_after(Duration::from_secs(5))
-        .for_path(&uri_path)
+        .for_path(uri_path)
         .into_response(),
     }
 }

@@ -328,6 +328,9 @@ async fn rate_limits_answer_429_with_retry_after() {
         statuses.push(srv.json_as("", Method::GET, "/v1/sys/health", None).await.0);
     }
     assert_eq!(statuses, vec![200, 200, 200, 429]);
+    // Routes that are audited (not only the probes) are under the per-IP limit too.
+    let (status, body) = srv.json_as("", Method::GET, "/api/v1/mounts", None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (429, Some("rate_limited")), "{body}");
     srv.stop().await;
 }
 
@@ -452,6 +455,10 @@ async fn request_hardening_sheds_load_times_out_and_limits_headers() {
     let resp = srv.http.get(&url).bearer_auth(&srv.token).header("x-padding", &huge).send().await.unwrap();
     assert_eq!(resp.status(), 431);
     assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "headers_too_large");
+    // Refused before any handler, and still audited.
+    let (_, page) = srv.json(Method::GET, "/api/v1/audit?failed=true", None).await;
+    let refused = page["entries"].as_array().unwrap().iter().find(|e| e["status"] == 431).cloned();
+    assert_eq!(refused.map(|e| e["error"].clone()), Some(Value::from("headers_too_large")), "{page}");
 
     // A slow client holds the only slot (its body never completes)…
     let head = format!(
