@@ -220,14 +220,18 @@ pub struct ServerArgs {
     /// Database connections in the pool.
     #[arg(long, default_value_t = 8)]
     pub db_connections: u32,
-    /// Requests per token (GCRA, per server process), e.g. 100/s, 600/m; `off` disables.
-    #[arg(long, env = "KEYWARD_RATE_LIMIT", default_value = "100/s")]
+    /// Requests per token (GCRA, per server process), e.g. 100/s, 600/m, for tokens without a
+    /// limit of their own (`keyward token create --rate-limit`); `off` (the default, as Vault)
+    /// disables it.
+    #[arg(long, env = "KEYWARD_RATE_LIMIT", default_value = "off")]
     pub rate_limit: String,
-    /// Requests per client IP (per server process); `off` disables.
+    /// Requests per client IP (per server process) that carry no valid token — none, malformed,
+    /// unknown or expired; a valid token is never limited by its address. `off` disables.
     #[arg(long, env = "KEYWARD_IP_RATE_LIMIT", default_value = "200/s")]
     pub ip_rate_limit: String,
-    /// Failed token checks from one IP within a minute before it is locked out (the lockout
-    /// starts at 30s and doubles with each repeat, up to an hour).
+    /// Malformed or unknown tokens from one IP within a minute before it is locked out (the
+    /// lockout starts at 30s and doubles with each repeat, up to an hour). While locked out, the
+    /// address is refused unless a request carries a valid token.
     #[arg(long, default_value_t = 10)]
     pub lockout_after: u32,
     /// Proxies (CIDRs) whose X-Forwarded-For header is believed for the client address.
@@ -552,6 +556,10 @@ pub enum TokenCommand {
         /// Not revoked with its creator (root tokens only).
         #[arg(long)]
         orphan: bool,
+        /// Its own request rate limit (100/s, 600/m, 1000/h), within the creator's; by default
+        /// the creator's, else the server's --rate-limit (off by default).
+        #[arg(long)]
+        rate_limit: Option<String>,
         #[command(flatten)]
         out: FormatArgs,
     },

@@ -19,6 +19,7 @@ mod paths;
 mod policy;
 mod policy_service;
 mod proxy;
+mod rate;
 mod read_cache;
 mod secret_data;
 mod service;
@@ -47,10 +48,11 @@ pub use policy::{
     Policy, Rule, DEFAULT_POLICY, ROOT_POLICY,
 };
 pub use proxy::{template_fields, ProxyRoute, Recipe, ACCOUNT};
+pub use rate::Rate;
 pub use secret_data::SecretData;
 pub use service::{Keyward, KeywardConfig, SecretRead};
 pub use store::{AuditAppender, Backend, Store, StoreTx};
 pub use time::{format_rfc3339, now_nanos, Nanos};
-pub use token_service::{Caller, NewToken, TokenRequest};
+pub use token_service::{Authentication, Caller, NewToken, TokenRequest};
 pub use transit::{validate_key_name, TransitKeyChange, TransitKeyOptions, TransitOp, AES256_GCM96};
 pub use writer::Writer;

@@ -156,6 +156,8 @@ pub struct TokenRecord {
     pub revoked: bool,
     /// Source addresses it may be used from (CIDRs); empty = anywhere.
     pub allowed_cidrs: Vec<String>,
+    /// Its own request rate limit (`100/s`), instead of the server's per-token limit.
+    pub rate_limit: Option<String>,
 }
 
 impl TokenRecord {

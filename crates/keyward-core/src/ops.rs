@@ -270,12 +270,13 @@ pub(crate) async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &WriteOp)
             Ok(WriteReply::SecretDeleted)
         }
         WriteOp::CreateMount { path, kind, rotate_after } => create_mount(tx, keys, path, *kind, *rotate_after).await,
-        WriteOp::CreateToken(record) => {
-            tx.insert_token(record).await?;
-            Ok(WriteReply::Done)
-        }
+        WriteOp::CreateToken(record) => create_token(tx, record).await,
         WriteOp::RevokeToken { accessor } => revoke_tree(tx, accessor).await,
         WriteOp::RenewToken { accessor, expires_at } => {
+            let live = tx.token_locked(accessor).await?.is_some_and(|t| t.is_live(now_nanos()));
+            if !live {
+                return Err(CoreError::InvalidInput(crate::token_service::NOT_RENEWABLE.into()));
+            }
             tx.set_token_expiry(accessor, *expires_at).await?;
             Ok(WriteReply::Done)
         }
@@ -446,7 +447,24 @@ pub(crate) async fn migrate_batch(tx: &mut dyn StoreTx, batch: &ResealedBatch) -
     Ok(WriteReply::Job(job))
 }
 
-/// Revokes a token and all its descendants, breadth first, in this one transaction.
+/// Stores a new token after checking, inside the transaction, that its parent is still live: the
+/// parent's row is share-locked (PostgreSQL) so a revocation on another server either commits
+/// first — and the child is refused — or waits for the child and then revokes it too.
+async fn create_token(tx: &mut dyn StoreTx, record: &TokenRecord) -> Result<WriteReply, CoreError> {
+    if let Some(parent) = &record.parent_accessor {
+        let live = tx.token_locked(parent).await?.is_some_and(|p| p.is_live(now_nanos()));
+        if !live {
+            return Err(CoreError::Forbidden("the creating token was revoked or expired meanwhile".into()));
+        }
+    }
+    tx.insert_token(record).await?;
+    Ok(WriteReply::Done)
+}
+
+/// Revokes a token and all its descendants, depth first, in this one transaction. Each token is
+/// marked revoked before its children are read: on PostgreSQL the mark waits for a child being
+/// created under it on another server (which share-locks it), and the children read afterwards
+/// include that child.
 async fn revoke_tree(tx: &mut dyn StoreTx, accessor: &str) -> Result<WriteReply, CoreError> {
     if tx.token_by_accessor(accessor).await?.is_none() {
         return Err(CoreError::NotFound("token".into()));
@@ -454,8 +472,8 @@ async fn revoke_tree(tx: &mut dyn StoreTx, accessor: &str) -> Result<WriteReply,
     let mut queue = vec![accessor.to_owned()];
     let mut revoked = 0;
     while let Some(a) = queue.pop() {
-        queue.extend(tx.child_accessors(&a).await?);
         tx.revoke_token(&a).await?;
+        queue.extend(tx.child_accessors(&a).await?);
         revoked += 1;
     }
     Ok(WriteReply::TokensRevoked(revoked))

@@ -201,12 +201,24 @@ pub fn rule_matches(pattern: &str, target: &str) -> bool {
     true
 }
 
-/// The capabilities a set of policies grants.
+/// The capabilities a set of policies grants, bounded by the ACL of every live ancestor of the
+/// token (a child token never exceeds its parent, whatever policies it was given: dropping the
+/// parent's `deny` policy widens nothing).
 #[derive(Debug, Clone, Default)]
 pub struct Acl {
     root: bool,
     default: bool,
     rules: Vec<(String, BTreeSet<Capability>)>,
+    /// The ACLs of the token's ancestors, nearest first: each must grant a capability too.
+    bounds: Vec<std::sync::Arc<Acl>>,
+}
+
+/// `read` implies `list`.
+fn with_implied(mut caps: BTreeSet<Capability>) -> BTreeSet<Capability> {
+    if caps.contains(&Capability::Read) {
+        caps.insert(Capability::List);
+    }
+    caps
 }
 
 impl Acl {
@@ -216,6 +228,7 @@ impl Acl {
             root: names.iter().any(|n| n == ROOT_POLICY),
             default: names.iter().any(|n| n == DEFAULT_POLICY),
             rules: Vec::new(),
+            bounds: Vec::new(),
         };
         for p in policies.iter().filter(|p| names.contains(&p.name)) {
             for r in &p.rules {
@@ -225,18 +238,26 @@ impl Acl {
         acl
     }
 
-    /// Whether this is a root ACL.
-    pub fn is_root(&self) -> bool {
-        self.root
+    /// This ACL, bounded by an ancestor's: what both grant.
+    pub fn bounded_by(mut self, ancestor: Acl) -> Self {
+        self.bounds.push(std::sync::Arc::new(ancestor));
+        self
     }
 
-    /// Whether the token holds the `default` policy (look up and revoke itself).
+    /// Whether this is a root ACL (its ancestors' too).
+    pub fn is_root(&self) -> bool {
+        self.root && self.bounds.iter().all(|b| b.is_root())
+    }
+
+    /// Whether the token holds the `default` policy (look up and revoke itself). Its own
+    /// policies decide: this is self-service on the token alone.
     pub fn has_default(&self) -> bool {
         self.root || self.default
     }
 
-    /// The capabilities granted on `target` (empty when any matching rule denies).
-    pub fn capabilities(&self, target: &str) -> BTreeSet<Capability> {
+    /// What this ACL's own policies grant on `target` (empty when a matching rule denies),
+    /// with `read` implying `list`.
+    fn own_capabilities(&self, target: &str) -> BTreeSet<Capability> {
         if self.root {
             return Capability::ALL.iter().copied().filter(|c| *c != Capability::Deny).collect();
         }
@@ -249,26 +270,40 @@ impl Acl {
                 caps.extend(granted.iter().copied());
             }
         }
+        with_implied(caps)
+    }
+
+    /// The capabilities granted on `target` — by the token's policies and by every ancestor's —
+    /// with `read` implying `list` (empty when any matching rule denies).
+    pub fn capabilities(&self, target: &str) -> BTreeSet<Capability> {
+        let mut caps = self.own_capabilities(target);
+        for b in &self.bounds {
+            if caps.is_empty() {
+                break;
+            }
+            let theirs = b.capabilities(target);
+            caps.retain(|c| theirs.contains(c));
+        }
         caps
     }
 
     /// Whether any rule grants something (other than `deny`) under `mount` — the mounts a
-    /// token may learn exist.
+    /// token may learn exist — here and in every ancestor.
     pub fn touches_mount(&self, mount: &str) -> bool {
-        self.root
+        let own = self.root
             || self.rules.iter().any(|(pattern, caps)| {
                 caps.iter().any(|c| *c != Capability::Deny)
                     && match pattern.split_once('/') {
                         Some((first, _)) => first == mount || first == "+",
                         None => rule_matches(pattern, mount),
                     }
-            })
+            });
+        own && self.bounds.iter().all(|b| b.touches_mount(mount))
     }
 
     /// Whether `capability` is granted on `target`. `read` implies `list`.
     pub fn allows(&self, capability: Capability, target: &str) -> bool {
-        let caps = self.capabilities(target);
-        caps.contains(&capability) || (capability == Capability::List && caps.contains(&Capability::Read))
+        self.own_capabilities(target).contains(&capability) && self.bounds.iter().all(|b| b.allows(capability, target))
     }
 }
 
@@ -320,6 +355,70 @@ mod tests {
         assert!(a.touches_mount("careflex") && !a.touches_mount("other"));
         assert!(acl(&[("care*", &[List])]).touches_mount("careflex"));
         assert!(!acl(&[("other/x", &[Deny])]).touches_mount("other"));
+    }
+
+    #[test]
+    fn a_child_is_bounded_by_its_parent() {
+        use Capability::*;
+        let parent = acl(&[("careflex/*", &[Read, Update]), ("careflex/admin", &[Deny])]);
+        // The child was given a policy that grants everything, without the parent's deny.
+        let child = acl(&[("*", &[Read, Update, Sudo, List])]).bounded_by(parent);
+        assert!(child.allows(Read, "careflex/production"));
+        assert!(!child.allows(Read, "careflex/admin"), "the parent's deny holds");
+        assert!(!child.allows(Sudo, "sys/tokens"), "the parent never had sudo");
+        assert!(!child.allows(Read, "other/x"));
+        assert!(child.touches_mount("careflex") && !child.touches_mount("other"));
+        let root_child = Acl::new(&["root".into()], &[]).bounded_by(acl(&[("m/*", &[List])]));
+        assert!(!root_child.is_root() && !root_child.allows(Read, "m/a") && root_child.allows(List, "m/a"));
+        assert!(Acl::new(&["root".into()], &[]).bounded_by(Acl::new(&["root".into()], &[])).is_root());
+    }
+
+    fn arb_rules() -> impl proptest::strategy::Strategy<Value = Vec<(String, Vec<Capability>)>> {
+        use proptest::prelude::*;
+        let seg = prop::sample::select(vec!["a", "b", "+", "c"]);
+        let path = (prop::sample::select(vec!["m", "n", "+"]), prop::collection::vec(seg, 0..3), any::<bool>())
+            .prop_map(|(m, segs, glob)| {
+                let mut p = std::iter::once(m).chain(segs).collect::<Vec<_>>().join("/");
+                if glob {
+                    p.push('*');
+                }
+                p
+            });
+        let caps = prop::collection::vec(prop::sample::select(Capability::ALL.to_vec()), 1..4);
+        prop::collection::vec((path, caps), 0..5)
+    }
+
+    fn acl_of(rules: &[(String, Vec<Capability>)], root: bool) -> Acl {
+        let p = Policy {
+            name: "p".into(),
+            rules: rules.iter().map(|(path, caps)| Rule { path: path.clone(), capabilities: caps.clone() }).collect(),
+            hcl: None,
+        };
+        let names: Vec<String> = if root { vec!["root".into(), "p".into()] } else { vec!["p".into()] };
+        Acl::new(&names, &[p])
+    }
+
+    proptest::proptest! {
+        /// Whatever policies a child holds, it never exceeds any ancestor on any path.
+        #[test]
+        fn a_child_never_exceeds_its_ancestors(
+            grand in arb_rules(), parent in arb_rules(), child in arb_rules(), child_root: bool,
+            target in proptest::sample::select(vec!["m/a", "m/a/b", "m/b/c", "n/a", "m", "n/c/a/b", "sys/tokens"]),
+        ) {
+            let (g, p) = (acl_of(&grand, false), acl_of(&parent, false));
+            let c = acl_of(&child, child_root).bounded_by(p.clone()).bounded_by(g.clone());
+            for cap in Capability::ALL {
+                if c.allows(cap, target) {
+                    proptest::prop_assert!(p.allows(cap, target) && g.allows(cap, target), "{cap:?} on {target}");
+                }
+            }
+            let caps = c.capabilities(target);
+            proptest::prop_assert!(caps.is_subset(&p.capabilities(target)) && caps.is_subset(&g.capabilities(target)));
+            if c.touches_mount("m") {
+                proptest::prop_assert!(p.touches_mount("m") && g.touches_mount("m"));
+            }
+            proptest::prop_assert!(!c.is_root());
+        }
     }
 
     #[test]

@@ -145,6 +145,7 @@ impl Keyward {
             last_used: None,
             revoked: false,
             allowed_cidrs: vec![],
+            rate_limit: None,
         };
         tx.insert_token(&record).await?;
         tx.set_system_value(INITIALIZED, "true").await?;

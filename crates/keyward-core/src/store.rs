@@ -88,6 +88,9 @@ pub trait Store: Send + Sync + 'static {
     /// Every credential-proxy route, by name.
     async fn proxy_routes(&self) -> Result<Vec<ProxyRoute>, StoreError>;
 
+    /// The token with this digest and its ancestors, nearest first (empty when there is no such
+    /// token); a chain stops at a missing ancestor, and after 64 ancestors.
+    async fn token_chain(&self, digest: &str) -> Result<Vec<TokenRecord>, StoreError>;
     /// A token by its digest.
     async fn token_by_digest(&self, digest: &str) -> Result<Option<TokenRecord>, StoreError>;
     /// A token by its accessor.
@@ -250,6 +253,9 @@ pub trait StoreTx: Send {
     async fn insert_token(&mut self, token: &TokenRecord) -> Result<(), StoreError>;
     /// A token by accessor, inside the transaction.
     async fn token_by_accessor(&mut self, accessor: &str) -> Result<Option<TokenRecord>, StoreError>;
+    /// A token by accessor, share-locked until the transaction ends on PostgreSQL (a revocation
+    /// on another server waits for this transaction), re-read after any wait.
+    async fn token_locked(&mut self, accessor: &str) -> Result<Option<TokenRecord>, StoreError>;
     /// Accessors of the live (unrevoked) direct children of a token.
     async fn child_accessors(&mut self, accessor: &str) -> Result<Vec<String>, StoreError>;
     /// Marks a token revoked.

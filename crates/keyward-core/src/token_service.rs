@@ -3,19 +3,43 @@ use ipnet::IpNet;
 use keyward_crypto::Token;
 
 use crate::service::{new_accessor, unexpected};
-use crate::{now_nanos, Acl, CoreError, Keyward, TokenRecord, WriteOp, WriteReply, DEFAULT_POLICY, ROOT_POLICY};
+use crate::{now_nanos, Acl, CoreError, Keyward, Rate, TokenRecord, WriteOp, WriteReply, DEFAULT_POLICY, ROOT_POLICY};
 
 /// `last_used` is written at most this often per token.
 const TOUCH_EVERY_NANOS: i64 = 60_000_000_000;
 const MAX_DISPLAY_NAME: usize = 128;
+/// Why an expired or revoked token is not renewed.
+pub(crate) const NOT_RENEWABLE: &str = "the token is expired or revoked: it cannot be renewed";
 
-/// An authenticated caller: its live token record and the ACL of its policies.
+/// An authenticated caller: its live token record and the ACL of its policies, bounded by its
+/// ancestors'.
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// The token record.
     pub token: TokenRecord,
-    /// What its policies grant.
+    /// What its policies grant, within what every live ancestor's grant.
     pub acl: Acl,
+    /// The earliest expiry among its ancestors: the caller is live only before it.
+    pub ancestors_expire_at: Option<crate::Nanos>,
+}
+
+impl Caller {
+    /// Whether the token and every ancestor are live at `now` (revocation reaches descendants
+    /// in the same transaction; expiry is checked here).
+    pub fn is_live(&self, now: crate::Nanos) -> bool {
+        self.token.is_live(now) && self.ancestors_expire_at.is_none_or(|e| e > now)
+    }
+}
+
+/// What a presented token turned out to be.
+#[derive(Debug)]
+pub enum Authentication {
+    /// A live token whose ancestors are all live.
+    Live(Box<Caller>),
+    /// A token keyward issued that is expired or revoked (or whose ancestor is).
+    NotLive,
+    /// No token with this digest exists: a guess, a typo, or a token from elsewhere.
+    Unknown,
 }
 
 /// What a new token should be.
@@ -33,6 +57,8 @@ pub struct TokenRequest {
     pub no_parent: bool,
     /// Do not add the `default` policy.
     pub no_default_policy: bool,
+    /// Its own request rate limit (`100/s`); within the parent's, which it inherits by default.
+    pub rate_limit: Option<String>,
 }
 
 /// A freshly minted token: shown once, stored only as a digest.
@@ -42,6 +68,17 @@ pub struct NewToken {
     pub token: Token,
     /// Its stored record.
     pub record: TokenRecord,
+}
+
+/// A new token's own rate limit: the one asked for, which must be within the parent's (whose
+/// limit it inherits when none is asked for), normalised (`600/m`).
+fn child_rate(asked: Option<&str>, parent: Option<&str>) -> Result<Option<String>, CoreError> {
+    let parent = parent.map(str::parse::<Rate>).transpose()?;
+    let Some(asked) = asked.map(str::parse::<Rate>).transpose()? else { return Ok(parent.map(|p| p.to_string())) };
+    if let Some(p) = parent.filter(|p| !asked.within(*p)) {
+        return Err(CoreError::Forbidden(format!("rate limit {asked} is above the creating token's own limit of {p}")));
+    }
+    Ok(Some(asked.to_string()))
 }
 
 fn parse_cidrs(cidrs: &[String]) -> Result<Vec<IpNet>, CoreError> {
@@ -71,9 +108,10 @@ impl TokenRecord {
 }
 
 impl Keyward {
-    /// The live caller for a presented token, found by its keyed digest; `None` when unknown,
-    /// expired or revoked. Records the use at most once a minute, off the request path.
-    pub async fn authenticate(&self, token: &Token) -> Result<Option<Caller>, CoreError> {
+    /// Authenticates a presented token by its keyed digest: the token and each of its ancestors
+    /// must be live, and its ACL is bounded by theirs. Records the use at most once a minute, off
+    /// the request path.
+    pub async fn authenticate(&self, token: &Token) -> Result<Authentication, CoreError> {
         let key = self.keys.token_key(self.store.as_ref()).await?;
         let digest = key.digest(token);
         let now = now_nanos();
@@ -82,17 +120,16 @@ impl Keyward {
             Some(c) => Caller::clone(&c),
             None => {
                 let generation = self.cache.as_ref().map(|c| c.callers_generation());
-                let Some(record) = self.store.token_by_digest(&digest.0).await? else { return Ok(None) };
-                let acl = self.acl_for(&record.policies).await?;
-                let caller = Caller { token: record, acl };
+                let chain = self.store.token_chain(&digest.0).await?;
+                let Some(caller) = self.caller_of(chain).await? else { return Ok(Authentication::Unknown) };
                 if let (Some(cache), Some(g)) = (&self.cache, generation) {
                     cache.put_caller(g, digest.0.clone(), std::sync::Arc::new(caller.clone()));
                 }
                 caller
             }
         };
-        if !caller.token.is_live(now) {
-            return Ok(None);
+        if !caller.is_live(now) {
+            return Ok(Authentication::NotLive);
         }
         if caller.token.last_used.is_none_or(|t| now - t > TOUCH_EVERY_NANOS) {
             if let Some(cache) = &self.cache {
@@ -106,15 +143,48 @@ impl Keyward {
                 }
             });
         }
-        Ok(Some(caller))
+        Ok(Authentication::Live(Box::new(caller)))
     }
 
-    /// The ACL of a list of policy names.
-    pub async fn acl_for(&self, names: &[String]) -> Result<Acl, CoreError> {
+    /// The caller of a token chain (the token, then its ancestors nearest first); `None` when
+    /// the chain is empty. An ancestor that is missing or revoked makes the caller not live.
+    async fn caller_of(&self, chain: Vec<TokenRecord>) -> Result<Option<Caller>, CoreError> {
+        let mut chain = chain.into_iter();
+        let Some(token) = chain.next() else { return Ok(None) };
+        let ancestors: Vec<TokenRecord> = chain.collect();
+        let mut names: Vec<String> = token.policies.clone();
+        for a in &ancestors {
+            names.extend(a.policies.iter().cloned());
+        }
+        names.sort();
+        names.dedup();
+        let stored = self.store_policies(&names).await?;
+        let mut acl = Acl::new(&token.policies, &stored);
+        let mut expire = None::<crate::Nanos>;
+        let mut expected_parent = token.parent_accessor.clone();
+        for a in &ancestors {
+            acl = acl.bounded_by(Acl::new(&a.policies, &stored));
+            if expected_parent.as_deref() != Some(a.accessor.as_str()) || a.revoked {
+                expire = Some(i64::MIN);
+            }
+            if let Some(e) = a.expires_at {
+                expire = Some(expire.map_or(e, |x| x.min(e)));
+            }
+            expected_parent.clone_from(&a.parent_accessor);
+        }
+        if expected_parent.is_some() {
+            // An ancestor the database no longer holds: never trust what it would have bounded.
+            tracing::warn!(target: "security", accessor = %token.accessor, "a token's ancestor is missing: refused");
+            expire = Some(i64::MIN);
+        }
+        Ok(Some(Caller { token, acl, ancestors_expire_at: expire }))
+    }
+
+    /// The stored (custom) policies among `names`.
+    async fn store_policies(&self, names: &[String]) -> Result<Vec<crate::Policy>, CoreError> {
         // The built-ins are never stored: no query for them.
         let custom: Vec<String> = names.iter().filter(|n| *n != ROOT_POLICY && *n != DEFAULT_POLICY).cloned().collect();
-        let stored = self.store.policies(&custom).await?;
-        Ok(Acl::new(names, &stored))
+        Ok(self.store.policies(&custom).await?)
     }
 
     /// Creates a token under `parent`. A non-root parent can only pass on policies it holds, its
@@ -158,8 +228,10 @@ impl Keyward {
         let now = now_nanos();
         let mut expires_at =
             now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX / 2).saturating_mul(1_000_000_000));
-        if let (Some(pe), false) = (parent.token.expires_at, req.no_parent) {
-            expires_at = expires_at.min(pe);
+        if !req.no_parent {
+            for pe in [parent.token.expires_at, parent.ancestors_expire_at].into_iter().flatten() {
+                expires_at = expires_at.min(pe);
+            }
         }
         let parent_nets = parse_cidrs(&parent.token.allowed_cidrs)?;
         let child_nets = parse_cidrs(&req.allowed_cidrs)?;
@@ -181,6 +253,7 @@ impl Keyward {
                 "display name must be at most {MAX_DISPLAY_NAME} bytes without control characters"
             )));
         }
+        let rate_limit = child_rate(req.rate_limit.as_deref(), parent.token.rate_limit.as_deref())?;
         let key = self.keys.token_key(self.store.as_ref()).await?;
         let token = Token::generate();
         let record = TokenRecord {
@@ -195,6 +268,7 @@ impl Keyward {
             last_used: None,
             revoked: false,
             allowed_cidrs,
+            rate_limit,
         };
         match self.writer.submit(WriteOp::CreateToken(record.clone())).await? {
             WriteReply::Done => Ok(NewToken { token, record }),
@@ -221,7 +295,8 @@ impl Keyward {
         }
     }
 
-    /// Renews a token: its expiry moves to `now + increment` (its own TTL by default), never past
+    /// Renews a live token (an expired or revoked one stays dead, checked again inside the write):
+    /// its expiry moves to `now + increment` (its own TTL by default), never past
     /// its creation time plus the configured maximum TTL, nor past its parent's expiry. Tokens
     /// without expiry (root) stay as they are. Returns the updated record.
     pub async fn renew_token(
@@ -229,9 +304,12 @@ impl Keyward {
         record: &TokenRecord,
         increment_secs: Option<u64>,
     ) -> Result<TokenRecord, CoreError> {
+        let now = now_nanos();
+        if !record.is_live(now) {
+            return Err(CoreError::InvalidInput(NOT_RENEWABLE.into()));
+        }
         let Some(_) = record.expires_at else { return Ok(record.clone()) };
         let secs = |s: u64| i64::try_from(s).unwrap_or(i64::MAX / 2).saturating_mul(1_000_000_000);
-        let now = now_nanos();
         let increment = increment_secs.filter(|i| *i > 0).unwrap_or(record.ttl_secs);
         let mut expires_at = now
             .saturating_add(secs(increment))

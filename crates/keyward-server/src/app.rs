@@ -1,8 +1,9 @@
 //! The router: routes, limits, request ids, tracing and JSON fallbacks.
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{header, HeaderValue, Request, StatusCode};
 use axum::middleware::Next;
 use axum::routing::{get, post};
@@ -18,7 +19,7 @@ use tracing::Instrument;
 
 use crate::audit::AuditState;
 use crate::error::ApiError;
-use crate::guard::{GuardConfig, Guards};
+use crate::guard::{resolve_client_ip, ClientIp, GuardConfig, Guards};
 use crate::routes::{audit as audit_routes, keys, mounts, policies, secrets, sys, tokens};
 
 /// Largest accepted request body.
@@ -81,12 +82,24 @@ fn header_limit(req: &Request<axum::body::Body>) -> Option<axum::response::Respo
     })
 }
 
-/// Middleware: the audit entry around the header limit, the lockout and per-IP limit, and the
-/// rest of the stack — one layer rather than three, as each layer costs every request a boxed
-/// service and future.
+/// Routes that take no token: the probes, initialisation and the API documents.
+fn unauthenticated(path: &str) -> bool {
+    matches!(path, "/v1/sys/health" | "/v1/sys/seal-status" | "/v1/sys/init" | "/api/v1/openapi.json")
+}
+
+/// Whether a request presents a token (valid or not: the authenticator decides).
+fn presents_token(req: &Request<axum::body::Body>) -> bool {
+    req.headers().contains_key("x-vault-token") || req.headers().contains_key(header::AUTHORIZATION)
+}
+
+/// Middleware: the audit entry around the client address, the header limit, the lockout and
+/// per-IP limit, and the rest of the stack — one layer rather than several, as each layer costs
+/// every request a boxed service and future. A request that presents a token is limited by the
+/// authenticator instead, once it knows whether the token is valid: a valid token is never
+/// refused for what others sent from its address.
 async fn front_door(
     State(st): State<AppState>,
-    req: Request<axum::body::Body>,
+    mut req: Request<axum::body::Body>,
     next: Next,
 ) -> axum::response::Response {
     // The path only: never the query string or headers (tokens live there).
@@ -94,12 +107,24 @@ async fn front_door(
     let span = request_span(&req, &path);
     let started = Instant::now();
     let state = &st;
-    let resp = crate::audit::audited(state, req, &path, |req, ip| async move {
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
+    let forwarded =
+        resolve_client_ip(peer, req.headers().get_all("x-forwarded-for"), &st.guards.config.trusted_proxies);
+    let ip = forwarded.unwrap_or(peer);
+    req.extensions_mut().insert(ClientIp(ip));
+    let resp = crate::audit::audited(state, req, &path, ip, |req| async move {
+        if forwarded.is_err() {
+            tracing::warn!(target: "security", proxy = %peer, "malformed X-Forwarded-For from a trusted proxy");
+            let msg = "malformed X-Forwarded-For header: every entry must be an IP address";
+            return ApiError::bad_request(msg).for_path(req.uri().path()).into_response();
+        }
         if let Some(refused) = header_limit(&req) {
             return refused;
         }
-        if let Some(refused) = crate::guard::refuse(state, ip, req.uri().path()) {
-            return refused;
+        if !presents_token(&req) || unauthenticated(req.uri().path()) {
+            if let Some(refused) = crate::guard::refuse_without_token(state, ip, req.uri().path()) {
+                return refused;
+            }
         }
         next.run(req).await
     })
@@ -113,6 +138,23 @@ async fn front_door(
         false => tracing::debug!(status, latency_ms, "response"),
     });
     resp
+}
+
+/// Longest client-chosen request id kept; a longer one, or one with other characters than
+/// `A-Z a-z 0-9 - _ . :`, is replaced by a fresh id (it goes into audit entries and log lines).
+const MAX_REQUEST_ID: usize = 128;
+
+/// Drops a client's `X-Request-Id` that is too long or holds other characters, so the layer
+/// after it sets a fresh one.
+fn sane_request_id(mut req: Request<axum::body::Body>) -> Request<axum::body::Body> {
+    let ok = req.headers().get("x-request-id").is_none_or(|v| {
+        let b = v.as_bytes();
+        !b.is_empty() && b.len() <= MAX_REQUEST_ID && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
+    });
+    if !ok {
+        req.headers_mut().remove("x-request-id");
+    }
+    req
 }
 
 /// The span of a request's log lines: its id, method and `path` (redacted).
@@ -190,7 +232,9 @@ pub fn router(
         .with_state(state.clone());
     // One stack applied once: every `Router::layer` call boxes the service again, which each
     // request pays for (clone, boxed future).
+    crate::guard::spawn_pruning(Arc::downgrade(&state));
     let stack = ServiceBuilder::new()
+        .map_request(sane_request_id)
         .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(x_request_id))
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))

@@ -8,13 +8,13 @@
 //! credential leaves; its own entry (upstream status, latency, bytes) commits after the
 //! upstream's answer is released, since that answer holds no secret.
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use keyward_core::{format_rfc3339, now_nanos, AuditEntry, Keyward};
@@ -25,7 +25,6 @@ use tokio::sync::mpsc;
 
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorCode};
-use crate::guard::{resolve_client_ip, ClientIp};
 
 /// What a handler or extractor adds to its request's audit entry.
 #[derive(Debug, Default)]
@@ -239,25 +238,20 @@ fn locate(path: &str) -> (String, String) {
 }
 
 /// Audits a request around `serve` (the rest of its handling), releasing the response only once
-/// its entry is committed. `uri_path` is the request's path as [`redact_path`] gives it. Resolves
-/// the client's address first, hands it to `serve` and puts it in the request's extensions as
-/// [`ClientIp`], for the handlers.
-pub async fn audited<F, Fut>(st: &AppState, mut req: Request, uri_path: &str, serve: F) -> Response
+/// its entry is committed. `uri_path` is the request's path as [`redact_path`] gives it; `ip` the
+/// client's address.
+pub async fn audited<F, Fut>(st: &AppState, mut req: Request, uri_path: &str, ip: IpAddr, serve: F) -> Response
 where
-    F: FnOnce(Request, IpAddr) -> Fut,
+    F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Response>,
 {
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
-    let xff = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let ip = resolve_client_ip(peer, xff, &st.guards.config.trusted_proxies);
-    req.extensions_mut().insert(ClientIp(ip));
     if !st.audit.enabled || exempt(req.uri().path()) {
-        return serve(req, ip).await;
+        return serve(req).await;
     }
     if !st.audit.ready.load(Ordering::Relaxed) {
         // Before `operator init` there is no audit key and nothing to protect yet.
         if !st.kw.audit_ready().await {
-            return serve(req, ip).await;
+            return serve(req).await;
         }
         st.audit.ready.store(true, Ordering::Relaxed);
     }
@@ -275,7 +269,7 @@ where
     });
     req.extensions_mut().insert(ctx.clone());
 
-    let resp = serve(req, ip).await;
+    let resp = serve(req).await;
     let status = resp.status();
     let Some(notes) = ctx.with(std::mem::take) else { return resp };
     if notes.in_transaction && status.is_success() {

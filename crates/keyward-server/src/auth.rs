@@ -1,12 +1,13 @@
 //! Authentication (token → record, by keyed digest, with the source-IP allowlist, per-token rate
-//! limit and brute-force lockout) and authorization of each request against the token's ACL.
+//! limit and brute-force lockout of addresses that present malformed or unknown tokens) and
+//! authorization of each request against the token's ACL.
 use std::net::IpAddr;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use keyward_core::Capability;
+use keyward_core::{Authentication, Capability};
 use keyward_crypto::Token;
 
 use crate::app::AppState;
@@ -38,17 +39,45 @@ pub(crate) fn client_ip(parts: &Parts) -> IpAddr {
     parts.extensions.get::<ClientIp>().map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0)
 }
 
-async fn failed(state: &AppState, ip: IpAddr, audit: &AuditCtx, presented: Option<&str>) -> ApiError {
+/// Why a request did not authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// No token was presented.
+    Missing,
+    /// Something was presented that is not a keyward token, or no token has its digest: what a
+    /// scan or a guess looks like. Only these count towards the lockout.
+    MalformedOrUnknown,
+    /// A token keyward issued that is expired or revoked.
+    NotLive,
+}
+
+/// The refusal of a request that did not authenticate: 429 from a locked-out address or over
+/// the per-IP limit (a request without a valid token counts towards it), else 401 — after
+/// counting a malformed or unknown token towards the address's lockout.
+async fn failed(state: &AppState, ip: IpAddr, audit: &AuditCtx, presented: Option<&str>, why: Failure) -> ApiError {
     if let Some(raw) = presented {
         // Correlatable without being stored: a keyed HMAC of what was presented.
         if let Ok(h) = state.kw.audit_correlate(raw.as_bytes()).await {
             audit.detail("presented_token_hmac", h);
         }
     }
-    if let Some(lock) = state.guards.lockout.record_failure(ip, &state.guards.config) {
-        state.audit.counters.lockouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        audit.detail("lockout_secs", lock.as_secs());
-        tracing::warn!(target: "security", client_ip = %ip, lockout_secs = lock.as_secs(), "client locked out after repeated failed token checks");
+    if why == Failure::Missing {
+        // The front door has limited this request by its address already.
+        return ApiError::unauthenticated();
+    }
+    if let Some(wait) = state.guards.lockout.locked(ip) {
+        return ApiError::too_many("too many failed authentication attempts from this address; try again later", wait);
+    }
+    if why == Failure::MalformedOrUnknown {
+        if let Some(lock) = state.guards.lockout.record_failure(ip, &state.guards.config) {
+            state.audit.counters.lockouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            audit.detail("lockout_secs", lock.as_secs());
+            tracing::warn!(target: "security", client_ip = %ip, lockout_secs = lock.as_secs(), "client locked out after repeated malformed or unknown tokens");
+        }
+    }
+    if let Err(wait) = state.guards.check_ip(ip) {
+        tracing::warn!(target: "security", client_ip = %ip, "rate limit hit (client IP)");
+        return ApiError::too_many("rate limit exceeded for this address", wait);
     }
     ApiError::unauthenticated()
 }
@@ -66,11 +95,18 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
         let ip = client_ip(parts);
         let audit = parts.extensions.get::<AuditCtx>().cloned().unwrap_or_default();
-        let Some(token) = presented_token(parts) else {
-            return Err(failed(state, ip, &audit, raw_token(parts)).await);
+        let presented = parts.headers.contains_key("x-vault-token") || parts.headers.contains_key(AUTHORIZATION);
+        let outcome = match presented_token(parts) {
+            Some(token) => state.kw.authenticate(&token).await?,
+            None => Authentication::Unknown,
         };
-        let Some(inner) = state.kw.authenticate(&token).await? else {
-            return Err(failed(state, ip, &audit, Some(token.expose())).await);
+        let inner = match outcome {
+            Authentication::Live(c) => *c,
+            Authentication::NotLive => return Err(failed(state, ip, &audit, raw_token(parts), Failure::NotLive).await),
+            Authentication::Unknown => {
+                let why = if presented { Failure::MalformedOrUnknown } else { Failure::Missing };
+                return Err(failed(state, ip, &audit, raw_token(parts), why).await);
+            }
         };
         audit.set_accessor(&inner.token.accessor);
         if !inner.token.allows_ip(ip) {
@@ -81,7 +117,8 @@ impl FromRequestParts<AppState> for Caller {
                 "permission denied: this token may not be used from this address",
             ));
         }
-        if let Err(wait) = state.guards.check_token(&inner.token.accessor) {
+        let own_rate = inner.token.rate_limit.as_deref().and_then(|r| r.parse::<keyward_core::Rate>().ok());
+        if let Err(wait) = state.guards.check_token(&inner.token.accessor, own_rate) {
             tracing::warn!(target: "security", accessor = %inner.token.accessor, "rate limit hit (token)");
             return Err(ApiError::too_many("rate limit exceeded for this token", wait));
         }

@@ -299,6 +299,10 @@ pub struct TokenCreateRequest {
     /// Do not add the `default` policy.
     #[serde(default)]
     pub no_default_policy: bool,
+    /// Its own request rate limit (`100/s`, `600/m`, `1000/h`), within the creator's; by default
+    /// the creator's, else the server's per-token limit (off unless `--rate-limit` sets one).
+    #[serde(default)]
+    pub rate_limit: Option<String>,
 }
 
 /// A token's record (never the token itself).
@@ -324,6 +328,9 @@ pub struct TokenInfo {
     pub revoked: bool,
     /// Allowed source CIDRs (empty = anywhere).
     pub allowed_cidrs: Vec<String>,
+    /// Its own request rate limit, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<String>,
 }
 
 /// A new token: the only time its value is shown.

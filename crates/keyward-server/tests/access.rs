@@ -335,40 +335,315 @@ async fn rate_limits_answer_429_with_retry_after() {
 }
 
 #[tokio::test]
-async fn brute_force_lockout_is_per_ip() {
-    let db = backends().await.remove(0);
-    let srv = TestServer::start(&db, KEY_A).await;
-    let token = srv.token.clone();
-    srv.stop().await;
-    let server = try_start_with(&db, KEY_A, false, |o| {
-        o.guard.lockout_failures = 3;
-        o.guard.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-    })
-    .await
-    .unwrap();
-    let srv = TestServer::wrap(server, token.clone());
-    let attacker = Some("198.51.100.7");
-    for _ in 0..3 {
-        let bad = format!("kw_{}", random_name(43));
-        let (s, _) = srv.json_from(&bad, attacker, Method::GET, "/api/v1/mounts", None).await;
-        assert_eq!(s, 401);
-    }
-    // Locked out, even with the right token…
-    let resp = srv
-        .http
-        .get(format!("{}/api/v1/mounts", srv.base))
-        .bearer_auth(&token)
-        .header("x-forwarded-for", "198.51.100.7")
-        .send()
+async fn lockout_refuses_bad_tokens_never_a_valid_one() {
+    for db in backends().await {
+        let srv = TestServer::start(&db, KEY_A).await;
+        let token = srv.token.clone();
+        srv.stop().await;
+        let server = try_start_with(&db, KEY_A, false, |o| {
+            o.guard.lockout_failures = 3;
+            o.guard.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        })
         .await
         .unwrap();
-    assert_eq!(resp.status(), 429);
-    assert!(resp.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
-    // …while the right token from another address still works.
-    let (s, _) = srv.json_from(&token, Some("198.51.100.8"), Method::GET, "/api/v1/mounts", None).await;
-    assert_eq!(s, 200);
-    // X-Forwarded-For from an untrusted peer is ignored: the peer itself (127.0.0.1) is not locked.
-    srv.stop().await;
+        let srv = TestServer::wrap(server, token.clone());
+        let nat = Some("198.51.100.7");
+        // Requests without a token are not failures: a browser or a health check behind the same
+        // NAT must not lock everyone out.
+        for _ in 0..10 {
+            let resp = srv
+                .http
+                .get(format!("{}/api/v1/mounts", srv.base))
+                .header("x-forwarded-for", "198.51.100.7")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 401);
+        }
+        for i in 0..3 {
+            let bad = format!("kw_{}", random_name(43));
+            let (s, _) = srv.json_from(&bad, nat, Method::GET, "/api/v1/mounts", None).await;
+            assert_eq!(s, 401, "{}: unknown token {i}", db.label);
+        }
+        // Locked out: a malformed or unknown token is refused with 429…
+        for bad in [format!("kw_{}", random_name(43)), "not-a-token".to_owned()] {
+            let resp = srv
+                .http
+                .get(format!("{}/api/v1/mounts", srv.base))
+                .bearer_auth(&bad)
+                .header("x-forwarded-for", "198.51.100.7")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 429, "{}", db.label);
+            assert!(resp.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+        }
+        // …but the valid token from the locked address is served, on both APIs.
+        let (s, _) = srv.json_from(&token, nat, Method::GET, "/api/v1/mounts", None).await;
+        assert_eq!(s, 200, "{}: a valid token is never refused for others' failures", db.label);
+        let resp = srv
+            .http
+            .get(format!("{}/v1/sys/mounts", srv.base))
+            .header("x-vault-token", &token)
+            .header("x-forwarded-for", "198.51.100.7")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        // Another address is not locked.
+        let bad = format!("kw_{}", random_name(43));
+        let (s, _) = srv.json_from(&bad, Some("198.51.100.8"), Method::GET, "/api/v1/mounts", None).await;
+        assert_eq!(s, 401);
+        srv.stop().await;
+    }
+}
+
+/// Under default flags: 30 random tokens from one address are locked out while a 1,000 req/s
+/// read load with one valid token from the same address gets no 429 at all (a busy app, or a
+/// Vault client library's own test suite, is not throttled by default).
+#[tokio::test]
+async fn default_limits_stop_guessing_without_throttling_a_busy_client() {
+    for db in backends().await {
+        let srv = TestServer::start(&db, KEY_A).await;
+        srv.set("secret", "busy", json!({"K": "v"})).await;
+        let token = srv.token.clone();
+        srv.stop().await;
+        let server =
+            try_start_with(&db, KEY_A, false, |o| o.guard = keyward_server::GuardConfig::default()).await.unwrap();
+        let srv = std::sync::Arc::new(TestServer::wrap(server, token.clone()));
+        let load = (0..10).map(|_| {
+            let srv = srv.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(10));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut statuses = Vec::new();
+                for _ in 0..200 {
+                    tick.tick().await;
+                    statuses.push(srv.json(Method::GET, "/api/v1/mounts/secret/secrets/busy", None).await.0);
+                }
+                statuses
+            })
+        });
+        let load: Vec<_> = load.collect();
+        let mut guesses = Vec::new();
+        for _ in 0..30 {
+            let bad = format!("kw_{}", random_name(43));
+            guesses.push(srv.json_as(&bad, Method::GET, "/api/v1/mounts/secret/secrets/busy", None).await.0);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut served = Vec::new();
+        for task in load {
+            served.extend(task.await.unwrap());
+        }
+        assert_eq!(&guesses[..10], &[401; 10], "{}: {guesses:?}", db.label);
+        assert_eq!(&guesses[10..], &[429; 20], "{}: the address is locked out", db.label);
+        assert_eq!(served.len(), 2000);
+        assert!(served.iter().all(|s| *s == 200), "{}: {:?}", db.label, served.iter().filter(|s| **s != 200).count());
+        std::sync::Arc::into_inner(srv).unwrap().stop().await;
+    }
+}
+
+#[tokio::test]
+async fn forwarded_for_cannot_be_chosen_by_the_client() {
+    for db in backends().await {
+        let srv =
+            TestServer::start_with(&db, KEY_A, |o| o.guard.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()])
+                .await;
+        srv.policy("ops", "[[rules]]\npath = \"sys/tokens\"\ncapabilities = [\"sudo\"]\n").await;
+        let (_, b) = srv
+            .json(Method::POST, "/api/v1/tokens", Some(json!({"policies": ["ops"], "allowed_cidrs": ["10.0.0.0/8"]})))
+            .await;
+        let office = b["token"].as_str().unwrap().to_owned();
+        let get = |lines: &[&str]| {
+            let mut req = srv.http.get(format!("{}/api/v1/tokens/self", srv.base)).bearer_auth(&office);
+            for l in lines {
+                req = req.header("x-forwarded-for", *l);
+            }
+            req.header("x-request-id", format!("xff-{}", random_name(8)))
+        };
+        // The client's own line comes first; the proxy appends what it saw as a second line.
+        let resp = get(&["10.1.2.3", "192.0.2.1"]).send().await.unwrap();
+        assert_eq!(resp.status(), 403, "{}: the client picked its address", db.label);
+        let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let resp = get(&["10.1.2.3, 192.0.2.1"]).send().await.unwrap();
+        assert_eq!(resp.status(), 403);
+        // A malformed entry is refused, never read as the proxy's own (trusted) address.
+        for bad in [&["garbage"][..], &["10.1.2.3, unknown"], &["10.1.2.3", "not-an-ip"]] {
+            let resp = get(bad).send().await.unwrap();
+            assert_eq!(resp.status(), 400, "{}: {bad:?}", db.label);
+            let body: Value = resp.json().await.unwrap();
+            assert!(body["error"]["message"].as_str().unwrap().contains("X-Forwarded-For"), "{body}");
+        }
+        let resp = get(&["10.1.2.3"]).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        // The audit entry has the address the proxy saw.
+        let (_, entries) = srv.json(Method::GET, "/api/v1/audit?limit=1000", None).await;
+        let entry = entries["entries"].as_array().unwrap().iter().find(|e| e["request_id"] == id.as_str()).unwrap();
+        assert_eq!(entry["remote_addr"], "192.0.2.1", "{entry}");
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_child_token_cannot_shed_its_parents_deny() {
+    for db in backends().await {
+        let srv = dev(&db).await;
+        srv.policy("wide", "[[rules]]\npath = \"secret/*\"\ncapabilities = [\"read\", \"list\"]\n").await;
+        srv.policy("no-admin", "[[rules]]\npath = \"secret/admin\"\ncapabilities = [\"deny\"]\n").await;
+        srv.policy("ops", "[[rules]]\npath = \"sys/tokens\"\ncapabilities = [\"sudo\"]\n").await;
+        srv.set("secret", "admin", json!({"ROOT_PW": "hunter2-admin"})).await;
+        srv.set("secret", "production", json!({"K": "v"})).await;
+        let parent = srv.token_with(&["wide", "no-admin", "ops"]).await;
+        let (s, _) = srv.json_as(&parent, Method::GET, "/api/v1/mounts/secret/secrets/admin", None).await;
+        assert_eq!(s, 403);
+        // The parent hands on a subset of its policies that leaves out the deny.
+        let (s, b) =
+            srv.json_as(&parent, Method::POST, "/api/v1/tokens", Some(json!({"policies": ["wide", "ops"]}))).await;
+        assert_eq!(s, 201, "{b}");
+        let child = b["token"].as_str().unwrap().to_owned();
+        let (s, _) = srv.json_as(&child, Method::GET, "/api/v1/mounts/secret/secrets/admin?reveal=true", None).await;
+        assert_eq!(s, 403, "{}: the child widened its parent's access", db.label);
+        let (s, _) = srv.vault(&child, "GET", "secret/data/admin", None).await;
+        assert_eq!(s, 403);
+        let (s, b) =
+            srv.json_as(&child, Method::GET, "/api/v1/mounts/secret/secrets/production?reveal=true", None).await;
+        assert_eq!(s, 200, "{b}");
+        // The grandchild, too, and a narrowed parent narrows its descendants at once.
+        let (_, b) = srv.json_as(&child, Method::POST, "/api/v1/tokens", Some(json!({"policies": ["wide"]}))).await;
+        let grandchild = b["token"].as_str().unwrap().to_owned();
+        let (s, _) = srv.json_as(&grandchild, Method::GET, "/api/v1/mounts/secret/secrets/admin", None).await;
+        assert_eq!(s, 403);
+        srv.policy("no-admin", "[[rules]]\npath = \"secret/*\"\ncapabilities = [\"deny\"]\n").await;
+        let (s, _) = srv.json_as(&grandchild, Method::GET, "/api/v1/mounts/secret/secrets/production", None).await;
+        assert_eq!(s, 403, "{}: the parent's deny now covers everything", db.label);
+        srv.stop().await;
+    }
+}
+
+/// Children minted while their parent is being revoked never outlive it: on PostgreSQL the
+/// creations and the revocation run on two servers at once.
+#[tokio::test]
+async fn token_creation_racing_the_parents_revocation_leaves_no_live_child() {
+    for db in backends().await {
+        let a = dev(&db).await;
+        let two = !second_server_refused_on_sqlite(&db).await;
+        let b = match two {
+            true => Some(TestServer::wrap(try_start_with(&db, KEY_A, false, |_| {}).await.unwrap(), a.token.clone())),
+            false => None,
+        };
+        a.policy("ops", "[[rules]]\npath = \"sys/tokens\"\ncapabilities = [\"sudo\"]\n").await;
+        let a = std::sync::Arc::new(a);
+        for round in 0..8 {
+            let (_, p) = a.json(Method::POST, "/api/v1/tokens", Some(json!({"policies": ["ops"]}))).await;
+            let parent = p["token"].as_str().unwrap().to_owned();
+            let parent_accessor = p["info"]["accessor"].as_str().unwrap().to_owned();
+            let minting: Vec<_> = (0..12)
+                .map(|_| {
+                    let (a, parent) = (a.clone(), parent.clone());
+                    tokio::spawn(async move {
+                        let mut made = Vec::new();
+                        for _ in 0..4 {
+                            let (s, c) = a
+                                .json_as(&parent, Method::POST, "/api/v1/tokens", Some(json!({"policies": ["ops"]})))
+                                .await;
+                            if s == 201 {
+                                made.push(c["token"].as_str().unwrap().to_owned());
+                            }
+                        }
+                        made
+                    })
+                })
+                .collect();
+            tokio::time::sleep(Duration::from_millis(3 * round)).await;
+            let revoker = b.as_ref().unwrap_or(&a);
+            let (s, _) =
+                revoker.json(Method::DELETE, &format!("/api/v1/tokens/accessors/{parent_accessor}"), None).await;
+            assert_eq!(s, 200);
+            let mut children = Vec::new();
+            for m in minting {
+                children.extend(m.await.unwrap());
+            }
+            for c in &children {
+                let (s, _) = a.json_as(c, Method::GET, "/api/v1/tokens/self", None).await;
+                assert_eq!(s, 401, "{} round {round}: a child of a revoked token is live", db.label);
+            }
+        }
+        if let Some(b) = b {
+            b.stop().await;
+        }
+        std::sync::Arc::into_inner(a).unwrap().stop().await;
+    }
+}
+
+#[tokio::test]
+async fn renewing_never_revives_an_expired_or_revoked_token() {
+    for db in backends().await {
+        let srv = dev(&db).await;
+        srv.policy("ops", "[[rules]]\npath = \"secret/*\"\ncapabilities = [\"read\"]\n").await;
+        let pool = db.pool().await;
+        for how in ["expired", "revoked"] {
+            let (_, b) =
+                srv.json(Method::POST, "/api/v1/tokens", Some(json!({"policies": ["ops"], "ttl": "1h"}))).await;
+            let token = b["token"].as_str().unwrap().to_owned();
+            let accessor = b["info"]["accessor"].as_str().unwrap().to_owned();
+            match how {
+                "expired" => {
+                    // Expired a second ago; never used, so no server holds it in memory.
+                    let past = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+                        as i64)
+                        - 1_000_000_000;
+                    sqlx::query("UPDATE tokens SET expires_at = $1 WHERE accessor = $2")
+                        .bind(past)
+                        .bind(&accessor)
+                        .execute(&pool)
+                        .await
+                        .unwrap();
+                }
+                _ => {
+                    let (s, _) = srv.json(Method::DELETE, &format!("/api/v1/tokens/accessors/{accessor}"), None).await;
+                    assert_eq!(s, 200);
+                }
+            }
+            let (s, e) = srv.vault(&srv.token, "POST", "auth/token/renew", Some(json!({"token": token}))).await;
+            assert_eq!(s, 400, "{} {how}: {e}", db.label);
+            let (s, _) = srv.vault(&token, "POST", "auth/token/renew-self", None).await;
+            assert_eq!(s, 403, "{how}");
+            let (s, _) = srv.json_as(&token, Method::GET, "/api/v1/tokens/self", None).await;
+            assert_eq!(s, 401, "{} {how}: the token came back to life", db.label);
+        }
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_tokens_own_rate_limit_holds_and_stays_within_its_creators() {
+    for db in backends().await {
+        let srv = dev(&db).await;
+        srv.policy("ops", "[[rules]]\npath = \"sys/tokens\"\ncapabilities = [\"sudo\"]\n").await;
+        let (s, b) =
+            srv.json(Method::POST, "/api/v1/tokens", Some(json!({"policies": ["ops"], "rate_limit": "3/m"}))).await;
+        assert_eq!((s, b["info"]["rate_limit"].as_str()), (201, Some("3/m")), "{b}");
+        let limited = b["token"].as_str().unwrap().to_owned();
+        // A child cannot go above its creator's limit, and inherits it by default.
+        let (s, e) = srv
+            .json_as(&limited, Method::POST, "/api/v1/tokens", Some(json!({"policies": ["ops"], "rate_limit": "10/s"})))
+            .await;
+        assert_eq!(s, 403, "{e}");
+        let (s, c) = srv.json_as(&limited, Method::POST, "/api/v1/tokens", Some(json!({"policies": ["ops"]}))).await;
+        assert_eq!((s, c["info"]["rate_limit"].as_str()), (201, Some("3/m")), "{c}");
+        let (s, _) = srv.json_as(&limited, Method::GET, "/api/v1/tokens/self", None).await;
+        assert_eq!(s, 200, "{}: the third request in a minute", db.label);
+        let (s, _) = srv.json_as(&limited, Method::GET, "/api/v1/tokens/self", None).await;
+        assert_eq!(s, 429, "{}: the fourth request in a minute", db.label);
+        let (s, _) =
+            srv.json(Method::POST, "/api/v1/tokens", Some(json!({"policies": ["ops"], "rate_limit": "fast"}))).await;
+        assert_eq!(s, 400);
+        // The root token has no limit of its own, and the server's is off by default.
+        for _ in 0..20 {
+            assert_eq!(srv.json(Method::GET, "/api/v1/tokens/self", None).await.0, 200);
+        }
+        srv.stop().await;
+    }
 }
 
 #[tokio::test]

@@ -111,6 +111,7 @@ pub(crate) fn token(row: &Row) -> Result<TokenRecord, StoreError> {
         last_used: row.get("last_used")?,
         revoked: row.get::<i64>("revoked")? != 0,
         allowed_cidrs: serde_json::from_str(&cidrs).map_err(|_| corrupt("token allowed_cidrs"))?,
+        rate_limit: row.get("rate_limit")?,
     })
 }
 
@@ -124,7 +125,7 @@ pub(crate) fn policy(row: &Row) -> Result<Policy, StoreError> {
 }
 
 pub(crate) const TOKEN_COLS: &str = "accessor, digest, policies, parent_accessor, display_name, created_at, ttl_secs, \
-    expires_at, last_used, revoked, allowed_cidrs";
+    expires_at, last_used, revoked, allowed_cidrs, rate_limit";
 pub(crate) fn key_job(row: &Row) -> Result<KeyJob, StoreError> {
     let mount_id: Option<String> = row.get("mount_id")?;
     Ok(KeyJob {

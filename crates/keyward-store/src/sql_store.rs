@@ -275,6 +275,21 @@ impl Store for SqlStore {
         rows.iter().map(|r| serde_json::from_str(r).map_err(|_| StoreError::Corrupt("proxy route".into()))).collect()
     }
 
+    async fn token_chain(&self, digest: &str) -> Result<Vec<TokenRecord>, StoreError> {
+        // One round trip for the token and every ancestor: a recursive walk up `parent_accessor`.
+        let cols: Vec<String> = TOKEN_COLS.split(", ").map(|c| format!("t.{c}")).collect();
+        let sql = format!(
+            "WITH RECURSIVE chain (accessor, parent_accessor, depth) AS ( \
+               SELECT accessor, parent_accessor, 0 FROM tokens WHERE digest = $1 \
+               UNION ALL \
+               SELECT p.accessor, p.parent_accessor, c.depth + 1 FROM tokens p \
+               JOIN chain c ON p.accessor = c.parent_accessor WHERE c.depth < {MAX_TOKEN_DEPTH}) \
+             SELECT {} FROM chain c JOIN tokens t ON t.accessor = c.accessor ORDER BY c.depth",
+            cols.join(", ")
+        );
+        Pool(&self.pool).fetch_all(&sql, args![digest]).await?.iter().map(rows::token).collect()
+    }
+
     async fn token_by_digest(&self, digest: &str) -> Result<Option<TokenRecord>, StoreError> {
         let sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE digest = $1");
         Pool(&self.pool).fetch_optional(&sql, args![digest]).await?.as_ref().map(rows::token).transpose()
@@ -601,6 +616,9 @@ pub(crate) async fn key_job(db: &mut dyn Exec, id: Uuid, for_update: bool) -> Re
     let sql = format!("SELECT {KEY_JOB_COLS} FROM key_jobs WHERE id = $1{lock}");
     db.fetch_optional(&sql, args![id.to_string()]).await?.as_ref().map(rows::key_job).transpose()
 }
+
+/// Ancestors a token chain is followed through (a deeper chain reads as one missing an ancestor).
+const MAX_TOKEN_DEPTH: u32 = 64;
 
 pub(crate) async fn token_by_accessor(db: &mut dyn Exec, accessor: &str) -> Result<Option<TokenRecord>, StoreError> {
     let sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE accessor = $1");

@@ -380,7 +380,8 @@ impl StoreTx for SqlTx {
         self.db
             .execute(
                 "INSERT INTO tokens (accessor, digest, policies, parent_accessor, display_name, created_at, ttl_secs, \
-             expires_at, last_used, revoked, allowed_cidrs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             expires_at, last_used, revoked, allowed_cidrs, rate_limit) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 args![
                     t.accessor.clone(),
                     t.digest.clone(),
@@ -392,7 +393,8 @@ impl StoreTx for SqlTx {
                     t.expires_at,
                     t.last_used,
                     i64::from(t.revoked),
-                    json(&t.allowed_cidrs)
+                    json(&t.allowed_cidrs),
+                    t.rate_limit.clone()
                 ],
             )
             .await?;
@@ -400,6 +402,15 @@ impl StoreTx for SqlTx {
     }
 
     async fn token_by_accessor(&mut self, accessor: &str) -> Result<Option<TokenRecord>, StoreError> {
+        sql_store::token_by_accessor(&mut *self.db, accessor).await
+    }
+
+    async fn token_locked(&mut self, accessor: &str) -> Result<Option<TokenRecord>, StoreError> {
+        if self.backend == Backend::Postgres {
+            let sql = format!("SELECT {} FROM tokens WHERE accessor = $1 FOR SHARE", rows::TOKEN_COLS);
+            return self.db.fetch_optional(&sql, args![accessor]).await?.as_ref().map(rows::token).transpose();
+        }
+        // SQLite: the one writer holds the database's write lock already.
         sql_store::token_by_accessor(&mut *self.db, accessor).await
     }
 

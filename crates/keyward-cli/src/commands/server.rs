@@ -65,7 +65,7 @@ fn parse_rate(s: &str) -> Result<Option<Rate>> {
     if s.eq_ignore_ascii_case("off") {
         return Ok(None);
     }
-    s.parse().map(Some).map_err(|e: String| anyhow!(e))
+    s.parse().map(Some).map_err(|e: keyward_core::CoreError| anyhow!("{e}"))
 }
 
 /// How long key jobs rest after each batch unless told, as a multiple of the batch's time. On

@@ -40,6 +40,9 @@ fn show(t: &TokenInfo, format: Format) -> Result<()> {
             if !t.allowed_cidrs.is_empty() {
                 println!("Allowed from: {}", t.allowed_cidrs.join(", "));
             }
+            if let Some(rate) = &t.rate_limit {
+                println!("Rate limit:   {rate}");
+            }
             Ok(())
         }
     }
@@ -49,9 +52,25 @@ fn show(t: &TokenInfo, format: Format) -> Result<()> {
 pub async fn run(addr: &str, cmd: TokenCommand) -> Result<()> {
     let client = Client::new(addr)?;
     match cmd {
-        TokenCommand::Create { policies, ttl, display_name, allowed_cidrs, no_default_policy, orphan, out } => {
-            let req =
-                TokenCreateRequest { policies, ttl, display_name, allowed_cidrs, no_parent: orphan, no_default_policy };
+        TokenCommand::Create {
+            policies,
+            ttl,
+            display_name,
+            allowed_cidrs,
+            no_default_policy,
+            orphan,
+            rate_limit,
+            out,
+        } => {
+            let req = TokenCreateRequest {
+                policies,
+                ttl,
+                display_name,
+                allowed_cidrs,
+                no_parent: orphan,
+                no_default_policy,
+                rate_limit,
+            };
             let created = client.create_token(&req).await?;
             match out.format {
                 Format::Json => json(&created)?,

@@ -50,7 +50,7 @@ impl ProxyState {
     fn check_rate(&self, route: &str, rate: &str) -> Result<(), std::time::Duration> {
         let Ok(parsed) = rate.parse::<Rate>() else { return Ok(()) };
         let Ok(mut map) = self.limiters.lock() else { return Ok(()) };
-        let fresh = || (rate.to_owned(), RateLimiter::direct(parsed.quota()));
+        let fresh = || (rate.to_owned(), RateLimiter::direct(crate::guard::quota(parsed)));
         let entry = map.entry(route.to_owned()).or_insert_with(fresh);
         if entry.0 != rate {
             *entry = fresh();

@@ -91,7 +91,7 @@ pub async fn put(
         ApiError::bad_request("secret must be MOUNT/PATH (e.g. secret/stripe or secret/users/{account}/binance)")
     })?;
     if let Some(rate) = &req.rate_limit {
-        rate.parse::<Rate>().map_err(ApiError::bad_request)?;
+        rate.parse::<Rate>()?;
     }
     let inject = req.inject.iter().map(|r| Recipe::parse(r)).collect::<Result<Vec<_>, _>>()?;
     let timeout_secs = req.timeout.as_deref().map(parse_duration).transpose()?.unwrap_or(10);

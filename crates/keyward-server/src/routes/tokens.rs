@@ -26,6 +26,7 @@ pub fn info(r: TokenRecord) -> TokenInfo {
         last_used: r.last_used.map(format_rfc3339),
         revoked: r.revoked,
         allowed_cidrs: r.allowed_cidrs,
+        rate_limit: r.rate_limit,
     }
 }
 
@@ -63,6 +64,7 @@ pub async fn create(
                 allowed_cidrs: req.allowed_cidrs,
                 no_parent: req.no_parent,
                 no_default_policy: req.no_default_policy,
+                rate_limit: req.rate_limit,
             },
         )
         .await?;

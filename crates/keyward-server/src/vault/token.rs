@@ -211,6 +211,7 @@ async fn create(st: &AppState, caller: &Caller, req: &VaultReq, orphan: bool) ->
                 allowed_cidrs: vec![],
                 no_parent: orphan || req.bool("no_parent")?.unwrap_or(false),
                 no_default_policy: req.bool("no_default_policy")?.unwrap_or(false),
+                rate_limit: None,
             },
         )
         .await?;
