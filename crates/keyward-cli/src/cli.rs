@@ -262,8 +262,9 @@ pub struct ServerArgs {
     /// Allow plain HTTP on a non-loopback address (a warning is logged at every start).
     #[arg(long)]
     pub insecure_http: bool,
-    /// Let credential-proxy routes use `http://` upstreams and loopback, private, link-local or
-    /// metadata addresses (for internal services and tests). Off by default.
+    /// Let credential-proxy routes that opt in (`--allow-insecure`) use `http://` upstreams and
+    /// addresses that are not global unicast: loopback, private, link-local (cloud metadata)…
+    /// (for internal services and tests). Off by default: only https to global unicast addresses.
     #[arg(long)]
     pub proxy_allow_insecure: bool,
     /// Also append every audit entry to this JSON-lines file (best-effort; the database is the
@@ -630,7 +631,8 @@ pub enum PolicyCommand {
 /// `keyward proxy …`.
 #[derive(Debug, Subcommand)]
 pub enum ProxyCommand {
-    /// Create or replace a route (needs `sudo` on `sys/proxy`).
+    /// Create or replace a route (needs `sudo` on `sys/proxy`, and `use` or `read` on the
+    /// credential it injects — for a `{account}` path, on every account).
     ///
     /// Calls to `/api/v1/proxy/NAME[/ACCOUNT]/<path>` go to UPSTREAM/<path> with the credential at
     /// MOUNT/PATH injected; the caller needs `use` (not `read`) on that path. Recipes:
@@ -640,8 +642,8 @@ pub enum ProxyCommand {
     Create {
         /// Route name (one segment).
         name: String,
-        /// Upstream origin, e.g. https://api.stripe.com (https only unless the server runs with
-        /// --proxy-allow-insecure).
+        /// Upstream origin, e.g. https://api.stripe.com (https and global unicast addresses only,
+        /// unless --allow-insecure).
         #[arg(long)]
         upstream: String,
         /// The credential: MOUNT/PATH, where the path may hold one `{account}` segment
@@ -657,6 +659,10 @@ pub enum ProxyCommand {
         /// Upstream timeout (default 10s).
         #[arg(long)]
         timeout: Option<String>,
+        /// Let this route reach an `http://` upstream or an internal address (loopback, private,
+        /// link-local…); the server must run with --proxy-allow-insecure.
+        #[arg(long)]
+        allow_insecure: bool,
     },
     /// List routes.
     List(FormatArgs),

@@ -820,6 +820,7 @@ fn proxy_routes_from_the_cli_and_nothing_secret_in_logs() {
         "20/s",
         "--timeout",
         "5s",
+        "--allow-insecure",
     ]);
     assert!(out.contains("/api/v1/proxy/ex/"), "{out}");
     let listed = s.ok(&["proxy", "list"]);
@@ -836,6 +837,7 @@ fn proxy_routes_from_the_cli_and_nothing_secret_in_logs() {
         "secret/exchange",
         "--inject",
         "oauth:x",
+        "--allow-insecure",
     ]);
     assert!(err.contains("injection recipe") && err.lines().count() == 1, "{err}");
 

@@ -66,6 +66,7 @@ fn merge_patch_map(target: &mut Map<String, Value>, patch: &Map<String, Value>) 
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn merge_patch(
     tx: &mut dyn StoreTx,
     keys: &KeyManager,
@@ -73,6 +74,7 @@ pub(crate) async fn merge_patch(
     path: &str,
     patch: &SecretData,
     cas: Option<u64>,
+    may_read: bool,
     actor: &str,
 ) -> Result<WriteReply, CoreError> {
     validate_secret_path(path)?;
@@ -91,7 +93,10 @@ pub(crate) async fn merge_patch(
     let (base, base_fv) = current_map(tx, keys, &mount, meta.as_ref()).await?;
     let mut next = base.clone();
     merge_patch_map(next.fields_mut(), patch.fields());
-    write_map(tx, keys, &mount, meta, path, (&base, &base_fv), next, actor, true).await
+    let touched: std::collections::BTreeSet<String> =
+        patch.fields().iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| k.clone()).collect();
+    let blind = (!may_read).then_some(&touched);
+    write_map(tx, keys, &mount, meta, path, (&base, &base_fv), next, actor, true, blind).await
 }
 
 pub(crate) async fn change_versions(
@@ -160,7 +165,17 @@ pub(crate) async fn write_metadata(
     check_settings(u.max_versions, u.delete_version_after_secs)?;
     let mount = kv_mount(tx, mount_name).await?;
     let existing = tx.secret_for_update(mount.id, path).await?;
+    // Decided under the row lock, so create-vs-update cannot race.
     let is_new = existing.is_none();
+    match (is_new, u.may_create, u.may_change) {
+        (true, false, _) => {
+            return Err(CoreError::Forbidden(format!("\"create\" on \"{mount_name}/{path}\" is not granted")))
+        }
+        (false, _, false) => {
+            return Err(CoreError::Forbidden(format!("\"update\" on \"{mount_name}/{path}\" is not granted")))
+        }
+        _ => {}
+    }
     let now = now_nanos();
     let mut meta = existing.unwrap_or_else(|| SecretMeta::new(mount.id, path, now));
     if let Some(m) = u.max_versions {
@@ -213,7 +228,8 @@ pub(crate) async fn configure(
 
 impl Keyward {
     /// Writes `data` as the whole new version (Vault `data` write); audited in the same
-    /// transaction. `may_create`/`may_change` are decided under the row lock.
+    /// transaction. `may_create`/`may_change` are decided under the row lock; a writer that may
+    /// not `read` (`may_read`) learns nothing about equality with the stored values.
     #[allow(clippy::too_many_arguments)]
     pub async fn kv_write(
         &self,
@@ -221,27 +237,31 @@ impl Keyward {
         path: &str,
         data: SecretData,
         cas: Option<u64>,
-        (may_create, may_change): (bool, bool),
+        (may_create, may_change, may_read): (bool, bool, bool),
         actor: &str,
         audit: AuditEntry,
     ) -> Result<WriteSummary, CoreError> {
-        let patch = SecretPatch { set: data, cas, may_create, may_change, replace: true, ..Default::default() };
+        let patch =
+            SecretPatch { set: data, cas, may_create, may_change, may_read, replace: true, ..Default::default() };
         let op = WriteOp::Patch { mount: mount.to_owned(), path: path.to_owned(), patch, actor: actor.to_owned() };
         written(self.writer.submit_audited(op, audit).await?)
     }
 
-    /// Applies a JSON merge patch to the live current version, as a new version.
+    /// Applies a JSON merge patch to the live current version, as a new version (`may_read`: see
+    /// [`Self::kv_write`]).
+    #[allow(clippy::too_many_arguments)]
     pub async fn kv_merge_patch(
         &self,
         mount: &str,
         path: &str,
         patch: SecretData,
         cas: Option<u64>,
+        may_read: bool,
         actor: &str,
         audit: AuditEntry,
     ) -> Result<WriteSummary, CoreError> {
-        let op =
-            WriteOp::MergePatch { mount: mount.to_owned(), path: path.to_owned(), patch, cas, actor: actor.to_owned() };
+        let (mount, path, actor) = (mount.to_owned(), path.to_owned(), actor.to_owned());
+        let op = WriteOp::MergePatch { mount, path, patch, cas, may_read, actor };
         written(self.writer.submit_audited(op, audit).await?)
     }
 
@@ -306,6 +326,7 @@ impl Keyward {
         path: &str,
         version: u64,
     ) -> Result<(SecretMeta, SecretVersion), CoreError> {
+        let version = crate::ops::version_number(version)?;
         let m = self.kv_mount(mount).await?;
         match self.store.secret_version(m.id, path, Some(version)).await? {
             Some((meta, Some(mut v))) => {
@@ -319,6 +340,7 @@ impl Keyward {
     /// Reads a version (the current one by default). A soft-deleted or destroyed version comes
     /// back without data; a version that does not exist is `NotFound`.
     pub async fn kv_read(&self, mount: &str, path: &str, version: Option<u64>) -> Result<KvRead, CoreError> {
+        let version = version.map(crate::ops::version_number).transpose()?;
         let m = self.kv_mount(mount).await?;
         let (meta, row) = self
             .secret_version(&m, path, version.filter(|v| *v > 0))

@@ -401,6 +401,10 @@ pub struct MetadataUpdate {
     pub custom_metadata: Option<BTreeMap<String, String>>,
     /// Merge into the custom metadata (a `None` value removes the key), for PATCH.
     pub custom_metadata_patch: Option<BTreeMap<String, Option<String>>>,
+    /// Whether the writer may create the secret if it does not exist (`create`).
+    pub may_create: bool,
+    /// Whether the writer may change it if it exists (`update`).
+    pub may_change: bool,
 }
 
 /// A transit key's settings and version history (Vault's key policy). Holds no key material:

@@ -1,5 +1,5 @@
 //! The write operations the writer applies inside its batch transaction.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use keyward_crypto::{blob_dek_version, open_secret_blob, seal_secret_blob, BlobContext, Key256, WrappedKeyDomain};
 use serde_json::Value;
@@ -29,6 +29,10 @@ pub struct SecretPatch {
     /// Vault write semantics: `set` replaces the whole map (it may be empty) and a new version is
     /// written even when nothing changed.
     pub replace: bool,
+    /// Whether the writer may `read` the secret. One that may not learns nothing about whether
+    /// a value it sets equals the stored one: a new version is always written and every field it
+    /// sets is reported (and stamped) as changed.
+    pub may_read: bool,
 }
 
 /// How many stored versions a migration has to re-encrypt, counted outside the write lock (a
@@ -65,6 +69,8 @@ pub enum WriteOp {
         path: String,
         /// The version to restore.
         version: u64,
+        /// Whether the writer may `read` (else it learns nothing about equality).
+        may_read: bool,
         /// Accessor of the writing token.
         actor: String,
     },
@@ -152,6 +158,8 @@ pub enum WriteOp {
         patch: SecretData,
         /// Check-and-set: the current version the caller expects.
         cas: Option<u64>,
+        /// Whether the writer may `read` (else it learns nothing about equality).
+        may_read: bool,
         /// Accessor of the writing token.
         actor: String,
     },
@@ -183,7 +191,13 @@ pub enum WriteOp {
         config: crate::KvConfig,
     },
     /// Create or replace a credential-proxy route.
-    PutProxyRoute(crate::ProxyRoute),
+    PutProxyRoute {
+        /// The route.
+        route: crate::ProxyRoute,
+        /// The upstream it replaces, as the writer saw it (`None`: a new route); checked inside
+        /// the transaction.
+        previous_upstream: Option<String>,
+    },
     /// Delete a credential-proxy route.
     DeleteProxyRoute {
         /// Its name.
@@ -259,7 +273,9 @@ pub enum WriteReply {
 pub(crate) async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &WriteOp) -> Result<WriteReply, CoreError> {
     match op {
         WriteOp::Patch { mount, path, patch, actor } => patch_secret(tx, keys, mount, path, patch, actor).await,
-        WriteOp::Rollback { mount, path, version, actor } => rollback(tx, keys, mount, path, *version, actor).await,
+        WriteOp::Rollback { mount, path, version, may_read, actor } => {
+            rollback(tx, keys, mount, path, *version, *may_read, actor).await
+        }
         WriteOp::DeleteSecret { mount, path } => {
             let m = kv_mount(tx, mount).await?;
             let meta = tx
@@ -329,8 +345,8 @@ pub(crate) async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &WriteOp)
             }
             Ok(WriteReply::Pruned { deleted, kept })
         }
-        WriteOp::MergePatch { mount, path, patch, cas, actor } => {
-            crate::kv::merge_patch(tx, keys, mount, path, patch, *cas, actor).await
+        WriteOp::MergePatch { mount, path, patch, cas, may_read, actor } => {
+            crate::kv::merge_patch(tx, keys, mount, path, patch, *cas, *may_read, actor).await
         }
         WriteOp::Versions { mount, path, action, versions } => {
             crate::kv::change_versions(tx, mount, path, *action, versions).await
@@ -338,8 +354,12 @@ pub(crate) async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &WriteOp)
         WriteOp::WriteMetadata { mount, path, update } => crate::kv::write_metadata(tx, mount, path, update).await,
         WriteOp::ConfigureKv { mount, config } => crate::kv::configure(tx, mount, *config).await,
         WriteOp::Transit(op) => crate::transit::apply(tx, keys, op).await,
-        WriteOp::PutProxyRoute(route) => {
-            tx.put_proxy_route(route).await?;
+        WriteOp::PutProxyRoute { route, previous_upstream } => {
+            let changed = || CoreError::Conflict(format!("proxy route {:?} changed meanwhile; try again", route.name));
+            let stored = tx.proxy_route(&route.name).await?.map(|r| r.upstream);
+            if stored != *previous_upstream || !tx.put_proxy_route(route, stored.is_some()).await? {
+                return Err(changed());
+            }
             Ok(WriteReply::Done)
         }
         WriteOp::DeleteProxyRoute { name } => {
@@ -564,6 +584,15 @@ pub(crate) async fn current_map(
     }
 }
 
+/// A version number given by a caller: versions are stored as signed 64-bit integers, so a
+/// larger one cannot exist and is refused as input (not looked up).
+pub(crate) fn version_number(v: u64) -> Result<u64, CoreError> {
+    if i64::try_from(v).is_err() {
+        return Err(CoreError::InvalidInput(format!("version {v} is out of range (at most {})", i64::MAX)));
+    }
+    Ok(v)
+}
+
 /// Whether a version can be read: not destroyed, and not soft-deleted as of `now` (a deletion
 /// time in the future comes from `delete_version_after`).
 pub(crate) fn is_live(v: &SecretVersion, now: Nanos) -> bool {
@@ -621,7 +650,9 @@ async fn patch_secret(
     for (k, v) in patch.set.fields() {
         next.fields_mut().insert(k.clone(), v.clone());
     }
-    let reply = write_map(tx, keys, &mount, meta, path, (&base, &base_fv), next, actor, patch.replace).await?;
+    let touched: BTreeSet<String> = patch.set.fields().keys().cloned().collect();
+    let blind = (!patch.may_read).then_some(&touched);
+    let reply = write_map(tx, keys, &mount, meta, path, (&base, &base_fv), next, actor, patch.replace, blind).await?;
     if let Some(secs) = patch.rotate_after {
         set_rotate_after(tx, &mount, path, secs).await?;
     }
@@ -639,12 +670,14 @@ async fn set_rotate_after(tx: &mut dyn StoreTx, mount: &Mount, path: &str, secs:
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn rollback(
     tx: &mut dyn StoreTx,
     keys: &KeyManager,
     mount_name: &str,
     path: &str,
     version: u64,
+    may_read: bool,
     actor: &str,
 ) -> Result<WriteReply, CoreError> {
     let mount = kv_mount(tx, mount_name).await?;
@@ -661,12 +694,17 @@ async fn rollback(
     }
     let restored = decrypt_in_tx(tx, keys, &mount, &meta, &target).await?;
     let (base, base_fv) = current_map(tx, keys, &mount, Some(&meta)).await?;
-    write_map(tx, keys, &mount, Some(meta), path, (&base, &base_fv), restored, actor, false).await
+    let touched: BTreeSet<String> = restored.fields().keys().cloned().collect();
+    let blind = (!may_read).then_some(&touched);
+    write_map(tx, keys, &mount, Some(meta), path, (&base, &base_fv), restored, actor, false, blind).await
 }
 
 /// Compares `next` with `base`, and unless nothing changed (and `always` is off), seals `next` as
 /// a new version under the mount's active data key (read inside this transaction) and updates
 /// the metadata, keeping the mount's or secret's `max_versions` and `delete_version_after`.
+/// `blind` holds the fields a writer without `read` set: each counts as changed whatever its
+/// value, and a new version is always written, so the reply and the fields' stamps say nothing
+/// about equality with the stored values.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn write_map(
     tx: &mut dyn StoreTx,
@@ -678,7 +716,9 @@ pub(crate) async fn write_map(
     next: SecretData,
     actor: &str,
     always: bool,
+    blind: Option<&BTreeSet<String>>,
 ) -> Result<WriteReply, CoreError> {
+    let always = always || blind.is_some();
     let current = meta.as_ref().map_or(0, |m| m.current_version);
     let new_version = current + 1;
     let now = now_nanos();
@@ -691,7 +731,7 @@ pub(crate) async fn write_map(
                 summary.added.push(k.clone());
                 field_versions.insert(k.clone(), stamp);
             }
-            Some(old) if old != v => {
+            Some(old) if old != v || blind.is_some_and(|b| b.contains(k)) => {
                 summary.changed.push(k.clone());
                 field_versions.insert(k.clone(), stamp);
             }

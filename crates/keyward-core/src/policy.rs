@@ -173,6 +173,42 @@ pub fn validate_rules(rules: &[Rule]) -> Result<(), CoreError> {
     Ok(())
 }
 
+/// How a rule path meets a template whose `placeholder` segments stand for any one segment.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Instances {
+    /// The rule matches every instance.
+    All,
+    /// The rule may match some instance.
+    Some,
+}
+
+/// Whether `pattern` matches every instance (`All`) or some instance (`Some`) of `template`.
+fn matches_instances(pattern: &str, template: &str, placeholder: &str, how: Instances) -> bool {
+    let (body, glob) = match pattern.strip_suffix('*') {
+        Some(b) => (b, true),
+        None => (pattern, false),
+    };
+    let pat: Vec<&str> = body.split('/').collect();
+    let tgt: Vec<&str> = template.split('/').collect();
+    if tgt.len() < pat.len() || (!glob && tgt.len() != pat.len()) {
+        return false;
+    }
+    let last = pat.len() - 1;
+    pat.iter().zip(&tgt).enumerate().all(|(i, (p, t))| {
+        let glob_here = i == last && glob;
+        if *t == placeholder {
+            // Every instance: `+`, or a bare `*` from this segment on. Some instance: anything.
+            how == Instances::Some || *p == "+" || (glob_here && p.is_empty())
+        } else if *p == "+" {
+            !t.is_empty()
+        } else if glob_here {
+            t.starts_with(p)
+        } else {
+            p == t
+        }
+    })
+}
+
 /// Whether `pattern` (a rule path) matches `target` (`<mount>/<path>` or a system path).
 pub fn rule_matches(pattern: &str, target: &str) -> bool {
     let (body, glob) = match pattern.strip_suffix('*') {
@@ -301,6 +337,25 @@ impl Acl {
         own && self.bounds.iter().all(|b| b.touches_mount(mount))
     }
 
+    /// Whether one of `capabilities` is granted on every instance of `template`, a target whose
+    /// `placeholder` segments stand for any one segment (a proxy route's `{account}`): a single
+    /// rule granting it must cover each placeholder with `+` or a bare `*`, and no `deny` rule may
+    /// match any instance — here and in every ancestor.
+    pub fn covers_template(&self, capabilities: &[Capability], template: &str, placeholder: &str) -> bool {
+        let own = self.root || {
+            let denied = self.rules.iter().any(|(p, caps)| {
+                caps.contains(&Capability::Deny) && matches_instances(p, template, placeholder, Instances::Some)
+            });
+            let granted = self.rules.iter().any(|(p, caps)| {
+                let caps = with_implied(caps.clone());
+                capabilities.iter().any(|c| caps.contains(c))
+                    && matches_instances(p, template, placeholder, Instances::All)
+            });
+            !denied && granted
+        };
+        own && self.bounds.iter().all(|b| b.covers_template(capabilities, template, placeholder))
+    }
+
     /// Whether `capability` is granted on `target`. `read` implies `list`.
     pub fn allows(&self, capability: Capability, target: &str) -> bool {
         self.own_capabilities(target).contains(&capability) && self.bounds.iter().all(|b| b.allows(capability, target))
@@ -371,6 +426,26 @@ mod tests {
         let root_child = Acl::new(&["root".into()], &[]).bounded_by(acl(&[("m/*", &[List])]));
         assert!(!root_child.is_root() && !root_child.allows(Read, "m/a") && root_child.allows(List, "m/a"));
         assert!(Acl::new(&["root".into()], &[]).bounded_by(Acl::new(&["root".into()], &[])).is_root());
+    }
+
+    #[test]
+    fn templates_are_covered_only_by_rules_for_every_instance() {
+        use Capability::*;
+        let t = "secret/users/{account}/binance";
+        let covers = |rules: &[(&str, &[Capability])]| acl(rules).covers_template(&[Use, Read], t, "{account}");
+        assert!(covers(&[("secret/users/+/binance", &[Use])]));
+        assert!(covers(&[("secret/users/*", &[Use])]));
+        assert!(covers(&[("secret/*", &[Read])]));
+        assert!(covers(&[("*", &[Use])]));
+        assert!(!covers(&[("secret/users/42/binance", &[Use])]), "one instance is not every instance");
+        assert!(!covers(&[("secret/users/a*", &[Use])]), "a prefix is not every account");
+        assert!(!covers(&[("secret/users/+/binance", &[List])]), "list uses nothing");
+        assert!(!covers(&[("secret/users/+/binance", &[Use]), ("secret/users/42/binance", &[Deny])]));
+        assert!(!covers(&[("secret/*", &[Use]), ("secret/users/vip*", &[Deny])]));
+        assert!(covers(&[("secret/*", &[Use]), ("secret/users/42/other", &[Deny])]), "a deny elsewhere");
+        assert!(Acl::new(&["root".into()], &[]).covers_template(&[Use], t, "{account}"));
+        let bounded = acl(&[("*", &[Use])]).bounded_by(acl(&[("secret/users/7/binance", &[Use])]));
+        assert!(!bounded.covers_template(&[Use], t, "{account}"), "the parent covers one account only");
     }
 
     fn arb_rules() -> impl proptest::strategy::Strategy<Value = Vec<(String, Vec<Capability>)>> {

@@ -210,6 +210,10 @@ pub struct ProxyRoute {
     pub rate_limit: Option<String>,
     /// Upstream timeout in seconds.
     pub timeout_secs: u64,
+    /// This route may use an `http://` upstream and addresses that are not global unicast; it
+    /// takes effect only on a server started with `--proxy-allow-insecure`.
+    #[serde(default)]
+    pub allow_insecure: bool,
     /// Creation time.
     pub created_at: Nanos,
     /// Last change.
@@ -281,13 +285,21 @@ impl ProxyRoute {
 }
 
 impl Keyward {
-    /// Creates or replaces a route (the server has already checked the upstream and the rate).
-    pub async fn put_proxy_route(&self, mut route: ProxyRoute) -> Result<ProxyRoute, CoreError> {
+    /// Creates or replaces a route, with its audit entry in the same transaction. `previous` is
+    /// the upstream the caller saw (`None`: the route did not exist); if the stored route has
+    /// changed since, nothing is written (409), so the entry always names the upstream replaced.
+    pub async fn put_proxy_route(
+        &self,
+        mut route: ProxyRoute,
+        previous: Option<String>,
+        audit: crate::AuditEntry,
+    ) -> Result<ProxyRoute, CoreError> {
         route.validate()?;
         let now = now_nanos();
         route.created_at = self.store.proxy_route(&route.name).await?.map_or(now, |r| r.created_at);
         route.updated_at = now;
-        let reply = self.writer.submit(WriteOp::PutProxyRoute(route.clone())).await;
+        let op = WriteOp::PutProxyRoute { route: route.clone(), previous_upstream: previous };
+        let reply = self.writer.submit_audited(op, audit).await;
         self.routes.forget(&route.name);
         match reply? {
             WriteReply::Done => Ok(route),
@@ -302,6 +314,11 @@ impl Keyward {
             .get(name, || self.store.proxy_route(name))
             .await?
             .ok_or_else(|| CoreError::NotFound(format!("proxy route {name:?}")))
+    }
+
+    /// A route as stored now (no cached copy), if it exists.
+    pub async fn stored_proxy_route(&self, name: &str) -> Result<Option<ProxyRoute>, CoreError> {
+        Ok(self.store.proxy_route(name).await?)
     }
 
     /// Every route, by name.
@@ -364,6 +381,7 @@ mod tests {
             inject: vec![Recipe::parse("hmac-sha256-query:api_secret").unwrap()],
             rate_limit: None,
             timeout_secs: 10,
+            allow_insecure: false,
             created_at: 0,
             updated_at: 0,
         };

@@ -98,7 +98,7 @@ fn affected(op: &WriteOp) -> Evict<'_> {
         | WriteOp::RotateDek { .. }
         | WriteOp::Rewrap
         | WriteOp::StartMigration { .. }
-        | WriteOp::PutProxyRoute(_)
+        | WriteOp::PutProxyRoute { .. }
         | WriteOp::DeleteProxyRoute { .. }
         | WriteOp::Transit(_) => Evict::Nothing,
     }

@@ -202,16 +202,26 @@ impl Keyward {
         written(self.writer.submit_audited(op, audit).await?)
     }
 
-    /// Writes a new version equal to `version`, audited in the same transaction.
+    /// Writes a new version equal to `version`, audited in the same transaction. A writer that
+    /// may not `read` learns nothing about whether it equals the current one (`may_read`).
+    #[allow(clippy::too_many_arguments)]
     pub async fn rollback(
         &self,
         mount: &str,
         path: &str,
         version: u64,
+        may_read: bool,
         actor: &str,
         audit: AuditEntry,
     ) -> Result<WriteSummary, CoreError> {
-        let op = WriteOp::Rollback { mount: mount.to_owned(), path: path.to_owned(), version, actor: actor.to_owned() };
+        let version = crate::ops::version_number(version)?;
+        let op = WriteOp::Rollback {
+            mount: mount.to_owned(),
+            path: path.to_owned(),
+            version,
+            may_read,
+            actor: actor.to_owned(),
+        };
         written(self.writer.submit_audited(op, audit).await?)
     }
 
@@ -338,6 +348,7 @@ impl Keyward {
 
     /// Reads and decrypts a version (the current one by default).
     pub async fn read_secret(&self, mount: &str, path: &str, version: Option<u64>) -> Result<SecretRead, CoreError> {
+        let version = version.map(crate::ops::version_number).transpose()?;
         let mount = self.kv_mount(mount).await?;
         let (meta, row) = self
             .secret_version(&mount, path, version.filter(|v| *v > 0))

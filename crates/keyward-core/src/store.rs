@@ -241,8 +241,11 @@ pub trait StoreTx: Send {
     /// Deletes a transit key with its wrapped versions; returns how many versions were deleted.
     async fn delete_transit_key(&mut self, id: Uuid) -> Result<u64, StoreError>;
 
-    /// Creates or replaces a credential-proxy route.
-    async fn put_proxy_route(&mut self, route: &ProxyRoute) -> Result<(), StoreError>;
+    /// A credential-proxy route, locked until the transaction ends.
+    async fn proxy_route(&mut self, name: &str) -> Result<Option<ProxyRoute>, StoreError>;
+    /// Replaces a credential-proxy route (`replace`), or creates it; `false` when it was to be
+    /// created but exists (another writer got there first).
+    async fn put_proxy_route(&mut self, route: &ProxyRoute, replace: bool) -> Result<bool, StoreError>;
     /// Deletes a credential-proxy route; returns whether it existed.
     async fn delete_proxy_route(&mut self, name: &str) -> Result<bool, StoreError>;
 

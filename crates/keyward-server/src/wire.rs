@@ -540,6 +540,10 @@ pub struct ProxyRouteRequest {
     /// Upstream timeout, Go-style (`10s`, the default).
     #[serde(default)]
     pub timeout: Option<String>,
+    /// Let this route use an `http://` upstream or an address that is not global unicast (an
+    /// internal service); refused unless the server runs with `--proxy-allow-insecure`.
+    #[serde(default)]
+    pub allow_insecure: bool,
 }
 
 /// A credential-proxy route (no secret in it).
@@ -557,6 +561,10 @@ pub struct ProxyRouteOut {
     pub rate_limit: Option<String>,
     /// Upstream timeout.
     pub timeout: String,
+    /// Whether the route may reach `http://` and non-global addresses (with the server's
+    /// `--proxy-allow-insecure`).
+    #[serde(default)]
+    pub allow_insecure: bool,
     /// Creation time.
     pub created_time: String,
     /// Last change.

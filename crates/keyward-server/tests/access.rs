@@ -756,3 +756,174 @@ async fn request_hardening_sheds_load_times_out_and_limits_headers() {
     assert_eq!(s, 200, "the slot is free again");
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn list_cursors_reveal_no_path_the_caller_cannot_list() {
+    for db in backends().await {
+        let srv = dev(&db).await;
+        for p in ["a-hidden", "b-pub", "c-hidden", "d-hidden", "e-pub", "f-hidden", "g-pub", "h-hidden"] {
+            srv.set("secret", p, json!({"K": "v"})).await;
+        }
+        srv.policy("pubs", "[[rules]]\npath = \"secret/+\"\ncapabilities = [\"list\"]\n[[rules]]\npath = \"secret/a-hidden\"\ncapabilities = [\"deny\"]\n[[rules]]\npath = \"secret/c-hidden\"\ncapabilities = [\"deny\"]\n[[rules]]\npath = \"secret/d-hidden\"\ncapabilities = [\"deny\"]\n[[rules]]\npath = \"secret/f-hidden\"\ncapabilities = [\"deny\"]\n[[rules]]\npath = \"secret/h-hidden\"\ncapabilities = [\"deny\"]\n").await;
+        let t = srv.token_with(&["pubs"]).await;
+        let (mut seen, mut after) = (Vec::new(), None::<String>);
+        loop {
+            let q = after.as_ref().map_or(String::new(), |a| format!("&after={a}"));
+            let (s, page) =
+                srv.json_as(&t, Method::GET, &format!("/api/v1/mounts/secret/secrets?limit=1{q}"), None).await;
+            assert_eq!(s, 200, "{page}");
+            assert!(!page.to_string().contains("hidden"), "{}: {page}", db.label);
+            seen.extend(page["items"].as_array().unwrap().iter().map(|i| i["path"].as_str().unwrap().to_owned()));
+            match page["next"].as_str() {
+                Some(n) => after = Some(n.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(seen, ["b-pub", "e-pub", "g-pub"], "{}", db.label);
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn writers_without_read_learn_nothing_about_equality() {
+    for db in backends().await {
+        let srv = dev(&db).await;
+        srv.policy("blind", "[[rules]]\npath = \"secret/p\"\ncapabilities = [\"list\", \"update\", \"create\"]\n")
+            .await;
+        srv.policy("sighted", "[[rules]]\npath = \"secret/p\"\ncapabilities = [\"read\", \"update\"]\n").await;
+        srv.set("secret", "p", json!({"K": "sk_live_the_real_value", "OTHER": "x"})).await;
+        let blind = srv.token_with(&["blind"]).await;
+        let write = |token: String, value: &'static str| {
+            let srv = &srv;
+            async move {
+                srv.json_as(
+                    &token,
+                    Method::PATCH,
+                    "/api/v1/mounts/secret/secrets/p",
+                    Some(json!({"set": {"K": value}})),
+                )
+                .await
+            }
+        };
+        // The right guess and a wrong one answer alike: a new version, the field "changed".
+        for (n, guess) in [(2, "sk_live_the_real_value"), (3, "sk_live_wrong_guess")] {
+            let (s, b) = write(blind.clone(), guess).await;
+            assert_eq!(s, 200, "{b}");
+            // (`OTHER`, which the write did not set, is carried over: that says nothing of K.)
+            let shape = (b["version"].as_u64(), &b["changed"], &b["unchanged"]);
+            assert_eq!(shape, (Some(n), &json!(["K"]), &json!(["OTHER"])), "{}: {b}", db.label);
+            let (_, view) = srv.json_as(&blind, Method::GET, "/api/v1/mounts/secret/secrets/p", None).await;
+            let k = view["fields"].as_array().unwrap().iter().find(|f| f["name"] == "K").unwrap().clone();
+            assert_eq!(k["version"].as_u64(), Some(n), "{}: the field's stamp says nothing either: {view}", db.label);
+        }
+        // Rollback to the right guess's version: also a new version, every field reported changed.
+        let (s, b2) =
+            srv.json_as(&blind, Method::POST, "/api/v1/mounts/secret/rollback/p", Some(json!({"version": 3}))).await;
+        assert_eq!((s, b2["version"].as_u64(), &b2["unchanged"]), (200, Some(4), &json!([])), "{}: {b2}", db.label);
+        // Through Vault's API, too: the stamp of an equal value moves with a blind write.
+        let (s, _) = srv
+            .vault(&blind, "POST", "secret/data/p", Some(json!({"data": {"K": "sk_live_wrong_guess", "OTHER": "x"}})))
+            .await;
+        assert_eq!(s, 200);
+        let (_, view) = srv.json_as(&blind, Method::GET, "/api/v1/mounts/secret/secrets/p", None).await;
+        for f in view["fields"].as_array().unwrap() {
+            assert_eq!(f["version"].as_u64(), Some(5), "{}: {view}", db.label);
+        }
+        // A writer who may read is told, as before.
+        let sighted = srv.token_with(&["sighted"]).await;
+        let (s, b) = write(sighted, "sk_live_wrong_guess").await;
+        assert_eq!((s, b["version"].as_u64(), &b["unchanged"]), (200, Some(5), &json!(["K", "OTHER"])), "{b}");
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn vault_metadata_writes_create_only_with_create() {
+    for db in backends().await {
+        let srv = dev(&db).await;
+        srv.policy("upd", "[[rules]]\npath = \"secret/*\"\ncapabilities = [\"update\", \"list\"]\n").await;
+        srv.policy("crt", "[[rules]]\npath = \"secret/*\"\ncapabilities = [\"create\", \"list\"]\n").await;
+        let upd = srv.token_with(&["upd"]).await;
+        let (s, _) = srv.vault(&upd, "POST", "secret/metadata/fresh", Some(json!({"max_versions": 3}))).await;
+        assert_eq!(s, 403, "{}", db.label);
+        let (s, _) = srv.vault(&srv.token, "GET", "secret/metadata/fresh", None).await;
+        assert_eq!(s, 404, "{}: nothing was created", db.label);
+        let crt = srv.token_with(&["crt"]).await;
+        let (s, _) = srv.vault(&crt, "POST", "secret/metadata/fresh", Some(json!({"max_versions": 3}))).await;
+        assert_eq!(s, 204);
+        // Now it exists: changing it takes update, which `crt` lacks and `upd` has.
+        let (s, _) = srv.vault(&crt, "POST", "secret/metadata/fresh", Some(json!({"max_versions": 4}))).await;
+        assert_eq!(s, 403);
+        let (s, _) = srv.vault(&upd, "POST", "secret/metadata/fresh", Some(json!({"max_versions": 4}))).await;
+        assert_eq!(s, 204);
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn out_of_range_versions_and_wild_request_ids_are_input_errors() {
+    for db in backends().await {
+        let srv = dev(&db).await;
+        srv.set("secret", "p", json!({"K": "v"})).await;
+        let huge = "9223372036854775808";
+        let (s, b) = srv.json(Method::GET, &format!("/api/v1/mounts/secret/secrets/p?version={huge}"), None).await;
+        assert_eq!(s, 400, "{}: {b}", db.label);
+        let (s, _) = srv.vault(&srv.token, "GET", &format!("secret/data/p?version={huge}"), None).await;
+        assert_eq!(s, 400);
+        let (s, _) = srv
+            .json(Method::POST, "/api/v1/mounts/secret/rollback/p", Some(json!({"version": 9223372036854775808u64})))
+            .await;
+        assert_eq!(s, 400);
+        let (s, _) =
+            srv.json(Method::GET, "/api/v1/mounts/secret/secrets/p?version=99999999999999999999999", None).await;
+        assert_eq!(s, 400);
+
+        let id_of = |sent: String| {
+            let srv = &srv;
+            async move {
+                let resp = srv
+                    .http
+                    .get(format!("{}/api/v1/mounts", srv.base))
+                    .bearer_auth(&srv.token)
+                    .header("x-request-id", sent)
+                    .send()
+                    .await
+                    .unwrap();
+                resp.headers()["x-request-id"].to_str().unwrap().to_owned()
+            }
+        };
+        assert_eq!(id_of("trace-42.a:b_c".into()).await, "trace-42.a:b_c", "a sane id is kept");
+        for wild in ["x".repeat(300), "<script>alert(1)</script>".into(), "a b".into()] {
+            let got = id_of(wild.clone()).await;
+            assert!(got != wild && uuid::Uuid::parse_str(&got).is_ok(), "{got}");
+        }
+        let (_, entries) = srv.json(Method::GET, "/api/v1/audit?limit=1000", None).await;
+        for e in entries["entries"].as_array().unwrap() {
+            let id = e["request_id"].as_str().unwrap();
+            assert!(id.len() <= 128 && !id.contains('<'), "{id}");
+        }
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_stale_scan_needs_a_capability() {
+    for db in backends().await {
+        let srv = dev(&db).await;
+        srv.set("secret", "p", json!({"K": "v"})).await;
+        srv.set("secret", "q", json!({"K": "v"})).await;
+        srv.policy("dev", "[[rules]]\npath = \"secret/p\"\ncapabilities = [\"list\"]\n").await;
+        srv.policy("stale", "[[rules]]\npath = \"sys/stale\"\ncapabilities = [\"list\"]\n").await;
+        // Ages are whole seconds: both fields are a second old, past a limit of 0s.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let dev_token = srv.token_with(&["dev"]).await;
+        let (s, _) = srv.json_as(&dev_token, Method::GET, "/api/v1/stale?older_than=0s", None).await;
+        assert_eq!(s, 403, "{}", db.label);
+        let allowed = srv.token_with(&["dev", "stale"]).await;
+        let (s, b) = srv.json_as(&allowed, Method::GET, "/api/v1/stale?older_than=0s", None).await;
+        assert_eq!(s, 200, "{b}");
+        let paths: Vec<&str> = b.as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+        assert_eq!(paths, ["p"], "{}: only what it may list", db.label);
+        srv.stop().await;
+    }
+}

@@ -301,9 +301,13 @@ async fn stale_fields_are_reported_without_decrypting() {
         assert_eq!(all.as_array().unwrap().len(), 4, "fresh/K, old/API_KEY, sched/S and short/prod/DB: {all}");
         let (s, _) = srv.json(Method::GET, "/api/v1/stale?older_than=soon", None).await;
         assert_eq!(s, 400);
-        // Only what a token may list.
+        // Only what a token may list, and only with `list` on `sys/stale`.
         srv.policy("short-only", "[[rules]]\npath = \"short/*\"\ncapabilities = [\"list\"]\n").await;
         let t = srv.token_with(&["short-only"]).await;
+        let (s, _) = srv.json_as(&t, Method::GET, "/api/v1/stale", None).await;
+        assert_eq!(s, 403);
+        srv.policy("stale-report", "[[rules]]\npath = \"sys/stale\"\ncapabilities = [\"list\"]\n").await;
+        let t = srv.token_with(&["short-only", "stale-report"]).await;
         let (_, mine) = srv.json_as(&t, Method::GET, "/api/v1/stale", None).await;
         assert_eq!(mine.as_array().unwrap().len(), 1);
         // Health counts them.

@@ -70,12 +70,19 @@ async fn echo(headers: HeaderMap, req: Request) -> Response {
         headers.iter().map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or("?")))).collect();
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let doc = json!({"method": method, "uri": uri, "headers": hs, "body": String::from_utf8_lossy(&body)}).to_string();
-    // The key, raw and URL-encoded (both hex cases), split over chunk boundaries.
+    // The key, raw, URL-encoded (both hex cases), JSON-escaped and in base64, split over chunk
+    // boundaries.
     let enc = ECHOED.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
-    let tail = format!(" raw={ECHOED} enc={enc} lower={}", lower_hex(&enc));
+    let b64 = base64::engine::general_purpose::STANDARD.encode(ECHOED);
+    let tail = format!(" raw={ECHOED} enc={enc} lower={} json={} b64={b64}", lower_hex(&enc), json_escaped(ECHOED));
     let (a, b) = tail.split_at(tail.len() - 9);
     let chunks = vec![Ok::<_, std::io::Error>(doc), Ok(a.to_owned()), Ok(b.to_owned())];
     Response::builder().header("x-echo-auth", auth).body(Body::from_stream(futures_util::stream::iter(chunks))).unwrap()
+}
+
+/// A JSON encoder's escapes: PHP's `\/` and Go's `\u002b`.
+fn json_escaped(v: &str) -> String {
+    v.replace('/', "\\/").replace('+', "\\u002b")
 }
 
 fn lower_hex(enc: &str) -> String {
@@ -122,7 +129,12 @@ async fn start_upstreams() -> SocketAddr {
     upstream(app).await
 }
 
-async fn route(srv: &TestServer, name: &str, body: Value) -> (u16, Value) {
+/// Writes a route; one to a plain-HTTP test upstream opts in to insecure upstreams (which the
+/// server must allow too).
+async fn route(srv: &TestServer, name: &str, mut body: Value) -> (u16, Value) {
+    if body["upstream"].as_str().is_some_and(|u| u.starts_with("http://")) && body.get("allow_insecure").is_none() {
+        body["allow_insecure"] = json!(true);
+    }
     srv.json(Method::PUT, &format!("/api/v1/proxy-routes/{name}"), Some(body)).await
 }
 
@@ -235,13 +247,19 @@ async fn recipes_inject_credentials_the_caller_never_sees() {
         let echo_auth = resp.headers().get("x-echo-auth").unwrap().to_str().unwrap().to_owned();
         let text = resp.text().await.unwrap();
         let enc = ECHOED.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
-        for leaked in [ECHOED.to_owned(), lower_hex(&enc), enc] {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(ECHOED);
+        for leaked in [ECHOED.to_owned(), lower_hex(&enc), enc, json_escaped(ECHOED), b64] {
             assert!(
                 !text.contains(&leaked) && !echo_auth.contains(&leaked),
                 "{leaked} came back: {text} / {echo_auth}"
             );
         }
-        assert!(text.contains("raw=sk_test_....4242 enc=sk_test_....4242 lower=sk_test_....4242"), "{text}");
+        assert!(
+            text.contains(
+                "raw=sk_test_....4242 enc=sk_test_....4242 lower=sk_test_....4242 json=sk_test_....4242 b64=****"
+            ),
+            "{text}"
+        );
         assert!(echo_auth.contains("sk_test_....4242"), "{echo_auth}");
         assert!(!text.contains(&app), "the caller's token reached the upstream: {text}");
         let (doc, _) = text.split_once(" raw=").unwrap();
@@ -412,4 +430,110 @@ async fn a_calls_entry_is_on_record_once_the_server_has_stopped() {
         );
         pool.close().await;
     }
+}
+
+#[tokio::test]
+async fn a_route_can_only_send_what_its_writer_may_use() {
+    let up = start_upstreams().await;
+    for db in backends().await {
+        let srv = TestServer::start_with(&db, KEY_A, |o| o.proxy.allow_insecure = true).await;
+        srv.set("secret", "stripe", json!({"api_key": STRIPE})).await;
+        srv.set("secret", "users/42/binance", json!({"api_key": BINANCE_KEY, "api_secret": BINANCE_SECRET})).await;
+        let origin = format!("http://{up}");
+        srv.policy("routes", "[[rules]]\npath = \"sys/proxy\"\ncapabilities = [\"sudo\"]\n").await;
+        srv.policy("use-stripe", "[[rules]]\npath = \"secret/stripe\"\ncapabilities = [\"use\"]\n").await;
+        srv.policy("use-42", "[[rules]]\npath = \"secret/users/42/binance\"\ncapabilities = [\"use\"]\n").await;
+        srv.policy("use-all", "[[rules]]\npath = \"secret/users/+/binance\"\ncapabilities = [\"use\"]\n").await;
+        srv.policy("no-vip", "[[rules]]\npath = \"secret/users/vip/binance\"\ncapabilities = [\"deny\"]\n").await;
+        let put = |token: String, name: &'static str, secret: &'static str| {
+            let (srv, origin) = (&srv, origin.clone());
+            async move {
+                let body =
+                    json!({"upstream": origin, "secret": secret, "inject": ["bearer:api_key"], "allow_insecure": true});
+                srv.json_as(&token, Method::PUT, &format!("/api/v1/proxy-routes/{name}"), Some(body)).await
+            }
+        };
+        // `sudo` on sys/proxy alone cannot point a key it may not use anywhere.
+        let admin = srv.token_with(&["routes"]).await;
+        let (s, e) = put(admin.clone(), "s", "secret/stripe").await;
+        assert_eq!(s, 403, "{}: {e}", db.label);
+        let stripe_admin = srv.token_with(&["routes", "use-stripe"]).await;
+        assert_eq!(put(stripe_admin.clone(), "s", "secret/stripe").await.0, 200);
+        // A template needs every instance covered, and no deny on any.
+        assert_eq!(
+            put(srv.token_with(&["routes", "use-42"]).await, "b", "secret/users/{account}/binance").await.0,
+            403
+        );
+        let (s, _) =
+            put(srv.token_with(&["routes", "use-all", "no-vip"]).await, "b", "secret/users/{account}/binance").await;
+        assert_eq!(s, 403, "{}: a deny on one account refuses the template", db.label);
+        assert_eq!(
+            put(srv.token_with(&["routes", "use-all"]).await, "b", "secret/users/{account}/binance").await.0,
+            200
+        );
+        // Repointing a route is its own audited event, naming both upstreams.
+        let (s, b) = srv
+            .json_as(
+                &stripe_admin,
+                Method::PUT,
+                "/api/v1/proxy-routes/s",
+                Some(json!({"upstream": "http://127.0.0.1:9", "secret": "secret/stripe", "inject": ["bearer:api_key"], "allow_insecure": true})),
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+        let (_, a) = srv.json(Method::GET, "/api/v1/audit?limit=1000&operation=proxy.routes.repoint", None).await;
+        let e = &a["entries"].as_array().unwrap()[0];
+        assert_eq!((e["path"].as_str(), e["status"].as_u64()), (Some("s"), Some(200)), "{e}");
+        assert_eq!(e["details"]["previous_upstream"].as_str(), Some(origin.as_str()), "{e}");
+        assert_eq!(e["details"]["upstream"].as_str(), Some("http://127.0.0.1:9"), "{e}");
+        let (_, a) = srv.json(Method::GET, "/api/v1/audit?limit=1000&operation=proxy.routes.create", None).await;
+        assert_eq!(a["entries"].as_array().unwrap().len(), 2);
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn only_global_unicast_unless_server_and_route_opt_in() {
+    let up = start_upstreams().await;
+    let db = backends().await.remove(0);
+    let srv = TestServer::start_with(&db, KEY_A, |o| o.proxy.allow_insecure = true).await;
+    srv.set("secret", "stripe", json!({"api_key": STRIPE})).await;
+    // The server allows it, but a route that did not opt in gets the strict rule.
+    let plain = json!({"upstream": format!("http://{up}"), "secret": "secret/stripe", "inject": ["bearer:api_key"], "allow_insecure": false});
+    let (s, b) = route(&srv, "plain", plain).await;
+    assert_eq!(s, 400, "{b}");
+    for upstream in
+        ["https://198.18.0.1", "https://[2002:a9fe:a9fe::1]", "https://[::169.254.169.254]", "https://[fec0::1]"]
+    {
+        let (s, b) = route(&srv, "x", json!({"upstream": upstream, "secret": "secret/stripe", "inject": ["bearer:api_key"], "allow_insecure": false})).await;
+        assert_eq!(s, 400, "{upstream}: {b}");
+    }
+    let by_name = json!({"upstream": format!("https://localhost:{}", up.port()), "secret": "secret/stripe", "inject": ["bearer:api_key"], "allow_insecure": false});
+    assert_eq!(route(&srv, "local", by_name).await.0, 200);
+    let (s, _, body) = call(&srv, &srv.token, Method::GET, "local/v1/balance", None).await;
+    assert_eq!(s, 502, "a name resolving to loopback: {body}");
+    assert!(body.contains("upstream_forbidden"), "{body}");
+    // Opted in: reaches the internal upstream.
+    let (s, b) = route(
+        &srv,
+        "internal",
+        json!({"upstream": format!("http://{up}"), "secret": "secret/stripe", "inject": ["bearer:api_key"]}),
+    )
+    .await;
+    assert_eq!((s, b["allow_insecure"].as_bool()), (200, Some(true)), "{b}");
+    let (s, _, body) = call(&srv, &srv.token, Method::GET, "internal/v1/balance", None).await;
+    assert_eq!(s, 200, "{body}");
+    let root = srv.token.clone();
+    srv.stop().await;
+    // A server without the flag refuses the opt-in itself.
+    let srv = TestServer::wrap(common::try_start_with(&db, KEY_A, false, |_| {}).await.unwrap(), root);
+    let (s, b) = route(
+        &srv,
+        "internal2",
+        json!({"upstream": format!("http://{up}"), "secret": "secret/stripe", "inject": ["bearer:api_key"]}),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(b["error"]["message"].as_str().unwrap().contains("--proxy-allow-insecure"), "{b}");
+    srv.stop().await;
 }

@@ -353,11 +353,23 @@ impl StoreTx for SqlTx {
         Ok(n)
     }
 
-    async fn put_proxy_route(&mut self, route: &ProxyRoute) -> Result<(), StoreError> {
-        let sql = "INSERT INTO proxy_routes (name, route) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET route = \
-                   excluded.route";
-        self.db.execute(sql, args![route.name.clone(), json(route)]).await?;
-        Ok(())
+    async fn proxy_route(&mut self, name: &str) -> Result<Option<ProxyRoute>, StoreError> {
+        let lock = if self.backend == Backend::Postgres { " FOR UPDATE" } else { "" };
+        let sql = format!("SELECT route FROM proxy_routes WHERE name = $1{lock}");
+        let row = self.db.fetch_optional(&sql, args![name]).await?;
+        row.map(|r| {
+            let text: String = r.get("route")?;
+            serde_json::from_str(&text).map_err(|_| StoreError::Corrupt("proxy route".into()))
+        })
+        .transpose()
+    }
+
+    async fn put_proxy_route(&mut self, route: &ProxyRoute, replace: bool) -> Result<bool, StoreError> {
+        let sql = match replace {
+            true => "UPDATE proxy_routes SET route = $2 WHERE name = $1",
+            false => "INSERT INTO proxy_routes (name, route) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        };
+        Ok(self.db.execute(sql, args![route.name.clone(), json(route)]).await? == 1)
     }
 
     async fn delete_proxy_route(&mut self, name: &str) -> Result<bool, StoreError> {

@@ -23,10 +23,9 @@ const HEADERS: [&str; 6] = ["NAME", "UPSTREAM", "SECRET", "INJECT", "RATE LIMIT"
 pub async fn run(addr: &str, cmd: ProxyCommand) -> Result<()> {
     let client = Client::new(addr)?;
     match cmd {
-        ProxyCommand::Create { name, upstream, secret, inject, rate_limit, timeout } => {
-            let r = client
-                .put_proxy_route(&name, &ProxyRouteRequest { upstream, secret, inject, rate_limit, timeout })
-                .await?;
+        ProxyCommand::Create { name, upstream, secret, inject, rate_limit, timeout, allow_insecure } => {
+            let req = ProxyRouteRequest { upstream, secret, inject, rate_limit, timeout, allow_insecure };
+            let r = client.put_proxy_route(&name, &req).await?;
             println!(
                 "Route {:?}: {}/api/v1/proxy/{}/… → {} with {}",
                 r.name,

@@ -17,7 +17,7 @@ use keyward_crypto::mask_value;
 use zeroize::Zeroizing;
 
 use super::scrub::Scrubber;
-use super::ssrf::{forbidden, ForbiddenAddress};
+use super::ssrf::{is_global_unicast, ForbiddenAddress};
 use crate::app::{AppState, MAX_BODY};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -65,24 +65,6 @@ fn pct(s: &str) -> String {
             out.push(char::from(b));
         } else {
             out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// `%2B` → `%2b`: the same encoding with lowercase hex digits.
-fn lower_hex(encoded: &str) -> String {
-    let mut out = String::with_capacity(encoded.len());
-    let mut after_pct = 0;
-    for c in encoded.chars() {
-        if c == '%' {
-            after_pct = 2;
-            out.push(c);
-        } else if after_pct > 0 {
-            after_pct -= 1;
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
         }
     }
     out
@@ -155,28 +137,22 @@ fn secret_header(v: &str) -> ApiResult<HeaderValue> {
     Ok(h)
 }
 
-/// What must not come back from the upstream: each value, raw and URL-encoded, and the basic
-/// authentication string.
-fn patterns(route: &ProxyRoute, cred: &[(String, Zeroizing<String>)]) -> Vec<(Zeroizing<Vec<u8>>, Vec<u8>)> {
-    let mut out = Vec::new();
-    for (_, v) in cred {
-        let mask = mask_value(v).into_bytes();
-        out.push((Zeroizing::new(v.as_bytes().to_vec()), mask.clone()));
-        let encoded = pct(v);
-        if encoded != **v {
-            // Both hex cases: encoders differ.
-            let lower = lower_hex(&encoded);
-            out.push((Zeroizing::new(encoded.into_bytes()), mask.clone()));
-            out.push((Zeroizing::new(lower.into_bytes()), mask.clone()));
-        }
-    }
-    for r in &route.inject {
-        if let Recipe::Basic { user, pass } = r {
-            let b = STANDARD.encode(format!("{}:{}", value(cred, user), value(cred, pass)));
-            out.push((Zeroizing::new(b.into_bytes()), b"****".to_vec()));
-        }
-    }
-    out
+/// What must not come back from the upstream: each value (in any echoed form, see `scrub`) and
+/// the basic authentication string.
+fn scrubber(route: &ProxyRoute, cred: &[(String, Zeroizing<String>)]) -> Scrubber {
+    let values: Vec<(&str, String)> = cred.iter().map(|(_, v)| (v.as_str(), mask_value(v))).collect();
+    let basics: Vec<Zeroizing<String>> = route
+        .inject
+        .iter()
+        .filter_map(|r| match r {
+            Recipe::Basic { user, pass } => {
+                Some(Zeroizing::new(STANDARD.encode(format!("{}:{}", value(cred, user), value(cred, pass)))))
+            }
+            _ => None,
+        })
+        .collect();
+    let exact: Vec<&[u8]> = basics.iter().map(|b| b.as_bytes()).collect();
+    Scrubber::new(&values, &exact)
 }
 
 /// Proxies one call (see the module docs).
@@ -288,13 +264,13 @@ pub async fn call(State(st): State<AppState>, caller: Caller, req: Request) -> A
         let signed = if sent.is_empty() { format!("signature={sig}") } else { format!("{}&signature={sig}", *sent) };
         url.set_query(Some(&signed));
     }
-    if !st.proxy.config.allow_insecure {
+    if !st.proxy.insecure(&route) {
         let ip = url.host_str().and_then(|h| h.trim_start_matches('[').trim_end_matches(']').parse().ok());
-        if url.scheme() != "https" || ip.is_some_and(forbidden) {
+        if url.scheme() != "https" || ip.is_some_and(|ip| !is_global_unicast(ip)) {
             return Err(upstream_error(
                 StatusCode::BAD_GATEWAY,
                 "upstream_forbidden",
-                "this route's upstream is not allowed (https and public addresses only)",
+                "this route's upstream is not allowed (https and global unicast addresses only)",
             ));
         }
     }
@@ -342,14 +318,14 @@ pub async fn call(State(st): State<AppState>, caller: Caller, req: Request) -> A
             _ => {}
         }
     }
-    let mut scrubber = Scrubber::new(patterns(&route, &cred));
+    let mut scrubber = scrubber(&route, &cred);
     drop(cred);
 
     let request_bytes = body.len();
     let started = Instant::now();
     let sent = st
         .proxy
-        .client
+        .client_for(&route)
         .request(parts.method.clone(), url)
         .headers(headers)
         .body(body)
@@ -370,7 +346,7 @@ pub async fn call(State(st): State<AppState>, caller: Caller, req: Request) -> A
                 upstream_error(
                     StatusCode::BAD_GATEWAY,
                     "upstream_forbidden",
-                    "the upstream resolves to a loopback, private, link-local or metadata address",
+                    "the upstream resolves to an address that is not global unicast",
                 )
             } else if e.is_timeout() {
                 upstream_error(
@@ -449,6 +425,5 @@ mod tests {
             assert!(check_path(ok).is_ok(), "{ok}");
         }
         assert_eq!(pct("a+b/c d=é"), "a%2Bb%2Fc%20d%3D%C3%A9");
-        assert_eq!(lower_hex("A%2BB%C3%A9"), "A%2bB%c3%a9");
     }
 }

@@ -1,11 +1,14 @@
 //! `/api/v1/proxy-routes`: create, read, list and delete routes. Creating or changing a route
-//! needs `sudo` on `sys/proxy` (a route decides where a credential may be sent).
+//! needs `sudo` on `sys/proxy` (a route decides where a credential may be sent) and `use` (or
+//! `read`) on the credential it injects — on every instance of an `{account}` template — so an
+//! administrator of routes cannot send a key they may not use anywhere they like. A change of
+//! upstream is audited as its own operation, `proxy.routes.repoint`, naming both upstreams.
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use keyward_core::{format_duration, format_rfc3339, parse_duration, Capability, ProxyRoute, Recipe};
+use keyward_core::{format_duration, format_rfc3339, parse_duration, Capability, ProxyRoute, Recipe, ACCOUNT};
 
-use super::ssrf::forbidden;
+use super::ssrf::is_global_unicast;
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -20,6 +23,7 @@ fn out(r: ProxyRoute) -> ProxyRouteOut {
         secret: format!("{}/{}", r.mount, r.path),
         inject: r.inject.iter().map(ToString::to_string).collect(),
         timeout: format_duration(r.timeout_secs),
+        allow_insecure: r.allow_insecure,
         created_time: format_rfc3339(r.created_at),
         updated_time: format_rfc3339(r.updated_at),
         name: r.name,
@@ -29,14 +33,18 @@ fn out(r: ProxyRoute) -> ProxyRouteOut {
 }
 
 /// The origin of an upstream URL: `https://host[:port]` (or `http://` when insecure upstreams are
-/// allowed), with no user, path, query or fragment; an IP literal must not be internal.
+/// allowed), with no user, path, query or fragment; an IP literal must be global unicast.
 pub(crate) fn upstream_origin(text: &str, allow_insecure: bool) -> ApiResult<String> {
     let bad = |why: &str| Err(ApiError::bad_request(format!("upstream {text:?}: {why}")));
     let Ok(url) = reqwest::Url::parse(text.trim()) else { return bad("not a URL (e.g. https://api.example.com)") };
     match url.scheme() {
         "https" => {}
         "http" if allow_insecure => {}
-        "http" => return bad("must be https:// (the server runs without --proxy-allow-insecure)"),
+        "http" => {
+            return bad(
+                "must be https:// (unless the route sets allow_insecure, on a server run with --proxy-allow-insecure)",
+            )
+        }
         _ => return bad("must be https://"),
     }
     if !url.username().is_empty() || url.password().is_some() {
@@ -47,8 +55,8 @@ pub(crate) fn upstream_origin(text: &str, allow_insecure: bool) -> ApiResult<Str
     }
     let Some(host) = url.host_str() else { return bad("has no host") };
     let ip = host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().ok();
-    if ip.is_some_and(forbidden) && !allow_insecure {
-        return bad("is a loopback, private, link-local or metadata address");
+    if ip.is_some_and(|ip| !is_global_unicast(ip)) && !allow_insecure {
+        return bad("is not a global unicast address (loopback, private, link-local, metadata, reserved…)");
     }
     Ok(url.origin().ascii_serialization())
 }
@@ -77,7 +85,8 @@ pub async fn read(
 /// Create or replace a route.
 #[utoipa::path(put, path = "/api/v1/proxy-routes/{name}", tag = "proxy", params(("name" = String, Path)),
     request_body = ProxyRouteRequest,
-    responses((status = 200, body = ProxyRouteOut), (status = 400, body = crate::wire::ErrorBody), (status = 403, body = crate::wire::ErrorBody)))]
+    responses((status = 200, body = ProxyRouteOut), (status = 400, body = crate::wire::ErrorBody), (status = 403, body = crate::wire::ErrorBody),
+        (status = 409, description = "the route changed meanwhile", body = crate::wire::ErrorBody)))]
 pub async fn put(
     State(st): State<AppState>,
     caller: Caller,
@@ -86,7 +95,10 @@ pub async fn put(
 ) -> ApiResult<Json<ProxyRouteOut>> {
     caller.audit.note("proxy.routes.write", "", &name, vec![]);
     caller.require(Capability::Sudo, SYS_PROXY)?;
-    let upstream = upstream_origin(&req.upstream, st.proxy.config.allow_insecure)?;
+    if req.allow_insecure && !st.proxy.config.allow_insecure {
+        return Err(ApiError::bad_request("allow_insecure needs a server started with --proxy-allow-insecure"));
+    }
+    let upstream = upstream_origin(&req.upstream, req.allow_insecure)?;
     let (mount, path) = req.secret.split_once('/').ok_or_else(|| {
         ApiError::bad_request("secret must be MOUNT/PATH (e.g. secret/stripe or secret/users/{account}/binance)")
     })?;
@@ -103,11 +115,42 @@ pub async fn put(
         inject,
         rate_limit: req.rate_limit,
         timeout_secs,
+        allow_insecure: req.allow_insecure,
         created_at: 0,
         updated_at: 0,
     };
+    // Whoever points a route somewhere must be allowed to use what it sends there.
+    let secret = format!("{mount}/{path}");
+    let may_use = match route.has_account() {
+        true => caller.inner.acl.covers_template(&[Capability::Use, Capability::Read], &secret, ACCOUNT),
+        false => caller.can(Capability::Use, &secret) || caller.can(Capability::Read, &secret),
+    };
+    if !may_use {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "permission denied: a route may only inject a credential its writer may \"use\" (or \"read\"): {secret:?}{}",
+                if route.has_account() { " for every account (a rule with + or * there, and no deny on any)" } else { "" }
+            ),
+        ));
+    }
+    let previous = st.kw.stored_proxy_route(&name).await?.map(|r| r.upstream);
+    let operation = match &previous {
+        None => "proxy.routes.create",
+        Some(p) if *p != route.upstream => "proxy.routes.repoint",
+        Some(_) => "proxy.routes.update",
+    };
+    caller.audit.note(operation, "", &name, vec![]);
+    caller.audit.detail("secret", secret);
     caller.audit.detail("upstream", route.upstream.clone());
-    let saved = st.kw.put_proxy_route(route).await?;
+    if let Some(p) = previous.as_ref().filter(|p| **p != route.upstream) {
+        caller.audit.detail("previous_upstream", p.clone());
+        tracing::warn!(target: "security", accessor = %caller.accessor(), route = %name, from = %p, to = %route.upstream, "proxy route repointed");
+    }
+    let entry = caller.audit.for_transaction();
+    let saved =
+        st.kw.put_proxy_route(route, previous, entry).await.inspect_err(|_| caller.audit.transaction_failed())?;
     tracing::info!(accessor = %caller.accessor(), route = %name, upstream = %saved.upstream, "proxy route written");
     Ok(Json(out(saved)))
 }
@@ -146,6 +189,10 @@ mod tests {
             "https://169.254.169.254",
             "https://[::1]",
             "https://10.0.0.8:443",
+            "https://198.18.0.1",
+            "https://[2002:a9fe:a9fe::1]",
+            "https://[::169.254.169.254]",
+            "https://[fec0::1]",
             "not a url",
         ] {
             assert!(upstream_origin(bad, false).is_err(), "{bad}");

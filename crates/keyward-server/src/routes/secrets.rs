@@ -16,6 +16,8 @@ use crate::wire::{
 };
 
 const DEFAULT_PAGE: u32 = 100;
+/// Where the stale report's capability is granted (`list`).
+const SYS_STALE: &str = "sys/stale";
 const MAX_PAGE: u32 = 1000;
 
 fn target(mount: &str, path: &str) -> String {
@@ -63,22 +65,36 @@ pub async fn list(
     if limit == 0 || limit > MAX_PAGE {
         return Err(ApiError::bad_request(format!("limit must be between 1 and {MAX_PAGE}")));
     }
-    let rows = st.kw.list_secrets(&mount, q.after.as_deref(), limit + 1).await?;
-    let more = rows.len() > limit as usize;
-    // The cursor is the last path of the page, even when the caller may not see it.
-    let last_seen = rows.get(limit as usize - 1).map(|r| r.path.clone());
-    let items: Vec<SecretListItem> = rows
-        .into_iter()
-        .take(limit as usize)
-        .filter(|r| caller.can(Capability::List, &target(&mount, &r.path)))
-        .map(|r| SecretListItem {
-            path: r.path,
-            version: r.current_version,
-            fields: r.field_count,
-            updated_time: format_rfc3339(r.updated_at),
-        })
-        .collect();
-    let next = if more { last_seen } else { None };
+    // Pages of the mount are read until `limit` rows the caller may list are found: the cursor
+    // handed back is the last of those, never a path the caller could not list (with `limit=1`
+    // it would enumerate the mount).
+    let mut items: Vec<SecretListItem> = Vec::new();
+    let mut after = q.after.clone();
+    let mut more = false;
+    'pages: loop {
+        let rows = st.kw.list_secrets(&mount, after.as_deref(), MAX_PAGE).await?;
+        let full = rows.len() == MAX_PAGE as usize;
+        for r in rows {
+            after = Some(r.path.clone());
+            if !caller.can(Capability::List, &target(&mount, &r.path)) {
+                continue;
+            }
+            if items.len() == limit as usize {
+                more = true;
+                break 'pages;
+            }
+            items.push(SecretListItem {
+                path: r.path,
+                version: r.current_version,
+                fields: r.field_count,
+                updated_time: format_rfc3339(r.updated_at),
+            });
+        }
+        if !full {
+            break;
+        }
+    }
+    let next = if more { items.last().map(|i| i.path.clone()) } else { None };
     Ok(Json(SecretList { items, next }))
 }
 
@@ -163,6 +179,7 @@ pub async fn write(
         cas: req.cas,
         may_create: may(Capability::Create),
         may_change: may(Capability::Update) || may(Capability::Patch),
+        may_read: may(Capability::Read),
         replace: false,
     };
     let mut names: Vec<String> = patch.set.fields().keys().cloned().collect();
@@ -243,9 +260,10 @@ pub async fn rollback(
     caller.audit.note("secrets.rollback", &mount, &path, vec![]);
     caller.audit.detail("from_version", req.version);
     let entry = caller.audit.for_transaction();
+    let may_read = caller.can(Capability::Read, &target(&mount, &path));
     let s = st
         .kw
-        .rollback(&mount, &path, req.version, caller.accessor(), entry)
+        .rollback(&mount, &path, req.version, may_read, caller.accessor(), entry)
         .await
         .inspect_err(|_| caller.audit.transaction_failed())?;
     let created = !(s.added.is_empty() && s.changed.is_empty() && s.removed.is_empty());
@@ -287,7 +305,8 @@ pub async fn diff(
 }
 
 /// Fields not changed for longer than their limit (path `rotate_after`, mount default, or
-/// `older_than`), computed from stored change times without decrypting anything.
+/// `older_than`), computed from stored change times without decrypting anything. Needs `list` on
+/// `sys/stale`; shows only fields of paths the caller may list.
 #[utoipa::path(get, path = "/api/v1/stale", tag = "secrets", params(StaleQuery), responses((status = 200, body = Vec<StaleOut>)))]
 pub async fn stale(
     State(st): State<AppState>,
@@ -295,6 +314,8 @@ pub async fn stale(
     ApiQuery(q): ApiQuery<StaleQuery>,
 ) -> ApiResult<Json<Vec<StaleOut>>> {
     caller.audit.note("secrets.stale", q.mount.as_deref().unwrap_or(""), "", vec![]);
+    // A scan of every mount's field stamps: not for any token.
+    caller.require(Capability::List, SYS_STALE)?;
     let older_than = q.older_than.as_deref().map(keyward_core::parse_duration).transpose()?;
     let fields = st.kw.stale_fields(q.mount.as_deref(), older_than).await?;
     Ok(Json(

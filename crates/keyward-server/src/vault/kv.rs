@@ -181,13 +181,13 @@ async fn data(st: &AppState, caller: &Caller, req: &VaultReq, mount: &str, path:
             let summary = if patching {
                 require(caller, Capability::Patch, &t)?;
                 let entry = caller.audit.for_transaction();
-                st.kw.kv_merge_patch(mount, path, data, cas, caller.accessor(), entry).await
+                st.kw.kv_merge_patch(mount, path, data, cas, may(Capability::Read), caller.accessor(), entry).await
             } else {
                 if !(may(Capability::Create) || may(Capability::Update)) {
                     return Err(denied());
                 }
                 let entry = caller.audit.for_transaction();
-                let rights = (may(Capability::Create), may(Capability::Update));
+                let rights = (may(Capability::Create), may(Capability::Update), may(Capability::Read));
                 st.kw.kv_write(mount, path, data, cas, rights, caller.accessor(), entry).await
             }
             .inspect_err(|_| caller.audit.transaction_failed());
@@ -321,8 +321,13 @@ async fn metadata(st: &AppState, caller: &Caller, req: &VaultReq, mount: &str, p
                 require_merge_patch(req)?;
             }
             caller.audit.note("kv.metadata.write", mount, path, vec![]);
-            require(caller, Capability::Update, &t)?;
-            let update = metadata_update(req, patching)?;
+            // Creating the secret takes `create`, changing it `update` (decided under the row lock).
+            let (may_create, may_change) = (caller.can(Capability::Create, &t), caller.can(Capability::Update, &t));
+            if !may_create && !may_change {
+                return Err(denied());
+            }
+            let update =
+                MetadataUpdate { may_create: may_create && !patching, may_change, ..metadata_update(req, patching)? };
             if patching {
                 // PATCH changes an existing entry only.
                 if let Err(CoreError::NotFound(_)) = st.kw.kv_metadata(mount, path).await {
