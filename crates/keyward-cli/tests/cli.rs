@@ -894,6 +894,23 @@ fn run_execs_with_the_environments_secrets() {
         None,
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "/from-keyward");
+    // keyward's own token (and where a stored one lives) never reach the program.
+    let out = s.kw_env(
+        &[
+            "run",
+            "-p",
+            "secret",
+            "-e",
+            "app",
+            "--",
+            "sh",
+            "-c",
+            "echo \"${KEYWARD_TOKEN:-none} ${KEYWARD_CONFIG_DIR:-none} $KEYWARD_ADDR\"",
+        ],
+        &[("KEYWARD_CONFIG_DIR", Some("/tmp/kw-config"))],
+        None,
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("none none {}", s.addr), "{out:?}");
     let out = s.kw(&[
         "run",
         "-p",

@@ -47,11 +47,32 @@ impl KeyManager {
     }
 
     /// Checks the configured keyring against the key-check values in the database (DESIGN §3)
-    /// and stores check values for newly accepted tags. Errors name tags, never keys.
+    /// and stores check values for newly accepted tags. The decision is taken again inside the
+    /// exclusive transaction that stores them, from values read there, and a value is only ever
+    /// inserted: two servers started at once with different keys under one new tag cannot both
+    /// record theirs (the second is refused as a wrong key). Errors name tags, never keys.
     pub async fn check_keyring(&self, store: &dyn Store) -> Result<(), CoreError> {
-        let checks = store.kek_checks().await?;
-        let usage = store.kek_usage().await?;
-        for (tag, n) in &usage {
+        let new_tags = self.new_tags(&store.kek_checks().await?, &store.kek_usage().await?)?;
+        if new_tags.is_empty() {
+            return Ok(());
+        }
+        let mut tx = store.begin_write(true).await?;
+        let new_tags = self.new_tags(&tx.kek_checks().await?, &tx.kek_usage().await?)?;
+        for kek in new_tags {
+            tx.insert_kek_check(kek.tag.as_str(), &kek.check_value()).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The configured KEKs whose check values are to be stored, given the stored `checks` and
+    /// `usage`; an error when the keyring does not fit the database.
+    fn new_tags(
+        &self,
+        checks: &[(String, Vec<u8>)],
+        usage: &[(String, u64)],
+    ) -> Result<Vec<&keyward_crypto::Kek>, CoreError> {
+        for (tag, n) in usage {
             if self.keyring.get(tag).is_none() {
                 return Err(CoreError::KeyMismatch(format!(
                     "master key tag {tag:?} still wraps {n} key(s) but is not configured: add it after the active key \
@@ -73,23 +94,15 @@ impl KeyManager {
                 None => new_tags.push(kek),
             }
         }
-        if new_tags.is_empty() {
-            return Ok(());
-        }
         let empty = checks.is_empty() && usage.is_empty();
-        if !verified_any && !empty {
+        if !new_tags.is_empty() && !verified_any && !empty {
             let names: Vec<&str> = new_tags.iter().map(|k| k.tag.as_str()).collect();
             return Err(CoreError::KeyMismatch(format!(
                 "master key tag(s) {names:?} are new to this database and no configured key matches it: \
                  keep a key it already knows in the keyring"
             )));
         }
-        let mut tx = store.begin_write(true).await?;
-        for kek in new_tags {
-            tx.put_kek_check(kek.tag.as_str(), &kek.check_value()).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        Ok(new_tags)
     }
 
     /// Wraps a key under the active KEK.

@@ -188,8 +188,13 @@ pub trait StoreTx: Send {
     async fn system_value(&mut self, key: &str) -> Result<Option<String>, StoreError>;
     /// Sets a system value.
     async fn set_system_value(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
-    /// Stores a key-check value for a KEK tag (insert or replace).
-    async fn put_kek_check(&mut self, tag: &str, check: &[u8]) -> Result<(), StoreError>;
+    /// Stored key-check values, read inside the transaction: `(kek tag, check value)`.
+    async fn kek_checks(&mut self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// How many wrapped keys each KEK tag wraps, read inside the transaction.
+    async fn kek_usage(&mut self) -> Result<Vec<(String, u64)>, StoreError>;
+    /// Stores the key-check value of a KEK tag that has none (never replaces one: a tag that
+    /// has a value already is an error).
+    async fn insert_kek_check(&mut self, tag: &str, check: &[u8]) -> Result<(), StoreError>;
     /// Stores a wrapped key.
     async fn insert_wrapped_key(
         &mut self,

@@ -360,7 +360,7 @@ pub fn spawn_sinks(sinks: AuditSinks, state: Arc<AuditState>) -> Option<mpsc::Se
         while let Some(line) = rx.recv().await {
             if let Some(path) = &sinks.file {
                 if file.is_none() {
-                    match tokio::fs::OpenOptions::new().create(true).append(true).open(path).await {
+                    match open_private_append(path).await {
                         Ok(f) => file = Some(f),
                         Err(e) => tracing::warn!(error = %e, path = %path.display(), "cannot open the audit file"),
                     }
@@ -381,6 +381,17 @@ pub fn spawn_sinks(sinks: AuditSinks, state: Arc<AuditState>) -> Option<mpsc::Se
         }
     });
     Some(tx)
+}
+
+/// Opens a file of keyward's for appending, readable and writable by this user only (0600):
+/// created so, or tightened if it exists with a wider mode.
+async fn open_private_append(path: &std::path::Path) -> std::io::Result<tokio::fs::File> {
+    use std::os::unix::fs::PermissionsExt;
+    let f = tokio::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).await?;
+    if f.metadata().await?.permissions().mode() & 0o077 != 0 {
+        f.set_permissions(std::fs::Permissions::from_mode(0o600)).await?;
+    }
+    Ok(f)
 }
 
 /// Writes the chain head to the log and the anchor file every `interval`, and once more on demand.
@@ -407,12 +418,8 @@ pub async fn anchor_now(kw: &Keyward, anchor_file: Option<&std::path::Path>, las
     tracing::info!(target: "keyward::audit_anchor", seq, hash = %hash, "audit anchor");
     if let Some(path) = anchor_file {
         let line = serde_json::json!({ "seq": seq, "hash": hash, "time": format_rfc3339(now_nanos()) }).to_string();
-        let mut f = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .await
-            .map_err(|e| format!("cannot open anchor file {}: {e}", path.display()))?;
+        let mut f =
+            open_private_append(path).await.map_err(|e| format!("cannot open anchor file {}: {e}", path.display()))?;
         f.write_all(format!("{line}\n").as_bytes()).await.map_err(|e| e.to_string())?;
         f.sync_all().await.map_err(|e| e.to_string())?;
     }

@@ -154,6 +154,12 @@ async fn tampering_is_detected_and_located() {
         assert_eq!(s, 200);
         let anchored = a["seq"].as_i64().unwrap();
         assert!(std::fs::read_to_string(&anchor_file).unwrap().contains(&format!("\"seq\":{anchored}")));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&anchor_file).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "the anchor file is private"
+        );
         assert_eq!(verify(&srv).await["ok"], true, "{}", db.label);
         let pool = db.pool().await;
         let snap = snapshot(&pool).await;
@@ -268,6 +274,10 @@ async fn extra_sinks_copy_entries_and_their_failures_are_counted() {
     let db = backends().await.remove(0);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("audit.jsonl");
+    // An audit file left readable by others is made private when keyward opens it.
+    std::fs::write(&file, "").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let f = file.clone();
     let srv = TestServer::start_with(&db, KEY_A, move |o| o.audit.sinks.file = Some(f)).await;
     srv.set("secret", "prod", json!({"K": "sink-secret-value"})).await;
@@ -281,6 +291,7 @@ async fn extra_sinks_copy_entries_and_their_failures_are_counted() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     srv.stop().await;
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600, "the audit file is private");
     let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(lines.len() >= 2);
     assert!(lines.iter().any(|e| e["operation"] == "secrets.reveal"));

@@ -1,5 +1,6 @@
 //! Opening a database: SQLite with durable pragmas, or PostgreSQL; then migrations.
-use std::path::PathBuf;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use keyward_core::{Backend, StoreError};
@@ -43,21 +44,75 @@ fn db_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
+/// Creates `dir` and its missing parents readable by this user only (0700). A directory that
+/// exists is left as it is (it may be shared, such as `/var/lib`); a warning says when others can
+/// read it.
+fn private_dir(dir: &Path) -> Result<(), StoreError> {
+    if dir.as_os_str().is_empty() {
+        return Ok(());
+    }
+    match std::fs::metadata(dir) {
+        Ok(m) => {
+            if m.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(dir = %dir.display(), mode = format!("{:o}", m.permissions().mode() & 0o777), "the database's directory can be read by other users; keyward makes its own files 0600");
+            }
+            Ok(())
+        }
+        Err(_) => std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| db_err(format!("cannot create {}: {e}", dir.display()))),
+    }
+}
+
+/// Makes a file of keyward's readable and writable by this user only (0600): created so if
+/// `create` and missing, tightened if it exists with a wider mode. SQLite gives the write-ahead
+/// log and shared-memory files the database file's mode, so a 0600 database keeps them 0600.
+pub fn private_file(path: &Path, create: bool) -> Result<(), StoreError> {
+    let fail = |e: std::io::Error| db_err(format!("cannot secure {}: {e}", path.display()));
+    match std::fs::metadata(path) {
+        Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(fail)
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(fail)?;
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(fail(e)),
+    }
+}
+
+/// `path` with `suffix` appended (`keyward.db` → `keyward.db-wal`).
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
 /// Takes the lock that makes a server the only process serving a SQLite database (`<file>.lock`,
 /// held while the returned file is open; the OS releases it if the process dies). Every change
 /// then passes through that server's single writer, which keeps its in-memory read path coherent;
 /// several servers need PostgreSQL.
-pub fn lock_sqlite(path: &std::path::Path) -> Result<std::fs::File, StoreError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| db_err(format!("cannot create {}: {e}", dir.display())))?;
+pub fn lock_sqlite(path: &Path) -> Result<std::fs::File, StoreError> {
+    if let Some(dir) = path.parent() {
+        private_dir(dir)?;
     }
-    let mut lock_path = path.as_os_str().to_owned();
-    lock_path.push(".lock");
-    let lock_path = PathBuf::from(lock_path);
+    let lock_path = suffixed(path, ".lock");
+    private_file(&lock_path, true)?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(&lock_path)
         .map_err(|e| db_err(format!("cannot open {}: {e}", lock_path.display())))?;
     match file.try_lock() {
@@ -78,8 +133,13 @@ pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> Result<SqlStore
     sqlx::any::install_default_drivers();
     let (backend, pool, sqlite_path) = match url {
         DatabaseUrl::Sqlite(path) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| db_err(format!("cannot create {}: {e}", dir.display())))?;
+            if let Some(dir) = path.parent() {
+                private_dir(dir)?;
+            }
+            // The database file exists 0600 before SQLite opens it; its log files follow its mode.
+            private_file(path, true)?;
+            for suffix in ["-wal", "-shm", "-journal"] {
+                private_file(&suffixed(path, suffix), false)?;
             }
             let conn_url = format!("sqlite://{}?mode=rwc", path.display());
             let pool = AnyPoolOptions::new()
@@ -144,6 +204,29 @@ pub(crate) async fn test_postgres() -> Option<DatabaseUrl> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_data_directory_and_database_files_are_private() {
+        use keyward_core::Store;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("deep").join("data");
+        let db = data.join("kw.db");
+        let _lock = lock_sqlite(&db).unwrap();
+        let store = connect(&DatabaseUrl::Sqlite(db.clone()), 2).await.unwrap();
+        sqlx::query("INSERT INTO system (key, value) VALUES ('probe', 'x')").execute(store.pool()).await.unwrap();
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&dir.path().join("deep")), 0o700);
+        for f in ["kw.db", "kw.db-wal", "kw.db-shm", "kw.db.lock"] {
+            assert_eq!(mode(&data.join(f)), 0o600, "{f}");
+        }
+        store.close().await;
+        // A database left readable by an older version is tightened at the next start.
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let store = connect(&DatabaseUrl::Sqlite(db.clone()), 2).await.unwrap();
+        assert_eq!(mode(&db), 0o600);
+        store.close().await;
+    }
 
     #[test]
     fn a_sqlite_database_is_served_by_one_process_at_a_time() {
@@ -232,6 +315,36 @@ mod tests {
                 .collect();
             assert_eq!(counts, vec![("a".to_owned(), 3), ("b".to_owned(), 0)], "{engine}");
             store.close().await;
+        }
+    }
+
+    /// Two servers started at once on a new database, with different keys under the same tag:
+    /// one records its key-check value, the other is refused — never both "accepted" with the
+    /// later value silently replacing the earlier one.
+    #[tokio::test]
+    async fn racing_key_check_values_are_inserted_once() {
+        use keyward_core::{CoreError, KeyManager, Store};
+        use keyward_crypto::MasterKeyring;
+        let dir = tempfile::tempdir().unwrap();
+        let mut urls = vec![DatabaseUrl::Sqlite(dir.path().join("kw.db"))];
+        urls.extend(test_postgres().await);
+        for url in urls {
+            for _ in 0..5 {
+                let store = connect(&url, 4).await.unwrap();
+                sqlx::query("DELETE FROM kek_checks").execute(store.pool()).await.unwrap();
+                let a =
+                    KeyManager::new(MasterKeyring::parse("v1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=").unwrap());
+                let b =
+                    KeyManager::new(MasterKeyring::parse("v1:AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=").unwrap());
+                let (ra, rb) = tokio::join!(a.check_keyring(&store), b.check_keyring(&store));
+                let refused = [&ra, &rb].iter().filter(|r| matches!(r, Err(CoreError::KeyMismatch(_)))).count();
+                assert_eq!((refused, ra.is_ok() || rb.is_ok()), (1, true), "{url:?}: {ra:?} {rb:?}");
+                // Whoever won, it is its value that is stored, and it still verifies.
+                let winner = if ra.is_ok() { &a } else { &b };
+                winner.check_keyring(&store).await.unwrap();
+                assert_eq!(store.kek_checks().await.unwrap().len(), 1);
+                store.close().await;
+            }
         }
     }
 

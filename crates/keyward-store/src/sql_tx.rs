@@ -93,13 +93,21 @@ impl StoreTx for SqlTx {
         Ok(())
     }
 
-    async fn put_kek_check(&mut self, tag: &str, check: &[u8]) -> Result<(), StoreError> {
+    async fn kek_checks(&mut self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let rows = self.db.fetch_all("SELECT tag, check_value FROM kek_checks ORDER BY tag", vec![]).await?;
+        rows.iter().map(|r| Ok((r.get("tag")?, r.get("check_value")?))).collect()
+    }
+
+    async fn kek_usage(&mut self) -> Result<Vec<(String, u64)>, StoreError> {
+        let sql = "SELECT kek_tag, COUNT(*) AS n FROM wrapped_keys GROUP BY kek_tag ORDER BY kek_tag";
+        let rows = self.db.fetch_all(sql, vec![]).await?;
+        rows.iter().map(|r| Ok((r.get("kek_tag")?, r.get::<i64>("n")?.unsigned_abs()))).collect()
+    }
+
+    async fn insert_kek_check(&mut self, tag: &str, check: &[u8]) -> Result<(), StoreError> {
+        // A plain insert: a value stored meanwhile makes it fail rather than be replaced.
         self.db
-            .execute(
-                "INSERT INTO kek_checks (tag, check_value) VALUES ($1, $2) \
-             ON CONFLICT (tag) DO UPDATE SET check_value = excluded.check_value",
-                args![tag, check.to_vec()],
-            )
+            .execute("INSERT INTO kek_checks (tag, check_value) VALUES ($1, $2)", args![tag, check.to_vec()])
             .await?;
         Ok(())
     }

@@ -68,6 +68,13 @@ pub async fn run(addr: &str, args: RunArgs) -> Result<()> {
     let (program, rest) = args.command.split_first().expect("clap requires a command");
     let mut cmd = std::process::Command::new(program);
     cmd.args(rest);
+    // The program gets the environment's secrets, never keyward's own credentials: the token
+    // this command used (or where it is stored) and any keys or database URLs for keyward.
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(keyward_credential) {
+            cmd.env_remove(&name);
+        }
+    }
     for (k, v) in &p.set {
         cmd.env(k, v.as_str());
     }
@@ -76,9 +83,27 @@ pub async fn run(addr: &str, args: RunArgs) -> Result<()> {
     bail!("cannot run {program:?}: {err}")
 }
 
+/// Whether an environment variable is one of keyward's own settings that could hold or lead to a
+/// credential: everything `KEYWARD_*` except the server's address and CA certificate.
+fn keyward_credential(name: &str) -> bool {
+    name.starts_with("KEYWARD_") && !matches!(name, "KEYWARD_ADDR" | "KEYWARD_CACERT")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keywards_credentials_are_not_handed_on() {
+        for gone in
+            ["KEYWARD_TOKEN", "KEYWARD_CONFIG_DIR", "KEYWARD_MASTER_KEY", "KEYWARD_MASTER_KEYS", "KEYWARD_IMPORT_KEY"]
+        {
+            assert!(keyward_credential(gone), "{gone}");
+        }
+        for kept in ["KEYWARD_ADDR", "KEYWARD_CACERT", "PATH", "HOME", "MY_KEYWARD_TOKEN"] {
+            assert!(!keyward_credential(kept), "{kept}");
+        }
+    }
     use serde_json::json;
 
     fn args(only: &[&str], prefix: &str, over: bool) -> RunArgs {
