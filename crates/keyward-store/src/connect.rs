@@ -45,25 +45,17 @@ fn db_err(e: impl std::fmt::Display) -> StoreError {
 }
 
 /// Creates `dir` and its missing parents readable by this user only (0700). A directory that
-/// exists is left as it is (it may be shared, such as `/var/lib`); a warning says when others can
-/// read it.
+/// exists is left as it is (it may be shared, such as `/var/lib`): the files keyward keeps in it
+/// are 0600 whatever the directory's mode.
 fn private_dir(dir: &Path) -> Result<(), StoreError> {
-    if dir.as_os_str().is_empty() {
+    if dir.as_os_str().is_empty() || dir.exists() {
         return Ok(());
     }
-    match std::fs::metadata(dir) {
-        Ok(m) => {
-            if m.permissions().mode() & 0o077 != 0 {
-                tracing::warn!(dir = %dir.display(), mode = format!("{:o}", m.permissions().mode() & 0o777), "the database's directory can be read by other users; keyward makes its own files 0600");
-            }
-            Ok(())
-        }
-        Err(_) => std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| db_err(format!("cannot create {}: {e}", dir.display()))),
-    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| db_err(format!("cannot create {}: {e}", dir.display())))
 }
 
 /// Makes a file of keyward's readable and writable by this user only (0600): created so if
