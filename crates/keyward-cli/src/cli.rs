@@ -142,9 +142,15 @@ pub enum ImportCommand {
     /// Cloak-encrypted columns (Elixir's Cloak / cloak_ecto `AES.GCM`): each row becomes one secret
     /// whose fields are the decrypted columns; the key is chosen by each ciphertext's tag.
     Cloak {
-        /// Source database (PostgreSQL); or KEYWARD_IMPORT_DATABASE_URL.
+        /// Source database (PostgreSQL); or KEYWARD_IMPORT_DATABASE_URL. A host that is not on
+        /// this machine needs sslmode=verify-full (added when no sslmode is given), with
+        /// sslrootcert=CA.pem for a private CA.
         #[arg(long, env = "KEYWARD_IMPORT_DATABASE_URL", hide_env_values = true, conflicts_with = "input")]
         database_url: Option<String>,
+        /// Reach a source database that is not on this machine without checking its certificate
+        /// and name (sslmode below verify-full): a network attacker could read the ciphertexts.
+        #[arg(long, requires = "database_url")]
+        database_insecure: bool,
         /// Rows exported as JSON lines (`{"id": …, "<column>": "<base64>"}`), instead of a database.
         #[arg(long)]
         input: Option<PathBuf>,
@@ -220,6 +226,12 @@ pub struct ServerArgs {
     /// Database connections in the pool.
     #[arg(long, default_value_t = 8)]
     pub db_connections: u32,
+    /// Reach a PostgreSQL host that is not on this machine without verifying its certificate and
+    /// name (sslmode below verify-full): a network attacker could then read and change rows.
+    /// Without it such a host needs sslmode=verify-full (added when the URL gives no sslmode),
+    /// with sslrootcert=CA.pem for a private CA.
+    #[arg(long)]
+    pub database_insecure: bool,
     /// Requests per token (GCRA, per server process), e.g. 100/s, 600/m, for tokens without a
     /// limit of their own (`keyward token create --rate-limit`); `off` (the default, as Vault)
     /// disables it.

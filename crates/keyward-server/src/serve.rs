@@ -9,7 +9,7 @@ use crate::audit::{spawn_anchoring, spawn_sinks, AuditOptions, AuditState};
 use crate::guard::GuardConfig;
 use crate::tls::TlsMaterial;
 use keyward_crypto::{MasterKeyring, Token};
-use keyward_store::{connect, lock_sqlite, DatabaseUrl};
+use keyward_store::{connect_with, lock_sqlite, DatabaseUrl};
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -28,6 +28,9 @@ pub struct ServerOptions {
     pub dev: bool,
     /// Database connections in the pool.
     pub max_connections: u32,
+    /// Reach a PostgreSQL host that is not local without verifying its certificate and name
+    /// (`--database-insecure`).
+    pub database_insecure: bool,
     /// Token TTLs.
     pub config: KeywardConfig,
     /// Rate limits, lockout and trusted proxies.
@@ -55,6 +58,7 @@ impl ServerOptions {
             keyring,
             dev: false,
             max_connections: 8,
+            database_insecure: false,
             config: KeywardConfig::default(),
             guard: GuardConfig::default(),
             limits: HttpLimits::default(),
@@ -124,7 +128,7 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
         }
         DatabaseUrl::Postgres(_) => None,
     };
-    let store = connect(&opts.database, opts.max_connections)
+    let store = connect_with(&opts.database, opts.max_connections, opts.database_insecure)
         .await
         .map_err(|e| StartError::Storage(opts.database.redacted(), e))?;
     let audit = Arc::new(AuditState::new(opts.audit.enabled, opts.audit.anchor_file.clone()));

@@ -40,6 +40,61 @@ impl DatabaseUrl {
     }
 }
 
+/// Whether a PostgreSQL host is on this machine: a unix socket, `localhost`, 127/8 or ::1. Only
+/// there may a connection go without verifying the server's certificate and name.
+fn local_host(host: &str) -> bool {
+    host.is_empty()
+        || host.starts_with('/')
+        || host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The URL to reach PostgreSQL with, secured: for a host that is not local, TLS with the
+/// server's certificate checked against the CA (`sslrootcert`, or the public roots) *and* its
+/// host name — `sslmode=verify-full`, which is added when the URL (and `PGSSLMODE`) set no mode —
+/// and anything weaker is refused unless `insecure` (`--database-insecure`). sqlx's `verify-ca`
+/// trusts the public roots besides `sslrootcert` and ignores the host name, so any publicly
+/// trusted certificate would pass it. A local host (unix socket, `localhost`, loopback) takes any
+/// mode. Errors never hold the URL (it may hold a password).
+pub fn secure_postgres_url(url: &str, insecure: bool) -> Result<String, StoreError> {
+    use sqlx::postgres::{PgConnectOptions, PgSslMode};
+    let parse = |u: &str| {
+        u.parse::<PgConnectOptions>()
+            .map_err(|_| db_err("invalid PostgreSQL URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE?sslmode=…)"))
+    };
+    let opts = parse(url)?;
+    let local = opts.get_socket().is_some() || local_host(opts.get_host());
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let explicit = query.split('&').any(|p| matches!(p.split_once('=').map_or(p, |(k, _)| k), "sslmode" | "ssl-mode"))
+        || std::env::var_os("PGSSLMODE").is_some_and(|m| !m.is_empty());
+    let url = match (local, explicit) {
+        (false, false) => format!("{url}{}sslmode=verify-full", if url.contains('?') { '&' } else { '?' }),
+        _ => url.to_owned(),
+    };
+    let mode = parse(&url)?.get_ssl_mode();
+    if !local && !matches!(mode, PgSslMode::VerifyFull) && !insecure {
+        let name = match mode {
+            PgSslMode::Disable => "disable",
+            PgSslMode::Allow => "allow",
+            PgSslMode::Prefer => "prefer",
+            PgSslMode::Require => "require",
+            PgSslMode::VerifyCa => "verify-ca",
+            PgSslMode::VerifyFull => "verify-full",
+        };
+        return Err(db_err(format!(
+            "PostgreSQL at {} is not on this machine, and sslmode={name} does not check both its certificate and its \
+             name: use sslmode=verify-full (with sslrootcert=CA.pem for a private CA), or --database-insecure to \
+             accept the risk",
+            opts.get_host()
+        )));
+    }
+    Ok(url)
+}
+
 fn db_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Database(e.to_string())
 }
@@ -120,8 +175,14 @@ pub fn lock_sqlite(path: &Path) -> Result<std::fs::File, StoreError> {
 }
 
 /// Connects, applies the pragmas (SQLite: WAL, `synchronous=FULL`, `secure_delete=ON`) and runs
-/// the migrations.
+/// the migrations; PostgreSQL is reached as [`secure_postgres_url`] says, never insecurely.
 pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> Result<SqlStore, StoreError> {
+    connect_with(url, max_connections, false).await
+}
+
+/// [`connect`], where `insecure_tls` lets a PostgreSQL host that is not local be reached without
+/// verifying its certificate and name (`--database-insecure`).
+pub async fn connect_with(url: &DatabaseUrl, max_connections: u32, insecure_tls: bool) -> Result<SqlStore, StoreError> {
     sqlx::any::install_default_drivers();
     let (backend, pool, sqlite_path) = match url {
         DatabaseUrl::Sqlite(path) => {
@@ -156,10 +217,11 @@ pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> Result<SqlStore
             (Backend::Sqlite, pool, Some(path.clone()))
         }
         DatabaseUrl::Postgres(u) => {
+            let u = secure_postgres_url(u, insecure_tls)?;
             let pool = AnyPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(30))
-                .connect(u)
+                .connect(&u)
                 .await
                 .map_err(db_err)?;
             let mut conn = pool.acquire().await.map_err(db_err)?;
@@ -338,6 +400,41 @@ mod tests {
                 store.close().await;
             }
         }
+    }
+
+    #[test]
+    fn remote_postgres_needs_verify_full() {
+        let ok = |u: &str| secure_postgres_url(u, false);
+        // Local hosts: any mode, the URL as given.
+        for u in [
+            "postgres://kw:pw@localhost/kw",
+            "postgres://kw:pw@127.0.0.1:5432/kw?sslmode=disable",
+            "postgres://kw:pw@127.9.9.9/kw?sslmode=require",
+            "postgres://kw:pw@[::1]/kw",
+            "postgres:///kw?host=/var/run/postgresql&user=kw",
+            "postgres://kw@%2Fvar%2Frun%2Fpostgresql/kw",
+        ] {
+            assert_eq!(ok(u).unwrap(), u, "{u}");
+        }
+        // A remote host without a mode gets verify-full; with one below it, it is refused.
+        assert_eq!(
+            ok("postgres://kw:pw@db.internal/kw").unwrap(),
+            "postgres://kw:pw@db.internal/kw?sslmode=verify-full"
+        );
+        assert_eq!(
+            ok("postgres://kw@10.0.0.5/kw?sslrootcert=/ca.pem").unwrap(),
+            "postgres://kw@10.0.0.5/kw?sslrootcert=/ca.pem&sslmode=verify-full"
+        );
+        let full = "postgres://kw@db.example.com/kw?sslmode=verify-full&sslrootcert=/etc/kw/ca.pem";
+        assert_eq!(ok(full).unwrap(), full);
+        for mode in ["disable", "allow", "prefer", "require", "verify-ca"] {
+            let u = format!("postgres://kw:hunter2@db.example.com/kw?sslmode={mode}");
+            let err = ok(&u).unwrap_err().to_string();
+            assert!(err.contains("verify-full") && err.contains("--database-insecure") && err.contains(mode), "{err}");
+            assert!(!err.contains("hunter2"), "{err}");
+            assert_eq!(secure_postgres_url(&u, true).unwrap(), u, "--database-insecure accepts it");
+        }
+        assert!(!ok("postgres://kw:hunter2@db:notaport/kw").unwrap_err().to_string().contains("hunter2"));
     }
 
     #[test]

@@ -23,5 +23,5 @@ mod sql_store;
 mod sql_tx;
 mod sqlite_audit;
 
-pub use connect::{connect, lock_sqlite, DatabaseUrl};
+pub use connect::{connect, connect_with, lock_sqlite, secure_postgres_url, DatabaseUrl};
 pub use sql_store::SqlStore;

@@ -262,7 +262,7 @@ fn print(report: &Report, dry_run: bool) -> Result<()> {
 pub async fn run(addr: &str, cmd: ImportCommand) -> Result<()> {
     let client = Client::new(addr)?;
     match cmd {
-        ImportCommand::Cloak { database_url, input, table, id_column, columns, keys, target } => {
+        ImportCommand::Cloak { database_url, database_insecure, input, table, id_column, columns, keys, target } => {
             let mut specs = keys;
             if let Ok(env) = std::env::var("KEYWARD_IMPORT_KEYS") {
                 specs.extend(env.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned));
@@ -273,7 +273,11 @@ pub async fn run(addr: &str, cmd: ImportCommand) -> Result<()> {
             let keys = specs.iter().map(|s| cloak_key(s)).collect::<Result<Vec<_>>>()?;
             let (rows, base64_cells) = match (database_url, input, table) {
                 (_, Some(path), _) => (json_lines_rows(&path, &id_column, &columns)?, true),
-                (Some(url), None, Some(table)) => (database_rows(&url, &table, &id_column, &columns).await?, false),
+                (Some(url), None, Some(table)) => {
+                    let url = keyward_store::secure_postgres_url(&url, database_insecure)
+                        .map_err(|e| anyhow::anyhow!("source database: {e}"))?;
+                    (database_rows(&url, &table, &id_column, &columns).await?, false)
+                }
                 _ => bail!("give --database-url with --table, or --input FILE"),
             };
             let report = import_rows(&client, &target, rows, |raw| {

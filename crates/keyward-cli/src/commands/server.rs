@@ -96,6 +96,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let mut options = ServerOptions::new(args.listen, database.clone(), keyring);
     options.dev = args.dev;
     options.max_connections = args.db_connections;
+    options.database_insecure = args.database_insecure;
     options.config = KeywardConfig {
         default_token_ttl_secs: parse_duration(&args.default_token_ttl)?,
         max_token_ttl_secs: parse_duration(&args.max_token_ttl)?,
