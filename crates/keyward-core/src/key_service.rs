@@ -3,6 +3,7 @@ use keyward_crypto::{blob_dek_version, open_secret_blob, seal_secret_blob, BlobC
 use uuid::Uuid;
 
 use crate::service::unexpected;
+use crate::AuditEntry;
 use crate::{
     CoreError, KekUsage, KeyJob, KeyStatus, Keyward, ResealedBatch, ResealedVersion, UnmigratedCount, WriteOp,
     WriteReply,
@@ -34,24 +35,26 @@ impl Keyward {
         Ok(KeyStatus { keks, deks: self.store.dek_usage().await? })
     }
 
-    /// Adds a data-key version to a mount; returns it.
-    pub async fn rotate_dek(&self, mount: &str) -> Result<u32, CoreError> {
-        match self.writer.submit(WriteOp::RotateDek { mount: mount.to_owned() }).await? {
+    /// Adds a data-key version to a mount; returns it. Commits with its audit entry.
+    pub async fn rotate_dek(&self, mount: &str, audit: AuditEntry) -> Result<u32, CoreError> {
+        match self.writer.submit_audited(WriteOp::RotateDek { mount: mount.to_owned() }, audit).await? {
             WriteReply::DekRotated(v) => Ok(v),
             other => Err(unexpected(&other)),
         }
     }
 
     /// Re-wraps every key held under an older master key with the active one; returns how many.
-    pub async fn rewrap(&self) -> Result<u64, CoreError> {
-        match self.writer.submit(WriteOp::Rewrap).await? {
+    /// Commits with its audit entry.
+    pub async fn rewrap(&self, audit: AuditEntry) -> Result<u64, CoreError> {
+        match self.writer.submit_audited(WriteOp::Rewrap, audit).await? {
             WriteReply::Rewrapped(n) => Ok(n),
             other => Err(unexpected(&other)),
         }
     }
 
-    /// Deletes a mount's older data-key versions that no blob uses: `(deleted, kept)`.
-    pub async fn prune_deks(&self, mount: &str) -> Result<(Vec<u32>, Vec<u32>), CoreError> {
+    /// Deletes a mount's older data-key versions that no blob uses: `(deleted, kept)`. Commits
+    /// with its audit entry.
+    pub async fn prune_deks(&self, mount: &str, audit: AuditEntry) -> Result<(Vec<u32>, Vec<u32>), CoreError> {
         // The blobs are counted here, outside the write lock: a count reads every version of the
         // mount (there is no index on the data-key version), which must not stall the writer.
         let m = self.store.mount(mount).await?.ok_or_else(|| CoreError::NotFound(format!("mount {mount:?}")))?;
@@ -59,7 +62,8 @@ impl Keyward {
             self.store.dek_usage().await?.into_iter().filter(|d| d.mount == mount).collect();
         let newest = usage.iter().map(|d| d.version).max();
         let unused = usage.iter().filter(|d| d.blobs == 0 && Some(d.version) != newest).map(|d| d.version).collect();
-        match self.writer.submit(WriteOp::PruneDeks { mount: mount.to_owned(), mount_id: m.id, unused }).await? {
+        let op = WriteOp::PruneDeks { mount: mount.to_owned(), mount_id: m.id, unused };
+        match self.writer.submit_audited(op, audit).await? {
             WriteReply::Pruned { deleted, kept } => Ok((deleted, kept)),
             other => Err(unexpected(&other)),
         }
@@ -68,14 +72,15 @@ impl Keyward {
 
 impl Keyward {
     /// Starts a re-encryption job (one mount, or every kv mount) and runs it in the background,
-    /// `migrate_batch` rows per transaction. Refused while another job runs.
-    pub async fn start_migration(&self, mount: Option<&str>) -> Result<KeyJob, CoreError> {
+    /// `migrate_batch` rows per transaction. Refused while another job runs. The start commits
+    /// with its audit entry.
+    pub async fn start_migration(&self, mount: Option<&str>, audit: AuditEntry) -> Result<KeyJob, CoreError> {
         let op = WriteOp::StartMigration {
             mount: mount.map(str::to_owned),
             owner: self.instance.clone(),
             counted: self.count_unmigrated(mount).await?,
         };
-        match self.writer.submit(op).await? {
+        match self.writer.submit_audited(op, audit).await? {
             WriteReply::Job(job) => {
                 if job.status == "running" {
                     self.spawn_job(job.clone());
@@ -211,7 +216,7 @@ impl Keyward {
             tx.commit_unsynced().await?;
             reply
         } else {
-            self.writer.submit(WriteOp::MigrateBatch(batch)).await?
+            self.writer.maintain(WriteOp::MigrateBatch(batch)).await?
         };
         match reply {
             WriteReply::Job(job) => Ok(job),

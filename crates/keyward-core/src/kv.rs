@@ -297,8 +297,8 @@ impl Keyward {
     }
 
     /// Changes a kv mount's engine settings.
-    pub async fn kv_configure(&self, mount: &str, config: KvConfig) -> Result<(), CoreError> {
-        let reply = self.writer.submit(WriteOp::ConfigureKv { mount: mount.to_owned(), config }).await;
+    pub async fn kv_configure(&self, mount: &str, config: KvConfig, audit: AuditEntry) -> Result<(), CoreError> {
+        let reply = self.writer.submit_audited(WriteOp::ConfigureKv { mount: mount.to_owned(), config }, audit).await;
         self.mounts.forget(mount);
         match reply? {
             WriteReply::Done => Ok(()),

@@ -50,7 +50,7 @@ pub use policy::{
 pub use proxy::{template_fields, ProxyRoute, Recipe, ACCOUNT};
 pub use rate::Rate;
 pub use secret_data::SecretData;
-pub use service::{Keyward, KeywardConfig, SecretRead};
+pub use service::{Keyward, KeywardConfig, Readiness, SecretRead};
 pub use store::{AuditAppender, Backend, Store, StoreTx};
 pub use time::{format_rfc3339, now_nanos, Nanos};
 pub use token_service::{Authentication, Caller, NewToken, TokenRequest};

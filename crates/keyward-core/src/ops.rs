@@ -270,6 +270,37 @@ pub enum WriteReply {
     Done,
 }
 
+impl WriteOp {
+    /// Whether its reply adds facts to its audit entry (see [`WriteReply::audit_details`]).
+    pub(crate) fn reports_details(&self) -> bool {
+        matches!(
+            self,
+            WriteOp::DeleteMount { .. }
+                | WriteOp::RevokeToken { .. }
+                | WriteOp::RotateDek { .. }
+                | WriteOp::Rewrap
+                | WriteOp::PruneDeks { .. }
+                | WriteOp::StartMigration { .. }
+        )
+    }
+}
+
+impl WriteReply {
+    /// Facts only the change itself knows, for its audit entry (never a value).
+    pub(crate) fn audit_details(&self) -> Option<serde_json::Map<String, Value>> {
+        let pairs: Vec<(&str, Value)> = match self {
+            WriteReply::MountDeleted { keys_shredded, .. } => vec![("keys_shredded", (*keys_shredded).into())],
+            WriteReply::TokensRevoked(n) => vec![("revoked", (*n).into())],
+            WriteReply::DekRotated(v) => vec![("dek_version", (*v).into())],
+            WriteReply::Rewrapped(n) => vec![("rewrapped", (*n).into())],
+            WriteReply::Pruned { deleted, .. } => vec![("deleted", deleted.clone().into())],
+            WriteReply::Job(job) => vec![("job", job.id.to_string().into()), ("total", job.total.into())],
+            _ => return None,
+        };
+        Some(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    }
+}
+
 pub(crate) async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &WriteOp) -> Result<WriteReply, CoreError> {
     match op {
         WriteOp::Patch { mount, path, patch, actor } => patch_secret(tx, keys, mount, path, patch, actor).await,

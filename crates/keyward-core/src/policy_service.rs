@@ -1,7 +1,9 @@
 //! Policies: write, read, list, delete.
 use crate::policy::{validate_policy_name, validate_rules};
 use crate::service::unexpected;
-use crate::{Capability, CoreError, Keyward, Policy, Rule, WriteOp, WriteReply, DEFAULT_POLICY, ROOT_POLICY};
+use crate::{
+    AuditEntry, Capability, CoreError, Keyward, Policy, Rule, WriteOp, WriteReply, DEFAULT_POLICY, ROOT_POLICY,
+};
 
 fn builtin(name: &str) -> Option<Policy> {
     match name {
@@ -20,18 +22,29 @@ fn builtin(name: &str) -> Option<Policy> {
 }
 
 impl Keyward {
-    /// Creates or replaces a policy. The built-in `root` and `default` cannot be changed.
-    pub async fn write_policy(&self, name: &str, rules: Vec<Rule>) -> Result<(), CoreError> {
-        self.put_policy(name, rules, None).await
+    /// Creates or replaces a policy, with its audit entry. The built-in `root` and `default`
+    /// cannot be changed.
+    pub async fn write_policy(&self, name: &str, rules: Vec<Rule>, audit: AuditEntry) -> Result<(), CoreError> {
+        self.put_policy(name, rules, None, audit).await
     }
 
-    pub(crate) async fn put_policy(&self, name: &str, rules: Vec<Rule>, hcl: Option<String>) -> Result<(), CoreError> {
+    async fn put_policy(
+        &self,
+        name: &str,
+        rules: Vec<Rule>,
+        hcl: Option<String>,
+        audit: AuditEntry,
+    ) -> Result<(), CoreError> {
         validate_policy_name(name)?;
         if builtin(name).is_some() {
             return Err(CoreError::InvalidInput(format!("{name:?} is a built-in policy and cannot be changed")));
         }
         validate_rules(&rules)?;
-        match self.writer.submit(WriteOp::PutPolicy(Policy { name: name.to_owned(), rules, hcl })).await? {
+        match self
+            .writer
+            .submit_audited(WriteOp::PutPolicy(Policy { name: name.to_owned(), rules, hcl }), audit)
+            .await?
+        {
             WriteReply::Done => Ok(()),
             other => Err(unexpected(&other)),
         }
@@ -39,11 +52,11 @@ impl Keyward {
 
     /// Creates or replaces a policy from Vault HCL (or JSON) text, translated into native rules
     /// at write time (see the translation table in `hcl.rs`); returns the translation's notes.
-    pub async fn write_policy_hcl(&self, name: &str, text: &str) -> Result<Vec<String>, CoreError> {
+    pub async fn write_policy_hcl(&self, name: &str, text: &str, audit: AuditEntry) -> Result<Vec<String>, CoreError> {
         let vault_rules = crate::parse_hcl_policy(text)?;
         let mounts = self.store.list_mounts().await?;
         let t = crate::translate_hcl(&vault_rules, |m| mounts.iter().find(|x| x.path == m).map(|x| x.kind))?;
-        self.put_policy(name, t.rules, Some(text.to_owned())).await?;
+        self.put_policy(name, t.rules, Some(text.to_owned()), audit).await?;
         Ok(t.warnings)
     }
 
@@ -67,13 +80,13 @@ impl Keyward {
         Ok(names)
     }
 
-    /// Deletes a policy; tokens holding it lose what it granted at once.
-    pub async fn delete_policy(&self, name: &str) -> Result<(), CoreError> {
+    /// Deletes a policy, with its audit entry; tokens holding it lose what it granted at once.
+    pub async fn delete_policy(&self, name: &str, audit: AuditEntry) -> Result<(), CoreError> {
         if builtin(name).is_some() {
             return Err(CoreError::InvalidInput(format!("{name:?} is a built-in policy and cannot be deleted")));
         }
         validate_policy_name(name)?;
-        match self.writer.submit(WriteOp::DeletePolicy { name: name.to_owned() }).await? {
+        match self.writer.submit_audited(WriteOp::DeletePolicy { name: name.to_owned() }, audit).await? {
             WriteReply::Done => Ok(()),
             other => Err(unexpected(&other)),
         }

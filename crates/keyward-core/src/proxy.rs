@@ -327,8 +327,8 @@ impl Keyward {
     }
 
     /// Deletes a route.
-    pub async fn delete_proxy_route(&self, name: &str) -> Result<(), CoreError> {
-        let reply = self.writer.submit(WriteOp::DeleteProxyRoute { name: name.to_owned() }).await;
+    pub async fn delete_proxy_route(&self, name: &str, audit: crate::AuditEntry) -> Result<(), CoreError> {
+        let reply = self.writer.submit_audited(WriteOp::DeleteProxyRoute { name: name.to_owned() }, audit).await;
         self.routes.forget(name);
         match reply? {
             WriteReply::Done => Ok(()),

@@ -26,6 +26,18 @@ pub struct SecretRead {
     pub data: SecretData,
 }
 
+/// Whether a server can serve requests, each with its audit entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// The audit and token keys are loaded.
+    Ready,
+    /// `operator init` has not run: nothing to protect or audit yet.
+    Uninitialized,
+    /// Initialised, but a key cannot be loaded or the database cannot be read: nothing may be
+    /// served (fail closed). Says why, never a key.
+    Unavailable(String),
+}
+
 /// Settings of the domain layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeywardConfig {
@@ -118,8 +130,10 @@ impl Keyward {
     }
 
     /// Initialises the database once, under a lock that spans every server sharing it: makes
-    /// the token key and the root token, which is returned (and never stored in clear).
-    pub async fn initialize(&self) -> Result<Token, CoreError> {
+    /// the token and audit keys and the root token, which is returned (and never stored in
+    /// clear). `audit` is the first entry of the chain (seq 1), committed in the same transaction.
+    pub async fn initialize(&self, audit: AuditEntry) -> Result<Token, CoreError> {
+        let pending = crate::audit::PendingEntry::new(audit)?;
         let mut tx = self.store.begin_write(true).await?;
         if tx.system_value(INITIALIZED).await?.as_deref() == Some("true") {
             return Err(CoreError::AlreadyInitialized);
@@ -131,6 +145,7 @@ impl Keyward {
         let audit_key = Key256::generate();
         let wrapped = self.keys.wrap(WrappedKeyDomain::AuditKey, SYSTEM_OWNER, 1, &audit_key);
         tx.insert_wrapped_key(WrappedKeyDomain::AuditKey.label(), SYSTEM_OWNER, 1, &wrapped).await?;
+        let audit_keys = crate::AuditKeys::new(&audit_key);
         drop(audit_key);
         let root = Token::generate();
         let record = TokenRecord {
@@ -149,6 +164,9 @@ impl Keyward {
         };
         tx.insert_token(&record).await?;
         tx.set_system_value(INITIALIZED, "true").await?;
+        let mut chain = crate::writer::Chain::new(&audit_keys, Some(crate::writer::genesis()));
+        chain.next(&pending);
+        tx.append_audit(&chain.rows).await?;
         tx.commit().await?;
         self.keys.set_token_key(token_key);
         Ok(root)
@@ -159,29 +177,28 @@ impl Keyward {
         Ok(self.store.list_mounts().await?)
     }
 
-    /// Creates a mount.
-    pub async fn create_mount(&self, path: &str, kind: MountKind) -> Result<Mount, CoreError> {
-        self.create_mount_with(path, kind, None).await
-    }
-
-    /// Creates a mount with its own default `rotate_after` (seconds) for stale-secret reports.
-    pub async fn create_mount_with(
+    /// Creates a mount, with its audit entry; `rotate_after` (seconds) is its default age after
+    /// which fields are reported stale.
+    pub async fn create_mount(
         &self,
         path: &str,
         kind: MountKind,
         rotate_after: Option<u64>,
+        audit: AuditEntry,
     ) -> Result<Mount, CoreError> {
         self.mounts.forget(path);
-        match self.writer.submit(WriteOp::CreateMount { path: path.to_owned(), kind, rotate_after }).await? {
+        let op = WriteOp::CreateMount { path: path.to_owned(), kind, rotate_after };
+        match self.writer.submit_audited(op, audit).await? {
             WriteReply::MountCreated(m) => Ok(m),
             other => Err(unexpected(&other)),
         }
     }
 
-    /// Deletes a mount and crypto-shreds its data; returns how many wrapped keys were deleted.
-    pub async fn delete_mount(&self, path: &str) -> Result<u64, CoreError> {
+    /// Deletes a mount and crypto-shreds its data, with its audit entry in the same transaction;
+    /// returns how many wrapped keys were deleted.
+    pub async fn delete_mount(&self, path: &str, audit: AuditEntry) -> Result<u64, CoreError> {
         self.mounts.forget(path);
-        let reply = self.writer.submit(WriteOp::DeleteMount { path: path.to_owned() }).await;
+        let reply = self.writer.submit_audited(WriteOp::DeleteMount { path: path.to_owned() }, audit).await;
         self.mounts.forget(path);
         match reply? {
             WriteReply::MountDeleted { keys_shredded, .. } => Ok(keys_shredded),
@@ -246,9 +263,25 @@ impl Keyward {
         self.writer.audit(entry, true).await
     }
 
-    /// Whether audit entries can be written (the audit key exists).
-    pub async fn audit_ready(&self) -> bool {
-        self.keys.audit_keys(self.store.as_ref()).await.is_ok()
+    /// Whether requests can be served and audited: the audit and token keys load, or the
+    /// database is not initialised yet (there is nothing to protect before `operator init`).
+    pub async fn readiness(&self) -> Readiness {
+        let store = self.store.as_ref();
+        let audit = self.keys.audit_keys(store).await;
+        let token = self.keys.token_key(store).await;
+        if audit.is_ok() && token.is_ok() {
+            return Readiness::Ready;
+        }
+        match self.is_initialized().await {
+            Ok(false) => Readiness::Uninitialized,
+            Ok(true) => {
+                let failed = if audit.is_err() { "the audit key" } else { "the token key" };
+                Readiness::Unavailable(format!(
+                    "{failed} cannot be loaded (missing, or not openable with the master keyring)"
+                ))
+            }
+            Err(e) => Readiness::Unavailable(e.to_string()),
+        }
     }
 
     /// A keyed, searchable HMAC of a sensitive value (e.g. a presented token) for audit entries.

@@ -3,7 +3,9 @@ use ipnet::IpNet;
 use keyward_crypto::Token;
 
 use crate::service::{new_accessor, unexpected};
-use crate::{now_nanos, Acl, CoreError, Keyward, Rate, TokenRecord, WriteOp, WriteReply, DEFAULT_POLICY, ROOT_POLICY};
+use crate::{
+    now_nanos, Acl, AuditEntry, CoreError, Keyward, Rate, TokenRecord, WriteOp, WriteReply, DEFAULT_POLICY, ROOT_POLICY,
+};
 
 /// `last_used` is written at most this often per token.
 const TOUCH_EVERY_NANOS: i64 = 60_000_000_000;
@@ -138,7 +140,7 @@ impl Keyward {
             let writer = self.writer.clone();
             let accessor = caller.token.accessor.clone();
             tokio::spawn(async move {
-                if let Err(e) = writer.submit(WriteOp::TouchToken { accessor, at: now }).await {
+                if let Err(e) = writer.maintain(WriteOp::TouchToken { accessor, at: now }).await {
                     tracing::warn!(error = %e, "could not record token use");
                 }
             });
@@ -189,7 +191,12 @@ impl Keyward {
 
     /// Creates a token under `parent`. A non-root parent can only pass on policies it holds, its
     /// own source-IP restriction, and a lifetime that ends no later than its own.
-    pub async fn create_token(&self, parent: &Caller, req: TokenRequest) -> Result<NewToken, CoreError> {
+    pub async fn create_token(
+        &self,
+        parent: &Caller,
+        req: TokenRequest,
+        audit: AuditEntry,
+    ) -> Result<NewToken, CoreError> {
         let is_root = parent.acl.is_root();
         let mut policies: Vec<String> = Vec::new();
         for p in req.policies.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
@@ -270,7 +277,10 @@ impl Keyward {
             allowed_cidrs,
             rate_limit,
         };
-        match self.writer.submit(WriteOp::CreateToken(record.clone())).await? {
+        let mut audit = audit;
+        audit.details.insert("created_accessor".into(), record.accessor.clone().into());
+        audit.details.insert("policies".into(), record.policies.clone().into());
+        match self.writer.submit_audited(WriteOp::CreateToken(record.clone()), audit).await? {
             WriteReply::Done => Ok(NewToken { token, record }),
             other => Err(unexpected(&other)),
         }
@@ -287,9 +297,10 @@ impl Keyward {
         self.store.token_by_accessor(accessor).await?.ok_or_else(|| CoreError::NotFound("token".into()))
     }
 
-    /// Revokes a token and every token created under it; returns how many were revoked.
-    pub async fn revoke_accessor(&self, accessor: &str) -> Result<u64, CoreError> {
-        match self.writer.submit(WriteOp::RevokeToken { accessor: accessor.to_owned() }).await? {
+    /// Revokes a token and every token created under it, with its audit entry; returns how many
+    /// were revoked.
+    pub async fn revoke_accessor(&self, accessor: &str, audit: AuditEntry) -> Result<u64, CoreError> {
+        match self.writer.submit_audited(WriteOp::RevokeToken { accessor: accessor.to_owned() }, audit).await? {
             WriteReply::TokensRevoked(n) => Ok(n),
             other => Err(unexpected(&other)),
         }
@@ -303,6 +314,7 @@ impl Keyward {
         &self,
         record: &TokenRecord,
         increment_secs: Option<u64>,
+        audit: AuditEntry,
     ) -> Result<TokenRecord, CoreError> {
         let now = now_nanos();
         if !record.is_live(now) {
@@ -320,7 +332,8 @@ impl Keyward {
             }
         }
         let expires_at = expires_at.max(record.expires_at.unwrap_or(now));
-        match self.writer.submit(WriteOp::RenewToken { accessor: record.accessor.clone(), expires_at }).await? {
+        let op = WriteOp::RenewToken { accessor: record.accessor.clone(), expires_at };
+        match self.writer.submit_audited(op, audit).await? {
             WriteReply::Done => Ok(TokenRecord { expires_at: Some(expires_at), ..record.clone() }),
             other => Err(unexpected(&other)),
         }

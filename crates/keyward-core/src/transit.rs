@@ -240,10 +240,11 @@ fn bad_ciphertext() -> CoreError {
 }
 
 impl Keyward {
-    /// Applies a change to a transit key and returns its new state (the deleted key for delete).
-    pub async fn transit_change(&self, op: TransitOp) -> Result<TransitKey, CoreError> {
+    /// Applies a change to a transit key, with its audit entry, and returns its new state (the
+    /// deleted key for delete).
+    pub async fn transit_change(&self, op: TransitOp, audit: crate::AuditEntry) -> Result<TransitKey, CoreError> {
         let deleting = matches!(op, TransitOp::Delete { .. });
-        match self.writer.submit(WriteOp::Transit(op)).await? {
+        match self.writer.submit_audited(WriteOp::Transit(op), audit).await? {
             WriteReply::TransitKey(k) => {
                 if deleting {
                     self.keys.evict_transit(k.id);

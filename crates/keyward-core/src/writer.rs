@@ -23,6 +23,8 @@ type Reply = oneshot::Sender<Result<WriteReply, CoreError>>;
 struct Job {
     op: Option<WriteOp>,
     audit: Option<PendingEntry>,
+    /// The entry as given, kept for an op whose reply adds details to it.
+    entry: Option<AuditEntry>,
     reply: Reply,
 }
 
@@ -72,15 +74,19 @@ impl Writer {
     }
 
     async fn enqueue(&self, op: Option<WriteOp>, audit: Option<AuditEntry>) -> Result<WriteReply, CoreError> {
+        let entry = audit.as_ref().filter(|_| op.as_ref().is_some_and(WriteOp::reports_details)).cloned();
         // Canonicalised here, on the request's task, so the writer's batches stay short.
         let audit = audit.map(PendingEntry::new).transpose()?;
         let (reply, rx) = oneshot::channel();
-        self.queue.send(Job { op, audit, reply }).await.map_err(|_| CoreError::Unavailable)?;
+        self.queue.send(Job { op, audit, entry, reply }).await.map_err(|_| CoreError::Unavailable)?;
         rx.await.map_err(|_| CoreError::Unavailable)?
     }
 
-    /// Queues a write and waits until its batch has committed (or failed).
-    pub async fn submit(&self, op: WriteOp) -> Result<WriteReply, CoreError> {
+    /// Queues background upkeep that no request asked for — a token's last-use stamp, a batch of
+    /// a re-encryption job — and waits until its batch has committed. Every change a request
+    /// makes goes through [`Writer::submit_audited`] instead, so it commits with its entry.
+    pub(crate) async fn maintain(&self, op: WriteOp) -> Result<WriteReply, CoreError> {
+        debug_assert!(matches!(op, WriteOp::TouchToken { .. } | WriteOp::MigrateBatch(_)), "{op:?} is not upkeep");
         self.enqueue(Some(op), None).await
     }
 
@@ -284,7 +290,20 @@ async fn apply_one(
             None => Ok(WriteReply::Done),
         };
         let mut line = None;
-        if let (Ok(_), Some(entry), Some(chain)) = (&r, &job.audit, chain.as_deref_mut()) {
+        // A reply's own facts (keys shredded, tokens revoked…) join the entry it commits with.
+        let detailed = match (&r, &job.entry) {
+            (Ok(reply), Some(entry)) => match reply.audit_details() {
+                Some(d) => {
+                    let mut e = entry.clone();
+                    e.details.extend(d);
+                    PendingEntry::new(e).map_err(|e| r = Err(e)).ok()
+                }
+                None => None,
+            },
+            _ => None,
+        };
+        let pending = detailed.as_ref().or(job.audit.as_ref());
+        if let (Ok(_), Some(entry), Some(chain)) = (&r, pending, chain.as_deref_mut()) {
             match chain.push(tx, entry).await {
                 Ok(l) => line = Some(l),
                 Err(e) => r = Err(CoreError::AuditUnavailable(e.to_string())),

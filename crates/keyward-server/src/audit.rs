@@ -17,7 +17,7 @@ use std::time::Duration;
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use keyward_core::{format_rfc3339, now_nanos, AuditEntry, Keyward};
+use keyward_core::{format_rfc3339, now_nanos, AuditEntry, CoreError, Keyward, Readiness};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::io::AsyncWriteExt;
@@ -106,6 +106,17 @@ impl AuditCtx {
     pub fn transaction_failed(&self) {
         self.with(|n| n.in_transaction = false);
     }
+
+    /// Runs a change that commits with this request's entry in one transaction (`change` is
+    /// given the entry, as it stands now): the request is then on record exactly when the change
+    /// is. If the change fails, the middleware records the failure instead.
+    pub async fn committed<T, Fut>(&self, change: impl FnOnce(AuditEntry) -> Fut) -> Result<T, CoreError>
+    where
+        Fut: Future<Output = Result<T, CoreError>>,
+    {
+        let entry = self.for_transaction();
+        change(entry).await.inspect_err(|_| self.transaction_failed())
+    }
 }
 
 /// Counters for health and monitoring (per process).
@@ -140,7 +151,7 @@ pub struct AuditState {
     pub counters: Counters,
     /// The external append-only file the chain head is anchored to.
     pub anchor_file: Option<PathBuf>,
-    ready: AtomicBool,
+    pub(crate) ready: AtomicBool,
     /// Entries committing after their response went (see [`AuditCtx::release_before_entry`]).
     late: AtomicU64,
     late_done: tokio::sync::Notify,
@@ -220,7 +231,20 @@ pub fn redact_path(path: &str) -> String {
         .join("/")
 }
 
-/// Requests never audited (as Vault): unauthenticated probes and initialisation.
+/// The parts of an entry that come from the request itself: its id, the client's address and
+/// user agent (at most 256 characters).
+pub(crate) fn request_entry(headers: &axum::http::HeaderMap, ip: IpAddr) -> AuditEntry {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    AuditEntry {
+        request_id: header("x-request-id").to_owned(),
+        user_agent: header("user-agent").chars().take(256).collect(),
+        remote_addr: ip.to_string(),
+        ..AuditEntry::default()
+    }
+}
+
+/// Requests the middleware does not audit: the unauthenticated probes, and initialisation,
+/// which commits its own entry (the chain's first) with the keys it makes.
 fn exempt(path: &str) -> bool {
     matches!(path, "/v1/sys/health" | "/v1/sys/seal-status" | "/v1/sys/init")
 }
@@ -249,24 +273,28 @@ where
         return serve(req).await;
     }
     if !st.audit.ready.load(Ordering::Relaxed) {
-        // Before `operator init` there is no audit key and nothing to protect yet.
-        if !st.kw.audit_ready().await {
-            return serve(req).await;
+        match st.kw.readiness().await {
+            Readiness::Ready => st.audit.ready.store(true, Ordering::Relaxed),
+            // Before `operator init` there is no audit key and nothing to protect yet.
+            Readiness::Uninitialized => return serve(req).await,
+            // Fail closed: an initialised server that cannot audit serves nothing.
+            Readiness::Unavailable(why) => {
+                bump(&st.audit.counters.audit_primary_failures);
+                tracing::error!(error = %why, "not serving: the audit or token key cannot be loaded");
+                return ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "audit_unavailable",
+                    "the server cannot load its audit or token key; nothing is served until it can (see its log)",
+                )
+                .retry_after(Duration::from_secs(5))
+                .for_path(uri_path)
+                .into_response();
+            }
         }
-        st.audit.ready.store(true, Ordering::Relaxed);
     }
-    let header = |req: &Request, name: &str| -> String {
-        req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
-    };
-    let request_id = header(&req, "x-request-id");
-    let user_agent: String = header(&req, "user-agent").chars().take(256).collect();
     let ctx = AuditCtx::default();
     let method = req.method().as_str().to_owned();
-    ctx.with(|n| {
-        n.base.request_id = request_id;
-        n.base.user_agent = user_agent;
-        n.base.remote_addr = ip.to_string();
-    });
+    ctx.with(|n| n.base = request_entry(req.headers(), ip));
     req.extensions_mut().insert(ctx.clone());
 
     let resp = serve(req).await;

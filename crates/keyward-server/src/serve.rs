@@ -2,7 +2,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use keyward_core::{CoreError, Keyward, KeywardConfig, MountKind, StoreError};
+use keyward_core::{format_rfc3339, now_nanos, AuditEntry, CoreError, Keyward, KeywardConfig, MountKind, StoreError};
 
 use crate::app::HttpLimits;
 use crate::audit::{spawn_anchoring, spawn_sinks, AuditOptions, AuditState};
@@ -137,12 +137,21 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
     let kw = Keyward::open(store.clone(), opts.keyring, opts.config, sink).await.map_err(StartError::Keys)?;
     let mut root_token = None;
     if opts.dev {
+        // Done by the server itself, on record like any change: no request, no accessor.
+        let entry = |operation: &str, mount: &str| AuditEntry {
+            operation: operation.to_owned(),
+            mount: mount.to_owned(),
+            status: 200,
+            time: format_rfc3339(now_nanos()),
+            details: [("dev".to_owned(), serde_json::Value::Bool(true))].into_iter().collect(),
+            ..AuditEntry::default()
+        };
         if !kw.is_initialized().await.map_err(StartError::Keys)? {
-            root_token = Some(kw.initialize().await.map_err(StartError::Keys)?);
+            root_token = Some(kw.initialize(entry("sys.init", "")).await.map_err(StartError::Keys)?);
         }
         // Vault's dev defaults: a kv mount `secret` and a transit mount `transit`.
         for (name, kind) in [("secret", MountKind::Kv), ("transit", MountKind::Transit)] {
-            match kw.create_mount(name, kind).await {
+            match kw.create_mount(name, kind, None, entry("mounts.create", name)).await {
                 Ok(_) | Err(CoreError::Conflict(_)) => {}
                 Err(e) => return Err(StartError::Keys(e)),
             }

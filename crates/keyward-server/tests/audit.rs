@@ -165,12 +165,15 @@ async fn tampering_is_detected_and_located() {
         let snap = snapshot(&pool).await;
         let label = db.label;
 
-        // Modified: one field of one row.
-        sqlx::query("UPDATE audit_log SET entry = replace(entry, '\"path\":\"e2\"', '\"path\":\"e9\"') WHERE seq = 3")
+        // Modified: one field of one row (the write of e2; the server's own start wrote the first
+        // entries: initialisation and the dev mounts).
+        let e2 = snap.0.iter().find(|r| r.1.contains("\"path\":\"e2\"")).unwrap().0;
+        sqlx::query("UPDATE audit_log SET entry = replace(entry, '\"path\":\"e2\"', '\"path\":\"e9\"') WHERE seq = $1")
+            .bind(e2)
             .execute(&pool)
             .await
             .unwrap();
-        assert_broken(&verify(&srv).await, 3, "modified", label);
+        assert_broken(&verify(&srv).await, e2 as u64, "modified", label);
         restore(&pool, &snap).await;
 
         // Deleted: a row in the middle.
@@ -313,4 +316,192 @@ async fn extra_sinks_copy_entries_and_their_failures_are_counted() {
     }
     assert!(failures > 0, "the failing sink was not counted");
     srv.stop().await;
+}
+
+/// Everything that decides who may do what, where secrets live and under which keys, as text
+/// (volatile `tokens.last_used` aside): two equal fingerprints mean no change was committed.
+async fn state(pool: &sqlx::AnyPool) -> Vec<String> {
+    let mut out = Vec::new();
+    type TokenRow = (String, String, String, Option<String>, Option<i64>, i64, Option<String>);
+    let tokens: Vec<TokenRow> = sqlx::query_as(
+        "SELECT accessor, digest, policies, parent_accessor, expires_at, revoked, rate_limit FROM tokens ORDER BY accessor",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    out.extend(tokens.iter().map(|t| format!("token {t:?}")));
+    let named: Vec<(String, String)> = sqlx::query_as(
+        "SELECT 'policy ' || name, rules FROM policies UNION ALL SELECT 'mount ' || path, kind || ' ' || config FROM mounts \
+         UNION ALL SELECT 'route ' || name, route FROM proxy_routes UNION ALL SELECT 'transit ' || name, config FROM transit_keys \
+         UNION ALL SELECT 'job ' || id, status FROM key_jobs UNION ALL SELECT 'system ' || key, value FROM system",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    out.extend(named.iter().map(|n| format!("{n:?}")));
+    let keys: Vec<(String, String, i64, String, Vec<u8>)> =
+        sqlx::query_as("SELECT domain, owner, version, kek_tag, wrapped FROM wrapped_keys")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    out.extend(keys.iter().map(|k| format!("key {} {} {} {} {}", k.0, k.1, k.2, k.3, hex::encode(&k.4))));
+    out.sort();
+    out
+}
+
+/// Every kind of change commits with its audit entry or not at all: with the audit table broken,
+/// each is refused with 503 and leaves the state exactly as it was.
+#[tokio::test]
+async fn no_change_commits_without_its_audit_entry() {
+    for db in backends().await {
+        let srv = TestServer::start_with(&db, KEY_A, |o| o.proxy.allow_insecure = true).await;
+        srv.set("secret", "prod", json!({"K": "v1"})).await;
+        srv.set("secret", "prod", json!({"K": "v2"})).await;
+        let (s, _) = srv.json(Method::POST, "/api/v1/mounts/secret/keys/rotate", None).await;
+        assert_eq!(s, 200);
+        srv.policy("p1", "[[rules]]\npath = \"secret/*\"\ncapabilities = [\"read\"]\n").await;
+        let (_, child) = srv.json(Method::POST, "/api/v1/tokens", Some(json!({"policies": ["p1"], "ttl": "1h"}))).await;
+        let child_token = child["token"].as_str().unwrap().to_owned();
+        let child_accessor = child["info"]["accessor"].as_str().unwrap().to_owned();
+        let (s, _) = srv.json(Method::POST, "/api/v1/mounts", Some(json!({"path": "doomed"}))).await;
+        assert_eq!(s, 201);
+        srv.set("doomed", "x", json!({"K": "still-here"})).await;
+        let route = json!({"upstream": "http://127.0.0.1:9", "secret": "secret/prod", "inject": ["bearer:K"], "allow_insecure": true});
+        assert_eq!(srv.json(Method::PUT, "/api/v1/proxy-routes/r1", Some(route.clone())).await.0, 200);
+        assert_eq!(srv.vault(&srv.token, "POST", "transit/keys/k1", None).await.0, 200);
+        let pool = db.pool().await;
+        let before = state(&pool).await;
+        break_audit_table(&db, &pool).await;
+
+        let root = srv.token.clone();
+        let repointed = json!({"upstream": "http://127.0.0.1:10", "secret": "secret/prod", "inject": ["bearer:K"], "allow_insecure": true});
+        let native: Vec<(&str, Method, String, Option<Value>)> = vec![
+            ("token create", Method::POST, "/api/v1/tokens".into(), Some(json!({"policies": ["p1"]}))),
+            ("token revoke", Method::DELETE, format!("/api/v1/tokens/accessors/{child_accessor}"), None),
+            (
+                "policy write",
+                Method::PUT,
+                "/api/v1/policies/p2".into(),
+                Some(json!({"document": "[[rules]]\npath = \"x/*\"\ncapabilities = [\"list\"]\n"})),
+            ),
+            (
+                "policy change",
+                Method::PUT,
+                "/api/v1/policies/p1".into(),
+                Some(json!({"document": "[[rules]]\npath = \"*\"\ncapabilities = [\"sudo\"]\n"})),
+            ),
+            ("policy delete", Method::DELETE, "/api/v1/policies/p1".into(), None),
+            ("mount create", Method::POST, "/api/v1/mounts".into(), Some(json!({"path": "newmount"}))),
+            ("mount delete (crypto-shred)", Method::DELETE, "/api/v1/mounts/doomed".into(), None),
+            ("data-key rotation", Method::POST, "/api/v1/mounts/secret/keys/rotate".into(), None),
+            ("data-key prune", Method::POST, "/api/v1/mounts/secret/keys/prune".into(), None),
+            ("rewrap", Method::POST, "/api/v1/keys/rewrap".into(), None),
+            ("migration start", Method::POST, "/api/v1/keys/migrate".into(), Some(json!({"mount": "secret"}))),
+            ("proxy route create", Method::PUT, "/api/v1/proxy-routes/r2".into(), Some(route.clone())),
+            ("proxy route repoint", Method::PUT, "/api/v1/proxy-routes/r1".into(), Some(repointed)),
+            ("proxy route delete", Method::DELETE, "/api/v1/proxy-routes/r1".into(), None),
+            (
+                "secret write",
+                Method::PATCH,
+                "/api/v1/mounts/secret/secrets/prod".into(),
+                Some(json!({"set": {"K": "v3"}})),
+            ),
+        ];
+        for (what, method, path, body) in native {
+            let (s, b) = srv.json(method, &path, body).await;
+            assert_eq!(s, 503, "{} {what}: {b}", db.label);
+            assert_eq!(state(&pool).await, before, "{} {what} was committed without its entry", db.label);
+        }
+        let vault: Vec<(&str, &str, &str, Option<Value>, &str)> = vec![
+            ("transit key create", "POST", "transit/keys/k2", None, &root),
+            ("transit key rotate", "POST", "transit/keys/k1/rotate", None, &root),
+            ("transit key config", "POST", "transit/keys/k1/config", Some(json!({"deletion_allowed": true})), &root),
+            ("kv config", "POST", "secret/config", Some(json!({"max_versions": 3})), &root),
+            ("vault mount create", "POST", "sys/mounts/other", Some(json!({"type": "kv"})), &root),
+            ("vault mount delete", "DELETE", "sys/mounts/doomed", None, &root),
+            (
+                "vault policy write",
+                "PUT",
+                "sys/policies/acl/p3",
+                Some(json!({"policy": "path \"secret/*\" { capabilities = [\"read\"] }"})),
+                &root,
+            ),
+            ("vault token create", "POST", "auth/token/create", Some(json!({"policies": ["p1"]})), &root),
+            ("token renew", "POST", "auth/token/renew-self", None, &child_token),
+            ("token revoke-self", "POST", "auth/token/revoke-self", None, &child_token),
+        ];
+        for (what, method, path, body, token) in vault {
+            let (s, b) = srv.vault(token, method, path, body).await;
+            assert_eq!(s, 503, "{} {what}: {b}", db.label);
+            assert_eq!(state(&pool).await, before, "{} {what} was committed without its entry", db.label);
+        }
+
+        mend_audit_table(&db, &pool).await;
+        assert_eq!(srv.reveal_map("doomed", "x").await["K"], "still-here", "{}: the mount was not shredded", db.label);
+        assert_eq!(srv.json_as(&child_token, Method::GET, "/api/v1/tokens/self", None).await.0, 200);
+        assert_eq!(verify(&srv).await["ok"], true);
+        // With the log writable again, each kind commits — with its entry.
+        let (s, _) = srv.json(Method::DELETE, "/api/v1/mounts/doomed", None).await;
+        assert_eq!(s, 200);
+        let (_, a) = srv.json(Method::GET, "/api/v1/audit?operation=mounts.delete", None).await;
+        assert_eq!(a["entries"][0]["details"]["keys_shredded"], 1, "{a}");
+        pool.close().await;
+        srv.stop().await;
+    }
+}
+
+/// An initialised server that cannot load its audit or token key serves nothing but health.
+#[tokio::test]
+async fn a_server_that_cannot_load_its_keys_serves_nothing() {
+    for db in backends().await {
+        let srv = TestServer::start(&db, KEY_A).await;
+        srv.set("secret", "prod", json!({"K": "unaudited-canary"})).await;
+        let root = srv.token.clone();
+        srv.stop().await;
+        for domain in ["keyward/audit-key", "keyward/token-key"] {
+            let pool = db.pool().await;
+            let saved: (Vec<u8>,) = sqlx::query_as("SELECT wrapped FROM wrapped_keys WHERE domain = $1")
+                .bind(domain)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            let mut bad = saved.0.clone();
+            bad[20] ^= 1;
+            sqlx::query("UPDATE wrapped_keys SET wrapped = $1 WHERE domain = $2")
+                .bind(bad)
+                .bind(domain)
+                .execute(&pool)
+                .await
+                .unwrap();
+            let srv = TestServer::wrap(common::try_start_with(&db, KEY_A, false, |_| {}).await.unwrap(), root.clone());
+            let (s, b) = srv.json(Method::GET, "/api/v1/mounts/secret/secrets/prod?reveal=true", None).await;
+            assert_eq!(
+                (s, b["error"]["code"].as_str()),
+                (503, Some("audit_unavailable")),
+                "{} {domain}: {b}",
+                db.label
+            );
+            assert!(!b.to_string().contains("unaudited-canary"));
+            let (s, _) = srv.vault(&root, "GET", "secret/data/prod", None).await;
+            assert_eq!(s, 503);
+            let (s, _) = srv.json(Method::POST, "/api/v1/tokens", Some(json!({"policies": ["default"]}))).await;
+            assert_eq!(s, 503);
+            let resp = reqwest::get(format!("{}/v1/sys/health", srv.base)).await.unwrap();
+            assert_eq!(resp.status(), 503, "{domain}: health says so");
+            let h: Value = resp.json().await.unwrap();
+            assert_eq!(h["sealed"], true);
+            assert!(h["audit"]["keys"].as_str().unwrap().contains("cannot be loaded"), "{h}");
+            srv.stop().await;
+            sqlx::query("UPDATE wrapped_keys SET wrapped = $1 WHERE domain = $2")
+                .bind(saved.0)
+                .bind(domain)
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+        let srv = TestServer::wrap(common::try_start_with(&db, KEY_A, false, |_| {}).await.unwrap(), root.clone());
+        assert_eq!(srv.reveal_map("secret", "prod").await["K"], "unaudited-canary", "{}: serves again", db.label);
+        srv.stop().await;
+    }
 }

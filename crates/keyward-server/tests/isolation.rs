@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::Request;
-use common::{backends, TestDb, TestServer, KEY_A};
+use common::{backends, test_entry, TestDb, TestServer, KEY_A};
 use http_body_util::BodyExt;
 use keyward_core::{Keyward, KeywardConfig, MountKind};
 use keyward_crypto::MasterKeyring;
@@ -230,8 +230,8 @@ async fn in_process(db: &TestDb) -> Target {
     let kw = Keyward::open(Arc::new(store), MasterKeyring::parse(KEY_A).unwrap(), KeywardConfig::default(), None)
         .await
         .unwrap();
-    let root = kw.initialize().await.unwrap().expose().to_owned();
-    kw.create_mount("secret", MountKind::Kv).await.unwrap();
+    let root = kw.initialize(test_entry()).await.unwrap().expose().to_owned();
+    kw.create_mount("secret", MountKind::Kv, None, test_entry()).await.unwrap();
     let guard = GuardConfig { ip_rate: None, token_rate: None, ..GuardConfig::default() };
     Target::InProcess {
         app: router(

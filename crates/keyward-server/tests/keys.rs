@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{backends, try_start, TestServer, KEY_A};
+use common::{backends, test_entry, try_start, TestServer, KEY_A};
 use keyward_core::{now_nanos, KeyJob, Keyward, KeywardConfig};
 use keyward_crypto::MasterKeyring;
 use reqwest::Method;
@@ -397,8 +397,8 @@ async fn a_batch_resealed_under_a_key_pruned_since_is_not_stored() {
 
         let stale = kw.reseal_batch(&job).await.unwrap();
         assert_eq!((stale.rows.len(), stale.sealed_under.clone()), (5, vec![(mount, 2)]));
-        assert_eq!(kw.rotate_dek("secret").await.unwrap(), 3);
-        assert_eq!(kw.prune_deks("secret").await.unwrap().0, vec![2], "{}", db.label);
+        assert_eq!(kw.rotate_dek("secret", test_entry()).await.unwrap(), 3);
+        assert_eq!(kw.prune_deks("secret", test_entry()).await.unwrap().0, vec![2], "{}", db.label);
         let after = kw.store_batch(stale).await.unwrap();
         assert_eq!((after.done, &after.cursor, after.status.as_str()), (0, &job.cursor, "running"), "{}", db.label);
 
@@ -417,7 +417,7 @@ async fn a_batch_resealed_under_a_key_pruned_since_is_not_stored() {
             assert_eq!(read.data.fields()["K"], format!("value-{p}"));
             assert_eq!(read.version.dek_version, Some(3));
         }
-        assert_eq!(kw.prune_deks("secret").await.unwrap().0, vec![1]);
+        assert_eq!(kw.prune_deks("secret", test_entry()).await.unwrap().0, vec![1]);
     }
 }
 
@@ -469,7 +469,7 @@ async fn a_mount_deleted_while_its_batch_was_resealed_is_skipped() {
         let job = running_job(&kw, None, 4).await;
         let stale = kw.reseal_batch(&job).await.unwrap();
         assert_eq!(stale.rows.len(), 4, "{}", db.label);
-        kw.delete_mount("other").await.unwrap();
+        kw.delete_mount("other", test_entry()).await.unwrap();
         let after = kw.store_batch(stale).await.unwrap();
         assert_eq!((after.done, after.status.as_str()), (0, "running"), "{}", db.label);
 

@@ -18,8 +18,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = keyward_store::connect(&keyward_store::DatabaseUrl::parse(&db), 8).await?;
     let store: Arc<dyn keyward_core::Store> = Arc::new(store);
     let kw = Keyward::open(store.clone(), keyring, KeywardConfig::default(), None).await?;
-    let root = kw.initialize().await?;
-    kw.create_mount("secret", MountKind::Kv).await?;
+    let entry = |operation: &str| AuditEntry { operation: operation.into(), status: 200, ..Default::default() };
+    let root = kw.initialize(entry("sys.init")).await?;
+    kw.create_mount("secret", MountKind::Kv, None, entry("mounts.create")).await?;
     let started = std::time::Instant::now();
     let results = futures_util::stream::iter(0..count)
         .map(|i| {
@@ -28,8 +29,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let mut map = serde_json::Map::new();
                 map.insert("API_KEY".into(), format!("sk_test_{i:024}").into());
                 map.insert("DATABASE_URL".into(), format!("postgres://app:pw{i}@db/app").into());
-                let patch =
-                    SecretPatch { set: SecretData::new(map), may_create: true, may_change: true, ..Default::default() };
+                let patch = SecretPatch {
+                    set: SecretData::new(map),
+                    may_create: true,
+                    may_change: true,
+                    may_read: true,
+                    ..Default::default()
+                };
                 let entry = AuditEntry { operation: "bench.populate".into(), ..Default::default() };
                 kw.patch_secret("secret", &format!("bench/{i:08}"), patch, "populate", entry).await
             }

@@ -165,7 +165,7 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     caller.audit.note("proxy.routes.delete", "", &name, vec![]);
     caller.require(Capability::Sudo, SYS_PROXY)?;
-    st.kw.delete_proxy_route(&name).await?;
+    caller.audit.committed(|e| st.kw.delete_proxy_route(&name, e)).await?;
     tracing::info!(accessor = %caller.accessor(), route = %name, "proxy route deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -30,8 +30,7 @@ pub async fn rotate(
 ) -> ApiResult<Json<DekRotated>> {
     caller.audit.note("keys.rotate", &mount, "", vec![]);
     caller.require(Capability::Sudo, SYS_KEYS)?;
-    let version = st.kw.rotate_dek(&mount).await?;
-    caller.audit.detail("dek_version", version);
+    let version = caller.audit.committed(|e| st.kw.rotate_dek(&mount, e)).await?;
     tracing::info!(accessor = %caller.accessor(), mount = %mount, version, "data key rotated");
     Ok(Json(DekRotated { mount, version }))
 }
@@ -41,8 +40,7 @@ pub async fn rotate(
 pub async fn rewrap(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Rewrapped>> {
     caller.audit.note("keys.rewrap", "", "", vec![]);
     caller.require(Capability::Sudo, SYS_KEYS)?;
-    let rewrapped = st.kw.rewrap().await?;
-    caller.audit.detail("rewrapped", rewrapped);
+    let rewrapped = caller.audit.committed(|e| st.kw.rewrap(e)).await?;
     tracing::info!(accessor = %caller.accessor(), rewrapped, "keys rewrapped under the active master key");
     Ok(Json(Rewrapped { rewrapped }))
 }
@@ -57,8 +55,7 @@ pub async fn prune(
 ) -> ApiResult<Json<Pruned>> {
     caller.audit.note("keys.prune", &mount, "", vec![]);
     caller.require(Capability::Sudo, SYS_KEYS)?;
-    let (deleted, kept) = st.kw.prune_deks(&mount).await?;
-    caller.audit.detail("deleted", deleted.clone());
+    let (deleted, kept) = caller.audit.committed(|e| st.kw.prune_deks(&mount, e)).await?;
     Ok(Json(Pruned { mount, deleted, kept }))
 }
 
@@ -72,9 +69,7 @@ pub async fn migrate(
 ) -> ApiResult<(StatusCode, Json<KeyJob>)> {
     caller.audit.note("keys.migrate", req.mount.as_deref().unwrap_or(""), "", vec![]);
     caller.require(Capability::Sudo, SYS_KEYS)?;
-    let job = st.kw.start_migration(req.mount.as_deref()).await?;
-    caller.audit.detail("job", job.id.to_string());
-    caller.audit.detail("total", job.total);
+    let job = caller.audit.committed(|e| st.kw.start_migration(req.mount.as_deref(), e)).await?;
     Ok((StatusCode::ACCEPTED, Json(job)))
 }
 

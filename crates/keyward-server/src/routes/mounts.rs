@@ -48,7 +48,7 @@ pub async fn create(
     caller.require(Capability::Sudo, "sys/mounts")?;
     let kind = MountKind::parse(&req.kind)?;
     let rotate_after = req.rotate_after.as_deref().map(keyward_core::parse_duration).transpose()?;
-    let m = st.kw.create_mount_with(&req.path, kind, rotate_after).await?;
+    let m = caller.audit.committed(|e| st.kw.create_mount(&req.path, kind, rotate_after, e)).await?;
     tracing::info!(mount = %m.path, kind = m.kind.as_str(), "mount created");
     Ok((StatusCode::CREATED, Json(info(m))))
 }
@@ -64,8 +64,7 @@ pub async fn delete(
 ) -> ApiResult<Json<MountDeleted>> {
     caller.audit.note("mounts.delete", &mount, "", vec![]);
     caller.require(Capability::Sudo, "sys/mounts")?;
-    let keys_shredded = st.kw.delete_mount(&mount).await?;
-    caller.audit.detail("keys_shredded", keys_shredded);
+    let keys_shredded = caller.audit.committed(|e| st.kw.delete_mount(&mount, e)).await?;
     tracing::info!(mount = %mount, keys_shredded, "mount deleted (crypto-shredded)");
     Ok(Json(MountDeleted { path: mount, keys_shredded }))
 }

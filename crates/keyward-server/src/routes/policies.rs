@@ -50,7 +50,7 @@ pub async fn write(
         (None, Some(doc)) => parse_policy_document(&doc)?,
         _ => return Err(ApiError::bad_request("give either `rules` or `document`")),
     };
-    st.kw.write_policy(&name, rules.clone()).await?;
+    caller.audit.committed(|e| st.kw.write_policy(&name, rules.clone(), e)).await?;
     tracing::info!(accessor = %caller.accessor(), policy = %name, "policy written");
     Ok(Json(PolicyOut { name, rules }))
 }
@@ -65,7 +65,7 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     caller.audit.note("policies.delete", "", &name, vec![]);
     caller.require(Capability::Sudo, SYS_POLICIES)?;
-    st.kw.delete_policy(&name).await?;
+    caller.audit.committed(|e| st.kw.delete_policy(&name, e)).await?;
     tracing::info!(accessor = %caller.accessor(), policy = %name, "policy deleted");
     Ok(StatusCode::NO_CONTENT)
 }

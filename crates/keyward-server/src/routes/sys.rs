@@ -4,7 +4,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use keyward_core::{Backend, CoreError};
+use keyward_core::{Backend, CoreError, Readiness};
 
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -37,14 +37,21 @@ fn code(custom: Option<u16>, default: StatusCode) -> StatusCode {
 
 async fn health_state(st: &AppState, q: &HealthQuery) -> (StatusCode, Health) {
     let initialized = st.kw.is_initialized().await;
+    // A server that cannot load its audit or token key serves nothing: it reports itself sealed.
+    let keys = match st.audit.ready.load(std::sync::atomic::Ordering::Relaxed) {
+        true => Readiness::Ready,
+        false => st.kw.readiness().await,
+    };
+    let sealed = matches!(keys, Readiness::Unavailable(_));
     let status = match initialized {
+        Ok(true) if sealed => code(q.sealedcode, StatusCode::SERVICE_UNAVAILABLE),
         Ok(true) => code(q.activecode, StatusCode::OK),
         Ok(false) => code(q.uninitcode, StatusCode::NOT_IMPLEMENTED),
         Err(_) => code(q.sealedcode, StatusCode::SERVICE_UNAVAILABLE),
     };
     let health = Health {
         initialized: initialized.unwrap_or(false),
-        sealed: false,
+        sealed,
         standby: false,
         replication_performance_mode: "disabled".into(),
         replication_dr_mode: "disabled".into(),
@@ -54,6 +61,11 @@ async fn health_state(st: &AppState, q: &HealthQuery) -> (StatusCode, Health) {
         audit: serde_json::json!({
             "enabled": st.audit.enabled,
             "primary": if st.audit.primary_ok.load(std::sync::atomic::Ordering::Relaxed) { "ok" } else { "failing" },
+            "keys": match &keys {
+                Readiness::Ready => "ok".to_owned(),
+                Readiness::Uninitialized => "uninitialized".to_owned(),
+                Readiness::Unavailable(why) => why.clone(),
+            },
             "counters": serde_json::to_value(&st.audit.counters).unwrap_or_default(),
         }),
     };
@@ -97,8 +109,12 @@ pub async fn init_status(State(st): State<AppState>) -> ApiResult<Json<serde_jso
 /// Initialise once (under a lock across servers); returns the root token, once.
 #[utoipa::path(put, path = "/v1/sys/init", tag = "sys",
     responses((status = 200, body = InitResponse), (status = 400, description = "already initialized")))]
-pub async fn init(State(st): State<AppState>) -> ApiResult<Json<InitResponse>> {
-    match st.kw.initialize().await {
+pub async fn init(State(st): State<AppState>, req: axum::extract::Request) -> ApiResult<Json<InitResponse>> {
+    let ip = req.extensions().get::<crate::guard::ClientIp>().map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.0);
+    let mut entry = crate::audit::request_entry(req.headers(), ip);
+    (entry.operation, entry.status) = ("sys.init".into(), 200);
+    entry.time = keyward_core::format_rfc3339(keyward_core::now_nanos());
+    match st.kw.initialize(entry).await {
         Ok(token) => {
             tracing::info!("keyward initialized; root token issued");
             Ok(Json(InitResponse { keys: vec![], keys_base64: vec![], root_token: token.expose().to_owned() }))

@@ -53,24 +53,17 @@ pub async fn create(
     caller.audit.note("tokens.create", "", "", vec![]);
     caller.require(Capability::Sudo, SYS_TOKENS)?;
     let ttl_secs = req.ttl.as_deref().map(parse_duration).transpose()?;
-    let new = st
-        .kw
-        .create_token(
-            &caller.inner,
-            TokenRequest {
-                policies: req.policies,
-                ttl_secs,
-                display_name: req.display_name,
-                allowed_cidrs: req.allowed_cidrs,
-                no_parent: req.no_parent,
-                no_default_policy: req.no_default_policy,
-                rate_limit: req.rate_limit,
-            },
-        )
-        .await?;
+    let request = TokenRequest {
+        policies: req.policies,
+        ttl_secs,
+        display_name: req.display_name,
+        allowed_cidrs: req.allowed_cidrs,
+        no_parent: req.no_parent,
+        no_default_policy: req.no_default_policy,
+        rate_limit: req.rate_limit,
+    };
+    let new = caller.audit.committed(|e| st.kw.create_token(&caller.inner, request, e)).await?;
     tracing::info!(accessor = %caller.accessor(), new_accessor = %new.record.accessor, policies = ?new.record.policies, "token created");
-    caller.audit.note("tokens.create", "", &new.record.accessor, vec![]);
-    caller.audit.detail("policies", new.record.policies.clone());
     Ok((StatusCode::CREATED, Json(TokenCreated { token: new.token.expose().to_owned(), info: info(new.record) })))
 }
 
@@ -103,8 +96,7 @@ pub async fn lookup_self(caller: Caller) -> ApiResult<Json<TokenInfo>> {
 pub async fn revoke_self(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Revoked>> {
     caller.audit.note("tokens.revoke-self", "", caller.accessor(), vec![]);
     require_default(&caller)?;
-    let revoked = st.kw.revoke_accessor(caller.accessor()).await?;
-    caller.audit.detail("revoked", revoked);
+    let revoked = caller.audit.committed(|e| st.kw.revoke_accessor(caller.accessor(), e)).await?;
     tracing::info!(accessor = %caller.accessor(), revoked, "token revoked itself");
     Ok(Json(Revoked { revoked }))
 }
@@ -139,8 +131,7 @@ pub async fn revoke(
     }
     let accessor = record?.accessor;
     caller.audit.note("tokens.revoke", "", &accessor, vec![]);
-    let revoked = st.kw.revoke_accessor(&accessor).await?;
-    caller.audit.detail("revoked", revoked);
+    let revoked = caller.audit.committed(|e| st.kw.revoke_accessor(&accessor, e)).await?;
     tracing::info!(accessor = %caller.accessor(), revoked_accessor = %accessor, revoked, "token revoked");
     Ok(Json(Revoked { revoked }))
 }
@@ -153,6 +144,7 @@ pub async fn lookup_accessor(
     caller: Caller,
     ApiPath(accessor): ApiPath<String>,
 ) -> ApiResult<Json<TokenInfo>> {
+    caller.audit.note("tokens.lookup-accessor", "", &accessor, vec![]);
     if accessor != caller.accessor() {
         caller.require(Capability::Sudo, SYS_TOKENS)?;
     }
@@ -167,10 +159,11 @@ pub async fn revoke_accessor(
     caller: Caller,
     ApiPath(accessor): ApiPath<String>,
 ) -> ApiResult<Json<Revoked>> {
+    caller.audit.note("tokens.revoke", "", &accessor, vec![]);
     if accessor != caller.accessor() {
         caller.require(Capability::Sudo, SYS_TOKENS)?;
     }
-    let revoked = st.kw.revoke_accessor(&accessor).await?;
+    let revoked = caller.audit.committed(|e| st.kw.revoke_accessor(&accessor, e)).await?;
     tracing::info!(accessor = %caller.accessor(), revoked_accessor = %accessor, revoked, "token revoked");
     Ok(Json(Revoked { revoked }))
 }

@@ -136,7 +136,7 @@ async fn config(st: &AppState, caller: &Caller, req: &VaultReq, mount: &str) -> 
             if let Some(d) = req.duration("delete_version_after")? {
                 c.delete_version_after_secs = i64::try_from(d).map_err(|_| ApiError::bad_request("too long"))?;
             }
-            st.kw.kv_configure(mount, c).await?;
+            caller.audit.committed(|e| st.kw.kv_configure(mount, c, e)).await?;
             Ok(done(req, vec![]))
         }
         _ => Err(unsupported(req)),

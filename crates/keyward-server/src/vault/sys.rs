@@ -113,7 +113,7 @@ async fn mount(st: &AppState, caller: &Caller, req: &VaultReq, path: &str) -> Ap
                     )))
                 }
             };
-            match st.kw.create_mount(name, kind).await {
+            match caller.audit.committed(|e| st.kw.create_mount(name, kind, None, e)).await {
                 Ok(m) => tracing::info!(mount = %m.path, kind = m.kind.as_str(), "mount created (vault api)"),
                 Err(CoreError::Conflict(_)) => {
                     return Err(ApiError::bad_request(format!("path is already in use at {name}/")))
@@ -124,9 +124,8 @@ async fn mount(st: &AppState, caller: &Caller, req: &VaultReq, path: &str) -> Ap
         }
         Op::Delete => {
             require(caller, Capability::Sudo, SYS_MOUNTS)?;
-            match st.kw.delete_mount(name).await {
+            match caller.audit.committed(|e| st.kw.delete_mount(name, e)).await {
                 Ok(keys) => {
-                    caller.audit.detail("keys_shredded", keys);
                     tracing::info!(mount = %name, keys_shredded = keys, "mount deleted and crypto-shredded (vault api)");
                 }
                 Err(CoreError::NotFound(_)) => {}
@@ -200,12 +199,12 @@ async fn policy(st: &AppState, caller: &Caller, req: &VaultReq, name: &str, lega
                 (Some(t), _) | (None, Some(t)) => t.to_owned(),
                 (None, None) => return Err(ApiError::bad_request("missing \"policy\" (the HCL text)")),
             };
-            let warnings = st.kw.write_policy_hcl(name, &text).await?;
+            let warnings = caller.audit.committed(|e| st.kw.write_policy_hcl(name, &text, e)).await?;
             tracing::info!(policy = %name, "policy written (vault api)");
             Ok(done(req, warnings))
         }
         Op::Delete => {
-            match st.kw.delete_policy(name).await {
+            match caller.audit.committed(|e| st.kw.delete_policy(name, e)).await {
                 Ok(()) | Err(CoreError::NotFound(_)) => {}
                 Err(e) => return Err(e.into()),
             }

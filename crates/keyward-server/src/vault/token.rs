@@ -124,31 +124,33 @@ pub(super) async fn route(st: &AppState, caller: &Caller, req: &VaultReq, op: &s
         }
         ("renew-self", Op::Write) => {
             require_default(caller)?;
-            let r = st.kw.renew_token(&caller.inner.token, req.duration("increment")?).await?;
+            let increment = req.duration("increment")?;
+            let r = caller.audit.committed(|e| st.kw.renew_token(&caller.inner.token, increment, e)).await?;
             Ok(auth_envelope(req, auth_data(&r, ""), vec![]))
         }
         ("renew", Op::Write) => {
             let r = other(st, caller, req).await?;
-            let r = st.kw.renew_token(&r, req.duration("increment")?).await?;
+            caller.audit.note("vault.token.renew", "", &r.accessor, vec![]);
+            let increment = req.duration("increment")?;
+            let r = caller.audit.committed(|e| st.kw.renew_token(&r, increment, e)).await?;
             Ok(auth_envelope(req, auth_data(&r, ""), vec![]))
         }
         ("revoke-self", Op::Write) => {
             require_default(caller)?;
-            let n = st.kw.revoke_accessor(caller.accessor()).await?;
-            caller.audit.detail("revoked", n);
+            caller.audit.committed(|e| st.kw.revoke_accessor(caller.accessor(), e)).await?;
             Ok(done(req, vec![]))
         }
         ("revoke", Op::Write) => {
             let r = other(st, caller, req).await?;
-            let n = st.kw.revoke_accessor(&r.accessor).await?;
-            caller.audit.detail("revoked", n);
+            caller.audit.note("vault.token.revoke", "", &r.accessor, vec![]);
+            let n = caller.audit.committed(|e| st.kw.revoke_accessor(&r.accessor, e)).await?;
             tracing::info!(accessor = %caller.accessor(), revoked_accessor = %r.accessor, n, "token revoked (vault api)");
             Ok(done(req, vec![]))
         }
         ("revoke-accessor", Op::Write) => {
             let r = by_accessor(st, caller, req).await?;
-            let n = st.kw.revoke_accessor(&r.accessor).await?;
-            caller.audit.detail("revoked", n);
+            caller.audit.note("vault.token.revoke-accessor", "", &r.accessor, vec![]);
+            caller.audit.committed(|e| st.kw.revoke_accessor(&r.accessor, e)).await?;
             Ok(done(req, vec![]))
         }
         ("accessors", Op::List) => {
@@ -200,22 +202,16 @@ async fn create(st: &AppState, caller: &Caller, req: &VaultReq, orphan: bool) ->
         (t, Some(m)) if m > 0 => t.or(Some(m)),
         (t, _) => t,
     };
-    let new = st
-        .kw
-        .create_token(
-            &caller.inner,
-            TokenRequest {
-                policies: req.strings("policies")?,
-                ttl_secs: ttl.filter(|t| *t > 0),
-                display_name: req.str("display_name")?.map(str::to_owned),
-                allowed_cidrs: vec![],
-                no_parent: orphan || req.bool("no_parent")?.unwrap_or(false),
-                no_default_policy: req.bool("no_default_policy")?.unwrap_or(false),
-                rate_limit: None,
-            },
-        )
-        .await?;
-    caller.audit.detail("created_accessor", new.record.accessor.clone());
+    let request = TokenRequest {
+        policies: req.strings("policies")?,
+        ttl_secs: ttl.filter(|t| *t > 0),
+        display_name: req.str("display_name")?.map(str::to_owned),
+        allowed_cidrs: vec![],
+        no_parent: orphan || req.bool("no_parent")?.unwrap_or(false),
+        no_default_policy: req.bool("no_default_policy")?.unwrap_or(false),
+        rate_limit: None,
+    };
+    let new = caller.audit.committed(|e| st.kw.create_token(&caller.inner, request, e)).await?;
     tracing::info!(accessor = %caller.accessor(), created = %new.record.accessor, "token created (vault api)");
     Ok(auth_envelope(req, auth_data(&new.record, new.token.expose()), warnings))
 }

@@ -92,7 +92,7 @@ pub(super) async fn route(
             } else {
                 TransitOp::Configure { mount: mount.to_owned(), name, change: change(req)? }
             };
-            let k = st.kw.transit_change(op).await?;
+            let k = caller.audit.committed(|e| st.kw.transit_change(op, e)).await?;
             tracing::info!(mount = %mount, key = %k.name, action = %action, version = k.config.latest_version, "transit key changed");
             Ok(envelope(req, key_info(&k), vec![]))
         }
@@ -162,13 +162,14 @@ async fn keys(
                 return Err(super::denied());
             }
             let op = TransitOp::Create { mount: mount.to_owned(), name: name.to_owned(), options: options(req)? };
-            let k = st.kw.transit_change(op).await?;
+            let k = caller.audit.committed(|e| st.kw.transit_change(op, e)).await?;
             tracing::info!(mount = %mount, key = %k.name, "transit key created");
             Ok(envelope(req, key_info(&k), vec![]))
         }
         Op::Delete => {
             require(caller, Capability::Delete, path)?;
-            match st.kw.transit_change(TransitOp::Delete { mount: mount.to_owned(), name: name.to_owned() }).await {
+            let op = TransitOp::Delete { mount: mount.to_owned(), name: name.to_owned() };
+            match caller.audit.committed(|e| st.kw.transit_change(op, e)).await {
                 Ok(k) => tracing::info!(mount = %mount, key = %k.name, "transit key deleted"),
                 Err(CoreError::NotFound(_)) => {}
                 Err(e) => return Err(e.into()),
@@ -250,7 +251,9 @@ async fn crypt(
         // Encrypting with a key that does not exist creates it, given `create` (Vault's upsert).
         Err(CoreError::NotFound(_)) if mode == Mode::Encrypt && caller.can(Capability::Create, path) => {
             let op = TransitOp::Create { mount: mount.to_owned(), name: name.to_owned(), options: options(req)? };
-            st.kw.transit_change(op).await?
+            // The request's entry commits with the key it creates.
+            caller.audit.detail("created_key", true);
+            caller.audit.committed(|e| st.kw.transit_change(op, e)).await?
         }
         Err(CoreError::NotFound(_)) if caller.can(Capability::Update, path) => {
             return Err(ApiError::bad_request("encryption key not found"))

@@ -260,3 +260,8 @@ pub async fn mend_audit_table(db: &TestDb, pool: &sqlx::AnyPool) {
     let sql = if db.label == "sqlite" { "DROP TRIGGER kw_break" } else { "DROP TRIGGER kw_break ON audit_log" };
     sqlx::query(sql).execute(pool).await.unwrap();
 }
+
+/// An audit entry for a change a test makes through the core API directly.
+pub fn test_entry() -> keyward_core::AuditEntry {
+    keyward_core::AuditEntry { operation: "test.change".into(), status: 200, ..Default::default() }
+}
