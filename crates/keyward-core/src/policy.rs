@@ -356,6 +356,13 @@ impl Acl {
         own && self.bounds.iter().all(|b| b.covers_template(capabilities, template, placeholder))
     }
 
+    /// Whether any rule grants anything at all (other than `deny`), here and in every ancestor:
+    /// a token that may see something.
+    pub fn grants_anything(&self) -> bool {
+        let own = self.root || self.rules.iter().any(|(_, caps)| caps.iter().any(|c| *c != Capability::Deny));
+        own && self.bounds.iter().all(|b| b.grants_anything())
+    }
+
     /// Whether `capability` is granted on `target`. `read` implies `list`.
     pub fn allows(&self, capability: Capability, target: &str) -> bool {
         self.own_capabilities(target).contains(&capability) && self.bounds.iter().all(|b| b.allows(capability, target))

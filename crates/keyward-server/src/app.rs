@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{header, HeaderValue, Request, StatusCode};
 use axum::middleware::Next;
-use axum::routing::{get, post};
 use axum::Router;
 use keyward_core::Keyward;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -20,7 +19,6 @@ use tracing::Instrument;
 use crate::audit::AuditState;
 use crate::error::ApiError;
 use crate::guard::{resolve_client_ip, ClientIp, GuardConfig, Guards};
-use crate::routes::{audit as audit_routes, keys, mounts, policies, secrets, sys, tokens};
 
 /// Largest accepted request body.
 pub const MAX_BODY: usize = 1 << 20;
@@ -82,11 +80,6 @@ fn header_limit(req: &Request<axum::body::Body>) -> Option<axum::response::Respo
     })
 }
 
-/// Routes that take no token: the probes, initialisation and the API documents.
-fn unauthenticated(path: &str) -> bool {
-    matches!(path, "/v1/sys/health" | "/v1/sys/seal-status" | "/v1/sys/init" | "/api/v1/openapi.json")
-}
-
 /// Whether a request presents a token (valid or not: the authenticator decides).
 fn presents_token(req: &Request<axum::body::Body>) -> bool {
     req.headers().contains_key("x-vault-token") || req.headers().contains_key(header::AUTHORIZATION)
@@ -121,7 +114,7 @@ async fn front_door(
         if let Some(refused) = header_limit(&req) {
             return refused;
         }
-        if !presents_token(&req) || unauthenticated(req.uri().path()) {
+        if !presents_token(&req) || crate::pipeline::open_route(req.uri().path()).is_some() {
             if let Some(refused) = crate::guard::refuse_without_token(state, ip, req.uri().path()) {
                 return refused;
             }
@@ -184,44 +177,10 @@ pub fn router(
 ) -> Router {
     let proxy = crate::proxy::ProxyState::new(proxy);
     let state = Arc::new(AppContext { kw, guards: Guards::new(guard), audit, proxy });
-    let native = Router::new()
-        .route("/openapi.json", get(crate::openapi::serve_openapi))
-        .route("/mounts", get(mounts::list).post(mounts::create))
-        .route("/mounts/{mount}", axum::routing::delete(mounts::delete))
-        .route("/mounts/{mount}/secrets", get(secrets::list))
-        .route("/mounts/{mount}/secrets/{*path}", get(secrets::read).patch(secrets::write).delete(secrets::delete))
-        .route("/mounts/{mount}/history/{*path}", get(secrets::history))
-        .route("/mounts/{mount}/diff", get(secrets::diff))
-        .route("/mounts/{mount}/rollback/{*path}", post(secrets::rollback))
-        .route("/tokens", get(tokens::list).post(tokens::create))
-        .route("/tokens/self", get(tokens::lookup_self))
-        .route("/tokens/self/revoke", post(tokens::revoke_self))
-        .route("/tokens/lookup", post(tokens::lookup))
-        .route("/tokens/revoke", post(tokens::revoke))
-        .route("/tokens/accessors/{accessor}", get(tokens::lookup_accessor).delete(tokens::revoke_accessor))
-        .route("/policies", get(policies::list))
-        .route("/policies/{name}", get(policies::read).put(policies::write).delete(policies::delete))
-        .route("/keys", get(keys::status))
-        .route("/keys/rewrap", post(keys::rewrap))
-        .route("/keys/migrate", post(keys::migrate))
-        .route("/keys/jobs", get(keys::jobs))
-        .route("/keys/jobs/{id}", get(keys::job))
-        .route("/doctor", get(keys::doctor))
-        .route("/stale", get(secrets::stale))
-        .route("/mounts/{mount}/keys/rotate", post(keys::rotate))
-        .route("/mounts/{mount}/keys/prune", post(keys::prune))
-        .route("/audit", get(audit_routes::search))
-        .route("/audit/verify", get(audit_routes::verify))
-        .route("/audit/anchor", post(audit_routes::anchor))
-        .route("/proxy-routes", get(crate::proxy::list))
-        .route("/proxy-routes/{name}", get(crate::proxy::read).put(crate::proxy::put).delete(crate::proxy::delete))
-        .route("/proxy/{name}", axum::routing::any(crate::proxy::call))
-        .route("/proxy/{name}/{*rest}", axum::routing::any(crate::proxy::call));
-    let vault = Router::new()
-        .route("/sys/health", get(sys::health).head(sys::health_head))
-        .route("/sys/seal-status", get(sys::seal_status))
-        .route("/sys/init", get(sys::init_status).put(sys::init).post(sys::init))
-        .fallback(crate::vault::dispatch);
+    // Every route is a row of the operation table: the native router and the Vault dispatcher
+    // are made from it.
+    let native = crate::pipeline::native_router();
+    let vault = Router::new().fallback(crate::pipeline::vault_dispatch);
     let x_request_id = header::HeaderName::from_static("x-request-id");
     let routes = Router::new()
         .nest("/api/v1", native)

@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorCode};
+use crate::pipeline::Effect;
 
 /// What a handler or extractor adds to its request's audit entry.
 #[derive(Debug, Default)]
@@ -48,6 +49,11 @@ impl AuditCtx {
     /// Records the authenticated accessor.
     pub fn set_accessor(&self, accessor: &str) {
         self.with(|n| n.base.accessor = accessor.to_owned());
+    }
+
+    /// Renames the operation, keeping what it touched.
+    pub fn rename(&self, operation: &str) {
+        self.with(|n| n.operation = Some(operation.to_owned()));
     }
 
     /// Records a detail (never a secret value).
@@ -243,10 +249,10 @@ pub(crate) fn request_entry(headers: &axum::http::HeaderMap, ip: IpAddr) -> Audi
     }
 }
 
-/// Requests the middleware does not audit: the unauthenticated probes, and initialisation,
-/// which commits its own entry (the chain's first) with the keys it makes.
+/// Requests the middleware does not audit: the probes, and initialisation, which commits its own
+/// entry (the chain's first) with the keys it makes.
 fn exempt(path: &str) -> bool {
-    matches!(path, "/v1/sys/health" | "/v1/sys/seal-status" | "/v1/sys/init")
+    matches!(crate::pipeline::open_route(path), Some(Effect::Probe | Effect::Init))
 }
 
 /// Mount and path from a native URL, for entries that no handler annotated.

@@ -55,6 +55,8 @@ enum Failure {
 /// the per-IP limit (a request without a valid token counts towards it), else 401 — after
 /// counting a malformed or unknown token towards the address's lockout.
 async fn failed(state: &AppState, ip: IpAddr, audit: &AuditCtx, presented: Option<&str>, why: Failure) -> ApiError {
+    // Whatever was asked for, the request's entry is a failed authentication.
+    audit.rename("auth.failed");
     if let Some(raw) = presented {
         // Correlatable without being stored: a keyed HMAC of what was presented.
         if let Ok(h) = state.kw.audit_correlate(raw.as_bytes()).await {

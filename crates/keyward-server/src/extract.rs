@@ -1,7 +1,6 @@
 //! Extractors that turn axum's rejections into JSON errors (never plain text).
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::request::Parts;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
@@ -48,37 +47,19 @@ fn serde_position(text: &str) -> String {
     s
 }
 
-/// Path parameters; undecodable ones become a 400 JSON error.
-pub struct ApiPath<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(v)) => Ok(Self(v)),
-            Err(e @ PathRejection::FailedToDeserializePathParams(_)) => {
-                Err(ApiError::bad_request(format!("invalid path: {}", e.body_text())))
-            }
-            Err(_) => Err(ApiError::bad_request("invalid path")),
-        }
-    }
+/// Decodes a request's JSON body (see [`ApiJson`]).
+pub(crate) async fn json_body<T: DeserializeOwned>(req: Request) -> Result<T, ApiError> {
+    Ok(ApiJson::<T>::from_request(req, &()).await?.0)
 }
 
-/// Query parameters; bad ones become a 400 JSON error.
-pub struct ApiQuery<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(v)) => Ok(Self(v)),
-            Err(e @ QueryRejection::FailedToDeserializeQueryString(_)) => {
-                Err(ApiError::bad_request(format!("invalid query string: {}", e.body_text())))
-            }
-            Err(_) => Err(ApiError::bad_request("invalid query string")),
+/// Decodes a request's query string; a bad one becomes a 400 JSON error.
+pub(crate) fn query_of<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    match axum::extract::Query::<T>::try_from_uri(req.uri()) {
+        Ok(axum::extract::Query(v)) => Ok(v),
+        Err(e @ QueryRejection::FailedToDeserializeQueryString(_)) => {
+            Err(ApiError::bad_request(format!("invalid query string: {}", e.body_text())))
         }
+        Err(_) => Err(ApiError::bad_request("invalid query string")),
     }
 }
 

@@ -2,8 +2,11 @@
 use axum::Json;
 use utoipa::OpenApi;
 
+use crate::error::ApiResult;
+use crate::pipeline::Ctx;
 use crate::proxy::routes as proxy;
-use crate::routes::{audit, keys, mounts, policies, secrets, sys, tokens};
+use crate::routes::{audit, keys, mounts, policies, secrets, tokens};
+use crate::vault::probes as sys;
 use crate::wire;
 
 #[derive(OpenApi)]
@@ -53,6 +56,8 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     doc
 }
 
-pub(crate) async fn serve_openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(openapi_document())
+/// `GET /api/v1/openapi.json`.
+pub(crate) async fn serve(_ctx: Ctx, _req: axum::extract::Request) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    Ok(Json(openapi_document()).into_response())
 }

@@ -44,7 +44,7 @@ async fn every_request_is_recorded_without_secrets() {
         reqwest::get(format!("{}/v1/sys/seal-status", srv.base)).await.unwrap();
         // A token put in a URL path (Vault's lookup/<token> form) is not recorded.
         let (s, _) = srv.json(Method::GET, &format!("/v1/auth/token/lookup/{}", srv.token), None).await;
-        assert_eq!(s, 405, "lookup takes the token in the body, never in the path");
+        assert_eq!(s, 404, "lookup takes the token in the body, never in the path");
 
         let all = entries(&srv).await;
         let seqs: Vec<u64> = all.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
@@ -52,7 +52,7 @@ async fn every_request_is_recorded_without_secrets() {
         let find = |op: &str| {
             all.iter().find(|e| e["operation"] == op).unwrap_or_else(|| panic!("no {op} entry in {all:?}")).clone()
         };
-        let w = find("secrets.write");
+        let w = find("secrets.set");
         assert_eq!(
             (w["mount"].as_str(), w["path"].as_str(), w["fields"].clone()),
             (Some("secret"), Some("prod"), json!(["STRIPE_KEY"]))

@@ -241,12 +241,12 @@ async fn vault_requests_are_audited_fail_closed_and_without_values() {
         }
         let op =
             |o: &str| entries.iter().find(|e| e["operation"] == o).unwrap_or_else(|| panic!("no {o}: {text}")).clone();
-        let w = op("kv.write");
+        let w = op("secrets.write");
         assert_eq!(
             (w["mount"].as_str(), w["path"].as_str(), w["fields"].clone()),
             (Some("secret"), Some("pay"), json!(["STRIPE"]))
         );
-        assert_eq!(op("kv.read")["fields"], json!(["STRIPE"]));
+        assert_eq!(op("secrets.reveal")["fields"], json!(["STRIPE"]));
         assert_eq!(op("transit.encrypt")["details"]["key"], "cards");
         assert_eq!(op("transit.decrypt")["status"], 200);
         assert!(entries.iter().any(|e| e["status"] == 403 && e["details"]["presented_token_hmac"].is_string()));

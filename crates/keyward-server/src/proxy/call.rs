@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
-use axum::extract::{OriginalUri, Request, State};
+use axum::extract::{OriginalUri, Request};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD;
@@ -18,9 +18,9 @@ use zeroize::Zeroizing;
 
 use super::scrub::Scrubber;
 use super::ssrf::{is_global_unicast, ForbiddenAddress};
-use crate::app::{AppState, MAX_BODY};
-use crate::auth::Caller;
+use crate::app::MAX_BODY;
 use crate::error::{ApiError, ApiResult};
+use crate::pipeline::Ctx;
 
 /// Inbound headers that never reach the upstream (credentials of the caller, hop-by-hop,
 /// framing, and what keyward sets itself).
@@ -156,10 +156,10 @@ fn scrubber(route: &ProxyRoute, cred: &[(String, Zeroizing<String>)]) -> Scrubbe
 }
 
 /// Proxies one call (see the module docs).
-pub async fn call(State(st): State<AppState>, caller: Caller, req: Request) -> ApiResult<Response> {
+pub async fn call(ctx: Ctx, req: Request) -> ApiResult<Response> {
+    let (st, caller) = (&ctx.st, ctx.caller()?);
     let (parts, body) = req.into_parts();
     let uri = parts.extensions.get::<OriginalUri>().map_or_else(|| parts.uri.clone(), |o| o.0.clone());
-    caller.audit.note("proxy.call", "", "", vec![]);
     if parts.method == Method::CONNECT || uri.scheme().is_some() || uri.authority().is_some() {
         return Err(bad("CONNECT and absolute-form requests are not proxied"));
     }
@@ -196,7 +196,7 @@ pub async fn call(State(st): State<AppState>, caller: Caller, req: Request) -> A
     // commit and sync overlap fetching the credential.
     let on_record = async {
         !st.audit.enabled
-            || crate::audit::commit(&st, caller.audit.entry_now("proxy.use", 0), false, "the proxied call was not made")
+            || crate::audit::commit(st, caller.audit.entry_now("proxy.use", 0), false, "the proxied call was not made")
                 .await
     };
     let (on_record, secret) = tokio::join!(on_record, st.kw.read_secret(&route.mount, &secret_path, None));

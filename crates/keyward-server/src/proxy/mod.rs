@@ -13,7 +13,6 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, RateLimiter};
 
 pub use call::call;
-pub use routes::{delete, list, put, read};
 
 use crate::guard::Rate;
 

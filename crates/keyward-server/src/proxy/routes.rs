@@ -3,20 +3,18 @@
 //! `read`) on the credential it injects — on every instance of an `{account}` template — so an
 //! administrator of routes cannot send a key they may not use anywhere they like. A change of
 //! upstream is audited as its own operation, `proxy.routes.repoint`, naming both upstreams.
-use axum::extract::State;
+use axum::extract::Request;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keyward_core::{format_duration, format_rfc3339, parse_duration, Capability, ProxyRoute, Recipe, ACCOUNT};
 
 use super::ssrf::is_global_unicast;
-use crate::app::AppState;
-use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::json_body;
 use crate::guard::Rate;
+use crate::pipeline::Ctx;
 use crate::wire::{ProxyRouteList, ProxyRouteOut, ProxyRouteRequest};
-
-const SYS_PROXY: &str = "sys/proxy";
 
 fn out(r: ProxyRoute) -> ProxyRouteOut {
     ProxyRouteOut {
@@ -63,23 +61,16 @@ pub(crate) fn upstream_origin(text: &str, allow_insecure: bool) -> ApiResult<Str
 
 /// List routes.
 #[utoipa::path(get, path = "/api/v1/proxy-routes", tag = "proxy", responses((status = 200, body = ProxyRouteList)))]
-pub async fn list(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<ProxyRouteList>> {
-    caller.audit.note("proxy.routes.list", "", "", vec![]);
-    caller.require(Capability::Sudo, SYS_PROXY)?;
-    Ok(Json(ProxyRouteList { routes: st.kw.proxy_routes().await?.into_iter().map(out).collect() }))
+pub async fn list(ctx: Ctx, _req: Request) -> ApiResult<Response> {
+    let routes = ctx.st.kw.proxy_routes().await?.into_iter().map(out).collect();
+    Ok(Json(ProxyRouteList { routes }).into_response())
 }
 
 /// Read a route.
 #[utoipa::path(get, path = "/api/v1/proxy-routes/{name}", tag = "proxy", params(("name" = String, Path)),
     responses((status = 200, body = ProxyRouteOut), (status = 404, body = crate::wire::ErrorBody)))]
-pub async fn read(
-    State(st): State<AppState>,
-    caller: Caller,
-    ApiPath(name): ApiPath<String>,
-) -> ApiResult<Json<ProxyRouteOut>> {
-    caller.audit.note("proxy.routes.read", "", &name, vec![]);
-    caller.require(Capability::Sudo, SYS_PROXY)?;
-    Ok(Json(out(st.kw.proxy_route(&name).await?)))
+pub async fn read(ctx: Ctx, _req: Request) -> ApiResult<Response> {
+    Ok(Json(out(ctx.st.kw.proxy_route(ctx.param("name")).await?)).into_response())
 }
 
 /// Create or replace a route.
@@ -87,14 +78,9 @@ pub async fn read(
     request_body = ProxyRouteRequest,
     responses((status = 200, body = ProxyRouteOut), (status = 400, body = crate::wire::ErrorBody), (status = 403, body = crate::wire::ErrorBody),
         (status = 409, description = "the route changed meanwhile", body = crate::wire::ErrorBody)))]
-pub async fn put(
-    State(st): State<AppState>,
-    caller: Caller,
-    ApiPath(name): ApiPath<String>,
-    ApiJson(req): ApiJson<ProxyRouteRequest>,
-) -> ApiResult<Json<ProxyRouteOut>> {
-    caller.audit.note("proxy.routes.write", "", &name, vec![]);
-    caller.require(Capability::Sudo, SYS_PROXY)?;
+pub async fn put(ctx: Ctx, req: Request) -> ApiResult<Response> {
+    let req: ProxyRouteRequest = json_body(req).await?;
+    let (st, caller, name) = (&ctx.st, ctx.caller()?, ctx.param("name").to_owned());
     if req.allow_insecure && !st.proxy.config.allow_insecure {
         return Err(ApiError::bad_request("allow_insecure needs a server started with --proxy-allow-insecure"));
     }
@@ -141,33 +127,26 @@ pub async fn put(
         Some(p) if *p != route.upstream => "proxy.routes.repoint",
         Some(_) => "proxy.routes.update",
     };
-    caller.audit.note(operation, "", &name, vec![]);
-    caller.audit.detail("secret", secret);
-    caller.audit.detail("upstream", route.upstream.clone());
+    ctx.audit.note(operation, "", &name, vec![]);
+    ctx.audit.detail("secret", secret);
+    ctx.audit.detail("upstream", route.upstream.clone());
     if let Some(p) = previous.as_ref().filter(|p| **p != route.upstream) {
-        caller.audit.detail("previous_upstream", p.clone());
+        ctx.audit.detail("previous_upstream", p.clone());
         tracing::warn!(target: "security", accessor = %caller.accessor(), route = %name, from = %p, to = %route.upstream, "proxy route repointed");
     }
-    let entry = caller.audit.for_transaction();
-    let saved =
-        st.kw.put_proxy_route(route, previous, entry).await.inspect_err(|_| caller.audit.transaction_failed())?;
+    let saved = ctx.change(|e| st.kw.put_proxy_route(route, previous, e)).await?;
     tracing::info!(accessor = %caller.accessor(), route = %name, upstream = %saved.upstream, "proxy route written");
-    Ok(Json(out(saved)))
+    Ok(Json(out(saved)).into_response())
 }
 
 /// Delete a route.
 #[utoipa::path(delete, path = "/api/v1/proxy-routes/{name}", tag = "proxy", params(("name" = String, Path)),
     responses((status = 204), (status = 404, body = crate::wire::ErrorBody)))]
-pub async fn delete(
-    State(st): State<AppState>,
-    caller: Caller,
-    ApiPath(name): ApiPath<String>,
-) -> ApiResult<StatusCode> {
-    caller.audit.note("proxy.routes.delete", "", &name, vec![]);
-    caller.require(Capability::Sudo, SYS_PROXY)?;
-    caller.audit.committed(|e| st.kw.delete_proxy_route(&name, e)).await?;
-    tracing::info!(accessor = %caller.accessor(), route = %name, "proxy route deleted");
-    Ok(StatusCode::NO_CONTENT)
+pub async fn delete(ctx: Ctx, _req: Request) -> ApiResult<Response> {
+    let name = ctx.param("name").to_owned();
+    ctx.change(|e| ctx.st.kw.delete_proxy_route(&name, e)).await?;
+    tracing::info!(accessor = %ctx.caller()?.accessor(), route = %name, "proxy route deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[cfg(test)]

@@ -1,16 +1,15 @@
 //! `/api/v1/audit`: search and tail the log, verify the chain, anchor the head (`sudo` on `sys/audit`).
-use axum::extract::State;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use keyward_core::{now_nanos, parse_duration, rule_matches, AuditEntry, Capability, VerifyReport};
+use keyward_core::{now_nanos, parse_duration, rule_matches, AuditEntry};
 
-use crate::app::AppState;
 use crate::audit::{anchor_now, last_anchor};
-use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::ApiQuery;
+use crate::extract::query_of;
+use crate::pipeline::Ctx;
 use crate::wire::{Anchored, AuditPage, AuditQuery, VerifyQuery};
 
-const SYS_AUDIT: &str = "sys/audit";
 const SCAN_PAGE: u32 = 1000;
 
 fn entry_time(e: &AuditEntry) -> i128 {
@@ -20,13 +19,9 @@ fn entry_time(e: &AuditEntry) -> i128 {
 
 /// Search or tail the log.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery), responses((status = 200, body = AuditPage)))]
-pub async fn search(
-    State(st): State<AppState>,
-    caller: Caller,
-    ApiQuery(q): ApiQuery<AuditQuery>,
-) -> ApiResult<Json<AuditPage>> {
-    caller.require(Capability::Sudo, SYS_AUDIT)?;
-    caller.audit.note("audit.search", "", "", vec![]);
+pub async fn search(ctx: Ctx, req: Request) -> ApiResult<Response> {
+    let q: AuditQuery = query_of(&req)?;
+    let st = &ctx.st;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000) as usize;
     let since = match &q.since {
         Some(s) => Some(i128::from(now_nanos()) - i128::from(parse_duration(s)?) * 1_000_000_000),
@@ -51,7 +46,7 @@ pub async fn search(
             if matches(&e) {
                 entries.push(e);
                 if q.last.is_none() && entries.len() >= limit {
-                    return Ok(Json(AuditPage { entries, next: row.seq }));
+                    return Ok(Json(AuditPage { entries, next: row.seq }).into_response());
                 }
             }
         }
@@ -62,20 +57,16 @@ pub async fn search(
             }
         }
     }
-    Ok(Json(AuditPage { entries, next: after }))
+    Ok(Json(AuditPage { entries, next: after }).into_response())
 }
 
 /// Walk the whole chain and report the first break (modified, deleted, reordered, inserted,
 /// truncated), against the stored head and the last anchor (given, or from the anchor file).
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit", params(VerifyQuery),
     responses((status = 200, description = "a verification report: ok, entries, broken_seq, reason")))]
-pub async fn verify(
-    State(st): State<AppState>,
-    caller: Caller,
-    ApiQuery(q): ApiQuery<VerifyQuery>,
-) -> ApiResult<Json<VerifyReport>> {
-    caller.require(Capability::Sudo, SYS_AUDIT)?;
-    caller.audit.note("audit.verify", "", "", vec![]);
+pub async fn verify(ctx: Ctx, req: Request) -> ApiResult<Response> {
+    let q: VerifyQuery = query_of(&req)?;
+    let st = &ctx.st;
     let anchor = match (q.anchor_seq, q.anchor_hash) {
         (Some(seq), Some(hash)) => {
             Some((seq, hex::decode(hash.trim()).map_err(|_| ApiError::bad_request("anchor_hash must be hex"))?))
@@ -90,16 +81,15 @@ pub async fn verify(
     if !report.ok {
         tracing::error!(target: "security", broken_seq = ?report.broken_seq, reason = ?report.reason, "audit chain verification failed");
     }
-    Ok(Json(report))
+    Ok(Json(report).into_response())
 }
 
 /// Anchor the current head now (log line and anchor file).
 #[utoipa::path(post, path = "/api/v1/audit/anchor", tag = "audit", responses((status = 200, body = Anchored)))]
-pub async fn anchor(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Anchored>> {
-    caller.require(Capability::Sudo, SYS_AUDIT)?;
-    caller.audit.note("audit.anchor", "", "", vec![]);
+pub async fn anchor(ctx: Ctx, _req: Request) -> ApiResult<Response> {
+    let st = &ctx.st;
     let seq = anchor_now(&st.kw, st.audit.anchor_file.as_deref(), 0)
         .await
         .map_err(|e| ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "anchor_failed", e))?;
-    Ok(Json(Anchored { seq }))
+    Ok(Json(Anchored { seq }).into_response())
 }

@@ -1,23 +1,21 @@
 //! `/api/v1/mounts/{mount}/secrets/{path}`: masked reads, reveals, writes, history, rollback.
-use axum::extract::State;
+use axum::extract::Request;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keyward_core::{format_rfc3339, validate_secret_path, Capability, SecretData, SecretPatch, WriteSummary};
 use keyward_crypto::mask_value;
 use serde_json::Value;
 
-use crate::app::AppState;
-use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{json_body, query_of};
+use crate::pipeline::Ctx;
 use crate::wire::{
     DiffOut, DiffQuery, FieldOut, History, ListQuery, ReadQuery, RollbackRequest, SecretList, SecretListItem,
     SecretView, SecretWriteRequest, StaleOut, StaleQuery, VersionOut, WriteResult,
 };
 
 const DEFAULT_PAGE: u32 = 100;
-/// Where the stale report's capability is granted (`list`).
-const SYS_STALE: &str = "sys/stale";
 const MAX_PAGE: u32 = 1000;
 
 fn target(mount: &str, path: &str) -> String {
@@ -51,16 +49,9 @@ fn result(mount: String, path: String, s: WriteSummary, created: bool) -> WriteR
 /// List a mount's secret paths (environments) with field counts; nothing is decrypted.
 #[utoipa::path(get, path = "/api/v1/mounts/{mount}/secrets", tag = "secrets", params(("mount" = String, Path), ListQuery),
     responses((status = 200, body = SecretList), (status = 404, body = crate::wire::ErrorBody)))]
-pub async fn list(
-    State(st): State<AppState>,
-    caller: Caller,
-    ApiPath(mount): ApiPath<String>,
-    ApiQuery(q): ApiQuery<ListQuery>,
-) -> ApiResult<Json<SecretList>> {
-    caller.audit.note("secrets.list", &mount, "", vec![]);
-    if !caller.inner.acl.touches_mount(&mount) {
-        return Err(ApiError::forbidden("list", &format!("{mount}/*")));
-    }
+pub async fn list(ctx: Ctx, req: Request) -> ApiResult<Response> {
+    let q: ListQuery = query_of(&req)?;
+    let (st, caller, mount) = (&ctx.st, ctx.caller()?, ctx.param("mount").to_owned());
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     if limit == 0 || limit > MAX_PAGE {
         return Err(ApiError::bad_request(format!("limit must be between 1 and {MAX_PAGE}")));
@@ -95,19 +86,17 @@ pub async fn list(
         }
     }
     let next = if more { items.last().map(|i| i.path.clone()) } else { None };
-    Ok(Json(SecretList { items, next }))
+    Ok(Json(SecretList { items, next }).into_response())
 }
 
 /// Read a secret: masked by default; `?reveal=true` returns plaintext (needs `read`).
 #[utoipa::path(get, path = "/api/v1/mounts/{mount}/secrets/{path}", tag = "secrets",
     params(("mount" = String, Path), ("path" = String, Path), ReadQuery),
     responses((status = 200, body = SecretView), (status = 404, body = crate::wire::ErrorBody), (status = 500, description = "integrity check failed", body = crate::wire::ErrorBody)))]
-pub async fn read(
-    State(st): State<AppState>,
-    caller: Caller,
-    ApiPath((mount, path)): ApiPath<(String, String)>,
-    ApiQuery(q): ApiQuery<ReadQuery>,
-) -> ApiResult<Json<SecretView>> {
+pub async fn read(ctx: Ctx, req: Request) -> ApiResult<Response> {
+    let q: ReadQuery = query_of(&req)?;
+    let (st, caller) = (&ctx.st, ctx.caller()?);
+    let (mount, path) = (ctx.param("mount").to_owned(), ctx.param("path").to_owned());
     checked(&path)?;
     let reveal = q.reveal.unwrap_or(false);
     let operation = match (reveal, q.export.unwrap_or(false)) {
@@ -115,8 +104,7 @@ pub async fn read(
         (true, false) => "secrets.reveal",
         _ => "secrets.read",
     };
-    caller.audit.note(operation, &mount, &path, vec![]);
-    caller.require(if reveal { Capability::Read } else { Capability::List }, &target(&mount, &path))?;
+    ctx.audit.note(operation, &mount, &path, vec![]);
     let r = st.kw.read_secret(&mount, &path, q.version).await?;
     let mut fields = Vec::with_capacity(r.data.fields().len());
     for (name, value) in r.data.fields() {
@@ -141,9 +129,9 @@ pub async fn read(
         st.audit.counters.reveals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(accessor = %caller.accessor(), mount = %mount, path = %path, fields = ?names, "secret revealed");
     }
-    caller.audit.detail("version", r.version.version);
-    caller.audit.note(operation, &mount, &path, names);
-    Ok(Json(SecretView {
+    ctx.audit.detail("version", r.version.version);
+    ctx.audit.note(operation, &mount, &path, names);
+    let view = SecretView {
         mount,
         path,
         version: r.version.version,
@@ -152,25 +140,21 @@ pub async fn read(
         created_by: r.version.created_by.clone(),
         revealed: reveal,
         fields,
-    }))
+    };
+    Ok(Json(view).into_response())
 }
 
 /// Write one new version: set and/or unset fields (a patch of the current map).
 #[utoipa::path(patch, path = "/api/v1/mounts/{mount}/secrets/{path}", tag = "secrets",
     params(("mount" = String, Path), ("path" = String, Path)), request_body = SecretWriteRequest,
     responses((status = 200, body = WriteResult), (status = 400, body = crate::wire::ErrorBody), (status = 413, body = crate::wire::ErrorBody)))]
-pub async fn write(
-    State(st): State<AppState>,
-    caller: Caller,
-    ApiPath((mount, path)): ApiPath<(String, String)>,
-    ApiJson(req): ApiJson<SecretWriteRequest>,
-) -> ApiResult<Json<WriteResult>> {
+pub async fn write(ctx: Ctx, req: Request) -> ApiResult<Response> {
+    let req: SecretWriteRequest = json_body(req).await?;
+    let (st, caller) = (&ctx.st, ctx.caller()?);
+    let (mount, path) = (ctx.param("mount").to_owned(), ctx.param("path").to_owned());
     checked(&path)?;
     let t = target(&mount, &path);
     let may = |c| caller.can(c, &t);
-    if !(may(Capability::Create) || may(Capability::Update) || may(Capability::Patch)) {
-        return Err(ApiError::forbidden("create", &t));
-    }
     let rotate_after = req.rotate_after.as_deref().map(keyward_core::parse_duration).transpose()?;
     let patch = SecretPatch {
         rotate_after,
@@ -184,51 +168,34 @@ pub async fn write(
     };
     let mut names: Vec<String> = patch.set.fields().keys().cloned().collect();
     names.extend(patch.unset.iter().cloned());
-    caller.audit.note("secrets.write", &mount, &path, names);
-    let entry = caller.audit.for_transaction();
-    let s = st
-        .kw
-        .patch_secret(&mount, &path, patch, caller.accessor(), entry)
-        .await
-        .inspect_err(|_| caller.audit.transaction_failed())?;
+    ctx.audit.note(ctx.op_id, &mount, &path, names);
+    let s = ctx.change(|e| st.kw.patch_secret(&mount, &path, patch, caller.accessor(), e)).await?;
     let created = !(s.added.is_empty() && s.changed.is_empty() && s.removed.is_empty());
     tracing::info!(accessor = %caller.accessor(), mount = %mount, path = %path, version = s.version, created, "secret written");
-    Ok(Json(result(mount, path, s, created)))
+    Ok(Json(result(mount, path, s, created)).into_response())
 }
 
 /// Delete a secret path (environment) with every version.
 #[utoipa::path(delete, path = "/api/v1/mounts/{mount}/secrets/{path}", tag = "secrets",
     params(("mount" = String, Path), ("path" = String, Path)),
     responses((status = 204), (status = 404, body = crate::wire::ErrorBody)))]
-pub async fn delete(
-    State(st): State<AppState>,
-    caller: Caller,
-    ApiPath((mount, path)): ApiPath<(String, String)>,
-) -> ApiResult<StatusCode> {
+pub async fn delete(ctx: Ctx, _req: Request) -> ApiResult<Response> {
+    let (mount, path) = (ctx.param("mount").to_owned(), ctx.param("path").to_owned());
     checked(&path)?;
-    // Removing a path with every version is permanent: it takes delete and destroy.
-    caller.audit.note("secrets.delete", &mount, &path, vec![]);
-    caller.require(Capability::Delete, &target(&mount, &path))?;
-    caller.require(Capability::Destroy, &target(&mount, &path))?;
-    let entry = caller.audit.for_transaction();
-    st.kw.delete_secret(&mount, &path, entry).await.inspect_err(|_| caller.audit.transaction_failed())?;
-    tracing::info!(accessor = %caller.accessor(), mount = %mount, path = %path, "secret deleted");
-    Ok(StatusCode::NO_CONTENT)
+    ctx.change(|e| ctx.st.kw.delete_secret(&mount, &path, e)).await?;
+    tracing::info!(accessor = %ctx.caller()?.accessor(), mount = %mount, path = %path, "secret deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// The stored versions of a secret (times, authors, field names).
 #[utoipa::path(get, path = "/api/v1/mounts/{mount}/history/{path}", tag = "secrets",
     params(("mount" = String, Path), ("path" = String, Path)),
     responses((status = 200, body = History), (status = 404, body = crate::wire::ErrorBody)))]
-pub async fn history(
-    State(st): State<AppState>,
-    caller: Caller,
-    ApiPath((mount, path)): ApiPath<(String, String)>,
-) -> ApiResult<Json<History>> {
+pub async fn history(ctx: Ctx, _req: Request) -> ApiResult<Response> {
+    let (mount, path) = (ctx.param("mount").to_owned(), ctx.param("path").to_owned());
     checked(&path)?;
-    caller.audit.note("secrets.history", &mount, &path, vec![]);
-    caller.require(Capability::List, &target(&mount, &path))?;
-    let versions = st
+    let versions = ctx
+        .st
         .kw
         .history(&mount, &path)
         .await?
@@ -242,48 +209,36 @@ pub async fn history(
             fields: v.fields,
         })
         .collect();
-    Ok(Json(History { mount, path, versions }))
+    Ok(Json(History { mount, path, versions }).into_response())
 }
 
 /// Write a new version equal to an older one.
 #[utoipa::path(post, path = "/api/v1/mounts/{mount}/rollback/{path}", tag = "secrets",
     params(("mount" = String, Path), ("path" = String, Path)), request_body = RollbackRequest,
     responses((status = 200, body = WriteResult), (status = 404, body = crate::wire::ErrorBody)))]
-pub async fn rollback(
-    State(st): State<AppState>,
-    caller: Caller,
-    ApiPath((mount, path)): ApiPath<(String, String)>,
-    ApiJson(req): ApiJson<RollbackRequest>,
-) -> ApiResult<Json<WriteResult>> {
+pub async fn rollback(ctx: Ctx, req: Request) -> ApiResult<Response> {
+    let req: RollbackRequest = json_body(req).await?;
+    let (st, caller) = (&ctx.st, ctx.caller()?);
+    let (mount, path) = (ctx.param("mount").to_owned(), ctx.param("path").to_owned());
     checked(&path)?;
-    caller.require(Capability::Update, &target(&mount, &path))?;
-    caller.audit.note("secrets.rollback", &mount, &path, vec![]);
-    caller.audit.detail("from_version", req.version);
-    let entry = caller.audit.for_transaction();
+    ctx.audit.detail("from_version", req.version);
     let may_read = caller.can(Capability::Read, &target(&mount, &path));
-    let s = st
-        .kw
-        .rollback(&mount, &path, req.version, may_read, caller.accessor(), entry)
-        .await
-        .inspect_err(|_| caller.audit.transaction_failed())?;
+    let s = ctx.change(|e| st.kw.rollback(&mount, &path, req.version, may_read, caller.accessor(), e)).await?;
     let created = !(s.added.is_empty() && s.changed.is_empty() && s.removed.is_empty());
     tracing::info!(accessor = %caller.accessor(), mount = %mount, path = %path, from = req.version, version = s.version, "secret rolled back");
-    Ok(Json(result(mount, path, s, created)))
+    Ok(Json(result(mount, path, s, created)).into_response())
 }
 
 /// Compare two environments on the server: names only (needs `read` on both).
 #[utoipa::path(get, path = "/api/v1/mounts/{mount}/diff", tag = "secrets", params(("mount" = String, Path), DiffQuery),
     responses((status = 200, body = DiffOut), (status = 403, body = crate::wire::ErrorBody), (status = 404, body = crate::wire::ErrorBody)))]
-pub async fn diff(
-    State(st): State<AppState>,
-    caller: Caller,
-    ApiPath(mount): ApiPath<String>,
-    ApiQuery(q): ApiQuery<DiffQuery>,
-) -> ApiResult<Json<DiffOut>> {
+pub async fn diff(ctx: Ctx, req: Request) -> ApiResult<Response> {
+    let q: DiffQuery = query_of(&req)?;
+    let (st, caller, mount) = (&ctx.st, ctx.caller()?, ctx.param("mount").to_owned());
     checked(&q.a)?;
     checked(&q.b)?;
-    caller.audit.note("secrets.diff", &mount, &q.a, vec![]);
-    caller.audit.detail("other_path", q.b.clone());
+    ctx.audit.note("secrets.diff", &mount, &q.a, vec![]);
+    ctx.audit.detail("other_path", q.b.clone());
     // Equality is information about values: it takes `read` on both sides.
     caller.require(Capability::Read, &target(&mount, &q.a))?;
     caller.require(Capability::Read, &target(&mount, &q.b))?;
@@ -292,8 +247,8 @@ pub async fn diff(
         d.only_in_a.iter().chain(&d.only_in_b).chain(&d.different).chain(&d.same).cloned().collect();
     names.sort();
     names.dedup();
-    caller.audit.note("secrets.diff", &mount, &q.a, names);
-    Ok(Json(DiffOut {
+    ctx.audit.note("secrets.diff", &mount, &q.a, names);
+    let out = DiffOut {
         mount,
         a: q.a,
         b: q.b,
@@ -301,36 +256,32 @@ pub async fn diff(
         only_in_b: d.only_in_b,
         different: d.different,
         same: d.same,
-    }))
+    };
+    Ok(Json(out).into_response())
 }
 
 /// Fields not changed for longer than their limit (path `rotate_after`, mount default, or
 /// `older_than`), computed from stored change times without decrypting anything. Needs `list` on
 /// `sys/stale`; shows only fields of paths the caller may list.
 #[utoipa::path(get, path = "/api/v1/stale", tag = "secrets", params(StaleQuery), responses((status = 200, body = Vec<StaleOut>)))]
-pub async fn stale(
-    State(st): State<AppState>,
-    caller: Caller,
-    ApiQuery(q): ApiQuery<StaleQuery>,
-) -> ApiResult<Json<Vec<StaleOut>>> {
-    caller.audit.note("secrets.stale", q.mount.as_deref().unwrap_or(""), "", vec![]);
-    // A scan of every mount's field stamps: not for any token.
-    caller.require(Capability::List, SYS_STALE)?;
+pub async fn stale(ctx: Ctx, req: Request) -> ApiResult<Response> {
+    let q: StaleQuery = query_of(&req)?;
+    let (st, caller) = (&ctx.st, ctx.caller()?);
+    ctx.audit.note("secrets.stale", q.mount.as_deref().unwrap_or(""), "", vec![]);
     let older_than = q.older_than.as_deref().map(keyward_core::parse_duration).transpose()?;
     let fields = st.kw.stale_fields(q.mount.as_deref(), older_than).await?;
-    Ok(Json(
-        fields
-            .into_iter()
-            .filter(|f| caller.can(Capability::List, &target(&f.mount, &f.path)))
-            .map(|f| StaleOut {
-                changed_time: format_rfc3339(f.changed_at),
-                age: keyward_core::format_duration(f.age_secs),
-                limit: keyward_core::format_duration(f.limit_secs),
-                mount: f.mount,
-                path: f.path,
-                field: f.field,
-                version: f.version,
-            })
-            .collect(),
-    ))
+    let out: Vec<StaleOut> = fields
+        .into_iter()
+        .filter(|f| caller.can(Capability::List, &target(&f.mount, &f.path)))
+        .map(|f| StaleOut {
+            changed_time: format_rfc3339(f.changed_at),
+            age: keyward_core::format_duration(f.age_secs),
+            limit: keyward_core::format_duration(f.limit_secs),
+            mount: f.mount,
+            path: f.path,
+            field: f.field,
+            version: f.version,
+        })
+        .collect();
+    Ok(Json(out).into_response())
 }

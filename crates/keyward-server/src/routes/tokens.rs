@@ -1,14 +1,17 @@
-//! `/api/v1/tokens`: create, look up, list and revoke tokens.
-use axum::extract::State;
+//! `/api/v1/tokens`: create, look up, list and revoke tokens. Creating and listing need `sudo`
+//! on `sys/tokens`; a token may always look up and revoke itself (the `default` policy), and
+//! acting on another token needs `sudo` on `sys/tokens`.
+use axum::extract::Request;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keyward_core::{format_duration, format_rfc3339, parse_duration, Capability, TokenRecord, TokenRequest};
 use keyward_crypto::Token;
 
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{json_body, query_of};
+use crate::pipeline::Ctx;
 use crate::wire::{ListQuery, Revoked, TokenBody, TokenCreateRequest, TokenCreated, TokenInfo, TokenList};
 
 const SYS_TOKENS: &str = "sys/tokens";
@@ -34,24 +37,21 @@ fn parse_token(text: &str) -> ApiResult<Token> {
     Token::parse(text.trim()).ok_or_else(|| ApiError::bad_request("that is not a keyward token (kw_ + 43 characters)"))
 }
 
-fn require_default(caller: &Caller) -> ApiResult<()> {
-    if caller.inner.acl.has_default() {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("default", "sys/tokens/self"))
+/// Acting on a token that is not the caller's own needs `sudo` on `sys/tokens`; on its own, the
+/// `default` policy (which the pipeline checked).
+pub(crate) fn may_act_on(caller: &Caller, accessor: &str) -> ApiResult<()> {
+    match accessor == caller.accessor() {
+        true if caller.inner.acl.has_default() => Ok(()),
+        _ => caller.require(Capability::Sudo, SYS_TOKENS),
     }
 }
 
 /// Create a token under the caller (needs `sudo` on `sys/tokens`).
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = TokenCreateRequest,
     responses((status = 201, body = TokenCreated), (status = 403, body = crate::wire::ErrorBody)))]
-pub async fn create(
-    State(st): State<AppState>,
-    caller: Caller,
-    ApiJson(req): ApiJson<TokenCreateRequest>,
-) -> ApiResult<(StatusCode, Json<TokenCreated>)> {
-    caller.audit.note("tokens.create", "", "", vec![]);
-    caller.require(Capability::Sudo, SYS_TOKENS)?;
+pub async fn create(ctx: Ctx, req: Request) -> ApiResult<Response> {
+    let req: TokenCreateRequest = json_body(req).await?;
+    let caller = ctx.caller()?;
     let ttl_secs = req.ttl.as_deref().map(parse_duration).transpose()?;
     let request = TokenRequest {
         policies: req.policies,
@@ -62,108 +62,82 @@ pub async fn create(
         no_default_policy: req.no_default_policy,
         rate_limit: req.rate_limit,
     };
-    let new = caller.audit.committed(|e| st.kw.create_token(&caller.inner, request, e)).await?;
+    let new = ctx.change(|e| ctx.st.kw.create_token(&caller.inner, request, e)).await?;
     tracing::info!(accessor = %caller.accessor(), new_accessor = %new.record.accessor, policies = ?new.record.policies, "token created");
-    Ok((StatusCode::CREATED, Json(TokenCreated { token: new.token.expose().to_owned(), info: info(new.record) })))
+    let created = TokenCreated { token: new.token.expose().to_owned(), info: info(new.record) };
+    Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
 /// List tokens (accessors and records, never token values).
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(ListQuery), responses((status = 200, body = TokenList)))]
-pub async fn list(
-    State(st): State<AppState>,
-    caller: Caller,
-    ApiQuery(q): ApiQuery<ListQuery>,
-) -> ApiResult<Json<TokenList>> {
-    caller.audit.note("tokens.list", "", "", vec![]);
-    caller.require(Capability::Sudo, SYS_TOKENS)?;
+pub async fn list(ctx: Ctx, req: Request) -> ApiResult<Response> {
+    let q: ListQuery = query_of(&req)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let mut rows = st.kw.list_tokens(q.after.as_deref(), limit + 1).await?;
+    let mut rows = ctx.st.kw.list_tokens(q.after.as_deref(), limit + 1).await?;
     let next = (rows.len() > limit as usize).then(|| rows[limit as usize - 1].accessor.clone());
     rows.truncate(limit as usize);
-    Ok(Json(TokenList { tokens: rows.into_iter().map(info).collect(), next }))
+    Ok(Json(TokenList { tokens: rows.into_iter().map(info).collect(), next }).into_response())
 }
 
 /// The caller's own token.
 #[utoipa::path(get, path = "/api/v1/tokens/self", tag = "tokens", responses((status = 200, body = TokenInfo)))]
-pub async fn lookup_self(caller: Caller) -> ApiResult<Json<TokenInfo>> {
-    caller.audit.note("tokens.lookup-self", "", caller.accessor(), vec![]);
-    require_default(&caller)?;
-    Ok(Json(info(caller.inner.token)))
+pub async fn lookup_self(ctx: Ctx, _req: Request) -> ApiResult<Response> {
+    let caller = ctx.caller()?;
+    ctx.audit.note("tokens.lookup-self", "", caller.accessor(), vec![]);
+    Ok(Json(info(caller.inner.token.clone())).into_response())
 }
 
 /// Revoke the caller's own token (and its descendants).
 #[utoipa::path(post, path = "/api/v1/tokens/self/revoke", tag = "tokens", responses((status = 200, body = Revoked)))]
-pub async fn revoke_self(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Revoked>> {
-    caller.audit.note("tokens.revoke-self", "", caller.accessor(), vec![]);
-    require_default(&caller)?;
-    let revoked = caller.audit.committed(|e| st.kw.revoke_accessor(caller.accessor(), e)).await?;
+pub async fn revoke_self(ctx: Ctx, _req: Request) -> ApiResult<Response> {
+    let caller = ctx.caller()?;
+    ctx.audit.note("tokens.revoke-self", "", caller.accessor(), vec![]);
+    let revoked = ctx.change(|e| ctx.st.kw.revoke_accessor(caller.accessor(), e)).await?;
     tracing::info!(accessor = %caller.accessor(), revoked, "token revoked itself");
-    Ok(Json(Revoked { revoked }))
+    Ok(Json(Revoked { revoked }).into_response())
 }
 
 /// Look up a token given in the body (its own holder, or `sudo` on `sys/tokens`).
 #[utoipa::path(post, path = "/api/v1/tokens/lookup", tag = "tokens", request_body = TokenBody, responses((status = 200, body = TokenInfo)))]
-pub async fn lookup(
-    State(st): State<AppState>,
-    caller: Caller,
-    ApiJson(body): ApiJson<TokenBody>,
-) -> ApiResult<Json<TokenInfo>> {
-    caller.audit.note("tokens.lookup", "", "", vec![]);
-    let record = st.kw.lookup_token(&parse_token(&body.token)?).await;
-    let own = record.as_ref().is_ok_and(|r| r.accessor == caller.accessor());
-    if !own {
-        caller.require(Capability::Sudo, SYS_TOKENS)?;
-    }
-    Ok(Json(info(record?)))
+pub async fn lookup(ctx: Ctx, req: Request) -> ApiResult<Response> {
+    let body: TokenBody = json_body(req).await?;
+    let caller = ctx.caller()?;
+    let record = ctx.st.kw.lookup_token(&parse_token(&body.token)?).await;
+    // An unknown token is only told to a caller who may look up any.
+    may_act_on(caller, record.as_ref().map_or("", |r| r.accessor.as_str()))?;
+    Ok(Json(info(record?)).into_response())
 }
 
 /// Revoke a token given in the body, with its descendants.
 #[utoipa::path(post, path = "/api/v1/tokens/revoke", tag = "tokens", request_body = TokenBody, responses((status = 200, body = Revoked)))]
-pub async fn revoke(
-    State(st): State<AppState>,
-    caller: Caller,
-    ApiJson(body): ApiJson<TokenBody>,
-) -> ApiResult<Json<Revoked>> {
-    caller.audit.note("tokens.revoke", "", "", vec![]);
-    let record = st.kw.lookup_token(&parse_token(&body.token)?).await;
-    if !record.as_ref().is_ok_and(|r| r.accessor == caller.accessor()) {
-        caller.require(Capability::Sudo, SYS_TOKENS)?;
-    }
+pub async fn revoke(ctx: Ctx, req: Request) -> ApiResult<Response> {
+    let body: TokenBody = json_body(req).await?;
+    let caller = ctx.caller()?;
+    let record = ctx.st.kw.lookup_token(&parse_token(&body.token)?).await;
+    may_act_on(caller, record.as_ref().map_or("", |r| r.accessor.as_str()))?;
     let accessor = record?.accessor;
-    caller.audit.note("tokens.revoke", "", &accessor, vec![]);
-    let revoked = caller.audit.committed(|e| st.kw.revoke_accessor(&accessor, e)).await?;
+    ctx.audit.note("tokens.revoke", "", &accessor, vec![]);
+    let revoked = ctx.change(|e| ctx.st.kw.revoke_accessor(&accessor, e)).await?;
     tracing::info!(accessor = %caller.accessor(), revoked_accessor = %accessor, revoked, "token revoked");
-    Ok(Json(Revoked { revoked }))
+    Ok(Json(Revoked { revoked }).into_response())
 }
 
 /// Look up a token by accessor.
 #[utoipa::path(get, path = "/api/v1/tokens/accessors/{accessor}", tag = "tokens",
     params(("accessor" = String, Path)), responses((status = 200, body = TokenInfo)))]
-pub async fn lookup_accessor(
-    State(st): State<AppState>,
-    caller: Caller,
-    ApiPath(accessor): ApiPath<String>,
-) -> ApiResult<Json<TokenInfo>> {
-    caller.audit.note("tokens.lookup-accessor", "", &accessor, vec![]);
-    if accessor != caller.accessor() {
-        caller.require(Capability::Sudo, SYS_TOKENS)?;
-    }
-    Ok(Json(info(st.kw.lookup_accessor(&accessor).await?)))
+pub async fn lookup_accessor(ctx: Ctx, _req: Request) -> ApiResult<Response> {
+    may_act_on(ctx.caller()?, ctx.param("accessor"))?;
+    Ok(Json(info(ctx.st.kw.lookup_accessor(ctx.param("accessor")).await?)).into_response())
 }
 
 /// Revoke a token by accessor, with its descendants.
 #[utoipa::path(delete, path = "/api/v1/tokens/accessors/{accessor}", tag = "tokens",
     params(("accessor" = String, Path)), responses((status = 200, body = Revoked)))]
-pub async fn revoke_accessor(
-    State(st): State<AppState>,
-    caller: Caller,
-    ApiPath(accessor): ApiPath<String>,
-) -> ApiResult<Json<Revoked>> {
-    caller.audit.note("tokens.revoke", "", &accessor, vec![]);
-    if accessor != caller.accessor() {
-        caller.require(Capability::Sudo, SYS_TOKENS)?;
-    }
-    let revoked = caller.audit.committed(|e| st.kw.revoke_accessor(&accessor, e)).await?;
+pub async fn revoke_accessor(ctx: Ctx, _req: Request) -> ApiResult<Response> {
+    let caller = ctx.caller()?;
+    let accessor = ctx.param("accessor").to_owned();
+    may_act_on(caller, &accessor)?;
+    let revoked = ctx.change(|e| ctx.st.kw.revoke_accessor(&accessor, e)).await?;
     tracing::info!(accessor = %caller.accessor(), revoked_accessor = %accessor, revoked, "token revoked");
-    Ok(Json(Revoked { revoked }))
+    Ok(Json(Revoked { revoked }).into_response())
 }

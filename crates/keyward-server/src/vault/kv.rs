@@ -11,10 +11,9 @@ use keyward_core::{
 };
 use serde_json::{json, Map, Value};
 
-use super::{denied, done, envelope, not_found, require, unsupported, Op, VaultReq};
-use crate::app::AppState;
-use crate::auth::Caller;
+use super::{done, envelope, not_found, Op, VaultReq};
 use crate::error::{ApiError, ApiResult};
+use crate::pipeline::Ctx;
 
 fn version_meta(meta: &SecretMeta, v: &SecretVersion) -> Value {
     json!({
@@ -86,157 +85,123 @@ fn require_merge_patch(req: &VaultReq) -> ApiResult<()> {
     }
 }
 
-pub(super) async fn route(
-    st: &AppState,
-    caller: &Caller,
-    req: &VaultReq,
-    mount: &str,
-    rest: &str,
-) -> ApiResult<Response> {
-    let (family, path) = rest.split_once('/').unwrap_or((rest, ""));
-    match family {
-        "config" if path.is_empty() => config(st, caller, req, mount).await,
-        "data" => data(st, caller, req, mount, path).await,
-        "metadata" => metadata(st, caller, req, mount, path).await,
-        "subkeys" => subkeys(st, caller, req, mount, path).await,
-        "delete" | "undelete" | "destroy" => versions(st, caller, req, mount, family, path).await,
-        _ => Err(ApiError::not_found(format!(
-            "no handler for route \"{mount}/{family}\": KV v2 paths are data/, metadata/, delete/, undelete/, destroy/, \
-             subkeys/ and config"
-        ))),
-    }
+/// The route's mount and secret path (validated).
+fn located(ctx: &Ctx) -> ApiResult<(String, String)> {
+    let (mount, path) = (ctx.param("mount").to_owned(), ctx.param("path").to_owned());
+    secret_path(&path)?;
+    Ok((mount, path))
 }
 
-async fn config(st: &AppState, caller: &Caller, req: &VaultReq, mount: &str) -> ApiResult<Response> {
-    caller.audit.note("kv.config", mount, "", vec![]);
-    match req.op {
-        Op::Read => {
-            if !caller.inner.acl.touches_mount(mount) {
-                return Err(denied());
-            }
-            let c = st.kw.kv_config(mount).await?;
-            Ok(envelope(
-                req,
-                json!({
-                    "max_versions": c.max_versions, "cas_required": c.cas_required,
-                    "delete_version_after": format_duration(c.delete_version_after_secs.unsigned_abs()),
-                }),
-                vec![],
-            ))
-        }
-        Op::Write => {
-            require(caller, Capability::Sudo, "sys/mounts")?;
-            let mut c = st.kw.kv_config(mount).await?;
-            if let Some(m) = req.uint("max_versions")? {
-                c.max_versions = u32::try_from(m).map_err(|_| ApiError::bad_request("max_versions is too large"))?;
-            }
-            if let Some(b) = req.bool("cas_required")? {
-                c.cas_required = b;
-            }
-            if let Some(d) = req.duration("delete_version_after")? {
-                c.delete_version_after_secs = i64::try_from(d).map_err(|_| ApiError::bad_request("too long"))?;
-            }
-            caller.audit.committed(|e| st.kw.kv_configure(mount, c, e)).await?;
-            Ok(done(req, vec![]))
-        }
-        _ => Err(unsupported(req)),
-    }
+/// `GET {mount}/config`: the engine's settings.
+pub(crate) async fn read_config(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let c = ctx.st.kw.kv_config(ctx.param("mount")).await?;
+    let data = json!({
+        "max_versions": c.max_versions, "cas_required": c.cas_required,
+        "delete_version_after": format_duration(c.delete_version_after_secs.unsigned_abs()),
+    });
+    Ok(envelope(&req, data, vec![]))
 }
 
-async fn data(st: &AppState, caller: &Caller, req: &VaultReq, mount: &str, path: &str) -> ApiResult<Response> {
-    secret_path(path)?;
-    let t = target(mount, path);
-    match req.op {
-        Op::Read => {
-            caller.audit.note("kv.read", mount, path, vec![]);
-            require(caller, Capability::Read, &t)?;
-            let version =
-                super::uint_of("version", req.query.get("version").map(|v| Value::String(v.clone())).as_ref())?;
-            let r = match st.kw.kv_read(mount, path, version).await {
-                Err(CoreError::NotFound(_)) => return Err(not_found()),
-                other => other?,
-            };
-            caller.audit.detail("version", r.version.version);
-            let metadata = version_meta(&r.meta, &r.version);
-            let Some(data) = r.data else {
-                // Soft-deleted or destroyed: 404, but the metadata still comes back (hvac reads it).
-                let body = json!({ "errors": [], "data": { "data": null, "metadata": metadata } });
-                return Ok((StatusCode::NOT_FOUND, Json(body)).into_response());
-            };
-            let names: Vec<String> = data.fields().keys().cloned().collect();
-            caller.audit.note("kv.read", mount, path, names);
-            st.audit.counters.reveals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Ok(envelope(req, json!({ "data": data.fields(), "metadata": metadata }), vec![]))
-        }
-        Op::Write | Op::Patch => {
-            let patching = req.op == Op::Patch;
-            if patching {
-                require_merge_patch(req)?;
-            }
-            let data = data_of(req)?;
-            let cas = cas(req)?;
-            let names: Vec<String> = data.fields().keys().cloned().collect();
-            caller.audit.note(if patching { "kv.patch" } else { "kv.write" }, mount, path, names);
-            let may = |c| caller.can(c, &t);
-            let summary = if patching {
-                require(caller, Capability::Patch, &t)?;
-                let entry = caller.audit.for_transaction();
-                st.kw.kv_merge_patch(mount, path, data, cas, may(Capability::Read), caller.accessor(), entry).await
-            } else {
-                if !(may(Capability::Create) || may(Capability::Update)) {
-                    return Err(denied());
-                }
-                let entry = caller.audit.for_transaction();
-                let rights = (may(Capability::Create), may(Capability::Update), may(Capability::Read));
-                st.kw.kv_write(mount, path, data, cas, rights, caller.accessor(), entry).await
-            }
-            .inspect_err(|_| caller.audit.transaction_failed());
-            let summary = match summary {
-                Err(CoreError::NotFound(_)) if patching => return Err(not_found()),
-                other => other?,
-            };
-            tracing::info!(accessor = %caller.accessor(), mount = %mount, path = %path, version = summary.version, "secret written (vault api)");
-            let (meta, v) = st.kw.kv_version_meta(mount, path, summary.version).await?;
-            Ok(envelope(req, version_meta(&meta, &v), vec![]))
-        }
-        Op::Delete => {
-            caller.audit.note("kv.delete", mount, path, vec![]);
-            require(caller, Capability::Delete, &t)?;
-            let entry = caller.audit.for_transaction();
-            st.kw
-                .kv_versions(mount, path, VersionAction::Delete, vec![], entry)
-                .await
-                .inspect_err(|_| caller.audit.transaction_failed())?;
-            Ok(done(req, vec![]))
-        }
-        Op::List => Err(unsupported(req)),
+/// `POST {mount}/config`: change the engine's settings.
+pub(crate) async fn write_config(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let mount = ctx.param("mount").to_owned();
+    let mut c = ctx.st.kw.kv_config(&mount).await?;
+    if let Some(m) = req.uint("max_versions")? {
+        c.max_versions = u32::try_from(m).map_err(|_| ApiError::bad_request("max_versions is too large"))?;
     }
+    if let Some(b) = req.bool("cas_required")? {
+        c.cas_required = b;
+    }
+    if let Some(d) = req.duration("delete_version_after")? {
+        c.delete_version_after_secs = i64::try_from(d).map_err(|_| ApiError::bad_request("too long"))?;
+    }
+    ctx.change(|e| ctx.st.kw.kv_configure(&mount, c, e)).await?;
+    Ok(done(&req, vec![]))
 }
 
-async fn versions(
-    st: &AppState,
-    caller: &Caller,
-    req: &VaultReq,
-    mount: &str,
-    family: &str,
-    path: &str,
-) -> ApiResult<Response> {
-    secret_path(path)?;
-    if req.op != Op::Write {
-        return Err(unsupported(req));
-    }
-    let (action, cap, op) = match family {
-        "delete" => (VersionAction::Delete, Capability::Delete, "kv.delete"),
-        "undelete" => (VersionAction::Undelete, Capability::Update, "kv.undelete"),
-        _ => (VersionAction::Destroy, Capability::Destroy, "kv.destroy"),
+/// `GET {mount}/data/{path}`: a version's plaintext (the current one unless `?version=`).
+pub(crate) async fn read_data(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, path) = located(&ctx)?;
+    let version = super::uint_of("version", req.query.get("version").map(|v| Value::String(v.clone())).as_ref())?;
+    let r = match ctx.st.kw.kv_read(&mount, &path, version).await {
+        Err(CoreError::NotFound(_)) => return Err(not_found()),
+        other => other?,
     };
-    caller.audit.note(op, mount, path, vec![]);
-    require(caller, cap, &target(mount, path))?;
-    let versions = versions_of(req)?;
-    caller.audit.detail("versions", json!(versions));
-    let entry = caller.audit.for_transaction();
-    st.kw.kv_versions(mount, path, action, versions, entry).await.inspect_err(|_| caller.audit.transaction_failed())?;
-    Ok(done(req, vec![]))
+    ctx.audit.detail("version", r.version.version);
+    let metadata = version_meta(&r.meta, &r.version);
+    let Some(data) = r.data else {
+        // Soft-deleted or destroyed: 404, but the metadata still comes back (hvac reads it).
+        let body = json!({ "errors": [], "data": { "data": null, "metadata": metadata } });
+        return Ok((StatusCode::NOT_FOUND, Json(body)).into_response());
+    };
+    let names: Vec<String> = data.fields().keys().cloned().collect();
+    ctx.audit.note(ctx.op_id, &mount, &path, names);
+    ctx.st.audit.counters.reveals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(envelope(&req, json!({ "data": data.fields(), "metadata": metadata }), vec![]))
+}
+
+/// `POST {mount}/data/{path}` (replace the whole map, as a new version) and `PATCH` (a JSON merge
+/// patch of the live current version).
+pub(crate) async fn write_data(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, path) = located(&ctx)?;
+    let caller = ctx.caller()?;
+    let patching = req.op == Op::Patch;
+    if patching {
+        require_merge_patch(&req)?;
+    }
+    let data = data_of(&req)?;
+    let cas = cas(&req)?;
+    let names: Vec<String> = data.fields().keys().cloned().collect();
+    ctx.audit.note(ctx.op_id, &mount, &path, names);
+    let t = target(&mount, &path);
+    let may = |c| caller.can(c, &t);
+    let (st, accessor) = (&ctx.st, caller.accessor());
+    let summary = match patching {
+        true => {
+            ctx.change(|e| st.kw.kv_merge_patch(&mount, &path, data, cas, may(Capability::Read), accessor, e)).await
+        }
+        false => {
+            let rights = (may(Capability::Create), may(Capability::Update), may(Capability::Read));
+            ctx.change(|e| st.kw.kv_write(&mount, &path, data, cas, rights, accessor, e)).await
+        }
+    };
+    let summary = match summary {
+        Err(e) if patching && e.status() == StatusCode::NOT_FOUND => return Err(not_found()),
+        other => other?,
+    };
+    tracing::info!(accessor = %accessor, mount = %mount, path = %path, version = summary.version, "secret written (vault api)");
+    let (meta, v) = st.kw.kv_version_meta(&mount, &path, summary.version).await?;
+    Ok(envelope(&req, version_meta(&meta, &v), vec![]))
+}
+
+/// `DELETE {mount}/data/{path}`: soft-delete the current version.
+pub(crate) async fn delete_data(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, path) = located(&ctx)?;
+    ctx.change(|e| ctx.st.kw.kv_versions(&mount, &path, VersionAction::Delete, vec![], e)).await?;
+    Ok(done(&req, vec![]))
+}
+
+async fn change_versions(ctx: Ctx, req: VaultReq, action: VersionAction) -> ApiResult<Response> {
+    let (mount, path) = located(&ctx)?;
+    let versions = versions_of(&req)?;
+    ctx.audit.detail("versions", json!(versions));
+    ctx.change(|e| ctx.st.kw.kv_versions(&mount, &path, action, versions, e)).await?;
+    Ok(done(&req, vec![]))
+}
+
+/// `POST {mount}/delete/{path}`: soft-delete versions.
+pub(crate) async fn delete_versions(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    change_versions(ctx, req, VersionAction::Delete).await
+}
+
+/// `POST {mount}/undelete/{path}`: undo soft deletes.
+pub(crate) async fn undelete_versions(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    change_versions(ctx, req, VersionAction::Undelete).await
+}
+
+/// `POST {mount}/destroy/{path}`: destroy versions for good.
+pub(crate) async fn destroy_versions(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    change_versions(ctx, req, VersionAction::Destroy).await
 }
 
 fn metadata_update(req: &VaultReq, patching: bool) -> ApiResult<MetadataUpdate> {
@@ -274,99 +239,75 @@ fn metadata_update(req: &VaultReq, patching: bool) -> ApiResult<MetadataUpdate> 
     Ok(u)
 }
 
-async fn metadata(st: &AppState, caller: &Caller, req: &VaultReq, mount: &str, path: &str) -> ApiResult<Response> {
-    if req.op == Op::List {
-        return list(st, caller, req, mount, path).await;
+/// `GET {mount}/metadata/{path}`: the secret's metadata and versions (nothing decrypted).
+pub(crate) async fn read_metadata(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, path) = located(&ctx)?;
+    let (meta, versions) = match ctx.st.kw.kv_metadata(&mount, &path).await {
+        Err(CoreError::NotFound(_)) => return Err(not_found()),
+        other => other?,
+    };
+    let mut vs = Map::new();
+    for v in &versions {
+        vs.insert(
+            v.version.to_string(),
+            json!({
+                "created_time": format_rfc3339(v.created_at),
+                "deletion_time": v.deletion_time.map(format_rfc3339).unwrap_or_default(),
+                "destroyed": v.destroyed,
+            }),
+        );
     }
-    secret_path(path)?;
-    let t = target(mount, path);
-    match req.op {
-        Op::Read => {
-            caller.audit.note("kv.metadata.read", mount, path, vec![]);
-            require(caller, Capability::List, &t)?;
-            let (meta, versions) = match st.kw.kv_metadata(mount, path).await {
-                Err(CoreError::NotFound(_)) => return Err(not_found()),
-                other => other?,
-            };
-            let mut vs = Map::new();
-            for v in &versions {
-                vs.insert(
-                    v.version.to_string(),
-                    json!({
-                        "created_time": format_rfc3339(v.created_at),
-                        "deletion_time": v.deletion_time.map(format_rfc3339).unwrap_or_default(),
-                        "destroyed": v.destroyed,
-                    }),
-                );
-            }
-            Ok(envelope(
-                req,
-                json!({
-                    "cas_required": meta.cas_required,
-                    "created_time": format_rfc3339(meta.created_at),
-                    "current_version": meta.current_version,
-                    "custom_metadata": custom(&meta),
-                    "delete_version_after": format_duration(meta.delete_version_after_secs.unsigned_abs()),
-                    "max_versions": meta.max_versions,
-                    "oldest_version": if meta.current_version == 0 { 0 } else { meta.oldest_version },
-                    "updated_time": format_rfc3339(meta.updated_at),
-                    "versions": vs,
-                }),
-                vec![],
-            ))
-        }
-        Op::Write | Op::Patch => {
-            let patching = req.op == Op::Patch;
-            if patching {
-                require_merge_patch(req)?;
-            }
-            caller.audit.note("kv.metadata.write", mount, path, vec![]);
-            // Creating the secret takes `create`, changing it `update` (decided under the row lock).
-            let (may_create, may_change) = (caller.can(Capability::Create, &t), caller.can(Capability::Update, &t));
-            if !may_create && !may_change {
-                return Err(denied());
-            }
-            let update =
-                MetadataUpdate { may_create: may_create && !patching, may_change, ..metadata_update(req, patching)? };
-            if patching {
-                // PATCH changes an existing entry only.
-                if let Err(CoreError::NotFound(_)) = st.kw.kv_metadata(mount, path).await {
-                    return Err(not_found());
-                }
-            }
-            let entry = caller.audit.for_transaction();
-            st.kw
-                .kv_write_metadata(mount, path, update, entry)
-                .await
-                .inspect_err(|_| caller.audit.transaction_failed())?;
-            Ok(done(req, vec![]))
-        }
-        Op::Delete => {
-            caller.audit.note("kv.metadata.delete", mount, path, vec![]);
-            require(caller, Capability::Destroy, &t)?;
-            let entry = caller.audit.for_transaction();
-            match st.kw.delete_secret(mount, path, entry).await {
-                Ok(()) => {}
-                Err(CoreError::NotFound(_)) => caller.audit.transaction_failed(),
-                Err(e) => {
-                    caller.audit.transaction_failed();
-                    return Err(e.into());
-                }
-            }
-            tracing::info!(accessor = %caller.accessor(), mount = %mount, path = %path, "secret deleted with every version (vault api)");
-            Ok(done(req, vec![]))
-        }
-        Op::List => Err(unsupported(req)),
-    }
+    let data = json!({
+        "cas_required": meta.cas_required,
+        "created_time": format_rfc3339(meta.created_at),
+        "current_version": meta.current_version,
+        "custom_metadata": custom(&meta),
+        "delete_version_after": format_duration(meta.delete_version_after_secs.unsigned_abs()),
+        "max_versions": meta.max_versions,
+        "oldest_version": if meta.current_version == 0 { 0 } else { meta.oldest_version },
+        "updated_time": format_rfc3339(meta.updated_at),
+        "versions": vs,
+    });
+    Ok(envelope(&req, data, vec![]))
 }
 
-/// LIST: the immediate children of a folder (`foo`, and `bar/` for folders), each shown only
-/// when the caller may list some secret under it; an empty result is 404.
-async fn list(st: &AppState, caller: &Caller, req: &VaultReq, mount: &str, folder: &str) -> ApiResult<Response> {
-    caller.audit.note("kv.list", mount, folder, vec![]);
-    if !caller.inner.acl.touches_mount(mount) {
-        return Err(denied());
+/// `POST|PATCH {mount}/metadata/{path}`: change a secret's metadata; POST creates it (`create`),
+/// PATCH changes an existing one only.
+pub(crate) async fn write_metadata(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, path) = located(&ctx)?;
+    let caller = ctx.caller()?;
+    let patching = req.op == Op::Patch;
+    if patching {
+        require_merge_patch(&req)?;
+        if let Err(CoreError::NotFound(_)) = ctx.st.kw.kv_metadata(&mount, &path).await {
+            return Err(not_found());
+        }
     }
+    // Creating the secret takes `create`, changing it `update` (decided under the row lock).
+    let t = target(&mount, &path);
+    let (may_create, may_change) = (caller.can(Capability::Create, &t), caller.can(Capability::Update, &t));
+    let update = MetadataUpdate { may_create: may_create && !patching, may_change, ..metadata_update(&req, patching)? };
+    ctx.change(|e| ctx.st.kw.kv_write_metadata(&mount, &path, update, e)).await?;
+    Ok(done(&req, vec![]))
+}
+
+/// `DELETE {mount}/metadata/{path}`: the secret with every version, for good (as Vault: no
+/// error when it does not exist).
+pub(crate) async fn delete_metadata(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, path) = located(&ctx)?;
+    match ctx.audit.committed(|e| ctx.st.kw.delete_secret(&mount, &path, e)).await {
+        Ok(()) | Err(CoreError::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(accessor = %ctx.caller()?.accessor(), mount = %mount, path = %path, "secret deleted with every version (vault api)");
+    Ok(done(&req, vec![]))
+}
+
+/// `LIST {mount}/metadata/{folder}`: the immediate children of a folder (`foo`, and `bar/` for
+/// folders), each shown only when the caller may list some secret under it; none is 404.
+pub(crate) async fn list(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let caller = ctx.caller()?;
+    let (mount, folder) = (ctx.param("mount"), ctx.param("path"));
     let prefix = if folder.is_empty() {
         String::new()
     } else {
@@ -374,7 +315,7 @@ async fn list(st: &AppState, caller: &Caller, req: &VaultReq, mount: &str, folde
         format!("{folder}/")
     };
     let mut keys = BTreeSet::new();
-    for p in st.kw.kv_paths(mount, &prefix).await? {
+    for p in ctx.st.kw.kv_paths(mount, &prefix).await? {
         let rest = &p[prefix.len()..];
         let key = match rest.split_once('/') {
             Some((dir, _)) => format!("{dir}/"),
@@ -387,7 +328,7 @@ async fn list(st: &AppState, caller: &Caller, req: &VaultReq, mount: &str, folde
     if keys.is_empty() {
         return Err(not_found());
     }
-    Ok(envelope(req, json!({ "keys": keys }), vec![]))
+    Ok(envelope(&req, json!({ "keys": keys }), vec![]))
 }
 
 fn subkeys_of(v: &Value, depth: u64, level: u64) -> Value {
@@ -399,15 +340,11 @@ fn subkeys_of(v: &Value, depth: u64, level: u64) -> Value {
     }
 }
 
-async fn subkeys(st: &AppState, caller: &Caller, req: &VaultReq, mount: &str, path: &str) -> ApiResult<Response> {
-    secret_path(path)?;
-    if req.op != Op::Read {
-        return Err(unsupported(req));
-    }
-    caller.audit.note("kv.subkeys", mount, path, vec![]);
-    require(caller, Capability::List, &target(mount, path))?;
+/// `GET {mount}/subkeys/{path}`: the map's keys, every leaf `null` (nothing decrypted leaves).
+pub(crate) async fn subkeys(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, path) = located(&ctx)?;
     let q = |k: &str| super::uint_of(k, req.query.get(k).map(|v| Value::String(v.clone())).as_ref());
-    let r = match st.kw.kv_read(mount, path, q("version")?).await {
+    let r = match ctx.st.kw.kv_read(&mount, &path, q("version")?).await {
         Err(CoreError::NotFound(_)) => return Err(not_found()),
         other => other?,
     };
@@ -418,7 +355,7 @@ async fn subkeys(st: &AppState, caller: &Caller, req: &VaultReq, mount: &str, pa
     };
     let depth = q("depth")?.unwrap_or(0);
     let keys: Map<String, Value> = data.fields().iter().map(|(k, v)| (k.clone(), subkeys_of(v, depth, 1))).collect();
-    Ok(envelope(req, json!({ "subkeys": keys, "metadata": metadata }), vec![]))
+    Ok(envelope(&req, json!({ "subkeys": keys, "metadata": metadata }), vec![]))
 }
 
 #[cfg(test)]

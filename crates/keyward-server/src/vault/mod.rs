@@ -1,43 +1,28 @@
-//! The Vault-compatible API under `/v1`: one dispatcher for every path, because Vault routes by
-//! mount (found at request time), uses the `LIST` method (or `GET ?list=true`) and treats PUT and
-//! POST alike. Every request goes through the same authentication, policies, audit and rate
-//! limits as the native API; only the shapes differ (`{"errors": […]}`, the response envelope,
-//! 403 for an unknown token).
-mod kv;
+//! The Vault-compatible API under `/v1`: Vault's shapes (`{"errors": […]}`, the response
+//! envelope, 403 for an unknown token) over the same operations as the native API. Its routes are
+//! rows of the operation table, matched by the pipeline (`pipeline/vault_paths.rs`), since Vault
+//! routes by mount and uses a `LIST` method; the handlers here are given the parsed request.
+pub(crate) mod kv;
 pub(crate) mod openapi;
-mod sys;
-mod token;
-mod transit;
+pub(crate) mod probes;
+pub(crate) mod sys;
+pub(crate) mod token;
+pub(crate) mod transit;
 
 use std::collections::HashMap;
 
 use axum::body::Body;
-use axum::extract::{Query, Request, State};
+use axum::extract::Query;
 use axum::http::request::Parts;
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use keyward_core::MountKind;
+use keyward_core::AuditEntry;
 use serde_json::{json, Map, Value};
 
-use crate::app::{AppState, MAX_BODY};
-use crate::auth::Caller;
+use crate::app::MAX_BODY;
 use crate::error::{ApiError, ApiResult};
-
-/// The operation of a Vault request, after folding PUT into POST and `?list=true` into LIST.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Op {
-    /// GET (or HEAD).
-    Read,
-    /// LIST, or GET with `list=true`.
-    List,
-    /// POST or PUT.
-    Write,
-    /// PATCH.
-    Patch,
-    /// DELETE.
-    Delete,
-}
+pub(crate) use crate::pipeline::VaultOp as Op;
 
 /// A parsed Vault request.
 #[derive(Debug)]
@@ -51,6 +36,8 @@ pub(crate) struct VaultReq {
     /// Whether the body was sent as `application/merge-patch+json`.
     pub merge_patch: bool,
     pub request_id: String,
+    /// What the request itself tells an audit entry (id, client address, user agent).
+    pub entry: AuditEntry,
 }
 
 impl VaultReq {
@@ -172,45 +159,10 @@ pub(crate) fn denied() -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "forbidden", "permission denied").vault()
 }
 
-/// 405 for an operation a path does not support.
-pub(crate) fn unsupported(req: &VaultReq) -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("unsupported operation on {:?}", crate::audit::redact_path(&req.path)),
-    )
-}
-
-/// Requires a capability on a native target, as 403 "permission denied".
-pub(crate) fn require(caller: &Caller, cap: keyward_core::Capability, target: &str) -> ApiResult<()> {
-    if caller.can(cap, target) {
-        Ok(())
-    } else {
-        Err(denied())
-    }
-}
-
-fn op_of(method: &Method, query: &HashMap<String, String>) -> Option<Op> {
-    Some(match method.as_str() {
-        "GET" | "HEAD" if query.get("list").is_some_and(|v| v == "true" || v == "1") => Op::List,
-        "GET" | "HEAD" => Op::Read,
-        "LIST" => Op::List,
-        "POST" | "PUT" => Op::Write,
-        "PATCH" => Op::Patch,
-        "DELETE" => Op::Delete,
-        _ => return None,
-    })
-}
-
-async fn parse(parts: &Parts, body: Body) -> ApiResult<VaultReq> {
+/// Parses a Vault request's query and JSON body (the pipeline has found its operation and path).
+pub(crate) async fn parse(parts: &Parts, body: Body, op: Op, path: String) -> ApiResult<VaultReq> {
     let query: HashMap<String, String> =
         Query::try_from_uri(&parts.uri).map(|q: Query<HashMap<String, String>>| q.0).unwrap_or_default();
-    let op = op_of(&parts.method, &query).ok_or_else(|| {
-        ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "unsupported HTTP method")
-    })?;
-    // Inside the `/v1` nest the URI has lost its prefix; the original one has it.
-    let uri = parts.extensions.get::<axum::extract::OriginalUri>().map_or(&parts.uri, |o| &o.0);
-    let path = uri.path().strip_prefix("/v1/").unwrap_or_default().trim_end_matches('/').to_owned();
     let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("request body exceeds {MAX_BODY} bytes"))
     })?;
@@ -225,6 +177,7 @@ async fn parse(parts: &Parts, body: Body) -> ApiResult<VaultReq> {
     };
     let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let request_id = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let entry = crate::audit::request_entry(&parts.headers, crate::auth::client_ip(parts));
     Ok(VaultReq {
         op,
         path,
@@ -232,52 +185,6 @@ async fn parse(parts: &Parts, body: Body) -> ApiResult<VaultReq> {
         body,
         merge_patch: content_type.starts_with("application/merge-patch+json"),
         request_id,
+        entry,
     })
-}
-
-async fn authenticate(parts: &mut Parts, st: &AppState) -> ApiResult<Caller> {
-    use axum::extract::FromRequestParts;
-    Caller::from_request_parts(parts, st).await.map_err(|e| match e.status() {
-        StatusCode::UNAUTHORIZED => denied(),
-        _ => e,
-    })
-}
-
-/// Entry point for every `/v1/…` path not served by a fixed route.
-pub async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
-    let (mut parts, body) = req.into_parts();
-    let result = async {
-        let caller = authenticate(&mut parts, &st).await?;
-        let req = parse(&parts, body).await?;
-        route(&st, &caller, &req).await
-    }
-    .await;
-    result.unwrap_or_else(|e| e.vault().into_response())
-}
-
-async fn route(st: &AppState, caller: &Caller, req: &VaultReq) -> ApiResult<Response> {
-    let (first, rest) = req.path.split_once('/').unwrap_or((req.path.as_str(), ""));
-    match first {
-        "sys" => sys::route(st, caller, req, rest).await,
-        "auth" => match rest.split_once('/') {
-            Some(("token", op)) => token::route(st, caller, req, op).await,
-            _ if rest == "token" => Err(unsupported(req)),
-            _ => Err(ApiError::not_found("only the token auth method is available").vault()),
-        },
-        "" => Err(not_found()),
-        mount => {
-            caller.audit.note("vault.request", mount, "", vec![]);
-            match st.kw.find_mount(mount).await? {
-                Some(m) if m.kind == MountKind::Kv => kv::route(st, caller, req, mount, rest).await,
-                Some(_) => transit::route(st, caller, req, mount, rest).await,
-                None if caller.inner.acl.touches_mount(mount) || caller.inner.acl.is_root() => {
-                    Err(ApiError::not_found(format!(
-                        "no handler for route {:?}: route entry not found",
-                        crate::audit::redact_path(&req.path)
-                    )))
-                }
-                None => Err(denied()),
-            }
-        }
-    }
 }

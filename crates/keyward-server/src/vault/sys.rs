@@ -3,36 +3,12 @@ use axum::response::Response;
 use keyward_core::{validate_mount_path, Capability, CoreError, Mount, MountKind, Policy};
 use serde_json::{json, Map, Value};
 
-use super::{denied, done, envelope, envelope_with, not_found, require, unsupported, Op, VaultReq};
-use crate::app::AppState;
+use super::{denied, done, envelope, envelope_with, not_found, VaultReq};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::pipeline::Ctx;
 
 const SYS_MOUNTS: &str = "sys/mounts";
-const SYS_POLICIES: &str = "sys/policies";
-
-pub(super) async fn route(st: &AppState, caller: &Caller, req: &VaultReq, rest: &str) -> ApiResult<Response> {
-    if rest == "mounts" {
-        return list_mounts(st, caller, req).await;
-    }
-    if let Some(path) = rest.strip_prefix("mounts/") {
-        return mount(st, caller, req, path).await;
-    }
-    if let Some(path) = rest.strip_prefix("internal/ui/mounts/") {
-        return ui_mount(st, caller, req, path).await;
-    }
-    if rest == "policies/acl" || rest == "policy" {
-        return list_policies(st, caller, req, rest == "policy").await;
-    }
-    if let Some(name) = rest.strip_prefix("policies/acl/") {
-        return policy(st, caller, req, name, false).await;
-    }
-    if let Some(name) = rest.strip_prefix("policy/") {
-        return policy(st, caller, req, name, true).await;
-    }
-    caller.audit.note("vault.sys", "", rest, vec![]);
-    Err(ApiError::not_found(format!("sys/{rest} is not available in keyward (see the README's Vault API table)")))
-}
 
 fn mount_entry(m: &Mount) -> Value {
     let (ty, options) = match m.kind {
@@ -59,91 +35,86 @@ fn visible(caller: &Caller, m: &Mount) -> bool {
     caller.can(Capability::Sudo, SYS_MOUNTS) || caller.inner.acl.touches_mount(&m.path)
 }
 
-async fn list_mounts(st: &AppState, caller: &Caller, req: &VaultReq) -> ApiResult<Response> {
-    caller.audit.note("vault.mounts.list", "", "", vec![]);
-    if req.op != Op::Read {
-        return Err(unsupported(req));
-    }
+/// `GET sys/mounts`: the mounts the caller may see.
+pub(crate) async fn list_mounts(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let caller = ctx.caller()?;
     let mut data = Map::new();
-    for m in st.kw.list_mounts().await?.iter().filter(|m| visible(caller, m)) {
+    for m in ctx.st.kw.list_mounts().await?.iter().filter(|m| visible(caller, m)) {
         data.insert(format!("{}/", m.path), mount_entry(m));
     }
     // Vault repeats the mount map at the top level for legacy clients.
-    Ok(envelope_with(req, Value::Object(data.clone()), vec![], data))
+    Ok(envelope_with(&req, Value::Object(data.clone()), vec![], data))
 }
 
-async fn mount(st: &AppState, caller: &Caller, req: &VaultReq, path: &str) -> ApiResult<Response> {
-    let name = path.trim_end_matches('/');
-    caller.audit.note("vault.mounts", name, "", vec![]);
-    match req.op {
-        Op::Read => {
-            let m = st.kw.store().mount(name).await.map_err(CoreError::from)?;
-            match m {
-                Some(m) if visible(caller, &m) => Ok(envelope(req, mount_entry(&m), vec![])),
-                Some(_) => Err(denied()),
-                None if caller.can(Capability::Sudo, SYS_MOUNTS) => Err(not_found()),
-                None => Err(denied()),
-            }
-        }
-        Op::Write => {
-            require(caller, Capability::Sudo, SYS_MOUNTS)?;
-            if validate_mount_path(name).is_err() {
-                return Err(ApiError::bad_request(format!(
-                    "mount path {name:?}: keyward mounts are one segment of A-Z a-z 0-9 . _ -"
-                )));
-            }
-            let ty = req.str("type")?.ok_or_else(|| ApiError::bad_request("missing \"type\" (kv or transit)"))?;
-            let version = match req.body.get("options").and_then(|o| o.get("version")) {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Number(n)) => n.to_string(),
-                _ => String::new(),
-            };
-            let mut warnings = vec![];
-            let kind = match ty {
-                "kv" | "kv-v2" | "generic" => {
-                    if version != "2" && ty != "kv-v2" {
-                        warnings.push("keyward's kv mounts are always KV version 2".to_owned());
-                    }
-                    MountKind::Kv
-                }
-                "transit" => MountKind::Transit,
-                other => {
-                    return Err(ApiError::bad_request(format!(
-                        "secrets engine type {other:?} is not supported by keyward (kv, transit)"
-                    )))
-                }
-            };
-            match caller.audit.committed(|e| st.kw.create_mount(name, kind, None, e)).await {
-                Ok(m) => tracing::info!(mount = %m.path, kind = m.kind.as_str(), "mount created (vault api)"),
-                Err(CoreError::Conflict(_)) => {
-                    return Err(ApiError::bad_request(format!("path is already in use at {name}/")))
-                }
-                Err(e) => return Err(e.into()),
-            }
-            Ok(done(req, warnings))
-        }
-        Op::Delete => {
-            require(caller, Capability::Sudo, SYS_MOUNTS)?;
-            match caller.audit.committed(|e| st.kw.delete_mount(name, e)).await {
-                Ok(keys) => {
-                    tracing::info!(mount = %name, keys_shredded = keys, "mount deleted and crypto-shredded (vault api)");
-                }
-                Err(CoreError::NotFound(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-            Ok(done(req, vec![]))
-        }
-        _ => Err(unsupported(req)),
+/// `GET sys/mounts/{mount}`.
+pub(crate) async fn read_mount(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let caller = ctx.caller()?;
+    match ctx.st.kw.find_mount(ctx.param("mount")).await? {
+        Some(m) if visible(caller, &m) => Ok(envelope(&req, mount_entry(&m), vec![])),
+        Some(_) => Err(denied()),
+        None if caller.can(Capability::Sudo, SYS_MOUNTS) => Err(not_found()),
+        None => Err(denied()),
     }
 }
 
-async fn ui_mount(st: &AppState, caller: &Caller, req: &VaultReq, path: &str) -> ApiResult<Response> {
-    let name = path.split('/').next().unwrap_or_default();
-    caller.audit.note("vault.mounts.preflight", name, "", vec![]);
-    if req.op != Op::Read {
-        return Err(unsupported(req));
+/// `POST sys/mounts/{mount}`: enable a kv (always version 2) or transit mount.
+pub(crate) async fn create_mount(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let name = ctx.param("mount").to_owned();
+    if validate_mount_path(&name).is_err() {
+        return Err(ApiError::bad_request(format!(
+            "mount path {name:?}: keyward mounts are one segment of A-Z a-z 0-9 . _ -"
+        )));
     }
-    let Some(m) = st.kw.store().mount(name).await.map_err(CoreError::from)? else {
+    let ty = req.str("type")?.ok_or_else(|| ApiError::bad_request("missing \"type\" (kv or transit)"))?;
+    let version = match req.body.get("options").and_then(|o| o.get("version")) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    let mut warnings = vec![];
+    let kind = match ty {
+        "kv" | "kv-v2" | "generic" => {
+            if version != "2" && ty != "kv-v2" {
+                warnings.push("keyward's kv mounts are always KV version 2".to_owned());
+            }
+            MountKind::Kv
+        }
+        "transit" => MountKind::Transit,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "secrets engine type {other:?} is not supported by keyward (kv, transit)"
+            )))
+        }
+    };
+    match ctx.change(|e| ctx.st.kw.create_mount(&name, kind, None, e)).await {
+        Ok(m) => tracing::info!(mount = %m.path, kind = m.kind.as_str(), "mount created (vault api)"),
+        Err(e) if e.status() == axum::http::StatusCode::CONFLICT => {
+            return Err(ApiError::bad_request(format!("path is already in use at {name}/")))
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(done(&req, warnings))
+}
+
+/// `DELETE sys/mounts/{mount}`: disable a mount, crypto-shredding it (as Vault: no error when
+/// it does not exist).
+pub(crate) async fn delete_mount(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let name = ctx.param("mount").to_owned();
+    match ctx.audit.committed(|e| ctx.st.kw.delete_mount(&name, e)).await {
+        Ok(keys) => {
+            tracing::info!(mount = %name, keys_shredded = keys, "mount deleted and crypto-shredded (vault api)")
+        }
+        Err(CoreError::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(done(&req, vec![]))
+}
+
+/// `GET sys/internal/ui/mounts/{path}`: the mount holding a path (clients detect KV versions).
+pub(crate) async fn ui_mount(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let caller = ctx.caller()?;
+    let name = ctx.param("path").split('/').next().unwrap_or_default();
+    let Some(m) = ctx.st.kw.find_mount(name).await? else {
         return Err(if caller.can(Capability::Sudo, SYS_MOUNTS) { not_found() } else { denied() });
     };
     if !visible(caller, &m) {
@@ -151,27 +122,23 @@ async fn ui_mount(st: &AppState, caller: &Caller, req: &VaultReq, path: &str) ->
     }
     let mut entry = mount_entry(&m);
     entry["path"] = json!(format!("{}/", m.path));
-    Ok(envelope(req, entry, vec![]))
+    Ok(envelope(&req, entry, vec![]))
 }
 
-async fn list_policies(st: &AppState, caller: &Caller, req: &VaultReq, legacy: bool) -> ApiResult<Response> {
-    caller.audit.note("vault.policies.list", "", "", vec![]);
-    require(caller, Capability::Sudo, SYS_POLICIES)?;
-    let names = st.kw.list_policies().await?;
-    match (req.op, legacy) {
-        (Op::List, _) => Ok(envelope(req, json!({ "keys": names }), vec![])),
-        (Op::Read, true) => {
-            // The legacy list answers `policies` both in `data` and at the top level.
-            let mut top = Map::new();
-            top.insert("keys".into(), json!(names));
-            top.insert("policies".into(), json!(names));
-            Ok(envelope_with(req, json!({ "keys": names, "policies": names }), vec![], top))
-        }
-        _ => Err(unsupported(req)),
-    }
+/// `LIST sys/policies/acl`: policy names.
+pub(crate) async fn list_policies(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    Ok(envelope(&req, json!({ "keys": ctx.st.kw.list_policies().await? }), vec![]))
 }
 
-/// A native policy shown as HCL-shaped text (it was not written through the Vault API).
+/// `GET sys/policy`: policy names, in `data` and at the top level (the legacy form).
+pub(crate) async fn list_policies_legacy(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let names = ctx.st.kw.list_policies().await?;
+    let mut top = Map::new();
+    top.insert("keys".into(), json!(names));
+    top.insert("policies".into(), json!(names));
+    Ok(envelope_with(&req, json!({ "keys": names, "policies": names }), vec![], top))
+}
+
 fn render_native(p: &Policy) -> String {
     let mut out = format!("# keyward native policy {:?} (rules on <mount>/<path>)\n", p.name);
     for r in &p.rules {
@@ -181,35 +148,44 @@ fn render_native(p: &Policy) -> String {
     out
 }
 
-async fn policy(st: &AppState, caller: &Caller, req: &VaultReq, name: &str, legacy: bool) -> ApiResult<Response> {
-    caller.audit.note("vault.policy", "", name, vec![]);
-    require(caller, Capability::Sudo, SYS_POLICIES)?;
-    match req.op {
-        Op::Read => {
-            let p = match st.kw.read_policy(name).await {
-                Err(CoreError::NotFound(_)) => return Err(not_found()),
-                other => other?,
-            };
-            let text = p.hcl.clone().unwrap_or_else(|| render_native(&p));
-            let field = if legacy { "rules" } else { "policy" };
-            Ok(envelope(req, json!({ "name": p.name, field: text }), vec![]))
-        }
-        Op::Write => {
-            let text = match (req.str("policy")?, req.str("rules")?) {
-                (Some(t), _) | (None, Some(t)) => t.to_owned(),
-                (None, None) => return Err(ApiError::bad_request("missing \"policy\" (the HCL text)")),
-            };
-            let warnings = caller.audit.committed(|e| st.kw.write_policy_hcl(name, &text, e)).await?;
-            tracing::info!(policy = %name, "policy written (vault api)");
-            Ok(done(req, warnings))
-        }
-        Op::Delete => {
-            match caller.audit.committed(|e| st.kw.delete_policy(name, e)).await {
-                Ok(()) | Err(CoreError::NotFound(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-            Ok(done(req, vec![]))
-        }
-        _ => Err(unsupported(req)),
+async fn read_policy_as(ctx: Ctx, req: VaultReq, field: &str) -> ApiResult<Response> {
+    let p = match ctx.st.kw.read_policy(ctx.param("name")).await {
+        Err(CoreError::NotFound(_)) => return Err(not_found()),
+        other => other?,
+    };
+    let text = p.hcl.clone().unwrap_or_else(|| render_native(&p));
+    Ok(envelope(&req, json!({ "name": p.name, field: text }), vec![]))
+}
+
+/// `GET sys/policies/acl/{name}`: the policy as written (`policy`).
+pub(crate) async fn read_policy(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    read_policy_as(ctx, req, "policy").await
+}
+
+/// `GET sys/policy/{name}`: the policy as written (the legacy form: `rules`).
+pub(crate) async fn read_policy_legacy(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    read_policy_as(ctx, req, "rules").await
+}
+
+/// `PUT sys/policies/acl/{name}` (and the legacy `sys/policy/{name}`): an HCL or JSON policy,
+/// translated into native rules at write time.
+pub(crate) async fn write_policy(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let name = ctx.param("name").to_owned();
+    let text = match (req.str("policy")?, req.str("rules")?) {
+        (Some(t), _) | (None, Some(t)) => t.to_owned(),
+        (None, None) => return Err(ApiError::bad_request("missing \"policy\" (the HCL text)")),
+    };
+    let warnings = ctx.change(|e| ctx.st.kw.write_policy_hcl(&name, &text, e)).await?;
+    tracing::info!(policy = %name, "policy written (vault api)");
+    Ok(done(&req, warnings))
+}
+
+/// `DELETE sys/policies/acl/{name}` (and the legacy path): no error when it does not exist.
+pub(crate) async fn delete_policy(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let name = ctx.param("name").to_owned();
+    match ctx.audit.committed(|e| ctx.st.kw.delete_policy(&name, e)).await {
+        Ok(()) | Err(CoreError::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
     }
+    Ok(done(&req, vec![]))
 }

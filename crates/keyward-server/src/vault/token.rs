@@ -2,16 +2,14 @@
 //! the native API: creating, listing and acting on other tokens needs `sudo` on `sys/tokens`;
 //! a token may always look up, renew and revoke itself (the `default` policy).
 use axum::response::Response;
-use keyward_core::{format_rfc3339, now_nanos, Capability, CoreError, TokenRecord, TokenRequest};
+use keyward_core::{format_rfc3339, now_nanos, CoreError, TokenRecord, TokenRequest};
 use keyward_crypto::Token;
 use serde_json::{json, Value};
 
-use super::{auth_envelope, denied, done, envelope, not_found, require, unsupported, Op, VaultReq};
-use crate::app::AppState;
-use crate::auth::Caller;
+use super::{auth_envelope, denied, done, envelope, not_found, VaultReq};
 use crate::error::{ApiError, ApiResult};
-
-const SYS_TOKENS: &str = "sys/tokens";
+use crate::pipeline::Ctx;
+use crate::routes::tokens::may_act_on;
 
 fn unix(nanos: i64) -> i64 {
     nanos / 1_000_000_000
@@ -77,106 +75,111 @@ fn body_accessor(req: &VaultReq) -> ApiResult<String> {
     Ok(req.str("accessor")?.ok_or_else(|| ApiError::bad_request("missing \"accessor\""))?.trim().to_owned())
 }
 
-fn require_default(caller: &Caller) -> ApiResult<()> {
-    if caller.inner.acl.has_default() {
-        Ok(())
-    } else {
-        Err(denied())
-    }
-}
-
 /// The record of a token given in the body: the caller's own, or any with `sudo`.
-async fn other(st: &AppState, caller: &Caller, req: &VaultReq) -> ApiResult<TokenRecord> {
-    let record = st.kw.lookup_token(&body_token(req)?).await;
-    if !record.as_ref().is_ok_and(|r| r.accessor == caller.accessor()) {
-        require(caller, Capability::Sudo, SYS_TOKENS)?;
-    }
-    record.map_err(|_| denied())
+async fn other(ctx: &Ctx, req: &VaultReq) -> ApiResult<TokenRecord> {
+    let record = ctx.st.kw.lookup_token(&body_token(req)?).await;
+    may_act_on(ctx.caller()?, record.as_ref().map_or("", |r| r.accessor.as_str())).map_err(|_| denied())?;
+    let record = record.map_err(|_| denied())?;
+    ctx.audit.note(ctx.op_id, "", &record.accessor, vec![]);
+    Ok(record)
 }
 
-async fn by_accessor(st: &AppState, caller: &Caller, req: &VaultReq) -> ApiResult<TokenRecord> {
+async fn by_accessor(ctx: &Ctx, req: &VaultReq) -> ApiResult<TokenRecord> {
     let accessor = body_accessor(req)?;
-    if accessor != caller.accessor() {
-        require(caller, Capability::Sudo, SYS_TOKENS)?;
-    }
-    match st.kw.lookup_accessor(&accessor).await {
+    may_act_on(ctx.caller()?, &accessor).map_err(|_| denied())?;
+    ctx.audit.note(ctx.op_id, "", &accessor, vec![]);
+    match ctx.st.kw.lookup_accessor(&accessor).await {
         Err(CoreError::NotFound(_)) => Err(ApiError::bad_request("invalid accessor")),
         other => Ok(other?),
     }
 }
 
-pub(super) async fn route(st: &AppState, caller: &Caller, req: &VaultReq, op: &str) -> ApiResult<Response> {
-    caller.audit.note(&format!("vault.token.{}", op.split('/').next().unwrap_or_default()), "", "", vec![]);
-    match (op, req.op) {
-        ("create" | "create-orphan", Op::Write) => create(st, caller, req, op == "create-orphan").await,
-        ("lookup-self", Op::Read | Op::Write) => {
-            require_default(caller)?;
-            // Vault echoes the presented token as `id`; keyward leaves it out of every response.
-            Ok(envelope(req, lookup_data(&caller.inner.token, ""), vec![]))
-        }
-        ("lookup", Op::Write) => {
-            let r = other(st, caller, req).await?;
-            Ok(envelope(req, lookup_data(&r, ""), vec![]))
-        }
-        ("lookup-accessor", Op::Write) => {
-            let r = by_accessor(st, caller, req).await?;
-            Ok(envelope(req, lookup_data(&r, ""), vec![]))
-        }
-        ("renew-self", Op::Write) => {
-            require_default(caller)?;
-            let increment = req.duration("increment")?;
-            let r = caller.audit.committed(|e| st.kw.renew_token(&caller.inner.token, increment, e)).await?;
-            Ok(auth_envelope(req, auth_data(&r, ""), vec![]))
-        }
-        ("renew", Op::Write) => {
-            let r = other(st, caller, req).await?;
-            caller.audit.note("vault.token.renew", "", &r.accessor, vec![]);
-            let increment = req.duration("increment")?;
-            let r = caller.audit.committed(|e| st.kw.renew_token(&r, increment, e)).await?;
-            Ok(auth_envelope(req, auth_data(&r, ""), vec![]))
-        }
-        ("revoke-self", Op::Write) => {
-            require_default(caller)?;
-            caller.audit.committed(|e| st.kw.revoke_accessor(caller.accessor(), e)).await?;
-            Ok(done(req, vec![]))
-        }
-        ("revoke", Op::Write) => {
-            let r = other(st, caller, req).await?;
-            caller.audit.note("vault.token.revoke", "", &r.accessor, vec![]);
-            let n = caller.audit.committed(|e| st.kw.revoke_accessor(&r.accessor, e)).await?;
-            tracing::info!(accessor = %caller.accessor(), revoked_accessor = %r.accessor, n, "token revoked (vault api)");
-            Ok(done(req, vec![]))
-        }
-        ("revoke-accessor", Op::Write) => {
-            let r = by_accessor(st, caller, req).await?;
-            caller.audit.note("vault.token.revoke-accessor", "", &r.accessor, vec![]);
-            caller.audit.committed(|e| st.kw.revoke_accessor(&r.accessor, e)).await?;
-            Ok(done(req, vec![]))
-        }
-        ("accessors", Op::List) => {
-            require(caller, Capability::Sudo, SYS_TOKENS)?;
-            let mut keys = Vec::new();
-            let mut after: Option<String> = None;
-            loop {
-                let page = st.kw.list_tokens(after.as_deref(), 1000).await?;
-                let n = page.len();
-                after = page.last().map(|t| t.accessor.clone());
-                keys.extend(page.into_iter().filter(|t| t.is_live(now_nanos())).map(|t| t.accessor));
-                if n < 1000 {
-                    break;
-                }
-            }
-            if keys.is_empty() {
-                return Err(not_found());
-            }
-            Ok(envelope(req, json!({ "keys": keys }), vec![]))
-        }
-        _ => Err(unsupported(req)),
-    }
+/// `auth/token/lookup-self`. Vault echoes the presented token as `id`; keyward leaves it out.
+pub(crate) async fn lookup_self(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    Ok(envelope(&req, lookup_data(&ctx.caller()?.inner.token, ""), vec![]))
 }
 
-async fn create(st: &AppState, caller: &Caller, req: &VaultReq, orphan: bool) -> ApiResult<Response> {
-    require(caller, Capability::Sudo, SYS_TOKENS)?;
+/// `auth/token/lookup`: a token given in the body.
+pub(crate) async fn lookup(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let r = other(&ctx, &req).await?;
+    Ok(envelope(&req, lookup_data(&r, ""), vec![]))
+}
+
+/// `auth/token/lookup-accessor`.
+pub(crate) async fn lookup_accessor(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let r = by_accessor(&ctx, &req).await?;
+    Ok(envelope(&req, lookup_data(&r, ""), vec![]))
+}
+
+/// `auth/token/renew-self` (`increment`).
+pub(crate) async fn renew_self(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let caller = ctx.caller()?;
+    let increment = req.duration("increment")?;
+    let r = ctx.change(|e| ctx.st.kw.renew_token(&caller.inner.token, increment, e)).await?;
+    Ok(auth_envelope(&req, auth_data(&r, ""), vec![]))
+}
+
+/// `auth/token/renew`: a token given in the body.
+pub(crate) async fn renew(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let r = other(&ctx, &req).await?;
+    let increment = req.duration("increment")?;
+    let r = ctx.change(|e| ctx.st.kw.renew_token(&r, increment, e)).await?;
+    Ok(auth_envelope(&req, auth_data(&r, ""), vec![]))
+}
+
+/// `auth/token/revoke-self`, with its descendants.
+pub(crate) async fn revoke_self(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let caller = ctx.caller()?;
+    ctx.change(|e| ctx.st.kw.revoke_accessor(caller.accessor(), e)).await?;
+    Ok(done(&req, vec![]))
+}
+
+/// `auth/token/revoke`: a token given in the body, with its descendants.
+pub(crate) async fn revoke(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let r = other(&ctx, &req).await?;
+    let n = ctx.change(|e| ctx.st.kw.revoke_accessor(&r.accessor, e)).await?;
+    tracing::info!(accessor = %ctx.caller()?.accessor(), revoked_accessor = %r.accessor, n, "token revoked (vault api)");
+    Ok(done(&req, vec![]))
+}
+
+/// `auth/token/revoke-accessor`, with its descendants.
+pub(crate) async fn revoke_accessor(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let r = by_accessor(&ctx, &req).await?;
+    ctx.change(|e| ctx.st.kw.revoke_accessor(&r.accessor, e)).await?;
+    Ok(done(&req, vec![]))
+}
+
+/// `LIST auth/token/accessors`: the accessors of live tokens.
+pub(crate) async fn accessors(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let mut keys = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = ctx.st.kw.list_tokens(after.as_deref(), 1000).await?;
+        let n = page.len();
+        after = page.last().map(|t| t.accessor.clone());
+        keys.extend(page.into_iter().filter(|t| t.is_live(now_nanos())).map(|t| t.accessor));
+        if n < 1000 {
+            break;
+        }
+    }
+    if keys.is_empty() {
+        return Err(not_found());
+    }
+    Ok(envelope(&req, json!({ "keys": keys }), vec![]))
+}
+
+/// `auth/token/create`.
+pub(crate) async fn create(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    create_token(ctx, req, false).await
+}
+
+/// `auth/token/create-orphan`.
+pub(crate) async fn create_orphan(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    create_token(ctx, req, true).await
+}
+
+async fn create_token(ctx: Ctx, req: VaultReq, orphan: bool) -> ApiResult<Response> {
+    let caller = ctx.caller()?;
     for (field, why) in [
         ("id", "custom token ids are not supported"),
         ("period", "periodic tokens are not supported"),
@@ -211,7 +214,7 @@ async fn create(st: &AppState, caller: &Caller, req: &VaultReq, orphan: bool) ->
         no_default_policy: req.bool("no_default_policy")?.unwrap_or(false),
         rate_limit: None,
     };
-    let new = caller.audit.committed(|e| st.kw.create_token(&caller.inner, request, e)).await?;
+    let new = ctx.change(|e| ctx.st.kw.create_token(&caller.inner, request, e)).await?;
     tracing::info!(accessor = %caller.accessor(), created = %new.record.accessor, "token created (vault api)");
-    Ok(auth_envelope(req, auth_data(&new.record, new.token.expose()), warnings))
+    Ok(auth_envelope(&req, auth_data(&new.record, new.token.expose()), warnings))
 }

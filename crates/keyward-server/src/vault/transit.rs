@@ -10,10 +10,10 @@ use keyward_core::{Capability, CoreError, TransitKey, TransitKeyChange, TransitK
 use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
 
-use super::{done, envelope, not_found, require, unsupported, Op, VaultReq};
+use super::{done, envelope, not_found, VaultReq};
 use crate::app::AppState;
-use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::pipeline::Ctx;
 
 fn key_info(k: &TransitKey) -> Value {
     let c = &k.config;
@@ -58,59 +58,86 @@ fn key_name(name: &str) -> ApiResult<&str> {
     Ok(name)
 }
 
-pub(super) async fn route(
-    st: &AppState,
-    caller: &Caller,
-    req: &VaultReq,
-    mount: &str,
-    rest: &str,
-) -> ApiResult<Response> {
-    let segs: Vec<&str> = rest.split('/').collect();
-    let path = format!("{mount}/{rest}");
-    caller.audit.note(&format!("transit.{}", segs[0]), mount, rest, vec![]);
-    match segs.as_slice() {
-        ["keys"] => {
-            if req.op != Op::List {
-                return Err(unsupported(req));
-            }
-            require(caller, Capability::List, &path)?;
-            let names = st.kw.transit_key_names(mount).await?;
-            if names.is_empty() {
-                return Err(not_found());
-            }
-            Ok(envelope(req, json!({ "keys": names }), vec![]))
-        }
-        ["keys", name] => keys(st, caller, req, mount, key_name(name)?, &path).await,
-        ["keys", name, action @ ("rotate" | "config")] => {
-            if req.op != Op::Write {
-                return Err(unsupported(req));
-            }
-            require(caller, Capability::Update, &path)?;
-            let name = key_name(name)?.to_owned();
-            let op = if *action == "rotate" {
-                TransitOp::Rotate { mount: mount.to_owned(), name }
-            } else {
-                TransitOp::Configure { mount: mount.to_owned(), name, change: change(req)? }
-            };
-            let k = caller.audit.committed(|e| st.kw.transit_change(op, e)).await?;
-            tracing::info!(mount = %mount, key = %k.name, action = %action, version = k.config.latest_version, "transit key changed");
-            Ok(envelope(req, key_info(&k), vec![]))
-        }
-        ["encrypt", name] => crypt(st, caller, req, mount, key_name(name)?, &path, Mode::Encrypt).await,
-        ["decrypt", name] => crypt(st, caller, req, mount, key_name(name)?, &path, Mode::Decrypt).await,
-        ["rewrap", name] => crypt(st, caller, req, mount, key_name(name)?, &path, Mode::Rewrap).await,
-        ["datakey", kind @ ("plaintext" | "wrapped"), name] => {
-            datakey(st, caller, req, mount, key_name(name)?, &path, *kind == "plaintext").await
-        }
-        _ => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!(
-                "transit path {rest:?} is not available in keyward (keys, encrypt, decrypt, rewrap, datakey; see the \
-                 README's Vault API table)"
-            ),
-        )),
+/// The route's mount and key name (validated).
+fn located(ctx: &Ctx) -> ApiResult<(String, String)> {
+    let name = key_name(ctx.param("name"))?.to_owned();
+    Ok((ctx.param("mount").to_owned(), name))
+}
+
+/// `LIST {mount}/keys`: key names.
+pub(crate) async fn list_keys(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let names = ctx.st.kw.transit_key_names(ctx.param("mount")).await?;
+    if names.is_empty() {
+        return Err(not_found());
     }
+    Ok(envelope(&req, json!({ "keys": names }), vec![]))
+}
+
+/// `GET {mount}/keys/{name}`: a key's policy (never key material).
+pub(crate) async fn read_key(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, name) = located(&ctx)?;
+    match ctx.st.kw.transit_key(&mount, &name).await {
+        Ok(k) => Ok(envelope(&req, key_info(&k), vec![])),
+        Err(CoreError::NotFound(_)) => Err(not_found()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST {mount}/keys/{name}`: create a key.
+pub(crate) async fn create_key(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, name) = located(&ctx)?;
+    let op = TransitOp::Create { mount: mount.clone(), name, options: options(&req)? };
+    let k = ctx.change(|e| ctx.st.kw.transit_change(op, e)).await?;
+    tracing::info!(mount = %mount, key = %k.name, "transit key created");
+    Ok(envelope(&req, key_info(&k), vec![]))
+}
+
+/// `DELETE {mount}/keys/{name}` (with `deletion_allowed`; no error when it does not exist).
+pub(crate) async fn delete_key(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, name) = located(&ctx)?;
+    let op = TransitOp::Delete { mount: mount.clone(), name };
+    match ctx.audit.committed(|e| ctx.st.kw.transit_change(op, e)).await {
+        Ok(k) => tracing::info!(mount = %mount, key = %k.name, "transit key deleted"),
+        Err(CoreError::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(done(&req, vec![]))
+}
+
+async fn change_key(ctx: Ctx, req: VaultReq, rotate: bool) -> ApiResult<Response> {
+    let (mount, name) = located(&ctx)?;
+    let op = match rotate {
+        true => TransitOp::Rotate { mount: mount.clone(), name },
+        false => TransitOp::Configure { mount: mount.clone(), name, change: change(&req)? },
+    };
+    let k = ctx.change(|e| ctx.st.kw.transit_change(op, e)).await?;
+    tracing::info!(mount = %mount, key = %k.name, rotate, version = k.config.latest_version, "transit key changed");
+    Ok(envelope(&req, key_info(&k), vec![]))
+}
+
+/// `POST {mount}/keys/{name}/rotate`: a new key version.
+pub(crate) async fn rotate_key(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    change_key(ctx, req, true).await
+}
+
+/// `POST {mount}/keys/{name}/config`: a key's settings.
+pub(crate) async fn configure_key(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    change_key(ctx, req, false).await
+}
+
+/// `POST {mount}/encrypt/{name}` (creating the key if it does not exist, given `create`).
+pub(crate) async fn encrypt(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    crypt(ctx, req, Mode::Encrypt).await
+}
+
+/// `POST {mount}/decrypt/{name}`.
+pub(crate) async fn decrypt(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    crypt(ctx, req, Mode::Decrypt).await
+}
+
+/// `POST {mount}/rewrap/{name}`: a ciphertext under the key's latest version.
+pub(crate) async fn rewrap(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    crypt(ctx, req, Mode::Rewrap).await
 }
 
 fn change(req: &VaultReq) -> ApiResult<TransitKeyChange> {
@@ -138,46 +165,6 @@ fn options(req: &VaultReq) -> ApiResult<TransitKeyOptions> {
         allow_plaintext_backup: req.bool("allow_plaintext_backup")?.unwrap_or(false),
         auto_rotate_period_secs: req.duration("auto_rotate_period")?.unwrap_or(0),
     })
-}
-
-async fn keys(
-    st: &AppState,
-    caller: &Caller,
-    req: &VaultReq,
-    mount: &str,
-    name: &str,
-    path: &str,
-) -> ApiResult<Response> {
-    match req.op {
-        Op::Read => {
-            require(caller, Capability::Read, path)?;
-            match st.kw.transit_key(mount, name).await {
-                Ok(k) => Ok(envelope(req, key_info(&k), vec![])),
-                Err(CoreError::NotFound(_)) => Err(not_found()),
-                Err(e) => Err(e.into()),
-            }
-        }
-        Op::Write => {
-            if !(caller.can(Capability::Create, path) || caller.can(Capability::Update, path)) {
-                return Err(super::denied());
-            }
-            let op = TransitOp::Create { mount: mount.to_owned(), name: name.to_owned(), options: options(req)? };
-            let k = caller.audit.committed(|e| st.kw.transit_change(op, e)).await?;
-            tracing::info!(mount = %mount, key = %k.name, "transit key created");
-            Ok(envelope(req, key_info(&k), vec![]))
-        }
-        Op::Delete => {
-            require(caller, Capability::Delete, path)?;
-            let op = TransitOp::Delete { mount: mount.to_owned(), name: name.to_owned() };
-            match caller.audit.committed(|e| st.kw.transit_change(op, e)).await {
-                Ok(k) => tracing::info!(mount = %mount, key = %k.name, "transit key deleted"),
-                Err(CoreError::NotFound(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-            Ok(done(req, vec![]))
-        }
-        _ => Err(unsupported(req)),
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,32 +217,26 @@ fn error_text(e: &ApiError) -> String {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn crypt(
-    st: &AppState,
-    caller: &Caller,
-    req: &VaultReq,
-    mount: &str,
-    name: &str,
-    path: &str,
-    mode: Mode,
-) -> ApiResult<Response> {
-    if req.op != Op::Write {
-        return Err(unsupported(req));
-    }
-    let key = match st.kw.transit_key(mount, name).await {
+async fn crypt(ctx: Ctx, req: VaultReq, mode: Mode) -> ApiResult<Response> {
+    let (mount, name) = located(&ctx)?;
+    let (st, caller) = (&ctx.st, ctx.caller()?);
+    let path = format!("{mount}/{}", req.path.split_once('/').map_or("", |(_, rest)| rest));
+    let key = match st.kw.transit_key(&mount, &name).await {
+        // An existing key is used with `update` (encrypting may create one with `create` alone).
         Ok(k) => {
-            require(caller, Capability::Update, path)?;
+            if !caller.can(Capability::Update, &path) {
+                return Err(super::denied());
+            }
             k
         }
         // Encrypting with a key that does not exist creates it, given `create` (Vault's upsert).
-        Err(CoreError::NotFound(_)) if mode == Mode::Encrypt && caller.can(Capability::Create, path) => {
-            let op = TransitOp::Create { mount: mount.to_owned(), name: name.to_owned(), options: options(req)? };
+        Err(CoreError::NotFound(_)) if mode == Mode::Encrypt && caller.can(Capability::Create, &path) => {
+            let op = TransitOp::Create { mount: mount.clone(), name: name.clone(), options: options(&req)? };
             // The request's entry commits with the key it creates.
-            caller.audit.detail("created_key", true);
-            caller.audit.committed(|e| st.kw.transit_change(op, e)).await?
+            ctx.audit.detail("created_key", true);
+            ctx.change(|e| st.kw.transit_change(op, e)).await?
         }
-        Err(CoreError::NotFound(_)) if caller.can(Capability::Update, path) => {
+        Err(CoreError::NotFound(_)) if caller.can(Capability::Update, &path) => {
             return Err(ApiError::bad_request("encryption key not found"))
         }
         Err(CoreError::NotFound(_)) => return Err(super::denied()),
@@ -265,13 +246,13 @@ async fn crypt(
         .uint("key_version")?
         .map(|v| u32::try_from(v).map_err(|_| ApiError::bad_request("key_version is too large")))
         .transpose()?;
-    caller.audit.detail("key", name);
+    ctx.audit.detail("key", name.as_str());
     let Some(batch) = req.body.get("batch_input") else {
         let out = one(st, &key, mode, &req.body, version).await?;
         if let Some(v) = out.get("key_version") {
-            caller.audit.detail("key_version", v.clone());
+            ctx.audit.detail("key_version", v.clone());
         }
-        return Ok(envelope(req, out, vec![]));
+        return Ok(envelope(&req, out, vec![]));
     };
     let items = batch.as_array().ok_or_else(|| ApiError::bad_request("\"batch_input\" must be a list"))?;
     if items.is_empty() {
@@ -297,8 +278,8 @@ async fn crypt(
         }
         results.push(out);
     }
-    caller.audit.detail("batch", results.len());
-    caller.audit.detail("batch_failed", failed);
+    ctx.audit.detail("batch", results.len());
+    ctx.audit.detail("batch_failed", failed);
     let body = json!({ "batch_results": results });
     if failed == results.len() {
         let resp = json!({ "errors": [], "data": body });
@@ -308,28 +289,25 @@ async fn crypt(
         if let Some(code) = req.uint("partial_failure_response_code")? {
             let code =
                 u16::try_from(code).ok().and_then(|c| StatusCode::from_u16(c).ok()).unwrap_or(StatusCode::BAD_REQUEST);
-            let mut resp = envelope(req, body, vec![]);
+            let mut resp = envelope(&req, body, vec![]);
             *resp.status_mut() = code;
             return Ok(resp);
         }
     }
-    Ok(envelope(req, body, vec![]))
+    Ok(envelope(&req, body, vec![]))
 }
 
-async fn datakey(
-    st: &AppState,
-    caller: &Caller,
-    req: &VaultReq,
-    mount: &str,
-    name: &str,
-    path: &str,
-    with_plaintext: bool,
-) -> ApiResult<Response> {
-    if req.op != Op::Write {
-        return Err(unsupported(req));
-    }
-    require(caller, Capability::Update, path)?;
-    let key = match st.kw.transit_key(mount, name).await {
+/// `POST {mount}/datakey/{kind}/{name}`: a fresh data key, encrypted (and in plaintext for
+/// `plaintext`).
+pub(crate) async fn datakey(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, name) = located(&ctx)?;
+    let with_plaintext = match ctx.param("kind") {
+        "plaintext" => true,
+        "wrapped" => false,
+        _ => return Err(ApiError::not_found("datakey kinds are plaintext and wrapped")),
+    };
+    let st = &ctx.st;
+    let key = match st.kw.transit_key(&mount, &name).await {
         Err(CoreError::NotFound(_)) => return Err(ApiError::bad_request("encryption key not found")),
         other => other?,
     };
@@ -345,6 +323,6 @@ async fn datakey(
     if with_plaintext {
         data["plaintext"] = json!(STANDARD.encode(&*plain));
     }
-    caller.audit.detail("key", name);
-    Ok(envelope(req, data, vec![]))
+    ctx.audit.detail("key", name.as_str());
+    Ok(envelope(&req, data, vec![]))
 }

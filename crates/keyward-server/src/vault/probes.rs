@@ -1,13 +1,13 @@
-//! Vault-shaped system endpoints: health, seal status, init.
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+//! Vault-shaped system endpoints that take no token: health, seal status and initialisation.
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keyward_core::{Backend, CoreError, Readiness};
 
+use super::VaultReq;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::pipeline::Ctx;
 use crate::wire::{Health, InitResponse};
 
 fn storage(st: &AppState) -> &'static str {
@@ -18,15 +18,24 @@ fn storage(st: &AppState) -> &'static str {
 }
 
 /// Vault's health query flags: the status code to answer in each state (unknown flags are ignored).
-#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Default, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct HealthQuery {
     /// Code when active (default 200).
     activecode: Option<u16>,
     /// Code when not initialised (default 501).
     uninitcode: Option<u16>,
-    /// Code when the storage is unreachable, keyward's only "sealed" state (default 503).
+    /// Code when the storage is unreachable or the keys cannot be loaded, keyward's "sealed"
+    /// states (default 503).
     sealedcode: Option<u16>,
+}
+
+impl HealthQuery {
+    /// The codes from a request's query (one that does not parse is ignored, as Vault does).
+    fn of(req: &VaultReq) -> Self {
+        let code = |k: &str| req.query.get(k).and_then(|v| v.parse().ok());
+        Self { activecode: code("activecode"), uninitcode: code("uninitcode"), sealedcode: code("sealedcode") }
+    }
 }
 // The standby flags (`standbyok`, `standbycode`, `perfstandbyok`, …) are accepted and have no
 // effect: every keyward replica is active.
@@ -72,52 +81,47 @@ async fn health_state(st: &AppState, q: &HealthQuery) -> (StatusCode, Health) {
     (status, health)
 }
 
-/// Health, unauthenticated and not audited: 200 initialised, 501 not initialised, 503 when
-/// the database is unreachable (Vault's conventions, each overridable by its query flag).
+/// Health (also HEAD), unauthenticated and not audited: 200 initialised, 501 not initialised,
+/// 503 when the database is unreachable or the keys cannot be loaded (Vault's conventions, each overridable by its query flag).
 #[utoipa::path(get, path = "/v1/sys/health", tag = "sys", params(HealthQuery),
     responses((status = 200, body = Health), (status = 501, body = Health)))]
-pub async fn health(State(st): State<AppState>, q: Result<Query<HealthQuery>, QueryRejection>) -> Response {
-    let q = q.map(|q| q.0).unwrap_or_default();
-    let (status, body) = health_state(&st, &q).await;
-    (status, Json(body)).into_response()
-}
-
-/// HEAD form of health (hvac's default).
-pub async fn health_head(State(st): State<AppState>, q: Result<Query<HealthQuery>, QueryRejection>) -> StatusCode {
-    let q = q.map(|q| q.0).unwrap_or_default();
-    health_state(&st, &q).await.0
+pub async fn health(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (status, body) = health_state(&ctx.st, &HealthQuery::of(&req)).await;
+    Ok((status, Json(body)).into_response())
 }
 
 /// Seal status (keyward is never sealed while it holds its master key).
 #[utoipa::path(get, path = "/v1/sys/seal-status", tag = "sys", responses((status = 200)))]
-pub async fn seal_status(State(st): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn seal_status(ctx: Ctx, _req: VaultReq) -> ApiResult<Response> {
+    let st = &ctx.st;
     let initialized = st.kw.is_initialized().await.map_err(|e| ApiError::from(e).vault())?;
     Ok(Json(serde_json::json!({
         "type": "keyward", "initialized": initialized, "sealed": false, "t": 0, "n": 0, "progress": 0,
         "nonce": "", "version": env!("CARGO_PKG_VERSION"), "migration": false, "recovery_seal": false,
-        "storage_type": storage(&st),
-    })))
+        "storage_type": storage(st),
+    }))
+    .into_response())
 }
 
 /// Whether the server is initialised.
 #[utoipa::path(get, path = "/v1/sys/init", tag = "sys", responses((status = 200)))]
-pub async fn init_status(State(st): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
-    let initialized = st.kw.is_initialized().await.map_err(|e| ApiError::from(e).vault())?;
-    Ok(Json(serde_json::json!({ "initialized": initialized })))
+pub async fn init_status(ctx: Ctx, _req: VaultReq) -> ApiResult<Response> {
+    let initialized = ctx.st.kw.is_initialized().await.map_err(|e| ApiError::from(e).vault())?;
+    Ok(Json(serde_json::json!({ "initialized": initialized })).into_response())
 }
 
 /// Initialise once (under a lock across servers); returns the root token, once.
 #[utoipa::path(put, path = "/v1/sys/init", tag = "sys",
     responses((status = 200, body = InitResponse), (status = 400, description = "already initialized")))]
-pub async fn init(State(st): State<AppState>, req: axum::extract::Request) -> ApiResult<Json<InitResponse>> {
-    let ip = req.extensions().get::<crate::guard::ClientIp>().map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.0);
-    let mut entry = crate::audit::request_entry(req.headers(), ip);
+pub async fn init(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let mut entry = req.entry.clone();
     (entry.operation, entry.status) = ("sys.init".into(), 200);
     entry.time = keyward_core::format_rfc3339(keyward_core::now_nanos());
-    match st.kw.initialize(entry).await {
+    match ctx.st.kw.initialize(entry).await {
         Ok(token) => {
             tracing::info!("keyward initialized; root token issued");
-            Ok(Json(InitResponse { keys: vec![], keys_base64: vec![], root_token: token.expose().to_owned() }))
+            let out = InitResponse { keys: vec![], keys_base64: vec![], root_token: token.expose().to_owned() };
+            Ok(Json(out).into_response())
         }
         Err(CoreError::AlreadyInitialized) => {
             Err(ApiError::new(StatusCode::BAD_REQUEST, "already_initialized", "keyward is already initialized").vault())

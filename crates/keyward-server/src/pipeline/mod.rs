@@ -1,0 +1,422 @@
+//! The one pipeline every request goes through (DESIGN §8).
+//!
+//! Every route of the server — native (`/api/v1`) and Vault-compatible (`/v1`) — is a row of
+//! [`operations`]: its audit name, how a caller proves who it is ([`AuthClass`]), the capability
+//! it needs ([`Need`]), what it does to state ([`Effect`], which decides when its audit entry
+//! commits) and its handler. The native router and the Vault dispatcher are generated from the
+//! table, so a route cannot exist outside it. For each request the pipeline names the operation
+//! in the request's audit entry, authenticates by the class, authorises by the need — before the
+//! handler decodes anything — and only then calls the handler, which decodes, calls one core
+//! operation and encodes. A change commits with its audit entry in one transaction
+//! ([`Ctx::change`]); a read's entry commits before the answer leaves (the front door); a proxied
+//! call puts `proxy.use` on record before the credential leaves.
+mod table;
+mod vault_paths;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::LazyLock;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::Router;
+use keyward_core::{Capability, CoreError};
+
+use crate::app::AppState;
+use crate::audit::AuditCtx;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::vault::VaultReq;
+
+pub use vault_paths::VaultOp;
+
+/// How a request proves who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthClass {
+    /// A keyward token (`Authorization: Bearer` or `X-Vault-Token`).
+    Token,
+    /// Nothing: health, seal status, initialisation, the API documents.
+    None,
+}
+
+/// What an operation does to state, which decides when its audit entry commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// A read: its entry commits before the answer leaves.
+    Read,
+    /// A change: its entry commits in the change's own transaction ([`Ctx::change`]).
+    Change,
+    /// A proxied call: `proxy.use` commits before the credential leaves, `proxy.call` after.
+    Proxy,
+    /// Initialisation: it writes the chain's first entry itself, with the keys it makes.
+    Init,
+    /// A probe (health, seal and init status): not audited, as Vault.
+    Probe,
+}
+
+/// The capability an operation needs, checked before its handler runs. Targets are templates
+/// filled from the route's parameters: `{mount}/{path}` is a secret, `sys/…` a system path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Nothing (auth class `none`).
+    Nothing,
+    /// The token's own `default` policy: self-service on the token itself.
+    Default,
+    /// This capability on the target.
+    Cap(Capability, &'static str),
+    /// One of these on the target; which one exactly is decided inside the write's transaction
+    /// (create or update, as the secret exists or not).
+    AnyOf(&'static [Capability], &'static str),
+    /// `list` on the target, or `read` when the query asks for plaintext (`reveal=true`).
+    ListOrReveal(&'static str),
+    /// Some grant inside the route's mount: a listing, filtered row by row.
+    InMount,
+    /// `sudo` on the path, or some grant anywhere: a listing of mounts, filtered row by row.
+    SudoOrAny(&'static str),
+    /// The `default` policy, or this capability on the path: on the caller's own token, or on
+    /// another's (decided once the handler knows which token it is).
+    DefaultOr(Capability, &'static str),
+    /// The capability on a target the handler resolves (a proxy route's secret); before it runs,
+    /// the caller must hold some grant.
+    Resolved(Capability),
+}
+
+/// A handler of the native API: decodes the request, calls one core operation, encodes.
+pub type NativeHandler = fn(Ctx, Request) -> Pin<Box<dyn Future<Output = ApiResult<Response>> + Send>>;
+/// A handler of the Vault-compatible API, given the parsed request.
+pub type VaultHandler = fn(Ctx, VaultReq) -> Pin<Box<dyn Future<Output = ApiResult<Response>> + Send>>;
+
+/// A route of the native API.
+#[derive(Debug, Clone)]
+pub struct NativeRoute {
+    /// The HTTP method (`None`: any, for the credential proxy).
+    pub method: Option<Method>,
+    /// The path, with axum's `{param}` and `{*rest}` captures.
+    pub path: &'static str,
+    /// The handler.
+    pub(crate) handler: NativeHandler,
+}
+
+/// A route of the Vault-compatible API (under `/v1/`).
+#[derive(Debug, Clone, Copy)]
+pub struct VaultRoute {
+    /// The Vault operations it answers (PUT and POST are one, as in Vault).
+    pub ops: &'static [VaultOp],
+    /// The path after `/v1/`: literals, `{param}`, `{*rest}`, and `{kv}`/`{transit}` for a mount
+    /// of that engine.
+    pub path: &'static str,
+    /// The handler.
+    pub(crate) handler: VaultHandler,
+}
+
+/// One operation of the table.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    /// Its name in audit entries and in the capability table (`secrets.read`).
+    pub id: &'static str,
+    /// What it does, in a line.
+    pub summary: &'static str,
+    /// How a caller proves who it is.
+    pub auth: AuthClass,
+    /// The capability it needs.
+    pub need: Need,
+    /// When its audit entry commits.
+    pub effect: Effect,
+    /// Its native route, if it has one.
+    pub native: Option<NativeRoute>,
+    /// Its Vault-compatible route, if it has one.
+    pub vault: Option<VaultRoute>,
+}
+
+/// Every operation of the server.
+pub fn operations() -> &'static [Operation] {
+    static OPERATIONS: LazyLock<Vec<Operation>> = LazyLock::new(table::operations);
+    &OPERATIONS
+}
+
+/// A route's parameters, by name.
+#[derive(Debug, Clone, Default)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    /// A parameter (empty when absent).
+    pub fn get(&self, name: &str) -> &str {
+        self.0.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+    }
+
+    /// `template` with each `{name}` replaced by its parameter.
+    fn fill(&self, template: &str) -> String {
+        let mut out = template.to_owned();
+        for (k, v) in &self.0 {
+            out = out.replace(&format!("{{{k}}}"), v);
+        }
+        out
+    }
+
+    /// The mount and path an audit entry names: the mount, and the secret path, name, accessor or
+    /// id the route is about.
+    fn located(&self) -> (&str, &str) {
+        let path = ["path", "name", "accessor", "id"].iter().map(|k| self.get(k)).find(|v| !v.is_empty());
+        (self.get("mount"), path.unwrap_or(""))
+    }
+}
+
+/// What a handler is given: the server, the authenticated caller, the request's audit context and
+/// the route's parameters.
+pub struct Ctx {
+    /// The operation's name (as in its audit entry).
+    pub op_id: &'static str,
+    /// The server's state.
+    pub st: AppState,
+    caller: Option<Caller>,
+    /// The request's audit entry in the making.
+    pub audit: AuditCtx,
+    /// The route's parameters.
+    pub params: Params,
+}
+
+impl Ctx {
+    /// The authenticated caller (every operation of class `token` has one).
+    pub fn caller(&self) -> ApiResult<&Caller> {
+        self.caller.as_ref().ok_or_else(|| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "no authenticated caller for this operation")
+        })
+    }
+
+    /// A route parameter.
+    pub fn param(&self, name: &str) -> &str {
+        self.params.get(name)
+    }
+
+    /// Runs a change that commits with this request's audit entry in one transaction: the
+    /// request is on record exactly when its change is.
+    pub async fn change<T, Fut>(&self, change: impl FnOnce(keyward_core::AuditEntry) -> Fut) -> ApiResult<T>
+    where
+        Fut: Future<Output = Result<T, CoreError>>,
+    {
+        Ok(self.audit.committed(change).await?)
+    }
+}
+
+/// Whether a query asks for plaintext (`reveal=true`).
+fn reveals(query: Option<&str>) -> bool {
+    query.is_some_and(|q| q.split('&').any(|p| p == "reveal=true" || p == "reveal=1"))
+}
+
+/// The name of a request's operation in its audit entry: a read that asks for plaintext is a
+/// reveal (or an export), even when it is refused.
+fn audit_name(op: &Operation, query: Option<&str>) -> &'static str {
+    match op.need {
+        Need::ListOrReveal(_) if reveals(query) => {
+            match query.is_some_and(|q| q.split('&').any(|p| p == "export=true" || p == "export=1")) {
+                true => "secrets.export",
+                false => "secrets.reveal",
+            }
+        }
+        _ => op.id,
+    }
+}
+
+/// The `default` policy, some grant, or the capability: what [`Need`] says, for `caller`.
+fn authorize(need: Need, caller: &Caller, params: &Params, query: Option<&str>) -> ApiResult<()> {
+    let acl = &caller.inner.acl;
+    let ok = match need {
+        Need::Nothing => true,
+        Need::Default => acl.has_default(),
+        Need::Cap(cap, target) => return caller.require(cap, &params.fill(target)),
+        Need::AnyOf(caps, target) => {
+            let target = params.fill(target);
+            if caps.iter().any(|c| caller.can(*c, &target)) {
+                return Ok(());
+            }
+            return Err(ApiError::forbidden(caps[0].as_str(), &target));
+        }
+        Need::ListOrReveal(target) => {
+            let cap = if reveals(query) { Capability::Read } else { Capability::List };
+            return caller.require(cap, &params.fill(target));
+        }
+        Need::InMount => acl.touches_mount(params.get("mount")),
+        Need::SudoOrAny(path) => caller.can(Capability::Sudo, path) || acl.grants_anything(),
+        Need::DefaultOr(cap, path) => acl.has_default() || caller.can(cap, path),
+        Need::Resolved(_) => acl.grants_anything(),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "permission denied"))
+    }
+}
+
+/// Authenticates a request of class `token` (the caller's accessor goes into its audit entry).
+async fn authenticate(parts: &mut Parts, st: &AppState) -> ApiResult<Caller> {
+    Caller::from_request_parts(parts, st).await
+}
+
+/// Runs a native operation through the pipeline.
+async fn run_native(st: AppState, op: &'static Operation, route: NativeRoute, req: Request) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let audit = parts.extensions.get::<AuditCtx>().cloned().unwrap_or_default();
+    let result = async {
+        let params = native_params(&mut parts, &st).await?;
+        let (mount, path) = params.located();
+        audit.note(audit_name(op, parts.uri.query()), mount, path, vec![]);
+        let caller = match op.auth {
+            AuthClass::Token => {
+                let caller = authenticate(&mut parts, &st).await?;
+                authorize(op.need, &caller, &params, parts.uri.query())?;
+                Some(caller)
+            }
+            AuthClass::None => None,
+        };
+        let ctx = Ctx { op_id: op.id, st: st.clone(), caller, audit: audit.clone(), params };
+        (route.handler)(ctx, Request::from_parts(parts, body)).await
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// A native route's path parameters, percent-decoded.
+async fn native_params(parts: &mut Parts, st: &AppState) -> ApiResult<Params> {
+    match axum::extract::RawPathParams::from_request_parts(parts, st).await {
+        Ok(raw) => Ok(Params(raw.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())),
+        Err(_) => Err(ApiError::bad_request("invalid path: it is not valid UTF-8 once decoded")),
+    }
+}
+
+/// The native API's router, generated from the table.
+pub(crate) fn native_router() -> Router<AppState> {
+    let mut by_path: HashMap<&'static str, MethodRouter<AppState>> = HashMap::new();
+    for op in operations() {
+        let Some(route) = op.native.clone() else { continue };
+        let filter = match &route.method {
+            None => MethodFilter::GET
+                .or(MethodFilter::POST)
+                .or(MethodFilter::PUT)
+                .or(MethodFilter::PATCH)
+                .or(MethodFilter::DELETE)
+                .or(MethodFilter::HEAD)
+                .or(MethodFilter::OPTIONS),
+            Some(m) => MethodFilter::try_from(m.clone()).unwrap_or(MethodFilter::GET),
+        };
+        let path = route.path.strip_prefix("/api/v1").unwrap_or(route.path);
+        let handler = move |State(st): State<AppState>, req: Request| run_native(st, op, route.clone(), req);
+        let entry = by_path.remove(path).unwrap_or_default();
+        by_path.insert(path, entry.merge(on(filter, handler)));
+    }
+    by_path.into_iter().fold(Router::new(), |r, (path, m)| r.route(path, m))
+}
+
+/// Every `/v1/…` request: matched against the table's Vault routes, then through the pipeline.
+pub(crate) async fn vault_dispatch(State(st): State<AppState>, req: Request) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let audit = parts.extensions.get::<AuditCtx>().cloned().unwrap_or_default();
+    let result = async {
+        let (vop, path) = vault_paths::parse(&parts)?;
+        let found = vault_paths::find(&st, &mut parts, &audit, vop, &path).await?;
+        let (op, route, params, caller) = (found.op, found.route, found.params, found.caller);
+        let (mount, p) = params.located();
+        audit.note(op.id, mount, p, vec![]);
+        if let Some(caller) = &caller {
+            authorize(op.need, caller, &params, parts.uri.query()).map_err(|e| match e.status() {
+                StatusCode::FORBIDDEN => crate::vault::denied(),
+                _ => e,
+            })?;
+        }
+        let req = crate::vault::parse(&parts, body, vop, path).await?;
+        let ctx = Ctx { op_id: op.id, st: st.clone(), caller, audit: audit.clone(), params };
+        (route.handler)(ctx, req).await
+    }
+    .await;
+    result.unwrap_or_else(|e| e.vault().into_response())
+}
+
+/// Whether a request path is one of the operations of class `none`, which take no token: the
+/// front door limits them by address, and audits them unless they are probes or initialisation.
+pub(crate) fn open_route(path: &str) -> Option<Effect> {
+    static OPEN: LazyLock<Vec<(String, Effect)>> = LazyLock::new(|| {
+        let mut out = Vec::new();
+        for op in operations().iter().filter(|op| op.auth == AuthClass::None) {
+            if let Some(r) = &op.native {
+                out.push((r.path.to_owned(), op.effect));
+            }
+            if let Some(r) = op.vault {
+                out.push((format!("/v1/{}", r.path), op.effect));
+            }
+        }
+        out
+    });
+    OPEN.iter().find(|(p, _)| p == path).map(|(_, e)| *e)
+}
+
+impl Need {
+    /// What it asks of a caller, in words (for the capability table).
+    fn describe(self) -> String {
+        let caps = |cs: &[Capability]| cs.iter().map(|c| format!("`{}`", c.as_str())).collect::<Vec<_>>().join(" or ");
+        match self {
+            Need::Nothing => "nothing (no token)".into(),
+            Need::Default => "the token's own `default` policy".into(),
+            Need::Cap(c, t) => format!("`{}` on `{t}`", c.as_str()),
+            Need::AnyOf(cs, t) => format!("{} on `{t}` (which, decided in the write's transaction)", caps(cs)),
+            Need::ListOrReveal(t) => format!("`list` on `{t}`; `read` with `?reveal=true`"),
+            Need::InMount => "a grant inside the mount (rows shown by `list`)".into(),
+            Need::SudoOrAny(p) => format!("`sudo` on `{p}`, or any grant (rows shown by what it grants)"),
+            Need::DefaultOr(c, p) => {
+                format!("`default` for the caller's own token; `{}` on `{p}` for another's", c.as_str())
+            }
+            Need::Resolved(c) => format!("`{}` on the route's secret", c.as_str()),
+        }
+    }
+}
+
+impl Effect {
+    /// When the entry commits, in words (for the capability table).
+    fn describe(self) -> &'static str {
+        match self {
+            Effect::Read => "before the answer",
+            Effect::Change => "with the change",
+            Effect::Proxy => "`proxy.use` before the credential leaves, `proxy.call` after",
+            Effect::Init => "the chain's first entry, with the keys",
+            Effect::Probe => "not audited",
+        }
+    }
+}
+
+/// The capability table of `docs/capabilities.md`, made from the operation table.
+pub fn capability_table() -> String {
+    let mut out = String::from(
+        "# Capabilities by operation\n\n\
+         Generated from the operation table (`crates/keyward-server/src/pipeline/table.rs`); a test keeps this file\n\
+         equal to it. Every request is one of these operations: the pipeline authenticates it (a token, unless\n\
+         it needs nothing), checks the capability below before the handler runs, and commits its audit entry\n\
+         as the last column says. Targets are `<mount>/<path>` for secrets, Vault paths for transit keys, and\n\
+         `sys/…` paths for administration. `read` implies `list`.\n\n\
+         | operation | native (`/api/v1`) | Vault (`/v1`) | needs | audit entry |\n|---|---|---|---|---|\n",
+    );
+    for op in operations() {
+        let native = op.native.as_ref().map_or("—".to_owned(), |r| {
+            let method = r.method.as_ref().map_or("any", Method::as_str);
+            format!("`{method} {}`", r.path.strip_prefix("/api/v1").unwrap_or(r.path))
+        });
+        let vault = op.vault.as_ref().map_or("—".to_owned(), |r| {
+            let ops: Vec<&str> = r
+                .ops
+                .iter()
+                .map(|o| match o {
+                    VaultOp::Read => "GET",
+                    VaultOp::List => "LIST",
+                    VaultOp::Write => "POST",
+                    VaultOp::Patch => "PATCH",
+                    VaultOp::Delete => "DELETE",
+                })
+                .collect();
+            format!("`{} {}`", ops.join("/"), r.path)
+        });
+        let row = format!("| `{}` | {native} | {vault} | {} | {} |\n", op.id, op.need.describe(), op.effect.describe());
+        out.push_str(&row.replace("{*", "{"));
+    }
+    out
+}

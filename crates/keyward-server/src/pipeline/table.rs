@@ -1,0 +1,348 @@
+//! The table of operations: every route of the server, with its auth class, the capability it
+//! needs and when its audit entry commits. The native router and the Vault dispatcher are made
+//! from it; `docs/capabilities.md` is generated from it (and a test keeps the two equal).
+use axum::http::Method;
+use keyward_core::Capability::{Create, Delete, Destroy, List, Patch, Read, Sudo, Update, Use};
+
+use super::{AuthClass, Effect, NativeRoute, Need, Operation, VaultOp, VaultRoute};
+use crate::proxy::{call as proxy_call, routes as proxy};
+use crate::routes::{audit, keys, mounts, policies, secrets, tokens};
+use crate::vault::{kv, probes, sys as vsys, token as vtoken, transit};
+
+/// A secret: `<mount>/<path>`.
+const SECRET: &str = "{mount}/{path}";
+
+macro_rules! native {
+    ($method:expr, $path:literal, $handler:path) => {
+        Some(NativeRoute { method: $method, path: $path, handler: |c, r| Box::pin($handler(c, r)) })
+    };
+}
+
+macro_rules! vault {
+    ([$($op:ident),+], $path:literal, $handler:path) => {
+        Some(VaultRoute { ops: &[$(VaultOp::$op),+], path: $path, handler: |c, r| Box::pin($handler(c, r)) })
+    };
+}
+
+fn op(id: &'static str, summary: &'static str, need: Need, effect: Effect) -> Operation {
+    let auth = if need == Need::Nothing { AuthClass::None } else { AuthClass::Token };
+    Operation { id, summary, auth, need, effect, native: None, vault: None }
+}
+
+impl Operation {
+    fn native(mut self, route: Option<NativeRoute>) -> Self {
+        self.native = route;
+        self
+    }
+
+    fn vault(mut self, route: Option<VaultRoute>) -> Self {
+        self.vault = route;
+        self
+    }
+}
+
+/// Every operation, grouped by what it is about.
+pub(super) fn operations() -> Vec<Operation> {
+    use Effect::{Change, Init, Probe, Proxy, Read as Reads};
+    let get = Some(Method::GET);
+    let post = Some(Method::POST);
+    let put = Some(Method::PUT);
+    let patch = Some(Method::PATCH);
+    let delete = Some(Method::DELETE);
+    vec![
+        // Probes, initialisation and the API document: no token.
+        op("sys.health", "Health: initialised, sealed (keys not loadable), audit sink state", Need::Nothing, Probe)
+            .vault(vault!([Read], "sys/health", probes::health)),
+        op("sys.seal-status", "Seal status (keyward is never sealed while it can serve)", Need::Nothing, Probe)
+            .vault(vault!([Read], "sys/seal-status", probes::seal_status)),
+        op("sys.init-status", "Whether the database is initialised", Need::Nothing, Probe).vault(vault!(
+            [Read],
+            "sys/init",
+            probes::init_status
+        )),
+        op("sys.init", "Initialise once: keys and the root token, with the chain's first entry", Need::Nothing, Init)
+            .vault(vault!([Write], "sys/init", probes::init)),
+        op("api.openapi", "The OpenAPI document", Need::Nothing, Reads).native(native!(
+            get.clone(),
+            "/api/v1/openapi.json",
+            crate::openapi::serve
+        )),
+        // Mounts.
+        op("mounts.list", "The mounts the caller may see", Need::SudoOrAny("sys/mounts"), Reads)
+            .native(native!(get.clone(), "/api/v1/mounts", mounts::list))
+            .vault(vault!([Read], "sys/mounts", vsys::list_mounts)),
+        op("mounts.read", "A mount the caller may see", Need::SudoOrAny("sys/mounts"), Reads).vault(vault!(
+            [Read],
+            "sys/mounts/{mount}",
+            vsys::read_mount
+        )),
+        op("mounts.preflight", "The mount holding a path (KV version detection)", Need::SudoOrAny("sys/mounts"), Reads)
+            .vault(vault!([Read], "sys/internal/ui/mounts/{*path}", vsys::ui_mount)),
+        op("mounts.create", "Create a kv or transit mount", Need::Cap(Sudo, "sys/mounts"), Change)
+            .native(native!(post.clone(), "/api/v1/mounts", mounts::create))
+            .vault(vault!([Write], "sys/mounts/{mount}", vsys::create_mount)),
+        op("mounts.delete", "Delete a mount, crypto-shredding it", Need::Cap(Sudo, "sys/mounts"), Change)
+            .native(native!(delete.clone(), "/api/v1/mounts/{mount}", mounts::delete))
+            .vault(vault!([Delete], "sys/mounts/{mount}", vsys::delete_mount)),
+        op("kv.config.read", "A kv mount's settings", Need::InMount, Reads).vault(vault!(
+            [Read],
+            "{kv}/config",
+            kv::read_config
+        )),
+        op("kv.config.write", "Change a kv mount's settings", Need::Cap(Sudo, "sys/mounts"), Change).vault(vault!(
+            [Write],
+            "{kv}/config",
+            kv::write_config
+        )),
+        // Secrets.
+        op("secrets.list", "Secret paths of a mount (rows the caller may list)", Need::InMount, Reads)
+            .native(native!(get.clone(), "/api/v1/mounts/{mount}/secrets", secrets::list))
+            .vault(vault!([List], "{kv}/metadata/{*path}", kv::list)),
+        op("secrets.read", "A secret, masked; plaintext with ?reveal=true", Need::ListOrReveal(SECRET), Reads)
+            .native(native!(get.clone(), "/api/v1/mounts/{mount}/secrets/{*path}", secrets::read)),
+        op("secrets.reveal", "A version's plaintext", Need::Cap(Read, SECRET), Reads).vault(vault!(
+            [Read],
+            "{kv}/data/{*path}",
+            kv::read_data
+        )),
+        op(
+            "secrets.set",
+            "Set and unset fields, as a new version (create to create, update or patch to change)",
+            Need::AnyOf(&[Create, Update, Patch], SECRET),
+            Change,
+        )
+        .native(native!(patch.clone(), "/api/v1/mounts/{mount}/secrets/{*path}", secrets::write)),
+        op(
+            "secrets.write",
+            "Replace the whole map, as a new version (create to create, update to change)",
+            Need::AnyOf(&[Create, Update], SECRET),
+            Change,
+        )
+        .vault(vault!([Write], "{kv}/data/{*path}", kv::write_data)),
+        op(
+            "secrets.patch",
+            "Merge-patch the current version, as a new one",
+            Need::AnyOf(&[Patch, Update], SECRET),
+            Change,
+        )
+        .vault(vault!([Patch], "{kv}/data/{*path}", kv::write_data)),
+        op("secrets.delete", "Delete a path with every version, for good", Need::Cap(Destroy, SECRET), Change)
+            .native(native!(delete.clone(), "/api/v1/mounts/{mount}/secrets/{*path}", secrets::delete))
+            .vault(vault!([Delete], "{kv}/metadata/{*path}", kv::delete_metadata)),
+        op("secrets.versions.delete", "Soft-delete versions", Need::Cap(Delete, SECRET), Change).vault(vault!(
+            [Write],
+            "{kv}/delete/{*path}",
+            kv::delete_versions
+        )),
+        op("secrets.versions.delete-current", "Soft-delete the current version", Need::Cap(Delete, SECRET), Change)
+            .vault(vault!([Delete], "{kv}/data/{*path}", kv::delete_data)),
+        op("secrets.versions.undelete", "Undo soft deletes", Need::Cap(Update, SECRET), Change).vault(vault!(
+            [Write],
+            "{kv}/undelete/{*path}",
+            kv::undelete_versions
+        )),
+        op("secrets.versions.destroy", "Destroy versions for good", Need::Cap(Destroy, SECRET), Change).vault(vault!(
+            [Write],
+            "{kv}/destroy/{*path}",
+            kv::destroy_versions
+        )),
+        op("secrets.history", "Stored versions (times, authors, field names)", Need::Cap(List, SECRET), Reads)
+            .native(native!(get.clone(), "/api/v1/mounts/{mount}/history/{*path}", secrets::history)),
+        op("secrets.metadata", "A secret's metadata and versions", Need::Cap(List, SECRET), Reads).vault(vault!(
+            [Read],
+            "{kv}/metadata/{*path}",
+            kv::read_metadata
+        )),
+        op(
+            "secrets.metadata.write",
+            "Change a secret's metadata (create to create it, update to change it)",
+            Need::AnyOf(&[Create, Update], SECRET),
+            Change,
+        )
+        .vault(vault!([Write, Patch], "{kv}/metadata/{*path}", kv::write_metadata)),
+        op("secrets.subkeys", "A map's keys, leaves null", Need::Cap(List, SECRET), Reads).vault(vault!(
+            [Read],
+            "{kv}/subkeys/{*path}",
+            kv::subkeys
+        )),
+        op("secrets.rollback", "A new version equal to an older one", Need::Cap(Update, SECRET), Change)
+            .native(native!(post.clone(), "/api/v1/mounts/{mount}/rollback/{*path}", secrets::rollback)),
+        op("secrets.diff", "Names that differ between two paths (read on both)", Need::InMount, Reads).native(native!(
+            get.clone(),
+            "/api/v1/mounts/{mount}/diff",
+            secrets::diff
+        )),
+        op("secrets.stale", "Fields past their rotation limit", Need::Cap(List, "sys/stale"), Reads).native(native!(
+            get.clone(),
+            "/api/v1/stale",
+            secrets::stale
+        )),
+        // Tokens.
+        op("tokens.create", "Create a token under the caller", Need::Cap(Sudo, "sys/tokens"), Change)
+            .native(native!(post.clone(), "/api/v1/tokens", tokens::create))
+            .vault(vault!([Write], "auth/token/create", vtoken::create)),
+        op("tokens.create-orphan", "Create a token without a parent", Need::Cap(Sudo, "sys/tokens"), Change)
+            .vault(vault!([Write], "auth/token/create-orphan", vtoken::create_orphan)),
+        op("tokens.list", "Token records (never token values)", Need::Cap(Sudo, "sys/tokens"), Reads)
+            .native(native!(get.clone(), "/api/v1/tokens", tokens::list))
+            .vault(vault!([List], "auth/token/accessors", vtoken::accessors)),
+        op("tokens.lookup-self", "The caller's own token", Need::Default, Reads)
+            .native(native!(get.clone(), "/api/v1/tokens/self", tokens::lookup_self))
+            .vault(vault!([Read, Write], "auth/token/lookup-self", vtoken::lookup_self)),
+        op("tokens.revoke-self", "Revoke the caller's token and its descendants", Need::Default, Change)
+            .native(native!(post.clone(), "/api/v1/tokens/self/revoke", tokens::revoke_self))
+            .vault(vault!([Write], "auth/token/revoke-self", vtoken::revoke_self)),
+        op("tokens.renew-self", "Renew the caller's token", Need::Default, Change).vault(vault!(
+            [Write],
+            "auth/token/renew-self",
+            vtoken::renew_self
+        )),
+        op("tokens.lookup", "A token given in the body", Need::DefaultOr(Sudo, "sys/tokens"), Reads)
+            .native(native!(post.clone(), "/api/v1/tokens/lookup", tokens::lookup))
+            .vault(vault!([Write], "auth/token/lookup", vtoken::lookup)),
+        op("tokens.revoke", "Revoke a token given in the body", Need::DefaultOr(Sudo, "sys/tokens"), Change)
+            .native(native!(post.clone(), "/api/v1/tokens/revoke", tokens::revoke))
+            .vault(vault!([Write], "auth/token/revoke", vtoken::revoke)),
+        op("tokens.renew", "Renew a token given in the body", Need::DefaultOr(Sudo, "sys/tokens"), Change)
+            .vault(vault!([Write], "auth/token/renew", vtoken::renew)),
+        op("tokens.lookup-accessor", "A token by accessor", Need::DefaultOr(Sudo, "sys/tokens"), Reads)
+            .native(native!(get.clone(), "/api/v1/tokens/accessors/{accessor}", tokens::lookup_accessor))
+            .vault(vault!([Write], "auth/token/lookup-accessor", vtoken::lookup_accessor)),
+        op("tokens.revoke-accessor", "Revoke a token by accessor", Need::DefaultOr(Sudo, "sys/tokens"), Change)
+            .native(native!(delete.clone(), "/api/v1/tokens/accessors/{accessor}", tokens::revoke_accessor))
+            .vault(vault!([Write], "auth/token/revoke-accessor", vtoken::revoke_accessor)),
+        // Policies.
+        op("policies.list", "Policy names", Need::Cap(Sudo, "sys/policies"), Reads)
+            .native(native!(get.clone(), "/api/v1/policies", policies::list))
+            .vault(vault!([List], "sys/policies/acl", vsys::list_policies)),
+        op("policies.list-legacy", "Policy names (Vault's legacy path)", Need::Cap(Sudo, "sys/policies"), Reads)
+            .vault(vault!([Read], "sys/policy", vsys::list_policies_legacy)),
+        op("policies.read", "A policy", Need::Cap(Sudo, "sys/policies"), Reads)
+            .native(native!(get.clone(), "/api/v1/policies/{name}", policies::read))
+            .vault(vault!([Read], "sys/policies/acl/{name}", vsys::read_policy)),
+        op("policies.read-legacy", "A policy (legacy: `rules`)", Need::Cap(Sudo, "sys/policies"), Reads).vault(vault!(
+            [Read],
+            "sys/policy/{name}",
+            vsys::read_policy_legacy
+        )),
+        op("policies.write", "Create or replace a policy", Need::Cap(Sudo, "sys/policies"), Change)
+            .native(native!(put.clone(), "/api/v1/policies/{name}", policies::write))
+            .vault(vault!([Write], "sys/policies/acl/{name}", vsys::write_policy)),
+        op(
+            "policies.write-legacy",
+            "Create or replace a policy (legacy path)",
+            Need::Cap(Sudo, "sys/policies"),
+            Change,
+        )
+        .vault(vault!([Write], "sys/policy/{name}", vsys::write_policy)),
+        op("policies.delete", "Delete a policy", Need::Cap(Sudo, "sys/policies"), Change)
+            .native(native!(delete.clone(), "/api/v1/policies/{name}", policies::delete))
+            .vault(vault!([Delete], "sys/policies/acl/{name}", vsys::delete_policy)),
+        op("policies.delete-legacy", "Delete a policy (legacy path)", Need::Cap(Sudo, "sys/policies"), Change)
+            .vault(vault!([Delete], "sys/policy/{name}", vsys::delete_policy)),
+        // Keys.
+        op("keys.status", "Master keys and data-key versions", Need::Cap(Sudo, "sys/keys"), Reads).native(native!(
+            get.clone(),
+            "/api/v1/keys",
+            keys::status
+        )),
+        op("keys.rotate", "Add a data-key version to a mount", Need::Cap(Sudo, "sys/keys"), Change).native(native!(
+            post.clone(),
+            "/api/v1/mounts/{mount}/keys/rotate",
+            keys::rotate
+        )),
+        op("keys.prune", "Delete unused older data-key versions", Need::Cap(Sudo, "sys/keys"), Change).native(native!(
+            post.clone(),
+            "/api/v1/mounts/{mount}/keys/prune",
+            keys::prune
+        )),
+        op("keys.rewrap", "Re-wrap every key under the active master key", Need::Cap(Sudo, "sys/keys"), Change)
+            .native(native!(post.clone(), "/api/v1/keys/rewrap", keys::rewrap)),
+        op("keys.migrate", "Start re-encrypting under the newest data keys", Need::Cap(Sudo, "sys/keys"), Change)
+            .native(native!(post.clone(), "/api/v1/keys/migrate", keys::migrate)),
+        op("keys.jobs", "Key jobs", Need::Cap(Sudo, "sys/keys"), Reads).native(native!(
+            get.clone(),
+            "/api/v1/keys/jobs",
+            keys::jobs
+        )),
+        op("keys.job", "A key job", Need::Cap(Sudo, "sys/keys"), Reads).native(native!(
+            get.clone(),
+            "/api/v1/keys/jobs/{id}",
+            keys::job
+        )),
+        op("doctor", "Check every key (and every blob with verify_all)", Need::Cap(Sudo, "sys/keys"), Reads)
+            .native(native!(get.clone(), "/api/v1/doctor", keys::doctor)),
+        // Audit.
+        op("audit.search", "Search and tail the log", Need::Cap(Sudo, "sys/audit"), Reads).native(native!(
+            get.clone(),
+            "/api/v1/audit",
+            audit::search
+        )),
+        op("audit.verify", "Verify the chain against its head and anchor", Need::Cap(Sudo, "sys/audit"), Reads)
+            .native(native!(get.clone(), "/api/v1/audit/verify", audit::verify)),
+        op("audit.anchor", "Anchor the chain's head now", Need::Cap(Sudo, "sys/audit"), Reads).native(native!(
+            post.clone(),
+            "/api/v1/audit/anchor",
+            audit::anchor
+        )),
+        // The credential proxy.
+        op("proxy.routes.list", "Proxy routes", Need::Cap(Sudo, "sys/proxy"), Reads).native(native!(
+            get.clone(),
+            "/api/v1/proxy-routes",
+            proxy::list
+        )),
+        op("proxy.routes.read", "A proxy route", Need::Cap(Sudo, "sys/proxy"), Reads).native(native!(
+            get.clone(),
+            "/api/v1/proxy-routes/{name}",
+            proxy::read
+        )),
+        op(
+            "proxy.routes.write",
+            "Create or change a route (also use or read on its credential)",
+            Need::Cap(Sudo, "sys/proxy"),
+            Change,
+        )
+        .native(native!(put.clone(), "/api/v1/proxy-routes/{name}", proxy::put)),
+        op("proxy.routes.delete", "Delete a route", Need::Cap(Sudo, "sys/proxy"), Change).native(native!(
+            delete.clone(),
+            "/api/v1/proxy-routes/{name}",
+            proxy::delete
+        )),
+        op("proxy.call", "Call an upstream with a credential injected (use on it)", Need::Resolved(Use), Proxy)
+            .native(native!(None, "/api/v1/proxy/{name}", proxy_call)),
+        op("proxy.call", "Call an upstream with a credential injected (use on it)", Need::Resolved(Use), Proxy)
+            .native(native!(None, "/api/v1/proxy/{name}/{*rest}", proxy_call)),
+        // Transit.
+        op("transit.keys.list", "Key names", Need::Cap(List, "{mount}/keys"), Reads).vault(vault!(
+            [List],
+            "{transit}/keys",
+            transit::list_keys
+        )),
+        op("transit.keys.read", "A key's policy (never key material)", Need::Cap(Read, "{mount}/keys/{name}"), Reads)
+            .vault(vault!([Read], "{transit}/keys/{name}", transit::read_key)),
+        op("transit.keys.create", "Create a key", Need::AnyOf(&[Create, Update], "{mount}/keys/{name}"), Change)
+            .vault(vault!([Write], "{transit}/keys/{name}", transit::create_key)),
+        op("transit.keys.delete", "Delete a key (deletion_allowed)", Need::Cap(Delete, "{mount}/keys/{name}"), Change)
+            .vault(vault!([Delete], "{transit}/keys/{name}", transit::delete_key)),
+        op("transit.keys.rotate", "A new key version", Need::Cap(Update, "{mount}/keys/{name}/rotate"), Change)
+            .vault(vault!([Write], "{transit}/keys/{name}/rotate", transit::rotate_key)),
+        op("transit.keys.config", "A key's settings", Need::Cap(Update, "{mount}/keys/{name}/config"), Change)
+            .vault(vault!([Write], "{transit}/keys/{name}/config", transit::configure_key)),
+        op(
+            "transit.encrypt",
+            "Encrypt (update; create alone creates the key first)",
+            Need::AnyOf(&[Create, Update], "{mount}/encrypt/{name}"),
+            Reads,
+        )
+        .vault(vault!([Write], "{transit}/encrypt/{name}", transit::encrypt)),
+        op("transit.decrypt", "Decrypt", Need::Cap(Update, "{mount}/decrypt/{name}"), Reads).vault(vault!(
+            [Write],
+            "{transit}/decrypt/{name}",
+            transit::decrypt
+        )),
+        op("transit.rewrap", "Re-encrypt under the latest version", Need::Cap(Update, "{mount}/rewrap/{name}"), Reads)
+            .vault(vault!([Write], "{transit}/rewrap/{name}", transit::rewrap)),
+        op("transit.datakey", "A fresh data key", Need::Cap(Update, "{mount}/datakey/{kind}/{name}"), Reads)
+            .vault(vault!([Write], "{transit}/datakey/{kind}/{name}", transit::datakey)),
+    ]
+}

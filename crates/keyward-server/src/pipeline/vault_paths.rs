@@ -1,0 +1,206 @@
+//! Matching a `/v1/…` request against the table's Vault routes. Vault routes by mount — the
+//! engine behind `secret/` is known only once the mount is looked up — and uses a `LIST` method,
+//! so its routes are matched here rather than by axum. The caller is authenticated before any
+//! mount is looked up: whether a mount exists is not told to a caller without a valid token.
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use keyward_core::MountKind;
+
+use super::{operations, AuthClass, Operation, Params, VaultRoute};
+use crate::app::AppState;
+use crate::audit::AuditCtx;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::vault::{denied, not_found};
+
+/// A Vault operation: PUT and POST are one (`Write`), and `LIST` is a method of its own or
+/// `GET …?list=true`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VaultOp {
+    /// GET (or HEAD).
+    Read,
+    /// LIST, or GET with `list=true`.
+    List,
+    /// POST or PUT.
+    Write,
+    /// PATCH.
+    Patch,
+    /// DELETE.
+    Delete,
+}
+
+/// The operation and the path after `/v1/` (without a trailing `/`).
+pub(super) fn parse(parts: &Parts) -> ApiResult<(VaultOp, String)> {
+    let list = parts.uri.query().is_some_and(|q| q.split('&').any(|p| p == "list=true" || p == "list=1"));
+    let op = match parts.method.as_str() {
+        "GET" | "HEAD" if list => VaultOp::List,
+        "GET" | "HEAD" => VaultOp::Read,
+        "LIST" => VaultOp::List,
+        "POST" | "PUT" => VaultOp::Write,
+        "PATCH" => VaultOp::Patch,
+        "DELETE" => VaultOp::Delete,
+        _ => {
+            return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "unsupported HTTP method"))
+        }
+    };
+    // Inside the `/v1` nest the URI has lost its prefix; the original one has it.
+    let uri = parts.extensions.get::<axum::extract::OriginalUri>().map_or(&parts.uri, |o| &o.0);
+    let path = uri.path().strip_prefix("/v1/").unwrap_or_default().trim_end_matches('/').to_owned();
+    Ok((op, path))
+}
+
+/// A template's match: its parameters, and the engine its `{kv}`/`{transit}` mount must be.
+struct Matched {
+    params: Params,
+    kind: Option<MountKind>,
+}
+
+/// Matches `segs` against a template: literals, `{name}` (one segment), `{kv}`/`{transit}` (a
+/// mount of that engine, as `mount`) and a final `{*name}` (the rest, possibly empty).
+fn matches(template: &str, segs: &[&str]) -> Option<Matched> {
+    let t: Vec<&str> = template.split('/').collect();
+    let mut params = Vec::new();
+    let mut kind = None;
+    for (i, ts) in t.iter().enumerate() {
+        if let Some(name) = ts.strip_prefix("{*").and_then(|s| s.strip_suffix('}')) {
+            let rest = segs.get(i..).map(|r| r.join("/")).unwrap_or_default();
+            params.push((name.to_owned(), rest));
+            return Some(Matched { params: Params(params), kind });
+        }
+        let s = *segs.get(i)?;
+        match *ts {
+            "{kv}" | "{transit}" if !s.is_empty() => {
+                kind = Some(if *ts == "{kv}" { MountKind::Kv } else { MountKind::Transit });
+                params.push(("mount".to_owned(), s.to_owned()));
+            }
+            p if p.starts_with('{') && !s.is_empty() => {
+                params.push((p.trim_start_matches('{').trim_end_matches('}').to_owned(), s.to_owned()));
+            }
+            lit if lit == s => {}
+            _ => return None,
+        }
+    }
+    (segs.len() == t.len()).then_some(Matched { params: Params(params), kind })
+}
+
+/// The operation a Vault request names, with its route, parameters and authenticated caller.
+pub(super) struct Found {
+    pub op: &'static Operation,
+    pub route: VaultRoute,
+    pub params: Params,
+    pub caller: Option<Caller>,
+}
+
+/// Authenticates for the Vault API: an unknown or missing token is 403, as Vault answers.
+async fn authenticate(parts: &mut Parts, st: &AppState) -> ApiResult<Caller> {
+    Caller::from_request_parts(parts, st).await.map_err(|e| match e.status() {
+        StatusCode::UNAUTHORIZED => denied(),
+        _ => e,
+    })
+}
+
+/// Finds the operation of a Vault request (see the module docs).
+pub(super) async fn find(
+    st: &AppState,
+    parts: &mut Parts,
+    audit: &AuditCtx,
+    vop: VaultOp,
+    path: &str,
+) -> ApiResult<Found> {
+    let segs: Vec<&str> = path.split('/').collect();
+    let candidates: Vec<(&'static Operation, VaultRoute, Matched)> = operations()
+        .iter()
+        .filter_map(|op| {
+            let route = op.vault?;
+            matches(route.path, &segs).map(|m| (op, route, m))
+        })
+        .collect();
+    let open = !candidates.is_empty() && candidates.iter().all(|(op, _, _)| op.auth == AuthClass::None);
+    let caller = if open { None } else { Some(authenticate(parts, st).await?) };
+    // A mount's engine decides between `{kv}` and `{transit}` routes.
+    let mut kept = Vec::new();
+    for (op, route, m) in candidates {
+        if let Some(kind) = m.kind {
+            match st.kw.find_mount(m.params.get("mount")).await? {
+                Some(mount) if mount.kind == kind => {}
+                _ => continue,
+            }
+        }
+        kept.push((op, route, m.params));
+    }
+    if kept.is_empty() {
+        return Err(no_route(st, caller.as_ref(), audit, &segs).await);
+    }
+    let Some(i) = kept.iter().position(|(_, route, _)| route.ops.contains(&vop)) else {
+        let (op, _, params) = &kept[0];
+        let (mount, p) = params.located();
+        audit.note(op.id, mount, p, vec![]);
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("unsupported operation on {:?}", crate::audit::redact_path(path)),
+        ));
+    };
+    let (op, route, params) = kept.swap_remove(i);
+    Ok(Found { op, route, params, caller })
+}
+
+/// The answer for a path no operation serves. A caller may learn that a route does not exist
+/// under a mount only if it may know the mount.
+async fn no_route(st: &AppState, caller: Option<&Caller>, audit: &AuditCtx, segs: &[&str]) -> ApiError {
+    let first = segs.first().copied().unwrap_or_default();
+    let rest = segs.get(1..).map(|r| r.join("/")).unwrap_or_default();
+    audit.note("vault.unknown", first, &crate::audit::redact_path(&rest), vec![]);
+    match first {
+        "" => not_found(),
+        "sys" => {
+            ApiError::not_found(format!("sys/{rest} is not available in keyward (see the README's Vault API table)"))
+        }
+        "auth" => ApiError::not_found("only the token auth method is available"),
+        mount => {
+            let may_know = caller.is_some_and(|c| c.inner.acl.is_root() || c.inner.acl.touches_mount(mount));
+            match st.kw.find_mount(mount).await {
+                Ok(Some(m)) if may_know => {
+                    let families = match m.kind {
+                        MountKind::Kv => {
+                            "KV v2 paths are data/, metadata/, delete/, undelete/, destroy/, subkeys/ and config"
+                        }
+                        MountKind::Transit => "transit paths are keys/, encrypt/, decrypt/, rewrap/ and datakey/",
+                    };
+                    ApiError::not_found(format!(
+                        "no handler for route {:?}: {families}",
+                        crate::audit::redact_path(&segs.join("/"))
+                    ))
+                }
+                Ok(None) if may_know => ApiError::not_found(format!(
+                    "no handler for route {:?}: route entry not found",
+                    crate::audit::redact_path(&segs.join("/"))
+                )),
+                Err(e) => e.into(),
+                _ => denied(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_match_literals_params_mounts_and_rests() {
+        let segs = |p: &'static str| p.split('/').collect::<Vec<_>>();
+        let m = matches("{kv}/data/{*path}", &segs("secret/data/a/b")).unwrap();
+        assert_eq!((m.params.get("mount"), m.params.get("path"), m.kind), ("secret", "a/b", Some(MountKind::Kv)));
+        let m = matches("{kv}/metadata/{*path}", &segs("secret/metadata")).unwrap();
+        assert_eq!(m.params.get("path"), "", "a listing of the mount's root");
+        assert!(matches("{kv}/data/{*path}", &segs("secret/meta/a")).is_none());
+        let m = matches("{transit}/keys/{name}/rotate", &segs("transit/keys/k1/rotate")).unwrap();
+        assert_eq!((m.params.get("name"), m.kind), ("k1", Some(MountKind::Transit)));
+        assert!(matches("{transit}/keys/{name}", &segs("transit/keys/k1/rotate")).is_none());
+        assert!(matches("sys/mounts/{mount}", &segs("sys/mounts")).is_none());
+        assert!(matches("sys/mounts", &segs("sys/mounts")).is_some());
+        assert!(matches("sys/mounts/{mount}", &segs("sys/mounts/")).is_none(), "an empty segment is no name");
+    }
+}

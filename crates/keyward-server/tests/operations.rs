@@ -1,0 +1,124 @@
+//! The operation table is the server: every route comes from it, every operation that takes a
+//! token refuses a request without one (401 native, 403 Vault) and a token lacking its capability
+//! (403) before its handler runs, and both refusals are audited. A route added outside the table,
+//! or an operation whose handler forgot its check, fails here; so does an operation that takes no
+//! token other than the probes, initialisation and the API document (DESIGN §8).
+#![allow(clippy::unwrap_used)] // test helpers panic on purpose
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::{backends, TestServer, KEY_A};
+use keyward_server::{operations, AuthClass, VaultOp};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// A concrete path for a route template.
+fn concrete(template: &str) -> String {
+    template
+        .replace("{kv}", "secret")
+        .replace("{transit}", "transit")
+        .replace("{mount}", "secret")
+        .replace("{*path}", "t/x")
+        .replace("{*rest}", "r")
+        .replace("{name}", "n1")
+        .replace("{accessor}", "acc_x")
+        .replace("{id}", "6f1c0a52-7a3e-4b5b-9d4c-2f9e8a1b3c4d")
+        .replace("{kind}", "plaintext")
+}
+
+/// `(operation, method, URL path, whether it is the Vault API)` for every route of the table.
+fn routes() -> Vec<(&'static str, Method, String, bool)> {
+    let mut out = Vec::new();
+    for op in operations().iter().filter(|op| op.auth == AuthClass::Token) {
+        if let Some(r) = &op.native {
+            out.push((op.id, r.method.clone().unwrap_or(Method::GET), concrete(r.path), false));
+        }
+        if let Some(r) = &op.vault {
+            let method = match r.ops[0] {
+                VaultOp::Read => Method::GET,
+                VaultOp::List => Method::from_bytes(b"LIST").unwrap(),
+                VaultOp::Write => Method::POST,
+                VaultOp::Patch => Method::PATCH,
+                VaultOp::Delete => Method::DELETE,
+            };
+            out.push((op.id, method, format!("/v1/{}", concrete(r.path)), true));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_operation_authenticates_and_authorises_before_it_runs() {
+    let open: BTreeSet<&str> = operations().iter().filter(|op| op.auth != AuthClass::Token).map(|op| op.id).collect();
+    let expected: BTreeSet<&str> =
+        ["sys.health", "sys.seal-status", "sys.init-status", "sys.init", "api.openapi"].into_iter().collect();
+    assert_eq!(open, expected, "only these operations may take no token (DESIGN §8)");
+    for db in backends().await {
+        let srv = TestServer::start(&db, KEY_A).await;
+        // A token that holds nothing: no `default` policy, and a policy that only denies.
+        srv.policy("nothing", "[[rules]]\npath = \"nothing/here\"\ncapabilities = [\"deny\"]\n").await;
+        let (s, b) = srv
+            .json(Method::POST, "/api/v1/tokens", Some(json!({"policies": ["nothing"], "no_default_policy": true})))
+            .await;
+        assert_eq!(s, 201, "{b}");
+        let nothing = b["token"].as_str().unwrap().to_owned();
+        let mut sent: BTreeMap<String, (u16, String)> = BTreeMap::new();
+        for (id, method, path, vault) in routes() {
+            for (who, token) in [("no token", None), ("a token lacking the capability", Some(nothing.as_str()))] {
+                let request_id = format!("optest-{}", sent.len());
+                let mut req = srv.http.request(method.clone(), format!("{}{path}", srv.base));
+                req = req.header("x-request-id", &request_id);
+                if let Some(t) = token {
+                    req = if vault { req.header("x-vault-token", t) } else { req.bearer_auth(t) };
+                }
+                if [Method::POST, Method::PUT, Method::PATCH].contains(&method) {
+                    let ct = if method == Method::PATCH && vault {
+                        "application/merge-patch+json"
+                    } else {
+                        "application/json"
+                    };
+                    req = req.header("content-type", ct).body("{}");
+                }
+                let status = req.send().await.unwrap().status().as_u16();
+                let want = match (token, vault) {
+                    (None, false) => 401,
+                    _ => 403,
+                };
+                assert_eq!(status, want, "{}: {id} ({method} {path}) with {who}", db.label);
+                sent.insert(request_id, (status, format!("{id} with {who}")));
+            }
+        }
+        // Every refusal is on record, with its status.
+        let (s, page) = srv.json(Method::GET, "/api/v1/audit?failed=true&limit=1000", None).await;
+        assert_eq!(s, 200);
+        let recorded: BTreeMap<String, u64> = page["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["request_id"].as_str().unwrap().to_owned(), e["status"].as_u64().unwrap()))
+            .collect();
+        for (request_id, (status, what)) in &sent {
+            assert_eq!(recorded.get(request_id), Some(&u64::from(*status)), "{}: {what} was not audited", db.label);
+        }
+        srv.stop().await;
+    }
+}
+
+/// `docs/capabilities.md` is the operation table, as documentation.
+#[test]
+fn the_capability_table_in_the_docs_is_current() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/capabilities.md");
+    let table = keyward_server::capability_table();
+    if std::env::var("KEYWARD_WRITE_DOCS").as_deref() == Ok("1") {
+        std::fs::write(path, &table).unwrap();
+    }
+    let doc = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        doc == table,
+        "docs/capabilities.md is not the operation table: run `KEYWARD_WRITE_DOCS=1 cargo test -p keyward-server \
+         --test operations` and commit it"
+    );
+    let json: Value = serde_json::to_value(operations().iter().map(|o| o.id).collect::<Vec<_>>()).unwrap();
+    assert!(json.as_array().unwrap().len() > 70);
+}
