@@ -1,107 +1,25 @@
-//! The Vault-compatible API in the OpenAPI document. Its routes are served by one dispatcher
-//! (Vault routes by mount and uses a `LIST` method), so they are described from this table.
+//! The Vault-compatible API in the OpenAPI document, described from the operation table (its
+//! routes are matched by the pipeline, not by axum). `LIST` is documented as `GET …?list=true`.
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::{OpenApi, Required};
 
-use HttpMethod::{Delete, Get, Patch, Post, Put};
+use crate::pipeline::{operations, VaultOp};
 
-/// `(path, methods, tag, summary)`; `LIST` is documented as `GET …?list=true`.
-const ROUTES: &[(&str, &[HttpMethod], &str, &str)] = &[
-    ("/v1/sys/mounts", &[Get], "vault-sys", "Mounts by path (`secret/`), with `options.version` \"2\" for kv"),
-    (
-        "/v1/sys/mounts/{path}",
-        &[Get, Post, Put, Delete],
-        "vault-sys",
-        "Read, enable (`type` kv or transit) or disable a mount; disabling crypto-shreds it",
-    ),
-    ("/v1/sys/internal/ui/mounts/{path}", &[Get], "vault-sys", "The mount holding a path, for KV version detection"),
-    ("/v1/sys/policies/acl", &[Get], "vault-sys", "LIST policy names"),
-    (
-        "/v1/sys/policies/acl/{name}",
-        &[Get, Post, Put, Delete],
-        "vault-sys",
-        "An HCL policy, translated into native rules at write time",
-    ),
-    ("/v1/sys/policy", &[Get], "vault-sys", "Policy names (legacy)"),
-    ("/v1/sys/policy/{name}", &[Get, Post, Put, Delete], "vault-sys", "An HCL policy (legacy form: `rules`)"),
-    (
-        "/v1/auth/token/create",
-        &[Post, Put],
-        "vault-token",
-        "Create a token (policies, ttl, no_parent, no_default_policy, display_name)",
-    ),
-    ("/v1/auth/token/create-orphan", &[Post, Put], "vault-token", "Create a token without a parent"),
-    ("/v1/auth/token/lookup-self", &[Get, Post], "vault-token", "The caller's token"),
-    ("/v1/auth/token/lookup", &[Post, Put], "vault-token", "A token given in the body"),
-    ("/v1/auth/token/lookup-accessor", &[Post, Put], "vault-token", "A token by accessor"),
-    ("/v1/auth/token/renew-self", &[Post, Put], "vault-token", "Renew the caller's token (`increment`)"),
-    ("/v1/auth/token/renew", &[Post, Put], "vault-token", "Renew a token given in the body"),
-    ("/v1/auth/token/revoke-self", &[Post, Put], "vault-token", "Revoke the caller's token and its children"),
-    ("/v1/auth/token/revoke", &[Post, Put], "vault-token", "Revoke a token given in the body"),
-    ("/v1/auth/token/revoke-accessor", &[Post, Put], "vault-token", "Revoke a token by accessor"),
-    ("/v1/auth/token/accessors", &[Get], "vault-token", "LIST token accessors"),
-    (
-        "/v1/{mount}/config",
-        &[Get, Post, Put],
-        "vault-kv",
-        "KV engine settings: max_versions, cas_required, delete_version_after",
-    ),
-    (
-        "/v1/{mount}/data/{path}",
-        &[Get, Post, Put, Patch, Delete],
-        "vault-kv",
-        "Read (`?version=`), write (`options.cas`), merge-patch or soft-delete a secret",
-    ),
-    (
-        "/v1/{mount}/metadata/{path}",
-        &[Get, Post, Put, Patch, Delete],
-        "vault-kv",
-        "Metadata (read, write, patch, delete every version); LIST children",
-    ),
-    ("/v1/{mount}/delete/{path}", &[Post, Put], "vault-kv", "Soft-delete `versions`"),
-    ("/v1/{mount}/undelete/{path}", &[Post, Put], "vault-kv", "Undelete `versions`"),
-    ("/v1/{mount}/destroy/{path}", &[Post, Put], "vault-kv", "Destroy `versions` for good"),
-    ("/v1/{mount}/subkeys/{path}", &[Get], "vault-kv", "The keys of a version with every value replaced by null"),
-    ("/v1/{mount}/keys", &[Get], "vault-transit", "LIST transit keys"),
-    (
-        "/v1/{mount}/keys/{name}",
-        &[Get, Post, Put, Delete],
-        "vault-transit",
-        "Read, create (aes256-gcm96) or delete (when deletion_allowed) a key",
-    ),
-    ("/v1/{mount}/keys/{name}/rotate", &[Post, Put], "vault-transit", "Add a key version"),
-    (
-        "/v1/{mount}/keys/{name}/config",
-        &[Post, Put],
-        "vault-transit",
-        "min_decryption_version, min_encryption_version, deletion_allowed",
-    ),
-    (
-        "/v1/{mount}/encrypt/{name}",
-        &[Post, Put],
-        "vault-transit",
-        "Encrypt base64 `plaintext` (or `batch_input`) to `vault:vN:…`",
-    ),
-    (
-        "/v1/{mount}/decrypt/{name}",
-        &[Post, Put],
-        "vault-transit",
-        "Decrypt a `vault:vN:…` ciphertext (or `batch_input`)",
-    ),
-    (
-        "/v1/{mount}/rewrap/{name}",
-        &[Post, Put],
-        "vault-transit",
-        "Re-encrypt under the latest version without revealing the plaintext",
-    ),
-    (
-        "/v1/{mount}/datakey/{type}/{name}",
-        &[Post, Put],
-        "vault-transit",
-        "A random data key, wrapped (and, for `plaintext`, also in clear)",
-    ),
-];
+/// The OpenAPI path of a Vault route template: `/v1/{mount}/data/{path}`.
+fn openapi_path(template: &str) -> String {
+    let p = template.replace("{kv}", "{mount}").replace("{transit}", "{mount}").replace("{*", "{");
+    format!("/v1/{p}")
+}
+
+fn tag(template: &str) -> &'static str {
+    match template.split('/').next() {
+        Some("sys") => "vault-sys",
+        Some("auth") => "vault-token",
+        Some("{transit}") => "vault-transit",
+        _ => "vault-kv",
+    }
+}
 
 /// Adds the Vault API's paths and its `X-Vault-Token` scheme to the document.
 pub(crate) fn describe(doc: &mut OpenApi) {
@@ -109,10 +27,13 @@ pub(crate) fn describe(doc: &mut OpenApi) {
     let components = doc.components.get_or_insert_with(Default::default);
     components
         .add_security_scheme("vault_token", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Vault-Token"))));
-    for (path, methods, tag, summary) in ROUTES {
-        let mut op = OperationBuilder::new()
-            .tag(*tag)
-            .summary(Some(*summary))
+    for op in operations() {
+        let Some(route) = &op.vault else { continue };
+        let path = openapi_path(route.path);
+        let mut b = OperationBuilder::new()
+            .operation_id(Some(format!("vault.{}", op.id)))
+            .tag(tag(route.path))
+            .summary(Some(op.summary))
             .response(
                 "200",
                 ResponseBuilder::new().description(
@@ -135,14 +56,24 @@ pub(crate) fn describe(doc: &mut OpenApi) {
                     .description("Not found (an empty LIST; a deleted version, with `data.metadata`)"),
             );
         for seg in path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}'))) {
-            op = op
-                .parameter(ParameterBuilder::new().name(seg).parameter_in(ParameterIn::Path).required(Required::True));
+            b = b.parameter(ParameterBuilder::new().name(seg).parameter_in(ParameterIn::Path).required(Required::True));
         }
-        if methods.contains(&Get) && (summary.starts_with("LIST") || path.ends_with("metadata/{path}")) {
-            op = op.parameter(
-                ParameterBuilder::new().name("list").parameter_in(ParameterIn::Query).required(Required::False),
-            );
+        let mut methods = Vec::new();
+        for vop in route.ops {
+            match vop {
+                VaultOp::Read => methods.push(HttpMethod::Get),
+                VaultOp::List => {
+                    b = b.parameter(
+                        ParameterBuilder::new().name("list").parameter_in(ParameterIn::Query).required(Required::True),
+                    );
+                    methods.push(HttpMethod::Get);
+                }
+                VaultOp::Write => methods.extend([HttpMethod::Post, HttpMethod::Put]),
+                VaultOp::Patch => methods.push(HttpMethod::Patch),
+                VaultOp::Delete => methods.push(HttpMethod::Delete),
+            }
         }
-        doc.paths.add_path_operation(path, methods.to_vec(), op.build());
+        methods.dedup();
+        doc.paths.add_path_operation(path, methods, b.build());
     }
 }
