@@ -36,8 +36,8 @@ impl Caller {
 /// What a presented token turned out to be.
 #[derive(Debug)]
 pub enum Authentication {
-    /// A live token whose ancestors are all live.
-    Live(Box<Caller>),
+    /// A live token whose ancestors are all live (shared with the read cache, not copied).
+    Live(std::sync::Arc<Caller>),
     /// A token keyward issued that is expired or revoked (or whose ancestor is).
     NotLive,
     /// No token with this digest exists: a guess, a typo, or a token from elsewhere.
@@ -119,13 +119,14 @@ impl Keyward {
         let now = now_nanos();
         let cached = self.cache.as_ref().and_then(|c| c.caller(&digest.0));
         let caller = match cached {
-            Some(c) => Caller::clone(&c),
+            Some(c) => c,
             None => {
                 let generation = self.cache.as_ref().map(|c| c.callers_generation());
                 let chain = self.store.token_chain(&digest.0).await?;
                 let Some(caller) = self.caller_of(chain).await? else { return Ok(Authentication::Unknown) };
+                let caller = std::sync::Arc::new(caller);
                 if let (Some(cache), Some(g)) = (&self.cache, generation) {
-                    cache.put_caller(g, digest.0.clone(), std::sync::Arc::new(caller.clone()));
+                    cache.put_caller(g, digest.0.clone(), caller.clone());
                 }
                 caller
             }
@@ -145,7 +146,7 @@ impl Keyward {
                 }
             });
         }
-        Ok(Authentication::Live(Box::new(caller)))
+        Ok(Authentication::Live(caller))
     }
 
     /// The caller of a token chain (the token, then its ancestors nearest first); `None` when

@@ -19,7 +19,7 @@ use crate::guard::ClientIp;
 #[derive(Debug)]
 pub struct Caller {
     /// The token record and its ACL.
-    pub inner: keyward_core::Caller,
+    pub inner: std::sync::Arc<keyward_core::Caller>,
     /// The request's audit context.
     pub audit: AuditCtx,
 }
@@ -103,7 +103,7 @@ impl FromRequestParts<AppState> for Caller {
             None => Authentication::Unknown,
         };
         let inner = match outcome {
-            Authentication::Live(c) => *c,
+            Authentication::Live(c) => c,
             Authentication::NotLive => return Err(failed(state, ip, &audit, raw_token(parts), Failure::NotLive).await),
             Authentication::Unknown => {
                 let why = if presented { Failure::MalformedOrUnknown } else { Failure::Missing };

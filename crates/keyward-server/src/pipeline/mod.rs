@@ -138,22 +138,43 @@ pub fn operations() -> &'static [Operation] {
     &OPERATIONS
 }
 
+/// The names route parameters may have (a template's `{name}`), so a request's parameters need
+/// no allocation for their names.
+const PARAM_NAMES: [&str; 7] = ["mount", "path", "name", "accessor", "id", "rest", "kind"];
+
 /// A route's parameters, by name.
 #[derive(Debug, Clone, Default)]
-pub struct Params(Vec<(String, String)>);
+pub struct Params(Vec<(&'static str, String)>);
 
 impl Params {
-    /// A parameter (empty when absent).
-    pub fn get(&self, name: &str) -> &str {
-        self.0.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+    /// Adds a parameter; a name no template uses is ignored.
+    fn push(&mut self, name: &str, value: String) {
+        if let Some(n) = PARAM_NAMES.iter().find(|n| **n == name) {
+            self.0.push((n, value));
+        }
     }
 
-    /// `template` with each `{name}` replaced by its parameter.
+    /// A parameter (empty when absent).
+    pub fn get(&self, name: &str) -> &str {
+        self.0.iter().find(|(k, _)| *k == name).map_or("", |(_, v)| v.as_str())
+    }
+
+    /// Takes a parameter out (empty when absent).
+    pub fn take(&mut self, name: &str) -> String {
+        self.0.iter_mut().find(|(k, _)| *k == name).map(|(_, v)| std::mem::take(v)).unwrap_or_default()
+    }
+
+    /// `template` with each `{name}` replaced by its parameter, in one pass.
     fn fill(&self, template: &str) -> String {
-        let mut out = template.to_owned();
-        for (k, v) in &self.0 {
-            out = out.replace(&format!("{{{k}}}"), v);
+        let mut out = String::with_capacity(template.len() + self.0.iter().map(|(_, v)| v.len()).sum::<usize>());
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let Some(close) = rest[open..].find('}') else { break };
+            out.push_str(self.get(&rest[open + 1..open + close]));
+            rest = &rest[open + close + 1..];
         }
+        out.push_str(rest);
         out
     }
 
@@ -190,6 +211,11 @@ impl Ctx {
     /// A route parameter.
     pub fn param(&self, name: &str) -> &str {
         self.params.get(name)
+    }
+
+    /// Takes a route parameter out of the context (it is needed no more there).
+    pub fn take(&mut self, name: &str) -> String {
+        self.params.take(name)
     }
 
     /// Runs a change that commits with this request's audit entry in one transaction: the
@@ -282,7 +308,11 @@ async fn run_native(st: AppState, op: &'static Operation, route: NativeRoute, re
 /// A native route's path parameters, percent-decoded.
 async fn native_params(parts: &mut Parts, st: &AppState) -> ApiResult<Params> {
     match axum::extract::RawPathParams::from_request_parts(parts, st).await {
-        Ok(raw) => Ok(Params(raw.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())),
+        Ok(raw) => {
+            let mut params = Params::default();
+            raw.iter().for_each(|(k, v)| params.push(k, v.to_owned()));
+            Ok(params)
+        }
         Err(_) => Err(ApiError::bad_request("invalid path: it is not valid UTF-8 once decoded")),
     }
 }
@@ -419,4 +449,24 @@ pub fn capability_table() -> String {
         out.push_str(&row.replace("{*", "{"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_filled_from_parameters() {
+        let mut p = Params::default();
+        p.push("mount", "secret".into());
+        p.push("path", "a/b".into());
+        p.push("unknown", "x".into());
+        assert_eq!(p.fill("{mount}/{path}"), "secret/a/b");
+        assert_eq!(p.fill("sys/tokens"), "sys/tokens");
+        assert_eq!(p.fill("{mount}/keys/{name}/rotate"), "secret/keys//rotate");
+        assert_eq!(p.get("unknown"), "");
+        assert_eq!(p.located(), ("secret", "a/b"));
+        assert_eq!(p.take("path"), "a/b");
+        assert_eq!(p.get("path"), "");
+    }
 }

@@ -60,28 +60,28 @@ struct Matched {
 /// mount of that engine, as `mount`) and a final `{*name}` (the rest, possibly empty).
 fn matches(template: &str, segs: &[&str]) -> Option<Matched> {
     let t: Vec<&str> = template.split('/').collect();
-    let mut params = Vec::new();
+    let mut params = Params::default();
     let mut kind = None;
     for (i, ts) in t.iter().enumerate() {
         if let Some(name) = ts.strip_prefix("{*").and_then(|s| s.strip_suffix('}')) {
             let rest = segs.get(i..).map(|r| r.join("/")).unwrap_or_default();
-            params.push((name.to_owned(), rest));
-            return Some(Matched { params: Params(params), kind });
+            params.push(name, rest);
+            return Some(Matched { params, kind });
         }
         let s = *segs.get(i)?;
         match *ts {
             "{kv}" | "{transit}" if !s.is_empty() => {
                 kind = Some(if *ts == "{kv}" { MountKind::Kv } else { MountKind::Transit });
-                params.push(("mount".to_owned(), s.to_owned()));
+                params.push("mount", s.to_owned());
             }
             p if p.starts_with('{') && !s.is_empty() => {
-                params.push((p.trim_start_matches('{').trim_end_matches('}').to_owned(), s.to_owned()));
+                params.push(p.trim_start_matches('{').trim_end_matches('}'), s.to_owned());
             }
             lit if lit == s => {}
             _ => return None,
         }
     }
-    (segs.len() == t.len()).then_some(Matched { params: Params(params), kind })
+    (segs.len() == t.len()).then_some(Matched { params, kind })
 }
 
 /// The operation a Vault request names, with its route, parameters and authenticated caller.

@@ -93,10 +93,10 @@ pub async fn list(ctx: Ctx, req: Request) -> ApiResult<Response> {
 #[utoipa::path(get, path = "/api/v1/mounts/{mount}/secrets/{path}", tag = "secrets",
     params(("mount" = String, Path), ("path" = String, Path), ReadQuery),
     responses((status = 200, body = SecretView), (status = 404, body = crate::wire::ErrorBody), (status = 500, description = "integrity check failed", body = crate::wire::ErrorBody)))]
-pub async fn read(ctx: Ctx, req: Request) -> ApiResult<Response> {
+pub async fn read(mut ctx: Ctx, req: Request) -> ApiResult<Response> {
     let q: ReadQuery = query_of(&req)?;
+    let (mount, path) = (ctx.take("mount"), ctx.take("path"));
     let (st, caller) = (&ctx.st, ctx.caller()?);
-    let (mount, path) = (ctx.param("mount").to_owned(), ctx.param("path").to_owned());
     checked(&path)?;
     let reveal = q.reveal.unwrap_or(false);
     let operation = match (reveal, q.export.unwrap_or(false)) {
@@ -148,10 +148,10 @@ pub async fn read(ctx: Ctx, req: Request) -> ApiResult<Response> {
 #[utoipa::path(patch, path = "/api/v1/mounts/{mount}/secrets/{path}", tag = "secrets",
     params(("mount" = String, Path), ("path" = String, Path)), request_body = SecretWriteRequest,
     responses((status = 200, body = WriteResult), (status = 400, body = crate::wire::ErrorBody), (status = 413, body = crate::wire::ErrorBody)))]
-pub async fn write(ctx: Ctx, req: Request) -> ApiResult<Response> {
+pub async fn write(mut ctx: Ctx, req: Request) -> ApiResult<Response> {
     let req: SecretWriteRequest = json_body(req).await?;
+    let (mount, path) = (ctx.take("mount"), ctx.take("path"));
     let (st, caller) = (&ctx.st, ctx.caller()?);
-    let (mount, path) = (ctx.param("mount").to_owned(), ctx.param("path").to_owned());
     checked(&path)?;
     let t = target(&mount, &path);
     let may = |c| caller.can(c, &t);
@@ -179,8 +179,8 @@ pub async fn write(ctx: Ctx, req: Request) -> ApiResult<Response> {
 #[utoipa::path(delete, path = "/api/v1/mounts/{mount}/secrets/{path}", tag = "secrets",
     params(("mount" = String, Path), ("path" = String, Path)),
     responses((status = 204), (status = 404, body = crate::wire::ErrorBody)))]
-pub async fn delete(ctx: Ctx, _req: Request) -> ApiResult<Response> {
-    let (mount, path) = (ctx.param("mount").to_owned(), ctx.param("path").to_owned());
+pub async fn delete(mut ctx: Ctx, _req: Request) -> ApiResult<Response> {
+    let (mount, path) = (ctx.take("mount"), ctx.take("path"));
     checked(&path)?;
     ctx.change(|e| ctx.st.kw.delete_secret(&mount, &path, e)).await?;
     tracing::info!(accessor = %ctx.caller()?.accessor(), mount = %mount, path = %path, "secret deleted");
@@ -191,8 +191,8 @@ pub async fn delete(ctx: Ctx, _req: Request) -> ApiResult<Response> {
 #[utoipa::path(get, path = "/api/v1/mounts/{mount}/history/{path}", tag = "secrets",
     params(("mount" = String, Path), ("path" = String, Path)),
     responses((status = 200, body = History), (status = 404, body = crate::wire::ErrorBody)))]
-pub async fn history(ctx: Ctx, _req: Request) -> ApiResult<Response> {
-    let (mount, path) = (ctx.param("mount").to_owned(), ctx.param("path").to_owned());
+pub async fn history(mut ctx: Ctx, _req: Request) -> ApiResult<Response> {
+    let (mount, path) = (ctx.take("mount"), ctx.take("path"));
     checked(&path)?;
     let versions = ctx
         .st
@@ -216,10 +216,10 @@ pub async fn history(ctx: Ctx, _req: Request) -> ApiResult<Response> {
 #[utoipa::path(post, path = "/api/v1/mounts/{mount}/rollback/{path}", tag = "secrets",
     params(("mount" = String, Path), ("path" = String, Path)), request_body = RollbackRequest,
     responses((status = 200, body = WriteResult), (status = 404, body = crate::wire::ErrorBody)))]
-pub async fn rollback(ctx: Ctx, req: Request) -> ApiResult<Response> {
+pub async fn rollback(mut ctx: Ctx, req: Request) -> ApiResult<Response> {
     let req: RollbackRequest = json_body(req).await?;
+    let (mount, path) = (ctx.take("mount"), ctx.take("path"));
     let (st, caller) = (&ctx.st, ctx.caller()?);
-    let (mount, path) = (ctx.param("mount").to_owned(), ctx.param("path").to_owned());
     checked(&path)?;
     ctx.audit.detail("from_version", req.version);
     let may_read = caller.can(Capability::Read, &target(&mount, &path));

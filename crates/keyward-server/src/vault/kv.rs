@@ -85,9 +85,9 @@ fn require_merge_patch(req: &VaultReq) -> ApiResult<()> {
     }
 }
 
-/// The route's mount and secret path (validated).
-fn located(ctx: &Ctx) -> ApiResult<(String, String)> {
-    let (mount, path) = (ctx.param("mount").to_owned(), ctx.param("path").to_owned());
+/// The route's mount and secret path (validated), taken out of the context.
+fn located(ctx: &mut Ctx) -> ApiResult<(String, String)> {
+    let (mount, path) = (ctx.take("mount"), ctx.take("path"));
     secret_path(&path)?;
     Ok((mount, path))
 }
@@ -120,8 +120,8 @@ pub(crate) async fn write_config(ctx: Ctx, req: VaultReq) -> ApiResult<Response>
 }
 
 /// `GET {mount}/data/{path}`: a version's plaintext (the current one unless `?version=`).
-pub(crate) async fn read_data(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
-    let (mount, path) = located(&ctx)?;
+pub(crate) async fn read_data(mut ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, path) = located(&mut ctx)?;
     let version = super::uint_of("version", req.query.get("version").map(|v| Value::String(v.clone())).as_ref())?;
     let r = match ctx.st.kw.kv_read(&mount, &path, version).await {
         Err(CoreError::NotFound(_)) => return Err(not_found()),
@@ -142,8 +142,8 @@ pub(crate) async fn read_data(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
 
 /// `POST {mount}/data/{path}` (replace the whole map, as a new version) and `PATCH` (a JSON merge
 /// patch of the live current version).
-pub(crate) async fn write_data(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
-    let (mount, path) = located(&ctx)?;
+pub(crate) async fn write_data(mut ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, path) = located(&mut ctx)?;
     let caller = ctx.caller()?;
     let patching = req.op == Op::Patch;
     if patching {
@@ -175,14 +175,14 @@ pub(crate) async fn write_data(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
 }
 
 /// `DELETE {mount}/data/{path}`: soft-delete the current version.
-pub(crate) async fn delete_data(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
-    let (mount, path) = located(&ctx)?;
+pub(crate) async fn delete_data(mut ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, path) = located(&mut ctx)?;
     ctx.change(|e| ctx.st.kw.kv_versions(&mount, &path, VersionAction::Delete, vec![], e)).await?;
     Ok(done(&req, vec![]))
 }
 
-async fn change_versions(ctx: Ctx, req: VaultReq, action: VersionAction) -> ApiResult<Response> {
-    let (mount, path) = located(&ctx)?;
+async fn change_versions(mut ctx: Ctx, req: VaultReq, action: VersionAction) -> ApiResult<Response> {
+    let (mount, path) = located(&mut ctx)?;
     let versions = versions_of(&req)?;
     ctx.audit.detail("versions", json!(versions));
     ctx.change(|e| ctx.st.kw.kv_versions(&mount, &path, action, versions, e)).await?;
@@ -240,8 +240,8 @@ fn metadata_update(req: &VaultReq, patching: bool) -> ApiResult<MetadataUpdate> 
 }
 
 /// `GET {mount}/metadata/{path}`: the secret's metadata and versions (nothing decrypted).
-pub(crate) async fn read_metadata(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
-    let (mount, path) = located(&ctx)?;
+pub(crate) async fn read_metadata(mut ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, path) = located(&mut ctx)?;
     let (meta, versions) = match ctx.st.kw.kv_metadata(&mount, &path).await {
         Err(CoreError::NotFound(_)) => return Err(not_found()),
         other => other?,
@@ -273,8 +273,8 @@ pub(crate) async fn read_metadata(ctx: Ctx, req: VaultReq) -> ApiResult<Response
 
 /// `POST|PATCH {mount}/metadata/{path}`: change a secret's metadata; POST creates it (`create`),
 /// PATCH changes an existing one only.
-pub(crate) async fn write_metadata(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
-    let (mount, path) = located(&ctx)?;
+pub(crate) async fn write_metadata(mut ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, path) = located(&mut ctx)?;
     let caller = ctx.caller()?;
     let patching = req.op == Op::Patch;
     if patching {
@@ -293,8 +293,8 @@ pub(crate) async fn write_metadata(ctx: Ctx, req: VaultReq) -> ApiResult<Respons
 
 /// `DELETE {mount}/metadata/{path}`: the secret with every version, for good (as Vault: no
 /// error when it does not exist).
-pub(crate) async fn delete_metadata(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
-    let (mount, path) = located(&ctx)?;
+pub(crate) async fn delete_metadata(mut ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, path) = located(&mut ctx)?;
     match ctx.audit.committed(|e| ctx.st.kw.delete_secret(&mount, &path, e)).await {
         Ok(()) | Err(CoreError::NotFound(_)) => {}
         Err(e) => return Err(e.into()),
@@ -341,8 +341,8 @@ fn subkeys_of(v: &Value, depth: u64, level: u64) -> Value {
 }
 
 /// `GET {mount}/subkeys/{path}`: the map's keys, every leaf `null` (nothing decrypted leaves).
-pub(crate) async fn subkeys(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
-    let (mount, path) = located(&ctx)?;
+pub(crate) async fn subkeys(mut ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, path) = located(&mut ctx)?;
     let q = |k: &str| super::uint_of(k, req.query.get(k).map(|v| Value::String(v.clone())).as_ref());
     let r = match ctx.st.kw.kv_read(&mount, &path, q("version")?).await {
         Err(CoreError::NotFound(_)) => return Err(not_found()),
