@@ -1,30 +1,19 @@
-//! The facade the server calls: initialisation, authentication, mounts and secrets.
+//! The facade the server calls: opening a database, initialising it, whether requests can be
+//! served, and the audit log. The rest of the domain is in one module per concept (`secrets`,
+//! `mounts`, `tokens`, `policy`, `keys`, `transit`, `proxy`), each adding its methods here.
 use std::sync::Arc;
 
-use keyward_crypto::{blob_dek_version, random_base62, Key256, MasterKeyring, Token, TokenKey, WrappedKeyDomain};
+use keyward_crypto::{random_base62, Key256, MasterKeyring, Token, TokenKey, WrappedKeyDomain};
 
+use crate::engine::cache::TtlCache;
+use crate::engine::read_cache::ReadCache;
 use crate::keys::SYSTEM_OWNER;
-use crate::ops::open_version;
 use crate::{
-    now_nanos, AuditEntry, AuditRow, ChainVerifier, CoreError, KeyManager, Mount, MountKind, SecretData, SecretMeta,
-    SecretPatch, SecretSummary, SecretVersion, Store, TokenRecord, VerifyReport, VersionInfo, WriteOp, WriteReply,
-    WriteSummary, Writer,
+    now_nanos, AuditEntry, AuditRow, ChainVerifier, CoreError, KeyManager, Mount, ProxyRoute, Store, TokenRecord,
+    VerifyReport, Writer,
 };
 
 const INITIALIZED: &str = "initialized";
-
-/// A decrypted secret version with its metadata.
-#[derive(Debug)]
-pub struct SecretRead {
-    /// The mount.
-    pub mount: Mount,
-    /// The secret's metadata.
-    pub meta: SecretMeta,
-    /// The version read (its blob removed).
-    pub version: SecretVersion,
-    /// The plaintext map.
-    pub data: SecretData,
-}
 
 /// Whether a server can serve requests, each with its audit entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,16 +67,16 @@ pub struct Keyward {
     /// This server process's identity (names the owner of background jobs).
     pub(crate) instance: String,
     /// Mounts by name, for read paths.
-    pub(crate) mounts: Arc<crate::cache::TtlCache<Mount>>,
+    pub(crate) mounts: Arc<TtlCache<Mount>>,
     /// Credential-proxy routes by name, for proxied calls.
-    pub(crate) routes: Arc<crate::cache::TtlCache<crate::ProxyRoute>>,
+    pub(crate) routes: Arc<TtlCache<ProxyRoute>>,
     /// Callers and current versions in memory (single-process SQLite only).
-    pub(crate) cache: Option<Arc<crate::read_cache::ReadCache>>,
+    pub(crate) cache: Option<Arc<ReadCache>>,
 }
 
 impl std::fmt::Debug for dyn Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Store({:?})", self.backend())
+        write!(f, "Store({})", self.name())
     }
 }
 
@@ -106,11 +95,11 @@ impl Keyward {
         keys.check_keyring(store.as_ref()).await?;
         // One process owns a SQLite database (the server holds its lock file), so every change
         // passes through this writer and the in-memory read path stays coherent.
-        let cache = (store.backend() == crate::Backend::Sqlite).then(|| Arc::new(crate::read_cache::ReadCache::new()));
+        let cache = store.exclusive().then(|| Arc::new(ReadCache::new()));
         let writer = Writer::spawn(store.clone(), keys.clone(), audit_sink, cache.clone())?;
         let instance = format!("kw-{}", &*random_base62(8));
         let ttl = std::time::Duration::from_secs(1);
-        let (mounts, routes) = (Arc::new(crate::cache::TtlCache::new(ttl)), Arc::new(crate::cache::TtlCache::new(ttl)));
+        let (mounts, routes) = (Arc::new(TtlCache::new(ttl)), Arc::new(TtlCache::new(ttl)));
         Ok(Self { store, keys, writer, config, instance, mounts, routes, cache })
     }
 
@@ -164,91 +153,12 @@ impl Keyward {
         };
         tx.insert_token(&record).await?;
         tx.set_system_value(INITIALIZED, "true").await?;
-        let mut chain = crate::writer::Chain::new(&audit_keys, Some(crate::writer::genesis()));
+        let mut chain = crate::engine::writer::Chain::new(&audit_keys, Some(crate::engine::writer::genesis()));
         chain.next(&pending);
         tx.append_audit(&chain.rows).await?;
         tx.commit().await?;
         self.keys.set_token_key(token_key);
         Ok(root)
-    }
-
-    /// All mounts.
-    pub async fn list_mounts(&self) -> Result<Vec<Mount>, CoreError> {
-        Ok(self.store.list_mounts().await?)
-    }
-
-    /// Creates a mount, with its audit entry; `rotate_after` (seconds) is its default age after
-    /// which fields are reported stale.
-    pub async fn create_mount(
-        &self,
-        path: &str,
-        kind: MountKind,
-        rotate_after: Option<u64>,
-        audit: AuditEntry,
-    ) -> Result<Mount, CoreError> {
-        self.mounts.forget(path);
-        let op = WriteOp::CreateMount { path: path.to_owned(), kind, rotate_after };
-        match self.writer.submit_audited(op, audit).await? {
-            WriteReply::MountCreated(m) => Ok(m),
-            other => Err(unexpected(&other)),
-        }
-    }
-
-    /// Deletes a mount and crypto-shreds its data, with its audit entry in the same transaction;
-    /// returns how many wrapped keys were deleted.
-    pub async fn delete_mount(&self, path: &str, audit: AuditEntry) -> Result<u64, CoreError> {
-        self.mounts.forget(path);
-        let reply = self.writer.submit_audited(WriteOp::DeleteMount { path: path.to_owned() }, audit).await;
-        self.mounts.forget(path);
-        match reply? {
-            WriteReply::MountDeleted { keys_shredded, .. } => Ok(keys_shredded),
-            other => Err(unexpected(&other)),
-        }
-    }
-
-    /// Applies a patch as one new version; its audit entry commits in the same transaction.
-    pub async fn patch_secret(
-        &self,
-        mount: &str,
-        path: &str,
-        patch: SecretPatch,
-        actor: &str,
-        audit: AuditEntry,
-    ) -> Result<WriteSummary, CoreError> {
-        let op = WriteOp::Patch { mount: mount.to_owned(), path: path.to_owned(), patch, actor: actor.to_owned() };
-        written(self.writer.submit_audited(op, audit).await?)
-    }
-
-    /// Writes a new version equal to `version`, audited in the same transaction. A writer that
-    /// may not `read` learns nothing about whether it equals the current one (`may_read`).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn rollback(
-        &self,
-        mount: &str,
-        path: &str,
-        version: u64,
-        may_read: bool,
-        actor: &str,
-        audit: AuditEntry,
-    ) -> Result<WriteSummary, CoreError> {
-        let version = crate::ops::version_number(version)?;
-        let op = WriteOp::Rollback {
-            mount: mount.to_owned(),
-            path: path.to_owned(),
-            version,
-            may_read,
-            actor: actor.to_owned(),
-        };
-        written(self.writer.submit_audited(op, audit).await?)
-    }
-
-    /// Deletes a secret with all its versions, audited in the same transaction.
-    pub async fn delete_secret(&self, mount: &str, path: &str, audit: AuditEntry) -> Result<(), CoreError> {
-        let op = WriteOp::DeleteSecret { mount: mount.to_owned(), path: path.to_owned() };
-        match self.writer.submit_audited(op, audit).await? {
-            WriteReply::SecretDeleted => Ok(()),
-            other => Err(unexpected(&other)),
-        }
     }
 
     /// Appends an audit entry and waits until it is durably committed.
@@ -317,151 +227,8 @@ impl Keyward {
         }
         Ok(v.finish())
     }
-
-    /// A mount that must be of `kind`. Read paths use a copy at most a second old (mounts change
-    /// rarely; a write re-reads its mount inside its transaction, and a secret of a deleted
-    /// mount is gone from the database at once, so a stale copy can only answer 404).
-    pub(crate) async fn mount_of(&self, name: &str, kind: MountKind) -> Result<Mount, CoreError> {
-        match self.find_mount(name).await? {
-            Some(m) if m.kind == kind => Ok(m),
-            Some(_) => Err(CoreError::InvalidInput(format!("mount {name:?} is not a {} mount", kind.as_str()))),
-            None => Err(CoreError::NotFound(format!("mount {name:?}"))),
-        }
-    }
-
-    /// A mount by name, whatever its engine (from the same short-lived cache as [`Self::mount_of`]).
-    pub async fn find_mount(&self, name: &str) -> Result<Option<Mount>, CoreError> {
-        Ok(self.mounts.get(name, || self.store.mount(name)).await?)
-    }
-
-    pub(crate) async fn kv_mount(&self, name: &str) -> Result<Mount, CoreError> {
-        self.mount_of(name, MountKind::Kv).await
-    }
-
-    pub(crate) async fn secret_meta(&self, mount: &Mount, path: &str) -> Result<SecretMeta, CoreError> {
-        self.store
-            .secret(mount.id, path)
-            .await?
-            .ok_or_else(|| CoreError::NotFound(format!("secret {}/{path}", mount.path)))
-    }
-
-    /// A secret and one of its versions (the current one when `version` is `None`), from memory
-    /// when the read cache holds it.
-    pub(crate) async fn secret_version(
-        &self,
-        mount: &Mount,
-        path: &str,
-        version: Option<u64>,
-    ) -> Result<Option<(SecretMeta, Option<SecretVersion>)>, CoreError> {
-        let Some(cache) = self.cache.as_ref().filter(|_| version.is_none()) else {
-            return Ok(self.store.secret_version(mount.id, path, version).await?);
-        };
-        if let Some(hit) = cache.current(mount.id, path) {
-            return Ok(Some((hit.0.clone(), Some(hit.1.clone()))));
-        }
-        let generation = cache.secrets_generation();
-        let found = self.store.secret_version(mount.id, path, None).await?;
-        if let Some((meta, Some(v))) = &found {
-            // Only what opens is kept: a damaged row keeps failing until it is repaired.
-            if self.opens(mount, meta, v).await {
-                cache.put_current(generation, mount.id, path, Arc::new((meta.clone(), v.clone())));
-            }
-        }
-        Ok(found)
-    }
-
-    async fn opens(&self, mount: &Mount, meta: &SecretMeta, row: &SecretVersion) -> bool {
-        let Some(blob) = row.blob.as_deref() else { return true };
-        let Ok(dek_version) = blob_dek_version(blob) else { return false };
-        match self.keys.dek(self.store.as_ref(), mount.id, dek_version).await {
-            Ok(dek) => open_version(&dek, mount, meta, row).is_ok(),
-            Err(_) => false,
-        }
-    }
-
-    /// Reads and decrypts a version (the current one by default).
-    pub async fn read_secret(&self, mount: &str, path: &str, version: Option<u64>) -> Result<SecretRead, CoreError> {
-        let version = version.map(crate::ops::version_number).transpose()?;
-        let mount = self.kv_mount(mount).await?;
-        let (meta, row) = self
-            .secret_version(&mount, path, version.filter(|v| *v > 0))
-            .await?
-            .ok_or_else(|| CoreError::NotFound(format!("secret {}/{path}", mount.path)))?;
-        let v = version.filter(|v| *v > 0).unwrap_or(meta.current_version);
-        let what = format!("version {v} of {}/{path}", mount.path);
-        let mut row = row.ok_or_else(|| CoreError::NotFound(what.clone()))?;
-        if row.destroyed || row.blob.is_none() {
-            return Err(CoreError::NotFound(format!("{what} (destroyed)")));
-        }
-        if !crate::ops::is_live(&row, crate::now_nanos()) {
-            return Err(CoreError::NotFound(format!("{what} (deleted)")));
-        }
-        let blob = row.blob.as_deref().unwrap_or_default();
-        let dek_version = blob_dek_version(blob).map_err(|_| CoreError::Integrity(what.clone()))?;
-        let dek = self.keys.dek(self.store.as_ref(), mount.id, dek_version).await?;
-        let data = open_version(&dek, &mount, &meta, &row)?;
-        row.blob = None;
-        Ok(SecretRead { mount, meta, version: row, data })
-    }
-
-    /// Compares two secrets' current versions inside the server: only names come back.
-    pub async fn diff_secrets(&self, mount: &str, a: &str, b: &str) -> Result<crate::SecretDiff, CoreError> {
-        let left = self.read_secret(mount, a, None).await?;
-        let right = self.read_secret(mount, b, None).await?;
-        let (l, r) = (left.data.fields(), right.data.fields());
-        let mut d = crate::SecretDiff::default();
-        for (k, v) in l {
-            match r.get(k) {
-                None => d.only_in_a.push(k.clone()),
-                Some(w) if w == v => d.same.push(k.clone()),
-                Some(_) => d.different.push(k.clone()),
-            }
-        }
-        d.only_in_b = r.keys().filter(|k| !l.contains_key(*k)).cloned().collect();
-        Ok(d)
-    }
-
-    /// A page of a mount's secrets (environments), without decrypting anything.
-    pub async fn list_secrets(
-        &self,
-        mount: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<SecretSummary>, CoreError> {
-        let mount = self.kv_mount(mount).await?;
-        Ok(self.store.list_secrets(mount.id, after, limit).await?)
-    }
-
-    /// The stored versions of a secret, oldest first.
-    pub async fn history(&self, mount: &str, path: &str) -> Result<Vec<VersionInfo>, CoreError> {
-        let mount = self.kv_mount(mount).await?;
-        let meta = self.secret_meta(&mount, path).await?;
-        let versions = self.store.versions(meta.id).await?;
-        Ok(versions
-            .into_iter()
-            .map(|v| VersionInfo {
-                version: v.version,
-                created_at: v.created_at,
-                created_by: v.created_by,
-                deletion_time: v.deletion_time,
-                destroyed: v.destroyed,
-                fields: v.field_versions.into_keys().collect(),
-            })
-            .collect())
-    }
 }
 
 pub(crate) fn new_accessor() -> String {
     format!("acc_{}", &*random_base62(24))
-}
-
-pub(crate) fn written(reply: WriteReply) -> Result<WriteSummary, CoreError> {
-    match reply {
-        WriteReply::Written(s) => Ok(s),
-        other => Err(unexpected(&other)),
-    }
-}
-
-pub(crate) fn unexpected(reply: &WriteReply) -> CoreError {
-    CoreError::Store(crate::StoreError::Corrupt(format!("unexpected writer reply {reply:?}")))
 }

@@ -10,20 +10,16 @@ use crate::{
     SecretSummary, SecretVersion, StoreError, TokenRecord, TransitKey, UnmigratedVersion,
 };
 
-/// Which database engine a store runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// Embedded SQLite.
-    Sqlite,
-    /// PostgreSQL (several replicas may share it).
-    Postgres,
-}
-
 /// Reads outside any transaction, and the way to start a write transaction.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// The engine.
-    fn backend(&self) -> Backend;
+    /// The storage's name, for health reports (`sqlite`, `postgres`).
+    fn name(&self) -> &'static str;
+
+    /// Whether one process serves the database — every change passes through this process's
+    /// writer — so reads may be answered from memory kept exact by it. Several servers may share
+    /// a store that is not exclusive, and then everything is read from it.
+    fn exclusive(&self) -> bool;
 
     /// Closes every connection at shutdown (SQLite checkpoints its WAL into the database file).
     async fn close(&self);

@@ -3,7 +3,9 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use keyward_core::{Backend, StoreError};
+use keyward_core::StoreError;
+
+use crate::Backend;
 use sqlx::any::AnyPoolOptions;
 use sqlx::Executor;
 

@@ -23,5 +23,14 @@ mod sql_store;
 mod sql_tx;
 mod sqlite_audit;
 
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    /// Embedded SQLite.
+    Sqlite,
+    /// PostgreSQL (several replicas may share it).
+    Postgres,
+}
+
 pub use connect::{connect, connect_with, lock_sqlite, secure_postgres_url, DatabaseUrl};
 pub use sql_store::SqlStore;

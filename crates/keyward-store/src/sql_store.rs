@@ -6,8 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use keyward_core::WrappedKey;
 use keyward_core::{
-    AuditAppender, AuditRow, Backend, DekUsage, Mount, Policy, SecretMeta, SecretSummary, SecretVersion, Store,
-    StoreError, StoreTx, TokenRecord, UnmigratedVersion,
+    AuditAppender, AuditRow, DekUsage, Mount, Policy, SecretMeta, SecretSummary, SecretVersion, Store, StoreError,
+    StoreTx, TokenRecord, UnmigratedVersion,
 };
 use keyward_core::{FieldStamp, KeyJob, ProxyRoute, TransitKey};
 use sqlx::AnyPool;
@@ -19,6 +19,7 @@ use crate::lite_scan::{now, LiteScanner};
 use crate::rows::{self, to_i64, KEY_JOB_COLS, SECRET_COLS, TOKEN_COLS, VERSION_COLS, VERSION_COLS_NO_BLOB};
 use crate::sql_tx::SqlTx;
 use crate::sqlite_audit::SqliteAuditAppender;
+use crate::Backend;
 
 /// A [`Store`] on SQLite or PostgreSQL.
 #[derive(Debug, Clone)]
@@ -128,8 +129,15 @@ pub(crate) async fn secret(
 
 #[async_trait]
 impl Store for SqlStore {
-    fn backend(&self) -> Backend {
-        self.backend
+    fn name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    fn exclusive(&self) -> bool {
+        self.backend == Backend::Sqlite
     }
 
     async fn close(&self) {

@@ -3,14 +3,15 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use keyward_core::{
-    AuditRow, Backend, KeyJob, Mount, Nanos, Policy, ProxyRoute, ResealedVersion, SecretMeta, SecretVersion,
-    StoreError, StoreTx, TokenRecord, TransitKey, WrappedKey,
+    AuditRow, KeyJob, Mount, Nanos, Policy, ProxyRoute, ResealedVersion, SecretMeta, SecretVersion, StoreError,
+    StoreTx, TokenRecord, TransitKey, WrappedKey,
 };
 use uuid::Uuid;
 
 use crate::db::{args, column, scalar, TxConn};
 use crate::rows::{self, to_i64, KEY_JOB_COLS};
 use crate::sql_store;
+use crate::Backend;
 
 use crate::sql_store::DEK_DOMAIN;
 

@@ -2,7 +2,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use keyward_core::{Backend, CoreError, Readiness};
+use keyward_core::{CoreError, Readiness};
 
 use super::VaultReq;
 use crate::app::AppState;
@@ -11,10 +11,7 @@ use crate::pipeline::Ctx;
 use crate::wire::{Health, InitResponse};
 
 fn storage(st: &AppState) -> &'static str {
-    match st.kw.store().backend() {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    }
+    st.kw.store().name()
 }
 
 /// Vault's health query flags: the status code to answer in each state (unknown flags are ignored).

@@ -1,9 +1,51 @@
 //! Policies: write, read, list, delete.
-use crate::policy::{validate_policy_name, validate_rules};
-use crate::service::unexpected;
+use async_trait::async_trait;
+
+use super::{validate_policy_name, validate_rules};
+use crate::engine::command::{Command, Evict};
 use crate::{
-    AuditEntry, Capability, CoreError, Keyward, Policy, Rule, WriteOp, WriteReply, DEFAULT_POLICY, ROOT_POLICY,
+    AuditEntry, Capability, CoreError, KeyManager, Keyward, Policy, Rule, StoreTx, DEFAULT_POLICY, ROOT_POLICY,
 };
+
+/// Creates or replaces a policy.
+#[derive(Debug)]
+struct PutPolicy(Policy);
+
+#[async_trait]
+impl Command for PutPolicy {
+    type Reply = ();
+
+    async fn apply(&self, tx: &mut dyn StoreTx, _keys: &KeyManager) -> Result<(), CoreError> {
+        tx.put_policy(&self.0).await?;
+        Ok(())
+    }
+
+    fn evicts(&self) -> Evict<'_> {
+        Evict::Callers
+    }
+}
+
+/// Deletes a policy.
+#[derive(Debug)]
+struct DeletePolicy {
+    name: String,
+}
+
+#[async_trait]
+impl Command for DeletePolicy {
+    type Reply = ();
+
+    async fn apply(&self, tx: &mut dyn StoreTx, _keys: &KeyManager) -> Result<(), CoreError> {
+        match tx.delete_policy(&self.name).await? {
+            true => Ok(()),
+            false => Err(CoreError::NotFound(format!("policy {:?}", self.name))),
+        }
+    }
+
+    fn evicts(&self) -> Evict<'_> {
+        Evict::Callers
+    }
+}
 
 fn builtin(name: &str) -> Option<Policy> {
     match name {
@@ -40,22 +82,15 @@ impl Keyward {
             return Err(CoreError::InvalidInput(format!("{name:?} is a built-in policy and cannot be changed")));
         }
         validate_rules(&rules)?;
-        match self
-            .writer
-            .submit_audited(WriteOp::PutPolicy(Policy { name: name.to_owned(), rules, hcl }), audit)
-            .await?
-        {
-            WriteReply::Done => Ok(()),
-            other => Err(unexpected(&other)),
-        }
+        self.writer.submit(PutPolicy(Policy { name: name.to_owned(), rules, hcl }), audit).await
     }
 
     /// Creates or replaces a policy from Vault HCL (or JSON) text, translated into native rules
     /// at write time (see the translation table in `hcl.rs`); returns the translation's notes.
     pub async fn write_policy_hcl(&self, name: &str, text: &str, audit: AuditEntry) -> Result<Vec<String>, CoreError> {
-        let vault_rules = crate::parse_hcl_policy(text)?;
+        let vault_rules = super::parse_hcl_policy(text)?;
         let mounts = self.store.list_mounts().await?;
-        let t = crate::translate_hcl(&vault_rules, |m| mounts.iter().find(|x| x.path == m).map(|x| x.kind))?;
+        let t = super::translate_hcl(&vault_rules, |m| mounts.iter().find(|x| x.path == m).map(|x| x.kind))?;
         self.put_policy(name, t.rules, Some(text.to_owned()), audit).await?;
         Ok(t.warnings)
     }
@@ -86,9 +121,6 @@ impl Keyward {
             return Err(CoreError::InvalidInput(format!("{name:?} is a built-in policy and cannot be deleted")));
         }
         validate_policy_name(name)?;
-        match self.writer.submit_audited(WriteOp::DeletePolicy { name: name.to_owned() }, audit).await? {
-            WriteReply::Done => Ok(()),
-            other => Err(unexpected(&other)),
-        }
+        self.writer.submit(DeletePolicy { name: name.to_owned() }, audit).await
     }
 }

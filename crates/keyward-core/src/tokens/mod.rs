@@ -2,10 +2,15 @@
 use ipnet::IpNet;
 use keyward_crypto::Token;
 
-use crate::service::{new_accessor, unexpected};
-use crate::{
-    now_nanos, Acl, AuditEntry, CoreError, Keyward, Rate, TokenRecord, WriteOp, WriteReply, DEFAULT_POLICY, ROOT_POLICY,
-};
+mod commands;
+mod rate;
+
+pub use rate::Rate;
+
+use commands::{CreateToken, RenewToken, RevokeToken, TouchToken};
+
+use crate::service::new_accessor;
+use crate::{now_nanos, Acl, AuditEntry, CoreError, Keyward, TokenRecord, DEFAULT_POLICY, ROOT_POLICY};
 
 /// `last_used` is written at most this often per token.
 const TOUCH_EVERY_NANOS: i64 = 60_000_000_000;
@@ -141,7 +146,7 @@ impl Keyward {
             let writer = self.writer.clone();
             let accessor = caller.token.accessor.clone();
             tokio::spawn(async move {
-                if let Err(e) = writer.maintain(WriteOp::TouchToken { accessor, at: now }).await {
+                if let Err(e) = writer.maintain(TouchToken { accessor, at: now }).await {
                     tracing::warn!(error = %e, "could not record token use");
                 }
             });
@@ -281,10 +286,8 @@ impl Keyward {
         let mut audit = audit;
         audit.details.insert("created_accessor".into(), record.accessor.clone().into());
         audit.details.insert("policies".into(), record.policies.clone().into());
-        match self.writer.submit_audited(WriteOp::CreateToken(record.clone()), audit).await? {
-            WriteReply::Done => Ok(NewToken { token, record }),
-            other => Err(unexpected(&other)),
-        }
+        self.writer.submit(CreateToken(record.clone()), audit).await?;
+        Ok(NewToken { token, record })
     }
 
     /// The record of a presented token (for `lookup` with a token).
@@ -301,10 +304,7 @@ impl Keyward {
     /// Revokes a token and every token created under it, with its audit entry; returns how many
     /// were revoked.
     pub async fn revoke_accessor(&self, accessor: &str, audit: AuditEntry) -> Result<u64, CoreError> {
-        match self.writer.submit_audited(WriteOp::RevokeToken { accessor: accessor.to_owned() }, audit).await? {
-            WriteReply::TokensRevoked(n) => Ok(n),
-            other => Err(unexpected(&other)),
-        }
+        self.writer.submit(RevokeToken { accessor: accessor.to_owned() }, audit).await
     }
 
     /// Renews a live token (an expired or revoked one stays dead, checked again inside the write):
@@ -333,11 +333,8 @@ impl Keyward {
             }
         }
         let expires_at = expires_at.max(record.expires_at.unwrap_or(now));
-        let op = WriteOp::RenewToken { accessor: record.accessor.clone(), expires_at };
-        match self.writer.submit_audited(op, audit).await? {
-            WriteReply::Done => Ok(TokenRecord { expires_at: Some(expires_at), ..record.clone() }),
-            other => Err(unexpected(&other)),
-        }
+        self.writer.submit(RenewToken { accessor: record.accessor.clone(), expires_at }, audit).await?;
+        Ok(TokenRecord { expires_at: Some(expires_at), ..record.clone() })
     }
 
     /// A page of tokens (records only: tokens themselves are never stored).

@@ -14,7 +14,8 @@ use std::sync::{Arc, RwLock};
 
 use uuid::Uuid;
 
-use crate::{Caller, SecretMeta, SecretVersion, WriteOp};
+use super::command::Evict;
+use crate::{Caller, SecretMeta, SecretVersion};
 
 /// Entries kept per map before it is emptied and refilled (bounds memory).
 const CAPACITY: usize = 10_000;
@@ -64,45 +65,6 @@ impl<K: Eq + Hash, V: Clone> Coherent<K, V> {
 
 /// A secret's metadata and its current version, as stored (sealed).
 pub(crate) type CurrentVersion = Arc<(SecretMeta, SecretVersion)>;
-
-/// What [`ReadCache::invalidate`] must drop for one write.
-#[derive(Debug, PartialEq, Eq)]
-enum Evict<'a> {
-    Nothing,
-    Secret(&'a str),
-    Secrets,
-    Callers,
-    Everything,
-}
-
-fn affected(op: &WriteOp) -> Evict<'_> {
-    match op {
-        WriteOp::Patch { path, .. }
-        | WriteOp::Rollback { path, .. }
-        | WriteOp::DeleteSecret { path, .. }
-        | WriteOp::MergePatch { path, .. }
-        | WriteOp::Versions { path, .. }
-        | WriteOp::WriteMetadata { path, .. } => Evict::Secret(path),
-        // Key versions: a pruned data key must not be looked for by a cached blob.
-        WriteOp::PruneDeks { .. } | WriteOp::ConfigureKv { .. } => Evict::Secrets,
-        WriteOp::RevokeToken { .. }
-        | WriteOp::RenewToken { .. }
-        | WriteOp::PutPolicy(_)
-        | WriteOp::DeletePolicy { .. } => Evict::Callers,
-        WriteOp::CreateMount { .. } | WriteOp::DeleteMount { .. } => Evict::Everything,
-        // Re-encrypted rows hold the same plaintext, and their old data key stays until a prune;
-        // a touch only moves `last_used`, which the cache updates itself.
-        WriteOp::MigrateBatch { .. }
-        | WriteOp::TouchToken { .. }
-        | WriteOp::CreateToken(_)
-        | WriteOp::RotateDek { .. }
-        | WriteOp::Rewrap
-        | WriteOp::StartMigration { .. }
-        | WriteOp::PutProxyRoute { .. }
-        | WriteOp::DeleteProxyRoute { .. }
-        | WriteOp::Transit(_) => Evict::Nothing,
-    }
-}
 
 /// Callers and current versions held in memory for one single-process server.
 pub(crate) struct ReadCache {
@@ -169,13 +131,13 @@ impl ReadCache {
         self.secrets.insert(generation, path.to_owned(), list);
     }
 
-    /// Drops whatever a write may have changed; the writer calls it after its batch commits (or
-    /// fails) and before it answers.
-    pub(crate) fn invalidate(&self, op: &WriteOp) {
-        match affected(op) {
+    /// Drops whatever a change may have changed; the writer calls it after its batch commits and
+    /// before it answers.
+    pub(crate) fn invalidate(&self, evict: &Evict<'_>) {
+        match evict {
             Evict::Nothing => {}
             Evict::Secret(path) => self.secrets.update(|m| {
-                m.remove(path);
+                m.remove(*path);
             }),
             Evict::Secrets => self.secrets.update(HashMap::clear),
             Evict::Callers => self.callers.update(HashMap::clear),
@@ -225,14 +187,14 @@ mod tests {
     }
 
     #[test]
-    fn writes_drop_what_they_change() {
-        let patch = WriteOp::DeleteSecret { mount: "secret".into(), path: "app/db".into() };
-        assert_eq!(affected(&patch), Evict::Secret("app/db"));
-        assert_eq!(affected(&WriteOp::RevokeToken { accessor: "a".into() }), Evict::Callers);
-        assert_eq!(affected(&WriteOp::DeleteMount { path: "secret".into() }), Evict::Everything);
-        assert_eq!(
-            affected(&WriteOp::PruneDeks { mount: "secret".into(), mount_id: Uuid::nil(), unused: vec![] }),
-            Evict::Secrets
-        );
+    fn a_change_drops_what_it_names() {
+        let cache = ReadCache::new();
+        let put = |path: &str| cache.secrets.insert(cache.secrets.generation(), path.into(), Vec::new());
+        put("app/db");
+        put("app/other");
+        cache.invalidate(&Evict::Secret("app/db"));
+        assert!(cache.secrets.get("app/db").is_none() && cache.secrets.get("app/other").is_some());
+        cache.invalidate(&Evict::Secrets);
+        assert!(cache.secrets.get("app/other").is_none());
     }
 }

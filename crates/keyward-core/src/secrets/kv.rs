@@ -2,16 +2,108 @@
 //! soft-delete / undelete / destroy of versions, metadata writes, mount settings and listing.
 use std::collections::BTreeMap;
 
+use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use crate::ops::{check_cas, current_map, is_live, kv_mount, open_version, write_map};
-use crate::paths::validate_secret_path;
-use crate::service::{unexpected, written};
+use super::paths::validate_secret_path;
+use super::write::{check_cas, current_map, is_live, open_version, write_map, PatchSecret};
+use crate::engine::command::{Command, Evict};
+use crate::mounts::kv_mount;
 use crate::Keyward;
 use crate::{
     now_nanos, AuditEntry, CoreError, KeyManager, KvConfig, MetadataUpdate, SecretData, SecretMeta, SecretPatch,
-    SecretVersion, StoreTx, WriteOp, WriteReply, WriteSummary,
+    SecretVersion, StoreTx, WriteSummary,
 };
+
+/// Applies a JSON merge patch (RFC 7396) to the live current version, as a new version.
+#[derive(Debug)]
+struct MergePatch {
+    mount: String,
+    path: String,
+    /// `null` removes a key, objects merge recursively.
+    patch: SecretData,
+    cas: Option<u64>,
+    /// Whether the writer may `read` (else it learns nothing about equality).
+    may_read: bool,
+    actor: String,
+}
+
+#[async_trait]
+impl Command for MergePatch {
+    type Reply = WriteSummary;
+
+    async fn apply(&self, tx: &mut dyn StoreTx, keys: &KeyManager) -> Result<WriteSummary, CoreError> {
+        merge_patch(tx, keys, &self.mount, &self.path, &self.patch, self.cas, self.may_read, &self.actor).await
+    }
+
+    fn evicts(&self) -> Evict<'_> {
+        Evict::Secret(&self.path)
+    }
+}
+
+/// Soft-deletes, undeletes or destroys versions of a secret.
+#[derive(Debug)]
+struct ChangeVersions {
+    mount: String,
+    path: String,
+    action: VersionAction,
+    /// The versions (empty = the current one, for a soft delete); unknown ones are ignored.
+    versions: Vec<u64>,
+}
+
+#[async_trait]
+impl Command for ChangeVersions {
+    type Reply = ();
+
+    async fn apply(&self, tx: &mut dyn StoreTx, _keys: &KeyManager) -> Result<(), CoreError> {
+        change_versions(tx, &self.mount, &self.path, self.action, &self.versions).await
+    }
+
+    fn evicts(&self) -> Evict<'_> {
+        Evict::Secret(&self.path)
+    }
+}
+
+/// Changes a secret's metadata, creating it (with no version) if it does not exist.
+#[derive(Debug)]
+struct WriteMetadata {
+    mount: String,
+    path: String,
+    update: MetadataUpdate,
+}
+
+#[async_trait]
+impl Command for WriteMetadata {
+    type Reply = ();
+
+    async fn apply(&self, tx: &mut dyn StoreTx, _keys: &KeyManager) -> Result<(), CoreError> {
+        write_metadata(tx, &self.mount, &self.path, &self.update).await
+    }
+
+    fn evicts(&self) -> Evict<'_> {
+        Evict::Secret(&self.path)
+    }
+}
+
+/// Changes a kv mount's engine settings.
+#[derive(Debug)]
+struct ConfigureKv {
+    mount: String,
+    config: KvConfig,
+}
+
+#[async_trait]
+impl Command for ConfigureKv {
+    type Reply = ();
+
+    async fn apply(&self, tx: &mut dyn StoreTx, _keys: &KeyManager) -> Result<(), CoreError> {
+        configure(tx, &self.mount, self.config).await
+    }
+
+    fn evicts(&self) -> Evict<'_> {
+        Evict::Secrets
+    }
+}
 
 /// Custom metadata limits (as Vault): keys, key length, value length.
 const MAX_CUSTOM_KEYS: usize = 64;
@@ -67,7 +159,7 @@ fn merge_patch_map(target: &mut Map<String, Value>, patch: &Map<String, Value>) 
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn merge_patch(
+async fn merge_patch(
     tx: &mut dyn StoreTx,
     keys: &KeyManager,
     mount_name: &str,
@@ -76,7 +168,7 @@ pub(crate) async fn merge_patch(
     cas: Option<u64>,
     may_read: bool,
     actor: &str,
-) -> Result<WriteReply, CoreError> {
+) -> Result<WriteSummary, CoreError> {
     validate_secret_path(path)?;
     let mount = kv_mount(tx, mount_name).await?;
     let meta = tx.secret_for_update(mount.id, path).await?;
@@ -99,17 +191,17 @@ pub(crate) async fn merge_patch(
     write_map(tx, keys, &mount, meta, path, (&base, &base_fv), next, actor, true, blind).await
 }
 
-pub(crate) async fn change_versions(
+async fn change_versions(
     tx: &mut dyn StoreTx,
     mount_name: &str,
     path: &str,
     action: VersionAction,
     versions: &[u64],
-) -> Result<WriteReply, CoreError> {
+) -> Result<(), CoreError> {
     validate_secret_path(path)?;
     let mount = kv_mount(tx, mount_name).await?;
     // As Vault: a path or version that does not exist is not an error.
-    let Some(meta) = tx.secret_for_update(mount.id, path).await? else { return Ok(WriteReply::Done) };
+    let Some(meta) = tx.secret_for_update(mount.id, path).await? else { return Ok(()) };
     let targets: Vec<u64> = if versions.is_empty() { vec![meta.current_version] } else { versions.to_vec() };
     let now = now_nanos();
     for v in targets.into_iter().filter(|v| (meta.oldest_version..=meta.current_version).contains(v)) {
@@ -123,7 +215,7 @@ pub(crate) async fn change_versions(
             _ => {}
         }
     }
-    Ok(WriteReply::Done)
+    Ok(())
 }
 
 fn check_custom(custom: &BTreeMap<String, String>) -> Result<(), CoreError> {
@@ -155,12 +247,12 @@ fn check_settings(max_versions: Option<u32>, delete_after: Option<i64>) -> Resul
     Ok(())
 }
 
-pub(crate) async fn write_metadata(
+async fn write_metadata(
     tx: &mut dyn StoreTx,
     mount_name: &str,
     path: &str,
     u: &MetadataUpdate,
-) -> Result<WriteReply, CoreError> {
+) -> Result<(), CoreError> {
     validate_secret_path(path)?;
     check_settings(u.max_versions, u.delete_version_after_secs)?;
     let mount = kv_mount(tx, mount_name).await?;
@@ -205,14 +297,10 @@ pub(crate) async fn write_metadata(
     } else {
         tx.update_secret(&meta).await?;
     }
-    Ok(WriteReply::Done)
+    Ok(())
 }
 
-pub(crate) async fn configure(
-    tx: &mut dyn StoreTx,
-    mount_name: &str,
-    config: KvConfig,
-) -> Result<WriteReply, CoreError> {
+async fn configure(tx: &mut dyn StoreTx, mount_name: &str, config: KvConfig) -> Result<(), CoreError> {
     check_settings(Some(config.max_versions), Some(config.delete_version_after_secs))?;
     let mount = kv_mount(tx, mount_name).await?;
     let mut merged = match mount.config {
@@ -223,7 +311,7 @@ pub(crate) async fn configure(
         merged.extend(c);
     }
     tx.update_mount_config(mount.id, &Value::Object(merged)).await?;
-    Ok(WriteReply::Done)
+    Ok(())
 }
 
 impl Keyward {
@@ -243,8 +331,8 @@ impl Keyward {
     ) -> Result<WriteSummary, CoreError> {
         let patch =
             SecretPatch { set: data, cas, may_create, may_change, may_read, replace: true, ..Default::default() };
-        let op = WriteOp::Patch { mount: mount.to_owned(), path: path.to_owned(), patch, actor: actor.to_owned() };
-        written(self.writer.submit_audited(op, audit).await?)
+        let cmd = PatchSecret { mount: mount.to_owned(), path: path.to_owned(), patch, actor: actor.to_owned() };
+        self.writer.submit(cmd, audit).await
     }
 
     /// Applies a JSON merge patch to the live current version, as a new version (`may_read`: see
@@ -261,8 +349,7 @@ impl Keyward {
         audit: AuditEntry,
     ) -> Result<WriteSummary, CoreError> {
         let (mount, path, actor) = (mount.to_owned(), path.to_owned(), actor.to_owned());
-        let op = WriteOp::MergePatch { mount, path, patch, cas, may_read, actor };
-        written(self.writer.submit_audited(op, audit).await?)
+        self.writer.submit(MergePatch { mount, path, patch, cas, may_read, actor }, audit).await
     }
 
     /// Soft-deletes, undeletes or destroys versions; audited in the same transaction.
@@ -274,11 +361,8 @@ impl Keyward {
         versions: Vec<u64>,
         audit: AuditEntry,
     ) -> Result<(), CoreError> {
-        let op = WriteOp::Versions { mount: mount.to_owned(), path: path.to_owned(), action, versions };
-        match self.writer.submit_audited(op, audit).await? {
-            WriteReply::Done => Ok(()),
-            other => Err(unexpected(&other)),
-        }
+        let cmd = ChangeVersions { mount: mount.to_owned(), path: path.to_owned(), action, versions };
+        self.writer.submit(cmd, audit).await
     }
 
     /// Changes a secret's metadata (creating it without a version if needed).
@@ -289,21 +373,14 @@ impl Keyward {
         update: MetadataUpdate,
         audit: AuditEntry,
     ) -> Result<(), CoreError> {
-        let op = WriteOp::WriteMetadata { mount: mount.to_owned(), path: path.to_owned(), update };
-        match self.writer.submit_audited(op, audit).await? {
-            WriteReply::Done => Ok(()),
-            other => Err(unexpected(&other)),
-        }
+        self.writer.submit(WriteMetadata { mount: mount.to_owned(), path: path.to_owned(), update }, audit).await
     }
 
     /// Changes a kv mount's engine settings.
     pub async fn kv_configure(&self, mount: &str, config: KvConfig, audit: AuditEntry) -> Result<(), CoreError> {
-        let reply = self.writer.submit_audited(WriteOp::ConfigureKv { mount: mount.to_owned(), config }, audit).await;
+        let reply = self.writer.submit(ConfigureKv { mount: mount.to_owned(), config }, audit).await;
         self.mounts.forget(mount);
-        match reply? {
-            WriteReply::Done => Ok(()),
-            other => Err(unexpected(&other)),
-        }
+        reply
     }
 
     /// A kv mount's engine settings.
@@ -326,7 +403,7 @@ impl Keyward {
         path: &str,
         version: u64,
     ) -> Result<(SecretMeta, SecretVersion), CoreError> {
-        let version = crate::ops::version_number(version)?;
+        let version = super::write::version_number(version)?;
         let m = self.kv_mount(mount).await?;
         match self.store.secret_version(m.id, path, Some(version)).await? {
             Some((meta, Some(mut v))) => {
@@ -340,7 +417,7 @@ impl Keyward {
     /// Reads a version (the current one by default). A soft-deleted or destroyed version comes
     /// back without data; a version that does not exist is `NotFound`.
     pub async fn kv_read(&self, mount: &str, path: &str, version: Option<u64>) -> Result<KvRead, CoreError> {
-        let version = version.map(crate::ops::version_number).transpose()?;
+        let version = version.map(super::write::version_number).transpose()?;
         let m = self.kv_mount(mount).await?;
         let (meta, row) = self
             .secret_version(&m, path, version.filter(|v| *v > 0))

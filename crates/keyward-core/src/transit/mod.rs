@@ -8,9 +8,12 @@ use keyward_crypto::{derive_transit_key, open_transit, parse_transit, seal_trans
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::service::unexpected;
-use crate::{now_nanos, CoreError, KeyManager, Keyward, Mount, MountKind, StoreTx, TransitKey, TransitKeyConfig};
-use crate::{WriteOp, WriteReply};
+use async_trait::async_trait;
+
+use crate::engine::command::Command;
+use crate::{
+    now_nanos, AuditEntry, CoreError, KeyManager, Keyward, Mount, MountKind, StoreTx, TransitKey, TransitKeyConfig,
+};
 
 /// The one key type keyward's transit supports.
 pub const AES256_GCM96: &str = "aes256-gcm96";
@@ -134,7 +137,20 @@ fn check_auto_rotate(secs: u64) -> Result<(), CoreError> {
     Ok(())
 }
 
-pub(crate) async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &TransitOp) -> Result<WriteReply, CoreError> {
+/// Applies a [`TransitOp`]: its reply is the key's new state (the deleted key for a delete).
+#[derive(Debug)]
+struct TransitChange(TransitOp);
+
+#[async_trait]
+impl Command for TransitChange {
+    type Reply = TransitKey;
+
+    async fn apply(&self, tx: &mut dyn StoreTx, keys: &KeyManager) -> Result<TransitKey, CoreError> {
+        apply(tx, keys, &self.0).await
+    }
+}
+
+async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &TransitOp) -> Result<TransitKey, CoreError> {
     match op {
         TransitOp::Create { mount, name, options } => {
             validate_key_name(name)?;
@@ -150,7 +166,7 @@ pub(crate) async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &TransitO
             check_auto_rotate(options.auto_rotate_period_secs)?;
             let m = transit_mount(tx, mount).await?;
             if let Some(existing) = tx.transit_key_for_update(m.id, name).await? {
-                return Ok(WriteReply::TransitKey(existing));
+                return Ok(existing);
             }
             let mut key = TransitKey {
                 id: Uuid::new_v4(),
@@ -171,19 +187,19 @@ pub(crate) async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &TransitO
             };
             add_version(tx, keys, &mut key).await?;
             tx.insert_transit_key(&key).await?;
-            Ok(WriteReply::TransitKey(key))
+            Ok(key)
         }
         TransitOp::Rotate { mount, name } => {
             let mut key = key_for_update(tx, mount, name).await?;
             add_version(tx, keys, &mut key).await?;
             tx.update_transit_key(&key).await?;
-            Ok(WriteReply::TransitKey(key))
+            Ok(key)
         }
         TransitOp::Configure { mount, name, change } => {
             let mut key = key_for_update(tx, mount, name).await?;
             configure(&mut key.config, change)?;
             tx.update_transit_key(&key).await?;
-            Ok(WriteReply::TransitKey(key))
+            Ok(key)
         }
         TransitOp::Delete { mount, name } => {
             let key = key_for_update(tx, mount, name).await?;
@@ -191,7 +207,7 @@ pub(crate) async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &TransitO
                 return Err(CoreError::InvalidInput("deletion is not allowed for this key".into()));
             }
             tx.delete_transit_key(key.id).await?;
-            Ok(WriteReply::TransitKey(key))
+            Ok(key)
         }
     }
 }
@@ -242,17 +258,14 @@ fn bad_ciphertext() -> CoreError {
 impl Keyward {
     /// Applies a change to a transit key, with its audit entry, and returns its new state (the
     /// deleted key for delete).
-    pub async fn transit_change(&self, op: TransitOp, audit: crate::AuditEntry) -> Result<TransitKey, CoreError> {
+    pub async fn transit_change(&self, op: TransitOp, audit: AuditEntry) -> Result<TransitKey, CoreError> {
         let deleting = matches!(op, TransitOp::Delete { .. });
-        match self.writer.submit_audited(WriteOp::Transit(op), audit).await? {
-            WriteReply::TransitKey(k) => {
-                if deleting {
-                    self.keys.evict_transit(k.id);
-                }
-                Ok(k)
-            }
-            other => Err(unexpected(&other)),
+        let key = self.writer.submit(TransitChange(op), audit).await?;
+        if deleting {
+            // A deleted key's versions must not stay in memory.
+            self.keys.evict_transit(key.id);
         }
+        Ok(key)
     }
 
     /// A transit key by name.

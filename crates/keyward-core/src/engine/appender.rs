@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, Mutex};
 
+use super::writer::{genesis, ship, Chain, MAX_BATCH};
 use crate::audit::PendingEntry;
-use crate::writer::{genesis, ship, Chain, MAX_BATCH};
 use crate::{AuditAppender, AuditEntry, AuditKeys, CoreError, KeyManager, Store, StoreError};
 
 /// Held while a transaction is open on the database, by the writer around each batch and by

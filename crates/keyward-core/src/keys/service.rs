@@ -2,12 +2,9 @@
 use keyward_crypto::{blob_dek_version, open_secret_blob, seal_secret_blob, BlobContext};
 use uuid::Uuid;
 
-use crate::service::unexpected;
-use crate::AuditEntry;
-use crate::{
-    CoreError, KekUsage, KeyJob, KeyStatus, Keyward, ResealedBatch, ResealedVersion, UnmigratedCount, WriteOp,
-    WriteReply,
-};
+use super::commands::{migrate_batch, MigrateBatch, PruneDeks, Rewrap, RotateDek, StartMigration};
+use super::{ResealedBatch, UnmigratedCount};
+use crate::{AuditEntry, CoreError, KekUsage, KeyJob, KeyStatus, Keyward, ResealedVersion};
 
 impl Keyward {
     /// Master keys (configured or still in use) and data-key versions, with their users.
@@ -37,19 +34,13 @@ impl Keyward {
 
     /// Adds a data-key version to a mount; returns it. Commits with its audit entry.
     pub async fn rotate_dek(&self, mount: &str, audit: AuditEntry) -> Result<u32, CoreError> {
-        match self.writer.submit_audited(WriteOp::RotateDek { mount: mount.to_owned() }, audit).await? {
-            WriteReply::DekRotated(v) => Ok(v),
-            other => Err(unexpected(&other)),
-        }
+        self.writer.submit(RotateDek { mount: mount.to_owned() }, audit).await
     }
 
     /// Re-wraps every key held under an older master key with the active one; returns how many.
     /// Commits with its audit entry.
     pub async fn rewrap(&self, audit: AuditEntry) -> Result<u64, CoreError> {
-        match self.writer.submit_audited(WriteOp::Rewrap, audit).await? {
-            WriteReply::Rewrapped(n) => Ok(n),
-            other => Err(unexpected(&other)),
-        }
+        self.writer.submit(Rewrap, audit).await
     }
 
     /// Deletes a mount's older data-key versions that no blob uses: `(deleted, kept)`. Commits
@@ -62,11 +53,8 @@ impl Keyward {
             self.store.dek_usage().await?.into_iter().filter(|d| d.mount == mount).collect();
         let newest = usage.iter().map(|d| d.version).max();
         let unused = usage.iter().filter(|d| d.blobs == 0 && Some(d.version) != newest).map(|d| d.version).collect();
-        let op = WriteOp::PruneDeks { mount: mount.to_owned(), mount_id: m.id, unused };
-        match self.writer.submit_audited(op, audit).await? {
-            WriteReply::Pruned { deleted, kept } => Ok((deleted, kept)),
-            other => Err(unexpected(&other)),
-        }
+        let pruned = self.writer.submit(PruneDeks { mount: mount.to_owned(), mount_id: m.id, unused }, audit).await?;
+        Ok((pruned.deleted, pruned.kept))
     }
 }
 
@@ -75,20 +63,16 @@ impl Keyward {
     /// `migrate_batch` rows per transaction. Refused while another job runs. The start commits
     /// with its audit entry.
     pub async fn start_migration(&self, mount: Option<&str>, audit: AuditEntry) -> Result<KeyJob, CoreError> {
-        let op = WriteOp::StartMigration {
+        let cmd = StartMigration {
             mount: mount.map(str::to_owned),
             owner: self.instance.clone(),
             counted: self.count_unmigrated(mount).await?,
         };
-        match self.writer.submit_audited(op, audit).await? {
-            WriteReply::Job(job) => {
-                if job.status == "running" {
-                    self.spawn_job(job.clone());
-                }
-                Ok(job)
-            }
-            other => Err(unexpected(&other)),
+        let job = self.writer.submit(cmd, audit).await?;
+        if job.status == "running" {
+            self.spawn_job(job.clone());
         }
+        Ok(job)
     }
 
     /// Counts the rows a migration of `mount` (or of every mount) has to re-encrypt, outside the
@@ -205,23 +189,19 @@ impl Keyward {
     }
 
     /// Stores a re-sealed batch with the job's progress, in one transaction; the job comes back
-    /// unchanged when the batch is stale (see [`ResealedBatch`]). On PostgreSQL that transaction
-    /// takes row locks only and appends no audit entry, so it runs beside the writer (as it
-    /// would on another server) and audited requests do not queue behind it; SQLite has one
-    /// write lock, taken in turn through the writer.
+    /// unchanged when the batch is stale (see [`ResealedBatch`]). On a store several servers
+    /// share (PostgreSQL) that transaction takes row locks only and appends no audit entry, so it
+    /// runs beside the writer (as it would on another server) and audited requests do not queue
+    /// behind it; a store one process serves (SQLite) has one write lock, taken in turn through
+    /// the writer.
     pub async fn store_batch(&self, batch: ResealedBatch) -> Result<KeyJob, CoreError> {
-        let reply = if self.store.backend() == crate::Backend::Postgres {
-            let mut tx = self.store.begin_write(false).await?;
-            let reply = crate::ops::migrate_batch(tx.as_mut(), &batch).await?;
-            tx.commit_unsynced().await?;
-            reply
-        } else {
-            self.writer.maintain(WriteOp::MigrateBatch(batch)).await?
-        };
-        match reply {
-            WriteReply::Job(job) => Ok(job),
-            other => Err(unexpected(&other)),
+        if self.store.exclusive() {
+            return self.writer.maintain(MigrateBatch(batch)).await;
         }
+        let mut tx = self.store.begin_write(false).await?;
+        let job = migrate_batch(tx.as_mut(), &batch).await?;
+        tx.commit_unsynced().await?;
+        Ok(job)
     }
 
     /// A key job.

@@ -3,8 +3,11 @@
 //! injection recipes; the credential is decrypted only inside keyward, at the moment of use.
 use serde::{Deserialize, Serialize};
 
-use crate::paths::validate_secret_path;
-use crate::{now_nanos, CoreError, Keyward, Nanos, WriteOp, WriteReply};
+use async_trait::async_trait;
+
+use crate::engine::command::Command;
+use crate::secrets::{validate_field_name, validate_mount_path, validate_secret_path};
+use crate::{now_nanos, AuditEntry, CoreError, KeyManager, Keyward, Nanos, StoreTx};
 
 /// The placeholder a route's secret path may hold once, as a whole segment.
 pub const ACCOUNT: &str = "{account}";
@@ -71,7 +74,7 @@ fn valid_token(s: &str) -> bool {
 }
 
 fn valid_field(s: &str) -> bool {
-    crate::validate_field_name(s).is_ok() && !s.contains(['{', '}', ':', '='])
+    validate_field_name(s).is_ok() && !s.contains(['{', '}', ':', '='])
 }
 
 /// The fields a template refers to, in order (`{name}` placeholders; `{{`/`}}` are not special).
@@ -232,7 +235,7 @@ impl ProxyRoute {
             (false, _) => Ok(self.path.clone()),
             (true, Some(a)) => {
                 let p = self.path.replace(ACCOUNT, a);
-                crate::paths::validate_mount_path(a).map_err(|_| {
+                validate_mount_path(a).map_err(|_| {
                     CoreError::InvalidInput(format!("account {a:?} must be one segment of A-Z a-z 0-9 . _ -"))
                 })?;
                 validate_secret_path(&p)?;
@@ -253,10 +256,10 @@ impl ProxyRoute {
     }
 
     fn validate(&self) -> Result<(), CoreError> {
-        crate::paths::validate_mount_path(&self.name).map_err(|_| {
+        validate_mount_path(&self.name).map_err(|_| {
             CoreError::InvalidInput(format!("route name {:?} must be one segment of A-Z a-z 0-9 . _ -", self.name))
         })?;
-        crate::paths::validate_mount_path(&self.mount)?;
+        validate_mount_path(&self.mount)?;
         if self.path.split('/').filter(|s| *s == ACCOUNT).count() > 1
             || (self.path.contains(ACCOUNT) && !self.has_account())
         {
@@ -284,6 +287,46 @@ impl ProxyRoute {
     }
 }
 
+/// Creates or replaces a route, if its stored upstream is still the one the writer saw.
+#[derive(Debug)]
+struct PutProxyRoute {
+    route: ProxyRoute,
+    /// The upstream it replaces, as the writer saw it (`None`: a new route).
+    previous_upstream: Option<String>,
+}
+
+#[async_trait]
+impl Command for PutProxyRoute {
+    type Reply = ();
+
+    async fn apply(&self, tx: &mut dyn StoreTx, _keys: &KeyManager) -> Result<(), CoreError> {
+        let name = &self.route.name;
+        let stored = tx.proxy_route(name).await?.map(|r| r.upstream);
+        if stored != self.previous_upstream || !tx.put_proxy_route(&self.route, stored.is_some()).await? {
+            return Err(CoreError::Conflict(format!("proxy route {name:?} changed meanwhile; try again")));
+        }
+        Ok(())
+    }
+}
+
+/// Deletes a route.
+#[derive(Debug)]
+struct DeleteProxyRoute {
+    name: String,
+}
+
+#[async_trait]
+impl Command for DeleteProxyRoute {
+    type Reply = ();
+
+    async fn apply(&self, tx: &mut dyn StoreTx, _keys: &KeyManager) -> Result<(), CoreError> {
+        match tx.delete_proxy_route(&self.name).await? {
+            true => Ok(()),
+            false => Err(CoreError::NotFound(format!("proxy route {:?}", self.name))),
+        }
+    }
+}
+
 impl Keyward {
     /// Creates or replaces a route, with its audit entry in the same transaction. `previous` is
     /// the upstream the caller saw (`None`: the route did not exist); if the stored route has
@@ -292,19 +335,16 @@ impl Keyward {
         &self,
         mut route: ProxyRoute,
         previous: Option<String>,
-        audit: crate::AuditEntry,
+        audit: AuditEntry,
     ) -> Result<ProxyRoute, CoreError> {
         route.validate()?;
         let now = now_nanos();
         route.created_at = self.store.proxy_route(&route.name).await?.map_or(now, |r| r.created_at);
         route.updated_at = now;
-        let op = WriteOp::PutProxyRoute { route: route.clone(), previous_upstream: previous };
-        let reply = self.writer.submit_audited(op, audit).await;
+        let reply =
+            self.writer.submit(PutProxyRoute { route: route.clone(), previous_upstream: previous }, audit).await;
         self.routes.forget(&route.name);
-        match reply? {
-            WriteReply::Done => Ok(route),
-            other => Err(crate::service::unexpected(&other)),
-        }
+        reply.map(|()| route)
     }
 
     /// A route by name, as read on every proxied call: a copy at most a second old (dropped at
@@ -327,13 +367,10 @@ impl Keyward {
     }
 
     /// Deletes a route.
-    pub async fn delete_proxy_route(&self, name: &str, audit: crate::AuditEntry) -> Result<(), CoreError> {
-        let reply = self.writer.submit_audited(WriteOp::DeleteProxyRoute { name: name.to_owned() }, audit).await;
+    pub async fn delete_proxy_route(&self, name: &str, audit: AuditEntry) -> Result<(), CoreError> {
+        let reply = self.writer.submit(DeleteProxyRoute { name: name.to_owned() }, audit).await;
         self.routes.forget(name);
-        match reply? {
-            WriteReply::Done => Ok(()),
-            other => Err(crate::service::unexpected(&other)),
-        }
+        reply
     }
 }
 

@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::CoreError;
 
+mod hcl;
+mod service;
+
+pub use hcl::{parse_hcl_policy, translate as translate_hcl, HclRule, Translation};
+
 /// What a rule may grant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
