@@ -44,7 +44,10 @@ pub use secrets::{
     SecretRead, VersionAction, MAX_NAME_LEN,
 };
 pub use service::{Keyward, KeywardConfig, Readiness};
-pub use store::{AuditAppender, Store, StoreTx};
+pub use store::{
+    AuditAppender, AuditReads, AuditTx, KeyReads, KeyTx, MountReads, MountTx, PolicyReads, PolicyTx, ProxyReads,
+    ProxyTx, SecretReads, SecretTx, Store, StoreTx, TokenReads, TokenTx, TransitReads, TransitTx,
+};
 pub use time::{format_rfc3339, now_nanos, Nanos};
 pub use tokens::{Authentication, Caller, NewToken, Rate, TokenRequest};
 pub use transit::{validate_key_name, TransitKeyChange, TransitKeyOptions, TransitOp, AES256_GCM96};

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::engine::command::{details, Command, Evict};
 use crate::secrets::validate_mount_path;
-use crate::{now_nanos, AuditEntry, CoreError, KeyManager, Keyward, Mount, MountKind, StoreTx};
+use crate::{now_nanos, AuditEntry, CoreError, KeyManager, Keyward, Mount, MountKind, MountTx, StoreTx};
 
 /// Creates a mount (and, for kv, its first data key).
 #[derive(Debug)]
@@ -100,7 +100,7 @@ async fn create_mount(
     Ok(mount)
 }
 
-pub(crate) async fn kv_mount(tx: &mut dyn StoreTx, name: &str) -> Result<Mount, CoreError> {
+pub(crate) async fn kv_mount(tx: &mut dyn MountTx, name: &str) -> Result<Mount, CoreError> {
     match tx.mount(name).await? {
         Some(m) if m.kind == MountKind::Kv => Ok(m),
         Some(_) => Err(CoreError::InvalidInput(format!("mount {name:?} is not a kv mount"))),
@@ -147,7 +147,7 @@ impl Keyward {
         }
     }
 
-    /// A mount by name, whatever its engine (from the same short-lived cache as [`Self::mount_of`]).
+    /// A mount by name, whatever its engine (from the same short-lived cache as `mount_of`).
     pub async fn find_mount(&self, name: &str) -> Result<Option<Mount>, CoreError> {
         Ok(self.mounts.get(name, || self.store.mount(name)).await?)
     }

@@ -1,4 +1,8 @@
-//! The storage boundary. Implementations live in `keyward-store` (SQLite, PostgreSQL).
+//! The storage boundary: one narrow trait per aggregate for reads outside a transaction
+//! (`SecretReads`, `TokenReads`…) and one for a write transaction (`SecretTx`, `TokenTx`…);
+//! [`Store`] and [`StoreTx`] gather them with what is not an aggregate's (opening a
+//! transaction, committing, savepoints, system values). Code that touches one aggregate takes
+//! its trait. Implementations live in `keyward-store` (SQLite, PostgreSQL).
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -12,37 +16,88 @@ use crate::{
 
 /// Reads outside any transaction, and the way to start a write transaction.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store:
+    KeyReads
+    + MountReads
+    + SecretReads
+    + TransitReads
+    + ProxyReads
+    + TokenReads
+    + PolicyReads
+    + AuditReads
+    + Send
+    + Sync
+    + 'static
+{
     /// The storage's name, for health reports (`sqlite`, `postgres`).
     fn name(&self) -> &'static str;
-
     /// Whether one process serves the database — every change passes through this process's
     /// writer — so reads may be answered from memory kept exact by it. Several servers may share
     /// a store that is not exclusive, and then everything is read from it.
     fn exclusive(&self) -> bool;
-
     /// Closes every connection at shutdown (SQLite checkpoints its WAL into the database file).
     async fn close(&self);
-
     /// Starts a write transaction that holds the database's write lock (SQLite `BEGIN
     /// IMMEDIATE`); `exclusive` additionally serialises against every other server on the same
     /// database (a PostgreSQL advisory lock), for initialisation.
     async fn begin_write(&self, exclusive: bool) -> Result<Box<dyn StoreTx>, StoreError>;
-
     /// A system value (e.g. `initialized`).
     async fn system_value(&self, key: &str) -> Result<Option<String>, StoreError>;
+}
+
+/// Keys: key checks, wrapped keys and their usage, re-encryption jobs and their walks.
+#[async_trait]
+pub trait KeyReads: Send + Sync + 'static {
     /// Stored key-check values: `(kek tag, check value)`.
     async fn kek_checks(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// How many wrapped keys each KEK tag still wraps.
     async fn kek_usage(&self) -> Result<Vec<(String, u64)>, StoreError>;
     /// A wrapped key by domain label, owner and version.
     async fn wrapped_key(&self, domain: &str, owner: Uuid, version: u32) -> Result<Option<WrappedKey>, StoreError>;
+    /// Per mount data-key version: its KEK tag and how many blobs it seals.
+    async fn dek_usage(&self) -> Result<Vec<DekUsage>, StoreError>;
+    /// Every data-key version that exists, as `(mount id, version)`, ordered.
+    async fn data_key_versions(&self) -> Result<Vec<(Uuid, u32)>, StoreError>;
+    /// How many stored versions are sealed under an older data key than their mount's newest
+    /// (a scan of the versions).
+    async fn count_unmigrated(&self, mount_id: Option<Uuid>) -> Result<u64, StoreError>;
+    /// Stored versions with blobs after the cursor `(secret id, version)`, in that order:
+    /// `(mount id, mount name, secret id, secret path, version, blob)`.
+    async fn blobs_page(
+        &self,
+        after: Option<(Uuid, u64)>,
+        limit: u32,
+    ) -> Result<Vec<(Uuid, String, Uuid, String, u64, Vec<u8>)>, StoreError>;
+    /// Scans up to `limit` stored versions after the cursor and returns those sealed under an
+    /// older data key than their mount's newest, with the last scanned position (`None` at the
+    /// end). It reads committed state outside any write transaction: the batch that stores the
+    /// re-sealed blobs checks what it relied on. The cursor is opaque to callers (`("", 0)` at
+    /// first): the last `(secret id, version)` in key order on PostgreSQL, `("", row id)` in
+    /// storage order on SQLite.
+    async fn unmigrated_versions(
+        &self,
+        mount_id: Option<Uuid>,
+        after: &(String, u64),
+        limit: u32,
+    ) -> Result<(Vec<UnmigratedVersion>, Option<(String, u64)>), StoreError>;
+    /// A key job.
+    async fn key_job(&self, id: Uuid) -> Result<Option<KeyJob>, StoreError>;
+    /// Key jobs, newest first.
+    async fn key_jobs(&self) -> Result<Vec<KeyJob>, StoreError>;
+}
 
+/// Mounts.
+#[async_trait]
+pub trait MountReads: Send + Sync + 'static {
     /// All mounts, by path.
     async fn list_mounts(&self) -> Result<Vec<Mount>, StoreError>;
     /// One mount by path.
     async fn mount(&self, path: &str) -> Result<Option<Mount>, StoreError>;
+}
 
+/// Secrets and their versions.
+#[async_trait]
+pub trait SecretReads: Send + Sync + 'static {
     /// A secret's metadata.
     async fn secret(&self, mount_id: Uuid, path: &str) -> Result<Option<SecretMeta>, StoreError>;
     /// One version of a secret.
@@ -64,7 +119,6 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<SecretSummary>, StoreError>;
-
     /// Paths of a mount's secrets that start with `prefix`, after `after`, in path order.
     async fn paths_with_prefix(
         &self,
@@ -73,17 +127,37 @@ pub trait Store: Send + Sync + 'static {
         after: &str,
         limit: u32,
     ) -> Result<Vec<String>, StoreError>;
+    /// Live current versions of a mount's secrets after the `after` path: `(path, custom
+    /// metadata, field stamps)`.
+    async fn current_stamps(
+        &self,
+        mount_id: Uuid,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(String, BTreeMap<String, String>, BTreeMap<String, FieldStamp>)>, StoreError>;
+}
 
+/// Transit keys.
+#[async_trait]
+pub trait TransitReads: Send + Sync + 'static {
     /// A transit key by name.
     async fn transit_key(&self, mount_id: Uuid, name: &str) -> Result<Option<TransitKey>, StoreError>;
     /// A transit mount's key names, sorted.
     async fn transit_key_names(&self, mount_id: Uuid) -> Result<Vec<String>, StoreError>;
+}
 
+/// Credential-proxy routes.
+#[async_trait]
+pub trait ProxyReads: Send + Sync + 'static {
     /// A credential-proxy route by name.
     async fn proxy_route(&self, name: &str) -> Result<Option<ProxyRoute>, StoreError>;
     /// Every credential-proxy route, by name.
     async fn proxy_routes(&self) -> Result<Vec<ProxyRoute>, StoreError>;
+}
 
+/// Tokens.
+#[async_trait]
+pub trait TokenReads: Send + Sync + 'static {
     /// The token with this digest and its ancestors, nearest first (empty when there is no such
     /// token); a chain stops at a missing ancestor, and after 64 ancestors.
     async fn token_chain(&self, digest: &str) -> Result<Vec<TokenRecord>, StoreError>;
@@ -93,55 +167,20 @@ pub trait Store: Send + Sync + 'static {
     async fn token_by_accessor(&self, accessor: &str) -> Result<Option<TokenRecord>, StoreError>;
     /// Tokens in accessor order after the cursor.
     async fn list_tokens(&self, after: Option<&str>, limit: u32) -> Result<Vec<TokenRecord>, StoreError>;
+}
 
+/// Policies.
+#[async_trait]
+pub trait PolicyReads: Send + Sync + 'static {
     /// Stored policies with these names.
     async fn policies(&self, names: &[String]) -> Result<Vec<Policy>, StoreError>;
     /// All policy names.
     async fn policy_names(&self) -> Result<Vec<String>, StoreError>;
+}
 
-    /// Per mount data-key version: its KEK tag and how many blobs it seals.
-    async fn dek_usage(&self) -> Result<Vec<DekUsage>, StoreError>;
-    /// Every data-key version that exists, as `(mount id, version)`, ordered.
-    async fn data_key_versions(&self) -> Result<Vec<(Uuid, u32)>, StoreError>;
-    /// How many stored versions are sealed under an older data key than their mount's newest
-    /// (a scan of the versions).
-    async fn count_unmigrated(&self, mount_id: Option<Uuid>) -> Result<u64, StoreError>;
-
-    /// Stored versions with blobs after the cursor `(secret id, version)`, in that order:
-    /// `(mount id, mount name, secret id, secret path, version, blob)`.
-    async fn blobs_page(
-        &self,
-        after: Option<(Uuid, u64)>,
-        limit: u32,
-    ) -> Result<Vec<(Uuid, String, Uuid, String, u64, Vec<u8>)>, StoreError>;
-
-    /// Live current versions of a mount's secrets after the `after` path: `(path, custom
-    /// metadata, field stamps)`.
-    async fn current_stamps(
-        &self,
-        mount_id: Uuid,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<(String, BTreeMap<String, String>, BTreeMap<String, FieldStamp>)>, StoreError>;
-
-    /// Scans up to `limit` stored versions after the cursor and returns those sealed under an
-    /// older data key than their mount's newest, with the last scanned position (`None` at the
-    /// end). It reads committed state outside any write transaction: the batch that stores the
-    /// re-sealed blobs checks what it relied on. The cursor is opaque to callers (`("", 0)` at
-    /// first): the last `(secret id, version)` in key order on PostgreSQL, `("", row id)` in
-    /// storage order on SQLite.
-    async fn unmigrated_versions(
-        &self,
-        mount_id: Option<Uuid>,
-        after: &(String, u64),
-        limit: u32,
-    ) -> Result<(Vec<UnmigratedVersion>, Option<(String, u64)>), StoreError>;
-
-    /// A key job.
-    async fn key_job(&self, id: Uuid) -> Result<Option<KeyJob>, StoreError>;
-    /// Key jobs, newest first.
-    async fn key_jobs(&self) -> Result<Vec<KeyJob>, StoreError>;
-
+/// The audit chain.
+#[async_trait]
+pub trait AuditReads: Send + Sync + 'static {
     /// The audit chain's head `(seq, hash)`, if any entry was written.
     async fn audit_head(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
     /// Audit rows after `after_seq`, in seq order.
@@ -166,7 +205,7 @@ pub trait AuditAppender: Send {
 
 /// One write transaction. Dropping it without `commit` rolls it back.
 #[async_trait]
-pub trait StoreTx: Send {
+pub trait StoreTx: KeyTx + MountTx + SecretTx + TransitTx + ProxyTx + TokenTx + PolicyTx + AuditTx + Send {
     /// Commits durably.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
     /// Commits without waiting for the disk: a crash of the machine may lose this transaction
@@ -179,11 +218,15 @@ pub trait StoreTx: Send {
     async fn release_savepoint(&mut self) -> Result<(), StoreError>;
     /// Undoes everything since the last savepoint.
     async fn rollback_to_savepoint(&mut self) -> Result<(), StoreError>;
-
     /// A system value.
     async fn system_value(&mut self, key: &str) -> Result<Option<String>, StoreError>;
     /// Sets a system value.
     async fn set_system_value(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
+}
+
+/// Keys inside a write transaction: key checks, wrapped keys, re-encryption jobs and the re-sealed blobs they store.
+#[async_trait]
+pub trait KeyTx: Send {
     /// Stored key-check values, read inside the transaction: `(kek tag, check value)`.
     async fn kek_checks(&mut self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// How many wrapped keys each KEK tag wraps, read inside the transaction.
@@ -205,75 +248,6 @@ pub trait StoreTx: Send {
     /// PostgreSQL that version's row stays share-locked until the transaction ends, so `keys
     /// prune` on another server waits for the write that seals under it.
     async fn latest_key_version(&mut self, domain: &str, owner: Uuid) -> Result<Option<u32>, StoreError>;
-
-    /// A mount by path.
-    async fn mount(&mut self, path: &str) -> Result<Option<Mount>, StoreError>;
-    /// Creates a mount.
-    async fn insert_mount(&mut self, mount: &Mount) -> Result<(), StoreError>;
-    /// Deletes a mount with all its secrets, versions and wrapped keys; returns how many wrapped
-    /// keys were deleted.
-    async fn delete_mount(&mut self, mount_id: Uuid) -> Result<u64, StoreError>;
-
-    /// A secret's metadata, locked for update until the transaction ends.
-    async fn secret_for_update(&mut self, mount_id: Uuid, path: &str) -> Result<Option<SecretMeta>, StoreError>;
-    /// Creates a secret's metadata.
-    async fn insert_secret(&mut self, meta: &SecretMeta) -> Result<(), StoreError>;
-    /// Updates a secret's metadata.
-    async fn update_secret(&mut self, meta: &SecretMeta) -> Result<(), StoreError>;
-    /// Deletes a secret and all its versions.
-    async fn delete_secret(&mut self, secret_id: Uuid) -> Result<(), StoreError>;
-    /// One version of a secret.
-    async fn version(&mut self, secret_id: Uuid, version: u64) -> Result<Option<SecretVersion>, StoreError>;
-    /// Stores a new version.
-    async fn insert_version(&mut self, secret_id: Uuid, version: &SecretVersion) -> Result<(), StoreError>;
-    /// Sets or clears a version's soft-deletion time.
-    async fn set_deletion_time(&mut self, secret_id: Uuid, version: u64, at: Option<Nanos>) -> Result<(), StoreError>;
-    /// Destroys a version for good: its blob is overwritten with NULL.
-    async fn destroy_version(&mut self, secret_id: Uuid, version: u64) -> Result<(), StoreError>;
-    /// Replaces a mount's engine configuration.
-    async fn update_mount_config(&mut self, mount_id: Uuid, config: &serde_json::Value) -> Result<(), StoreError>;
-
-    /// A transit key, locked until the transaction ends.
-    async fn transit_key_for_update(&mut self, mount_id: Uuid, name: &str) -> Result<Option<TransitKey>, StoreError>;
-    /// Creates a transit key.
-    async fn insert_transit_key(&mut self, key: &TransitKey) -> Result<(), StoreError>;
-    /// Saves a transit key's settings and versions.
-    async fn update_transit_key(&mut self, key: &TransitKey) -> Result<(), StoreError>;
-    /// Deletes a transit key with its wrapped versions; returns how many versions were deleted.
-    async fn delete_transit_key(&mut self, id: Uuid) -> Result<u64, StoreError>;
-
-    /// A credential-proxy route, locked until the transaction ends.
-    async fn proxy_route(&mut self, name: &str) -> Result<Option<ProxyRoute>, StoreError>;
-    /// Replaces a credential-proxy route (`replace`), or creates it; `false` when it was to be
-    /// created but exists (another writer got there first).
-    async fn put_proxy_route(&mut self, route: &ProxyRoute, replace: bool) -> Result<bool, StoreError>;
-    /// Deletes a credential-proxy route; returns whether it existed.
-    async fn delete_proxy_route(&mut self, name: &str) -> Result<bool, StoreError>;
-
-    /// Deletes every version below `version`.
-    async fn delete_versions_below(&mut self, secret_id: Uuid, version: u64) -> Result<(), StoreError>;
-
-    /// Stores a token record.
-    async fn insert_token(&mut self, token: &TokenRecord) -> Result<(), StoreError>;
-    /// A token by accessor, inside the transaction.
-    async fn token_by_accessor(&mut self, accessor: &str) -> Result<Option<TokenRecord>, StoreError>;
-    /// A token by accessor, share-locked until the transaction ends on PostgreSQL (a revocation
-    /// on another server waits for this transaction), re-read after any wait.
-    async fn token_locked(&mut self, accessor: &str) -> Result<Option<TokenRecord>, StoreError>;
-    /// Accessors of the live (unrevoked) direct children of a token.
-    async fn child_accessors(&mut self, accessor: &str) -> Result<Vec<String>, StoreError>;
-    /// Marks a token revoked.
-    async fn revoke_token(&mut self, accessor: &str) -> Result<(), StoreError>;
-    /// Moves a token's expiry (renewal).
-    async fn set_token_expiry(&mut self, accessor: &str, expires_at: Nanos) -> Result<(), StoreError>;
-    /// Records a use of a token.
-    async fn touch_token(&mut self, accessor: &str, at: Nanos) -> Result<(), StoreError>;
-
-    /// Creates or replaces a policy.
-    async fn put_policy(&mut self, policy: &Policy) -> Result<(), StoreError>;
-    /// Deletes a policy; returns whether it existed.
-    async fn delete_policy(&mut self, name: &str) -> Result<bool, StoreError>;
-
     /// Every wrapped key: `(domain, owner, version, key)`.
     async fn wrapped_keys(&mut self) -> Result<Vec<(String, Uuid, u32, WrappedKey)>, StoreError>;
     /// Replaces a wrapped key (after rewrapping under another KEK).
@@ -294,10 +268,9 @@ pub trait StoreTx: Send {
     /// one write lock, so a version that was older and unused when counted stays unused. On
     /// PostgreSQL a write on another server may have read a version as its newest just before
     /// a rotation and not committed yet: each write holds a share lock on the version it seals
-    /// under ([`StoreTx::latest_key_version`]): a candidate so held is kept (waiting for it could
+    /// under ([`KeyTx::latest_key_version`]): a candidate so held is kept (waiting for it could
     /// deadlock on the audit head), the others are locked and counted again.
     async fn unused_data_keys(&mut self, mount_id: Uuid, candidates: &[u32]) -> Result<Vec<u32>, StoreError>;
-
     /// Creates a key job.
     async fn insert_key_job(&mut self, job: &KeyJob) -> Result<(), StoreError>;
     /// A key job, locked until the transaction ends (one batch of a job at a time).
@@ -316,7 +289,102 @@ pub trait StoreTx: Send {
     /// Replaces versions' blobs (re-encrypted). A version destroyed or deleted since its blob
     /// was read stays so: its row is left as it is (or not found).
     async fn update_version_blobs(&mut self, rows: &[ResealedVersion]) -> Result<(), StoreError>;
+}
 
+/// Mounts inside a write transaction.
+#[async_trait]
+pub trait MountTx: Send {
+    /// A mount by path.
+    async fn mount(&mut self, path: &str) -> Result<Option<Mount>, StoreError>;
+    /// Creates a mount.
+    async fn insert_mount(&mut self, mount: &Mount) -> Result<(), StoreError>;
+    /// Deletes a mount with all its secrets, versions and wrapped keys; returns how many wrapped
+    /// keys were deleted.
+    async fn delete_mount(&mut self, mount_id: Uuid) -> Result<u64, StoreError>;
+    /// Replaces a mount's engine configuration.
+    async fn update_mount_config(&mut self, mount_id: Uuid, config: &serde_json::Value) -> Result<(), StoreError>;
+}
+
+/// Secrets and their versions inside a write transaction.
+#[async_trait]
+pub trait SecretTx: Send {
+    /// A secret's metadata, locked for update until the transaction ends.
+    async fn secret_for_update(&mut self, mount_id: Uuid, path: &str) -> Result<Option<SecretMeta>, StoreError>;
+    /// Creates a secret's metadata.
+    async fn insert_secret(&mut self, meta: &SecretMeta) -> Result<(), StoreError>;
+    /// Updates a secret's metadata.
+    async fn update_secret(&mut self, meta: &SecretMeta) -> Result<(), StoreError>;
+    /// Deletes a secret and all its versions.
+    async fn delete_secret(&mut self, secret_id: Uuid) -> Result<(), StoreError>;
+    /// One version of a secret.
+    async fn version(&mut self, secret_id: Uuid, version: u64) -> Result<Option<SecretVersion>, StoreError>;
+    /// Stores a new version.
+    async fn insert_version(&mut self, secret_id: Uuid, version: &SecretVersion) -> Result<(), StoreError>;
+    /// Sets or clears a version's soft-deletion time.
+    async fn set_deletion_time(&mut self, secret_id: Uuid, version: u64, at: Option<Nanos>) -> Result<(), StoreError>;
+    /// Destroys a version for good: its blob is overwritten with NULL.
+    async fn destroy_version(&mut self, secret_id: Uuid, version: u64) -> Result<(), StoreError>;
+    /// Deletes every version below `version`.
+    async fn delete_versions_below(&mut self, secret_id: Uuid, version: u64) -> Result<(), StoreError>;
+}
+
+/// Transit keys inside a write transaction.
+#[async_trait]
+pub trait TransitTx: Send {
+    /// A transit key, locked until the transaction ends.
+    async fn transit_key_for_update(&mut self, mount_id: Uuid, name: &str) -> Result<Option<TransitKey>, StoreError>;
+    /// Creates a transit key.
+    async fn insert_transit_key(&mut self, key: &TransitKey) -> Result<(), StoreError>;
+    /// Saves a transit key's settings and versions.
+    async fn update_transit_key(&mut self, key: &TransitKey) -> Result<(), StoreError>;
+    /// Deletes a transit key with its wrapped versions; returns how many versions were deleted.
+    async fn delete_transit_key(&mut self, id: Uuid) -> Result<u64, StoreError>;
+}
+
+/// Credential-proxy routes inside a write transaction.
+#[async_trait]
+pub trait ProxyTx: Send {
+    /// A credential-proxy route, locked until the transaction ends.
+    async fn proxy_route(&mut self, name: &str) -> Result<Option<ProxyRoute>, StoreError>;
+    /// Replaces a credential-proxy route (`replace`), or creates it; `false` when it was to be
+    /// created but exists (another writer got there first).
+    async fn put_proxy_route(&mut self, route: &ProxyRoute, replace: bool) -> Result<bool, StoreError>;
+    /// Deletes a credential-proxy route; returns whether it existed.
+    async fn delete_proxy_route(&mut self, name: &str) -> Result<bool, StoreError>;
+}
+
+/// Tokens inside a write transaction.
+#[async_trait]
+pub trait TokenTx: Send {
+    /// Stores a token record.
+    async fn insert_token(&mut self, token: &TokenRecord) -> Result<(), StoreError>;
+    /// A token by accessor, inside the transaction.
+    async fn token_by_accessor(&mut self, accessor: &str) -> Result<Option<TokenRecord>, StoreError>;
+    /// A token by accessor, share-locked until the transaction ends on PostgreSQL (a revocation
+    /// on another server waits for this transaction), re-read after any wait.
+    async fn token_locked(&mut self, accessor: &str) -> Result<Option<TokenRecord>, StoreError>;
+    /// Accessors of the live (unrevoked) direct children of a token.
+    async fn child_accessors(&mut self, accessor: &str) -> Result<Vec<String>, StoreError>;
+    /// Marks a token revoked.
+    async fn revoke_token(&mut self, accessor: &str) -> Result<(), StoreError>;
+    /// Moves a token's expiry (renewal).
+    async fn set_token_expiry(&mut self, accessor: &str, expires_at: Nanos) -> Result<(), StoreError>;
+    /// Records a use of a token.
+    async fn touch_token(&mut self, accessor: &str, at: Nanos) -> Result<(), StoreError>;
+}
+
+/// Policies inside a write transaction.
+#[async_trait]
+pub trait PolicyTx: Send {
+    /// Creates or replaces a policy.
+    async fn put_policy(&mut self, policy: &Policy) -> Result<(), StoreError>;
+    /// Deletes a policy; returns whether it existed.
+    async fn delete_policy(&mut self, name: &str) -> Result<bool, StoreError>;
+}
+
+/// The audit chain inside a write transaction.
+#[async_trait]
+pub trait AuditTx: Send {
     /// The audit head, locked until the transaction ends (one appender at a time).
     async fn audit_head_for_update(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
     /// Appends rows (consecutive seqs, in order) and moves the head to the last one.

@@ -4,12 +4,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use keyward_core::StoreError;
-
-use crate::Backend;
 use sqlx::any::AnyPoolOptions;
 use sqlx::Executor;
 
-use crate::SqlStore;
+use crate::{Backend, SqlStore};
 
 /// Where the data lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,6 +257,8 @@ pub(crate) async fn test_postgres() -> Option<DatabaseUrl> {
 
 #[cfg(test)]
 mod tests {
+    use keyward_core::{KeyReads, SecretReads};
+
     use super::*;
 
     #[tokio::test]

@@ -12,16 +12,28 @@
 //! round trip to a pool connection's worker thread; audit entries that go with no write are
 //! appended the same way on the audit appender's own connection and thread. Both drivers link the
 //! same libsqlite3 build.
+//!
+//! One module per aggregate — `secrets`, `mounts`, `tokens`, `policies`, `keys`, `transit`,
+//! `proxy`, `audit` — holds its SQL: the pool reads ([`keyward_core::SecretReads`]…), the
+//! transaction's reads and writes ([`keyward_core::SecretTx`]…) and the queries both share.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod audit;
 mod connect;
 mod db;
+mod keys;
 mod lite_scan;
+mod mounts;
+mod policies;
+mod proxy;
 mod rows;
+mod secrets;
 mod sql_store;
 mod sql_tx;
 mod sqlite_audit;
+mod tokens;
+mod transit;
 
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,39 +1,33 @@
-//! A write transaction.
+//! A write transaction: its handle, commits and savepoints; what it reads and writes of each
+//! aggregate is in that aggregate's module (`secrets`, `tokens`, `keys`…).
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use keyward_core::{
-    AuditRow, KeyJob, Mount, Nanos, Policy, ProxyRoute, ResealedVersion, SecretMeta, SecretVersion, StoreError,
-    StoreTx, TokenRecord, TransitKey, WrappedKey,
-};
+use keyward_core::{Mount, SecretVersion, StoreError, StoreTx};
 use uuid::Uuid;
 
-use crate::db::{args, column, scalar, TxConn};
-use crate::rows::{self, to_i64, KEY_JOB_COLS};
-use crate::sql_store;
-use crate::Backend;
-
-use crate::sql_store::DEK_DOMAIN;
+use crate::db::{args, TxConn};
+use crate::{sql_store, Backend};
 
 /// One write transaction on either engine: sqlx on PostgreSQL, rusqlite on SQLite.
 pub(crate) struct SqlTx {
-    db: Box<dyn TxConn>,
-    backend: Backend,
-    seen: Seen,
+    pub(crate) db: Box<dyn TxConn>,
+    pub(crate) backend: Backend,
+    pub(crate) seen: Seen,
 }
 
 /// What this transaction has read and not changed since, so a batch of writes reads each once
 /// (on PostgreSQL each statement is a round trip). Each part is dropped by the statements that
 /// change what it holds, and all of it by a rollback to the savepoint.
 #[derive(Default)]
-struct Seen {
+pub(crate) struct Seen {
     /// Mounts by path (`None`: no such mount).
-    mounts: HashMap<String, Option<Mount>>,
+    pub(crate) mounts: HashMap<String, Option<Mount>>,
     /// The newest version of a wrapped key, by domain and owner; on PostgreSQL its row is
     /// share-locked by this transaction.
-    newest: HashMap<(String, Uuid), Option<u32>>,
+    pub(crate) newest: HashMap<(String, Uuid), Option<u32>>,
     /// The version read with its secret by `secret_for_update` on SQLite (`None`: no such row).
-    version: Option<((Uuid, u64), Option<SecretVersion>)>,
+    pub(crate) version: Option<((Uuid, u64), Option<SecretVersion>)>,
 }
 
 impl SqlTx {
@@ -43,20 +37,20 @@ impl SqlTx {
 
     /// How many rows a multi-row statement should carry: many where each statement is a round
     /// trip (PostgreSQL), one where statements are local calls (SQLite).
-    fn rows_per_statement(&self, round_trip: usize) -> usize {
+    pub(crate) fn rows_per_statement(&self, round_trip: usize) -> usize {
         match self.backend {
             Backend::Postgres => round_trip,
             Backend::Sqlite => 1,
         }
     }
 
-    async fn exec(&mut self, sql: &str) -> Result<(), StoreError> {
+    pub(crate) async fn exec(&mut self, sql: &str) -> Result<(), StoreError> {
         self.db.execute(sql, vec![]).await?;
         Ok(())
     }
 }
 
-fn json<T: serde::Serialize>(v: &T) -> String {
+pub(crate) fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("plain data serialises")
 }
 
@@ -93,626 +87,18 @@ impl StoreTx for SqlTx {
         self.db.execute(sql, args![key, value]).await?;
         Ok(())
     }
-
-    async fn kek_checks(&mut self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let rows = self.db.fetch_all("SELECT tag, check_value FROM kek_checks ORDER BY tag", vec![]).await?;
-        rows.iter().map(|r| Ok((r.get("tag")?, r.get("check_value")?))).collect()
-    }
-
-    async fn kek_usage(&mut self) -> Result<Vec<(String, u64)>, StoreError> {
-        let sql = "SELECT kek_tag, COUNT(*) AS n FROM wrapped_keys GROUP BY kek_tag ORDER BY kek_tag";
-        let rows = self.db.fetch_all(sql, vec![]).await?;
-        rows.iter().map(|r| Ok((r.get("kek_tag")?, r.get::<i64>("n")?.unsigned_abs()))).collect()
-    }
-
-    async fn insert_kek_check(&mut self, tag: &str, check: &[u8]) -> Result<(), StoreError> {
-        // A plain insert: a value stored meanwhile makes it fail rather than be replaced.
-        self.db
-            .execute("INSERT INTO kek_checks (tag, check_value) VALUES ($1, $2)", args![tag, check.to_vec()])
-            .await?;
-        Ok(())
-    }
-
-    async fn insert_wrapped_key(
-        &mut self,
-        domain: &str,
-        owner: Uuid,
-        version: u32,
-        key: &WrappedKey,
-    ) -> Result<(), StoreError> {
-        self.seen.newest.clear();
-        let sql = "INSERT INTO wrapped_keys (domain, owner, version, kek_tag, wrapped, created_at) VALUES ($1, $2, \
-                   $3, $4, $5, $6)";
-        self.db
-            .execute(
-                sql,
-                args![
-                    domain,
-                    owner.to_string(),
-                    i64::from(version),
-                    key.kek_tag.clone(),
-                    key.bytes.clone(),
-                    keyward_core::now_nanos()
-                ],
-            )
-            .await?;
-        Ok(())
-    }
-
-    async fn wrapped_key(&mut self, domain: &str, owner: Uuid, version: u32) -> Result<Option<WrappedKey>, StoreError> {
-        sql_store::wrapped_key(&mut *self.db, domain, owner, version).await
-    }
-
-    async fn latest_key_version(&mut self, domain: &str, owner: Uuid) -> Result<Option<u32>, StoreError> {
-        let key = (domain.to_owned(), owner);
-        if let Some(v) = self.seen.newest.get(&key) {
-            return Ok(*v);
-        }
-        let lock = if self.backend == Backend::Postgres { " FOR SHARE" } else { "" };
-        let sql = format!(
-            "SELECT version FROM wrapped_keys WHERE domain = $1 AND owner = $2 ORDER BY version DESC LIMIT 1{lock}"
-        );
-        let row = self.db.fetch_optional(&sql, args![domain, owner.to_string()]).await?;
-        let v: Option<i64> = row.map(|r| r.get(0)).transpose()?;
-        let v = v.map(|v| u32::try_from(v).map_err(|_| StoreError::Corrupt("key version".into()))).transpose()?;
-        self.seen.newest.insert(key, v);
-        Ok(v)
-    }
-
-    async fn mount(&mut self, path: &str) -> Result<Option<Mount>, StoreError> {
-        if let Some(m) = self.seen.mounts.get(path) {
-            return Ok(m.clone());
-        }
-        let m = sql_store::mount(&mut *self.db, path).await?;
-        self.seen.mounts.insert(path.to_owned(), m.clone());
-        Ok(m)
-    }
-
-    async fn insert_mount(&mut self, m: &Mount) -> Result<(), StoreError> {
-        self.seen.mounts.clear();
-        self.db
-            .execute(
-                "INSERT INTO mounts (id, path, kind, created_at, config) VALUES ($1, $2, $3, $4, $5)",
-                args![m.id.to_string(), m.path.clone(), m.kind.as_str(), m.created_at, m.config.to_string()],
-            )
-            .await?;
-        Ok(())
-    }
-
-    async fn delete_mount(&mut self, mount_id: Uuid) -> Result<u64, StoreError> {
-        self.seen = Seen::default();
-        let id = mount_id.to_string();
-        self.db
-            .execute(
-                "DELETE FROM secret_versions WHERE secret_id IN (SELECT id FROM secrets WHERE mount_id = $1)",
-                args![id.clone()],
-            )
-            .await?;
-        self.db.execute("DELETE FROM secrets WHERE mount_id = $1", args![id.clone()]).await?;
-        let mut shredded = self.db.execute("DELETE FROM wrapped_keys WHERE owner = $1", args![id.clone()]).await?;
-        shredded += self
-            .db
-            .execute(
-                "DELETE FROM wrapped_keys WHERE owner IN (SELECT id FROM transit_keys WHERE mount_id = $1)",
-                args![id.clone()],
-            )
-            .await?;
-        self.db.execute("DELETE FROM transit_keys WHERE mount_id = $1", args![id.clone()]).await?;
-        self.db.execute("DELETE FROM mounts WHERE id = $1", args![id]).await?;
-        Ok(shredded)
-    }
-
-    async fn secret_for_update(&mut self, mount_id: Uuid, path: &str) -> Result<Option<SecretMeta>, StoreError> {
-        if self.backend == Backend::Postgres {
-            // Locked alone: its versions are read by later statements. A statement that waited
-            // for the lock (a write on another server) returns the other tables' rows as they
-            // were when it started, so a joined version could be one that write has replaced.
-            return sql_store::secret(&mut *self.db, mount_id, path, " FOR UPDATE").await;
-        }
-        // SQLite, one writer: the secret with its current version, which the write reads next.
-        let Some((meta, v)) = sql_store::secret_version(&mut *self.db, mount_id, path, None).await? else {
-            return Ok(None);
-        };
-        self.seen.version = Some(((meta.id, meta.current_version), v));
-        Ok(Some(meta))
-    }
-
-    async fn insert_secret(&mut self, s: &SecretMeta) -> Result<(), StoreError> {
-        let sql = "INSERT INTO secrets (id, mount_id, path, current_version, oldest_version, max_versions, \
-                   cas_required, custom_metadata, created_at, updated_at, delete_version_after) VALUES ($1, $2, $3, \
-                   $4, $5, $6, $7, $8, $9, $10, $11)";
-        self.db
-            .execute(
-                sql,
-                args![
-                    s.id.to_string(),
-                    s.mount_id.to_string(),
-                    s.path.clone(),
-                    to_i64(s.current_version)?,
-                    to_i64(s.oldest_version)?,
-                    i64::from(s.max_versions),
-                    i64::from(s.cas_required),
-                    json(&s.custom_metadata),
-                    s.created_at,
-                    s.updated_at,
-                    s.delete_version_after_secs
-                ],
-            )
-            .await?;
-        Ok(())
-    }
-
-    async fn update_secret(&mut self, s: &SecretMeta) -> Result<(), StoreError> {
-        self.db
-            .execute(
-                "UPDATE secrets SET current_version = $2, oldest_version = $3, max_versions = $4, cas_required = $5, \
-             custom_metadata = $6, updated_at = $7, delete_version_after = $8 WHERE id = $1",
-                args![
-                    s.id.to_string(),
-                    to_i64(s.current_version)?,
-                    to_i64(s.oldest_version)?,
-                    i64::from(s.max_versions),
-                    i64::from(s.cas_required),
-                    json(&s.custom_metadata),
-                    s.updated_at,
-                    s.delete_version_after_secs
-                ],
-            )
-            .await?;
-        Ok(())
-    }
-
-    async fn delete_secret(&mut self, secret_id: Uuid) -> Result<(), StoreError> {
-        self.seen.version = None;
-        let id = secret_id.to_string();
-        self.db.execute("DELETE FROM secret_versions WHERE secret_id = $1", args![id.clone()]).await?;
-        self.db.execute("DELETE FROM secrets WHERE id = $1", args![id]).await?;
-        Ok(())
-    }
-
-    async fn version(&mut self, secret_id: Uuid, v: u64) -> Result<Option<SecretVersion>, StoreError> {
-        if let Some((key, seen)) = &self.seen.version {
-            if *key == (secret_id, v) {
-                return Ok(seen.clone());
-            }
-        }
-        sql_store::version(&mut *self.db, secret_id, v).await
-    }
-
-    async fn insert_version(&mut self, secret_id: Uuid, v: &SecretVersion) -> Result<(), StoreError> {
-        self.seen.version = None;
-        let sql = "INSERT INTO secret_versions (secret_id, version, blob, dek_version, created_at, deletion_time, \
-                   destroyed, created_by, field_versions) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-        self.db
-            .execute(
-                sql,
-                args![
-                    secret_id.to_string(),
-                    to_i64(v.version)?,
-                    v.blob.clone(),
-                    v.dek_version.map(i64::from),
-                    v.created_at,
-                    v.deletion_time,
-                    i64::from(v.destroyed),
-                    v.created_by.clone(),
-                    json(&v.field_versions)
-                ],
-            )
-            .await?;
-        Ok(())
-    }
-
-    async fn set_deletion_time(&mut self, secret_id: Uuid, version: u64, at: Option<Nanos>) -> Result<(), StoreError> {
-        self.seen.version = None;
-        self.db
-            .execute(
-                "UPDATE secret_versions SET deletion_time = $3 WHERE secret_id = $1 AND version = $2",
-                args![secret_id.to_string(), to_i64(version)?, at],
-            )
-            .await?;
-        Ok(())
-    }
-
-    async fn destroy_version(&mut self, secret_id: Uuid, version: u64) -> Result<(), StoreError> {
-        self.seen.version = None;
-        self.db
-            .execute(
-                "UPDATE secret_versions SET blob = NULL, dek_version = NULL, destroyed = 1 \
-             WHERE secret_id = $1 AND version = $2",
-                args![secret_id.to_string(), to_i64(version)?],
-            )
-            .await?;
-        Ok(())
-    }
-
-    async fn update_mount_config(&mut self, mount_id: Uuid, config: &serde_json::Value) -> Result<(), StoreError> {
-        self.seen.mounts.clear();
-        self.db
-            .execute("UPDATE mounts SET config = $2 WHERE id = $1", args![mount_id.to_string(), config.to_string()])
-            .await?;
-        Ok(())
-    }
-
-    async fn transit_key_for_update(&mut self, mount_id: Uuid, name: &str) -> Result<Option<TransitKey>, StoreError> {
-        let lock = self.backend == Backend::Postgres;
-        sql_store::transit_key(&mut *self.db, mount_id, name, lock).await
-    }
-
-    async fn insert_transit_key(&mut self, k: &TransitKey) -> Result<(), StoreError> {
-        self.db
-            .execute(
-                "INSERT INTO transit_keys (id, mount_id, name, config) VALUES ($1, $2, $3, $4)",
-                args![k.id.to_string(), k.mount_id.to_string(), k.name.clone(), json(&k.config)],
-            )
-            .await?;
-        Ok(())
-    }
-
-    async fn update_transit_key(&mut self, k: &TransitKey) -> Result<(), StoreError> {
-        self.db
-            .execute("UPDATE transit_keys SET config = $2 WHERE id = $1", args![k.id.to_string(), json(&k.config)])
-            .await?;
-        Ok(())
-    }
-
-    async fn delete_transit_key(&mut self, id: Uuid) -> Result<u64, StoreError> {
-        self.seen.newest.clear();
-        let n = self.db.execute("DELETE FROM wrapped_keys WHERE owner = $1", args![id.to_string()]).await?;
-        self.db.execute("DELETE FROM transit_keys WHERE id = $1", args![id.to_string()]).await?;
-        Ok(n)
-    }
-
-    async fn proxy_route(&mut self, name: &str) -> Result<Option<ProxyRoute>, StoreError> {
-        let lock = if self.backend == Backend::Postgres { " FOR UPDATE" } else { "" };
-        let sql = format!("SELECT route FROM proxy_routes WHERE name = $1{lock}");
-        let row = self.db.fetch_optional(&sql, args![name]).await?;
-        row.map(|r| {
-            let text: String = r.get("route")?;
-            serde_json::from_str(&text).map_err(|_| StoreError::Corrupt("proxy route".into()))
-        })
-        .transpose()
-    }
-
-    async fn put_proxy_route(&mut self, route: &ProxyRoute, replace: bool) -> Result<bool, StoreError> {
-        let sql = match replace {
-            true => "UPDATE proxy_routes SET route = $2 WHERE name = $1",
-            false => "INSERT INTO proxy_routes (name, route) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-        };
-        Ok(self.db.execute(sql, args![route.name.clone(), json(route)]).await? == 1)
-    }
-
-    async fn delete_proxy_route(&mut self, name: &str) -> Result<bool, StoreError> {
-        let n = self.db.execute("DELETE FROM proxy_routes WHERE name = $1", args![name]).await?;
-        Ok(n > 0)
-    }
-
-    async fn delete_versions_below(&mut self, secret_id: Uuid, version: u64) -> Result<(), StoreError> {
-        self.seen.version = None;
-        self.db
-            .execute(
-                "DELETE FROM secret_versions WHERE secret_id = $1 AND version < $2",
-                args![secret_id.to_string(), to_i64(version)?],
-            )
-            .await?;
-        Ok(())
-    }
-
-    async fn insert_token(&mut self, t: &TokenRecord) -> Result<(), StoreError> {
-        self.db
-            .execute(
-                "INSERT INTO tokens (accessor, digest, policies, parent_accessor, display_name, created_at, ttl_secs, \
-             expires_at, last_used, revoked, allowed_cidrs, rate_limit) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                args![
-                    t.accessor.clone(),
-                    t.digest.clone(),
-                    json(&t.policies),
-                    t.parent_accessor.clone(),
-                    t.display_name.clone(),
-                    t.created_at,
-                    to_i64(t.ttl_secs)?,
-                    t.expires_at,
-                    t.last_used,
-                    i64::from(t.revoked),
-                    json(&t.allowed_cidrs),
-                    t.rate_limit.clone()
-                ],
-            )
-            .await?;
-        Ok(())
-    }
-
-    async fn token_by_accessor(&mut self, accessor: &str) -> Result<Option<TokenRecord>, StoreError> {
-        sql_store::token_by_accessor(&mut *self.db, accessor).await
-    }
-
-    async fn token_locked(&mut self, accessor: &str) -> Result<Option<TokenRecord>, StoreError> {
-        if self.backend == Backend::Postgres {
-            let sql = format!("SELECT {} FROM tokens WHERE accessor = $1 FOR SHARE", rows::TOKEN_COLS);
-            return self.db.fetch_optional(&sql, args![accessor]).await?.as_ref().map(rows::token).transpose();
-        }
-        // SQLite: the one writer holds the database's write lock already.
-        sql_store::token_by_accessor(&mut *self.db, accessor).await
-    }
-
-    async fn child_accessors(&mut self, accessor: &str) -> Result<Vec<String>, StoreError> {
-        let sql = "SELECT accessor FROM tokens WHERE parent_accessor = $1 AND revoked = 0";
-        column(&mut *self.db, sql, args![accessor]).await
-    }
-
-    async fn revoke_token(&mut self, accessor: &str) -> Result<(), StoreError> {
-        self.db.execute("UPDATE tokens SET revoked = 1 WHERE accessor = $1", args![accessor]).await?;
-        Ok(())
-    }
-
-    async fn set_token_expiry(&mut self, accessor: &str, expires_at: Nanos) -> Result<(), StoreError> {
-        self.db.execute("UPDATE tokens SET expires_at = $2 WHERE accessor = $1", args![accessor, expires_at]).await?;
-        Ok(())
-    }
-
-    async fn touch_token(&mut self, accessor: &str, at: Nanos) -> Result<(), StoreError> {
-        self.db
-            .execute(
-                "UPDATE tokens SET last_used = $2 WHERE accessor = $1 AND (last_used IS NULL OR last_used < $2)",
-                args![accessor, at],
-            )
-            .await?;
-        Ok(())
-    }
-
-    async fn put_policy(&mut self, p: &Policy) -> Result<(), StoreError> {
-        let now = keyward_core::now_nanos();
-        let sql = "INSERT INTO policies (name, rules, created_at, updated_at, hcl) VALUES ($1, $2, $3, $3, $4) ON \
-                   CONFLICT (name) DO UPDATE SET rules = excluded.rules, updated_at = excluded.updated_at, hcl = \
-                   excluded.hcl";
-        self.db.execute(sql, args![p.name.clone(), json(&p.rules), now, p.hcl.clone()]).await?;
-        Ok(())
-    }
-
-    async fn delete_policy(&mut self, name: &str) -> Result<bool, StoreError> {
-        let n = self.db.execute("DELETE FROM policies WHERE name = $1", args![name]).await?;
-        Ok(n > 0)
-    }
-
-    async fn wrapped_keys(&mut self) -> Result<Vec<(String, Uuid, u32, WrappedKey)>, StoreError> {
-        let sql = "SELECT domain, owner, version, kek_tag, wrapped FROM wrapped_keys ORDER BY domain, owner, version";
-        self.db
-            .fetch_all(sql, vec![])
-            .await?
-            .iter()
-            .map(|r| {
-                let version = u32::try_from(r.get::<i64>(2)?).map_err(|_| StoreError::Corrupt("key version".into()))?;
-                Ok((r.get(0)?, rows::uuid(r, "owner")?, version, WrappedKey { kek_tag: r.get(3)?, bytes: r.get(4)? }))
-            })
-            .collect()
-    }
-
-    async fn update_wrapped_key(
-        &mut self,
-        domain: &str,
-        owner: Uuid,
-        version: u32,
-        key: &WrappedKey,
-    ) -> Result<(), StoreError> {
-        self.seen.newest.clear();
-        self.db
-            .execute(
-                "UPDATE wrapped_keys SET kek_tag = $4, wrapped = $5 WHERE domain = $1 AND owner = $2 AND version = $3",
-                args![domain, owner.to_string(), i64::from(version), key.kek_tag.clone(), key.bytes.clone()],
-            )
-            .await?;
-        Ok(())
-    }
-
-    async fn delete_wrapped_key(&mut self, domain: &str, owner: Uuid, version: u32) -> Result<(), StoreError> {
-        self.seen.newest.clear();
-        self.db
-            .execute(
-                "DELETE FROM wrapped_keys WHERE domain = $1 AND owner = $2 AND version = $3",
-                args![domain, owner.to_string(), i64::from(version)],
-            )
-            .await?;
-        Ok(())
-    }
-
-    async fn key_versions(&mut self, domain: &str, owner: Uuid) -> Result<Vec<u32>, StoreError> {
-        let sql = "SELECT version FROM wrapped_keys WHERE domain = $1 AND owner = $2 ORDER BY version";
-        let rows: Vec<i64> = column(&mut *self.db, sql, args![domain, owner.to_string()]).await?;
-        rows.into_iter().map(|v| u32::try_from(v).map_err(|_| StoreError::Corrupt("key version".into()))).collect()
-    }
-
-    async fn unused_data_keys(&mut self, mount_id: Uuid, candidates: &[u32]) -> Result<Vec<u32>, StoreError> {
-        if self.backend != Backend::Postgres {
-            return Ok(candidates.to_vec());
-        }
-        let mut unused = Vec::with_capacity(candidates.len());
-        let owner = mount_id.to_string();
-        for &v in candidates {
-            // A version a write still holds is skipped (kept): waiting could deadlock on the
-            // audit head, which that write locks next.
-            let lock = "SELECT version FROM wrapped_keys WHERE domain = $1 AND owner = $2 AND version = $3 \
-                        FOR UPDATE SKIP LOCKED";
-            if self.db.fetch_optional(lock, args![DEK_DOMAIN, owner.as_str(), i64::from(v)]).await?.is_none() {
-                continue;
-            }
-            // Counted again: a write sealing under it may have committed since the count.
-            let used = "SELECT COUNT(*) FROM secret_versions v JOIN secrets s ON s.id = v.secret_id \
-                        WHERE s.mount_id = $1 AND v.dek_version = $2";
-            if scalar::<i64>(&mut *self.db, used, args![owner.as_str(), i64::from(v)]).await? == 0 {
-                unused.push(v);
-            }
-        }
-        Ok(unused)
-    }
-
-    async fn insert_key_job(&mut self, j: &KeyJob) -> Result<(), StoreError> {
-        let sql = "INSERT INTO key_jobs (id, kind, mount_id, mount_path, status, total, done, cursor_secret, \
-                   cursor_version, owner, started_at, updated_at, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-                   $9, $10, $11, $12, $13)";
-        self.db
-            .execute(
-                sql,
-                args![
-                    j.id.to_string(),
-                    j.kind.clone(),
-                    j.mount_id.map(|m| m.to_string()),
-                    j.mount.clone(),
-                    j.status.clone(),
-                    to_i64(j.total)?,
-                    to_i64(j.done)?,
-                    j.cursor.0.clone(),
-                    to_i64(j.cursor.1)?,
-                    j.owner.clone(),
-                    j.started_at,
-                    j.updated_at,
-                    j.error.clone()
-                ],
-            )
-            .await?;
-        Ok(())
-    }
-
-    async fn key_job_for_update(&mut self, id: Uuid) -> Result<Option<KeyJob>, StoreError> {
-        let lock = self.backend == Backend::Postgres;
-        sql_store::key_job(&mut *self.db, id, lock).await
-    }
-
-    async fn lock_key_jobs(&mut self) -> Result<(), StoreError> {
-        if self.backend == Backend::Postgres {
-            self.exec("SELECT pg_advisory_xact_lock(8200003)").await?;
-        }
-        Ok(())
-    }
-
-    async fn running_key_job(&mut self) -> Result<Option<KeyJob>, StoreError> {
-        let sql = format!("SELECT {KEY_JOB_COLS} FROM key_jobs WHERE status = 'running' ORDER BY started_at LIMIT 1");
-        self.db.fetch_optional(&sql, vec![]).await?.as_ref().map(rows::key_job).transpose()
-    }
-
-    async fn update_key_job(&mut self, j: &KeyJob) -> Result<(), StoreError> {
-        self.db
-            .execute(
-                "UPDATE key_jobs SET status = $2, total = $3, done = $4, owner = $5, updated_at = $6, error = $7, \
-             cursor_secret = $8, cursor_version = $9 WHERE id = $1",
-                args![
-                    j.id.to_string(),
-                    j.status.clone(),
-                    to_i64(j.total)?,
-                    to_i64(j.done)?,
-                    j.owner.clone(),
-                    j.updated_at,
-                    j.error.clone(),
-                    j.cursor.0.clone(),
-                    to_i64(j.cursor.1)?
-                ],
-            )
-            .await?;
-        Ok(())
-    }
-
-    async fn count_unmigrated(&mut self, mount_id: Option<Uuid>) -> Result<u64, StoreError> {
-        sql_store::count_unmigrated(&mut *self.db, mount_id).await
-    }
-
-    async fn data_key_versions(&mut self) -> Result<Vec<(Uuid, u32)>, StoreError> {
-        sql_store::data_key_versions(&mut *self.db).await
-    }
-
-    async fn update_version_blobs(&mut self, rows: &[ResealedVersion]) -> Result<(), StoreError> {
-        self.seen.version = None;
-        // On SQLite, one prepared UPDATE run for each row costs no round trip, and the row is found by
-        // its row id rather than through the primary-key index (the secret id and version
-        // confirm it is still that version: a deleted row's id can be given to a new one). On
-        // PostgreSQL, one statement per chunk of 100 rows (400 parameters) saves round trips:
-        // `WITH u(…) AS (VALUES …) UPDATE … FROM u` (sqlx's binding cost grows with a statement's
-        // parameters, so larger ones were slower). `blob IS NOT NULL`: a destroyed version must
-        // not get its blob back.
-        if self.backend == Backend::Sqlite {
-            let sql = "UPDATE secret_versions SET blob = $3, dek_version = $4 \
-                       WHERE rowid = $5 AND secret_id = $1 AND version = $2 AND blob IS NOT NULL";
-            let each = rows
-                .iter()
-                .map(|r| {
-                    Ok(args![
-                        r.secret.to_string(),
-                        to_i64(r.version)?,
-                        r.blob.as_slice(),
-                        i64::from(r.dek_version),
-                        r.row
-                    ])
-                })
-                .collect::<Result<_, StoreError>>()?;
-            self.db.execute_each(sql, each).await?;
-            return Ok(());
-        }
-        for chunk in rows.chunks(100) {
-            let sql = if chunk.len() == 1 {
-                "UPDATE secret_versions SET blob = $3, dek_version = $4 \
-                 WHERE secret_id = $1 AND version = $2 AND blob IS NOT NULL"
-                    .to_owned()
-            } else {
-                let values: Vec<String> = (0..chunk.len())
-                    .map(|i| format!("(${}, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4))
-                    .collect();
-                format!(
-                    "WITH u (secret_id, version, blob, dek_version) AS (VALUES {}) \
-                     UPDATE secret_versions SET blob = u.blob, dek_version = u.dek_version FROM u \
-                     WHERE secret_versions.secret_id = u.secret_id AND secret_versions.version = u.version \
-                     AND secret_versions.blob IS NOT NULL",
-                    values.join(", ")
-                )
-            };
-            let mut args = Vec::with_capacity(4 * chunk.len());
-            for r in chunk {
-                args.extend(args![
-                    r.secret.to_string(),
-                    to_i64(r.version)?,
-                    r.blob.as_slice(),
-                    i64::from(r.dek_version)
-                ]);
-            }
-            self.db.execute(&sql, args).await?;
-        }
-        Ok(())
-    }
-
-    async fn audit_head_for_update(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        let lock = self.backend == Backend::Postgres;
-        sql_store::audit_head(&mut *self.db, lock).await
-    }
-
-    async fn append_audit(&mut self, rows: &[AuditRow]) -> Result<(), StoreError> {
-        let Some(last) = rows.last() else { return Ok(()) };
-        // PostgreSQL: one multi-row INSERT per batch, a handful of round trips per group commit;
-        // SQLite: one cached statement per row.
-        for chunk in rows.chunks(self.rows_per_statement(256)) {
-            let values: Vec<String> =
-                (0..chunk.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
-            let sql = format!("INSERT INTO audit_log (seq, entry, hash) VALUES {}", values.join(", "));
-            let mut args = Vec::with_capacity(3 * chunk.len());
-            for row in chunk {
-                args.extend(args![to_i64(row.seq)?, row.entry.as_str(), row.hash.as_slice()]);
-            }
-            self.db.execute(&sql, args).await?;
-        }
-        self.db
-            .execute(
-                "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2) \
-             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-                args![to_i64(last.seq)?, last.hash.clone()],
-            )
-            .await?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
 
-    use keyward_core::{MountKind, Store};
+    use keyward_core::{
+        KeyReads, Mount, MountKind, MountReads, ResealedVersion, SecretMeta, SecretVersion, Store, WrappedKey,
+    };
 
     use super::*;
+    use crate::keys::{unmigrated_sql, BLOBS_PAGE, DEK_DOMAIN};
 
     fn wrapped() -> WrappedKey {
         WrappedKey { kek_tag: "v1".into(), bytes: vec![1; 61] }
@@ -846,8 +232,8 @@ mod tests {
         let crate::DatabaseUrl::Postgres(url) = url else { unreachable!() };
         let pool = sqlx::AnyPool::connect(&url).await.unwrap();
         // No ANALYZE: without statistics, as after a bulk import, is when planners guess worst.
-        let walk = sql_store::unmigrated_sql(Backend::Postgres, true);
-        for (name, sql) in [("re-encryption walk", walk), ("blob page", sql_store::BLOBS_PAGE)] {
+        let walk = unmigrated_sql(Backend::Postgres, true);
+        for (name, sql) in [("re-encryption walk", walk), ("blob page", BLOBS_PAGE)] {
             for (at, cursor) in [("at the start", &ids[0]), ("two thirds in", &ids[4000])] {
                 let used = buffers_used(&pool, sql, cursor, 20).await;
                 assert!(used <= 100, "{name}: {used} buffers for a page of 20 {at}");

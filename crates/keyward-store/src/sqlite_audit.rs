@@ -74,6 +74,7 @@ impl AuditAppender for SqliteAuditAppender {
 
 #[cfg(test)]
 mod tests {
+    use keyward_core::AuditReads;
     use keyward_core::Store;
 
     use crate::{connect, DatabaseUrl};

@@ -13,7 +13,7 @@ use super::appender::{EntryQueue, WriteTurn};
 use super::command::{Command, Evict, Upkeep};
 use super::read_cache::ReadCache;
 use crate::audit::PendingEntry;
-use crate::{AuditEntry, AuditKeys, AuditRow, CoreError, KeyManager, Store, StoreError, StoreTx};
+use crate::{AuditEntry, AuditKeys, AuditRow, AuditTx, CoreError, KeyManager, Store, StoreError, StoreTx};
 
 /// Most jobs applied in one transaction.
 pub(crate) const MAX_BATCH: usize = 256;
@@ -308,7 +308,7 @@ impl<'k> Chain<'k> {
 
     /// Computes the next row for `entry` (seq and hash), reading the head under its lock first
     /// if it is not known yet, and keeps it for the batch's insert.
-    async fn push(&mut self, tx: &mut dyn StoreTx, entry: &PendingEntry) -> Result<String, StoreError> {
+    async fn push(&mut self, tx: &mut dyn AuditTx, entry: &PendingEntry) -> Result<String, StoreError> {
         if self.head.is_none() {
             self.head = Some(tx.audit_head_for_update().await?.unwrap_or_else(genesis));
         }

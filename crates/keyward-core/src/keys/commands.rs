@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::engine::command::{details, Command, Evict, Upkeep};
 use crate::mounts::kv_mount;
-use crate::{now_nanos, CoreError, KeyJob, KeyManager, StoreTx};
+use crate::{now_nanos, CoreError, KeyJob, KeyManager, KeyTx, StoreTx};
 
 /// How many stored versions a migration has to re-encrypt, counted outside the write lock (a
 /// scan of every version: seconds at a million, during which no write or audited request could
@@ -248,7 +248,7 @@ async fn start_migration(
 /// was. A batch read before another one committed, or sealed under a key that is no longer its
 /// mount's newest (a rotation since; the share lock taken here on PostgreSQL keeps it so until
 /// commit), changes nothing.
-pub(crate) async fn migrate_batch(tx: &mut dyn StoreTx, batch: &ResealedBatch) -> Result<KeyJob, CoreError> {
+pub(crate) async fn migrate_batch(tx: &mut dyn KeyTx, batch: &ResealedBatch) -> Result<KeyJob, CoreError> {
     let id = batch.job;
     let mut job = tx.key_job_for_update(id).await?.ok_or_else(|| CoreError::NotFound(format!("key job {id}")))?;
     if job.status != "running" || job.cursor != batch.from {

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 use keyward_crypto::{Key256, MasterKeyring, TokenKey, WrappedKey, WrappedKeyDomain};
 use uuid::Uuid;
 
-use crate::{AuditKeys, CoreError, Store, StoreTx};
+use crate::{AuditKeys, CoreError, KeyReads, Store, StoreTx};
 
 /// An unwrapped key with the mount it belongs to.
 type MountKey = (Uuid, Arc<Key256>);
@@ -125,7 +125,7 @@ impl KeyManager {
     }
 
     /// A mount's data key of `version`, read outside any transaction.
-    pub(crate) async fn dek(&self, store: &dyn Store, mount: Uuid, version: u32) -> Result<Arc<Key256>, CoreError> {
+    pub(crate) async fn dek(&self, store: &dyn KeyReads, mount: Uuid, version: u32) -> Result<Arc<Key256>, CoreError> {
         if let Some(k) = self.cached_dek(mount, version)? {
             return Ok(k);
         }
@@ -218,7 +218,12 @@ impl KeyManager {
     }
 
     /// A singleton key made by initialisation (token key, audit key), unwrapped.
-    async fn system_key(&self, store: &dyn Store, domain: WrappedKeyDomain, what: &str) -> Result<Key256, CoreError> {
+    async fn system_key(
+        &self,
+        store: &dyn KeyReads,
+        domain: WrappedKeyDomain,
+        what: &str,
+    ) -> Result<Key256, CoreError> {
         let wrapped = store.wrapped_key(domain.label(), SYSTEM_OWNER, 1).await?.ok_or(CoreError::NotInitialized)?;
         self.keyring
             .unwrap(domain, SYSTEM_OWNER.as_bytes(), 1, &wrapped)
@@ -226,7 +231,7 @@ impl KeyManager {
     }
 
     /// The token key, loaded on first use after initialisation.
-    pub(crate) async fn token_key(&self, store: &dyn Store) -> Result<Arc<TokenKey>, CoreError> {
+    pub(crate) async fn token_key(&self, store: &dyn KeyReads) -> Result<Arc<TokenKey>, CoreError> {
         if let Some(k) = self.token_key.read().map_err(|_| lock_poisoned())?.clone() {
             return Ok(k);
         }
@@ -236,7 +241,7 @@ impl KeyManager {
     }
 
     /// The audit chain and correlation keys, loaded on first use after initialisation.
-    pub(crate) async fn audit_keys(&self, store: &dyn Store) -> Result<Arc<AuditKeys>, CoreError> {
+    pub(crate) async fn audit_keys(&self, store: &dyn KeyReads) -> Result<Arc<AuditKeys>, CoreError> {
         if let Some(k) = self.audit_keys.read().map_err(|_| lock_poisoned())?.clone() {
             return Ok(k);
         }

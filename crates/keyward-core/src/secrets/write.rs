@@ -10,8 +10,8 @@ use super::paths::{validate_field_name, validate_secret_path};
 use crate::engine::command::{Command, Evict};
 use crate::mounts::kv_mount;
 use crate::{
-    now_nanos, CoreError, FieldStamp, KeyManager, Mount, Nanos, SecretData, SecretMeta, SecretVersion, StoreTx,
-    WriteSummary,
+    now_nanos, CoreError, FieldStamp, KeyManager, Mount, Nanos, SecretData, SecretMeta, SecretTx, SecretVersion,
+    StoreTx, WriteSummary,
 };
 
 /// A change to a secret's map: fields to set and names to remove.
@@ -235,7 +235,7 @@ async fn patch_secret(
 }
 
 /// Records a path's `rotate_after` in its custom metadata (no value is touched).
-async fn set_rotate_after(tx: &mut dyn StoreTx, mount: &Mount, path: &str, secs: u64) -> Result<(), CoreError> {
+async fn set_rotate_after(tx: &mut dyn SecretTx, mount: &Mount, path: &str, secs: u64) -> Result<(), CoreError> {
     let mut meta = tx
         .secret_for_update(mount.id, path)
         .await?

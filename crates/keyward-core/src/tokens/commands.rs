@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 use crate::engine::command::{details, Command, Evict, Upkeep};
-use crate::{now_nanos, CoreError, KeyManager, Nanos, StoreTx, TokenRecord};
+use crate::{now_nanos, CoreError, KeyManager, Nanos, StoreTx, TokenRecord, TokenTx};
 
 /// Stores a new token (its digest only).
 #[derive(Debug)]
@@ -90,7 +90,7 @@ impl Upkeep for TouchToken {}
 /// Stores a new token after checking, inside the transaction, that its parent is still live: the
 /// parent's row is share-locked (PostgreSQL) so a revocation on another server either commits
 /// first — and the child is refused — or waits for the child and then revokes it too.
-async fn create_token(tx: &mut dyn StoreTx, record: &TokenRecord) -> Result<(), CoreError> {
+async fn create_token(tx: &mut dyn TokenTx, record: &TokenRecord) -> Result<(), CoreError> {
     if let Some(parent) = &record.parent_accessor {
         let live = tx.token_locked(parent).await?.is_some_and(|p| p.is_live(now_nanos()));
         if !live {
@@ -105,7 +105,7 @@ async fn create_token(tx: &mut dyn StoreTx, record: &TokenRecord) -> Result<(), 
 /// marked revoked before its children are read: on PostgreSQL the mark waits for a child being
 /// created under it on another server (which share-locks it), and the children read afterwards
 /// include that child.
-async fn revoke_tree(tx: &mut dyn StoreTx, accessor: &str) -> Result<u64, CoreError> {
+async fn revoke_tree(tx: &mut dyn TokenTx, accessor: &str) -> Result<u64, CoreError> {
     if tx.token_by_accessor(accessor).await?.is_none() {
         return Err(CoreError::NotFound("token".into()));
     }

@@ -12,7 +12,8 @@ use async_trait::async_trait;
 
 use crate::engine::command::Command;
 use crate::{
-    now_nanos, AuditEntry, CoreError, KeyManager, Keyward, Mount, MountKind, StoreTx, TransitKey, TransitKeyConfig,
+    now_nanos, AuditEntry, CoreError, KeyManager, KeyTx, Keyward, Mount, MountKind, MountTx, StoreTx, TransitKey,
+    TransitKeyConfig,
 };
 
 /// The one key type keyward's transit supports.
@@ -107,7 +108,7 @@ pub fn validate_key_name(name: &str) -> Result<(), CoreError> {
     }
 }
 
-async fn transit_mount(tx: &mut dyn StoreTx, name: &str) -> Result<Mount, CoreError> {
+async fn transit_mount(tx: &mut dyn MountTx, name: &str) -> Result<Mount, CoreError> {
     match tx.mount(name).await? {
         Some(m) if m.kind == MountKind::Transit => Ok(m),
         Some(_) => Err(CoreError::InvalidInput(format!("mount {name:?} is not a transit mount"))),
@@ -120,7 +121,7 @@ async fn key_for_update(tx: &mut dyn StoreTx, mount: &str, name: &str) -> Result
     tx.transit_key_for_update(m.id, name).await?.ok_or_else(|| CoreError::NotFound(format!("transit key {name:?}")))
 }
 
-async fn add_version(tx: &mut dyn StoreTx, keys: &KeyManager, key: &mut TransitKey) -> Result<(), CoreError> {
+async fn add_version(tx: &mut dyn KeyTx, keys: &KeyManager, key: &mut TransitKey) -> Result<(), CoreError> {
     let next = key.config.latest_version + 1;
     let k = Key256::generate();
     let wrapped = keys.wrap(WrappedKeyDomain::TransitKey, key.id, next, &k);

@@ -8,7 +8,7 @@
 //! in the request's audit entry, authenticates by the class, authorises by the need — before the
 //! handler decodes anything — and only then calls the handler, which decodes, calls one core
 //! operation and encodes. A change commits with its audit entry in one transaction
-//! ([`Ctx::change`]); a read's entry commits before the answer leaves (the front door); a proxied
+//! (`Ctx::change`); a read's entry commits before the answer leaves (the front door); a proxied
 //! call puts `proxy.use` on record before the credential leaves.
 mod table;
 mod vault_paths;
@@ -48,7 +48,7 @@ pub enum AuthClass {
 pub enum Effect {
     /// A read: its entry commits before the answer leaves.
     Read,
-    /// A change: its entry commits in the change's own transaction ([`Ctx::change`]).
+    /// A change: its entry commits in the change's own transaction (`Ctx::change`).
     Change,
     /// A proxied call: `proxy.use` commits before the credential leaves, `proxy.call` after.
     Proxy,
