@@ -38,7 +38,7 @@ pub use policy::{
     parse_hcl_policy, parse_policy_document, rule_matches, translate_hcl, validate_policy_name, validate_rule_path,
     validate_rules, Acl, Capability, HclRule, Policy, Rule, Translation, DEFAULT_POLICY, ROOT_POLICY,
 };
-pub use proxy::{template_fields, ProxyRoute, Recipe, ACCOUNT};
+pub use proxy::{template_fields, ProxyRoute, Recipe, ACCOUNT, HOP_BY_HOP};
 pub use secrets::{
     merge_patch_value, validate_field_name, validate_mount_path, validate_secret_path, KvRead, SecretData, SecretPatch,
     SecretRead, VersionAction, MAX_NAME_LEN,

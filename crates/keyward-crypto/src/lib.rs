@@ -1,5 +1,6 @@
 //! Keyward's cryptography, with no I/O: the master keyring (KEKs), wrapped keys, the secret
-//! blob format, tokens, masking and random generators.
+//! blob format, tokens, masking, random generators, and the digests keyward computes for others
+//! (a proxied request's HMAC signature, a certificate's fingerprint).
 //!
 //! Every primitive comes from `ring` (AES-256-GCM, HMAC-SHA256, HKDF) — except the read-only
 //! import decoders, which need 16-byte GCM IVs and use `aes-gcm`; nonces come from the
@@ -11,6 +12,7 @@
 mod aad;
 mod aead;
 mod blob;
+mod digest;
 mod error;
 mod import;
 mod key;
@@ -22,6 +24,7 @@ mod transit;
 
 pub use aad::Aad;
 pub use blob::{blob_dek_version, open_secret_blob, seal_secret_blob, BlobContext, BLOB_HEADER_LEN};
+pub use digest::{hmac_sha256_hex, sha256_fingerprint};
 pub use error::CryptoError;
 pub use import::{decrypt_cloak, decrypt_gcm_hex, CloakKey};
 pub use key::{Key256, WrappedKey, WrappedKeyDomain};

@@ -20,8 +20,6 @@ use crate::guard::ClientIp;
 pub struct Caller {
     /// The token record and its ACL.
     pub inner: std::sync::Arc<keyward_core::Caller>,
-    /// The request's audit context.
-    pub audit: AuditCtx,
 }
 
 /// Extracts the token text from `Authorization: Bearer` (or Vault's `X-Vault-Token`).
@@ -124,7 +122,7 @@ impl FromRequestParts<AppState> for Caller {
             tracing::warn!(target: "security", accessor = %inner.token.accessor, "rate limit hit (token)");
             return Err(ApiError::too_many("rate limit exceeded for this token", wait));
         }
-        Ok(Self { inner, audit })
+        Ok(Self { inner })
     }
 }
 

@@ -32,18 +32,13 @@ impl std::fmt::Debug for TlsMaterial {
     }
 }
 
-fn fingerprint(der: &[u8]) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, der);
-    digest.as_ref().iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
-}
-
 fn build(
     certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     cert_pem: String,
 ) -> Result<TlsMaterial, String> {
     let leaf = certs.first().ok_or("the certificate file holds no certificate")?;
-    let fp = fingerprint(leaf);
+    let fp = keyward_crypto::sha256_fingerprint(leaf);
     let mut config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?

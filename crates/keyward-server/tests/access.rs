@@ -838,6 +838,39 @@ async fn writers_without_read_learn_nothing_about_equality() {
 }
 
 #[tokio::test]
+async fn comparing_two_secrets_takes_read_on_both() {
+    for db in backends().await {
+        let srv = dev(&db).await;
+        srv.set("secret", "dev", json!({"K": "same", "ONLY_DEV": "1"})).await;
+        srv.set("secret", "prod", json!({"K": "same", "ONLY_PROD": "1"})).await;
+        srv.policy("dev-reader", "[[rules]]\npath = \"secret/dev\"\ncapabilities = [\"read\"]\n[[rules]]\npath = \"secret/prod\"\ncapabilities = [\"list\"]\n").await;
+        srv.policy("both", "[[rules]]\npath = \"secret/*\"\ncapabilities = [\"read\"]\n").await;
+        let url = "/api/v1/mounts/secret/diff?a=dev&b=prod";
+        // Equality is information about values: `list` on one side is not enough, whichever side.
+        let one = srv.token_with(&["dev-reader"]).await;
+        for url in [url, "/api/v1/mounts/secret/diff?a=prod&b=dev"] {
+            let (s, b) = srv.json_as(&one, Method::GET, url, None).await;
+            assert_eq!(s, 403, "{}: {url}: {b}", db.label);
+            assert!(b["error"]["message"].as_str().unwrap().contains("secret/prod"), "{b}");
+        }
+        let both = srv.token_with(&["both"]).await;
+        let (s, b) = srv.json_as(&both, Method::GET, url, None).await;
+        assert_eq!((s, &b["same"]), (200, &json!(["K"])), "{}: {b}", db.label);
+        // Both refusals and the answer are on record under the operation's name.
+        let (_, log) = srv.json(Method::GET, "/api/v1/audit?limit=1000", None).await;
+        let diffs: Vec<u64> = log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["operation"] == "secrets.diff")
+            .map(|e| e["status"].as_u64().unwrap())
+            .collect();
+        assert_eq!(diffs, vec![403, 403, 200], "{}", db.label);
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
 async fn vault_metadata_writes_create_only_with_create() {
     for db in backends().await {
         let srv = dev(&db).await;

@@ -51,23 +51,19 @@ pub enum Recipe {
     },
 }
 
-/// Headers a recipe may never set (framing, routing and keyward's own).
-const FORBIDDEN_HEADERS: [&str; 14] = [
-    "host",
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "upgrade",
-    "proxy-authorization",
-    "proxy-connection",
-    "cookie",
-    "x-vault-token",
-    "accept-encoding",
-    "content-encoding",
-];
+/// Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection, so a proxy never
+/// forwards them either way, and a recipe may not set them.
+pub const HOP_BY_HOP: [&str; 7] =
+    ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+
+/// Headers a recipe may never set besides the hop-by-hop ones: framing, routing and keyward's own.
+const FORBIDDEN_HEADERS: [&str; 7] =
+    ["host", "content-length", "proxy-authorization", "cookie", "x-vault-token", "accept-encoding", "content-encoding"];
+
+/// Whether a recipe may set the header `lower` (lowercase).
+fn settable(lower: &str) -> bool {
+    !HOP_BY_HOP.contains(&lower) && !FORBIDDEN_HEADERS.contains(&lower)
+}
 
 fn valid_token(s: &str) -> bool {
     !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
@@ -152,7 +148,7 @@ impl Recipe {
                 field(f)
             }
             Recipe::Header { name, template } => {
-                if !valid_token(name) || FORBIDDEN_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+                if !valid_token(name) || !settable(&name.to_ascii_lowercase()) {
                     return Err(CoreError::InvalidInput(format!("{name:?} cannot be set by a recipe")));
                 }
                 if template_fields(template)?.is_empty() {

@@ -80,9 +80,10 @@ pub enum Need {
     /// The `default` policy, or this capability on the path: on the caller's own token, or on
     /// another's (decided once the handler knows which token it is).
     DefaultOr(Capability, &'static str),
-    /// The capability on a target the handler resolves (a proxy route's secret); before it runs,
-    /// the caller must hold some grant.
-    Resolved(Capability),
+    /// The capability on targets the handler resolves (described in words: a proxy route's
+    /// secret, both sides of a comparison), checked by [`Ctx::authorize_on`]; before it runs, the
+    /// caller must hold some grant.
+    Resolved(Capability, &'static str),
 }
 
 /// A handler of the native API: decodes the request, calls one core operation, encodes.
@@ -191,6 +192,11 @@ impl Params {
 pub struct Ctx {
     /// The operation's name (as in its audit entry).
     pub op_id: &'static str,
+    /// What the operation needs (the part a handler resolves is checked by [`Ctx::authorize_on`]
+    /// and [`Ctx::authorize_token`]).
+    need: Need,
+    /// When its audit entry commits.
+    effect: Effect,
     /// The server's state.
     pub st: AppState,
     caller: Option<Caller>,
@@ -218,6 +224,48 @@ impl Ctx {
         self.params.take(name)
     }
 
+    /// Checks the operation's [`Need::Resolved`] capability on targets only the handler can name
+    /// (a proxy route's secret, both sides of a comparison): the table says which capability,
+    /// the handler only where.
+    pub fn authorize_on(&self, targets: &[&str]) -> ApiResult<()> {
+        let caller = self.caller()?;
+        match self.need {
+            Need::Resolved(cap, _) => targets.iter().try_for_each(|t| caller.require(cap, t)),
+            _ => Err(misdeclared(self.op_id)),
+        }
+    }
+
+    /// Checks an operation of [`Need::DefaultOr`] on the token `accessor` the handler found: the
+    /// caller's own token takes the `default` policy, another's the table's capability.
+    pub fn authorize_token(&self, accessor: &str) -> ApiResult<()> {
+        let caller = self.caller()?;
+        match self.need {
+            Need::DefaultOr(_, _) if accessor == caller.accessor() && caller.inner.acl.has_default() => Ok(()),
+            Need::DefaultOr(cap, path) => caller.require(cap, path),
+            _ => Err(misdeclared(self.op_id)),
+        }
+    }
+
+    /// Puts a proxied call's use (`proxy.use`) on record before the credential leaves keyward
+    /// (fail closed: 503 when it cannot be); the call's own entry (status, latency, bytes) then
+    /// follows the answer, which holds no secret, instead of costing a second sync per call.
+    pub async fn use_on_record(&self) -> ApiResult<()> {
+        if self.effect != Effect::Proxy {
+            return Err(misdeclared(self.op_id));
+        }
+        let entry = self.audit.entry_now("proxy.use", 0);
+        if self.st.audit.enabled && !crate::audit::commit(&self.st, entry, false, "the proxied call was not made").await
+        {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "audit_unavailable",
+                "the audit log cannot be written; the call was not made",
+            ));
+        }
+        self.audit.release_before_entry();
+        Ok(())
+    }
+
     /// Runs a change that commits with this request's audit entry in one transaction: the
     /// request is on record exactly when its change is.
     pub async fn change<T, Fut>(&self, change: impl FnOnce(keyward_core::AuditEntry) -> Fut) -> ApiResult<T>
@@ -226,6 +274,12 @@ impl Ctx {
     {
         Ok(self.audit.committed(change).await?)
     }
+}
+
+/// A handler asked to authorise what its operation's row does not declare (a bug the operations
+/// test catches).
+fn misdeclared(op: &str) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("operation {op} is not declared for this"))
 }
 
 /// Whether a query asks for plaintext (`reveal=true`).
@@ -268,7 +322,7 @@ fn authorize(need: Need, caller: &Caller, params: &Params, query: Option<&str>) 
         Need::InMount => acl.touches_mount(params.get("mount")),
         Need::SudoOrAny(path) => caller.can(Capability::Sudo, path) || acl.grants_anything(),
         Need::DefaultOr(cap, path) => acl.has_default() || caller.can(cap, path),
-        Need::Resolved(_) => acl.grants_anything(),
+        Need::Resolved(..) => acl.grants_anything(),
     };
     if ok {
         Ok(())
@@ -298,7 +352,15 @@ async fn run_native(st: AppState, op: &'static Operation, route: NativeRoute, re
             }
             AuthClass::None => None,
         };
-        let ctx = Ctx { op_id: op.id, st: st.clone(), caller, audit: audit.clone(), params };
+        let ctx = Ctx {
+            op_id: op.id,
+            need: op.need,
+            effect: op.effect,
+            st: st.clone(),
+            caller,
+            audit: audit.clone(),
+            params,
+        };
         (route.handler)(ctx, Request::from_parts(parts, body)).await
     }
     .await;
@@ -357,7 +419,15 @@ pub(crate) async fn vault_dispatch(State(st): State<AppState>, req: Request) -> 
             })?;
         }
         let req = crate::vault::parse(&parts, body, vop, path).await?;
-        let ctx = Ctx { op_id: op.id, st: st.clone(), caller, audit: audit.clone(), params };
+        let ctx = Ctx {
+            op_id: op.id,
+            need: op.need,
+            effect: op.effect,
+            st: st.clone(),
+            caller,
+            audit: audit.clone(),
+            params,
+        };
         (route.handler)(ctx, req).await
     }
     .await;
@@ -397,7 +467,7 @@ impl Need {
             Need::DefaultOr(c, p) => {
                 format!("`default` for the caller's own token; `{}` on `{p}` for another's", c.as_str())
             }
-            Need::Resolved(c) => format!("`{}` on the route's secret", c.as_str()),
+            Need::Resolved(c, what) => format!("`{}` on {what}", c.as_str()),
         }
     }
 }

@@ -167,11 +167,8 @@ pub(super) fn operations() -> Vec<Operation> {
         )),
         op("secrets.rollback", "A new version equal to an older one", Need::Cap(Update, SECRET), Change)
             .native(native!(post.clone(), "/api/v1/mounts/{mount}/rollback/{*path}", secrets::rollback)),
-        op("secrets.diff", "Names that differ between two paths (read on both)", Need::InMount, Reads).native(native!(
-            get.clone(),
-            "/api/v1/mounts/{mount}/diff",
-            secrets::diff
-        )),
+        op("secrets.diff", "Names that differ between two paths", Need::Resolved(Read, "both secrets compared"), Reads)
+            .native(native!(get.clone(), "/api/v1/mounts/{mount}/diff", secrets::diff)),
         op("secrets.stale", "Fields past their rotation limit", Need::Cap(List, "sys/stale"), Reads).native(native!(
             get.clone(),
             "/api/v1/stale",
@@ -308,10 +305,20 @@ pub(super) fn operations() -> Vec<Operation> {
             "/api/v1/proxy-routes/{name}",
             proxy::delete
         )),
-        op("proxy.call", "Call an upstream with a credential injected (use on it)", Need::Resolved(Use), Proxy)
-            .native(native!(None, "/api/v1/proxy/{name}", proxy_call)),
-        op("proxy.call", "Call an upstream with a credential injected (use on it)", Need::Resolved(Use), Proxy)
-            .native(native!(None, "/api/v1/proxy/{name}/{*rest}", proxy_call)),
+        op(
+            "proxy.call",
+            "Call an upstream with a credential injected (use on it)",
+            Need::Resolved(Use, "the route's secret"),
+            Proxy,
+        )
+        .native(native!(None, "/api/v1/proxy/{name}", proxy_call)),
+        op(
+            "proxy.call",
+            "Call an upstream with a credential injected (use on it)",
+            Need::Resolved(Use, "the route's secret"),
+            Proxy,
+        )
+        .native(native!(None, "/api/v1/proxy/{name}/{*rest}", proxy_call)),
         // Transit.
         op("transit.keys.list", "Key names", Need::Cap(List, "{mount}/keys"), Reads).vault(vault!(
             [List],

@@ -7,13 +7,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::extract::{OriginalUri, Request};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use futures_util::StreamExt;
-use keyward_core::{Capability, CoreError, ProxyRoute, Recipe};
-use keyward_crypto::mask_value;
+use keyward_core::{CoreError, ProxyRoute, Recipe, HOP_BY_HOP};
+use keyward_crypto::{hmac_sha256_hex, mask_value};
 use zeroize::Zeroizing;
 
 use super::scrub::Scrubber;
@@ -22,22 +23,15 @@ use crate::app::MAX_BODY;
 use crate::error::{ApiError, ApiResult};
 use crate::pipeline::Ctx;
 
-/// Inbound headers that never reach the upstream (credentials of the caller, hop-by-hop,
-/// framing, and what keyward sets itself).
-const DROPPED: [&str; 18] = [
+/// Inbound headers that never reach the upstream besides the hop-by-hop ones: credentials of the
+/// caller, framing, and what keyward sets itself.
+const CALLER_ONLY: [&str; 11] = [
     "authorization",
     "proxy-authorization",
     "x-vault-token",
     "cookie",
     "host",
     "content-length",
-    "transfer-encoding",
-    "connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "upgrade",
-    "proxy-connection",
     "accept-encoding",
     "forwarded",
     "x-real-ip",
@@ -45,16 +39,14 @@ const DROPPED: [&str; 18] = [
     "expect",
 ];
 
-/// Upstream response headers that are not passed back (hop-by-hop, or wrong after scrubbing).
-const NOT_RETURNED: [&str; 8] =
-    ["connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection", "content-length"];
+/// Whether an upstream response header is passed back: not hop-by-hop, and not the length,
+/// which scrubbing may change.
+fn returned(name: &str) -> bool {
+    !HOP_BY_HOP.contains(&name) && name != "content-length"
+}
 
 fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "invalid_proxy_request", msg)
-}
-
-fn upstream_error(status: StatusCode, code: &'static str, msg: impl Into<String>) -> ApiError {
-    ApiError::new(status, code, msg)
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
@@ -155,71 +147,93 @@ fn scrubber(route: &ProxyRoute, cred: &[(String, Zeroizing<String>)]) -> Scrubbe
     Scrubber::new(&values, &exact)
 }
 
-/// Proxies one call (see the module docs).
+/// What a request names: the route, the path to call upstream, and the secret holding the
+/// credential (the account's, for routes that have accounts).
+struct Target {
+    route: ProxyRoute,
+    upstream_path: String,
+    secret_path: String,
+}
+
+/// Proxies one call (see the module docs): resolve the route and authorise `use` on its secret,
+/// put the use on record while the credential is read, build the upstream request, send it, and
+/// relay the answer with any echoed credential masked.
 pub async fn call(ctx: Ctx, req: Request) -> ApiResult<Response> {
-    let (st, caller) = (&ctx.st, ctx.caller()?);
     let (parts, body) = req.into_parts();
     let uri = parts.extensions.get::<OriginalUri>().map_or_else(|| parts.uri.clone(), |o| o.0.clone());
     if parts.method == Method::CONNECT || uri.scheme().is_some() || uri.authority().is_some() {
         return Err(bad("CONNECT and absolute-form requests are not proxied"));
     }
-    let raw = uri.path().strip_prefix("/api/v1/proxy/").unwrap_or_default();
-    let (name, rest) = raw.split_once('/').unwrap_or((raw, ""));
-    let route = st.kw.proxy_route(name).await?;
-    let (account, upstream_path) = if route.has_account() {
-        match rest.split_once('/') {
-            Some((a, p)) => (Some(a), p),
-            None => (Some(rest), ""),
-        }
-    } else {
-        (None, rest)
-    };
-    check_path(upstream_path)?;
-    let secret_path = route.secret_path(account.filter(|a| !a.is_empty()))?;
-    caller.audit.note("proxy.call", &route.mount, &secret_path, route.fields());
-    caller.audit.detail("route", route.name.clone());
-    if let Some(a) = account {
-        caller.audit.detail("account", a);
-    }
-    caller.audit.detail("upstream_method", parts.method.as_str());
-    caller.audit.detail("upstream_path", format!("/{upstream_path}"));
-    caller.require(Capability::Use, &format!("{}/{secret_path}", route.mount))?;
-    if let Some(rate) = &route.rate_limit {
-        st.proxy
-            .check_rate(&route.name, rate)
-            .map_err(|wait| ApiError::too_many("rate limit exceeded for this proxy route", wait))?;
-    }
+    let target = resolve(&ctx, &parts.method, &uri).await?;
     let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "request body is larger than the 1 MiB limit")
     })?;
-    // Each use is on record before the credential leaves keyward (fail-closed); the entry's
-    // commit and sync overlap fetching the credential.
-    let on_record = async {
-        !st.audit.enabled
-            || crate::audit::commit(st, caller.audit.entry_now("proxy.use", 0), false, "the proxied call was not made")
-                .await
+    let cred = use_credential(&ctx, &target).await?;
+    let url = upstream_url(&ctx, &target, uri.query().unwrap_or_default(), &cred, &body)?;
+    let headers = upstream_headers(&parts, &target.route, &cred)?;
+    let scrubber = scrubber(&target.route, &cred);
+    drop(cred);
+    let resp = send(&ctx, &target.route, parts.method, url, headers, body).await?;
+    relay(&ctx, &target.route, resp, scrubber)
+}
+
+/// Finds the route and the secret a request names, notes them in its audit entry, checks `use`
+/// on the secret (the table's capability, on the target only the route knows) and the route's
+/// rate limit.
+async fn resolve(ctx: &Ctx, method: &Method, uri: &axum::http::Uri) -> ApiResult<Target> {
+    let raw = uri.path().strip_prefix("/api/v1/proxy/").unwrap_or_default();
+    let (name, rest) = raw.split_once('/').unwrap_or((raw, ""));
+    let route = ctx.st.kw.proxy_route(name).await?;
+    let (account, upstream_path) = match route.has_account() {
+        true => rest.split_once('/').map_or((Some(rest), ""), |(a, p)| (Some(a), p)),
+        false => (None, rest),
     };
-    let (on_record, secret) = tokio::join!(on_record, st.kw.read_secret(&route.mount, &secret_path, None));
-    if !on_record {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "audit_unavailable",
-            "the audit log cannot be written; the call was not made",
-        ));
+    check_path(upstream_path)?;
+    let secret_path = route.secret_path(account.filter(|a| !a.is_empty()))?;
+    ctx.audit.note("proxy.call", &route.mount, &secret_path, route.fields());
+    ctx.audit.detail("route", route.name.clone());
+    if let Some(a) = account {
+        ctx.audit.detail("account", a);
     }
-    // The call's own entry (status, latency, bytes) follows the answer.
-    caller.audit.release_before_entry();
+    ctx.audit.detail("upstream_method", method.as_str());
+    ctx.audit.detail("upstream_path", format!("/{upstream_path}"));
+    ctx.authorize_on(&[&format!("{}/{secret_path}", route.mount)])?;
+    if let Some(rate) = &route.rate_limit {
+        ctx.st
+            .proxy
+            .check_rate(&route.name, rate)
+            .map_err(|wait| ApiError::too_many("rate limit exceeded for this proxy route", wait))?;
+    }
+    Ok(Target { route, upstream_path: upstream_path.to_owned(), secret_path })
+}
+
+/// The credential's fields, read once the use is on record: the entry's commit and sync overlap
+/// decrypting the secret, and nothing leaves keyward unless the entry committed.
+async fn use_credential(ctx: &Ctx, target: &Target) -> ApiResult<Vec<(String, Zeroizing<String>)>> {
+    let (route, secret_path) = (&target.route, &target.secret_path);
+    let (on_record, secret) = tokio::join!(ctx.use_on_record(), ctx.st.kw.read_secret(&route.mount, secret_path, None));
+    on_record?;
     let secret = match secret {
         Err(CoreError::NotFound(_)) => {
             return Err(ApiError::not_found(format!("no credential is stored at {}/{secret_path}", route.mount)))
         }
         other => other?,
     };
-    let cred = credential(&route, &secret.data, &secret_path)?;
-    drop(secret);
+    credential(route, &secret.data, secret_path)
+}
 
-    // The query: the caller's parameters (minus `signature` and injected names), injected ones,
-    // then `timestamp` and the signature for exchange-style signing.
+/// The upstream URL: the route's origin and the path, then the query — the caller's parameters
+/// (minus `signature` and injected names), the injected ones, and for exchange-style signing
+/// `timestamp` and the signature last. Refused unless https to a global unicast address (or the
+/// route may reach insecure upstreams).
+fn upstream_url(
+    ctx: &Ctx,
+    target: &Target,
+    caller_query: &str,
+    cred: &[(String, Zeroizing<String>)],
+    body: &[u8],
+) -> ApiResult<reqwest::Url> {
+    let route = &target.route;
     let injected: Vec<&str> = route
         .inject
         .iter()
@@ -228,9 +242,7 @@ pub async fn call(ctx: Ctx, req: Request) -> ApiResult<Response> {
             _ => None,
         })
         .collect();
-    let mut params: Vec<String> = uri
-        .query()
-        .unwrap_or_default()
+    let mut params: Vec<String> = caller_query
         .split('&')
         .filter(|p| !p.is_empty() && param_name(p) != "signature" && !injected.contains(&param_name(p)))
         .map(str::to_owned)
@@ -238,7 +250,7 @@ pub async fn call(ctx: Ctx, req: Request) -> ApiResult<Response> {
     let mut signing_field = None;
     for r in &route.inject {
         match r {
-            Recipe::Query { name, field } => params.push(format!("{name}={}", pct(value(&cred, field)))),
+            Recipe::Query { name, field } => params.push(format!("{name}={}", pct(value(cred, field)))),
             Recipe::HmacSha256Query { field } => signing_field = Some(field.as_str()),
             _ => {}
         }
@@ -248,34 +260,37 @@ pub async fn call(ctx: Ctx, req: Request) -> ApiResult<Response> {
         params.push(format!("timestamp={ms}"));
     }
     let query = Zeroizing::new(params.join("&"));
-    let mut target = Zeroizing::new(format!("{}/{upstream_path}", route.upstream));
+    let mut text = Zeroizing::new(format!("{}/{}", route.upstream, target.upstream_path));
     if !query.is_empty() {
-        target.push('?');
-        target.push_str(&query);
+        text.push('?');
+        text.push_str(&query);
     }
-    let mut url = reqwest::Url::parse(&target).map_err(|_| bad("the upstream URL cannot be built from this path"))?;
+    let mut url = reqwest::Url::parse(&text).map_err(|_| bad("the upstream URL cannot be built from this path"))?;
     if let Some(field) = signing_field {
         let sent = Zeroizing::new(url.query().unwrap_or_default().to_owned());
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, value(&cred, field).as_bytes());
-        let mut ctx = ring::hmac::Context::with_key(&key);
-        ctx.update(sent.as_bytes());
-        ctx.update(&body);
-        let sig = hex::encode(ctx.sign().as_ref());
-        let signed = if sent.is_empty() { format!("signature={sig}") } else { format!("{}&signature={sig}", *sent) };
+        let sig = hmac_sha256_hex(value(cred, field).as_bytes(), &[sent.as_bytes(), body]);
+        let signed = match sent.is_empty() {
+            true => Zeroizing::new(format!("signature={}", *sig)),
+            false => Zeroizing::new(format!("{}&signature={}", *sent, *sig)),
+        };
         url.set_query(Some(&signed));
     }
-    if !st.proxy.insecure(&route) {
+    if !ctx.st.proxy.insecure(route) {
         let ip = url.host_str().and_then(|h| h.trim_start_matches('[').trim_end_matches(']').parse().ok());
         if url.scheme() != "https" || ip.is_some_and(|ip| !is_global_unicast(ip)) {
-            return Err(upstream_error(
+            return Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "upstream_forbidden",
                 "this route's upstream is not allowed (https and global unicast addresses only)",
             ));
         }
     }
+    Ok(url)
+}
 
-    // Headers: end-to-end ones from the caller, minus credentials and collisions, plus injected.
+/// The headers sent upstream: the caller's end-to-end ones, minus its credentials, anything
+/// carrying its token and names an injected header takes; then the injected credential headers.
+fn upstream_headers(parts: &Parts, route: &ProxyRoute, cred: &[(String, Zeroizing<String>)]) -> ApiResult<HeaderMap> {
     let listed: Vec<String> = parts
         .headers
         .get_all(header::CONNECTION)
@@ -283,19 +298,20 @@ pub async fn call(ctx: Ctx, req: Request) -> ApiResult<Response> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
         .collect();
-    let injected_headers: Vec<String> = route.inject.iter().filter_map(Recipe::header).collect();
-    let presented = crate::auth::presented_token(&parts);
+    let injected: Vec<String> = route.inject.iter().filter_map(Recipe::header).collect();
+    let presented = crate::auth::presented_token(parts);
+    let carries_token = |v: &HeaderValue| {
+        presented.as_ref().is_some_and(|t| v.as_bytes().windows(t.expose().len()).any(|w| w == t.expose().as_bytes()))
+    };
     let mut headers = HeaderMap::new();
     for (k, v) in &parts.headers {
         let n = k.as_str();
-        let carries_token = presented
-            .as_ref()
-            .is_some_and(|t| v.as_bytes().windows(t.expose().len()).any(|w| w == t.expose().as_bytes()));
-        if DROPPED.contains(&n)
+        if HOP_BY_HOP.contains(&n)
+            || CALLER_ONLY.contains(&n)
             || listed.iter().any(|l| l == n)
             || n.starts_with("x-forwarded-")
-            || injected_headers.iter().any(|h| h == n)
-            || carries_token
+            || injected.iter().any(|h| h == n)
+            || carries_token(v)
         {
             continue;
         }
@@ -305,68 +321,80 @@ pub async fn call(ctx: Ctx, req: Request) -> ApiResult<Response> {
     for r in &route.inject {
         match r {
             Recipe::Bearer { field } => {
-                headers.insert(header::AUTHORIZATION, secret_header(&format!("Bearer {}", value(&cred, field)))?);
+                headers.insert(header::AUTHORIZATION, secret_header(&format!("Bearer {}", value(cred, field)))?);
             }
             Recipe::Basic { user, pass } => {
-                let b = Zeroizing::new(STANDARD.encode(format!("{}:{}", value(&cred, user), value(&cred, pass))));
+                let b = Zeroizing::new(STANDARD.encode(format!("{}:{}", value(cred, user), value(cred, pass))));
                 headers.insert(header::AUTHORIZATION, secret_header(&format!("Basic {}", *b))?);
             }
             Recipe::Header { name, template } => {
                 let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad("invalid header name in route"))?;
-                headers.insert(n, secret_header(&render(template, &cred))?);
+                headers.insert(n, secret_header(&render(template, cred))?);
             }
             _ => {}
         }
     }
-    let mut scrubber = scrubber(&route, &cred);
-    drop(cred);
-
+    Ok(headers)
+}
+/// Sends the request upstream (the route's timeout, no redirects); the latency, sizes and any
+/// failure go into the call's audit entry.
+async fn send(
+    ctx: &Ctx,
+    route: &ProxyRoute,
+    method: Method,
+    url: reqwest::Url,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<reqwest::Response> {
     let request_bytes = body.len();
     let started = Instant::now();
-    let sent = st
+    let sent = ctx
+        .st
         .proxy
-        .client_for(&route)
-        .request(parts.method.clone(), url)
+        .client_for(route)
+        .request(method, url)
         .headers(headers)
         .body(body)
         .timeout(Duration::from_secs(route.timeout_secs))
         .send()
         .await;
-    let latency_ms = started.elapsed().as_millis() as u64;
-    caller.audit.detail("latency_ms", latency_ms);
-    caller.audit.detail("request_bytes", request_bytes);
-    let resp = match sent {
-        Ok(r) => r,
-        Err(e) => {
-            let forbidden_addr = std::iter::successors(std::error::Error::source(&e), |s| s.source())
-                .any(|s| s.downcast_ref::<ForbiddenAddress>().is_some());
-            caller.audit.detail("upstream_error", if e.is_timeout() { "timeout" } else { "unreachable" });
-            tracing::warn!(route = %route.name, timeout = e.is_timeout(), "proxied call failed");
-            return Err(if forbidden_addr {
-                upstream_error(
-                    StatusCode::BAD_GATEWAY,
-                    "upstream_forbidden",
-                    "the upstream resolves to an address that is not global unicast",
-                )
-            } else if e.is_timeout() {
-                upstream_error(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "upstream_timeout",
-                    format!("the upstream did not answer within {}s", route.timeout_secs),
-                )
-            } else {
-                upstream_error(StatusCode::BAD_GATEWAY, "upstream_unreachable", "the upstream could not be reached")
-            });
+    ctx.audit.detail("latency_ms", started.elapsed().as_millis() as u64);
+    ctx.audit.detail("request_bytes", request_bytes);
+    sent.map_err(|e| {
+        let forbidden_addr = std::iter::successors(std::error::Error::source(&e), |s| s.source())
+            .any(|s| s.downcast_ref::<ForbiddenAddress>().is_some());
+        ctx.audit.detail("upstream_error", if e.is_timeout() { "timeout" } else { "unreachable" });
+        tracing::warn!(route = %route.name, timeout = e.is_timeout(), "proxied call failed");
+        if forbidden_addr {
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream_forbidden",
+                "the upstream resolves to an address that is not global unicast",
+            )
+        } else if e.is_timeout() {
+            ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream_timeout",
+                format!("the upstream did not answer within {}s", route.timeout_secs),
+            )
+        } else {
+            ApiError::new(StatusCode::BAD_GATEWAY, "upstream_unreachable", "the upstream could not be reached")
         }
-    };
+    })
+}
+
+/// Relays the upstream's answer: its status, its end-to-end headers and its body as it streams,
+/// each with any echoed credential masked. A compressed body cannot be checked, so it is refused
+/// when there is something to mask.
+fn relay(ctx: &Ctx, route: &ProxyRoute, resp: reqwest::Response, mut scrubber: Scrubber) -> ApiResult<Response> {
     let status = resp.status();
-    caller.audit.detail("upstream_status", status.as_u16());
+    ctx.audit.detail("upstream_status", status.as_u16());
     if let Some(n) = resp.content_length() {
-        caller.audit.detail("response_bytes", n);
+        ctx.audit.detail("response_bytes", n);
     }
     let encoded = resp.headers().get(header::CONTENT_ENCODING).is_some_and(|v| v.as_bytes() != b"identity");
     if encoded && !scrubber.is_empty() {
-        return Err(upstream_error(
+        return Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
             "upstream_encoded",
             "the upstream sent a compressed body that cannot be checked for echoed credentials",
@@ -374,11 +402,10 @@ pub async fn call(ctx: Ctx, req: Request) -> ApiResult<Response> {
     }
     let mut out = Response::builder().status(status);
     for (k, v) in resp.headers() {
-        if NOT_RETURNED.contains(&k.as_str()) {
+        if !returned(k.as_str()) {
             continue;
         }
-        let clean = scrubber.whole(v.as_bytes());
-        if let Ok(v) = HeaderValue::from_bytes(&clean) {
+        if let Ok(v) = HeaderValue::from_bytes(&scrubber.whole(v.as_bytes())) {
             out = out.header(k, v);
         }
     }
@@ -403,7 +430,7 @@ pub async fn call(ctx: Ctx, req: Request) -> ApiResult<Response> {
     });
     // Every call is in the audit log; the process log gets one line per call at debug level, like
     // every other request (a failed call is a warning above), so it does not cost a write per call.
-    tracing::debug!(route = %route.name, status = status.as_u16(), latency_ms, "proxied call");
+    tracing::debug!(route = %route.name, status = status.as_u16(), "proxied call");
     Ok(out
         .body(Body::from_stream(stream))
         .map_err(|_| {

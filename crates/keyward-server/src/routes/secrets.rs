@@ -234,14 +234,13 @@ pub async fn rollback(mut ctx: Ctx, req: Request) -> ApiResult<Response> {
     responses((status = 200, body = DiffOut), (status = 403, body = crate::wire::ErrorBody), (status = 404, body = crate::wire::ErrorBody)))]
 pub async fn diff(ctx: Ctx, req: Request) -> ApiResult<Response> {
     let q: DiffQuery = query_of(&req)?;
-    let (st, caller, mount) = (&ctx.st, ctx.caller()?, ctx.param("mount").to_owned());
+    let (st, mount) = (&ctx.st, ctx.param("mount").to_owned());
     checked(&q.a)?;
     checked(&q.b)?;
     ctx.audit.note("secrets.diff", &mount, &q.a, vec![]);
     ctx.audit.detail("other_path", q.b.clone());
     // Equality is information about values: it takes `read` on both sides.
-    caller.require(Capability::Read, &target(&mount, &q.a))?;
-    caller.require(Capability::Read, &target(&mount, &q.b))?;
+    ctx.authorize_on(&[&target(&mount, &q.a), &target(&mount, &q.b)])?;
     let d = st.kw.diff_secrets(&mount, &q.a, &q.b).await?;
     let mut names: Vec<String> =
         d.only_in_a.iter().chain(&d.only_in_b).chain(&d.different).chain(&d.same).cloned().collect();

@@ -5,16 +5,13 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use keyward_core::{format_duration, format_rfc3339, parse_duration, Capability, TokenRecord, TokenRequest};
+use keyward_core::{format_duration, format_rfc3339, parse_duration, TokenRecord, TokenRequest};
 use keyward_crypto::Token;
 
-use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{json_body, query_of};
 use crate::pipeline::Ctx;
 use crate::wire::{ListQuery, Revoked, TokenBody, TokenCreateRequest, TokenCreated, TokenInfo, TokenList};
-
-const SYS_TOKENS: &str = "sys/tokens";
 
 /// The public view of a token record.
 pub fn info(r: TokenRecord) -> TokenInfo {
@@ -35,15 +32,6 @@ pub fn info(r: TokenRecord) -> TokenInfo {
 
 fn parse_token(text: &str) -> ApiResult<Token> {
     Token::parse(text.trim()).ok_or_else(|| ApiError::bad_request("that is not a keyward token (kw_ + 43 characters)"))
-}
-
-/// Acting on a token that is not the caller's own needs `sudo` on `sys/tokens`; on its own, the
-/// `default` policy (which the pipeline checked).
-pub(crate) fn may_act_on(caller: &Caller, accessor: &str) -> ApiResult<()> {
-    match accessor == caller.accessor() {
-        true if caller.inner.acl.has_default() => Ok(()),
-        _ => caller.require(Capability::Sudo, SYS_TOKENS),
-    }
 }
 
 /// Create a token under the caller (needs `sudo` on `sys/tokens`).
@@ -101,10 +89,9 @@ pub async fn revoke_self(ctx: Ctx, _req: Request) -> ApiResult<Response> {
 #[utoipa::path(post, path = "/api/v1/tokens/lookup", tag = "tokens", request_body = TokenBody, responses((status = 200, body = TokenInfo)))]
 pub async fn lookup(ctx: Ctx, req: Request) -> ApiResult<Response> {
     let body: TokenBody = json_body(req).await?;
-    let caller = ctx.caller()?;
     let record = ctx.st.kw.lookup_token(&parse_token(&body.token)?).await;
     // An unknown token is only told to a caller who may look up any.
-    may_act_on(caller, record.as_ref().map_or("", |r| r.accessor.as_str()))?;
+    ctx.authorize_token(record.as_ref().map_or("", |r| r.accessor.as_str()))?;
     Ok(Json(info(record?)).into_response())
 }
 
@@ -114,7 +101,7 @@ pub async fn revoke(ctx: Ctx, req: Request) -> ApiResult<Response> {
     let body: TokenBody = json_body(req).await?;
     let caller = ctx.caller()?;
     let record = ctx.st.kw.lookup_token(&parse_token(&body.token)?).await;
-    may_act_on(caller, record.as_ref().map_or("", |r| r.accessor.as_str()))?;
+    ctx.authorize_token(record.as_ref().map_or("", |r| r.accessor.as_str()))?;
     let accessor = record?.accessor;
     ctx.audit.note("tokens.revoke", "", &accessor, vec![]);
     let revoked = ctx.change(|e| ctx.st.kw.revoke_accessor(&accessor, e)).await?;
@@ -126,7 +113,7 @@ pub async fn revoke(ctx: Ctx, req: Request) -> ApiResult<Response> {
 #[utoipa::path(get, path = "/api/v1/tokens/accessors/{accessor}", tag = "tokens",
     params(("accessor" = String, Path)), responses((status = 200, body = TokenInfo)))]
 pub async fn lookup_accessor(ctx: Ctx, _req: Request) -> ApiResult<Response> {
-    may_act_on(ctx.caller()?, ctx.param("accessor"))?;
+    ctx.authorize_token(ctx.param("accessor"))?;
     Ok(Json(info(ctx.st.kw.lookup_accessor(ctx.param("accessor")).await?)).into_response())
 }
 
@@ -136,7 +123,7 @@ pub async fn lookup_accessor(ctx: Ctx, _req: Request) -> ApiResult<Response> {
 pub async fn revoke_accessor(ctx: Ctx, _req: Request) -> ApiResult<Response> {
     let caller = ctx.caller()?;
     let accessor = ctx.param("accessor").to_owned();
-    may_act_on(caller, &accessor)?;
+    ctx.authorize_token(&accessor)?;
     let revoked = ctx.change(|e| ctx.st.kw.revoke_accessor(&accessor, e)).await?;
     tracing::info!(accessor = %caller.accessor(), revoked_accessor = %accessor, revoked, "token revoked");
     Ok(Json(Revoked { revoked }).into_response())

@@ -9,7 +9,6 @@ use serde_json::{json, Value};
 use super::{auth_envelope, denied, done, envelope, not_found, VaultReq};
 use crate::error::{ApiError, ApiResult};
 use crate::pipeline::Ctx;
-use crate::routes::tokens::may_act_on;
 
 fn unix(nanos: i64) -> i64 {
     nanos / 1_000_000_000
@@ -78,7 +77,7 @@ fn body_accessor(req: &VaultReq) -> ApiResult<String> {
 /// The record of a token given in the body: the caller's own, or any with `sudo`.
 async fn other(ctx: &Ctx, req: &VaultReq) -> ApiResult<TokenRecord> {
     let record = ctx.st.kw.lookup_token(&body_token(req)?).await;
-    may_act_on(ctx.caller()?, record.as_ref().map_or("", |r| r.accessor.as_str())).map_err(|_| denied())?;
+    ctx.authorize_token(record.as_ref().map_or("", |r| r.accessor.as_str())).map_err(|_| denied())?;
     let record = record.map_err(|_| denied())?;
     ctx.audit.note(ctx.op_id, "", &record.accessor, vec![]);
     Ok(record)
@@ -86,7 +85,7 @@ async fn other(ctx: &Ctx, req: &VaultReq) -> ApiResult<TokenRecord> {
 
 async fn by_accessor(ctx: &Ctx, req: &VaultReq) -> ApiResult<TokenRecord> {
     let accessor = body_accessor(req)?;
-    may_act_on(ctx.caller()?, &accessor).map_err(|_| denied())?;
+    ctx.authorize_token(&accessor).map_err(|_| denied())?;
     ctx.audit.note(ctx.op_id, "", &accessor, vec![]);
     match ctx.st.kw.lookup_accessor(&accessor).await {
         Err(CoreError::NotFound(_)) => Err(ApiError::bad_request("invalid accessor")),
