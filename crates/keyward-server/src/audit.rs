@@ -63,8 +63,22 @@ impl AuditCtx {
         });
     }
 
-    /// Names the operation and what it touched.
-    pub fn note(&self, operation: &str, mount: &str, path: &str, fields: Vec<String>) {
+    /// Says what a request touched, when its route's parameters do not (a path from the body or
+    /// the query); the operation keeps the name the pipeline gave it.
+    pub fn locate(&self, mount: &str, path: &str) {
+        self.with(|n| {
+            n.base.mount = mount.to_owned();
+            n.base.path = path.to_owned();
+        });
+    }
+
+    /// The names of the fields a request touched (never their values).
+    pub fn fields(&self, fields: Vec<String>) {
+        self.with(|n| n.base.fields = fields);
+    }
+
+    /// Names the operation and what it touched (the pipeline's, before a handler runs).
+    pub(crate) fn note(&self, operation: &str, mount: &str, path: &str, fields: Vec<String>) {
         self.with(|n| {
             n.operation = Some(operation.to_owned());
             n.base.mount = mount.to_owned();

@@ -190,7 +190,8 @@ async fn resolve(ctx: &Ctx, method: &Method, uri: &axum::http::Uri) -> ApiResult
     };
     check_path(upstream_path)?;
     let secret_path = route.secret_path(account.filter(|a| !a.is_empty()))?;
-    ctx.audit.note("proxy.call", &route.mount, &secret_path, route.fields());
+    ctx.audit.locate(&route.mount, &secret_path);
+    ctx.audit.fields(route.fields());
     ctx.audit.detail("route", route.name.clone());
     if let Some(a) = account {
         ctx.audit.detail("account", a);

@@ -127,7 +127,7 @@ pub async fn put(ctx: Ctx, req: Request) -> ApiResult<Response> {
         Some(p) if *p != route.upstream => "proxy.routes.repoint",
         Some(_) => "proxy.routes.update",
     };
-    ctx.audit.note(operation, "", &name, vec![]);
+    ctx.audit.rename(operation);
     ctx.audit.detail("secret", secret);
     ctx.audit.detail("upstream", route.upstream.clone());
     if let Some(p) = previous.as_ref().filter(|p| **p != route.upstream) {

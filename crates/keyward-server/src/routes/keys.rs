@@ -48,7 +48,7 @@ pub async fn prune(ctx: Ctx, _req: Request) -> ApiResult<Response> {
     responses((status = 202, description = "the job"), (status = 409, description = "a job is already running", body = crate::wire::ErrorBody)))]
 pub async fn migrate(ctx: Ctx, req: Request) -> ApiResult<Response> {
     let req: MigrateRequest = json_body(req).await?;
-    ctx.audit.note("keys.migrate", req.mount.as_deref().unwrap_or(""), "", vec![]);
+    ctx.audit.locate(req.mount.as_deref().unwrap_or(""), "");
     let job = ctx.change(|e| ctx.st.kw.start_migration(req.mount.as_deref(), e)).await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }

@@ -42,7 +42,7 @@ pub async fn list(ctx: Ctx, _req: Request) -> ApiResult<Response> {
     responses((status = 201, body = MountInfo), (status = 400, body = crate::wire::ErrorBody), (status = 409, body = crate::wire::ErrorBody)))]
 pub async fn create(ctx: Ctx, req: Request) -> ApiResult<Response> {
     let req: MountCreateRequest = json_body(req).await?;
-    ctx.audit.note("mounts.create", &req.path, "", vec![]);
+    ctx.audit.locate(&req.path, "");
     let kind = MountKind::parse(&req.kind)?;
     let rotate_after = req.rotate_after.as_deref().map(keyward_core::parse_duration).transpose()?;
     let m = ctx.change(|e| ctx.st.kw.create_mount(&req.path, kind, rotate_after, e)).await?;

@@ -99,12 +99,6 @@ pub async fn read(mut ctx: Ctx, req: Request) -> ApiResult<Response> {
     let (st, caller) = (&ctx.st, ctx.caller()?);
     checked(&path)?;
     let reveal = q.reveal.unwrap_or(false);
-    let operation = match (reveal, q.export.unwrap_or(false)) {
-        (true, true) => "secrets.export",
-        (true, false) => "secrets.reveal",
-        _ => "secrets.read",
-    };
-    ctx.audit.note(operation, &mount, &path, vec![]);
     let r = st.kw.read_secret(&mount, &path, q.version).await?;
     let mut fields = Vec::with_capacity(r.data.fields().len());
     for (name, value) in r.data.fields() {
@@ -130,7 +124,7 @@ pub async fn read(mut ctx: Ctx, req: Request) -> ApiResult<Response> {
         tracing::info!(accessor = %caller.accessor(), mount = %mount, path = %path, fields = ?names, "secret revealed");
     }
     ctx.audit.detail("version", r.version.version);
-    ctx.audit.note(operation, &mount, &path, names);
+    ctx.audit.fields(names);
     let view = SecretView {
         mount,
         path,
@@ -168,7 +162,7 @@ pub async fn write(mut ctx: Ctx, req: Request) -> ApiResult<Response> {
     };
     let mut names: Vec<String> = patch.set.fields().keys().cloned().collect();
     names.extend(patch.unset.iter().cloned());
-    ctx.audit.note(ctx.op_id, &mount, &path, names);
+    ctx.audit.fields(names);
     let s = ctx.change(|e| st.kw.patch_secret(&mount, &path, patch, caller.accessor(), e)).await?;
     let created = !(s.added.is_empty() && s.changed.is_empty() && s.removed.is_empty());
     tracing::info!(accessor = %caller.accessor(), mount = %mount, path = %path, version = s.version, created, "secret written");
@@ -237,7 +231,7 @@ pub async fn diff(ctx: Ctx, req: Request) -> ApiResult<Response> {
     let (st, mount) = (&ctx.st, ctx.param("mount").to_owned());
     checked(&q.a)?;
     checked(&q.b)?;
-    ctx.audit.note("secrets.diff", &mount, &q.a, vec![]);
+    ctx.audit.locate(&mount, &q.a);
     ctx.audit.detail("other_path", q.b.clone());
     // Equality is information about values: it takes `read` on both sides.
     ctx.authorize_on(&[&target(&mount, &q.a), &target(&mount, &q.b)])?;
@@ -246,7 +240,7 @@ pub async fn diff(ctx: Ctx, req: Request) -> ApiResult<Response> {
         d.only_in_a.iter().chain(&d.only_in_b).chain(&d.different).chain(&d.same).cloned().collect();
     names.sort();
     names.dedup();
-    ctx.audit.note("secrets.diff", &mount, &q.a, names);
+    ctx.audit.fields(names);
     let out = DiffOut {
         mount,
         a: q.a,
@@ -266,7 +260,7 @@ pub async fn diff(ctx: Ctx, req: Request) -> ApiResult<Response> {
 pub async fn stale(ctx: Ctx, req: Request) -> ApiResult<Response> {
     let q: StaleQuery = query_of(&req)?;
     let (st, caller) = (&ctx.st, ctx.caller()?);
-    ctx.audit.note("secrets.stale", q.mount.as_deref().unwrap_or(""), "", vec![]);
+    ctx.audit.locate(q.mount.as_deref().unwrap_or(""), "");
     let older_than = q.older_than.as_deref().map(keyward_core::parse_duration).transpose()?;
     let fields = st.kw.stale_fields(q.mount.as_deref(), older_than).await?;
     let out: Vec<StaleOut> = fields

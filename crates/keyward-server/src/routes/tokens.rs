@@ -71,7 +71,7 @@ pub async fn list(ctx: Ctx, req: Request) -> ApiResult<Response> {
 #[utoipa::path(get, path = "/api/v1/tokens/self", tag = "tokens", responses((status = 200, body = TokenInfo)))]
 pub async fn lookup_self(ctx: Ctx, _req: Request) -> ApiResult<Response> {
     let caller = ctx.caller()?;
-    ctx.audit.note("tokens.lookup-self", "", caller.accessor(), vec![]);
+    ctx.audit.locate("", caller.accessor());
     Ok(Json(info(caller.inner.token.clone())).into_response())
 }
 
@@ -79,7 +79,7 @@ pub async fn lookup_self(ctx: Ctx, _req: Request) -> ApiResult<Response> {
 #[utoipa::path(post, path = "/api/v1/tokens/self/revoke", tag = "tokens", responses((status = 200, body = Revoked)))]
 pub async fn revoke_self(ctx: Ctx, _req: Request) -> ApiResult<Response> {
     let caller = ctx.caller()?;
-    ctx.audit.note("tokens.revoke-self", "", caller.accessor(), vec![]);
+    ctx.audit.locate("", caller.accessor());
     let revoked = ctx.change(|e| ctx.st.kw.revoke_accessor(caller.accessor(), e)).await?;
     tracing::info!(accessor = %caller.accessor(), revoked, "token revoked itself");
     Ok(Json(Revoked { revoked }).into_response())
@@ -103,7 +103,7 @@ pub async fn revoke(ctx: Ctx, req: Request) -> ApiResult<Response> {
     let record = ctx.st.kw.lookup_token(&parse_token(&body.token)?).await;
     ctx.authorize_token(record.as_ref().map_or("", |r| r.accessor.as_str()))?;
     let accessor = record?.accessor;
-    ctx.audit.note("tokens.revoke", "", &accessor, vec![]);
+    ctx.audit.locate("", &accessor);
     let revoked = ctx.change(|e| ctx.st.kw.revoke_accessor(&accessor, e)).await?;
     tracing::info!(accessor = %caller.accessor(), revoked_accessor = %accessor, revoked, "token revoked");
     Ok(Json(Revoked { revoked }).into_response())

@@ -134,8 +134,7 @@ pub(crate) async fn read_data(mut ctx: Ctx, req: VaultReq) -> ApiResult<Response
         let body = json!({ "errors": [], "data": { "data": null, "metadata": metadata } });
         return Ok((StatusCode::NOT_FOUND, Json(body)).into_response());
     };
-    let names: Vec<String> = data.fields().keys().cloned().collect();
-    ctx.audit.note(ctx.op_id, &mount, &path, names);
+    ctx.audit.fields(data.fields().keys().cloned().collect());
     ctx.st.audit.counters.reveals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(envelope(&req, json!({ "data": data.fields(), "metadata": metadata }), vec![]))
 }
@@ -151,8 +150,7 @@ pub(crate) async fn write_data(mut ctx: Ctx, req: VaultReq) -> ApiResult<Respons
     }
     let data = data_of(&req)?;
     let cas = cas(&req)?;
-    let names: Vec<String> = data.fields().keys().cloned().collect();
-    ctx.audit.note(ctx.op_id, &mount, &path, names);
+    ctx.audit.fields(data.fields().keys().cloned().collect());
     let t = target(&mount, &path);
     let may = |c| caller.can(c, &t);
     let (st, accessor) = (&ctx.st, caller.accessor());

@@ -79,14 +79,14 @@ async fn other(ctx: &Ctx, req: &VaultReq) -> ApiResult<TokenRecord> {
     let record = ctx.st.kw.lookup_token(&body_token(req)?).await;
     ctx.authorize_token(record.as_ref().map_or("", |r| r.accessor.as_str())).map_err(|_| denied())?;
     let record = record.map_err(|_| denied())?;
-    ctx.audit.note(ctx.op_id, "", &record.accessor, vec![]);
+    ctx.audit.locate("", &record.accessor);
     Ok(record)
 }
 
 async fn by_accessor(ctx: &Ctx, req: &VaultReq) -> ApiResult<TokenRecord> {
     let accessor = body_accessor(req)?;
     ctx.authorize_token(&accessor).map_err(|_| denied())?;
-    ctx.audit.note(ctx.op_id, "", &accessor, vec![]);
+    ctx.audit.locate("", &accessor);
     match ctx.st.kw.lookup_accessor(&accessor).await {
         Err(CoreError::NotFound(_)) => Err(ApiError::bad_request("invalid accessor")),
         other => Ok(other?),
