@@ -3,7 +3,8 @@
 # auditing on and off, in interleaved rounds (A B B A A B …) so drift hits both alike. Each
 # revision is built in release mode from a git worktree; each measurement starts a fresh dev
 # server pinned to CPU 0 and runs wrk pinned to CPU 1 (taskset), 16 connections.
-# Prints, per revision and scenario, the median requests/s and p99 with their spread (min–max).
+# Prints, per revision and scenario, the median requests/s and p99 with their spread (min–max), and
+# appends the table to bench/results/history.md.
 #   bench/ab.sh REV_A REV_B [rounds=5] [seconds=10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +56,7 @@ for round in $(seq 1 "$rounds"); do
   done
 done
 
+report() {
 echo "A = $a ($(git rev-parse --short "$a")), B = $b ($(git rev-parse --short "$b")); $rounds rounds × ${secs}s, wrk -t1 -c16 on CPU 1, server on CPU 0"
 echo
 echo "| scenario | audit | A req/s median (min–max) | B req/s median (min–max) | B/A | A p99 ms median | B p99 ms median |"
@@ -74,3 +76,5 @@ print(f"| {sys.argv[2]} | {sys.argv[3]} | {ma:,.0f} ({min(ra):,.0f}–{max(ra):,
 PY
   done
 done
+}
+{ echo; echo "### A/B: $a vs $b — $(date -u +%Y-%m-%d), $(nproc) cores"; echo; report; } | tee -a bench/results/history.md

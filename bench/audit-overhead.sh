@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reads/s with auditing on vs off, in one run on one machine: a release build, a dev server each
 # way, and wrk (Debian's package) at 16 connections for 10 s against a masked native read.
-# Prints a table and appends it, with the date and nproc, to BENCHMARKS.md.
+# Prints a table and appends it, with the date and nproc, to bench/results/history.md.
 #   bench/audit-overhead.sh [seconds] [connections]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,4 +51,4 @@ Audit on / audit off: **$ratio** of the reads/s (target ≥ 70%).
 TABLE
 )
 echo "$table"
-{ echo; echo "$table"; } >> BENCHMARKS.md
+{ echo; echo "$table"; } >> bench/results/history.md

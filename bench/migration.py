@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Migration throughput: seed N secret versions, rotate the data key, re-encrypt them all with
 `keys migrate` while reads go on, and report rows/s, peak RSS and read p99 (idle vs during the
-migration). Appends a table to BENCHMARKS.md.
+migration). Appends a table to bench/results/history.md.
 
     bench/migration.py [N] [BATCH] [postgres://url]     (default N = 100000, BATCH = 500, SQLite)
 
@@ -124,7 +124,7 @@ Command: `bench/migration.py {N} {BATCH}{' <postgres url>' if DB_URL else ''}` (
 | {N} | {j['status']} {j['done']}/{j['total']} | {j['done'] / elapsed:,.0f} | {peak} MB | {p99(idle):.2f} ms | {p99(during):.2f} ms | {seed_rate:,.0f} |
 """
     print(table)
-    with open(os.path.join(os.path.dirname(__file__), "..", "BENCHMARKS.md"), "a") as f:
+    with open(os.path.join(os.path.dirname(__file__), "results", "history.md"), "a") as f:
         f.write(table)
 
 

@@ -4,7 +4,7 @@
 # package) at 1 connection (latency) and 16 connections (throughput), audit on and off. Beside
 # them, a bare reverse proxy on the same HTTP stack (bench/tools, bin bare-proxy) shows what any
 # proxy keeps of the upstream's throughput on these cores, before keyward does any work.
-# Prints a table and appends it, with the date and nproc, to BENCHMARKS.md.
+# Prints a table and appends it, with the date and nproc, to bench/results/history.md.
 # With a delay, the upstream answers each request after that many milliseconds, like a remote API.
 #   bench/proxy-overhead.sh [seconds] [upstream delay in ms, default 0]
 set -euo pipefail
@@ -94,4 +94,4 @@ $summary
 TABLE
 )
 echo "$table"
-{ echo; echo "$table"; } >> BENCHMARKS.md
+{ echo; echo "$table"; } >> bench/results/history.md

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmark suite: release builds, one machine, one run. Prints one report and appends it,
-# with the date and nproc, to BENCHMARKS.md; renders bench/results/http-<date>-<time>.png (gnuplot).
+# with the date and nproc, to bench/results/history.md (BENCHMARKS.md keeps the standing and latest run); renders bench/results/http-<date>-<time>.png (gnuplot).
 #   bench/run.sh            full run (HTTP runs of 10 s; scale at 10,000 and 1,000,000 secrets)
 #   QUICK=1 bench/run.sh    a shorter run (3 s; scale at 10,000 and 100,000) for trying it out
 # Needs: wrk, gnuplot, openssl, python3 (installed from Debian's packages when missing) and, for
@@ -254,4 +254,4 @@ IFS='|' read -r l1 r1 <<<"${S[10000]}"; IFS='|' read -r l2 r2 <<<"${S[$big]}"
 awk -v a="$l1" -v b="$l2" -v c="$r1" -v d="$r2" -v n="$big" 'BEGIN { printf "\n%d vs 10,000 secrets: list page %.2f×, read %.2f× (target within 1.5×).\n", n, b / a, d / c }' >>"$report"
 
 cat "$report"
-{ echo; sed 's/^# keyward benchmark suite/### Benchmark suite/' "$report"; } >>BENCHMARKS.md
+{ echo; sed 's/^# keyward benchmark suite/### Benchmark suite/' "$report"; } >>bench/results/history.md
