@@ -13,6 +13,15 @@ pub enum StoreError {
     /// Stored data does not have the expected shape.
     #[error("corrupt stored record: {0}")]
     Corrupt(String),
+    /// A row that decides who may do what failed its MAC (or is missing where its absence would
+    /// grant something): it was changed outside keyward. Names the table and key, never a value.
+    #[error("the stored row {table}/{key} failed its integrity check: it was changed outside keyward")]
+    Tampered {
+        /// The table.
+        table: String,
+        /// The row's primary key.
+        key: String,
+    },
 }
 
 /// Errors of the domain layer; the HTTP edge maps each variant to a status explicitly.
@@ -39,6 +48,10 @@ pub enum CoreError {
     /// `operator init` ran before.
     #[error("keyward is already initialized")]
     AlreadyInitialized,
+    /// The database cannot be trusted as it stands: rows changed outside keyward, or written by a
+    /// newer keyward. Says why, naming tables and versions, never a value.
+    #[error("{0}")]
+    Untrusted(String),
     /// The master keyring does not fit the database.
     #[error("{0}")]
     KeyMismatch(String),

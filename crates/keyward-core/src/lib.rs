@@ -1,6 +1,7 @@
 //! Keyward's domain, one module per concept: `secrets` (KV secrets and their versions, with
 //! Vault's KV v2 semantics), `mounts` (projects), `tokens`, `policy` (ACLs and Vault's HCL),
-//! `keys` (the key manager and the key lifecycle), `audit` (the chain), `transit`, `proxy`
+//! `keys` (the key manager and the key lifecycle), `audit` (the chain), `integrity` (the key that
+//! authenticates rows in untrusted storage), `transit`, `proxy`
 //! (credential-proxy routes), and `engine` — the single group-committing writer and its typed
 //! commands, the audit appender, the caches. Storage is reached only through the [`Store`]
 //! traits; nothing here speaks HTTP or SQL, or knows which database it runs on.
@@ -11,6 +12,7 @@ mod audit;
 mod duration;
 mod engine;
 mod error;
+mod integrity;
 mod keys;
 mod model;
 mod mounts;
@@ -31,12 +33,12 @@ pub use keys::{KeyManager, ResealedBatch, UnmigratedCount};
 pub use keyward_crypto::WrappedKey;
 pub use model::{
     DekUsage, DoctorReport, FieldStamp, KekUsage, KeyJob, KeyStatus, KvConfig, MetadataUpdate, Mount, MountKind,
-    ResealedVersion, SecretDiff, SecretMeta, SecretSummary, SecretVersion, StaleField, TokenRecord, TransitKey,
-    TransitKeyConfig, UnmigratedVersion, VersionInfo, WriteSummary, DEFAULT_MAX_VERSIONS,
+    ResealedVersion, RowCheck, SecretDiff, SecretMeta, SecretSummary, SecretVersion, StaleField, TokenRecord,
+    TransitKey, TransitKeyConfig, UnmigratedVersion, VersionInfo, WriteSummary, DEFAULT_MAX_VERSIONS,
 };
 pub use policy::{
     parse_hcl_policy, parse_policy_document, rule_matches, translate_hcl, validate_policy_name, validate_rule_path,
-    validate_rules, Acl, Capability, HclRule, Policy, Rule, Translation, DEFAULT_POLICY, ROOT_POLICY,
+    validate_rules, Acl, Capability, HclRule, Policy, PolicyRow, Rule, Translation, DEFAULT_POLICY, ROOT_POLICY,
 };
 pub use proxy::{template_fields, ProxyRoute, Recipe, ACCOUNT, HOP_BY_HOP};
 pub use secrets::{
@@ -45,8 +47,8 @@ pub use secrets::{
 };
 pub use service::{Keyward, KeywardConfig, Readiness};
 pub use store::{
-    AuditAppender, AuditReads, AuditTx, KeyReads, KeyTx, MountReads, MountTx, PolicyReads, PolicyTx, ProxyReads,
-    ProxyTx, SecretReads, SecretTx, Store, StoreTx, TokenReads, TokenTx, TransitReads, TransitTx,
+    AuditAppender, AuditReads, AuditTx, IntegrityReads, IntegrityTx, KeyReads, KeyTx, MountReads, MountTx, PolicyReads,
+    PolicyTx, ProxyReads, ProxyTx, SecretReads, SecretTx, Store, StoreTx, TokenReads, TokenTx, TransitReads, TransitTx,
 };
 pub use time::{format_rfc3339, now_nanos, Nanos};
 pub use tokens::{Authentication, Caller, NewToken, Rate, TokenRequest};

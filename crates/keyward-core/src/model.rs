@@ -323,6 +323,12 @@ pub struct DoctorReport {
     pub self_test_ok: bool,
     /// The audit chain verified (see `audit verify` for details).
     pub audit_ok: bool,
+    /// Every row that decides who may do what holds its MAC.
+    #[serde(default)]
+    pub rows_ok: bool,
+    /// Such rows checked.
+    #[serde(default)]
+    pub rows_checked: u64,
     /// Blobs decrypted per mount (only with verify-all).
     pub mounts: BTreeMap<String, u64>,
     /// Blobs checked in all.
@@ -459,4 +465,15 @@ pub struct SecretDiff {
     pub different: Vec<String>,
     /// Names in both, with equal values.
     pub same: Vec<String>,
+}
+
+/// The outcome of checking every row of one MAC'd table (`doctor`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowCheck {
+    /// The table.
+    pub table: String,
+    /// Rows checked.
+    pub rows: u64,
+    /// The keys of the rows that failed their MAC.
+    pub failed: Vec<String>,
 }

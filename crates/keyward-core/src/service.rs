@@ -7,13 +7,12 @@ use keyward_crypto::{random_base62, Key256, MasterKeyring, Token, TokenKey, Wrap
 
 use crate::engine::cache::TtlCache;
 use crate::engine::read_cache::ReadCache;
+use crate::integrity::{Loaded, NewIntegrity, INITIALIZED};
 use crate::keys::SYSTEM_OWNER;
 use crate::{
     now_nanos, AuditEntry, AuditRow, ChainVerifier, CoreError, KeyManager, Mount, ProxyRoute, Store, TokenRecord,
     VerifyReport, Writer,
 };
-
-const INITIALIZED: &str = "initialized";
 
 /// Whether a server can serve requests, each with its audit entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,7 +99,11 @@ impl Keyward {
         let instance = format!("kw-{}", &*random_base62(8));
         let ttl = std::time::Duration::from_secs(1);
         let (mounts, routes) = (Arc::new(TtlCache::new(ttl)), Arc::new(TtlCache::new(ttl)));
-        Ok(Self { store, keys, writer, config, instance, mounts, routes, cache })
+        let kw = Self { store, keys, writer, config, instance, mounts, routes, cache };
+        // Rows are authenticated before anything is served; a database that cannot be trusted
+        // stops the start here, with one line.
+        kw.load_integrity().await?;
+        Ok(kw)
     }
 
     /// The configuration.
@@ -113,20 +116,28 @@ impl Keyward {
         &self.store
     }
 
-    /// Whether `operator init` has run.
+    /// Whether `operator init` has run (on this server or another sharing the database).
     pub async fn is_initialized(&self) -> Result<bool, CoreError> {
-        Ok(self.store.system_value(INITIALIZED).await?.as_deref() == Some("true"))
+        Ok(self.load_integrity().await? == Loaded::Ready)
     }
 
     /// Initialises the database once, under a lock that spans every server sharing it: makes
-    /// the token and audit keys and the root token, which is returned (and never stored in
-    /// clear). `audit` is the first entry of the chain (seq 1), committed in the same transaction.
+    /// the integrity, token and audit keys and the root token, which is returned (and never
+    /// stored in clear). `audit` is the first entry of the chain (seq 1), committed in the same
+    /// transaction. Only an empty database is initialised.
     pub async fn initialize(&self, audit: AuditEntry) -> Result<Token, CoreError> {
         let pending = crate::audit::PendingEntry::new(audit)?;
         let mut tx = self.store.begin_write(true).await?;
-        if tx.system_value(INITIALIZED).await?.as_deref() == Some("true") {
-            return Err(CoreError::AlreadyInitialized);
+        if tx.holds_rows().await? {
+            drop(tx);
+            // Initialised (here or by another server), or rows put there outside keyward.
+            return Err(match self.load_integrity().await? {
+                Loaded::Ready => CoreError::AlreadyInitialized,
+                Loaded::Fresh => CoreError::Untrusted("the database changed during initialisation".into()),
+            });
         }
+        let integrity = NewIntegrity::generate();
+        integrity.store(&self.keys, tx.as_mut()).await?;
         let key = Key256::generate();
         let wrapped = self.keys.wrap(WrappedKeyDomain::TokenKey, SYSTEM_OWNER, 1, &key);
         tx.insert_wrapped_key(WrappedKeyDomain::TokenKey.label(), SYSTEM_OWNER, 1, &wrapped).await?;
@@ -157,6 +168,7 @@ impl Keyward {
         chain.next(&pending);
         tx.append_audit(&chain.rows).await?;
         tx.commit().await?;
+        self.store.authenticate_rows(&integrity.key, &integrity.cluster.to_string());
         self.keys.set_token_key(token_key);
         Ok(root)
     }
@@ -176,22 +188,19 @@ impl Keyward {
     /// Whether requests can be served and audited: the audit and token keys load, or the
     /// database is not initialised yet (there is nothing to protect before `operator init`).
     pub async fn readiness(&self) -> Readiness {
+        match self.load_integrity().await {
+            Ok(Loaded::Ready) => {}
+            Ok(Loaded::Fresh) => return Readiness::Uninitialized,
+            Err(e) => return Readiness::Unavailable(e.to_string()),
+        }
         let store = self.store.as_ref();
         let audit = self.keys.audit_keys(store).await;
         let token = self.keys.token_key(store).await;
         if audit.is_ok() && token.is_ok() {
             return Readiness::Ready;
         }
-        match self.is_initialized().await {
-            Ok(false) => Readiness::Uninitialized,
-            Ok(true) => {
-                let failed = if audit.is_err() { "the audit key" } else { "the token key" };
-                Readiness::Unavailable(format!(
-                    "{failed} cannot be loaded (missing, or not openable with the master keyring)"
-                ))
-            }
-            Err(e) => Readiness::Unavailable(e.to_string()),
-        }
+        let failed = if audit.is_err() { "the audit key" } else { "the token key" };
+        Readiness::Unavailable(format!("{failed} cannot be loaded (missing, or not openable with the master keyring)"))
     }
 
     /// A keyed, searchable HMAC of a sensitive value (e.g. a presented token) for audit entries.

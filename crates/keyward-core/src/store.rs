@@ -6,18 +6,19 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use keyward_crypto::WrappedKey;
+use keyward_crypto::{Key256, WrappedKey};
 use uuid::Uuid;
 
 use crate::{
-    AuditRow, DekUsage, FieldStamp, KeyJob, Mount, Nanos, Policy, ProxyRoute, ResealedVersion, SecretMeta,
-    SecretSummary, SecretVersion, StoreError, TokenRecord, TransitKey, UnmigratedVersion,
+    AuditRow, DekUsage, FieldStamp, KeyJob, Mount, Nanos, Policy, PolicyRow, ProxyRoute, ResealedVersion, RowCheck,
+    SecretMeta, SecretSummary, SecretVersion, StoreError, TokenRecord, TransitKey, UnmigratedVersion,
 };
 
 /// Reads outside any transaction, and the way to start a write transaction.
 #[async_trait]
 pub trait Store:
-    KeyReads
+    IntegrityReads
+    + KeyReads
     + MountReads
     + SecretReads
     + TransitReads
@@ -45,6 +46,28 @@ pub trait Store:
     async fn system_value(&self, key: &str) -> Result<Option<String>, StoreError>;
 }
 
+/// Untrusted storage (DESIGN §8): the rows that decide who may do what carry MACs under keys
+/// derived from the integrity key; until those keys are installed, such rows can be neither read
+/// nor written.
+#[async_trait]
+pub trait IntegrityReads: Send + Sync + 'static {
+    /// Derives the row keys from the integrity key for the cluster `cluster_id` and installs
+    /// them: from then on every such row read is checked and every one written carries its MAC.
+    fn authenticate_rows(&self, integrity: &Key256, cluster_id: &str);
+    /// Whether the row keys are installed.
+    fn rows_authenticated(&self) -> bool;
+    /// Rows refused for failing their MAC since the process started.
+    fn tampered_rows(&self) -> u64;
+    /// Whether the `initialized` marker is present without a MAC: a database written before rows
+    /// were authenticated, awaiting its one-time upgrade. The only read of a MAC'd row that is
+    /// not authenticated, and it decides nothing but whether to upgrade.
+    async fn awaits_integrity_upgrade(&self) -> Result<bool, StoreError>;
+    /// Whether any table holds a row (key-check values and schema bookkeeping aside).
+    async fn holds_rows(&self) -> Result<bool, StoreError>;
+    /// Checks every row of every MAC'd table.
+    async fn verify_rows(&self) -> Result<Vec<RowCheck>, StoreError>;
+}
+
 /// Keys: key checks, wrapped keys and their usage, re-encryption jobs and their walks.
 #[async_trait]
 pub trait KeyReads: Send + Sync + 'static {
@@ -54,6 +77,8 @@ pub trait KeyReads: Send + Sync + 'static {
     async fn kek_usage(&self) -> Result<Vec<(String, u64)>, StoreError>;
     /// A wrapped key by domain label, owner and version.
     async fn wrapped_key(&self, domain: &str, owner: Uuid, version: u32) -> Result<Option<WrappedKey>, StoreError>;
+    /// Every wrapped key of a domain: `(owner, version, key)`.
+    async fn wrapped_keys_in(&self, domain: &str) -> Result<Vec<(Uuid, u32, WrappedKey)>, StoreError>;
     /// Per mount data-key version: its KEK tag and how many blobs it seals.
     async fn dek_usage(&self) -> Result<Vec<DekUsage>, StoreError>;
     /// Every data-key version that exists, as `(mount id, version)`, ordered.
@@ -172,9 +197,10 @@ pub trait TokenReads: Send + Sync + 'static {
 /// Policies.
 #[async_trait]
 pub trait PolicyReads: Send + Sync + 'static {
-    /// Stored policies with these names.
-    async fn policies(&self, names: &[String]) -> Result<Vec<Policy>, StoreError>;
-    /// All policy names.
+    /// The stored rows of the policies with these names, live or deleted (a name with no row
+    /// has none here).
+    async fn policies(&self, names: &[String]) -> Result<Vec<PolicyRow>, StoreError>;
+    /// The names of the policies in force.
     async fn policy_names(&self) -> Result<Vec<String>, StoreError>;
 }
 
@@ -205,7 +231,9 @@ pub trait AuditAppender: Send {
 
 /// One write transaction. Dropping it without `commit` rolls it back.
 #[async_trait]
-pub trait StoreTx: KeyTx + MountTx + SecretTx + TransitTx + ProxyTx + TokenTx + PolicyTx + AuditTx + Send {
+pub trait StoreTx:
+    IntegrityTx + KeyTx + MountTx + SecretTx + TransitTx + ProxyTx + TokenTx + PolicyTx + AuditTx + Send
+{
     /// Commits durably.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
     /// Commits without waiting for the disk: a crash of the machine may lose this transaction
@@ -222,6 +250,20 @@ pub trait StoreTx: KeyTx + MountTx + SecretTx + TransitTx + ProxyTx + TokenTx + 
     async fn system_value(&mut self, key: &str) -> Result<Option<String>, StoreError>;
     /// Sets a system value.
     async fn set_system_value(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
+}
+
+/// Untrusted storage inside a write transaction.
+#[async_trait]
+pub trait IntegrityTx: Send {
+    /// Installs row keys for this transaction only (initialisation and the one-time upgrade,
+    /// which make the integrity key they commit).
+    fn authenticate_rows(&mut self, integrity: &Key256, cluster_id: &str);
+    /// Whether any table holds a row (key-check values and schema bookkeeping aside).
+    async fn holds_rows(&mut self) -> Result<bool, StoreError>;
+    /// The one-time upgrade of a database written before rows were authenticated: gives every
+    /// row of every MAC'd table its MAC, trusting it as found, and a tombstone to every policy a
+    /// token names that has no row. Returns how many rows each table had.
+    async fn authenticate_existing_rows(&mut self) -> Result<Vec<(String, u64)>, StoreError>;
 }
 
 /// Keys inside a write transaction: key checks, wrapped keys, re-encryption jobs and the re-sealed blobs they store.
@@ -378,7 +420,7 @@ pub trait TokenTx: Send {
 pub trait PolicyTx: Send {
     /// Creates or replaces a policy.
     async fn put_policy(&mut self, policy: &Policy) -> Result<(), StoreError>;
-    /// Deletes a policy; returns whether it existed.
+    /// Deletes a policy, leaving its tombstone; returns whether it was in force.
     async fn delete_policy(&mut self, name: &str) -> Result<bool, StoreError>;
 }
 

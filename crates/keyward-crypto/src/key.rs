@@ -94,6 +94,8 @@ pub enum WrappedKeyDomain {
     AuditKey,
     /// The key under which token digests are computed.
     TokenKey,
+    /// The integrity key, from which the row-MAC keys of untrusted storage are derived.
+    IntegrityKey,
 }
 
 impl WrappedKeyDomain {
@@ -104,6 +106,7 @@ impl WrappedKeyDomain {
             Self::TransitKey => "keyward/transit-key",
             Self::AuditKey => "keyward/audit-key",
             Self::TokenKey => "keyward/token-key",
+            Self::IntegrityKey => "keyward/integrity-key",
         }
     }
 }

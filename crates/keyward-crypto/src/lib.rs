@@ -19,6 +19,7 @@ mod key;
 mod keyring;
 mod mask;
 mod random;
+mod row_mac;
 mod token;
 mod transit;
 
@@ -31,5 +32,6 @@ pub use key::{Key256, WrappedKey, WrappedKeyDomain};
 pub use keyring::{Kek, KekTag, MasterKeyring};
 pub use mask::mask_value;
 pub use random::{random_base62, random_base64_secret};
+pub use row_mac::{MacValue, RowInput, RowMacKeys};
 pub use token::{Token, TokenDigest, TokenKey, TOKEN_PREFIX};
 pub use transit::{derive_transit_key, open_transit, parse_transit, random_bytes, seal_transit};

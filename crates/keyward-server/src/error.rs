@@ -116,6 +116,14 @@ impl From<CoreError> for ApiError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "integrity_error")
             }
             CoreError::KeyMismatch(_) => (StatusCode::INTERNAL_SERVER_ERROR, "key_mismatch"),
+            CoreError::Untrusted(_) => {
+                tracing::error!(target: "security", error = %msg, "untrusted storage");
+                (StatusCode::INTERNAL_SERVER_ERROR, "untrusted_storage")
+            }
+            CoreError::Store(StoreError::Tampered { .. }) => {
+                // Logged by the store, with the table and key.
+                (StatusCode::INTERNAL_SERVER_ERROR, "tampered_row")
+            }
             CoreError::Store(StoreError::Database(_)) => {
                 tracing::error!(error = %msg, "storage failure");
                 return Self::new(

@@ -213,7 +213,9 @@ pub async fn connect_with(url: &DatabaseUrl, max_connections: u32, insecure_tls:
                 .connect(&conn_url)
                 .await
                 .map_err(db_err)?;
-            sqlx::migrate!("migrations/sqlite").run(&pool).await.map_err(db_err)?;
+            let migrator = sqlx::migrate!("migrations/sqlite");
+            refuse_newer_schema(&mut *pool.acquire().await.map_err(db_err)?, &migrator).await?;
+            migrator.run(&pool).await.map_err(db_err)?;
             (Backend::Sqlite, pool, Some(path.clone()))
         }
         DatabaseUrl::Postgres(u) => {
@@ -227,7 +229,11 @@ pub async fn connect_with(url: &DatabaseUrl, max_connections: u32, insecure_tls:
             let mut conn = pool.acquire().await.map_err(db_err)?;
             // Two servers starting at once must not both migrate.
             conn.execute("SELECT pg_advisory_lock(8200001)").await.map_err(db_err)?;
-            let migrated = sqlx::migrate!("migrations/postgres").run(&mut *conn).await.map_err(db_err);
+            let migrator = sqlx::migrate!("migrations/postgres");
+            let migrated = match refuse_newer_schema(&mut conn, &migrator).await {
+                Ok(()) => migrator.run(&mut *conn).await.map_err(db_err),
+                Err(e) => Err(e),
+            };
             conn.execute("SELECT pg_advisory_unlock(8200001)").await.map_err(db_err)?;
             migrated?;
             drop(conn);
@@ -235,6 +241,35 @@ pub async fn connect_with(url: &DatabaseUrl, max_connections: u32, insecure_tls:
         }
     };
     SqlStore::new(pool, backend, sqlite_path)
+}
+
+/// Refuses a database whose schema is newer than this binary's: an older replica must not run
+/// against a schema (or rows) it does not understand.
+async fn refuse_newer_schema(
+    conn: &mut sqlx::AnyConnection,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<(), StoreError> {
+    let mine = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    // No bookkeeping table yet: a new database.
+    let theirs: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations").fetch_one(&mut *conn).await.unwrap_or(None);
+    match theirs {
+        Some(v) if v > mine => Err(StoreError::Database(format!(
+            "the database's schema is at version {v}, newer than this binary's {mine}: run the newer keyward (every \
+             replica upgrades together)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A store whose row keys are installed (a fixed test integrity key), as a server's are once
+/// its keyring loads.
+#[cfg(test)]
+pub(crate) async fn test_store(url: &DatabaseUrl, max_connections: u32) -> SqlStore {
+    use keyward_core::IntegrityReads;
+    let store = connect(url, max_connections).await.expect("test store");
+    store.authenticate_rows(&keyward_crypto::Key256::from_slice(&[9; 32]).expect("key"), "test-cluster");
+    store
 }
 
 /// A new, empty PostgreSQL database on the server `KEYWARD_TEST_DATABASE_URL` names (the role
@@ -361,7 +396,11 @@ mod tests {
             }
             pool.close().await;
 
-            let store = connect(&url, 2).await.unwrap();
+            // Rows from before MACs get theirs once, as a server's upgrade gives them.
+            let store = test_store(&url, 2).await;
+            let mut tx = store.begin_write(true).await.unwrap();
+            tx.authenticate_existing_rows().await.unwrap();
+            tx.commit().await.unwrap();
             let counts: Vec<(String, usize)> = store
                 .list_secrets(mount, None, 10)
                 .await

@@ -183,6 +183,22 @@ impl KeyReads for SqlStore {
         wrapped_key(&mut Pool(&self.pool), domain, owner, version).await
     }
 
+    async fn wrapped_keys_in(&self, domain: &str) -> Result<Vec<(Uuid, u32, WrappedKey)>, StoreError> {
+        let sql = "SELECT owner, version, kek_tag, wrapped FROM wrapped_keys WHERE domain = $1 ORDER BY owner, version";
+        let rows = Pool(&self.pool).fetch_all(sql, args![domain]).await?;
+        rows.iter()
+            .map(|r| {
+                let version = u32::try_from(r.get::<i64>("version")?)
+                    .map_err(|_| StoreError::Corrupt("wrapped key version".into()))?;
+                Ok((
+                    rows::uuid(r, "owner")?,
+                    version,
+                    WrappedKey { kek_tag: r.get("kek_tag")?, bytes: r.get("wrapped")? },
+                ))
+            })
+            .collect()
+    }
+
     async fn dek_usage(&self) -> Result<Vec<DekUsage>, StoreError> {
         // One pass over the versions, counted per mount and data-key version (there is no index
         // on `dek_version`: see migration 0007).

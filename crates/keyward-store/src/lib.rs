@@ -22,6 +22,7 @@
 mod audit;
 mod connect;
 mod db;
+mod integrity;
 mod keys;
 mod lite_scan;
 mod mounts;
@@ -45,4 +46,5 @@ pub(crate) enum Backend {
 }
 
 pub use connect::{connect, connect_with, lock_sqlite, secure_postgres_url, DatabaseUrl};
+pub use integrity::classification_table;
 pub use sql_store::SqlStore;

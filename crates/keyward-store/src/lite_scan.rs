@@ -138,7 +138,7 @@ mod tests {
     async fn scanner() -> (tempfile::TempDir, LiteScanner) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kw.db");
-        let store = crate::connect(&crate::DatabaseUrl::Sqlite(path.clone()), 1).await.unwrap();
+        let store = crate::connect::test_store(&crate::DatabaseUrl::Sqlite(path.clone()), 1).await;
         keyward_core::Store::close(&store).await;
         let scanner = LiteScanner::start(&path).unwrap();
         (dir, scanner)

@@ -2,28 +2,35 @@
 use async_trait::async_trait;
 use keyward_core::{ProxyReads, ProxyRoute, ProxyTx, StoreError};
 
-use crate::db::{args, db_err};
+use crate::db::{args, Arg, Exec, Pool};
+use crate::integrity::{Macs, PROXY_ROUTES};
+use crate::rows::{self, ROUTE_COLS};
 use crate::sql_store::SqlStore;
 use crate::sql_tx::{json, SqlTx};
 use crate::Backend;
 
+/// A route's row as written, with its MAC last.
+fn route_args(macs: &Macs, route: &ProxyRoute) -> Result<Vec<Arg>, StoreError> {
+    let values = args![route.name.clone(), json(route)];
+    let mac = macs.seal(&PROXY_ROUTES, &[("name", &values[0]), ("route", &values[1])])?;
+    Ok(values.into_iter().chain([mac]).collect())
+}
+
+async fn proxy_route(db: &mut dyn Exec, macs: &Macs, name: &str, lock: &str) -> Result<Option<ProxyRoute>, StoreError> {
+    let sql = format!("SELECT {ROUTE_COLS} FROM proxy_routes WHERE name = $1{lock}");
+    db.fetch_optional(&sql, args![name]).await?.map(|r| rows::proxy_route(macs, &r)).transpose()
+}
+
 #[async_trait]
 impl ProxyReads for SqlStore {
     async fn proxy_route(&self, name: &str) -> Result<Option<ProxyRoute>, StoreError> {
-        let row: Option<String> = sqlx::query_scalar("SELECT route FROM proxy_routes WHERE name = $1")
-            .bind(name.to_owned())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.map(|r| serde_json::from_str(&r).map_err(|_| StoreError::Corrupt("proxy route".into()))).transpose()
+        proxy_route(&mut Pool(&self.pool), &self.macs()?, name, "").await
     }
 
     async fn proxy_routes(&self) -> Result<Vec<ProxyRoute>, StoreError> {
-        let rows: Vec<String> = sqlx::query_scalar("SELECT route FROM proxy_routes ORDER BY name")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        rows.iter().map(|r| serde_json::from_str(r).map_err(|_| StoreError::Corrupt("proxy route".into()))).collect()
+        let macs = self.macs()?;
+        let sql = format!("SELECT {ROUTE_COLS} FROM proxy_routes ORDER BY name");
+        Pool(&self.pool).fetch_all(&sql, vec![]).await?.iter().map(|r| rows::proxy_route(&macs, r)).collect()
     }
 }
 
@@ -31,21 +38,16 @@ impl ProxyReads for SqlStore {
 impl ProxyTx for SqlTx {
     async fn proxy_route(&mut self, name: &str) -> Result<Option<ProxyRoute>, StoreError> {
         let lock = if self.backend == Backend::Postgres { " FOR UPDATE" } else { "" };
-        let sql = format!("SELECT route FROM proxy_routes WHERE name = $1{lock}");
-        let row = self.db.fetch_optional(&sql, args![name]).await?;
-        row.map(|r| {
-            let text: String = r.get("route")?;
-            serde_json::from_str(&text).map_err(|_| StoreError::Corrupt("proxy route".into()))
-        })
-        .transpose()
+        let macs = self.macs()?;
+        proxy_route(&mut *self.db, &macs, name, lock).await
     }
 
     async fn put_proxy_route(&mut self, route: &ProxyRoute, replace: bool) -> Result<bool, StoreError> {
         let sql = match replace {
-            true => "UPDATE proxy_routes SET route = $2 WHERE name = $1",
-            false => "INSERT INTO proxy_routes (name, route) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            true => "UPDATE proxy_routes SET route = $2, mac = $3 WHERE name = $1",
+            false => "INSERT INTO proxy_routes (name, route, mac) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
         };
-        Ok(self.db.execute(sql, args![route.name.clone(), json(route)]).await? == 1)
+        Ok(self.db.execute(sql, route_args(&self.macs()?, route)?).await? == 1)
     }
 
     async fn delete_proxy_route(&mut self, name: &str) -> Result<bool, StoreError> {

@@ -1,13 +1,16 @@
-//! Conversions between database rows and domain records.
+//! Conversions between database rows and domain records. A row of a MAC'd table is decoded only
+//! once its MAC is checked (`Macs::check`): every decoder of such a table takes the row keys.
 use std::collections::BTreeMap;
 
 use keyward_core::KeyJob;
 use keyward_core::{
-    FieldStamp, Mount, MountKind, Policy, SecretMeta, SecretSummary, SecretVersion, StoreError, TokenRecord, TransitKey,
+    FieldStamp, Mount, MountKind, Policy, PolicyRow, ProxyRoute, SecretMeta, SecretSummary, SecretVersion, StoreError,
+    TokenRecord, TransitKey,
 };
 use uuid::Uuid;
 
 use crate::db::Row;
+use crate::integrity::{Macs, MOUNTS, POLICIES, PROXY_ROUTES, SECRETS, SYSTEM, TOKENS, TRANSIT_KEYS};
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
@@ -27,7 +30,10 @@ pub(crate) fn to_i64(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| corrupt("number out of range"))
 }
 
-pub(crate) fn mount(row: &Row) -> Result<Mount, StoreError> {
+pub(crate) const MOUNT_COLS: &str = "id, path, kind, created_at, config, mac";
+
+pub(crate) fn mount(macs: &Macs, row: &Row) -> Result<Mount, StoreError> {
+    macs.check(&MOUNTS, row)?;
     let kind: String = row.get("kind")?;
     let config: String = row.get("config")?;
     Ok(Mount {
@@ -39,7 +45,8 @@ pub(crate) fn mount(row: &Row) -> Result<Mount, StoreError> {
     })
 }
 
-pub(crate) fn secret(row: &Row) -> Result<SecretMeta, StoreError> {
+pub(crate) fn secret(macs: &Macs, row: &Row) -> Result<SecretMeta, StoreError> {
+    macs.check(&SECRETS, row)?;
     let custom: String = row.get("custom_metadata")?;
     let max_versions: i64 = row.get("max_versions")?;
     Ok(SecretMeta {
@@ -87,7 +94,8 @@ fn version_from(row: &Row, with_blob: bool, created: &str) -> Result<SecretVersi
     })
 }
 
-pub(crate) fn summary(row: &Row) -> Result<SecretSummary, StoreError> {
+pub(crate) fn summary(macs: &Macs, row: &Row) -> Result<SecretSummary, StoreError> {
+    macs.check(&SECRETS, row)?;
     Ok(SecretSummary {
         path: row.get("path")?,
         current_version: u64_of(row, "current_version")?,
@@ -96,7 +104,8 @@ pub(crate) fn summary(row: &Row) -> Result<SecretSummary, StoreError> {
     })
 }
 
-pub(crate) fn token(row: &Row) -> Result<TokenRecord, StoreError> {
+pub(crate) fn token(macs: &Macs, row: &Row) -> Result<TokenRecord, StoreError> {
+    macs.check(&TOKENS, row)?;
     let policies: String = row.get("policies")?;
     let cidrs: String = row.get("allowed_cidrs")?;
     Ok(TokenRecord {
@@ -115,17 +124,24 @@ pub(crate) fn token(row: &Row) -> Result<TokenRecord, StoreError> {
     })
 }
 
-pub(crate) fn policy(row: &Row) -> Result<Policy, StoreError> {
+pub(crate) const POLICY_COLS: &str = "name, rules, hcl, deleted, created_at, updated_at, mac";
+
+pub(crate) fn policy(macs: &Macs, row: &Row) -> Result<PolicyRow, StoreError> {
+    macs.check(&POLICIES, row)?;
+    let name: String = row.get("name")?;
+    if row.get::<i64>("deleted")? != 0 {
+        return Ok(PolicyRow::Deleted(name));
+    }
     let rules: String = row.get("rules")?;
-    Ok(Policy {
-        name: row.get("name")?,
+    Ok(PolicyRow::Live(Policy {
+        name,
         rules: serde_json::from_str(&rules).map_err(|_| corrupt("policy rules"))?,
         hcl: row.get("hcl")?,
-    })
+    }))
 }
 
 pub(crate) const TOKEN_COLS: &str = "accessor, digest, policies, parent_accessor, display_name, created_at, ttl_secs, \
-    expires_at, last_used, revoked, allowed_cidrs, rate_limit";
+    expires_at, last_used, revoked, allowed_cidrs, rate_limit, mac";
 pub(crate) fn key_job(row: &Row) -> Result<KeyJob, StoreError> {
     let mount_id: Option<String> = row.get("mount_id")?;
     Ok(KeyJob {
@@ -148,16 +164,19 @@ pub(crate) const KEY_JOB_COLS: &str =
     "id, kind, mount_id, mount_path, status, total, done, cursor_secret, cursor_version, owner, started_at, updated_at, error";
 
 pub(crate) const SECRET_COLS: &str = "id, mount_id, path, current_version, oldest_version, max_versions, \
-    cas_required, custom_metadata, created_at, updated_at, delete_version_after";
+    cas_required, custom_metadata, created_at, updated_at, delete_version_after, mac";
 /// [`SECRET_COLS`] qualified by the alias `s` (for joins).
 pub(crate) const SECRET_COLS_S: &str = "s.id, s.mount_id, s.path, s.current_version, s.oldest_version, \
-    s.max_versions, s.cas_required, s.custom_metadata, s.created_at, s.updated_at, s.delete_version_after";
+    s.max_versions, s.cas_required, s.custom_metadata, s.created_at, s.updated_at, s.delete_version_after, s.mac";
 pub(crate) const VERSION_COLS: &str =
     "version, blob, dek_version, created_at, deletion_time, destroyed, created_by, field_versions";
 pub(crate) const VERSION_COLS_NO_BLOB: &str =
     "version, dek_version, created_at, deletion_time, destroyed, created_by, field_versions";
 
-pub(crate) fn transit_key(row: &Row) -> Result<TransitKey, StoreError> {
+pub(crate) const TRANSIT_COLS: &str = "id, mount_id, name, config, mac";
+
+pub(crate) fn transit_key(macs: &Macs, row: &Row) -> Result<TransitKey, StoreError> {
+    macs.check(&TRANSIT_KEYS, row)?;
     let config: String = row.get("config")?;
     Ok(TransitKey {
         id: uuid(row, "id")?,
@@ -165,4 +184,20 @@ pub(crate) fn transit_key(row: &Row) -> Result<TransitKey, StoreError> {
         name: row.get("name")?,
         config: serde_json::from_str(&config).map_err(|_| corrupt("transit key config"))?,
     })
+}
+
+pub(crate) const ROUTE_COLS: &str = "name, route, mac";
+
+pub(crate) fn proxy_route(macs: &Macs, row: &Row) -> Result<ProxyRoute, StoreError> {
+    macs.check(&PROXY_ROUTES, row)?;
+    let route: String = row.get("route")?;
+    serde_json::from_str(&route).map_err(|_| corrupt("proxy route"))
+}
+
+pub(crate) const SYSTEM_COLS: &str = "key, value, mac";
+
+/// A system row's value.
+pub(crate) fn system_value(macs: &Macs, row: &Row) -> Result<String, StoreError> {
+    macs.check(&SYSTEM, row)?;
+    row.get("value")
 }

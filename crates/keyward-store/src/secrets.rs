@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use keyward_core::{FieldStamp, Nanos, SecretMeta, SecretReads, SecretSummary, SecretTx, SecretVersion, StoreError};
 use uuid::Uuid;
 
-use crate::db::{args, db_err, Exec, Pool};
+use crate::db::{args, Exec, Pool};
+use crate::integrity::{Macs, SECRETS};
 use crate::rows::{to_i64, SECRET_COLS, VERSION_COLS, VERSION_COLS_NO_BLOB};
 use crate::sql_store::SqlStore;
 use crate::sql_tx::{json, SqlTx};
@@ -27,6 +28,7 @@ pub(crate) async fn version(
 /// A secret and one of its versions (`version`, else the current one) in one round trip.
 pub(crate) async fn secret_version(
     db: &mut dyn Exec,
+    macs: &Macs,
     mount_id: Uuid,
     path: &str,
     version: Option<u64>,
@@ -41,7 +43,7 @@ pub(crate) async fn secret_version(
     let version = version.map(to_i64).transpose()?;
     let row = db.fetch_optional(&sql, args![mount_id.to_string(), path, version]).await?;
     let Some(row) = row else { return Ok(None) };
-    let meta = rows::secret(&row)?;
+    let meta = rows::secret(macs, &row)?;
     let has_version: Option<i64> = row.get("version")?;
     let v = match has_version {
         Some(_) => Some(rows::joined_version(&row)?),
@@ -53,18 +55,19 @@ pub(crate) async fn secret_version(
 /// A secret's metadata; `lock` is appended to the statement (`FOR UPDATE` in a write transaction).
 pub(crate) async fn secret(
     db: &mut dyn Exec,
+    macs: &Macs,
     mount_id: Uuid,
     path: &str,
     lock: &str,
 ) -> Result<Option<SecretMeta>, StoreError> {
     let sql = format!("SELECT {SECRET_COLS} FROM secrets WHERE mount_id = $1 AND path = $2{lock}");
-    db.fetch_optional(&sql, args![mount_id.to_string(), path]).await?.as_ref().map(rows::secret).transpose()
+    db.fetch_optional(&sql, args![mount_id.to_string(), path]).await?.map(|r| rows::secret(macs, &r)).transpose()
 }
 
 #[async_trait]
 impl SecretReads for SqlStore {
     async fn secret(&self, mount_id: Uuid, path: &str) -> Result<Option<SecretMeta>, StoreError> {
-        secret(&mut Pool(&self.pool), mount_id, path, "").await
+        secret(&mut Pool(&self.pool), &self.macs()?, mount_id, path, "").await
     }
 
     async fn version(&self, secret_id: Uuid, v: u64) -> Result<Option<SecretVersion>, StoreError> {
@@ -87,13 +90,14 @@ impl SecretReads for SqlStore {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<SecretSummary>, StoreError> {
-        let sql = "SELECT path, current_version, updated_at, field_count FROM secrets \
+        let macs = self.macs()?;
+        let sql = "SELECT id, mount_id, path, created_at, mac, current_version, updated_at, field_count FROM secrets \
                    WHERE mount_id = $1 AND path > $2 ORDER BY path LIMIT $3";
         Pool(&self.pool)
             .fetch_all(sql, args![mount_id.to_string(), after.unwrap_or(""), i64::from(limit)])
             .await?
             .iter()
-            .map(rows::summary)
+            .map(|r| rows::summary(&macs, r))
             .collect()
     }
 
@@ -108,16 +112,20 @@ impl SecretReads for SqlStore {
         // (bytewise on SQLite, COLLATE "C" on PostgreSQL): a range scan of the unique index.
         let lower = if after.is_empty() { prefix } else { after };
         let op = if after.is_empty() { ">=" } else { ">" };
-        sqlx::query_scalar(&format!(
-            "SELECT path FROM secrets WHERE mount_id = $1 AND path {op} $2 AND path < $3 ORDER BY path LIMIT $4"
-        ))
-        .bind(mount_id.to_string())
-        .bind(lower.to_owned())
-        .bind(format!("{prefix}\u{7f}"))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)
+        let macs = self.macs()?;
+        let sql = format!(
+            "SELECT id, mount_id, path, created_at, mac FROM secrets WHERE mount_id = $1 AND path {op} $2 \
+             AND path < $3 ORDER BY path LIMIT $4"
+        );
+        let rows = Pool(&self.pool)
+            .fetch_all(&sql, args![mount_id.to_string(), lower, format!("{prefix}\u{7f}"), i64::from(limit)])
+            .await?;
+        rows.iter()
+            .map(|r| {
+                macs.check(&SECRETS, r)?;
+                r.get("path")
+            })
+            .collect()
     }
 
     async fn secret_version(
@@ -126,7 +134,7 @@ impl SecretReads for SqlStore {
         path: &str,
         version: Option<u64>,
     ) -> Result<Option<(SecretMeta, Option<SecretVersion>)>, StoreError> {
-        secret_version(&mut Pool(&self.pool), mount_id, path, version).await
+        secret_version(&mut Pool(&self.pool), &self.macs()?, mount_id, path, version).await
     }
 
     async fn current_stamps(
@@ -135,25 +143,23 @@ impl SecretReads for SqlStore {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<(String, BTreeMap<String, String>, BTreeMap<String, FieldStamp>)>, StoreError> {
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT s.path, s.custom_metadata, v.field_versions FROM secrets s \
-             JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.current_version \
-             WHERE s.mount_id = $1 AND s.path > $2 AND (v.deletion_time IS NULL OR v.deletion_time > $4) \
-             AND v.destroyed = 0 ORDER BY s.path LIMIT $3",
-        )
-        .bind(mount_id.to_string())
-        .bind(after.unwrap_or("").to_owned())
-        .bind(i64::from(limit))
+        let macs = self.macs()?;
+        let sql = "SELECT s.id, s.mount_id, s.path, s.created_at, s.mac, s.custom_metadata, v.field_versions \
+                   FROM secrets s JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.current_version \
+                   WHERE s.mount_id = $1 AND s.path > $2 AND (v.deletion_time IS NULL OR v.deletion_time > $4) \
+                   AND v.destroyed = 0 ORDER BY s.path LIMIT $3";
         // A deletion scheduled by `delete_version_after` has not happened yet: still live.
-        .bind(keyward_core::now_nanos())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
-        rows.into_iter()
-            .map(|(path, custom, fv)| {
+        let now = keyward_core::now_nanos();
+        let rows = Pool(&self.pool)
+            .fetch_all(sql, args![mount_id.to_string(), after.unwrap_or(""), i64::from(limit), now])
+            .await?;
+        rows.iter()
+            .map(|r| {
+                macs.check(&SECRETS, r)?;
+                let (custom, fv): (String, String) = (r.get("custom_metadata")?, r.get("field_versions")?);
                 let custom =
                     serde_json::from_str(&custom).map_err(|_| StoreError::Corrupt("custom_metadata".into()))?;
-                Ok((path, custom, rows::field_versions(&fv)?))
+                Ok((r.get("path")?, custom, rows::field_versions(&fv)?))
             })
             .collect()
     }
@@ -166,10 +172,12 @@ impl SecretTx for SqlTx {
             // Locked alone: its versions are read by later statements. A statement that waited
             // for the lock (a write on another server) returns the other tables' rows as they
             // were when it started, so a joined version could be one that write has replaced.
-            return secret(&mut *self.db, mount_id, path, " FOR UPDATE").await;
+            let macs = self.macs()?;
+            return secret(&mut *self.db, &macs, mount_id, path, " FOR UPDATE").await;
         }
         // SQLite, one writer: the secret with its current version, which the write reads next.
-        let Some((meta, v)) = secret_version(&mut *self.db, mount_id, path, None).await? else {
+        let macs = self.macs()?;
+        let Some((meta, v)) = secret_version(&mut *self.db, &macs, mount_id, path, None).await? else {
             return Ok(None);
         };
         self.seen.version = Some(((meta.id, meta.current_version), v));
@@ -178,30 +186,31 @@ impl SecretTx for SqlTx {
 
     async fn insert_secret(&mut self, s: &SecretMeta) -> Result<(), StoreError> {
         let sql = "INSERT INTO secrets (id, mount_id, path, current_version, oldest_version, max_versions, \
-                   cas_required, custom_metadata, created_at, updated_at, delete_version_after) VALUES ($1, $2, $3, \
-                   $4, $5, $6, $7, $8, $9, $10, $11)";
-        self.db
-            .execute(
-                sql,
-                args![
-                    s.id.to_string(),
-                    s.mount_id.to_string(),
-                    s.path.clone(),
-                    to_i64(s.current_version)?,
-                    to_i64(s.oldest_version)?,
-                    i64::from(s.max_versions),
-                    i64::from(s.cas_required),
-                    json(&s.custom_metadata),
-                    s.created_at,
-                    s.updated_at,
-                    s.delete_version_after_secs
-                ],
-            )
-            .await?;
+                   cas_required, custom_metadata, created_at, updated_at, delete_version_after, mac) VALUES ($1, $2, \
+                   $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+        let mut values = args![
+            s.id.to_string(),
+            s.mount_id.to_string(),
+            s.path.clone(),
+            to_i64(s.current_version)?,
+            to_i64(s.oldest_version)?,
+            i64::from(s.max_versions),
+            i64::from(s.cas_required),
+            json(&s.custom_metadata),
+            s.created_at,
+            s.updated_at,
+            s.delete_version_after_secs
+        ];
+        // The path map: which secret a mount and path name (the rest of the row is volatile).
+        let covered = [("id", &values[0]), ("mount_id", &values[1]), ("path", &values[2]), ("created_at", &values[8])];
+        let mac = self.macs()?.seal(&SECRETS, &covered)?;
+        values.push(mac);
+        self.db.execute(sql, values).await?;
         Ok(())
     }
 
     async fn update_secret(&mut self, s: &SecretMeta) -> Result<(), StoreError> {
+        // Volatile columns only: the row's MAC, over its path map, stands.
         self.db
             .execute(
                 "UPDATE secrets SET current_version = $2, oldest_version = $3, max_versions = $4, cas_required = $5, \

@@ -10,7 +10,9 @@ use sqlx::AnyPool;
 use tokio::sync::Mutex;
 
 use crate::db::{args, db_err, AnyTx, Exec, LiteTx, Pool, TxConn};
+use crate::integrity::{not_loaded, Integrity, Macs};
 use crate::lite_scan::LiteScanner;
+use crate::rows::{self, SYSTEM_COLS};
 use crate::sql_tx::SqlTx;
 use crate::Backend;
 
@@ -25,6 +27,8 @@ pub struct SqlStore {
     pub(crate) writer: Option<Arc<Mutex<Option<crate::db::LiteConn>>>>,
     /// On SQLite, the thread re-encryption jobs read their rows on.
     pub(crate) scanner: Option<Arc<LiteScanner>>,
+    /// The row keys, once the integrity key is loaded.
+    pub(crate) integrity: Arc<Integrity>,
 }
 
 impl SqlStore {
@@ -39,7 +43,12 @@ impl SqlStore {
             }
             None => (None, None),
         };
-        Ok(Self { pool, backend, sqlite_path, writer, scanner })
+        Ok(Self { pool, backend, sqlite_path, writer, scanner, integrity: Arc::default() })
+    }
+
+    /// The row keys, to check a MAC'd row read or seal one written.
+    pub(crate) fn macs(&self) -> Result<Macs, StoreError> {
+        self.integrity.macs().ok_or_else(not_loaded)
     }
 
     /// The connection pool (for tests and maintenance tools).
@@ -48,8 +57,15 @@ impl SqlStore {
     }
 }
 
-pub(crate) async fn system_value(db: &mut dyn Exec, key: &str) -> Result<Option<String>, StoreError> {
-    db.fetch_optional("SELECT value FROM system WHERE key = $1", args![key]).await?.map(|r| r.get(0)).transpose()
+/// A system value, checked (a row present before the row keys are loaded cannot be read).
+pub(crate) async fn system_value(
+    db: &mut dyn Exec,
+    macs: Option<&Macs>,
+    key: &str,
+) -> Result<Option<String>, StoreError> {
+    let sql = format!("SELECT {SYSTEM_COLS} FROM system WHERE key = $1");
+    let Some(row) = db.fetch_optional(&sql, args![key]).await? else { return Ok(None) };
+    rows::system_value(macs.ok_or_else(not_loaded)?, &row).map(Some)
 }
 
 #[async_trait]
@@ -86,10 +102,10 @@ impl Store for SqlStore {
                 Box::new(tx)
             }
         };
-        Ok(Box::new(SqlTx::new(tx, self.backend)))
+        Ok(Box::new(SqlTx::new(tx, self.backend, self.integrity.clone())))
     }
 
     async fn system_value(&self, key: &str) -> Result<Option<String>, StoreError> {
-        system_value(&mut Pool(&self.pool), key).await
+        system_value(&mut Pool(&self.pool), self.integrity.macs().as_ref(), key).await
     }
 }

@@ -1,12 +1,14 @@
 //! A write transaction: its handle, commits and savepoints; what it reads and writes of each
 //! aggregate is in that aggregate's module (`secrets`, `tokens`, `keys`…).
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use keyward_core::{Mount, SecretVersion, StoreError, StoreTx};
 use uuid::Uuid;
 
 use crate::db::{args, TxConn};
+use crate::integrity::{not_loaded, Integrity, Macs, SYSTEM};
 use crate::{sql_store, Backend};
 
 /// One write transaction on either engine: sqlx on PostgreSQL, rusqlite on SQLite.
@@ -14,6 +16,11 @@ pub(crate) struct SqlTx {
     pub(crate) db: Box<dyn TxConn>,
     pub(crate) backend: Backend,
     pub(crate) seen: Seen,
+    /// The row keys, as the store held them when the transaction began (or as initialisation
+    /// installed them for it).
+    pub(crate) macs: Option<Macs>,
+    /// The store's row keys and tamper counter.
+    pub(crate) integrity: Arc<Integrity>,
 }
 
 /// What this transaction has read and not changed since, so a batch of writes reads each once
@@ -31,8 +38,13 @@ pub(crate) struct Seen {
 }
 
 impl SqlTx {
-    pub(crate) fn new(db: Box<dyn TxConn>, backend: Backend) -> Self {
-        Self { db, backend, seen: Seen::default() }
+    pub(crate) fn new(db: Box<dyn TxConn>, backend: Backend, integrity: Arc<Integrity>) -> Self {
+        Self { db, backend, seen: Seen::default(), macs: integrity.macs(), integrity }
+    }
+
+    /// The row keys, to check a MAC'd row read or seal one written.
+    pub(crate) fn macs(&self) -> Result<Macs, StoreError> {
+        self.macs.clone().ok_or_else(not_loaded)
     }
 
     /// How many rows a multi-row statement should carry: many where each statement is a round
@@ -78,13 +90,16 @@ impl StoreTx for SqlTx {
     }
 
     async fn system_value(&mut self, key: &str) -> Result<Option<String>, StoreError> {
-        sql_store::system_value(&mut *self.db, key).await
+        sql_store::system_value(&mut *self.db, self.macs.as_ref(), key).await
     }
 
     async fn set_system_value(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
-        let sql = "INSERT INTO system (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = \
-                   excluded.value";
-        self.db.execute(sql, args![key, value]).await?;
+        let sql = "INSERT INTO system (key, value, mac) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET value = \
+                   excluded.value, mac = excluded.mac";
+        let mut values = args![key, value];
+        let mac = self.macs()?.seal(&SYSTEM, &[("key", &values[0]), ("value", &values[1])])?;
+        values.push(mac);
+        self.db.execute(sql, values).await?;
         Ok(())
     }
 }
@@ -134,7 +149,7 @@ mod tests {
             eprintln!("PostgreSQL test skipped: KEYWARD_TEST_DATABASE_URL is not set");
             return None;
         };
-        let store = crate::connect(&url, 4).await.unwrap();
+        let store = crate::connect::test_store(&url, 4).await;
         let mount = kv_mount();
         let mut tx = store.begin_write(false).await.unwrap();
         tx.insert_mount(&mount).await.unwrap();
@@ -215,7 +230,7 @@ mod tests {
     #[tokio::test]
     async fn a_walk_page_reads_a_few_buffers_per_row_wherever_it_is() {
         let Some(url) = crate::connect::test_postgres().await else { return };
-        let store = crate::connect(&url, 2).await.unwrap();
+        let store = crate::connect::test_store(&url, 2).await;
         let mount = kv_mount();
         let mut tx = store.begin_write(false).await.unwrap();
         tx.insert_mount(&mount).await.unwrap();
@@ -408,7 +423,7 @@ mod tests {
     #[tokio::test]
     async fn a_resealed_blob_never_lands_on_a_row_that_took_its_row_id() {
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::connect(&crate::DatabaseUrl::Sqlite(dir.path().join("kw.db")), 2).await.unwrap();
+        let store = crate::connect::test_store(&crate::DatabaseUrl::Sqlite(dir.path().join("kw.db")), 2).await;
         let mount = kv_mount();
         let (a, b) = (SecretMeta::new(mount.id, "a", 0), SecretMeta::new(mount.id, "b", 0));
         let mut tx = store.begin_write(false).await.unwrap();
@@ -445,11 +460,11 @@ mod tests {
     #[tokio::test]
     async fn the_reencryption_walk_visits_every_unmigrated_version_once() {
         let dir = tempfile::tempdir().unwrap();
-        let sqlite = crate::connect(&crate::DatabaseUrl::Sqlite(dir.path().join("kw.db")), 2).await.unwrap();
+        let sqlite = crate::connect::test_store(&crate::DatabaseUrl::Sqlite(dir.path().join("kw.db")), 2).await;
         walks_every_unmigrated_version_once(&sqlite, true).await;
         sqlite.close().await;
         if let Some(url) = crate::connect::test_postgres().await {
-            let pg = crate::connect(&url, 2).await.unwrap();
+            let pg = crate::connect::test_store(&url, 2).await;
             walks_every_unmigrated_version_once(&pg, false).await;
             pg.close().await;
         }
@@ -458,11 +473,11 @@ mod tests {
     #[tokio::test]
     async fn a_transaction_sees_its_own_changes_through_what_it_has_read() {
         let dir = tempfile::tempdir().unwrap();
-        let sqlite = crate::connect(&crate::DatabaseUrl::Sqlite(dir.path().join("kw.db")), 2).await.unwrap();
+        let sqlite = crate::connect::test_store(&crate::DatabaseUrl::Sqlite(dir.path().join("kw.db")), 2).await;
         sees_its_own_changes(&sqlite).await;
         sqlite.close().await;
         if let Some(url) = crate::connect::test_postgres().await {
-            let pg = crate::connect(&url, 2).await.unwrap();
+            let pg = crate::connect::test_store(&url, 2).await;
             sees_its_own_changes(&pg).await;
             pg.close().await;
         }

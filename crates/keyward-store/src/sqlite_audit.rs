@@ -77,7 +77,7 @@ mod tests {
     use keyward_core::AuditReads;
     use keyward_core::Store;
 
-    use crate::{connect, DatabaseUrl};
+    use crate::DatabaseUrl;
 
     use std::os::fd::AsRawFd;
 
@@ -92,7 +92,7 @@ mod tests {
     #[tokio::test]
     async fn an_append_lands_only_on_the_expected_head() {
         let dir = tempfile::tempdir().unwrap();
-        let store = connect(&DatabaseUrl::Sqlite(dir.path().join("kw.db")), 2).await.unwrap();
+        let store = crate::connect::test_store(&DatabaseUrl::Sqlite(dir.path().join("kw.db")), 2).await;
         let mut app = store.audit_appender().unwrap().expect("SQLite has an appender");
         let genesis = (0u64, vec![0u8; 32]);
         assert_eq!(app.head().unwrap(), Some(genesis.clone()));
@@ -118,7 +118,7 @@ mod tests {
     async fn the_synced_log_is_the_real_one() {
         let dir = tempfile::tempdir().unwrap();
         let real = dir.path().join("data").join("kw.db");
-        let store = connect(&DatabaseUrl::Sqlite(real.clone()), 2).await.unwrap();
+        let store = crate::connect::test_store(&DatabaseUrl::Sqlite(real.clone()), 2).await;
         let link = dir.path().join("link.db");
         std::os::unix::fs::symlink(&real, &link).unwrap();
         let mut app = SqliteAuditAppender::open(&link).unwrap();

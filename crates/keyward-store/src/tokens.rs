@@ -2,7 +2,8 @@
 use async_trait::async_trait;
 use keyward_core::{Nanos, StoreError, TokenReads, TokenRecord, TokenTx};
 
-use crate::db::{args, column, Exec, Pool};
+use crate::db::{args, column, Arg, Exec, Pool};
+use crate::integrity::{Macs, TOKENS};
 use crate::rows::{to_i64, TOKEN_COLS};
 use crate::sql_store::SqlStore;
 use crate::sql_tx::{json, SqlTx};
@@ -11,14 +12,72 @@ use crate::{rows, Backend};
 /// Ancestors a token chain is followed through (a deeper chain reads as one missing an ancestor).
 const MAX_TOKEN_DEPTH: u32 = 64;
 
-pub(crate) async fn token_by_accessor(db: &mut dyn Exec, accessor: &str) -> Result<Option<TokenRecord>, StoreError> {
+pub(crate) async fn token_by_accessor(
+    db: &mut dyn Exec,
+    macs: &Macs,
+    accessor: &str,
+) -> Result<Option<TokenRecord>, StoreError> {
     let sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE accessor = $1");
-    db.fetch_optional(&sql, args![accessor]).await?.as_ref().map(rows::token).transpose()
+    db.fetch_optional(&sql, args![accessor]).await?.map(|r| rows::token(macs, &r)).transpose()
+}
+
+/// The covered columns of a token row as written (`last_used` aside: it is volatile), and their
+/// MAC last.
+fn token_args(macs: &Macs, t: &TokenRecord) -> Result<Vec<Arg>, StoreError> {
+    let values = args![
+        t.accessor.clone(),
+        t.digest.clone(),
+        json(&t.policies),
+        t.parent_accessor.clone(),
+        t.display_name.clone(),
+        t.created_at,
+        to_i64(t.ttl_secs)?,
+        t.expires_at,
+        i64::from(t.revoked),
+        json(&t.allowed_cidrs),
+        t.rate_limit.clone()
+    ];
+    let names = [
+        "accessor",
+        "digest",
+        "policies",
+        "parent_accessor",
+        "display_name",
+        "created_at",
+        "ttl_secs",
+        "expires_at",
+        "revoked",
+        "allowed_cidrs",
+        "rate_limit",
+    ];
+    let mac = macs.seal(&TOKENS, &names.iter().copied().zip(values.iter()).collect::<Vec<_>>())?;
+    Ok(values.into_iter().chain([mac]).collect())
+}
+
+impl SqlTx {
+    /// A token's row, read to be changed (share-locked on PostgreSQL).
+    async fn token_for_change(&mut self, accessor: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let macs = self.macs()?;
+        let lock = if self.backend == Backend::Postgres { " FOR UPDATE" } else { "" };
+        let sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE accessor = $1{lock}");
+        self.db.fetch_optional(&sql, args![accessor]).await?.map(|r| rows::token(&macs, &r)).transpose()
+    }
+
+    /// Rewrites a token's covered columns and MAC.
+    async fn rewrite_token(&mut self, t: &TokenRecord) -> Result<(), StoreError> {
+        let sql = "UPDATE tokens SET digest = $2, policies = $3, parent_accessor = $4, display_name = $5, \
+                   created_at = $6, ttl_secs = $7, expires_at = $8, revoked = $9, allowed_cidrs = $10, rate_limit = $11, \
+                   mac = $12 WHERE accessor = $1";
+        let args = token_args(&self.macs()?, t)?;
+        self.db.execute(sql, args).await?;
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl TokenReads for SqlStore {
     async fn token_chain(&self, digest: &str) -> Result<Vec<TokenRecord>, StoreError> {
+        let macs = self.macs()?;
         // One round trip for the token and every ancestor: a recursive walk up `parent_accessor`.
         let cols: Vec<String> = TOKEN_COLS.split(", ").map(|c| format!("t.{c}")).collect();
         let sql = format!(
@@ -30,25 +89,27 @@ impl TokenReads for SqlStore {
              SELECT {} FROM chain c JOIN tokens t ON t.accessor = c.accessor ORDER BY c.depth",
             cols.join(", ")
         );
-        Pool(&self.pool).fetch_all(&sql, args![digest]).await?.iter().map(rows::token).collect()
+        Pool(&self.pool).fetch_all(&sql, args![digest]).await?.iter().map(|r| rows::token(&macs, r)).collect()
     }
 
     async fn token_by_digest(&self, digest: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let macs = self.macs()?;
         let sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE digest = $1");
-        Pool(&self.pool).fetch_optional(&sql, args![digest]).await?.as_ref().map(rows::token).transpose()
+        Pool(&self.pool).fetch_optional(&sql, args![digest]).await?.map(|r| rows::token(&macs, &r)).transpose()
     }
 
     async fn token_by_accessor(&self, accessor: &str) -> Result<Option<TokenRecord>, StoreError> {
-        token_by_accessor(&mut Pool(&self.pool), accessor).await
+        token_by_accessor(&mut Pool(&self.pool), &self.macs()?, accessor).await
     }
 
     async fn list_tokens(&self, after: Option<&str>, limit: u32) -> Result<Vec<TokenRecord>, StoreError> {
+        let macs = self.macs()?;
         let sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE accessor > $1 ORDER BY accessor LIMIT $2");
         Pool(&self.pool)
             .fetch_all(&sql, args![after.unwrap_or(""), i64::from(limit)])
             .await?
             .iter()
-            .map(rows::token)
+            .map(|r| rows::token(&macs, r))
             .collect()
     }
 }
@@ -56,59 +117,58 @@ impl TokenReads for SqlStore {
 #[async_trait]
 impl TokenTx for SqlTx {
     async fn insert_token(&mut self, t: &TokenRecord) -> Result<(), StoreError> {
-        self.db
-            .execute(
-                "INSERT INTO tokens (accessor, digest, policies, parent_accessor, display_name, created_at, ttl_secs, \
-             expires_at, last_used, revoked, allowed_cidrs, rate_limit) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                args![
-                    t.accessor.clone(),
-                    t.digest.clone(),
-                    json(&t.policies),
-                    t.parent_accessor.clone(),
-                    t.display_name.clone(),
-                    t.created_at,
-                    to_i64(t.ttl_secs)?,
-                    t.expires_at,
-                    t.last_used,
-                    i64::from(t.revoked),
-                    json(&t.allowed_cidrs),
-                    t.rate_limit.clone()
-                ],
-            )
-            .await?;
+        let sql = "INSERT INTO tokens (accessor, digest, policies, parent_accessor, display_name, created_at, \
+                   ttl_secs, expires_at, revoked, allowed_cidrs, rate_limit, mac, last_used) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+        let mut args = token_args(&self.macs()?, t)?;
+        args.push(Arg::from(t.last_used));
+        self.db.execute(sql, args).await?;
         Ok(())
     }
 
     async fn token_by_accessor(&mut self, accessor: &str) -> Result<Option<TokenRecord>, StoreError> {
-        token_by_accessor(&mut *self.db, accessor).await
+        let macs = self.macs()?;
+        token_by_accessor(&mut *self.db, &macs, accessor).await
     }
 
     async fn token_locked(&mut self, accessor: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let macs = self.macs()?;
         if self.backend == Backend::Postgres {
-            let sql = format!("SELECT {} FROM tokens WHERE accessor = $1 FOR SHARE", rows::TOKEN_COLS);
-            return self.db.fetch_optional(&sql, args![accessor]).await?.as_ref().map(rows::token).transpose();
+            let sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE accessor = $1 FOR SHARE");
+            return self.db.fetch_optional(&sql, args![accessor]).await?.map(|r| rows::token(&macs, &r)).transpose();
         }
         // SQLite: the one writer holds the database's write lock already.
-        token_by_accessor(&mut *self.db, accessor).await
+        token_by_accessor(&mut *self.db, &macs, accessor).await
     }
 
     async fn child_accessors(&mut self, accessor: &str) -> Result<Vec<String>, StoreError> {
+        // Candidates only: each is read, checked, before it is revoked.
         let sql = "SELECT accessor FROM tokens WHERE parent_accessor = $1 AND revoked = 0";
         column(&mut *self.db, sql, args![accessor]).await
     }
 
     async fn revoke_token(&mut self, accessor: &str) -> Result<(), StoreError> {
-        self.db.execute("UPDATE tokens SET revoked = 1 WHERE accessor = $1", args![accessor]).await?;
-        Ok(())
+        match self.token_for_change(accessor).await {
+            Ok(Some(mut t)) if !t.revoked => {
+                t.revoked = true;
+                self.rewrite_token(&t).await
+            }
+            Ok(_) => Ok(()),
+            // A row that fails its MAC is refused wherever it is read: there is nothing it could
+            // still grant, and a revocation must not stop at it.
+            Err(StoreError::Tampered { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     async fn set_token_expiry(&mut self, accessor: &str, expires_at: Nanos) -> Result<(), StoreError> {
-        self.db.execute("UPDATE tokens SET expires_at = $2 WHERE accessor = $1", args![accessor, expires_at]).await?;
-        Ok(())
+        let mut t = self.token_for_change(accessor).await?.ok_or(StoreError::Conflict)?;
+        t.expires_at = Some(expires_at);
+        self.rewrite_token(&t).await
     }
 
     async fn touch_token(&mut self, accessor: &str, at: Nanos) -> Result<(), StoreError> {
+        // `last_used` is volatile: outside the row's MAC.
         self.db
             .execute(
                 "UPDATE tokens SET last_used = $2 WHERE accessor = $1 AND (last_used IS NULL OR last_used < $2)",

@@ -161,6 +161,7 @@ pub async fn doctor(addr: &str, verify_all: bool, format: Format) -> Result<()> 
             println!("master keys   {}", mark(r.master_keys_ok));
             println!("self-test     {}", mark(r.self_test_ok));
             println!("audit chain   {}", mark(r.audit_ok));
+            println!("row MACs      {} ({} rows)", mark(r.rows_ok), r.rows_checked);
             if verify_all {
                 for (mount, n) in &r.mounts {
                     println!("{mount:<13} {n} version(s) decrypt");

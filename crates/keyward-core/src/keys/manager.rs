@@ -166,6 +166,7 @@ impl KeyManager {
             WrappedKeyDomain::TransitKey,
             WrappedKeyDomain::AuditKey,
             WrappedKeyDomain::TokenKey,
+            WrappedKeyDomain::IntegrityKey,
         ]
         .into_iter()
         .find(|d| d.label() == domain)

@@ -244,6 +244,15 @@ impl Keyward {
         if let Some(reason) = audit.reason {
             r.problems.push(format!("audit chain: {reason}"));
         }
+        r.rows_ok = true;
+        for check in self.store.verify_rows().await? {
+            r.rows_checked += check.rows;
+            for key in &check.failed {
+                r.rows_ok = false;
+                r.problems
+                    .push(format!("row {}/{key} failed its integrity check: changed outside keyward", check.table));
+            }
+        }
         if verify_all {
             let mut after = None;
             loop {
@@ -272,7 +281,7 @@ impl Keyward {
                 }
             }
         }
-        r.ok = r.master_keys_ok && r.self_test_ok && r.audit_ok && r.failures.is_empty();
+        r.ok = r.master_keys_ok && r.self_test_ok && r.audit_ok && r.rows_ok && r.failures.is_empty();
         Ok(r)
     }
 }

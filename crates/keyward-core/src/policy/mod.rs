@@ -95,6 +95,26 @@ pub struct Policy {
     pub hcl: Option<String>,
 }
 
+/// A stored policy row: live, or the tombstone its deletion leaves — so a policy whose row is
+/// simply missing was removed outside keyward, and a token naming it is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyRow {
+    /// A policy in force.
+    Live(Policy),
+    /// A deleted policy's name: it grants nothing.
+    Deleted(String),
+}
+
+impl PolicyRow {
+    /// The policy's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Live(p) => &p.name,
+            Self::Deleted(n) => n,
+        }
+    }
+}
+
 /// The built-in policy that grants everything.
 pub const ROOT_POLICY: &str = "root";
 /// The built-in policy every token gets unless asked otherwise: look up and revoke itself.

@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use super::{validate_policy_name, validate_rules};
 use crate::engine::command::{Command, Evict};
 use crate::{
-    AuditEntry, Capability, CoreError, KeyManager, Keyward, Policy, Rule, StoreTx, DEFAULT_POLICY, ROOT_POLICY,
+    AuditEntry, Capability, CoreError, KeyManager, Keyward, Policy, PolicyRow, Rule, StoreTx, DEFAULT_POLICY,
+    ROOT_POLICY,
 };
 
 /// Creates or replaces a policy.
@@ -101,11 +102,10 @@ impl Keyward {
             return Ok(p);
         }
         validate_policy_name(name)?;
-        self.store
-            .policies(&[name.to_owned()])
-            .await?
-            .pop()
-            .ok_or_else(|| CoreError::NotFound(format!("policy {name:?}")))
+        match self.store.policies(&[name.to_owned()]).await?.pop() {
+            Some(PolicyRow::Live(p)) => Ok(p),
+            _ => Err(CoreError::NotFound(format!("policy {name:?}"))),
+        }
     }
 
     /// Every policy name, built-ins first.

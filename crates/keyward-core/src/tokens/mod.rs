@@ -10,7 +10,9 @@ pub use rate::Rate;
 use commands::{CreateToken, RenewToken, RevokeToken, TouchToken};
 
 use crate::service::new_accessor;
-use crate::{now_nanos, Acl, AuditEntry, CoreError, Keyward, TokenRecord, DEFAULT_POLICY, ROOT_POLICY};
+use crate::{
+    now_nanos, Acl, AuditEntry, CoreError, Keyward, PolicyRow, StoreError, TokenRecord, DEFAULT_POLICY, ROOT_POLICY,
+};
 
 /// `last_used` is written at most this often per token.
 const TOUCH_EVERY_NANOS: i64 = 60_000_000_000;
@@ -127,8 +129,17 @@ impl Keyward {
             Some(c) => c,
             None => {
                 let generation = self.cache.as_ref().map(|c| c.callers_generation());
-                let chain = self.store.token_chain(&digest.0).await?;
-                let Some(caller) = self.caller_of(chain).await? else { return Ok(Authentication::Unknown) };
+                // A token whose row, an ancestor's or a policy's fails its MAC is refused (the
+                // store logs which row).
+                let chain = match self.store.token_chain(&digest.0).await {
+                    Err(StoreError::Tampered { .. }) => return Ok(Authentication::NotLive),
+                    other => other?,
+                };
+                let caller = match self.caller_of(chain).await {
+                    Err(CoreError::Store(StoreError::Tampered { .. })) => return Ok(Authentication::NotLive),
+                    other => other?,
+                };
+                let Some(caller) = caller else { return Ok(Authentication::Unknown) };
                 let caller = std::sync::Arc::new(caller);
                 if let (Some(cache), Some(g)) = (&self.cache, generation) {
                     cache.put_caller(g, digest.0.clone(), caller.clone());
@@ -166,9 +177,16 @@ impl Keyward {
         }
         names.sort();
         names.dedup();
-        let stored = self.store_policies(&names).await?;
+        let (stored, missing) = self.store_policies(&names).await?;
         let mut acl = Acl::new(&token.policies, &stored);
         let mut expire = None::<crate::Nanos>;
+        if let Some(name) = missing {
+            // Deleting a policy leaves a tombstone: a row simply gone was removed outside keyward,
+            // and what it denied cannot be known. Never skip it: refuse the token.
+            tracing::error!(target: "security", accessor = %token.accessor, policy = %name,
+                "a token names a policy with no row and no tombstone (removed outside keyward): refused");
+            expire = Some(i64::MIN);
+        }
         let mut expected_parent = token.parent_accessor.clone();
         for a in &ancestors {
             acl = acl.bounded_by(Acl::new(&a.policies, &stored));
@@ -188,11 +206,21 @@ impl Keyward {
         Ok(Some(Caller { token, acl, ancestors_expire_at: expire }))
     }
 
-    /// The stored (custom) policies among `names`.
-    async fn store_policies(&self, names: &[String]) -> Result<Vec<crate::Policy>, CoreError> {
+    /// The stored (custom) policies among `names` that are in force, and the first name with no
+    /// row at all (not even the tombstone of a deletion).
+    async fn store_policies(&self, names: &[String]) -> Result<(Vec<crate::Policy>, Option<String>), CoreError> {
         // The built-ins are never stored: no query for them.
         let custom: Vec<String> = names.iter().filter(|n| *n != ROOT_POLICY && *n != DEFAULT_POLICY).cloned().collect();
-        Ok(self.store.policies(&custom).await?)
+        let rows = self.store.policies(&custom).await?;
+        let missing = custom.into_iter().find(|n| !rows.iter().any(|r| r.name() == n));
+        let live = rows
+            .into_iter()
+            .filter_map(|r| match r {
+                PolicyRow::Live(p) => Some(p),
+                PolicyRow::Deleted(_) => None,
+            })
+            .collect();
+        Ok((live, missing))
     }
 
     /// Creates a token under `parent`. A non-root parent can only pass on policies it holds, its

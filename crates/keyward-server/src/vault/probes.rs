@@ -73,6 +73,8 @@ async fn health_state(st: &AppState, q: &HealthQuery) -> (StatusCode, Health) {
                 Readiness::Unavailable(why) => why.clone(),
             },
             "counters": serde_json::to_value(&st.audit.counters).unwrap_or_default(),
+            // Rows refused for failing their MAC since the server started: any is tampering.
+            "tampered_rows": st.kw.store().tampered_rows(),
         }),
     };
     (status, health)
