@@ -17,6 +17,8 @@ pub(crate) const VERSION_KEY: &str = "integrity_version";
 pub(crate) const INITIALIZED: &str = "initialized";
 /// The audit operation of the one-time upgrade.
 const UPGRADE: &str = "sys.integrity.upgrade";
+/// The audit operation of re-MACing tables whose layout a migration changed.
+const RELAYOUT: &str = "sys.integrity.relayout";
 
 /// What loading the integrity key found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +51,7 @@ impl NewIntegrity {
         tx.insert_wrapped_key(d.label(), self.cluster, 1, &wrapped).await?;
         tx.authenticate_rows(&self.key, &self.cluster.to_string());
         tx.set_system_value(VERSION_KEY, &INTEGRITY_VERSION.to_string()).await?;
+        tx.record_layouts().await?;
         Ok(())
     }
 }
@@ -64,6 +67,9 @@ impl Keyward {
         if let Some((cluster, key)) = self.integrity_key().await? {
             self.store.authenticate_rows(&key, &cluster.to_string());
             self.check_markers().await?;
+            if self.store.stale_layouts().await? {
+                self.relayout().await?;
+            }
             return Ok(Loaded::Ready);
         }
         if self.store.awaits_integrity_upgrade().await? {
@@ -112,6 +118,33 @@ impl Keyward {
             Some("true") => Ok(()),
             _ => Err(untrusted("the database holds rows but no valid initialized marker: refusing to use them")),
         }
+    }
+
+    /// Re-MACs the tables a migration changed (see `IntegrityTx::relayout_rows`), under the
+    /// initialisation lock, with a `sys.integrity.relayout` audit entry in the same transaction.
+    async fn relayout(&self) -> Result<(), CoreError> {
+        let audit_keys = self.keys.audit_keys(self.store.as_ref()).await?;
+        let mut tx = self.store.begin_write(true).await?;
+        let done = tx.relayout_rows().await?;
+        if done.is_empty() {
+            return Ok(()); // another server did it while this one waited for the lock
+        }
+        let mut entry = AuditEntry {
+            operation: RELAYOUT.into(),
+            status: 200,
+            time: crate::format_rfc3339(crate::now_nanos()),
+            ..AuditEntry::default()
+        };
+        for (table, from, to, rows) in &done {
+            entry.details.insert(table.clone(), serde_json::json!({"from": from, "to": to, "rows": rows}));
+        }
+        let pending = PendingEntry::new(entry)?;
+        let mut chain = Chain::new(&audit_keys, Some(tx.audit_head_for_update().await?.unwrap_or_else(genesis)));
+        chain.next(&pending);
+        tx.append_audit(&chain.rows).await?;
+        tx.commit().await?;
+        tracing::warn!(tables = done.len(), "rows re-MACed under their tables' new layouts");
+        Ok(())
     }
 
     /// The one-time upgrade of a database written before rows were authenticated, under the

@@ -64,6 +64,9 @@ pub trait IntegrityReads: Send + Sync + 'static {
     async fn awaits_integrity_upgrade(&self) -> Result<bool, StoreError>;
     /// Whether any table holds a row (key-check values and schema bookkeeping aside).
     async fn holds_rows(&self) -> Result<bool, StoreError>;
+    /// Whether some MAC'd table's rows are MAC'd under an older layout than this binary's (a
+    /// migration changed the columns it covers), so `IntegrityTx::relayout_rows` must run.
+    async fn stale_layouts(&self) -> Result<bool, StoreError>;
     /// Checks every row of every MAC'd table.
     async fn verify_rows(&self) -> Result<Vec<RowCheck>, StoreError>;
 }
@@ -260,6 +263,12 @@ pub trait IntegrityTx: Send {
     fn authenticate_rows(&mut self, integrity: &Key256, cluster_id: &str);
     /// Whether any table holds a row (key-check values and schema bookkeeping aside).
     async fn holds_rows(&mut self) -> Result<bool, StoreError>;
+    /// Records the MAC layout each table's rows are written under (initialisation, upgrade).
+    async fn record_layouts(&mut self) -> Result<(), StoreError>;
+    /// Re-MACs the rows of each table whose recorded layout is older than this binary's: each
+    /// row is verified under its old layout first (the first that fails stops the step, naming
+    /// its table and key). Returns `(table, from layout, to layout, rows)` per table changed.
+    async fn relayout_rows(&mut self) -> Result<Vec<(String, u32, u32, u64)>, StoreError>;
     /// The one-time upgrade of a database written before rows were authenticated: gives every
     /// row of every MAC'd table its MAC, trusting it as found, and a tombstone to every policy a
     /// token names that has no row. Returns how many rows each table had.

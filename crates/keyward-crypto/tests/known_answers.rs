@@ -1,13 +1,13 @@
 //! Known answers for every format keyward keeps in a database or hands to a client: wrapped keys
-//! and key-check values, secret blobs with their AAD, token digests, transit ciphertexts. The
+//! and key-check values, secret blobs with their AAD, token digests, transit ciphertexts, row MACs. The
 //! values in `testdata/known-answers.json` were made once by keyward and are opened here with
 //! their fixed keys: a change of encoding that would make existing databases or ciphertexts
 //! unreadable fails this test.
 #![allow(clippy::unwrap_used)] // test helpers panic on purpose
 
 use keyward_crypto::{
-    blob_dek_version, derive_transit_key, open_secret_blob, open_transit, parse_transit, BlobContext, Key256,
-    MasterKeyring, Token, TokenKey, WrappedKey, WrappedKeyDomain,
+    blob_dek_version, derive_transit_key, open_secret_blob, open_transit, parse_transit, BlobContext, Key256, MacValue,
+    MasterKeyring, RowInput, RowMacKeys, Token, TokenKey, WrappedKey, WrappedKeyDomain,
 };
 use serde_json::Value;
 
@@ -30,10 +30,16 @@ fn uuid(v: &Value) -> [u8; 16] {
 }
 
 fn domain(label: &str) -> WrappedKeyDomain {
-    [WrappedKeyDomain::Dek, WrappedKeyDomain::TransitKey, WrappedKeyDomain::AuditKey, WrappedKeyDomain::TokenKey]
-        .into_iter()
-        .find(|d| d.label() == label)
-        .unwrap_or_else(|| panic!("unknown domain {label}"))
+    [
+        WrappedKeyDomain::Dek,
+        WrappedKeyDomain::TransitKey,
+        WrappedKeyDomain::AuditKey,
+        WrappedKeyDomain::TokenKey,
+        WrappedKeyDomain::IntegrityKey,
+    ]
+    .into_iter()
+    .find(|d| d.label() == label)
+    .unwrap_or_else(|| panic!("unknown domain {label}"))
 }
 
 #[test]
@@ -102,5 +108,32 @@ fn transit_ciphertexts_open() {
         let ad = c.get("associated_data").and_then(Value::as_str).unwrap_or_default();
         let plain = open_transit(&key, ad.as_bytes(), &sealed).unwrap();
         assert_eq!(std::str::from_utf8(&plain).unwrap(), c["plaintext"].as_str().unwrap());
+    }
+}
+
+#[test]
+fn row_macs_are_stable() {
+    let v = vectors();
+    let r = &v["row_macs"];
+    let keys =
+        RowMacKeys::new(&key_of(&r["integrity_key"]), r["cluster_id"].as_str().unwrap(), &["tokens", "policies"]);
+    let typed = |vals: &Value| -> Vec<(String, Value)> {
+        vals.as_array().unwrap().iter().map(|p| (p[0].as_str().unwrap().to_owned(), p[1].clone())).collect()
+    };
+    fn value((ty, v): &(String, Value)) -> MacValue<'_> {
+        match ty.as_str() {
+            "null" => MacValue::Null,
+            "int" => MacValue::Int(v.as_i64().unwrap()),
+            _ => MacValue::Text(v.as_str().unwrap()),
+        }
+    }
+    for row in r["rows"].as_array().unwrap() {
+        let (k, c) = (typed(&row["key"]), typed(&row["columns"]));
+        let key: Vec<MacValue> = k.iter().map(value).collect();
+        let columns: Vec<MacValue> = c.iter().map(value).collect();
+        let layout = u32::try_from(row["layout"].as_u64().unwrap()).unwrap();
+        let input = RowInput { table: row["table"].as_str().unwrap(), layout, key: &key, columns: &columns };
+        assert_eq!(hex::encode(keys.mac(&input).unwrap()), row["mac"].as_str().unwrap(), "{}", input.table);
+        assert!(keys.verify(&input, &hex_of(&row["mac"])));
     }
 }

@@ -13,7 +13,7 @@ use keyward_core::StoreError;
 use keyward_crypto::{Key256, MacValue, RowInput, RowMacKeys};
 
 use async_trait::async_trait;
-use keyward_core::{IntegrityReads, IntegrityTx, RowCheck, DEFAULT_POLICY, ROOT_POLICY};
+use keyward_core::{IntegrityReads, IntegrityTx, RowCheck, StoreTx, DEFAULT_POLICY, ROOT_POLICY};
 
 use crate::db::{args, column, Arg, Exec, Pool, Row};
 use crate::sql_store::SqlStore;
@@ -38,6 +38,29 @@ pub(crate) struct Maced {
     pub key: &'static [(&'static str, Ty)],
     pub columns: &'static [(&'static str, Ty)],
     pub volatile: &'static [(&'static str, &'static str)],
+    /// The layouts before this one: what a row MAC'd under each covered. A migration that
+    /// changes the covered columns bumps `layout` and adds the old one here, so the server
+    /// re-MACs every row once (see `relayout`).
+    pub earlier: &'static [Layout],
+}
+
+/// A MAC layout a table had: its version and the columns it covered.
+#[derive(Debug)]
+pub(crate) struct Layout {
+    pub version: u32,
+    pub columns: &'static [(&'static str, Ty)],
+}
+
+impl Maced {
+    /// This table as it was under an earlier layout.
+    fn under(&self, old: &Layout) -> Maced {
+        Maced { layout: old.version, columns: old.columns, volatile: &[], earlier: &[], ..*self }
+    }
+}
+
+/// The system row recording the layout a table's rows are MAC'd under.
+fn layout_row(table: &str) -> String {
+    format!("row_layout/{table}")
 }
 
 /// What protects a table's rows.
@@ -53,8 +76,14 @@ pub(crate) enum Class {
 
 use Ty::{Int, Text};
 
-pub(crate) const SYSTEM: Maced =
-    Maced { name: "system", layout: 1, key: &[("key", Text)], columns: &[("value", Text)], volatile: &[] };
+pub(crate) const SYSTEM: Maced = Maced {
+    name: "system",
+    layout: 1,
+    key: &[("key", Text)],
+    columns: &[("value", Text)],
+    volatile: &[],
+    earlier: &[],
+};
 
 pub(crate) const TOKENS: Maced = Maced {
     name: "tokens",
@@ -73,6 +102,7 @@ pub(crate) const TOKENS: Maced = Maced {
         ("rate_limit", Text),
     ],
     volatile: &[("last_used", "when the token was last used: a statistic, stamped on use")],
+    earlier: &[],
 };
 
 pub(crate) const POLICIES: Maced = Maced {
@@ -81,6 +111,7 @@ pub(crate) const POLICIES: Maced = Maced {
     key: &[("name", Text)],
     columns: &[("rules", Text), ("hcl", Text), ("deleted", Int), ("created_at", Int), ("updated_at", Int)],
     volatile: &[],
+    earlier: &[],
 };
 
 pub(crate) const MOUNTS: Maced = Maced {
@@ -89,6 +120,7 @@ pub(crate) const MOUNTS: Maced = Maced {
     key: &[("id", Text)],
     columns: &[("path", Text), ("kind", Text), ("created_at", Int), ("config", Text)],
     volatile: &[],
+    earlier: &[],
 };
 
 /// The path map: which secret (and so which sealed versions) a mount and path name.
@@ -107,10 +139,17 @@ pub(crate) const SECRETS: Maced = Maced {
         ("delete_version_after", "a version-history setting"),
         ("field_count", "a listing statistic kept by a trigger on SQLite"),
     ],
+    earlier: &[],
 };
 
-pub(crate) const PROXY_ROUTES: Maced =
-    Maced { name: "proxy_routes", layout: 1, key: &[("name", Text)], columns: &[("route", Text)], volatile: &[] };
+pub(crate) const PROXY_ROUTES: Maced = Maced {
+    name: "proxy_routes",
+    layout: 1,
+    key: &[("name", Text)],
+    columns: &[("route", Text)],
+    volatile: &[],
+    earlier: &[],
+};
 
 pub(crate) const TRANSIT_KEYS: Maced = Maced {
     name: "transit_keys",
@@ -118,6 +157,7 @@ pub(crate) const TRANSIT_KEYS: Maced = Maced {
     key: &[("id", Text)],
     columns: &[("mount_id", Text), ("name", Text), ("config", Text)],
     volatile: &[],
+    earlier: &[],
 };
 
 /// Every table of the schema, classified.
@@ -331,10 +371,14 @@ impl Macs {
 /// Rows read per page when every row of a table is walked.
 const PAGE: i64 = 1000;
 
-/// The columns a walk of a MAC'd table reads: key, covered columns, MAC.
-fn walk_sql(t: &Maced) -> String {
+/// A page of a walk over a MAC'd table, in key order: its key, the covered columns of each
+/// layout given, and the MAC.
+fn walk_sql(t: &Maced, layouts: &[&Maced]) -> String {
     let key = t.key[0].0;
-    let cols: Vec<&str> = t.key.iter().chain(t.columns).map(|(c, _)| *c).collect();
+    let mut cols: Vec<&str> = t.key.iter().map(|(c, _)| *c).collect();
+    for l in layouts {
+        cols.extend(l.columns.iter().map(|(c, _)| *c).filter(|c| !cols.contains(c)).collect::<Vec<_>>());
+    }
     format!("SELECT {}, mac FROM {} WHERE {key} > $1 ORDER BY {key} LIMIT $2", cols.join(", "), t.name)
 }
 
@@ -392,6 +436,19 @@ impl IntegrityReads for SqlStore {
         holds_rows(&mut Pool(&self.pool)).await
     }
 
+    async fn stale_layouts(&self) -> Result<bool, StoreError> {
+        let macs = self.macs()?;
+        for (_, class) in TABLES {
+            let Class::Maced(t) = class else { continue };
+            let recorded =
+                crate::sql_store::system_value(&mut Pool(&self.pool), Some(&macs), &layout_row(t.name)).await?;
+            if recorded.as_deref() != Some(t.layout.to_string().as_str()) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     async fn verify_rows(&self) -> Result<Vec<RowCheck>, StoreError> {
         let macs = self.macs()?;
         let mut out = Vec::new();
@@ -399,7 +456,7 @@ impl IntegrityReads for SqlStore {
             let Class::Maced(t) = class else { continue };
             let (mut check, mut after) = (RowCheck { table: t.name.into(), rows: 0, failed: vec![] }, String::new());
             loop {
-                let page = Pool(&self.pool).fetch_all(&walk_sql(t), args![after.clone(), PAGE]).await?;
+                let page = Pool(&self.pool).fetch_all(&walk_sql(t, &[t]), args![after.clone(), PAGE]).await?;
                 let Some(last) = page.last() else { break };
                 after = last.get(t.key[0].0)?;
                 for r in &page {
@@ -423,6 +480,26 @@ impl IntegrityTx for SqlTx {
 
     async fn holds_rows(&mut self) -> Result<bool, StoreError> {
         holds_rows(&mut *self.db).await
+    }
+
+    async fn record_layouts(&mut self) -> Result<(), StoreError> {
+        for (_, class) in TABLES {
+            if let Class::Maced(t) = class {
+                self.set_system_value(&layout_row(t.name), &t.layout.to_string()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn relayout_rows(&mut self) -> Result<Vec<(String, u32, u32, u64)>, StoreError> {
+        let tables: Vec<&Maced> = TABLES
+            .iter()
+            .filter_map(|(_, c)| match c {
+                Class::Maced(t) => Some(*t),
+                _ => None,
+            })
+            .collect();
+        self.relayout(&tables).await
     }
 
     async fn authenticate_existing_rows(&mut self) -> Result<Vec<(String, u64)>, StoreError> {
@@ -452,7 +529,7 @@ impl IntegrityTx for SqlTx {
             let Class::Maced(t) = class else { continue };
             let (key, mut after, mut n) = (t.key[0].0, String::new(), 0u64);
             loop {
-                let page = self.db.fetch_all(&walk_sql(t), args![after.clone(), PAGE]).await?;
+                let page = self.db.fetch_all(&walk_sql(t, &[t]), args![after.clone(), PAGE]).await?;
                 let Some(last) = page.last() else { break };
                 after = last.get(key)?;
                 let mut sealed = Vec::with_capacity(page.len());
@@ -471,6 +548,50 @@ impl IntegrityTx for SqlTx {
 }
 
 impl SqlTx {
+    /// Re-MACs the rows of every table whose recorded layout is older than its current one:
+    /// each row is verified under the layout it was written with — the first that fails stops
+    /// the step, naming its table and key — then MAC'd under the current one, and the new
+    /// layout recorded, all in this transaction. Returns `(table, from, to, rows)` per table.
+    pub(crate) async fn relayout(&mut self, tables: &[&Maced]) -> Result<Vec<(String, u32, u32, u64)>, StoreError> {
+        let macs = self.macs()?;
+        let mut done = Vec::new();
+        for t in tables {
+            let row = layout_row(t.name);
+            let recorded = crate::sql_store::system_value(&mut *self.db, Some(&macs), &row).await?;
+            let recorded = recorded.and_then(|v| v.parse::<u32>().ok()).ok_or_else(|| macs.tampered("system", &row))?;
+            if recorded == t.layout {
+                continue;
+            }
+            let Some(old) = t.earlier.iter().find(|l| l.version == recorded).map(|l| t.under(l)) else {
+                return Err(StoreError::Database(format!(
+                    "the rows of {} are MAC'd under layout {recorded}, which this binary (layout {}) does not know: \
+                     run the newer keyward",
+                    t.name, t.layout
+                )));
+            };
+            let (key, mut after, mut n) = (t.key[0].0, String::new(), 0u64);
+            loop {
+                let page = self.db.fetch_all(&walk_sql(t, &[&old, t]), args![after.clone(), PAGE]).await?;
+                let Some(last) = page.last() else { break };
+                after = last.get(key)?;
+                let mut sealed = Vec::with_capacity(page.len());
+                for r in &page {
+                    macs.check(&old, r)?;
+                    let values = stored_values(t, r)?;
+                    sealed.push((
+                        r.get::<String>(key)?,
+                        macs.seal(t, &values.iter().map(|(c, a)| (*c, a)).collect::<Vec<_>>())?,
+                    ));
+                }
+                n += sealed.len() as u64;
+                self.store_macs(t, sealed).await?;
+            }
+            self.set_system_value(&row, &t.layout.to_string()).await?;
+            done.push((t.name.to_owned(), recorded, t.layout, n));
+        }
+        Ok(done)
+    }
+
     /// Writes computed MACs: many rows a statement where each is a round trip (PostgreSQL).
     async fn store_macs(&mut self, t: &Maced, sealed: Vec<(String, Arg)>) -> Result<(), StoreError> {
         let key = t.key[0].0;
@@ -554,6 +675,123 @@ mod tests {
                 decided.insert("mac".into());
                 assert_eq!(cols, &decided, "{:?}: the columns of {table} and its MAC layout differ", store.backend);
             }
+            store.close().await;
+        }
+    }
+
+    /// Proxy routes as if a migration had added `route` to what their MAC covers: layout 1
+    /// covered the name alone.
+    const ROUTES_V2: Maced = Maced {
+        name: "proxy_routes",
+        layout: 2,
+        key: &[("name", Ty::Text)],
+        columns: &[("route", Ty::Text)],
+        volatile: &[],
+        earlier: &[Layout { version: 1, columns: &[] }],
+    };
+
+    /// Writes a route MAC'd under layout 1 (its `route` changed afterwards when `tamper`), and
+    /// records layout 1.
+    async fn route_under_v1(store: &SqlStore, name: &str, tamper: bool) {
+        let v1 = ROUTES_V2.under(&ROUTES_V2.earlier[0]);
+        let mut tx = store.begin_sql(true).await.unwrap();
+        let key = Arg::from(name);
+        let mac = tx.macs().unwrap().seal(&v1, &[("name", &key)]).unwrap();
+        let sql = "INSERT INTO proxy_routes (name, route, mac) VALUES ($1, $2, $3)";
+        tx.db.execute(sql, vec![key, Arg::from("{}"), mac]).await.unwrap();
+        if tamper {
+            let v1_keys = tx.macs().unwrap();
+            let forged = Arg::from(format!("{name}-other"));
+            let other = v1_keys.seal(&v1, &[("name", &forged)]).unwrap();
+            tx.db
+                .execute("UPDATE proxy_routes SET mac = $2 WHERE name = $1", vec![Arg::from(name), other])
+                .await
+                .unwrap();
+        }
+        tx.set_system_value(&layout_row("proxy_routes"), "1").await.unwrap();
+        Box::new(tx).commit().await.unwrap();
+    }
+
+    /// A migration that changes what a table's MAC covers: every row is verified under the old
+    /// layout and re-MACed under the new one in one transaction; a row that fails the old one
+    /// stops the step with its table and key, and nothing changes — on both engines.
+    #[tokio::test]
+    async fn a_layout_step_verifies_under_the_old_layout_and_remacs_under_the_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut urls = vec![crate::DatabaseUrl::Sqlite(dir.path().join("kw.db"))];
+        urls.extend(crate::connect::test_postgres().await);
+        for url in urls {
+            let store = crate::connect::test_store(&url, 2).await;
+            for name in ["stripe", "github"] {
+                route_under_v1(&store, name, false).await;
+            }
+            let mut tx = store.begin_sql(true).await.unwrap();
+            let done = tx.relayout(&[&ROUTES_V2]).await.unwrap();
+            Box::new(tx).commit().await.unwrap();
+            assert_eq!(done, vec![("proxy_routes".to_owned(), 1, 2, 2)]);
+            let macs = store.macs().unwrap();
+            let rows = Pool(&store.pool).fetch_all("SELECT name, route, mac FROM proxy_routes", vec![]).await.unwrap();
+            for r in &rows {
+                macs.check(&ROUTES_V2, r).unwrap();
+                assert!(macs.verify(&ROUTES_V2.under(&ROUTES_V2.earlier[0]), r).unwrap().is_err());
+            }
+            // Done once: the layout is recorded.
+            let mut tx = store.begin_sql(true).await.unwrap();
+            assert!(tx.relayout(&[&ROUTES_V2]).await.unwrap().is_empty());
+            drop(tx);
+
+            // A row that does not verify under the old layout stops the step.
+            Pool(&store.pool).execute("DELETE FROM proxy_routes", vec![]).await.unwrap();
+            route_under_v1(&store, "good", false).await;
+            route_under_v1(&store, "forged", true).await;
+            let mut tx = store.begin_sql(true).await.unwrap();
+            let err = tx.relayout(&[&ROUTES_V2]).await.unwrap_err().to_string();
+            drop(tx);
+            assert!(err.contains("proxy_routes/forged") && !err.contains('\n'), "{err}");
+            let row = layout_row("proxy_routes");
+            let layout = crate::sql_store::system_value(&mut Pool(&store.pool), Some(&macs), &row).await.unwrap();
+            assert_eq!(layout.as_deref(), Some("1"), "the failed step changed nothing");
+            store.close().await;
+        }
+    }
+
+    /// The store MACs a token row exactly as the known-answer vector says: the columns it
+    /// covers, their order and types are part of the format.
+    #[tokio::test]
+    async fn a_token_row_carries_the_known_answer_mac() {
+        use keyward_core::TokenRecord;
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../keyward-crypto/tests/testdata/known-answers.json");
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let r = &v["row_macs"];
+        let key = Key256::from_slice(&hex::decode(r["integrity_key"].as_str().unwrap()).unwrap()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut urls = vec![crate::DatabaseUrl::Sqlite(dir.path().join("kw.db"))];
+        urls.extend(crate::connect::test_postgres().await);
+        for url in urls {
+            let store = crate::connect(&url, 2).await.unwrap();
+            store.authenticate_rows(&key, r["cluster_id"].as_str().unwrap());
+            let token = TokenRecord {
+                accessor: "acc_fixture".into(),
+                digest: "d1g3st".into(),
+                policies: vec!["reader".into(), "default".into()],
+                parent_accessor: None,
+                display_name: "ci".into(),
+                created_at: 1_796_400_973_664_766_599,
+                ttl_secs: 3600,
+                expires_at: Some(1_796_404_573_664_766_599),
+                last_used: Some(5),
+                revoked: false,
+                allowed_cidrs: vec![],
+                rate_limit: None,
+            };
+            let mut tx = store.begin_write(false).await.unwrap();
+            tx.insert_token(&token).await.unwrap();
+            tx.commit().await.unwrap();
+            let mac: Vec<u8> = sqlx::query_scalar("SELECT mac FROM tokens WHERE accessor = 'acc_fixture'")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+            assert_eq!(hex::encode(mac), r["rows"][0]["mac"].as_str().unwrap(), "{:?}", store.backend);
             store.close().await;
         }
     }

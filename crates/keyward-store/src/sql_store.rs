@@ -46,6 +46,21 @@ impl SqlStore {
         Ok(Self { pool, backend, sqlite_path, writer, scanner, integrity: Arc::default() })
     }
 
+    /// Starts a write transaction (see `Store::begin_write`).
+    pub(crate) async fn begin_sql(&self, exclusive: bool) -> Result<SqlTx, StoreError> {
+        let tx: Box<dyn TxConn> = match &self.writer {
+            Some(writer) => Box::new(LiteTx::begin(writer.clone().lock_owned().await)?),
+            None => {
+                let mut tx = AnyTx(self.pool.begin().await.map_err(db_err)?);
+                if exclusive {
+                    tx.execute("SELECT pg_advisory_xact_lock(8200002)", vec![]).await?;
+                }
+                Box::new(tx)
+            }
+        };
+        Ok(SqlTx::new(tx, self.backend, self.integrity.clone()))
+    }
+
     /// The row keys, to check a MAC'd row read or seal one written.
     pub(crate) fn macs(&self) -> Result<Macs, StoreError> {
         self.integrity.macs().ok_or_else(not_loaded)
@@ -92,17 +107,7 @@ impl Store for SqlStore {
     }
 
     async fn begin_write(&self, exclusive: bool) -> Result<Box<dyn StoreTx>, StoreError> {
-        let tx: Box<dyn TxConn> = match &self.writer {
-            Some(writer) => Box::new(LiteTx::begin(writer.clone().lock_owned().await)?),
-            None => {
-                let mut tx = AnyTx(self.pool.begin().await.map_err(db_err)?);
-                if exclusive {
-                    tx.execute("SELECT pg_advisory_xact_lock(8200002)", vec![]).await?;
-                }
-                Box::new(tx)
-            }
-        };
-        Ok(Box::new(SqlTx::new(tx, self.backend, self.integrity.clone())))
+        Ok(Box::new(self.begin_sql(exclusive).await?))
     }
 
     async fn system_value(&self, key: &str) -> Result<Option<String>, StoreError> {
