@@ -99,6 +99,14 @@ pub enum WrappedKeyDomain {
 }
 
 impl WrappedKeyDomain {
+    /// Every domain.
+    pub const ALL: [Self; 5] = [Self::Dek, Self::TransitKey, Self::AuditKey, Self::TokenKey, Self::IntegrityKey];
+
+    /// The domain of a stored label.
+    pub fn from_label(label: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.label() == label)
+    }
+
     /// The AAD domain label.
     pub fn label(self) -> &'static str {
         match self {

@@ -30,16 +30,7 @@ fn uuid(v: &Value) -> [u8; 16] {
 }
 
 fn domain(label: &str) -> WrappedKeyDomain {
-    [
-        WrappedKeyDomain::Dek,
-        WrappedKeyDomain::TransitKey,
-        WrappedKeyDomain::AuditKey,
-        WrappedKeyDomain::TokenKey,
-        WrappedKeyDomain::IntegrityKey,
-    ]
-    .into_iter()
-    .find(|d| d.label() == label)
-    .unwrap_or_else(|| panic!("unknown domain {label}"))
+    WrappedKeyDomain::from_label(label).unwrap_or_else(|| panic!("unknown domain {label}"))
 }
 
 #[test]

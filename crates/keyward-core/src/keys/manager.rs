@@ -161,16 +161,8 @@ impl KeyManager {
         version: u32,
         wrapped: &WrappedKey,
     ) -> Result<WrappedKey, CoreError> {
-        let d = [
-            WrappedKeyDomain::Dek,
-            WrappedKeyDomain::TransitKey,
-            WrappedKeyDomain::AuditKey,
-            WrappedKeyDomain::TokenKey,
-            WrappedKeyDomain::IntegrityKey,
-        ]
-        .into_iter()
-        .find(|d| d.label() == domain)
-        .ok_or_else(|| CoreError::Integrity(format!("a wrapped key of unknown domain {domain:?}")))?;
+        let d = WrappedKeyDomain::from_label(domain)
+            .ok_or_else(|| CoreError::Integrity(format!("a wrapped key of unknown domain {domain:?}")))?;
         let key = self.keyring.unwrap(d, owner.as_bytes(), version, wrapped).map_err(|_| {
             CoreError::Integrity(format!("{domain} v{version} of {owner} (under master key {:?})", wrapped.kek_tag))
         })?;

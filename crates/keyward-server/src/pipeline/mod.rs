@@ -207,6 +207,11 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The context of a request for `op`, once the pipeline has authenticated and authorised it.
+    fn new(op: &Operation, st: AppState, caller: Option<Caller>, audit: AuditCtx, params: Params) -> Self {
+        Self { op_id: op.id, need: op.need, effect: op.effect, st, caller, audit, params }
+    }
+
     /// The authenticated caller (every operation of class `token` has one).
     pub fn caller(&self) -> ApiResult<&Caller> {
         self.caller.as_ref().ok_or_else(|| {
@@ -352,15 +357,7 @@ async fn run_native(st: AppState, op: &'static Operation, route: NativeRoute, re
             }
             AuthClass::None => None,
         };
-        let ctx = Ctx {
-            op_id: op.id,
-            need: op.need,
-            effect: op.effect,
-            st: st.clone(),
-            caller,
-            audit: audit.clone(),
-            params,
-        };
+        let ctx = Ctx::new(op, st.clone(), caller, audit.clone(), params);
         (route.handler)(ctx, Request::from_parts(parts, body)).await
     }
     .await;
@@ -419,15 +416,7 @@ pub(crate) async fn vault_dispatch(State(st): State<AppState>, req: Request) -> 
             })?;
         }
         let req = crate::vault::parse(&parts, body, vop, path).await?;
-        let ctx = Ctx {
-            op_id: op.id,
-            need: op.need,
-            effect: op.effect,
-            st: st.clone(),
-            caller,
-            audit: audit.clone(),
-            params,
-        };
+        let ctx = Ctx::new(op, st.clone(), caller, audit.clone(), params);
         (route.handler)(ctx, req).await
     }
     .await;
