@@ -61,9 +61,9 @@ pub(crate) const BLOBS_PAGE: &str = "SELECT m.id, m.path, s.id, s.path, v.versio
 /// job skips the others' rows itself). The walk follows the primary key, and nothing but the key
 /// range filters or orders it, so the planner has one sensible plan: the key's index, stopped
 /// at the limit; each row's mount is looked up by a subquery. A join (or a mount filter) let it
-/// choose otherwise: merged against every secret from the first (6.6 ms instead of 0.9 ms a
-/// batch halfway through 50,000 versions), or, without table statistics (as after a bulk
-/// import), a hash join over every version and secret of the mount, sorted (29 ms a batch).
+/// choose otherwise: a merge against every secret from the first, whose cost grew with the
+/// job's progress, or, without table statistics (as after a bulk import), a hash join over every
+/// version and secret of the mount, sorted (a test reads the plan's buffers).
 pub(crate) fn unmigrated_sql(backend: Backend, scoped: bool) -> &'static str {
     match (backend, scoped) {
         (Backend::Sqlite, false) => {

@@ -2,16 +2,14 @@
 //! with a read-only rusqlite connection of its own.
 //!
 //! A job reads batch after batch as fast as it can, on a machine whose cores also serve
-//! requests. Through the pool, a 500-row batch cost about 4 ms of the server's CPU (sqlx's SQLite
-//! driver hands each row over from its worker thread to the task); here a batch is one local
-//! call, and the scheduler gives this thread only the CPU that requests leave idle, so reads and
-//! writes during a migration keep their latency and the job takes what is left.
+//! requests. Through the pool, sqlx's SQLite driver hands each row over from its worker thread
+//! to the task, which costs the server CPU requests need; here a batch is one local call, and the
+//! scheduler gives this thread only the CPU that requests leave idle, so reads and writes during
+//! a migration keep their latency and the job takes what is left.
 //!
 //! The thread runs under Linux's `SCHED_IDLE` policy: a request's thread that wakes takes the
-//! core from it at once. At nice 19 (the fallback where that policy is refused, and elsewhere)
-//! the scheduler seemed to let it run out its slice first, and reads beside a migration showed
-//! it (read p99 during / idle over three runs of 100,000 versions: 1.26–1.87× at nice 19,
-//! 1.27–1.43× under `SCHED_IDLE`).
+//! core from it at once, where at nice 19 (the fallback where that policy is refused) the
+//! scheduler may let it run out its slice first (measured in BENCHMARKS.md, migration).
 use std::future::Future;
 use std::path::Path;
 use std::sync::mpsc;

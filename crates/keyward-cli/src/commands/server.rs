@@ -71,8 +71,8 @@ fn parse_rate(s: &str) -> Result<Option<Rate>> {
 /// How long key jobs rest after each batch unless told, as a multiple of the batch's time. On
 /// SQLite the job reads its batches at the lowest CPU priority; on PostgreSQL the reading and
 /// the row updates run in the database's own processes at normal priority, so the job rests
-/// longer for reads beside it to keep their latency (read p99 during / idle at 100,000 versions
-/// on the benchmark machine: 2.3× at 3, 1.8–2.0× at 8–10).
+/// longer for reads beside it to keep their latency (the trade-off is measured in BENCHMARKS.md,
+/// migration).
 fn default_nice_ratio(database: &DatabaseUrl) -> u32 {
     match database {
         DatabaseUrl::Sqlite(_) => 3,
