@@ -155,7 +155,7 @@ async fn no_route(st: &AppState, caller: Option<&Caller>, audit: &AuditCtx, segs
     match first {
         "" => not_found(),
         "sys" => {
-            ApiError::not_found(format!("sys/{rest} is not available in keyward (see the README's Vault API table)"))
+            ApiError::not_found(format!("sys/{rest} is not available in keyward (see docs/vault-compatibility.md)"))
         }
         "auth" => ApiError::not_found("only the token auth method is available"),
         mount => {
