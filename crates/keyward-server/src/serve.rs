@@ -2,14 +2,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use keyward_core::{format_rfc3339, now_nanos, AuditEntry, CoreError, Keyward, KeywardConfig, MountKind, StoreError};
+use keyward_core::{format_rfc3339, now_nanos, AuditEntry, CoreError, Keyward, KeywardConfig, MountKind, Store};
 
 use crate::app::HttpLimits;
 use crate::audit::{spawn_anchoring, spawn_sinks, AuditOptions, AuditState};
 use crate::guard::GuardConfig;
 use crate::tls::TlsMaterial;
 use keyward_crypto::{MasterKeyring, Token};
-use keyward_store::{connect_with, lock_sqlite, DatabaseUrl};
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -20,17 +19,14 @@ use tokio::task::JoinHandle;
 pub struct ServerOptions {
     /// Address to listen on (`127.0.0.1:0` picks a free port).
     pub listen: SocketAddr,
-    /// The database.
-    pub database: DatabaseUrl,
+    /// The database, opened (and migrated) by the binary, which chooses the engine.
+    pub store: Arc<dyn Store>,
+    /// What must be held while serving (a SQLite database's lock file), released at shutdown.
+    pub store_lock: Option<std::fs::File>,
     /// The master keyring.
     pub keyring: MasterKeyring,
     /// Dev mode: initialise at once (returning the root token) and create the `secret` mount.
     pub dev: bool,
-    /// Database connections in the pool.
-    pub max_connections: u32,
-    /// Reach a PostgreSQL host that is not local without verifying its certificate and name
-    /// (`--database-insecure`).
-    pub database_insecure: bool,
     /// Token TTLs.
     pub config: KeywardConfig,
     /// Rate limits, lockout and trusted proxies.
@@ -51,14 +47,13 @@ pub struct ServerOptions {
 
 impl ServerOptions {
     /// Options with default limits.
-    pub fn new(listen: SocketAddr, database: DatabaseUrl, keyring: MasterKeyring) -> Self {
+    pub fn new(listen: SocketAddr, store: Arc<dyn Store>, keyring: MasterKeyring) -> Self {
         Self {
             listen,
-            database,
+            store,
+            store_lock: None,
             keyring,
             dev: false,
-            max_connections: 8,
-            database_insecure: false,
             config: KeywardConfig::default(),
             guard: GuardConfig::default(),
             limits: HttpLimits::default(),
@@ -74,9 +69,6 @@ impl ServerOptions {
 /// Why a server could not start: one clear line each.
 #[derive(Debug, Error)]
 pub enum StartError {
-    /// The database could not be opened or migrated.
-    #[error("cannot open the database {0}: {1}")]
-    Storage(String, StoreError),
     /// The master keyring does not fit the database, or dev setup failed.
     #[error("{0}")]
     Keys(CoreError),
@@ -97,7 +89,7 @@ pub struct RunningServer {
     pub root_token: Option<Token>,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
-    store: Arc<dyn keyward_core::Store>,
+    store: Arc<dyn Store>,
     audit: Arc<AuditState>,
     /// Held while serving: no other server may open the same SQLite database.
     _db_lock: Option<std::fs::File>,
@@ -114,7 +106,7 @@ impl RunningServer {
     }
 }
 
-/// Opens the database, checks the keyring, (in dev mode) initialises, binds and serves.
+/// Checks the keyring against the database, (in dev mode) initialises, binds and serves.
 pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
     if opts.tls.is_none() && !opts.listen.ip().is_loopback() {
         if !opts.insecure_http && !opts.dev {
@@ -122,18 +114,10 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
         }
         tracing::warn!(listen = %opts.listen, "serving plain HTTP on a non-loopback address: tokens and secrets cross the network unencrypted");
     }
-    let db_lock = match &opts.database {
-        DatabaseUrl::Sqlite(path) => {
-            Some(lock_sqlite(path).map_err(|e| StartError::Storage(opts.database.redacted(), e))?)
-        }
-        DatabaseUrl::Postgres(_) => None,
-    };
-    let store = connect_with(&opts.database, opts.max_connections, opts.database_insecure)
-        .await
-        .map_err(|e| StartError::Storage(opts.database.redacted(), e))?;
+    let (store, db_lock) = (opts.store, opts.store_lock);
+    let kw_storage = store.name();
     let audit = Arc::new(AuditState::new(opts.audit.enabled, opts.audit.anchor_file.clone()));
     let sink = spawn_sinks(opts.audit.sinks.clone(), audit.clone());
-    let store: Arc<dyn keyward_core::Store> = Arc::new(store);
     let kw = Keyward::open(store.clone(), opts.keyring, opts.config, sink).await.map_err(StartError::Keys)?;
     let mut root_token = None;
     if opts.dev {
@@ -190,6 +174,6 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
             })
         }
     };
-    tracing::info!(%addr, database = %opts.database.redacted(), "keyward listening");
+    tracing::info!(%addr, storage = kw_storage, "keyward listening");
     Ok(RunningServer { addr, root_token, shutdown, task, store, audit, _db_lock: db_lock })
 }

@@ -243,6 +243,38 @@ pub async fn connect_with(url: &DatabaseUrl, max_connections: u32, insecure_tls:
     SqlStore::new(pool, backend, sqlite_path)
 }
 
+/// A database opened for a server: the store, and on SQLite the lock file held while it serves
+/// (no other server may open the same file).
+#[derive(Debug)]
+pub struct Opened {
+    /// The store.
+    pub store: SqlStore,
+    /// Held until the server stops.
+    pub lock: Option<std::fs::File>,
+}
+
+/// Why a database could not be opened for a server: one line naming it (without a password).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the database {database}: {error}")]
+pub struct OpenError {
+    /// The database, redacted.
+    pub database: String,
+    /// What went wrong.
+    pub error: StoreError,
+}
+
+/// Opens a database for a server: takes the lock of a SQLite file, then connects, migrates and
+/// checks the schema as [`connect_with`] does.
+pub async fn open_for_server(url: &DatabaseUrl, max_connections: u32, insecure_tls: bool) -> Result<Opened, OpenError> {
+    let fail = |error| OpenError { database: url.redacted(), error };
+    let lock = match url {
+        DatabaseUrl::Sqlite(path) => Some(lock_sqlite(path).map_err(fail)?),
+        DatabaseUrl::Postgres(_) => None,
+    };
+    let store = connect_with(url, max_connections, insecure_tls).await.map_err(fail)?;
+    Ok(Opened { store, lock })
+}
+
 /// Refuses a database whose schema is newer than this binary's: an older replica must not run
 /// against a schema (or rows) it does not understand.
 async fn refuse_newer_schema(

@@ -45,6 +45,8 @@ pub(crate) enum Backend {
     Postgres,
 }
 
-pub use connect::{connect, connect_with, lock_sqlite, secure_postgres_url, DatabaseUrl};
+pub use connect::{
+    connect, connect_with, lock_sqlite, open_for_server, secure_postgres_url, DatabaseUrl, OpenError, Opened,
+};
 pub use integrity::classification_table;
 pub use sql_store::SqlStore;

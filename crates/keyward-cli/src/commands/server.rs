@@ -1,6 +1,7 @@
 //! `keyward server`.
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
 use keyward_core::{parse_duration, KeywardConfig};
@@ -93,10 +94,12 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     } else {
         (load_keyring(&args)?, DatabaseUrl::parse(&args.database))
     };
-    let mut options = ServerOptions::new(args.listen, database.clone(), keyring);
+    // The binary chooses the engine; the server is given the store, opened and migrated.
+    let opened = keyward_store::open_for_server(&database, args.db_connections, args.database_insecure).await?;
+    tracing::info!(database = %database.redacted(), "database opened");
+    let mut options = ServerOptions::new(args.listen, Arc::new(opened.store), keyring);
+    options.store_lock = opened.lock;
     options.dev = args.dev;
-    options.max_connections = args.db_connections;
-    options.database_insecure = args.database_insecure;
     options.config = KeywardConfig {
         default_token_ttl_secs: parse_duration(&args.default_token_ttl)?,
         max_token_ttl_secs: parse_duration(&args.max_token_ttl)?,

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use keyward_crypto::MasterKeyring;
-use keyward_server::{start, RunningServer, ServerOptions, StartError};
+use keyward_server::{start, RunningServer, ServerOptions};
 use keyward_store::DatabaseUrl;
 use rand::distr::{Alphanumeric, SampleString};
 use reqwest::{Method, Response};
@@ -84,7 +84,10 @@ pub async fn second_server_refused_on_sqlite(db: &TestDb) -> bool {
     true
 }
 
-pub async fn try_start(db: &TestDb, keys: &str, dev: bool) -> Result<RunningServer, StartError> {
+/// Why a test server did not start: the database could not be opened, or the server refused.
+pub type StartFailure = Box<dyn std::error::Error + Send + Sync>;
+
+pub async fn try_start(db: &TestDb, keys: &str, dev: bool) -> Result<RunningServer, StartFailure> {
     try_start_with(db, keys, dev, |_| {}).await
 }
 
@@ -94,18 +97,19 @@ pub async fn try_start_with(
     keys: &str,
     dev: bool,
     tune: impl FnOnce(&mut ServerOptions),
-) -> Result<RunningServer, StartError> {
+) -> Result<RunningServer, StartFailure> {
+    let opened = keyward_store::open_for_server(&db.url, 4, false).await?;
     let mut opts = ServerOptions::new(
         "127.0.0.1:0".parse().expect("addr"),
-        db.url.clone(),
+        std::sync::Arc::new(opened.store),
         MasterKeyring::parse(keys).expect("test keyring"),
     );
+    opts.store_lock = opened.lock;
     opts.dev = dev;
-    opts.max_connections = 4;
     opts.guard.token_rate = None;
     opts.guard.ip_rate = None;
     tune(&mut opts);
-    start(opts).await
+    Ok(start(opts).await?)
 }
 
 impl TestServer {
