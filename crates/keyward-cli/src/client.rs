@@ -1,11 +1,12 @@
-//! The HTTP client of the native API, using the server's wire types.
+//! The HTTP client of the native API, in the wire types and paths of `keyward-api`.
 use anyhow::{anyhow, bail, Context, Result};
-use keyward_server::wire::{
-    AuditPage, DekRotated, DiffOut, DoctorQuery, ErrorBody, History, InitResponse, MigrateRequest, MountCreateRequest,
-    MountDeleted, MountInfo, MountList, PolicyList, PolicyOut, PolicyWriteRequest, ProxyRouteList, ProxyRouteOut,
-    ProxyRouteRequest, Pruned, ReadQuery, Revoked, Rewrapped, RollbackRequest, SecretList, SecretView,
-    SecretWriteRequest, StaleOut, StaleQuery, TokenBody, TokenCreateRequest, TokenCreated, TokenInfo, TokenList,
-    WriteResult,
+use keyward_api::paths::{self, fill};
+use keyward_api::wire::{
+    AuditPage, AuditVerifyReport, DekRotated, DiffOut, DoctorQuery, DoctorReport, History, InitResponse, KeyJob,
+    KeyStatus, MigrateRequest, MountCreateRequest, MountDeleted, MountInfo, MountList, PolicyList, PolicyOut,
+    PolicyWriteRequest, ProxyRouteList, ProxyRouteOut, ProxyRouteRequest, Pruned, ReadQuery, Revoked, Rewrapped,
+    RollbackRequest, SecretList, SecretView, SecretWriteRequest, StaleOut, StaleQuery, TokenBody, TokenCreateRequest,
+    TokenCreated, TokenInfo, TokenList, WriteResult,
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -16,23 +17,6 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<SecretString>,
-}
-
-/// Percent-encodes each segment of a path, keeping the `/` separators.
-fn encode_path(path: &str) -> String {
-    path.split('/').map(encode_segment).collect::<Vec<_>>().join("/")
-}
-
-fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 impl Client {
@@ -104,41 +88,41 @@ impl Client {
 
     /// `GET /api/v1/mounts`.
     pub async fn mounts(&self) -> Result<MountList> {
-        self.send(self.request(Method::GET, "/api/v1/mounts"), true).await
+        self.send(self.request(Method::GET, paths::MOUNTS), true).await
     }
 
     /// `POST /api/v1/mounts`.
     pub async fn create_mount(&self, path: &str, kind: &str, rotate_after: Option<String>) -> Result<MountInfo> {
         let body = MountCreateRequest { path: path.to_owned(), kind: kind.to_owned(), rotate_after };
-        self.send(self.request(Method::POST, "/api/v1/mounts").json(&body), true).await
+        self.send(self.request(Method::POST, paths::MOUNTS).json(&body), true).await
     }
 
     /// `DELETE /api/v1/mounts/{mount}`.
     pub async fn delete_mount(&self, path: &str) -> Result<MountDeleted> {
-        self.send(self.request(Method::DELETE, &format!("/api/v1/mounts/{}", encode_segment(path))), true).await
+        self.send(self.request(Method::DELETE, &fill(paths::MOUNT, &[path])), true).await
     }
 
-    fn secret_url(kind: &str, mount: &str, path: &str) -> Result<String> {
+    fn secret_url(template: &str, mount: &str, path: &str) -> Result<String> {
         // Checked here too: an HTTP client would silently resolve `..` before sending.
         keyward_core::validate_mount_path(mount)?;
         keyward_core::validate_secret_path(path)?;
-        Ok(format!("/api/v1/mounts/{}/{kind}/{}", encode_segment(mount), encode_path(path)))
+        Ok(fill(template, &[mount, path]))
     }
 
     /// `PATCH …/secrets/{path}`.
     pub async fn write(&self, mount: &str, path: &str, body: &SecretWriteRequest) -> Result<WriteResult> {
-        self.send(self.request(Method::PATCH, &Self::secret_url("secrets", mount, path)?).json(body), true).await
+        self.send(self.request(Method::PATCH, &Self::secret_url(paths::SECRET, mount, path)?).json(body), true).await
     }
 
     /// `GET …/secrets/{path}` with `?version=&reveal=&field=&export=`.
     pub async fn read(&self, mount: &str, path: &str, query: &ReadQuery) -> Result<SecretView> {
-        self.send(self.request(Method::GET, &Self::secret_url("secrets", mount, path)?).query(query), true).await
+        self.send(self.request(Method::GET, &Self::secret_url(paths::SECRET, mount, path)?).query(query), true).await
     }
 
     /// `DELETE …/secrets/{path}`.
     pub async fn delete_secret(&self, mount: &str, path: &str) -> Result<()> {
         let _: serde_json::Value =
-            self.send(self.request(Method::DELETE, &Self::secret_url("secrets", mount, path)?), true).await?;
+            self.send(self.request(Method::DELETE, &Self::secret_url(paths::SECRET, mount, path)?), true).await?;
         Ok(())
     }
 
@@ -148,19 +132,20 @@ impl Client {
         if let Some(a) = after {
             query.push(("after", a.to_owned()));
         }
-        let url = format!("/api/v1/mounts/{}/secrets", encode_segment(mount));
+        let url = fill(paths::SECRETS, &[mount]);
         self.send(self.request(Method::GET, &url).query(&query), true).await
     }
 
     /// `GET …/history/{path}`.
     pub async fn history(&self, mount: &str, path: &str) -> Result<History> {
-        self.send(self.request(Method::GET, &Self::secret_url("history", mount, path)?), true).await
+        self.send(self.request(Method::GET, &Self::secret_url(paths::HISTORY, mount, path)?), true).await
     }
 
     /// `POST …/rollback/{path}`.
     pub async fn rollback(&self, mount: &str, path: &str, version: u64) -> Result<WriteResult> {
-        let req =
-            self.request(Method::POST, &Self::secret_url("rollback", mount, path)?).json(&RollbackRequest { version });
+        let req = self
+            .request(Method::POST, &Self::secret_url(paths::ROLLBACK, mount, path)?)
+            .json(&RollbackRequest { version });
         self.send(req, true).await
     }
 }
@@ -168,40 +153,40 @@ impl Client {
 impl Client {
     /// `POST /api/v1/tokens`.
     pub async fn create_token(&self, req: &TokenCreateRequest) -> Result<TokenCreated> {
-        self.send(self.request(Method::POST, "/api/v1/tokens").json(req), true).await
+        self.send(self.request(Method::POST, paths::TOKENS).json(req), true).await
     }
 
     /// `GET /api/v1/tokens/self`.
     pub async fn lookup_self(&self) -> Result<TokenInfo> {
-        self.send(self.request(Method::GET, "/api/v1/tokens/self"), true).await
+        self.send(self.request(Method::GET, paths::TOKEN_SELF), true).await
     }
 
     /// `POST /api/v1/tokens/lookup`.
     pub async fn lookup_token(&self, token: &str) -> Result<TokenInfo> {
         let body = TokenBody { token: token.to_owned() };
-        self.send(self.request(Method::POST, "/api/v1/tokens/lookup").json(&body), true).await
+        self.send(self.request(Method::POST, paths::TOKEN_LOOKUP).json(&body), true).await
     }
 
     /// `GET /api/v1/tokens/accessors/{accessor}`.
     pub async fn lookup_accessor(&self, accessor: &str) -> Result<TokenInfo> {
-        let url = format!("/api/v1/tokens/accessors/{}", encode_segment(accessor));
+        let url = fill(paths::TOKEN_ACCESSOR, &[accessor]);
         self.send(self.request(Method::GET, &url), true).await
     }
 
     /// `POST /api/v1/tokens/self/revoke`.
     pub async fn revoke_self(&self) -> Result<Revoked> {
-        self.send(self.request(Method::POST, "/api/v1/tokens/self/revoke"), true).await
+        self.send(self.request(Method::POST, paths::TOKEN_SELF_REVOKE), true).await
     }
 
     /// `POST /api/v1/tokens/revoke`.
     pub async fn revoke_token(&self, token: &str) -> Result<Revoked> {
         let body = TokenBody { token: token.to_owned() };
-        self.send(self.request(Method::POST, "/api/v1/tokens/revoke").json(&body), true).await
+        self.send(self.request(Method::POST, paths::TOKEN_REVOKE).json(&body), true).await
     }
 
     /// `DELETE /api/v1/tokens/accessors/{accessor}`.
     pub async fn revoke_accessor(&self, accessor: &str) -> Result<Revoked> {
-        let url = format!("/api/v1/tokens/accessors/{}", encode_segment(accessor));
+        let url = fill(paths::TOKEN_ACCESSOR, &[accessor]);
         self.send(self.request(Method::DELETE, &url), true).await
     }
 
@@ -211,29 +196,28 @@ impl Client {
         if let Some(a) = after {
             query.push(("after", a.to_owned()));
         }
-        self.send(self.request(Method::GET, "/api/v1/tokens").query(&query), true).await
+        self.send(self.request(Method::GET, paths::TOKENS).query(&query), true).await
     }
 
     /// `GET /api/v1/policies`.
     pub async fn list_policies(&self) -> Result<PolicyList> {
-        self.send(self.request(Method::GET, "/api/v1/policies"), true).await
+        self.send(self.request(Method::GET, paths::POLICIES), true).await
     }
 
     /// `GET /api/v1/policies/{name}`.
     pub async fn read_policy(&self, name: &str) -> Result<PolicyOut> {
-        self.send(self.request(Method::GET, &format!("/api/v1/policies/{}", encode_segment(name))), true).await
+        self.send(self.request(Method::GET, &fill(paths::POLICY, &[name])), true).await
     }
 
     /// `PUT /api/v1/policies/{name}` with a TOML/JSON document.
     pub async fn write_policy(&self, name: &str, document: String) -> Result<PolicyOut> {
         let body = PolicyWriteRequest { rules: None, document: Some(document) };
-        self.send(self.request(Method::PUT, &format!("/api/v1/policies/{}", encode_segment(name))).json(&body), true)
-            .await
+        self.send(self.request(Method::PUT, &fill(paths::POLICY, &[name])).json(&body), true).await
     }
 
     /// `DELETE /api/v1/policies/{name}`.
     pub async fn delete_policy(&self, name: &str) -> Result<()> {
-        let url = format!("/api/v1/policies/{}", encode_segment(name));
+        let url = fill(paths::POLICY, &[name]);
         let _: serde_json::Value = self.send(self.request(Method::DELETE, &url), true).await?;
         Ok(())
     }
@@ -243,29 +227,29 @@ impl Client {
     /// `GET /api/v1/mounts/{mount}/diff`.
     pub async fn diff(&self, mount: &str, a: &str, b: &str) -> Result<DiffOut> {
         keyward_core::validate_mount_path(mount)?;
-        let url = format!("/api/v1/mounts/{}/diff", encode_segment(mount));
+        let url = fill(paths::DIFF, &[mount]);
         self.send(self.request(Method::GET, &url).query(&[("a", a), ("b", b)]), true).await
     }
 
     /// `PUT /api/v1/proxy-routes/{name}`.
     pub async fn put_proxy_route(&self, name: &str, body: &ProxyRouteRequest) -> Result<ProxyRouteOut> {
-        let url = format!("/api/v1/proxy-routes/{}", encode_segment(name));
+        let url = fill(paths::PROXY_ROUTE, &[name]);
         self.send(self.request(Method::PUT, &url).json(body), true).await
     }
 
     /// `GET /api/v1/proxy-routes/{name}`.
     pub async fn proxy_route(&self, name: &str) -> Result<ProxyRouteOut> {
-        self.send(self.request(Method::GET, &format!("/api/v1/proxy-routes/{}", encode_segment(name))), true).await
+        self.send(self.request(Method::GET, &fill(paths::PROXY_ROUTE, &[name])), true).await
     }
 
     /// `GET /api/v1/proxy-routes`.
     pub async fn proxy_routes(&self) -> Result<ProxyRouteList> {
-        self.send(self.request(Method::GET, "/api/v1/proxy-routes"), true).await
+        self.send(self.request(Method::GET, paths::PROXY_ROUTES), true).await
     }
 
     /// `DELETE /api/v1/proxy-routes/{name}`.
     pub async fn delete_proxy_route(&self, name: &str) -> Result<()> {
-        let url = format!("/api/v1/proxy-routes/{}", encode_segment(name));
+        let url = fill(paths::PROXY_ROUTE, &[name]);
         let _: serde_json::Value = self.send(self.request(Method::DELETE, &url), true).await?;
         Ok(())
     }
@@ -274,66 +258,64 @@ impl Client {
 impl Client {
     /// `GET /api/v1/audit`.
     pub async fn audit(&self, query: &[(&str, String)]) -> Result<AuditPage> {
-        self.send(self.request(Method::GET, "/api/v1/audit").query(query), true).await
+        self.send(self.request(Method::GET, paths::AUDIT).query(query), true).await
     }
 
     /// `GET /api/v1/keys`.
-    pub async fn key_status(&self) -> Result<keyward_core::KeyStatus> {
-        self.send(self.request(Method::GET, "/api/v1/keys"), true).await
+    pub async fn key_status(&self) -> Result<KeyStatus> {
+        self.send(self.request(Method::GET, paths::KEYS), true).await
     }
 
     /// `POST /api/v1/mounts/{mount}/keys/rotate`.
     pub async fn rotate_dek(&self, mount: &str) -> Result<DekRotated> {
-        self.send(self.request(Method::POST, &format!("/api/v1/mounts/{}/keys/rotate", encode_segment(mount))), true)
-            .await
+        self.send(self.request(Method::POST, &fill(paths::KEYS_ROTATE, &[mount])), true).await
     }
 
     /// `POST /api/v1/keys/rewrap`.
     pub async fn rewrap(&self) -> Result<Rewrapped> {
-        self.send(self.request(Method::POST, "/api/v1/keys/rewrap"), true).await
+        self.send(self.request(Method::POST, paths::KEYS_REWRAP), true).await
     }
 
     /// `POST /api/v1/mounts/{mount}/keys/prune`.
     pub async fn prune_deks(&self, mount: &str) -> Result<Pruned> {
-        self.send(self.request(Method::POST, &format!("/api/v1/mounts/{}/keys/prune", encode_segment(mount))), true)
-            .await
+        self.send(self.request(Method::POST, &fill(paths::KEYS_PRUNE, &[mount])), true).await
     }
 
     /// `GET /api/v1/stale`.
     pub async fn stale(&self, query: &StaleQuery) -> Result<Vec<StaleOut>> {
-        self.send(self.request(Method::GET, "/api/v1/stale").query(query), true).await
+        self.send(self.request(Method::GET, paths::STALE).query(query), true).await
     }
 
     /// `GET /api/v1/doctor`.
-    pub async fn doctor(&self, verify_all: bool) -> Result<keyward_core::DoctorReport> {
+    pub async fn doctor(&self, verify_all: bool) -> Result<DoctorReport> {
         let query = DoctorQuery { verify_all: Some(verify_all) };
-        self.send(self.request(Method::GET, "/api/v1/doctor").query(&query), true).await
+        self.send(self.request(Method::GET, paths::DOCTOR).query(&query), true).await
     }
 
     /// `POST /api/v1/keys/migrate`.
-    pub async fn start_migration(&self, mount: Option<String>) -> Result<keyward_core::KeyJob> {
+    pub async fn start_migration(&self, mount: Option<String>) -> Result<KeyJob> {
         let body = MigrateRequest { mount };
-        self.send(self.request(Method::POST, "/api/v1/keys/migrate").json(&body), true).await
+        self.send(self.request(Method::POST, paths::KEYS_MIGRATE).json(&body), true).await
     }
 
     /// `GET /api/v1/keys/jobs/{id}`.
-    pub async fn key_job(&self, id: uuid::Uuid) -> Result<keyward_core::KeyJob> {
-        self.send(self.request(Method::GET, &format!("/api/v1/keys/jobs/{id}")), true).await
+    pub async fn key_job(&self, id: &str) -> Result<KeyJob> {
+        self.send(self.request(Method::GET, &fill(paths::KEY_JOB, &[id])), true).await
     }
 
     /// `GET /api/v1/keys/jobs`.
-    pub async fn key_jobs(&self) -> Result<Vec<keyward_core::KeyJob>> {
-        self.send(self.request(Method::GET, "/api/v1/keys/jobs"), true).await
+    pub async fn key_jobs(&self) -> Result<Vec<KeyJob>> {
+        self.send(self.request(Method::GET, paths::KEY_JOBS), true).await
     }
 
     /// `GET /api/v1/audit/verify`.
-    pub async fn audit_verify(&self, anchor: Option<(u64, String)>) -> Result<serde_json::Value> {
+    pub async fn audit_verify(&self, anchor: Option<(u64, String)>) -> Result<AuditVerifyReport> {
         let mut query: Vec<(&str, String)> = vec![];
         if let Some((seq, hash)) = anchor {
             query.push(("anchor_seq", seq.to_string()));
             query.push(("anchor_hash", hash));
         }
-        self.send(self.request(Method::GET, "/api/v1/audit/verify").query(&query), true).await
+        self.send(self.request(Method::GET, paths::AUDIT_VERIFY).query(&query), true).await
     }
 }
 
@@ -353,12 +335,14 @@ async fn decode<T: DeserializeOwned>(resp: Response) -> Result<T> {
         let body: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
         return serde_json::from_slice(body).map_err(|e| anyhow!("unexpected answer from the server: {e}"));
     }
-    let message = match serde_json::from_slice::<ErrorBody>(&bytes) {
-        Ok(b) => b.error.message,
-        Err(_) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
-            Ok(v) => v["errors"].get(0).and_then(|e| e.as_str()).unwrap_or("").to_owned(),
-            Err(_) => String::new(),
-        },
+    // Read loosely: a newer server may answer with a code this client does not know.
+    let message = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(v) => v["error"]["message"]
+            .as_str()
+            .or_else(|| v["errors"].get(0).and_then(|e| e.as_str()))
+            .unwrap_or("")
+            .to_owned(),
+        Err(_) => String::new(),
     };
     let hint = match status {
         StatusCode::UNAUTHORIZED => " (check KEYWARD_TOKEN)",
@@ -368,16 +352,4 @@ async fn decode<T: DeserializeOwned>(resp: Response) -> Result<T> {
         bail!("server answered {status}{hint}");
     }
     bail!("{message}{hint}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn encodes_segments() {
-        assert_eq!(encode_path("accounts/42"), "accounts/42");
-        assert_eq!(encode_path("a b/ü"), "a%20b/%C3%BC");
-        assert_eq!(encode_segment("x/y"), "x%2Fy");
-    }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
-use axum::http::{header, HeaderValue, Request, StatusCode};
+use axum::http::{header, HeaderValue, Request};
 use axum::middleware::Next;
 use axum::Router;
 use keyward_core::Keyward;
@@ -17,7 +17,7 @@ use tower::ServiceBuilder;
 use tracing::Instrument;
 
 use crate::audit::AuditState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::guard::{resolve_client_ip, ClientIp, GuardConfig, Guards};
 
 /// Largest accepted request body.
@@ -56,14 +56,12 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 async fn overloaded(err: tower::BoxError) -> ApiError {
     if err.is::<tower::timeout::error::Elapsed>() {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "the request took too long")
-            .retry_after(Duration::from_secs(1))
+        ApiError::new(ErrorCode::Timeout, "the request took too long").retry_after(Duration::from_secs(1))
     } else if err.is::<tower::load_shed::error::Overloaded>() {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "the server is busy; retry shortly")
-            .retry_after(Duration::from_secs(1))
+        ApiError::new(ErrorCode::Overloaded, "the server is busy; retry shortly").retry_after(Duration::from_secs(1))
     } else {
         tracing::error!(error = %err, "middleware error");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+        ApiError::new(ErrorCode::Internal, "internal error")
     }
 }
 
@@ -71,12 +69,8 @@ async fn overloaded(err: tower::BoxError) -> ApiError {
 fn header_limit(req: &Request<axum::body::Body>) -> Option<axum::response::Response> {
     let size: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
     (size > MAX_HEADER_BYTES).then(|| {
-        ApiError::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
-            format!("request headers exceed {MAX_HEADER_BYTES} bytes"),
-        )
-        .into_response()
+        ApiError::new(ErrorCode::HeadersTooLarge, format!("request headers exceed {MAX_HEADER_BYTES} bytes"))
+            .into_response()
     })
 }
 
@@ -164,7 +158,7 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+    ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route")
 }
 
 /// Builds the whole HTTP application over `kw`.

@@ -302,8 +302,7 @@ where
                 bump(&st.audit.counters.audit_primary_failures);
                 tracing::error!(error = %why, "not serving: the audit or token key cannot be loaded");
                 return ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "audit_unavailable",
+                    ErrorCode::AuditUnavailable,
                     "the server cannot load its audit or token key; nothing is served until it can (see its log)",
                 )
                 .retry_after(Duration::from_secs(5))
@@ -323,7 +322,7 @@ where
     if notes.in_transaction && status.is_success() {
         return resp;
     }
-    let error = resp.extensions().get::<ErrorCode>().map(|c| c.0).unwrap_or_default();
+    let error = resp.extensions().get::<ErrorCode>().map(|c| c.as_str()).unwrap_or_default();
     match status {
         StatusCode::UNAUTHORIZED => bump(&st.audit.counters.auth_failures),
         StatusCode::FORBIDDEN => bump(&st.audit.counters.denials),
@@ -355,14 +354,12 @@ where
     }
     match commit(st, entry, false, "the response was withheld").await {
         true => resp,
-        false => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "audit_unavailable",
-            "the audit log cannot be written; the request was not served",
-        )
-        .retry_after(Duration::from_secs(5))
-        .for_path(uri_path)
-        .into_response(),
+        false => {
+            ApiError::new(ErrorCode::AuditUnavailable, "the audit log cannot be written; the request was not served")
+                .retry_after(Duration::from_secs(5))
+                .for_path(uri_path)
+                .into_response()
+        }
     }
 }
 

@@ -6,13 +6,12 @@ use std::net::IpAddr;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::http::StatusCode;
 use keyward_core::{Authentication, Capability};
 use keyward_crypto::Token;
 
 use crate::app::AppState;
 use crate::audit::AuditCtx;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::guard::ClientIp;
 
 /// The authenticated caller of a route.
@@ -112,8 +111,7 @@ impl FromRequestParts<AppState> for Caller {
         if !inner.token.allows_ip(ip) {
             tracing::warn!(target: "security", client_ip = %ip, accessor = %inner.token.accessor, "token used from outside its allowed addresses");
             return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
+                ErrorCode::Forbidden,
                 "permission denied: this token may not be used from this address",
             ));
         }

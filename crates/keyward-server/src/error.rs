@@ -1,11 +1,13 @@
 //! One error type for the HTTP edge, with an explicit status for every domain error. Native
-//! routes answer `{"error":{"code","message"}}`; Vault routes answer `{"errors":[…]}`.
+//! routes answer `{"error":{"code","message"}}`; Vault routes answer `{"errors":[…]}`. The code
+//! decides the status (see `keyward_api::ErrorCode`).
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keyward_core::{CoreError, StoreError};
 
-use crate::wire::{ErrorBody, ErrorDetail};
+pub use keyward_api::ErrorCode;
+use keyward_api::{ErrorBody, ErrorDetail};
 
 /// Which API shape an error is rendered in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,17 +21,16 @@ pub enum Flavor {
 /// An error answered to a client. Messages never contain secret values or tokens.
 #[derive(Debug)]
 pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     flavor: Flavor,
     retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
-    /// Builds an error.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), flavor: Flavor::Native, retry_after: None }
+    /// Builds an error; its status is the code's.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), flavor: Flavor::Native, retry_after: None }
     }
 
     /// A 429 (or 503) that tells the client when to come back.
@@ -38,12 +39,9 @@ impl ApiError {
         self
     }
 
-    /// Renders in the Vault shape (where a conflict, such as a check-and-set mismatch, is 400).
+    /// Renders in the Vault shape, with Vault's status for the code.
     pub fn vault(mut self) -> Self {
         self.flavor = Flavor::Vault;
-        if self.status == StatusCode::CONFLICT {
-            self.status = StatusCode::BAD_REQUEST;
-        }
         self
     }
 
@@ -56,9 +54,18 @@ impl ApiError {
         }
     }
 
-    /// The status code.
+    /// The code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The status code, in the shape the error renders in.
     pub fn status(&self) -> StatusCode {
-        self.status
+        let status = match self.flavor {
+            Flavor::Native => self.code.status(),
+            Flavor::Vault => self.code.vault_status(),
+        };
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     /// The message (never a secret).
@@ -67,116 +74,101 @@ impl ApiError {
     }
 
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_input", message)
+        Self::new(ErrorCode::InvalidInput, message)
     }
 
     pub(crate) fn unauthenticated() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "missing, malformed, expired or unknown token")
+        Self::new(ErrorCode::Unauthenticated, "missing, malformed, expired or unknown token")
     }
 
     pub(crate) fn forbidden(capability: &str, path: &str) -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("permission denied: {capability:?} on {path:?} is not granted"),
-        )
+        Self::new(ErrorCode::Forbidden, format!("permission denied: {capability:?} on {path:?} is not granted"))
     }
 
     pub(crate) fn too_many(message: impl Into<String>, wait: std::time::Duration) -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message).retry_after(wait)
+        Self::new(ErrorCode::RateLimited, message).retry_after(wait)
     }
 
     pub(crate) fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::new(ErrorCode::NotFound, message)
     }
 }
 
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
         let msg = e.to_string();
-        let (status, code) = match &e {
-            CoreError::InvalidInput(_) => (StatusCode::BAD_REQUEST, "invalid_input"),
-            CoreError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            CoreError::Conflict(_) | CoreError::Store(StoreError::Conflict) => (StatusCode::CONFLICT, "conflict"),
-            CoreError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            CoreError::AlreadyInitialized => (StatusCode::BAD_REQUEST, "already_initialized"),
-            CoreError::NotInitialized => (StatusCode::SERVICE_UNAVAILABLE, "not_initialized"),
-            CoreError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        let code = match &e {
+            CoreError::InvalidInput(_) => ErrorCode::InvalidInput,
+            CoreError::NotFound(_) => ErrorCode::NotFound,
+            CoreError::Conflict(_) | CoreError::Store(StoreError::Conflict) => ErrorCode::Conflict,
+            CoreError::Forbidden(_) => ErrorCode::Forbidden,
+            CoreError::AlreadyInitialized => ErrorCode::AlreadyInitialized,
+            CoreError::NotInitialized => ErrorCode::NotInitialized,
+            CoreError::Unavailable => ErrorCode::Unavailable,
             CoreError::AuditUnavailable(_) => {
                 tracing::error!(error = %msg, "audit entry not written: the request was not served");
                 return Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "audit_unavailable",
+                    ErrorCode::AuditUnavailable,
                     "the audit log cannot be written; the request was not served",
                 )
                 .retry_after(std::time::Duration::from_secs(5));
             }
             CoreError::Integrity(_) => {
                 tracing::error!(error = %msg, "integrity check failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "integrity_error")
+                ErrorCode::IntegrityError
             }
-            CoreError::KeyMismatch(_) => (StatusCode::INTERNAL_SERVER_ERROR, "key_mismatch"),
+            CoreError::KeyMismatch(_) => ErrorCode::KeyMismatch,
             CoreError::Untrusted(_) => {
                 tracing::error!(target: "security", error = %msg, "untrusted storage");
-                (StatusCode::INTERNAL_SERVER_ERROR, "untrusted_storage")
+                ErrorCode::UntrustedStorage
             }
-            CoreError::Store(StoreError::Tampered { .. }) => {
-                // Logged by the store, with the table and key.
-                (StatusCode::INTERNAL_SERVER_ERROR, "tampered_row")
-            }
+            // Logged by the store, with the table and key.
+            CoreError::Store(StoreError::Tampered { .. }) => ErrorCode::TamperedRow,
             CoreError::Store(StoreError::Database(_)) => {
                 tracing::error!(error = %msg, "storage failure");
-                return Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "storage_unavailable",
-                    "the database is unavailable",
-                );
+                return Self::new(ErrorCode::StorageUnavailable, "the database is unavailable");
             }
             CoreError::Store(StoreError::Corrupt(_)) => {
                 tracing::error!(error = %msg, "corrupt stored record");
-                (StatusCode::INTERNAL_SERVER_ERROR, "corrupt_record")
+                ErrorCode::CorruptRecord
             }
         };
-        Self::new(status, code, msg)
+        Self::new(code, msg)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let status = self.status();
         let mut resp = match self.flavor {
-            Flavor::Native => (
-                self.status,
-                Json(ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } }),
-            )
-                .into_response(),
+            Flavor::Native => {
+                (status, Json(ErrorBody { error: ErrorDetail { code: self.code, message: self.message } }))
+                    .into_response()
+            }
             Flavor::Vault => {
-                let errors = if self.status == StatusCode::FORBIDDEN {
+                let errors = if status == StatusCode::FORBIDDEN {
                     vec!["permission denied".to_owned()]
                 } else if self.message.is_empty() {
                     vec![]
                 } else {
                     vec![self.message]
                 };
-                (self.status, Json(serde_json::json!({ "errors": errors }))).into_response()
+                (status, Json(serde_json::json!({ "errors": errors }))).into_response()
             }
         };
-        resp.extensions_mut().insert(ErrorCode(self.code));
+        resp.extensions_mut().insert(self.code);
         if let Some(wait) = self.retry_after {
             let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }
         }
-        if self.status == StatusCode::UNAUTHORIZED {
+        if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         resp
     }
 }
-
-/// The error code of a response, for its audit entry.
-#[derive(Debug, Clone, Copy)]
-pub struct ErrorCode(pub &'static str);
 
 /// Result alias of handlers.
 pub type ApiResult<T> = Result<T, ApiError>;

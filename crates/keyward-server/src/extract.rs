@@ -4,7 +4,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// A JSON body; a bad or oversized body becomes a JSON error (400 / 413 / 415).
 pub struct ApiJson<T>(pub T);
@@ -24,10 +24,10 @@ fn json_rejection(r: &JsonRejection) -> ApiError {
     let status = r.status();
     match status {
         StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(status, "body_too_large", "request body is larger than the 1 MiB limit")
+            ApiError::new(ErrorCode::BodyTooLarge, "request body is larger than the 1 MiB limit")
         }
         StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            ApiError::new(status, "unsupported_media_type", "expected a JSON body with Content-Type: application/json")
+            ApiError::new(ErrorCode::UnsupportedMediaType, "expected a JSON body with Content-Type: application/json")
         }
         // The body text of a JSON rejection can quote input; say only where it failed.
         _ => ApiError::bad_request(format!("invalid JSON body: {}", serde_position(&r.body_text()))),

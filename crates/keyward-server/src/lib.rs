@@ -1,6 +1,6 @@
 //! Keyward's HTTP server: the native API under `/api/v1`, the Vault-compatible API under `/v1`,
-//! authentication, JSON errors and the OpenAPI document. The wire types in [`wire`] are shared
-//! with the CLI's HTTP client.
+//! authentication, JSON errors and the OpenAPI documents. It answers in the wire types of
+//! `keyward-api`, which the CLI's client reads.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -11,6 +11,7 @@ mod error;
 mod extract;
 mod guard;
 mod openapi;
+mod outward;
 mod pipeline;
 mod proxy;
 mod routes;
@@ -18,7 +19,8 @@ mod serve;
 mod stale;
 mod tls;
 mod vault;
-pub mod wire;
+
+use keyward_api::wire;
 
 pub use app::{router, HttpLimits};
 pub use audit::{AuditOptions, AuditSinks, AuditState};

@@ -24,7 +24,7 @@ use crate::wire;
         proxy::list, proxy::read, proxy::put, proxy::delete,
     ),
     components(schemas(
-        wire::ErrorBody, wire::ErrorDetail, wire::MountCreateRequest, wire::MountInfo, wire::MountList, wire::MountDeleted,
+        keyward_api::ErrorBody, keyward_api::ErrorDetail, keyward_api::ErrorCode, wire::MountCreateRequest, wire::MountInfo, wire::MountList, wire::MountDeleted,
         wire::SecretWriteRequest, wire::WriteResult, wire::RollbackRequest, wire::FieldOut, wire::SecretView,
         wire::SecretListItem, wire::SecretList, wire::VersionOut, wire::History, wire::InitResponse, wire::Health,
         wire::TokenCreateRequest, wire::TokenInfo, wire::TokenCreated, wire::TokenList, wire::TokenBody, wire::Revoked,

@@ -1,6 +1,6 @@
 //! `keyward audit …`.
 use anyhow::{anyhow, bail, Context, Result};
-use keyward_core::AuditEntry;
+use keyward_api::wire::AuditEntryOut as AuditEntry;
 
 use crate::cli::{AuditCommand, AuditFilter, Format};
 use crate::client::Client;
@@ -114,20 +114,13 @@ pub async fn run(addr: &str, cmd: AuditCommand) -> Result<()> {
             if out.format == Format::Json {
                 json(&report)?;
             }
-            if report["ok"].as_bool() == Some(true) {
+            if report.ok {
                 if out.format == Format::Table {
-                    println!(
-                        "Audit log intact: {} entries, head {}",
-                        report["entries"],
-                        report["last_hash"].as_str().unwrap_or("")
-                    );
+                    println!("Audit log intact: {} entries, head {}", report.entries, report.last_hash);
                 }
             } else {
-                bail!(
-                    "audit log broken at entry {}: {}",
-                    report["broken_seq"],
-                    report["reason"].as_str().unwrap_or("unknown reason")
-                );
+                let at = report.broken_seq.map_or_else(|| "?".to_owned(), |s| s.to_string());
+                bail!("audit log broken at entry {at}: {}", report.reason.as_deref().unwrap_or("unknown reason"));
             }
         }
     }

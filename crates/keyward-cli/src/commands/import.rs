@@ -7,8 +7,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use keyward_api::wire::SecretWriteRequest;
 use keyward_crypto::{decrypt_cloak, decrypt_gcm_hex, CloakKey, CryptoError};
-use keyward_server::wire::SecretWriteRequest;
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 

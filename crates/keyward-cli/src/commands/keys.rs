@@ -113,7 +113,7 @@ pub async fn run(addr: &str, cmd: KeysCommand) -> Result<()> {
 }
 
 /// Polls a job until it ends, with a progress bar (rows done/total, rate, ETA) or JSON lines.
-async fn follow_job(client: &Client, mut job: keyward_core::KeyJob, format: Format) -> Result<()> {
+async fn follow_job(client: &Client, mut job: keyward_api::wire::KeyJob, format: Format) -> Result<()> {
     let bar = (format == Format::Table).then(|| {
         let bar = indicatif::ProgressBar::new(job.total);
         bar.set_style(
@@ -134,7 +134,7 @@ async fn follow_job(client: &Client, mut job: keyward_core::KeyJob, format: Form
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-        job = client.key_job(job.id).await?;
+        job = client.key_job(&job.id).await?;
     }
     if let Some(b) = bar {
         b.finish_and_clear();

@@ -1,6 +1,6 @@
 //! `keyward proxy …`: credential-proxy routes.
 use anyhow::Result;
-use keyward_server::wire::{ProxyRouteOut, ProxyRouteRequest};
+use keyward_api::wire::{ProxyRouteOut, ProxyRouteRequest};
 
 use crate::cli::{Format, ProxyCommand};
 use crate::client::Client;

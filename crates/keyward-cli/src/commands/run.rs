@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
 
 use anyhow::{bail, Result};
-use keyward_server::wire::ReadQuery;
+use keyward_api::wire::ReadQuery;
 use serde_json::Value;
 use zeroize::Zeroizing;
 

@@ -5,7 +5,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use keyward_server::wire::{ReadQuery, SecretWriteRequest, StaleQuery, WriteResult};
+use keyward_api::wire::{ReadQuery, SecretWriteRequest, StaleQuery, WriteResult};
 use serde_json::Value;
 use zeroize::Zeroizing;
 

@@ -2,7 +2,7 @@
 use std::io::Read;
 
 use anyhow::{bail, Context, Result};
-use keyward_server::wire::{TokenCreateRequest, TokenInfo};
+use keyward_api::wire::{TokenCreateRequest, TokenInfo};
 use zeroize::Zeroizing;
 
 use crate::cli::{Format, TokenCommand};

@@ -56,6 +56,11 @@ impl Capability {
         Self::Deny,
     ];
 
+    /// The capability of a name in policy documents.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
     /// Its name in policy documents.
     pub fn as_str(self) -> &'static str {
         match self {

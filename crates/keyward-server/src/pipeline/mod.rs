@@ -29,7 +29,7 @@ use keyward_core::{Capability, CoreError};
 use crate::app::AppState;
 use crate::audit::AuditCtx;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::vault::VaultReq;
 
 pub use vault_paths::VaultOp;
@@ -214,9 +214,9 @@ impl Ctx {
 
     /// The authenticated caller (every operation of class `token` has one).
     pub fn caller(&self) -> ApiResult<&Caller> {
-        self.caller.as_ref().ok_or_else(|| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "no authenticated caller for this operation")
-        })
+        self.caller
+            .as_ref()
+            .ok_or_else(|| ApiError::new(ErrorCode::Internal, "no authenticated caller for this operation"))
     }
 
     /// A route parameter.
@@ -262,8 +262,7 @@ impl Ctx {
         if self.st.audit.enabled && !crate::audit::commit(&self.st, entry, false, "the proxied call was not made").await
         {
             return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "audit_unavailable",
+                ErrorCode::AuditUnavailable,
                 "the audit log cannot be written; the call was not made",
             ));
         }
@@ -284,7 +283,7 @@ impl Ctx {
 /// A handler asked to authorise what its operation's row does not declare (a bug the operations
 /// test catches).
 fn misdeclared(op: &str) -> ApiError {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("operation {op} is not declared for this"))
+    ApiError::new(ErrorCode::Internal, format!("operation {op} is not declared for this"))
 }
 
 /// Whether a query asks for plaintext (`reveal=true`).
@@ -332,7 +331,7 @@ fn authorize(need: Need, caller: &Caller, params: &Params, query: Option<&str>) 
     if ok {
         Ok(())
     } else {
-        Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "permission denied"))
+        Err(ApiError::new(ErrorCode::Forbidden, "permission denied"))
     }
 }
 

@@ -2,6 +2,7 @@
 //! needs and when its audit entry commits. The native router and the Vault dispatcher are made
 //! from it; `docs/capabilities.md` is generated from it (and a test keeps the two equal).
 use axum::http::Method;
+use keyward_api::paths;
 use keyward_core::Capability::{Create, Delete, Destroy, List, Patch, Read, Sudo, Update, Use};
 
 use super::{AuthClass, Effect, NativeRoute, Need, Operation, VaultOp, VaultRoute};
@@ -13,7 +14,7 @@ use crate::vault::{kv, probes, sys as vsys, token as vtoken, transit};
 const SECRET: &str = "{mount}/{path}";
 
 macro_rules! native {
-    ($method:expr, $path:literal, $handler:path) => {
+    ($method:expr, $path:expr, $handler:path) => {
         Some(NativeRoute { method: $method, path: $path, handler: |c, r| Box::pin($handler(c, r)) })
     };
 }
@@ -64,12 +65,12 @@ pub(super) fn operations() -> Vec<Operation> {
             .vault(vault!([Write], "sys/init", probes::init)),
         op("api.openapi", "The OpenAPI document", Need::Nothing, Reads).native(native!(
             get.clone(),
-            "/api/v1/openapi.json",
+            paths::OPENAPI,
             crate::openapi::serve
         )),
         // Mounts.
         op("mounts.list", "The mounts the caller may see", Need::SudoOrAny("sys/mounts"), Reads)
-            .native(native!(get.clone(), "/api/v1/mounts", mounts::list))
+            .native(native!(get.clone(), paths::MOUNTS, mounts::list))
             .vault(vault!([Read], "sys/mounts", vsys::list_mounts)),
         op("mounts.read", "A mount the caller may see", Need::SudoOrAny("sys/mounts"), Reads).vault(vault!(
             [Read],
@@ -79,10 +80,10 @@ pub(super) fn operations() -> Vec<Operation> {
         op("mounts.preflight", "The mount holding a path (KV version detection)", Need::SudoOrAny("sys/mounts"), Reads)
             .vault(vault!([Read], "sys/internal/ui/mounts/{*path}", vsys::ui_mount)),
         op("mounts.create", "Create a kv or transit mount", Need::Cap(Sudo, "sys/mounts"), Change)
-            .native(native!(post.clone(), "/api/v1/mounts", mounts::create))
+            .native(native!(post.clone(), paths::MOUNTS, mounts::create))
             .vault(vault!([Write], "sys/mounts/{mount}", vsys::create_mount)),
         op("mounts.delete", "Delete a mount, crypto-shredding it", Need::Cap(Sudo, "sys/mounts"), Change)
-            .native(native!(delete.clone(), "/api/v1/mounts/{mount}", mounts::delete))
+            .native(native!(delete.clone(), paths::MOUNT, mounts::delete))
             .vault(vault!([Delete], "sys/mounts/{mount}", vsys::delete_mount)),
         op("kv.config.read", "A kv mount's settings", Need::InMount, Reads).vault(vault!(
             [Read],
@@ -96,10 +97,10 @@ pub(super) fn operations() -> Vec<Operation> {
         )),
         // Secrets.
         op("secrets.list", "Secret paths of a mount (rows the caller may list)", Need::InMount, Reads)
-            .native(native!(get.clone(), "/api/v1/mounts/{mount}/secrets", secrets::list))
+            .native(native!(get.clone(), paths::SECRETS, secrets::list))
             .vault(vault!([List], "{kv}/metadata/{*path}", kv::list)),
         op("secrets.read", "A secret, masked; plaintext with ?reveal=true", Need::ListOrReveal(SECRET), Reads)
-            .native(native!(get.clone(), "/api/v1/mounts/{mount}/secrets/{*path}", secrets::read)),
+            .native(native!(get.clone(), paths::SECRET, secrets::read)),
         op("secrets.reveal", "A version's plaintext", Need::Cap(Read, SECRET), Reads).vault(vault!(
             [Read],
             "{kv}/data/{*path}",
@@ -111,7 +112,7 @@ pub(super) fn operations() -> Vec<Operation> {
             Need::AnyOf(&[Create, Update, Patch], SECRET),
             Change,
         )
-        .native(native!(patch.clone(), "/api/v1/mounts/{mount}/secrets/{*path}", secrets::write)),
+        .native(native!(patch.clone(), paths::SECRET, secrets::write)),
         op(
             "secrets.write",
             "Replace the whole map, as a new version (create to create, update to change)",
@@ -127,7 +128,7 @@ pub(super) fn operations() -> Vec<Operation> {
         )
         .vault(vault!([Patch], "{kv}/data/{*path}", kv::write_data)),
         op("secrets.delete", "Delete a path with every version, for good", Need::Cap(Destroy, SECRET), Change)
-            .native(native!(delete.clone(), "/api/v1/mounts/{mount}/secrets/{*path}", secrets::delete))
+            .native(native!(delete.clone(), paths::SECRET, secrets::delete))
             .vault(vault!([Delete], "{kv}/metadata/{*path}", kv::delete_metadata)),
         op("secrets.versions.delete", "Soft-delete versions", Need::Cap(Delete, SECRET), Change).vault(vault!(
             [Write],
@@ -147,7 +148,7 @@ pub(super) fn operations() -> Vec<Operation> {
             kv::destroy_versions
         )),
         op("secrets.history", "Stored versions (times, authors, field names)", Need::Cap(List, SECRET), Reads)
-            .native(native!(get.clone(), "/api/v1/mounts/{mount}/history/{*path}", secrets::history)),
+            .native(native!(get.clone(), paths::HISTORY, secrets::history)),
         op("secrets.metadata", "A secret's metadata and versions", Need::Cap(List, SECRET), Reads).vault(vault!(
             [Read],
             "{kv}/metadata/{*path}",
@@ -166,28 +167,28 @@ pub(super) fn operations() -> Vec<Operation> {
             kv::subkeys
         )),
         op("secrets.rollback", "A new version equal to an older one", Need::Cap(Update, SECRET), Change)
-            .native(native!(post.clone(), "/api/v1/mounts/{mount}/rollback/{*path}", secrets::rollback)),
+            .native(native!(post.clone(), paths::ROLLBACK, secrets::rollback)),
         op("secrets.diff", "Names that differ between two paths", Need::Resolved(Read, "both secrets compared"), Reads)
-            .native(native!(get.clone(), "/api/v1/mounts/{mount}/diff", secrets::diff)),
+            .native(native!(get.clone(), paths::DIFF, secrets::diff)),
         op("secrets.stale", "Fields past their rotation limit", Need::Cap(List, "sys/stale"), Reads).native(native!(
             get.clone(),
-            "/api/v1/stale",
+            paths::STALE,
             secrets::stale
         )),
         // Tokens.
         op("tokens.create", "Create a token under the caller", Need::Cap(Sudo, "sys/tokens"), Change)
-            .native(native!(post.clone(), "/api/v1/tokens", tokens::create))
+            .native(native!(post.clone(), paths::TOKENS, tokens::create))
             .vault(vault!([Write], "auth/token/create", vtoken::create)),
         op("tokens.create-orphan", "Create a token without a parent", Need::Cap(Sudo, "sys/tokens"), Change)
             .vault(vault!([Write], "auth/token/create-orphan", vtoken::create_orphan)),
         op("tokens.list", "Token records (never token values)", Need::Cap(Sudo, "sys/tokens"), Reads)
-            .native(native!(get.clone(), "/api/v1/tokens", tokens::list))
+            .native(native!(get.clone(), paths::TOKENS, tokens::list))
             .vault(vault!([List], "auth/token/accessors", vtoken::accessors)),
         op("tokens.lookup-self", "The caller's own token", Need::Default, Reads)
-            .native(native!(get.clone(), "/api/v1/tokens/self", tokens::lookup_self))
+            .native(native!(get.clone(), paths::TOKEN_SELF, tokens::lookup_self))
             .vault(vault!([Read, Write], "auth/token/lookup-self", vtoken::lookup_self)),
         op("tokens.revoke-self", "Revoke the caller's token and its descendants", Need::Default, Change)
-            .native(native!(post.clone(), "/api/v1/tokens/self/revoke", tokens::revoke_self))
+            .native(native!(post.clone(), paths::TOKEN_SELF_REVOKE, tokens::revoke_self))
             .vault(vault!([Write], "auth/token/revoke-self", vtoken::revoke_self)),
         op("tokens.renew-self", "Renew the caller's token", Need::Default, Change).vault(vault!(
             [Write],
@@ -195,27 +196,27 @@ pub(super) fn operations() -> Vec<Operation> {
             vtoken::renew_self
         )),
         op("tokens.lookup", "A token given in the body", Need::DefaultOr(Sudo, "sys/tokens"), Reads)
-            .native(native!(post.clone(), "/api/v1/tokens/lookup", tokens::lookup))
+            .native(native!(post.clone(), paths::TOKEN_LOOKUP, tokens::lookup))
             .vault(vault!([Write], "auth/token/lookup", vtoken::lookup)),
         op("tokens.revoke", "Revoke a token given in the body", Need::DefaultOr(Sudo, "sys/tokens"), Change)
-            .native(native!(post.clone(), "/api/v1/tokens/revoke", tokens::revoke))
+            .native(native!(post.clone(), paths::TOKEN_REVOKE, tokens::revoke))
             .vault(vault!([Write], "auth/token/revoke", vtoken::revoke)),
         op("tokens.renew", "Renew a token given in the body", Need::DefaultOr(Sudo, "sys/tokens"), Change)
             .vault(vault!([Write], "auth/token/renew", vtoken::renew)),
         op("tokens.lookup-accessor", "A token by accessor", Need::DefaultOr(Sudo, "sys/tokens"), Reads)
-            .native(native!(get.clone(), "/api/v1/tokens/accessors/{accessor}", tokens::lookup_accessor))
+            .native(native!(get.clone(), paths::TOKEN_ACCESSOR, tokens::lookup_accessor))
             .vault(vault!([Write], "auth/token/lookup-accessor", vtoken::lookup_accessor)),
         op("tokens.revoke-accessor", "Revoke a token by accessor", Need::DefaultOr(Sudo, "sys/tokens"), Change)
-            .native(native!(delete.clone(), "/api/v1/tokens/accessors/{accessor}", tokens::revoke_accessor))
+            .native(native!(delete.clone(), paths::TOKEN_ACCESSOR, tokens::revoke_accessor))
             .vault(vault!([Write], "auth/token/revoke-accessor", vtoken::revoke_accessor)),
         // Policies.
         op("policies.list", "Policy names", Need::Cap(Sudo, "sys/policies"), Reads)
-            .native(native!(get.clone(), "/api/v1/policies", policies::list))
+            .native(native!(get.clone(), paths::POLICIES, policies::list))
             .vault(vault!([List], "sys/policies/acl", vsys::list_policies)),
         op("policies.list-legacy", "Policy names (Vault's legacy path)", Need::Cap(Sudo, "sys/policies"), Reads)
             .vault(vault!([Read], "sys/policy", vsys::list_policies_legacy)),
         op("policies.read", "A policy", Need::Cap(Sudo, "sys/policies"), Reads)
-            .native(native!(get.clone(), "/api/v1/policies/{name}", policies::read))
+            .native(native!(get.clone(), paths::POLICY, policies::read))
             .vault(vault!([Read], "sys/policies/acl/{name}", vsys::read_policy)),
         op("policies.read-legacy", "A policy (legacy: `rules`)", Need::Cap(Sudo, "sys/policies"), Reads).vault(vault!(
             [Read],
@@ -223,7 +224,7 @@ pub(super) fn operations() -> Vec<Operation> {
             vsys::read_policy_legacy
         )),
         op("policies.write", "Create or replace a policy", Need::Cap(Sudo, "sys/policies"), Change)
-            .native(native!(put.clone(), "/api/v1/policies/{name}", policies::write))
+            .native(native!(put.clone(), paths::POLICY, policies::write))
             .vault(vault!([Write], "sys/policies/acl/{name}", vsys::write_policy)),
         op(
             "policies.write-legacy",
@@ -233,64 +234,64 @@ pub(super) fn operations() -> Vec<Operation> {
         )
         .vault(vault!([Write], "sys/policy/{name}", vsys::write_policy)),
         op("policies.delete", "Delete a policy", Need::Cap(Sudo, "sys/policies"), Change)
-            .native(native!(delete.clone(), "/api/v1/policies/{name}", policies::delete))
+            .native(native!(delete.clone(), paths::POLICY, policies::delete))
             .vault(vault!([Delete], "sys/policies/acl/{name}", vsys::delete_policy)),
         op("policies.delete-legacy", "Delete a policy (legacy path)", Need::Cap(Sudo, "sys/policies"), Change)
             .vault(vault!([Delete], "sys/policy/{name}", vsys::delete_policy)),
         // Keys.
         op("keys.status", "Master keys and data-key versions", Need::Cap(Sudo, "sys/keys"), Reads).native(native!(
             get.clone(),
-            "/api/v1/keys",
+            paths::KEYS,
             keys::status
         )),
         op("keys.rotate", "Add a data-key version to a mount", Need::Cap(Sudo, "sys/keys"), Change).native(native!(
             post.clone(),
-            "/api/v1/mounts/{mount}/keys/rotate",
+            paths::KEYS_ROTATE,
             keys::rotate
         )),
         op("keys.prune", "Delete unused older data-key versions", Need::Cap(Sudo, "sys/keys"), Change).native(native!(
             post.clone(),
-            "/api/v1/mounts/{mount}/keys/prune",
+            paths::KEYS_PRUNE,
             keys::prune
         )),
         op("keys.rewrap", "Re-wrap every key under the active master key", Need::Cap(Sudo, "sys/keys"), Change)
-            .native(native!(post.clone(), "/api/v1/keys/rewrap", keys::rewrap)),
+            .native(native!(post.clone(), paths::KEYS_REWRAP, keys::rewrap)),
         op("keys.migrate", "Start re-encrypting under the newest data keys", Need::Cap(Sudo, "sys/keys"), Change)
-            .native(native!(post.clone(), "/api/v1/keys/migrate", keys::migrate)),
+            .native(native!(post.clone(), paths::KEYS_MIGRATE, keys::migrate)),
         op("keys.jobs", "Key jobs", Need::Cap(Sudo, "sys/keys"), Reads).native(native!(
             get.clone(),
-            "/api/v1/keys/jobs",
+            paths::KEY_JOBS,
             keys::jobs
         )),
         op("keys.job", "A key job", Need::Cap(Sudo, "sys/keys"), Reads).native(native!(
             get.clone(),
-            "/api/v1/keys/jobs/{id}",
+            paths::KEY_JOB,
             keys::job
         )),
         op("doctor", "Check every key (and every blob with verify_all)", Need::Cap(Sudo, "sys/keys"), Reads)
-            .native(native!(get.clone(), "/api/v1/doctor", keys::doctor)),
+            .native(native!(get.clone(), paths::DOCTOR, keys::doctor)),
         // Audit.
         op("audit.search", "Search and tail the log", Need::Cap(Sudo, "sys/audit"), Reads).native(native!(
             get.clone(),
-            "/api/v1/audit",
+            paths::AUDIT,
             audit::search
         )),
         op("audit.verify", "Verify the chain against its head and anchor", Need::Cap(Sudo, "sys/audit"), Reads)
-            .native(native!(get.clone(), "/api/v1/audit/verify", audit::verify)),
+            .native(native!(get.clone(), paths::AUDIT_VERIFY, audit::verify)),
         op("audit.anchor", "Anchor the chain's head now", Need::Cap(Sudo, "sys/audit"), Reads).native(native!(
             post.clone(),
-            "/api/v1/audit/anchor",
+            paths::AUDIT_ANCHOR,
             audit::anchor
         )),
         // The credential proxy.
         op("proxy.routes.list", "Proxy routes", Need::Cap(Sudo, "sys/proxy"), Reads).native(native!(
             get.clone(),
-            "/api/v1/proxy-routes",
+            paths::PROXY_ROUTES,
             proxy::list
         )),
         op("proxy.routes.read", "A proxy route", Need::Cap(Sudo, "sys/proxy"), Reads).native(native!(
             get.clone(),
-            "/api/v1/proxy-routes/{name}",
+            paths::PROXY_ROUTE,
             proxy::read
         )),
         op(
@@ -299,10 +300,10 @@ pub(super) fn operations() -> Vec<Operation> {
             Need::Cap(Sudo, "sys/proxy"),
             Change,
         )
-        .native(native!(put.clone(), "/api/v1/proxy-routes/{name}", proxy::put)),
+        .native(native!(put.clone(), paths::PROXY_ROUTE, proxy::put)),
         op("proxy.routes.delete", "Delete a route", Need::Cap(Sudo, "sys/proxy"), Change).native(native!(
             delete.clone(),
-            "/api/v1/proxy-routes/{name}",
+            paths::PROXY_ROUTE,
             proxy::delete
         )),
         op(
@@ -311,14 +312,14 @@ pub(super) fn operations() -> Vec<Operation> {
             Need::Resolved(Use, "the route's secret"),
             Proxy,
         )
-        .native(native!(None, "/api/v1/proxy/{name}", proxy_call)),
+        .native(native!(None, paths::PROXY_CALL, proxy_call)),
         op(
             "proxy.call",
             "Call an upstream with a credential injected (use on it)",
             Need::Resolved(Use, "the route's secret"),
             Proxy,
         )
-        .native(native!(None, "/api/v1/proxy/{name}/{*rest}", proxy_call)),
+        .native(native!(None, paths::PROXY_CALL_PATH, proxy_call)),
         // Transit.
         op("transit.keys.list", "Key names", Need::Cap(List, "{mount}/keys"), Reads).vault(vault!(
             [List],

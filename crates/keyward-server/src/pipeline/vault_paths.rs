@@ -11,7 +11,7 @@ use super::{operations, AuthClass, Operation, Params, VaultRoute};
 use crate::app::AppState;
 use crate::audit::AuditCtx;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::vault::{denied, not_found};
 
 /// A Vault operation: PUT and POST are one (`Write`), and `LIST` is a method of its own or
@@ -40,9 +40,7 @@ pub(super) fn parse(parts: &Parts) -> ApiResult<(VaultOp, String)> {
         "POST" | "PUT" => VaultOp::Write,
         "PATCH" => VaultOp::Patch,
         "DELETE" => VaultOp::Delete,
-        _ => {
-            return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "unsupported HTTP method"))
-        }
+        _ => return Err(ApiError::new(ErrorCode::MethodNotAllowed, "unsupported HTTP method")),
     };
     // Inside the `/v1` nest the URI has lost its prefix; the original one has it.
     let uri = parts.extensions.get::<axum::extract::OriginalUri>().map_or(&parts.uri, |o| &o.0);
@@ -137,8 +135,7 @@ pub(super) async fn find(
         let (mount, p) = params.located();
         audit.note(op.id, mount, p, vec![]);
         return Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             format!("unsupported operation on {:?}", crate::audit::redact_path(path)),
         ));
     };

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::body::Body;
 use axum::extract::{OriginalUri, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 use super::scrub::Scrubber;
 use super::ssrf::{is_global_unicast, ForbiddenAddress};
 use crate::app::MAX_BODY;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::pipeline::Ctx;
 
 /// Inbound headers that never reach the upstream besides the hop-by-hop ones: credentials of the
@@ -46,7 +46,7 @@ fn returned(name: &str) -> bool {
 }
 
 fn bad(msg: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_proxy_request", msg)
+    ApiError::new(ErrorCode::InvalidProxyRequest, msg)
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
@@ -93,13 +93,11 @@ fn credential(
         .map(|f| match data.fields().get(&f) {
             Some(serde_json::Value::String(v)) => Ok((f, Zeroizing::new(v.clone()))),
             Some(_) => Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "credential_incomplete",
+                ErrorCode::CredentialIncomplete,
                 format!("field {f:?} of {}/{path} is not a string", route.mount),
             )),
             None => Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "credential_incomplete",
+                ErrorCode::CredentialIncomplete,
                 format!(
                     "the credential at {}/{path} has no field {f:?}, which route {:?} needs",
                     route.mount, route.name
@@ -122,9 +120,8 @@ fn render(template: &str, cred: &[(String, Zeroizing<String>)]) -> Zeroizing<Str
 }
 
 fn secret_header(v: &str) -> ApiResult<HeaderValue> {
-    let mut h = HeaderValue::from_str(v).map_err(|_| {
-        ApiError::new(StatusCode::CONFLICT, "credential_incomplete", "a credential field cannot be sent in a header")
-    })?;
+    let mut h = HeaderValue::from_str(v)
+        .map_err(|_| ApiError::new(ErrorCode::CredentialIncomplete, "a credential field cannot be sent in a header"))?;
     h.set_sensitive(true);
     Ok(h)
 }
@@ -165,9 +162,9 @@ pub async fn call(ctx: Ctx, req: Request) -> ApiResult<Response> {
         return Err(bad("CONNECT and absolute-form requests are not proxied"));
     }
     let target = resolve(&ctx, &parts.method, &uri).await?;
-    let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "request body is larger than the 1 MiB limit")
-    })?;
+    let body = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::BodyTooLarge, "request body is larger than the 1 MiB limit"))?;
     let cred = use_credential(&ctx, &target).await?;
     let url = upstream_url(&ctx, &target, uri.query().unwrap_or_default(), &cred, &body)?;
     let headers = upstream_headers(&parts, &target.route, &cred)?;
@@ -280,8 +277,7 @@ fn upstream_url(
         let ip = url.host_str().and_then(|h| h.trim_start_matches('[').trim_end_matches(']').parse().ok());
         if url.scheme() != "https" || ip.is_some_and(|ip| !is_global_unicast(ip)) {
             return Err(ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "upstream_forbidden",
+                ErrorCode::UpstreamForbidden,
                 "this route's upstream is not allowed (https and global unicast addresses only)",
             ));
         }
@@ -368,18 +364,16 @@ async fn send(
         tracing::warn!(route = %route.name, timeout = e.is_timeout(), "proxied call failed");
         if forbidden_addr {
             ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "upstream_forbidden",
+                ErrorCode::UpstreamForbidden,
                 "the upstream resolves to an address that is not global unicast",
             )
         } else if e.is_timeout() {
             ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "upstream_timeout",
+                ErrorCode::UpstreamTimeout,
                 format!("the upstream did not answer within {}s", route.timeout_secs),
             )
         } else {
-            ApiError::new(StatusCode::BAD_GATEWAY, "upstream_unreachable", "the upstream could not be reached")
+            ApiError::new(ErrorCode::UpstreamUnreachable, "the upstream could not be reached")
         }
     })
 }
@@ -396,8 +390,7 @@ fn relay(ctx: &Ctx, route: &ProxyRoute, resp: reqwest::Response, mut scrubber: S
     let encoded = resp.headers().get(header::CONTENT_ENCODING).is_some_and(|v| v.as_bytes() != b"identity");
     if encoded && !scrubber.is_empty() {
         return Err(ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "upstream_encoded",
+            ErrorCode::UpstreamEncoded,
             "the upstream sent a compressed body that cannot be checked for echoed credentials",
         ));
     }
@@ -434,9 +427,7 @@ fn relay(ctx: &Ctx, route: &ProxyRoute, resp: reqwest::Response, mut scrubber: S
     tracing::debug!(route = %route.name, status = status.as_u16(), "proxied call");
     Ok(out
         .body(Body::from_stream(stream))
-        .map_err(|_| {
-            ApiError::new(StatusCode::BAD_GATEWAY, "upstream_invalid", "the upstream's response could not be relayed")
-        })?
+        .map_err(|_| ApiError::new(ErrorCode::UpstreamInvalid, "the upstream's response could not be relayed"))?
         .into_response())
 }
 

@@ -10,7 +10,7 @@ use axum::Json;
 use keyward_core::{format_duration, format_rfc3339, parse_duration, Capability, ProxyRoute, Recipe, ACCOUNT};
 
 use super::ssrf::is_global_unicast;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::json_body;
 use crate::guard::Rate;
 use crate::pipeline::Ctx;
@@ -68,7 +68,7 @@ pub async fn list(ctx: Ctx, _req: Request) -> ApiResult<Response> {
 
 /// Read a route.
 #[utoipa::path(get, path = "/api/v1/proxy-routes/{name}", tag = "proxy", params(("name" = String, Path)),
-    responses((status = 200, body = ProxyRouteOut), (status = 404, body = crate::wire::ErrorBody)))]
+    responses((status = 200, body = ProxyRouteOut), (status = 404, body = keyward_api::ErrorBody)))]
 pub async fn read(ctx: Ctx, _req: Request) -> ApiResult<Response> {
     Ok(Json(out(ctx.st.kw.proxy_route(ctx.param("name")).await?)).into_response())
 }
@@ -76,8 +76,8 @@ pub async fn read(ctx: Ctx, _req: Request) -> ApiResult<Response> {
 /// Create or replace a route.
 #[utoipa::path(put, path = "/api/v1/proxy-routes/{name}", tag = "proxy", params(("name" = String, Path)),
     request_body = ProxyRouteRequest,
-    responses((status = 200, body = ProxyRouteOut), (status = 400, body = crate::wire::ErrorBody), (status = 403, body = crate::wire::ErrorBody),
-        (status = 409, description = "the route changed meanwhile", body = crate::wire::ErrorBody)))]
+    responses((status = 200, body = ProxyRouteOut), (status = 400, body = keyward_api::ErrorBody), (status = 403, body = keyward_api::ErrorBody),
+        (status = 409, description = "the route changed meanwhile", body = keyward_api::ErrorBody)))]
 pub async fn put(ctx: Ctx, req: Request) -> ApiResult<Response> {
     let req: ProxyRouteRequest = json_body(req).await?;
     let (st, caller, name) = (&ctx.st, ctx.caller()?, ctx.param("name").to_owned());
@@ -112,9 +112,7 @@ pub async fn put(ctx: Ctx, req: Request) -> ApiResult<Response> {
         false => caller.can(Capability::Use, &secret) || caller.can(Capability::Read, &secret),
     };
     if !may_use {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
+        return Err(ApiError::new(ErrorCode::Forbidden,
             format!(
                 "permission denied: a route may only inject a credential its writer may \"use\" (or \"read\"): {secret:?}{}",
                 if route.has_account() { " for every account (a rule with + or * there, and no deny on any)" } else { "" }
@@ -141,7 +139,7 @@ pub async fn put(ctx: Ctx, req: Request) -> ApiResult<Response> {
 
 /// Delete a route.
 #[utoipa::path(delete, path = "/api/v1/proxy-routes/{name}", tag = "proxy", params(("name" = String, Path)),
-    responses((status = 204), (status = 404, body = crate::wire::ErrorBody)))]
+    responses((status = 204), (status = 404, body = keyward_api::ErrorBody)))]
 pub async fn delete(ctx: Ctx, _req: Request) -> ApiResult<Response> {
     let name = ctx.param("name").to_owned();
     ctx.change(|e| ctx.st.kw.delete_proxy_route(&name, e)).await?;

@@ -5,10 +5,11 @@ use axum::Json;
 use keyward_core::{now_nanos, parse_duration, rule_matches, AuditEntry};
 
 use crate::audit::{anchor_now, last_anchor};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::query_of;
+use crate::outward;
 use crate::pipeline::Ctx;
-use crate::wire::{Anchored, AuditPage, AuditQuery, VerifyQuery};
+use crate::wire::{Anchored, AuditEntryOut, AuditPage, AuditQuery, AuditVerifyReport, VerifyQuery};
 
 const SCAN_PAGE: u32 = 1000;
 
@@ -35,7 +36,7 @@ pub async fn search(ctx: Ctx, req: Request) -> ApiResult<Response> {
             && since.is_none_or(|t| entry_time(e) >= t)
     };
     let mut after = q.after.unwrap_or(0);
-    let mut entries: Vec<AuditEntry> = Vec::new();
+    let mut entries: Vec<AuditEntryOut> = Vec::new();
     loop {
         let rows = st.kw.audit_rows(after, SCAN_PAGE).await?;
         let Some(last) = rows.last() else { break };
@@ -44,7 +45,7 @@ pub async fn search(ctx: Ctx, req: Request) -> ApiResult<Response> {
             let e: AuditEntry = serde_json::from_str(&row.entry)
                 .map_err(|_| ApiError::from(keyward_core::CoreError::Integrity(format!("audit entry {}", row.seq))))?;
             if matches(&e) {
-                entries.push(e);
+                entries.push(outward::audit_entry(e));
                 if q.last.is_none() && entries.len() >= limit {
                     return Ok(Json(AuditPage { entries, next: row.seq }).into_response());
                 }
@@ -63,7 +64,7 @@ pub async fn search(ctx: Ctx, req: Request) -> ApiResult<Response> {
 /// Walk the whole chain and report the first break (modified, deleted, reordered, inserted,
 /// truncated), against the stored head and the last anchor (given, or from the anchor file).
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit", params(VerifyQuery),
-    responses((status = 200, description = "a verification report: ok, entries, broken_seq, reason")))]
+    responses((status = 200, body = AuditVerifyReport)))]
 pub async fn verify(ctx: Ctx, req: Request) -> ApiResult<Response> {
     let q: VerifyQuery = query_of(&req)?;
     let st = &ctx.st;
@@ -81,7 +82,7 @@ pub async fn verify(ctx: Ctx, req: Request) -> ApiResult<Response> {
     if !report.ok {
         tracing::error!(target: "security", broken_seq = ?report.broken_seq, reason = ?report.reason, "audit chain verification failed");
     }
-    Ok(Json(report).into_response())
+    Ok(Json(outward::verify_report(report)).into_response())
 }
 
 /// Anchor the current head now (log line and anchor file).
@@ -90,6 +91,6 @@ pub async fn anchor(ctx: Ctx, _req: Request) -> ApiResult<Response> {
     let st = &ctx.st;
     let seq = anchor_now(&st.kw, st.audit.anchor_file.as_deref(), 0)
         .await
-        .map_err(|e| ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "anchor_failed", e))?;
+        .map_err(|e| ApiError::new(ErrorCode::AnchorFailed, e))?;
     Ok(Json(Anchored { seq }).into_response())
 }

@@ -7,13 +7,14 @@ use axum::Json;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{json_body, query_of};
+use crate::outward;
 use crate::pipeline::Ctx;
-use crate::wire::{DekRotated, DoctorQuery, MigrateRequest, Pruned, Rewrapped};
+use crate::wire::{DekRotated, DoctorQuery, DoctorReport, KeyJob, KeyStatus, MigrateRequest, Pruned, Rewrapped};
 
 /// Master keys and data-key versions, with how many keys and blobs each holds.
-#[utoipa::path(get, path = "/api/v1/keys", tag = "keys", responses((status = 200, description = "key status: keks, deks")))]
+#[utoipa::path(get, path = "/api/v1/keys", tag = "keys", responses((status = 200, body = KeyStatus)))]
 pub async fn status(ctx: Ctx, _req: Request) -> ApiResult<Response> {
-    Ok(Json(ctx.st.kw.key_status().await?).into_response())
+    Ok(Json(outward::key_status(ctx.st.kw.key_status().await?)).into_response())
 }
 
 /// Add a data-key version to a mount; new writes use it at once.
@@ -45,29 +46,29 @@ pub async fn prune(ctx: Ctx, _req: Request) -> ApiResult<Response> {
 
 /// Start re-encrypting every stored version under its mount's newest data key.
 #[utoipa::path(post, path = "/api/v1/keys/migrate", tag = "keys", request_body = MigrateRequest,
-    responses((status = 202, description = "the job"), (status = 409, description = "a job is already running", body = crate::wire::ErrorBody)))]
+    responses((status = 202, body = KeyJob), (status = 409, description = "a job is already running", body = keyward_api::ErrorBody)))]
 pub async fn migrate(ctx: Ctx, req: Request) -> ApiResult<Response> {
     let req: MigrateRequest = json_body(req).await?;
     ctx.audit.locate(req.mount.as_deref().unwrap_or(""), "");
     let job = ctx.change(|e| ctx.st.kw.start_migration(req.mount.as_deref(), e)).await?;
-    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+    Ok((StatusCode::ACCEPTED, Json(outward::key_job(job))).into_response())
 }
 
 /// Key jobs, newest first.
-#[utoipa::path(get, path = "/api/v1/keys/jobs", tag = "keys", responses((status = 200, description = "jobs")))]
+#[utoipa::path(get, path = "/api/v1/keys/jobs", tag = "keys", responses((status = 200, body = Vec<KeyJob>)))]
 pub async fn jobs(ctx: Ctx, _req: Request) -> ApiResult<Response> {
-    Ok(Json(ctx.st.kw.key_jobs().await?).into_response())
+    Ok(Json(ctx.st.kw.key_jobs().await?.into_iter().map(outward::key_job).collect::<Vec<_>>()).into_response())
 }
 
 /// One key job.
-#[utoipa::path(get, path = "/api/v1/keys/jobs/{id}", tag = "keys", params(("id" = String, Path)), responses((status = 200, description = "the job")))]
+#[utoipa::path(get, path = "/api/v1/keys/jobs/{id}", tag = "keys", params(("id" = String, Path)), responses((status = 200, body = KeyJob)))]
 pub async fn job(ctx: Ctx, _req: Request) -> ApiResult<Response> {
     let id = uuid::Uuid::parse_str(ctx.param("id")).map_err(|_| ApiError::bad_request("invalid job id (a UUID)"))?;
-    Ok(Json(ctx.st.kw.key_job(id).await?).into_response())
+    Ok(Json(outward::key_job(ctx.st.kw.key_job(id).await?)).into_response())
 }
 
 /// Check every key and, with `verify_all`, every stored blob.
-#[utoipa::path(get, path = "/api/v1/doctor", tag = "keys", params(DoctorQuery), responses((status = 200, description = "the report")))]
+#[utoipa::path(get, path = "/api/v1/doctor", tag = "keys", params(DoctorQuery), responses((status = 200, body = DoctorReport)))]
 pub async fn doctor(ctx: Ctx, req: Request) -> ApiResult<Response> {
     let q: DoctorQuery = query_of(&req)?;
     let report = ctx.st.kw.doctor(q.verify_all.unwrap_or(false)).await?;
@@ -76,5 +77,5 @@ pub async fn doctor(ctx: Ctx, req: Request) -> ApiResult<Response> {
     if !report.ok {
         tracing::error!(target: "security", failures = report.failures.len(), problems = ?report.problems, "doctor found problems");
     }
-    Ok(Json(report).into_response())
+    Ok(Json(outward::doctor(report)).into_response())
 }

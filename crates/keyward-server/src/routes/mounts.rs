@@ -21,7 +21,7 @@ fn info(m: Mount) -> MountInfo {
 
 /// List the mounts the caller may see (every mount with `sudo` on `sys/mounts`).
 #[utoipa::path(get, path = "/api/v1/mounts", tag = "mounts",
-    responses((status = 200, body = MountList), (status = 401, body = crate::wire::ErrorBody)))]
+    responses((status = 200, body = MountList), (status = 401, body = keyward_api::ErrorBody)))]
 pub async fn list(ctx: Ctx, _req: Request) -> ApiResult<Response> {
     let caller = ctx.caller()?;
     let all = caller.can(Capability::Sudo, "sys/mounts");
@@ -39,7 +39,7 @@ pub async fn list(ctx: Ctx, _req: Request) -> ApiResult<Response> {
 
 /// Create a mount.
 #[utoipa::path(post, path = "/api/v1/mounts", tag = "mounts", request_body = MountCreateRequest,
-    responses((status = 201, body = MountInfo), (status = 400, body = crate::wire::ErrorBody), (status = 409, body = crate::wire::ErrorBody)))]
+    responses((status = 201, body = MountInfo), (status = 400, body = keyward_api::ErrorBody), (status = 409, body = keyward_api::ErrorBody)))]
 pub async fn create(ctx: Ctx, req: Request) -> ApiResult<Response> {
     let req: MountCreateRequest = json_body(req).await?;
     ctx.audit.locate(&req.path, "");
@@ -53,7 +53,7 @@ pub async fn create(ctx: Ctx, req: Request) -> ApiResult<Response> {
 /// Delete a mount and crypto-shred it: its data keys go in the same transaction.
 #[utoipa::path(delete, path = "/api/v1/mounts/{mount}", tag = "mounts",
     params(("mount" = String, Path, description = "Mount name")),
-    responses((status = 200, body = MountDeleted), (status = 404, body = crate::wire::ErrorBody)))]
+    responses((status = 200, body = MountDeleted), (status = 404, body = keyward_api::ErrorBody)))]
 pub async fn delete(ctx: Ctx, _req: Request) -> ApiResult<Response> {
     let mount = ctx.param("mount").to_owned();
     let keys_shredded = ctx.change(|e| ctx.st.kw.delete_mount(&mount, e)).await?;

@@ -48,7 +48,7 @@ fn result(mount: String, path: String, s: WriteSummary, created: bool) -> WriteR
 
 /// List a mount's secret paths (environments) with field counts; nothing is decrypted.
 #[utoipa::path(get, path = "/api/v1/mounts/{mount}/secrets", tag = "secrets", params(("mount" = String, Path), ListQuery),
-    responses((status = 200, body = SecretList), (status = 404, body = crate::wire::ErrorBody)))]
+    responses((status = 200, body = SecretList), (status = 404, body = keyward_api::ErrorBody)))]
 pub async fn list(ctx: Ctx, req: Request) -> ApiResult<Response> {
     let q: ListQuery = query_of(&req)?;
     let (st, caller, mount) = (&ctx.st, ctx.caller()?, ctx.param("mount").to_owned());
@@ -92,7 +92,7 @@ pub async fn list(ctx: Ctx, req: Request) -> ApiResult<Response> {
 /// Read a secret: masked by default; `?reveal=true` returns plaintext (needs `read`).
 #[utoipa::path(get, path = "/api/v1/mounts/{mount}/secrets/{path}", tag = "secrets",
     params(("mount" = String, Path), ("path" = String, Path), ReadQuery),
-    responses((status = 200, body = SecretView), (status = 404, body = crate::wire::ErrorBody), (status = 500, description = "integrity check failed", body = crate::wire::ErrorBody)))]
+    responses((status = 200, body = SecretView), (status = 404, body = keyward_api::ErrorBody), (status = 500, description = "integrity check failed", body = keyward_api::ErrorBody)))]
 pub async fn read(mut ctx: Ctx, req: Request) -> ApiResult<Response> {
     let q: ReadQuery = query_of(&req)?;
     let (mount, path) = (ctx.take("mount"), ctx.take("path"));
@@ -141,7 +141,7 @@ pub async fn read(mut ctx: Ctx, req: Request) -> ApiResult<Response> {
 /// Write one new version: set and/or unset fields (a patch of the current map).
 #[utoipa::path(patch, path = "/api/v1/mounts/{mount}/secrets/{path}", tag = "secrets",
     params(("mount" = String, Path), ("path" = String, Path)), request_body = SecretWriteRequest,
-    responses((status = 200, body = WriteResult), (status = 400, body = crate::wire::ErrorBody), (status = 413, body = crate::wire::ErrorBody)))]
+    responses((status = 200, body = WriteResult), (status = 400, body = keyward_api::ErrorBody), (status = 413, body = keyward_api::ErrorBody)))]
 pub async fn write(mut ctx: Ctx, req: Request) -> ApiResult<Response> {
     let req: SecretWriteRequest = json_body(req).await?;
     let (mount, path) = (ctx.take("mount"), ctx.take("path"));
@@ -172,7 +172,7 @@ pub async fn write(mut ctx: Ctx, req: Request) -> ApiResult<Response> {
 /// Delete a secret path (environment) with every version.
 #[utoipa::path(delete, path = "/api/v1/mounts/{mount}/secrets/{path}", tag = "secrets",
     params(("mount" = String, Path), ("path" = String, Path)),
-    responses((status = 204), (status = 404, body = crate::wire::ErrorBody)))]
+    responses((status = 204), (status = 404, body = keyward_api::ErrorBody)))]
 pub async fn delete(mut ctx: Ctx, _req: Request) -> ApiResult<Response> {
     let (mount, path) = (ctx.take("mount"), ctx.take("path"));
     checked(&path)?;
@@ -184,7 +184,7 @@ pub async fn delete(mut ctx: Ctx, _req: Request) -> ApiResult<Response> {
 /// The stored versions of a secret (times, authors, field names).
 #[utoipa::path(get, path = "/api/v1/mounts/{mount}/history/{path}", tag = "secrets",
     params(("mount" = String, Path), ("path" = String, Path)),
-    responses((status = 200, body = History), (status = 404, body = crate::wire::ErrorBody)))]
+    responses((status = 200, body = History), (status = 404, body = keyward_api::ErrorBody)))]
 pub async fn history(mut ctx: Ctx, _req: Request) -> ApiResult<Response> {
     let (mount, path) = (ctx.take("mount"), ctx.take("path"));
     checked(&path)?;
@@ -209,7 +209,7 @@ pub async fn history(mut ctx: Ctx, _req: Request) -> ApiResult<Response> {
 /// Write a new version equal to an older one.
 #[utoipa::path(post, path = "/api/v1/mounts/{mount}/rollback/{path}", tag = "secrets",
     params(("mount" = String, Path), ("path" = String, Path)), request_body = RollbackRequest,
-    responses((status = 200, body = WriteResult), (status = 404, body = crate::wire::ErrorBody)))]
+    responses((status = 200, body = WriteResult), (status = 404, body = keyward_api::ErrorBody)))]
 pub async fn rollback(mut ctx: Ctx, req: Request) -> ApiResult<Response> {
     let req: RollbackRequest = json_body(req).await?;
     let (mount, path) = (ctx.take("mount"), ctx.take("path"));
@@ -225,7 +225,7 @@ pub async fn rollback(mut ctx: Ctx, req: Request) -> ApiResult<Response> {
 
 /// Compare two environments on the server: names only (needs `read` on both).
 #[utoipa::path(get, path = "/api/v1/mounts/{mount}/diff", tag = "secrets", params(("mount" = String, Path), DiffQuery),
-    responses((status = 200, body = DiffOut), (status = 403, body = crate::wire::ErrorBody), (status = 404, body = crate::wire::ErrorBody)))]
+    responses((status = 200, body = DiffOut), (status = 403, body = keyward_api::ErrorBody), (status = 404, body = keyward_api::ErrorBody)))]
 pub async fn diff(ctx: Ctx, req: Request) -> ApiResult<Response> {
     let q: DiffQuery = query_of(&req)?;
     let (st, mount) = (&ctx.st, ctx.param("mount").to_owned());

@@ -36,7 +36,7 @@ fn parse_token(text: &str) -> ApiResult<Token> {
 
 /// Create a token under the caller (needs `sudo` on `sys/tokens`).
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = TokenCreateRequest,
-    responses((status = 201, body = TokenCreated), (status = 403, body = crate::wire::ErrorBody)))]
+    responses((status = 201, body = TokenCreated), (status = 403, body = keyward_api::ErrorBody)))]
 pub async fn create(ctx: Ctx, req: Request) -> ApiResult<Response> {
     let req: TokenCreateRequest = json_body(req).await?;
     let caller = ctx.caller()?;

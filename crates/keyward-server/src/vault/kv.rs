@@ -12,7 +12,7 @@ use keyward_core::{
 use serde_json::{json, Map, Value};
 
 use super::{done, envelope, not_found, Op, VaultReq};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::pipeline::Ctx;
 
 fn version_meta(meta: &SecretMeta, v: &SecretVersion) -> Value {
@@ -77,11 +77,7 @@ fn require_merge_patch(req: &VaultReq) -> ApiResult<()> {
     if req.merge_patch {
         Ok(())
     } else {
-        Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "PATCH requires Content-Type: application/merge-patch+json",
-        ))
+        Err(ApiError::new(ErrorCode::UnsupportedMediaType, "PATCH requires Content-Type: application/merge-patch+json"))
     }
 }
 

@@ -21,7 +21,7 @@ use keyward_core::AuditEntry;
 use serde_json::{json, Map, Value};
 
 use crate::app::MAX_BODY;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 pub(crate) use crate::pipeline::VaultOp as Op;
 
 /// A parsed Vault request.
@@ -151,21 +151,21 @@ pub(crate) fn done(req: &VaultReq, warnings: Vec<String>) -> Response {
 
 /// A 404 with an empty error list (Vault's "nothing here", e.g. an empty LIST).
 pub(crate) fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "").vault()
+    ApiError::new(ErrorCode::NotFound, "").vault()
 }
 
 /// Vault's "permission denied" (403), also for an unknown or missing token.
 pub(crate) fn denied() -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "forbidden", "permission denied").vault()
+    ApiError::new(ErrorCode::Forbidden, "permission denied").vault()
 }
 
 /// Parses a Vault request's query and JSON body (the pipeline has found its operation and path).
 pub(crate) async fn parse(parts: &Parts, body: Body, op: Op, path: String) -> ApiResult<VaultReq> {
     let query: HashMap<String, String> =
         Query::try_from_uri(&parts.uri).map(|q: Query<HashMap<String, String>>| q.0).unwrap_or_default();
-    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("request body exceeds {MAX_BODY} bytes"))
-    })?;
+    let bytes = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::BodyTooLarge, format!("request body exceeds {MAX_BODY} bytes")))?;
     let body = if bytes.iter().all(u8::is_ascii_whitespace) {
         Map::new()
     } else {

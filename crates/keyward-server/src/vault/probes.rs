@@ -6,7 +6,7 @@ use keyward_core::{CoreError, Readiness};
 
 use super::VaultReq;
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::pipeline::Ctx;
 use crate::wire::{Health, InitResponse};
 
@@ -123,7 +123,7 @@ pub async fn init(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
             Ok(Json(out).into_response())
         }
         Err(CoreError::AlreadyInitialized) => {
-            Err(ApiError::new(StatusCode::BAD_REQUEST, "already_initialized", "keyward is already initialized").vault())
+            Err(ApiError::new(ErrorCode::AlreadyInitialized, "keyward is already initialized").vault())
         }
         Err(e) => Err(ApiError::from(e).vault()),
     }

@@ -1,26 +1,11 @@
 //! Request and response bodies of the native API (`/api/v1`), shared by the server and the
 //! CLI's client. Types that can carry secret values have a redacting `Debug`.
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
-
-/// Every native error: `{"error":{"code","message"}}`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ErrorBody {
-    /// The error.
-    pub error: ErrorDetail,
-}
-
-/// A machine-readable code and a human message.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable code, e.g. `not_found`, `invalid_input`, `integrity_error`.
-    pub code: String,
-    /// What went wrong (never a secret value).
-    pub message: String,
-}
 
 /// `POST /api/v1/mounts`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -382,11 +367,21 @@ pub struct Revoked {
 pub struct PolicyWriteRequest {
     /// Rules `{path, capabilities}`.
     #[serde(default)]
-    #[schema(value_type = Option<Vec<Object>>)]
-    pub rules: Option<Vec<keyward_core::Rule>>,
+    pub rules: Option<Vec<PolicyRule>>,
     /// A policy file: TOML `[[rules]]` tables or JSON `{"rules": [...]}`.
     #[serde(default)]
     pub document: Option<String>,
+}
+
+/// One rule of a policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRule {
+    /// `<mount>/<secret path>` (or `sys/…`), with an optional trailing `*` and `+` segments.
+    pub path: String,
+    /// Granted capabilities: `list`, `read`, `create`, `update`, `patch`, `delete`, `destroy`,
+    /// `use`, `sudo`, `deny`.
+    pub capabilities: Vec<String>,
 }
 
 /// A policy.
@@ -395,8 +390,7 @@ pub struct PolicyOut {
     /// Name.
     pub name: String,
     /// Rules.
-    #[schema(value_type = Vec<Object>)]
-    pub rules: Vec<keyward_core::Rule>,
+    pub rules: Vec<PolicyRule>,
 }
 
 /// `GET /api/v1/policies`.
@@ -431,10 +425,58 @@ pub struct AuditQuery {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AuditPage {
     /// Matching entries, in seq order.
-    #[schema(value_type = Vec<Object>)]
-    pub entries: Vec<keyward_core::AuditEntry>,
+    pub entries: Vec<AuditEntryOut>,
     /// Cursor (last seq scanned) for the next call.
     pub next: u64,
+}
+
+/// One audit record: names, never secret values or tokens.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntryOut {
+    /// Position in the chain (gap-free from 1).
+    pub seq: u64,
+    /// RFC 3339.
+    pub time: String,
+    /// The request's id (`X-Request-Id`).
+    pub request_id: String,
+    /// Accessor of the caller's token, or empty when unauthenticated.
+    pub accessor: String,
+    /// The client address.
+    pub remote_addr: String,
+    /// The client's `User-Agent`.
+    pub user_agent: String,
+    /// The operation, e.g. `secrets.read`, `tokens.create`, `auth.failed`.
+    pub operation: String,
+    /// The mount concerned, if any.
+    pub mount: String,
+    /// The path concerned (secret path, policy name, accessor …).
+    pub path: String,
+    /// Field names touched (never values).
+    pub fields: Vec<String>,
+    /// HTTP status answered.
+    pub status: u16,
+    /// Error code, empty on success.
+    pub error: String,
+    /// Operation-specific facts (reveal, counts, correlation HMACs …).
+    #[schema(value_type = Object)]
+    pub details: Map<String, Value>,
+}
+
+/// `GET /api/v1/audit/verify`: the result of walking the chain.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditVerifyReport {
+    /// Whether the whole chain is intact (and covers the stored head and the anchor).
+    pub ok: bool,
+    /// Entries checked.
+    pub entries: u64,
+    /// Last sequence number found.
+    pub last_seq: u64,
+    /// Hash of the last entry (hex).
+    pub last_hash: String,
+    /// The first broken sequence number.
+    pub broken_seq: Option<u64>,
+    /// Why: modified, deleted, reordered, inserted or truncated, in a sentence.
+    pub reason: Option<String>,
 }
 
 /// `GET /api/v1/audit/verify` query: an external anchor to check against.
@@ -478,6 +520,93 @@ pub struct Pruned {
     pub deleted: Vec<u32>,
     /// Older versions kept because blobs still use them (re-encrypt them first).
     pub kept: Vec<u32>,
+}
+
+/// How many wrapped keys one master key holds.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MasterKeyUsage {
+    /// Its tag.
+    pub tag: String,
+    /// Whether it is in the configured keyring.
+    pub configured: bool,
+    /// Whether it is the active (wrapping) key.
+    pub active: bool,
+    /// Keys it wraps (data keys, token key, audit key).
+    pub wrapped_keys: u64,
+    /// Configured, not active and wrapping nothing: safe to remove from the keyring.
+    pub retirable: bool,
+}
+
+/// How many blobs one data-key version of a mount still seals.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DataKeyUsage {
+    /// Mount name.
+    pub mount: String,
+    /// Data-key version.
+    pub version: u32,
+    /// The tag of the master key wrapping it.
+    pub kek_tag: String,
+    /// Secret versions sealed under it.
+    pub blobs: u64,
+}
+
+/// `GET /api/v1/keys`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct KeyStatus {
+    /// Per master key.
+    pub keks: Vec<MasterKeyUsage>,
+    /// Per mount data-key version.
+    pub deks: Vec<DataKeyUsage>,
+}
+
+/// A long key job running inside the server (`keys migrate`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct KeyJob {
+    /// Its id (a UUID).
+    pub id: String,
+    /// `migrate`: re-encrypt secret versions under the newest data key.
+    pub kind: String,
+    /// The mount's name, or null for every kv mount.
+    pub mount: Option<String>,
+    /// `running`, `done` or `failed`.
+    pub status: String,
+    /// Rows to process when the job started.
+    pub total: u64,
+    /// Rows processed.
+    pub done: u64,
+    /// The server instance that started or resumed it.
+    pub owner: String,
+    /// Start time (RFC 3339).
+    pub started_time: String,
+    /// Last progress (RFC 3339).
+    pub updated_time: String,
+    /// Why it failed, if it did (names mount/path/version, never a value).
+    pub error: String,
+}
+
+/// `GET /api/v1/doctor`: what the checks found.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct DoctorReport {
+    /// Whether every check passed.
+    pub ok: bool,
+    /// Every configured master key matches its key-check value.
+    pub master_keys_ok: bool,
+    /// An encrypt/decrypt round trip with a fresh key worked.
+    pub self_test_ok: bool,
+    /// The audit chain verified.
+    pub audit_ok: bool,
+    /// Every row that decides who may do what holds its MAC.
+    pub rows_ok: bool,
+    /// Such rows checked.
+    pub rows_checked: u64,
+    /// Blobs decrypted per mount (only with `verify_all`).
+    pub mounts: BTreeMap<String, u64>,
+    /// Blobs checked in all.
+    pub checked: u64,
+    /// Versions that failed to decrypt: `mount/path version N` (never a value).
+    pub failures: Vec<String>,
+    /// Problems found by the other checks.
+    pub problems: Vec<String>,
 }
 
 /// `POST /api/v1/keys/migrate`.
