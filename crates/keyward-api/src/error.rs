@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 macro_rules! codes {
     ($($(#[doc = $doc:literal])+ $variant:ident = ($name:literal, $native:literal, $vault:literal),)+) => {
         /// What went wrong, as a stable machine-readable code.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
         #[serde(rename_all = "snake_case")]
         pub enum ErrorCode {
             $($(#[doc = $doc])+ $variant,)+

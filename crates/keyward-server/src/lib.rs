@@ -26,7 +26,7 @@ pub use app::{router, HttpLimits};
 pub use audit::{AuditOptions, AuditSinks, AuditState};
 pub use error::ApiError;
 pub use guard::{GuardConfig, Rate};
-pub use openapi::openapi_document;
+pub use openapi::{native_document, vault_document};
 pub use pipeline::{capability_table, operations, AuthClass, Effect, Need, Operation, VaultOp};
 pub use proxy::ProxyConfig;
 pub use serve::{start, RunningServer, ServerOptions, StartError};

@@ -63,11 +63,13 @@ pub(super) fn operations() -> Vec<Operation> {
         )),
         op("sys.init", "Initialise once: keys and the root token, with the chain's first entry", Need::Nothing, Init)
             .vault(vault!([Write], "sys/init", probes::init)),
-        op("api.openapi", "The OpenAPI document", Need::Nothing, Reads).native(native!(
+        op("api.openapi", "The OpenAPI document of the native API", Need::Nothing, Reads).native(native!(
             get.clone(),
             paths::OPENAPI,
-            crate::openapi::serve
+            crate::openapi::serve_native
         )),
+        op("api.openapi-vault", "The OpenAPI document of the Vault-compatible API", Need::Nothing, Reads)
+            .vault(vault!([Read], "sys/internal/specs/openapi", crate::openapi::serve_vault)),
         // Mounts.
         op("mounts.list", "The mounts the caller may see", Need::SudoOrAny("sys/mounts"), Reads)
             .native(native!(get.clone(), paths::MOUNTS, mounts::list))

@@ -19,18 +19,22 @@ fn storage(st: &AppState) -> &'static str {
 #[into_params(parameter_in = Query)]
 pub struct HealthQuery {
     /// Code when active (default 200).
+    #[param(minimum = 200, maximum = 599)]
     activecode: Option<u16>,
     /// Code when not initialised (default 501).
+    #[param(minimum = 200, maximum = 599)]
     uninitcode: Option<u16>,
     /// Code when the storage is unreachable or the keys cannot be loaded, keyward's "sealed"
     /// states (default 503).
+    #[param(minimum = 200, maximum = 599)]
     sealedcode: Option<u16>,
 }
 
 impl HealthQuery {
-    /// The codes from a request's query (one that does not parse is ignored, as Vault does).
+    /// The codes from a request's query (one that does not parse, or is not a status from 200 to
+    /// 599, is ignored, as Vault ignores one that does not parse).
     fn of(req: &VaultReq) -> Self {
-        let code = |k: &str| req.query.get(k).and_then(|v| v.parse().ok());
+        let code = |k: &str| req.query.get(k).and_then(|v| v.parse().ok()).filter(|c| (200..=599).contains(c));
         Self { activecode: code("activecode"), uninitcode: code("uninitcode"), sealedcode: code("sealedcode") }
     }
 }
@@ -83,7 +87,8 @@ async fn health_state(st: &AppState, q: &HealthQuery) -> (StatusCode, Health) {
 /// Health (also HEAD), unauthenticated and not audited: 200 initialised, 501 not initialised,
 /// 503 when the database is unreachable or the keys cannot be loaded (Vault's conventions, each overridable by its query flag).
 #[utoipa::path(get, path = "/v1/sys/health", tag = "sys", params(HealthQuery),
-    responses((status = 200, body = Health), (status = 501, body = Health)))]
+    responses((status = 200, body = Health), (status = 501, body = Health),
+        (status = "default", body = Health, description = "The status the query asked for, or 503 when the database is unreachable or the keys cannot be loaded")))]
 pub async fn health(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     let (status, body) = health_state(&ctx.st, &HealthQuery::of(&req)).await;
     Ok((status, Json(body)).into_response())
