@@ -3,6 +3,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use keyward_core::KeywardConfig;
+use keyward_server::{AuditOptions, GuardConfig, HttpLimits, DEFAULT_STALE_SCAN_INTERVAL};
 
 /// keyward — a self-hosted secrets and API-key vault.
 ///
@@ -202,12 +204,24 @@ pub enum LogFormat {
     Json,
 }
 
-/// `keyward server`.
+/// `keyward server`. Every option here is declared once: its flag, its environment variable
+/// (`KEYWARD_` and the flag in upper snake case), its key in a `--config` file (the flag's name),
+/// its default (taken from the library that uses it) and its help; docs/configuration.md is
+/// generated from this declaration. Two exceptions: `--no-audit` is a flag only, and the master
+/// keyring is never an option (a key file or the KEYWARD_MASTER_KEY(S) variables).
 #[derive(Debug, Args)]
 pub struct ServerArgs {
+    /// Read options from this TOML file (keys are the flags' names, e.g. `listen =
+    /// "0.0.0.0:8200"`); a flag or an environment variable overrides the file.
+    #[arg(long, env = "KEYWARD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print the effective configuration (each option with where its value came from; the
+    /// database password redacted) and exit.
+    #[arg(long)]
+    pub print_config: bool,
     /// Development mode: temporary SQLite database, random master key, initialised at once,
     /// with a kv mount `secret`; prints the root token. Everything is lost on exit.
-    #[arg(long)]
+    #[arg(long, env = "KEYWARD_DEV")]
     pub dev: bool,
     /// Address to listen on.
     #[arg(long, env = "KEYWARD_LISTEN", default_value = "127.0.0.1:8200")]
@@ -218,99 +232,120 @@ pub struct ServerArgs {
     /// File holding the master keyring (`tag:base64key` entries, first is active; mode 0600).
     /// Otherwise KEYWARD_MASTER_KEYS (`tag:base64key[,tag:base64key…]`) or KEYWARD_MASTER_KEY
     /// (one base64 key, tag v1) is read from the environment. Make a key with `keyward gen key`.
-    #[arg(long, env = "KEYWARD_MASTER_KEY_FILE")]
+    #[arg(long, env = "KEYWARD_MASTER_KEY_FILE", value_name = "FILE")]
     pub master_key_file: Option<PathBuf>,
     /// Log format (default: text with --dev, json otherwise). Logs go to stderr.
-    #[arg(long)]
+    #[arg(long, env = "KEYWARD_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
     /// Database connections in the pool.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, env = "KEYWARD_DB_CONNECTIONS", default_value_t = 8)]
     pub db_connections: u32,
     /// Reach a PostgreSQL host that is not on this machine without verifying its certificate and
     /// name (sslmode below verify-full): a network attacker could then read and change rows.
     /// Without it such a host needs sslmode=verify-full (added when the URL gives no sslmode),
     /// with sslrootcert=CA.pem for a private CA.
-    #[arg(long)]
+    #[arg(long, env = "KEYWARD_DATABASE_INSECURE")]
     pub database_insecure: bool,
     /// Requests per token (GCRA, per server process), e.g. 100/s, 600/m, for tokens without a
-    /// limit of their own (`keyward token create --rate-limit`); `off` (the default, as Vault)
-    /// disables it.
-    #[arg(long, env = "KEYWARD_RATE_LIMIT", default_value = "off")]
+    /// limit of their own (`keyward token create --rate-limit`); `off` disables it (as Vault).
+    #[arg(long, env = "KEYWARD_RATE_LIMIT", default_value_t = rate_text(GuardConfig::default().token_rate))]
     pub rate_limit: String,
     /// Requests per client IP (per server process) that carry no valid token — none, malformed,
     /// unknown or expired; a valid token is never limited by its address. `off` disables.
-    #[arg(long, env = "KEYWARD_IP_RATE_LIMIT", default_value = "200/s")]
+    #[arg(long, env = "KEYWARD_IP_RATE_LIMIT", default_value_t = rate_text(GuardConfig::default().ip_rate))]
     pub ip_rate_limit: String,
     /// Malformed or unknown tokens from one IP within a minute before it is locked out (the
     /// lockout starts at 30s and doubles with each repeat, up to an hour). While locked out, the
     /// address is refused unless a request carries a valid token.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, env = "KEYWARD_LOCKOUT_AFTER", default_value_t = GuardConfig::default().lockout_failures)]
     pub lockout_after: u32,
-    /// Proxies (CIDRs) whose X-Forwarded-For header is believed for the client address.
-    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    /// Proxies (CIDRs, comma-separated) whose X-Forwarded-For header is believed for the client
+    /// address.
+    #[arg(long, env = "KEYWARD_TRUSTED_PROXIES", value_delimiter = ',', num_args = 1..)]
     pub trusted_proxies: Vec<String>,
     /// TTL of new tokens when none is given (Go-style: 1h, 30m, 32d).
-    #[arg(long, default_value = "32d")]
+    #[arg(long, env = "KEYWARD_DEFAULT_TOKEN_TTL",
+        default_value_t = duration_text(KeywardConfig::default().default_token_ttl_secs))]
     pub default_token_ttl: String,
     /// Longest TTL a token may be given.
-    #[arg(long, default_value = "32d")]
+    #[arg(long, env = "KEYWARD_MAX_TOKEN_TTL", default_value_t = duration_text(KeywardConfig::default().max_token_ttl_secs))]
     pub max_token_ttl: String,
     /// Requests served at once; beyond it the server answers 503 with Retry-After.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, env = "KEYWARD_MAX_IN_FLIGHT", default_value_t = HttpLimits::default().max_in_flight)]
     pub max_in_flight: usize,
     /// Longest time one request may take (Go-style duration).
-    #[arg(long, default_value = "30s")]
+    #[arg(long, env = "KEYWARD_REQUEST_TIMEOUT",
+        default_value_t = duration_text(HttpLimits::default().request_timeout.as_secs()))]
     pub request_timeout: String,
     /// Serve HTTPS with this PEM certificate chain (with --tls-key).
-    #[arg(long, env = "KEYWARD_TLS_CERT", requires = "tls_key")]
+    #[arg(long, env = "KEYWARD_TLS_CERT", requires = "tls_key", value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
     /// The PEM private key of --tls-cert.
-    #[arg(long, env = "KEYWARD_TLS_KEY", requires = "tls_cert")]
+    #[arg(long, env = "KEYWARD_TLS_KEY", requires = "tls_cert", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
     /// With --dev: serve HTTPS with a fresh self-signed certificate (its SHA-256 fingerprint and a
     /// KEYWARD_CACERT line are printed).
-    #[arg(long, requires = "dev", conflicts_with = "tls_cert")]
+    #[arg(long, env = "KEYWARD_TLS", requires = "dev", conflicts_with = "tls_cert")]
     pub tls: bool,
     /// Allow plain HTTP on a non-loopback address (a warning is logged at every start).
-    #[arg(long)]
+    #[arg(long, env = "KEYWARD_INSECURE_HTTP")]
     pub insecure_http: bool,
     /// Let credential-proxy routes that opt in (`--allow-insecure`) use `http://` upstreams and
     /// addresses that are not global unicast: loopback, private, link-local (cloud metadata)…
     /// (for internal services and tests). Off by default: only https to global unicast addresses.
-    #[arg(long)]
+    #[arg(long, env = "KEYWARD_PROXY_ALLOW_INSECURE")]
     pub proxy_allow_insecure: bool,
     /// Also append every audit entry to this JSON-lines file (best-effort; the database is the
     /// primary, mandatory sink).
-    #[arg(long, env = "KEYWARD_AUDIT_FILE")]
+    #[arg(long, env = "KEYWARD_AUDIT_FILE", value_name = "FILE")]
     pub audit_file: Option<PathBuf>,
     /// Also print every audit entry on stdout (best-effort), e.g. for a log shipper.
-    #[arg(long)]
+    #[arg(long, env = "KEYWARD_AUDIT_STDOUT")]
     pub audit_stdout: bool,
     /// Append the audit chain's head (seq and hash) to this append-only file, so truncation of
     /// the log is detectable (`keyward audit verify` checks against it).
-    #[arg(long, env = "KEYWARD_AUDIT_ANCHOR_FILE")]
+    #[arg(long, env = "KEYWARD_AUDIT_ANCHOR_FILE", value_name = "FILE")]
     pub audit_anchor_file: Option<PathBuf>,
     /// How often the head is anchored (log line and anchor file).
-    #[arg(long, default_value = "1m")]
+    #[arg(long, env = "KEYWARD_AUDIT_ANCHOR_INTERVAL",
+        default_value_t = duration_text(AuditOptions::default().anchor_interval.as_secs()))]
     pub audit_anchor_interval: String,
     /// Age after which an unchanged field is reported stale, unless its environment or project
     /// sets another (Go-style: 90d).
-    #[arg(long, default_value = "90d")]
+    #[arg(long, env = "KEYWARD_ROTATE_AFTER_DEFAULT",
+        default_value_t = duration_text(KeywardConfig::default().default_rotate_after_secs))]
     pub rotate_after_default: String,
     /// How often stale fields are counted for health and warned about in the log (once a day per field).
-    #[arg(long, default_value = "1h")]
+    #[arg(long, env = "KEYWARD_STALE_SCAN_INTERVAL", default_value_t = duration_text(DEFAULT_STALE_SCAN_INTERVAL.as_secs()))]
     pub stale_scan_interval: String,
     /// Rows re-encrypted per transaction by `keys migrate` jobs.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, env = "KEYWARD_MIGRATE_BATCH", default_value_t = KeywardConfig::default().migrate_batch)]
     pub migrate_batch: u32,
     /// After each batch, `keys migrate` jobs rest this many times as long as the batch took, so
     /// requests keep their latency (default 3 on SQLite, 10 on PostgreSQL; 0: flat out, e.g. in a
     /// maintenance window; at most 100).
-    #[arg(long, value_name = "RATIO", value_parser = clap::value_parser!(u32).range(0..=100))]
+    #[arg(long, env = "KEYWARD_MIGRATE_NICE_RATIO", value_name = "RATIO", value_parser = clap::value_parser!(u32).range(0..=100))]
     pub migrate_nice_ratio: Option<u32>,
-    /// Do not audit requests. For benchmarks only: nothing is recorded.
+    /// Do not audit requests: nothing is recorded. For benchmarks, and refused without --dev. A
+    /// flag only (no environment variable, no config key), so it is never on by accident.
     #[arg(long, hide = true)]
     pub no_audit: bool,
+}
+
+/// A rate limit as its option spells it (`off` for none).
+fn rate_text(rate: Option<keyward_core::Rate>) -> String {
+    rate.map_or_else(|| "off".to_owned(), |r| r.to_string())
+}
+
+/// A duration in the largest whole unit (`32d`, `1h`, `30s`), as a person writes it.
+fn duration_text(secs: u64) -> String {
+    match secs {
+        0 => "0s".to_owned(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }
 
 /// `keyward operator …`.

@@ -7,13 +7,12 @@ mod commands;
 mod config;
 mod dotenv;
 mod output;
+mod settings;
 mod values;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use crate::cli::{Cli, Command};
+use crate::cli::Command;
 
 /// Core dumps could hold decrypted secrets and keys: switch them off where the OS allows.
 fn disable_core_dumps() {
@@ -23,7 +22,18 @@ fn disable_core_dumps() {
 
 fn main() -> ExitCode {
     disable_core_dumps();
-    let cli = Cli::parse();
+    let cli = match settings::parse_from(std::env::args_os().collect()) {
+        Ok(settings::Parsed { print: Some(text), .. }) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(parsed) => parsed.cli,
+        Err(settings::SettingsError::Clap(e)) => e.exit(),
+        Err(settings::SettingsError::Config(message)) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

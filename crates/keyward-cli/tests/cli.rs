@@ -1244,3 +1244,36 @@ fn importers_take_cloak_and_node_ciphertexts() {
     }
     s.stop();
 }
+
+#[test]
+fn a_config_file_configures_the_server_and_no_audit_needs_dev() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    let conf = dir.path().join("keyward.toml");
+    std::fs::write(&conf, format!("database = {:?}\nlisten = \"0.0.0.0:0\"\n", db.display().to_string())).unwrap();
+    let key = ("KEYWARD_MASTER_KEY", "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=");
+    // The file's listen address is refused as plain HTTP on a public address: the file was read.
+    let out =
+        Command::new(BIN).args(["server", "--config", conf.to_str().unwrap()]).env(key.0, key.1).output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success() && err.contains("refusing to serve plain HTTP on 0.0.0.0"), "{err}");
+    // A flag overrides the file.
+    let out = Command::new(BIN)
+        .args(["server", "--config", conf.to_str().unwrap(), "--listen", "127.0.0.1:0", "--print-config"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(printed.contains("listen = \"127.0.0.1:0\"  # flag"), "{printed}");
+    assert!(printed.contains(&format!("database = {:?}  # file", db.display().to_string())), "{printed}");
+    // An unknown key is one line naming the nearest valid one; exit status 2.
+    std::fs::write(&conf, "databse = \"x\"\n").unwrap();
+    let out = Command::new(BIN).args(["server", "--config", conf.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("unknown key `databse`; did you mean `database`?"), "{err}");
+    // --no-audit only with --dev.
+    let err = refused(&["--no-audit", "--database", db.to_str().unwrap()], &[key]);
+    assert!(err.contains("--no-audit") && err.contains("--dev"), "{err}");
+}

@@ -60,11 +60,14 @@ impl ServerOptions {
             tls: None,
             insecure_http: false,
             audit: AuditOptions::default(),
-            stale_scan_interval: std::time::Duration::from_secs(3600),
+            stale_scan_interval: DEFAULT_STALE_SCAN_INTERVAL,
             proxy: crate::proxy::ProxyConfig::default(),
         }
     }
 }
+
+/// How often stale fields are counted, unless told.
+pub const DEFAULT_STALE_SCAN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Why a server could not start: one clear line each.
 #[derive(Debug, Error)]

@@ -76,13 +76,16 @@ fn parse_rate(s: &str) -> Result<Option<Rate>> {
 /// migration).
 fn default_nice_ratio(database: &DatabaseUrl) -> u32 {
     match database {
-        DatabaseUrl::Sqlite(_) => 3,
+        DatabaseUrl::Sqlite(_) => KeywardConfig::default().migrate_nice_ratio,
         DatabaseUrl::Postgres(_) => 10,
     }
 }
 
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn run(args: ServerArgs) -> Result<()> {
+    if args.no_audit && !args.dev {
+        bail!("--no-audit records nothing and is for benchmarks: it is refused without --dev");
+    }
     init_logging(args.log_format.unwrap_or(if args.dev { LogFormat::Text } else { LogFormat::Json }));
     let mut dev_dir = None;
     let (keyring, database) = if args.dev {
