@@ -3,80 +3,33 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use keyward_testkit::ServerProcess;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_keyward");
 
-struct ServerProc {
-    child: Child,
-    addr: String,
-    token: Option<String>,
-    cacert: Option<String>,
-    stdout: Vec<String>,
-    stderr_file: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
+/// The server process harness is the shared one (keyward-testkit).
+type ServerProc = ServerProcess;
 
-/// Starts `keyward server ARGS` and waits for its listening line (and dev banner).
+/// Starts `keyward server ARGS` (on a free loopback port) and waits until it is ready.
 fn spawn_server(args: &[&str], envs: &[(&str, &str)]) -> Result<ServerProc, (i32, String)> {
-    let dir = tempfile::tempdir().unwrap();
-    let stderr_file = dir.path().join("server.stderr");
-    let mut cmd = Command::new(BIN);
-    cmd.arg("server").args(args).args(["--listen", "127.0.0.1:0"]);
-    cmd.env_remove("KEYWARD_MASTER_KEYS").env_remove("KEYWARD_MASTER_KEY").env_remove("KEYWARD_TOKEN");
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&stderr_file).unwrap())
-        .spawn()
-        .expect("spawn keyward server");
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let dev = args.contains(&"--dev");
-    let mut stdout = Vec::new();
-    let (mut addr, mut token, mut cacert) = (None, None, None);
-    loop {
-        match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(line) => {
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    addr = Some(rest.trim().to_owned());
-                }
-                if let Some(t) = line.strip_prefix("    export KEYWARD_TOKEN='") {
-                    token = Some(t.trim_end_matches('\'').to_owned());
-                }
-                if let Some(t) = line.strip_prefix("    export KEYWARD_CACERT='") {
-                    cacert = Some(t.trim_end_matches('\'').to_owned());
-                }
-                stdout.push(line);
-                if addr.is_some() && (!dev || token.is_some()) && (!args.contains(&"--tls") || cacert.is_some()) {
-                    break;
-                }
-            }
-            Err(_) => {
-                let status = child.wait().expect("server exited");
-                let err = std::fs::read_to_string(&stderr_file).unwrap_or_default();
-                return Err((status.code().unwrap_or(-1), err));
-            }
-        }
-    }
-    Ok(ServerProc { child, addr: addr.unwrap(), token, cacert, stdout, stderr_file, _dir: dir })
+    ServerProcess::start(BIN, args, envs).map_err(|e| (e.code, e.stderr))
 }
 
-impl ServerProc {
+/// The CLI, run against a server.
+trait Cli {
+    fn kw(&self, args: &[&str]) -> Output;
+    fn kw_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output;
+    fn kw_env(&self, args: &[&str], envs: &[(&str, Option<&str>)], stdin: Option<&str>) -> Output;
+    fn ok(&self, args: &[&str]) -> String;
+    fn fails(&self, args: &[&str]) -> String;
+}
+
+impl Cli for ServerProc {
     fn kw(&self, args: &[&str]) -> Output {
         self.kw_stdin(args, None)
     }
@@ -127,21 +80,6 @@ impl ServerProc {
         assert_eq!(err.trim_end().lines().count(), 1, "one line expected: {err}");
         assert!(err.starts_with("error: "), "{err}");
         err
-    }
-
-    /// Stops with SIGTERM (graceful) and returns everything the server wrote.
-    fn stop(mut self) -> (String, String) {
-        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        let _ = self.child.wait();
-        (self.stdout.join("\n"), std::fs::read_to_string(&self.stderr_file).unwrap_or_default())
-    }
-}
-
-impl Drop for ServerProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -624,8 +562,7 @@ fn migration_survives_kill_9_at_seeded_points() {
         let err = String::from_utf8_lossy(&started.stderr);
         assert!(started.status.success() || err.contains("already running"), "{err}");
         std::thread::sleep(Duration::from_millis(rng.next() % 150));
-        s.child.kill().unwrap(); // SIGKILL: no shutdown, no flush
-        s.child.wait().unwrap();
+        s.kill(); // SIGKILL: no shutdown, no flush
         kills += 1;
         s = spawn_server(&args, &[key]).expect("restart after kill -9");
         s.token = Some(token.clone());
@@ -1202,14 +1139,12 @@ fn importers_take_cloak_and_node_ciphertexts() {
     assert!(err.contains("32 bytes"), "{err}");
 
     // A real PostgreSQL table, read with --database-url (from the environment).
-    if let Ok(url) = std::env::var("KEYWARD_TEST_DATABASE_URL") {
-        let db = format!("kw_import_{}", std::process::id());
+    if let Some(pg) = keyward_testkit::TestPostgres::create_blocking("kw_import") {
         let psql = |u: &str, sql: &str| {
             let st = Command::new("psql").args(["-q", "-v", "ON_ERROR_STOP=1", u, "-c", sql]).status().expect("psql");
             assert!(st.success(), "{sql}");
         };
-        psql(&url, &format!("CREATE DATABASE {db}"));
-        let db_url = format!("{}/{db}", url.rsplit_once('/').unwrap().0);
+        let db_url = pg.url().to_owned();
         psql(&db_url, "CREATE TABLE api_credentials (id serial PRIMARY KEY, api_key bytea, api_secret bytea)");
         for line in std::fs::read_to_string(fx.path().join("cloak.jsonl")).unwrap().lines().take(2) {
             let r: Value = serde_json::from_str(line).unwrap();
@@ -1238,7 +1173,6 @@ fn importers_take_cloak_and_node_ciphertexts() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert!(String::from_utf8_lossy(&out.stdout).starts_with("read 2, imported 2, skipped 0"));
         assert_eq!(get("pg/2", "api_secret"), "secret-two");
-        psql(&url, &format!("DROP DATABASE {db}"));
     } else {
         assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI must run the PostgreSQL import");
     }

@@ -389,7 +389,8 @@ mod tests {
         let cfg = GuardConfig {
             ip_rate: Some("50/s".parse().unwrap()),
             token_rate: Some("50/s".parse().unwrap()),
-            lockout_window: Duration::from_millis(200),
+            // Long enough that filling the state below never outlasts it, even on a loaded machine.
+            lockout_window: Duration::from_millis(1000),
             ..GuardConfig::default()
         };
         let g = Guards::new(cfg.clone());
@@ -405,7 +406,7 @@ mod tests {
         g.prune();
         assert_eq!(g.tracked(), (1000, 2000, 1000), "state still in use is kept");
         // Every limiter is full again after its period, and the failures' window has passed.
-        std::thread::sleep(Duration::from_millis(1100));
+        std::thread::sleep(Duration::from_millis(2100));
         g.prune();
         assert_eq!(g.tracked(), (0, 0, 0));
     }

@@ -304,22 +304,19 @@ pub(crate) async fn test_store(url: &DatabaseUrl, max_connections: u32) -> SqlSt
     store
 }
 
-/// A new, empty PostgreSQL database on the server `KEYWARD_TEST_DATABASE_URL` names (the role
-/// needs CREATEDB), or `None` when it is unset (which fails under `CI=true`, like the server's
-/// suites: there the PostgreSQL tests must run).
+/// A new, empty PostgreSQL test database (see `keyward_testkit::TestPostgres`: dropped with the
+/// value), or `None` without `KEYWARD_TEST_DATABASE_URL` (a failure under `CI=true`).
 #[cfg(test)]
-pub(crate) async fn test_postgres() -> Option<DatabaseUrl> {
-    let Some(admin) = std::env::var("KEYWARD_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but KEYWARD_TEST_DATABASE_URL is not set");
-        return None;
-    };
-    sqlx::any::install_default_drivers();
-    let name = format!("kw_test_store_{}", uuid::Uuid::new_v4().simple());
-    let pool = sqlx::AnyPool::connect(&admin).await.unwrap();
-    pool.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
-    pool.close().await;
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-    Some(DatabaseUrl::Postgres(format!("{base}/{name}")))
+pub(crate) struct TestPg {
+    /// Its URL.
+    pub url: DatabaseUrl,
+    _db: keyward_testkit::TestPostgres,
+}
+
+#[cfg(test)]
+pub(crate) async fn test_postgres() -> Option<TestPg> {
+    let db = keyward_testkit::TestPostgres::create("kw_test_store").await?;
+    Some(TestPg { url: DatabaseUrl::Postgres(db.url().to_owned()), _db: db })
 }
 
 #[cfg(test)]
@@ -371,8 +368,9 @@ mod tests {
         sqlx::any::install_default_drivers();
         let dir = tempfile::tempdir().unwrap();
         let mut engines = vec![(DatabaseUrl::Sqlite(dir.path().join("kw.db")), "sqlite", "0005")];
-        if let Some(url) = test_postgres().await {
-            engines.push((url, "postgres", "0004"));
+        let pg = test_postgres().await;
+        if let Some(pg) = &pg {
+            engines.push((pg.url.clone(), "postgres", "0004"));
         }
         for (url, engine, first_new) in engines {
             // The schema as it was: every migration before the one that adds the count.
@@ -454,7 +452,8 @@ mod tests {
         use keyward_crypto::MasterKeyring;
         let dir = tempfile::tempdir().unwrap();
         let mut urls = vec![DatabaseUrl::Sqlite(dir.path().join("kw.db"))];
-        urls.extend(test_postgres().await);
+        let pg = test_postgres().await;
+        urls.extend(pg.as_ref().map(|p| p.url.clone()));
         for url in urls {
             for _ in 0..5 {
                 let store = connect(&url, 4).await.unwrap();

@@ -659,8 +659,9 @@ mod tests {
     async fn every_table_and_column_of_the_schema_is_classified() {
         let dir = tempfile::tempdir().unwrap();
         let mut stores = vec![crate::connect(&crate::DatabaseUrl::Sqlite(dir.path().join("kw.db")), 1).await.unwrap()];
-        if let Some(url) = crate::connect::test_postgres().await {
-            stores.push(crate::connect(&url, 1).await.unwrap());
+        let pg = crate::connect::test_postgres().await;
+        if let Some(pg) = &pg {
+            stores.push(crate::connect(&pg.url, 1).await.unwrap());
         }
         for store in stores {
             let found = schema(&store).await;
@@ -719,7 +720,8 @@ mod tests {
     async fn a_layout_step_verifies_under_the_old_layout_and_remacs_under_the_new() {
         let dir = tempfile::tempdir().unwrap();
         let mut urls = vec![crate::DatabaseUrl::Sqlite(dir.path().join("kw.db"))];
-        urls.extend(crate::connect::test_postgres().await);
+        let pg = crate::connect::test_postgres().await;
+        urls.extend(pg.as_ref().map(|p| p.url.clone()));
         for url in urls {
             let store = crate::connect::test_store(&url, 2).await;
             for name in ["stripe", "github"] {
@@ -766,7 +768,8 @@ mod tests {
         let key = Key256::from_slice(&hex::decode(r["integrity_key"].as_str().unwrap()).unwrap()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let mut urls = vec![crate::DatabaseUrl::Sqlite(dir.path().join("kw.db"))];
-        urls.extend(crate::connect::test_postgres().await);
+        let pg = crate::connect::test_postgres().await;
+        urls.extend(pg.as_ref().map(|p| p.url.clone()));
         for url in urls {
             let store = crate::connect(&url, 2).await.unwrap();
             store.authenticate_rows(&key, r["cluster_id"].as_str().unwrap());

@@ -142,20 +142,20 @@ mod tests {
         }
     }
 
-    /// A store on a new PostgreSQL database with one kv mount and its data key v1, or `None`
-    /// when `KEYWARD_TEST_DATABASE_URL` is unset.
-    async fn postgres_with_mount() -> Option<(crate::SqlStore, Mount)> {
-        let Some(url) = crate::connect::test_postgres().await else {
+    /// A store on a new PostgreSQL database with one kv mount and its data key v1 (and the
+    /// database, dropped with it), or `None` when `KEYWARD_TEST_DATABASE_URL` is unset.
+    async fn postgres_with_mount() -> Option<(crate::SqlStore, Mount, crate::connect::TestPg)> {
+        let Some(pg) = crate::connect::test_postgres().await else {
             eprintln!("PostgreSQL test skipped: KEYWARD_TEST_DATABASE_URL is not set");
             return None;
         };
-        let store = crate::connect::test_store(&url, 4).await;
+        let store = crate::connect::test_store(&pg.url, 4).await;
         let mount = kv_mount();
         let mut tx = store.begin_write(false).await.unwrap();
         tx.insert_mount(&mount).await.unwrap();
         tx.insert_wrapped_key(DEK_DOMAIN, mount.id, 1, &wrapped()).await.unwrap();
         tx.commit().await.unwrap();
-        Some((store, mount))
+        Some((store, mount, pg))
     }
 
     /// Two servers on one PostgreSQL: a write on one has read data key v1 as its mount's newest
@@ -164,7 +164,7 @@ mod tests {
     /// version destroyed while a re-encryption batch holds its old blob stays destroyed.
     #[tokio::test]
     async fn a_write_or_destroy_on_another_server_is_respected_by_prune_and_reencryption() {
-        let Some((store, mount)) = postgres_with_mount().await else { return };
+        let Some((store, mount, _pg)) = postgres_with_mount().await else { return };
 
         let mut write = store.begin_write(false).await.unwrap();
         assert_eq!(write.latest_key_version(DEK_DOMAIN, mount.id).await.unwrap(), Some(1));
@@ -229,8 +229,8 @@ mod tests {
     /// from the first (a merge join), nor every version (a hash join and a sort).
     #[tokio::test]
     async fn a_walk_page_reads_a_few_buffers_per_row_wherever_it_is() {
-        let Some(url) = crate::connect::test_postgres().await else { return };
-        let store = crate::connect::test_store(&url, 2).await;
+        let Some(pg) = crate::connect::test_postgres().await else { return };
+        let store = crate::connect::test_store(&pg.url, 2).await;
         let mount = kv_mount();
         let mut tx = store.begin_write(false).await.unwrap();
         tx.insert_mount(&mount).await.unwrap();
@@ -244,8 +244,8 @@ mod tests {
         }
         tx.commit().await.unwrap();
         ids.sort();
-        let crate::DatabaseUrl::Postgres(url) = url else { unreachable!() };
-        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        let crate::DatabaseUrl::Postgres(url) = &pg.url else { unreachable!() };
+        let pool = sqlx::AnyPool::connect(url).await.unwrap();
         // No ANALYZE: without statistics, as after a bulk import, is when planners guess worst.
         let walk = unmigrated_sql(Backend::Postgres, true);
         for (name, sql) in [("re-encryption walk", walk), ("blob page", BLOBS_PAGE)] {
@@ -263,7 +263,7 @@ mod tests {
     /// writer retries, deleting the new secret too — not as a database error.
     #[tokio::test]
     async fn a_mount_deleted_during_a_write_into_it_is_a_conflict_then_goes() {
-        let Some((store, mount)) = postgres_with_mount().await else { return };
+        let Some((store, mount, _pg)) = postgres_with_mount().await else { return };
         let store = std::sync::Arc::new(store);
         let mut write = store.begin_write(false).await.unwrap();
         assert_eq!(write.latest_key_version(DEK_DOMAIN, mount.id).await.unwrap(), Some(1));
@@ -289,7 +289,7 @@ mod tests {
     /// (a write builds on it: a stale one would drop the first write's fields).
     #[tokio::test]
     async fn a_write_that_waited_for_another_reads_what_that_one_wrote() {
-        let Some((store, mount)) = postgres_with_mount().await else { return };
+        let Some((store, mount, _pg)) = postgres_with_mount().await else { return };
         let store = std::sync::Arc::new(store);
         let mut meta = SecretMeta::new(mount.id, "a", 0);
         meta.current_version = 1;
@@ -463,8 +463,8 @@ mod tests {
         let sqlite = crate::connect::test_store(&crate::DatabaseUrl::Sqlite(dir.path().join("kw.db")), 2).await;
         walks_every_unmigrated_version_once(&sqlite, true).await;
         sqlite.close().await;
-        if let Some(url) = crate::connect::test_postgres().await {
-            let pg = crate::connect::test_store(&url, 2).await;
+        if let Some(pg) = crate::connect::test_postgres().await {
+            let pg = crate::connect::test_store(&pg.url, 2).await;
             walks_every_unmigrated_version_once(&pg, false).await;
             pg.close().await;
         }
@@ -476,8 +476,8 @@ mod tests {
         let sqlite = crate::connect::test_store(&crate::DatabaseUrl::Sqlite(dir.path().join("kw.db")), 2).await;
         sees_its_own_changes(&sqlite).await;
         sqlite.close().await;
-        if let Some(url) = crate::connect::test_postgres().await {
-            let pg = crate::connect::test_store(&url, 2).await;
+        if let Some(pg) = crate::connect::test_postgres().await {
+            let pg = crate::connect::test_store(&pg.url, 2).await;
             sees_its_own_changes(&pg).await;
             pg.close().await;
         }

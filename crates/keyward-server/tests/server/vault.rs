@@ -1,8 +1,7 @@
 //! The Vault-compatible API over HTTP, on SQLite and PostgreSQL: Vault's shapes and status codes,
 //! one authorization path shared with the native API, auditing (fail-closed, no values) and the
 //! encryption at rest of transit keys.
-#![allow(clippy::unwrap_used)] // test helpers panic on purpose
-mod common;
+use crate::common;
 
 use common::{backends, break_audit_table, mend_audit_table, TestServer, KEY_A};
 use reqwest::Method;

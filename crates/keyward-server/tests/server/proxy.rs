@@ -1,8 +1,7 @@
 //! The credential proxy against real upstreams started on 127.0.0.1: injection recipes (with an
 //! independent HMAC verifier), no credential or caller token leaking either way, SSRF refusals,
 //! redirects, timeouts, rate limits, `use` vs `read`, and auditing.
-#![allow(clippy::unwrap_used)] // test helpers panic on purpose
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::time::Duration;

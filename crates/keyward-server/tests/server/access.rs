@@ -1,6 +1,5 @@
 //! Tokens, policies, isolation and abuse resistance over real HTTP, on SQLite and PostgreSQL.
-#![allow(clippy::unwrap_used)] // test helpers panic on purpose
-mod common;
+use crate::common;
 
 use std::num::NonZeroU32;
 use std::time::Duration;

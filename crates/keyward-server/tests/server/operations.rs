@@ -3,8 +3,7 @@
 //! (403) before its handler runs, and both refusals are audited. A route added outside the table,
 //! or an operation whose handler forgot its check, fails here; so does an operation that takes no
 //! token other than the probes, initialisation and the API document (DESIGN §8).
-#![allow(clippy::unwrap_used)] // test helpers panic on purpose
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -119,7 +118,7 @@ fn the_capability_table_in_the_docs_is_current() {
     assert!(
         doc == table,
         "docs/capabilities.md is not the operation table: run `KEYWARD_WRITE_DOCS=1 cargo test -p keyward-server \
-         --test operations` and commit it"
+         --test server operations` and commit it"
     );
     let json: Value = serde_json::to_value(operations().iter().map(|o| o.id).collect::<Vec<_>>()).unwrap();
     assert!(json.as_array().unwrap().len() > 70);

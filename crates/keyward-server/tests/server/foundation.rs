@@ -1,6 +1,5 @@
 //! The foundation's promises, over real HTTP, on SQLite and PostgreSQL.
-#![allow(clippy::unwrap_used)] // test helpers panic on purpose
-mod common;
+use crate::common;
 
 use base64::Engine;
 use common::{backends, random_name, second_server_refused_on_sqlite, try_start, TestDb, TestServer, KEY_A, KEY_B};

@@ -1,7 +1,6 @@
 //! The audit log: what it records, tamper evidence, fail-closed behaviour and sinks, on SQLite
 //! and PostgreSQL.
-#![allow(clippy::unwrap_used)] // test helpers panic on purpose
-mod common;
+use crate::common;
 
 use std::num::NonZeroU32;
 use std::time::Duration;

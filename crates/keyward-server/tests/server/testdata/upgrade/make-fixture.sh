@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the upgrade fixture: a database written by keyward before rows carried MACs (the
 # commit in fixture.json), dumped from SQLite (`sqlite3 .dump`) and PostgreSQL (`pg_dump
-# --inserts`), which tests/upgrade.rs loads and starts the current binary on.
+# --inserts`), which tests/server/upgrade.rs loads and starts the current binary on.
 #   make-fixture.sh KEYWARD_BINARY ITS_COMMIT POSTGRES_ADMIN_URL
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

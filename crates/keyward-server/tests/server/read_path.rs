@@ -1,7 +1,6 @@
 //! The in-memory read path (SQLite) must answer exactly as the database would: every change is
 //! visible to the next request, even while other requests keep loading the same records.
-#![allow(clippy::unwrap_used)] // test helpers panic on purpose
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -2,8 +2,7 @@
 //! ever reads, lists or learns of a secret outside its policies. 10,000 cases run in-process
 //! against the router (authorization + domain + SQLite); a few hundred run over real HTTP on every
 //! backend.
-#![allow(clippy::unwrap_used)] // test helpers panic on purpose
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -9,13 +9,14 @@ use keyward_store::DatabaseUrl;
 use rand::distr::{Alphanumeric, SampleString};
 use reqwest::{Method, Response};
 use serde_json::Value;
-use sqlx::Executor;
 
-/// A database for one test: a SQLite file in a temp dir, or a fresh PostgreSQL database.
+/// A database for one test: a SQLite file in a temp dir, or a fresh PostgreSQL database —
+/// both removed when the value is dropped.
 pub struct TestDb {
     pub url: DatabaseUrl,
     pub label: &'static str,
     _dir: Option<tempfile::TempDir>,
+    _pg: Option<keyward_testkit::TestPostgres>,
 }
 
 impl TestDb {
@@ -35,28 +36,20 @@ pub fn random_name(n: usize) -> String {
 
 fn sqlite_db() -> TestDb {
     let dir = tempfile::tempdir().expect("tempdir");
-    TestDb { url: DatabaseUrl::Sqlite(dir.path().join("keyward.db")), label: "sqlite", _dir: Some(dir) }
-}
-
-async fn postgres_db(admin_url: &str) -> TestDb {
-    sqlx::any::install_default_drivers();
-    let name = format!("kw_test_{}", random_name(12).to_lowercase());
-    let admin = sqlx::AnyPool::connect(admin_url).await.expect("connect to KEYWARD_TEST_DATABASE_URL");
-    admin.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("CREATE DATABASE (the role needs CREATEDB)");
-    admin.close().await;
-    let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
-    TestDb { url: DatabaseUrl::Postgres(format!("{base}/{name}")), label: "postgres", _dir: None }
+    TestDb { url: DatabaseUrl::Sqlite(dir.path().join("keyward.db")), label: "sqlite", _dir: Some(dir), _pg: None }
 }
 
 /// SQLite always; PostgreSQL when KEYWARD_TEST_DATABASE_URL is set (required under CI=true).
 pub async fn backends() -> Vec<TestDb> {
     let mut dbs = vec![sqlite_db()];
-    match std::env::var("KEYWARD_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => dbs.push(postgres_db(&url).await),
-        _ if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("CI=true but KEYWARD_TEST_DATABASE_URL is not set: the PostgreSQL suite must run")
-        }
-        _ => eprintln!("PostgreSQL tests skipped: KEYWARD_TEST_DATABASE_URL is not set"),
+    match keyward_testkit::TestPostgres::create("kw_test").await {
+        Some(pg) => dbs.push(TestDb {
+            url: DatabaseUrl::Postgres(pg.url().to_owned()),
+            label: "postgres",
+            _dir: None,
+            _pg: Some(pg),
+        }),
+        None => eprintln!("PostgreSQL tests skipped: KEYWARD_TEST_DATABASE_URL is not set"),
     }
     dbs
 }

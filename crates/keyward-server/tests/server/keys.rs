@@ -1,7 +1,6 @@
 //! Key lifecycle over HTTP on SQLite and PostgreSQL: data-key rotation and pruning, master-key
 //! rotation with rewrap and retirement of the old tag.
-#![allow(clippy::unwrap_used)] // test helpers panic on purpose
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

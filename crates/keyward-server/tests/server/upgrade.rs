@@ -3,8 +3,7 @@
 //! history, tokens, policies — one deleted while a token still named it —, a proxy route, a
 //! transit key, the audit log). The current binary, started on a copy, gives every row its MAC
 //! once, and everything reads back and works as before — on SQLite and PostgreSQL.
-#![allow(clippy::unwrap_used)] // test helpers panic on purpose
-mod common;
+use crate::common;
 
 use common::{backends, try_start, TestDb, TestServer};
 use keyward_core::{IntegrityReads, KeyReads, Store};

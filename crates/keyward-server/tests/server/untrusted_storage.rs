@@ -1,8 +1,7 @@
 //! The database is untrusted storage (DESIGN §8): every row that decides who may do what carries
 //! a MAC, so rows changed through SQL — while the server runs, and while it is stopped — grant
 //! nothing, on SQLite and PostgreSQL.
-#![allow(clippy::unwrap_used)] // test helpers panic on purpose
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
