@@ -118,7 +118,7 @@ fn http_method(m: &str) -> HttpMethod {
 }
 
 /// The error codes an operation can answer with, by its class, effect and method.
-fn codes(op: &Operation, method: &HttpMethod) -> BTreeSet<ErrorCode> {
+fn codes(op: &Operation, method: &HttpMethod, side: Side) -> BTreeSet<ErrorCode> {
     use ErrorCode::*;
     // The front door: a malformed forwarding header, limits, overload, an unexpected failure.
     let mut out: BTreeSet<ErrorCode> =
@@ -135,6 +135,10 @@ fn codes(op: &Operation, method: &HttpMethod) -> BTreeSet<ErrorCode> {
     }
     if matches!(method, HttpMethod::Post | HttpMethod::Put | HttpMethod::Patch) {
         out.extend([BodyTooLarge, UnsupportedMediaType]);
+    }
+    if side == Side::Vault {
+        // The Vault front door reads every request's body, whatever the method.
+        out.insert(BodyTooLarge);
     }
     match op.effect {
         Effect::Proxy => out.extend([
@@ -220,7 +224,7 @@ fn complete(doc: &mut OpenApi, side: Side) {
                 vec![]
             });
             let mut by_status: BTreeMap<u16, Vec<ErrorCode>> = BTreeMap::new();
-            for code in ops.iter().flat_map(|op| codes(op, &method)) {
+            for code in ops.iter().flat_map(|op| codes(op, &method, side)) {
                 let status = match side {
                     Side::Native => code.status(),
                     Side::Vault => code.vault_status(),
