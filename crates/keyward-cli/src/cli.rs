@@ -353,6 +353,37 @@ fn duration_text(secs: u64) -> String {
 pub enum OperatorCommand {
     /// Initialise the server once; prints the root token (shown only this once).
     Init(FormatArgs),
+    /// Take an online, consistent backup through the server (needs `sudo` on `sys/backup`),
+    /// encrypted as a whole under a key wrapped by the active master key, written 0600 to FILE.
+    /// The server keeps serving meanwhile. Restoring needs the master key it names: retiring a
+    /// master key makes the backups taken under it unrestorable.
+    Backup {
+        /// Where to write it (must not exist).
+        file: PathBuf,
+        #[command(flatten)]
+        out: FormatArgs,
+    },
+    /// Restore a backup into an empty database (offline: no server may use it), with the master
+    /// keyring from --master-key-file or KEYWARD_MASTER_KEY(S). The file, every row MAC, wrapped
+    /// key, sealed value and the audit chain are verified before anything is written; then the
+    /// rows are written in one transaction and `sys.restore` is appended to the audit log. Also
+    /// the way from SQLite to PostgreSQL (and back).
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// The database to fill: a SQLite file path or a postgres:// URL. It must be empty.
+        #[arg(long, env = "KEYWARD_DATABASE")]
+        database: String,
+        /// File holding the master keyring (else KEYWARD_MASTER_KEYS or KEYWARD_MASTER_KEY).
+        #[arg(long, env = "KEYWARD_MASTER_KEY_FILE", value_name = "FILE")]
+        master_key_file: Option<PathBuf>,
+        /// Reach a non-local PostgreSQL host without verifying its certificate (see `server
+        /// --database-insecure`).
+        #[arg(long)]
+        database_insecure: bool,
+        #[command(flatten)]
+        out: FormatArgs,
+    },
 }
 
 /// Table for people, JSON for scripts.

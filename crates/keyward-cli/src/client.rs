@@ -308,6 +308,23 @@ impl Client {
         self.send(self.request(Method::GET, paths::KEY_JOBS), true).await
     }
 
+    /// `POST /api/v1/backup`: the response, to be streamed into a file.
+    pub async fn backup(&self) -> Result<Response> {
+        if self.token.is_none() {
+            bail!("no token: set KEYWARD_TOKEN (a token with sudo on sys/backup)");
+        }
+        let resp = self
+            .request(Method::POST, paths::BACKUP)
+            .send()
+            .await
+            .map_err(|e| anyhow!("cannot reach keyward at {}: {}", self.base, root_cause(&e)))?;
+        if !resp.status().is_success() {
+            let _: serde_json::Value = decode(resp).await?;
+            bail!("the server refused the backup");
+        }
+        Ok(resp)
+    }
+
     /// `GET /api/v1/audit/verify`.
     pub async fn audit_verify(&self, anchor: Option<(u64, String)>) -> Result<AuditVerifyReport> {
         let mut query: Vec<(&str, String)> = vec![];

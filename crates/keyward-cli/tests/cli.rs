@@ -1211,3 +1211,169 @@ fn a_config_file_configures_the_server_and_no_audit_needs_dev() {
     let err = refused(&["--no-audit", "--database", db.to_str().unwrap()], &[key]);
     assert!(err.contains("--no-audit") && err.contains("--dev"), "{err}");
 }
+
+/// `keyward operator restore FILE --database DB` with `key`: `Ok(stdout)` or `Err(the one line)`.
+fn restore(file: &Path, db: &str, key: &str) -> Result<String, String> {
+    let out = Command::new(BIN)
+        .args(["operator", "restore", file.to_str().unwrap(), "--database", db])
+        .env_remove("KEYWARD_MASTER_KEYS")
+        .env("KEYWARD_MASTER_KEY", key)
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    if out.status.success() {
+        return Ok(String::from_utf8(out.stdout).unwrap());
+    }
+    assert_eq!(err.trim_end().lines().count(), 1, "one line expected: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    Err(err)
+}
+
+/// Backs up a running server into `file` (0600).
+fn take_backup(s: &ServerProc, file: &Path) {
+    s.ok(&["operator", "backup", file.to_str().unwrap()]);
+    assert_eq!(std::fs::metadata(file).unwrap().permissions().mode() & 0o777, 0o600);
+}
+
+#[test]
+fn backup_under_load_and_restore_across_engines() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let key = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    let other = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+    let env = [("KEYWARD_MASTER_KEY", key)];
+    let a_db = dir.path().join("a.db");
+    let mut a = spawn_server(&["--database", a_db.to_str().unwrap()], &env).expect("server A");
+    let root: Value = serde_json::from_str(&a.ok(&["operator", "init", "--format", "json"])).unwrap();
+    let root_token = root["root_token"].as_str().unwrap().to_owned();
+    a.token = Some(root_token.clone());
+    a.ok(&["mounts", "create", "billing"]);
+    let canary = "sk_live_CANARYxq7Z9pL2mN4bV6cX8";
+    a.ok(&["secrets", "set", "-p", "billing", "-e", "customers/acme-prod", &format!("STRIPE_KEY={canary}")]);
+    let app: Value =
+        serde_json::from_str(&a.ok(&["token", "create", "--policy", "default", "--format", "json"])).unwrap();
+    let (app_token, accessor) =
+        (app["token"].as_str().unwrap().to_owned(), app["info"]["accessor"].as_str().unwrap().to_owned());
+
+    // A writer keeps writing while the backup is taken: what it had acknowledged before the
+    // backup began must be in it, and what is in it must be whole (every version up to the last).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let writer = {
+        let (addr, token, stop, acked) = (a.addr.clone(), a.token.clone().unwrap(), stop.clone(), acked.clone());
+        std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                i += 1;
+                let out = Command::new(BIN)
+                    .args(["secrets", "set", "-p", "billing", "-e", "counter", &format!("N={i}")])
+                    .env("KEYWARD_ADDR", &addr)
+                    .env("KEYWARD_TOKEN", &token)
+                    .output()
+                    .unwrap();
+                assert!(out.status.success());
+                acked.store(i, std::sync::atomic::Ordering::SeqCst);
+            }
+        })
+    };
+    while acked.load(std::sync::atomic::Ordering::SeqCst) < 3 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = acked.load(std::sync::atomic::Ordering::SeqCst);
+    let file = dir.path().join("a.kwb");
+    take_backup(&a, &file);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    writer.join().unwrap();
+
+    // Nothing readable in the file: the value in any form, its path, the accessor.
+    let bytes = std::fs::read(&file).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let hex_canary = canary.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+    for needle in [canary, &b64.encode(canary), &hex_canary, &canary[canary.len() - 12..], "acme-prod", &accessor] {
+        assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_bytes()), "{needle:?} is readable in the backup");
+    }
+
+    // Restored into the other engine (PostgreSQL when there is one), it serves what was written.
+    let pg = keyward_testkit::TestPostgres::create_blocking("kw_restore");
+    let b_db = pg.as_ref().map_or_else(|| dir.path().join("b.db").display().to_string(), |p| p.url().to_owned());
+    let out = restore(&file, &b_db, key).unwrap();
+    assert!(out.contains("verified") && out.contains("live token"), "{out}");
+    let mut b = spawn_server(&["--database", &b_db], &env).expect("server B on the restored database");
+    b.token = a.token.clone();
+    assert_eq!(
+        b.ok(&["secrets", "get", "-p", "billing", "-e", "customers/acme-prod", "STRIPE_KEY", "--reveal"]),
+        format!("{canary}\n")
+    );
+    let n: u64 = b.ok(&["secrets", "get", "-p", "billing", "-e", "counter", "N", "--reveal"]).trim().parse().unwrap();
+    assert!(n >= before, "a write acknowledged before the backup ({before}) is missing ({n})");
+    let history = b.ok(&["secrets", "history", "-p", "billing", "-e", "counter", "--format", "json"]);
+    let versions: Value = serde_json::from_str(&history).unwrap();
+    assert_eq!(versions["versions"].as_array().unwrap().last().unwrap()["version"].as_u64(), Some(n));
+    b.ok(&["doctor", "--verify-all"]);
+    assert!(b.ok(&["audit", "verify"]).contains("intact"));
+    let status =
+        Command::new(BIN).arg("status").env("KEYWARD_ADDR", &b.addr).env("KEYWARD_TOKEN", &app_token).output().unwrap();
+    let status = String::from_utf8(status.stdout).unwrap();
+    assert!(status.contains(&accessor), "a token from before the backup works after the restore: {status}");
+
+    // And back: from B (PostgreSQL) into SQLite.
+    let file_b = dir.path().join("b.kwb");
+    take_backup(&b, &file_b);
+    let c_db = dir.path().join("c.db");
+    restore(&file_b, c_db.to_str().unwrap(), key).unwrap();
+    b.stop();
+    let mut c = spawn_server(&["--database", c_db.to_str().unwrap()], &env).expect("server C");
+    c.token = a.token.clone();
+    assert_eq!(
+        c.ok(&["secrets", "get", "-p", "billing", "-e", "customers/acme-prod", "STRIPE_KEY", "--reveal"]),
+        format!("{canary}\n")
+    );
+    c.stop();
+
+    // Refusals, each one line, with nothing written: the target stays empty and a good file
+    // restores into it afterwards.
+    let target = dir.path().join("t.db");
+    let t = target.to_str().unwrap();
+    let e = restore(&file, t, other).unwrap_err();
+    assert!(e.contains("does not open this backup's key"), "{e}");
+    assert!(!e.contains(other), "{e}");
+    let header_len = u32::from_be_bytes(bytes[8..12].try_into().unwrap()) as usize;
+    for (what, at) in [("header", 40), ("first chunk", 12 + header_len + 20), ("last byte", bytes.len() - 1)] {
+        let mut bad = bytes.clone();
+        bad[at] ^= 0x40;
+        let f = dir.path().join("bad.kwb");
+        std::fs::write(&f, &bad).unwrap();
+        let e = restore(&f, t, key).unwrap_err();
+        assert!(e.contains("backup"), "{what}: {e}");
+    }
+    let f = dir.path().join("cut.kwb");
+    std::fs::write(&f, &bytes[..bytes.len() - 100]).unwrap();
+    assert!(restore(&f, t, key).unwrap_err().contains("truncated"));
+    let other_backup = std::fs::read(&file_b).unwrap();
+    let hb = u32::from_be_bytes(other_backup[8..12].try_into().unwrap()) as usize;
+    let mut spliced = bytes[..12 + header_len].to_vec();
+    spliced.extend_from_slice(&other_backup[12 + hb..]);
+    std::fs::write(&f, &spliced).unwrap();
+    assert!(restore(&f, t, key).unwrap_err().contains("does not verify"));
+    let mut renamed = String::from_utf8(bytes[12..12 + header_len].to_vec()).unwrap();
+    let cluster = serde_json::from_str::<Value>(&renamed).unwrap()["cluster_id"].as_str().unwrap().to_owned();
+    renamed = renamed.replace(&cluster, "00000000-0000-4000-8000-000000000000");
+    let mut relabelled = bytes[..12].to_vec();
+    relabelled.extend_from_slice(renamed.as_bytes());
+    relabelled.extend_from_slice(&bytes[12 + header_len..]);
+    std::fs::write(&f, &relabelled).unwrap();
+    assert!(restore(&f, t, key).unwrap_err().contains("does not verify"));
+    // A non-empty database is refused and left as it was.
+    a.stop();
+    let e = restore(&file, a_db.to_str().unwrap(), key).unwrap_err();
+    assert!(e.contains("is not empty"), "{e}");
+    let mut a = spawn_server(&["--database", a_db.to_str().unwrap()], &env).expect("A again");
+    a.token = Some(root_token);
+    assert_eq!(
+        a.ok(&["secrets", "get", "-p", "billing", "-e", "customers/acme-prod", "STRIPE_KEY", "--reveal"]),
+        format!("{canary}\n")
+    );
+    a.stop();
+    // The refused attempts wrote nothing: the good file restores into the same target.
+    restore(&file, t, key).unwrap();
+}

@@ -86,7 +86,7 @@ impl Keyward {
     }
 
     /// The stored integrity key and its cluster id, unwrapped; `None` when there is none.
-    async fn integrity_key(&self) -> Result<Option<(Uuid, Key256)>, CoreError> {
+    pub(crate) async fn integrity_key(&self) -> Result<Option<(Uuid, Key256)>, CoreError> {
         let d = WrappedKeyDomain::IntegrityKey;
         let mut found = self.store.wrapped_keys_in(d.label()).await?;
         if found.len() > 1 {

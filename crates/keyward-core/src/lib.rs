@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 mod audit;
+mod backup;
 mod duration;
 mod engine;
 mod error;
@@ -26,6 +27,9 @@ mod tokens;
 mod transit;
 
 pub use audit::{canonical, AuditEntry, AuditKeys, AuditRow, ChainVerifier, VerifyReport};
+pub use backup::{
+    BackupFile, BackupReads, BackupSummary, Bytes, Cell, Manifest, SnapshotItem, TableCount, BACKUP_FORMAT,
+};
 pub use duration::{format_duration, parse_duration};
 pub use engine::Writer;
 pub use error::{CoreError, StoreError};

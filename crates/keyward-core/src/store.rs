@@ -17,7 +17,8 @@ use crate::{
 /// Reads outside any transaction, and the way to start a write transaction.
 #[async_trait]
 pub trait Store:
-    IntegrityReads
+    crate::BackupReads
+    + IntegrityReads
     + KeyReads
     + MountReads
     + SecretReads

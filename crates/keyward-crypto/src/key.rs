@@ -96,11 +96,14 @@ pub enum WrappedKeyDomain {
     TokenKey,
     /// The integrity key, from which the row-MAC keys of untrusted storage are derived.
     IntegrityKey,
+    /// A backup's own key (wrapped into the backup file's header, never stored in the database).
+    BackupKey,
 }
 
 impl WrappedKeyDomain {
     /// Every domain.
-    pub const ALL: [Self; 5] = [Self::Dek, Self::TransitKey, Self::AuditKey, Self::TokenKey, Self::IntegrityKey];
+    pub const ALL: [Self; 6] =
+        [Self::Dek, Self::TransitKey, Self::AuditKey, Self::TokenKey, Self::IntegrityKey, Self::BackupKey];
 
     /// The domain of a stored label.
     pub fn from_label(label: &str) -> Option<Self> {
@@ -115,6 +118,7 @@ impl WrappedKeyDomain {
             Self::AuditKey => "keyward/audit-key",
             Self::TokenKey => "keyward/token-key",
             Self::IntegrityKey => "keyward/integrity-key",
+            Self::BackupKey => "keyward/backup-key",
         }
     }
 }

@@ -11,6 +11,7 @@
 
 mod aad;
 mod aead;
+mod backup;
 mod blob;
 mod digest;
 mod error;
@@ -24,6 +25,9 @@ mod token;
 mod transit;
 
 pub use aad::Aad;
+pub use backup::{
+    backup_preamble, BackupOpener, BackupSealer, BACKUP_CHUNK, BACKUP_MAGIC, BACKUP_MAX_HEADER, BACKUP_MAX_SEALED,
+};
 pub use blob::{blob_dek_version, open_secret_blob, seal_secret_blob, BlobContext, BLOB_HEADER_LEN};
 pub use digest::{hmac_sha256_hex, sha256_fingerprint};
 pub use error::CryptoError;

@@ -386,15 +386,16 @@ mod tests {
 
     #[test]
     fn idle_limiter_and_lockout_state_is_pruned() {
+        // One request a second: a limiter used once stays "in use" for a whole second, and so
+        // does a failure, so filling the state below never outlasts them, even on a loaded machine.
         let cfg = GuardConfig {
-            ip_rate: Some("50/s".parse().unwrap()),
-            token_rate: Some("50/s".parse().unwrap()),
-            // Long enough that filling the state below never outlasts it, even on a loaded machine.
+            ip_rate: Some("1/s".parse().unwrap()),
+            token_rate: Some("1/s".parse().unwrap()),
             lockout_window: Duration::from_millis(1000),
             ..GuardConfig::default()
         };
         let g = Guards::new(cfg.clone());
-        let own: Rate = "20/s".parse().unwrap();
+        let own: Rate = "1/s".parse().unwrap();
         for i in 0..1000u32 {
             let addr = IpAddr::from(std::net::Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i)));
             assert!(g.check_ip(addr).is_ok());

@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 
 mod audit;
+mod backup;
 mod connect;
 mod db;
 mod integrity;
@@ -45,6 +46,7 @@ pub(crate) enum Backend {
     Postgres,
 }
 
+pub use backup::{copy_database, RowLoader, BACKED_UP, NOT_BACKED_UP};
 pub use connect::{
     connect, connect_with, lock_sqlite, open_for_server, secure_postgres_url, DatabaseUrl, OpenError, Opened,
 };

@@ -35,8 +35,8 @@ fn keyring_from_file(path: &Path) -> Result<MasterKeyring> {
 }
 
 /// The master keyring: key file, else KEYWARD_MASTER_KEYS, else KEYWARD_MASTER_KEY.
-fn load_keyring(args: &ServerArgs) -> Result<MasterKeyring> {
-    if let Some(path) = &args.master_key_file {
+pub(crate) fn load_keyring(master_key_file: Option<&Path>) -> Result<MasterKeyring> {
+    if let Some(path) = master_key_file {
         return keyring_from_file(path);
     }
     if let Ok(spec) = std::env::var("KEYWARD_MASTER_KEYS") {
@@ -95,7 +95,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         dev_dir = Some(dir);
         (MasterKeyring::generate(), db)
     } else {
-        (load_keyring(&args)?, DatabaseUrl::parse(&args.database))
+        (load_keyring(args.master_key_file.as_deref())?, DatabaseUrl::parse(&args.database))
     };
     // The binary chooses the engine; the server is given the store, opened and migrated.
     let opened = keyward_store::open_for_server(&database, args.db_connections, args.database_insecure).await?;

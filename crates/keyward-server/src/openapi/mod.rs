@@ -13,7 +13,7 @@ use utoipa::OpenApi;
 use crate::error::ApiResult;
 use crate::pipeline::Ctx;
 use crate::proxy::routes as proxy;
-use crate::routes::{audit, keys, mounts, policies, secrets, tokens};
+use crate::routes::{audit, backup, keys, mounts, policies, secrets, tokens};
 use crate::vault::VaultReq;
 use crate::wire;
 
@@ -50,6 +50,7 @@ use crate::wire;
         audit::search,
         audit::verify,
         audit::anchor,
+        backup::backup,
         keys::status,
         keys::rotate,
         keys::rewrap,

@@ -7,7 +7,7 @@ use keyward_core::Capability::{Create, Delete, Destroy, List, Patch, Read, Sudo,
 
 use super::{AuthClass, Effect, NativeRoute, Need, Operation, VaultOp, VaultRoute};
 use crate::proxy::{call as proxy_call, routes as proxy};
-use crate::routes::{audit, keys, mounts, policies, secrets, tokens};
+use crate::routes::{audit, backup, keys, mounts, policies, secrets, tokens};
 use crate::vault::{kv, probes, sys as vsys, token as vtoken, transit};
 
 /// A secret: `<mount>/<path>`.
@@ -285,6 +285,9 @@ pub(super) fn operations() -> Vec<Operation> {
             paths::AUDIT_ANCHOR,
             audit::anchor
         )),
+        // Backups.
+        op("sys.backup", "Take an online, consistent, encrypted backup", Need::Cap(Sudo, "sys/backup"), Reads)
+            .native(native!(post.clone(), paths::BACKUP, backup::backup)),
         // The credential proxy.
         op("proxy.routes.list", "Proxy routes", Need::Cap(Sudo, "sys/proxy"), Reads).native(native!(
             get.clone(),

@@ -2,6 +2,7 @@
 //! operation table (`pipeline/table.rs`): the pipeline has authenticated and authorised the
 //! request before a handler decodes it.
 pub mod audit;
+pub mod backup;
 pub mod keys;
 pub mod mounts;
 pub mod policies;
