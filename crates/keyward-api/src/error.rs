@@ -141,6 +141,32 @@ mod tests {
         }
     }
 
+    /// The table of codes in docs/http-api.md, between its markers.
+    fn table() -> String {
+        let mut out = String::from("| code | status | Vault status | meaning |\n|---|---|---|---|\n");
+        for &c in ErrorCode::ALL {
+            out.push_str(&format!("| `{}` | {} | {} | {} |\n", c.as_str(), c.status(), c.vault_status(), c.meaning()));
+        }
+        out
+    }
+
+    #[test]
+    fn the_error_codes_in_the_docs_are_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/http-api.md");
+        let doc = std::fs::read_to_string(path).expect("docs/http-api.md");
+        let (start, end) = ("-->\n", "<!-- /error-codes -->");
+        let open = doc.find("<!-- error-codes").expect("the opening marker");
+        let body_start = open + doc[open..].find(start).expect("marker end") + start.len();
+        let body_end = doc.find(end).expect("the closing marker");
+        let current = &doc[body_start..body_end];
+        if std::env::var("KEYWARD_WRITE_DOCS").as_deref() == Ok("1") {
+            let new = format!("{}{}{}", &doc[..body_start], table(), &doc[body_end..]);
+            std::fs::write(path, new).expect("write docs/http-api.md");
+            return;
+        }
+        assert_eq!(current, table(), "docs/http-api.md's error codes are stale: rerun with KEYWARD_WRITE_DOCS=1");
+    }
+
     #[test]
     fn an_unknown_token_is_403_on_the_vault_side_only() {
         assert_eq!(ErrorCode::Unauthenticated.status(), 401);

@@ -381,6 +381,10 @@ pub enum OperatorCommand {
         /// --database-insecure`).
         #[arg(long)]
         database_insecure: bool,
+        /// Revoke every token the backup holds and print a new root token (shown once): for
+        /// restoring after a compromise.
+        #[arg(long)]
+        revoke_tokens: bool,
         #[command(flatten)]
         out: FormatArgs,
     },

@@ -1368,7 +1368,7 @@ fn backup_under_load_and_restore_across_engines() {
     let e = restore(&file, a_db.to_str().unwrap(), key).unwrap_err();
     assert!(e.contains("is not empty"), "{e}");
     let mut a = spawn_server(&["--database", a_db.to_str().unwrap()], &env).expect("A again");
-    a.token = Some(root_token);
+    a.token = Some(root_token.clone());
     assert_eq!(
         a.ok(&["secrets", "get", "-p", "billing", "-e", "customers/acme-prod", "STRIPE_KEY", "--reveal"]),
         format!("{canary}\n")
@@ -1376,4 +1376,32 @@ fn backup_under_load_and_restore_across_engines() {
     a.stop();
     // The refused attempts wrote nothing: the good file restores into the same target.
     restore(&file, t, key).unwrap();
+    // A keyring without the tag the backup needs is named in the refusal.
+    let out = Command::new(BIN)
+        .args(["operator", "restore", file.to_str().unwrap(), "--database", dir.path().join("x.db").to_str().unwrap()])
+        .env("KEYWARD_MASTER_KEYS", format!("v2:{other}"))
+        .output()
+        .unwrap();
+    let e = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success() && e.contains("needs master key(s) [\"v1\"]"), "{e}");
+
+    // After a compromise: every token revoked, a new root token printed once.
+    let r_db = dir.path().join("r.db");
+    let out = Command::new(BIN)
+        .args(["operator", "restore", file.to_str().unwrap(), "--database", r_db.to_str().unwrap(), "--revoke-tokens"])
+        .args(["--format", "json"])
+        .env("KEYWARD_MASTER_KEY", key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let done: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(done["revoked_tokens"].as_u64().unwrap() >= 2, "{done}");
+    let new_root = done["root_token"].as_str().unwrap().to_owned();
+    let mut r = spawn_server(&["--database", r_db.to_str().unwrap()], &env).expect("server R");
+    r.token = Some(root_token.clone());
+    assert!(r.fails(&["mounts", "list"]).contains("token"));
+    r.token = Some(new_root);
+    assert!(r.ok(&["mounts", "list"]).contains("billing"));
+    let (_, logs) = r.stop();
+    assert!(!logs.contains(done["root_token"].as_str().unwrap()));
 }

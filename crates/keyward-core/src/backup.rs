@@ -66,6 +66,8 @@ pub enum SnapshotItem {
         counts: Vec<(String, u64)>,
         /// The audit chain's head: `(seq, hash)`.
         audit: Option<(u64, Vec<u8>)>,
+        /// The master key tags the stored keys are wrapped under.
+        kek_tags: Vec<String>,
     },
     /// A table starts.
     Table {
@@ -111,6 +113,9 @@ pub struct Manifest {
     pub keyward_version: String,
     /// The master key tag the backup key is wrapped under (needed to restore).
     pub kek_tag: String,
+    /// Every master key tag needed to restore: the backup key's and those the stored keys are
+    /// wrapped under.
+    pub kek_tags: Vec<String>,
     /// The backup key, wrapped (base64).
     pub wrapped_key: String,
     /// Rows per table.
@@ -146,7 +151,7 @@ impl Keyward {
         let store = self.store.clone();
         let reader = tokio::spawn(async move { store.snapshot(tx).await });
         let closed = || CoreError::Unavailable;
-        let Some(SnapshotItem::Head { counts, audit }) = rx.recv().await else {
+        let Some(SnapshotItem::Head { counts, audit, mut kek_tags }) = rx.recv().await else {
             return Err(reader_error(reader).await);
         };
         let id = Uuid::new_v4();
@@ -154,6 +159,9 @@ impl Keyward {
         let keyring = self.keys.keyring();
         let wrapped = keyring.wrap(WrappedKeyDomain::BackupKey, id.as_bytes(), 1, &key);
         let (audit_seq, audit_hash) = audit.map_or((0, String::new()), |(s, h)| (s, hex::encode(h)));
+        kek_tags.push(wrapped.kek_tag.clone());
+        kek_tags.sort_unstable();
+        kek_tags.dedup();
         let manifest = Manifest {
             format: BACKUP_FORMAT,
             backup_id: id.to_string(),
@@ -161,6 +169,7 @@ impl Keyward {
             created_time: crate::format_rfc3339(crate::now_nanos()),
             keyward_version: env!("CARGO_PKG_VERSION").to_owned(),
             kek_tag: wrapped.kek_tag.clone(),
+            kek_tags,
             wrapped_key: STANDARD.encode(&wrapped.bytes),
             tables: counts.into_iter().map(|(table, rows)| TableCount { table, rows }).collect(),
             audit_seq,
@@ -256,10 +265,19 @@ impl<R: Read> BackupFile<R> {
                 manifest.format
             )));
         }
-        if keyring.get(&manifest.kek_tag).is_none() {
+        let mut missing: Vec<&str> = manifest
+            .kek_tags
+            .iter()
+            .chain([&manifest.kek_tag])
+            .map(String::as_str)
+            .filter(|t| keyring.get(t).is_none())
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if !missing.is_empty() {
             return Err(refused(format!(
-                "the backup's key is wrapped under master key {:?}, which is not in the configured keyring",
-                manifest.kek_tag
+                "the backup needs master key(s) {missing:?}, which the configured keyring does not hold (a retired \
+                 master key makes the backups taken under it unrestorable)"
             )));
         }
         let id = Uuid::parse_str(&manifest.backup_id).map_err(|_| refused("the backup's header is malformed"))?;
@@ -373,5 +391,55 @@ impl Keyward {
     /// The cluster's id (the owner of its integrity key), once initialised.
     pub async fn cluster_id(&self) -> Result<Option<String>, CoreError> {
         Ok(self.integrity_key().await?.map(|(c, _)| c.to_string()))
+    }
+}
+
+impl Keyward {
+    /// For a database restored from a backup taken before a compromise, before any server uses
+    /// it: revokes every live token and issues a new root token, in one transaction with one
+    /// audit entry (`audit`, with the count added). Returns how many were revoked and the token.
+    pub async fn revoke_all_tokens_and_reissue_root(
+        &self,
+        mut audit: crate::AuditEntry,
+    ) -> Result<(u64, keyward_crypto::Token), CoreError> {
+        use crate::engine::writer::{genesis, Chain};
+        let audit_keys = self.keys.audit_keys(self.store.as_ref()).await?;
+        let token_key = self.keys.token_key(self.store.as_ref()).await?;
+        let now = crate::now_nanos();
+        let (mut after, mut live) = (None::<String>, Vec::new());
+        loop {
+            let page = self.list_tokens(after.as_deref(), 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.accessor.clone());
+            live.extend(page.into_iter().filter(|t| t.is_live(now)).map(|t| t.accessor));
+        }
+        let mut tx = self.store.begin_write(true).await?;
+        for accessor in &live {
+            tx.revoke_token(accessor).await?;
+        }
+        let root = keyward_crypto::Token::generate();
+        let record = crate::TokenRecord {
+            accessor: crate::service::new_accessor(),
+            digest: token_key.digest(&root).0,
+            policies: vec!["root".into()],
+            parent_accessor: None,
+            display_name: "root".into(),
+            created_at: now,
+            ttl_secs: 0,
+            expires_at: None,
+            last_used: None,
+            revoked: false,
+            allowed_cidrs: vec![],
+            rate_limit: None,
+        };
+        tx.insert_token(&record).await?;
+        audit.details.insert("revoked".into(), live.len().into());
+        audit.details.insert("root_accessor".into(), record.accessor.clone().into());
+        let pending = crate::audit::PendingEntry::new(audit)?;
+        let mut chain = Chain::new(&audit_keys, Some(tx.audit_head_for_update().await?.unwrap_or_else(genesis)));
+        chain.next(&pending);
+        tx.append_audit(&chain.rows).await?;
+        tx.commit().await?;
+        Ok((live.len() as u64, root))
     }
 }

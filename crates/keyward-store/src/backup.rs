@@ -75,7 +75,15 @@ impl BackupReads for SqlStore {
                 .map_err(db_err)?
                 .filter(|(seq, _)| *seq > 0)
                 .map(|(seq, hash)| (u64::try_from(seq).unwrap_or(0), hash));
-            if sink.send(SnapshotItem::Head { counts, audit: head }).await.is_err() {
+            let kek_tags = sqlx::query("SELECT DISTINCT kek_tag FROM wrapped_keys")
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_err)?
+                .iter()
+                .map(|r| r.try_get::<String, _>("kek_tag"))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db_err)?;
+            if sink.send(SnapshotItem::Head { counts, audit: head, kek_tags }).await.is_err() {
                 return Ok(());
             }
             for table in BACKED_UP {

@@ -28,9 +28,10 @@ pub async fn run(addr: &str, cmd: OperatorCommand) -> Result<()> {
             Ok(())
         }
         OperatorCommand::Backup { file, out } => backup(addr, &file, out.format).await,
-        OperatorCommand::Restore { file, database, master_key_file, database_insecure, out } => {
+        OperatorCommand::Restore { file, database, master_key_file, database_insecure, revoke_tokens, out } => {
             let keyring = || super::server::load_keyring(master_key_file.as_deref());
-            restore(&file, &DatabaseUrl::parse(&database), &keyring, database_insecure, out.format).await
+            let target = Target { url: DatabaseUrl::parse(&database), insecure: database_insecure, revoke_tokens };
+            restore(&file, &target, &keyring, out.format).await
         }
     }
 }
@@ -120,13 +121,20 @@ async fn backup(addr: &str, file: &Path, format: Format) -> Result<()> {
 /// database first and checked there whole — every chunk, row MAC, wrapped key, sealed value and
 /// the audit chain — so nothing reaches the target unless all of it holds; then the rows are
 /// copied into the target in one transaction and `sys.restore` is appended to its audit log.
+/// Where a restore goes, and how.
+struct Target {
+    url: DatabaseUrl,
+    insecure: bool,
+    revoke_tokens: bool,
+}
+
 async fn restore(
     file: &Path,
-    target: &DatabaseUrl,
+    to: &Target,
     keyring: &dyn Fn() -> Result<keyward_crypto::MasterKeyring>,
-    insecure: bool,
     format: Format,
 ) -> Result<()> {
+    let (target, insecure) = (&to.url, to.insecure);
     let reader = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let mut backup = BackupFile::open(BufReader::new(reader), &keyring()?).map_err(|e| anyhow!("{e}"))?;
     let manifest = backup.manifest().clone();
@@ -188,14 +196,26 @@ async fn restore(
     ] {
         entry.details.insert(k.into(), v);
     }
-    kw.audit(entry).await?;
+    kw.audit(entry.clone()).await?;
+    let reissued = if to.revoke_tokens {
+        entry.operation = "sys.restore.revoke-tokens".into();
+        entry.details.clear();
+        Some(kw.revoke_all_tokens_and_reissue_root(entry).await?)
+    } else {
+        None
+    };
     drop(kw);
     target_store.close().await;
     drop(opened.lock);
+    // Printed, never logged: the new root token is shown this once.
+    let root = reissued.as_ref().map(|(_, t)| t.expose().to_owned());
     match format {
         Format::Json => println!(
             "{}",
-            serde_json::json!({ "database": target.redacted(), "rows": rows, "backup_id": manifest.backup_id, "live_tokens": live })
+            serde_json::json!({
+                "database": target.redacted(), "rows": rows, "backup_id": manifest.backup_id, "live_tokens": live,
+                "revoked_tokens": reissued.as_ref().map(|(n, _)| n), "root_token": root,
+            })
         ),
         Format::Table => {
             println!(
@@ -204,7 +224,16 @@ async fn restore(
                 manifest.created_time,
                 target.redacted()
             );
-            println!("It holds {live} live token(s); they work against the restored database as they did before.");
+            match &reissued {
+                Some((n, token)) => {
+                    println!("Revoked its {n} live token(s). New root token: {}", token.expose());
+                    eprintln!("Keep it safe: it is shown only this once.");
+                }
+                None => println!(
+                    "It holds {live} live token(s); they work against the restored database as they did before \
+                     (--revoke-tokens revokes them all after a compromise)."
+                ),
+            }
         }
     }
     Ok(())
