@@ -238,6 +238,8 @@ pub struct BackupFile<R: Read> {
     last_seen: bool,
     ended: Option<u64>,
     rows: u64,
+    /// Rows read per table, in the order the tables came.
+    counted: Vec<TableCount>,
 }
 
 impl<R: Read> BackupFile<R> {
@@ -301,6 +303,7 @@ impl<R: Read> BackupFile<R> {
             last_seen: false,
             ended: None,
             rows: 0,
+            counted: vec![],
         })
     }
 
@@ -353,9 +356,17 @@ impl<R: Read> BackupFile<R> {
                 let record: Record =
                     serde_json::from_slice(&line).map_err(|_| refused("the backup holds a malformed record"))?;
                 return match record {
-                    Record::Table { table, columns } => Ok(Some(SnapshotItem::Table { name: table, columns })),
+                    Record::Table { table, columns } => {
+                        self.counted.push(TableCount { table: table.clone(), rows: 0 });
+                        Ok(Some(SnapshotItem::Table { name: table, columns }))
+                    }
                     Record::Row { row } => {
                         self.rows += 1;
+                        let table = self
+                            .counted
+                            .last_mut()
+                            .ok_or_else(|| refused("the backup holds a row before its table"))?;
+                        table.rows += 1;
                         Ok(Some(SnapshotItem::Row(row)))
                     }
                     Record::End { end } => {
@@ -365,10 +376,12 @@ impl<R: Read> BackupFile<R> {
                 };
             }
             if self.last_seen {
-                let expected: u64 = self.manifest.tables.iter().map(|t| t.rows).sum();
-                return match self.ended {
-                    Some(n) if n == self.rows && n == expected => Ok(None),
-                    _ => Err(refused("the backup is incomplete: its rows do not add up to its manifest")),
+                // Every table with rows, in the manifest's order and with its count.
+                let expected: Vec<&TableCount> = self.manifest.tables.iter().filter(|t| t.rows > 0).collect();
+                let whole = self.ended == Some(self.rows) && self.counted.iter().collect::<Vec<_>>() == expected;
+                return match whole {
+                    true => Ok(None),
+                    false => Err(refused("the backup is incomplete: its rows do not add up to its manifest")),
                 };
             }
             self.next_chunk()?;
@@ -441,5 +454,102 @@ impl Keyward {
         tx.append_audit(&chain.rows).await?;
         tx.commit().await?;
         Ok((live.len() as u64, root))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEYS: &str = "v1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+
+    /// A backup file of `lines` (already JSON) whose manifest claims `tables`.
+    fn file(tables: &[(&str, u64)], lines: &[&str]) -> Vec<u8> {
+        let keyring = MasterKeyring::parse(KEYS).expect("keyring");
+        let (id, key) = (Uuid::new_v4(), Key256::generate());
+        let wrapped = keyring.wrap(WrappedKeyDomain::BackupKey, id.as_bytes(), 1, &key);
+        let manifest = Manifest {
+            format: BACKUP_FORMAT,
+            backup_id: id.to_string(),
+            cluster_id: Uuid::new_v4().to_string(),
+            created_time: "2026-12-04T00:00:00Z".into(),
+            keyward_version: "test".into(),
+            kek_tag: "v1".into(),
+            kek_tags: vec!["v1".into()],
+            wrapped_key: STANDARD.encode(&wrapped.bytes),
+            tables: tables.iter().map(|(t, n)| TableCount { table: (*t).into(), rows: *n }).collect(),
+            audit_seq: 0,
+            audit_hash: String::new(),
+        };
+        let header = serde_json::to_vec(&manifest).expect("manifest");
+        let mut out = backup_preamble(&header);
+        let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        out.extend(BackupSealer::new(key, &header).seal(body.as_bytes(), true));
+        out
+    }
+
+    fn read_all(bytes: &[u8]) -> Result<Vec<SnapshotItem>, CoreError> {
+        let keyring = MasterKeyring::parse(KEYS).expect("keyring");
+        let mut f = BackupFile::open(bytes, &keyring)?;
+        let mut items = vec![];
+        while let Some(item) = f.next_item()? {
+            items.push(item);
+        }
+        Ok(items)
+    }
+
+    #[test]
+    fn a_file_reads_back_as_its_items() {
+        let bytes = file(
+            &[("mounts", 1), ("secrets", 0)],
+            &[
+                r#"{"table":"mounts","columns":["id","n","b","x"]}"#,
+                r#"{"row":["m1",7,{"b":"AAE="},null]}"#,
+                r#"{"end":1}"#,
+            ],
+        );
+        let items = read_all(&bytes).expect("reads");
+        assert_eq!(
+            items[0],
+            SnapshotItem::Table {
+                name: "mounts".into(),
+                columns: vec!["id".into(), "n".into(), "b".into(), "x".into()]
+            }
+        );
+        assert_eq!(
+            items[1],
+            SnapshotItem::Row(vec![Cell::Text("m1".into()), Cell::Int(7), Cell::bytes(&[0, 1]), Cell::Null])
+        );
+    }
+
+    #[test]
+    fn rows_that_do_not_match_the_manifest_are_refused() {
+        let table = r#"{"table":"mounts","columns":["id"]}"#;
+        for (claimed, lines) in [
+            (2, vec![table, r#"{"row":["a"]}"#, r#"{"end":1}"#]),
+            (1, vec![table, r#"{"row":["a"]}"#, r#"{"row":["b"]}"#, r#"{"end":2}"#]),
+            (1, vec![table, r#"{"row":["a"]}"#]),
+            (1, vec![table, r#"{"row":["a"]}"#, r#"{"end":1}"#, r#"{"row":["b"]}"#]),
+        ] {
+            let e = read_all(&file(&[("mounts", claimed)], &lines)).expect_err("refused");
+            assert!(e.to_string().contains("backup"), "{e}");
+        }
+        let e = read_all(&file(&[("mounts", 1)], &[r#"{"row":["a"]}"#, r#"{"end":1}"#])).expect_err("refused");
+        assert!(e.to_string().contains("before its table"), "{e}");
+    }
+
+    #[test]
+    fn other_files_and_wrong_keys_are_named() {
+        assert!(read_all(b"PK\x03\x04 not a backup")
+            .expect_err("refused")
+            .to_string()
+            .contains("not a keyward backup"));
+        let bytes = file(&[], &[r#"{"end":0}"#]);
+        let other = MasterKeyring::parse("v1:AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=").expect("keyring");
+        let e = BackupFile::open(bytes.as_slice(), &other).err().expect("refused");
+        assert!(e.to_string().contains("does not open"), "{e}");
+        let v2 = MasterKeyring::parse("v2:AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=").expect("keyring");
+        let e = BackupFile::open(bytes.as_slice(), &v2).err().expect("refused");
+        assert!(e.to_string().contains(r#"["v1"]"#), "{e}");
     }
 }
