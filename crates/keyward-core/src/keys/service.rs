@@ -244,6 +244,20 @@ impl Keyward {
         if let Some(reason) = audit.reason {
             r.problems.push(format!("audit chain: {reason}"));
         }
+        // Every stored key opens under the keyring: a key no blob uses yet, a transit key, too.
+        let mut keys_ok = true;
+        for domain in keyward_crypto::WrappedKeyDomain::ALL {
+            for (owner, version, wrapped) in self.store.wrapped_keys_in(domain.label()).await? {
+                if self.keys.keyring().unwrap(domain, owner.as_bytes(), version, &wrapped).is_err() {
+                    keys_ok = false;
+                    r.problems.push(format!(
+                        "the {} key of {owner} version {version} does not open under master key {:?}",
+                        domain.label(),
+                        wrapped.kek_tag
+                    ));
+                }
+            }
+        }
         r.rows_ok = true;
         for check in self.store.verify_rows().await? {
             r.rows_checked += check.rows;
@@ -281,7 +295,7 @@ impl Keyward {
                 }
             }
         }
-        r.ok = r.master_keys_ok && r.self_test_ok && r.audit_ok && r.rows_ok && r.failures.is_empty();
+        r.ok = r.master_keys_ok && keys_ok && r.self_test_ok && r.audit_ok && r.rows_ok && r.failures.is_empty();
         Ok(r)
     }
 }

@@ -245,6 +245,23 @@ async fn doctor_decrypts_everything_and_names_what_fails() {
             .unwrap();
         let (_, r) = srv.json(Method::GET, "/api/v1/doctor?verify_all=true", None).await;
         assert_eq!(r["ok"], true);
+        // A stored key that no longer opens is named even when no blob uses it (a data-key
+        // version added by a rotation, before any write).
+        srv.json(Method::POST, "/api/v1/mounts/secret/keys/rotate", None).await;
+        let wrapped: Vec<u8> =
+            sqlx::query("SELECT wrapped FROM wrapped_keys WHERE domain = 'keyward/dek' AND version = 2")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                .get(0);
+        let mut bad = wrapped.clone();
+        bad[5] ^= 1;
+        let set = "UPDATE wrapped_keys SET wrapped = $1 WHERE domain = 'keyward/dek' AND version = 2";
+        sqlx::query(set).bind(bad).execute(&pool).await.unwrap();
+        let (_, r) = srv.json(Method::GET, "/api/v1/doctor", None).await;
+        assert_eq!(r["ok"], false, "{}: {r}", db.label);
+        assert!(r["problems"].to_string().contains("keyward/dek key of"), "{r}");
+        sqlx::query(set).bind(wrapped).execute(&pool).await.unwrap();
         pool.close().await;
         srv.stop().await;
     }
