@@ -88,6 +88,8 @@ async fn health_state(st: &AppState, q: &HealthQuery) -> (StatusCode, Health) {
 /// 503 when the database is unreachable or the keys cannot be loaded (Vault's conventions, each overridable by its query flag).
 #[utoipa::path(get, path = "/v1/sys/health", tag = "sys", params(HealthQuery),
     responses((status = 200, body = Health), (status = 501, body = Health),
+        (status = 204, description = "Asked for with a code that carries no body (e.g. uninitcode=204)"),
+        (status = 304, description = "Asked for with a code that carries no body"),
         (status = "default", body = Health, description = "The status the query asked for, or 503 when the database is unreachable or the keys cannot be loaded")))]
 pub async fn health(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     let (status, body) = health_state(&ctx.st, &HealthQuery::of(&req)).await;
