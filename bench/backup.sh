@@ -38,12 +38,12 @@ with cf.ThreadPoolExecutor(8) as ex:
     list(ex.map(write, range(0, n, 500)))
 PY
 # A writer during the backup.
-( for i in $(seq 1 100000); do "$bin" secrets set -p app -e live N=$i >/dev/null || break; done ) &
+( i=0; while [ ! -e "$work/stop" ]; do i=$((i + 1)); "$bin" secrets set -p app -e live N=$i >/dev/null; done ) &
 writer=$!
 t0=$(date +%s.%N)
 "$bin" operator backup "$work/b.kwb" >/dev/null
 t1=$(date +%s.%N)
-kill $writer 2>/dev/null; wait $writer 2>/dev/null || true
+touch "$work/stop"; wait $writer
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
 size=$(stat -c %s "$work/b.kwb"); dbsize=$(du -cb "$work"/a.db* | tail -1 | cut -f1)
 restore() {  # label database

@@ -430,21 +430,7 @@ impl Keyward {
         for accessor in &live {
             tx.revoke_token(accessor).await?;
         }
-        let root = keyward_crypto::Token::generate();
-        let record = crate::TokenRecord {
-            accessor: crate::service::new_accessor(),
-            digest: token_key.digest(&root).0,
-            policies: vec!["root".into()],
-            parent_accessor: None,
-            display_name: "root".into(),
-            created_at: now,
-            ttl_secs: 0,
-            expires_at: None,
-            last_used: None,
-            revoked: false,
-            allowed_cidrs: vec![],
-            rate_limit: None,
-        };
+        let (root, record) = crate::service::new_root_token(&token_key);
         tx.insert_token(&record).await?;
         audit.details.insert("revoked".into(), live.len().into());
         audit.details.insert("root_accessor".into(), record.accessor.clone().into());

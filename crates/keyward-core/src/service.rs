@@ -147,21 +147,7 @@ impl Keyward {
         tx.insert_wrapped_key(WrappedKeyDomain::AuditKey.label(), SYSTEM_OWNER, 1, &wrapped).await?;
         let audit_keys = crate::AuditKeys::new(&audit_key);
         drop(audit_key);
-        let root = Token::generate();
-        let record = TokenRecord {
-            accessor: new_accessor(),
-            digest: token_key.digest(&root).0,
-            policies: vec!["root".into()],
-            parent_accessor: None,
-            display_name: "root".into(),
-            created_at: now_nanos(),
-            ttl_secs: 0,
-            expires_at: None,
-            last_used: None,
-            revoked: false,
-            allowed_cidrs: vec![],
-            rate_limit: None,
-        };
+        let (root, record) = new_root_token(&token_key);
         tx.insert_token(&record).await?;
         tx.set_system_value(INITIALIZED, "true").await?;
         let mut chain = crate::engine::writer::Chain::new(&audit_keys, Some(crate::engine::writer::genesis()));
@@ -236,6 +222,26 @@ impl Keyward {
         }
         Ok(v.finish())
     }
+}
+
+/// A new root token (all capabilities, no parent, no expiry) and its record.
+pub(crate) fn new_root_token(key: &TokenKey) -> (Token, TokenRecord) {
+    let root = Token::generate();
+    let record = TokenRecord {
+        accessor: new_accessor(),
+        digest: key.digest(&root).0,
+        policies: vec!["root".into()],
+        parent_accessor: None,
+        display_name: "root".into(),
+        created_at: now_nanos(),
+        ttl_secs: 0,
+        expires_at: None,
+        last_used: None,
+        revoked: false,
+        allowed_cidrs: vec![],
+        rate_limit: None,
+    };
+    (root, record)
 }
 
 pub(crate) fn new_accessor() -> String {
