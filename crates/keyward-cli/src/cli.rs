@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use keyward_core::KeywardConfig;
-use keyward_server::{AuditOptions, GuardConfig, HttpLimits, DEFAULT_STALE_SCAN_INTERVAL};
+use keyward_server::{AuditOptions, GuardConfig, HttpLimits, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STALE_SCAN_INTERVAL};
 
 /// keyward — a self-hosted secrets and API-key vault.
 ///
@@ -277,6 +277,12 @@ pub struct ServerArgs {
     #[arg(long, env = "KEYWARD_REQUEST_TIMEOUT",
         default_value_t = duration_text(HttpLimits::default().request_timeout.as_secs()))]
     pub request_timeout: String,
+    /// On SIGTERM or SIGINT the server stops accepting connections and waits this long for the
+    /// requests in flight (each is answered, its audit entry committed); then it exits, non-zero
+    /// if some were still running. A second signal exits at once.
+    #[arg(long, env = "KEYWARD_SHUTDOWN_TIMEOUT",
+        default_value_t = duration_text(DEFAULT_SHUTDOWN_TIMEOUT.as_secs()))]
+    pub shutdown_timeout: String,
     /// Serve HTTPS with this PEM certificate chain (with --tls-key).
     #[arg(long, env = "KEYWARD_TLS_CERT", requires = "tls_key", value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,

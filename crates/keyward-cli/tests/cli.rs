@@ -1405,3 +1405,75 @@ fn backup_under_load_and_restore_across_engines() {
     let (_, logs) = r.stop();
     assert!(!logs.contains(done["root_token"].as_str().unwrap()));
 }
+
+/// A request held open mid-body: headers and the first half of a `secrets set` sent, the rest
+/// to follow with [`finish`].
+fn stalled_write(s: &ServerProc, env: &str) -> (std::net::TcpStream, String) {
+    let body = format!(r#"{{"set":{{"K":"in flight"}},"unset":[],"x":"{}"}}"#, "y".repeat(64));
+    let host = s.addr.trim_start_matches("http://");
+    let mut tcp = std::net::TcpStream::connect(host).unwrap();
+    let head = format!(
+        "PATCH /api/v1/mounts/app/secrets/{env} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        s.token.as_deref().unwrap(),
+        body.len()
+    );
+    tcp.write_all(head.as_bytes()).unwrap();
+    tcp.write_all(&body.as_bytes()[..20]).unwrap();
+    (tcp, body[20..].to_owned())
+}
+
+/// Sends the rest of a stalled request's body and returns the response's status line.
+fn finish(mut tcp: std::net::TcpStream, rest: &str) -> String {
+    use std::io::Read;
+    tcp.write_all(rest.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = tcp.read_to_string(&mut out);
+    out.lines().next().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn sigterm_drains_requests_in_flight_and_a_second_one_exits_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    let db = db.to_str().unwrap();
+    let env = [("KEYWARD_MASTER_KEY", "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=")];
+    let mut s = spawn_server(&["--database", db], &env).expect("server");
+    let root: Value = serde_json::from_str(&s.ok(&["operator", "init", "--format", "json"])).unwrap();
+    let token = root["root_token"].as_str().unwrap().to_owned();
+    s.token = Some(token.clone());
+    s.ok(&["mounts", "create", "app"]);
+
+    // A request in flight when SIGTERM comes is still answered, with its audit entry, and the
+    // server then exits 0.
+    let (tcp, rest) = stalled_write(&s, "drained");
+    std::thread::sleep(Duration::from_millis(200));
+    s.terminate();
+    assert_eq!(s.exit_code(Duration::from_millis(500)), None, "it waits for the request in flight");
+    assert!(finish(tcp, &rest).contains(" 200 "), "the request in flight is answered");
+    assert_eq!(s.exit_code(Duration::from_secs(10)), Some(0), "{}", s.stderr());
+    let mut s = spawn_server(&["--database", db], &env).expect("restart");
+    s.token = Some(token.clone());
+    assert_eq!(s.ok(&["secrets", "get", "-p", "app", "-e", "drained", "K", "--reveal"]), "in flight\n");
+    let found = s.ok(&["audit", "search", "--path", "app/drained", "--format", "json"]);
+    assert!(found.contains("secrets.set"), "the answered write has its audit entry: {found}");
+
+    // A second signal exits at once, leaving a stalled request unanswered.
+    let (tcp, rest) = stalled_write(&s, "abandoned");
+    std::thread::sleep(Duration::from_millis(200));
+    s.terminate();
+    std::thread::sleep(Duration::from_millis(200));
+    s.terminate();
+    assert_eq!(s.exit_code(Duration::from_secs(5)), Some(1));
+    assert!(!finish(tcp, &rest).contains(" 200 "));
+
+    // Requests that outlast --shutdown-timeout are given up, and the exit says so.
+    let mut s = spawn_server(&["--database", db, "--shutdown-timeout", "1s"], &env).expect("restart");
+    s.token = Some(token);
+    assert!(s.ok(&["envs", "list", "-p", "app"]).contains("drained"));
+    let (_tcp, _rest) = stalled_write(&s, "too-slow");
+    std::thread::sleep(Duration::from_millis(200));
+    s.terminate();
+    assert_eq!(s.exit_code(Duration::from_secs(10)), Some(1));
+    assert!(s.stderr().contains("still in flight after --shutdown-timeout 1s"), "{}", s.stderr());
+}

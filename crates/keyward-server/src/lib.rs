@@ -29,5 +29,7 @@ pub use guard::{GuardConfig, Rate};
 pub use openapi::{native_document, vault_document};
 pub use pipeline::{capability_table, operations, AuthClass, Effect, Need, Operation, VaultOp};
 pub use proxy::ProxyConfig;
-pub use serve::{start, RunningServer, ServerOptions, StartError, DEFAULT_STALE_SCAN_INTERVAL};
+pub use serve::{
+    start, RunningServer, ServerOptions, StartError, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STALE_SCAN_INTERVAL,
+};
 pub use tls::TlsMaterial;

@@ -66,6 +66,9 @@ impl ServerOptions {
     }
 }
 
+/// How long a stopping server waits for in-flight requests, unless told.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How often stale fields are counted, unless told.
 pub const DEFAULT_STALE_SCAN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 

@@ -95,6 +95,33 @@ impl ServerProcess {
         self.child.id()
     }
 
+    /// Sends it SIGTERM (a graceful stop) without waiting.
+    pub fn terminate(&self) {
+        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+    }
+
+    /// Waits up to `within` for it to exit: its exit code (-1 when killed by a signal), or
+    /// `None` while it still runs.
+    pub fn exit_code(&mut self, within: Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Everything it wrote on stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_file).unwrap_or_default()
+    }
+
     /// Kills it with SIGKILL (no shutdown, no flush) and waits for it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

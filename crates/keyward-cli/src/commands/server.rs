@@ -145,6 +145,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         ca_line = Some((ca, tls.fingerprint.clone()));
         options.tls = Some(tls);
     }
+    let shutdown_timeout = std::time::Duration::from_secs(parse_duration(&args.shutdown_timeout)?);
     let scheme = if options.tls.is_some() { "https" } else { "http" };
     let server = start(options).await.map_err(|e| anyhow!("{e}"))?;
     let url = format!("{scheme}://{}", server.addr);
@@ -171,10 +172,23 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         None => println!("keyward listening on {url}"),
     }
     shutdown_signal().await;
-    tracing::info!("shutting down");
-    server.shutdown().await.context("server error")?;
+    tracing::info!(timeout_secs = shutdown_timeout.as_secs(), "shutting down: draining requests in flight");
+    // Drained: every request answered, the audit writer flushed, the database closed.
+    let drained = tokio::select! {
+        done = tokio::time::timeout(shutdown_timeout, server.shutdown()) => done,
+        () = shutdown_signal() => {
+            tracing::warn!("a second signal: exiting at once");
+            std::process::exit(1);
+        }
+    };
     drop(dev_dir);
-    Ok(())
+    match drained {
+        Ok(served) => served.context("server error"),
+        Err(_) => bail!(
+            "requests were still in flight after --shutdown-timeout {}: exiting without them",
+            args.shutdown_timeout
+        ),
+    }
 }
 
 #[cfg(test)]
