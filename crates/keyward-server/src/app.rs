@@ -120,6 +120,8 @@ async fn front_door(
     // Every request is in the audit log; the process log gets one line per request at debug
     // level (server errors at warn), so it does not cost a write per request.
     let (status, latency_ms) = (resp.status().as_u16(), started.elapsed().as_millis() as u64);
+    let operation = resp.extensions().get::<crate::metrics::OperationId>().map_or("unmatched", |o| o.0);
+    crate::metrics::record_request(operation, status, started.elapsed());
     span.in_scope(|| match resp.status().is_server_error() {
         true => tracing::warn!(status, latency_ms, "response"),
         false => tracing::debug!(status, latency_ms, "response"),

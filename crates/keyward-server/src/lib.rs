@@ -10,6 +10,7 @@ mod auth;
 mod error;
 mod extract;
 mod guard;
+mod metrics;
 mod openapi;
 mod outward;
 mod pipeline;

@@ -159,6 +159,7 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
         kw.resume_jobs().await.map_err(StartError::Keys)?;
     }
     crate::stale::spawn_scanner(kw.clone(), audit.clone(), opts.stale_scan_interval);
+    crate::metrics::install();
     let app = crate::router(kw, opts.guard, opts.limits, audit.clone(), opts.proxy);
     let (shutdown, rx) = oneshot::channel::<()>();
     let task = match opts.tls {

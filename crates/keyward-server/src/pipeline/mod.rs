@@ -360,7 +360,9 @@ async fn run_native(st: AppState, op: &'static Operation, route: NativeRoute, re
         (route.handler)(ctx, Request::from_parts(parts, body)).await
     }
     .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+    let mut resp = result.unwrap_or_else(IntoResponse::into_response);
+    resp.extensions_mut().insert(crate::metrics::OperationId(op.id));
+    resp
 }
 
 /// A native route's path parameters, percent-decoded.
@@ -402,10 +404,12 @@ pub(crate) fn native_router() -> Router<AppState> {
 pub(crate) async fn vault_dispatch(State(st): State<AppState>, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
     let audit = parts.extensions.get::<AuditCtx>().cloned().unwrap_or_default();
+    let mut answered = "vault.unmatched";
     let result = async {
         let (vop, path) = vault_paths::parse(&parts)?;
         let found = vault_paths::find(&st, &mut parts, &audit, vop, &path).await?;
         let (op, route, params, caller) = (found.op, found.route, found.params, found.caller);
+        answered = op.id;
         let (mount, p) = params.located();
         audit.note(op.id, mount, p, vec![]);
         if let Some(caller) = &caller {
@@ -419,7 +423,9 @@ pub(crate) async fn vault_dispatch(State(st): State<AppState>, req: Request) -> 
         (route.handler)(ctx, req).await
     }
     .await;
-    result.unwrap_or_else(|e| e.vault().into_response())
+    let mut resp = result.unwrap_or_else(|e| e.vault().into_response());
+    resp.extensions_mut().insert(crate::metrics::OperationId(answered));
+    resp
 }
 
 /// Whether a request path is one of the operations of class `none`, which take no token: the

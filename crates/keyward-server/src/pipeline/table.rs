@@ -285,6 +285,14 @@ pub(super) fn operations() -> Vec<Operation> {
             paths::AUDIT_ANCHOR,
             audit::anchor
         )),
+        // Metrics.
+        op(
+            "sys.metrics",
+            "Metrics: Prometheus text with ?format=prometheus, else JSON",
+            Need::Cap(Read, "sys/metrics"),
+            Reads,
+        )
+        .vault(vault!([Read], "sys/metrics", crate::metrics::serve)),
         // Backups.
         op("sys.backup", "Take an online, consistent, encrypted backup", Need::Cap(Sudo, "sys/backup"), Reads)
             .native(native!(post.clone(), paths::BACKUP, backup::backup)),

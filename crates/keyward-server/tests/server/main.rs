@@ -10,6 +10,7 @@ mod audit;
 mod foundation;
 mod isolation;
 mod keys;
+mod metrics;
 mod operations;
 mod proxy;
 mod read_path;

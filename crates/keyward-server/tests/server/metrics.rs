@@ -1,0 +1,56 @@
+//! Metrics: Prometheus text for a token with `read` on `sys/metrics` (or the Bearer header a
+//! Prometheus `credentials_file` sends), audited; labels never hold paths or accessors, so the
+//! exposition stays small however much data is touched.
+use crate::common;
+
+use common::{backends, TestServer, KEY_A};
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn metrics_are_labelled_by_operation_only_and_stay_small() {
+    let db = backends().await.remove(0);
+    let srv = TestServer::start(&db, KEY_A).await;
+    srv.set("secret", "known", json!({"K": "v"})).await;
+    // 10,000 distinct secret paths read (each answered 404): none may become a label.
+    let paths: Vec<String> = (0..10_000).map(|i| format!("tenant-{i}/app")).collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for chunk in paths.chunks(1250) {
+        let (http, base, token, chunk) = (srv.http.clone(), srv.base.clone(), srv.token.clone(), chunk.to_vec());
+        tasks.spawn(async move {
+            for p in chunk {
+                let r = http.get(format!("{base}/v1/secret/data/{p}")).header("x-vault-token", &token).send().await;
+                assert_eq!(r.unwrap().status(), 404);
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    // Prometheus' way: a Bearer token and the format parameter.
+    let resp = srv
+        .http
+        .get(format!("{}/v1/sys/metrics?format=prometheus", srv.base))
+        .bearer_auth(&srv.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = resp.text().await.unwrap();
+    assert!(text.len() < 64 * 1024, "the exposition is {} bytes", text.len());
+    assert!(text.contains(r#"keyward_requests_total{operation="secrets.reveal",status="4xx"}"#), "{text}");
+    assert!(text.contains("keyward_request_duration_seconds_bucket"));
+    assert!(text.contains("keyward_process_resident_memory_bytes") && text.contains("keyward_process_open_fds"));
+    assert!(!text.contains("tenant-") && !text.contains("known") && !text.contains("acc_"), "no path or accessor");
+    // JSON without the parameter; a token without read on sys/metrics is refused; scrapes are audited.
+    let (s, body) = srv.json(Method::GET, "/v1/sys/metrics", None).await;
+    assert_eq!(s, 200);
+    assert!(body["samples"].as_array().unwrap().iter().any(|x| x["name"] == "keyward_requests_total"));
+    let plain = srv.token_with(&[]).await;
+    let (s, _) = srv.vault(&plain, "GET", "sys/metrics", None).await;
+    assert_eq!(s, 403);
+    let (_, audit) = srv.json(Method::GET, "/api/v1/audit?operation=sys.metrics", None).await;
+    assert!(audit["entries"].as_array().unwrap().len() >= 2, "{audit}");
+    srv.stop().await;
+}
