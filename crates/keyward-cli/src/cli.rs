@@ -283,6 +283,10 @@ pub struct ServerArgs {
     #[arg(long, env = "KEYWARD_SHUTDOWN_TIMEOUT",
         default_value_t = duration_text(DEFAULT_SHUTDOWN_TIMEOUT.as_secs()))]
     pub shutdown_timeout: String,
+    /// Also serve Prometheus metrics at `GET /metrics` on this address, without a token and
+    /// unaudited (a warning is logged when it is not loopback); `/v1/sys/metrics` needs a token.
+    #[arg(long, env = "KEYWARD_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Serve HTTPS with this PEM certificate chain (with --tls-key).
     #[arg(long, env = "KEYWARD_TLS_CERT", requires = "tls_key", value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,

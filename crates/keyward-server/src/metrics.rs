@@ -2,14 +2,15 @@
 //! without the parameter), needing `read` on `sys/metrics`. Labels are operation names from the
 //! table and status classes — never a path, accessor, address or anything a mount holds — so
 //! the exposition's size does not grow with the data.
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::audit::AuditState;
 use crate::error::ApiResult;
 use crate::pipeline::Ctx;
 use crate::vault::VaultReq;
@@ -24,7 +25,11 @@ fn handle() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
             let buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
-            let builder = PrometheusBuilder::new().set_buckets(&buckets).ok()?;
+            let sizes = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+            let builder = PrometheusBuilder::new()
+                .set_buckets(&buckets)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full("keyward_writer_batch_size".into()), &sizes))
+                .ok()?;
             match builder.install_recorder() {
                 Ok(h) => Some(h),
                 Err(e) => {
@@ -58,9 +63,9 @@ pub(crate) fn record_request(operation: &'static str, status: u16, elapsed: Dura
 }
 
 /// The counters kept for health, the process's size and open files, as of now.
-fn refresh(ctx: &Ctx) {
+fn refresh(audit: &AuditState) {
     use std::sync::atomic::Ordering::Relaxed;
-    let c = &ctx.st.audit.counters;
+    let c = &audit.counters;
     for (name, value) in [
         ("keyward_auth_failures_total", c.auth_failures.load(Relaxed)),
         ("keyward_denials_total", c.denials.load(Relaxed)),
@@ -85,10 +90,30 @@ fn refresh(ctx: &Ctx) {
     }
 }
 
+/// The exposition, as of now.
+fn render(audit: &AuditState) -> String {
+    refresh(audit);
+    handle().map(PrometheusHandle::render).unwrap_or_default()
+}
+
+/// Serves `GET /metrics` on `--metrics-listen`: no token and no audit entry — for a listener
+/// only the monitoring network reaches.
+pub(crate) async fn serve_unauthenticated(listener: tokio::net::TcpListener, audit: Arc<AuditState>) {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let audit = audit.clone();
+            async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], render(&audit)) }
+        }),
+    );
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::error!(error = %e, "the metrics listener stopped");
+    }
+}
+
 /// `GET /v1/sys/metrics`: Prometheus text with `format=prometheus`, else JSON samples.
 pub(crate) async fn serve(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
-    refresh(&ctx);
-    let text = handle().map(PrometheusHandle::render).unwrap_or_default();
+    let text = render(&ctx.st.audit);
     if req.query.get("format").map(String::as_str) == Some("prometheus") {
         return Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response());
     }

@@ -43,6 +43,8 @@ pub struct ServerOptions {
     pub stale_scan_interval: std::time::Duration,
     /// Credential-proxy settings.
     pub proxy: crate::proxy::ProxyConfig,
+    /// Also serve `GET /metrics` here, without a token and unaudited.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl ServerOptions {
@@ -62,6 +64,7 @@ impl ServerOptions {
             audit: AuditOptions::default(),
             stale_scan_interval: DEFAULT_STALE_SCAN_INTERVAL,
             proxy: crate::proxy::ProxyConfig::default(),
+            metrics_listen: None,
         }
     }
 }
@@ -160,6 +163,13 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
     }
     crate::stale::spawn_scanner(kw.clone(), audit.clone(), opts.stale_scan_interval);
     crate::metrics::install();
+    if let Some(at) = opts.metrics_listen {
+        let listener = TcpListener::bind(at).await.map_err(|e| StartError::Bind(at, e))?;
+        if !at.ip().is_loopback() {
+            tracing::warn!(listen = %at, "metrics are served without a token on a non-loopback address");
+        }
+        tokio::spawn(crate::metrics::serve_unauthenticated(listener, audit.clone()));
+    }
     let app = crate::router(kw, opts.guard, opts.limits, audit.clone(), opts.proxy);
     let (shutdown, rx) = oneshot::channel::<()>();
     let task = match opts.tls {

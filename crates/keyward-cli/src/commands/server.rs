@@ -127,6 +127,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         request_timeout: std::time::Duration::from_secs(parse_duration(&args.request_timeout)?.max(1)),
     };
     options.insecure_http = args.insecure_http;
+    options.metrics_listen = args.metrics_listen;
     options.proxy = keyward_server::ProxyConfig { allow_insecure: args.proxy_allow_insecure };
     options.audit = AuditOptions {
         enabled: !args.no_audit,

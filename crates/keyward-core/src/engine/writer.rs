@@ -194,7 +194,12 @@ impl Writer {
 async fn run(mut state: State, mut rx: mpsc::Receiver<Queued>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // What waits behind this batch, its size and how long it takes to commit (with its fsync).
+        metrics::gauge!("keyward_writer_queue_depth").set(rx.len() as f64);
+        metrics::histogram!("keyward_writer_batch_size").record(batch.len() as f64);
+        let started = std::time::Instant::now();
         state.apply(std::mem::take(&mut batch)).await;
+        metrics::histogram!("keyward_writer_commit_seconds").record(started.elapsed().as_secs_f64());
     }
 }
 

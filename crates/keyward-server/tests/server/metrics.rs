@@ -41,6 +41,7 @@ async fn metrics_are_labelled_by_operation_only_and_stay_small() {
     assert!(text.len() < 64 * 1024, "the exposition is {} bytes", text.len());
     assert!(text.contains(r#"keyward_requests_total{operation="secrets.reveal",status="4xx"}"#), "{text}");
     assert!(text.contains("keyward_request_duration_seconds_bucket"));
+    assert!(text.contains("keyward_writer_batch_size_bucket") && text.contains("keyward_writer_commit_seconds_bucket"));
     assert!(text.contains("keyward_process_resident_memory_bytes") && text.contains("keyward_process_open_fds"));
     assert!(!text.contains("tenant-") && !text.contains("known") && !text.contains("acc_"), "no path or accessor");
     // JSON without the parameter; a token without read on sys/metrics is refused; scrapes are audited.
@@ -52,5 +53,21 @@ async fn metrics_are_labelled_by_operation_only_and_stay_small() {
     assert_eq!(s, 403);
     let (_, audit) = srv.json(Method::GET, "/api/v1/audit?operation=sys.metrics", None).await;
     assert!(audit["entries"].as_array().unwrap().len() >= 2, "{audit}");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_metrics_listener_serves_without_a_token_and_unaudited() {
+    let db = backends().await.remove(0);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let at: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let srv = TestServer::start_with(&db, KEY_A, |o| o.metrics_listen = Some(at)).await;
+    let (_, before) = srv.json(Method::GET, "/api/v1/audit?last=1000", None).await;
+    let text = reqwest::get(format!("http://{at}/metrics")).await.unwrap().text().await.unwrap();
+    assert!(text.contains("keyward_requests_total"), "{text}");
+    let (_, after) = srv.json(Method::GET, "/api/v1/audit?last=1000", None).await;
+    let count = |v: &serde_json::Value| v["entries"].as_array().unwrap().len();
+    // The second search is the only entry added (the first one's entry), none for the scrape.
+    assert_eq!(count(&after), count(&before) + 1, "a scrape of the metrics listener is not audited");
     srv.stop().await;
 }
