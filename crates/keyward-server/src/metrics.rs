@@ -46,15 +46,27 @@ pub(crate) fn install() {
     handle();
 }
 
-/// Counts a request by operation and status class, and its latency by operation group.
-pub(crate) fn record_request(operation: &'static str, status: u16, elapsed: Duration) {
-    let class = match status {
+/// A status's class, the only form a status takes in a label.
+fn class(status: u16) -> &'static str {
+    match status {
         100..=199 => "1xx",
         200..=299 => "2xx",
         300..=399 => "3xx",
         400..=499 => "4xx",
         _ => "5xx",
-    };
+    }
+}
+
+/// Counts a credential-proxy call by route (a name an administrator chose) and the upstream's
+/// status class.
+pub(crate) fn record_proxy_call(route: &str, upstream_status: u16) {
+    metrics::counter!("keyward_proxy_calls_total", "route" => route.to_owned(), "upstream_status" => class(upstream_status))
+        .increment(1);
+}
+
+/// Counts a request by operation and status class, and its latency by operation group.
+pub(crate) fn record_request(operation: &'static str, status: u16, elapsed: Duration) {
+    let class = class(status);
     metrics::counter!("keyward_requests_total", "operation" => operation, "status" => class).increment(1);
     // Latency by operation group (`secrets`, `tokens`, `transit` …): a histogram is 15 series, and
     // one per operation would put the exposition past 100 KiB.

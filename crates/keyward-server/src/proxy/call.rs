@@ -384,6 +384,7 @@ async fn send(
 fn relay(ctx: &Ctx, route: &ProxyRoute, resp: reqwest::Response, mut scrubber: Scrubber) -> ApiResult<Response> {
     let status = resp.status();
     ctx.audit.detail("upstream_status", status.as_u16());
+    crate::metrics::record_proxy_call(&route.name, status.as_u16());
     if let Some(n) = resp.content_length() {
         ctx.audit.detail("response_bytes", n);
     }

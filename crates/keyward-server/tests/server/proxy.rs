@@ -225,6 +225,18 @@ async fn recipes_inject_credentials_the_caller_never_sees() {
         }
         let (s, _, body) = call(&srv, &app, Method::GET, "svc/basic", None).await;
         assert_eq!(s, 200, "{body}");
+        // Calls are counted by route and upstream status class, nothing more.
+        let metrics = srv
+            .http
+            .get(format!("{}/v1/sys/metrics?format=prometheus", srv.base))
+            .bearer_auth(&srv.token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(metrics.contains(r#"keyward_proxy_calls_total{route="svc",upstream_status="2xx"}"#), "{metrics}");
 
         // The echo upstream sees neither the caller's token nor its cookies; the client never
         // sees the credential, raw or URL-encoded, in headers or in a body split across chunks.
