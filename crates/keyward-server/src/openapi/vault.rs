@@ -112,7 +112,7 @@ pub(super) fn document() -> OpenApi {
             if matches!(method, HttpMethod::Post | HttpMethod::Put | HttpMethod::Patch) {
                 let content_type =
                     if method == HttpMethod::Patch { "application/merge-patch+json" } else { "application/json" };
-                let body = ObjectBuilder::new().schema_type(Type::Object).description(Some("The operation's fields"));
+                let body = request_fields(op.id);
                 b = b.request_body(Some(
                     RequestBodyBuilder::new()
                         .content(content_type, ContentBuilder::new().schema(Some(body)).build())
@@ -123,6 +123,31 @@ pub(super) fn document() -> OpenApi {
         }
     }
     doc
+}
+
+/// The body an operation reads: its main fields (as Vault names them), others allowed.
+fn request_fields(op: &str) -> ObjectBuilder {
+    let fields: &[(&str, bool, Type)] = match op {
+        "secrets.write" | "secrets.patch" => &[("data", true, Type::Object)],
+        "transit.encrypt" => &[("plaintext", true, Type::String)],
+        "transit.decrypt" | "transit.rewrap" => &[("ciphertext", true, Type::String)],
+        "policies.write" | "policies.write-legacy" => &[("policy", true, Type::String)],
+        "mounts.create" => &[("type", true, Type::String)],
+        "tokens.lookup" | "tokens.revoke" | "tokens.renew" => &[("token", true, Type::String)],
+        "tokens.lookup-accessor" | "tokens.revoke-accessor" => &[("accessor", true, Type::String)],
+        "tokens.create" | "tokens.create-orphan" => {
+            &[("ttl", false, Type::String), ("display_name", false, Type::String)]
+        }
+        _ => &[],
+    };
+    let mut b = ObjectBuilder::new().schema_type(Type::Object).description(Some("The operation's fields"));
+    for (name, required, schema) in fields {
+        b = b.property(*name, ObjectBuilder::new().schema_type(schema.clone()));
+        if *required {
+            b = b.required(*name);
+        }
+    }
+    b
 }
 
 /// `{request_id, lease_id, renewable, lease_duration, data, wrap_info, warnings, auth}`.
