@@ -106,6 +106,8 @@ codes! {
     Overloaded = ("overloaded", 503, 503),
     /// The audit head could not be anchored (the anchor file cannot be written).
     AnchorFailed = ("anchor_failed", 503, 503),
+    /// The audit archive directory cannot be written or read; nothing was deleted.
+    ArchiveFailed = ("archive_failed", 503, 503),
     /// The upstream did not answer within the route's timeout.
     UpstreamTimeout = ("upstream_timeout", 504, 504),
 }

@@ -57,6 +57,8 @@ pub const AUDIT: &str = "/api/v1/audit";
 pub const AUDIT_VERIFY: &str = "/api/v1/audit/verify";
 /// Anchor the audit chain's head.
 pub const AUDIT_ANCHOR: &str = "/api/v1/audit/anchor";
+/// Archive old entries into the server's archive directory.
+pub const AUDIT_ARCHIVE: &str = "/api/v1/audit/archive";
 /// Take a backup (the response is the encrypted file).
 pub const BACKUP: &str = "/api/v1/backup";
 /// Credential-proxy routes.

@@ -477,15 +477,83 @@ pub struct AuditVerifyReport {
     pub broken_seq: Option<u64>,
     /// Why: modified, deleted, reordered, inserted or truncated, in a sentence.
     pub reason: Option<String>,
+    /// The last archived entry: the database's log begins after it (0: nothing archived).
+    #[serde(default)]
+    pub archived_seq: u64,
+    /// The archive's check, when asked for (`archive=true` or `archive_dir`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ArchiveCheck>,
 }
 
-/// `GET /api/v1/audit/verify` query: an external anchor to check against.
+/// The check of an audit archive directory.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ArchiveCheck {
+    /// Whether its segments chain from entry 1 to the database's archived head.
+    pub ok: bool,
+    /// Segments checked.
+    pub segments: u64,
+    /// Entries in them.
+    pub entries: u64,
+    /// The last entry they cover.
+    pub last_seq: u64,
+    /// Segments past the archived head, left by an interrupted run (the next run replaces them).
+    pub unfinished: Vec<String>,
+    /// The segment where the check failed.
+    pub broken_file: Option<String>,
+    /// Why: modified, dropped, renamed, overlapping…, in a sentence.
+    pub reason: Option<String>,
+}
+
+/// `GET /api/v1/audit/verify` query: an external anchor to check against, and the archive.
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema, utoipa::IntoParams)]
 pub struct VerifyQuery {
     /// Anchored seq.
     pub anchor_seq: Option<u64>,
     /// Anchored hash (hex).
     pub anchor_hash: Option<String>,
+    /// Also check the server's archive directory end to end.
+    pub archive: Option<bool>,
+    /// Also check this archive directory (as the server sees it) end to end.
+    pub archive_dir: Option<String>,
+}
+
+/// `POST /api/v1/audit/archive`.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveRequest {
+    /// Archive entries older than this (e.g. `30d`).
+    pub before: Option<String>,
+    /// SQLite: switch to incremental vacuum once (one `VACUUM`) and give the space back.
+    #[serde(default)]
+    pub vacuum: bool,
+}
+
+/// `POST /api/v1/audit/archive`: what the run did.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ArchiveReport {
+    /// Segment files written (in the archive directory), in order.
+    pub segments: Vec<String>,
+    /// Entries archived and deleted from the database.
+    pub entries: u64,
+    /// The last archived entry after the run.
+    pub archived_seq: u64,
+    /// Files an interrupted earlier run had left, removed.
+    pub removed_unfinished: Vec<String>,
+    /// Space given back.
+    pub space: Option<SpaceReport>,
+    /// Why the run stopped early, after archiving what `segments` says.
+    pub error: Option<String>,
+}
+
+/// Space given back to the file system after an archive.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SpaceReport {
+    /// What was done.
+    pub action: String,
+    /// The database file's size before (SQLite).
+    pub bytes_before: Option<u64>,
+    /// The database file's size after (SQLite).
+    pub bytes_after: Option<u64>,
 }
 
 /// `POST /api/v1/audit/anchor`.

@@ -320,6 +320,15 @@ pub struct ServerArgs {
     #[arg(long, env = "KEYWARD_AUDIT_ANCHOR_INTERVAL",
         default_value_t = duration_text(AuditOptions::default().anchor_interval.as_secs()))]
     pub audit_anchor_interval: String,
+    /// Directory archived audit entries are written to (`keyward audit archive`,
+    /// --audit-retention): segments that verify on their own and together. With replicas it must
+    /// be one directory they all share. Nothing else deletes audit entries.
+    #[arg(long, env = "KEYWARD_AUDIT_ARCHIVE_DIR", value_name = "DIR")]
+    pub audit_archive_dir: Option<PathBuf>,
+    /// Archive audit entries older than this (e.g. 30d) into --audit-archive-dir, checked hourly
+    /// on one replica at a time. Off by default: entries stay in the database.
+    #[arg(long, env = "KEYWARD_AUDIT_RETENTION", value_name = "AGE")]
+    pub audit_retention: Option<String>,
     /// Age after which an unchanged field is reported stale, unless its environment or project
     /// sets another (Go-style: 90d).
     #[arg(long, env = "KEYWARD_ROTATE_AFTER_DEFAULT",
@@ -869,6 +878,24 @@ pub enum AuditCommand {
         /// An anchor file (JSON lines of {"seq","hash"}) to check the tail against.
         #[arg(long)]
         anchor_file: Option<PathBuf>,
+        /// Also check the archive end to end: every segment, and that together they chain from
+        /// entry 1 to where the database's log begins. DIR as the server sees it; without it,
+        /// the server's --audit-archive-dir.
+        #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
+        archive: Option<String>,
+        #[command(flatten)]
+        out: FormatArgs,
+    },
+    /// Move entries older than --before out of the database into the server's
+    /// --audit-archive-dir (written, synced and verified before the rows are deleted).
+    Archive {
+        /// Archive entries older than this (e.g. 30d, 12h).
+        #[arg(long, value_name = "AGE", required_unless_present = "vacuum")]
+        before: Option<String>,
+        /// SQLite: switch the database once to incremental vacuum (one VACUUM: it needs twice the
+        /// file's size free and blocks writes while it runs), so archiving gives the space back.
+        #[arg(long)]
+        vacuum: bool,
         #[command(flatten)]
         out: FormatArgs,
     },

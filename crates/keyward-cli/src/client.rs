@@ -2,11 +2,11 @@
 use anyhow::{anyhow, bail, Context, Result};
 use keyward_api::paths::{self, fill};
 use keyward_api::wire::{
-    AuditPage, AuditVerifyReport, DekRotated, DiffOut, DoctorQuery, DoctorReport, History, InitResponse, KeyJob,
-    KeyStatus, MigrateRequest, MountCreateRequest, MountDeleted, MountInfo, MountList, PolicyList, PolicyOut,
-    PolicyWriteRequest, ProxyRouteList, ProxyRouteOut, ProxyRouteRequest, Pruned, ReadQuery, Revoked, Rewrapped,
-    RollbackRequest, SecretList, SecretView, SecretWriteRequest, StaleOut, StaleQuery, TokenBody, TokenCreateRequest,
-    TokenCreated, TokenInfo, TokenList, WriteResult,
+    ArchiveReport, ArchiveRequest, AuditPage, AuditVerifyReport, DekRotated, DiffOut, DoctorQuery, DoctorReport,
+    History, InitResponse, KeyJob, KeyStatus, MigrateRequest, MountCreateRequest, MountDeleted, MountInfo, MountList,
+    PolicyList, PolicyOut, PolicyWriteRequest, ProxyRouteList, ProxyRouteOut, ProxyRouteRequest, Pruned, ReadQuery,
+    Revoked, Rewrapped, RollbackRequest, SecretList, SecretView, SecretWriteRequest, StaleOut, StaleQuery, TokenBody,
+    TokenCreateRequest, TokenCreated, TokenInfo, TokenList, WriteResult,
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -325,14 +325,29 @@ impl Client {
         Ok(resp)
     }
 
-    /// `GET /api/v1/audit/verify`.
-    pub async fn audit_verify(&self, anchor: Option<(u64, String)>) -> Result<AuditVerifyReport> {
+    /// `GET /api/v1/audit/verify`; `archive`: also check an archive directory (`""`: the
+    /// server's own).
+    pub async fn audit_verify(
+        &self,
+        anchor: Option<(u64, String)>,
+        archive: Option<&str>,
+    ) -> Result<AuditVerifyReport> {
         let mut query: Vec<(&str, String)> = vec![];
         if let Some((seq, hash)) = anchor {
             query.push(("anchor_seq", seq.to_string()));
             query.push(("anchor_hash", hash));
         }
+        match archive {
+            Some("") => query.push(("archive", "true".into())),
+            Some(dir) => query.push(("archive_dir", dir.to_owned())),
+            None => {}
+        }
         self.send(self.request(Method::GET, paths::AUDIT_VERIFY).query(&query), true).await
+    }
+
+    /// `POST /api/v1/audit/archive`.
+    pub async fn audit_archive(&self, body: &ArchiveRequest) -> Result<ArchiveReport> {
+        self.send(self.request(Method::POST, paths::AUDIT_ARCHIVE).json(body), true).await
     }
 }
 

@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 mod audit;
+mod background;
 mod backup;
 mod duration;
 mod engine;
@@ -26,7 +27,11 @@ mod time;
 mod tokens;
 mod transit;
 
-pub use audit::{canonical, AuditEntry, AuditKeys, AuditRow, ChainVerifier, VerifyReport};
+pub use audit::archive::{ArchiveCheck, SegmentHeader};
+pub use audit::{
+    canonical, ArchiveOutcome, ArchiveRequest, AuditEntry, AuditKeys, AuditRow, ChainVerifier, VerifyReport,
+};
+pub use background::Leadership;
 pub use backup::{
     BackupFile, BackupReads, BackupSummary, Bytes, Cell, Manifest, SnapshotItem, TableCount, BACKUP_FORMAT,
 };
@@ -51,8 +56,9 @@ pub use secrets::{
 };
 pub use service::{Keyward, KeywardConfig, Readiness};
 pub use store::{
-    AuditAppender, AuditReads, AuditTx, IntegrityReads, IntegrityTx, KeyReads, KeyTx, MountReads, MountTx, PolicyReads,
-    PolicyTx, ProxyReads, ProxyTx, SecretReads, SecretTx, Store, StoreTx, TokenReads, TokenTx, TransitReads, TransitTx,
+    AuditAppender, AuditReads, AuditTx, HeldLock, IntegrityReads, IntegrityTx, JobLock, KeyReads, KeyTx, MountReads,
+    MountTx, PolicyReads, PolicyTx, ProxyReads, ProxyTx, SecretReads, SecretTx, SpaceReclaimed, Store, StoreTx,
+    TokenReads, TokenTx, TransitReads, TransitTx,
 };
 pub use time::{format_rfc3339, now_nanos, Nanos};
 pub use tokens::{Authentication, Caller, NewToken, Rate, TokenRequest};

@@ -71,6 +71,8 @@ pub struct Keyward {
     pub(crate) routes: Arc<TtlCache<ProxyRoute>>,
     /// Callers and current versions in memory (single-process SQLite only).
     pub(crate) cache: Option<Arc<ReadCache>>,
+    /// Whether this server runs the background work, and the key jobs it runs.
+    pub(crate) background: Arc<crate::background::Background>,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -99,7 +101,8 @@ impl Keyward {
         let instance = format!("kw-{}", &*random_base62(8));
         let ttl = std::time::Duration::from_secs(1);
         let (mounts, routes) = (Arc::new(TtlCache::new(ttl)), Arc::new(TtlCache::new(ttl)));
-        let kw = Self { store, keys, writer, config, instance, mounts, routes, cache };
+        let background = Arc::default();
+        let kw = Self { store, keys, writer, config, instance, mounts, routes, cache, background };
         // Rows are authenticated before anything is served; a database that cannot be trusted
         // stops the start here, with one line.
         kw.load_integrity().await?;
@@ -204,13 +207,14 @@ impl Keyward {
         Ok(self.store.audit_head().await?)
     }
 
-    /// Walks the whole chain, page by page, against the stored head and an optional external
-    /// anchor `(seq, hash)`.
+    /// Walks the chain, page by page, from the archived head (entries before it are in the
+    /// archive) against the stored head and an optional external anchor `(seq, hash)`.
     pub async fn verify_audit(&self, anchor: Option<(u64, Vec<u8>)>) -> Result<VerifyReport, CoreError> {
         let keys = self.keys.audit_keys(self.store.as_ref()).await?;
         let head = self.store.audit_head().await?.map_or(0, |h| h.0);
-        let mut v = ChainVerifier::new(&keys, head, anchor);
-        let mut after = 0;
+        let start = self.archived_head().await?;
+        let mut after = start.0;
+        let mut v = ChainVerifier::resume(&keys, start, head, anchor);
         loop {
             let rows = self.store.audit_rows(after, 1000).await?;
             let Some(last) = rows.last() else { break };

@@ -45,6 +45,48 @@ pub trait Store:
     async fn begin_write(&self, exclusive: bool) -> Result<Box<dyn StoreTx>, StoreError>;
     /// A system value (e.g. `initialized`).
     async fn system_value(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Takes `lock` if no process on the database holds it (a PostgreSQL session advisory lock
+    /// on a connection of its own, released when the guard drops or the process dies; within
+    /// the process on SQLite, whose database one server serves). `None` when it is held.
+    async fn try_lock(&self, lock: JobLock) -> Result<Option<Box<dyn HeldLock>>, StoreError>;
+}
+
+/// Work that runs on one server at a time, whatever the number of replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobLock {
+    /// Background work: key jobs, stale scans, scheduled retention (the replica holding it is
+    /// the one that runs them).
+    Background,
+    /// An audit archive run.
+    AuditArchive,
+}
+
+impl JobLock {
+    /// Its PostgreSQL advisory-lock number.
+    pub fn id(self) -> i64 {
+        match self {
+            JobLock::Background => 8_200_010,
+            JobLock::AuditArchive => 8_200_011,
+        }
+    }
+}
+
+/// A lock taken with [`Store::try_lock`]; dropping it releases it.
+#[async_trait]
+pub trait HeldLock: Send + std::fmt::Debug {
+    /// Whether the lock is still held (its connection is alive).
+    async fn still_held(&mut self) -> bool;
+}
+
+/// Space given back after audit rows were archived.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpaceReclaimed {
+    /// What was done, in a sentence.
+    pub action: String,
+    /// The database file's size before, in bytes (SQLite).
+    pub bytes_before: Option<u64>,
+    /// The database file's size after, in bytes (SQLite).
+    pub bytes_after: Option<u64>,
 }
 
 /// Untrusted storage (DESIGN §8): the rows that decide who may do what carry MACs under keys
@@ -218,6 +260,11 @@ pub trait AuditReads: Send + Sync + 'static {
     /// An appender of audit rows for the single writer's own thread, where the engine has one
     /// (SQLite, whose one server process writes through one writer); `None` elsewhere.
     fn audit_appender(&self) -> Result<Option<Box<dyn AuditAppender>>, StoreError>;
+    /// Gives back the space of deleted audit rows: on SQLite `PRAGMA incremental_vacuum` once
+    /// the file is in incremental mode, and with `switch` it is put in that mode first (one
+    /// `VACUUM`: twice the file's space, writes blocked meanwhile). PostgreSQL leaves it to
+    /// autovacuum.
+    async fn reclaim_space(&self, switch: bool) -> Result<SpaceReclaimed, StoreError>;
 }
 
 /// Appends audit rows synchronously, with no async hop per statement. It blocks: only the
@@ -441,4 +488,6 @@ pub trait AuditTx: Send {
     async fn audit_head_for_update(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
     /// Appends rows (consecutive seqs, in order) and moves the head to the last one.
     async fn append_audit(&mut self, rows: &[AuditRow]) -> Result<(), StoreError>;
+    /// Deletes the rows after `after` up to and including `through` (archived); returns how many.
+    async fn delete_audit_rows(&mut self, after: u64, through: u64) -> Result<u64, StoreError>;
 }

@@ -171,6 +171,8 @@ pub struct AuditState {
     pub counters: Counters,
     /// The external append-only file the chain head is anchored to.
     pub anchor_file: Option<PathBuf>,
+    /// Where archived entries go.
+    pub archive_dir: Option<PathBuf>,
     pub(crate) ready: AtomicBool,
     /// Entries committing after their response went (see [`AuditCtx::release_before_entry`]).
     late: AtomicU64,
@@ -185,6 +187,7 @@ impl AuditState {
             primary_ok: AtomicBool::new(true),
             counters: Counters::default(),
             anchor_file,
+            archive_dir: None,
             ready: AtomicBool::new(false),
             late: AtomicU64::new(0),
             late_done: tokio::sync::Notify::new(),
@@ -215,6 +218,10 @@ pub struct AuditOptions {
     pub anchor_file: Option<PathBuf>,
     /// How often the head is anchored (log and file).
     pub anchor_interval: Duration,
+    /// Where archived entries go (`audit archive`, `retention`); none: archiving is refused.
+    pub archive_dir: Option<PathBuf>,
+    /// Archive entries older than this on a schedule (needs `archive_dir`); none: never.
+    pub retention: Option<Duration>,
 }
 
 impl Default for AuditOptions {
@@ -224,6 +231,8 @@ impl Default for AuditOptions {
             sinks: AuditSinks::default(),
             anchor_file: None,
             anchor_interval: Duration::from_secs(60),
+            archive_dir: None,
+            retention: None,
         }
     }
 }

@@ -118,6 +118,10 @@ impl From<CoreError> for ApiError {
                 ErrorCode::IntegrityError
             }
             CoreError::KeyMismatch(_) => ErrorCode::KeyMismatch,
+            CoreError::Archive(_) => {
+                tracing::error!(error = %msg, "audit archive failed");
+                ErrorCode::ArchiveFailed
+            }
             CoreError::Untrusted(_) => {
                 tracing::error!(target: "security", error = %msg, "untrusted storage");
                 ErrorCode::UntrustedStorage

@@ -7,6 +7,7 @@
 mod app;
 mod audit;
 mod auth;
+mod background;
 mod error;
 mod extract;
 mod guard;

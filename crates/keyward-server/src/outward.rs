@@ -33,6 +33,37 @@ pub(crate) fn verify_report(r: VerifyReport) -> wire::AuditVerifyReport {
         last_hash: r.last_hash,
         broken_seq: r.broken_seq,
         reason: r.reason,
+        archived_seq: r.archived_seq,
+        archive: None,
+    }
+}
+
+/// The check of an archive directory.
+pub(crate) fn archive_check(c: keyward_core::ArchiveCheck) -> wire::ArchiveCheck {
+    wire::ArchiveCheck {
+        ok: c.ok,
+        segments: c.segments,
+        entries: c.entries,
+        last_seq: c.last_seq,
+        unfinished: c.unfinished,
+        broken_file: c.broken_file,
+        reason: c.reason,
+    }
+}
+
+/// What an archive run did.
+pub(crate) fn archive_report(o: keyward_core::ArchiveOutcome) -> wire::ArchiveReport {
+    wire::ArchiveReport {
+        segments: o.segments,
+        entries: o.entries,
+        archived_seq: o.archived_seq,
+        removed_unfinished: o.removed_unfinished,
+        space: o.space.map(|s| wire::SpaceReport {
+            action: s.action,
+            bytes_before: s.bytes_before,
+            bytes_after: s.bytes_after,
+        }),
+        error: o.error,
     }
 }
 

@@ -87,6 +87,20 @@ pub enum StartError {
     /// The listen address could not be bound.
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
+    /// The audit archive directory cannot be made or written.
+    #[error("the audit archive directory {0} is not usable: {1}")]
+    ArchiveDir(std::path::PathBuf, std::io::Error),
+}
+
+/// Makes the archive directory (private) if it is missing, and checks this server can write there.
+fn prepare_archive_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !dir.exists() {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    let probe = dir.join(format!(".keyward-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(probe)
 }
 
 /// A server running on the current runtime.
@@ -125,7 +139,12 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
     }
     let (store, db_lock) = (opts.store, opts.store_lock);
     let kw_storage = store.name();
-    let audit = Arc::new(AuditState::new(opts.audit.enabled, opts.audit.anchor_file.clone()));
+    if let Some(dir) = &opts.audit.archive_dir {
+        prepare_archive_dir(dir).map_err(|e| StartError::ArchiveDir(dir.clone(), e))?;
+    }
+    let mut audit = AuditState::new(opts.audit.enabled, opts.audit.anchor_file.clone());
+    audit.archive_dir.clone_from(&opts.audit.archive_dir);
+    let audit = Arc::new(audit);
     let sink = spawn_sinks(opts.audit.sinks.clone(), audit.clone());
     let kw = Keyward::open(store.clone(), opts.keyring, opts.config, sink).await.map_err(StartError::Keys)?;
     let mut root_token = None;
@@ -157,11 +176,14 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
     } else {
         tracing::warn!("auditing is OFF: requests are not recorded (benchmarks only)");
     }
-    if kw.is_initialized().await.map_err(StartError::Keys)? {
-        // Jobs a crash or restart interrupted go on where their last batch committed.
-        kw.resume_jobs().await.map_err(StartError::Keys)?;
-    }
-    crate::stale::spawn_scanner(kw.clone(), audit.clone(), opts.stale_scan_interval);
+    // Background work (key jobs, scans, retention) runs on one server at a time; taken here
+    // when free, so a lone server runs a job it is asked to start at once.
+    let first = kw.try_lead().await.map_err(StartError::Keys)?;
+    let work = crate::background::BackgroundWork {
+        stale_scan_interval: opts.stale_scan_interval,
+        retention: opts.audit.retention.zip(opts.audit.archive_dir.clone()),
+    };
+    crate::background::spawn(kw.clone(), audit.clone(), work, first);
     crate::metrics::install();
     if let Some(at) = opts.metrics_listen {
         let listener = TcpListener::bind(at).await.map_err(|e| StartError::Bind(at, e))?;

@@ -1,6 +1,6 @@
 //! Audit chain rows, inside write transactions and out.
 use async_trait::async_trait;
-use keyward_core::{AuditAppender, AuditReads, AuditRow, AuditTx, StoreError};
+use keyward_core::{AuditAppender, AuditReads, AuditRow, AuditTx, SpaceReclaimed, StoreError};
 
 use crate::db::{args, db_err, Exec, Pool};
 use crate::rows::to_i64;
@@ -31,6 +31,24 @@ impl AuditReads for SqlStore {
         }
     }
 
+    async fn reclaim_space(&self, switch: bool) -> Result<SpaceReclaimed, StoreError> {
+        let (Some(writer), Some(path)) = (&self.writer, &self.sqlite_path) else {
+            return Ok(SpaceReclaimed {
+                action: "PostgreSQL: autovacuum makes the space of archived rows reusable".into(),
+                ..SpaceReclaimed::default()
+            });
+        };
+        // On the writer's connection: writes wait while it runs.
+        let guard = writer.clone().lock_owned().await;
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || {
+            let lite = guard.as_ref().ok_or_else(|| StoreError::Database("the store is closed".into()))?;
+            reclaim_sqlite(&lite.conn, &path, switch)
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("space reclaim stopped: {e}")))?
+    }
+
     async fn audit_rows(&self, after_seq: u64, limit: u32) -> Result<Vec<AuditRow>, StoreError> {
         let rows: Vec<(i64, String, Vec<u8>)> =
             sqlx::query_as("SELECT seq, entry, hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
@@ -48,8 +66,40 @@ impl AuditReads for SqlStore {
     }
 }
 
+/// SQLite's `auto_vacuum` mode that frees pages on request.
+const INCREMENTAL: i64 = 2;
+
+fn reclaim_sqlite(
+    conn: &rusqlite::Connection,
+    path: &std::path::Path,
+    switch: bool,
+) -> Result<SpaceReclaimed, StoreError> {
+    let lite = |e: rusqlite::Error| StoreError::Database(format!("space reclaim: {e}"));
+    let size = || std::fs::metadata(path).map(|m| m.len()).ok();
+    let before = size();
+    let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0)).map_err(lite)?;
+    let action = if mode == INCREMENTAL {
+        conn.execute_batch("PRAGMA incremental_vacuum").map_err(lite)?;
+        "incremental vacuum: the free pages were given back"
+    } else if switch {
+        conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM").map_err(lite)?;
+        "switched to auto_vacuum=INCREMENTAL (one VACUUM); each archive now gives its space back"
+    } else {
+        "nothing given back: the database is not in incremental-vacuum mode (run `keyward audit archive --vacuum` once)"
+    };
+    // The pages moved go back to the main file, which is then cut to its new size.
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(lite)?;
+    Ok(SpaceReclaimed { action: action.into(), bytes_before: before, bytes_after: size() })
+}
+
 #[async_trait]
 impl AuditTx for SqlTx {
+    async fn delete_audit_rows(&mut self, after: u64, through: u64) -> Result<u64, StoreError> {
+        self.db
+            .execute("DELETE FROM audit_log WHERE seq > $1 AND seq <= $2", args![to_i64(after)?, to_i64(through)?])
+            .await
+    }
+
     async fn audit_head_for_update(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         let lock = self.backend == Backend::Postgres;
         audit_head(&mut *self.db, lock).await

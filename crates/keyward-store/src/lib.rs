@@ -26,6 +26,7 @@ mod db;
 mod integrity;
 mod keys;
 mod lite_scan;
+mod locks;
 mod mounts;
 mod policies;
 mod proxy;

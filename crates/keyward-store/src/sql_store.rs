@@ -113,4 +113,11 @@ impl Store for SqlStore {
     async fn system_value(&self, key: &str) -> Result<Option<String>, StoreError> {
         system_value(&mut Pool(&self.pool), self.integrity.macs().as_ref(), key).await
     }
+
+    async fn try_lock(
+        &self,
+        lock: keyward_core::JobLock,
+    ) -> Result<Option<Box<dyn keyward_core::HeldLock>>, StoreError> {
+        self.take_lock(lock).await
+    }
 }

@@ -1,6 +1,6 @@
 //! `keyward audit …`.
 use anyhow::{anyhow, bail, Context, Result};
-use keyward_api::wire::AuditEntryOut as AuditEntry;
+use keyward_api::wire::{ArchiveRequest, AuditEntryOut as AuditEntry};
 
 use crate::cli::{AuditCommand, AuditFilter, Format};
 use crate::client::Client;
@@ -108,19 +108,64 @@ pub async fn run(addr: &str, cmd: AuditCommand) -> Result<()> {
                 after = page.next;
             }
         }
-        AuditCommand::Verify { anchor_file, out } => {
+        AuditCommand::Verify { anchor_file, archive, out } => {
             let anchor = anchor_file.as_deref().map(read_anchor).transpose()?;
-            let report = client.audit_verify(anchor).await?;
+            let report = client.audit_verify(anchor, archive.as_deref()).await?;
             if out.format == Format::Json {
                 json(&report)?;
             }
-            if report.ok {
-                if out.format == Format::Table {
-                    println!("Audit log intact: {} entries, head {}", report.entries, report.last_hash);
-                }
-            } else {
+            if let Some(a) = report.archive.as_ref().filter(|a| !a.ok) {
+                let file = a.broken_file.as_deref().map_or_else(String::new, |f| format!(" in {f}"));
+                bail!("audit archive broken{file}: {}", a.reason.as_deref().unwrap_or("unknown reason"));
+            }
+            if !report.ok {
                 let at = report.broken_seq.map_or_else(|| "?".to_owned(), |s| s.to_string());
                 bail!("audit log broken at entry {at}: {}", report.reason.as_deref().unwrap_or("unknown reason"));
+            }
+            if out.format == Format::Table {
+                if let Some(a) = &report.archive {
+                    println!("Audit archive intact: {} segments, entries 1..{}", a.segments, a.last_seq);
+                    if !a.unfinished.is_empty() {
+                        println!("  left by an interrupted run (replaced by the next): {}", a.unfinished.join(", "));
+                    }
+                }
+                let from = match report.archived_seq {
+                    0 => String::new(),
+                    n => format!(" after archived entry {n}"),
+                };
+                println!("Audit log intact: {} entries{from}, head {}", report.entries, report.last_hash);
+            }
+        }
+        AuditCommand::Archive { before, vacuum, out } => {
+            let report = client.audit_archive(&ArchiveRequest { before, vacuum }).await?;
+            if out.format == Format::Json {
+                return json(&report);
+            }
+            match report.segments.as_slice() {
+                [] => println!("Nothing to archive (the database's log begins after entry {}).", report.archived_seq),
+                files => println!(
+                    "Archived {} entries in {} segments ({} .. {}); the database's log now begins after entry {}.",
+                    report.entries,
+                    files.len(),
+                    files[0],
+                    files[files.len() - 1],
+                    report.archived_seq
+                ),
+            }
+            if let Some(space) = &report.space {
+                let size = |b: Option<u64>| b.map_or_else(|| "?".to_owned(), |b| format!("{:.1} MB", b as f64 / 1e6));
+                match (space.bytes_before, space.bytes_after) {
+                    (Some(_), Some(_)) => println!(
+                        "{} (database file {} -> {})",
+                        space.action,
+                        size(space.bytes_before),
+                        size(space.bytes_after)
+                    ),
+                    _ => println!("{}", space.action),
+                }
+            }
+            if let Some(error) = &report.error {
+                bail!("the archive stopped early (what is listed above was archived): {error}");
             }
         }
     }

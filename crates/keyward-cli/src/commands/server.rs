@@ -134,6 +134,17 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         sinks: AuditSinks { file: args.audit_file.clone(), stdout: args.audit_stdout },
         anchor_file: args.audit_anchor_file.clone(),
         anchor_interval: std::time::Duration::from_secs(parse_duration(&args.audit_anchor_interval)?.max(1)),
+        archive_dir: args.audit_archive_dir.clone(),
+        retention: match &args.audit_retention {
+            Some(age) if args.audit_archive_dir.is_none() => {
+                bail!("--audit-retention {age} needs --audit-archive-dir: archived entries are moved there, never just deleted")
+            }
+            Some(age) => match parse_duration(age)? {
+                0 => bail!("--audit-retention must be longer than 0s"),
+                secs => Some(std::time::Duration::from_secs(secs)),
+            },
+            None => None,
+        },
     };
     let mut ca_line = None;
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {

@@ -9,6 +9,11 @@ use serde_json::{Map, Value};
 
 use crate::CoreError;
 
+pub mod archive;
+mod retention;
+
+pub use retention::{ArchiveOutcome, ArchiveRequest};
+
 /// One audit record. Holds names, never secret values or tokens.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,6 +62,7 @@ pub struct AuditRow {
 pub struct AuditKeys {
     chain: Key256,
     correlation: Key256,
+    archive: Key256,
 }
 
 /// Length of a chain hash.
@@ -68,7 +74,13 @@ impl AuditKeys {
         Self {
             chain: audit_key.derive(b"keyward/audit/chain"),
             correlation: audit_key.derive(b"keyward/audit/correlation"),
+            archive: audit_key.derive(b"keyward/audit/archive"),
         }
+    }
+
+    /// The MAC of an archive segment's bytes (its header, entries and chain heads).
+    pub fn archive_mac(&self, bytes: &[u8]) -> [u8; HASH_LEN] {
+        self.archive.hmac(bytes)
     }
 
     /// A searchable, keyed HMAC of a sensitive value (e.g. a presented but unknown token).
@@ -194,6 +206,8 @@ pub struct VerifyReport {
     pub ok: bool,
     /// Entries checked.
     pub entries: u64,
+    /// The last archived entry: the walk began after it (0: nothing archived).
+    pub archived_seq: u64,
     /// Last sequence number found.
     pub last_seq: u64,
     /// Hash of the last entry (hex).
@@ -209,6 +223,8 @@ pub struct VerifyReport {
 #[derive(Debug)]
 pub struct ChainVerifier<'k> {
     keys: &'k AuditKeys,
+    /// The last archived entry the walk starts after (0: none).
+    start: u64,
     expected: u64,
     prev: Vec<u8>,
     /// Highest seq the log is known to have reached (stored head or anchor), for truncation.
@@ -225,17 +241,36 @@ impl<'k> ChainVerifier<'k> {
     /// Starts a walk; `known_head` is the head recorded by the database, `anchor` the last
     /// externally anchored head (seq, hash), if any.
     pub fn new(keys: &'k AuditKeys, known_head: u64, anchor: Option<(u64, Vec<u8>)>) -> Self {
+        Self::resume(keys, (0, vec![0; HASH_LEN]), known_head, anchor)
+    }
+
+    /// Starts a walk after `start` = `(seq, hash)`, the last archived entry (entries up to it
+    /// are no longer in the database). An anchor at or before it is checked only when it is
+    /// the start itself: older ones are in the archives.
+    pub fn resume(keys: &'k AuditKeys, start: (u64, Vec<u8>), known_head: u64, anchor: Option<(u64, Vec<u8>)>) -> Self {
         let known = known_head.max(anchor.as_ref().map_or(0, |a| a.0));
         let trusted = anchor.as_ref().map_or(known_head, |a| a.0);
+        let mut broken = None;
+        let anchor_seen = match &anchor {
+            Some((a, h)) if *a == start.0 && *a > 0 => {
+                if h[..] != start.1[..] {
+                    broken = Some((*a, format!("modified: archived entry {a} differs from the anchored head")));
+                }
+                true
+            }
+            Some((a, _)) => *a < start.0,
+            None => false,
+        };
         Self {
             keys,
-            expected: 1,
-            prev: vec![0; HASH_LEN],
+            start: start.0,
+            expected: start.0 + 1,
+            prev: start.1,
             known_head: known,
             trusted_head: trusted,
             anchor,
-            anchor_seen: false,
-            broken: None,
+            anchor_seen,
+            broken,
         }
     }
 
@@ -321,7 +356,8 @@ impl<'k> ChainVerifier<'k> {
         };
         VerifyReport {
             ok: broken_seq.is_none(),
-            entries: last,
+            entries: last - self.start,
+            archived_seq: self.start,
             last_seq: last,
             last_hash: hex::encode(&self.prev),
             broken_seq,

@@ -69,7 +69,9 @@ impl Keyward {
             counted: self.count_unmigrated(mount).await?,
         };
         let job = self.writer.submit(cmd, audit).await?;
-        if job.status == "running" {
+        // Run by the server that runs the background work: this one, or another replica within
+        // its next check (see [`Keyward::resume_jobs`]).
+        if job.status == "running" && self.leads_background() {
             self.spawn_job(job.clone());
         }
         Ok(job)
@@ -94,24 +96,36 @@ impl Keyward {
         Ok(Some(UnmigratedCount { data_keys, rows }))
     }
 
-    /// Resumes jobs left running (by a crash or a restart); returns how many.
+    /// On the server that runs the background work, runs the jobs left running that it does not
+    /// run yet: started on another replica, interrupted by a crash or a restart, or left by a
+    /// server that died. Returns how many it took up.
     pub async fn resume_jobs(&self) -> Result<usize, CoreError> {
-        let running: Vec<KeyJob> = self.store.key_jobs().await?.into_iter().filter(|j| j.status == "running").collect();
-        for job in &running {
-            tracing::info!(job = %job.id, done = job.done, total = job.total, "resuming key job");
-            self.spawn_job(job.clone());
+        if !self.leads_background() {
+            return Ok(0);
         }
-        Ok(running.len())
+        let mut resumed = 0;
+        for job in self.store.key_jobs().await?.into_iter().filter(|j| j.status == "running") {
+            if self.spawn_job(job.clone()) {
+                tracing::info!(job = %job.id, done = job.done, total = job.total, "resuming key job");
+                resumed += 1;
+            }
+        }
+        Ok(resumed)
     }
 
     /// Runs a job to its end: each batch is read and re-sealed here, outside the write lock,
     /// then stored by the writer with the job's progress (see [`ResealedBatch`]); after each,
     /// the job rests `migrate_nice_ratio` times as long as the batch took.
-    fn spawn_job(&self, mut job: KeyJob) {
+    /// Runs it here unless it already runs here; it stops once this server no longer leads the
+    /// background work (the next leader resumes it from its last batch).
+    fn spawn_job(&self, mut job: KeyJob) -> bool {
+        if !self.background.claim(job.id) {
+            return false;
+        }
         let kw = self.clone();
         tokio::spawn(async move {
             let id = job.id;
-            while job.status == "running" {
+            while job.status == "running" && kw.leads_background() {
                 let started = std::time::Instant::now();
                 let stored = match kw.reseal_batch(&job).await {
                     Ok(batch) => kw.store_batch(batch).await,
@@ -120,6 +134,8 @@ impl Keyward {
                 match stored {
                     Ok(next) => {
                         job = next;
+                        metrics::gauge!("keyward_key_job_done").set(job.done as f64);
+                        metrics::gauge!("keyward_key_job_total").set(job.total as f64);
                         if job.status != "running" {
                             break;
                         }
@@ -137,8 +153,14 @@ impl Keyward {
                     }
                 }
             }
+            kw.background.release(id);
+            if job.status == "running" {
+                tracing::info!(job = %id, done = job.done, "key job left to the server that now runs background work");
+                return;
+            }
             tracing::info!(job = %id, status = %job.status, done = job.done, error = %job.error, "key job finished");
         });
+        true
     }
 
     /// Reads the job's next batch from committed state and re-seals each version under its

@@ -285,6 +285,8 @@ pub(super) fn operations() -> Vec<Operation> {
             paths::AUDIT_ANCHOR,
             audit::anchor
         )),
+        op("audit.archive", "Archive old entries into the archive directory", Need::Cap(Sudo, "sys/audit"), Change)
+            .native(native!(post.clone(), paths::AUDIT_ARCHIVE, audit::archive)),
         // Metrics.
         op(
             "sys.metrics",

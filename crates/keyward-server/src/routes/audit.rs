@@ -6,10 +6,13 @@ use keyward_core::{now_nanos, parse_duration, rule_matches, AuditEntry};
 
 use crate::audit::{anchor_now, last_anchor};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::extract::json_body;
 use crate::extract::query_of;
 use crate::outward;
 use crate::pipeline::Ctx;
-use crate::wire::{Anchored, AuditEntryOut, AuditPage, AuditQuery, AuditVerifyReport, VerifyQuery};
+use crate::wire::{
+    Anchored, ArchiveReport, ArchiveRequest, AuditEntryOut, AuditPage, AuditQuery, AuditVerifyReport, VerifyQuery,
+};
 
 const SCAN_PAGE: u32 = 1000;
 
@@ -78,11 +81,62 @@ pub async fn verify(ctx: Ctx, req: Request) -> ApiResult<Response> {
         },
         _ => return Err(ApiError::bad_request("give both anchor_seq and anchor_hash")),
     };
+    let archive_dir = match (q.archive_dir.as_deref(), q.archive.unwrap_or(false)) {
+        (Some(dir), _) if !dir.is_empty() => {
+            let dir = std::path::PathBuf::from(dir);
+            if !dir.is_absolute() {
+                return Err(ApiError::bad_request("archive_dir must be an absolute path (as the server sees it)"));
+            }
+            Some(dir)
+        }
+        (_, true) | (Some(_), false) => Some(configured_archive_dir(&ctx)?),
+        (None, false) => None,
+    };
     let report = st.kw.verify_audit(anchor).await?;
-    if !report.ok {
-        tracing::error!(target: "security", broken_seq = ?report.broken_seq, reason = ?report.reason, "audit chain verification failed");
+    let mut out = outward::verify_report(report);
+    if let Some(dir) = archive_dir {
+        let check = st.kw.check_archive(&dir).await?;
+        out.ok &= check.ok;
+        out.archive = Some(outward::archive_check(check));
     }
-    Ok(Json(outward::verify_report(report)).into_response())
+    if !out.ok {
+        let why = out.reason.as_deref().or(out.archive.as_ref().and_then(|a| a.reason.as_deref()));
+        tracing::error!(target: "security", broken_seq = ?out.broken_seq, reason = ?why, "audit chain verification failed");
+    }
+    Ok(Json(out).into_response())
+}
+
+fn configured_archive_dir(ctx: &Ctx) -> ApiResult<std::path::PathBuf> {
+    ctx.st.audit.archive_dir.clone().ok_or_else(|| {
+        ApiError::bad_request("this server has no audit archive directory: start it with --audit-archive-dir DIR")
+    })
+}
+
+/// Archive the entries older than `before` into the server's archive directory: each segment
+/// is written, synced and verified before its rows are deleted (with the archived head moved
+/// and its entry in the same transaction). One run at a time across every replica.
+#[utoipa::path(post, path = "/api/v1/audit/archive", tag = "audit", request_body = ArchiveRequest,
+    responses((status = 200, body = ArchiveReport),
+        (status = 409, description = "another archive is running", body = keyward_api::ErrorBody),
+        (status = 503, description = "the archive directory cannot be written", body = keyward_api::ErrorBody)))]
+pub async fn archive(ctx: Ctx, req: Request) -> ApiResult<Response> {
+    let body: ArchiveRequest = json_body(req).await?;
+    let older_than_secs = body.before.as_deref().map(parse_duration).transpose()?;
+    if older_than_secs.is_none() && !body.vacuum {
+        return Err(ApiError::bad_request("give before (e.g. \"30d\"), vacuum, or both"));
+    }
+    let dir = configured_archive_dir(&ctx)?;
+    let req = keyward_core::ArchiveRequest { older_than_secs, vacuum: body.vacuum, dir, scheduled: false };
+    // Run apart from the request: a client that goes away does not stop a segment midway.
+    let kw = ctx.st.kw.clone();
+    let outcome = ctx
+        .change(|entry| async move {
+            tokio::spawn(async move { kw.archive_audit(&req, entry).await })
+                .await
+                .map_err(|e| keyward_core::CoreError::Archive(format!("the archive run stopped: {e}")))?
+        })
+        .await?;
+    Ok(Json(outward::archive_report(outcome)).into_response())
 }
 
 /// Anchor the current head now (log line and anchor file).

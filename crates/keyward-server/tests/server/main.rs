@@ -14,6 +14,7 @@ mod metrics;
 mod operations;
 mod proxy;
 mod read_path;
+mod retention;
 mod untrusted_storage;
 mod upgrade;
 mod vault;
