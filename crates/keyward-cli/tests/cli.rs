@@ -1484,6 +1484,84 @@ fn kw_at(addr: &str, token: &str, args: &[&str]) -> Option<String> {
     out.status.success().then(|| String::from_utf8(out.stdout).unwrap())
 }
 
+/// The key jobs of `srv`, as JSON.
+fn key_jobs(srv: &ServerProc) -> Vec<Value> {
+    serde_json::from_str::<Value>(&srv.ok(&["keys", "jobs", "--format", "json"])).unwrap().as_array().unwrap().clone()
+}
+
+#[test]
+fn background_work_runs_on_one_replica_and_moves_on_when_it_dies() {
+    let Some(pg) = keyward_testkit::TestPostgres::create_blocking("kw_leader") else { return };
+    let env = [("KEYWARD_MASTER_KEY", "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=")];
+    let args = ["--database", pg.url(), "--migrate-batch", "2", "--migrate-nice-ratio", "20", "--rate-limit", "off"];
+    let mut a = spawn_server(&args, &env).expect("replica A");
+    let root: Value = serde_json::from_str(&a.ok(&["operator", "init", "--format", "json"])).unwrap();
+    let root = root["root_token"].as_str().unwrap().to_owned();
+    a.token = Some(root.clone());
+    let mut b = spawn_server(&args, &env).expect("replica B");
+    b.token = Some(root.clone());
+    const LEADS: &str = "this server runs the background work";
+    assert!(a.stderr().contains(LEADS), "the first server takes the background lock");
+    assert!(!b.stderr().contains(LEADS), "a second server must not run background work too");
+
+    a.ok(&["mounts", "create", "app"]);
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (addr, root) = (if w % 2 == 0 { a.addr.clone() } else { b.addr.clone() }, root.clone());
+            std::thread::spawn(move || {
+                for i in 0..15 {
+                    let set = ["secrets", "set", "-p", "app", "-e", &format!("w{w}"), &format!("K{i}=v{i}")];
+                    assert!(kw_at(&addr, &root, &set).is_some());
+                }
+            })
+        })
+        .collect();
+    writers.into_iter().for_each(|w| w.join().unwrap());
+    b.ok(&["keys", "rotate", "-p", "app"]);
+    // Started on B, run by A (the leader), never by both.
+    let started: Value =
+        serde_json::from_str(&b.ok(&["keys", "migrate", "-p", "app", "--no-wait", "--format", "json"])).unwrap();
+    let id = started["id"].as_str().unwrap().to_owned();
+    let job = |srv: &ServerProc| key_jobs(srv).into_iter().find(|j| j["id"] == id.as_str()).unwrap();
+    let mut seen = job(&b);
+    for _ in 0..100 {
+        if seen["done"].as_u64().unwrap() >= 4 || seen["status"] != "running" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        seen = job(&b);
+    }
+    assert_eq!(seen["status"], "running", "the job ended before the leader could be killed: {seen}");
+    assert!(a.stderr().contains("resuming key job"), "the leader runs the job started on the other replica");
+    assert!(!b.stderr().contains("resuming key job"), "the job ran on two replicas");
+    let owner_a = seen["owner"].as_str().unwrap().to_owned();
+
+    // The leader dies mid-job: B takes the lock and the job, from its last committed batch.
+    a.kill();
+    let mut finished = job(&b);
+    for _ in 0..300 {
+        if finished["status"] != "running" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        finished = job(&b);
+    }
+    assert_eq!(finished["status"], "done", "{finished}");
+    assert_eq!(finished["done"], finished["total"], "{finished}");
+    assert_ne!(finished["owner"], owner_a.as_str(), "the job's last batches ran on the surviving replica");
+    assert!(b.stderr().contains(LEADS) && b.stderr().contains("resuming key job"));
+    let status: Value = serde_json::from_str(&b.ok(&["keys", "status", "--format", "json"])).unwrap();
+    for d in status["deks"].as_array().unwrap() {
+        if d["version"] == 1 {
+            assert_eq!(d["blobs"], 0, "{status}");
+        }
+    }
+    let doctor = b.ok(&["doctor", "--verify-all"]);
+    // Every version kept (ten per secret) re-sealed, and each decrypts.
+    assert!(doctor.contains(&format!("{} checked, 0 failed", finished["total"])), "{doctor}");
+    b.stop();
+}
+
 #[test]
 fn two_replicas_on_one_postgresql_agree_at_once_and_survive_a_kill() {
     let Some(pg) = keyward_testkit::TestPostgres::create_blocking("kw_replicas") else { return };
