@@ -57,8 +57,8 @@ pub use secrets::{
 pub use service::{Keyward, KeywardConfig, Readiness};
 pub use store::{
     AuditAppender, AuditReads, AuditTx, HeldLock, IntegrityReads, IntegrityTx, JobLock, KeyReads, KeyTx, MountReads,
-    MountTx, PolicyReads, PolicyTx, ProxyReads, ProxyTx, SecretReads, SecretTx, SpaceReclaimed, Store, StoreTx,
-    TokenReads, TokenTx, TransitReads, TransitTx,
+    MountTx, PolicyReads, PolicyTx, PoolUse, ProxyReads, ProxyTx, SecretReads, SecretTx, SpaceReclaimed, Store,
+    StoreTx, TokenReads, TokenTx, TransitReads, TransitTx,
 };
 pub use time::{format_rfc3339, now_nanos, Nanos};
 pub use tokens::{Authentication, Caller, NewToken, Rate, TokenRequest};

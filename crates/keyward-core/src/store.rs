@@ -49,6 +49,19 @@ pub trait Store:
     /// on a connection of its own, released when the guard drops or the process dies; within
     /// the process on SQLite, whose database one server serves). `None` when it is held.
     async fn try_lock(&self, lock: JobLock) -> Result<Option<Box<dyn HeldLock>>, StoreError>;
+    /// The connection pool's use, for metrics.
+    fn pool_use(&self) -> PoolUse;
+}
+
+/// How many database connections are open, idle, and allowed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolUse {
+    /// Connections open.
+    pub open: u32,
+    /// Of those, idle.
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
 }
 
 /// Work that runs on one server at a time, whatever the number of replicas.

@@ -29,6 +29,7 @@ fn handle() -> Option<&'static PrometheusHandle> {
             let builder = PrometheusBuilder::new()
                 .set_buckets(&buckets)
                 .and_then(|b| b.set_buckets_for_metric(Matcher::Full("keyward_writer_batch_size".into()), &sizes))
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full("keyward_audit_batch_size".into()), &sizes))
                 .ok()?;
             match builder.install_recorder() {
                 Ok(h) => Some(h),
@@ -74,8 +75,8 @@ pub(crate) fn record_request(operation: &'static str, status: u16, elapsed: Dura
     metrics::histogram!("keyward_request_duration_seconds", "group" => group).record(elapsed.as_secs_f64());
 }
 
-/// The counters kept for health, the process's size and open files, as of now.
-fn refresh(audit: &AuditState) {
+/// The counters kept for health, the database pool, the process's size and open files, as of now.
+fn refresh(audit: &AuditState, store: &dyn keyward_core::Store) {
     use std::sync::atomic::Ordering::Relaxed;
     let c = &audit.counters;
     for (name, value) in [
@@ -90,6 +91,10 @@ fn refresh(audit: &AuditState) {
         metrics::counter!(name).absolute(value);
     }
     metrics::gauge!("keyward_stale_fields").set(c.stale_fields.load(Relaxed) as f64);
+    let pool = store.pool_use();
+    metrics::gauge!("keyward_db_connections", "state" => "in_use").set(f64::from(pool.open.saturating_sub(pool.idle)));
+    metrics::gauge!("keyward_db_connections", "state" => "idle").set(f64::from(pool.idle));
+    metrics::gauge!("keyward_db_connections_max").set(f64::from(pool.max));
     // Linux: resident pages from /proc/self/statm, open descriptors from /proc/self/fd.
     if let Some(pages) = std::fs::read_to_string("/proc/self/statm")
         .ok()
@@ -103,19 +108,25 @@ fn refresh(audit: &AuditState) {
 }
 
 /// The exposition, as of now.
-fn render(audit: &AuditState) -> String {
-    refresh(audit);
+fn render(audit: &AuditState, store: &dyn keyward_core::Store) -> String {
+    refresh(audit, store);
     handle().map(PrometheusHandle::render).unwrap_or_default()
 }
 
 /// Serves `GET /metrics` on `--metrics-listen`: no token and no audit entry — for a listener
 /// only the monitoring network reaches.
-pub(crate) async fn serve_unauthenticated(listener: tokio::net::TcpListener, audit: Arc<AuditState>) {
+pub(crate) async fn serve_unauthenticated(
+    listener: tokio::net::TcpListener,
+    audit: Arc<AuditState>,
+    store: Arc<dyn keyward_core::Store>,
+) {
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
-            let audit = audit.clone();
-            async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], render(&audit)) }
+            let (audit, store) = (audit.clone(), store.clone());
+            async move {
+                ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], render(&audit, store.as_ref()))
+            }
         }),
     );
     if let Err(e) = axum::serve(listener, app).await {
@@ -125,7 +136,7 @@ pub(crate) async fn serve_unauthenticated(listener: tokio::net::TcpListener, aud
 
 /// `GET /v1/sys/metrics`: Prometheus text with `format=prometheus`, else JSON samples.
 pub(crate) async fn serve(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
-    let text = render(&ctx.st.audit);
+    let text = render(&ctx.st.audit, ctx.st.kw.store().as_ref());
     if req.query.get("format").map(String::as_str) == Some("prometheus") {
         return Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response());
     }

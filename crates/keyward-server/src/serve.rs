@@ -176,6 +176,7 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
     } else {
         tracing::warn!("auditing is OFF: requests are not recorded (benchmarks only)");
     }
+    crate::metrics::install();
     // Background work (key jobs, scans, retention) runs on one server at a time; taken here
     // when free, so a lone server runs a job it is asked to start at once.
     let first = kw.try_lead().await.map_err(StartError::Keys)?;
@@ -184,13 +185,12 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
         retention: opts.audit.retention.zip(opts.audit.archive_dir.clone()),
     };
     crate::background::spawn(kw.clone(), audit.clone(), work, first);
-    crate::metrics::install();
     if let Some(at) = opts.metrics_listen {
         let listener = TcpListener::bind(at).await.map_err(|e| StartError::Bind(at, e))?;
         if !at.ip().is_loopback() {
             tracing::warn!(listen = %at, "metrics are served without a token on a non-loopback address");
         }
-        tokio::spawn(crate::metrics::serve_unauthenticated(listener, audit.clone()));
+        tokio::spawn(crate::metrics::serve_unauthenticated(listener, audit.clone(), store.clone()));
     }
     let app = crate::router(kw, opts.guard, opts.limits, audit.clone(), opts.proxy);
     let (shutdown, rx) = oneshot::channel::<()>();

@@ -120,4 +120,12 @@ impl Store for SqlStore {
     ) -> Result<Option<Box<dyn keyward_core::HeldLock>>, StoreError> {
         self.take_lock(lock).await
     }
+
+    fn pool_use(&self) -> keyward_core::PoolUse {
+        keyward_core::PoolUse {
+            open: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
+    }
 }

@@ -107,6 +107,8 @@ fn append_loop(
         let outcome = match &broken {
             Some(msg) => Err(msg.clone()),
             None => {
+                let started = std::time::Instant::now();
+                metrics::histogram!("keyward_audit_batch_size").record(round.len() as f64);
                 // Every entry carries the same keys: the audit key is fixed for the process.
                 let appended = {
                     let _turn = turn.blocking_lock();
@@ -115,7 +117,10 @@ fn append_loop(
                 match appended {
                     Err(e) => Err(e.to_string()),
                     Ok(lines) => match appender.sync() {
-                        Ok(()) => Ok(lines),
+                        Ok(()) => {
+                            metrics::histogram!("keyward_audit_commit_seconds").record(started.elapsed().as_secs_f64());
+                            Ok(lines)
+                        }
                         Err(e) => {
                             tracing::error!(error = %e, "the audit log could not be synced to disk; audited requests fail until keyward restarts");
                             let msg = format!("{e} (restart keyward once the disk is healthy)");

@@ -198,8 +198,15 @@ async fn run(mut state: State, mut rx: mpsc::Receiver<Queued>) {
         metrics::gauge!("keyward_writer_queue_depth").set(rx.len() as f64);
         metrics::histogram!("keyward_writer_batch_size").record(batch.len() as f64);
         let started = std::time::Instant::now();
+        let size = batch.len();
         state.apply(std::mem::take(&mut batch)).await;
-        metrics::histogram!("keyward_writer_commit_seconds").record(started.elapsed().as_secs_f64());
+        let took = started.elapsed().as_secs_f64();
+        metrics::histogram!("keyward_writer_commit_seconds").record(took);
+        if state.turn.is_none() {
+            // No appender of its own (PostgreSQL): entries commit in the writer's batches.
+            metrics::histogram!("keyward_audit_batch_size").record(size as f64);
+            metrics::histogram!("keyward_audit_commit_seconds").record(took);
+        }
     }
 }
 

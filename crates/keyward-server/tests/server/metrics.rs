@@ -43,6 +43,12 @@ async fn metrics_are_labelled_by_operation_only_and_stay_small() {
     assert!(text.contains("keyward_request_duration_seconds_bucket"));
     assert!(text.contains("keyward_writer_batch_size_bucket") && text.contains("keyward_writer_commit_seconds_bucket"));
     assert!(text.contains("keyward_process_resident_memory_bytes") && text.contains("keyward_process_open_fds"));
+    // Audit commits (with their fsync) as their own series, the database pool, and which server
+    // runs the background work.
+    assert!(text.contains("keyward_audit_commit_seconds_bucket") && text.contains("keyward_audit_batch_size_bucket"));
+    assert!(text.contains(r#"keyward_db_connections{state="in_use"}"#) && text.contains("keyward_db_connections_max"));
+    // (A gauge of the process: the other servers of this test binary share it.)
+    assert!(text.contains("keyward_background_leader "), "{text}");
     assert!(!text.contains("tenant-") && !text.contains("known") && !text.contains("acc_"), "no path or accessor");
     // JSON without the parameter; a token without read on sys/metrics is refused; scrapes are audited.
     let (s, body) = srv.json(Method::GET, "/v1/sys/metrics", None).await;
