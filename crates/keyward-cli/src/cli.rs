@@ -890,7 +890,7 @@ pub enum AuditCommand {
     /// --audit-archive-dir (written, synced and verified before the rows are deleted).
     Archive {
         /// Archive entries older than this (e.g. 30d, 12h).
-        #[arg(long, value_name = "AGE", required_unless_present = "vacuum")]
+        #[arg(long, value_name = "AGE")]
         before: Option<String>,
         /// SQLite: switch the database once to incremental vacuum (one VACUUM: it needs twice the
         /// file's size free and blocks writes while it runs), so archiving gives the space back.

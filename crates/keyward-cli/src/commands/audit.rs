@@ -137,6 +137,9 @@ pub async fn run(addr: &str, cmd: AuditCommand) -> Result<()> {
             }
         }
         AuditCommand::Archive { before, vacuum, out } => {
+            if before.is_none() && !vacuum {
+                bail!("give --before AGE (e.g. 30d: entries older than that are archived), --vacuum, or both");
+            }
             let report = client.audit_archive(&ArchiveRequest { before, vacuum }).await?;
             if out.format == Format::Json {
                 return json(&report);

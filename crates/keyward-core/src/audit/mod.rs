@@ -426,6 +426,35 @@ mod tests {
         assert!(!verify(&keys, &chain_of(&other, 3), 3).ok);
     }
 
+    #[test]
+    fn a_walk_resumes_after_the_archived_head() {
+        let keys = AuditKeys::new(&Key256::generate());
+        let rows = chain_of(&keys, 8);
+        let start = (3, rows[2].hash.clone());
+        let walk = |rows: &[AuditRow], anchor: Option<(u64, Vec<u8>)>| {
+            let mut v = ChainVerifier::resume(&keys, start.clone(), 8, anchor);
+            rows.iter().for_each(|r| v.push(r));
+            v.finish()
+        };
+        let r = walk(&rows[3..], None);
+        assert!(r.ok, "{r:?}");
+        assert_eq!((r.entries, r.archived_seq, r.last_seq), (5, 3, 8));
+        // The first row past the head deleted.
+        let r = walk(&rows[4..], None);
+        assert_eq!((r.broken_seq, r.reason.unwrap().starts_with("deleted")), (Some(4), true));
+        // The rows past the head do not follow it (another head, or rows from before it).
+        let r = walk(&rows[2..], None);
+        assert!(!r.ok);
+        let mut other = ChainVerifier::resume(&keys, (3, vec![9; HASH_LEN]), 8, None);
+        rows[3..].iter().for_each(|row| other.push(row));
+        assert_eq!(other.finish().broken_seq, Some(4));
+        // An anchor inside the archive is the archive's to check; one at the head must match it.
+        assert!(walk(&rows[3..], Some((2, rows[1].hash.clone()))).ok);
+        assert!(walk(&rows[3..], Some((3, rows[2].hash.clone()))).ok);
+        assert!(!walk(&rows[3..], Some((3, vec![1; HASH_LEN]))).ok);
+        assert!(walk(&rows[3..], Some((6, rows[5].hash.clone()))).ok);
+    }
+
     fn detail_value() -> impl proptest::strategy::Strategy<Value = Value> {
         use proptest::prelude::*;
         prop_oneof![
