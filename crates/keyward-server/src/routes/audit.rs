@@ -84,8 +84,10 @@ pub async fn verify(ctx: Ctx, req: Request) -> ApiResult<Response> {
     let archive_dir = match (q.archive_dir.as_deref(), q.archive.unwrap_or(false)) {
         (Some(dir), _) if !dir.is_empty() => {
             let dir = std::path::PathBuf::from(dir);
-            if !dir.is_absolute() {
-                return Err(ApiError::bad_request("archive_dir must be an absolute path (as the server sees it)"));
+            if !dir.is_absolute() || !dir.is_dir() {
+                return Err(ApiError::bad_request(
+                    "archive_dir must be the absolute path of a directory the server can read",
+                ));
             }
             Some(dir)
         }

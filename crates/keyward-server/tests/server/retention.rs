@@ -157,8 +157,10 @@ async fn archiving_is_refused_without_a_directory_and_asked_for_clearly() {
         assert!(r["error"]["message"].as_str().unwrap().contains("--audit-archive-dir"), "{r}");
         let (s, r) = srv.json(Method::GET, "/api/v1/audit/verify?archive=true", None).await;
         assert_eq!(s, 400, "{label}: {r}");
-        let (s, r) = srv.json(Method::GET, "/api/v1/audit/verify?archive_dir=relative/dir", None).await;
-        assert_eq!(s, 400, "{label}: {r}");
+        for dir in ["relative/dir", "/no/such/keyward/dir"] {
+            let (s, r) = srv.json(Method::GET, &format!("/api/v1/audit/verify?archive_dir={dir}"), None).await;
+            assert_eq!(s, 400, "{label}: {dir}: {r}");
+        }
         for body in [json!({}), json!({"before": "soon"}), json!({"before": "1d", "delete": true})] {
             let (s, r) = archive(&srv, body.clone()).await;
             assert_eq!(s, 400, "{label}: {body} -> {r}");
