@@ -79,7 +79,10 @@ fn reclaim_sqlite(
     let before = size();
     let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0)).map_err(lite)?;
     let action = if mode == INCREMENTAL {
-        conn.execute_batch("PRAGMA incremental_vacuum").map_err(lite)?;
+        // Each step of the pragma frees one page: run it to the end.
+        let mut freeing = conn.prepare("PRAGMA incremental_vacuum").map_err(lite)?;
+        let mut pages = freeing.query([]).map_err(lite)?;
+        while pages.next().map_err(lite)?.is_some() {}
         "incremental vacuum: the free pages were given back"
     } else if switch {
         conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM").map_err(lite)?;
