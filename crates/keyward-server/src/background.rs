@@ -29,9 +29,37 @@ fn retention_check(retention: Duration) -> Duration {
     (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600))
 }
 
+/// The background task: stopped, and the lock released, when the server is dropped or shut
+/// down — so a server started again in the same process (or another replica) can lead.
+#[derive(Debug)]
+pub(crate) struct BackgroundTask(Option<tokio::task::JoinHandle<()>>);
+
+impl BackgroundTask {
+    /// Stops the work and waits until the lock is released.
+    pub(crate) async fn stop(mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for BackgroundTask {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
+    }
+}
+
 /// Runs the background work whenever this server holds the lock (`first`: taken at start).
-pub(crate) fn spawn(kw: Keyward, audit: Arc<AuditState>, work: BackgroundWork, first: Option<Leadership>) {
-    tokio::spawn(async move {
+pub(crate) fn spawn(
+    kw: Keyward,
+    audit: Arc<AuditState>,
+    work: BackgroundWork,
+    first: Option<Leadership>,
+) -> BackgroundTask {
+    BackgroundTask(Some(tokio::spawn(async move {
         let mut lead = first;
         let mut stale = StaleScan::default();
         let (mut next_scan, mut next_retention) = (Instant::now(), Instant::now());
@@ -56,7 +84,7 @@ pub(crate) fn spawn(kw: Keyward, audit: Arc<AuditState>, work: BackgroundWork, f
             }
             tokio::time::sleep(CHECK).await;
         }
-    });
+    })))
 }
 
 async fn run_due(

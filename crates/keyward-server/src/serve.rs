@@ -116,6 +116,8 @@ pub struct RunningServer {
     audit: Arc<AuditState>,
     /// Held while serving: no other server may open the same SQLite database.
     _db_lock: Option<std::fs::File>,
+    /// The background work, stopped (its lock released) when the server goes.
+    background: crate::background::BackgroundTask,
 }
 
 impl RunningServer {
@@ -124,6 +126,7 @@ impl RunningServer {
         let _ = self.shutdown.send(());
         let served = self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
         self.audit.late_entries_committed().await;
+        self.background.stop().await;
         self.store.close().await;
         served
     }
@@ -184,7 +187,7 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
         stale_scan_interval: opts.stale_scan_interval,
         retention: opts.audit.retention.zip(opts.audit.archive_dir.clone()),
     };
-    crate::background::spawn(kw.clone(), audit.clone(), work, first);
+    let background = crate::background::spawn(kw.clone(), audit.clone(), work, first);
     if let Some(at) = opts.metrics_listen {
         let listener = TcpListener::bind(at).await.map_err(|e| StartError::Bind(at, e))?;
         if !at.ip().is_loopback() {
@@ -214,5 +217,5 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
         }
     };
     tracing::info!(%addr, storage = kw_storage, "keyward listening");
-    Ok(RunningServer { addr, root_token, shutdown, task, store, audit, _db_lock: db_lock })
+    Ok(RunningServer { addr, root_token, shutdown, task, store, audit, _db_lock: db_lock, background })
 }

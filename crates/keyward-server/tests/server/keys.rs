@@ -199,6 +199,34 @@ async fn migration_runs_online_is_exclusive_and_leaves_every_value_intact() {
     }
 }
 
+/// A server stopped in a process gives back the background lock: one started again on the same
+/// database (or, with PostgreSQL, a second one already running) takes it and runs key jobs.
+#[tokio::test]
+async fn a_stopped_server_hands_background_work_on() {
+    for db in backends().await {
+        let first = TestServer::start(&db, KEY_A).await;
+        let token = first.token.clone();
+        let other = match db.label {
+            "postgres" => Some(TestServer::wrap(try_start(&db, KEY_A, false).await.unwrap(), token.clone())),
+            _ => None,
+        };
+        first.stop().await;
+        let srv = match other {
+            Some(o) => o,
+            None => TestServer::wrap(try_start(&db, KEY_A, false).await.unwrap(), token),
+        };
+        for p in 0..5 {
+            srv.set("secret", &format!("h{p}"), json!({"K": "v"})).await;
+        }
+        srv.json(Method::POST, "/api/v1/mounts/secret/keys/rotate", None).await;
+        let (s, job) = srv.json(Method::POST, "/api/v1/keys/migrate", Some(json!({"mount": "secret"}))).await;
+        assert_eq!(s, 202, "{job}");
+        let done = wait_job(&srv, job["id"].as_str().unwrap()).await;
+        assert_eq!(done["status"], "done", "{}: {done}", db.label);
+        srv.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn doctor_decrypts_everything_and_names_what_fails() {
     for db in backends().await {
