@@ -496,7 +496,7 @@ pub struct ArchiveCheck {
     pub entries: u64,
     /// The last entry they cover.
     pub last_seq: u64,
-    /// Segments past the archived head, left by an interrupted run (the next run replaces them).
+    /// Segments past the archived head, left by an interrupted run (the next run moves them to `superseded/`).
     pub unfinished: Vec<String>,
     /// The segment where the check failed.
     pub broken_file: Option<String>,
@@ -537,8 +537,9 @@ pub struct ArchiveReport {
     pub entries: u64,
     /// The last archived entry after the run.
     pub archived_seq: u64,
-    /// Files an interrupted earlier run had left, removed.
-    pub removed_unfinished: Vec<String>,
+    /// What an interrupted earlier run had left: temporary files removed, segments past the
+    /// archived head moved to `superseded/` in the archive directory.
+    pub set_aside: Vec<String>,
     /// Space given back.
     pub space: Option<SpaceReport>,
     /// Why the run stopped early, after archiving what `segments` says.

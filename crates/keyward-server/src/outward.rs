@@ -57,7 +57,7 @@ pub(crate) fn archive_report(o: keyward_core::ArchiveOutcome) -> wire::ArchiveRe
         segments: o.segments,
         entries: o.entries,
         archived_seq: o.archived_seq,
-        removed_unfinished: o.removed_unfinished,
+        set_aside: o.set_aside,
         space: o.space.map(|s| wire::SpaceReport {
             action: s.action,
             bytes_before: s.bytes_before,

@@ -126,7 +126,10 @@ pub async fn run(addr: &str, cmd: AuditCommand) -> Result<()> {
                 if let Some(a) = &report.archive {
                     println!("Audit archive intact: {} segments, entries 1..{}", a.segments, a.last_seq);
                     if !a.unfinished.is_empty() {
-                        println!("  left by an interrupted run (replaced by the next): {}", a.unfinished.join(", "));
+                        println!(
+                            "  past the archived head (the next run sets them aside): {}",
+                            a.unfinished.join(", ")
+                        );
                     }
                 }
                 let from = match report.archived_seq {

@@ -218,22 +218,34 @@ fn segments_in(dir: &Path) -> Result<Vec<(u64, u64, PathBuf)>, CoreError> {
     Ok(out)
 }
 
-/// Removes what an interrupted archive run left in `dir`: temporary files, and segments past
-/// the database's archived head `archived_seq` (written, but their rows were never deleted, so
-/// the database still holds them). Only one archive runs at a time; returns what was removed.
-pub fn remove_unfinished(dir: &Path, archived_seq: u64) -> Result<Vec<String>, CoreError> {
-    let mut removed = Vec::new();
+/// The subdirectory segments past the archived head are moved to.
+pub const SUPERSEDED: &str = "superseded";
+
+/// Clears what an interrupted archive run left in `dir`: temporary files are removed, and
+/// segments past the database's archived head `archived_seq` — written, but their rows never
+/// deleted, so the database still holds them (or, after a restore from an older backup, holds
+/// the entries that replaced them) — are moved into `superseded/`, never deleted. Only one
+/// archive runs at a time; returns what was set aside.
+pub fn set_aside_unfinished(dir: &Path, archived_seq: u64) -> Result<Vec<String>, CoreError> {
+    let mut set_aside = Vec::new();
     for item in fs::read_dir(dir).map_err(|e| io("list", dir, e))? {
         let item = item.map_err(|e| io("list", dir, e))?;
         let name = item.file_name().to_string_lossy().into_owned();
-        let unfinished = (name.starts_with(".audit-") && name.ends_with(".tmp"))
-            || parse_segment_name(&name).is_some_and(|(first, _)| first > archived_seq);
-        if unfinished {
+        if name.starts_with(".audit-") && name.ends_with(".tmp") {
             fs::remove_file(item.path()).map_err(|e| io("remove", &item.path(), e))?;
-            removed.push(name);
+            set_aside.push(name);
+        } else if parse_segment_name(&name).is_some_and(|(first, _)| first > archived_seq) {
+            let aside = dir.join(SUPERSEDED);
+            fs::create_dir_all(&aside).map_err(|e| io("make", &aside, e))?;
+            let to = aside.join(format!("{name}.{}", crate::now_nanos()));
+            fs::rename(item.path(), &to).map_err(|e| io("move", &item.path(), e))?;
+            set_aside.push(name);
         }
     }
-    Ok(removed)
+    if !set_aside.is_empty() {
+        fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io("sync", dir, e))?;
+    }
+    Ok(set_aside)
 }
 
 /// The result of checking an archive directory against the database's archived head.
@@ -247,8 +259,8 @@ pub struct ArchiveCheck {
     pub entries: u64,
     /// The last entry they cover.
     pub last_seq: u64,
-    /// Segments past the archived head (left by an interrupted run; the next run replaces
-    /// them), not counted.
+    /// Segments past the archived head (left by an interrupted run; the next run moves them to
+    /// `superseded/`), not counted.
     pub unfinished: Vec<String>,
     /// The segment where the check failed.
     pub broken_file: Option<String>,
@@ -412,9 +424,13 @@ mod tests {
         let report = check_archive(dir.path(), &keys, "c1", &head).unwrap();
         assert!(report.ok);
         assert_eq!(report.unfinished, vec![segment_name(13, 14)]);
-        let removed = remove_unfinished(dir.path(), head.0).unwrap();
-        assert_eq!(removed.len(), 2, "{removed:?}");
+        let aside = set_aside_unfinished(dir.path(), head.0).unwrap();
+        assert_eq!(aside.len(), 2, "{aside:?}");
         assert!(check_archive(dir.path(), &keys, "c1", &head).unwrap().unfinished.is_empty());
+        // The segment is kept, out of the way; the temporary file is gone.
+        let kept: Vec<_> = fs::read_dir(dir.path().join(SUPERSEDED)).unwrap().collect();
+        assert_eq!(kept.len(), 1);
+        assert!(!dir.path().join(".audit-x.tmp").exists());
 
         fs::rename(dir.path().join(segment_name(5, 7)), dir.path().join(segment_name(5, 6))).unwrap();
         let report = check_archive(dir.path(), &keys, "c1", &head).unwrap();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use super::archive::{remove_unfinished, write_segment, SEGMENT_ENTRIES};
+use super::archive::{set_aside_unfinished, write_segment, SEGMENT_ENTRIES};
 use super::{canonical, AuditEntry, AuditKeys, AuditRow, HASH_LEN};
 use crate::engine::command::{details, Command};
 use crate::{CoreError, JobLock, KeyManager, Keyward, SpaceReclaimed, StoreTx};
@@ -37,8 +37,9 @@ pub struct ArchiveOutcome {
     pub entries: u64,
     /// The archived head after the run (0: nothing archived yet).
     pub archived_seq: u64,
-    /// Files an interrupted earlier run had left, removed.
-    pub removed_unfinished: Vec<String>,
+    /// What an interrupted earlier run had left: temporary files removed, segments past the
+    /// archived head moved to `superseded/`.
+    pub set_aside: Vec<String>,
     /// Space given back, when asked for or in incremental mode.
     pub space: Option<SpaceReclaimed>,
     /// Why the run stopped early, after archiving what `segments` says.
@@ -120,12 +121,12 @@ impl Keyward {
         let cluster = self.cluster_id().await?.ok_or(CoreError::NotInitialized)?;
         let mut head = self.archived_head().await?;
         let mut out = ArchiveOutcome {
-            removed_unfinished: remove_unfinished(&req.dir, head.0)?,
+            set_aside: set_aside_unfinished(&req.dir, head.0)?,
             archived_seq: head.0,
             ..ArchiveOutcome::default()
         };
-        if !out.removed_unfinished.is_empty() {
-            tracing::warn!(files = ?out.removed_unfinished, "removed what an interrupted audit archive left");
+        if !out.set_aside.is_empty() {
+            tracing::warn!(files = ?out.set_aside, "set aside what an interrupted audit archive left");
         }
         let mut first_entry = Some(entry.clone());
         if let Some(age) = req.older_than_secs {
@@ -175,7 +176,14 @@ impl Keyward {
             }
         }
         if req.vacuum || !out.segments.is_empty() {
-            out.space = Some(self.store.reclaim_space(req.vacuum).await?);
+            match self.store.reclaim_space(req.vacuum).await {
+                Ok(space) => out.space = Some(space),
+                // What was archived stays archived (and on record): say why the space was not.
+                Err(e) if !out.segments.is_empty() => {
+                    out.error.get_or_insert(format!("the space was not given back: {e}"));
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         if let Some(mut e) = first_entry.filter(|_| !req.scheduled || req.vacuum) {
             // Nothing was archived: the request is on record by itself.
