@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 mod audit;
+mod auth;
 mod background;
 mod backup;
 mod duration;
@@ -31,6 +32,10 @@ pub use audit::archive::{ArchiveCheck, SegmentHeader};
 pub use audit::{
     canonical, ArchiveOutcome, ArchiveRequest, AuditEntry, AuditKeys, AuditRow, ChainVerifier, VerifyReport,
 };
+pub use auth::{
+    role_key, AppRole, AppRoleConfig, AuthKind, AuthMount, NewSecretId, RoleField, RoleRequest, SecretIdRecord,
+    SecretIdRequest,
+};
 pub use background::Leadership;
 pub use backup::{
     BackupFile, BackupReads, BackupSummary, Bytes, Cell, Manifest, SnapshotItem, TableCount, BACKUP_FORMAT,
@@ -42,8 +47,8 @@ pub use keys::{KeyManager, ResealedBatch, UnmigratedCount};
 pub use keyward_crypto::WrappedKey;
 pub use model::{
     DekUsage, DoctorReport, FieldStamp, KekUsage, KeyJob, KeyStatus, KvConfig, MetadataUpdate, Mount, MountKind,
-    ResealedVersion, RowCheck, SecretDiff, SecretMeta, SecretSummary, SecretVersion, StaleField, TokenRecord,
-    TransitKey, TransitKeyConfig, UnmigratedVersion, VersionInfo, WriteSummary, DEFAULT_MAX_VERSIONS,
+    ResealedVersion, RowCheck, SecretDiff, SecretMeta, SecretSummary, SecretVersion, StaleField, TokenOrigin,
+    TokenRecord, TransitKey, TransitKeyConfig, UnmigratedVersion, VersionInfo, WriteSummary, DEFAULT_MAX_VERSIONS,
 };
 pub use policy::{
     parse_hcl_policy, parse_policy_document, rule_matches, translate_hcl, validate_policy_name, validate_rule_path,
@@ -56,9 +61,9 @@ pub use secrets::{
 };
 pub use service::{Keyward, KeywardConfig, Readiness};
 pub use store::{
-    AuditAppender, AuditReads, AuditTx, HeldLock, IntegrityReads, IntegrityTx, JobLock, KeyReads, KeyTx, MountReads,
-    MountTx, PolicyReads, PolicyTx, PoolUse, ProxyReads, ProxyTx, SecretReads, SecretTx, SpaceReclaimed, Store,
-    StoreTx, TokenReads, TokenTx, TransitReads, TransitTx,
+    AuditAppender, AuditReads, AuditTx, AuthReads, AuthTx, HeldLock, IntegrityReads, IntegrityTx, JobLock, KeyReads,
+    KeyTx, MountReads, MountTx, PolicyReads, PolicyTx, PoolUse, ProxyReads, ProxyTx, SecretReads, SecretTx,
+    SpaceReclaimed, Store, StoreTx, TokenReads, TokenTx, TransitReads, TransitTx,
 };
 pub use time::{format_rfc3339, now_nanos, Nanos};
 pub use tokens::{Authentication, Caller, NewToken, Rate, TokenRequest};

@@ -158,6 +158,21 @@ pub struct TokenRecord {
     pub allowed_cidrs: Vec<String>,
     /// Its own request rate limit (`100/s`), instead of the server's per-token limit.
     pub rate_limit: Option<String>,
+    /// The login that issued it (empty for tokens created under another token).
+    pub origin: TokenOrigin,
+    /// Metadata the login attached (role name, secret-ID metadata …): shown by lookups.
+    pub meta: std::collections::BTreeMap<String, String>,
+}
+
+/// Which login issued a token: revoked with its auth mount, role or secret ID.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenOrigin {
+    /// The auth mount's id (empty: not a login token).
+    pub auth_mount: String,
+    /// The role (or user) it logged in as.
+    pub role: String,
+    /// The accessor of the secret ID it logged in with.
+    pub secret_id_accessor: String,
 }
 
 impl TokenRecord {

@@ -244,6 +244,8 @@ pub(crate) fn new_root_token(key: &TokenKey) -> (Token, TokenRecord) {
         revoked: false,
         allowed_cidrs: vec![],
         rate_limit: None,
+        origin: crate::TokenOrigin::default(),
+        meta: Default::default(),
     };
     (root, record)
 }

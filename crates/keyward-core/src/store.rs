@@ -10,8 +10,9 @@ use keyward_crypto::{Key256, WrappedKey};
 use uuid::Uuid;
 
 use crate::{
-    AuditRow, DekUsage, FieldStamp, KeyJob, Mount, Nanos, Policy, PolicyRow, ProxyRoute, ResealedVersion, RowCheck,
-    SecretMeta, SecretSummary, SecretVersion, StoreError, TokenRecord, TransitKey, UnmigratedVersion,
+    AppRole, AuditRow, AuthMount, DekUsage, FieldStamp, KeyJob, Mount, Nanos, Policy, PolicyRow, ProxyRoute,
+    ResealedVersion, RowCheck, SecretIdRecord, SecretMeta, SecretSummary, SecretVersion, StoreError, TokenOrigin,
+    TokenRecord, TransitKey, UnmigratedVersion,
 };
 
 /// Reads outside any transaction, and the way to start a write transaction.
@@ -27,6 +28,7 @@ pub trait Store:
     + TokenReads
     + PolicyReads
     + AuditReads
+    + AuthReads
     + Send
     + Sync
     + 'static
@@ -296,7 +298,7 @@ pub trait AuditAppender: Send {
 /// One write transaction. Dropping it without `commit` rolls it back.
 #[async_trait]
 pub trait StoreTx:
-    IntegrityTx + KeyTx + MountTx + SecretTx + TransitTx + ProxyTx + TokenTx + PolicyTx + AuditTx + Send
+    IntegrityTx + KeyTx + MountTx + SecretTx + TransitTx + ProxyTx + TokenTx + PolicyTx + AuditTx + AuthTx + Send
 {
     /// Commits durably.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
@@ -483,6 +485,54 @@ pub trait TokenTx: Send {
     async fn set_token_expiry(&mut self, accessor: &str, expires_at: Nanos) -> Result<(), StoreError>;
     /// Records a use of a token.
     async fn touch_token(&mut self, accessor: &str, at: Nanos) -> Result<(), StoreError>;
+}
+
+/// Login methods, read outside a transaction.
+#[async_trait]
+pub trait AuthReads: Send + Sync + 'static {
+    /// Every auth mount, by path.
+    async fn auth_mounts(&self) -> Result<Vec<AuthMount>, StoreError>;
+    /// The AppRole roles of a mount, by name.
+    async fn approle_roles(&self, mount_id: Uuid) -> Result<Vec<AppRole>, StoreError>;
+    /// One role.
+    async fn approle_role(&self, mount_id: Uuid, name: &str) -> Result<Option<AppRole>, StoreError>;
+    /// The secret IDs of a role (by its row key).
+    async fn approle_secret_ids(&self, role: &str) -> Result<Vec<SecretIdRecord>, StoreError>;
+    /// A secret ID by accessor.
+    async fn approle_secret_id(&self, accessor: &str) -> Result<Option<SecretIdRecord>, StoreError>;
+    /// A secret ID by digest.
+    async fn approle_secret_id_by_digest(&self, digest: &str) -> Result<Option<SecretIdRecord>, StoreError>;
+}
+
+/// Login methods inside a write transaction.
+#[async_trait]
+pub trait AuthTx: Send {
+    /// An auth mount by path.
+    async fn auth_mount(&mut self, path: &str) -> Result<Option<AuthMount>, StoreError>;
+    /// Stores a new auth mount.
+    async fn insert_auth_mount(&mut self, mount: &AuthMount) -> Result<(), StoreError>;
+    /// Deletes an auth mount with its roles and their secret IDs.
+    async fn delete_auth_mount(&mut self, id: Uuid) -> Result<(), StoreError>;
+    /// A role, locked until the transaction ends on PostgreSQL.
+    async fn approle_role_locked(&mut self, mount_id: Uuid, name: &str) -> Result<Option<AppRole>, StoreError>;
+    /// A role by its role ID, locked until the transaction ends on PostgreSQL.
+    async fn approle_role_by_role_id(&mut self, mount_id: Uuid, role_id: &str) -> Result<Option<AppRole>, StoreError>;
+    /// Creates or replaces a role.
+    async fn put_approle_role(&mut self, role: &AppRole) -> Result<(), StoreError>;
+    /// Deletes a role with its secret IDs.
+    async fn delete_approle_role(&mut self, role: &AppRole) -> Result<(), StoreError>;
+    /// Stores a new secret ID.
+    async fn insert_secret_id(&mut self, secret_id: &SecretIdRecord) -> Result<(), StoreError>;
+    /// A secret ID by digest, locked until the transaction ends on PostgreSQL (uses are
+    /// counted under the lock).
+    async fn secret_id_locked(&mut self, digest: &str) -> Result<Option<SecretIdRecord>, StoreError>;
+    /// Rewrites a secret ID (its uses left).
+    async fn update_secret_id(&mut self, secret_id: &SecretIdRecord) -> Result<(), StoreError>;
+    /// Deletes a secret ID; returns whether it existed.
+    async fn delete_secret_id(&mut self, accessor: &str) -> Result<bool, StoreError>;
+    /// The accessors of the live tokens a login issued: of an auth mount, and within it of a
+    /// role, and within that of a secret ID (empty parts match everything).
+    async fn tokens_of_origin(&mut self, origin: &TokenOrigin) -> Result<Vec<String>, StoreError>;
 }
 
 /// Policies inside a write transaction.

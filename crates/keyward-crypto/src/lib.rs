@@ -37,5 +37,5 @@ pub use keyring::{Kek, KekTag, MasterKeyring};
 pub use mask::mask_value;
 pub use random::{random_base62, random_base64_secret};
 pub use row_mac::{MacValue, RowInput, RowMacKeys};
-pub use token::{Token, TokenDigest, TokenKey, TOKEN_PREFIX};
+pub use token::{SecretId, Token, TokenDigest, TokenKey, SECRET_ID_PREFIX, TOKEN_PREFIX};
 pub use transit::{derive_transit_key, open_transit, parse_transit, random_bytes, seal_transit};

@@ -39,6 +39,39 @@ impl fmt::Debug for Token {
     }
 }
 
+/// Prefix of every AppRole secret ID.
+pub const SECRET_ID_PREFIX: &str = "kwsid_";
+
+/// An AppRole secret ID: `kwsid_` + 43 base62 characters, as much entropy as a token; only its
+/// keyed digest is stored. `Debug` is redacted.
+pub struct SecretId(SecretString);
+
+impl SecretId {
+    /// Mints a new random secret ID.
+    pub fn generate() -> Self {
+        let body = random_base62(TOKEN_BODY_LEN);
+        Self(SecretString::from(format!("{SECRET_ID_PREFIX}{}", &*body)))
+    }
+
+    /// Accepts a presented secret ID only if it has the exact shape of one.
+    pub fn parse(s: &str) -> Option<Self> {
+        let body = s.strip_prefix(SECRET_ID_PREFIX)?;
+        (body.len() == TOKEN_BODY_LEN && body.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .then(|| Self(SecretString::from(s.to_owned())))
+    }
+
+    /// The secret ID text, for showing once to its owner.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for SecretId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretId([REDACTED])")
+    }
+}
+
 /// The key under which token digests are computed (wrapped under the KEK in the database).
 #[derive(Debug)]
 pub struct TokenKey(pub Key256);
@@ -51,6 +84,11 @@ impl TokenKey {
     /// The digest of `token`.
     pub fn digest(&self, token: &Token) -> TokenDigest {
         TokenDigest(hex::encode(self.0.hmac(token.expose().as_bytes())))
+    }
+
+    /// The digest of an AppRole secret ID (its prefix keeps it apart from every token's).
+    pub fn secret_id_digest(&self, secret_id: &SecretId) -> TokenDigest {
+        TokenDigest(hex::encode(self.0.hmac(secret_id.expose().as_bytes())))
     }
 }
 
@@ -67,6 +105,18 @@ mod tests {
         assert!(Token::parse(&format!("xx_{}", &t.expose()[3..])).is_none());
         assert!(Token::parse(&format!("{}!", &t.expose()[..45])).is_none());
         assert!(!format!("{t:?}").contains(&t.expose()[3..]));
+    }
+
+    #[test]
+    fn secret_ids_have_their_own_shape() {
+        let s = SecretId::generate();
+        assert_eq!(s.expose().len(), 49);
+        assert!(SecretId::parse(s.expose()).is_some());
+        assert!(Token::parse(s.expose()).is_none() && SecretId::parse(Token::generate().expose()).is_none());
+        assert!(SecretId::parse("kwsid_short").is_none());
+        assert!(!format!("{s:?}").contains(&s.expose()[6..]));
+        let key = TokenKey(Key256::generate());
+        assert_ne!(key.secret_id_digest(&s).0, key.secret_id_digest(&SecretId::generate()).0);
     }
 
     #[test]

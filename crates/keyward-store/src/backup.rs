@@ -22,6 +22,9 @@ pub const BACKED_UP: &[&str] = &[
     "policies",
     "proxy_routes",
     "transit_keys",
+    "auth_mounts",
+    "approle_roles",
+    "approle_secret_ids",
     "audit_log",
     "audit_head",
 ];

@@ -85,9 +85,23 @@ pub(crate) const SYSTEM: Maced = Maced {
     earlier: &[],
 };
 
+/// The token columns MAC'd under layout 1 (before login methods).
+const TOKEN_COLUMNS_V1: &[(&str, Ty)] = &[
+    ("digest", Text),
+    ("policies", Text),
+    ("parent_accessor", Text),
+    ("display_name", Text),
+    ("created_at", Int),
+    ("ttl_secs", Int),
+    ("expires_at", Int),
+    ("revoked", Int),
+    ("allowed_cidrs", Text),
+    ("rate_limit", Text),
+];
+
 pub(crate) const TOKENS: Maced = Maced {
     name: "tokens",
-    layout: 1,
+    layout: 2,
     key: &[("accessor", Text)],
     columns: &[
         ("digest", Text),
@@ -100,8 +114,51 @@ pub(crate) const TOKENS: Maced = Maced {
         ("revoked", Int),
         ("allowed_cidrs", Text),
         ("rate_limit", Text),
+        ("auth_mount", Text),
+        ("auth_role", Text),
+        ("secret_id_accessor", Text),
+        ("meta", Text),
     ],
     volatile: &[("last_used", "when the token was last used: a statistic, stamped on use")],
+    earlier: &[Layout { version: 1, columns: TOKEN_COLUMNS_V1 }],
+};
+
+/// Auth mounts: which login methods exist, and where.
+pub(crate) const AUTH_MOUNTS: Maced = Maced {
+    name: "auth_mounts",
+    layout: 1,
+    key: &[("id", Text)],
+    columns: &[("path", Text), ("kind", Text), ("description", Text), ("created_at", Int)],
+    volatile: &[],
+    earlier: &[],
+};
+
+/// AppRole roles: the policies a login gets, and the role ID it is found by.
+pub(crate) const APPROLE_ROLES: Maced = Maced {
+    name: "approle_roles",
+    layout: 1,
+    key: &[("id", Text)],
+    columns: &[("mount_id", Text), ("name", Text), ("role_id", Text), ("config", Text), ("created_at", Int)],
+    volatile: &[],
+    earlier: &[],
+};
+
+/// AppRole secret IDs, by keyed digest, with their uses left.
+pub(crate) const APPROLE_SECRET_IDS: Maced = Maced {
+    name: "approle_secret_ids",
+    layout: 1,
+    key: &[("accessor", Text)],
+    columns: &[
+        ("digest", Text),
+        ("role", Text),
+        ("metadata", Text),
+        ("cidrs", Text),
+        ("created_at", Int),
+        ("expires_at", Int),
+        ("num_uses", Int),
+        ("uses_left", Int),
+    ],
+    volatile: &[],
     earlier: &[],
 };
 
@@ -169,6 +226,9 @@ pub(crate) const TABLES: &[(&str, Class)] = &[
     ("secrets", Class::Maced(&SECRETS)),
     ("proxy_routes", Class::Maced(&PROXY_ROUTES)),
     ("transit_keys", Class::Maced(&TRANSIT_KEYS)),
+    ("auth_mounts", Class::Maced(&AUTH_MOUNTS)),
+    ("approle_roles", Class::Maced(&APPROLE_ROLES)),
+    ("approle_secret_ids", Class::Maced(&APPROLE_SECRET_IDS)),
     (
         "wrapped_keys",
         Class::Sealed("each key is AES-GCM-wrapped under a KEK with its domain, owner and version as AAD"),
@@ -786,6 +846,8 @@ mod tests {
                 revoked: false,
                 allowed_cidrs: vec![],
                 rate_limit: None,
+                origin: Default::default(),
+                meta: Default::default(),
             };
             let mut tx = store.begin_write(false).await.unwrap();
             tx.insert_token(&token).await.unwrap();
@@ -794,7 +856,14 @@ mod tests {
                 .fetch_one(&store.pool)
                 .await
                 .unwrap();
-            assert_eq!(hex::encode(mac), r["rows"][0]["mac"].as_str().unwrap(), "{:?}", store.backend);
+            // The vector of the current token layout (the one before it stays for the crypto test).
+            let vector = r["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|v| v["table"] == "tokens" && v["layout"] == TOKENS.layout)
+                .unwrap();
+            assert_eq!(hex::encode(mac), vector["mac"].as_str().unwrap(), "{:?}", store.backend);
             store.close().await;
         }
     }

@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 
 mod audit;
+mod auth;
 mod backup;
 mod connect;
 mod db;

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::db::Row;
 use crate::integrity::{Macs, MOUNTS, POLICIES, PROXY_ROUTES, SECRETS, SYSTEM, TOKENS, TRANSIT_KEYS};
 
-fn corrupt(what: &str) -> StoreError {
+pub(crate) fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
 }
 
@@ -121,6 +121,12 @@ pub(crate) fn token(macs: &Macs, row: &Row) -> Result<TokenRecord, StoreError> {
         revoked: row.get::<i64>("revoked")? != 0,
         allowed_cidrs: serde_json::from_str(&cidrs).map_err(|_| corrupt("token allowed_cidrs"))?,
         rate_limit: row.get("rate_limit")?,
+        origin: keyward_core::TokenOrigin {
+            auth_mount: row.get("auth_mount")?,
+            role: row.get("auth_role")?,
+            secret_id_accessor: row.get("secret_id_accessor")?,
+        },
+        meta: serde_json::from_str(&row.get::<String>("meta")?).map_err(|_| corrupt("token meta"))?,
     })
 }
 
@@ -141,7 +147,7 @@ pub(crate) fn policy(macs: &Macs, row: &Row) -> Result<PolicyRow, StoreError> {
 }
 
 pub(crate) const TOKEN_COLS: &str = "accessor, digest, policies, parent_accessor, display_name, created_at, ttl_secs, \
-    expires_at, last_used, revoked, allowed_cidrs, rate_limit, mac";
+    expires_at, last_used, revoked, allowed_cidrs, rate_limit, auth_mount, auth_role, secret_id_accessor, meta, mac";
 pub(crate) fn key_job(row: &Row) -> Result<KeyJob, StoreError> {
     let mount_id: Option<String> = row.get("mount_id")?;
     Ok(KeyJob {

@@ -105,7 +105,7 @@ async fn create_token(tx: &mut dyn TokenTx, record: &TokenRecord) -> Result<(), 
 /// marked revoked before its children are read: on PostgreSQL the mark waits for a child being
 /// created under it on another server (which share-locks it), and the children read afterwards
 /// include that child.
-async fn revoke_tree(tx: &mut dyn TokenTx, accessor: &str) -> Result<u64, CoreError> {
+pub(crate) async fn revoke_tree(tx: &mut dyn TokenTx, accessor: &str) -> Result<u64, CoreError> {
     if tx.token_by_accessor(accessor).await?.is_none() {
         return Err(CoreError::NotFound("token".into()));
     }

@@ -7,6 +7,7 @@ mod rate;
 
 pub use rate::Rate;
 
+pub(crate) use commands::revoke_tree;
 use commands::{CreateToken, RenewToken, RevokeToken, TouchToken};
 
 use crate::service::new_accessor;
@@ -310,6 +311,8 @@ impl Keyward {
             revoked: false,
             allowed_cidrs,
             rate_limit,
+            origin: crate::TokenOrigin::default(),
+            meta: Default::default(),
         };
         let mut audit = audit;
         audit.details.insert("created_accessor".into(), record.accessor.clone().into());

@@ -41,6 +41,8 @@ pub enum AuthClass {
     Token,
     /// Nothing: health, seal status, initialisation, the API documents.
     None,
+    /// A login: the credentials are the request (a role ID and secret ID …); no token.
+    Login,
 }
 
 /// What an operation does to state, which decides when its audit entry commits.
@@ -141,7 +143,7 @@ pub fn operations() -> &'static [Operation] {
 
 /// The names route parameters may have (a template's `{name}`), so a request's parameters need
 /// no allocation for their names.
-const PARAM_NAMES: [&str; 7] = ["mount", "path", "name", "accessor", "id", "rest", "kind"];
+const PARAM_NAMES: [&str; 8] = ["mount", "path", "name", "accessor", "id", "rest", "kind", "auth"];
 
 /// A route's parameters, by name.
 #[derive(Debug, Clone, Default)]
@@ -354,7 +356,7 @@ async fn run_native(st: AppState, op: &'static Operation, route: NativeRoute, re
                 authorize(op.need, &caller, &params, parts.uri.query())?;
                 Some(caller)
             }
-            AuthClass::None => None,
+            AuthClass::None | AuthClass::Login => None,
         };
         let ctx = Ctx::new(op, st.clone(), caller, audit.clone(), params);
         (route.handler)(ctx, Request::from_parts(parts, body)).await
@@ -486,8 +488,9 @@ pub fn capability_table() -> String {
          Generated from the operation table (`crates/keyward-server/src/pipeline/table.rs`); a test keeps this file\n\
          equal to it. Every request is one of these operations: the pipeline authenticates it (a token, unless\n\
          it needs nothing), checks the capability below before the handler runs, and commits its audit entry\n\
-         as the last column says. Targets are `<mount>/<path>` for secrets, Vault paths for transit keys, and\n\
-         `sys/…` paths for administration. `read` implies `list`.\n\n\
+         as the last column says. Targets are `<mount>/<path>` for secrets, Vault paths for transit keys,\n\
+         `auth/<method>/…` for login-method identities (`{approle}` in a route is an AppRole auth mount,\n\
+         `{auth}` in a target the same mount), and `sys/…` paths for administration. `read` implies `list`.\n\n\
          | operation | native (`/api/v1`) | Vault (`/v1`) | needs | audit entry |\n|---|---|---|---|---|\n",
     );
     for op in operations() {
@@ -509,7 +512,11 @@ pub fn capability_table() -> String {
                 .collect();
             format!("`{} {}`", ops.join("/"), r.path)
         });
-        let row = format!("| `{}` | {native} | {vault} | {} | {} |\n", op.id, op.need.describe(), op.effect.describe());
+        let needs = match op.auth {
+            AuthClass::Login => "a login: the credentials are the request (no token); limited by address".to_owned(),
+            _ => op.need.describe(),
+        };
+        let row = format!("| `{}` | {native} | {vault} | {needs} | {} |\n", op.id, op.effect.describe());
         out.push_str(&row.replace("{*", "{"));
     }
     out

@@ -8,7 +8,7 @@ use keyward_core::Capability::{Create, Delete, Destroy, List, Patch, Read, Sudo,
 use super::{AuthClass, Effect, NativeRoute, Need, Operation, VaultOp, VaultRoute};
 use crate::proxy::{call as proxy_call, routes as proxy};
 use crate::routes::{audit, backup, keys, mounts, policies, secrets, tokens};
-use crate::vault::{kv, probes, sys as vsys, token as vtoken, transit};
+use crate::vault::{auth as vauth, kv, probes, sys as vsys, token as vtoken, transit};
 
 /// A secret: `<mount>/<path>`.
 const SECRET: &str = "{mount}/{path}";
@@ -28,6 +28,19 @@ macro_rules! vault {
 fn op(id: &'static str, summary: &'static str, need: Need, effect: Effect) -> Operation {
     let auth = if need == Need::Nothing { AuthClass::None } else { AuthClass::Token };
     Operation { id, summary, auth, need, effect, native: None, vault: None }
+}
+
+/// A login: no token; the request carries the credentials.
+fn login(id: &'static str, summary: &'static str) -> Operation {
+    Operation {
+        id,
+        summary,
+        auth: AuthClass::Login,
+        need: Need::Nothing,
+        effect: Effect::Change,
+        native: None,
+        vault: None,
+    }
 }
 
 impl Operation {
@@ -272,6 +285,112 @@ pub(super) fn operations() -> Vec<Operation> {
         )),
         op("doctor", "Check every key (and every blob with verify_all)", Need::Cap(Sudo, "sys/keys"), Reads)
             .native(native!(get.clone(), paths::DOCTOR, keys::doctor)),
+        // Login methods (`sudo` on sys/auth), and AppRole: each identity's paths need a
+        // capability of their own, which `sudo` on sys/auth does not give.
+        op("auth.methods.list", "The enabled login methods", Need::Cap(Sudo, "sys/auth"), Reads).vault(vault!(
+            [Read],
+            "sys/auth",
+            vauth::list_auth
+        )),
+        op("auth.methods.enable", "Enable a login method", Need::Cap(Sudo, "sys/auth"), Change).vault(vault!(
+            [Write],
+            "sys/auth/{path}",
+            vauth::enable_auth
+        )),
+        op("auth.methods.disable", "Disable a login method, revoking its tokens", Need::Cap(Sudo, "sys/auth"), Change)
+            .vault(vault!([Delete], "sys/auth/{path}", vauth::disable_auth)),
+        op("approle.roles.list", "AppRole roles", Need::Cap(List, "auth/{auth}/role"), Reads).vault(vault!(
+            [List],
+            "auth/{approle}/role",
+            vauth::list_roles
+        )),
+        op(
+            "approle.role.write",
+            "Write an AppRole role (its writer holds every policy it grants)",
+            Need::Cap(Update, "auth/{auth}/role/{name}"),
+            Change,
+        )
+        .vault(vault!([Write], "auth/{approle}/role/{name}", vauth::write_role)),
+        op("approle.role.read", "An AppRole role", Need::Cap(Read, "auth/{auth}/role/{name}"), Reads).vault(vault!(
+            [Read],
+            "auth/{approle}/role/{name}",
+            vauth::read_role
+        )),
+        op(
+            "approle.role.delete",
+            "Delete a role, its secret IDs and tokens",
+            Need::Cap(Delete, "auth/{auth}/role/{name}"),
+            Change,
+        )
+        .vault(vault!([Delete], "auth/{approle}/role/{name}", vauth::delete_role)),
+        op("approle.role-id.read", "A role's role ID", Need::Cap(Read, "auth/{auth}/role/{name}/role-id"), Reads)
+            .vault(vault!([Read], "auth/{approle}/role/{name}/role-id", vauth::read_role_id)),
+        op(
+            "approle.role-id.write",
+            "Set a role's role ID",
+            Need::Cap(Update, "auth/{auth}/role/{name}/role-id"),
+            Change,
+        )
+        .vault(vault!([Write], "auth/{approle}/role/{name}/role-id", vauth::write_role_id)),
+        op(
+            "approle.secret-id.create",
+            "A new secret ID for a role",
+            Need::Cap(Update, "auth/{auth}/role/{name}/secret-id"),
+            Change,
+        )
+        .vault(vault!([Write], "auth/{approle}/role/{name}/secret-id", vauth::create_secret_id)),
+        op(
+            "approle.secret-id.list",
+            "A role's secret ID accessors",
+            Need::Cap(List, "auth/{auth}/role/{name}/secret-id"),
+            Reads,
+        )
+        .vault(vault!([List], "auth/{approle}/role/{name}/secret-id", vauth::list_secret_ids)),
+        op(
+            "approle.secret-id.lookup",
+            "A secret ID's record",
+            Need::Cap(Update, "auth/{auth}/role/{name}/secret-id/lookup"),
+            Reads,
+        )
+        .vault(vault!([Write], "auth/{approle}/role/{name}/secret-id/lookup", vauth::lookup_secret_id)),
+        op(
+            "approle.secret-id.destroy",
+            "Destroy a secret ID, revoking its tokens",
+            Need::Cap(Update, "auth/{auth}/role/{name}/secret-id/destroy"),
+            Change,
+        )
+        .vault(vault!(
+            [Write, Delete],
+            "auth/{approle}/role/{name}/secret-id/destroy",
+            vauth::destroy_secret_id
+        )),
+        op(
+            "approle.secret-id-accessor.lookup",
+            "A secret ID's record, by accessor",
+            Need::Cap(Update, "auth/{auth}/role/{name}/secret-id-accessor/lookup"),
+            Reads,
+        )
+        .vault(vault!(
+            [Write],
+            "auth/{approle}/role/{name}/secret-id-accessor/lookup",
+            vauth::lookup_secret_id
+        )),
+        op(
+            "approle.secret-id-accessor.destroy",
+            "Destroy a secret ID by accessor, revoking its tokens",
+            Need::Cap(Update, "auth/{auth}/role/{name}/secret-id-accessor/destroy"),
+            Change,
+        )
+        .vault(vault!(
+            [Write, Delete],
+            "auth/{approle}/role/{name}/secret-id-accessor/destroy",
+            vauth::destroy_secret_id
+        )),
+        login("approle.login", "Log in with a role ID and secret ID").vault(vault!(
+            [Write],
+            "auth/{approle}/login",
+            vauth::login
+        )),
         // Audit.
         op("audit.search", "Search and tail the log", Need::Cap(Sudo, "sys/audit"), Reads).native(native!(
             get.clone(),

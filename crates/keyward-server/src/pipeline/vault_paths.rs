@@ -5,7 +5,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use keyward_core::MountKind;
+use keyward_core::{AuthKind, MountKind};
 
 use super::{operations, AuthClass, Operation, Params, VaultRoute};
 use crate::app::AppState;
@@ -52,6 +52,8 @@ pub(super) fn parse(parts: &Parts) -> ApiResult<(VaultOp, String)> {
 struct Matched {
     params: Params,
     kind: Option<MountKind>,
+    /// The kind the `{approle}` auth mount must be.
+    auth: Option<AuthKind>,
 }
 
 /// Matches `segs` against a template: literals, `{name}` (one segment), `{kv}`/`{transit}` (a
@@ -59,15 +61,19 @@ struct Matched {
 fn matches(template: &str, segs: &[&str]) -> Option<Matched> {
     let t: Vec<&str> = template.split('/').collect();
     let mut params = Params::default();
-    let mut kind = None;
+    let (mut kind, mut auth) = (None, None);
     for (i, ts) in t.iter().enumerate() {
         if let Some(name) = ts.strip_prefix("{*").and_then(|s| s.strip_suffix('}')) {
             let rest = segs.get(i..).map(|r| r.join("/")).unwrap_or_default();
             params.push(name, rest);
-            return Some(Matched { params, kind });
+            return Some(Matched { params, kind, auth });
         }
         let s = *segs.get(i)?;
         match *ts {
+            "{approle}" if !s.is_empty() => {
+                auth = Some(AuthKind::AppRole);
+                params.push("auth", s.to_owned());
+            }
             "{kv}" | "{transit}" if !s.is_empty() => {
                 kind = Some(if *ts == "{kv}" { MountKind::Kv } else { MountKind::Transit });
                 params.push("mount", s.to_owned());
@@ -79,7 +85,7 @@ fn matches(template: &str, segs: &[&str]) -> Option<Matched> {
             _ => return None,
         }
     }
-    (segs.len() == t.len()).then_some(Matched { params, kind })
+    (segs.len() == t.len()).then_some(Matched { params, kind, auth })
 }
 
 /// The operation a Vault request names, with its route, parameters and authenticated caller.
@@ -114,13 +120,19 @@ pub(super) async fn find(
             matches(route.path, &segs).map(|m| (op, route, m))
         })
         .collect();
-    let open = !candidates.is_empty() && candidates.iter().all(|(op, _, _)| op.auth == AuthClass::None);
+    let open = !candidates.is_empty() && candidates.iter().all(|(op, _, _)| op.auth != AuthClass::Token);
     let caller = if open { None } else { Some(authenticate(parts, st).await?) };
     // A mount's engine decides between `{kv}` and `{transit}` routes.
     let mut kept = Vec::new();
     for (op, route, m) in candidates {
         if let Some(kind) = m.kind {
             match st.kw.find_mount(m.params.get("mount")).await? {
+                Some(mount) if mount.kind == kind => {}
+                _ => continue,
+            }
+        }
+        if let Some(kind) = m.auth {
+            match st.kw.find_auth_mount(m.params.get("auth")).await? {
                 Some(mount) if mount.kind == kind => {}
                 _ => continue,
             }
@@ -154,7 +166,10 @@ async fn no_route(st: &AppState, caller: Option<&Caller>, audit: &AuditCtx, segs
         "sys" => {
             ApiError::not_found(format!("sys/{rest} is not available in keyward (see docs/vault-compatibility.md)"))
         }
-        "auth" => ApiError::not_found("only the token auth method is available"),
+        "auth" => ApiError::not_found(format!(
+            "no handler for route {:?}: no such auth method, or no such path on it",
+            crate::audit::redact_path(&segs.join("/"))
+        )),
         mount => {
             let may_know = caller.is_some_and(|c| c.inner.acl.is_root() || c.inner.acl.touches_mount(mount));
             match st.kw.find_mount(mount).await {

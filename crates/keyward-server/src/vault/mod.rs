@@ -2,6 +2,7 @@
 //! envelope, 403 for an unknown token) over the same operations as the native API. Its routes are
 //! rows of the operation table, matched by the pipeline (`pipeline/vault_paths.rs`), since Vault
 //! routes by mount and uses a `LIST` method; the handlers here are given the parsed request.
+pub(crate) mod auth;
 pub(crate) mod kv;
 pub(crate) mod probes;
 pub(crate) mod sys;

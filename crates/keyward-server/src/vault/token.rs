@@ -36,7 +36,7 @@ fn lookup_data(r: &TokenRecord, id: &str) -> Value {
         "explicit_max_ttl": 0,
         "id": id,
         "issue_time": format_rfc3339(r.created_at),
-        "meta": null,
+        "meta": meta(r),
         "num_uses": 0,
         "orphan": r.parent_accessor.is_none(),
         "path": "auth/token/create",
@@ -47,14 +47,24 @@ fn lookup_data(r: &TokenRecord, id: &str) -> Value {
     })
 }
 
-fn auth_data(r: &TokenRecord, token: &str) -> Value {
+/// A token's metadata as Vault shows it (`null` when it has none).
+fn meta(r: &TokenRecord) -> Value {
+    if r.meta.is_empty() {
+        Value::Null
+    } else {
+        json!(r.meta)
+    }
+}
+
+/// The `auth` block of a response that issues a token.
+pub(crate) fn auth_data(r: &TokenRecord, token: &str) -> Value {
     json!({
         "client_token": token,
         "accessor": r.accessor,
         "policies": sorted(&r.policies),
         "token_policies": sorted(&r.policies),
         "identity_policies": null,
-        "metadata": null,
+        "metadata": meta(r),
         "lease_duration": remaining(r),
         "renewable": r.expires_at.is_some(),
         "entity_id": "",

@@ -8,6 +8,7 @@ mod common;
 mod access;
 mod audit;
 mod foundation;
+mod identity;
 mod isolation;
 mod keys;
 mod metrics;

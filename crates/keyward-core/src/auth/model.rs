@@ -1,0 +1,120 @@
+//! What login methods store: auth mounts, AppRole roles and secret IDs.
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{CoreError, Nanos};
+
+/// A login method's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthKind {
+    /// AppRole: machines log in with a role ID and a secret ID.
+    AppRole,
+}
+
+impl AuthKind {
+    /// Its name, as Vault spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthKind::AppRole => "approle",
+        }
+    }
+
+    /// The kind named `s`.
+    pub fn parse(s: &str) -> Result<Self, CoreError> {
+        match s {
+            "approle" => Ok(AuthKind::AppRole),
+            other => Err(CoreError::InvalidInput(format!(
+                "auth method type {other:?} is not supported by keyward (approle)"
+            ))),
+        }
+    }
+}
+
+/// An enabled login method, at `auth/<path>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthMount {
+    /// Its id (tokens it issued name it).
+    pub id: Uuid,
+    /// Where it is mounted, under `auth/`.
+    pub path: String,
+    /// What it is.
+    pub kind: AuthKind,
+    /// A human description.
+    pub description: String,
+    /// When it was enabled.
+    pub created_at: Nanos,
+}
+
+/// An AppRole role's settings (Vault's field names).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppRoleConfig {
+    /// Policies of the tokens its logins get.
+    pub token_policies: Vec<String>,
+    /// Their TTL in seconds (0: the server's default).
+    pub token_ttl: u64,
+    /// Their longest TTL in seconds (0: the server's maximum).
+    pub token_max_ttl: u64,
+    /// Addresses their tokens may be used from.
+    pub token_bound_cidrs: Vec<String>,
+    /// How long a new secret ID lives, in seconds (0: no expiry).
+    pub secret_id_ttl: u64,
+    /// How many logins a new secret ID allows (0: unlimited).
+    pub secret_id_num_uses: u64,
+    /// Addresses a login with one of its secret IDs may come from.
+    pub secret_id_bound_cidrs: Vec<String>,
+    /// Whether a login needs a secret ID.
+    pub bind_secret_id: bool,
+}
+
+/// An AppRole role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppRole {
+    /// Its auth mount.
+    pub mount_id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// The role ID a login names (not secret).
+    pub role_id: String,
+    /// Its settings.
+    pub config: AppRoleConfig,
+    /// When it was first written.
+    pub created_at: Nanos,
+}
+
+impl AppRole {
+    /// The row key: mount and name.
+    pub fn key(&self) -> String {
+        role_key(self.mount_id, &self.name)
+    }
+}
+
+/// The row key of role `name` on mount `mount_id`.
+pub fn role_key(mount_id: Uuid, name: &str) -> String {
+    format!("{mount_id}/{name}")
+}
+
+/// A secret ID as stored: its keyed digest, never itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretIdRecord {
+    /// Its public accessor.
+    pub accessor: String,
+    /// HMAC of the secret ID under the token key.
+    pub digest: String,
+    /// The row key of its role.
+    pub role: String,
+    /// Metadata given at creation (copied into the tokens it logs in).
+    pub metadata: BTreeMap<String, String>,
+    /// Addresses a login with it may come from (within the role's).
+    pub cidrs: Vec<String>,
+    /// When it was made.
+    pub created_at: Nanos,
+    /// When it stops working.
+    pub expires_at: Option<Nanos>,
+    /// How many logins it allowed at creation (0: unlimited).
+    pub num_uses: u64,
+    /// How many are left (when `num_uses` > 0).
+    pub uses_left: u64,
+}
