@@ -247,6 +247,36 @@ check(not reader.is_authenticated(), "revoke-self")
 raises(ex.Forbidden, "a revoked token is refused with 403", reader.secrets.kv.v2.read_secret_version, "app/db", mount_point=KV, raise_on_deleted_version=True)
 bogus = hvac.Client(url=ADDR, token="kw_" + "A" * 43 if KEYWARD else "hvs.bogus")
 check(not bogus.is_authenticated(), "an unknown token is not authenticated")
+# --- AppRole: a machine logs in with a role ID and a secret ID ---------------------------------
+AR = f"approle-{RUN}"
+root.sys.enable_auth_method("approle", path=AR, description="compat")
+check(root.sys.list_auth_methods()["data"][f"{AR}/"]["type"] == "approle", "approle enabled and listed")
+ar = root.auth.approle
+ar.create_or_update_approle("ci", token_policies=[pname], token_ttl="10m", secret_id_num_uses=2, mount_point=AR)
+role = ar.read_role("ci", mount_point=AR)["data"]
+check(role["token_policies"] == [pname] and role["token_ttl"] == 600 and role["secret_id_num_uses"] == 2, "role reads back")
+check(ar.list_roles(mount_point=AR)["data"]["keys"] == ["ci"], "roles listed")
+role_id = ar.read_role_id("ci", mount_point=AR)["data"]["role_id"]
+sid = ar.generate_secret_id("ci", metadata={"job": "compat"}, mount_point=AR)["data"]
+check(sid["secret_id_accessor"] in ar.list_secret_id_accessors("ci", mount_point=AR)["data"]["keys"], "secret-id accessors listed")
+check(ar.read_secret_id("ci", sid["secret_id"], mount_point=AR)["data"]["metadata"] == {"job": "compat"}, "secret-id lookup")
+check(ar.read_secret_id_accessor("ci", sid["secret_id_accessor"], mount_point=AR)["data"]["secret_id_num_uses"] == 2, "secret-id-accessor lookup")
+machine = hvac.Client(url=ADDR)
+login = machine.auth.approle.login(role_id=role_id, secret_id=sid["secret_id"], mount_point=AR)
+check(machine.is_authenticated() and login["auth"]["metadata"]["job"] == "compat", "approle login sets the client's token")
+check(sorted(login["auth"]["policies"]) == sorted(["default", pname]) and login["auth"]["lease_duration"] <= 600, "the login token has the role's policies and ttl")
+check(machine.secrets.kv.v2.read_secret_version("app/json", mount_point=KV, raise_on_deleted_version=True)["data"]["data"] == doc, "the login token reads what its role grants")
+raises(ex.Forbidden, "and nothing else", machine.secrets.kv.v2.read_secret_version, "other/x", mount_point=KV, raise_on_deleted_version=True)
+hvac.Client(url=ADDR).auth.approle.login(role_id=role_id, secret_id=sid["secret_id"], mount_point=AR)
+raises(ex.InvalidRequest, "a spent secret ID is refused", hvac.Client(url=ADDR).auth.approle.login, role_id=role_id, secret_id=sid["secret_id"], mount_point=AR)
+sid2 = ar.generate_secret_id("ci", mount_point=AR)["data"]
+other_machine = hvac.Client(url=ADDR)
+other_machine.auth.approle.login(role_id=role_id, secret_id=sid2["secret_id"], mount_point=AR)
+ar.destroy_secret_id_accessor("ci", sid2["secret_id_accessor"], mount_point=AR)
+check(not other_machine.is_authenticated(), "destroying a secret ID revokes the tokens it logged in")
+root.sys.disable_auth_method(AR)
+check(not machine.is_authenticated(), "disabling the auth method revokes its tokens")
+
 root.sys.delete_acl_policy(pname)
 raises(ex.InvalidPath, "deleted policy is gone", root.sys.read_acl_policy, pname)
 

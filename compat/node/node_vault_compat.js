@@ -65,6 +65,22 @@ async function main() {
   await vault.write(`transit/keys/${key}/config`, { deletion_allowed: true });
   await vault.delete(`transit/keys/${key}`);
 
+  // AppRole: a machine logs in with a role ID and a secret ID, and gets the role's policies.
+  const ar = `approle-node-${run}`;
+  await vault.enableAuth({ mount_point: ar, type: 'approle', description: 'node compat' });
+  const auths = await vault.auths();
+  check(auths.data[`${ar}/`].type === 'approle', 'approle enabled and listed');
+  await vault.addApproleRole({ mount_point: ar, role_name: 'app', policies: 'default', secret_id_num_uses: 1 });
+  const roleId = (await vault.getApproleRoleId({ mount_point: ar, role_name: 'app' })).data.role_id;
+  const secretId = (await vault.getApproleRoleSecret({ mount_point: ar, role_name: 'app' })).data.secret_id;
+  const machine = require('node-vault')({ apiVersion: 'v1', endpoint: process.env.VAULT_ADDR });
+  const login = await machine.approleLogin({ mount_point: ar, role_id: roleId, secret_id: secretId });
+  check(machine.token === login.auth.client_token && login.auth.policies.includes('default'), 'approleLogin sets the token');
+  check((await machine.tokenLookupSelf()).data.meta.role_name === 'app', 'the login token knows its role');
+  await rejects(machine.approleLogin({ mount_point: ar, role_id: roleId, secret_id: secretId }), 400, 'a spent secret ID is refused');
+  await vault.disableAuth({ mount_point: ar });
+  await rejects(machine.tokenLookupSelf(), 403, 'disabling the method revokes its tokens');
+
   const bogus = require('node-vault')({ apiVersion: 'v1', endpoint: process.env.VAULT_ADDR, token: 'kw_' + 'B'.repeat(43) });
   await rejects(bogus.read(`${base}/db`), 403, 'an unknown token is 403');
 

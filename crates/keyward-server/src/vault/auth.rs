@@ -121,7 +121,7 @@ fn role_request(req: &VaultReq) -> ApiResult<RoleRequest> {
             }
             "token_type" if matches!(req.str(key)?, None | Some("default" | "service" | "default-service")) => continue,
             "token_no_default_policy" if req.bool(key)? != Some(true) => continue,
-            "local_secret_ids" if req.bool(key)? != Some(true) => continue,
+            "local_secret_ids" | "enable_local_secret_ids" if req.bool(key)? != Some(true) => continue,
             other => {
                 return Err(ApiError::bad_request(format!(
                     "{other:?} is not supported by keyward's AppRole (see docs/vault-compatibility.md)"
@@ -184,6 +184,12 @@ pub(crate) async fn write_role_id(ctx: Ctx, req: VaultReq) -> ApiResult<Response
 }
 
 fn secret_id_request(req: &VaultReq) -> ApiResult<SecretIdRequest> {
+    if !req.strings("token_bound_cidrs")?.is_empty() {
+        // Not silently dropped: the caller meant to narrow where its tokens work.
+        return Err(ApiError::bad_request(
+            "a secret ID's own token_bound_cidrs is not supported by keyward: set token_bound_cidrs on the role",
+        ));
+    }
     let metadata: BTreeMap<String, String> = match req.body.get("metadata") {
         None | Some(Value::Null) => BTreeMap::new(),
         Some(Value::String(s)) if s.is_empty() => BTreeMap::new(),
