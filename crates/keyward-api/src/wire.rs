@@ -316,6 +316,23 @@ pub struct TokenInfo {
     /// Its own request rate limit, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<String>,
+    /// The login that issued it, if a login did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<TokenLogin>,
+}
+
+/// Which login issued a token.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenLogin {
+    /// The auth mount's id.
+    pub auth_mount: String,
+    /// The role (or user) it logged in as.
+    pub role: String,
+    /// The accessor of the secret ID it logged in with, if any.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub secret_id_accessor: String,
+    /// Metadata the login attached.
+    pub meta: std::collections::BTreeMap<String, String>,
 }
 
 /// A new token: the only time its value is shown.

@@ -74,13 +74,16 @@ pub enum Command {
     /// not valid variable names / values with NUL / non-string values stop before the command
     /// starts (unless --skip-invalid).
     Run(RunArgs),
-    /// Store a token for this user (mode 0600 in the config directory); KEYWARD_TOKEN still wins.
-    Login {
-        /// Read the token from stdin (otherwise it is asked for on the terminal, or read from stdin
-        /// when that is not a terminal).
-        #[arg(long)]
-        token_stdin: bool,
-    },
+    /// Log in and store the token for this user (mode 0600 in the config directory); KEYWARD_TOKEN
+    /// still wins. `--method token` (the default) stores a token you have; `--method approle`
+    /// logs a machine in with its role ID and secret ID and gets a token of the role's policies.
+    Login(LoginArgs),
+    /// Login methods (AppRole): enable, list, disable (`sudo` on sys/auth).
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// AppRole roles and secret IDs, for machines that log in with `keyward login --method approle`.
+    #[command(subcommand)]
+    Approle(ApproleCommand),
     /// Forget the stored token.
     Logout,
     /// Show the server address and the current token's accessor, policies and expiry.
@@ -417,6 +420,177 @@ pub enum Format {
     Table,
     /// JSON.
     Json,
+}
+
+/// `keyward login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// How: `token` (store a token you have) or `approle` (a role ID and a secret ID).
+    #[arg(long, default_value = "token", value_parser = ["token", "approle"])]
+    pub method: String,
+    /// Token method: read the token from stdin (otherwise it is asked for on the terminal, or read
+    /// from stdin when that is not a terminal).
+    #[arg(long)]
+    pub token_stdin: bool,
+    /// AppRole: where the method is mounted (`auth/<path>`).
+    #[arg(long, default_value = "approle")]
+    pub path: String,
+    /// AppRole: the role ID (not secret).
+    #[arg(long, env = "KEYWARD_ROLE_ID")]
+    pub role_id: Option<String>,
+    /// AppRole: a file holding the secret ID (`-` for stdin); never taken as an argument.
+    #[arg(long, value_name = "FILE")]
+    pub secret_id_file: Option<PathBuf>,
+    /// Print the new token on stdout instead of storing it (for `export KEYWARD_TOKEN=$(…)`).
+    #[arg(long)]
+    pub print_token: bool,
+}
+
+/// `keyward auth …`.
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Enable a login method at auth/<path>.
+    Enable {
+        /// Its type: approle.
+        kind: String,
+        /// Where (default: the type's name).
+        #[arg(long)]
+        path: Option<String>,
+        /// A description.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// The enabled login methods.
+    List(FormatArgs),
+    /// Disable a login method: its roles and secret IDs are deleted and every token it issued
+    /// is revoked.
+    Disable {
+        /// Its path.
+        path: String,
+    },
+}
+
+/// `keyward approle …` (`--path` names the auth mount, default `approle`).
+#[derive(Debug, Subcommand)]
+pub enum ApproleCommand {
+    /// Roles.
+    #[command(subcommand)]
+    Role(RoleCommand),
+    /// Secret IDs of a role.
+    #[command(subcommand, name = "secret-id")]
+    SecretId(SecretIdCommand),
+}
+
+/// The AppRole mount: `--path`.
+#[derive(Debug, Args)]
+pub struct ApprolePath {
+    /// Where the AppRole method is mounted (`auth/<path>`).
+    #[arg(long, default_value = "approle")]
+    pub path: String,
+}
+
+/// `keyward approle role …`.
+#[derive(Debug, Subcommand)]
+pub enum RoleCommand {
+    /// Create or update a role. Settings not given keep their values (new roles bind a secret ID).
+    Write {
+        /// The role's name.
+        name: String,
+        /// A policy its tokens get (repeat; you must hold each one).
+        #[arg(long = "policy")]
+        policies: Vec<String>,
+        /// Its tokens' TTL (e.g. 15m).
+        #[arg(long)]
+        token_ttl: Option<String>,
+        /// Its tokens' longest TTL.
+        #[arg(long)]
+        token_max_ttl: Option<String>,
+        /// Addresses its tokens may be used from (repeat).
+        #[arg(long = "token-bound-cidr")]
+        token_bound_cidrs: Vec<String>,
+        /// How long its new secret IDs live (e.g. 24h; 0: no expiry).
+        #[arg(long)]
+        secret_id_ttl: Option<String>,
+        /// How many logins each new secret ID allows (0: unlimited).
+        #[arg(long)]
+        secret_id_num_uses: Option<u64>,
+        /// Addresses logins may come from (repeat).
+        #[arg(long = "secret-id-bound-cidr")]
+        secret_id_bound_cidrs: Vec<String>,
+        #[command(flatten)]
+        at: ApprolePath,
+    },
+    /// Show a role.
+    Read {
+        /// The role's name.
+        name: String,
+        #[command(flatten)]
+        at: ApprolePath,
+        #[command(flatten)]
+        out: FormatArgs,
+    },
+    /// List roles.
+    List {
+        #[command(flatten)]
+        at: ApprolePath,
+    },
+    /// Delete a role: its secret IDs go and the tokens it issued are revoked.
+    Delete {
+        /// The role's name.
+        name: String,
+        #[command(flatten)]
+        at: ApprolePath,
+    },
+    /// Print a role's role ID (not secret: give it to the machine with a secret ID).
+    RoleId {
+        /// The role's name.
+        name: String,
+        #[command(flatten)]
+        at: ApprolePath,
+    },
+}
+
+/// `keyward approle secret-id …`.
+#[derive(Debug, Subcommand)]
+pub enum SecretIdCommand {
+    /// Make a secret ID and print it (once: only its digest is kept).
+    Create {
+        /// The role.
+        role: String,
+        /// Metadata copied into its tokens (KEY=VALUE, repeat).
+        #[arg(long = "metadata")]
+        metadata: Vec<String>,
+        /// Addresses a login with it may come from (repeat; within the role's).
+        #[arg(long = "cidr")]
+        cidrs: Vec<String>,
+        /// Its lifetime (default: the role's secret_id_ttl).
+        #[arg(long)]
+        ttl: Option<String>,
+        /// Its logins (default: the role's secret_id_num_uses).
+        #[arg(long)]
+        num_uses: Option<u64>,
+        #[command(flatten)]
+        at: ApprolePath,
+        #[command(flatten)]
+        out: FormatArgs,
+    },
+    /// List a role's secret IDs by accessor.
+    List {
+        /// The role.
+        role: String,
+        #[command(flatten)]
+        at: ApprolePath,
+    },
+    /// Destroy a secret ID by accessor, revoking the tokens it logged in.
+    Destroy {
+        /// The role.
+        role: String,
+        /// The secret ID's accessor.
+        #[arg(long)]
+        accessor: String,
+        #[command(flatten)]
+        at: ApprolePath,
+    },
 }
 
 /// `--format table|json`.

@@ -345,6 +345,22 @@ impl Client {
         self.send(self.request(Method::GET, paths::AUDIT_VERIFY).query(&query), true).await
     }
 
+    /// A request to the Vault-compatible API, where login methods live (`/v1/` + `path`, made
+    /// with [`fill`]); its JSON answer (`null` for 204). Logins need no token.
+    pub async fn vault(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        needs_token: bool,
+    ) -> Result<serde_json::Value> {
+        let mut req = self.request(method, &format!("/v1/{path}"));
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        self.send(req, needs_token).await
+    }
+
     /// `POST /api/v1/audit/archive`.
     pub async fn audit_archive(&self, body: &ArchiveRequest) -> Result<ArchiveReport> {
         self.send(self.request(Method::POST, paths::AUDIT_ARCHIVE).json(body), true).await

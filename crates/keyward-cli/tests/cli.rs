@@ -1537,6 +1537,72 @@ fn key_jobs(srv: &ServerProc) -> Vec<Value> {
 }
 
 #[test]
+fn a_machine_logs_in_with_approle_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let env = [("KEYWARD_MASTER_KEY", "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=")];
+    let mut s = spawn_server(&["--database", db.to_str().unwrap()], &env).expect("server");
+    let root: Value = serde_json::from_str(&s.ok(&["operator", "init", "--format", "json"])).unwrap();
+    s.token = Some(root["root_token"].as_str().unwrap().to_owned());
+    s.ok(&["mounts", "create", "app"]);
+    s.ok(&["secrets", "set", "-p", "app", "-e", "prod", "DATABASE_URL=postgres://db/app"]);
+    let policy = dir.path().join("deploy.toml");
+    std::fs::write(&policy, "[[rules]]\npath = \"app/prod\"\ncapabilities = [\"read\"]\n").unwrap();
+    s.ok(&["policy", "write", "deploy", policy.to_str().unwrap()]);
+
+    assert!(s.ok(&["auth", "enable", "approle"]).contains("auth/approle/"));
+    assert!(s.ok(&["auth", "list"]).contains("approle"));
+    s.ok(&["approle", "role", "write", "ci", "--policy", "deploy", "--token-ttl", "15m", "--secret-id-num-uses", "1"]);
+    assert_eq!(s.ok(&["approle", "role", "list"]), "ci\n");
+    let role_id = s.ok(&["approle", "role", "role-id", "ci"]).trim().to_owned();
+    let out = s.kw(&["approle", "secret-id", "create", "ci", "--metadata", "pipeline=deploy"]);
+    assert!(out.status.success());
+    let secret_id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shown once"));
+    let sid_file = dir.path().join("secret-id");
+    std::fs::write(&sid_file, format!("{secret_id}\n")).unwrap();
+
+    // The machine: no token of its own, only its role ID and secret ID.
+    let login = |extra: &[&str]| {
+        let mut args =
+            vec!["login", "--method", "approle", "--role-id", &role_id, "--secret-id-file", sid_file.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        Command::new(BIN).args(&args).env("KEYWARD_ADDR", &s.addr).env_remove("KEYWARD_TOKEN").output().unwrap()
+    };
+    let out = login(&["--print-token"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(
+        kw_at(&s.addr, &token, &["secrets", "get", "-p", "app", "-e", "prod", "DATABASE_URL", "--reveal"]).unwrap(),
+        "postgres://db/app\n"
+    );
+    let me = kw_at(&s.addr, &token, &["token", "lookup"]).unwrap();
+    assert!(me.contains("role ci") && me.contains("pipeline=deploy") && me.contains("role_name=ci"), "{me}");
+    // One use: the second login is refused, in one line that names neither part.
+    let out = login(&["--print-token"]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        !out.status.success() && err.trim().lines().count() == 1 && err.contains("invalid role or secret ID"),
+        "{err}"
+    );
+    assert!(!err.contains(&secret_id[6..]));
+    // Secret IDs are never arguments.
+    let out = Command::new(BIN)
+        .args(["login", "--method", "approle", "--role-id", &role_id])
+        .env("KEYWARD_ADDR", &s.addr)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--secret-id-file"));
+
+    s.ok(&["auth", "disable", "approle"]);
+    assert!(
+        kw_at(&s.addr, &token, &["secrets", "get", "-p", "app", "-e", "prod", "DATABASE_URL", "--reveal"]).is_none(),
+        "the login token outlived its auth method"
+    );
+    s.stop();
+}
+
+#[test]
 fn background_work_runs_on_one_replica_and_moves_on_when_it_dies() {
     let Some(pg) = keyward_testkit::TestPostgres::create_blocking("kw_leader") else { return };
     let env = [("KEYWARD_MASTER_KEY", "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=")];

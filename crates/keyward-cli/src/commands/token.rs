@@ -43,6 +43,13 @@ fn show(t: &TokenInfo, format: Format) -> Result<()> {
             if let Some(rate) = &t.rate_limit {
                 println!("Rate limit:   {rate}");
             }
+            if let Some(login) = &t.login {
+                println!("Logged in as: role {} (auth mount {})", login.role, login.auth_mount);
+                let meta: Vec<String> = login.meta.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                if !meta.is_empty() {
+                    println!("Metadata:     {}", meta.join(", "));
+                }
+            }
             Ok(())
         }
     }

@@ -86,6 +86,7 @@ use crate::wire;
         wire::History,
         wire::TokenCreateRequest,
         wire::TokenInfo,
+        wire::TokenLogin,
         wire::TokenCreated,
         wire::TokenList,
         wire::TokenBody,
