@@ -27,7 +27,7 @@ pub fn info(r: TokenRecord) -> TokenInfo {
         revoked: r.revoked,
         allowed_cidrs: r.allowed_cidrs,
         rate_limit: r.rate_limit,
-        login: (!r.origin.auth_mount.is_empty()).then(|| keyward_api::wire::TokenLogin {
+        login: (!r.origin.auth_mount.is_empty()).then_some(keyward_api::wire::TokenLogin {
             auth_mount: r.origin.auth_mount,
             role: r.origin.role,
             secret_id_accessor: r.origin.secret_id_accessor,
