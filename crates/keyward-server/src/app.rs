@@ -108,7 +108,8 @@ async fn front_door(
         if let Some(refused) = header_limit(&req) {
             return refused;
         }
-        if !presents_token(&req) || crate::pipeline::open_route(req.uri().path()).is_some() {
+        let path = req.uri().path();
+        if !presents_token(&req) || crate::pipeline::open_route(path).is_some() || crate::pipeline::login_route(path) {
             if let Some(refused) = crate::guard::refuse_without_token(state, ip, req.uri().path()) {
                 return refused;
             }

@@ -448,6 +448,15 @@ pub(crate) fn open_route(path: &str) -> Option<Effect> {
     OPEN.iter().find(|(p, _)| p == path).map(|(_, e)| *e)
 }
 
+/// Whether a request path is a login (`/v1/auth/<mount>/login`, the token method aside): it is
+/// limited by address and refused while the address is locked out, token header or not — a
+/// client that sends a stale token along with its credentials is limited like any other.
+pub(crate) fn login_route(path: &str) -> bool {
+    path.strip_prefix("/v1/auth/")
+        .and_then(|p| p.trim_end_matches('/').strip_suffix("/login"))
+        .is_some_and(|mount| !mount.is_empty() && !mount.contains('/') && mount != "token")
+}
+
 impl Need {
     /// What it asks of a caller, in words (for the capability table).
     fn describe(self) -> String {

@@ -201,6 +201,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn login_paths_are_told_apart() {
+        use super::super::login_route;
+        assert!(login_route("/v1/auth/approle/login") && login_route("/v1/auth/ci-machines/login/"));
+        for other in [
+            "/v1/auth/token/login",
+            "/v1/auth/approle/role/x",
+            "/v1/auth//login",
+            "/v1/auth/a/b/login",
+            "/v1/secret/login",
+        ] {
+            assert!(!login_route(other), "{other}");
+        }
+    }
+
+    #[test]
     fn templates_match_literals_params_mounts_and_rests() {
         let segs = |p: &'static str| p.split('/').collect::<Vec<_>>();
         let m = matches("{kv}/data/{*path}", &segs("secret/data/a/b")).unwrap();

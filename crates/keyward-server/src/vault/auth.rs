@@ -312,7 +312,22 @@ pub(crate) async fn login(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     let secret_id = req.str("secret_id")?.map(str::to_owned);
     let ip = req.entry.remote_addr.parse().map_err(|_| ApiError::bad_request("the client address is unknown"))?;
     ctx.audit.locate(&format!("auth/{mount}"), "login");
-    let issued = ctx.change(|e| ctx.st.kw.login_approle(&mount, &role_id, secret_id.as_deref(), ip, e)).await?;
+    let issued = match ctx.change(|e| ctx.st.kw.login_approle(&mount, &role_id, secret_id.as_deref(), ip, e)).await {
+        Ok(issued) => issued,
+        Err(e) => {
+            // Secret IDs are guessed per address, like tokens: failures count toward the
+            // address's lockout (never a per-role lock: a role ID is not secret, and a lock on it
+            // would let anyone shut a role's workloads out).
+            if e.status() == axum::http::StatusCode::BAD_REQUEST {
+                if let Some(lock) = ctx.st.guards.lockout.record_failure(ip, &ctx.st.guards.config) {
+                    ctx.st.audit.counters.lockouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    ctx.audit.detail("lockout_secs", lock.as_secs());
+                    tracing::warn!(target: "security", client_ip = %ip, lockout_secs = lock.as_secs(), "client locked out after repeated failed logins");
+                }
+            }
+            return Err(e);
+        }
+    };
     tracing::info!(auth = %mount, accessor = %issued.record.accessor, "approle login");
     Ok(auth_envelope(&req, auth_data(&issued.record, issued.token.expose()), vec![]))
 }

@@ -234,3 +234,25 @@ async fn bound_cidrs_and_the_policy_subset_rule_hold() {
         srv.stop().await;
     }
 }
+
+/// Guessing secret IDs from one address locks that address out, and a locked address is refused
+/// the same way whether or not its credentials are right; the role itself is never locked.
+#[tokio::test]
+async fn failed_logins_lock_the_address_out_not_the_role() {
+    for db in backends().await {
+        let label = db.label;
+        let srv = TestServer::start_with(&db, KEY_A, |o| o.guard.lockout_failures = 3).await;
+        let role_id = approle_with_role(&srv, json!({"token_policies": ["app-read"]})).await;
+        let (sid, _) = secret_id(&srv, json!({})).await;
+        for i in 0..3 {
+            let (s, b) = login(&srv, &role_id, &format!("kwsid_guess{i}")).await;
+            assert_eq!(s, 400, "{label}: {b}");
+        }
+        let (right, wrong) = (login(&srv, &role_id, &sid).await, login(&srv, &role_id, "kwsid_guess9").await);
+        assert_eq!((right.0, wrong.0), (429, 429), "{label}: {right:?} {wrong:?}");
+        assert_eq!(right.1, wrong.1, "{label}: a locked address learns nothing from the answer");
+        // Requests with a valid token go on; so would logins from any other address.
+        assert_eq!(srv.vault(&srv.token, "GET", "auth/approle/role/ci", None).await.0, 200, "{label}");
+        srv.stop().await;
+    }
+}
