@@ -127,8 +127,11 @@ fn codes(op: &Operation, method: &HttpMethod, side: Side) -> BTreeSet<ErrorCode>
         out.extend([NotInitialized, Unavailable, StorageUnavailable, AuditUnavailable]);
         out.extend([IntegrityError, KeyMismatch, UntrustedStorage, TamperedRow, CorruptRecord]);
     }
-    if op.auth == AuthClass::Token {
-        out.extend([Unauthenticated, Forbidden, NotFound]);
+    match op.auth {
+        AuthClass::Token => out.extend([Unauthenticated, Forbidden, NotFound]),
+        // A login: no such method (404), an address outside the bound CIDRs (403).
+        AuthClass::Login => out.extend([Forbidden, NotFound]),
+        AuthClass::None => {}
     }
     if op.effect == Effect::Change {
         out.insert(Conflict);
@@ -157,6 +160,9 @@ fn codes(op: &Operation, method: &HttpMethod, side: Side) -> BTreeSet<ErrorCode>
     }
     if op.id == "audit.anchor" {
         out.insert(AnchorFailed);
+    }
+    if op.id == "audit.archive" {
+        out.insert(ArchiveFailed);
     }
     out
 }
