@@ -348,6 +348,15 @@ pub struct ServerArgs {
     /// maintenance window; at most 100).
     #[arg(long, env = "KEYWARD_MIGRATE_NICE_RATIO", value_name = "RATIO", value_parser = clap::value_parser!(u32).range(0..=100))]
     pub migrate_nice_ratio: Option<u32>,
+    /// Failed password or TOTP logins of one user that lock it (0: no per-user lock). A locked
+    /// user is refused right credentials or not — an attacker can lock a known user out for the
+    /// lockout's length (a denial of service traded for slowing guesses).
+    #[arg(long, env = "KEYWARD_LOGIN_LOCKOUT_ATTEMPTS", default_value_t = KeywardConfig::default().login_lockout_attempts)]
+    pub login_lockout_attempts: u32,
+    /// The per-user lockout's window and length (Vault's default: 15m).
+    #[arg(long, env = "KEYWARD_LOGIN_LOCKOUT_DURATION",
+        default_value_t = duration_text(KeywardConfig::default().login_lockout_secs))]
+    pub login_lockout_duration: String,
     /// Do not audit requests: nothing is recorded. For benchmarks, and refused without --dev. A
     /// flag only (no environment variable, no config key), so it is never on by accident.
     #[arg(long, hide = true)]

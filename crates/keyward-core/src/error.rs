@@ -58,6 +58,9 @@ pub enum CoreError {
     /// The audit log could not be written, so the request was not served (fail-closed).
     #[error("the audit log cannot be written: {0}")]
     AuditUnavailable(String),
+    /// Too many failed logins: refused for a while, right credentials or not.
+    #[error("{0}")]
+    Locked(String),
     /// The audit archive directory cannot be written or read; nothing was deleted.
     #[error("the audit archive: {0}")]
     Archive(String),

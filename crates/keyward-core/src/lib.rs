@@ -33,8 +33,8 @@ pub use audit::{
     canonical, ArchiveOutcome, ArchiveRequest, AuditEntry, AuditKeys, AuditRow, ChainVerifier, VerifyReport,
 };
 pub use auth::{
-    role_key, AppRole, AppRoleConfig, AuthKind, AuthMount, NewSecretId, RoleField, RoleRequest, SecretIdRecord,
-    SecretIdRequest,
+    role_key, AppRole, AppRoleConfig, AuthKind, AuthMount, LoginFailures, NewSecretId, RoleField, RoleRequest,
+    SecretIdRecord, SecretIdRequest, User, UserConfig, UserLogin, UserRequest, ENROL_PURPOSE,
 };
 pub use background::Leadership;
 pub use backup::{

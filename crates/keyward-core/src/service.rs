@@ -42,6 +42,11 @@ pub struct KeywardConfig {
     /// How long a field may go unchanged before it is stale, unless its path or mount says
     /// otherwise (seconds).
     pub default_rotate_after_secs: u64,
+    /// Failed password or TOTP logins of one user, within `login_lockout_secs`, that lock it
+    /// for that long (0 disables the per-user lock).
+    pub login_lockout_attempts: u32,
+    /// The per-user lockout's window and length, in seconds.
+    pub login_lockout_secs: u64,
 }
 
 impl Default for KeywardConfig {
@@ -52,6 +57,8 @@ impl Default for KeywardConfig {
             migrate_batch: 500,
             migrate_nice_ratio: 3,
             default_rotate_after_secs: 90 * 86_400,
+            login_lockout_attempts: 5,
+            login_lockout_secs: 900,
         }
     }
 }

@@ -10,9 +10,9 @@ use keyward_crypto::{Key256, WrappedKey};
 use uuid::Uuid;
 
 use crate::{
-    AppRole, AuditRow, AuthMount, DekUsage, FieldStamp, KeyJob, Mount, Nanos, Policy, PolicyRow, ProxyRoute,
-    ResealedVersion, RowCheck, SecretIdRecord, SecretMeta, SecretSummary, SecretVersion, StoreError, TokenOrigin,
-    TokenRecord, TransitKey, UnmigratedVersion,
+    AppRole, AuditRow, AuthMount, DekUsage, FieldStamp, KeyJob, LoginFailures, Mount, Nanos, Policy, PolicyRow,
+    ProxyRoute, ResealedVersion, RowCheck, SecretIdRecord, SecretMeta, SecretSummary, SecretVersion, StoreError,
+    TokenOrigin, TokenRecord, TransitKey, UnmigratedVersion, User,
 };
 
 /// Reads outside any transaction, and the way to start a write transaction.
@@ -502,6 +502,12 @@ pub trait AuthReads: Send + Sync + 'static {
     async fn approle_secret_id(&self, accessor: &str) -> Result<Option<SecretIdRecord>, StoreError>;
     /// A secret ID by digest.
     async fn approle_secret_id_by_digest(&self, digest: &str) -> Result<Option<SecretIdRecord>, StoreError>;
+    /// The users of a userpass mount, by name.
+    async fn userpass_users(&self, mount_id: Uuid) -> Result<Vec<User>, StoreError>;
+    /// One user.
+    async fn userpass_user(&self, mount_id: Uuid, name: &str) -> Result<Option<User>, StoreError>;
+    /// The failed-login count kept under `id`.
+    async fn login_failures(&self, id: &str) -> Result<Option<LoginFailures>, StoreError>;
 }
 
 /// Login methods inside a write transaction.
@@ -533,6 +539,16 @@ pub trait AuthTx: Send {
     /// The accessors of the live tokens a login issued: of an auth mount, and within it of a
     /// role, and within that of a secret ID (empty parts match everything).
     async fn tokens_of_origin(&mut self, origin: &TokenOrigin) -> Result<Vec<String>, StoreError>;
+    /// A user, locked until the transaction ends on PostgreSQL.
+    async fn userpass_user_locked(&mut self, mount_id: Uuid, name: &str) -> Result<Option<User>, StoreError>;
+    /// Creates or replaces a user.
+    async fn put_userpass_user(&mut self, user: &User) -> Result<(), StoreError>;
+    /// Deletes a user.
+    async fn delete_userpass_user(&mut self, user: &User) -> Result<(), StoreError>;
+    /// The failed-login count kept under `id`, locked until the transaction ends on PostgreSQL.
+    async fn login_failures_locked(&mut self, id: &str) -> Result<Option<LoginFailures>, StoreError>;
+    /// Sets (or with `None` clears) the failed-login count kept under `id`.
+    async fn set_login_failures(&mut self, id: &str, failures: Option<&LoginFailures>) -> Result<(), StoreError>;
 }
 
 /// Policies inside a write transaction.

@@ -98,12 +98,21 @@ pub enum WrappedKeyDomain {
     IntegrityKey,
     /// A backup's own key (wrapped into the backup file's header, never stored in the database).
     BackupKey,
+    /// The auth key: password peppers and TOTP seeds are made and sealed under its subkeys.
+    AuthKey,
 }
 
 impl WrappedKeyDomain {
     /// Every domain.
-    pub const ALL: [Self; 6] =
-        [Self::Dek, Self::TransitKey, Self::AuditKey, Self::TokenKey, Self::IntegrityKey, Self::BackupKey];
+    pub const ALL: [Self; 7] = [
+        Self::Dek,
+        Self::TransitKey,
+        Self::AuditKey,
+        Self::TokenKey,
+        Self::IntegrityKey,
+        Self::BackupKey,
+        Self::AuthKey,
+    ];
 
     /// The domain of a stored label.
     pub fn from_label(label: &str) -> Option<Self> {
@@ -119,6 +128,7 @@ impl WrappedKeyDomain {
             Self::TokenKey => "keyward/token-key",
             Self::IntegrityKey => "keyward/integrity-key",
             Self::BackupKey => "keyward/backup-key",
+            Self::AuthKey => "keyward/auth-key",
         }
     }
 }

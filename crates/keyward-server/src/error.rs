@@ -118,6 +118,9 @@ impl From<CoreError> for ApiError {
                 ErrorCode::IntegrityError
             }
             CoreError::KeyMismatch(_) => ErrorCode::KeyMismatch,
+            CoreError::Locked(_) => {
+                return Self::too_many(msg, std::time::Duration::from_secs(60));
+            }
             CoreError::Archive(_) => {
                 tracing::error!(error = %msg, "audit archive failed");
                 ErrorCode::ArchiveFailed

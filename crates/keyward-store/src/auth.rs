@@ -1,11 +1,13 @@
-//! Login-method rows: auth mounts, AppRole roles and secret IDs (every row MAC'd), and the
-//! tokens a login issued.
+//! Login-method rows: auth mounts, AppRole roles and secret IDs, userpass users (every row MAC'd),
+//! failed-login counts, and the tokens a login issued.
 use async_trait::async_trait;
-use keyward_core::{AppRole, AuthKind, AuthMount, AuthReads, AuthTx, SecretIdRecord, StoreError, TokenOrigin};
+use keyward_core::{
+    AppRole, AuthKind, AuthMount, AuthReads, AuthTx, LoginFailures, SecretIdRecord, StoreError, TokenOrigin, User,
+};
 use uuid::Uuid;
 
 use crate::db::{args, Arg, Exec, Pool, Row};
-use crate::integrity::{Macs, APPROLE_ROLES, APPROLE_SECRET_IDS, AUTH_MOUNTS};
+use crate::integrity::{Macs, APPROLE_ROLES, APPROLE_SECRET_IDS, AUTH_MOUNTS, USERPASS_USERS};
 use crate::rows::{corrupt, to_i64, u64_of, uuid};
 use crate::sql_store::SqlStore;
 use crate::sql_tx::{json, SqlTx};
@@ -15,6 +17,66 @@ const MOUNT_COLS: &str = "id, path, kind, description, created_at, mac";
 const ROLE_COLS: &str = "id, mount_id, name, role_id, config, created_at, mac";
 const SECRET_ID_COLS: &str =
     "accessor, digest, role, metadata, cidrs, created_at, expires_at, num_uses, uses_left, mac";
+
+const USER_COLS: &str =
+    "id, mount_id, name, password_hash, config, totp_seed, totp_enrolled, totp_last_step, created_at, mac";
+
+fn user(macs: &Macs, row: &Row) -> Result<User, StoreError> {
+    macs.check(&USERPASS_USERS, row)?;
+    let config: String = row.get("config")?;
+    Ok(User {
+        mount_id: uuid(row, "mount_id")?,
+        name: row.get("name")?,
+        password_hash: row.get("password_hash")?,
+        config: serde_json::from_str(&config).map_err(|_| corrupt("userpass user config"))?,
+        totp_seed: row.get("totp_seed")?,
+        totp_enrolled: row.get::<i64>("totp_enrolled")? != 0,
+        totp_last_step: u64_of(row, "totp_last_step")?,
+        created_at: row.get("created_at")?,
+    })
+}
+
+fn user_args(macs: &Macs, u: &User) -> Result<Vec<Arg>, StoreError> {
+    let values = args![
+        u.key(),
+        u.mount_id.to_string(),
+        u.name.clone(),
+        u.password_hash.clone(),
+        json(&u.config),
+        u.totp_seed.clone(),
+        i64::from(u.totp_enrolled),
+        to_i64(u.totp_last_step)?,
+        u.created_at
+    ];
+    let names = [
+        "id",
+        "mount_id",
+        "name",
+        "password_hash",
+        "config",
+        "totp_seed",
+        "totp_enrolled",
+        "totp_last_step",
+        "created_at",
+    ];
+    let mac = macs.seal(&USERPASS_USERS, &names.iter().copied().zip(values.iter()).collect::<Vec<_>>())?;
+    Ok(values.into_iter().chain([mac]).collect())
+}
+
+async fn users_where(db: &mut dyn Exec, macs: &Macs, filter: &str, args: Vec<Arg>) -> Result<Vec<User>, StoreError> {
+    let sql = format!("SELECT {USER_COLS} FROM userpass_users WHERE {filter}");
+    db.fetch_all(&sql, args).await?.iter().map(|r| user(macs, r)).collect()
+}
+
+async fn login_failures(db: &mut dyn Exec, id: &str, lock: &str) -> Result<Option<LoginFailures>, StoreError> {
+    let sql = format!("SELECT failures, window_start, locked_until FROM login_failures WHERE id = $1{lock}");
+    let Some(row) = db.fetch_optional(&sql, args![id]).await? else { return Ok(None) };
+    Ok(Some(LoginFailures {
+        failures: u32::try_from(row.get::<i64>("failures")?).map_err(|_| corrupt("login failures"))?,
+        window_start: row.get("window_start")?,
+        locked_until: row.get("locked_until")?,
+    }))
+}
 
 fn auth_mount(macs: &Macs, row: &Row) -> Result<AuthMount, StoreError> {
     macs.check(&AUTH_MOUNTS, row)?;
@@ -134,6 +196,20 @@ impl AuthReads for SqlStore {
     async fn approle_secret_id_by_digest(&self, digest: &str) -> Result<Option<SecretIdRecord>, StoreError> {
         Ok(secret_ids_where(&mut Pool(&self.pool), &self.macs()?, "digest = $1", args![digest]).await?.pop())
     }
+
+    async fn userpass_users(&self, mount_id: Uuid) -> Result<Vec<User>, StoreError> {
+        let filter = "mount_id = $1 ORDER BY name";
+        users_where(&mut Pool(&self.pool), &self.macs()?, filter, args![mount_id.to_string()]).await
+    }
+
+    async fn userpass_user(&self, mount_id: Uuid, name: &str) -> Result<Option<User>, StoreError> {
+        let key = keyward_core::role_key(mount_id, name);
+        Ok(users_where(&mut Pool(&self.pool), &self.macs()?, "id = $1", args![key]).await?.pop())
+    }
+
+    async fn login_failures(&self, id: &str) -> Result<Option<LoginFailures>, StoreError> {
+        login_failures(&mut Pool(&self.pool), id, "").await
+    }
 }
 
 impl SqlTx {
@@ -170,6 +246,7 @@ impl AuthTx for SqlTx {
             )
             .await?;
         self.db.execute("DELETE FROM approle_roles WHERE mount_id = $1", args![id.clone()]).await?;
+        self.db.execute("DELETE FROM userpass_users WHERE mount_id = $1", args![id.clone()]).await?;
         self.db.execute("DELETE FROM auth_mounts WHERE id = $1", args![id]).await?;
         Ok(())
     }
@@ -237,5 +314,45 @@ impl AuthTx for SqlTx {
             .fetch_all(&sql, args![origin.auth_mount.clone(), origin.role.clone(), origin.secret_id_accessor.clone()])
             .await?;
         rows.iter().map(|r| crate::rows::token(&macs, r).map(|t| t.accessor)).collect()
+    }
+
+    async fn userpass_user_locked(&mut self, mount_id: Uuid, name: &str) -> Result<Option<User>, StoreError> {
+        let (macs, lock) = (self.macs()?, self.row_lock());
+        let filter = format!("id = $1{lock}");
+        Ok(users_where(&mut *self.db, &macs, &filter, args![keyward_core::role_key(mount_id, name)]).await?.pop())
+    }
+
+    async fn put_userpass_user(&mut self, u: &User) -> Result<(), StoreError> {
+        let sql = "INSERT INTO userpass_users (id, mount_id, name, password_hash, config, totp_seed, totp_enrolled, \
+                   totp_last_step, created_at, mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                   ON CONFLICT (id) DO UPDATE SET password_hash = excluded.password_hash, config = excluded.config, \
+                   totp_seed = excluded.totp_seed, totp_enrolled = excluded.totp_enrolled, \
+                   totp_last_step = excluded.totp_last_step, created_at = excluded.created_at, mac = excluded.mac";
+        self.db.execute(sql, user_args(&self.macs()?, u)?).await?;
+        Ok(())
+    }
+
+    async fn delete_userpass_user(&mut self, u: &User) -> Result<(), StoreError> {
+        self.db.execute("DELETE FROM userpass_users WHERE id = $1", args![u.key()]).await?;
+        Ok(())
+    }
+
+    async fn login_failures_locked(&mut self, id: &str) -> Result<Option<LoginFailures>, StoreError> {
+        let lock = self.row_lock();
+        login_failures(&mut *self.db, id, lock).await
+    }
+
+    async fn set_login_failures(&mut self, id: &str, f: Option<&LoginFailures>) -> Result<(), StoreError> {
+        match f {
+            None => self.db.execute("DELETE FROM login_failures WHERE id = $1", args![id]).await?,
+            Some(f) => {
+                let sql =
+                    "INSERT INTO login_failures (id, failures, window_start, locked_until) VALUES ($1, $2, $3, $4) \
+                           ON CONFLICT (id) DO UPDATE SET failures = excluded.failures, \
+                           window_start = excluded.window_start, locked_until = excluded.locked_until";
+                self.db.execute(sql, args![id, i64::from(f.failures), f.window_start, f.locked_until]).await?
+            }
+        };
+        Ok(())
     }
 }

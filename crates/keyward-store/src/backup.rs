@@ -25,6 +25,7 @@ pub const BACKED_UP: &[&str] = &[
     "auth_mounts",
     "approle_roles",
     "approle_secret_ids",
+    "userpass_users",
     "audit_log",
     "audit_head",
 ];
@@ -32,6 +33,7 @@ pub const BACKED_UP: &[&str] = &[
 /// The tables a backup leaves out, and why.
 pub const NOT_BACKED_UP: &[(&str, &str)] = &[
     ("_sqlx_migrations", "which migrations ran: the restored database's own migrations make its schema"),
+    ("login_failures", "failed-login counts: a restored server starts with none"),
     ("key_jobs", "re-encryption progress: a restored server has no job running (`keys migrate` starts one again)"),
 ];
 

@@ -217,6 +217,25 @@ pub(crate) const TRANSIT_KEYS: Maced = Maced {
     earlier: &[],
 };
 
+/// Userpass users: the password hash, the sealed TOTP seed and the last accepted step.
+pub(crate) const USERPASS_USERS: Maced = Maced {
+    name: "userpass_users",
+    layout: 1,
+    key: &[("id", Text)],
+    columns: &[
+        ("mount_id", Text),
+        ("name", Text),
+        ("password_hash", Text),
+        ("config", Text),
+        ("totp_seed", Text),
+        ("totp_enrolled", Int),
+        ("totp_last_step", Int),
+        ("created_at", Int),
+    ],
+    volatile: &[],
+    earlier: &[],
+};
+
 /// Every table of the schema, classified.
 pub(crate) const TABLES: &[(&str, Class)] = &[
     ("system", Class::Maced(&SYSTEM)),
@@ -229,6 +248,7 @@ pub(crate) const TABLES: &[(&str, Class)] = &[
     ("auth_mounts", Class::Maced(&AUTH_MOUNTS)),
     ("approle_roles", Class::Maced(&APPROLE_ROLES)),
     ("approle_secret_ids", Class::Maced(&APPROLE_SECRET_IDS)),
+    ("userpass_users", Class::Maced(&USERPASS_USERS)),
     (
         "wrapped_keys",
         Class::Sealed("each key is AES-GCM-wrapped under a KEK with its domain, owner and version as AAD"),
@@ -243,6 +263,12 @@ pub(crate) const TABLES: &[(&str, Class)] = &[
     ),
     ("audit_log", Class::Sealed("a hash chain keyed by the audit key; its head is anchored outside")),
     ("audit_head", Class::Sealed("the chain's head, checked against the chain it heads")),
+    (
+        "login_failures",
+        Class::NotAuthority(
+            "failed-login counts: changing them only lifts or sets a lockout early, never lets a wrong password in",
+        ),
+    ),
     ("key_jobs", Class::NotAuthority("the progress of re-encryption jobs: tampering stops or repeats work")),
     ("_sqlx_migrations", Class::NotAuthority("which schema migrations ran")),
 ];

@@ -109,6 +109,8 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         migrate_batch: args.migrate_batch.max(1),
         migrate_nice_ratio: args.migrate_nice_ratio.unwrap_or_else(|| default_nice_ratio(&database)),
         default_rotate_after_secs: parse_duration(&args.rotate_after_default)?,
+        login_lockout_attempts: args.login_lockout_attempts,
+        login_lockout_secs: parse_duration(&args.login_lockout_duration)?,
     };
     options.stale_scan_interval = std::time::Duration::from_secs(parse_duration(&args.stale_scan_interval)?.max(1));
     options.guard = GuardConfig {

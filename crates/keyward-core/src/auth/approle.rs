@@ -34,7 +34,7 @@ pub(crate) fn ip_in(cidrs: &[String], ip: IpAddr) -> bool {
     cidrs.is_empty() || cidrs.iter().filter_map(|c| c.parse::<IpNet>().ok()).any(|n| n.contains(&ip))
 }
 
-fn validate_name(what: &str, name: &str) -> Result<(), CoreError> {
+pub(crate) fn validate_name(what: &str, name: &str) -> Result<(), CoreError> {
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b));

@@ -11,7 +11,7 @@ use crate::tokens::revoke_tree;
 use crate::{now_nanos, CoreError, KeyManager, StoreTx, TokenOrigin, TokenRecord};
 
 /// Revokes every live token a login issued under `origin` (and their children); how many.
-async fn revoke_origin(tx: &mut dyn StoreTx, origin: &TokenOrigin) -> Result<u64, CoreError> {
+pub(crate) async fn revoke_origin(tx: &mut dyn StoreTx, origin: &TokenOrigin) -> Result<u64, CoreError> {
     let mut revoked = 0;
     for accessor in tx.tokens_of_origin(origin).await? {
         revoked += revoke_tree(tx, &accessor).await?;
@@ -39,9 +39,12 @@ pub(crate) struct EnableAuth(pub AuthMount);
 impl Command for EnableAuth {
     type Reply = ();
 
-    async fn apply(&self, tx: &mut dyn StoreTx, _keys: &KeyManager) -> Result<(), CoreError> {
+    async fn apply(&self, tx: &mut dyn StoreTx, keys: &KeyManager) -> Result<(), CoreError> {
         if tx.auth_mount(&self.0.path).await?.is_some() {
             return Err(CoreError::Conflict(format!("path is already in use at auth/{}/", self.0.path)));
+        }
+        if self.0.kind == AuthKind::Userpass {
+            keys.ensure_auth_key(tx).await?;
         }
         tx.insert_auth_mount(&self.0).await?;
         Ok(())

@@ -4,9 +4,13 @@
 mod approle;
 mod commands;
 mod model;
+mod userpass;
 
 pub use approle::{NewSecretId, RoleField, RoleRequest, SecretIdRequest};
-pub use model::{role_key, AppRole, AppRoleConfig, AuthKind, AuthMount, SecretIdRecord};
+pub use model::{
+    role_key, AppRole, AppRoleConfig, AuthKind, AuthMount, LoginFailures, SecretIdRecord, User, UserConfig,
+};
+pub use userpass::{UserLogin, UserRequest, ENROL_PURPOSE};
 
 use commands::{DisableAuth, EnableAuth};
 

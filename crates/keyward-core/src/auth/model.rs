@@ -11,6 +11,8 @@ use crate::{CoreError, Nanos};
 pub enum AuthKind {
     /// AppRole: machines log in with a role ID and a secret ID.
     AppRole,
+    /// Userpass: people log in with a password and a TOTP code.
+    Userpass,
 }
 
 impl AuthKind {
@@ -18,6 +20,7 @@ impl AuthKind {
     pub fn as_str(self) -> &'static str {
         match self {
             AuthKind::AppRole => "approle",
+            AuthKind::Userpass => "userpass",
         }
     }
 
@@ -25,8 +28,9 @@ impl AuthKind {
     pub fn parse(s: &str) -> Result<Self, CoreError> {
         match s {
             "approle" => Ok(AuthKind::AppRole),
+            "userpass" => Ok(AuthKind::Userpass),
             other => Err(CoreError::InvalidInput(format!(
-                "auth method type {other:?} is not supported by keyward (approle)"
+                "auth method type {other:?} is not supported by keyward (approle, userpass)"
             ))),
         }
     }
@@ -117,4 +121,66 @@ pub struct SecretIdRecord {
     pub num_uses: u64,
     /// How many are left (when `num_uses` > 0).
     pub uses_left: u64,
+}
+
+/// A userpass user's settings (Vault's field names, and `totp_required`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// Policies of the tokens the user's logins get.
+    pub token_policies: Vec<String>,
+    /// Their TTL in seconds (0: the server's default).
+    pub token_ttl: u64,
+    /// Their longest TTL in seconds (0: the server's maximum).
+    pub token_max_ttl: u64,
+    /// Addresses their tokens may be used from.
+    pub token_bound_cidrs: Vec<String>,
+    /// Whether a login needs a TOTP code (default); `false` is for service accounts and clients
+    /// without MFA support.
+    pub totp_required: bool,
+}
+
+impl Default for UserConfig {
+    fn default() -> Self {
+        Self { token_policies: vec![], token_ttl: 0, token_max_ttl: 0, token_bound_cidrs: vec![], totp_required: true }
+    }
+}
+
+/// A userpass user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Its auth mount.
+    pub mount_id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Argon2id PHC string over the peppered password.
+    pub password_hash: String,
+    /// Its settings.
+    pub config: UserConfig,
+    /// Its TOTP seed sealed under the auth key (base64), empty before enrolment starts.
+    pub totp_seed: String,
+    /// Whether enrolment completed (a code was checked against the seed).
+    pub totp_enrolled: bool,
+    /// The last TOTP step accepted (an equal or earlier one is refused).
+    pub totp_last_step: u64,
+    /// When it was created.
+    pub created_at: Nanos,
+}
+
+impl User {
+    /// The row key: mount and name.
+    pub fn key(&self) -> String {
+        role_key(self.mount_id, &self.name)
+    }
+}
+
+/// Failed logins counted against one user or address.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoginFailures {
+    /// Failures in the current window.
+    pub failures: u32,
+    /// When the window began.
+    pub window_start: Nanos,
+    /// Locked until then (0: not locked).
+    pub locked_until: Nanos,
 }

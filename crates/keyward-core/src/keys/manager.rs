@@ -23,6 +23,22 @@ pub struct KeyManager {
     transit: RwLock<HashMap<(Uuid, u32), MountKey>>,
     token_key: RwLock<Option<Arc<TokenKey>>>,
     audit_keys: RwLock<Option<Arc<AuditKeys>>>,
+    auth_keys: RwLock<Option<Arc<AuthKeys>>>,
+}
+
+/// The subkeys of the auth key: the password pepper, and the key TOTP seeds are sealed under.
+#[derive(Debug)]
+pub(crate) struct AuthKeys {
+    /// HMAC key the password is run through before Argon2.
+    pub pepper: Key256,
+    /// AES-256-GCM key sealing TOTP seeds (AAD: mount and user).
+    pub totp: Key256,
+}
+
+impl AuthKeys {
+    fn new(auth_key: &Key256) -> Self {
+        Self { pepper: auth_key.derive(b"keyward/auth/pepper"), totp: auth_key.derive(b"keyward/auth/totp") }
+    }
 }
 
 fn lock_poisoned() -> CoreError {
@@ -38,6 +54,7 @@ impl KeyManager {
             transit: RwLock::new(HashMap::new()),
             token_key: RwLock::new(None),
             audit_keys: RwLock::new(None),
+            auth_keys: RwLock::new(None),
         }
     }
 
@@ -242,6 +259,27 @@ impl KeyManager {
             Arc::new(AuditKeys::new(&self.system_key(store, WrappedKeyDomain::AuditKey, "the audit key").await?));
         *self.audit_keys.write().map_err(|_| lock_poisoned())? = Some(keys.clone());
         Ok(keys)
+    }
+
+    /// The auth key's subkeys, loaded on first use; it exists once a userpass method was enabled.
+    pub(crate) async fn auth_keys(&self, store: &dyn KeyReads) -> Result<Arc<AuthKeys>, CoreError> {
+        if let Some(k) = self.auth_keys.read().map_err(|_| lock_poisoned())?.clone() {
+            return Ok(k);
+        }
+        let keys = Arc::new(AuthKeys::new(&self.system_key(store, WrappedKeyDomain::AuthKey, "the auth key").await?));
+        *self.auth_keys.write().map_err(|_| lock_poisoned())? = Some(keys.clone());
+        Ok(keys)
+    }
+
+    /// Makes the auth key inside `tx` unless it exists (the first userpass method).
+    pub(crate) async fn ensure_auth_key(&self, tx: &mut dyn crate::StoreTx) -> Result<(), CoreError> {
+        let label = WrappedKeyDomain::AuthKey.label();
+        if tx.wrapped_key(label, SYSTEM_OWNER, 1).await?.is_none() {
+            let key = Key256::generate();
+            tx.insert_wrapped_key(label, SYSTEM_OWNER, 1, &self.wrap(WrappedKeyDomain::AuthKey, SYSTEM_OWNER, 1, &key))
+                .await?;
+        }
+        Ok(())
     }
 
     /// Installs the token key made by initialisation.

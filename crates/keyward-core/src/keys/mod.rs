@@ -8,4 +8,4 @@ mod service;
 pub(crate) use commands::{MigrateBatch, RotateDek};
 pub use commands::{ResealedBatch, UnmigratedCount};
 pub use manager::KeyManager;
-pub(crate) use manager::SYSTEM_OWNER;
+pub(crate) use manager::{AuthKeys, SYSTEM_OWNER};

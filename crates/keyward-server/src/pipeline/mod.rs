@@ -82,6 +82,9 @@ pub enum Need {
     /// The `default` policy, or this capability on the path: on the caller's own token, or on
     /// another's (decided once the handler knows which token it is).
     DefaultOr(Capability, &'static str),
+    /// The enrolment-only token of the user the route names (`{auth}`, `{name}`), or this
+    /// capability on the target.
+    EnrolOr(Capability, &'static str),
     /// The capability on targets the handler resolves (described in words: a proxy route's
     /// secret, both sides of a comparison), checked by [`Ctx::authorize_on`]; before it runs, the
     /// caller must hold some grant.
@@ -329,6 +332,16 @@ fn authorize(need: Need, caller: &Caller, params: &Params, query: Option<&str>) 
         Need::SudoOrAny(path) => caller.can(Capability::Sudo, path) || acl.grants_anything(),
         Need::DefaultOr(cap, path) => acl.has_default() || caller.can(cap, path),
         Need::Resolved(..) => acl.grants_anything(),
+        Need::EnrolOr(cap, target) => {
+            let meta = &caller.inner.token.meta;
+            let own = meta.get("purpose").is_some_and(|p| p == keyward_core::ENROL_PURPOSE)
+                && meta.get("auth_path").is_some_and(|p| p == params.get("auth"))
+                && meta.get("username").is_some_and(|u| u == params.get("name"));
+            if own {
+                return Ok(());
+            }
+            return caller.require(cap, &params.fill(target));
+        }
     };
     if ok {
         Ok(())
@@ -473,6 +486,7 @@ impl Need {
                 format!("`default` for the caller's own token; `{}` on `{p}` for another's", c.as_str())
             }
             Need::Resolved(c, what) => format!("`{}` on {what}", c.as_str()),
+            Need::EnrolOr(c, t) => format!("the user's own enrolment token, or `{}` on `{t}`", c.as_str()),
         }
     }
 }

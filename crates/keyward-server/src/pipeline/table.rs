@@ -391,6 +391,65 @@ pub(super) fn operations() -> Vec<Operation> {
             "auth/{approle}/login",
             vauth::login
         )),
+        op("userpass.users.list", "Userpass users", Need::Cap(List, "auth/{auth}/users"), Reads).vault(vault!(
+            [List],
+            "auth/{userpass}/users",
+            vauth::list_users
+        )),
+        op(
+            "userpass.user.write",
+            "Create or update a user (its writer holds every policy it grants)",
+            Need::Cap(Update, "auth/{auth}/users/{name}"),
+            Change,
+        )
+        .vault(vault!([Write], "auth/{userpass}/users/{name}", vauth::write_user)),
+        op(
+            "userpass.user.read",
+            "A user (never its password or TOTP seed)",
+            Need::Cap(Read, "auth/{auth}/users/{name}"),
+            Reads,
+        )
+        .vault(vault!([Read], "auth/{userpass}/users/{name}", vauth::read_user)),
+        op(
+            "userpass.user.delete",
+            "Delete a user, revoking its tokens",
+            Need::Cap(Delete, "auth/{auth}/users/{name}"),
+            Change,
+        )
+        .vault(vault!([Delete], "auth/{userpass}/users/{name}", vauth::delete_user)),
+        op(
+            "userpass.password",
+            "Set a user's password, revoking its tokens",
+            Need::Cap(Update, "auth/{auth}/users/{name}/password"),
+            Change,
+        )
+        .vault(vault!([Write], "auth/{userpass}/users/{name}/password", vauth::set_password)),
+        op(
+            "userpass.totp.enroll",
+            "Start TOTP enrolment: a new seed as an otpauth URI",
+            Need::EnrolOr(Update, "auth/{auth}/users/{name}/totp/enroll"),
+            Change,
+        )
+        .vault(vault!([Write], "auth/{userpass}/users/{name}/totp/enroll", vauth::totp_enroll)),
+        op(
+            "userpass.totp.confirm",
+            "Complete TOTP enrolment with a code",
+            Need::EnrolOr(Update, "auth/{auth}/users/{name}/totp/enroll"),
+            Change,
+        )
+        .vault(vault!([Write], "auth/{userpass}/users/{name}/totp/confirm", vauth::totp_confirm)),
+        op(
+            "userpass.totp.reset",
+            "Reset a user's TOTP enrolment, revoking its tokens",
+            Need::Cap(Update, "auth/{auth}/users/{name}/totp/reset"),
+            Change,
+        )
+        .vault(vault!([Write], "auth/{userpass}/users/{name}/totp/reset", vauth::totp_reset)),
+        login("userpass.login", "Log in with a password and a TOTP code").vault(vault!(
+            [Write],
+            "auth/{userpass}/login/{name}",
+            vauth::login_user
+        )),
         // Audit.
         op("audit.search", "Search and tail the log", Need::Cap(Sudo, "sys/audit"), Reads).native(native!(
             get.clone(),

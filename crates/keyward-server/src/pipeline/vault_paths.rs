@@ -70,8 +70,8 @@ fn matches(template: &str, segs: &[&str]) -> Option<Matched> {
         }
         let s = *segs.get(i)?;
         match *ts {
-            "{approle}" if !s.is_empty() => {
-                auth = Some(AuthKind::AppRole);
+            "{approle}" | "{userpass}" if !s.is_empty() => {
+                auth = Some(if *ts == "{approle}" { AuthKind::AppRole } else { AuthKind::Userpass });
                 params.push("auth", s.to_owned());
             }
             "{kv}" | "{transit}" if !s.is_empty() => {

@@ -331,3 +331,155 @@ pub(crate) async fn login(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     tracing::info!(auth = %mount, accessor = %issued.record.accessor, "approle login");
     Ok(auth_envelope(&req, auth_data(&issued.record, issued.token.expose()), vec![]))
 }
+
+fn user_data(u: &keyward_core::User) -> Value {
+    let c = &u.config;
+    json!({
+        "policies": c.token_policies,
+        "token_policies": c.token_policies,
+        "token_ttl": c.token_ttl,
+        "token_max_ttl": c.token_max_ttl,
+        "token_bound_cidrs": c.token_bound_cidrs,
+        "token_explicit_max_ttl": 0,
+        "token_no_default_policy": false,
+        "token_num_uses": 0,
+        "token_period": 0,
+        "token_type": "default",
+        "totp_required": c.totp_required,
+        "totp_enrolled": u.totp_enrolled,
+    })
+}
+
+fn password_of(req: &VaultReq) -> ApiResult<Option<zeroize::Zeroizing<String>>> {
+    Ok(req.str("password")?.map(|p| zeroize::Zeroizing::new(p.to_owned())))
+}
+
+/// `POST auth/{userpass}/users/{name}`: create or update a user.
+pub(crate) async fn write_user(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, name) = (ctx.param("auth").to_owned(), ctx.param("name").to_owned());
+    let mut request = keyward_core::UserRequest { password: password_of(&req)?, ..Default::default() };
+    for key in req.body.keys() {
+        match key.as_str() {
+            "password" => {}
+            "token_policies" | "policies" => request.policies = Some(req.strings(key)?),
+            "token_ttl" => request.token_ttl = req.duration(key)?,
+            "token_max_ttl" => request.token_max_ttl = req.duration(key)?,
+            "token_bound_cidrs" | "bound_cidrs" => request.token_bound_cidrs = Some(req.strings(key)?),
+            "totp_required" => request.totp_required = req.bool(key)?,
+            "token_num_uses" | "token_period" | "token_explicit_max_ttl" if req.uint(key)?.unwrap_or(0) == 0 => {}
+            "token_type" if matches!(req.str(key)?, None | Some("default" | "service" | "default-service")) => {}
+            "token_no_default_policy" if req.bool(key)? != Some(true) => {}
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "{other:?} is not supported by keyward's userpass (see docs/vault-compatibility.md)"
+                )))
+            }
+        }
+    }
+    let caller = ctx.caller()?;
+    ctx.change(|e| ctx.st.kw.write_user(&caller.inner, &mount, &name, request, e)).await?;
+    Ok(done(&req, vec![]))
+}
+
+/// `GET auth/{userpass}/users/{name}` (never the password or the TOTP seed).
+pub(crate) async fn read_user(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    match ctx.st.kw.userpass_user(ctx.param("auth"), ctx.param("name")).await {
+        Ok(u) => Ok(envelope(&req, user_data(&u), vec![])),
+        Err(keyward_core::CoreError::NotFound(_)) => Err(not_found()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `LIST auth/{userpass}/users`.
+pub(crate) async fn list_users(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let names: Vec<String> = ctx.st.kw.userpass_users(ctx.param("auth")).await?.into_iter().map(|u| u.name).collect();
+    if names.is_empty() {
+        return Err(not_found());
+    }
+    Ok(envelope(&req, json!({ "keys": names }), vec![]))
+}
+
+/// `DELETE auth/{userpass}/users/{name}`: the user goes and its tokens are revoked.
+pub(crate) async fn delete_user(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, name) = (ctx.param("auth").to_owned(), ctx.param("name").to_owned());
+    ctx.change(|e| ctx.st.kw.delete_user(&mount, &name, e)).await?;
+    Ok(done(&req, vec![]))
+}
+
+/// `POST auth/{userpass}/users/{name}/password`: a new password; the user's tokens are revoked.
+pub(crate) async fn set_password(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, name) = (ctx.param("auth").to_owned(), ctx.param("name").to_owned());
+    let password = password_of(&req)?.ok_or_else(|| ApiError::bad_request("missing \"password\""))?;
+    let request = keyward_core::UserRequest { password: Some(password), ..Default::default() };
+    let caller = ctx.caller()?;
+    ctx.change(|e| ctx.st.kw.write_user(&caller.inner, &mount, &name, request, e)).await?;
+    Ok(done(&req, vec![]))
+}
+
+/// `POST auth/{userpass}/users/{name}/totp/enroll`: a new TOTP seed as an `otpauth://` URI (with
+/// the user's enrolment token, or `update` on the path); an enrolled user gives a current `code`.
+pub(crate) async fn totp_enroll(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, name) = (ctx.param("auth").to_owned(), ctx.param("name").to_owned());
+    let code = req.str("code")?.map(str::to_owned);
+    let uri = ctx.change(|e| ctx.st.kw.totp_enrol_start(&mount, &name, code.as_deref(), e)).await?;
+    Ok(envelope(
+        &req,
+        json!({ "url": uri.as_str(), "confirm": format!("auth/{mount}/users/{name}/totp/confirm") }),
+        vec![],
+    ))
+}
+
+/// `POST auth/{userpass}/users/{name}/totp/confirm`: a `code` from the new seed completes enrolment.
+pub(crate) async fn totp_confirm(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, name) = (ctx.param("auth").to_owned(), ctx.param("name").to_owned());
+    let code = req.str("code")?.ok_or_else(|| ApiError::bad_request("missing \"code\""))?.to_owned();
+    ctx.change(|e| ctx.st.kw.totp_enrol_confirm(&mount, &name, &code, e)).await?;
+    Ok(done(&req, vec![]))
+}
+
+/// `POST auth/{userpass}/users/{name}/totp/reset`: forget the user's TOTP enrolment (an
+/// administrator's reset, audited); its tokens are revoked.
+pub(crate) async fn totp_reset(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, name) = (ctx.param("auth").to_owned(), ctx.param("name").to_owned());
+    ctx.change(|e| ctx.st.kw.reset_totp(&mount, &name, e)).await?;
+    Ok(done(&req, vec![]))
+}
+
+/// `POST auth/{userpass}/login/{name}`: `password`, and the TOTP code in `X-Vault-MFA: totp:<code>`
+/// (or a `totp` field). A user not enrolled yet gets a 10-minute token good only for enrolling.
+pub(crate) async fn login_user(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, name) = (ctx.param("auth").to_owned(), ctx.param("name").to_owned());
+    let password = password_of(&req)?.ok_or_else(|| ApiError::bad_request("missing \"password\""))?;
+    let from_header = req.mfa.as_ref().map(|h| h.trim().strip_prefix("totp:").unwrap_or(h.trim()).to_owned());
+    let code = match from_header {
+        Some(c) => Some(c),
+        None => req.str("totp")?.map(str::to_owned),
+    };
+    let ip: std::net::IpAddr =
+        req.entry.remote_addr.parse().map_err(|_| ApiError::bad_request("the client address is unknown"))?;
+    ctx.audit.locate(&format!("auth/{mount}"), "login");
+    let result = ctx.change(|e| ctx.st.kw.login_userpass(&mount, &name, password, code.as_deref(), e)).await;
+    let login = match result {
+        Ok(l) => l,
+        Err(e) => {
+            if e.status() == axum::http::StatusCode::BAD_REQUEST {
+                if let Some(lock) = ctx.st.guards.lockout.record_failure(ip, &ctx.st.guards.config) {
+                    ctx.st.audit.counters.lockouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    ctx.audit.detail("lockout_secs", lock.as_secs());
+                    tracing::warn!(target: "security", client_ip = %ip, lockout_secs = lock.as_secs(), "client locked out after repeated failed logins");
+                }
+            }
+            return Err(e);
+        }
+    };
+    match login {
+        keyward_core::UserLogin::Token(t) => Ok(auth_envelope(&req, auth_data(&t.record, t.token.expose()), vec![])),
+        keyward_core::UserLogin::Enrol(t) => Ok(auth_envelope(
+            &req,
+            auth_data(&t.record, t.token.expose()),
+            vec![format!(
+                "TOTP enrolment required: this token (10 minutes) is good only for POST auth/{mount}/users/{name}/totp/enroll, then …/totp/confirm"
+            )],
+        )),
+    }
+}

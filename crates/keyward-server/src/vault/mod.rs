@@ -38,6 +38,8 @@ pub(crate) struct VaultReq {
     pub request_id: String,
     /// What the request itself tells an audit entry (id, client address, user agent).
     pub entry: AuditEntry,
+    /// Vault's login MFA header (`X-Vault-MFA: totp:<code>`), if given.
+    pub mfa: Option<zeroize::Zeroizing<String>>,
 }
 
 impl VaultReq {
@@ -186,5 +188,10 @@ pub(crate) async fn parse(parts: &Parts, body: Body, op: Op, path: String) -> Ap
         merge_patch: content_type.starts_with("application/merge-patch+json"),
         request_id,
         entry,
+        mfa: parts
+            .headers
+            .get("x-vault-mfa")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| zeroize::Zeroizing::new(v.to_owned())),
     })
 }

@@ -256,3 +256,188 @@ async fn failed_logins_lock_the_address_out_not_the_role() {
         srv.stop().await;
     }
 }
+
+/// A login to `auth/userpass/login/<name>`, with a TOTP code in Vault's MFA header.
+async fn user_login(srv: &TestServer, name: &str, password: &str, code: Option<&str>) -> (u16, Value) {
+    let mut req =
+        srv.http.post(format!("{}/v1/auth/userpass/login/{name}", srv.base)).json(&json!({ "password": password }));
+    if let Some(c) = code {
+        req = req.header("x-vault-mfa", format!("totp:{c}"));
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn seed_of(url: &str) -> Vec<u8> {
+    let secret = url.split("secret=").nth(1).unwrap().split('&').next().unwrap();
+    data_encoding::BASE32_NOPAD.decode(secret.as_bytes()).unwrap()
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+#[tokio::test]
+async fn people_log_in_with_a_password_and_totp_enrolled_on_first_login() {
+    for db in backends().await {
+        let label = db.label;
+        let srv = TestServer::start_with(&db, KEY_A, |o| o.guard.lockout_failures = 1000).await;
+        srv.set("secret", "app", json!({"K": "v"})).await;
+        srv.policy("app-read", "[[rules]]\npath = \"secret/app\"\ncapabilities = [\"read\"]\n").await;
+        let root = srv.token.clone();
+        assert_eq!(srv.vault(&root, "POST", "sys/auth/userpass", Some(json!({"type": "userpass"}))).await.0, 204);
+        let (s, b) = srv.vault(&root, "POST", "auth/userpass/users/alice", Some(json!({"password": "short"}))).await;
+        assert_eq!(s, 400, "{label}: {b}");
+        let (s, b) = srv
+            .vault(
+                &root,
+                "POST",
+                "auth/userpass/users/alice",
+                Some(json!({"password": "correct horse battery", "token_policies": "app-read"})),
+            )
+            .await;
+        assert_eq!(s, 204, "{label}: {b}");
+        let (_, user) = srv.vault(&root, "GET", "auth/userpass/users/alice", None).await;
+        assert_eq!(
+            (user["data"]["totp_required"].as_bool(), user["data"]["totp_enrolled"].as_bool()),
+            (Some(true), Some(false))
+        );
+        assert!(!user.to_string().contains("argon2"), "{label}: the hash is never shown");
+
+        // First login: the password yields an enrolment-only token.
+        let (s, first) = user_login(&srv, "alice", "correct horse battery", None).await;
+        assert_eq!(s, 200, "{label}: {first}");
+        assert!(first["warnings"][0].as_str().unwrap().contains("enrol"), "{label}: {first}");
+        let enrol = first["auth"]["client_token"].as_str().unwrap().to_owned();
+        assert_eq!(
+            srv.vault(&enrol, "GET", "secret/data/app", None).await.0,
+            403,
+            "{label}: the enrolment token reads nothing"
+        );
+        assert_eq!(srv.vault(&enrol, "GET", "auth/token/lookup-self", None).await.0, 403);
+        let (s, b) =
+            srv.vault(&root, "POST", "auth/userpass/users/bob", Some(json!({"password": "another password"}))).await;
+        assert_eq!(s, 204, "{b}");
+        assert_eq!(
+            srv.vault(&enrol, "POST", "auth/userpass/users/bob/totp/enroll", Some(json!({}))).await.0,
+            403,
+            "{label}"
+        );
+        let (s, started) = srv.vault(&enrol, "POST", "auth/userpass/users/alice/totp/enroll", Some(json!({}))).await;
+        assert_eq!(s, 200, "{label}: {started}");
+        let url = started["data"]["url"].as_str().unwrap().to_owned();
+        assert!(url.starts_with("otpauth://totp/keyward:"), "{url}");
+        let seed = seed_of(&url);
+        let t = now_secs();
+        let (s, b) =
+            srv.vault(&enrol, "POST", "auth/userpass/users/alice/totp/confirm", Some(json!({"code": "000000"}))).await;
+        assert_eq!(s, 400, "{label}: a wrong code does not enrol: {b}");
+        let code_now = keyward_crypto::totp_now(&seed, t);
+        assert_eq!(
+            srv.vault(&enrol, "POST", "auth/userpass/users/alice/totp/confirm", Some(json!({"code": code_now})))
+                .await
+                .0,
+            204
+        );
+
+        // From now on: password and a fresh code (the next step's, since this one was used).
+        let (s, _) = user_login(&srv, "alice", "correct horse battery", None).await;
+        assert_eq!(s, 400, "{label}: no code");
+        let next = keyward_crypto::totp_now(&seed, t + 30);
+        let (s, b) = user_login(&srv, "alice", "wrong password!", Some(&next)).await;
+        assert_eq!(s, 400, "{label}: {b}");
+        assert_eq!(b["errors"], json!(["invalid username, password or TOTP code"]));
+        let (s, ok) = user_login(&srv, "alice", "correct horse battery", Some(&next)).await;
+        assert_eq!(s, 200, "{label}: {ok}");
+        assert_eq!(ok["auth"]["policies"], json!(["app-read", "default"]));
+        let token = ok["auth"]["client_token"].as_str().unwrap().to_owned();
+        assert_eq!(srv.vault(&token, "GET", "secret/data/app", None).await.0, 200, "{label}");
+        let (s, _) = user_login(&srv, "alice", "correct horse battery", Some(&next)).await;
+        assert_eq!(s, 400, "{label}: a used code was accepted again");
+        let (s, b) = user_login(&srv, "nobody", "correct horse battery", Some(&next)).await;
+        assert_eq!(
+            (s, &b["errors"]),
+            (400, &json!(["invalid username, password or TOTP code"])),
+            "{label}: unknown users answer the same"
+        );
+
+        // A new password revokes the user's tokens; an admin TOTP reset too, and asks to enrol again.
+        assert_eq!(
+            srv.vault(
+                &root,
+                "POST",
+                "auth/userpass/users/alice/password",
+                Some(json!({"password": "a new long password"}))
+            )
+            .await
+            .0,
+            204
+        );
+        assert_eq!(
+            srv.vault(&token, "GET", "secret/data/app", None).await.0,
+            403,
+            "{label}: a token outlived the password"
+        );
+        assert_eq!(srv.vault(&root, "POST", "auth/userpass/users/alice/totp/reset", Some(json!({}))).await.0, 204);
+        let (s, again) = user_login(&srv, "alice", "a new long password", None).await;
+        assert!(s == 200 && again["warnings"][0].as_str().unwrap().contains("enrol"), "{label}: {again}");
+
+        // A service account without MFA, flagged as such.
+        let (s, _) = srv
+            .vault(
+                &root,
+                "POST",
+                "auth/userpass/users/svc",
+                Some(json!({"password": "service password", "token_policies": ["app-read"], "totp_required": false})),
+            )
+            .await;
+        assert_eq!(s, 204);
+        assert_eq!(user_login(&srv, "svc", "service password", None).await.0, 200, "{label}");
+        srv.stop().await;
+    }
+}
+
+/// Five failures lock the user: then right and wrong credentials get the same answer.
+#[tokio::test]
+async fn a_locked_user_gets_the_same_answer_for_right_and_wrong_passwords() {
+    for db in backends().await {
+        let label = db.label;
+        let srv = TestServer::start_with(&db, KEY_A, |o| o.guard.lockout_failures = 1000).await;
+        let root = srv.token.clone();
+        srv.vault(&root, "POST", "sys/auth/userpass", Some(json!({"type": "userpass"}))).await;
+        let body = json!({"password": "service password", "totp_required": false});
+        assert_eq!(srv.vault(&root, "POST", "auth/userpass/users/svc", Some(body)).await.0, 204);
+        for _ in 0..5 {
+            assert_eq!(user_login(&srv, "svc", "wrong password", None).await.0, 400, "{label}");
+        }
+        let (right, wrong) = (
+            user_login(&srv, "svc", "service password", None).await,
+            user_login(&srv, "svc", "wrong password", None).await,
+        );
+        assert_eq!((right.0, wrong.0), (429, 429), "{label}: {right:?} {wrong:?}");
+        assert_eq!(right.1, wrong.1, "{label}: the lock must not confirm a right password");
+        // Another user is not locked.
+        let body = json!({"password": "other password", "totp_required": false});
+        srv.vault(&root, "POST", "auth/userpass/users/other", Some(body)).await;
+        assert_eq!(user_login(&srv, "other", "other password", None).await.0, 200, "{label}");
+        // A writer cannot hand out a policy it lacks.
+        srv.policy("admin", "[[rules]]\npath = \"*\"\ncapabilities = [\"read\", \"sudo\"]\n").await;
+        srv.policy(
+            "user-admin",
+            "[[rules]]\npath = \"auth/userpass/users/*\"\ncapabilities = [\"create\", \"update\"]\n",
+        )
+        .await;
+        let writer = srv.token_with(&["user-admin"]).await;
+        let (s, b) = srv
+            .vault(
+                &writer,
+                "POST",
+                "auth/userpass/users/mallory",
+                Some(json!({"password": "mallory password", "token_policies": ["admin"]})),
+            )
+            .await;
+        assert_eq!(s, 403, "{label}: {b}");
+        srv.stop().await;
+    }
+}

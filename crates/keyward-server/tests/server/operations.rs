@@ -17,6 +17,7 @@ fn concrete(template: &str) -> String {
     template
         .replace("{kv}", "secret")
         .replace("{approle}", "approle")
+        .replace("{userpass}", "userpass")
         .replace("{transit}", "transit")
         .replace("{mount}", "secret")
         .replace("{*path}", "t/x")
@@ -58,12 +59,14 @@ async fn every_operation_authenticates_and_authorises_before_it_runs() {
     assert_eq!(open, expected, "only these operations may take no token (DESIGN §8)");
     // Logins take credentials instead of a token, and are nothing else.
     let logins: Vec<&str> = operations().iter().filter(|op| op.auth == AuthClass::Login).map(|op| op.id).collect();
-    assert_eq!(logins, ["approle.login"], "only login operations are of class login");
+    assert_eq!(logins, ["approle.login", "userpass.login"], "only login operations are of class login");
     for db in backends().await {
         let srv = TestServer::start(&db, KEY_A).await;
         // The login-method routes exist once a method is enabled.
-        let (s, b) = srv.vault(&srv.token, "POST", "sys/auth/approle", Some(json!({"type": "approle"}))).await;
-        assert_eq!(s, 204, "{b}");
+        for kind in ["approle", "userpass"] {
+            let (s, b) = srv.vault(&srv.token, "POST", &format!("sys/auth/{kind}"), Some(json!({"type": kind}))).await;
+            assert_eq!(s, 204, "{b}");
+        }
         // A token that holds nothing: no `default` policy, and a policy that only denies.
         srv.policy("nothing", "[[rules]]\npath = \"nothing/here\"\ncapabilities = [\"deny\"]\n").await;
         let (s, b) = srv
