@@ -277,6 +277,22 @@ check(not other_machine.is_authenticated(), "destroying a secret ID revokes the 
 root.sys.disable_auth_method(AR)
 check(not machine.is_authenticated(), "disabling the auth method revokes its tokens")
 
+# --- userpass: a person (here a service account without MFA) logs in with a password ---------
+UP = f"userpass-{RUN}"
+root.sys.enable_auth_method("userpass", path=UP)
+up = root.auth.userpass
+up.create_or_update_user("svc", password="service password 1", policies=pname, mount_point=UP, totp_required=False)
+check(up.read_user("svc", mount_point=UP)["data"]["token_policies"] == [pname], "userpass user reads back")
+check(up.list_user(mount_point=UP)["data"]["keys"] == ["svc"], "userpass users listed")
+person = hvac.Client(url=ADDR)
+plogin = person.auth.userpass.login("svc", "service password 1", mount_point=UP)
+check(person.is_authenticated() and plogin["auth"]["metadata"]["username"] == "svc", "userpass login sets the client's token")
+raises(ex.InvalidRequest, "a wrong password is refused", hvac.Client(url=ADDR).auth.userpass.login, "svc", "not the password", mount_point=UP)
+up.update_password_on_user("svc", "service password 2", mount_point=UP)
+check(not person.is_authenticated(), "a new password revokes the user's tokens")
+check(hvac.Client(url=ADDR).auth.userpass.login("svc", "service password 2", mount_point=UP)["auth"]["client_token"], "the new password logs in")
+root.sys.disable_auth_method(UP)
+
 root.sys.delete_acl_policy(pname)
 raises(ex.InvalidPath, "deleted policy is gone", root.sys.read_acl_policy, pname)
 

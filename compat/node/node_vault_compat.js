@@ -81,6 +81,16 @@ async function main() {
   await vault.disableAuth({ mount_point: ar });
   await rejects(machine.tokenLookupSelf(), 403, 'disabling the method revokes its tokens');
 
+  // userpass: a service account (no MFA) logs in with a password.
+  const up = `userpass-node-${run}`;
+  await vault.enableAuth({ mount_point: up, type: 'userpass' });
+  await vault.write(`auth/${up}/users/svc`, { password: 'service password 1', token_policies: 'default', totp_required: false });
+  const person = require('node-vault')({ apiVersion: 'v1', endpoint: process.env.VAULT_ADDR });
+  const plogin = await person.userpassLogin({ mount_point: up, username: 'svc', password: 'service password 1' });
+  check(person.token === plogin.auth.client_token && plogin.auth.metadata.username === 'svc', 'userpassLogin sets the token');
+  await rejects(person.userpassLogin({ mount_point: up, username: 'svc', password: 'wrong password' }), 400, 'a wrong password is refused');
+  await vault.disableAuth({ mount_point: up });
+
   const bogus = require('node-vault')({ apiVersion: 'v1', endpoint: process.env.VAULT_ADDR, token: 'kw_' + 'B'.repeat(43) });
   await rejects(bogus.read(`${base}/db`), 403, 'an unknown token is 403');
 

@@ -84,6 +84,9 @@ pub enum Command {
     /// AppRole roles and secret IDs, for machines that log in with `keyward login --method approle`.
     #[command(subcommand)]
     Approle(ApproleCommand),
+    /// Userpass users: people who log in with a password and a TOTP code.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Forget the stored token.
     Logout,
     /// Show the server address and the current token's accessor, policies and expiry.
@@ -434,16 +437,20 @@ pub enum Format {
 /// `keyward login`.
 #[derive(Debug, Args)]
 pub struct LoginArgs {
-    /// How: `token` (store a token you have) or `approle` (a role ID and a secret ID).
-    #[arg(long, default_value = "token", value_parser = ["token", "approle"])]
+    /// How: `token` (store a token you have), `approle` (a role ID and a secret ID) or
+    /// `userpass` (a username, then the password and TOTP code are asked for).
+    #[arg(long, default_value = "token", value_parser = ["token", "approle", "userpass"])]
     pub method: String,
+    /// Userpass: the username.
+    #[arg(long)]
+    pub username: Option<String>,
     /// Token method: read the token from stdin (otherwise it is asked for on the terminal, or read
     /// from stdin when that is not a terminal).
     #[arg(long)]
     pub token_stdin: bool,
-    /// AppRole: where the method is mounted (`auth/<path>`).
-    #[arg(long, default_value = "approle")]
-    pub path: String,
+    /// Where the method is mounted (`auth/<path>`; default: the method's name).
+    #[arg(long)]
+    pub path: Option<String>,
     /// AppRole: the role ID (not secret).
     #[arg(long, env = "KEYWARD_ROLE_ID")]
     pub role_id: Option<String>,
@@ -477,6 +484,64 @@ pub enum AuthCommand {
         /// Its path.
         path: String,
     },
+}
+
+/// `keyward user …` (`--path` names the userpass mount, default `userpass`).
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create or update a user; a new user's password is asked for (or read from stdin).
+    Write {
+        /// The username.
+        name: String,
+        /// A policy its tokens get (repeat; you must hold each one).
+        #[arg(long = "policy")]
+        policies: Vec<String>,
+        /// Its tokens' TTL (e.g. 8h).
+        #[arg(long)]
+        token_ttl: Option<String>,
+        /// Log in with the password alone (service accounts, clients without MFA): weaker.
+        #[arg(long)]
+        no_totp: bool,
+        /// Ask for a (new) password.
+        #[arg(long)]
+        password: bool,
+        #[command(flatten)]
+        at: UserpassPath,
+    },
+    /// Set a user's password (asked for, or read from stdin); its tokens are revoked.
+    Passwd {
+        /// The username.
+        name: String,
+        #[command(flatten)]
+        at: UserpassPath,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        at: UserpassPath,
+    },
+    /// Delete a user; its tokens are revoked.
+    Delete {
+        /// The username.
+        name: String,
+        #[command(flatten)]
+        at: UserpassPath,
+    },
+    /// Reset a user's TOTP enrolment (its next login enrols again); its tokens are revoked.
+    TotpReset {
+        /// The username.
+        name: String,
+        #[command(flatten)]
+        at: UserpassPath,
+    },
+}
+
+/// The userpass mount: `--path`.
+#[derive(Debug, Args)]
+pub struct UserpassPath {
+    /// Where the userpass method is mounted (`auth/<path>`).
+    #[arg(long, default_value = "userpass")]
+    pub path: String,
 }
 
 /// `keyward approle …` (`--path` names the auth mount, default `approle`).

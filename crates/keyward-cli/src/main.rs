@@ -53,6 +53,8 @@ fn main() -> ExitCode {
             Command::Proxy(cmd) => commands::proxy::run(&cli.addr, cmd).await,
             Command::Run(args) => commands::run::run(&cli.addr, args).await,
             Command::Login(args) if args.method == "approle" => commands::auth::login_approle(&cli.addr, args).await,
+            Command::Login(args) if args.method == "userpass" => commands::auth::login_userpass(&cli.addr, args).await,
+            Command::User(cmd) => commands::auth::user(&cli.addr, cmd).await,
             Command::Login(args) => commands::session::login(&cli.addr, args.token_stdin).await,
             Command::Auth(cmd) => commands::auth::run(&cli.addr, cmd).await,
             Command::Approle(cmd) => commands::auth::approle(&cli.addr, cmd).await,

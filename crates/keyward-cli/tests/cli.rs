@@ -1603,6 +1603,53 @@ fn a_machine_logs_in_with_approle_through_the_cli() {
 }
 
 #[test]
+fn a_person_logs_in_with_a_password_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let env = [("KEYWARD_MASTER_KEY", "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=")];
+    let mut s = spawn_server(&["--database", db.to_str().unwrap()], &env).expect("server");
+    let root: Value = serde_json::from_str(&s.ok(&["operator", "init", "--format", "json"])).unwrap();
+    s.token = Some(root["root_token"].as_str().unwrap().to_owned());
+    s.ok(&["auth", "enable", "userpass"]);
+    let out = s.kw_stdin(&["user", "write", "svc", "--policy", "default", "--no-totp"], Some("service password 1\n"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(s.ok(&["user", "list"]), "svc\n");
+    let login = |stdin: &str| {
+        let mut child = Command::new(BIN)
+            .args(["login", "--method", "userpass", "--username", "svc", "--print-token"])
+            .env("KEYWARD_ADDR", &s.addr)
+            .env_remove("KEYWARD_TOKEN")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = login("service password 1\n\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(kw_at(&s.addr, &token, &["token", "lookup"]).unwrap().contains("username=svc"));
+    let out = login("wrong password\n\n");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        !out.status.success()
+            && err.trim().lines().count() == 1
+            && err.contains("invalid username, password or TOTP code"),
+        "{err}"
+    );
+    // A new password revokes the user's tokens.
+    let out = s.kw_stdin(&["user", "passwd", "svc"], Some("service password 2\n"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(kw_at(&s.addr, &token, &["token", "lookup"]).is_none());
+    assert!(login("service password 2\n\n").status.success());
+    s.ok(&["user", "delete", "svc"]);
+    assert!(!login("service password 2\n\n").status.success());
+    s.stop();
+}
+
+#[test]
 fn background_work_runs_on_one_replica_and_moves_on_when_it_dies() {
     let Some(pg) = keyward_testkit::TestPostgres::create_blocking("kw_leader") else { return };
     let env = [("KEYWARD_MASTER_KEY", "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=")];

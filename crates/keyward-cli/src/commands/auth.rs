@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
 
-use crate::cli::{ApproleCommand, AuthCommand, Format, LoginArgs, RoleCommand, SecretIdCommand};
+use crate::cli::{ApproleCommand, AuthCommand, Format, LoginArgs, RoleCommand, SecretIdCommand, UserCommand};
 use crate::client::Client;
 use crate::config;
 use crate::output::{json as print_json, table};
@@ -39,7 +39,8 @@ pub async fn login_approle(addr: &str, args: LoginArgs) -> Result<()> {
     let secret_id = read_secret_id(&file)?;
     let client = Client::new(addr)?;
     let body = json!({ "role_id": role_id, "secret_id": secret_id.as_str() });
-    let answer = client.vault(Method::POST, &fill("auth/{path}/login", &[&args.path]), Some(&body), false).await?;
+    let mount = args.path.as_deref().unwrap_or("approle");
+    let answer = client.vault(Method::POST, &fill("auth/{path}/login", &[mount]), Some(&body), false).await?;
     let auth = &answer["auth"];
     let token =
         Zeroizing::new(auth["client_token"].as_str().ok_or_else(|| anyhow!("the server issued no token"))?.to_owned());
@@ -47,16 +48,134 @@ pub async fn login_approle(addr: &str, args: LoginArgs) -> Result<()> {
         println!("{}", token.as_str());
         return Ok(());
     }
-    let path = config::store_token(&token)?;
+    store_login(addr, "approle", auth, &token)
+}
+
+/// Stores a login's token and says so.
+fn store_login(addr: &str, method: &str, auth: &Value, token: &str) -> Result<()> {
+    let path = config::store_token(token)?;
     let policies: Vec<&str> =
         auth["policies"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
     println!(
-        "Logged in to {addr} with approle as {} ({}), for {}s; token stored in {} (mode 0600)",
+        "Logged in to {addr} with {method} as {} ({}), for {}s; token stored in {} (mode 0600)",
         auth["accessor"].as_str().unwrap_or_default(),
         policies.join(", "),
         auth["lease_duration"],
         path.display()
     );
+    Ok(())
+}
+
+/// A secret asked for on the terminal (echo off), or one line of stdin when it is not a terminal.
+fn ask(prompt: &str) -> Result<Zeroizing<String>> {
+    use std::io::IsTerminal;
+    let line = if std::io::stdin().is_terminal() {
+        crate::commands::session::prompt_hidden(prompt)?
+    } else {
+        let mut line = Zeroizing::new(String::new());
+        std::io::stdin().read_line(&mut line).context("cannot read stdin")?;
+        line
+    };
+    Ok(Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned()))
+}
+
+/// `keyward login --method userpass`: password, then the TOTP code; on a first login, enrols
+/// TOTP (prints the otpauth URI for an authenticator app and checks a code from it).
+pub async fn login_userpass(addr: &str, args: LoginArgs) -> Result<()> {
+    let name = args.username.filter(|u| !u.is_empty()).ok_or_else(|| anyhow!("--method userpass needs --username"))?;
+    let mount = args.path.as_deref().unwrap_or("userpass").to_owned();
+    let password = ask("Password: ")?;
+    let code = ask("TOTP code (empty if you have none yet): ")?;
+    let client = Client::new(addr)?;
+    let mut body = json!({ "password": password.as_str() });
+    if !code.is_empty() {
+        body["totp"] = json!(code.as_str());
+    }
+    let login_path = fill("auth/{path}/login/{name}", &[&mount, &name]);
+    let answer = client.vault(Method::POST, &login_path, Some(&body), false).await?;
+    let auth = &answer["auth"];
+    let token =
+        Zeroizing::new(auth["client_token"].as_str().ok_or_else(|| anyhow!("the server issued no token"))?.to_owned());
+    let enrolling = answer["warnings"]
+        .as_array()
+        .is_some_and(|w| w.iter().any(|m| m.as_str().is_some_and(|m| m.contains("enrolment"))));
+    if enrolling {
+        let enrol = Client::with_token(addr, secrecy::SecretString::from(token.as_str().to_owned()))?;
+        let start = fill("auth/{path}/users/{name}/totp/enroll", &[&mount, &name]);
+        let started = enrol.vault(Method::POST, &start, Some(&json!({})), true).await?;
+        eprintln!("TOTP enrolment: add this to your authenticator app (it is shown once):");
+        println!("{}", started["data"]["url"].as_str().unwrap_or_default());
+        let first = ask("Code from the app: ")?;
+        let confirm = fill("auth/{path}/users/{name}/totp/confirm", &[&mount, &name]);
+        enrol.vault(Method::POST, &confirm, Some(&json!({ "code": first.as_str() })), true).await?;
+        eprintln!("Enrolled. Log in again with the next code your app shows.");
+        return Ok(());
+    }
+    if args.print_token {
+        println!("{}", token.as_str());
+        return Ok(());
+    }
+    store_login(addr, "userpass", auth, &token)
+}
+
+/// A password asked for twice on a terminal, or read once from stdin.
+fn new_password() -> Result<Zeroizing<String>> {
+    use std::io::IsTerminal;
+    let first = ask("New password: ")?;
+    if std::io::stdin().is_terminal() && *ask("Again: ")? != *first {
+        bail!("the two passwords differ");
+    }
+    Ok(first)
+}
+
+/// `keyward user …`.
+pub async fn user(addr: &str, cmd: UserCommand) -> Result<()> {
+    let client = Client::new(addr)?;
+    let user_path = |mount: &str, name: &str| fill("auth/{path}/users/{name}", &[mount, name]);
+    match cmd {
+        UserCommand::Write { name, policies, token_ttl, no_totp, password, at } => {
+            let exists = client.vault(Method::GET, &user_path(&at.path, &name), None, true).await.is_ok();
+            let mut body = Map::new();
+            if password || !exists {
+                body.insert("password".into(), json!(new_password()?.as_str()));
+            }
+            if !policies.is_empty() {
+                body.insert("token_policies".into(), json!(policies));
+            }
+            if let Some(t) = token_ttl {
+                body.insert("token_ttl".into(), json!(t));
+            }
+            if no_totp {
+                body.insert("totp_required".into(), json!(false));
+                eprintln!("note: {name} logs in with the password alone (no TOTP)");
+            }
+            client.vault(Method::POST, &user_path(&at.path, &name), Some(&Value::Object(body)), true).await?;
+            println!("User {name} written at auth/{}/", at.path);
+        }
+        UserCommand::Passwd { name, at } => {
+            let body = json!({ "password": new_password()?.as_str() });
+            let path = fill("auth/{path}/users/{name}/password", &[&at.path, &name]);
+            client.vault(Method::POST, &path, Some(&body), true).await?;
+            println!("Password of {name} changed; its tokens are revoked");
+        }
+        UserCommand::List { at } => {
+            let list = Method::from_bytes(b"LIST").map_err(|e| anyhow!("{e}"))?;
+            match client.vault(list, &fill("auth/{path}/users", &[&at.path]), None, true).await {
+                Ok(answer) => keys(&answer).iter().for_each(|k| println!("{k}")),
+                Err(e) if e.to_string().starts_with("server answered 404") => {}
+                Err(e) => return Err(e),
+            }
+        }
+        UserCommand::Delete { name, at } => {
+            client.vault(Method::DELETE, &user_path(&at.path, &name), None, true).await?;
+            println!("User {name} deleted; its tokens are revoked");
+        }
+        UserCommand::TotpReset { name, at } => {
+            let path = fill("auth/{path}/users/{name}/totp/reset", &[&at.path, &name]);
+            client.vault(Method::POST, &path, Some(&json!({})), true).await?;
+            println!("TOTP of {name} reset: its next login enrols again; its tokens are revoked");
+        }
+    }
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use crate::config;
 use crate::output::{json, table};
 
 /// Reads a line from the terminal with echo off.
-fn prompt_hidden(prompt: &str) -> Result<Zeroizing<String>> {
+pub(crate) fn prompt_hidden(prompt: &str) -> Result<Zeroizing<String>> {
     use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions};
     let stdin = std::io::stdin();
     eprint!("{prompt}");
