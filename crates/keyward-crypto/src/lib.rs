@@ -2,8 +2,9 @@
 //! blob format, tokens, masking, random generators, and the digests keyward computes for others
 //! (a proxied request's HMAC signature, a certificate's fingerprint).
 //!
-//! Every primitive comes from `ring` (AES-256-GCM, HMAC-SHA256, HKDF) — except the read-only
-//! import decoders, which need 16-byte GCM IVs and use `aes-gcm`; nonces come from the
+//! Every primitive comes from `ring` (AES-256-GCM, HMAC-SHA256, HKDF, and TOTP's HMAC-SHA1) —
+//! except the read-only import decoders, which need 16-byte GCM IVs and use `aes-gcm`, and
+//! password hashing, which is `argon2` (ring has no memory-hard hash); nonces come from the
 //! OS-seeded CSPRNG. Key material lives in zeroizing types whose `Debug` is redacted, and every
 //! decryption failure collapses into one opaque error.
 #![forbid(unsafe_code)]
