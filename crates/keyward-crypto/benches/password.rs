@@ -1,4 +1,5 @@
 //! The cost of one password check (what every userpass login pays, and what bounds a guesser).
+#![allow(clippy::unwrap_used)] // a benchmark's setup panics on purpose
 use criterion::{criterion_group, criterion_main, Criterion};
 use keyward_crypto::{hash_password, verify_password, Key256};
 
