@@ -490,6 +490,7 @@ pub enum AuthCommand {
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Create or update a user; a new user's password is asked for (or read from stdin).
+    #[command(alias = "create")]
     Write {
         /// The username.
         name: String,
@@ -527,8 +528,26 @@ pub enum UserCommand {
         #[command(flatten)]
         at: UserpassPath,
     },
+    /// TOTP enrolment.
+    #[command(subcommand)]
+    Totp(TotpCommand),
+}
+
+/// `keyward user totp …`.
+#[derive(Debug, Subcommand)]
+pub enum TotpCommand {
+    /// Enrol (again) with the current token — the user's own (an enrolled user is asked for a
+    /// current code) or one with `update` on the user's enroll path: prints the otpauth URI for an
+    /// authenticator app, then asks for a code from it. A first enrolment also happens at the
+    /// user's first `keyward login --method userpass`.
+    Enroll {
+        /// The username.
+        name: String,
+        #[command(flatten)]
+        at: UserpassPath,
+    },
     /// Reset a user's TOTP enrolment (its next login enrols again); its tokens are revoked.
-    TotpReset {
+    Reset {
         /// The username.
         name: String,
         #[command(flatten)]

@@ -1646,6 +1646,48 @@ fn a_person_logs_in_with_a_password_through_the_cli() {
     assert!(login("service password 2\n\n").status.success());
     s.ok(&["user", "delete", "svc"]);
     assert!(!login("service password 2\n\n").status.success());
+
+    // A person with TOTP: enrolled through the CLI, then password and code.
+    let out = s.kw_stdin(&["user", "create", "alice", "--policy", "default"], Some("alice password 1\n"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut enrol = Command::new(BIN)
+        .args(["user", "totp", "enroll", "alice"])
+        .env("KEYWARD_ADDR", &s.addr)
+        .env("KEYWARD_TOKEN", s.token.as_deref().unwrap())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = enrol.stdin.take().unwrap();
+    stdin.write_all(b"\n").unwrap(); // not enrolled yet: no current code
+    let mut url = String::new();
+    BufReader::new(enrol.stdout.take().unwrap()).read_line(&mut url).unwrap();
+    assert!(url.starts_with("otpauth://totp/"), "{url}");
+    let secret = url.split("secret=").nth(1).unwrap().split('&').next().unwrap();
+    let seed = data_encoding::BASE32_NOPAD.decode(secret.as_bytes()).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    writeln!(stdin, "{}", keyward_crypto::totp_now(&seed, now)).unwrap();
+    drop(stdin);
+    let out = enrol.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let next = keyward_crypto::totp_now(&seed, now + 30);
+    let mut child = Command::new(BIN)
+        .args(["login", "--method", "userpass", "--username", "alice", "--print-token"])
+        .env("KEYWARD_ADDR", &s.addr)
+        .env_remove("KEYWARD_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("alice password 1\n{next}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(kw_at(&s.addr, &token, &["token", "lookup"]).unwrap().contains("username=alice"));
+    s.ok(&["user", "totp", "reset", "alice"]);
+    assert!(kw_at(&s.addr, &token, &["token", "lookup"]).is_none(), "a reset revokes the user's tokens");
     s.stop();
 }
 

@@ -8,7 +8,9 @@ use reqwest::Method;
 use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
 
-use crate::cli::{ApproleCommand, AuthCommand, Format, LoginArgs, RoleCommand, SecretIdCommand, UserCommand};
+use crate::cli::{
+    ApproleCommand, AuthCommand, Format, LoginArgs, RoleCommand, SecretIdCommand, TotpCommand, UserCommand,
+};
 use crate::client::Client;
 use crate::config;
 use crate::output::{json as print_json, table};
@@ -100,22 +102,27 @@ pub async fn login_userpass(addr: &str, args: LoginArgs) -> Result<()> {
         .as_array()
         .is_some_and(|w| w.iter().any(|m| m.as_str().is_some_and(|m| m.contains("enrolment"))));
     if enrolling {
-        let enrol = Client::with_token(addr, secrecy::SecretString::from(token.as_str().to_owned()))?;
-        let start = fill("auth/{path}/users/{name}/totp/enroll", &[&mount, &name]);
-        let started = enrol.vault(Method::POST, &start, Some(&json!({})), true).await?;
-        eprintln!("TOTP enrolment: add this to your authenticator app (it is shown once):");
-        println!("{}", started["data"]["url"].as_str().unwrap_or_default());
-        let first = ask("Code from the app: ")?;
-        let confirm = fill("auth/{path}/users/{name}/totp/confirm", &[&mount, &name]);
-        enrol.vault(Method::POST, &confirm, Some(&json!({ "code": first.as_str() })), true).await?;
-        eprintln!("Enrolled. Log in again with the next code your app shows.");
-        return Ok(());
+        let client = Client::with_token(addr, secrecy::SecretString::from(token.as_str().to_owned()))?;
+        return enrol(&client, &mount, &name, &json!({})).await;
     }
     if args.print_token {
         println!("{}", token.as_str());
         return Ok(());
     }
     store_login(addr, "userpass", auth, &token)
+}
+
+/// Starts enrolment with `client`'s token, shows the URI, and confirms a code from the app.
+async fn enrol(client: &Client, mount: &str, name: &str, body: &Value) -> Result<()> {
+    let start = fill("auth/{path}/users/{name}/totp/enroll", &[mount, name]);
+    let started = client.vault(Method::POST, &start, Some(body), true).await?;
+    eprintln!("TOTP enrolment: add this to your authenticator app (it is shown once):");
+    println!("{}", started["data"]["url"].as_str().unwrap_or_default());
+    let first = ask("Code from the app: ")?;
+    let confirm = fill("auth/{path}/users/{name}/totp/confirm", &[mount, name]);
+    client.vault(Method::POST, &confirm, Some(&json!({ "code": first.as_str() })), true).await?;
+    eprintln!("Enrolled. Log in with the next code your app shows.");
+    Ok(())
 }
 
 /// A password asked for twice on a terminal, or read once from stdin.
@@ -170,7 +177,12 @@ pub async fn user(addr: &str, cmd: UserCommand) -> Result<()> {
             client.vault(Method::DELETE, &user_path(&at.path, &name), None, true).await?;
             println!("User {name} deleted; its tokens are revoked");
         }
-        UserCommand::TotpReset { name, at } => {
+        UserCommand::Totp(TotpCommand::Enroll { name, at }) => {
+            let current = ask("Current code (empty if not enrolled yet): ")?;
+            let body = if current.is_empty() { json!({}) } else { json!({ "code": current.as_str() }) };
+            enrol(&client, &at.path, &name, &body).await?;
+        }
+        UserCommand::Totp(TotpCommand::Reset { name, at }) => {
             let path = fill("auth/{path}/users/{name}/totp/reset", &[&at.path, &name]);
             client.vault(Method::POST, &path, Some(&json!({})), true).await?;
             println!("TOTP of {name} reset: its next login enrols again; its tokens are revoked");
