@@ -474,7 +474,14 @@ impl Keyward {
                     attempts: self.config.login_lockout_attempts,
                     lock_nanos: i64::try_from(lock).unwrap_or(i64::MAX / 2).saturating_mul(1_000_000_000),
                 };
-                self.writer.maintain(cmd).await?;
+                // Counted off the answer's path: a known user's failure must not take longer to
+                // answer than an unknown one's (which has nothing to count).
+                let writer = self.writer.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = writer.maintain(cmd).await {
+                        tracing::warn!(error = %e, "could not count a failed login");
+                    }
+                });
             }
             return Err(invalid_login());
         }

@@ -411,6 +411,9 @@ async fn a_locked_user_gets_the_same_answer_for_right_and_wrong_passwords() {
         for _ in 0..5 {
             assert_eq!(user_login(&srv, "svc", "wrong password", None).await.0, 400, "{label}");
         }
+        // Failures are counted off the answer's path (so a known user's failure takes no longer
+        // than an unknown one's): the lock engages within a commit's time.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let (right, wrong) = (
             user_login(&srv, "svc", "service password", None).await,
             user_login(&srv, "svc", "wrong password", None).await,
