@@ -9,9 +9,7 @@ use keyward_crypto::{random_base62, SecretId, Token};
 use super::commands::{invalid_credentials, AddSecretId, AppRoleLogin, DeleteRole, DestroySecretId, PutRole};
 use super::{role_key, AppRole, AppRoleConfig, AuthKind, AuthMount, SecretIdRecord};
 use crate::service::new_accessor;
-use crate::{
-    now_nanos, AuditEntry, Caller, CoreError, Keyward, NewToken, TokenOrigin, TokenRecord, DEFAULT_POLICY, ROOT_POLICY,
-};
+use crate::{now_nanos, AuditEntry, Caller, CoreError, Keyward, NewToken, TokenOrigin, TokenRecord};
 
 const MAX_NAME: usize = 128;
 
@@ -81,16 +79,7 @@ impl RoleRequest {
     fn apply(&self, mut c: AppRoleConfig) -> Result<AppRoleConfig, CoreError> {
         for f in &self.set {
             match f {
-                RoleField::Policies(p) => {
-                    let mut out: Vec<String> = Vec::new();
-                    for name in p.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
-                        crate::validate_policy_name(name)?;
-                        if !out.iter().any(|o| o == name) {
-                            out.push(name.to_owned());
-                        }
-                    }
-                    c.token_policies = out;
-                }
+                RoleField::Policies(p) => c.token_policies = super::policy_list(p)?,
                 RoleField::TokenTtl(v) => c.token_ttl = *v,
                 RoleField::TokenMaxTtl(v) => c.token_max_ttl = *v,
                 RoleField::TokenBoundCidrs(v) => c.token_bound_cidrs = parse_cidrs(v)?,
@@ -163,21 +152,7 @@ impl Keyward {
             .as_ref()
             .map_or_else(|| AppRoleConfig { bind_secret_id: true, ..AppRoleConfig::default() }, |r| r.config.clone());
         let config = req.apply(base)?;
-        if !writer.acl.is_root() {
-            if let Some(p) =
-                config.token_policies.iter().find(|p| *p != DEFAULT_POLICY && !writer.token.policies.contains(p))
-            {
-                return Err(CoreError::Forbidden(format!(
-                    "a role can only grant policies its writer holds, and yours lacks {p:?}"
-                )));
-            }
-        }
-        let known = self.store.policy_names().await?;
-        if let Some(p) =
-            config.token_policies.iter().find(|p| *p != ROOT_POLICY && *p != DEFAULT_POLICY && !known.contains(p))
-        {
-            return Err(CoreError::InvalidInput(format!("policy {p:?} does not exist")));
-        }
+        self.check_grantable(writer, &config.token_policies, "a role").await?;
         let role = AppRole {
             mount_id: m.id,
             name: name.to_owned(),
@@ -322,19 +297,7 @@ impl Keyward {
         let role = self.store.approle_roles(m.id).await?.into_iter().find(|r| r.role_id == role_id);
         let role = role.ok_or_else(invalid_credentials)?;
         let c = &role.config;
-        let max = match c.token_max_ttl {
-            0 => self.config.max_token_ttl_secs,
-            m => m.min(self.config.max_token_ttl_secs),
-        };
-        let ttl = match c.token_ttl {
-            0 => self.config.default_token_ttl_secs,
-            t => t,
-        }
-        .min(max);
-        let mut policies = c.token_policies.clone();
-        if !policies.iter().any(|p| p == DEFAULT_POLICY) {
-            policies.push(DEFAULT_POLICY.into());
-        }
+        let (ttl, policies) = self.login_grant(c.token_ttl, c.token_max_ttl, &c.token_policies);
         let token = Token::generate();
         let now = now_nanos();
         let record = TokenRecord {

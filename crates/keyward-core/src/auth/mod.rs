@@ -14,7 +14,7 @@ pub use userpass::{UserLogin, UserRequest, ENROL_PURPOSE};
 
 use commands::{DisableAuth, EnableAuth};
 
-use crate::{now_nanos, validate_mount_path, AuditEntry, CoreError, Keyward};
+use crate::{now_nanos, validate_mount_path, AuditEntry, Caller, CoreError, Keyward, DEFAULT_POLICY, ROOT_POLICY};
 
 impl Keyward {
     /// Enables a login method of `kind` at `auth/<path>`.
@@ -57,5 +57,61 @@ impl Keyward {
     /// The login method at `auth/<path>`, if any.
     pub async fn find_auth_mount(&self, path: &str) -> Result<Option<AuthMount>, CoreError> {
         Ok(self.store.auth_mounts().await?.into_iter().find(|m| m.path == path))
+    }
+}
+
+/// Policy names as given: trimmed, validated, each once.
+pub(crate) fn policy_list(names: &[String]) -> Result<Vec<String>, CoreError> {
+    let mut out: Vec<String> = Vec::new();
+    for name in names.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        crate::validate_policy_name(name)?;
+        if !out.iter().any(|o| o == name) {
+            out.push(name.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+impl Keyward {
+    /// Whether `writer` may write an identity (`what`: "a role", "a user") whose logins get
+    /// `policies`: it must hold each (root may grant any) — otherwise writing identities would
+    /// mint any policy — and each must exist.
+    pub(crate) async fn check_grantable(
+        &self,
+        writer: &Caller,
+        policies: &[String],
+        what: &str,
+    ) -> Result<(), CoreError> {
+        if !writer.acl.is_root() {
+            if let Some(p) = policies.iter().find(|p| *p != DEFAULT_POLICY && !writer.token.policies.contains(p)) {
+                return Err(CoreError::Forbidden(format!(
+                    "{what} can only be given policies its writer holds, and yours lacks {p:?}"
+                )));
+            }
+        }
+        let known = self.store.policy_names().await?;
+        if let Some(p) = policies.iter().find(|p| *p != ROOT_POLICY && *p != DEFAULT_POLICY && !known.contains(p)) {
+            return Err(CoreError::InvalidInput(format!("policy {p:?} does not exist")));
+        }
+        Ok(())
+    }
+
+    /// A login token's TTL and policies from its identity's settings (`ttl`, `max` in seconds,
+    /// 0 for the server's default and maximum), `default` added.
+    pub(crate) fn login_grant(&self, ttl: u64, max: u64, policies: &[String]) -> (u64, Vec<String>) {
+        let max = match max {
+            0 => self.config.max_token_ttl_secs,
+            m => m.min(self.config.max_token_ttl_secs),
+        };
+        let ttl = match ttl {
+            0 => self.config.default_token_ttl_secs,
+            t => t,
+        }
+        .min(max);
+        let mut policies = policies.to_vec();
+        if !policies.iter().any(|p| p == DEFAULT_POLICY) {
+            policies.push(DEFAULT_POLICY.into());
+        }
+        (ttl, policies)
     }
 }

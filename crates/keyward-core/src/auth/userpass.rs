@@ -23,7 +23,6 @@ use crate::keys::AuthKeys;
 use crate::service::new_accessor;
 use crate::{
     now_nanos, AuditEntry, Caller, CoreError, KeyManager, Keyward, NewToken, StoreTx, TokenOrigin, TokenRecord,
-    DEFAULT_POLICY, ROOT_POLICY,
 };
 
 /// Hashes at once (each takes ~19 MiB and tens of milliseconds of one core).
@@ -336,14 +335,7 @@ impl Keyward {
         let current = self.store.userpass_user(m.id, name).await?;
         let mut config = current.as_ref().map_or_else(UserConfig::default, |u| u.config.clone());
         if let Some(p) = req.policies {
-            let mut out: Vec<String> = Vec::new();
-            for n in p.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
-                crate::validate_policy_name(n)?;
-                if !out.iter().any(|o| o == n) {
-                    out.push(n.to_owned());
-                }
-            }
-            config.token_policies = out;
+            config.token_policies = super::policy_list(&p)?;
         }
         if let Some(v) = req.token_ttl {
             config.token_ttl = v;
@@ -360,21 +352,7 @@ impl Keyward {
         if config.token_max_ttl > 0 && config.token_ttl > config.token_max_ttl {
             return Err(CoreError::InvalidInput("token_ttl must not be longer than token_max_ttl".into()));
         }
-        if !writer.acl.is_root() {
-            if let Some(p) =
-                config.token_policies.iter().find(|p| *p != DEFAULT_POLICY && !writer.token.policies.contains(p))
-            {
-                return Err(CoreError::Forbidden(format!(
-                    "a user can only be given policies its writer holds, and yours lacks {p:?}"
-                )));
-            }
-        }
-        let known = self.store.policy_names().await?;
-        if let Some(p) =
-            config.token_policies.iter().find(|p| *p != ROOT_POLICY && *p != DEFAULT_POLICY && !known.contains(p))
-        {
-            return Err(CoreError::InvalidInput(format!("policy {p:?} does not exist")));
-        }
+        self.check_grantable(writer, &config.token_policies, "a user").await?;
         let password_hash = match &req.password {
             Some(p) => {
                 validate_password(p)?;
@@ -490,19 +468,7 @@ impl Keyward {
         let (policies, ttl) = if enrol {
             (vec![], ENROL_TTL_SECS)
         } else {
-            let max = match c.token_max_ttl {
-                0 => self.config.max_token_ttl_secs,
-                x => x.min(self.config.max_token_ttl_secs),
-            };
-            let ttl = match c.token_ttl {
-                0 => self.config.default_token_ttl_secs,
-                t => t,
-            }
-            .min(max);
-            let mut p = c.token_policies.clone();
-            if !p.iter().any(|x| x == DEFAULT_POLICY) {
-                p.push(DEFAULT_POLICY.into());
-            }
+            let (ttl, p) = self.login_grant(c.token_ttl, c.token_max_ttl, &c.token_policies);
             (p, ttl)
         };
         let token_key = self.keys.token_key(self.store.as_ref()).await?;
