@@ -162,6 +162,9 @@ pub struct TokenRecord {
     pub origin: TokenOrigin,
     /// Metadata the login attached (role name, secret-ID metadata …): shown by lookups.
     pub meta: std::collections::BTreeMap<String, String>,
+    /// Its hard lifetime cap in seconds from creation (0: the server's maximum): renewals never
+    /// pass it.
+    pub explicit_max_ttl_secs: u64,
 }
 
 /// Which login issued a token: revoked with its auth mount, role or secret ID.

@@ -253,6 +253,7 @@ pub(crate) fn new_root_token(key: &TokenKey) -> (Token, TokenRecord) {
         rate_limit: None,
         origin: crate::TokenOrigin::default(),
         meta: Default::default(),
+        explicit_max_ttl_secs: 0,
     };
     (root, record)
 }

@@ -99,9 +99,27 @@ const TOKEN_COLUMNS_V1: &[(&str, Ty)] = &[
     ("rate_limit", Text),
 ];
 
+/// The token columns MAC'd under layout 2 (login methods: origin and metadata).
+const TOKEN_COLUMNS_V2: &[(&str, Ty)] = &[
+    ("digest", Text),
+    ("policies", Text),
+    ("parent_accessor", Text),
+    ("display_name", Text),
+    ("created_at", Int),
+    ("ttl_secs", Int),
+    ("expires_at", Int),
+    ("revoked", Int),
+    ("allowed_cidrs", Text),
+    ("rate_limit", Text),
+    ("auth_mount", Text),
+    ("auth_role", Text),
+    ("secret_id_accessor", Text),
+    ("meta", Text),
+];
+
 pub(crate) const TOKENS: Maced = Maced {
     name: "tokens",
-    layout: 2,
+    layout: 3,
     key: &[("accessor", Text)],
     columns: &[
         ("digest", Text),
@@ -118,9 +136,10 @@ pub(crate) const TOKENS: Maced = Maced {
         ("auth_role", Text),
         ("secret_id_accessor", Text),
         ("meta", Text),
+        ("explicit_max_ttl", Int),
     ],
     volatile: &[("last_used", "when the token was last used: a statistic, stamped on use")],
-    earlier: &[Layout { version: 1, columns: TOKEN_COLUMNS_V1 }],
+    earlier: &[Layout { version: 1, columns: TOKEN_COLUMNS_V1 }, Layout { version: 2, columns: TOKEN_COLUMNS_V2 }],
 };
 
 /// Auth mounts: which login methods exist, and where.
@@ -874,6 +893,7 @@ mod tests {
                 rate_limit: None,
                 origin: Default::default(),
                 meta: Default::default(),
+                explicit_max_ttl_secs: 0,
             };
             let mut tx = store.begin_write(false).await.unwrap();
             tx.insert_token(&token).await.unwrap();

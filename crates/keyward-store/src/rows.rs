@@ -127,6 +127,7 @@ pub(crate) fn token(macs: &Macs, row: &Row) -> Result<TokenRecord, StoreError> {
             secret_id_accessor: row.get("secret_id_accessor")?,
         },
         meta: serde_json::from_str(&row.get::<String>("meta")?).map_err(|_| corrupt("token meta"))?,
+        explicit_max_ttl_secs: u64_of(row, "explicit_max_ttl")?,
     })
 }
 
@@ -147,7 +148,7 @@ pub(crate) fn policy(macs: &Macs, row: &Row) -> Result<PolicyRow, StoreError> {
 }
 
 pub(crate) const TOKEN_COLS: &str = "accessor, digest, policies, parent_accessor, display_name, created_at, ttl_secs, \
-    expires_at, last_used, revoked, allowed_cidrs, rate_limit, auth_mount, auth_role, secret_id_accessor, meta, mac";
+    expires_at, last_used, revoked, allowed_cidrs, rate_limit, auth_mount, auth_role, secret_id_accessor, meta, explicit_max_ttl, mac";
 pub(crate) fn key_job(row: &Row) -> Result<KeyJob, StoreError> {
     let mount_id: Option<String> = row.get("mount_id")?;
     Ok(KeyJob {

@@ -39,7 +39,8 @@ fn token_args(macs: &Macs, t: &TokenRecord) -> Result<Vec<Arg>, StoreError> {
         t.origin.auth_mount.clone(),
         t.origin.role.clone(),
         t.origin.secret_id_accessor.clone(),
-        json(&t.meta)
+        json(&t.meta),
+        to_i64(t.explicit_max_ttl_secs)?
     ];
     let names = [
         "accessor",
@@ -57,6 +58,7 @@ fn token_args(macs: &Macs, t: &TokenRecord) -> Result<Vec<Arg>, StoreError> {
         "auth_role",
         "secret_id_accessor",
         "meta",
+        "explicit_max_ttl",
     ];
     let mac = macs.seal(&TOKENS, &names.iter().copied().zip(values.iter()).collect::<Vec<_>>())?;
     Ok(values.into_iter().chain([mac]).collect())
@@ -75,7 +77,8 @@ impl SqlTx {
     async fn rewrite_token(&mut self, t: &TokenRecord) -> Result<(), StoreError> {
         let sql = "UPDATE tokens SET digest = $2, policies = $3, parent_accessor = $4, display_name = $5, \
                    created_at = $6, ttl_secs = $7, expires_at = $8, revoked = $9, allowed_cidrs = $10, rate_limit = $11, \
-                   auth_mount = $12, auth_role = $13, secret_id_accessor = $14, meta = $15, mac = $16 WHERE accessor = $1";
+                   auth_mount = $12, auth_role = $13, secret_id_accessor = $14, meta = $15, explicit_max_ttl = $16, mac = $17 \
+                   WHERE accessor = $1";
         let args = token_args(&self.macs()?, t)?;
         self.db.execute(sql, args).await?;
         Ok(())
@@ -127,8 +130,8 @@ impl TokenTx for SqlTx {
     async fn insert_token(&mut self, t: &TokenRecord) -> Result<(), StoreError> {
         let sql = "INSERT INTO tokens (accessor, digest, policies, parent_accessor, display_name, created_at, \
                    ttl_secs, expires_at, revoked, allowed_cidrs, rate_limit, auth_mount, auth_role, secret_id_accessor, \
-                   meta, mac, last_used) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+                   meta, explicit_max_ttl, mac, last_used) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
         let mut args = token_args(&self.macs()?, t)?;
         args.push(Arg::from(t.last_used));
         self.db.execute(sql, args).await?;

@@ -297,7 +297,7 @@ impl Keyward {
         let role = self.store.approle_roles(m.id).await?.into_iter().find(|r| r.role_id == role_id);
         let role = role.ok_or_else(invalid_credentials)?;
         let c = &role.config;
-        let (ttl, policies) = self.login_grant(c.token_ttl, c.token_max_ttl, &c.token_policies);
+        let (ttl, max, policies) = self.login_grant(c.token_ttl, c.token_max_ttl, &c.token_policies);
         let token = Token::generate();
         let now = now_nanos();
         let record = TokenRecord {
@@ -317,6 +317,7 @@ impl Keyward {
             rate_limit: None,
             origin: TokenOrigin::default(),
             meta: BTreeMap::new(),
+            explicit_max_ttl_secs: max,
         };
         let mut audit = audit;
         for (k, v) in [("method", "approle"), ("role", role.name.as_str()), ("auth_mount", mount)] {

@@ -96,9 +96,9 @@ impl Keyward {
         Ok(())
     }
 
-    /// A login token's TTL and policies from its identity's settings (`ttl`, `max` in seconds,
-    /// 0 for the server's default and maximum), `default` added.
-    pub(crate) fn login_grant(&self, ttl: u64, max: u64, policies: &[String]) -> (u64, Vec<String>) {
+    /// A login token's TTL, lifetime cap (renewals included) and policies from its identity's
+    /// settings (`ttl`, `max` in seconds, 0 for the server's default and maximum), `default` added.
+    pub(crate) fn login_grant(&self, ttl: u64, max: u64, policies: &[String]) -> (u64, u64, Vec<String>) {
         let max = match max {
             0 => self.config.max_token_ttl_secs,
             m => m.min(self.config.max_token_ttl_secs),
@@ -112,6 +112,6 @@ impl Keyward {
         if !policies.iter().any(|p| p == DEFAULT_POLICY) {
             policies.push(DEFAULT_POLICY.into());
         }
-        (ttl, policies)
+        (ttl, max, policies)
     }
 }

@@ -465,11 +465,11 @@ impl Keyward {
         }
         let enrol = user.config.totp_required && !enrolled;
         let c = &user.config;
-        let (policies, ttl) = if enrol {
-            (vec![], ENROL_TTL_SECS)
+        let (policies, ttl, max) = if enrol {
+            (vec![], ENROL_TTL_SECS, ENROL_TTL_SECS)
         } else {
-            let (ttl, p) = self.login_grant(c.token_ttl, c.token_max_ttl, &c.token_policies);
-            (p, ttl)
+            let (ttl, max, p) = self.login_grant(c.token_ttl, c.token_max_ttl, &c.token_policies);
+            (p, ttl, max)
         };
         let token_key = self.keys.token_key(self.store.as_ref()).await?;
         let token = Token::generate();
@@ -496,6 +496,7 @@ impl Keyward {
             rate_limit: None,
             origin: TokenOrigin::default(),
             meta,
+            explicit_max_ttl_secs: max,
         };
         let mut audit = audit;
         for (k, v) in [("method", "userpass"), ("user", user.name.as_str()), ("auth_mount", mount)] {

@@ -69,6 +69,9 @@ pub struct TokenRequest {
     pub no_default_policy: bool,
     /// Its own request rate limit (`100/s`); within the parent's, which it inherits by default.
     pub rate_limit: Option<String>,
+    /// A hard cap on its lifetime in seconds from creation, renewals included (Vault's
+    /// `explicit_max_ttl`; none: the server's maximum).
+    pub explicit_max_ttl_secs: Option<u64>,
 }
 
 /// A freshly minted token: shown once, stored only as a digest.
@@ -313,6 +316,7 @@ impl Keyward {
             rate_limit,
             origin: crate::TokenOrigin::default(),
             meta: Default::default(),
+            explicit_max_ttl_secs: req.explicit_max_ttl_secs.unwrap_or(0),
         };
         let mut audit = audit;
         audit.details.insert("created_accessor".into(), record.accessor.clone().into());
@@ -355,9 +359,11 @@ impl Keyward {
         let Some(_) = record.expires_at else { return Ok(record.clone()) };
         let secs = |s: u64| i64::try_from(s).unwrap_or(i64::MAX / 2).saturating_mul(1_000_000_000);
         let increment = increment_secs.filter(|i| *i > 0).unwrap_or(record.ttl_secs);
-        let mut expires_at = now
-            .saturating_add(secs(increment))
-            .min(record.created_at.saturating_add(secs(self.config.max_token_ttl_secs)));
+        let cap = match record.explicit_max_ttl_secs {
+            0 => self.config.max_token_ttl_secs,
+            m => m.min(self.config.max_token_ttl_secs),
+        };
+        let mut expires_at = now.saturating_add(secs(increment)).min(record.created_at.saturating_add(secs(cap)));
         if let Some(parent) = &record.parent_accessor {
             if let Some(pe) = self.store.token_by_accessor(parent).await?.and_then(|p| p.expires_at) {
                 expires_at = expires_at.min(pe);

@@ -55,6 +55,7 @@ pub async fn create(ctx: Ctx, req: Request) -> ApiResult<Response> {
         no_parent: req.no_parent,
         no_default_policy: req.no_default_policy,
         rate_limit: req.rate_limit,
+        explicit_max_ttl_secs: None,
     };
     let new = ctx.change(|e| ctx.st.kw.create_token(&caller.inner, request, e)).await?;
     tracing::info!(accessor = %caller.accessor(), new_accessor = %new.record.accessor, policies = ?new.record.policies, "token created");

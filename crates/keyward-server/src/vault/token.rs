@@ -33,7 +33,7 @@ fn lookup_data(r: &TokenRecord, id: &str) -> Value {
         "display_name": format!("token-{}", r.display_name),
         "entity_id": "",
         "expire_time": r.expires_at.map(format_rfc3339),
-        "explicit_max_ttl": 0,
+        "explicit_max_ttl": r.explicit_max_ttl_secs,
         "id": id,
         "issue_time": format_rfc3339(r.created_at),
         "meta": meta(r),
@@ -209,10 +209,11 @@ async fn create_token(ctx: Ctx, req: VaultReq, orphan: bool) -> ApiResult<Respon
     if req.body.get("meta").is_some_and(|m| m.as_object().is_some_and(|o| !o.is_empty())) {
         warnings.push("token metadata is not stored by keyward".to_owned());
     }
-    let ttl = match (req.duration("ttl")?, req.duration("explicit_max_ttl")?) {
-        (Some(t), Some(m)) if m > 0 => Some(t.min(m)),
-        (t, Some(m)) if m > 0 => t.or(Some(m)),
-        (t, _) => t,
+    let explicit_max = req.duration("explicit_max_ttl")?.filter(|m| *m > 0);
+    let ttl = match (req.duration("ttl")?, explicit_max) {
+        (Some(t), Some(m)) => Some(t.min(m)),
+        (t, Some(m)) => t.or(Some(m)),
+        (t, None) => t,
     };
     let request = TokenRequest {
         policies: req.strings("policies")?,
@@ -222,6 +223,7 @@ async fn create_token(ctx: Ctx, req: VaultReq, orphan: bool) -> ApiResult<Respon
         no_parent: orphan || req.bool("no_parent")?.unwrap_or(false),
         no_default_policy: req.bool("no_default_policy")?.unwrap_or(false),
         rate_limit: None,
+        explicit_max_ttl_secs: explicit_max,
     };
     let new = ctx.change(|e| ctx.st.kw.create_token(&caller.inner, request, e)).await?;
     tracing::info!(accessor = %caller.accessor(), created = %new.record.accessor, "token created (vault api)");

@@ -444,3 +444,38 @@ async fn a_locked_user_gets_the_same_answer_for_right_and_wrong_passwords() {
         srv.stop().await;
     }
 }
+
+/// A token's lifetime cap holds through renewals: Vault's `explicit_max_ttl`, and a role's
+/// `token_max_ttl` for the tokens its logins get.
+#[tokio::test]
+async fn renewals_never_pass_a_tokens_lifetime_cap() {
+    for db in backends().await {
+        let label = db.label;
+        let srv = TestServer::start(&db, KEY_A).await;
+        let (s, created) = srv
+            .vault(&srv.token, "POST", "auth/token/create", Some(json!({"ttl": "1m", "explicit_max_ttl": "2m"})))
+            .await;
+        assert_eq!(s, 200, "{created}");
+        let capped = created["auth"]["client_token"].as_str().unwrap().to_owned();
+        let (s, renewed) = srv.vault(&capped, "POST", "auth/token/renew-self", Some(json!({"increment": "1h"}))).await;
+        assert_eq!(s, 200, "{label}: {renewed}");
+        assert!(renewed["auth"]["lease_duration"].as_u64().unwrap() <= 120, "{label}: {renewed}");
+        let (_, me) = srv.vault(&capped, "GET", "auth/token/lookup-self", None).await;
+        assert_eq!(me["data"]["explicit_max_ttl"], 120, "{label}");
+
+        let role_id =
+            approle_with_role(&srv, json!({"token_policies": ["app-read"], "token_ttl": "1m", "token_max_ttl": "2m"}))
+                .await;
+        let (sid, _) = secret_id(&srv, json!({})).await;
+        let (_, auth) = login(&srv, &role_id, &sid).await;
+        let token = auth["auth"]["client_token"].as_str().unwrap().to_owned();
+        assert!(auth["auth"]["lease_duration"].as_u64().unwrap() <= 60, "{label}: {auth}");
+        let (s, renewed) = srv.vault(&token, "POST", "auth/token/renew-self", Some(json!({"increment": "10h"}))).await;
+        assert_eq!(s, 200, "{label}: {renewed}");
+        assert!(
+            renewed["auth"]["lease_duration"].as_u64().unwrap() <= 120,
+            "{label}: a login token renewed past its role's token_max_ttl: {renewed}"
+        );
+        srv.stop().await;
+    }
+}
