@@ -199,6 +199,12 @@ async fn create_token(ctx: Ctx, req: VaultReq, orphan: bool) -> ApiResult<Respon
             return Err(ApiError::bad_request(why));
         }
     }
+    if req.bool("renewable")? == Some(false) {
+        // Not silently renewable: the caller asked for less than keyward would give.
+        return Err(ApiError::bad_request(
+            "non-renewable tokens are not supported (every token renews up to its explicit_max_ttl)",
+        ));
+    }
     if req.uint("num_uses")?.is_some_and(|n| n > 0) {
         return Err(ApiError::bad_request("use-limited tokens (num_uses) are not supported"));
     }

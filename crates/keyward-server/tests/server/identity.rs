@@ -462,6 +462,9 @@ async fn renewals_never_pass_a_tokens_lifetime_cap() {
         assert!(renewed["auth"]["lease_duration"].as_u64().unwrap() <= 120, "{label}: {renewed}");
         let (_, me) = srv.vault(&capped, "GET", "auth/token/lookup-self", None).await;
         assert_eq!(me["data"]["explicit_max_ttl"], 120, "{label}");
+        // A token field not stored yet is refused rather than silently widened.
+        let (s, b) = srv.vault(&srv.token, "POST", "auth/token/create", Some(json!({"renewable": false}))).await;
+        assert!(s == 400 && b["errors"][0].as_str().unwrap().contains("non-renewable"), "{label}: {b}");
 
         let role_id =
             approle_with_role(&srv, json!({"token_policies": ["app-read"], "token_ttl": "1m", "token_max_ttl": "2m"}))
