@@ -496,6 +496,8 @@ pub trait AuthReads: Send + Sync + 'static {
     async fn approle_roles(&self, mount_id: Uuid) -> Result<Vec<AppRole>, StoreError>;
     /// One role.
     async fn approle_role(&self, mount_id: Uuid, name: &str) -> Result<Option<AppRole>, StoreError>;
+    /// The role a role ID names.
+    async fn approle_role_with_id(&self, mount_id: Uuid, role_id: &str) -> Result<Option<AppRole>, StoreError>;
     /// The secret IDs of a role (by its row key).
     async fn approle_secret_ids(&self, role: &str) -> Result<Vec<SecretIdRecord>, StoreError>;
     /// A secret ID by accessor.

@@ -184,6 +184,11 @@ impl AuthReads for SqlStore {
         Ok(roles_where(&mut Pool(&self.pool), &self.macs()?, "id = $1", args![key]).await?.pop())
     }
 
+    async fn approle_role_with_id(&self, mount_id: Uuid, role_id: &str) -> Result<Option<AppRole>, StoreError> {
+        let filter = "mount_id = $1 AND role_id = $2";
+        Ok(roles_where(&mut Pool(&self.pool), &self.macs()?, filter, args![mount_id.to_string(), role_id]).await?.pop())
+    }
+
     async fn approle_secret_ids(&self, role: &str) -> Result<Vec<SecretIdRecord>, StoreError> {
         let filter = "role = $1 ORDER BY accessor";
         secret_ids_where(&mut Pool(&self.pool), &self.macs()?, filter, args![role]).await

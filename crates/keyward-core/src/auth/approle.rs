@@ -4,12 +4,11 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use keyward_crypto::{random_base62, SecretId, Token};
+use keyward_crypto::{random_base62, SecretId};
 
 use super::commands::{invalid_credentials, AddSecretId, AppRoleLogin, DeleteRole, DestroySecretId, PutRole};
 use super::{role_key, AppRole, AppRoleConfig, AuthKind, AuthMount, SecretIdRecord};
-use crate::service::new_accessor;
-use crate::{now_nanos, AuditEntry, Caller, CoreError, Keyward, NewToken, TokenOrigin, TokenRecord};
+use crate::{now_nanos, AuditEntry, Caller, CoreError, Keyward, NewToken};
 
 const MAX_NAME: usize = 128;
 
@@ -25,6 +24,17 @@ pub(crate) fn parse_cidrs(list: &[String]) -> Result<Vec<String>, CoreError> {
                 .map_err(|_| CoreError::InvalidInput(format!("invalid CIDR {c:?} (e.g. 10.0.0.0/8)")))
         })
         .collect()
+}
+
+/// The most logins a secret ID may allow.
+const MAX_USES: u64 = 1_000_000_000;
+
+/// A secret ID's use count, checked.
+fn uses(n: u64) -> Result<u64, CoreError> {
+    match n <= MAX_USES {
+        true => Ok(n),
+        false => Err(CoreError::InvalidInput(format!("a secret ID allows at most {MAX_USES} uses (0: unlimited)"))),
+    }
 }
 
 /// Whether `ip` is in one of `cidrs` (an empty list allows every address).
@@ -84,7 +94,7 @@ impl RoleRequest {
                 RoleField::TokenMaxTtl(v) => c.token_max_ttl = *v,
                 RoleField::TokenBoundCidrs(v) => c.token_bound_cidrs = parse_cidrs(v)?,
                 RoleField::SecretIdTtl(v) => c.secret_id_ttl = *v,
-                RoleField::SecretIdNumUses(v) => c.secret_id_num_uses = *v,
+                RoleField::SecretIdNumUses(v) => c.secret_id_num_uses = uses(*v)?,
                 RoleField::SecretIdBoundCidrs(v) => c.secret_id_bound_cidrs = parse_cidrs(v)?,
                 RoleField::BindSecretId(v) => c.bind_secret_id = *v,
             }
@@ -210,7 +220,7 @@ impl Keyward {
             return Err(CoreError::InvalidInput("metadata: at most 64 keys, keys of 128 bytes, values of 512".into()));
         }
         let ttl = req.ttl_secs.filter(|t| *t > 0).unwrap_or(r.config.secret_id_ttl);
-        let num_uses = req.num_uses.unwrap_or(r.config.secret_id_num_uses);
+        let num_uses = uses(req.num_uses.unwrap_or(r.config.secret_id_num_uses))?;
         let now = now_nanos();
         let key = self.keys.token_key(self.store.as_ref()).await?;
         let secret_id = SecretId::generate();
@@ -294,31 +304,12 @@ impl Keyward {
             return Err(invalid_credentials());
         }
         // The role's settings decide the token; read again (locked) inside the login.
-        let role = self.store.approle_roles(m.id).await?.into_iter().find(|r| r.role_id == role_id);
-        let role = role.ok_or_else(invalid_credentials)?;
+        let role = self.store.approle_role_with_id(m.id, role_id).await?.ok_or_else(invalid_credentials)?;
         let c = &role.config;
-        let (ttl, max, policies) = self.login_grant(c.token_ttl, c.token_max_ttl, &c.token_policies);
-        let token = Token::generate();
-        let now = now_nanos();
-        let record = TokenRecord {
-            accessor: new_accessor(),
-            digest: key.digest(&token).0,
-            policies,
-            parent_accessor: None,
-            display_name: format!("approle-{}", role.name),
-            created_at: now,
-            ttl_secs: ttl,
-            expires_at: Some(
-                now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX / 2).saturating_mul(1_000_000_000)),
-            ),
-            last_used: None,
-            revoked: false,
-            allowed_cidrs: c.token_bound_cidrs.clone(),
-            rate_limit: None,
-            origin: TokenOrigin::default(),
-            meta: BTreeMap::new(),
-            explicit_max_ttl_secs: max,
-        };
+        let grant = self.login_grant(c.token_ttl, c.token_max_ttl, &c.token_policies);
+        let (token, record) = self
+            .login_token(format!("approle-{}", role.name), grant, c.token_bound_cidrs.clone(), BTreeMap::new())
+            .await?;
         let mut audit = audit;
         for (k, v) in [("method", "approle"), ("role", role.name.as_str()), ("auth_mount", mount)] {
             audit.details.insert(k.into(), v.into());

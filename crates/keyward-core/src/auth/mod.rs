@@ -114,4 +114,37 @@ impl Keyward {
         }
         (ttl, max, policies)
     }
+
+    /// A new orphan token for a login (its origin is filled in by the login's transaction).
+    pub(crate) async fn login_token(
+        &self,
+        display_name: String,
+        (ttl, max, policies): (u64, u64, Vec<String>),
+        allowed_cidrs: Vec<String>,
+        meta: std::collections::BTreeMap<String, String>,
+    ) -> Result<(keyward_crypto::Token, crate::TokenRecord), CoreError> {
+        let key = self.keys.token_key(self.store.as_ref()).await?;
+        let token = keyward_crypto::Token::generate();
+        let now = now_nanos();
+        let record = crate::TokenRecord {
+            accessor: crate::service::new_accessor(),
+            digest: key.digest(&token).0,
+            policies,
+            parent_accessor: None,
+            display_name,
+            created_at: now,
+            ttl_secs: ttl,
+            expires_at: Some(
+                now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX / 2).saturating_mul(1_000_000_000)),
+            ),
+            last_used: None,
+            revoked: false,
+            allowed_cidrs,
+            rate_limit: None,
+            origin: crate::TokenOrigin::default(),
+            meta,
+            explicit_max_ttl_secs: max,
+        };
+        Ok((token, record))
+    }
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use keyward_crypto::{hash_password, totp_check, totp_seed, totp_uri, verify_password, Aad, Token};
+use keyward_crypto::{hash_password, totp_check, totp_seed, totp_uri, verify_password, Aad};
 use serde_json::{Map, Value};
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
@@ -20,7 +20,6 @@ use super::commands::{mount_of, revoke_origin};
 use super::{AuthKind, AuthMount, LoginFailures, User, UserConfig};
 use crate::engine::command::{details, Command, Evict, Upkeep};
 use crate::keys::AuthKeys;
-use crate::service::new_accessor;
 use crate::{
     now_nanos, AuditEntry, Caller, CoreError, KeyManager, Keyward, NewToken, StoreTx, TokenOrigin, TokenRecord,
 };
@@ -61,8 +60,8 @@ fn failures_key(user: &User) -> String {
     format!("userpass/{}", user.key())
 }
 
-/// A user as asked for: settings given replace the current ones.
-#[derive(Debug, Default)]
+/// A user as asked for: settings given replace the current ones. `Debug` hides the password.
+#[derive(Default)]
 pub struct UserRequest {
     /// A new password.
     pub password: Option<Zeroizing<String>>,
@@ -76,6 +75,19 @@ pub struct UserRequest {
     pub token_bound_cidrs: Option<Vec<String>>,
     /// `totp_required`.
     pub totp_required: Option<bool>,
+}
+
+impl std::fmt::Debug for UserRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRequest")
+            .field("password", &self.password.as_ref().map(|_| "[REDACTED]"))
+            .field("policies", &self.policies)
+            .field("token_ttl", &self.token_ttl)
+            .field("token_max_ttl", &self.token_max_ttl)
+            .field("token_bound_cidrs", &self.token_bound_cidrs)
+            .field("totp_required", &self.totp_required)
+            .finish()
+    }
 }
 
 /// What a password login gave.
@@ -465,39 +477,17 @@ impl Keyward {
         }
         let enrol = user.config.totp_required && !enrolled;
         let c = &user.config;
-        let (policies, ttl, max) = if enrol {
-            (vec![], ENROL_TTL_SECS, ENROL_TTL_SECS)
-        } else {
-            let (ttl, max, p) = self.login_grant(c.token_ttl, c.token_max_ttl, &c.token_policies);
-            (p, ttl, max)
+        let grant = match enrol {
+            true => (ENROL_TTL_SECS, ENROL_TTL_SECS, vec![]),
+            false => self.login_grant(c.token_ttl, c.token_max_ttl, &c.token_policies),
         };
-        let token_key = self.keys.token_key(self.store.as_ref()).await?;
-        let token = Token::generate();
-        let now = now_nanos();
         let mut meta = BTreeMap::from([("username".to_owned(), user.name.clone())]);
         if enrol {
             meta.insert("purpose".into(), ENROL_PURPOSE.into());
             meta.insert("auth_path".into(), mount.to_owned());
         }
-        let record = TokenRecord {
-            accessor: new_accessor(),
-            digest: token_key.digest(&token).0,
-            policies,
-            parent_accessor: None,
-            display_name: format!("userpass-{}", user.name),
-            created_at: now,
-            ttl_secs: ttl,
-            expires_at: Some(
-                now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX / 2).saturating_mul(1_000_000_000)),
-            ),
-            last_used: None,
-            revoked: false,
-            allowed_cidrs: if enrol { vec![] } else { c.token_bound_cidrs.clone() },
-            rate_limit: None,
-            origin: TokenOrigin::default(),
-            meta,
-            explicit_max_ttl_secs: max,
-        };
+        let cidrs = if enrol { vec![] } else { c.token_bound_cidrs.clone() };
+        let (token, record) = self.login_token(format!("userpass-{}", user.name), grant, cidrs, meta).await?;
         let mut audit = audit;
         for (k, v) in [("method", "userpass"), ("user", user.name.as_str()), ("auth_mount", mount)] {
             audit.details.insert(k.into(), v.into());
@@ -570,4 +560,16 @@ impl Keyward {
 
 fn unix_now() -> u64 {
     u64::try_from(now_nanos() / 1_000_000_000).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_request_never_shows_its_password() {
+        let r = UserRequest { password: Some(Zeroizing::new("hunter2-canary".into())), ..Default::default() };
+        let shown = format!("{r:?}");
+        assert!(!shown.contains("hunter2-canary") && shown.contains("REDACTED"), "{shown}");
+    }
 }

@@ -316,7 +316,7 @@ impl Keyward {
             rate_limit,
             origin: crate::TokenOrigin::default(),
             meta: Default::default(),
-            explicit_max_ttl_secs: req.explicit_max_ttl_secs.unwrap_or(0),
+            explicit_max_ttl_secs: req.explicit_max_ttl_secs.unwrap_or(0).min(self.config.max_token_ttl_secs),
         };
         let mut audit = audit;
         audit.details.insert("created_accessor".into(), record.accessor.clone().into());

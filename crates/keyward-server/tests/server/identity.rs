@@ -228,6 +228,65 @@ async fn bound_cidrs_and_the_policy_subset_rule_hold() {
         assert_eq!(srv.vault(&auth_admin, "GET", "sys/auth", None).await.0, 200);
         let (s, _) = srv.vault(&auth_admin, "POST", "auth/approle/role/fine/secret-id", Some(json!({}))).await;
         assert_eq!(s, 403, "{label}");
+        // A secret ID bound by its own cidr_list (its role bound nowhere) from another address.
+        let role2 = {
+            let (s, b) = srv
+                .vault(&srv.token, "POST", "auth/approle/role/cidr", Some(json!({"token_policies": ["app-read"]})))
+                .await;
+            assert_eq!(s, 204, "{b}");
+            srv.vault(&srv.token, "GET", "auth/approle/role/cidr/role-id", None).await.1["data"]["role_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        let (s, b) = srv
+            .vault(&srv.token, "POST", "auth/approle/role/cidr/secret-id", Some(json!({"cidr_list": "10.9.0.0/16"})))
+            .await;
+        assert_eq!(s, 200, "{b}");
+        let bound = b["data"]["secret_id"].as_str().unwrap().to_owned();
+        assert_eq!(login(&srv, &role2, &bound).await.0, 403, "{label}: a secret ID's cidr_list");
+        // An expired secret ID is refused like a wrong one.
+        let (s, b) =
+            srv.vault(&srv.token, "POST", "auth/approle/role/cidr/secret-id", Some(json!({"ttl": "1s"}))).await;
+        assert_eq!(s, 200, "{b}");
+        let short = b["data"]["secret_id"].as_str().unwrap().to_owned();
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let (s, b) = login(&srv, &role2, &short).await;
+        assert_eq!((s, &b["errors"]), (400, &json!(["invalid role or secret ID"])), "{label}: an expired secret ID");
+        // Out-of-range counts are input errors, never a server error.
+        let (s, b) = srv
+            .vault(&srv.token, "POST", "auth/approle/role/cidr/secret-id", Some(json!({"num_uses": u64::MAX})))
+            .await;
+        assert_eq!(s, 400, "{label}: {b}");
+        let (s, b) = srv
+            .vault(&srv.token, "POST", "auth/approle/role/cidr", Some(json!({"secret_id_num_uses": 1u64 << 62})))
+            .await;
+        assert_eq!(s, 400, "{label}: {b}");
+        let (s, b) = srv
+            .vault(
+                &srv.token,
+                "POST",
+                "auth/token/create",
+                Some(json!({"ttl": "1h", "explicit_max_ttl": u64::MAX / 2})),
+            )
+            .await;
+        assert_eq!(s, 200, "{label}: a cap past the server's maximum is the maximum: {b}");
+        let t = b["auth"]["client_token"].as_str().unwrap().to_owned();
+        let (_, me) = srv.vault(&t, "GET", "auth/token/lookup-self", None).await;
+        assert_eq!(me["data"]["explicit_max_ttl"], 32 * 86_400, "{label}: {me}");
+        // sudo on sys/auth sets no password and resets no TOTP.
+        assert_eq!(srv.vault(&srv.token, "POST", "sys/auth/userpass", Some(json!({"type": "userpass"}))).await.0, 204);
+        let body = json!({"password": "a long password", "totp_required": false});
+        assert_eq!(srv.vault(&srv.token, "POST", "auth/userpass/users/carol", Some(body)).await.0, 204);
+        let (s, _) = srv
+            .vault(&auth_admin, "POST", "auth/userpass/users/carol/password", Some(json!({"password": "taken over!"})))
+            .await;
+        assert_eq!(s, 403, "{label}");
+        assert_eq!(
+            srv.vault(&auth_admin, "POST", "auth/userpass/users/carol/totp/reset", Some(json!({}))).await.0,
+            403,
+            "{label}"
+        );
         // A login path of a method that is not enabled.
         let (s, _) = srv.vault("", "POST", "auth/nothing/login", Some(json!({"role_id": "x", "secret_id": "y"}))).await;
         assert_eq!(s, 404, "{label}");
