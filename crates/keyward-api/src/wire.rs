@@ -278,7 +278,7 @@ pub struct TokenCreateRequest {
     /// Source addresses the token may be used from (CIDRs).
     #[serde(default)]
     pub allowed_cidrs: Vec<String>,
-    /// Not revoked with its creator (root only).
+    /// Not revoked with its creator (an orphan; needs `sudo` on `sys/tokens`).
     #[serde(default)]
     pub no_parent: bool,
     /// Do not add the `default` policy.
@@ -288,6 +288,22 @@ pub struct TokenCreateRequest {
     /// the creator's, else the server's per-token limit (off unless `--rate-limit` sets one).
     #[serde(default)]
     pub rate_limit: Option<String>,
+    /// A hard cap on its lifetime from creation, renewals included (Go-style).
+    #[serde(default)]
+    pub explicit_max_ttl: Option<String>,
+    /// Make it periodic: each renewal extends it by this period (Go-style), with no maximum but
+    /// `explicit_max_ttl`.
+    #[serde(default)]
+    pub period: Option<String>,
+    /// Limit it to this many requests (0: unlimited); a use-limited token cannot create tokens.
+    #[serde(default)]
+    pub num_uses: u64,
+    /// `false`: it cannot be renewed.
+    #[serde(default)]
+    pub renewable: Option<bool>,
+    /// Metadata shown by lookups (at most 64 entries).
+    #[serde(default)]
+    pub meta: std::collections::BTreeMap<String, String>,
 }
 
 /// A token's record (never the token itself).
@@ -316,6 +332,24 @@ pub struct TokenInfo {
     /// Its own request rate limit, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<String>,
+    /// Its type (`service`).
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// Its hard lifetime cap from creation (Go-style), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explicit_max_ttl: Option<String>,
+    /// A periodic token's period (Go-style).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
+    /// Requests it may still make (0: unlimited).
+    #[serde(default)]
+    pub num_uses: u64,
+    /// Whether it may be renewed.
+    #[serde(default)]
+    pub renewable: bool,
+    /// Metadata given at creation (a login's is under `login`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub meta: std::collections::BTreeMap<String, String>,
     /// The login that issued it, if a login did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login: Option<TokenLogin>,

@@ -598,6 +598,12 @@ pub enum RoleCommand {
         /// Its tokens' longest TTL.
         #[arg(long)]
         token_max_ttl: Option<String>,
+        /// Its tokens' period (periodic tokens renew for it indefinitely; 0: not periodic).
+        #[arg(long)]
+        token_period: Option<String>,
+        /// How many requests each of its tokens may make (0: unlimited).
+        #[arg(long)]
+        token_num_uses: Option<u64>,
         /// Addresses its tokens may be used from (repeat).
         #[arg(long = "token-bound-cidr")]
         token_bound_cidrs: Vec<String>,
@@ -922,13 +928,29 @@ pub enum TokenCommand {
         /// Do not add the `default` policy (lookup-self, revoke-self).
         #[arg(long)]
         no_default_policy: bool,
-        /// Not revoked with its creator (root tokens only).
+        /// Not revoked with its creator (needs sudo on sys/tokens).
         #[arg(long)]
         orphan: bool,
         /// Its own request rate limit (100/s, 600/m, 1000/h), within the creator's; by default
         /// the creator's, else the server's --rate-limit (off by default).
         #[arg(long)]
         rate_limit: Option<String>,
+        /// A hard cap on its lifetime, renewals included (e.g. 90d).
+        #[arg(long)]
+        explicit_max_ttl: Option<String>,
+        /// Make it periodic: each renewal extends it by this period, with no maximum but
+        /// --explicit-max-ttl (for long-running services that renew).
+        #[arg(long)]
+        period: Option<String>,
+        /// Allow only this many requests; the last one revokes it (0: unlimited).
+        #[arg(long, default_value_t = 0)]
+        num_uses: u64,
+        /// It cannot be renewed.
+        #[arg(long)]
+        no_renew: bool,
+        /// Metadata shown by lookups (KEY=VALUE; repeat).
+        #[arg(long = "meta", value_parser = key_value)]
+        meta: Vec<(String, String)>,
         #[command(flatten)]
         out: FormatArgs,
     },
@@ -1175,6 +1197,14 @@ pub enum GenCommand {
     Secret,
     /// 32 random bytes, base64 (a master key, or any AES-256 key).
     Key,
+}
+
+/// A `KEY=VALUE` argument.
+fn key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
 }
 
 #[cfg(test)]

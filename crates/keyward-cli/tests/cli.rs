@@ -474,6 +474,34 @@ fn tokens_and_policies_from_the_cli() {
     let accessor = created["info"]["accessor"].as_str().unwrap().to_owned();
     let text = s.ok(&["token", "create", "--policy", "reader"]);
     assert!(text.contains("Token:    kw_") && text.contains("Accessor: acc_"), "{text}");
+    // A token's terms go through and `token lookup` shows them.
+    let limited: Value = serde_json::from_str(&s.ok(&[
+        "token",
+        "create",
+        "--policy",
+        "reader",
+        "--num-uses",
+        "3",
+        "--period",
+        "1h",
+        "--no-renew",
+        "--meta",
+        "team=payments",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let shown = s.ok(&["token", "lookup", "--accessor", limited["info"]["accessor"].as_str().unwrap()]);
+    assert!(
+        shown.contains("periodic (1h0m0s)")
+            && shown.contains("3 uses left")
+            && shown.contains("not renewable")
+            && shown.contains("team=payments"),
+        "{shown}"
+    );
+    let out = s.kw(&["token", "create", "--policy", "reader", "--meta", "novalue"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.starts_with("error: ") && err.contains("expected KEY=VALUE"), "{err}");
 
     let as_app = |args: &[&str]| {
         Command::new(BIN).args(args).env("KEYWARD_ADDR", &s.addr).env("KEYWARD_TOKEN", &token).output().unwrap()

@@ -34,7 +34,7 @@ pub use audit::{
 };
 pub use auth::{
     role_key, AppRole, AppRoleConfig, AuthKind, AuthMount, LoginFailures, NewSecretId, RoleField, RoleRequest,
-    SecretIdRecord, SecretIdRequest, User, UserConfig, UserLogin, UserRequest, ENROL_PURPOSE,
+    SecretIdRecord, SecretIdRequest, TokenTerms, User, UserConfig, UserLogin, UserRequest, ENROL_PURPOSE,
 };
 pub use background::Leadership;
 pub use backup::{
@@ -47,8 +47,9 @@ pub use keys::{KeyManager, ResealedBatch, UnmigratedCount};
 pub use keyward_crypto::WrappedKey;
 pub use model::{
     DekUsage, DoctorReport, FieldStamp, KekUsage, KeyJob, KeyStatus, KvConfig, MetadataUpdate, Mount, MountKind,
-    ResealedVersion, RowCheck, SecretDiff, SecretMeta, SecretSummary, SecretVersion, StaleField, TokenOrigin,
-    TokenRecord, TransitKey, TransitKeyConfig, UnmigratedVersion, VersionInfo, WriteSummary, DEFAULT_MAX_VERSIONS,
+    ResealedVersion, RowCheck, SecretDiff, SecretMeta, SecretSummary, SecretVersion, StaleField, TokenKind,
+    TokenOrigin, TokenRecord, TransitKey, TransitKeyConfig, UnmigratedVersion, VersionInfo, WriteSummary,
+    DEFAULT_MAX_VERSIONS,
 };
 pub use policy::{
     parse_hcl_policy, parse_policy_document, rule_matches, translate_hcl, validate_policy_name, validate_rule_path,

@@ -165,6 +165,40 @@ pub struct TokenRecord {
     /// Its hard lifetime cap in seconds from creation (0: the server's maximum): renewals never
     /// pass it.
     pub explicit_max_ttl_secs: u64,
+    /// What it is for.
+    pub kind: TokenKind,
+    /// A periodic token's period in seconds (0: not periodic): each renewal moves its expiry to
+    /// now plus the period, with no maximum but `explicit_max_ttl`.
+    pub period_secs: u64,
+    /// Requests it may still make (0: unlimited); it is revoked by the request that uses the last.
+    pub uses_left: u64,
+    /// Whether it may be renewed.
+    pub renewable: bool,
+}
+
+/// What a token is for (DESIGN §4).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A token for API requests (every token keyward issues today).
+    #[default]
+    Service,
+}
+
+impl TokenKind {
+    /// Its name, as stored and as Vault's `type` shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Service => "service",
+        }
+    }
+
+    /// The kind named `s`, if keyward knows it.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "service" => Some(TokenKind::Service),
+            _ => None,
+        }
+    }
 }
 
 /// Which login issued a token: revoked with its auth mount, role or secret ID.

@@ -254,6 +254,11 @@ pub(crate) fn new_root_token(key: &TokenKey) -> (Token, TokenRecord) {
         origin: crate::TokenOrigin::default(),
         meta: Default::default(),
         explicit_max_ttl_secs: 0,
+        kind: crate::TokenKind::Service,
+        period_secs: 0,
+        uses_left: 0,
+        // It never expires: there is nothing to renew.
+        renewable: false,
     };
     (root, record)
 }

@@ -483,6 +483,10 @@ pub trait TokenTx: Send {
     async fn revoke_token(&mut self, accessor: &str) -> Result<(), StoreError>;
     /// Moves a token's expiry (renewal).
     async fn set_token_expiry(&mut self, accessor: &str, expires_at: Nanos) -> Result<(), StoreError>;
+    /// Takes one request of a use-limited token, row-locked: the uses it has left after this one,
+    /// or `None` when it had none (revoked, used up, or not use-limited). Taking the last use
+    /// revokes it in the same write.
+    async fn take_token_use(&mut self, accessor: &str) -> Result<Option<u64>, StoreError>;
     /// Records a use of a token.
     async fn touch_token(&mut self, accessor: &str, at: Nanos) -> Result<(), StoreError>;
 }

@@ -120,6 +120,11 @@ impl FromRequestParts<AppState> for Caller {
             tracing::warn!(target: "security", accessor = %inner.token.accessor, "rate limit hit (token)");
             return Err(ApiError::too_many("rate limit exceeded for this token", wait));
         }
+        // A use-limited token spends one use per request that gets this far, exactly: a request
+        // that finds none left is refused as a revoked token is.
+        let Some(inner) = state.kw.spend_use(inner).await? else {
+            return Err(failed(state, ip, &audit, raw_token(parts), Failure::NotLive).await);
+        };
         Ok(Self { inner })
     }
 }

@@ -117,9 +117,28 @@ const TOKEN_COLUMNS_V2: &[(&str, Ty)] = &[
     ("meta", Text),
 ];
 
+/// The token columns MAC'd under layout 3 (`explicit_max_ttl`).
+const TOKEN_COLUMNS_V3: &[(&str, Ty)] = &[
+    ("digest", Text),
+    ("policies", Text),
+    ("parent_accessor", Text),
+    ("display_name", Text),
+    ("created_at", Int),
+    ("ttl_secs", Int),
+    ("expires_at", Int),
+    ("revoked", Int),
+    ("allowed_cidrs", Text),
+    ("rate_limit", Text),
+    ("auth_mount", Text),
+    ("auth_role", Text),
+    ("secret_id_accessor", Text),
+    ("meta", Text),
+    ("explicit_max_ttl", Int),
+];
+
 pub(crate) const TOKENS: Maced = Maced {
     name: "tokens",
-    layout: 3,
+    layout: 4,
     key: &[("accessor", Text)],
     columns: &[
         ("digest", Text),
@@ -137,9 +156,17 @@ pub(crate) const TOKENS: Maced = Maced {
         ("secret_id_accessor", Text),
         ("meta", Text),
         ("explicit_max_ttl", Int),
+        ("token_type", Text),
+        ("period", Int),
+        ("num_uses", Int),
+        ("renewable", Int),
     ],
     volatile: &[("last_used", "when the token was last used: a statistic, stamped on use")],
-    earlier: &[Layout { version: 1, columns: TOKEN_COLUMNS_V1 }, Layout { version: 2, columns: TOKEN_COLUMNS_V2 }],
+    earlier: &[
+        Layout { version: 1, columns: TOKEN_COLUMNS_V1 },
+        Layout { version: 2, columns: TOKEN_COLUMNS_V2 },
+        Layout { version: 3, columns: TOKEN_COLUMNS_V3 },
+    ],
 };
 
 /// Auth mounts: which login methods exist, and where.
@@ -894,6 +921,10 @@ mod tests {
                 origin: Default::default(),
                 meta: Default::default(),
                 explicit_max_ttl_secs: 0,
+                kind: Default::default(),
+                period_secs: 0,
+                uses_left: 0,
+                renewable: true,
             };
             let mut tx = store.begin_write(false).await.unwrap();
             tx.insert_token(&token).await.unwrap();

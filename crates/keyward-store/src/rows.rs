@@ -128,6 +128,10 @@ pub(crate) fn token(macs: &Macs, row: &Row) -> Result<TokenRecord, StoreError> {
         },
         meta: serde_json::from_str(&row.get::<String>("meta")?).map_err(|_| corrupt("token meta"))?,
         explicit_max_ttl_secs: u64_of(row, "explicit_max_ttl")?,
+        kind: keyward_core::TokenKind::parse(&row.get::<String>("token_type")?).ok_or_else(|| corrupt("token type"))?,
+        period_secs: u64_of(row, "period")?,
+        uses_left: u64_of(row, "num_uses")?,
+        renewable: row.get::<i64>("renewable")? != 0,
     })
 }
 
@@ -148,7 +152,7 @@ pub(crate) fn policy(macs: &Macs, row: &Row) -> Result<PolicyRow, StoreError> {
 }
 
 pub(crate) const TOKEN_COLS: &str = "accessor, digest, policies, parent_accessor, display_name, created_at, ttl_secs, \
-    expires_at, last_used, revoked, allowed_cidrs, rate_limit, auth_mount, auth_role, secret_id_accessor, meta, explicit_max_ttl, mac";
+    expires_at, last_used, revoked, allowed_cidrs, rate_limit, auth_mount, auth_role, secret_id_accessor, meta, explicit_max_ttl, token_type, period, num_uses, renewable, mac";
 pub(crate) fn key_job(row: &Row) -> Result<KeyJob, StoreError> {
     let mount_id: Option<String> = row.get("mount_id")?;
     Ok(KeyJob {

@@ -40,7 +40,11 @@ fn token_args(macs: &Macs, t: &TokenRecord) -> Result<Vec<Arg>, StoreError> {
         t.origin.role.clone(),
         t.origin.secret_id_accessor.clone(),
         json(&t.meta),
-        to_i64(t.explicit_max_ttl_secs)?
+        to_i64(t.explicit_max_ttl_secs)?,
+        t.kind.as_str(),
+        to_i64(t.period_secs)?,
+        to_i64(t.uses_left)?,
+        i64::from(t.renewable)
     ];
     let names = [
         "accessor",
@@ -59,13 +63,17 @@ fn token_args(macs: &Macs, t: &TokenRecord) -> Result<Vec<Arg>, StoreError> {
         "secret_id_accessor",
         "meta",
         "explicit_max_ttl",
+        "token_type",
+        "period",
+        "num_uses",
+        "renewable",
     ];
     let mac = macs.seal(&TOKENS, &names.iter().copied().zip(values.iter()).collect::<Vec<_>>())?;
     Ok(values.into_iter().chain([mac]).collect())
 }
 
 impl SqlTx {
-    /// A token's row, read to be changed (share-locked on PostgreSQL).
+    /// A token's row, read to be changed (row-locked on PostgreSQL).
     async fn token_for_change(&mut self, accessor: &str) -> Result<Option<TokenRecord>, StoreError> {
         let macs = self.macs()?;
         let lock = if self.backend == Backend::Postgres { " FOR UPDATE" } else { "" };
@@ -77,7 +85,8 @@ impl SqlTx {
     async fn rewrite_token(&mut self, t: &TokenRecord) -> Result<(), StoreError> {
         let sql = "UPDATE tokens SET digest = $2, policies = $3, parent_accessor = $4, display_name = $5, \
                    created_at = $6, ttl_secs = $7, expires_at = $8, revoked = $9, allowed_cidrs = $10, rate_limit = $11, \
-                   auth_mount = $12, auth_role = $13, secret_id_accessor = $14, meta = $15, explicit_max_ttl = $16, mac = $17 \
+                   auth_mount = $12, auth_role = $13, secret_id_accessor = $14, meta = $15, explicit_max_ttl = $16, \
+                   token_type = $17, period = $18, num_uses = $19, renewable = $20, mac = $21 \
                    WHERE accessor = $1";
         let args = token_args(&self.macs()?, t)?;
         self.db.execute(sql, args).await?;
@@ -130,8 +139,9 @@ impl TokenTx for SqlTx {
     async fn insert_token(&mut self, t: &TokenRecord) -> Result<(), StoreError> {
         let sql = "INSERT INTO tokens (accessor, digest, policies, parent_accessor, display_name, created_at, \
                    ttl_secs, expires_at, revoked, allowed_cidrs, rate_limit, auth_mount, auth_role, secret_id_accessor, \
-                   meta, explicit_max_ttl, mac, last_used) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
+                   meta, explicit_max_ttl, token_type, period, num_uses, renewable, mac, last_used) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
+                   $20, $21, $22)";
         let mut args = token_args(&self.macs()?, t)?;
         args.push(Arg::from(t.last_used));
         self.db.execute(sql, args).await?;
@@ -177,6 +187,17 @@ impl TokenTx for SqlTx {
         let mut t = self.token_for_change(accessor).await?.ok_or(StoreError::Conflict)?;
         t.expires_at = Some(expires_at);
         self.rewrite_token(&t).await
+    }
+
+    async fn take_token_use(&mut self, accessor: &str) -> Result<Option<u64>, StoreError> {
+        let Some(mut t) = self.token_for_change(accessor).await? else { return Ok(None) };
+        if t.revoked || t.uses_left == 0 {
+            return Ok(None);
+        }
+        t.uses_left -= 1;
+        t.revoked = t.uses_left == 0;
+        self.rewrite_token(&t).await?;
+        Ok(Some(t.uses_left))
     }
 
     async fn touch_token(&mut self, accessor: &str, at: Nanos) -> Result<(), StoreError> {

@@ -244,6 +244,8 @@ pub async fn approle(addr: &str, cmd: ApproleCommand) -> Result<()> {
             policies,
             token_ttl,
             token_max_ttl,
+            token_period,
+            token_num_uses,
             token_bound_cidrs,
             secret_id_ttl,
             secret_id_num_uses,
@@ -254,14 +256,20 @@ pub async fn approle(addr: &str, cmd: ApproleCommand) -> Result<()> {
             if !policies.is_empty() {
                 body.insert("token_policies".into(), json!(policies));
             }
-            for (k, v) in [("token_ttl", token_ttl), ("token_max_ttl", token_max_ttl), ("secret_id_ttl", secret_id_ttl)]
-            {
+            for (k, v) in [
+                ("token_ttl", token_ttl),
+                ("token_max_ttl", token_max_ttl),
+                ("token_period", token_period),
+                ("secret_id_ttl", secret_id_ttl),
+            ] {
                 if let Some(v) = v {
                     body.insert(k.into(), json!(v));
                 }
             }
-            if let Some(n) = secret_id_num_uses {
-                body.insert("secret_id_num_uses".into(), json!(n));
+            for (k, n) in [("token_num_uses", token_num_uses), ("secret_id_num_uses", secret_id_num_uses)] {
+                if let Some(n) = n {
+                    body.insert(k.into(), json!(n));
+                }
             }
             for (k, v) in [("token_bound_cidrs", token_bound_cidrs), ("secret_id_bound_cidrs", secret_id_bound_cidrs)] {
                 if !v.is_empty() {

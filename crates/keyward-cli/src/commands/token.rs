@@ -43,6 +43,22 @@ fn show(t: &TokenInfo, format: Format) -> Result<()> {
             if let Some(rate) = &t.rate_limit {
                 println!("Rate limit:   {rate}");
             }
+            let limits: Vec<String> = [
+                t.period.as_ref().map(|p| format!("periodic ({p})")),
+                t.explicit_max_ttl.as_ref().map(|m| format!("explicit max TTL {m}")),
+                (t.num_uses > 0).then(|| format!("{} uses left", t.num_uses)),
+                (!t.renewable).then(|| "not renewable".to_owned()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if !limits.is_empty() {
+                println!("Limits:       {}", limits.join(", "));
+            }
+            let meta: Vec<String> = t.meta.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            if !meta.is_empty() {
+                println!("Metadata:     {}", meta.join(", "));
+            }
             if let Some(login) = &t.login {
                 println!("Logged in as: role {} (auth mount {})", login.role, login.auth_mount);
                 let meta: Vec<String> = login.meta.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -67,6 +83,11 @@ pub async fn run(addr: &str, cmd: TokenCommand) -> Result<()> {
             no_default_policy,
             orphan,
             rate_limit,
+            explicit_max_ttl,
+            period,
+            num_uses,
+            no_renew,
+            meta,
             out,
         } => {
             let req = TokenCreateRequest {
@@ -77,6 +98,11 @@ pub async fn run(addr: &str, cmd: TokenCommand) -> Result<()> {
                 no_parent: orphan,
                 no_default_policy,
                 rate_limit,
+                explicit_max_ttl,
+                period,
+                num_uses,
+                renewable: no_renew.then_some(false),
+                meta: meta.into_iter().collect(),
             };
             let created = client.create_token(&req).await?;
             match out.format {

@@ -26,8 +26,7 @@ pub(crate) fn parse_cidrs(list: &[String]) -> Result<Vec<String>, CoreError> {
         .collect()
 }
 
-/// The most logins a secret ID may allow.
-const MAX_USES: u64 = 1_000_000_000;
+use crate::tokens::MAX_USES;
 
 /// A secret ID's use count, checked.
 fn uses(n: u64) -> Result<u64, CoreError> {
@@ -72,6 +71,12 @@ pub enum RoleField {
     TokenTtl(u64),
     /// `token_max_ttl` in seconds.
     TokenMaxTtl(u64),
+    /// `token_explicit_max_ttl` in seconds.
+    TokenExplicitMaxTtl(u64),
+    /// `token_period` in seconds.
+    TokenPeriod(u64),
+    /// `token_num_uses`.
+    TokenNumUses(u64),
     /// `token_bound_cidrs`.
     TokenBoundCidrs(Vec<String>),
     /// `secret_id_ttl` in seconds.
@@ -92,6 +97,9 @@ impl RoleRequest {
                 RoleField::Policies(p) => c.token_policies = super::policy_list(p)?,
                 RoleField::TokenTtl(v) => c.token_ttl = *v,
                 RoleField::TokenMaxTtl(v) => c.token_max_ttl = *v,
+                RoleField::TokenExplicitMaxTtl(v) => c.token_explicit_max_ttl = *v,
+                RoleField::TokenPeriod(v) => c.token_period = *v,
+                RoleField::TokenNumUses(v) => c.token_num_uses = *v,
                 RoleField::TokenBoundCidrs(v) => c.token_bound_cidrs = parse_cidrs(v)?,
                 RoleField::SecretIdTtl(v) => c.secret_id_ttl = *v,
                 RoleField::SecretIdNumUses(v) => c.secret_id_num_uses = uses(*v)?,
@@ -104,9 +112,7 @@ impl RoleRequest {
                 "a role needs bind_secret_id or secret_id_bound_cidrs: otherwise its role ID alone would log in".into(),
             ));
         }
-        if c.token_max_ttl > 0 && c.token_ttl > c.token_max_ttl {
-            return Err(CoreError::InvalidInput("token_ttl must not be longer than token_max_ttl".into()));
-        }
+        c.terms().validate()?;
         Ok(c)
     }
 }
@@ -306,7 +312,7 @@ impl Keyward {
         // The role's settings decide the token; read again (locked) inside the login.
         let role = self.store.approle_role_with_id(m.id, role_id).await?.ok_or_else(invalid_credentials)?;
         let c = &role.config;
-        let grant = self.login_grant(c.token_ttl, c.token_max_ttl, &c.token_policies);
+        let grant = self.login_grant(&c.terms());
         let (token, record) = self
             .login_token(format!("approle-{}", role.name), grant, c.token_bound_cidrs.clone(), BTreeMap::new())
             .await?;

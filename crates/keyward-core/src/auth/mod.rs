@@ -8,7 +8,7 @@ mod userpass;
 
 pub use approle::{NewSecretId, RoleField, RoleRequest, SecretIdRequest};
 pub use model::{
-    role_key, AppRole, AppRoleConfig, AuthKind, AuthMount, LoginFailures, SecretIdRecord, User, UserConfig,
+    role_key, AppRole, AppRoleConfig, AuthKind, AuthMount, LoginFailures, SecretIdRecord, TokenTerms, User, UserConfig,
 };
 pub use userpass::{UserLogin, UserRequest, ENROL_PURPOSE};
 
@@ -96,30 +96,37 @@ impl Keyward {
         Ok(())
     }
 
-    /// A login token's TTL, lifetime cap (renewals included) and policies from its identity's
-    /// settings (`ttl`, `max` in seconds, 0 for the server's default and maximum), `default` added.
-    pub(crate) fn login_grant(&self, ttl: u64, max: u64, policies: &[String]) -> (u64, u64, Vec<String>) {
-        let max = match max {
-            0 => self.config.max_token_ttl_secs,
-            m => m.min(self.config.max_token_ttl_secs),
+    /// A login token's terms from its identity's `token_*` settings: TTL (the server's default
+    /// for 0), lifetime cap (`token_max_ttl` and `token_explicit_max_ttl`, within the server's
+    /// maximum; a periodic token is capped by `token_explicit_max_ttl` alone), `default` added to
+    /// its policies.
+    pub(crate) fn login_grant(&self, t: &model::TokenTerms) -> model::TokenTerms {
+        let server_max = self.config.max_token_ttl_secs;
+        let cap = [t.max_ttl, t.explicit_max_ttl].into_iter().filter(|m| *m > 0).min().unwrap_or(0);
+        let max = match (t.period, cap) {
+            (0, 0) => server_max,
+            (0, m) => m.min(server_max),
+            (_, m) => m,
         };
-        let ttl = match ttl {
-            0 => self.config.default_token_ttl_secs,
-            t => t,
-        }
-        .min(max);
-        let mut policies = policies.to_vec();
+        let ttl = match (t.period, t.ttl) {
+            (0, 0) => self.config.default_token_ttl_secs,
+            (0, ttl) => ttl,
+            (p, _) => p.min(server_max),
+        };
+        let ttl = if max > 0 { ttl.min(max) } else { ttl };
+        let mut policies = t.policies.clone();
         if !policies.iter().any(|p| p == DEFAULT_POLICY) {
             policies.push(DEFAULT_POLICY.into());
         }
-        (ttl, max, policies)
+        model::TokenTerms { policies, ttl, max_ttl: max, explicit_max_ttl: max, period: t.period, num_uses: t.num_uses }
     }
 
-    /// A new orphan token for a login (its origin is filled in by the login's transaction).
+    /// A new orphan token for a login on `grant` (from [`Keyward::login_grant`]; its origin is
+    /// filled in by the login's transaction).
     pub(crate) async fn login_token(
         &self,
         display_name: String,
-        (ttl, max, policies): (u64, u64, Vec<String>),
+        grant: model::TokenTerms,
         allowed_cidrs: Vec<String>,
         meta: std::collections::BTreeMap<String, String>,
     ) -> Result<(keyward_crypto::Token, crate::TokenRecord), CoreError> {
@@ -129,21 +136,23 @@ impl Keyward {
         let record = crate::TokenRecord {
             accessor: crate::service::new_accessor(),
             digest: key.digest(&token).0,
-            policies,
+            policies: grant.policies,
             parent_accessor: None,
             display_name,
             created_at: now,
-            ttl_secs: ttl,
-            expires_at: Some(
-                now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX / 2).saturating_mul(1_000_000_000)),
-            ),
+            ttl_secs: grant.ttl,
+            expires_at: Some(now.saturating_add(crate::tokens::secs_nanos(grant.ttl))),
             last_used: None,
             revoked: false,
             allowed_cidrs,
             rate_limit: None,
             origin: crate::TokenOrigin::default(),
             meta,
-            explicit_max_ttl_secs: max,
+            explicit_max_ttl_secs: grant.explicit_max_ttl,
+            kind: crate::TokenKind::Service,
+            period_secs: grant.period,
+            uses_left: grant.num_uses,
+            renewable: true,
         };
         Ok((token, record))
     }

@@ -61,6 +61,15 @@ pub struct AppRoleConfig {
     pub token_ttl: u64,
     /// Their longest TTL in seconds (0: the server's maximum).
     pub token_max_ttl: u64,
+    /// Their hard lifetime cap in seconds (0: none beyond `token_max_ttl`).
+    #[serde(default)]
+    pub token_explicit_max_ttl: u64,
+    /// Their period in seconds (0: not periodic).
+    #[serde(default)]
+    pub token_period: u64,
+    /// How many requests each may make (0: unlimited).
+    #[serde(default)]
+    pub token_num_uses: u64,
     /// Addresses their tokens may be used from.
     pub token_bound_cidrs: Vec<String>,
     /// How long a new secret ID lives, in seconds (0: no expiry).
@@ -133,6 +142,15 @@ pub struct UserConfig {
     pub token_ttl: u64,
     /// Their longest TTL in seconds (0: the server's maximum).
     pub token_max_ttl: u64,
+    /// Their hard lifetime cap in seconds (0: none beyond `token_max_ttl`).
+    #[serde(default)]
+    pub token_explicit_max_ttl: u64,
+    /// Their period in seconds (0: not periodic).
+    #[serde(default)]
+    pub token_period: u64,
+    /// How many requests each may make (0: unlimited).
+    #[serde(default)]
+    pub token_num_uses: u64,
     /// Addresses their tokens may be used from.
     pub token_bound_cidrs: Vec<String>,
     /// Whether a login needs a TOTP code (default); `false` is for service accounts and clients
@@ -142,7 +160,74 @@ pub struct UserConfig {
 
 impl Default for UserConfig {
     fn default() -> Self {
-        Self { token_policies: vec![], token_ttl: 0, token_max_ttl: 0, token_bound_cidrs: vec![], totp_required: true }
+        Self {
+            token_policies: vec![],
+            token_ttl: 0,
+            token_max_ttl: 0,
+            token_explicit_max_ttl: 0,
+            token_period: 0,
+            token_num_uses: 0,
+            token_bound_cidrs: vec![],
+            totp_required: true,
+        }
+    }
+}
+
+/// The `token_*` settings of a role or user: what its logins' tokens get.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenTerms {
+    /// `token_policies`.
+    pub policies: Vec<String>,
+    /// `token_ttl` (0: the server's default).
+    pub ttl: u64,
+    /// `token_max_ttl` (0: the server's maximum).
+    pub max_ttl: u64,
+    /// `token_explicit_max_ttl` (0: none).
+    pub explicit_max_ttl: u64,
+    /// `token_period` (0: not periodic).
+    pub period: u64,
+    /// `token_num_uses` (0: unlimited).
+    pub num_uses: u64,
+}
+
+impl TokenTerms {
+    /// Checks the settings against each other: a TTL within the maximum.
+    pub fn validate(&self) -> Result<(), CoreError> {
+        if self.max_ttl > 0 && self.ttl > self.max_ttl {
+            return Err(CoreError::InvalidInput("token_ttl must not be longer than token_max_ttl".into()));
+        }
+        if self.num_uses > crate::tokens::MAX_USES {
+            return Err(CoreError::InvalidInput(format!("token_num_uses must be at most {}", crate::tokens::MAX_USES)));
+        }
+        Ok(())
+    }
+}
+
+impl AppRoleConfig {
+    /// Its `token_*` settings.
+    pub fn terms(&self) -> TokenTerms {
+        TokenTerms {
+            policies: self.token_policies.clone(),
+            ttl: self.token_ttl,
+            max_ttl: self.token_max_ttl,
+            explicit_max_ttl: self.token_explicit_max_ttl,
+            period: self.token_period,
+            num_uses: self.token_num_uses,
+        }
+    }
+}
+
+impl UserConfig {
+    /// Its `token_*` settings.
+    pub fn terms(&self) -> TokenTerms {
+        TokenTerms {
+            policies: self.token_policies.clone(),
+            ttl: self.token_ttl,
+            max_ttl: self.token_max_ttl,
+            explicit_max_ttl: self.token_explicit_max_ttl,
+            period: self.token_period,
+            num_uses: self.token_num_uses,
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 
 use super::approle::parse_cidrs;
 use super::commands::{mount_of, revoke_origin};
-use super::{AuthKind, AuthMount, LoginFailures, User, UserConfig};
+use super::{AuthKind, AuthMount, LoginFailures, TokenTerms, User, UserConfig};
 use crate::engine::command::{details, Command, Evict, Upkeep};
 use crate::keys::AuthKeys;
 use crate::{
@@ -71,6 +71,12 @@ pub struct UserRequest {
     pub token_ttl: Option<u64>,
     /// `token_max_ttl`.
     pub token_max_ttl: Option<u64>,
+    /// `token_explicit_max_ttl`.
+    pub token_explicit_max_ttl: Option<u64>,
+    /// `token_period`.
+    pub token_period: Option<u64>,
+    /// `token_num_uses`.
+    pub token_num_uses: Option<u64>,
     /// `token_bound_cidrs`.
     pub token_bound_cidrs: Option<Vec<String>>,
     /// `totp_required`.
@@ -84,6 +90,9 @@ impl std::fmt::Debug for UserRequest {
             .field("policies", &self.policies)
             .field("token_ttl", &self.token_ttl)
             .field("token_max_ttl", &self.token_max_ttl)
+            .field("token_explicit_max_ttl", &self.token_explicit_max_ttl)
+            .field("token_period", &self.token_period)
+            .field("token_num_uses", &self.token_num_uses)
             .field("token_bound_cidrs", &self.token_bound_cidrs)
             .field("totp_required", &self.totp_required)
             .finish()
@@ -352,8 +361,15 @@ impl Keyward {
         if let Some(v) = req.token_ttl {
             config.token_ttl = v;
         }
-        if let Some(v) = req.token_max_ttl {
-            config.token_max_ttl = v;
+        for (asked, field) in [
+            (req.token_max_ttl, &mut config.token_max_ttl),
+            (req.token_explicit_max_ttl, &mut config.token_explicit_max_ttl),
+            (req.token_period, &mut config.token_period),
+            (req.token_num_uses, &mut config.token_num_uses),
+        ] {
+            if let Some(v) = asked {
+                *field = v;
+            }
         }
         if let Some(v) = req.token_bound_cidrs {
             config.token_bound_cidrs = parse_cidrs(&v)?;
@@ -361,9 +377,7 @@ impl Keyward {
         if let Some(v) = req.totp_required {
             config.totp_required = v;
         }
-        if config.token_max_ttl > 0 && config.token_ttl > config.token_max_ttl {
-            return Err(CoreError::InvalidInput("token_ttl must not be longer than token_max_ttl".into()));
-        }
+        config.terms().validate()?;
         self.check_grantable(writer, &config.token_policies, "a user").await?;
         let password_hash = match &req.password {
             Some(p) => {
@@ -478,8 +492,8 @@ impl Keyward {
         let enrol = user.config.totp_required && !enrolled;
         let c = &user.config;
         let grant = match enrol {
-            true => (ENROL_TTL_SECS, ENROL_TTL_SECS, vec![]),
-            false => self.login_grant(c.token_ttl, c.token_max_ttl, &c.token_policies),
+            true => TokenTerms { ttl: ENROL_TTL_SECS, explicit_max_ttl: ENROL_TTL_SECS, ..TokenTerms::default() },
+            false => self.login_grant(&c.terms()),
         };
         let mut meta = BTreeMap::from([("username".to_owned(), user.name.clone())]);
         if enrol {

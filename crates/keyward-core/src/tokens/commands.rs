@@ -87,6 +87,30 @@ impl Command for TouchToken {
 
 impl Upkeep for TouchToken {}
 
+/// Takes one request of a use-limited token; the reply is the uses left, `None` when it had none.
+/// Upkeep: the request it admits is audited on its own.
+#[derive(Debug)]
+pub(crate) struct UseToken {
+    pub accessor: String,
+}
+
+#[async_trait]
+impl Command for UseToken {
+    type Reply = Option<u64>;
+
+    async fn apply(&self, tx: &mut dyn StoreTx, _keys: &KeyManager) -> Result<Option<u64>, CoreError> {
+        Ok(tx.take_token_use(&self.accessor).await?)
+    }
+
+    fn evicts(&self) -> Evict<'_> {
+        // Cached callers carry the uses left; every use goes through here first, so a cached
+        // count is only ever shown, never trusted.
+        Evict::Nothing
+    }
+}
+
+impl Upkeep for UseToken {}
+
 /// Stores a new token after checking, inside the transaction, that its parent is still live: the
 /// parent's row is share-locked (PostgreSQL) so a revocation on another server either commits
 /// first — and the child is refused — or waits for the child and then revokes it too.

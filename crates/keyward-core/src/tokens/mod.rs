@@ -8,7 +8,7 @@ mod rate;
 pub use rate::Rate;
 
 pub(crate) use commands::revoke_tree;
-use commands::{CreateToken, RenewToken, RevokeToken, TouchToken};
+use commands::{CreateToken, RenewToken, RevokeToken, TouchToken, UseToken};
 
 use crate::service::new_accessor;
 use crate::{
@@ -72,6 +72,39 @@ pub struct TokenRequest {
     /// A hard cap on its lifetime in seconds from creation, renewals included (Vault's
     /// `explicit_max_ttl`; none: the server's maximum).
     pub explicit_max_ttl_secs: Option<u64>,
+    /// Make it periodic with this period in seconds: renewable indefinitely, each renewal for
+    /// one period (within `explicit_max_ttl` if one is set).
+    pub period_secs: Option<u64>,
+    /// Limit it to this many requests (none or 0: unlimited).
+    pub num_uses: Option<u64>,
+    /// Make it non-renewable (`Some(false)`).
+    pub renewable: Option<bool>,
+    /// Metadata shown by lookups.
+    pub meta: std::collections::BTreeMap<String, String>,
+}
+
+/// The most uses a token or secret ID may be limited to (0: unlimited).
+pub(crate) const MAX_USES: u64 = 1_000_000_000;
+
+/// Most metadata entries a token carries, and the longest key and value.
+const MAX_META: (usize, usize, usize) = (64, 128, 512);
+
+/// Checks token metadata: a bounded number of short entries without control characters.
+pub(crate) fn validate_meta(meta: &std::collections::BTreeMap<String, String>) -> Result<(), CoreError> {
+    let (entries, key_len, value_len) = MAX_META;
+    let bad = |s: &str, max: usize| s.len() > max || s.chars().any(char::is_control);
+    if meta.len() > entries || meta.iter().any(|(k, v)| k.is_empty() || bad(k, key_len) || bad(v, value_len)) {
+        return Err(CoreError::InvalidInput(format!(
+            "meta: at most {entries} entries, keys of 1 to {key_len} bytes and values of at most {value_len}, \
+             without control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Seconds as nanoseconds, saturating.
+pub(crate) fn secs_nanos(s: u64) -> crate::Nanos {
+    i64::try_from(s).unwrap_or(i64::MAX / 2).saturating_mul(1_000_000_000)
 }
 
 /// A freshly minted token: shown once, stored only as a digest.
@@ -169,6 +202,22 @@ impl Keyward {
         Ok(Authentication::Live(caller))
     }
 
+    /// Takes one request from a use-limited caller (any other is returned as it is): the caller
+    /// with the uses it has left, or `None` when it has none — the last one was taken by a
+    /// concurrent request (each use is a row-locked write, so N uses admit exactly N requests).
+    pub async fn spend_use(&self, caller: std::sync::Arc<Caller>) -> Result<Option<std::sync::Arc<Caller>>, CoreError> {
+        if caller.token.uses_left == 0 {
+            return Ok(Some(caller));
+        }
+        let left = self.writer.maintain(UseToken { accessor: caller.token.accessor.clone() }).await?;
+        Ok(left.map(|left| {
+            let mut c = (*caller).clone();
+            c.token.uses_left = left;
+            c.token.revoked = left == 0;
+            std::sync::Arc::new(c)
+        }))
+    }
+
     /// The caller of a token chain (the token, then its ancestors nearest first); `None` when
     /// the chain is empty. An ancestor that is missing or revoked makes the caller not live.
     async fn caller_of(&self, chain: Vec<TokenRecord>) -> Result<Option<Caller>, CoreError> {
@@ -255,24 +304,45 @@ impl Keyward {
                     "a token can only be given policies its creator holds, and yours lacks {p:?}"
                 )));
             }
-            if req.no_parent {
-                return Err(CoreError::Forbidden("only a root token can create orphan tokens".into()));
-            }
+        }
+        if req.no_parent && !parent.acl.allows(crate::Capability::Sudo, "sys/tokens") {
+            return Err(CoreError::Forbidden("creating an orphan token needs sudo on sys/tokens".into()));
+        }
+        if parent.token.uses_left > 0 {
+            // Its children would outlive the uses that bound it.
+            return Err(CoreError::Forbidden("a use-limited token cannot create tokens".into()));
+        }
+        validate_meta(&req.meta)?;
+        if req.num_uses.is_some_and(|n| n > MAX_USES) {
+            return Err(CoreError::InvalidInput(format!("num_uses must be at most {MAX_USES} (0: unlimited)")));
         }
         let known = self.store.policy_names().await?;
         if let Some(p) = policies.iter().find(|p| *p != ROOT_POLICY && *p != DEFAULT_POLICY && !known.contains(p)) {
             return Err(CoreError::InvalidInput(format!("policy {p:?} does not exist")));
         }
-        let ttl = req.ttl_secs.unwrap_or(self.config.default_token_ttl_secs);
-        if ttl == 0 || ttl > self.config.max_token_ttl_secs {
+        let max = self.config.max_token_ttl_secs;
+        let period = req.period_secs.unwrap_or(0);
+        if period > max {
+            return Err(CoreError::InvalidInput(format!(
+                "period must be at most the maximum TTL of {}",
+                crate::format_duration(max)
+            )));
+        }
+        let explicit_max = req.explicit_max_ttl_secs.unwrap_or(0).min(max);
+        // A periodic token lives one period at a time, whatever `ttl` says (Vault's rule).
+        let ttl = match period {
+            0 => req.ttl_secs.unwrap_or(self.config.default_token_ttl_secs),
+            p => p,
+        };
+        let ttl = if explicit_max > 0 { ttl.min(explicit_max) } else { ttl };
+        if ttl == 0 || ttl > max {
             return Err(CoreError::InvalidInput(format!(
                 "ttl must be between 1s and the maximum of {}",
-                crate::format_duration(self.config.max_token_ttl_secs)
+                crate::format_duration(max)
             )));
         }
         let now = now_nanos();
-        let mut expires_at =
-            now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX / 2).saturating_mul(1_000_000_000));
+        let mut expires_at = now.saturating_add(secs_nanos(ttl));
         if !req.no_parent {
             for pe in [parent.token.expires_at, parent.ancestors_expire_at].into_iter().flatten() {
                 expires_at = expires_at.min(pe);
@@ -315,8 +385,12 @@ impl Keyward {
             allowed_cidrs,
             rate_limit,
             origin: crate::TokenOrigin::default(),
-            meta: Default::default(),
-            explicit_max_ttl_secs: req.explicit_max_ttl_secs.unwrap_or(0).min(self.config.max_token_ttl_secs),
+            meta: req.meta,
+            explicit_max_ttl_secs: explicit_max,
+            kind: crate::TokenKind::Service,
+            period_secs: period,
+            uses_left: req.num_uses.unwrap_or(0),
+            renewable: req.renewable.unwrap_or(true),
         };
         let mut audit = audit;
         audit.details.insert("created_accessor".into(), record.accessor.clone().into());
@@ -356,14 +430,21 @@ impl Keyward {
         if !record.is_live(now) {
             return Err(CoreError::InvalidInput(NOT_RENEWABLE.into()));
         }
+        if !record.renewable {
+            return Err(CoreError::InvalidInput("this token is not renewable".into()));
+        }
         let Some(_) = record.expires_at else { return Ok(record.clone()) };
-        let secs = |s: u64| i64::try_from(s).unwrap_or(i64::MAX / 2).saturating_mul(1_000_000_000);
-        let increment = increment_secs.filter(|i| *i > 0).unwrap_or(record.ttl_secs);
-        let cap = match record.explicit_max_ttl_secs {
-            0 => self.config.max_token_ttl_secs,
-            m => m.min(self.config.max_token_ttl_secs),
+        // A periodic token renews for its period, with no cap but its explicit_max_ttl.
+        let (increment, cap) = match (record.period_secs, record.explicit_max_ttl_secs) {
+            (0, 0) => (increment_secs.filter(|i| *i > 0).unwrap_or(record.ttl_secs), self.config.max_token_ttl_secs),
+            (0, m) => {
+                (increment_secs.filter(|i| *i > 0).unwrap_or(record.ttl_secs), m.min(self.config.max_token_ttl_secs))
+            }
+            (p, 0) => (p, u64::MAX),
+            (p, m) => (p, m),
         };
-        let mut expires_at = now.saturating_add(secs(increment)).min(record.created_at.saturating_add(secs(cap)));
+        let mut expires_at =
+            now.saturating_add(secs_nanos(increment)).min(record.created_at.saturating_add(secs_nanos(cap)));
         if let Some(parent) = &record.parent_accessor {
             if let Some(pe) = self.store.token_by_accessor(parent).await?.and_then(|p| p.expires_at) {
                 expires_at = expires_at.min(pe);

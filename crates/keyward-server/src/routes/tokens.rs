@@ -15,6 +15,7 @@ use crate::wire::{ListQuery, Revoked, TokenBody, TokenCreateRequest, TokenCreate
 
 /// The public view of a token record.
 pub fn info(r: TokenRecord) -> TokenInfo {
+    let login = !r.origin.auth_mount.is_empty();
     TokenInfo {
         accessor: r.accessor,
         display_name: r.display_name,
@@ -27,7 +28,13 @@ pub fn info(r: TokenRecord) -> TokenInfo {
         revoked: r.revoked,
         allowed_cidrs: r.allowed_cidrs,
         rate_limit: r.rate_limit,
-        login: (!r.origin.auth_mount.is_empty()).then_some(keyward_api::wire::TokenLogin {
+        kind: r.kind.as_str().to_owned(),
+        explicit_max_ttl: (r.explicit_max_ttl_secs > 0).then(|| format_duration(r.explicit_max_ttl_secs)),
+        period: (r.period_secs > 0).then(|| format_duration(r.period_secs)),
+        num_uses: r.uses_left,
+        renewable: r.renewable && r.expires_at.is_some(),
+        meta: if login { Default::default() } else { r.meta.clone() },
+        login: login.then_some(keyward_api::wire::TokenLogin {
             auth_mount: r.origin.auth_mount,
             role: r.origin.role,
             secret_id_accessor: r.origin.secret_id_accessor,
@@ -47,6 +54,7 @@ pub async fn create(ctx: Ctx, req: Request) -> ApiResult<Response> {
     let req: TokenCreateRequest = json_body(req).await?;
     let caller = ctx.caller()?;
     let ttl_secs = req.ttl.as_deref().map(parse_duration).transpose()?;
+    let seconds = |d: Option<&str>| d.map(parse_duration).transpose().map(|d| d.filter(|s| *s > 0));
     let request = TokenRequest {
         policies: req.policies,
         ttl_secs,
@@ -55,7 +63,11 @@ pub async fn create(ctx: Ctx, req: Request) -> ApiResult<Response> {
         no_parent: req.no_parent,
         no_default_policy: req.no_default_policy,
         rate_limit: req.rate_limit,
-        explicit_max_ttl_secs: None,
+        explicit_max_ttl_secs: seconds(req.explicit_max_ttl.as_deref())?,
+        period_secs: seconds(req.period.as_deref())?,
+        num_uses: Some(req.num_uses),
+        renewable: req.renewable,
+        meta: req.meta,
     };
     let new = ctx.change(|e| ctx.st.kw.create_token(&caller.inner, request, e)).await?;
     tracing::info!(accessor = %caller.accessor(), new_accessor = %new.record.accessor, policies = ?new.record.policies, "token created");

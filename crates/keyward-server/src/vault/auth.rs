@@ -80,25 +80,36 @@ pub(crate) async fn disable_auth(ctx: Ctx, req: VaultReq) -> ApiResult<Response>
     Ok(done(&req, vec![]))
 }
 
+/// The `token_*` fields of a role or user as Vault shows them, with `more` fields of its own.
+fn with_terms(t: &keyward_core::TokenTerms, cidrs: &[String], more: Value) -> Value {
+    let mut v = json!({
+        "policies": t.policies,
+        "token_policies": t.policies,
+        "token_bound_cidrs": cidrs,
+        "token_explicit_max_ttl": t.explicit_max_ttl,
+        "token_max_ttl": t.max_ttl,
+        "token_no_default_policy": false,
+        "token_num_uses": t.num_uses,
+        "token_period": t.period,
+        "token_ttl": t.ttl,
+        "token_type": "default",
+    });
+    if let (Some(v), Value::Object(more)) = (v.as_object_mut(), more) {
+        v.extend(more);
+    }
+    v
+}
+
 fn role_data(r: &AppRole) -> Value {
     let c = &r.config;
-    json!({
+    let own = json!({
         "bind_secret_id": c.bind_secret_id,
         "local_secret_ids": false,
-        "policies": c.token_policies,
-        "token_policies": c.token_policies,
         "secret_id_bound_cidrs": c.secret_id_bound_cidrs,
         "secret_id_num_uses": c.secret_id_num_uses,
         "secret_id_ttl": c.secret_id_ttl,
-        "token_bound_cidrs": c.token_bound_cidrs,
-        "token_explicit_max_ttl": 0,
-        "token_max_ttl": c.token_max_ttl,
-        "token_no_default_policy": false,
-        "token_num_uses": 0,
-        "token_period": 0,
-        "token_ttl": c.token_ttl,
-        "token_type": "default",
-    })
+    });
+    with_terms(&c.terms(), &c.token_bound_cidrs, own)
 }
 
 /// The role settings a request sets; fields keyward does not serve are refused by name.
@@ -109,6 +120,9 @@ fn role_request(req: &VaultReq) -> ApiResult<RoleRequest> {
             "token_policies" | "policies" => RoleField::Policies(req.strings(key)?),
             "token_ttl" => RoleField::TokenTtl(req.duration(key)?.unwrap_or(0)),
             "token_max_ttl" => RoleField::TokenMaxTtl(req.duration(key)?.unwrap_or(0)),
+            "token_explicit_max_ttl" => RoleField::TokenExplicitMaxTtl(req.duration(key)?.unwrap_or(0)),
+            "token_period" | "period" => RoleField::TokenPeriod(req.duration(key)?.unwrap_or(0)),
+            "token_num_uses" => RoleField::TokenNumUses(req.uint(key)?.unwrap_or(0)),
             "token_bound_cidrs" => RoleField::TokenBoundCidrs(req.strings(key)?),
             "secret_id_ttl" => RoleField::SecretIdTtl(req.duration(key)?.unwrap_or(0)),
             "secret_id_num_uses" => RoleField::SecretIdNumUses(req.uint(key)?.unwrap_or(0)),
@@ -116,9 +130,6 @@ fn role_request(req: &VaultReq) -> ApiResult<RoleRequest> {
             "bind_secret_id" => RoleField::BindSecretId(req.bool(key)?.unwrap_or(true)),
             "role_id" => continue,
             // Vault's defaults, accepted as such.
-            "token_num_uses" | "token_period" | "token_explicit_max_ttl" if req.uint(key)?.unwrap_or(0) == 0 => {
-                continue
-            }
             "token_type" if matches!(req.str(key)?, None | Some("default" | "service" | "default-service")) => continue,
             "token_no_default_policy" if req.bool(key)? != Some(true) => continue,
             "local_secret_ids" | "enable_local_secret_ids" if req.bool(key)? != Some(true) => continue,
@@ -334,20 +345,11 @@ pub(crate) async fn login(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
 
 fn user_data(u: &keyward_core::User) -> Value {
     let c = &u.config;
-    json!({
-        "policies": c.token_policies,
-        "token_policies": c.token_policies,
-        "token_ttl": c.token_ttl,
-        "token_max_ttl": c.token_max_ttl,
-        "token_bound_cidrs": c.token_bound_cidrs,
-        "token_explicit_max_ttl": 0,
-        "token_no_default_policy": false,
-        "token_num_uses": 0,
-        "token_period": 0,
-        "token_type": "default",
-        "totp_required": c.totp_required,
-        "totp_enrolled": u.totp_enrolled,
-    })
+    with_terms(
+        &c.terms(),
+        &c.token_bound_cidrs,
+        json!({ "totp_required": c.totp_required, "totp_enrolled": u.totp_enrolled }),
+    )
 }
 
 fn password_of(req: &VaultReq) -> ApiResult<Option<zeroize::Zeroizing<String>>> {
@@ -364,9 +366,11 @@ pub(crate) async fn write_user(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
             "token_policies" | "policies" => request.policies = Some(req.strings(key)?),
             "token_ttl" => request.token_ttl = req.duration(key)?,
             "token_max_ttl" => request.token_max_ttl = req.duration(key)?,
+            "token_explicit_max_ttl" => request.token_explicit_max_ttl = req.duration(key)?,
+            "token_period" | "period" => request.token_period = req.duration(key)?,
+            "token_num_uses" => request.token_num_uses = req.uint(key)?,
             "token_bound_cidrs" | "bound_cidrs" => request.token_bound_cidrs = Some(req.strings(key)?),
             "totp_required" => request.totp_required = req.bool(key)?,
-            "token_num_uses" | "token_period" | "token_explicit_max_ttl" if req.uint(key)?.unwrap_or(0) == 0 => {}
             "token_type" if matches!(req.str(key)?, None | Some("default" | "service" | "default-service")) => {}
             "token_no_default_policy" if req.bool(key)? != Some(true) => {}
             other => {

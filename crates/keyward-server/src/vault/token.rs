@@ -14,8 +14,14 @@ fn unix(nanos: i64) -> i64 {
     nanos / 1_000_000_000
 }
 
+/// Seconds left, rounded up: a token just issued for 300 s shows 300, not 299.
 fn remaining(r: &TokenRecord) -> i64 {
-    r.expires_at.map_or(0, |e| ((e - now_nanos()) / 1_000_000_000).max(0))
+    r.expires_at.map_or(0, |e| ((e - now_nanos()).max(0) + 999_999_999) / 1_000_000_000)
+}
+
+/// Whether Vault would call it renewable: it may be, and it expires.
+fn renewable(r: &TokenRecord) -> bool {
+    r.renewable && r.expires_at.is_some()
 }
 
 fn sorted(policies: &[String]) -> Vec<String> {
@@ -37,13 +43,14 @@ fn lookup_data(r: &TokenRecord, id: &str) -> Value {
         "id": id,
         "issue_time": format_rfc3339(r.created_at),
         "meta": meta(r),
-        "num_uses": 0,
+        "num_uses": r.uses_left,
         "orphan": r.parent_accessor.is_none(),
         "path": "auth/token/create",
+        "period": (r.period_secs > 0).then_some(r.period_secs),
         "policies": sorted(&r.policies),
-        "renewable": r.expires_at.is_some(),
+        "renewable": renewable(r),
         "ttl": remaining(r),
-        "type": "service",
+        "type": r.kind.as_str(),
     })
 }
 
@@ -66,12 +73,12 @@ pub(crate) fn auth_data(r: &TokenRecord, token: &str) -> Value {
         "identity_policies": null,
         "metadata": meta(r),
         "lease_duration": remaining(r),
-        "renewable": r.expires_at.is_some(),
+        "renewable": renewable(r),
         "entity_id": "",
-        "token_type": "service",
+        "token_type": r.kind.as_str(),
         "orphan": r.parent_accessor.is_none(),
         "mfa_requirement": null,
-        "num_uses": 0,
+        "num_uses": r.uses_left,
     })
 }
 
@@ -191,7 +198,6 @@ async fn create_token(ctx: Ctx, req: VaultReq, orphan: bool) -> ApiResult<Respon
     let caller = ctx.caller()?;
     for (field, why) in [
         ("id", "custom token ids are not supported"),
-        ("period", "periodic tokens are not supported"),
         ("role_name", "token roles are not supported"),
         ("entity_alias", "entity aliases are not supported"),
     ] {
@@ -199,39 +205,35 @@ async fn create_token(ctx: Ctx, req: VaultReq, orphan: bool) -> ApiResult<Respon
             return Err(ApiError::bad_request(why));
         }
     }
-    if req.bool("renewable")? == Some(false) {
-        // Not silently renewable: the caller asked for less than keyward would give.
-        return Err(ApiError::bad_request(
-            "non-renewable tokens are not supported (every token renews up to its explicit_max_ttl)",
-        ));
-    }
-    if req.uint("num_uses")?.is_some_and(|n| n > 0) {
-        return Err(ApiError::bad_request("use-limited tokens (num_uses) are not supported"));
-    }
     if req.str("type")?.is_some_and(|t| t != "service" && t != "default") {
-        return Err(ApiError::bad_request("only service tokens are supported"));
+        return Err(ApiError::bad_request("only service tokens are supported (batch tokens are not)"));
     }
-    let mut warnings = Vec::new();
-    if req.body.get("meta").is_some_and(|m| m.as_object().is_some_and(|o| !o.is_empty())) {
-        warnings.push("token metadata is not stored by keyward".to_owned());
-    }
-    let explicit_max = req.duration("explicit_max_ttl")?.filter(|m| *m > 0);
-    let ttl = match (req.duration("ttl")?, explicit_max) {
-        (Some(t), Some(m)) => Some(t.min(m)),
-        (t, Some(m)) => t.or(Some(m)),
-        (t, None) => t,
+    let meta = match req.body.get("meta") {
+        None | Some(Value::Null) => Default::default(),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(v) => Ok((k.clone(), v.clone())),
+                _ => Err(ApiError::bad_request("meta: values must be strings")),
+            })
+            .collect::<ApiResult<_>>()?,
+        Some(_) => return Err(ApiError::bad_request("meta: expected an object of strings")),
     };
     let request = TokenRequest {
         policies: req.strings("policies")?,
-        ttl_secs: ttl.filter(|t| *t > 0),
+        ttl_secs: req.duration("ttl")?.filter(|t| *t > 0),
         display_name: req.str("display_name")?.map(str::to_owned),
         allowed_cidrs: vec![],
         no_parent: orphan || req.bool("no_parent")?.unwrap_or(false),
         no_default_policy: req.bool("no_default_policy")?.unwrap_or(false),
         rate_limit: None,
-        explicit_max_ttl_secs: explicit_max,
+        explicit_max_ttl_secs: req.duration("explicit_max_ttl")?.filter(|m| *m > 0),
+        period_secs: req.duration("period")?.filter(|p| *p > 0),
+        num_uses: req.uint("num_uses")?,
+        renewable: req.bool("renewable")?,
+        meta,
     };
     let new = ctx.change(|e| ctx.st.kw.create_token(&caller.inner, request, e)).await?;
     tracing::info!(accessor = %caller.accessor(), created = %new.record.accessor, "token created (vault api)");
-    Ok(auth_envelope(&req, auth_data(&new.record, new.token.expose()), warnings))
+    Ok(auth_envelope(&req, auth_data(&new.record, new.token.expose()), vec![]))
 }

@@ -16,6 +16,7 @@ mod operations;
 mod proxy;
 mod read_path;
 mod retention;
+mod token_terms;
 mod untrusted_storage;
 mod upgrade;
 mod vault;
