@@ -233,6 +233,22 @@ check(root.auth.token.lookup(auth["client_token"])["data"]["accessor"] == auth["
 check(root.auth.token.renew(auth["client_token"], increment="20m")["auth"]["accessor"] == auth["accessor"], "renew by token")
 orphan = root.auth.token.create_orphan(policies=[pname], ttl="5m")["auth"]
 check(orphan["orphan"] is True and orphan["lease_duration"] <= 300, "create-orphan")
+# Token terms: use-limited, periodic, non-renewable, metadata, exact lease arithmetic.
+limited = root.auth.token.create(policies=[pname], num_uses=2, meta={"team": "payments"})["auth"]
+lim = hvac.Client(url=ADDR, token=limited["client_token"])
+looked = lim.auth.token.lookup_self()["data"]
+check(looked["num_uses"] == 1 and looked["meta"] == {"team": "payments"}, "num_uses counts down and meta is kept")
+lim.auth.token.lookup_self()
+raises(ex.Forbidden, "a used-up token is refused", lim.auth.token.lookup_self)
+periodic = root.auth.token.create(policies=[pname], period="1h", ttl="10m")["auth"]
+check(periodic["lease_duration"] == 3600, "a periodic token lives one period")
+renewed = hvac.Client(url=ADDR, token=periodic["client_token"]).auth.token.renew_self(increment="1m")["auth"]
+check(renewed["lease_duration"] == 3600, "a periodic token renews for its period")
+fixed = root.auth.token.create(policies=[pname], renewable=False)["auth"]
+check(fixed["renewable"] is False, "renewable=false is kept")
+raises(ex.InvalidRequest, "a non-renewable token is not renewed", root.auth.token.renew, fixed["client_token"])
+capped = root.auth.token.create(policies=[pname], ttl="30m", explicit_max_ttl="5m")["auth"]
+check(capped["lease_duration"] == 300, "ttl under explicit_max_ttl is exact (300)")
 check(root.auth.token.lookup_accessor(auth["accessor"])["data"]["display_name"] == "token-ci", "lookup-accessor")
 check(auth["accessor"] in root.auth.token.list_accessors()["data"]["keys"], "list accessors")
 child = root.auth.token.create(policies=[pname], no_default_policy=True)["auth"]

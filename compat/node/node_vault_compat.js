@@ -91,6 +91,16 @@ async function main() {
   await rejects(person.userpassLogin({ mount_point: up, username: 'svc', password: 'wrong password' }), 400, 'a wrong password is refused');
   await vault.disableAuth({ mount_point: up });
 
+  // Token terms through node-vault's tokenCreate (its schema passes num_uses, renewable and the TTLs; not period).
+  const terms = await vault.tokenCreate({ policies: ['default'], num_uses: 2, renewable: false, ttl: '30m', explicit_max_ttl: '5m' });
+  const a = terms.auth;
+  check(a.num_uses === 2 && a.renewable === false && a.lease_duration === 300,
+    `tokenCreate with num_uses, renewable and explicit_max_ttl (num_uses ${a.num_uses}, renewable ${a.renewable}, lease ${a.lease_duration})`);
+  const twice = require('node-vault')({ apiVersion: 'v1', endpoint: process.env.VAULT_ADDR, token: terms.auth.client_token });
+  check((await twice.tokenLookupSelf()).data.num_uses === 1, 'each request takes one use');
+  await twice.tokenLookupSelf();
+  await rejects(twice.tokenLookupSelf(), 403, 'a used-up token is refused');
+
   const bogus = require('node-vault')({ apiVersion: 'v1', endpoint: process.env.VAULT_ADDR, token: 'kw_' + 'B'.repeat(43) });
   await rejects(bogus.read(`${base}/db`), 403, 'an unknown token is 403');
 
