@@ -1,0 +1,154 @@
+//! vaultrs (the Rust Vault client from crates.io) against a keyward server, unchanged: KV v2,
+//! Transit, tokens and their terms, AppRole and userpass logins. Reads `VAULT_ADDR` and
+//! `VAULT_TOKEN` (a root token); prints how many checks passed, or the first that failed and exits
+//! non-zero. Run by `scripts/compat` on SQLite and PostgreSQL.
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use vaultrs::api::auth::approle::requests::{GenerateNewSecretIDRequest, SetAppRoleRequest};
+use vaultrs::api::auth::userpass::requests::CreateUserRequest;
+use vaultrs::api::sys::requests::EnableEngineRequest;
+use vaultrs::api::token::requests::CreateTokenRequest;
+use vaultrs::client::{Client, VaultClient, VaultClientSettingsBuilder};
+use vaultrs::{auth, kv2, sys, token, transit};
+
+/// Counts checks; the first that fails ends the run.
+struct Checks(u32);
+
+impl Checks {
+    fn check(&mut self, ok: bool, what: &str) -> Result<()> {
+        if !ok {
+            bail!("FAILED: {what}");
+        }
+        self.0 += 1;
+        Ok(())
+    }
+}
+
+fn client(addr: &str, token: &str) -> Result<VaultClient> {
+    let settings = VaultClientSettingsBuilder::default().address(addr).token(token).build()?;
+    Ok(VaultClient::new(settings)?)
+}
+
+/// A plain Vault API write, for keyward's own fields vaultrs has no setter for.
+async fn write(addr: &str, token: &str, path: &str, body: serde_json::Value) -> Result<()> {
+    let status = reqwest::Client::new()
+        .post(format!("{addr}/v1/{path}"))
+        .header("X-Vault-Token", token)
+        .json(&body)
+        .send()
+        .await?
+        .status();
+    if !status.is_success() {
+        bail!("POST {path} answered {status}");
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    // vaultrs is built without its default TLS provider (aws-lc): ring's, as everywhere in keyward.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let addr = std::env::var("VAULT_ADDR").context("VAULT_ADDR is not set")?;
+    let root_token = std::env::var("VAULT_TOKEN").context("VAULT_TOKEN is not set")?;
+    let root = client(&addr, &root_token)?;
+    let run = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
+    let mut c = Checks(0);
+
+    // KV v2 on a mount of its own.
+    let kv = format!("kvrs-{run}");
+    let options = HashMap::from([("version".to_owned(), "2".to_owned())]);
+    sys::mount::enable(&root, &kv, "kv", Some(EnableEngineRequest::builder().options(options))).await?;
+    c.check(sys::mount::list(&root).await?.contains_key(&format!("{kv}/")), "mount listed")?;
+    let data = HashMap::from([("DB_PASSWORD", "s3cret"), ("DB_USER", "app")]);
+    let meta = kv2::set(&root, &kv, "app/db", &data).await?;
+    c.check(meta.version == 1, "kv2 set answers version 1")?;
+    let read: HashMap<String, String> = kv2::read(&root, &kv, "app/db").await?;
+    c.check(read.get("DB_PASSWORD").map(String::as_str) == Some("s3cret"), "kv2 read")?;
+    kv2::set(&root, &kv, "app/db", &HashMap::from([("DB_PASSWORD", "rotated")])).await?;
+    let old: HashMap<String, String> = kv2::read_version(&root, &kv, "app/db", 1).await?;
+    c.check(old.get("DB_USER").map(String::as_str) == Some("app"), "kv2 read_version")?;
+    c.check(kv2::list(&root, &kv, "app").await? == vec!["db".to_owned()], "kv2 list")?;
+    let md = kv2::read_metadata(&root, &kv, "app/db").await?;
+    c.check(md.current_version == 2 && md.versions.len() == 2, "kv2 metadata")?;
+
+    // A policy (Vault HCL) and a token under it, with terms.
+    let policy = format!("path \"{kv}/data/app/*\" {{ capabilities = [\"read\"] }}");
+    sys::policy::set(&root, "vaultrs-reader", &policy).await?;
+    let mut req = CreateTokenRequest::builder();
+    req.policies(vec!["vaultrs-reader".to_owned()])
+        .ttl("1h")
+        .num_uses(3u64)
+        .meta(HashMap::from([("team".to_owned(), "payments".to_owned())]));
+    let issued = token::new(&root, Some(&mut req)).await?;
+    c.check(issued.policies.contains(&"vaultrs-reader".to_owned()), "token created with its policy")?;
+    let reader = client(&addr, &issued.client_token)?;
+    let me = token::lookup_self(&reader).await?;
+    c.check(me.accessor == issued.accessor && me.num_uses == 2, "lookup-self counts a use")?;
+    c.check(me.meta.as_ref().and_then(|m| m.get("team")).map(String::as_str) == Some("payments"), "meta kept")?;
+    let read: HashMap<String, String> = kv2::read(&reader, &kv, "app/db").await?;
+    c.check(read.get("DB_PASSWORD").map(String::as_str) == Some("rotated"), "the token reads under its policy")?;
+    c.check(kv2::set(&reader, &kv, "app/db", &data).await.is_err(), "the token cannot write")?;
+    c.check(token::lookup_self(&reader).await.is_err(), "a used-up token is refused")?;
+    let mut req = CreateTokenRequest::builder();
+    req.policies(vec!["default".to_owned()]).period("1h");
+    let periodic = token::new(&root, Some(&mut req)).await?;
+    let renewed = token::renew_self(&client(&addr, &periodic.client_token)?, Some("1m")).await?;
+    c.check(renewed.lease_duration == 3600, "a periodic token renews for its period")?;
+    token::revoke_accessor(&root, &periodic.accessor).await?;
+    c.check(token::lookup_self(&client(&addr, &periodic.client_token)?).await.is_err(), "revoke-accessor")?;
+
+    // Transit.
+    let tr = format!("transit-rs-{run}");
+    sys::mount::enable(&root, &tr, "transit", None).await?;
+    transit::key::create(&root, &tr, "orders", None).await?;
+    let plaintext = "Y2FyZCA0MjQy"; // base64 of "card 4242"
+    let enc = transit::data::encrypt(&root, &tr, "orders", plaintext, None).await?;
+    c.check(enc.ciphertext.starts_with("vault:v1:"), "transit encrypt")?;
+    let dec = transit::data::decrypt(&root, &tr, "orders", &enc.ciphertext, None).await?;
+    c.check(dec.plaintext == plaintext, "transit decrypt")?;
+
+    // AppRole: a machine logs in with a role ID and a secret ID.
+    let ar = format!("approle-rs-{run}");
+    sys::auth::enable(&root, &ar, "approle", None).await?;
+    let mut role = SetAppRoleRequest::builder();
+    role.token_policies(vec!["vaultrs-reader".to_owned()]).token_ttl("10m").secret_id_num_uses(1u64);
+    auth::approle::role::set(&root, &ar, "ci", Some(&mut role)).await?;
+    let role_id = auth::approle::role::read_id(&root, &ar, "ci").await?.role_id;
+    let mut sid_req = GenerateNewSecretIDRequest::builder();
+    sid_req.metadata("{\"pipeline\":\"deploy\"}");
+    let sid = auth::approle::role::secret::generate(&root, &ar, "ci", Some(&mut sid_req)).await?;
+    let login = auth::approle::login(&root, &ar, &role_id, &sid.secret_id).await?;
+    c.check(login.orphan && login.policies.contains(&"vaultrs-reader".to_owned()), "approle login")?;
+    c.check(login.lease_duration == 600, "the role's token_ttl")?;
+    let mut machine = client(&addr, "")?;
+    machine.set_token(&login.client_token);
+    let meta = token::lookup_self(&machine).await?.meta.unwrap_or_default();
+    c.check(meta.get("pipeline").map(String::as_str) == Some("deploy"), "secret-ID metadata on the token")?;
+    let again = auth::approle::login(&root, &ar, &role_id, &sid.secret_id).await;
+    c.check(again.is_err(), "a spent secret ID is refused")?;
+    sys::auth::disable(&root, &ar).await?;
+    c.check(token::lookup_self(&machine).await.is_err(), "disabling the method revokes its tokens")?;
+
+    // userpass: a person must enrol TOTP first; a service account logs in with its password.
+    let up = format!("userpass-rs-{run}");
+    sys::auth::enable(&root, &up, "userpass", None).await?;
+    let mut user = CreateUserRequest::builder();
+    user.token_policies(vec!["vaultrs-reader".to_owned()]);
+    auth::userpass::user::set(&root, &up, "ada", "correct horse battery", Some(&mut user)).await?;
+    let enrol = auth::userpass::login(&root, &up, "ada", "correct horse battery").await?;
+    c.check(enrol.policies.is_empty() && enrol.lease_duration <= 600, "before TOTP enrolment: an enrolment token")?;
+    let svc = serde_json::json!({"password": "service password 1", "token_policies": "vaultrs-reader",
+        "totp_required": false});
+    write(&addr, &root_token, &format!("auth/{up}/users/svc"), svc).await?;
+    let person = auth::userpass::login(&root, &up, "svc", "service password 1").await?;
+    c.check(person.policies.contains(&"vaultrs-reader".to_owned()), "userpass login")?;
+    c.check(auth::userpass::login(&root, &up, "svc", "wrong password").await.is_err(), "a wrong password is refused")?;
+    sys::auth::disable(&root, &up).await?;
+    sys::mount::disable(&root, &kv).await?;
+    sys::mount::disable(&root, &tr).await?;
+
+    println!("vaultrs: {} checks passed against {addr}", c.0);
+    Ok(())
+}
