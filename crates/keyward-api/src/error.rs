@@ -73,6 +73,8 @@ codes! {
     HeadersTooLarge = ("headers_too_large", 431, 431),
     /// An unexpected server error (logged with the request id).
     Internal = ("internal", 500, 500),
+    /// Something keyward does not implement (the OIDC browser flow); the message says what to use.
+    NotImplemented = ("not_implemented", 501, 501),
     /// A stored ciphertext or audit entry failed its authentication check.
     IntegrityError = ("integrity_error", 500, 500),
     /// A configured master key does not match the key the database was sealed with.
@@ -86,7 +88,8 @@ codes! {
     CorruptRecord = ("corrupt_record", 500, 500),
     /// The credential proxy refused an upstream address (not allowed by the egress rules).
     UpstreamForbidden = ("upstream_forbidden", 502, 502),
-    /// The credential proxy could not reach the upstream.
+    /// The credential proxy could not reach the upstream, or an identity provider's key set
+    /// could not be fetched.
     UpstreamUnreachable = ("upstream_unreachable", 502, 502),
     /// The upstream answered with a content encoding the proxy cannot scrub.
     UpstreamEncoded = ("upstream_encoded", 502, 502),

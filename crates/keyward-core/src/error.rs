@@ -67,6 +67,12 @@ pub enum CoreError {
     /// The writer task is gone or the server is shutting down.
     #[error("the server is shutting down")]
     Unavailable,
+    /// A feature keyward does not implement (answered 501).
+    #[error("{0}")]
+    NotSupported(String),
+    /// An outside service keyward needs (an identity provider's key set) could not be used.
+    #[error("{0}")]
+    Upstream(String),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),

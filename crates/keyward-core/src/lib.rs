@@ -33,8 +33,9 @@ pub use audit::{
     canonical, ArchiveOutcome, ArchiveRequest, AuditEntry, AuditKeys, AuditRow, ChainVerifier, VerifyReport,
 };
 pub use auth::{
-    role_key, AppRole, AppRoleConfig, AuthKind, AuthMount, LoginFailures, NewSecretId, RoleField, RoleRequest,
-    SecretIdRecord, SecretIdRequest, TokenTerms, User, UserConfig, UserLogin, UserRequest, ENROL_PURPOSE,
+    role_key, AppRole, AppRoleConfig, AuthItem, AuthKind, AuthMount, FetchedKeys, JwtConfig, JwtKeySource, JwtRole,
+    JwtRoleConfig, KeySourceKind, LoginFailures, NewSecretId, RoleField, RoleRequest, SecretIdRecord, SecretIdRequest,
+    TokenTerms, User, UserConfig, UserLogin, UserRequest, ENROL_PURPOSE,
 };
 pub use background::Leadership;
 pub use backup::{

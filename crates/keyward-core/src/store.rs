@@ -10,9 +10,9 @@ use keyward_crypto::{Key256, WrappedKey};
 use uuid::Uuid;
 
 use crate::{
-    AppRole, AuditRow, AuthMount, DekUsage, FieldStamp, KeyJob, LoginFailures, Mount, Nanos, Policy, PolicyRow,
-    ProxyRoute, ResealedVersion, RowCheck, SecretIdRecord, SecretMeta, SecretSummary, SecretVersion, StoreError,
-    TokenOrigin, TokenRecord, TransitKey, UnmigratedVersion, User,
+    AppRole, AuditRow, AuthItem, AuthMount, DekUsage, FieldStamp, KeyJob, LoginFailures, Mount, Nanos, Policy,
+    PolicyRow, ProxyRoute, ResealedVersion, RowCheck, SecretIdRecord, SecretMeta, SecretSummary, SecretVersion,
+    StoreError, TokenOrigin, TokenRecord, TransitKey, UnmigratedVersion, User,
 };
 
 /// Reads outside any transaction, and the way to start a write transaction.
@@ -514,6 +514,10 @@ pub trait AuthReads: Send + Sync + 'static {
     async fn userpass_user(&self, mount_id: Uuid, name: &str) -> Result<Option<User>, StoreError>;
     /// The failed-login count kept under `id`.
     async fn login_failures(&self, id: &str) -> Result<Option<LoginFailures>, StoreError>;
+    /// The settings documents of `kind` on a mount, by name.
+    async fn auth_items(&self, mount_id: Uuid, kind: &str) -> Result<Vec<AuthItem>, StoreError>;
+    /// One settings document.
+    async fn auth_item(&self, mount_id: Uuid, kind: &str, name: &str) -> Result<Option<AuthItem>, StoreError>;
 }
 
 /// Login methods inside a write transaction.
@@ -555,6 +559,10 @@ pub trait AuthTx: Send {
     async fn login_failures_locked(&mut self, id: &str) -> Result<Option<LoginFailures>, StoreError>;
     /// Sets (or with `None` clears) the failed-login count kept under `id`.
     async fn set_login_failures(&mut self, id: &str, failures: Option<&LoginFailures>) -> Result<(), StoreError>;
+    /// Creates or replaces a settings document.
+    async fn put_auth_item(&mut self, item: &AuthItem) -> Result<(), StoreError>;
+    /// Deletes a settings document; returns whether it existed.
+    async fn delete_auth_item(&mut self, mount_id: Uuid, kind: &str, name: &str) -> Result<bool, StoreError>;
 }
 
 /// Policies inside a write transaction.

@@ -16,6 +16,15 @@ pub enum CryptoError {
     /// An imported ciphertext does not have the expected shape.
     #[error("malformed ciphertext: {0}")]
     Malformed(&'static str),
+    /// A public key (JWKS or PEM) could not be used.
+    #[error("invalid key: {0}")]
+    InvalidKey(&'static str),
+    /// A JWT was refused; the reason names no claim value.
+    #[error("invalid JWT: {0}")]
+    InvalidJwt(&'static str),
+    /// A JWT names a key ID the key set does not hold.
+    #[error("invalid JWT: its key ID is not among the configured keys")]
+    UnknownJwtKey,
     /// A blob or wrapped key has an unknown format version.
     #[error("unsupported ciphertext format version {0}")]
     UnsupportedFormat(u8),

@@ -17,6 +17,7 @@ mod blob;
 mod digest;
 mod error;
 mod import;
+mod jws;
 mod key;
 mod keyring;
 mod mask;
@@ -35,6 +36,7 @@ pub use blob::{blob_dek_version, open_secret_blob, seal_secret_blob, BlobContext
 pub use digest::{hmac_sha256_hex, sha256_fingerprint};
 pub use error::CryptoError;
 pub use import::{decrypt_cloak, decrypt_gcm_hex, CloakKey};
+pub use jws::{verify_jwt, JwsAlg, VerifyingKey, MIN_RSA_BITS};
 pub use key::{Key256, WrappedKey, WrappedKeyDomain};
 pub use keyring::{Kek, KekTag, MasterKeyring};
 pub use mask::mask_value;

@@ -105,6 +105,11 @@ impl From<CoreError> for ApiError {
             CoreError::AlreadyInitialized => ErrorCode::AlreadyInitialized,
             CoreError::NotInitialized => ErrorCode::NotInitialized,
             CoreError::Unavailable => ErrorCode::Unavailable,
+            CoreError::NotSupported(_) => ErrorCode::NotImplemented,
+            CoreError::Upstream(_) => {
+                tracing::warn!(error = %msg, "an identity provider could not be used");
+                ErrorCode::UpstreamUnreachable
+            }
             CoreError::AuditUnavailable(_) => {
                 tracing::error!(error = %msg, "audit entry not written: the request was not served");
                 return Self::new(

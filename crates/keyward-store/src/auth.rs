@@ -2,12 +2,13 @@
 //! failed-login counts, and the tokens a login issued.
 use async_trait::async_trait;
 use keyward_core::{
-    AppRole, AuthKind, AuthMount, AuthReads, AuthTx, LoginFailures, SecretIdRecord, StoreError, TokenOrigin, User,
+    AppRole, AuthItem, AuthKind, AuthMount, AuthReads, AuthTx, LoginFailures, SecretIdRecord, StoreError, TokenOrigin,
+    User,
 };
 use uuid::Uuid;
 
 use crate::db::{args, Arg, Exec, Pool, Row};
-use crate::integrity::{Macs, APPROLE_ROLES, APPROLE_SECRET_IDS, AUTH_MOUNTS, USERPASS_USERS};
+use crate::integrity::{Macs, APPROLE_ROLES, APPROLE_SECRET_IDS, AUTH_ITEMS, AUTH_MOUNTS, USERPASS_USERS};
 use crate::rows::{corrupt, to_i64, u64_of, uuid};
 use crate::sql_store::SqlStore;
 use crate::sql_tx::{json, SqlTx};
@@ -20,6 +21,30 @@ const SECRET_ID_COLS: &str =
 
 const USER_COLS: &str =
     "id, mount_id, name, password_hash, config, totp_seed, totp_enrolled, totp_last_step, created_at, mac";
+
+const ITEM_COLS: &str = "id, mount_id, kind, name, body, created_at, mac";
+
+fn item(macs: &Macs, row: &Row) -> Result<AuthItem, StoreError> {
+    macs.check(&AUTH_ITEMS, row)?;
+    Ok(AuthItem {
+        mount_id: uuid(row, "mount_id")?,
+        kind: row.get("kind")?,
+        name: row.get("name")?,
+        body: row.get("body")?,
+        created_at: row.get("created_at")?,
+    })
+}
+
+fn item_args(macs: &Macs, i: &AuthItem) -> Result<Vec<Arg>, StoreError> {
+    let values = args![i.key(), i.mount_id.to_string(), i.kind.clone(), i.name.clone(), i.body.clone(), i.created_at];
+    let names = ["id", "mount_id", "kind", "name", "body", "created_at"];
+    let mac = macs.seal(&AUTH_ITEMS, &names.iter().copied().zip(values.iter()).collect::<Vec<_>>())?;
+    Ok(values.into_iter().chain([mac]).collect())
+}
+
+fn item_key(mount_id: Uuid, kind: &str, name: &str) -> String {
+    format!("{mount_id}/{kind}/{name}")
+}
 
 fn user(macs: &Macs, row: &Row) -> Result<User, StoreError> {
     macs.check(&USERPASS_USERS, row)?;
@@ -215,6 +240,24 @@ impl AuthReads for SqlStore {
     async fn login_failures(&self, id: &str) -> Result<Option<LoginFailures>, StoreError> {
         login_failures(&mut Pool(&self.pool), id, "").await
     }
+
+    async fn auth_items(&self, mount_id: Uuid, kind: &str) -> Result<Vec<AuthItem>, StoreError> {
+        let macs = self.macs()?;
+        let sql = format!("SELECT {ITEM_COLS} FROM auth_items WHERE mount_id = $1 AND kind = $2 ORDER BY name");
+        Pool(&self.pool)
+            .fetch_all(&sql, args![mount_id.to_string(), kind])
+            .await?
+            .iter()
+            .map(|r| item(&macs, r))
+            .collect()
+    }
+
+    async fn auth_item(&self, mount_id: Uuid, kind: &str, name: &str) -> Result<Option<AuthItem>, StoreError> {
+        let macs = self.macs()?;
+        let sql = format!("SELECT {ITEM_COLS} FROM auth_items WHERE id = $1");
+        let key = item_key(mount_id, kind, name);
+        Pool(&self.pool).fetch_optional(&sql, args![key]).await?.map(|r| item(&macs, &r)).transpose()
+    }
 }
 
 impl SqlTx {
@@ -252,6 +295,7 @@ impl AuthTx for SqlTx {
             .await?;
         self.db.execute("DELETE FROM approle_roles WHERE mount_id = $1", args![id.clone()]).await?;
         self.db.execute("DELETE FROM userpass_users WHERE mount_id = $1", args![id.clone()]).await?;
+        self.db.execute("DELETE FROM auth_items WHERE mount_id = $1", args![id.clone()]).await?;
         self.db.execute("DELETE FROM auth_mounts WHERE id = $1", args![id]).await?;
         Ok(())
     }
@@ -359,5 +403,18 @@ impl AuthTx for SqlTx {
             }
         };
         Ok(())
+    }
+
+    async fn put_auth_item(&mut self, item: &AuthItem) -> Result<(), StoreError> {
+        let sql = "INSERT INTO auth_items (id, mount_id, kind, name, body, created_at, mac) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET body = excluded.body, \
+                   created_at = excluded.created_at, mac = excluded.mac";
+        self.db.execute(sql, item_args(&self.macs()?, item)?).await?;
+        Ok(())
+    }
+
+    async fn delete_auth_item(&mut self, mount_id: Uuid, kind: &str, name: &str) -> Result<bool, StoreError> {
+        let n = self.db.execute("DELETE FROM auth_items WHERE id = $1", args![item_key(mount_id, kind, name)]).await?;
+        Ok(n > 0)
     }
 }

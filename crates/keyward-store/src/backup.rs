@@ -26,6 +26,7 @@ pub const BACKED_UP: &[&str] = &[
     "approle_roles",
     "approle_secret_ids",
     "userpass_users",
+    "auth_items",
     "audit_log",
     "audit_head",
 ];

@@ -189,6 +189,16 @@ pub(crate) const APPROLE_ROLES: Maced = Maced {
     earlier: &[],
 };
 
+/// Login-method settings kept as documents: a JWT method's config and roles.
+pub(crate) const AUTH_ITEMS: Maced = Maced {
+    name: "auth_items",
+    layout: 1,
+    key: &[("id", Text)],
+    columns: &[("mount_id", Text), ("kind", Text), ("name", Text), ("body", Text), ("created_at", Int)],
+    volatile: &[],
+    earlier: &[],
+};
+
 /// AppRole secret IDs, by keyed digest, with their uses left.
 pub(crate) const APPROLE_SECRET_IDS: Maced = Maced {
     name: "approle_secret_ids",
@@ -295,6 +305,7 @@ pub(crate) const TABLES: &[(&str, Class)] = &[
     ("approle_roles", Class::Maced(&APPROLE_ROLES)),
     ("approle_secret_ids", Class::Maced(&APPROLE_SECRET_IDS)),
     ("userpass_users", Class::Maced(&USERPASS_USERS)),
+    ("auth_items", Class::Maced(&AUTH_ITEMS)),
     (
         "wrapped_keys",
         Class::Sealed("each key is AES-GCM-wrapped under a KEK with its domain, owner and version as AAD"),

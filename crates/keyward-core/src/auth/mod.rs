@@ -3,12 +3,15 @@
 //! policies, and it is revoked with its role, secret ID or auth mount.
 mod approle;
 mod commands;
+mod jwt;
 mod model;
 mod userpass;
 
 pub use approle::{NewSecretId, RoleField, RoleRequest, SecretIdRequest};
+pub use jwt::{FetchedKeys, JwtConfig, JwtKeySource, JwtRole, JwtRoleConfig, KeySourceKind};
 pub use model::{
-    role_key, AppRole, AppRoleConfig, AuthKind, AuthMount, LoginFailures, SecretIdRecord, TokenTerms, User, UserConfig,
+    role_key, AppRole, AppRoleConfig, AuthItem, AuthKind, AuthMount, LoginFailures, SecretIdRecord, TokenTerms, User,
+    UserConfig,
 };
 pub use userpass::{UserLogin, UserRequest, ENROL_PURPOSE};
 

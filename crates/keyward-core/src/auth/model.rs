@@ -13,6 +13,8 @@ pub enum AuthKind {
     AppRole,
     /// Userpass: people log in with a password and a TOTP code.
     Userpass,
+    /// JWT: workloads log in with a token their platform signed (CI jobs, Kubernetes pods).
+    Jwt,
 }
 
 impl AuthKind {
@@ -21,6 +23,7 @@ impl AuthKind {
         match self {
             AuthKind::AppRole => "approle",
             AuthKind::Userpass => "userpass",
+            AuthKind::Jwt => "jwt",
         }
     }
 
@@ -29,8 +32,13 @@ impl AuthKind {
         match s {
             "approle" => Ok(AuthKind::AppRole),
             "userpass" => Ok(AuthKind::Userpass),
+            "jwt" => Ok(AuthKind::Jwt),
+            "oidc" => Err(CoreError::InvalidInput(
+                "the oidc method (a browser flow) is not supported by keyward: enable type \"jwt\" for workload tokens"
+                    .into(),
+            )),
             other => Err(CoreError::InvalidInput(format!(
-                "auth method type {other:?} is not supported by keyward (approle, userpass)"
+                "auth method type {other:?} is not supported by keyward (approle, userpass, jwt)"
             ))),
         }
     }
@@ -130,6 +138,29 @@ pub struct SecretIdRecord {
     pub num_uses: u64,
     /// How many are left (when `num_uses` > 0).
     pub uses_left: u64,
+}
+
+/// A login method's settings document (a JWT method's config or one of its roles), stored as
+/// JSON in a MAC'd row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthItem {
+    /// Its auth mount.
+    pub mount_id: Uuid,
+    /// What it is (`jwt-config`, `jwt-role`).
+    pub kind: String,
+    /// Its name (empty for a mount's one config).
+    pub name: String,
+    /// The document.
+    pub body: String,
+    /// When it was first written.
+    pub created_at: Nanos,
+}
+
+impl AuthItem {
+    /// The row key: mount, kind and name.
+    pub fn key(&self) -> String {
+        format!("{}/{}/{}", self.mount_id, self.kind, self.name)
+    }
 }
 
 /// A userpass user's settings (Vault's field names, and `totp_required`).
