@@ -311,6 +311,11 @@ pub struct ServerArgs {
     /// (for internal services and tests). Off by default: only https to global unicast addresses.
     #[arg(long, env = "KEYWARD_PROXY_ALLOW_INSECURE")]
     pub proxy_allow_insecure: bool,
+    /// Let JWT login methods whose config sets `allow_private_network` fetch their keys from
+    /// addresses that are not global unicast (a Kubernetes in-cluster issuer, tests). Off by
+    /// default: JWKS and discovery documents come only from https on global unicast addresses.
+    #[arg(long, env = "KEYWARD_AUTH_ALLOW_PRIVATE_NETWORK")]
+    pub auth_allow_private_network: bool,
     /// Also append every audit entry to this JSON-lines file (best-effort; the database is the
     /// primary, mandatory sink).
     #[arg(long, env = "KEYWARD_AUDIT_FILE", value_name = "FILE")]

@@ -34,6 +34,8 @@ pub struct AppContext {
     pub audit: Arc<AuditState>,
     /// The credential proxy's client and route limiters.
     pub proxy: crate::proxy::ProxyState,
+    /// The verification keys of JWT login methods, fetched and cached.
+    pub jwks: crate::jwks::JwksFetcher,
 }
 
 /// Request hardening settings.
@@ -171,9 +173,11 @@ pub fn router(
     limits: HttpLimits,
     audit: Arc<AuditState>,
     proxy: crate::proxy::ProxyConfig,
+    auth: crate::jwks::AuthConfig,
 ) -> Router {
     let proxy = crate::proxy::ProxyState::new(proxy);
-    let state = Arc::new(AppContext { kw, guards: Guards::new(guard), audit, proxy });
+    let jwks = crate::jwks::JwksFetcher::new(auth);
+    let state = Arc::new(AppContext { kw, guards: Guards::new(guard), audit, proxy, jwks });
     // Every route is a row of the operation table: the native router and the Vault dispatcher
     // are made from it.
     let native = crate::pipeline::native_router();

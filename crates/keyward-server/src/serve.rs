@@ -45,6 +45,8 @@ pub struct ServerOptions {
     pub proxy: crate::proxy::ProxyConfig,
     /// Also serve `GET /metrics` here, without a token and unaudited.
     pub metrics_listen: Option<SocketAddr>,
+    /// Login-method settings.
+    pub auth: crate::jwks::AuthConfig,
 }
 
 impl ServerOptions {
@@ -65,6 +67,7 @@ impl ServerOptions {
             stale_scan_interval: DEFAULT_STALE_SCAN_INTERVAL,
             proxy: crate::proxy::ProxyConfig::default(),
             metrics_listen: None,
+            auth: crate::jwks::AuthConfig::default(),
         }
     }
 }
@@ -195,7 +198,7 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
         }
         tokio::spawn(crate::metrics::serve_unauthenticated(listener, audit.clone(), store.clone()));
     }
-    let app = crate::router(kw, opts.guard, opts.limits, audit.clone(), opts.proxy);
+    let app = crate::router(kw, opts.guard, opts.limits, audit.clone(), opts.proxy, opts.auth);
     let (shutdown, rx) = oneshot::channel::<()>();
     let task = match opts.tls {
         Some(tls) => tokio::spawn(crate::tls::serve_tls(listener, app, tls, rx)),

@@ -131,6 +131,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     options.insecure_http = args.insecure_http;
     options.metrics_listen = args.metrics_listen;
     options.proxy = keyward_server::ProxyConfig { allow_insecure: args.proxy_allow_insecure };
+    options.auth = keyward_server::AuthConfig { allow_private_network: args.auth_allow_private_network };
     options.audit = AuditOptions {
         enabled: !args.no_audit,
         sinks: AuditSinks { file: args.audit_file.clone(), stdout: args.audit_stdout },

@@ -8,7 +8,7 @@ use keyward_core::Capability::{Create, Delete, Destroy, List, Patch, Read, Sudo,
 use super::{AuthClass, Effect, NativeRoute, Need, Operation, VaultOp, VaultRoute};
 use crate::proxy::{call as proxy_call, routes as proxy};
 use crate::routes::{audit, backup, keys, mounts, policies, secrets, tokens};
-use crate::vault::{auth as vauth, kv, probes, sys as vsys, token as vtoken, transit};
+use crate::vault::{auth as vauth, jwt as vjwt, kv, probes, sys as vsys, token as vtoken, transit};
 
 /// A secret: `<mount>/<path>`.
 const SECRET: &str = "{mount}/{path}";
@@ -449,6 +449,43 @@ pub(super) fn operations() -> Vec<Operation> {
             [Write],
             "auth/{userpass}/login/{name}",
             vauth::login_user
+        )),
+        // JWT login method.
+        op(
+            "jwt.config.write",
+            "Configure a JWT method's keys and issuer",
+            Need::Cap(Update, "auth/{auth}/config"),
+            Change,
+        )
+        .vault(vault!([Write], "auth/{jwt}/config", vjwt::write_config)),
+        op("jwt.config.read", "A JWT method's config", Need::Cap(Read, "auth/{auth}/config"), Reads).vault(vault!(
+            [Read],
+            "auth/{jwt}/config",
+            vjwt::read_config
+        )),
+        op("jwt.roles.list", "JWT roles", Need::Cap(List, "auth/{auth}/role"), Reads).vault(vault!(
+            [List],
+            "auth/{jwt}/role",
+            vjwt::list_roles
+        )),
+        op(
+            "jwt.role.write",
+            "Write a JWT role (its writer holds every policy it grants)",
+            Need::Cap(Update, "auth/{auth}/role/{name}"),
+            Change,
+        )
+        .vault(vault!([Write], "auth/{jwt}/role/{name}", vjwt::write_role)),
+        op("jwt.role.read", "A JWT role", Need::Cap(Read, "auth/{auth}/role/{name}"), Reads).vault(vault!(
+            [Read],
+            "auth/{jwt}/role/{name}",
+            vjwt::read_role
+        )),
+        op("jwt.role.delete", "Delete a JWT role and its tokens", Need::Cap(Delete, "auth/{auth}/role/{name}"), Change)
+            .vault(vault!([Delete], "auth/{jwt}/role/{name}", vjwt::delete_role)),
+        login("jwt.login", "Log in with a JWT the platform signed").vault(vault!(
+            [Write],
+            "auth/{jwt}/login",
+            vjwt::login
         )),
         // Audit.
         op("audit.search", "Search and tail the log", Need::Cap(Sudo, "sys/audit"), Reads).native(native!(

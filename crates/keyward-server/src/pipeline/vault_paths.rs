@@ -70,8 +70,12 @@ fn matches(template: &str, segs: &[&str]) -> Option<Matched> {
         }
         let s = *segs.get(i)?;
         match *ts {
-            "{approle}" | "{userpass}" if !s.is_empty() => {
-                auth = Some(if *ts == "{approle}" { AuthKind::AppRole } else { AuthKind::Userpass });
+            "{approle}" | "{userpass}" | "{jwt}" if !s.is_empty() => {
+                auth = Some(match *ts {
+                    "{approle}" => AuthKind::AppRole,
+                    "{userpass}" => AuthKind::Userpass,
+                    _ => AuthKind::Jwt,
+                });
                 params.push("auth", s.to_owned());
             }
             "{kv}" | "{transit}" if !s.is_empty() => {

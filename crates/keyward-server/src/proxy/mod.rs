@@ -4,7 +4,7 @@
 mod call;
 pub(crate) mod routes;
 mod scrub;
-mod ssrf;
+pub(crate) mod ssrf;
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -329,18 +329,24 @@ pub(crate) async fn login(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
             // Secret IDs are guessed per address, like tokens: failures count toward the
             // address's lockout (never a per-role lock: a role ID is not secret, and a lock on it
             // would let anyone shut a role's workloads out).
-            if e.status() == axum::http::StatusCode::BAD_REQUEST {
-                if let Some(lock) = ctx.st.guards.lockout.record_failure(ip, &ctx.st.guards.config) {
-                    ctx.st.audit.counters.lockouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    ctx.audit.detail("lockout_secs", lock.as_secs());
-                    tracing::warn!(target: "security", client_ip = %ip, lockout_secs = lock.as_secs(), "client locked out after repeated failed logins");
-                }
-            }
+            count_failed_login(&ctx, ip, &e);
             return Err(e);
         }
     };
     tracing::info!(auth = %mount, accessor = %issued.record.accessor, "approle login");
     Ok(auth_envelope(&req, auth_data(&issued.record, issued.token.expose()), vec![]))
+}
+
+/// Counts a refused login (a 400: wrong credentials) toward its address's lockout.
+pub(crate) fn count_failed_login(ctx: &Ctx, ip: std::net::IpAddr, e: &ApiError) {
+    if e.status() != axum::http::StatusCode::BAD_REQUEST {
+        return;
+    }
+    if let Some(lock) = ctx.st.guards.lockout.record_failure(ip, &ctx.st.guards.config) {
+        ctx.st.audit.counters.lockouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ctx.audit.detail("lockout_secs", lock.as_secs());
+        tracing::warn!(target: "security", client_ip = %ip, lockout_secs = lock.as_secs(), "client locked out after repeated failed logins");
+    }
 }
 
 fn user_data(u: &keyward_core::User) -> Value {

@@ -3,6 +3,7 @@
 //! rows of the operation table, matched by the pipeline (`pipeline/vault_paths.rs`), since Vault
 //! routes by mount and uses a `LIST` method; the handlers here are given the parsed request.
 pub(crate) mod auth;
+pub(crate) mod jwt;
 pub(crate) mod kv;
 pub(crate) mod probes;
 pub(crate) mod sys;

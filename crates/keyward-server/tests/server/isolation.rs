@@ -239,6 +239,7 @@ async fn in_process(db: &TestDb) -> Target {
             HttpLimits::default(),
             Arc::new(AuditState::new(true, None)),
             keyward_server::ProxyConfig::default(),
+            keyward_server::AuthConfig::default(),
         ),
         root,
     }
