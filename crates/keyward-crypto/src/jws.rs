@@ -380,23 +380,24 @@ mod tests {
     #[test]
     fn a_token_signed_by_a_configured_key_verifies_and_nothing_else_does() {
         let (pair, key) = ed25519();
+        let keys = [key];
         let claims = serde_json::json!({"sub": "repo:acme/app", "exp": 1});
         let jwt = signed(&pair, &serde_json::json!({"alg": "EdDSA", "kid": "k1"}), &claims);
-        assert_eq!(Value::Object(verify_jwt(&jwt, &[key.clone()], &[JwsAlg::EdDsa]).unwrap()), claims);
+        assert_eq!(Value::Object(verify_jwt(&jwt, &keys, &[JwsAlg::EdDsa]).unwrap()), claims);
         // Not allowed, unknown kid, none, HMAC, crit, tampered payload.
-        assert!(matches!(verify_jwt(&jwt, &[key.clone()], &[JwsAlg::Rs256]), Err(CryptoError::InvalidJwt(_))));
+        assert!(matches!(verify_jwt(&jwt, &keys, &[JwsAlg::Rs256]), Err(CryptoError::InvalidJwt(_))));
         let other = signed(&pair, &serde_json::json!({"alg": "EdDSA", "kid": "k2"}), &claims);
-        assert_eq!(verify_jwt(&other, &[key.clone()], &[JwsAlg::EdDsa]), Err(CryptoError::UnknownJwtKey));
+        assert_eq!(verify_jwt(&other, &keys, &[JwsAlg::EdDsa]), Err(CryptoError::UnknownJwtKey));
         for alg in ["none", "HS256"] {
             let t = signed(&pair, &serde_json::json!({"alg": alg}), &claims);
-            assert!(verify_jwt(&t, &[key.clone()], &[JwsAlg::EdDsa]).is_err(), "{alg}");
+            assert!(verify_jwt(&t, &keys, &[JwsAlg::EdDsa]).is_err(), "{alg}");
         }
         let crit = signed(&pair, &serde_json::json!({"alg": "EdDSA", "crit": ["exp"]}), &claims);
-        assert!(verify_jwt(&crit, &[key.clone()], &[JwsAlg::EdDsa]).is_err());
+        assert!(verify_jwt(&crit, &keys, &[JwsAlg::EdDsa]).is_err());
         let mut parts: Vec<&str> = jwt.split('.').collect();
         let forged = enc(&serde_json::json!({"sub": "repo:evil/app", "exp": 1}));
         parts[1] = &forged;
-        assert!(verify_jwt(&parts.join("."), &[key], &[JwsAlg::EdDsa]).is_err());
+        assert!(verify_jwt(&parts.join("."), &keys, &[JwsAlg::EdDsa]).is_err());
     }
 
     #[test]

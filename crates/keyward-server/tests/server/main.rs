@@ -10,6 +10,7 @@ mod audit;
 mod foundation;
 mod identity;
 mod isolation;
+mod jwt;
 mod keys;
 mod metrics;
 mod operations;
