@@ -442,10 +442,25 @@ pub enum Format {
 /// `keyward login`.
 #[derive(Debug, Args)]
 pub struct LoginArgs {
-    /// How: `token` (store a token you have), `approle` (a role ID and a secret ID) or
-    /// `userpass` (a username, then the password and TOTP code are asked for).
-    #[arg(long, default_value = "token", value_parser = ["token", "approle", "userpass"])]
+    /// How: `token` (store a token you have), `approle` (a role ID and a secret ID), `userpass`
+    /// (a username, then the password and TOTP code are asked for) or `jwt` (a token your CI
+    /// platform or Kubernetes signed: --jwt-file, or --github-actions).
+    #[arg(long, default_value = "token", value_parser = ["token", "approle", "userpass", "jwt"])]
     pub method: String,
+    /// JWT: the role to log in as (default: the method's default_role).
+    #[arg(long)]
+    pub role: Option<String>,
+    /// JWT: a file holding the token (`-` for stdin), e.g. a Kubernetes service-account token at
+    /// /var/run/secrets/kubernetes.io/serviceaccount/token; never taken as an argument.
+    #[arg(long, value_name = "FILE", conflicts_with = "github_actions")]
+    pub jwt_file: Option<PathBuf>,
+    /// JWT: fetch this GitHub Actions job's OIDC token (the job needs `permissions: id-token:
+    /// write`, which sets ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN).
+    #[arg(long)]
+    pub github_actions: bool,
+    /// JWT with --github-actions: the audience to ask for (the role's bound_audiences).
+    #[arg(long, default_value = "keyward")]
+    pub audience: String,
     /// Userpass: the username.
     #[arg(long)]
     pub username: Option<String>,
@@ -472,7 +487,7 @@ pub struct LoginArgs {
 pub enum AuthCommand {
     /// Enable a login method at auth/<path>.
     Enable {
-        /// Its type: approle.
+        /// Its type: approle, userpass or jwt.
         kind: String,
         /// Where (default: the type's name).
         #[arg(long)]

@@ -54,6 +54,7 @@ fn main() -> ExitCode {
             Command::Run(args) => commands::run::run(&cli.addr, args).await,
             Command::Login(args) if args.method == "approle" => commands::auth::login_approle(&cli.addr, args).await,
             Command::Login(args) if args.method == "userpass" => commands::auth::login_userpass(&cli.addr, args).await,
+            Command::Login(args) if args.method == "jwt" => commands::auth::login_jwt(&cli.addr, args).await,
             Command::User(cmd) => commands::auth::user(&cli.addr, cmd).await,
             Command::Login(args) => commands::session::login(&cli.addr, args.token_stdin).await,
             Command::Auth(cmd) => commands::auth::run(&cli.addr, cmd).await,

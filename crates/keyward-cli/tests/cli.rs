@@ -1853,3 +1853,119 @@ fn two_replicas_on_one_postgresql_agree_at_once_and_survive_a_kill() {
     assert!(b.ok(&["audit", "verify"]).contains("intact"));
     b.stop();
 }
+
+/// A JWT (EdDSA) for `claims`, and the PEM of the key that signed it.
+fn signed_jwt(claims: &Value) -> (String, String) {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+    let pk8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+    let key = Ed25519KeyPair::from_pkcs8(pk8.as_ref()).unwrap();
+    let part = |v: &Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap());
+    let input = format!("{}.{}", part(&serde_json::json!({"alg": "EdDSA", "typ": "JWT"})), part(claims));
+    let jwt = format!("{input}.{}", URL_SAFE_NO_PAD.encode(key.sign(input.as_bytes()).as_ref()));
+    // Ed25519's SubjectPublicKeyInfo is a fixed 12-byte prefix and the key.
+    let spki =
+        [&[0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00][..], key.public_key().as_ref()]
+            .concat();
+    (jwt, format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", STANDARD.encode(spki)))
+}
+
+/// GitHub Actions' token service for one request: checks the bearer token and the audience,
+/// answers `{"value": jwt}`; returns its URL.
+fn fake_actions_token_service(jwt: String) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/token?api-version=2.0", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(conn.try_clone().unwrap());
+        let mut head = String::new();
+        while reader.read_line(&mut head).unwrap() > 2 && !head.ends_with("\r\n\r\n") {}
+        let lower = head.to_ascii_lowercase();
+        let ok = lower.contains("authorization: bearer gh-request-token") && head.contains("audience=keyward");
+        let body = if ok { serde_json::json!({ "value": jwt }).to_string() } else { "{}".to_owned() };
+        let status = if ok { "200 OK" } else { "401 Unauthorized" };
+        let answer = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write_all(answer.as_bytes()).unwrap();
+    });
+    url
+}
+
+#[test]
+fn a_ci_job_logs_in_with_its_jwt_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let env = [("KEYWARD_MASTER_KEY", "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=")];
+    let mut s = spawn_server(&["--database", db.to_str().unwrap()], &env).expect("server");
+    let root: Value = serde_json::from_str(&s.ok(&["operator", "init", "--format", "json"])).unwrap();
+    let root = root["root_token"].as_str().unwrap().to_owned();
+    s.token = Some(root.clone());
+    s.ok(&["mounts", "create", "app"]);
+    s.ok(&["secrets", "set", "-p", "app", "-e", "prod", "DATABASE_URL=postgres://db/app"]);
+    let policy = dir.path().join("deploy.toml");
+    std::fs::write(&policy, "[[rules]]\npath = \"app/prod\"\ncapabilities = [\"read\"]\n").unwrap();
+    s.ok(&["policy", "write", "deploy", policy.to_str().unwrap()]);
+    assert!(s.ok(&["auth", "enable", "jwt"]).contains("auth/jwt/"));
+
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let claims = serde_json::json!({"iss": "https://token.actions.githubusercontent.com", "aud": "keyward",
+        "sub": "repo:acme/app:ref:refs/heads/main", "repository": "acme/app", "exp": now + 300, "iat": now});
+    let (jwt, pem) = signed_jwt(&claims);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let vault = |path: &str, body: Value| {
+        let url = format!("{}/v1/{path}", s.addr);
+        let status = rt.block_on(async {
+            reqwest::Client::new().post(url).header("X-Vault-Token", &root).json(&body).send().await.unwrap().status()
+        });
+        assert!(status.is_success(), "{path}: {status}");
+    };
+    vault(
+        "auth/jwt/config",
+        serde_json::json!({"jwt_validation_pubkeys": [pem],
+        "bound_issuer": "https://token.actions.githubusercontent.com"}),
+    );
+    vault(
+        "auth/jwt/role/deploy",
+        serde_json::json!({"user_claim": "sub", "bound_audiences": ["keyward"],
+        "bound_claims": {"repository": "acme/app"}, "token_policies": ["deploy"], "token_ttl": "15m"}),
+    );
+
+    let login = |args: &[&str], envs: &[(&str, &str)]| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["login", "--method", "jwt", "--role", "deploy", "--print-token"]).args(args);
+        cmd.env("KEYWARD_ADDR", &s.addr).env_remove("KEYWARD_TOKEN");
+        cmd.env_remove("ACTIONS_ID_TOKEN_REQUEST_URL").env_remove("ACTIONS_ID_TOKEN_REQUEST_TOKEN");
+        cmd.envs(envs.iter().copied()).output().unwrap()
+    };
+    let read =
+        |token: &str| kw_at(&s.addr, token, &["secrets", "get", "-p", "app", "-e", "prod", "DATABASE_URL", "--reveal"]);
+    // From a file (a Kubernetes service-account token is read the same way).
+    let jwt_file = dir.path().join("jwt");
+    std::fs::write(&jwt_file, format!("{jwt}\n")).unwrap();
+    let out = login(&["--jwt-file", jwt_file.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(read(&token).unwrap(), "postgres://db/app\n");
+    // From GitHub Actions' token service, for the audience asked.
+    let url = fake_actions_token_service(jwt.clone());
+    let envs = [("ACTIONS_ID_TOKEN_REQUEST_URL", url.as_str()), ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "gh-request-token")];
+    let out = login(&["--github-actions", "--audience", "keyward"], &envs);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(read(String::from_utf8(out.stdout).unwrap().trim()).unwrap(), "postgres://db/app\n");
+    // Outside a job: one line saying what is missing; a forged token: refused without echoing it.
+    let out = login(&["--github-actions"], &[]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        !out.status.success() && err.trim().lines().count() == 1 && err.contains("ACTIONS_ID_TOKEN_REQUEST_URL"),
+        "{err}"
+    );
+    let (forged, _) = signed_jwt(&claims);
+    std::fs::write(&jwt_file, &forged).unwrap();
+    let out = login(&["--jwt-file", jwt_file.to_str().unwrap()], &[]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success() && err.contains("signature") && !err.contains(&forged[..20]), "{err}");
+    s.stop();
+}

@@ -15,15 +15,15 @@ use crate::client::Client;
 use crate::config;
 use crate::output::{json as print_json, table};
 
-/// Reads a secret ID from a file or stdin (`-`), trimmed.
-fn read_secret_id(path: &std::path::Path) -> Result<Zeroizing<String>> {
+/// Reads a credential (a secret ID, a JWT) from a file or stdin (`-`), trimmed.
+fn read_credential(path: &std::path::Path, what: &str) -> Result<Zeroizing<String>> {
     let mut s = Zeroizing::new(String::new());
     if path.as_os_str() == "-" {
-        std::io::stdin().read_to_string(&mut s).context("cannot read the secret ID from stdin")?;
+        std::io::stdin().read_to_string(&mut s).with_context(|| format!("cannot read the {what} from stdin"))?;
     } else {
         std::fs::File::open(path)
             .and_then(|mut f| f.read_to_string(&mut s))
-            .with_context(|| format!("cannot read the secret ID from {}", path.display()))?;
+            .with_context(|| format!("cannot read the {what} from {}", path.display()))?;
     }
     Ok(Zeroizing::new(s.trim().to_owned()))
 }
@@ -38,7 +38,7 @@ pub async fn login_approle(addr: &str, args: LoginArgs) -> Result<()> {
     let file = args.secret_id_file.ok_or_else(|| {
         anyhow!("--method approle needs --secret-id-file FILE (or - for stdin): secret IDs are not taken as arguments")
     })?;
-    let secret_id = read_secret_id(&file)?;
+    let secret_id = read_credential(&file, "secret ID")?;
     let client = Client::new(addr)?;
     let body = json!({ "role_id": role_id, "secret_id": secret_id.as_str() });
     let mount = args.path.as_deref().unwrap_or("approle");
@@ -51,6 +51,53 @@ pub async fn login_approle(addr: &str, args: LoginArgs) -> Result<()> {
         return Ok(());
     }
     store_login(addr, "approle", auth, &token)
+}
+
+/// The job's OIDC token from GitHub Actions' token service, for `audience`.
+async fn github_actions_token(audience: &str) -> Result<Zeroizing<String>> {
+    let var = |name: &str| {
+        std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
+            anyhow!("{name} is not set: run inside a GitHub Actions job with `permissions: id-token: write`")
+        })
+    };
+    let (url, bearer) = (var("ACTIONS_ID_TOKEN_REQUEST_URL")?, Zeroizing::new(var("ACTIONS_ID_TOKEN_REQUEST_TOKEN")?));
+    let mut url = reqwest::Url::parse(&url).context("ACTIONS_ID_TOKEN_REQUEST_URL is not a URL")?;
+    url.query_pairs_mut().append_pair("audience", audience);
+    let resp = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(bearer.as_str())
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await
+        .context("cannot reach GitHub Actions' token service")?;
+    if !resp.status().is_success() {
+        bail!("GitHub Actions' token service answered {}", resp.status());
+    }
+    let body: Value = resp.json().await.context("GitHub Actions' token service sent no JSON")?;
+    let value = body["value"].as_str().ok_or_else(|| anyhow!("GitHub Actions' token service sent no token"))?;
+    Ok(Zeroizing::new(value.to_owned()))
+}
+
+/// `keyward login --method jwt`: a token from a file or GitHub Actions, exchanged for a keyward
+/// token of the role.
+pub async fn login_jwt(addr: &str, args: LoginArgs) -> Result<()> {
+    let jwt = match (&args.jwt_file, args.github_actions) {
+        (_, true) => github_actions_token(&args.audience).await?,
+        (Some(file), false) => read_credential(file, "JWT")?,
+        (None, false) => bail!("--method jwt needs --jwt-file FILE (or - for stdin) or --github-actions"),
+    };
+    let client = Client::new(addr)?;
+    let body = json!({ "role": args.role.as_deref().unwrap_or_default(), "jwt": jwt.trim() });
+    let mount = args.path.as_deref().unwrap_or("jwt");
+    let answer = client.vault(Method::POST, &fill("auth/{path}/login", &[mount]), Some(&body), false).await?;
+    let auth = &answer["auth"];
+    let token =
+        Zeroizing::new(auth["client_token"].as_str().ok_or_else(|| anyhow!("the server issued no token"))?.to_owned());
+    if args.print_token {
+        println!("{}", token.as_str());
+        return Ok(());
+    }
+    store_login(addr, "jwt", auth, &token)
 }
 
 /// Stores a login's token and says so.
