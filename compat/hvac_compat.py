@@ -10,10 +10,14 @@ fresh mount names, so it can run twice against one server. Exits non-zero on the
 import base64
 import os
 import sys
+import time
 import uuid
 import warnings
 
 import hvac
+import jwt as pyjwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hvac import exceptions as ex
 
 warnings.simplefilter("ignore", DeprecationWarning)
@@ -308,6 +312,38 @@ up.update_password_on_user("svc", "service password 2", mount_point=UP)
 check(not person.is_authenticated(), "a new password revokes the user's tokens")
 check(hvac.Client(url=ADDR).auth.userpass.login("svc", "service password 2", mount_point=UP)["auth"]["client_token"], "the new password logs in")
 root.sys.disable_auth_method(UP)
+
+# --- jwt: a CI job logs in with the token its platform signed ----------------------------------
+JW = f"jwt-{RUN}"
+signing_key = Ed25519PrivateKey.generate()
+public_pem = signing_key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+ISS = "https://token.actions.githubusercontent.com"
+root.sys.enable_auth_method("jwt", path=JW)
+root.auth.jwt.configure(jwt_validation_pubkeys=[public_pem], bound_issuer=ISS, path=JW)
+check(root.auth.jwt.read_config(path=JW)["data"]["bound_issuer"] == ISS, "jwt config reads back")
+root.auth.jwt.create_role(
+    "deploy", user_claim="sub", allowed_redirect_uris=[], role_type="jwt", bound_audiences=["keyward"],
+    bound_claims={"repository": "acme/app"}, claim_mappings={"repository": "repo"}, token_policies=[pname],
+    token_ttl="15m", path=JW,
+)
+role = root.auth.jwt.read_role("deploy", path=JW)["data"]
+check(role["bound_claims"] == {"repository": ["acme/app"]} and role["token_policies"] == [pname], "jwt role reads back")
+check(root.auth.jwt.list_roles(path=JW)["data"]["keys"] == ["deploy"], "jwt roles listed")
+now = int(time.time())
+claims = {"iss": ISS, "aud": "keyward", "sub": "repo:acme/app:ref:refs/heads/main", "repository": "acme/app",
+          "iat": now, "exp": now + 300}
+job = hvac.Client(url=ADDR)
+jlogin = job.auth.jwt.jwt_login("deploy", pyjwt.encode(claims, signing_key, algorithm="EdDSA"), path=JW)
+check(job.is_authenticated() and jlogin["auth"]["policies"] == sorted(["default", pname]), "jwt_login sets the client's token")
+check(jlogin["auth"]["metadata"]["repo"] == "acme/app" and jlogin["auth"]["lease_duration"] == 900, "claim mappings and token_ttl")
+other_repo = dict(claims, repository="evil/app")
+raises(ex.InvalidRequest, "a token from another repository is refused", hvac.Client(url=ADDR).auth.jwt.jwt_login,
+       "deploy", pyjwt.encode(other_repo, signing_key, algorithm="EdDSA"), path=JW)
+raises(ex.InvalidRequest, "a token signed by another key is refused", hvac.Client(url=ADDR).auth.jwt.jwt_login,
+       "deploy", pyjwt.encode(claims, Ed25519PrivateKey.generate(), algorithm="EdDSA"), path=JW)
+root.auth.jwt.delete_role("deploy", path=JW)
+check(not job.is_authenticated(), "deleting a jwt role revokes its tokens")
+root.sys.disable_auth_method(JW)
 
 root.sys.delete_acl_policy(pname)
 raises(ex.InvalidPath, "deleted policy is gone", root.sys.read_acl_policy, pname)

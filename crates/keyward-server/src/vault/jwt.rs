@@ -135,6 +135,11 @@ pub(crate) async fn write_role(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     for (key, value) in &req.body {
         let secs = || req.duration(key).map(Option::unwrap_or_default);
         match key.as_str() {
+            // hvac repeats the role's name in the body.
+            "name" if req.str(key)? == Some(name.as_str()) => {}
+            "name" => return Err(ApiError::bad_request("\"name\" differs from the role name in the path")),
+            // A user_claim starting with `/` is a JSON pointer either way.
+            "user_claim_json_pointer" => {}
             "role_type" => c.role_type = req.str(key)?.unwrap_or("jwt").to_owned(),
             "user_claim" => c.user_claim = req.str(key)?.unwrap_or_default().to_owned(),
             "bound_audiences" => c.bound_audiences = req.strings(key)?,
