@@ -177,6 +177,16 @@ impl Issuer {
                     }
                 }),
             )
+            // Larger than the 256 KiB a key set may be.
+            .route(
+                "/big",
+                axum::routing::get(|| async { axum::Json(json!({"keys": [], "pad": "x".repeat(300 * 1024)})) }),
+            )
+            // A redirect keyward must not follow.
+            .route(
+                "/redirect",
+                axum::routing::get(|| async { (axum::http::StatusCode::FOUND, [("location", "/jwks")], "") }),
+            )
             .route(
                 "/.well-known/openid-configuration",
                 axum::routing::get(move || {
@@ -191,6 +201,11 @@ impl Issuer {
 
     fn publish(&self, keys: Value) {
         *self.jwks.lock().unwrap() = json!({ "keys": keys });
+    }
+
+    /// Serves `doc` as the key set, whatever it is.
+    fn publish_raw(&self, doc: Value) {
+        *self.jwks.lock().unwrap() = doc;
     }
 }
 
@@ -434,6 +449,40 @@ async fn roles_configs_and_private_addresses_are_checked() {
         assert_eq!(srv.vault(&root, "DELETE", "sys/auth/jwt", None).await.0, 204, "{label}");
         let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM auth_items").fetch_one(&pool).await.unwrap();
         assert_eq!(left, 0, "{label}");
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn fetching_is_bounded_and_keeps_the_last_good_key_set() {
+    for db in backends().await {
+        let label = db.label;
+        let srv = server(&db).await;
+        let ed = Signer::ed();
+        let issuer = Issuer::start(json!([ed.jwk("k")])).await;
+        for (path, url, why) in [("jwt-big", "/big", "256 KiB"), ("jwt-redirect", "/redirect", "302")] {
+            let config = json!({"jwks_url": format!("{}{url}", issuer.url), "jwks_ca_pem": issuer.ca_pem,
+                "allow_private_network": true});
+            jwt_method(&srv, path, config).await;
+            let (s, b) = login(&srv, path, &ed.token(Some("k"), &claims(ISSUER_PATH))).await;
+            assert!(s == 502 && reason(&b).contains(why), "{label}: {path}: {s} {b}");
+        }
+        // A CA that did not sign the issuer's certificate: no connection.
+        let stranger = Issuer::start(json!([])).await;
+        let config = json!({"jwks_url": format!("{}/jwks", issuer.url), "jwks_ca_pem": stranger.ca_pem,
+            "allow_private_network": true});
+        jwt_method(&srv, "jwt-wrong-ca", config).await;
+        assert_eq!(login(&srv, "jwt-wrong-ca", &ed.token(Some("k"), &claims(ISSUER_PATH))).await.0, 502, "{label}");
+
+        let config = json!({"jwks_url": format!("{}/jwks", issuer.url), "jwks_ca_pem": issuer.ca_pem,
+            "allow_private_network": true});
+        jwt_method(&srv, "jwt", config).await;
+        assert_eq!(login(&srv, "jwt", &ed.token(Some("k"), &claims(ISSUER_PATH))).await.0, 200, "{label}");
+        // The issuer breaks: a refetch (asked for by an unknown kid) fails, and the last good set stays.
+        issuer.publish_raw(json!({"not": "a key set"}));
+        let (s, b) = login(&srv, "jwt", &ed.token(Some("unknown"), &claims(ISSUER_PATH))).await;
+        assert!(s == 400 && reason(&b).contains("key ID"), "{label}: {b}");
+        assert_eq!(login(&srv, "jwt", &ed.token(Some("k"), &claims(ISSUER_PATH))).await.0, 200, "{label}: kept set");
         srv.stop().await;
     }
 }

@@ -18,6 +18,7 @@ fn concrete(template: &str) -> String {
         .replace("{kv}", "secret")
         .replace("{approle}", "approle")
         .replace("{userpass}", "userpass")
+        .replace("{jwt}", "jwt")
         .replace("{transit}", "transit")
         .replace("{mount}", "secret")
         .replace("{*path}", "t/x")
@@ -59,11 +60,11 @@ async fn every_operation_authenticates_and_authorises_before_it_runs() {
     assert_eq!(open, expected, "only these operations may take no token (DESIGN §8)");
     // Logins take credentials instead of a token, and are nothing else.
     let logins: Vec<&str> = operations().iter().filter(|op| op.auth == AuthClass::Login).map(|op| op.id).collect();
-    assert_eq!(logins, ["approle.login", "userpass.login"], "only login operations are of class login");
+    assert_eq!(logins, ["approle.login", "userpass.login", "jwt.login"], "only login operations are of class login");
     for db in backends().await {
         let srv = TestServer::start(&db, KEY_A).await;
         // The login-method routes exist once a method is enabled.
-        for kind in ["approle", "userpass"] {
+        for kind in ["approle", "userpass", "jwt"] {
             let (s, b) = srv.vault(&srv.token, "POST", &format!("sys/auth/{kind}"), Some(json!({"type": kind}))).await;
             assert_eq!(s, 204, "{b}");
         }
