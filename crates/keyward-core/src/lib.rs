@@ -68,5 +68,5 @@ pub use store::{
     SpaceReclaimed, Store, StoreTx, TokenReads, TokenTx, TransitReads, TransitTx,
 };
 pub use time::{format_rfc3339, now_nanos, Nanos};
-pub use tokens::{Authentication, Caller, NewToken, Rate, TokenRequest};
+pub use tokens::{Authentication, Caller, NewToken, Rate, TokenRequest, TokenRole, TokenRoleConfig};
 pub use transit::{validate_key_name, TransitKeyChange, TransitKeyOptions, TransitOp, AES256_GCM96};

@@ -7,6 +7,7 @@ mod jwt;
 mod model;
 mod userpass;
 
+pub(crate) use approle::{parse_cidrs, validate_name};
 pub use approle::{NewSecretId, RoleField, RoleRequest, SecretIdRequest};
 pub use jwt::{FetchedKeys, JwtConfig, JwtKeySource, JwtRole, JwtRoleConfig, KeySourceKind};
 pub use model::{

@@ -4,8 +4,10 @@ use keyward_crypto::Token;
 
 mod commands;
 mod rate;
+mod roles;
 
 pub use rate::Rate;
+pub use roles::{TokenRole, TokenRoleConfig};
 
 pub(crate) use commands::revoke_tree;
 use commands::{CreateToken, RenewToken, RevokeToken, TouchToken, UseToken};
@@ -81,6 +83,9 @@ pub struct TokenRequest {
     pub renewable: Option<bool>,
     /// Metadata shown by lookups.
     pub meta: std::collections::BTreeMap<String, String>,
+    /// The token role it is created against: its allowed policies replace the creator's as the
+    /// bound, and its settings are the defaults.
+    pub role: Option<TokenRole>,
 }
 
 /// The most uses a token or secret ID may be limited to (0: unlimited).
@@ -285,27 +290,42 @@ impl Keyward {
         audit: AuditEntry,
     ) -> Result<NewToken, CoreError> {
         let is_root = parent.acl.is_root();
-        let mut policies: Vec<String> = Vec::new();
-        for p in req.policies.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
-            crate::validate_policy_name(p)?;
-            if !policies.iter().any(|q| q == p) {
-                policies.push(p.to_owned());
+        let mut req = req;
+        if let Some(role) = &req.role {
+            let c = &role.config;
+            req.no_parent |= c.orphan;
+            req.ttl_secs = req.ttl_secs.or((c.token_ttl > 0).then_some(c.token_ttl));
+            req.period_secs = req.period_secs.or((c.token_period > 0).then_some(c.token_period));
+            req.num_uses = req.num_uses.filter(|n| *n > 0).or((c.token_num_uses > 0).then_some(c.token_num_uses));
+            req.renewable = Some(c.renewable && req.renewable.unwrap_or(true));
+            let caps = [req.explicit_max_ttl_secs.unwrap_or(0), c.token_max_ttl, c.token_explicit_max_ttl];
+            req.explicit_max_ttl_secs = caps.into_iter().filter(|m| *m > 0).min();
+            if !c.token_bound_cidrs.is_empty() {
+                req.allowed_cidrs.clone_from(&c.token_bound_cidrs);
             }
         }
-        if !req.no_default_policy && !policies.iter().any(|p| p == DEFAULT_POLICY) {
+        let asked = crate::auth::policy_list(&req.policies)?;
+        let from_role = match &req.role {
+            Some(role) => role.config.policies_for(&asked, req.no_default_policy)?,
+            None => None,
+        };
+        let mut policies = from_role.clone().unwrap_or(asked);
+        if from_role.is_none() && !req.no_default_policy && !policies.iter().any(|p| p == DEFAULT_POLICY) {
             policies.push(DEFAULT_POLICY.into());
         }
         if policies.is_empty() {
             return Err(CoreError::InvalidInput("a token needs at least one policy".into()));
         }
-        if !is_root {
+        // A role that names its allowed policies bounds them instead of the creator's.
+        if !is_root && from_role.is_none() {
             if let Some(p) = policies.iter().find(|p| *p != DEFAULT_POLICY && !parent.token.policies.contains(p)) {
                 return Err(CoreError::Forbidden(format!(
                     "a token can only be given policies its creator holds, and yours lacks {p:?}"
                 )));
             }
         }
-        if req.no_parent && !parent.acl.allows(crate::Capability::Sudo, "sys/tokens") {
+        let orphan_by_role = req.role.as_ref().is_some_and(|r| r.config.orphan);
+        if req.no_parent && !orphan_by_role && !parent.acl.allows(crate::Capability::Sudo, "sys/tokens") {
             return Err(CoreError::Forbidden("creating an orphan token needs sudo on sys/tokens".into()));
         }
         if parent.token.uses_left > 0 {
@@ -369,6 +389,11 @@ impl Keyward {
             )));
         }
         let rate_limit = child_rate(req.rate_limit.as_deref(), parent.token.rate_limit.as_deref())?;
+        // A role's tokens show where they came from (Vault's `path`), by the role and its suffix.
+        let role_path = req.role.as_ref().map_or_else(String::new, |r| match r.config.path_suffix.as_str() {
+            "" => r.name.clone(),
+            suffix => format!("{}/{suffix}", r.name),
+        });
         let key = self.keys.token_key(self.store.as_ref()).await?;
         let token = Token::generate();
         let record = TokenRecord {
@@ -384,7 +409,7 @@ impl Keyward {
             revoked: false,
             allowed_cidrs,
             rate_limit,
-            origin: crate::TokenOrigin::default(),
+            origin: crate::TokenOrigin { role: role_path, ..crate::TokenOrigin::default() },
             meta: req.meta,
             explicit_max_ttl_secs: explicit_max,
             kind: crate::TokenKind::Service,

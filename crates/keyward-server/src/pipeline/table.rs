@@ -196,6 +196,32 @@ pub(super) fn operations() -> Vec<Operation> {
             .vault(vault!([Write], "auth/token/create", vtoken::create)),
         op("tokens.create-orphan", "Create a token without a parent", Need::Cap(Sudo, "sys/tokens"), Change)
             .vault(vault!([Write], "auth/token/create-orphan", vtoken::create_orphan)),
+        op(
+            "tokens.create-with-role",
+            "Create a token within a token role's allowed policies",
+            Need::Cap(Update, "auth/token/create/{name}"),
+            Change,
+        )
+        .vault(vault!([Write], "auth/token/create/{name}", vtoken::create_with_role)),
+        op("tokens.roles.list", "Token roles", Need::Cap(List, "auth/token/roles"), Reads).vault(vault!(
+            [List],
+            "auth/token/roles",
+            vtoken::list_roles
+        )),
+        op(
+            "tokens.role.write",
+            "Write a token role (its writer holds every policy it allows)",
+            Need::Cap(Update, "auth/token/roles/{name}"),
+            Change,
+        )
+        .vault(vault!([Write], "auth/token/roles/{name}", vtoken::write_role)),
+        op("tokens.role.read", "A token role", Need::Cap(Read, "auth/token/roles/{name}"), Reads).vault(vault!(
+            [Read],
+            "auth/token/roles/{name}",
+            vtoken::read_role
+        )),
+        op("tokens.role.delete", "Delete a token role", Need::Cap(Delete, "auth/token/roles/{name}"), Change)
+            .vault(vault!([Delete], "auth/token/roles/{name}", vtoken::delete_role)),
         op("tokens.list", "Token records (never token values)", Need::Cap(Sudo, "sys/tokens"), Reads)
             .native(native!(get.clone(), paths::TOKENS, tokens::list))
             .vault(vault!([List], "auth/token/accessors", vtoken::accessors)),

@@ -68,6 +68,7 @@ pub async fn create(ctx: Ctx, req: Request) -> ApiResult<Response> {
         num_uses: Some(req.num_uses),
         renewable: req.renewable,
         meta: req.meta,
+        role: None,
     };
     let new = ctx.change(|e| ctx.st.kw.create_token(&caller.inner, request, e)).await?;
     tracing::info!(accessor = %caller.accessor(), new_accessor = %new.record.accessor, policies = ?new.record.policies, "token created");

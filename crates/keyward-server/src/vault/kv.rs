@@ -44,6 +44,10 @@ fn secret_path(path: &str) -> ApiResult<()> {
 fn cas(req: &VaultReq) -> ApiResult<Option<u64>> {
     match req.body.get("options") {
         None | Some(Value::Null) => Ok(None),
+        // A negative version matches no version, as Vault answers it.
+        Some(Value::Object(o)) if o.get("cas").and_then(Value::as_i64).is_some_and(|c| c < 0) => {
+            Err(ApiError::bad_request("check-and-set parameter did not match the current version"))
+        }
         Some(Value::Object(o)) => super::uint_of("cas", o.get("cas")),
         Some(_) => Err(ApiError::bad_request("\"options\" must be an object")),
     }

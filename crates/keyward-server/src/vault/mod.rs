@@ -41,6 +41,8 @@ pub(crate) struct VaultReq {
     pub entry: AuditEntry,
     /// Vault's login MFA header (`X-Vault-MFA: totp:<code>`), if given.
     pub mfa: Option<zeroize::Zeroizing<String>>,
+    /// The token the request presented (`lookup-self` shows it back, as Vault does).
+    pub presented: Option<keyward_crypto::Token>,
 }
 
 impl VaultReq {
@@ -194,5 +196,6 @@ pub(crate) async fn parse(parts: &Parts, body: Body, op: Op, path: String) -> Ap
             .get("x-vault-mfa")
             .and_then(|v| v.to_str().ok())
             .map(|v| zeroize::Zeroizing::new(v.to_owned())),
+        presented: crate::auth::presented_token(parts),
     })
 }

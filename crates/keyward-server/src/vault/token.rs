@@ -2,7 +2,9 @@
 //! the native API: creating, listing and acting on other tokens needs `sudo` on `sys/tokens`;
 //! a token may always look up, renew and revoke itself (the `default` policy).
 use axum::response::Response;
-use keyward_core::{format_rfc3339, now_nanos, CoreError, TokenRecord, TokenRequest};
+use keyward_core::{
+    format_rfc3339, now_nanos, Capability, CoreError, TokenRecord, TokenRequest, TokenRole, TokenRoleConfig,
+};
 use keyward_crypto::Token;
 use serde_json::{json, Value};
 
@@ -30,7 +32,8 @@ fn sorted(policies: &[String]) -> Vec<String> {
     p
 }
 
-/// Vault's token lookup data; `id` is the token only when the caller presented it.
+/// Vault's token lookup data; `id` is the token when the caller holds it (it presented it, or
+/// gave it in the body), empty for a lookup by accessor.
 fn lookup_data(r: &TokenRecord, id: &str) -> Value {
     json!({
         "accessor": r.accessor,
@@ -45,13 +48,22 @@ fn lookup_data(r: &TokenRecord, id: &str) -> Value {
         "meta": meta(r),
         "num_uses": r.uses_left,
         "orphan": r.parent_accessor.is_none(),
-        "path": "auth/token/create",
+        "path": path(r),
         "period": (r.period_secs > 0).then_some(r.period_secs),
         "policies": sorted(&r.policies),
         "renewable": renewable(r),
         "ttl": remaining(r),
         "type": r.kind.as_str(),
     })
+}
+
+/// Where a token was made, as Vault's lookups show it.
+fn path(r: &TokenRecord) -> String {
+    match (r.origin.auth_mount.is_empty(), r.origin.role.as_str()) {
+        (true, "") => "auth/token/create".into(),
+        (true, role) => format!("auth/token/create/{role}"),
+        (false, _) => "auth/login".into(),
+    }
 }
 
 /// A token's metadata as Vault shows it (`null` when it has none).
@@ -110,15 +122,18 @@ async fn by_accessor(ctx: &Ctx, req: &VaultReq) -> ApiResult<TokenRecord> {
     }
 }
 
-/// `auth/token/lookup-self`. Vault echoes the presented token as `id`; keyward leaves it out.
+/// `auth/token/lookup-self`: with the presented token as `id`, as Vault answers (the caller holds
+/// it already).
 pub(crate) async fn lookup_self(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
-    Ok(envelope(&req, lookup_data(&ctx.caller()?.inner.token, ""), vec![]))
+    let id = req.presented.as_ref().map_or("", |t| t.expose());
+    Ok(envelope(&req, lookup_data(&ctx.caller()?.inner.token, id), vec![]))
 }
 
-/// `auth/token/lookup`: a token given in the body.
+/// `auth/token/lookup`: a token given in the body, shown back as `id`.
 pub(crate) async fn lookup(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     let r = other(&ctx, &req).await?;
-    Ok(envelope(&req, lookup_data(&r, ""), vec![]))
+    let id = body_token(&req)?;
+    Ok(envelope(&req, lookup_data(&r, id.expose()), vec![]))
 }
 
 /// `auth/token/lookup-accessor`.
@@ -184,23 +199,38 @@ pub(crate) async fn accessors(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     Ok(envelope(&req, json!({ "keys": keys }), vec![]))
 }
 
-/// `auth/token/create`.
+/// `auth/token/create` (with `role_name`, as `create/<role>`).
 pub(crate) async fn create(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
-    create_token(ctx, req, false).await
+    let role = match req.str("role_name")?.filter(|r| !r.is_empty()) {
+        // The role's own capability is checked, as for `create/<role>`.
+        Some(name) => {
+            ctx.caller()?.require(Capability::Update, &format!("auth/token/create/{name}")).map_err(|_| denied())?;
+            Some(ctx.st.kw.token_role(name).await?)
+        }
+        None => None,
+    };
+    create_token(ctx, req, false, role).await
 }
 
 /// `auth/token/create-orphan`.
 pub(crate) async fn create_orphan(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
-    create_token(ctx, req, true).await
+    create_token(ctx, req, true, None).await
 }
 
-async fn create_token(ctx: Ctx, req: VaultReq, orphan: bool) -> ApiResult<Response> {
+/// `auth/token/create/<role>`: a token within the role's allowed policies and settings.
+pub(crate) async fn create_with_role(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let role = match ctx.st.kw.token_role(ctx.param("name")).await {
+        Err(CoreError::NotFound(_)) => return Err(ApiError::bad_request("unknown role")),
+        other => other?,
+    };
+    create_token(ctx, req, false, Some(role)).await
+}
+
+async fn create_token(ctx: Ctx, req: VaultReq, orphan: bool, role: Option<TokenRole>) -> ApiResult<Response> {
     let caller = ctx.caller()?;
-    for (field, why) in [
-        ("id", "custom token ids are not supported"),
-        ("role_name", "token roles are not supported"),
-        ("entity_alias", "entity aliases are not supported"),
-    ] {
+    for (field, why) in
+        [("id", "custom token ids are not supported"), ("entity_alias", "entity aliases are not supported")]
+    {
         if req.body.get(field).is_some_and(|v| !v.is_null() && v != "" && v != 0) {
             return Err(ApiError::bad_request(why));
         }
@@ -232,8 +262,94 @@ async fn create_token(ctx: Ctx, req: VaultReq, orphan: bool) -> ApiResult<Respon
         num_uses: req.uint("num_uses")?,
         renewable: req.bool("renewable")?,
         meta,
+        role,
     };
     let new = ctx.change(|e| ctx.st.kw.create_token(&caller.inner, request, e)).await?;
     tracing::info!(accessor = %caller.accessor(), created = %new.record.accessor, "token created (vault api)");
     Ok(auth_envelope(&req, auth_data(&new.record, new.token.expose()), vec![]))
+}
+
+/// `POST auth/token/roles/<name>`: creates a role, or updates the fields given. Its writer must
+/// hold every policy it allows.
+pub(crate) async fn write_role(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let name = ctx.param("name").to_owned();
+    let mut c = match ctx.st.kw.token_role(&name).await {
+        Ok(r) => r.config,
+        Err(CoreError::NotFound(_)) => TokenRoleConfig::default(),
+        Err(e) => return Err(e.into()),
+    };
+    for key in req.body.keys() {
+        let secs = || req.duration(key).map(Option::unwrap_or_default);
+        match key.as_str() {
+            "allowed_policies" => c.allowed_policies = req.strings(key)?,
+            "disallowed_policies" => c.disallowed_policies = req.strings(key)?,
+            "orphan" => c.orphan = req.bool(key)?.unwrap_or(false),
+            "renewable" => c.renewable = req.bool(key)?.unwrap_or(true),
+            "path_suffix" => c.path_suffix = req.str(key)?.unwrap_or_default().to_owned(),
+            "token_ttl" => c.token_ttl = secs()?,
+            "token_max_ttl" => c.token_max_ttl = secs()?,
+            "token_explicit_max_ttl" | "explicit_max_ttl" => c.token_explicit_max_ttl = secs()?,
+            "token_period" | "period" => c.token_period = secs()?,
+            "token_num_uses" => c.token_num_uses = req.uint(key)?.unwrap_or(0),
+            "token_bound_cidrs" | "bound_cidrs" => c.token_bound_cidrs = req.strings(key)?,
+            "token_no_default_policy" => c.token_no_default_policy = req.bool(key)?.unwrap_or(false),
+            "token_type" if matches!(req.str(key)?, None | Some("default" | "service" | "default-service")) => {}
+            "role_name" | "name" if req.str(key)? == Some(name.as_str()) => {}
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "{other:?} is not supported by keyward's token roles (see docs/vault-compatibility.md)"
+                )))
+            }
+        }
+    }
+    let caller = ctx.caller()?;
+    ctx.change(|e| ctx.st.kw.write_token_role(&caller.inner, &name, c, e)).await?;
+    Ok(done(&req, vec![]))
+}
+
+/// `GET auth/token/roles/<name>`.
+pub(crate) async fn read_role(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let r = match ctx.st.kw.token_role(ctx.param("name")).await {
+        Err(CoreError::NotFound(_)) => return Err(not_found()),
+        other => other?,
+    };
+    let c = &r.config;
+    let data = json!({
+        "name": r.name,
+        "allowed_policies": c.allowed_policies,
+        "disallowed_policies": c.disallowed_policies,
+        "orphan": c.orphan,
+        "renewable": c.renewable,
+        "path_suffix": c.path_suffix,
+        "explicit_max_ttl": c.token_explicit_max_ttl,
+        "period": c.token_period,
+        "token_ttl": c.token_ttl,
+        "token_max_ttl": c.token_max_ttl,
+        "token_explicit_max_ttl": c.token_explicit_max_ttl,
+        "token_period": c.token_period,
+        "token_num_uses": c.token_num_uses,
+        "token_bound_cidrs": c.token_bound_cidrs,
+        "token_no_default_policy": c.token_no_default_policy,
+        "token_type": "default-service",
+        "allowed_entity_aliases": null,
+        "allowed_policies_glob": [],
+        "disallowed_policies_glob": [],
+    });
+    Ok(envelope(&req, data, vec![]))
+}
+
+/// `LIST auth/token/roles`.
+pub(crate) async fn list_roles(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let keys = ctx.st.kw.token_roles().await?;
+    if keys.is_empty() {
+        return Err(not_found());
+    }
+    Ok(envelope(&req, json!({ "keys": keys }), vec![]))
+}
+
+/// `DELETE auth/token/roles/<name>` (its tokens stay, as in Vault).
+pub(crate) async fn delete_role(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let name = ctx.param("name").to_owned();
+    ctx.change(|e| ctx.st.kw.delete_token_role(&name, e)).await?;
+    Ok(done(&req, vec![]))
 }

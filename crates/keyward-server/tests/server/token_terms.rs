@@ -213,3 +213,98 @@ async fn terms_changed_through_sql_make_the_token_refused() {
         srv.stop().await;
     }
 }
+
+/// Token roles: a caller allowed to use a role creates tokens within the role's allowed policies
+/// (not its own), with the role's settings; writing a role needs every policy it allows.
+#[tokio::test]
+async fn token_roles_bound_what_their_users_create() {
+    for db in backends().await {
+        let label = db.label;
+        let srv = TestServer::start(&db, KEY_A).await;
+        srv.policy("app-read", "[[rules]]\npath = \"secret/app\"\ncapabilities = [\"read\"]\n").await;
+        srv.policy("app-write", "[[rules]]\npath = \"secret/app\"\ncapabilities = [\"update\"]\n").await;
+        let role = json!({"allowed_policies": ["app-read"], "disallowed_policies": ["app-write"], "orphan": true,
+            "token_period": "1h", "renewable": true, "path_suffix": "v2", "token_bound_cidrs": ["127.0.0.1/32"]});
+        let (s, b) = srv.vault(&srv.token, "POST", "auth/token/roles/ci", Some(role)).await;
+        assert_eq!(s, 204, "{label}: {b}");
+        let (_, read) = srv.vault(&srv.token, "GET", "auth/token/roles/ci", None).await;
+        assert_eq!((&read["data"]["allowed_policies"], &read["data"]["orphan"]), (&json!(["app-read"]), &json!(true)));
+        let (_, list) = srv.vault(&srv.token, "LIST", "auth/token/roles", None).await;
+        assert_eq!(list["data"]["keys"], json!(["ci"]), "{label}");
+
+        // An orchestrator that may use the role, holding none of its policies.
+        srv.policy("use-ci", "[[rules]]\npath = \"auth/token/create/ci\"\ncapabilities = [\"update\"]\n").await;
+        let orchestrator = srv.token_with(&["use-ci"]).await;
+        let (s, b) = srv.vault(&orchestrator, "POST", "auth/token/create/ci", Some(json!({}))).await;
+        assert_eq!(s, 200, "{label}: {b}");
+        let a = &b["auth"];
+        assert_eq!(
+            (&a["policies"], &a["orphan"], &a["lease_duration"]),
+            (&json!(["app-read", "default"]), &json!(true), &json!(3600)),
+            "{label}: {b}"
+        );
+        let minted = client_token(&b);
+        srv.set("secret", "app", json!({"K": "v"})).await;
+        assert_eq!(srv.vault(&minted, "GET", "secret/data/app", None).await.0, 200, "{label}");
+        let (_, me) = srv.vault(&minted, "GET", "auth/token/lookup-self", None).await;
+        assert_eq!((&me["data"]["path"], &me["data"]["period"]), (&json!("auth/token/create/ci/v2"), &json!(3600)));
+        // lookup-self and lookup show the token the caller holds; lookup-accessor does not.
+        assert_eq!(me["data"]["id"], minted.as_str(), "{label}");
+        let (_, other) = srv.vault(&srv.token, "POST", "auth/token/lookup", Some(json!({"token": minted}))).await;
+        assert_eq!(other["data"]["id"], minted.as_str(), "{label}");
+        let (_, by_acc) = srv
+            .vault(&srv.token, "POST", "auth/token/lookup-accessor", Some(json!({"accessor": me["data"]["accessor"]})))
+            .await;
+        assert_eq!(by_acc["data"]["id"], "", "{label}");
+        let (s, _) =
+            srv.vault(&srv.token, "POST", "auth/token/lookup-accessor", Some(json!({"accessor": "acc_nope"}))).await;
+        assert_eq!(s, 400, "{label}: an unknown accessor");
+        // Outside the role: disallowed, not allowed, or another role.
+        for policies in [json!(["app-write"]), json!(["root"])] {
+            let (s, b) =
+                srv.vault(&orchestrator, "POST", "auth/token/create/ci", Some(json!({"policies": policies}))).await;
+            assert_eq!(s, 403, "{label}: {policies}: {b}");
+        }
+        assert_eq!(srv.vault(&orchestrator, "POST", "auth/token/create", Some(json!({}))).await.0, 403, "{label}");
+        let (s, _) = srv.vault(&srv.token, "POST", "auth/token/create/nope", Some(json!({}))).await;
+        assert_eq!(s, 400, "{label}: an unknown role");
+
+        // Writing a role needs every policy it allows.
+        srv.policy("roles", "[[rules]]\npath = \"auth/token/roles/*\"\ncapabilities = [\"update\"]\n").await;
+        let roles_admin = srv.token_with(&["roles"]).await;
+        let (s, b) =
+            srv.vault(&roles_admin, "POST", "auth/token/roles/evil", Some(json!({"allowed_policies": "root"}))).await;
+        assert_eq!(s, 403, "{label}: {b}");
+        let (s, b) =
+            srv.vault(&srv.token, "POST", "auth/token/roles/ci", Some(json!({"allowed_policies_glob": "*"}))).await;
+        assert_eq!(s, 400, "{label}: {b}");
+        assert_eq!(srv.vault(&srv.token, "DELETE", "auth/token/roles/ci", None).await.0, 204, "{label}");
+        assert_eq!(
+            srv.vault(&minted, "GET", "secret/data/app", None).await.0,
+            200,
+            "{label}: tokens outlive their role"
+        );
+
+        // KV check-and-set: -1 and a stale version are both Vault's 400.
+        for cas in [json!(-1), json!(0)] {
+            let (s, b) = srv
+                .vault(
+                    &srv.token,
+                    "POST",
+                    "secret/data/app",
+                    Some(json!({"data": {"K": "w"}, "options": {"cas": cas}})),
+                )
+                .await;
+            assert_eq!(
+                (s, reason(&b)),
+                (400, "check-and-set parameter did not match the current version".into()),
+                "{label}"
+            );
+        }
+        srv.stop().await;
+    }
+}
+
+fn reason(b: &Value) -> String {
+    b["errors"][0].as_str().unwrap_or_default().to_owned()
+}
