@@ -19,6 +19,7 @@ mod integrity;
 mod keys;
 mod model;
 mod mounts;
+pub use mounts::MountTuning;
 mod policy;
 mod proxy;
 mod secrets;

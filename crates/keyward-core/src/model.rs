@@ -422,9 +422,18 @@ pub struct KvConfig {
     /// New versions are soft-deleted this long after they are written (0 = never), in seconds.
     #[serde(default, rename = "delete_version_after_secs")]
     pub delete_version_after_secs: i64,
+    /// The KV version its Vault paths speak: 1 (`<mount>/<path>`, unversioned: one version kept),
+    /// or 2 (the default; 0 reads as 2).
+    #[serde(default)]
+    pub version: u8,
 }
 
 impl KvConfig {
+    /// Whether the mount speaks KV version 1 on the Vault API.
+    pub fn is_v1(&self) -> bool {
+        self.version == 1
+    }
+
     /// The kv settings held in a mount's config (defaults where absent).
     pub fn of(mount: &Mount) -> Self {
         serde_json::from_value(mount.config.clone()).unwrap_or_default()

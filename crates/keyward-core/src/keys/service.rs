@@ -333,6 +333,9 @@ impl Keyward {
         mount: Option<&str>,
         older_than: Option<u64>,
     ) -> Result<Vec<crate::StaleField>, CoreError> {
+        if let Some(m) = mount {
+            self.versioned_mount(m, "the stale report").await?;
+        }
         self.scan_stale(mount, older_than, 0).await
     }
 

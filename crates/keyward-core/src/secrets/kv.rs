@@ -487,7 +487,7 @@ mod tests {
         };
         let kv = KvConfig::default();
         assert_eq!(kv.effective_max_versions(&meta), 10);
-        let kv = KvConfig { max_versions: 3, delete_version_after_secs: 60, cas_required: false };
+        let kv = KvConfig { max_versions: 3, delete_version_after_secs: 60, cas_required: false, version: 2 };
         assert_eq!(kv.effective_max_versions(&meta), 3);
         assert_eq!(kv.effective_delete_after(&meta), 60);
         let meta = SecretMeta { max_versions: 5, delete_version_after_secs: 30, ..meta };

@@ -60,6 +60,7 @@ impl Keyward {
         audit: AuditEntry,
     ) -> Result<WriteSummary, CoreError> {
         let version = version_number(version)?;
+        self.versioned_mount(mount, "rollback").await?;
         let cmd = RollbackSecret {
             mount: mount.to_owned(),
             path: path.to_owned(),
@@ -143,6 +144,7 @@ impl Keyward {
 
     /// Compares two secrets' current versions inside the server: only names come back.
     pub async fn diff_secrets(&self, mount: &str, a: &str, b: &str) -> Result<crate::SecretDiff, CoreError> {
+        self.versioned_mount(mount, "diff").await?;
         let left = self.read_secret(mount, a, None).await?;
         let right = self.read_secret(mount, b, None).await?;
         let (l, r) = (left.data.fields(), right.data.fields());
@@ -171,7 +173,7 @@ impl Keyward {
 
     /// The stored versions of a secret, oldest first.
     pub async fn history(&self, mount: &str, path: &str) -> Result<Vec<VersionInfo>, CoreError> {
-        let mount = self.kv_mount(mount).await?;
+        let mount = self.versioned_mount(mount, "history").await?;
         let meta = self.secret_meta(&mount, path).await?;
         let versions = self.store.versions(meta.id).await?;
         Ok(versions

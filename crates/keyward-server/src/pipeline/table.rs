@@ -97,6 +97,18 @@ pub(super) fn operations() -> Vec<Operation> {
         op("mounts.create", "Create a kv or transit mount", Need::Cap(Sudo, "sys/mounts"), Change)
             .native(native!(post.clone(), paths::MOUNTS, mounts::create))
             .vault(vault!([Write], "sys/mounts/{mount}", vsys::create_mount)),
+        op("mounts.tune.read", "A mount's tuning", Need::SudoOrAny("sys/mounts"), Reads).vault(vault!(
+            [Read],
+            "sys/mounts/{mount}/tune",
+            vsys::read_tune
+        )),
+        op(
+            "mounts.tune.write",
+            "Tune a mount (description, lease TTLs, KV version 1 to 2)",
+            Need::Cap(Sudo, "sys/mounts"),
+            Change,
+        )
+        .vault(vault!([Write], "sys/mounts/{mount}/tune", vsys::write_tune)),
         op("mounts.delete", "Delete a mount, crypto-shredding it", Need::Cap(Sudo, "sys/mounts"), Change)
             .native(native!(delete.clone(), paths::MOUNT, mounts::delete))
             .vault(vault!([Delete], "sys/mounts/{mount}", vsys::delete_mount)),
@@ -162,6 +174,24 @@ pub(super) fn operations() -> Vec<Operation> {
             "{kv}/destroy/{*path}",
             kv::destroy_versions
         )),
+        // KV version 1 mounts: unversioned, at <mount>/<path>.
+        op("kv1.read", "A KV version 1 secret's plaintext", Need::Cap(Read, SECRET), Reads).vault(vault!(
+            [Read],
+            "{kv1}/{*path}",
+            kv::v1_read
+        )),
+        op("kv1.write", "Replace a KV version 1 secret", Need::AnyOf(&[Create, Update], SECRET), Change).vault(vault!(
+            [Write],
+            "{kv1}/{*path}",
+            kv::v1_write
+        )),
+        op("kv1.delete", "Delete a KV version 1 secret", Need::Cap(Delete, SECRET), Change).vault(vault!(
+            [Delete],
+            "{kv1}/{*path}",
+            kv::v1_delete
+        )),
+        op("kv1.list", "Secret paths of a KV version 1 mount (rows the caller may list)", Need::InMount, Reads)
+            .vault(vault!([List], "{kv1}/{*path}", kv::list)),
         op("secrets.history", "Stored versions (times, authors, field names)", Need::Cap(List, SECRET), Reads)
             .native(native!(get.clone(), paths::HISTORY, secrets::history)),
         op("secrets.metadata", "A secret's metadata and versions", Need::Cap(List, SECRET), Reads).vault(vault!(

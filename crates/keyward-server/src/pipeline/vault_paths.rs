@@ -5,7 +5,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use keyward_core::{AuthKind, MountKind};
+use keyward_core::{AuthKind, KvConfig, MountKind};
 
 use super::{operations, AuthClass, Operation, Params, VaultRoute};
 use crate::app::AppState;
@@ -48,10 +48,11 @@ pub(super) fn parse(parts: &Parts) -> ApiResult<(VaultOp, String)> {
     Ok((op, path))
 }
 
-/// A template's match: its parameters, and the engine its `{kv}`/`{transit}` mount must be.
+/// A template's match: its parameters, and the engine its `{kv}`/`{kv1}`/`{transit}` mount must
+/// be (`{kv}` a KV version 2 mount, `{kv1}` a version 1 one).
 struct Matched {
     params: Params,
-    kind: Option<MountKind>,
+    kind: Option<(MountKind, Option<bool>)>,
     /// The kind the `{approle}` auth mount must be.
     auth: Option<AuthKind>,
 }
@@ -78,8 +79,12 @@ fn matches(template: &str, segs: &[&str]) -> Option<Matched> {
                 });
                 params.push("auth", s.to_owned());
             }
-            "{kv}" | "{transit}" if !s.is_empty() => {
-                kind = Some(if *ts == "{kv}" { MountKind::Kv } else { MountKind::Transit });
+            "{kv}" | "{kv1}" | "{transit}" if !s.is_empty() => {
+                kind = Some(match *ts {
+                    "{kv}" => (MountKind::Kv, Some(false)),
+                    "{kv1}" => (MountKind::Kv, Some(true)),
+                    _ => (MountKind::Transit, None),
+                });
                 params.push("mount", s.to_owned());
             }
             p if p.starts_with('{') && !s.is_empty() => {
@@ -129,9 +134,9 @@ pub(super) async fn find(
     // A mount's engine decides between `{kv}` and `{transit}` routes.
     let mut kept = Vec::new();
     for (op, route, m) in candidates {
-        if let Some(kind) = m.kind {
+        if let Some((kind, v1)) = m.kind {
             match st.kw.find_mount(m.params.get("mount")).await? {
-                Some(mount) if mount.kind == kind => {}
+                Some(mount) if mount.kind == kind && v1.is_none_or(|v1| KvConfig::of(&mount).is_v1() == v1) => {}
                 _ => continue,
             }
         }
@@ -179,6 +184,7 @@ async fn no_route(st: &AppState, caller: Option<&Caller>, audit: &AuditCtx, segs
             match st.kw.find_mount(mount).await {
                 Ok(Some(m)) if may_know => {
                     let families = match m.kind {
+                        MountKind::Kv if KvConfig::of(&m).is_v1() => "a KV version 1 mount serves <mount>/<path>",
                         MountKind::Kv => {
                             "KV v2 paths are data/, metadata/, delete/, undelete/, destroy/, subkeys/ and config"
                         }

@@ -11,7 +11,7 @@ use keyward_core::{
 };
 use serde_json::{json, Map, Value};
 
-use super::{done, envelope, not_found, Op, VaultReq};
+use super::{done, envelope, envelope_with, not_found, Op, VaultReq};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::pipeline::Ctx;
 
@@ -170,6 +170,52 @@ pub(crate) async fn write_data(mut ctx: Ctx, req: VaultReq) -> ApiResult<Respons
     tracing::info!(accessor = %accessor, mount = %mount, path = %path, version = summary.version, "secret written (vault api)");
     let (meta, v) = st.kw.kv_version_meta(&mount, &path, summary.version).await?;
     Ok(envelope(&req, version_meta(&meta, &v), vec![]))
+}
+
+/// The lease Vault's KV version 1 reads carry (its default lease TTL, 32 days).
+const V1_LEASE_SECS: u64 = 32 * 24 * 3600;
+
+/// `GET {mount}/{path}` on a KV version 1 mount: the map itself, unversioned.
+pub(crate) async fn v1_read(mut ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, path) = located(&mut ctx)?;
+    let r = match ctx.st.kw.kv_read(&mount, &path, None).await {
+        Err(CoreError::NotFound(_)) => return Err(not_found()),
+        other => other?,
+    };
+    let Some(data) = r.data else { return Err(not_found()) };
+    ctx.audit.fields(data.fields().keys().cloned().collect());
+    ctx.st.audit.counters.reveals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // Vault's KV version 1 answers with the mount's default lease (32 days, not renewable).
+    let lease = Map::from_iter([("lease_duration".to_owned(), json!(V1_LEASE_SECS))]);
+    Ok(envelope_with(&req, Value::Object(data.fields().clone()), vec![], lease))
+}
+
+/// `POST {mount}/{path}` on a KV version 1 mount: the body is the whole new map.
+pub(crate) async fn v1_write(mut ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, path) = located(&mut ctx)?;
+    let caller = ctx.caller()?;
+    if req.body.is_empty() {
+        return Err(ApiError::bad_request("no data provided"));
+    }
+    let data = SecretData::new(req.body.clone());
+    ctx.audit.fields(data.fields().keys().cloned().collect());
+    let t = target(&mount, &path);
+    let rights =
+        (caller.can(Capability::Create, &t), caller.can(Capability::Update, &t), caller.can(Capability::Read, &t));
+    let (st, accessor) = (&ctx.st, caller.accessor());
+    ctx.change(|e| st.kw.kv_write(&mount, &path, data, None, rights, accessor, e)).await?;
+    tracing::info!(accessor = %accessor, mount = %mount, path = %path, "secret written (vault api, kv v1)");
+    Ok(done(&req, vec![]))
+}
+
+/// `DELETE {mount}/{path}` on a KV version 1 mount: the secret is gone (no history to keep).
+pub(crate) async fn v1_delete(mut ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let (mount, path) = located(&mut ctx)?;
+    match ctx.audit.committed(|e| ctx.st.kw.delete_secret(&mount, &path, e)).await {
+        Ok(()) | Err(CoreError::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(done(&req, vec![]))
 }
 
 /// `DELETE {mount}/data/{path}`: soft-delete the current version.

@@ -116,7 +116,8 @@ pub(crate) fn envelope(req: &VaultReq, data: Value, warnings: Vec<String>) -> Re
     envelope_with(req, data, warnings, Map::new())
 }
 
-/// A 200 envelope that also repeats fields at the top level (for legacy clients).
+/// A 200 envelope that also puts `top`'s fields at the top level (legacy clients' repeated maps,
+/// or an envelope field of its own).
 pub(crate) fn envelope_with(req: &VaultReq, data: Value, warnings: Vec<String>, top: Map<String, Value>) -> Response {
     let warnings = if warnings.is_empty() { Value::Null } else { json!(warnings) };
     let mut body = top;
@@ -130,7 +131,8 @@ pub(crate) fn envelope_with(req: &VaultReq, data: Value, warnings: Vec<String>, 
         ("warnings", warnings),
         ("auth", Value::Null),
     ] {
-        body.insert(k.to_owned(), v);
+        // A field given at the top level wins (a KV version 1 read's lease).
+        body.entry(k.to_owned()).or_insert(v);
     }
     Json(Value::Object(body)).into_response()
 }

@@ -1,6 +1,6 @@
 //! `sys/mounts`, `sys/internal/ui/mounts`, `sys/policies/acl` and the legacy `sys/policy`.
 use axum::response::Response;
-use keyward_core::{validate_mount_path, Capability, CoreError, Mount, MountKind, Policy};
+use keyward_core::{validate_mount_path, Capability, CoreError, KvConfig, Mount, MountKind, Policy};
 use serde_json::{json, Map, Value};
 
 use super::{denied, done, envelope, envelope_with, not_found, VaultReq};
@@ -10,15 +10,28 @@ use crate::pipeline::Ctx;
 
 const SYS_MOUNTS: &str = "sys/mounts";
 
-fn mount_entry(m: &Mount) -> Value {
-    let (ty, options) = match m.kind {
-        MountKind::Kv => ("kv", json!({ "version": "2" })),
-        MountKind::Transit => ("transit", Value::Null),
+/// A mount's tuning as Vault shows it: its lease TTLs, description and options.
+fn tuning(m: &Mount) -> (Value, String, Value) {
+    let c = &m.config;
+    let secs = |k: &str| c.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let config = json!({ "default_lease_ttl": secs("default_lease_ttl"), "force_no_cache": false,
+        "max_lease_ttl": secs("max_lease_ttl") });
+    let description = c.get("description").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let options = match m.kind {
+        MountKind::Kv if KvConfig::of(m).is_v1() => json!({ "version": "1" }),
+        MountKind::Kv => json!({ "version": "2" }),
+        MountKind::Transit => Value::Null,
     };
+    (config, description, options)
+}
+
+fn mount_entry(m: &Mount) -> Value {
+    let ty = m.kind.as_str();
+    let (config, description, options) = tuning(m);
     json!({
         "accessor": format!("{ty}_{}", &m.id.simple().to_string()[..8]),
-        "config": { "default_lease_ttl": 0, "force_no_cache": false, "max_lease_ttl": 0 },
-        "description": "",
+        "config": config,
+        "description": description,
         "external_entropy_access": false,
         "local": false,
         "options": options,
@@ -71,29 +84,32 @@ pub(crate) async fn create_mount(ctx: Ctx, req: VaultReq) -> ApiResult<Response>
         Some(Value::Number(n)) => n.to_string(),
         _ => String::new(),
     };
-    let mut warnings = vec![];
-    let kind = match ty {
-        "kv" | "kv-v2" | "generic" => {
-            if version != "2" && ty != "kv-v2" {
-                warnings.push("keyward's kv mounts are always KV version 2".to_owned());
-            }
-            MountKind::Kv
-        }
-        "transit" => MountKind::Transit,
+    // Vault's rule: `kv` without a version is KV version 1 (keyward's own CLI makes version 2).
+    let (kind, v1) = match ty {
+        "kv" | "generic" => (MountKind::Kv, version != "2"),
+        "kv-v2" => (MountKind::Kv, false),
+        "transit" => (MountKind::Transit, false),
         other => {
             return Err(ApiError::bad_request(format!(
                 "secrets engine type {other:?} is not supported by keyward (kv, transit)"
             )))
         }
     };
-    match ctx.change(|e| ctx.st.kw.create_mount(&name, kind, None, e)).await {
-        Ok(m) => tracing::info!(mount = %m.path, kind = m.kind.as_str(), "mount created (vault api)"),
+    if !matches!(version.as_str(), "" | "1" | "2") {
+        return Err(ApiError::bad_request(format!("options.version {version:?}: expected 1 or 2")));
+    }
+    let created = match v1 {
+        true => ctx.change(|e| ctx.st.kw.create_kv_v1_mount(&name, e)).await,
+        false => ctx.change(|e| ctx.st.kw.create_mount(&name, kind, None, e)).await,
+    };
+    match created {
+        Ok(m) => tracing::info!(mount = %m.path, kind = m.kind.as_str(), kv_v1 = v1, "mount created (vault api)"),
         Err(e) if e.status() == axum::http::StatusCode::CONFLICT => {
             return Err(ApiError::bad_request(format!("path is already in use at {name}/")))
         }
         Err(e) => return Err(e),
     }
-    Ok(done(&req, warnings))
+    Ok(done(&req, vec![]))
 }
 
 /// `DELETE sys/mounts/{mount}`: disable a mount, crypto-shredding it (as Vault: no error when
@@ -107,6 +123,57 @@ pub(crate) async fn delete_mount(ctx: Ctx, req: VaultReq) -> ApiResult<Response>
         Err(CoreError::NotFound(_)) => {}
         Err(e) => return Err(e.into()),
     }
+    Ok(done(&req, vec![]))
+}
+
+/// `GET sys/mounts/{mount}/tune`.
+pub(crate) async fn read_tune(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let caller = ctx.caller()?;
+    let m = match ctx.st.kw.find_mount(ctx.param("mount")).await? {
+        Some(m) if visible(caller, &m) => m,
+        _ => return Err(denied()),
+    };
+    let (config, description, options) = tuning(&m);
+    let mut data = config;
+    data["description"] = json!(description);
+    data["options"] = options;
+    Ok(envelope(&req, data, vec![]))
+}
+
+/// `POST sys/mounts/{mount}/tune`: description, `default_lease_ttl`, `max_lease_ttl`, and
+/// `options.version` from 1 to 2 (a settings change: every secret keeps its data).
+pub(crate) async fn write_tune(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let mut t = keyward_core::MountTuning {
+        description: req.str("description")?.map(str::to_owned),
+        default_lease_ttl: req.duration("default_lease_ttl")?,
+        max_lease_ttl: req.duration("max_lease_ttl")?,
+        kv_version: None,
+    };
+    for key in req.body.keys() {
+        match key.as_str() {
+            "description" | "default_lease_ttl" | "max_lease_ttl" => {}
+            "options" => {
+                let version = match req.body.get("options").and_then(|o| o.get("version")) {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(s)) => {
+                        Some(s.parse::<u8>().map_err(|_| ApiError::bad_request("options.version: expected 1 or 2"))?)
+                    }
+                    Some(Value::Number(n)) => Some(
+                        n.as_u64()
+                            .and_then(|v| u8::try_from(v).ok())
+                            .ok_or_else(|| ApiError::bad_request("options.version: expected 1 or 2"))?,
+                    ),
+                    Some(_) => return Err(ApiError::bad_request("options.version: expected 1 or 2")),
+                };
+                t.kv_version = version;
+            }
+            other => return Err(ApiError::bad_request(format!(
+                "{other:?} cannot be tuned on keyward (description, default_lease_ttl, max_lease_ttl, options.version)"
+            ))),
+        }
+    }
+    let name = ctx.param("mount").to_owned();
+    ctx.change(|e| ctx.st.kw.tune_mount(&name, t, e)).await?;
     Ok(done(&req, vec![]))
 }
 

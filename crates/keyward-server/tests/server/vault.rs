@@ -415,3 +415,84 @@ async fn limits_and_isolation_apply_to_the_vault_api() {
         srv.stop().await;
     }
 }
+
+/// KV version 1 mounts (Vault's `{"type": "kv"}` without a version): read, write, list, delete at
+/// `<mount>/<path>`, encrypted and audited like version 2; tuned to version 2 in place, and never
+/// back; the native CLI's history paths refuse them with a clear error.
+#[tokio::test]
+async fn kv_version_1_mounts_and_tuning_to_version_2() {
+    for db in backends().await {
+        let label = db.label;
+        let srv = TestServer::start(&db, KEY_A).await;
+        let root = srv.token.clone();
+        let (s, b) = srv.vault(&root, "POST", "sys/mounts/legacy", Some(json!({"type": "kv"}))).await;
+        assert_eq!(s, 204, "{label}: {b}");
+        let (_, m) = srv.vault(&root, "GET", "sys/mounts/legacy", None).await;
+        assert_eq!(m["data"]["options"]["version"], "1", "{label}: {m}");
+        let (s, b) =
+            srv.vault(&root, "POST", "legacy/apps/db", Some(json!({"password": "hunter2", "user": "app"}))).await;
+        assert_eq!(s, 204, "{label}: {b}");
+        let (s, b) = srv.vault(&root, "GET", "legacy/apps/db", None).await;
+        assert_eq!(
+            (s, &b["data"]["password"], &b["lease_duration"]),
+            (200, &json!("hunter2"), &json!(2_764_800)),
+            "{label}"
+        );
+        srv.vault(&root, "POST", "legacy/apps/db", Some(json!({"password": "rotated"}))).await;
+        let (_, b) = srv.vault(&root, "GET", "legacy/apps/db", None).await;
+        assert_eq!(b["data"], json!({"password": "rotated"}), "{label}: a write replaces the whole map");
+        let (_, list) = srv.vault(&root, "LIST", "legacy/apps", None).await;
+        assert_eq!(list["data"]["keys"], json!(["db"]), "{label}");
+        // Version 2 paths do not exist on it: data/x is just a secret named data/x.
+        assert_eq!(srv.vault(&root, "GET", "legacy/data/apps/db", None).await.0, 404, "{label}");
+        // Encrypted at rest like any value.
+        let pool = db.pool().await;
+        let blobs: Vec<Vec<u8>> = sqlx::query_scalar("SELECT blob FROM secret_versions WHERE blob IS NOT NULL")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert!(!blobs.is_empty() && blobs.iter().all(|b| !b.windows(7).any(|w| w == b"rotated")), "{label}");
+        // The native API reads it; history-keeping commands say why they cannot.
+        assert_eq!(srv.reveal_map("legacy", "apps/db").await["password"], "rotated", "{label}");
+        let (s, b) = srv.json(Method::GET, "/api/v1/mounts/legacy/history/apps/db", None).await;
+        assert!(s == 400 && b.to_string().contains("KV version 1"), "{label}: {s} {b}");
+        // A reader with a policy on the path: version 1 paths are the policy paths.
+        srv.policy("legacy-read", "[[rules]]\npath = \"legacy/apps/*\"\ncapabilities = [\"read\"]\n").await;
+        let reader = srv.token_with(&["legacy-read"]).await;
+        assert_eq!(srv.vault(&reader, "GET", "legacy/apps/db", None).await.0, 200, "{label}");
+        assert_eq!(srv.vault(&reader, "POST", "legacy/apps/db", Some(json!({"x": "y"}))).await.0, 403, "{label}");
+        assert_eq!(srv.vault(&reader, "DELETE", "legacy/apps/db", None).await.0, 403, "{label}");
+
+        // Tuning: description and TTLs, then version 1 → 2 in place.
+        let tune = json!({"description": "old apps", "default_lease_ttl": "1h", "options": {"version": "2"}});
+        let (s, b) = srv.vault(&root, "POST", "sys/mounts/legacy/tune", Some(tune)).await;
+        assert_eq!(s, 204, "{label}: {b}");
+        let (_, t) = srv.vault(&root, "GET", "sys/mounts/legacy/tune", None).await;
+        assert_eq!(
+            (&t["data"]["description"], &t["data"]["default_lease_ttl"], &t["data"]["options"]["version"]),
+            (&json!("old apps"), &json!(3600), &json!("2")),
+            "{label}: {t}"
+        );
+        let (s, b) = srv.vault(&root, "GET", "legacy/data/apps/db", None).await;
+        assert_eq!(
+            (s, &b["data"]["data"]["password"]),
+            (200, &json!("rotated")),
+            "{label}: the data is version 2's now"
+        );
+        assert_eq!(srv.vault(&root, "GET", "legacy/apps/db", None).await.0, 404, "{label}: version 1 paths are gone");
+        let (s, b) =
+            srv.vault(&root, "POST", "sys/mounts/legacy/tune", Some(json!({"options": {"version": "1"}}))).await;
+        assert!(s == 400 && b["errors"][0].as_str().unwrap().contains("cannot go back"), "{label}: {b}");
+        let (s, _) = srv.vault(&root, "POST", "sys/mounts/legacy/tune", Some(json!({"seal_wrap": true}))).await;
+        assert_eq!(s, 400, "{label}");
+        // kv with version 2, and kv-v2, stay version 2.
+        for (path, body) in
+            [("v2a", json!({"type": "kv", "options": {"version": "2"}})), ("v2b", json!({"type": "kv-v2"}))]
+        {
+            srv.vault(&root, "POST", &format!("sys/mounts/{path}"), Some(body)).await;
+            let (_, m) = srv.vault(&root, "GET", &format!("sys/mounts/{path}"), None).await;
+            assert_eq!(m["data"]["options"]["version"], "2", "{label}: {path}");
+        }
+        srv.stop().await;
+    }
+}
