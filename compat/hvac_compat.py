@@ -267,6 +267,34 @@ check(not reader.is_authenticated(), "revoke-self")
 raises(ex.Forbidden, "a revoked token is refused with 403", reader.secrets.kv.v2.read_secret_version, "app/db", mount_point=KV, raise_on_deleted_version=True)
 bogus = hvac.Client(url=ADDR, token="kw_" + "A" * 43 if KEYWARD else "hvs.bogus")
 check(not bogus.is_authenticated(), "an unknown token is not authenticated")
+# --- token roles: an orchestrator mints tokens within a role's allowed policies ---------------
+root.auth.token.create_or_update_role(f"ci-{RUN}", allowed_policies=[pname], orphan=True, token_period="1h")
+trole = root.auth.token.read_role(f"ci-{RUN}")["data"]
+check(trole["allowed_policies"] == [pname] and trole["orphan"] is True, "token role reads back")
+check(f"ci-{RUN}" in root.auth.token.list_roles()["data"]["keys"], "token roles listed")
+minted = root.auth.token.create(role_name=f"ci-{RUN}")["auth"]
+check(minted["policies"] == sorted(["default", pname]) and minted["orphan"] is True, "create with a token role")
+check(minted["lease_duration"] == 3600, "the role's period")
+looked = root.auth.token.lookup(minted["client_token"])["data"]
+check(looked["id"] == minted["client_token"] and looked["path"] == f"auth/token/create/ci-{RUN}", "lookup shows id and path")
+raises(ex.Forbidden, "a policy outside the role is refused", root.auth.token.create, role_name=f"ci-{RUN}", policies=["root"])
+root.auth.token.delete_role(f"ci-{RUN}")
+
+# --- KV version 1 and tuning to version 2 ------------------------------------------------------
+K1 = f"kv1{RUN}"
+root.sys.enable_secrets_engine("kv", path=K1)
+check(root.sys.read_mount_configuration(K1)["data"]["options"]["version"] == "1" if KEYWARD else True, "kv without a version is v1")
+root.secrets.kv.v1.create_or_update_secret("apps/db", {"password": "hunter2"}, mount_point=K1)
+check(root.secrets.kv.v1.read_secret("apps/db", mount_point=K1)["data"] == {"password": "hunter2"}, "kv v1 read")
+check(root.secrets.kv.v1.list_secrets("apps", mount_point=K1)["data"]["keys"] == ["db"], "kv v1 list")
+root.sys.tune_mount_configuration(K1, description="legacy apps", default_lease_ttl="1h")
+tuned = root.sys.read_mount_configuration(K1)["data"]
+check(tuned["description"] == "legacy apps" and tuned["default_lease_ttl"] == 3600, "tune description and ttl")
+root.sys.tune_mount_configuration(K1, options={"version": "2"})
+check(root.secrets.kv.v2.read_secret_version("apps/db", mount_point=K1, raise_on_deleted_version=True)["data"]["data"]["password"] == "hunter2", "tuned to v2 in place")
+root.secrets.kv.v2.delete_metadata_and_all_versions("apps/db", mount_point=K1)
+root.sys.disable_secrets_engine(K1)
+
 # --- AppRole: a machine logs in with a role ID and a secret ID ---------------------------------
 AR = f"approle-{RUN}"
 root.sys.enable_auth_method("approle", path=AR, description="compat")

@@ -79,7 +79,9 @@ fn matches(template: &str, segs: &[&str]) -> Option<Matched> {
                 });
                 params.push("auth", s.to_owned());
             }
-            "{kv}" | "{kv1}" | "{transit}" if !s.is_empty() => {
+            // Vault's reserved prefixes are never mounts.
+            "{kv}" | "{kv1}" | "{transit}" if s.is_empty() || matches!(s, "sys" | "auth") => return None,
+            "{kv}" | "{kv1}" | "{transit}" => {
                 kind = Some(match *ts {
                     "{kv}" => (MountKind::Kv, Some(false)),
                     "{kv1}" => (MountKind::Kv, Some(true)),
@@ -129,9 +131,10 @@ pub(super) async fn find(
             matches(route.path, &segs).map(|m| (op, route, m))
         })
         .collect();
-    let open = !candidates.is_empty() && candidates.iter().all(|(op, _, _)| op.auth != AuthClass::Token);
-    let caller = if open { None } else { Some(authenticate(parts, st).await?) };
-    // A mount's engine decides between `{kv}` and `{transit}` routes.
+    let open_shape = !candidates.is_empty() && candidates.iter().all(|(op, _, _)| op.auth != AuthClass::Token);
+    // A mount's engine (and a kv mount's version) decides between `{kv}`, `{kv1}` and
+    // `{transit}` routes, before anyone is authenticated: `{kv1}/{*path}` has the shape of every
+    // path, and must not make `sys/health` or a login path ask for a token.
     let mut kept = Vec::new();
     for (op, route, m) in candidates {
         if let Some((kind, v1)) = m.kind {
@@ -148,6 +151,8 @@ pub(super) async fn find(
         }
         kept.push((op, route, m.params));
     }
+    let open = if kept.is_empty() { open_shape } else { kept.iter().all(|(op, _, _)| op.auth != AuthClass::Token) };
+    let caller = if open { None } else { Some(authenticate(parts, st).await?) };
     if kept.is_empty() {
         return Err(no_route(st, caller.as_ref(), audit, &segs).await);
     }
@@ -229,12 +234,19 @@ mod tests {
     fn templates_match_literals_params_mounts_and_rests() {
         let segs = |p: &'static str| p.split('/').collect::<Vec<_>>();
         let m = matches("{kv}/data/{*path}", &segs("secret/data/a/b")).unwrap();
-        assert_eq!((m.params.get("mount"), m.params.get("path"), m.kind), ("secret", "a/b", Some(MountKind::Kv)));
+        assert_eq!(
+            (m.params.get("mount"), m.params.get("path"), m.kind),
+            ("secret", "a/b", Some((MountKind::Kv, Some(false))))
+        );
+        let m = matches("{kv1}/{*path}", &segs("legacy/a/b")).unwrap();
+        assert_eq!((m.params.get("path"), m.kind), ("a/b", Some((MountKind::Kv, Some(true)))));
+        assert!(matches("{kv1}/{*path}", &segs("sys/health")).is_none(), "sys is never a mount");
+        assert!(matches("{kv1}/{*path}", &segs("auth/approle/login")).is_none(), "nor is auth");
         let m = matches("{kv}/metadata/{*path}", &segs("secret/metadata")).unwrap();
         assert_eq!(m.params.get("path"), "", "a listing of the mount's root");
         assert!(matches("{kv}/data/{*path}", &segs("secret/meta/a")).is_none());
         let m = matches("{transit}/keys/{name}/rotate", &segs("transit/keys/k1/rotate")).unwrap();
-        assert_eq!((m.params.get("name"), m.kind), ("k1", Some(MountKind::Transit)));
+        assert_eq!((m.params.get("name"), m.kind), ("k1", Some((MountKind::Transit, None))));
         assert!(matches("{transit}/keys/{name}", &segs("transit/keys/k1/rotate")).is_none());
         assert!(matches("sys/mounts/{mount}", &segs("sys/mounts")).is_none());
         assert!(matches("sys/mounts", &segs("sys/mounts")).is_some());

@@ -167,9 +167,11 @@ pub(crate) async fn write_tune(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
                 };
                 t.kv_version = version;
             }
-            other => return Err(ApiError::bad_request(format!(
+            other => {
+                return Err(ApiError::bad_request(format!(
                 "{other:?} cannot be tuned on keyward (description, default_lease_ttl, max_lease_ttl, options.version)"
-            ))),
+            )))
+            }
         }
     }
     let name = ctx.param("mount").to_owned();

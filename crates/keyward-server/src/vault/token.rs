@@ -34,7 +34,7 @@ fn sorted(policies: &[String]) -> Vec<String> {
 
 /// Vault's token lookup data; `id` is the token when the caller holds it (it presented it, or
 /// gave it in the body), empty for a lookup by accessor.
-fn lookup_data(r: &TokenRecord, id: &str) -> Value {
+fn lookup_data(r: &TokenRecord, id: &str, path: String) -> Value {
     json!({
         "accessor": r.accessor,
         "creation_time": unix(r.created_at),
@@ -48,7 +48,7 @@ fn lookup_data(r: &TokenRecord, id: &str) -> Value {
         "meta": meta(r),
         "num_uses": r.uses_left,
         "orphan": r.parent_accessor.is_none(),
-        "path": path(r),
+        "path": path,
         "period": (r.period_secs > 0).then_some(r.period_secs),
         "policies": sorted(&r.policies),
         "renewable": renewable(r),
@@ -57,13 +57,20 @@ fn lookup_data(r: &TokenRecord, id: &str) -> Value {
     })
 }
 
-/// Where a token was made, as Vault's lookups show it.
-fn path(r: &TokenRecord) -> String {
-    match (r.origin.auth_mount.is_empty(), r.origin.role.as_str()) {
-        (true, "") => "auth/token/create".into(),
-        (true, role) => format!("auth/token/create/{role}"),
-        (false, _) => "auth/login".into(),
-    }
+/// Where a token was made, as Vault's lookups show it: the token method's create path (with its
+/// role), or the login path of the auth mount that issued it.
+async fn path(ctx: &Ctx, r: &TokenRecord) -> ApiResult<String> {
+    Ok(match (r.origin.auth_mount.as_str(), r.origin.role.as_str()) {
+        ("", "") => "auth/token/create".into(),
+        ("", role) => format!("auth/token/create/{role}"),
+        (id, _) => {
+            let mounts = ctx.st.kw.auth_mounts().await?;
+            match mounts.iter().find(|m| m.id.to_string() == id) {
+                Some(m) => format!("auth/{}/login", m.path),
+                None => "auth/login".into(),
+            }
+        }
+    })
 }
 
 /// A token's metadata as Vault shows it (`null` when it has none).
@@ -126,20 +133,21 @@ async fn by_accessor(ctx: &Ctx, req: &VaultReq) -> ApiResult<TokenRecord> {
 /// it already).
 pub(crate) async fn lookup_self(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     let id = req.presented.as_ref().map_or("", |t| t.expose());
-    Ok(envelope(&req, lookup_data(&ctx.caller()?.inner.token, id), vec![]))
+    let token = &ctx.caller()?.inner.token;
+    Ok(envelope(&req, lookup_data(token, id, path(&ctx, token).await?), vec![]))
 }
 
 /// `auth/token/lookup`: a token given in the body, shown back as `id`.
 pub(crate) async fn lookup(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     let r = other(&ctx, &req).await?;
     let id = body_token(&req)?;
-    Ok(envelope(&req, lookup_data(&r, id.expose()), vec![]))
+    Ok(envelope(&req, lookup_data(&r, id.expose(), path(&ctx, &r).await?), vec![]))
 }
 
 /// `auth/token/lookup-accessor`.
 pub(crate) async fn lookup_accessor(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     let r = by_accessor(&ctx, &req).await?;
-    Ok(envelope(&req, lookup_data(&r, ""), vec![]))
+    Ok(envelope(&req, lookup_data(&r, "", path(&ctx, &r).await?), vec![]))
 }
 
 /// `auth/token/renew-self` (`increment`).

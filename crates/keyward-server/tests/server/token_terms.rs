@@ -168,7 +168,8 @@ async fn login_tokens_carry_their_roles_and_users_token_terms() {
             "{label}: {auth}"
         );
         let token = client_token(&auth);
-        assert_eq!(srv.vault(&token, "GET", "auth/token/lookup-self", None).await.0, 200);
+        let (s, me) = srv.vault(&token, "GET", "auth/token/lookup-self", None).await;
+        assert_eq!((s, &me["data"]["path"]), (200, &json!("auth/approle/login")), "{label}: {me}");
         assert_eq!(srv.vault(&token, "GET", "auth/token/lookup-self", None).await.0, 200);
         assert_eq!(srv.vault(&token, "GET", "auth/token/lookup-self", None).await.0, 403, "{label}");
 
