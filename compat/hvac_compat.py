@@ -220,6 +220,12 @@ auth = root.auth.token.create(policies=[pname], ttl="1h", display_name="ci")["au
 check(auth["policies"] == sorted(["default", pname]) and 3500 <= auth["lease_duration"] <= 3600, "token created with policies and ttl")
 reader = hvac.Client(url=ADDR, token=auth["client_token"])
 check(reader.is_authenticated(), "new token authenticates")
+own = reader.sys.get_capabilities(paths=[f"{KV}/data/app/db", f"{KV}/data/other"])["data"]
+check(own[f"{KV}/data/app/db"] == ["read"] and own[f"{KV}/data/other"] == ["deny"], "capabilities-self")
+theirs = root.sys.get_capabilities(paths=[f"{KV}/data/app/db"], token=auth["client_token"])["data"]
+check(theirs["capabilities"] == ["read"], "capabilities of another token")
+by_acc = root.sys.get_capabilities(paths=[f"{KV}/data/app/db"], accessor=auth["accessor"])["data"]
+check(by_acc["capabilities"] == ["read"], "capabilities by accessor")
 me = reader.auth.token.lookup_self()["data"]
 check(me["accessor"] == auth["accessor"] and pname in me["policies"] and 0 < me["ttl"] <= 3600, "lookup-self")
 check(reader.secrets.kv.v2.read_secret_version("app/db", mount_point=KV, raise_on_deleted_version=True)["data"]["data"]["v"] == "6", "reader reads under app/")

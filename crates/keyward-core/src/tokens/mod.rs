@@ -223,6 +223,15 @@ impl Keyward {
         }))
     }
 
+    /// The caller a token is, found by its accessor (for `sys/capabilities-accessor`): `None`
+    /// when no token has it, or it is not live.
+    pub async fn caller_by_accessor(&self, accessor: &str) -> Result<Option<std::sync::Arc<Caller>>, CoreError> {
+        let Some(record) = self.store.token_by_accessor(accessor).await? else { return Ok(None) };
+        let chain = self.store.token_chain(&record.digest).await?;
+        let caller = self.caller_of(chain).await?;
+        Ok(caller.filter(|c| c.is_live(now_nanos())).map(std::sync::Arc::new))
+    }
+
     /// The caller of a token chain (the token, then its ancestors nearest first); `None` when
     /// the chain is empty. An ancestor that is missing or revoked makes the caller not live.
     async fn caller_of(&self, chain: Vec<TokenRecord>) -> Result<Option<Caller>, CoreError> {

@@ -32,6 +32,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::vault::VaultReq;
 
+pub(crate) use vault_paths::capabilities;
 pub use vault_paths::VaultOp;
 
 /// How a request proves who it is.
@@ -311,7 +312,7 @@ fn audit_name(op: &Operation, query: Option<&str>) -> &'static str {
 }
 
 /// The `default` policy, some grant, or the capability: what [`Need`] says, for `caller`.
-fn authorize(need: Need, caller: &Caller, params: &Params, query: Option<&str>) -> ApiResult<()> {
+pub(super) fn authorize(need: Need, caller: &Caller, params: &Params, query: Option<&str>) -> ApiResult<()> {
     let acl = &caller.inner.acl;
     let ok = match need {
         Need::Nothing => true,

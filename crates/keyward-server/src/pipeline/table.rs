@@ -255,6 +255,22 @@ pub(super) fn operations() -> Vec<Operation> {
         op("tokens.list", "Token records (never token values)", Need::Cap(Sudo, "sys/tokens"), Reads)
             .native(native!(get.clone(), paths::TOKENS, tokens::list))
             .vault(vault!([List], "auth/token/accessors", vtoken::accessors)),
+        op("sys.capabilities-self", "What the caller's token may do on Vault paths", Need::Default, Reads)
+            .vault(vault!([Write], "sys/capabilities-self", vsys::capabilities_self)),
+        op(
+            "sys.capabilities",
+            "What a token given in the body may do on Vault paths",
+            Need::Cap(Sudo, "sys/tokens"),
+            Reads,
+        )
+        .vault(vault!([Write], "sys/capabilities", vsys::capabilities_token)),
+        op(
+            "sys.capabilities-accessor",
+            "What the token with an accessor may do on Vault paths",
+            Need::Cap(Sudo, "sys/tokens"),
+            Reads,
+        )
+        .vault(vault!([Write], "sys/capabilities-accessor", vsys::capabilities_accessor)),
         op("tokens.lookup-self", "The caller's own token", Need::Default, Reads)
             .native(native!(get.clone(), paths::TOKEN_SELF, tokens::lookup_self))
             .vault(vault!([Read, Write], "auth/token/lookup-self", vtoken::lookup_self)),

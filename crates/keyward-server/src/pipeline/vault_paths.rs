@@ -5,9 +5,9 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use keyward_core::{AuthKind, KvConfig, MountKind};
+use keyward_core::{AuthKind, Capability, KvConfig, MountKind};
 
-use super::{operations, AuthClass, Operation, Params, VaultRoute};
+use super::{operations, AuthClass, Need, Operation, Params, VaultRoute};
 use crate::app::AppState;
 use crate::audit::AuditCtx;
 use crate::auth::Caller;
@@ -167,6 +167,62 @@ pub(super) async fn find(
     };
     let (op, route, params) = kept.swap_remove(i);
     Ok(Found { op, route, params, caller })
+}
+
+/// What `caller` may do on a Vault `path`, in Vault's capability names (`root` for a root token,
+/// `deny` for nothing): every operation the path can name is asked the same question the
+/// pipeline asks before running it — one evaluator, so the answer is what a request would get.
+pub(crate) async fn capabilities(st: &AppState, caller: &Caller, path: &str) -> ApiResult<Vec<String>> {
+    if caller.inner.acl.is_root() {
+        return Ok(vec!["root".into()]);
+    }
+    let path = path.trim_matches('/');
+    let segs: Vec<&str> = path.split('/').collect();
+    let mut caps = std::collections::BTreeSet::new();
+    for op in operations().iter().filter(|op| op.auth == AuthClass::Token) {
+        let Some(route) = op.vault else { continue };
+        let Some(m) = matches(route.path, &segs) else { continue };
+        if let Some((kind, v1)) = m.kind {
+            match st.kw.find_mount(m.params.get("mount")).await? {
+                Some(mount) if mount.kind == kind && v1.is_none_or(|v1| KvConfig::of(&mount).is_v1() == v1) => {}
+                _ => continue,
+            }
+        }
+        if let Some(kind) = m.auth {
+            match st.kw.find_auth_mount(m.params.get("auth")).await? {
+                Some(mount) if mount.kind == kind => {}
+                _ => continue,
+            }
+        }
+        // Handler-resolved needs depend on the request's body: not answered from a path alone.
+        if matches!(op.need, Need::Resolved(..)) {
+            continue;
+        }
+        for vop in route.ops {
+            let names: Vec<&str> = match (vop, op.need) {
+                (VaultOp::Write, Need::AnyOf(options, target)) => {
+                    let target = m.params.fill(target);
+                    options.iter().filter(|c| caller.can(**c, &target)).map(|c| c.as_str()).collect()
+                }
+                _ if super::authorize(op.need, caller, &m.params, None).is_err() => vec![],
+                (VaultOp::Read, _) => vec!["read"],
+                (VaultOp::List, _) => vec!["list"],
+                (VaultOp::Write, _) => vec!["create", "update"],
+                (VaultOp::Patch, _) => vec!["patch"],
+                (VaultOp::Delete, _) => vec!["delete"],
+            };
+            caps.extend(names.into_iter().map(str::to_owned));
+            if matches!(op.need, Need::Cap(Capability::Sudo, _))
+                && super::authorize(op.need, caller, &m.params, None).is_ok()
+            {
+                caps.insert("sudo".to_owned());
+            }
+        }
+    }
+    if caps.is_empty() {
+        caps.insert("deny".to_owned());
+    }
+    Ok(caps.into_iter().collect())
 }
 
 /// The answer for a path no operation serves. A caller may learn that a route does not exist

@@ -179,6 +179,50 @@ pub(crate) async fn write_tune(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     Ok(done(&req, vec![]))
 }
 
+/// The answer of the `sys/capabilities*` endpoints for `caller`: each path's capabilities (and,
+/// for one path, `capabilities`), in `data` and at the top level, as Vault answers.
+async fn capabilities_of(ctx: &Ctx, req: &VaultReq, caller: &Caller) -> ApiResult<Response> {
+    let mut paths = req.strings("paths")?;
+    if let Some(p) = req.str("path")? {
+        paths.push(p.to_owned());
+    }
+    if paths.is_empty() || paths.len() > 100 {
+        return Err(ApiError::bad_request("\"paths\": 1 to 100 paths"));
+    }
+    let mut data = Map::new();
+    for p in &paths {
+        data.insert(p.clone(), json!(crate::pipeline::capabilities(&ctx.st, caller, p).await?));
+    }
+    if paths.len() == 1 {
+        data.insert("capabilities".into(), data[&paths[0]].clone());
+    }
+    Ok(envelope_with(req, Value::Object(data.clone()), vec![], data))
+}
+
+/// `POST sys/capabilities-self`: what the caller's own token may do on each path.
+pub(crate) async fn capabilities_self(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    capabilities_of(&ctx, &req, ctx.caller()?).await
+}
+
+/// `POST sys/capabilities`: what another token (`token`) may do on each path.
+pub(crate) async fn capabilities_token(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let text = req.str("token")?.ok_or_else(|| ApiError::bad_request("missing \"token\""))?;
+    let token = keyward_crypto::Token::parse(text.trim()).ok_or_else(|| ApiError::bad_request("invalid token"))?;
+    match ctx.st.kw.authenticate(&token).await? {
+        keyward_core::Authentication::Live(inner) => capabilities_of(&ctx, &req, &Caller { inner }).await,
+        _ => Err(ApiError::bad_request("invalid token")),
+    }
+}
+
+/// `POST sys/capabilities-accessor`: what the token with `accessor` may do on each path.
+pub(crate) async fn capabilities_accessor(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let accessor = req.str("accessor")?.ok_or_else(|| ApiError::bad_request("missing \"accessor\""))?;
+    match ctx.st.kw.caller_by_accessor(accessor.trim()).await? {
+        Some(inner) => capabilities_of(&ctx, &req, &Caller { inner }).await,
+        None => Err(ApiError::bad_request("invalid accessor")),
+    }
+}
+
 /// `GET sys/internal/ui/mounts/{path}`: the mount holding a path (clients detect KV versions).
 pub(crate) async fn ui_mount(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     let caller = ctx.caller()?;

@@ -500,3 +500,54 @@ async fn kv_version_1_mounts_and_tuning_to_version_2() {
         srv.stop().await;
     }
 }
+
+/// `sys/capabilities*` answer for any path with what a request would get: the pipeline's own
+/// evaluator asked for every operation the path names.
+#[tokio::test]
+async fn capabilities_answer_for_any_path() {
+    for db in backends().await {
+        let label = db.label;
+        let srv = TestServer::start(&db, KEY_A).await;
+        srv.set("secret", "app/db", json!({"K": "v"})).await;
+        let hcl = "path \"secret/data/app/*\" { capabilities = [\"read\", \"create\"] }\n";
+        let (s, b) = srv.vault(&srv.token, "PUT", "sys/policies/acl/app", Some(json!({"policy": hcl}))).await;
+        assert_eq!(s, 204, "{label}: {b}");
+        let reader = srv.token_with(&["app"]).await;
+        let paths =
+            json!({"paths": ["secret/data/app/db", "secret/data/admin/x", "sys/mounts/secret/tune", "nothing/here"]});
+        let (s, b) = srv.vault(&reader, "POST", "sys/capabilities-self", Some(paths.clone())).await;
+        assert_eq!(s, 200, "{label}: {b}");
+        assert_eq!(b["data"]["secret/data/app/db"], json!(["create", "read"]), "{label}: {b}");
+        assert_eq!(b["data"]["secret/data/admin/x"], json!(["deny"]), "{label}");
+        assert_eq!(b["data"]["sys/mounts/secret/tune"], json!(["read"]), "{label}: the mount is visible to it");
+        assert_eq!(b["data"]["nothing/here"], json!(["deny"]), "{label}");
+        // Each answer is what the request gets.
+        assert_eq!(srv.vault(&reader, "GET", "secret/data/app/db", None).await.0, 200, "{label}");
+        assert_eq!(srv.vault(&reader, "GET", "secret/data/admin/x", None).await.0, 403, "{label}");
+        let (_, one) =
+            srv.vault(&reader, "POST", "sys/capabilities-self", Some(json!({"path": "auth/token/lookup-self"}))).await;
+        assert_eq!(
+            one["data"]["capabilities"],
+            json!(["read", "update", "create"].iter().copied().collect::<std::collections::BTreeSet<_>>()),
+            "{label}: {one}"
+        );
+        // Another token's, with sudo on sys/tokens; root is root.
+        let (s, b) = srv
+            .vault(
+                &srv.token,
+                "POST",
+                "sys/capabilities",
+                Some(json!({"token": reader, "paths": ["secret/data/app/db"]})),
+            )
+            .await;
+        assert_eq!((s, &b["data"]["capabilities"]), (200, &json!(["create", "read"])), "{label}: {b}");
+        let (_, me) = srv.vault(&reader, "GET", "auth/token/lookup-self", None).await;
+        let by_accessor = json!({"accessor": me["data"]["accessor"], "paths": ["secret/data/app/db"]});
+        let (s, b) = srv.vault(&srv.token, "POST", "sys/capabilities-accessor", Some(by_accessor.clone())).await;
+        assert_eq!((s, &b["capabilities"]), (200, &json!(["create", "read"])), "{label}: top-level copy: {b}");
+        assert_eq!(srv.vault(&reader, "POST", "sys/capabilities-accessor", Some(by_accessor)).await.0, 403, "{label}");
+        let (_, b) = srv.vault(&srv.token, "POST", "sys/capabilities-self", Some(json!({"paths": ["anything"]}))).await;
+        assert_eq!(b["data"]["anything"], json!(["root"]), "{label}");
+        srv.stop().await;
+    }
+}
