@@ -365,6 +365,10 @@ pub struct ServerArgs {
     #[arg(long, env = "KEYWARD_LOGIN_LOCKOUT_DURATION",
         default_value_t = duration_text(KeywardConfig::default().login_lockout_secs))]
     pub login_lockout_duration: String,
+    /// The longest a response may stay wrapped (Vault's X-Vault-Wrap-TTL): a wrapping token
+    /// asked for longer is refused.
+    #[arg(long, env = "KEYWARD_MAX_WRAP_TTL", default_value_t = duration_text(KeywardConfig::default().max_wrap_ttl_secs))]
+    pub max_wrap_ttl: String,
     /// Do not audit requests: nothing is recorded. For benchmarks, and refused without --dev. A
     /// flag only (no environment variable, no config key), so it is never on by accident.
     #[arg(long, hide = true)]

@@ -19,7 +19,9 @@ mod integrity;
 mod keys;
 mod model;
 mod mounts;
+mod wrapping;
 pub use mounts::MountTuning;
+pub use wrapping::{WrapInfo, WrapLookup, WRAP_PATH};
 mod policy;
 mod proxy;
 mod secrets;
@@ -50,8 +52,8 @@ pub use keyward_crypto::WrappedKey;
 pub use model::{
     DekUsage, DoctorReport, FieldStamp, KekUsage, KeyJob, KeyStatus, KvConfig, MetadataUpdate, Mount, MountKind,
     ResealedVersion, RowCheck, SecretDiff, SecretMeta, SecretSummary, SecretVersion, StaleField, TokenKind,
-    TokenOrigin, TokenRecord, TransitKey, TransitKeyConfig, UnmigratedVersion, VersionInfo, WriteSummary,
-    DEFAULT_MAX_VERSIONS,
+    TokenOrigin, TokenRecord, TransitKey, TransitKeyConfig, UnmigratedVersion, VersionInfo, WrappedResponse,
+    WriteSummary, DEFAULT_MAX_VERSIONS,
 };
 pub use policy::{
     parse_hcl_policy, parse_policy_document, rule_matches, translate_hcl, validate_policy_name, validate_rule_path,

@@ -179,9 +179,11 @@ pub struct TokenRecord {
 /// What a token is for (DESIGN §4).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum TokenKind {
-    /// A token for API requests (every token keyward issues today).
+    /// A token for API requests.
     #[default]
     Service,
+    /// A response-wrapping token: good only for `sys/wrapping/{unwrap,lookup,rewrap}`.
+    Wrapping,
 }
 
 impl TokenKind {
@@ -189,6 +191,7 @@ impl TokenKind {
     pub fn as_str(self) -> &'static str {
         match self {
             TokenKind::Service => "service",
+            TokenKind::Wrapping => "wrapping",
         }
     }
 
@@ -196,9 +199,28 @@ impl TokenKind {
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "service" => Some(TokenKind::Service),
+            "wrapping" => Some(TokenKind::Wrapping),
             _ => None,
         }
     }
+}
+
+/// A wrapped response (Vault's response wrapping), sealed under the wrap key with its wrapping
+/// token's accessor and its creation path as AAD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrappedResponse {
+    /// The wrapping token's accessor.
+    pub accessor: String,
+    /// The path whose response it holds (`sys/wrapping/wrap` for arbitrary data).
+    pub creation_path: String,
+    /// The mount it came from (empty when none): shredding the mount deletes it.
+    pub mount_id: String,
+    /// The sealed response.
+    pub sealed: Vec<u8>,
+    /// When it was wrapped.
+    pub created_at: Nanos,
+    /// When it is gone.
+    pub expires_at: Nanos,
 }
 
 /// Which login issued a token: revoked with its auth mount, role or secret ID.

@@ -47,6 +47,8 @@ pub struct KeywardConfig {
     pub login_lockout_attempts: u32,
     /// The per-user lockout's window and length, in seconds.
     pub login_lockout_secs: u64,
+    /// The longest a response may stay wrapped, in seconds.
+    pub max_wrap_ttl_secs: u64,
 }
 
 impl Default for KeywardConfig {
@@ -59,6 +61,7 @@ impl Default for KeywardConfig {
             default_rotate_after_secs: 90 * 86_400,
             login_lockout_attempts: 5,
             login_lockout_secs: 900,
+            max_wrap_ttl_secs: crate::wrapping::DEFAULT_MAX_WRAP_TTL_SECS,
         }
     }
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::{
     AppRole, AuditRow, AuthItem, AuthMount, DekUsage, FieldStamp, KeyJob, LoginFailures, Mount, Nanos, Policy,
     PolicyRow, ProxyRoute, ResealedVersion, RowCheck, SecretIdRecord, SecretMeta, SecretSummary, SecretVersion,
-    StoreError, TokenOrigin, TokenRecord, TransitKey, UnmigratedVersion, User,
+    StoreError, TokenOrigin, TokenRecord, TransitKey, UnmigratedVersion, User, WrappedResponse,
 };
 
 /// Reads outside any transaction, and the way to start a write transaction.
@@ -253,6 +253,8 @@ pub trait TokenReads: Send + Sync + 'static {
     async fn token_by_accessor(&self, accessor: &str) -> Result<Option<TokenRecord>, StoreError>;
     /// Tokens in accessor order after the cursor.
     async fn list_tokens(&self, after: Option<&str>, limit: u32) -> Result<Vec<TokenRecord>, StoreError>;
+    /// A wrapped response by its wrapping token's accessor.
+    async fn wrapped_response(&self, accessor: &str) -> Result<Option<WrappedResponse>, StoreError>;
 }
 
 /// Policies.
@@ -487,6 +489,12 @@ pub trait TokenTx: Send {
     /// or `None` when it had none (revoked, used up, or not use-limited). Taking the last use
     /// revokes it in the same write.
     async fn take_token_use(&mut self, accessor: &str) -> Result<Option<u64>, StoreError>;
+    /// Stores a wrapped response.
+    async fn insert_wrapped_response(&mut self, w: &WrappedResponse) -> Result<(), StoreError>;
+    /// Removes and returns a wrapped response (row-locked: two unwraps never both get it).
+    async fn take_wrapped_response(&mut self, accessor: &str) -> Result<Option<WrappedResponse>, StoreError>;
+    /// Deletes wrapped responses expired at `now`; returns how many.
+    async fn delete_expired_wrapped(&mut self, now: Nanos) -> Result<u64, StoreError>;
     /// Records a use of a token.
     async fn touch_token(&mut self, accessor: &str, at: Nanos) -> Result<(), StoreError>;
 }

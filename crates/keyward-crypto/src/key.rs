@@ -100,11 +100,13 @@ pub enum WrappedKeyDomain {
     BackupKey,
     /// The auth key: password peppers and TOTP seeds are made and sealed under its subkeys.
     AuthKey,
+    /// The wrap key: wrapped responses are sealed under it.
+    WrapKey,
 }
 
 impl WrappedKeyDomain {
     /// Every domain.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Dek,
         Self::TransitKey,
         Self::AuditKey,
@@ -112,6 +114,7 @@ impl WrappedKeyDomain {
         Self::IntegrityKey,
         Self::BackupKey,
         Self::AuthKey,
+        Self::WrapKey,
     ];
 
     /// The domain of a stored label.
@@ -129,6 +132,7 @@ impl WrappedKeyDomain {
             Self::IntegrityKey => "keyward/integrity-key",
             Self::BackupKey => "keyward/backup-key",
             Self::AuthKey => "keyward/auth-key",
+            Self::WrapKey => "keyward/wrap-key",
         }
     }
 }

@@ -63,6 +63,7 @@ pub(crate) fn spawn(
         let mut lead = first;
         let mut stale = StaleScan::default();
         let (mut next_scan, mut next_retention) = (Instant::now(), Instant::now());
+        let mut next_prune = Instant::now();
         loop {
             if lead.is_none() {
                 match kw.try_lead().await {
@@ -77,6 +78,10 @@ pub(crate) fn spawn(
             if let Some(held) = lead.as_mut() {
                 if held.still_held().await {
                     run_due(&kw, &audit, &work, &mut stale, &mut next_scan, &mut next_retention).await;
+                    if Instant::now() >= next_prune {
+                        prune_wrapped(&kw).await;
+                        next_prune = Instant::now() + PRUNE_WRAPPED_EVERY;
+                    }
                 } else {
                     tracing::warn!("lost the background lock (database connection gone); another server may take over");
                     lead = None;
@@ -108,6 +113,18 @@ async fn run_due(
             archive_on_schedule(kw, *age, dir).await;
             *next_retention = Instant::now() + retention_check(*age);
         }
+    }
+}
+
+/// How often expired wrapped responses are deleted.
+const PRUNE_WRAPPED_EVERY: Duration = Duration::from_secs(60);
+
+/// Deletes expired wrapped responses (each is also refused once expired, deleted or not).
+async fn prune_wrapped(kw: &Keyward) {
+    match kw.prune_wrapped().await {
+        Ok(0) | Err(CoreError::NotInitialized) => {}
+        Ok(n) => tracing::info!(deleted = n, "expired wrapped responses deleted"),
+        Err(e) => tracing::warn!(error = %e, "cannot delete expired wrapped responses"),
     }
 }
 

@@ -35,6 +35,7 @@ pub const BACKED_UP: &[&str] = &[
 pub const NOT_BACKED_UP: &[(&str, &str)] = &[
     ("_sqlx_migrations", "which migrations ran: the restored database's own migrations make its schema"),
     ("login_failures", "failed-login counts: a restored server starts with none"),
+    ("wrapped_responses", "wrapped responses: one-time hand-overs that must not outlive their minutes in a backup"),
     ("key_jobs", "re-encryption progress: a restored server has no job running (`keys migrate` starts one again)"),
 ];
 

@@ -189,6 +189,19 @@ pub(crate) const APPROLE_ROLES: Maced = Maced {
     earlier: &[],
 };
 
+/// Wrapped responses: which accessor and path a sealed response belongs to, until when.
+pub(crate) const WRAPPED_RESPONSES: Maced = Maced {
+    name: "wrapped_responses",
+    layout: 1,
+    key: &[("accessor", Text)],
+    columns: &[("creation_path", Text), ("mount_id", Text), ("created_at", Int), ("expires_at", Int)],
+    volatile: &[(
+        "sealed",
+        "self-authenticating: sealed under the wrap key with the accessor and creation path as AAD",
+    )],
+    earlier: &[],
+};
+
 /// Login-method settings kept as documents: a JWT method's config and roles.
 pub(crate) const AUTH_ITEMS: Maced = Maced {
     name: "auth_items",
@@ -306,6 +319,7 @@ pub(crate) const TABLES: &[(&str, Class)] = &[
     ("approle_secret_ids", Class::Maced(&APPROLE_SECRET_IDS)),
     ("userpass_users", Class::Maced(&USERPASS_USERS)),
     ("auth_items", Class::Maced(&AUTH_ITEMS)),
+    ("wrapped_responses", Class::Maced(&WRAPPED_RESPONSES)),
     (
         "wrapped_keys",
         Class::Sealed("each key is AES-GCM-wrapped under a KEK with its domain, owner and version as AAD"),

@@ -64,6 +64,8 @@ impl MountTx for SqlTx {
             )
             .await?;
         self.db.execute("DELETE FROM secrets WHERE mount_id = $1", args![id.clone()]).await?;
+        // Responses wrapped from the mount go with it: a hand-over must not outlive the data.
+        self.db.execute("DELETE FROM wrapped_responses WHERE mount_id = $1", args![id.clone()]).await?;
         let mut shredded = self.db.execute("DELETE FROM wrapped_keys WHERE owner = $1", args![id.clone()]).await?;
         shredded += self
             .db

@@ -1,9 +1,9 @@
 //! Token rows.
 use async_trait::async_trait;
-use keyward_core::{Nanos, StoreError, TokenReads, TokenRecord, TokenTx};
+use keyward_core::{Nanos, StoreError, TokenReads, TokenRecord, TokenTx, WrappedResponse};
 
 use crate::db::{args, column, Arg, Exec, Pool};
-use crate::integrity::{Macs, TOKENS};
+use crate::integrity::{Macs, TOKENS, WRAPPED_RESPONSES};
 use crate::rows::{to_i64, TOKEN_COLS};
 use crate::sql_store::SqlStore;
 use crate::sql_tx::{json, SqlTx};
@@ -19,6 +19,20 @@ pub(crate) async fn token_by_accessor(
 ) -> Result<Option<TokenRecord>, StoreError> {
     let sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE accessor = $1");
     db.fetch_optional(&sql, args![accessor]).await?.map(|r| rows::token(macs, &r)).transpose()
+}
+
+const WRAPPED_COLS: &str = "accessor, creation_path, mount_id, sealed, created_at, expires_at, mac";
+
+fn wrapped(macs: &Macs, row: &crate::db::Row) -> Result<WrappedResponse, StoreError> {
+    macs.check(&WRAPPED_RESPONSES, row)?;
+    Ok(WrappedResponse {
+        accessor: row.get("accessor")?,
+        creation_path: row.get("creation_path")?,
+        mount_id: row.get("mount_id")?,
+        sealed: row.get("sealed")?,
+        created_at: row.get("created_at")?,
+        expires_at: row.get("expires_at")?,
+    })
 }
 
 /// The covered columns of a token row as written (`last_used` aside: it is volatile), and their
@@ -122,6 +136,12 @@ impl TokenReads for SqlStore {
         token_by_accessor(&mut Pool(&self.pool), &self.macs()?, accessor).await
     }
 
+    async fn wrapped_response(&self, accessor: &str) -> Result<Option<WrappedResponse>, StoreError> {
+        let macs = self.macs()?;
+        let sql = format!("SELECT {WRAPPED_COLS} FROM wrapped_responses WHERE accessor = $1");
+        Pool(&self.pool).fetch_optional(&sql, args![accessor]).await?.map(|r| wrapped(&macs, &r)).transpose()
+    }
+
     async fn list_tokens(&self, after: Option<&str>, limit: u32) -> Result<Vec<TokenRecord>, StoreError> {
         let macs = self.macs()?;
         let sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE accessor > $1 ORDER BY accessor LIMIT $2");
@@ -198,6 +218,33 @@ impl TokenTx for SqlTx {
         t.revoked = t.uses_left == 0;
         self.rewrite_token(&t).await?;
         Ok(Some(t.uses_left))
+    }
+
+    async fn insert_wrapped_response(&mut self, w: &WrappedResponse) -> Result<(), StoreError> {
+        let values = args![w.accessor.clone(), w.creation_path.clone(), w.mount_id.clone(), w.created_at, w.expires_at];
+        let names = ["accessor", "creation_path", "mount_id", "created_at", "expires_at"];
+        let mac =
+            self.macs()?.seal(&WRAPPED_RESPONSES, &names.iter().copied().zip(values.iter()).collect::<Vec<_>>())?;
+        let sql =
+            "INSERT INTO wrapped_responses (accessor, creation_path, mount_id, created_at, expires_at, mac, sealed) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        let args = values.into_iter().chain([mac, Arg::from(w.sealed.clone())]).collect();
+        self.db.execute(sql, args).await?;
+        Ok(())
+    }
+
+    async fn take_wrapped_response(&mut self, accessor: &str) -> Result<Option<WrappedResponse>, StoreError> {
+        let macs = self.macs()?;
+        let lock = if self.backend == Backend::Postgres { " FOR UPDATE" } else { "" };
+        let sql = format!("SELECT {WRAPPED_COLS} FROM wrapped_responses WHERE accessor = $1{lock}");
+        let Some(row) = self.db.fetch_optional(&sql, args![accessor]).await? else { return Ok(None) };
+        let w = wrapped(&macs, &row)?;
+        self.db.execute("DELETE FROM wrapped_responses WHERE accessor = $1", args![accessor]).await?;
+        Ok(Some(w))
+    }
+
+    async fn delete_expired_wrapped(&mut self, now: Nanos) -> Result<u64, StoreError> {
+        self.db.execute("DELETE FROM wrapped_responses WHERE expires_at <= $1", args![now]).await
     }
 
     async fn touch_token(&mut self, accessor: &str, at: Nanos) -> Result<(), StoreError> {

@@ -111,6 +111,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         default_rotate_after_secs: parse_duration(&args.rotate_after_default)?,
         login_lockout_attempts: args.login_lockout_attempts,
         login_lockout_secs: parse_duration(&args.login_lockout_duration)?,
+        max_wrap_ttl_secs: parse_duration(&args.max_wrap_ttl)?.max(1),
     };
     options.stale_scan_interval = std::time::Duration::from_secs(parse_duration(&args.stale_scan_interval)?.max(1));
     options.guard = GuardConfig {

@@ -24,6 +24,7 @@ pub struct KeyManager {
     token_key: RwLock<Option<Arc<TokenKey>>>,
     audit_keys: RwLock<Option<Arc<AuditKeys>>>,
     auth_keys: RwLock<Option<Arc<AuthKeys>>>,
+    wrap_key: RwLock<Option<Arc<Key256>>>,
 }
 
 /// The subkeys of the auth key: the password pepper, and the key TOTP seeds are sealed under.
@@ -55,6 +56,7 @@ impl KeyManager {
             token_key: RwLock::new(None),
             audit_keys: RwLock::new(None),
             auth_keys: RwLock::new(None),
+            wrap_key: RwLock::new(None),
         }
     }
 
@@ -280,6 +282,37 @@ impl KeyManager {
                 .await?;
         }
         Ok(())
+    }
+
+    /// The wrap key, loaded on first use; it exists once a response was wrapped.
+    pub(crate) async fn wrap_key(&self, store: &dyn KeyReads) -> Result<Arc<Key256>, CoreError> {
+        if let Some(k) = self.wrap_key.read().map_err(|_| lock_poisoned())?.clone() {
+            return Ok(k);
+        }
+        let key = Arc::new(self.system_key(store, WrappedKeyDomain::WrapKey, "the wrap key").await?);
+        *self.wrap_key.write().map_err(|_| lock_poisoned())? = Some(key.clone());
+        Ok(key)
+    }
+
+    /// The wrap key inside `tx`, made there if it does not exist yet (the first wrapped response).
+    pub(crate) async fn wrap_key_in(&self, tx: &mut dyn crate::StoreTx) -> Result<Arc<Key256>, CoreError> {
+        if let Some(k) = self.wrap_key.read().map_err(|_| lock_poisoned())?.clone() {
+            return Ok(k);
+        }
+        let label = WrappedKeyDomain::WrapKey.label();
+        let key = match tx.wrapped_key(label, SYSTEM_OWNER, 1).await? {
+            Some(wrapped) => self
+                .keyring
+                .unwrap(WrappedKeyDomain::WrapKey, SYSTEM_OWNER.as_bytes(), 1, &wrapped)
+                .map_err(|_| CoreError::Integrity("the wrap key".to_owned()))?,
+            None => {
+                let key = Key256::generate();
+                let wrapped = self.wrap(WrappedKeyDomain::WrapKey, SYSTEM_OWNER, 1, &key);
+                tx.insert_wrapped_key(label, SYSTEM_OWNER, 1, &wrapped).await?;
+                key
+            }
+        };
+        Ok(Arc::new(key))
     }
 
     /// Installs the token key made by initialisation.

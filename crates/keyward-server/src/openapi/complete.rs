@@ -128,7 +128,7 @@ fn codes(op: &Operation, method: &HttpMethod, side: Side) -> BTreeSet<ErrorCode>
         out.extend([IntegrityError, KeyMismatch, UntrustedStorage, TamperedRow, CorruptRecord]);
     }
     match op.auth {
-        AuthClass::Token => out.extend([Unauthenticated, Forbidden, NotFound]),
+        AuthClass::Token | AuthClass::Wrapping => out.extend([Unauthenticated, Forbidden, NotFound]),
         // A login: no such method (404), an address outside the bound CIDRs (403).
         AuthClass::Login => out.extend([Forbidden, NotFound]),
         AuthClass::None => {}
@@ -224,7 +224,7 @@ fn complete(doc: &mut OpenApi, side: Side) {
                 Side::Native => "bearer",
                 Side::Vault => "vault_token",
             };
-            doc_op.security = Some(if first.auth == AuthClass::Token {
+            doc_op.security = Some(if first.auth.needs_token() {
                 vec![SecurityRequirement::new::<_, _, &str>(scheme, [])]
             } else {
                 vec![]

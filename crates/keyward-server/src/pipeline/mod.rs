@@ -44,6 +44,16 @@ pub enum AuthClass {
     None,
     /// A login: the credentials are the request (a role ID and secret ID …); no token.
     Login,
+    /// A response-wrapping token, or any token with one in the body: the only class a wrapping
+    /// token is accepted for (`sys/wrapping/{unwrap,lookup,rewrap}`).
+    Wrapping,
+}
+
+impl AuthClass {
+    /// Whether a token must be presented (and is authenticated before anything runs).
+    pub fn needs_token(self) -> bool {
+        matches!(self, AuthClass::Token | AuthClass::Wrapping)
+    }
 }
 
 /// What an operation does to state, which decides when its audit entry commits.
@@ -90,6 +100,8 @@ pub enum Need {
     /// secret, both sides of a comparison), checked by [`Ctx::authorize_on`]; before it runs, the
     /// caller must hold some grant.
     Resolved(Capability, &'static str),
+    /// A wrapping token: the one presented, or one in the body (auth class `wrapping`).
+    WrappingToken,
 }
 
 /// A handler of the native API: decodes the request, calls one core operation, encodes.
@@ -333,6 +345,8 @@ pub(super) fn authorize(need: Need, caller: &Caller, params: &Params, query: Opt
         Need::SudoOrAny(path) => caller.can(Capability::Sudo, path) || acl.grants_anything(),
         Need::DefaultOr(cap, path) => acl.has_default() || caller.can(cap, path),
         Need::Resolved(..) => acl.grants_anything(),
+        // The handler finds the wrapping token: the caller's own, or the body's.
+        Need::WrappingToken => true,
         Need::EnrolOr(cap, target) => {
             let meta = &caller.inner.token.meta;
             let own = meta.get("purpose").is_some_and(|p| p == keyward_core::ENROL_PURPOSE)
@@ -356,6 +370,14 @@ async fn authenticate(parts: &mut Parts, st: &AppState) -> ApiResult<Caller> {
     Caller::from_request_parts(parts, st).await
 }
 
+/// A wrapping token is good for the wrapping operations only (auth class `wrapping`).
+fn refuse_wrapping_token(op: &Operation, caller: &Caller) -> ApiResult<()> {
+    if caller.inner.token.kind == keyward_core::TokenKind::Wrapping && op.auth != AuthClass::Wrapping {
+        return Err(ApiError::new(ErrorCode::Forbidden, "permission denied: a wrapping token only unwraps"));
+    }
+    Ok(())
+}
+
 /// Runs a native operation through the pipeline.
 async fn run_native(st: AppState, op: &'static Operation, route: NativeRoute, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
@@ -365,8 +387,9 @@ async fn run_native(st: AppState, op: &'static Operation, route: NativeRoute, re
         let (mount, path) = params.located();
         audit.note(audit_name(op, parts.uri.query()), mount, path, vec![]);
         let caller = match op.auth {
-            AuthClass::Token => {
+            AuthClass::Token | AuthClass::Wrapping => {
                 let caller = authenticate(&mut parts, &st).await?;
+                refuse_wrapping_token(op, &caller)?;
                 authorize(op.need, &caller, &params, parts.uri.query())?;
                 Some(caller)
             }
@@ -429,14 +452,30 @@ pub(crate) async fn vault_dispatch(State(st): State<AppState>, req: Request) -> 
         let (mount, p) = params.located();
         audit.note(op.id, mount, p, vec![]);
         if let Some(caller) = &caller {
-            authorize(op.need, caller, &params, parts.uri.query()).map_err(|e| match e.status() {
+            let checked =
+                refuse_wrapping_token(op, caller).and_then(|()| authorize(op.need, caller, &params, parts.uri.query()));
+            checked.map_err(|e| match e.status() {
                 StatusCode::FORBIDDEN => crate::vault::denied(),
                 _ => e,
             })?;
         }
+        // Response wrapping is asked for up front: a bad TTL runs nothing.
+        let wrap_ttl = crate::vault::wrapping::requested_ttl(&parts, &st)?;
+        if wrap_ttl.is_none() && op.id == "sys.wrapping.wrap" {
+            return Err(ApiError::bad_request("sys/wrapping/wrap needs the X-Vault-Wrap-TTL header"));
+        }
         let req = crate::vault::parse(&parts, body, vop, path).await?;
+        let creation_path = req.path.clone();
+        let mount = params.located().0.to_owned();
         let ctx = Ctx::new(op, st.clone(), caller, audit.clone(), params);
-        (route.handler)(ctx, req).await
+        let resp = (route.handler)(ctx, req).await?;
+        match wrap_ttl {
+            // Wrapping operations hand out wrapping tokens already; their answers are not wrapped.
+            Some(ttl) if op.auth != AuthClass::Wrapping => {
+                crate::vault::wrapping::wrap_response(&st, &audit, resp, &creation_path, &mount, ttl).await
+            }
+            _ => Ok(resp),
+        }
     }
     .await;
     let mut resp = result.unwrap_or_else(|e| e.vault().into_response());
@@ -488,6 +527,7 @@ impl Need {
             }
             Need::Resolved(c, what) => format!("`{}` on {what}", c.as_str()),
             Need::EnrolOr(c, t) => format!("the user's own enrolment token, or `{}` on `{t}`", c.as_str()),
+            Need::WrappingToken => "a wrapping token: presented, or in the body with any token".into(),
         }
     }
 }
@@ -538,6 +578,7 @@ pub fn capability_table() -> String {
         });
         let needs = match op.auth {
             AuthClass::Login => "a login: the credentials are the request (no token); limited by address".to_owned(),
+            AuthClass::Wrapping => op.need.describe(),
             _ => op.need.describe(),
         };
         let row = format!("| `{}` | {native} | {vault} | {needs} | {} |\n", op.id, op.effect.describe());

@@ -8,7 +8,7 @@ use keyward_core::Capability::{Create, Delete, Destroy, List, Patch, Read, Sudo,
 use super::{AuthClass, Effect, NativeRoute, Need, Operation, VaultOp, VaultRoute};
 use crate::proxy::{call as proxy_call, routes as proxy};
 use crate::routes::{audit, backup, keys, mounts, policies, secrets, tokens};
-use crate::vault::{auth as vauth, jwt as vjwt, kv, probes, sys as vsys, token as vtoken, transit};
+use crate::vault::{auth as vauth, jwt as vjwt, kv, probes, sys as vsys, token as vtoken, transit, wrapping as vwrap};
 
 /// A secret: `<mount>/<path>`.
 const SECRET: &str = "{mount}/{path}";
@@ -28,6 +28,11 @@ macro_rules! vault {
 fn op(id: &'static str, summary: &'static str, need: Need, effect: Effect) -> Operation {
     let auth = if need == Need::Nothing { AuthClass::None } else { AuthClass::Token };
     Operation { id, summary, auth, need, effect, native: None, vault: None }
+}
+
+/// An operation of auth class `wrapping`: a wrapping token, presented or in the body.
+fn wrapping(id: &'static str, summary: &'static str, effect: Effect) -> Operation {
+    Operation { id, summary, auth: AuthClass::Wrapping, need: Need::WrappingToken, effect, native: None, vault: None }
 }
 
 /// A login: no token; the request carries the credentials.
@@ -255,6 +260,29 @@ pub(super) fn operations() -> Vec<Operation> {
         op("tokens.list", "Token records (never token values)", Need::Cap(Sudo, "sys/tokens"), Reads)
             .native(native!(get.clone(), paths::TOKENS, tokens::list))
             .vault(vault!([List], "auth/token/accessors", vtoken::accessors)),
+        // Response wrapping.
+        wrapping("sys.wrapping.unwrap", "Unwrap a wrapped response, once", Change).vault(vault!(
+            [Write],
+            "sys/wrapping/unwrap",
+            vwrap::unwrap
+        )),
+        wrapping("sys.wrapping.lookup", "What a wrapping token holds, without unwrapping it", Reads).vault(vault!(
+            [Read, Write],
+            "sys/wrapping/lookup",
+            vwrap::lookup
+        )),
+        wrapping("sys.wrapping.rewrap", "Move a wrapped response to a new wrapping token", Change).vault(vault!(
+            [Write],
+            "sys/wrapping/rewrap",
+            vwrap::rewrap
+        )),
+        op(
+            "sys.wrapping.wrap",
+            "Wrap the body (X-Vault-Wrap-TTL required)",
+            Need::Cap(Update, "sys/wrapping/wrap"),
+            Reads,
+        )
+        .vault(vault!([Write], "sys/wrapping/wrap", vwrap::wrap)),
         op("sys.capabilities-self", "What the caller's token may do on Vault paths", Need::Default, Reads)
             .vault(vault!([Write], "sys/capabilities-self", vsys::capabilities_self)),
         op(

@@ -131,7 +131,7 @@ pub(super) async fn find(
             matches(route.path, &segs).map(|m| (op, route, m))
         })
         .collect();
-    let open_shape = !candidates.is_empty() && candidates.iter().all(|(op, _, _)| op.auth != AuthClass::Token);
+    let open_shape = !candidates.is_empty() && candidates.iter().all(|(op, _, _)| !op.auth.needs_token());
     // A mount's engine (and a kv mount's version) decides between `{kv}`, `{kv1}` and
     // `{transit}` routes, before anyone is authenticated: `{kv1}/{*path}` has the shape of every
     // path, and must not make `sys/health` or a login path ask for a token.
@@ -151,7 +151,7 @@ pub(super) async fn find(
         }
         kept.push((op, route, m.params));
     }
-    let open = if kept.is_empty() { open_shape } else { kept.iter().all(|(op, _, _)| op.auth != AuthClass::Token) };
+    let open = if kept.is_empty() { open_shape } else { kept.iter().all(|(op, _, _)| !op.auth.needs_token()) };
     let caller = if open { None } else { Some(authenticate(parts, st).await?) };
     if kept.is_empty() {
         return Err(no_route(st, caller.as_ref(), audit, &segs).await);

@@ -9,6 +9,7 @@ pub(crate) mod probes;
 pub(crate) mod sys;
 pub(crate) mod token;
 pub(crate) mod transit;
+pub(crate) mod wrapping;
 
 use std::collections::HashMap;
 

@@ -21,3 +21,4 @@ mod token_terms;
 mod untrusted_storage;
 mod upgrade;
 mod vault;
+mod wrapping;
