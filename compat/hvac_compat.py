@@ -273,6 +273,15 @@ check(not reader.is_authenticated(), "revoke-self")
 raises(ex.Forbidden, "a revoked token is refused with 403", reader.secrets.kv.v2.read_secret_version, "app/db", mount_point=KV, raise_on_deleted_version=True)
 bogus = hvac.Client(url=ADDR, token="kw_" + "A" * 43 if KEYWARD else "hvs.bogus")
 check(not bogus.is_authenticated(), "an unknown token is not authenticated")
+# --- response wrapping: a token handed over as a one-time wrapping token ----------------------
+handed = root.auth.token.create(policies=[pname], ttl="10m", wrap_ttl="5m")
+check(handed["auth"] is None and handed["wrap_info"]["ttl"] == 300, "a wrapped token create answers wrap_info")
+opened = root.sys.unwrap(handed["wrap_info"]["token"])
+check(hvac.Client(url=ADDR, token=opened["auth"]["client_token"]).is_authenticated(), "the unwrapped token works")
+raises(ex.InvalidRequest, "a wrapping token unwraps once", root.sys.unwrap, handed["wrap_info"]["token"])
+payload = root.sys.wrap(payload={"handover": "for-alice"}, ttl=60)
+check(root.sys.unwrap(payload["wrap_info"]["token"])["data"] == {"handover": "for-alice"}, "sys.wrap and unwrap")
+
 # --- token roles: an orchestrator mints tokens within a role's allowed policies ---------------
 root.auth.token.create_or_update_role(f"ci-{RUN}", allowed_policies=[pname], orphan=True, token_period="1h")
 trole = root.auth.token.read_role(f"ci-{RUN}")["data"]
@@ -323,7 +332,9 @@ check(machine.secrets.kv.v2.read_secret_version("app/json", mount_point=KV, rais
 raises(ex.Forbidden, "and nothing else", machine.secrets.kv.v2.read_secret_version, "other/x", mount_point=KV, raise_on_deleted_version=True)
 hvac.Client(url=ADDR).auth.approle.login(role_id=role_id, secret_id=sid["secret_id"], mount_point=AR)
 raises(ex.InvalidRequest, "a spent secret ID is refused", hvac.Client(url=ADDR).auth.approle.login, role_id=role_id, secret_id=sid["secret_id"], mount_point=AR)
-sid2 = ar.generate_secret_id("ci", mount_point=AR)["data"]
+delivered = ar.generate_secret_id("ci", mount_point=AR, wrap_ttl="2m")["wrap_info"]["token"]
+sid2 = root.sys.unwrap(delivered)["data"]
+check(sid2["secret_id"].startswith("kwsid_") if KEYWARD else True, "a secret ID delivered wrapped")
 other_machine = hvac.Client(url=ADDR)
 other_machine.auth.approle.login(role_id=role_id, secret_id=sid2["secret_id"], mount_point=AR)
 ar.destroy_secret_id_accessor("ci", sid2["secret_id_accessor"], mount_point=AR)

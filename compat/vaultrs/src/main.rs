@@ -1,5 +1,5 @@
-//! vaultrs (the Rust Vault client from crates.io) against a keyward server, unchanged: KV v2,
-//! Transit, tokens and their terms, AppRole and userpass logins. Reads `VAULT_ADDR` and
+//! vaultrs (the Rust Vault client from crates.io) against a keyward server, unchanged: KV v2 and
+//! v1, Transit, tokens, their terms and roles, response wrapping, AppRole and userpass logins. Reads `VAULT_ADDR` and
 //! `VAULT_TOKEN` (a root token); prints how many checks passed, or the first that failed and exits
 //! non-zero. Run by `scripts/compat` on SQLite and PostgreSQL.
 use std::collections::HashMap;
@@ -8,10 +8,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 use vaultrs::api::auth::approle::requests::{GenerateNewSecretIDRequest, SetAppRoleRequest};
 use vaultrs::api::auth::userpass::requests::CreateUserRequest;
+use vaultrs::api::kv2::requests::ReadSecretRequest;
 use vaultrs::api::sys::requests::EnableEngineRequest;
-use vaultrs::api::token::requests::CreateTokenRequest;
+use vaultrs::api::token::requests::{CreateTokenRequest, SetTokenRoleRequest};
+use vaultrs::api::ResponseWrapper;
 use vaultrs::client::{Client, VaultClient, VaultClientSettingsBuilder};
-use vaultrs::{auth, kv2, sys, token, transit};
+use vaultrs::{auth, kv1, kv2, sys, token, transit};
 
 /// Counts checks; the first that fails ends the run.
 struct Checks(u32);
@@ -73,6 +75,16 @@ async fn main() -> Result<()> {
     let md = kv2::read_metadata(&root, &kv, "app/db").await?;
     c.check(md.current_version == 2 && md.versions.len() == 2, "kv2 metadata")?;
 
+    // Response wrapping: a read handed over as a one-time token.
+    let endpoint = ReadSecretRequest::builder().mount(kv.as_str()).path("app/db").build()?;
+    let wrapped = endpoint.wrap(&root).await?;
+    c.check(wrapped.info.creation_path == format!("{kv}/data/app/db"), "wrap_info names the path")?;
+    let looked = wrapped.lookup(&root).await?;
+    c.check(looked.creation_ttl == 600, "wrapping lookup (vaultrs wraps for 10m)")?;
+    let unwrapped = wrapped.unwrap(&root).await?;
+    c.check(unwrapped.data.get("DB_PASSWORD").and_then(|v| v.as_str()) == Some("rotated"), "unwrap")?;
+    c.check(wrapped.unwrap(&root).await.is_err(), "a second unwrap fails")?;
+
     // A policy (Vault HCL) and a token under it, with terms.
     let policy = format!("path \"{kv}/data/app/*\" {{ capabilities = [\"read\"] }}");
     sys::policy::set(&root, "vaultrs-reader", &policy).await?;
@@ -98,6 +110,32 @@ async fn main() -> Result<()> {
     c.check(renewed.lease_duration == 3600, "a periodic token renews for its period")?;
     token::revoke_accessor(&root, &periodic.accessor).await?;
     c.check(token::lookup_self(&client(&addr, &periodic.client_token)?).await.is_err(), "revoke-accessor")?;
+
+    // A token role: tokens within its allowed policies, for a caller that may use it.
+    let mut role = SetTokenRoleRequest::builder();
+    role.allowed_policies(vec!["vaultrs-reader".to_owned()]).orphan(true).token_period("1h");
+    token::role::set(&root, &format!("rs-{run}"), Some(&mut role)).await?;
+    let read_role = token::role::read(&root, &format!("rs-{run}")).await?;
+    c.check(
+        read_role.allowed_policies == vec!["vaultrs-reader".to_owned()] && read_role.orphan,
+        "token role reads back",
+    )?;
+    let minted = token::new_role(&root, &format!("rs-{run}"), None).await?;
+    c.check(minted.orphan && minted.lease_duration == 3600, "a token from the role")?;
+    token::role::delete(&root, &format!("rs-{run}")).await?;
+
+    // KV version 1, then tuned to version 2 in place.
+    let kv1 = format!("kv1rs-{run}");
+    sys::mount::enable(&root, &kv1, "kv", None).await?;
+    kv1::set(&root, &kv1, "legacy/db", &HashMap::from([("password", "hunter2")])).await?;
+    let legacy: HashMap<String, String> = kv1::get(&root, &kv1, "legacy/db").await?;
+    c.check(legacy.get("password").map(String::as_str) == Some("hunter2"), "kv1 read")?;
+    c.check(kv1::list(&root, &kv1, "legacy").await?.data.keys == vec!["db".to_owned()], "kv1 list")?;
+    let options = HashMap::from([("version".to_owned(), "2".to_owned())]);
+    write(&addr, &root_token, &format!("sys/mounts/{kv1}/tune"), serde_json::json!({"options": options})).await?;
+    let tuned: HashMap<String, String> = kv2::read(&root, &kv1, "legacy/db").await?;
+    c.check(tuned.get("password").map(String::as_str) == Some("hunter2"), "tuned to kv v2 in place")?;
+    sys::mount::disable(&root, &kv1).await?;
 
     // Transit.
     let tr = format!("transit-rs-{run}");

@@ -86,7 +86,11 @@ async fn a_wrapped_read_is_unwrapped_once_and_holds_nothing_in_the_clear() {
         let (s, r) = srv.vault(&root, "POST", "sys/wrapping/rewrap", Some(json!({"token": first}))).await;
         assert_eq!((s, &r["wrap_info"]["ttl"]), (200, &json!(600)), "{label}: {r}");
         let second = wrapping_token(&r);
-        assert_eq!(srv.vault(&first, "POST", "sys/wrapping/unwrap", None).await.0, 403, "{label}: the old token is revoked");
+        assert_eq!(
+            srv.vault(&first, "POST", "sys/wrapping/unwrap", None).await.0,
+            403,
+            "{label}: the old token is revoked"
+        );
         let (s, u) = srv.vault(&second, "POST", "sys/wrapping/unwrap", None).await;
         assert_eq!((s, &u["data"]["data"]["DB_PASSWORD"]), (200, &json!("wrapped-canary-7")), "{label}");
 
