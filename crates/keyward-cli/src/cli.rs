@@ -76,9 +76,13 @@ pub enum Command {
     Run(RunArgs),
     /// Log in and store the token for this user (mode 0600 in the config directory); KEYWARD_TOKEN
     /// still wins. `--method token` (the default) stores a token you have; `--method approle`
-    /// logs a machine in with its role ID and secret ID and gets a token of the role's policies.
+    /// logs a machine in with its role ID and secret ID and gets a token of the role's policies;
+    /// `userpass` a person, `jwt` a CI job or pod with its platform's token.
     Login(LoginArgs),
-    /// Login methods (AppRole): enable, list, disable (`sudo` on sys/auth).
+    /// Open a wrapping token someone handed you (`secrets get --wrap-ttl`), once: reads it from
+    /// stdin (never an argument) and prints what it holds — a single value alone, else JSON.
+    Unwrap,
+    /// Login methods (AppRole, userpass, JWT): enable, list, disable (`sudo` on sys/auth).
     #[command(subcommand)]
     Auth(AuthCommand),
     /// AppRole roles and secret IDs, for machines that log in with `keyward login --method approle`.
@@ -767,6 +771,10 @@ pub enum SecretsCommand {
         /// Read this version instead of the current one.
         #[arg(long)]
         version: Option<u64>,
+        /// Hand the value over instead of printing it: prints a one-time wrapping token that
+        /// `keyward unwrap` opens within this time (e.g. 5m; needs `update` on sys/wrapping/wrap).
+        #[arg(long, conflicts_with = "reveal")]
+        wrap_ttl: Option<String>,
     },
     /// List an environment's secrets with masked values.
     List {

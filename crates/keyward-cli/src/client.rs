@@ -361,6 +361,12 @@ impl Client {
         self.send(req, needs_token).await
     }
 
+    /// A Vault API write whose answer is wrapped for `ttl` (`X-Vault-Wrap-TTL`).
+    pub async fn vault_wrapped(&self, path: &str, body: &serde_json::Value, ttl: &str) -> Result<serde_json::Value> {
+        let req = self.request(Method::POST, &format!("/v1/{path}")).header("x-vault-wrap-ttl", ttl).json(body);
+        self.send(req, true).await
+    }
+
     /// `POST /api/v1/audit/archive`.
     pub async fn audit_archive(&self, body: &ArchiveRequest) -> Result<ArchiveReport> {
         self.send(self.request(Method::POST, paths::AUDIT_ARCHIVE).json(body), true).await

@@ -60,6 +60,7 @@ fn main() -> ExitCode {
             Command::Auth(cmd) => commands::auth::run(&cli.addr, cmd).await,
             Command::Approle(cmd) => commands::auth::approle(&cli.addr, cmd).await,
             Command::Logout => commands::session::logout(),
+            Command::Unwrap => commands::secrets::unwrap(&cli.addr).await,
             Command::Status(out) => commands::session::status(&cli.addr, out).await,
             Command::Import(cmd) => commands::import::run(&cli.addr, cmd).await,
             Command::Completions { shell } => commands::docs::completions(shell),

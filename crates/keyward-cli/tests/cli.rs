@@ -1969,3 +1969,25 @@ fn a_ci_job_logs_in_with_its_jwt_through_the_cli() {
     assert!(!out.status.success() && err.contains("signature") && !err.contains(&forged[..20]), "{err}");
     s.stop();
 }
+
+#[test]
+fn a_value_is_handed_over_wrapped_and_opened_once() {
+    let s = spawn_server(&["--dev"], &[]).expect("dev server starts");
+    s.ok(&["secrets", "set", "-p", "secret", "-e", "production", "STRIPE_KEY=sk_live_handover_canary"]);
+    let out = s.kw(&["secrets", "get", "-p", "secret", "-e", "production", "STRIPE_KEY", "--wrap-ttl", "5m"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (stdout, stderr) = (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap());
+    assert!(!stdout.contains("canary") && !stderr.contains("canary"), "{stdout} {stderr}");
+    assert!(stderr.contains("one-time") && stderr.contains("300s"), "{stderr}");
+    let token = stdout.trim().to_owned();
+    assert!(token.starts_with("kw_"), "{token}");
+    // The colleague opens it, once.
+    let opened = s.kw_stdin(&["unwrap"], Some(&token));
+    assert_eq!(String::from_utf8_lossy(&opened.stdout), "sk_live_handover_canary\n");
+    let again = s.kw_stdin(&["unwrap"], Some(&token));
+    let err = String::from_utf8(again.stderr).unwrap();
+    assert!(!again.status.success() && err.trim().lines().count() == 1 && err.contains("not valid"), "{err}");
+    let out = s.kw(&["secrets", "get", "-p", "secret", "-e", "production", "STRIPE_KEY", "--wrap-ttl", "48h"]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success() && err.contains("max-wrap-ttl"), "{err}");
+}

@@ -143,10 +143,26 @@ pub async fn run(addr: &str, cmd: SecretsCommand) -> Result<()> {
             let r = client.write(&env.project, &env.env, &req).await?;
             print_write(&r, out.format)?;
         }
-        SecretsCommand::Get { env, name, reveal, version } => {
-            let query = ReadQuery { reveal: Some(reveal), field: Some(name), version, export: None };
+        SecretsCommand::Get { env, name, reveal, version, wrap_ttl } => {
+            let wrapping = wrap_ttl.is_some();
+            let query =
+                ReadQuery { reveal: Some(reveal || wrapping), field: Some(name.clone()), version, export: None };
             let view = client.read(&env.project, &env.env, &query).await?;
             let field = view.fields.into_iter().next().context("the server returned no field")?;
+            if let Some(ttl) = wrap_ttl {
+                // The value goes from the server into a wrapped response, never to the terminal.
+                let payload = serde_json::json!({ name.as_str(): field.value });
+                let answer = client.vault_wrapped("sys/wrapping/wrap", &payload, &ttl).await?;
+                let info = &answer["wrap_info"];
+                println!("{}", info["token"].as_str().context("the server returned no wrapping token")?);
+                eprintln!(
+                    "A one-time wrapping token for {name}: `keyward unwrap` opens it (from stdin) within {}s; \
+                     after that, or once opened, it is worthless. Accessor: {}",
+                    info["ttl"],
+                    info["accessor"].as_str().unwrap_or_default()
+                );
+                return Ok(());
+            }
             let text = Zeroizing::new(value_text(&field.value));
             let mut stdout = std::io::stdout().lock();
             stdout.write_all(text.as_bytes())?;
@@ -260,6 +276,27 @@ pub async fn run(addr: &str, cmd: SecretsCommand) -> Result<()> {
             let r = client.rollback(&env.project, &env.env, version).await?;
             print_write(&r, out.format)?;
         }
+    }
+    Ok(())
+}
+
+/// `keyward unwrap`: opens a wrapping token read from stdin, once.
+pub async fn unwrap(addr: &str) -> Result<()> {
+    let mut token = Zeroizing::new(String::new());
+    std::io::stdin().read_to_string(&mut token).context("cannot read the wrapping token from stdin")?;
+    let token = token.trim();
+    if token.is_empty() {
+        bail!("give the wrapping token on stdin (e.g. `printf %s \"$T\" | keyward unwrap`)");
+    }
+    let client = Client::new(addr)?;
+    let answer = client
+        .vault(reqwest::Method::POST, "sys/wrapping/unwrap", Some(&serde_json::json!({ "token": token })), true)
+        .await?;
+    let data = &answer["data"];
+    let mut stdout = std::io::stdout().lock();
+    match data.as_object().filter(|m| m.len() == 1).and_then(|m| m.values().next()).and_then(Value::as_str) {
+        Some(single) => writeln!(stdout, "{single}")?,
+        None => writeln!(stdout, "{}", Zeroizing::new(serde_json::to_string_pretty(data)?).as_str())?,
     }
     Ok(())
 }
