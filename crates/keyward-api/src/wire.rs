@@ -727,6 +727,9 @@ pub struct DoctorReport {
     pub failures: Vec<String>,
     /// Problems found by the other checks.
     pub problems: Vec<String>,
+    /// Vault policy rules that grant nothing as stored (`policy: "rule" (why)`); not a failure.
+    #[serde(default)]
+    pub inert_rules: Vec<String>,
 }
 
 /// `POST /api/v1/keys/migrate`.

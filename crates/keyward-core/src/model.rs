@@ -411,6 +411,10 @@ pub struct DoctorReport {
     pub failures: Vec<String>,
     /// Problems found by the other checks.
     pub problems: Vec<String>,
+    /// Vault policy rules that grant nothing in this version (`policy: rule`): kept with their
+    /// policy, inert until it is written again. Not a failure.
+    #[serde(default)]
+    pub inert_rules: Vec<String>,
 }
 
 /// A field not changed for longer than its limit (found without decrypting anything).

@@ -147,5 +147,6 @@ pub(crate) fn doctor(r: DoctorReport) -> wire::DoctorReport {
         checked: r.checked,
         failures: r.failures,
         problems: r.problems,
+        inert_rules: r.inert_rules,
     }
 }

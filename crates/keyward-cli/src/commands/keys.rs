@@ -174,6 +174,9 @@ pub async fn doctor(addr: &str, verify_all: bool, format: Format) -> Result<()> 
             for p in &r.problems {
                 println!("problem: {p}");
             }
+            for i in &r.inert_rules {
+                println!("inert policy rule: {i}");
+            }
         }
     }
     if !r.ok {

@@ -317,6 +317,7 @@ impl Keyward {
                 }
             }
         }
+        r.inert_rules = self.inert_policy_rules().await?;
         r.ok = r.master_keys_ok && keys_ok && r.self_test_ok && r.audit_ok && r.rows_ok && r.failures.is_empty();
         Ok(r)
     }

@@ -15,11 +15,15 @@
 //! | `M/*`, `M/+/P`                 | any                         | every family above at once     |
 //! | any KV path                    | deny                        | deny                           |
 //! | transit `M/encrypt/K` etc.     | any but sudo                | the same path and capabilities |
+//! | KV version 1 `M/P`             | any                         | the same path and capabilities |
+//! | `auth/<method>/…`, token roles, `sys/wrapping/wrap` | any | the same path and capabilities |
+//! | `sys/mounts`, `sys/auth`, `sys/policies/acl`, `sys/policy` (and below) | all that `sudo` covers | native `sudo` |
 //!
-//! Anything else — `sudo` or `subscribe` on a KV path, `sys/` and `auth/` paths (keyward's
-//! administrative rights are native `sudo` rules), parameter constraints, partial globs over the
-//! engine segment — cannot be expressed without widening access, and the policy is rejected
-//! with a message naming the rule.
+//! Login paths and the self-service paths every token holds compile to nothing (with a note);
+//! paths keyward serves nowhere are kept inert ([`INERT`]); anything else — `sudo` or `subscribe`
+//! on a KV path, part of what one native `sudo` covers, acting on other tokens, parameter
+//! constraints, partial globs over the engine segment or the mount — cannot be expressed without
+//! widening access, and the policy is rejected with a message naming the rule.
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{Capability, CoreError, MountKind, Rule};
@@ -146,13 +150,50 @@ fn engine_of(mount: &str, second: Option<&str>, kind: Option<MountKind>) -> Opti
     .filter(|_| !mount.contains('*') && mount != "+")
 }
 
-/// Translates Vault rules into native rules; `mount_kind` tells what each existing mount is.
-pub fn translate(rules: &[HclRule], mount_kind: impl Fn(&str) -> Option<MountKind>) -> Result<Translation, CoreError> {
+/// What a warning calls a rule that matches no operation keyward has: stored with the policy,
+/// and inert — written again after an upgrade, it may take effect.
+pub const INERT: &str = "inert in this version";
+
+/// Administrative Vault paths that keyward guards with one native `sudo` grant: a rule takes
+/// effect only when it grants every Vault capability that `sudo` covers, since granting fewer
+/// cannot be enforced without widening.
+const ADMIN: [(&str, &str, &[&str]); 4] = [
+    ("sys/mounts", "sys/mounts", &["create", "read", "update", "delete"]),
+    ("sys/auth", "sys/auth", &["create", "read", "update", "delete", "sudo"]),
+    ("sys/policies/acl", "sys/policies", &["create", "read", "update", "delete"]),
+    ("sys/policy", "sys/policies", &["create", "read", "update", "delete"]),
+];
+
+/// The capability of a Vault verb on a path keyward checks as it is named (`auth/…` identities,
+/// token roles, `sys/wrapping/wrap`, KV version 1 secrets).
+fn same_path_capability(c: &str) -> Result<Capability, String> {
+    Ok(match c {
+        "create" => Capability::Create,
+        "read" => Capability::Read,
+        "update" => Capability::Update,
+        "patch" => Capability::Patch,
+        "delete" => Capability::Delete,
+        "list" => Capability::List,
+        "sudo" => Capability::Sudo,
+        "deny" => Capability::Deny,
+        other => return Err(format!("{other:?} has no meaning on this path in keyward")),
+    })
+}
+
+/// Translates Vault rules into native rules; `mount_kind` tells what each existing mount is (and
+/// whether a kv mount speaks KV version 1). A rule that matches no operation keyward has is
+/// kept inert with a warning; one keyward cannot enforce without widening access is refused.
+pub fn translate(
+    rules: &[HclRule],
+    mount_kind: impl Fn(&str) -> Option<(MountKind, bool)>,
+) -> Result<Translation, CoreError> {
     const VAULT_CAPS: [&str; 10] =
         ["create", "read", "update", "patch", "delete", "list", "sudo", "deny", "subscribe", "recover"];
     let mut t = Translation::default();
     let mut kv: Families = BTreeMap::new();
     let mut transit: BTreeMap<String, BTreeSet<Capability>> = BTreeMap::new();
+    let mut same: BTreeMap<String, BTreeSet<Capability>> = BTreeMap::new();
+    let mut inert = 0;
     for r in rules {
         let path = r.path.trim_start_matches('/');
         let reject = |why: &str| Err(invalid(format!("policy rule {:?} cannot be translated: {why}", r.path)));
@@ -176,13 +217,86 @@ pub fn translate(rules: &[HclRule], mount_kind: impl Fn(&str) -> Option<MountKin
         let mount = segs.next().unwrap_or_default();
         let second = segs.next();
         let rest = segs.next();
-        if mount == "sys" || mount == "auth" || mount == "identity" || mount == "cubbyhole" {
-            return reject(
-                "administrative paths map to keyward's native `sudo` rules (sys/mounts, sys/policies, sys/tokens, \
-                 sys/keys); write those with `keyward policy write`",
-            );
+        let mut keep_inert = |why: &str| {
+            inert += 1;
+            t.warnings.push(format!("{:?} is {INERT}: {why}; it is kept with the policy and grants nothing", r.path));
+        };
+        let grants = |c: &str| r.capabilities.iter().any(|x| x == c);
+        match mount {
+            "sys" => {
+                if let Some((_, native, needed)) =
+                    ADMIN.iter().find(|(p, _, _)| path == *p || path.starts_with(&format!("{p}/")))
+                {
+                    if grants("deny") {
+                        same.entry((*native).to_owned()).or_default().insert(Capability::Deny);
+                    } else if needed.iter().all(|c| grants(c)) {
+                        same.entry((*native).to_owned()).or_default().insert(Capability::Sudo);
+                    } else {
+                        return reject(&format!(
+                            "keyward guards {native} with one grant (sudo) covering {}; a rule granting fewer \
+                             cannot be enforced without widening",
+                            needed.join(", ")
+                        ));
+                    }
+                    continue;
+                }
+                match path {
+                    "sys/wrapping/wrap" => {
+                        let caps = same.entry(path.to_owned()).or_default();
+                        for c in &r.capabilities {
+                            let cap =
+                                same_path_capability(c).map_err(|e| invalid(format!("policy rule {path:?}: {e}")))?;
+                            caps.insert(cap);
+                        }
+                    }
+                    "sys/capabilities" | "sys/capabilities-accessor" => {
+                        return reject("keyward answers for another token to sudo on sys/tokens; write that natively")
+                    }
+                    "sys/wrapping/unwrap" | "sys/wrapping/lookup" | "sys/wrapping/rewrap" => t.warnings.push(format!(
+                        "{path:?} is open to every token (and to wrapping tokens); the rule was not needed"
+                    )),
+                    _ => keep_inert("keyward serves no operation on this sys/ path"),
+                }
+                continue;
+            }
+            "auth" => {
+                let under = rest.unwrap_or_default();
+                if under == "login" || under.starts_with("login/") {
+                    t.warnings.push(format!("{path:?}: logins take no token, so the rule has no effect"));
+                    continue;
+                }
+                if second == Some("token") && !(under.starts_with("roles") || under.starts_with("create/")) {
+                    return reject(
+                        "keyward creates, lists and revokes other tokens with sudo on sys/tokens (one grant for all \
+                         of them); write that natively, or use a token role (auth/token/create/<role>)",
+                    );
+                }
+                crate::validate_rule_path(path)?;
+                let caps = same.entry(path.to_owned()).or_default();
+                for c in &r.capabilities {
+                    caps.insert(
+                        same_path_capability(c).map_err(|e| invalid(format!("policy rule {:?}: {e}", r.path)))?,
+                    );
+                }
+                continue;
+            }
+            "identity" | "cubbyhole" => {
+                keep_inert("keyward has no such engine");
+                continue;
+            }
+            _ => {}
         }
-        match engine_of(mount, second, mount_kind(mount)) {
+        let known = mount_kind(mount);
+        if known.is_some_and(|(k, v1)| k == MountKind::Kv && v1) {
+            // KV version 1: the Vault path is the secret's path.
+            crate::validate_rule_path(path)?;
+            let caps = same.entry(path.to_owned()).or_default();
+            for c in &r.capabilities {
+                caps.insert(same_path_capability(c).map_err(|e| invalid(format!("policy rule {:?}: {e}", r.path)))?);
+            }
+            continue;
+        }
+        match engine_of(mount, second, known.map(|(k, _)| k)) {
             Some(MountKind::Transit) => {
                 if r.capabilities.iter().any(|c| c == "sudo" || c == "subscribe" || c == "recover") {
                     return reject("only create, read, update, delete, list and deny apply to transit paths");
@@ -236,12 +350,13 @@ pub fn translate(rules: &[HclRule], mount_kind: impl Fn(&str) -> Option<MountKin
                         .extend(r.capabilities.iter().cloned());
                 }
             }
-            None => {
-                return reject(&format!(
-                    "mount {mount:?} does not exist and the path does not say its engine (use M/data/…, M/metadata/… \
-                     for KV v2, M/encrypt/… etc. for transit, or create the mount first)"
-                ))
+            None if mount.contains('*') || mount == "+" => {
+                return reject("a glob over the mount name maps onto several engines' paths at once")
             }
+            None => keep_inert(&format!(
+                "no mount {mount:?} exists and the path does not say a keyward engine (M/data/…, M/metadata/… for KV \
+                 v2, M/encrypt/… for transit)"
+            )),
         }
     }
     for (target, fams) in &kv {
@@ -250,10 +365,11 @@ pub fn translate(rules: &[HclRule], mount_kind: impl Fn(&str) -> Option<MountKin
             t.rules.push(Rule { path: target.clone(), capabilities: caps.into_iter().collect() });
         }
     }
-    for (target, caps) in transit {
+    for (target, caps) in transit.into_iter().chain(same) {
+        let caps = if caps.contains(&Capability::Deny) { [Capability::Deny].into() } else { caps };
         t.rules.push(Rule { path: target, capabilities: caps.into_iter().collect() });
     }
-    if t.rules.is_empty() {
+    if t.rules.is_empty() && inert == 0 {
         return Err(invalid("the policy grants nothing keyward can express".into()));
     }
     Ok(t)
@@ -308,8 +424,9 @@ mod tests {
     fn tr(text: &str) -> Result<Translation, CoreError> {
         let rules = parse_hcl_policy(text)?;
         translate(&rules, |m| match m {
-            "secret" | "app" => Some(MountKind::Kv),
-            "transit" => Some(MountKind::Transit),
+            "secret" | "app" => Some((MountKind::Kv, false)),
+            "legacy" => Some((MountKind::Kv, true)),
+            "transit" => Some((MountKind::Transit, false)),
             _ => None,
         })
     }
@@ -369,7 +486,9 @@ mod tests {
             r#"path "auth/token/create" { capabilities = ["update"] }"#,
             r#"path "secret/data/x" { capabilities = ["read"] allowed_parameters = { "a" = [] } }"#,
             r#"path "secret/da*" { capabilities = ["read"] }"#,
-            r#"path "nomount/x" { capabilities = ["read"] }"#,
+            r#"path "auth/token/lookup" { capabilities = ["update"] }"#,
+            r#"path "sys/policies/acl/*" { capabilities = ["read"] }"#,
+            r#"path "auth/approle/role/x" { capabilities = ["subscribe"] }"#,
             r#"path "secret/data/x" { capabilities = ["fly"] }"#,
             r#"path "secret*" { capabilities = ["read"] }"#,
             r#"key "x" {}"#,
@@ -382,5 +501,34 @@ mod tests {
                        path "secret/metadata/x" { capabilities = ["update"] }"#)
         .is_ok());
         assert!(tr(r#"path "newkv/data/x" { capabilities = ["read"] }"#).is_ok());
+    }
+
+    #[test]
+    fn vault_paths_keyward_serves_elsewhere_take_effect_and_the_rest_stays_inert() {
+        let t = tr(r#"
+            path "sys/mounts/*" { capabilities = ["create", "read", "update", "delete", "list", "sudo"] }
+            path "auth/approle/role/ci/secret-id" { capabilities = ["update"] }
+            path "auth/token/create/ci" { capabilities = ["update"] }
+            path "auth/approle/login" { capabilities = ["create", "update"] }
+            path "sys/wrapping/wrap" { capabilities = ["update"] }
+            path "legacy/apps/*" { capabilities = ["read", "list"] }
+            path "sys/health" { capabilities = ["read"] }
+            path "pki/issue/web" { capabilities = ["update"] }
+        "#)
+        .unwrap();
+        assert_eq!(caps(&t, "sys/mounts"), vec![Sudo]);
+        assert_eq!(caps(&t, "auth/approle/role/ci/secret-id"), vec![Update]);
+        assert_eq!(caps(&t, "auth/token/create/ci"), vec![Update]);
+        assert_eq!(caps(&t, "sys/wrapping/wrap"), vec![Update]);
+        assert_eq!(caps(&t, "legacy/apps/*"), vec![List, Read]);
+        let inert: Vec<&String> = t.warnings.iter().filter(|w| w.contains(INERT)).collect();
+        assert_eq!(inert.len(), 2, "{:?}", t.warnings);
+        assert!(t.warnings.iter().any(|w| w.contains("logins take no token")));
+        // A policy of inert rules alone is kept (it grants nothing).
+        let only = tr(r#"path "sys/health" { capabilities = ["read"] }"#).unwrap();
+        assert!(only.rules.is_empty() && only.warnings[0].contains(INERT));
+        // A deny on an admin path is kept as a deny.
+        let t = tr(r#"path "sys/auth/*" { capabilities = ["deny"] }"#).unwrap();
+        assert_eq!(caps(&t, "sys/auth"), vec![Deny]);
     }
 }

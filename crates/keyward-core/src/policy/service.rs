@@ -82,7 +82,10 @@ impl Keyward {
         if builtin(name).is_some() {
             return Err(CoreError::InvalidInput(format!("{name:?} is a built-in policy and cannot be changed")));
         }
-        validate_rules(&rules)?;
+        // A Vault policy whose every rule is inert in this version is kept (it grants nothing).
+        if !(rules.is_empty() && hcl.is_some()) {
+            validate_rules(&rules)?;
+        }
         self.writer.submit(PutPolicy(Policy { name: name.to_owned(), rules, hcl }), audit).await
     }
 
@@ -91,9 +94,37 @@ impl Keyward {
     pub async fn write_policy_hcl(&self, name: &str, text: &str, audit: AuditEntry) -> Result<Vec<String>, CoreError> {
         let vault_rules = super::parse_hcl_policy(text)?;
         let mounts = self.store.list_mounts().await?;
-        let t = super::translate_hcl(&vault_rules, |m| mounts.iter().find(|x| x.path == m).map(|x| x.kind))?;
+        let kind = |m: &str| mounts.iter().find(|x| x.path == m).map(|x| (x.kind, crate::KvConfig::of(x).is_v1()));
+        let t = super::translate_hcl(&vault_rules, kind)?;
         self.put_policy(name, t.rules, Some(text.to_owned()), audit).await?;
         Ok(t.warnings)
+    }
+
+    /// The Vault policy rules that grant nothing as stored (`policy: rule (why)`): rules inert in
+    /// this version, and rules that were inert when written but would take effect if the
+    /// policy were written again. Each is re-read from the policy's own text.
+    pub async fn inert_policy_rules(&self) -> Result<Vec<String>, CoreError> {
+        let mounts = self.store.list_mounts().await?;
+        let kind = |m: &str| mounts.iter().find(|x| x.path == m).map(|x| (x.kind, crate::KvConfig::of(x).is_v1()));
+        let names = self.store.policy_names().await?;
+        let mut out = Vec::new();
+        for row in self.store.policies(&names).await? {
+            let PolicyRow::Live(p) = row else { continue };
+            let Some(text) = &p.hcl else { continue };
+            let Ok(rules) = super::parse_hcl_policy(text) else { continue };
+            for rule in rules {
+                let Ok(t) = super::translate_hcl(std::slice::from_ref(&rule), kind) else { continue };
+                if t.warnings.iter().any(|w| w.contains(super::hcl::INERT)) {
+                    out.push(format!("{}: {:?} ({})", p.name, rule.path, super::hcl::INERT));
+                } else if t.rules.iter().any(|r| !p.rules.iter().any(|s| s.path == r.path)) {
+                    out.push(format!(
+                        "{}: {:?} (inert as stored: write the policy again to apply it)",
+                        p.name, rule.path
+                    ));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// A policy (built-ins included).

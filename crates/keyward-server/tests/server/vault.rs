@@ -551,3 +551,65 @@ async fn capabilities_answer_for_any_path() {
         srv.stop().await;
     }
 }
+
+/// Vault policies for any path: rules on paths keyward serves under other names take effect,
+/// rules on paths it serves nowhere are kept inert (with a warning, listed by doctor), and rules
+/// it cannot enforce without widening are refused by name.
+#[tokio::test]
+async fn vault_policies_cover_any_path_and_keep_the_rest_inert() {
+    for db in backends().await {
+        let label = db.label;
+        let srv = TestServer::start(&db, KEY_A).await;
+        let root = srv.token.clone();
+        let hcl = "path \"sys/mounts/*\" { capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\"] }\n\
+                   path \"sys/health\" { capabilities = [\"read\"] }\n\
+                   path \"pki/issue/web\" { capabilities = [\"update\"] }\n";
+        let (s, b) = srv.vault(&root, "PUT", "sys/policies/acl/ops", Some(json!({"policy": hcl}))).await;
+        assert_eq!(s, 200, "{label}: warnings come back with a 200: {b}");
+        let warnings = b["warnings"].to_string();
+        assert!(warnings.matches("inert in this version").count() == 2, "{label}: {warnings}");
+        let (_, read) = srv.vault(&root, "GET", "sys/policies/acl/ops", None).await;
+        assert_eq!(read["data"]["policy"], hcl, "{label}: read back exactly as written");
+        let ops = srv.token_with(&["ops"]).await;
+        // The sys/mounts rule took effect: enable, tune and disable.
+        assert_eq!(srv.vault(&ops, "POST", "sys/mounts/team", Some(json!({"type": "kv-v2"}))).await.0, 204, "{label}");
+        assert_eq!(srv.vault(&ops, "DELETE", "sys/mounts/team", None).await.0, 204, "{label}");
+        // …and nothing more.
+        assert_eq!(srv.vault(&ops, "PUT", "sys/policies/acl/x", Some(json!({"policy": hcl}))).await.0, 403, "{label}");
+        // A rule granting part of what keyward guards with one grant is refused, by name.
+        let partial = "path \"sys/mounts/*\" { capabilities = [\"create\", \"update\"] }";
+        let (s, b) = srv.vault(&root, "PUT", "sys/policies/acl/half", Some(json!({"policy": partial}))).await;
+        assert!(s == 400 && b["errors"][0].as_str().unwrap().contains("sys/mounts/*"), "{label}: {b}");
+        // Identity paths are checked as named.
+        srv.vault(&root, "POST", "sys/auth/approle", Some(json!({"type": "approle"}))).await;
+        srv.vault(&root, "POST", "auth/approle/role/ci", Some(json!({"token_policies": "default"}))).await;
+        let hcl = "path \"auth/approle/role/ci/secret-id\" { capabilities = [\"update\"] }";
+        let (s, b) = srv.vault(&root, "PUT", "sys/policies/acl/ci-issuer", Some(json!({"policy": hcl}))).await;
+        assert_eq!(s, 204, "{label}: {b}");
+        let issuer = srv.token_with(&["ci-issuer"]).await;
+        assert_eq!(
+            srv.vault(&issuer, "POST", "auth/approle/role/ci/secret-id", Some(json!({}))).await.0,
+            200,
+            "{label}"
+        );
+        assert_eq!(srv.vault(&issuer, "GET", "auth/approle/role/ci", None).await.0, 403, "{label}");
+        // A policy of inert rules alone is kept; doctor lists every inert rule.
+        let (s, b) = srv
+            .vault(
+                &root,
+                "PUT",
+                "sys/policies/acl/later",
+                Some(json!({"policy": "path \"sys/leases/*\" { capabilities = [\"read\"] }"})),
+            )
+            .await;
+        assert_eq!(s, 200, "{label}: {b}");
+        let (_, doctor) = srv.json(Method::GET, "/api/v1/doctor", None).await;
+        let inert = doctor["inert_rules"].to_string();
+        assert!(
+            inert.contains("ops: \\\"sys/health\\\"") && inert.contains("later: \\\"sys/leases/*\\\""),
+            "{label}: {inert}"
+        );
+        assert_eq!(doctor["ok"], true, "{label}: inert rules are not a failure");
+        srv.stop().await;
+    }
+}
