@@ -220,6 +220,12 @@ auth = root.auth.token.create(policies=[pname], ttl="1h", display_name="ci")["au
 check(auth["policies"] == sorted(["default", pname]) and 3500 <= auth["lease_duration"] <= 3600, "token created with policies and ttl")
 reader = hvac.Client(url=ADDR, token=auth["client_token"])
 check(reader.is_authenticated(), "new token authenticates")
+check(reader.auth.token.lookup_self()["data"]["id"] == auth["client_token"], "lookup-self shows the token it was given")
+raises(ex.InvalidRequest, "the default policy cannot be deleted", root.sys.delete_acl_policy, "default")
+inert = root.sys.create_or_update_acl_policy(f"later-{RUN}", 'path "sys/leases/lookup" { capabilities = ["update"] }')
+inert_body = inert if isinstance(inert, dict) else {"warnings": []}
+check(not KEYWARD or "inert in this version" in str(inert_body["warnings"]), "a rule on a path keyward does not serve is kept inert, with a warning")
+root.sys.delete_acl_policy(f"later-{RUN}")
 own = reader.sys.get_capabilities(paths=[f"{KV}/data/app/db", f"{KV}/data/other"])["data"]
 check(own[f"{KV}/data/app/db"] == ["read"] and own[f"{KV}/data/other"] == ["deny"], "capabilities-self")
 theirs = root.sys.get_capabilities(paths=[f"{KV}/data/app/db"], token=auth["client_token"])["data"]

@@ -93,6 +93,7 @@ async function main() {
 
   // Token terms through node-vault's tokenCreate (its schema passes num_uses, renewable and the TTLs; not period).
   const terms = await vault.tokenCreate({ policies: ['default'], num_uses: 2, renewable: false, ttl: '30m', explicit_max_ttl: '5m' });
+  vault.token = process.env.VAULT_TOKEN; // node-vault's tokenCreate switches the client to the new token
   const a = terms.auth;
   check(a.num_uses === 2 && a.renewable === false && a.lease_duration === 300,
     `tokenCreate with num_uses, renewable and explicit_max_ttl (num_uses ${a.num_uses}, renewable ${a.renewable}, lease ${a.lease_duration})`);
@@ -100,6 +101,66 @@ async function main() {
   check((await twice.tokenLookupSelf()).data.num_uses === 1, 'each request takes one use');
   await twice.tokenLookupSelf();
   await rejects(twice.tokenLookupSelf(), 403, 'a used-up token is refused');
+
+  // lookup-self shows the token the caller holds; a stale or negative CAS is Vault's 400.
+  check((await vault.tokenLookupSelf()).data.id === process.env.VAULT_TOKEN, 'lookup-self shows its id');
+  await rejects(vault.write(`${base}/db`, { data: { x: 'y' }, options: { cas: -1 } }), 400, 'cas -1 is refused');
+
+  // KV version 1 (type kv without a version), then tuned to version 2 in place.
+  const kv1 = `kv1-node-${run}`;
+  await vault.mount({ mount_point: kv1, type: 'kv' });
+  await vault.write(`${kv1}/apps/db`, { password: 'hunter2' });
+  check((await vault.read(`${kv1}/apps/db`)).data.password === 'hunter2', 'kv v1 read');
+  await vault.write(`sys/mounts/${kv1}/tune`, { options: { version: '2' } });
+  check((await vault.read(`${kv1}/data/apps/db`)).data.data.password === 'hunter2', 'tuned to kv v2 in place');
+  await vault.unmount({ mount_point: kv1 });
+
+  // A Vault policy on several kinds of paths, and what it grants, per sys/capabilities-self.
+  const pol = `node-${run}`;
+  const hcl = `path "secret/data/node-${run}/*" { capabilities = ["read"] }\npath "sys/health" { capabilities = ["read"] }\n`;
+  await vault.addPolicy({ name: pol, rules: hcl });
+  check((await vault.getPolicy({ name: pol })).rules === hcl, 'the policy reads back as written');
+  const holder = require('node-vault')({ apiVersion: 'v1', endpoint: process.env.VAULT_ADDR });
+  const issued = await vault.tokenCreate({ policies: [pol] });
+  vault.token = process.env.VAULT_TOKEN;
+  holder.token = issued.auth.client_token;
+  const caps = await holder.write('sys/capabilities-self', { paths: [`${base}/x`, 'secret/data/elsewhere'] });
+  check(caps.data[`${base}/x`].join() === 'read' && caps.data['secret/data/elsewhere'].join() === 'deny', 'capabilities-self');
+
+  // A token role: tokens within its allowed policies.
+  await vault.addTokenRole({ role_name: `node-${run}`, allowed_policies: pol, orphan: true });
+  const minter = require('node-vault')({ apiVersion: 'v1', endpoint: process.env.VAULT_ADDR, token: process.env.VAULT_TOKEN });
+  const fromRole = await minter.tokenCreateRole({ role_name: `node-${run}` });
+  check(fromRole.auth.orphan === true && fromRole.auth.policies.includes(pol), 'tokenCreateRole');
+  await vault.removeTokenRole({ role_name: `node-${run}` });
+
+  // Response wrapping: a read handed over as a one-time token.
+  await vault.write(`${base}/handover`, { data: { password: 'handed-over' } });
+  const wrapped = await vault.read(`${base}/handover`, { headers: { 'X-Vault-Wrap-TTL': '60' } });
+  check(wrapped.data === null && wrapped.wrap_info.creation_path === `${base}/handover`, 'a wrapped read answers wrap_info');
+  const unwrapped = await vault.unwrap({ token: wrapped.wrap_info.token });
+  check(unwrapped.data.data.password === 'handed-over', 'unwrap returns the read');
+  await rejects(vault.unwrap({ token: wrapped.wrap_info.token }), 400, 'a wrapping token unwraps once');
+
+  // JWT login with a token signed here (Ed25519), keys given to the method as PEM.
+  const jw = `jwt-node-${run}`;
+  const { publicKey, privateKey } = crypto.generateKeyPairSync('ed25519');
+  await vault.enableAuth({ mount_point: jw, type: 'jwt' });
+  await vault.write(`auth/${jw}/config`, {
+    jwt_validation_pubkeys: [publicKey.export({ type: 'spki', format: 'pem' })], bound_issuer: 'https://ci.example',
+  });
+  await vault.write(`auth/${jw}/role/deploy`, {
+    role_type: 'jwt', user_claim: 'sub', bound_audiences: ['keyward'], bound_subject: 'repo:acme/app', token_policies: [pol],
+  });
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const input = `${b64({ alg: 'EdDSA', typ: 'JWT' })}.${b64({ iss: 'https://ci.example', aud: 'keyward', sub: 'repo:acme/app', exp: now + 300 })}`;
+  const jwt = `${input}.${crypto.sign(null, Buffer.from(input), privateKey).toString('base64url')}`;
+  const job = require('node-vault')({ apiVersion: 'v1', endpoint: process.env.VAULT_ADDR });
+  const jl = await job.jwtLogin({ mount_point: jw, role: 'deploy', jwt });
+  check(job.token === jl.auth.client_token && jl.auth.policies.includes(pol), 'jwtLogin sets the token');
+  await vault.disableAuth({ mount_point: jw });
+  await vault.removePolicy({ name: pol });
 
   const bogus = require('node-vault')({ apiVersion: 'v1', endpoint: process.env.VAULT_ADDR, token: 'kw_' + 'B'.repeat(43) });
   await rejects(bogus.read(`${base}/db`), 403, 'an unknown token is 403');

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 use vaultrs::api::auth::approle::requests::{GenerateNewSecretIDRequest, SetAppRoleRequest};
 use vaultrs::api::auth::userpass::requests::CreateUserRequest;
-use vaultrs::api::kv2::requests::ReadSecretRequest;
+use vaultrs::api::kv2::requests::{ReadSecretRequest, SetSecretRequestOptions};
 use vaultrs::api::sys::requests::EnableEngineRequest;
 use vaultrs::api::token::requests::{CreateTokenRequest, SetTokenRoleRequest};
 use vaultrs::api::ResponseWrapper;
@@ -72,6 +72,8 @@ async fn main() -> Result<()> {
     let old: HashMap<String, String> = kv2::read_version(&root, &kv, "app/db", 1).await?;
     c.check(old.get("DB_USER").map(String::as_str) == Some("app"), "kv2 read_version")?;
     c.check(kv2::list(&root, &kv, "app").await? == vec!["db".to_owned()], "kv2 list")?;
+    let stale = kv2::set_with_options(&root, &kv, "app/db", &data, SetSecretRequestOptions { cas: 1 }).await;
+    c.check(stale.is_err(), "a stale check-and-set is refused")?;
     let md = kv2::read_metadata(&root, &kv, "app/db").await?;
     c.check(md.current_version == 2 && md.versions.len() == 2, "kv2 metadata")?;
 
@@ -98,6 +100,7 @@ async fn main() -> Result<()> {
     let reader = client(&addr, &issued.client_token)?;
     let me = token::lookup_self(&reader).await?;
     c.check(me.accessor == issued.accessor && me.num_uses == 2, "lookup-self counts a use")?;
+    c.check(me.id == issued.client_token, "lookup-self shows the token it was given")?;
     c.check(me.meta.as_ref().and_then(|m| m.get("team")).map(String::as_str) == Some("payments"), "meta kept")?;
     let read: HashMap<String, String> = kv2::read(&reader, &kv, "app/db").await?;
     c.check(read.get("DB_PASSWORD").map(String::as_str) == Some("rotated"), "the token reads under its policy")?;

@@ -267,7 +267,10 @@ async fn read_policy_as(ctx: Ctx, req: VaultReq, field: &str) -> ApiResult<Respo
         other => other?,
     };
     let text = p.hcl.clone().unwrap_or_else(|| render_native(&p));
-    Ok(envelope(&req, json!({ "name": p.name, field: text }), vec![]))
+    let data = json!({ "name": p.name, field: text });
+    // The legacy path repeats the policy at the top level, as Vault does (node-vault reads it there).
+    let top = if field == "rules" { data.as_object().cloned().unwrap_or_default() } else { Map::new() };
+    Ok(envelope_with(&req, data, vec![], top))
 }
 
 /// `GET sys/policies/acl/{name}`: the policy as written (`policy`).
