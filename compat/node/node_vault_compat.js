@@ -111,7 +111,9 @@ async function main() {
   await vault.mount({ mount_point: kv1, type: 'kv' });
   await vault.write(`${kv1}/apps/db`, { password: 'hunter2' });
   check((await vault.read(`${kv1}/apps/db`)).data.password === 'hunter2', 'kv v1 read');
-  await vault.write(`sys/mounts/${kv1}/tune`, { options: { version: '2' } });
+  await vault.write(`sys/mounts/${kv1}/tune`, { description: 'legacy', options: { version: '2' } });
+  const tune = await vault.read(`sys/mounts/${kv1}/tune`);
+  check(tune.data.description === 'legacy' && tune.data.options.version === '2', 'tune reads back');
   check((await vault.read(`${kv1}/data/apps/db`)).data.data.password === 'hunter2', 'tuned to kv v2 in place');
   await vault.unmount({ mount_point: kv1 });
 
@@ -141,6 +143,17 @@ async function main() {
   const unwrapped = await vault.unwrap({ token: wrapped.wrap_info.token });
   check(unwrapped.data.data.password === 'handed-over', 'unwrap returns the read');
   await rejects(vault.unwrap({ token: wrapped.wrap_info.token }), 400, 'a wrapping token unwraps once');
+  const again = await vault.read(`${base}/handover`, { headers: { 'X-Vault-Wrap-TTL': '120' } });
+  const looked = await vault.write('sys/wrapping/lookup', { token: again.wrap_info.token });
+  check(looked.data.creation_ttl === 120 && looked.data.creation_path === `${base}/handover`, 'wrapping lookup');
+  const moved = await vault.write('sys/wrapping/rewrap', { token: again.wrap_info.token });
+  await rejects(vault.unwrap({ token: again.wrap_info.token }), 400, 'rewrap retires the old token');
+  check((await vault.unwrap({ token: moved.wrap_info.token })).data.data.password === 'handed-over', 'rewrap keeps the response');
+  const theirs = await vault.write('sys/capabilities', { token: issued.auth.client_token, paths: [`${base}/x`] });
+  check(theirs.data.capabilities.join() === 'read', 'capabilities of another token');
+  // Deleting a policy that does not exist succeeds, as in Vault.
+  const removed = await vault.removePolicy({ name: `never-${run}` }).then(() => true, () => false);
+  check(removed, 'deleting a missing policy is not an error');
 
   // JWT login with a token signed here (Ed25519), keys given to the method as PEM.
   const jw = `jwt-node-${run}`;
