@@ -235,6 +235,40 @@ pub struct TokenOrigin {
 }
 
 impl TokenRecord {
+    /// A newly issued service token's record with `policies`, alive `ttl_secs` from `now` (0: no
+    /// expiry): an orphan, usable from anywhere, renewable, with no limits — callers change what
+    /// differs with struct update syntax.
+    pub fn issued(
+        (accessor, digest): (String, String),
+        policies: Vec<String>,
+        display_name: String,
+        now: Nanos,
+        ttl_secs: u64,
+    ) -> Self {
+        let ttl = i64::try_from(ttl_secs).unwrap_or(i64::MAX / 2).saturating_mul(1_000_000_000);
+        Self {
+            accessor,
+            digest,
+            policies,
+            parent_accessor: None,
+            display_name,
+            created_at: now,
+            ttl_secs,
+            expires_at: (ttl_secs > 0).then(|| now.saturating_add(ttl)),
+            last_used: None,
+            revoked: false,
+            allowed_cidrs: vec![],
+            rate_limit: None,
+            origin: TokenOrigin::default(),
+            meta: Default::default(),
+            explicit_max_ttl_secs: 0,
+            kind: TokenKind::Service,
+            period_secs: 0,
+            uses_left: 0,
+            renewable: true,
+        }
+    }
+
     /// Whether the token may be used at `now`.
     pub fn is_live(&self, now: Nanos) -> bool {
         !self.revoked && self.expires_at.is_none_or(|e| e > now)

@@ -241,27 +241,11 @@ impl Keyward {
 /// A new root token (all capabilities, no parent, no expiry) and its record.
 pub(crate) fn new_root_token(key: &TokenKey) -> (Token, TokenRecord) {
     let root = Token::generate();
+    let issued = (new_accessor(), key.digest(&root).0);
+    // It never expires: there is nothing to renew.
     let record = TokenRecord {
-        accessor: new_accessor(),
-        digest: key.digest(&root).0,
-        policies: vec!["root".into()],
-        parent_accessor: None,
-        display_name: "root".into(),
-        created_at: now_nanos(),
-        ttl_secs: 0,
-        expires_at: None,
-        last_used: None,
-        revoked: false,
-        allowed_cidrs: vec![],
-        rate_limit: None,
-        origin: crate::TokenOrigin::default(),
-        meta: Default::default(),
-        explicit_max_ttl_secs: 0,
-        kind: crate::TokenKind::Service,
-        period_secs: 0,
-        uses_left: 0,
-        // It never expires: there is nothing to renew.
         renewable: false,
+        ..TokenRecord::issued(issued, vec!["root".into()], "root".into(), now_nanos(), 0)
     };
     (root, record)
 }

@@ -165,25 +165,10 @@ impl Keyward {
         let token = Token::generate();
         let now = now_nanos();
         let record = TokenRecord {
-            accessor: new_accessor(),
-            digest: key.digest(&token).0,
-            policies: vec![],
-            parent_accessor: None,
-            display_name: "wrapping".into(),
-            created_at: now,
-            ttl_secs,
-            expires_at: Some(now.saturating_add(crate::tokens::secs_nanos(ttl_secs))),
-            last_used: None,
-            revoked: false,
-            allowed_cidrs: vec![],
-            rate_limit: None,
-            origin: crate::TokenOrigin::default(),
-            meta: Default::default(),
             explicit_max_ttl_secs: ttl_secs,
             kind: TokenKind::Wrapping,
-            period_secs: 0,
-            uses_left: 0,
             renewable: false,
+            ..TokenRecord::issued((new_accessor(), key.digest(&token).0), vec![], "wrapping".into(), now, ttl_secs)
         };
         Ok((token, record))
     }

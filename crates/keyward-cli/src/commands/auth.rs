@@ -43,14 +43,19 @@ pub async fn login_approle(addr: &str, args: LoginArgs) -> Result<()> {
     let body = json!({ "role_id": role_id, "secret_id": secret_id.as_str() });
     let mount = args.path.as_deref().unwrap_or("approle");
     let answer = client.vault(Method::POST, &fill("auth/{path}/login", &[mount]), Some(&body), false).await?;
+    finish_login(addr, "approle", &answer, args.print_token)
+}
+
+/// Prints (`print_token`) or stores the token a login answered.
+fn finish_login(addr: &str, method: &str, answer: &Value, print_token: bool) -> Result<()> {
     let auth = &answer["auth"];
     let token =
         Zeroizing::new(auth["client_token"].as_str().ok_or_else(|| anyhow!("the server issued no token"))?.to_owned());
-    if args.print_token {
+    if print_token {
         println!("{}", token.as_str());
         return Ok(());
     }
-    store_login(addr, "approle", auth, &token)
+    store_login(addr, method, auth, &token)
 }
 
 /// The job's OIDC token from GitHub Actions' token service, for `audience`.
@@ -90,14 +95,7 @@ pub async fn login_jwt(addr: &str, args: LoginArgs) -> Result<()> {
     let body = json!({ "role": args.role.as_deref().unwrap_or_default(), "jwt": jwt.trim() });
     let mount = args.path.as_deref().unwrap_or("jwt");
     let answer = client.vault(Method::POST, &fill("auth/{path}/login", &[mount]), Some(&body), false).await?;
-    let auth = &answer["auth"];
-    let token =
-        Zeroizing::new(auth["client_token"].as_str().ok_or_else(|| anyhow!("the server issued no token"))?.to_owned());
-    if args.print_token {
-        println!("{}", token.as_str());
-        return Ok(());
-    }
-    store_login(addr, "jwt", auth, &token)
+    finish_login(addr, "jwt", &answer, args.print_token)
 }
 
 /// Stores a login's token and says so.

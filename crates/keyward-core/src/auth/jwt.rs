@@ -204,19 +204,9 @@ impl Default for JwtRoleConfig {
     }
 }
 
-impl JwtRoleConfig {
-    /// Its `token_*` settings.
-    pub fn terms(&self) -> TokenTerms {
-        TokenTerms {
-            policies: self.token_policies.clone(),
-            ttl: self.token_ttl,
-            max_ttl: self.token_max_ttl,
-            explicit_max_ttl: self.token_explicit_max_ttl,
-            period: self.token_period,
-            num_uses: self.token_num_uses,
-        }
-    }
+super::model::token_terms!(JwtRoleConfig);
 
+impl JwtRoleConfig {
     /// Checks a role: a JWT role that names its user claim, its audiences and at least a subject
     /// or a claim binding (a role bound only to an issuer would admit every repository on
     /// GitHub).

@@ -138,25 +138,18 @@ impl Keyward {
         let token = keyward_crypto::Token::generate();
         let now = now_nanos();
         let record = crate::TokenRecord {
-            accessor: crate::service::new_accessor(),
-            digest: key.digest(&token).0,
-            policies: grant.policies,
-            parent_accessor: None,
-            display_name,
-            created_at: now,
-            ttl_secs: grant.ttl,
-            expires_at: Some(now.saturating_add(crate::tokens::secs_nanos(grant.ttl))),
-            last_used: None,
-            revoked: false,
             allowed_cidrs,
-            rate_limit: None,
-            origin: crate::TokenOrigin::default(),
             meta,
             explicit_max_ttl_secs: grant.explicit_max_ttl,
-            kind: crate::TokenKind::Service,
             period_secs: grant.period,
             uses_left: grant.num_uses,
-            renewable: true,
+            ..crate::TokenRecord::issued(
+                (crate::service::new_accessor(), key.digest(&token).0),
+                grant.policies,
+                display_name,
+                now,
+                grant.ttl,
+            )
         };
         Ok((token, record))
     }

@@ -234,33 +234,27 @@ impl TokenTerms {
     }
 }
 
-impl AppRoleConfig {
-    /// Its `token_*` settings.
-    pub fn terms(&self) -> TokenTerms {
-        TokenTerms {
-            policies: self.token_policies.clone(),
-            ttl: self.token_ttl,
-            max_ttl: self.token_max_ttl,
-            explicit_max_ttl: self.token_explicit_max_ttl,
-            period: self.token_period,
-            num_uses: self.token_num_uses,
+/// `terms()` for a settings struct with Vault's flat `token_*` fields.
+macro_rules! token_terms {
+    ($($config:ty),+) => {$(
+        impl $config {
+            /// Its `token_*` settings.
+            pub fn terms(&self) -> TokenTerms {
+                TokenTerms {
+                    policies: self.token_policies.clone(),
+                    ttl: self.token_ttl,
+                    max_ttl: self.token_max_ttl,
+                    explicit_max_ttl: self.token_explicit_max_ttl,
+                    period: self.token_period,
+                    num_uses: self.token_num_uses,
+                }
+            }
         }
-    }
+    )+};
 }
+pub(crate) use token_terms;
 
-impl UserConfig {
-    /// Its `token_*` settings.
-    pub fn terms(&self) -> TokenTerms {
-        TokenTerms {
-            policies: self.token_policies.clone(),
-            ttl: self.token_ttl,
-            max_ttl: self.token_max_ttl,
-            explicit_max_ttl: self.token_explicit_max_ttl,
-            period: self.token_period,
-            num_uses: self.token_num_uses,
-        }
-    }
-}
+token_terms!(AppRoleConfig, UserConfig);
 
 /// A userpass user.
 #[derive(Debug, Clone, PartialEq, Eq)]

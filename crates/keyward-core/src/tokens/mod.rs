@@ -406,25 +406,17 @@ impl Keyward {
         let key = self.keys.token_key(self.store.as_ref()).await?;
         let token = Token::generate();
         let record = TokenRecord {
-            accessor: new_accessor(),
-            digest: key.digest(&token).0,
-            policies,
             parent_accessor: (!req.no_parent).then(|| parent.token.accessor.clone()),
-            display_name,
-            created_at: now,
-            ttl_secs: ttl,
             expires_at: Some(expires_at),
-            last_used: None,
-            revoked: false,
             allowed_cidrs,
             rate_limit,
             origin: crate::TokenOrigin { role: role_path, ..crate::TokenOrigin::default() },
             meta: req.meta,
             explicit_max_ttl_secs: explicit_max,
-            kind: crate::TokenKind::Service,
             period_secs: period,
             uses_left: req.num_uses.unwrap_or(0),
             renewable: req.renewable.unwrap_or(true),
+            ..TokenRecord::issued((new_accessor(), key.digest(&token).0), policies, display_name, now, ttl)
         };
         let mut audit = audit;
         audit.details.insert("created_accessor".into(), record.accessor.clone().into());

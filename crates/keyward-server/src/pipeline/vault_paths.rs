@@ -115,6 +115,24 @@ async fn authenticate(parts: &mut Parts, st: &AppState) -> ApiResult<Caller> {
     })
 }
 
+/// Whether the mounts a template's match names are of the engine (and KV version) and login
+/// method it asks for.
+async fn mounts_fit(st: &AppState, m: &Matched) -> ApiResult<bool> {
+    if let Some((kind, v1)) = m.kind {
+        match st.kw.find_mount(m.params.get("mount")).await? {
+            Some(mount) if mount.kind == kind && v1.is_none_or(|v1| KvConfig::of(&mount).is_v1() == v1) => {}
+            _ => return Ok(false),
+        }
+    }
+    if let Some(kind) = m.auth {
+        match st.kw.find_auth_mount(m.params.get("auth")).await? {
+            Some(mount) if mount.kind == kind => {}
+            _ => return Ok(false),
+        }
+    }
+    Ok(true)
+}
+
 /// Finds the operation of a Vault request (see the module docs).
 pub(super) async fn find(
     st: &AppState,
@@ -137,19 +155,9 @@ pub(super) async fn find(
     // path, and must not make `sys/health` or a login path ask for a token.
     let mut kept = Vec::new();
     for (op, route, m) in candidates {
-        if let Some((kind, v1)) = m.kind {
-            match st.kw.find_mount(m.params.get("mount")).await? {
-                Some(mount) if mount.kind == kind && v1.is_none_or(|v1| KvConfig::of(&mount).is_v1() == v1) => {}
-                _ => continue,
-            }
+        if mounts_fit(st, &m).await? {
+            kept.push((op, route, m.params));
         }
-        if let Some(kind) = m.auth {
-            match st.kw.find_auth_mount(m.params.get("auth")).await? {
-                Some(mount) if mount.kind == kind => {}
-                _ => continue,
-            }
-        }
-        kept.push((op, route, m.params));
     }
     let open = if kept.is_empty() { open_shape } else { kept.iter().all(|(op, _, _)| !op.auth.needs_token()) };
     let caller = if open { None } else { Some(authenticate(parts, st).await?) };
@@ -182,17 +190,8 @@ pub(crate) async fn capabilities(st: &AppState, caller: &Caller, path: &str) -> 
     for op in operations().iter().filter(|op| op.auth == AuthClass::Token) {
         let Some(route) = op.vault else { continue };
         let Some(m) = matches(route.path, &segs) else { continue };
-        if let Some((kind, v1)) = m.kind {
-            match st.kw.find_mount(m.params.get("mount")).await? {
-                Some(mount) if mount.kind == kind && v1.is_none_or(|v1| KvConfig::of(&mount).is_v1() == v1) => {}
-                _ => continue,
-            }
-        }
-        if let Some(kind) = m.auth {
-            match st.kw.find_auth_mount(m.params.get("auth")).await? {
-                Some(mount) if mount.kind == kind => {}
-                _ => continue,
-            }
+        if !mounts_fit(st, &m).await? {
+            continue;
         }
         // Handler-resolved needs depend on the request's body: not answered from a path alone.
         if matches!(op.need, Need::Resolved(..)) {

@@ -8,7 +8,7 @@ use keyward_crypto::SecretId;
 use serde_json::{json, Map, Value};
 
 use super::token::auth_data;
-use super::{auth_envelope, done, envelope, envelope_with, not_found, VaultReq};
+use super::{auth_envelope, done, envelope, envelope_with, keys_answer, not_found, VaultReq};
 use crate::error::{ApiError, ApiResult};
 use crate::pipeline::Ctx;
 
@@ -165,10 +165,7 @@ pub(crate) async fn read_role(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
 /// `LIST auth/{approle}/role`.
 pub(crate) async fn list_roles(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     let names: Vec<String> = ctx.st.kw.approle_roles(ctx.param("auth")).await?.into_iter().map(|r| r.name).collect();
-    if names.is_empty() {
-        return Err(not_found());
-    }
-    Ok(envelope(&req, json!({ "keys": names }), vec![]))
+    keys_answer(&req, names)
 }
 
 /// `DELETE auth/{approle}/role/{name}`: the role, its secret IDs and the tokens it issued.
@@ -256,10 +253,7 @@ pub(crate) async fn create_secret_id(ctx: Ctx, req: VaultReq) -> ApiResult<Respo
 pub(crate) async fn list_secret_ids(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     let keys: Vec<String> =
         ctx.st.kw.secret_ids(ctx.param("auth"), ctx.param("name")).await?.into_iter().map(|s| s.accessor).collect();
-    if keys.is_empty() {
-        return Err(not_found());
-    }
-    Ok(envelope(&req, json!({ "keys": keys }), vec![]))
+    keys_answer(&req, keys)
 }
 
 fn body_secret_id(req: &VaultReq) -> ApiResult<Option<SecretId>> {
@@ -403,10 +397,7 @@ pub(crate) async fn read_user(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
 /// `LIST auth/{userpass}/users`.
 pub(crate) async fn list_users(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     let names: Vec<String> = ctx.st.kw.userpass_users(ctx.param("auth")).await?.into_iter().map(|u| u.name).collect();
-    if names.is_empty() {
-        return Err(not_found());
-    }
-    Ok(envelope(&req, json!({ "keys": names }), vec![]))
+    keys_answer(&req, names)
 }
 
 /// `DELETE auth/{userpass}/users/{name}`: the user goes and its tokens are revoked.

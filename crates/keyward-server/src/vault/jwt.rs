@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use super::token::auth_data;
-use super::{auth_envelope, done, envelope, not_found, VaultReq};
+use super::{auth_envelope, done, envelope, keys_answer, not_found, VaultReq};
 use crate::error::{ApiError, ApiResult};
 use crate::pipeline::Ctx;
 
@@ -211,10 +211,7 @@ pub(crate) async fn read_role(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
 /// `LIST auth/{jwt}/role`.
 pub(crate) async fn list_roles(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     let names = ctx.st.kw.jwt_roles(ctx.param("auth")).await?;
-    if names.is_empty() {
-        return Err(not_found());
-    }
-    Ok(envelope(&req, json!({ "keys": names }), vec![]))
+    keys_answer(&req, names)
 }
 
 /// `DELETE auth/{jwt}/role/{name}`: the role and the tokens its logins issued.

@@ -11,7 +11,7 @@ use keyward_core::{
 };
 use serde_json::{json, Map, Value};
 
-use super::{done, envelope, envelope_with, not_found, Op, VaultReq};
+use super::{done, envelope, envelope_with, keys_answer, not_found, Op, VaultReq};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::pipeline::Ctx;
 
@@ -369,10 +369,7 @@ pub(crate) async fn list(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
             keys.insert(key);
         }
     }
-    if keys.is_empty() {
-        return Err(not_found());
-    }
-    Ok(envelope(&req, json!({ "keys": keys }), vec![]))
+    keys_answer(&req, keys.into_iter().collect())
 }
 
 fn subkeys_of(v: &Value, depth: u64, level: u64) -> Value {

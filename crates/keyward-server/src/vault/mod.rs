@@ -157,6 +157,14 @@ pub(crate) fn done(req: &VaultReq, warnings: Vec<String>) -> Response {
     }
 }
 
+/// A LIST answer: `{"keys": […]}`, or Vault's 404 when there are none.
+pub(crate) fn keys_answer<T: serde::Serialize>(req: &VaultReq, keys: Vec<T>) -> ApiResult<Response> {
+    if keys.is_empty() {
+        return Err(not_found());
+    }
+    Ok(envelope(req, json!({ "keys": keys }), vec![]))
+}
+
 /// A 404 with an empty error list (Vault's "nothing here", e.g. an empty LIST).
 pub(crate) fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "").vault()

@@ -8,7 +8,7 @@ use keyward_core::{
 use keyward_crypto::Token;
 use serde_json::{json, Value};
 
-use super::{auth_envelope, denied, done, envelope, not_found, VaultReq};
+use super::{auth_envelope, denied, done, envelope, keys_answer, not_found, VaultReq};
 use crate::error::{ApiError, ApiResult};
 use crate::pipeline::Ctx;
 
@@ -201,10 +201,7 @@ pub(crate) async fn accessors(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
             break;
         }
     }
-    if keys.is_empty() {
-        return Err(not_found());
-    }
-    Ok(envelope(&req, json!({ "keys": keys }), vec![]))
+    keys_answer(&req, keys)
 }
 
 /// `auth/token/create` (with `role_name`, as `create/<role>`).
@@ -349,10 +346,7 @@ pub(crate) async fn read_role(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
 /// `LIST auth/token/roles`.
 pub(crate) async fn list_roles(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     let keys = ctx.st.kw.token_roles().await?;
-    if keys.is_empty() {
-        return Err(not_found());
-    }
-    Ok(envelope(&req, json!({ "keys": keys }), vec![]))
+    keys_answer(&req, keys)
 }
 
 /// `DELETE auth/token/roles/<name>` (its tokens stay, as in Vault).

@@ -10,7 +10,7 @@ use keyward_core::{Capability, CoreError, TransitKey, TransitKeyChange, TransitK
 use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
 
-use super::{done, envelope, not_found, VaultReq};
+use super::{done, envelope, keys_answer, not_found, VaultReq};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::pipeline::Ctx;
@@ -67,10 +67,7 @@ fn located(ctx: &Ctx) -> ApiResult<(String, String)> {
 /// `LIST {mount}/keys`: key names.
 pub(crate) async fn list_keys(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     let names = ctx.st.kw.transit_key_names(ctx.param("mount")).await?;
-    if names.is_empty() {
-        return Err(not_found());
-    }
-    Ok(envelope(&req, json!({ "keys": names }), vec![]))
+    keys_answer(&req, names)
 }
 
 /// `GET {mount}/keys/{name}`: a key's policy (never key material).
