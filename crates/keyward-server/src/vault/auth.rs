@@ -81,7 +81,7 @@ pub(crate) async fn disable_auth(ctx: Ctx, req: VaultReq) -> ApiResult<Response>
 }
 
 /// The `token_*` fields of a role or user as Vault shows them, with `more` fields of its own.
-fn with_terms(t: &keyward_core::TokenTerms, cidrs: &[String], more: Value) -> Value {
+pub(crate) fn with_terms(t: &keyward_core::TokenTerms, cidrs: &[String], more: Value) -> Value {
     let mut v = json!({
         "policies": t.policies,
         "token_policies": t.policies,

@@ -179,7 +179,7 @@ pub(crate) async fn read_role(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
         other => other?,
     };
     let c = &r.config;
-    let data = json!({
+    let own = json!({
         "role_type": c.role_type,
         "user_claim": c.user_claim,
         "bound_audiences": c.bound_audiences,
@@ -187,16 +187,6 @@ pub(crate) async fn read_role(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
         "bound_claims": c.bound_claims,
         "bound_claims_type": c.bound_claims_type,
         "claim_mappings": c.claim_mappings,
-        "policies": c.token_policies,
-        "token_policies": c.token_policies,
-        "token_ttl": c.token_ttl,
-        "token_max_ttl": c.token_max_ttl,
-        "token_explicit_max_ttl": c.token_explicit_max_ttl,
-        "token_period": c.token_period,
-        "token_num_uses": c.token_num_uses,
-        "token_bound_cidrs": c.token_bound_cidrs,
-        "token_type": "default",
-        "token_no_default_policy": false,
         "clock_skew_leeway": 60,
         "expiration_leeway": 60,
         "not_before_leeway": 60,
@@ -205,7 +195,7 @@ pub(crate) async fn read_role(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
         "oidc_scopes": [],
         "verbose_oidc_logging": false,
     });
-    Ok(envelope(&req, data, vec![]))
+    Ok(envelope(&req, super::auth::with_terms(&c.terms(), &c.token_bound_cidrs, own), vec![]))
 }
 
 /// `LIST auth/{jwt}/role`.
