@@ -198,6 +198,15 @@ raises(ex.InvalidPath, "deleted key is gone", tr.read_key, "orders", mount_point
 tr.encrypt_data("upserted", b64("u"), mount_point=TR)
 check(tr.read_key("upserted", mount_point=TR)["data"]["latest_version"] == 1, "encrypt upserts a missing key")
 
+tr = root.secrets.transit
+check(tr.hash_data(b64("abc"), algorithm="sha2-256", output_format="hex")["data"]["sum"] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "transit hash")
+check(len(base64.b64decode(tr.generate_random_bytes(n_bytes=24)["data"]["random_bytes"])) == 24, "transit random bytes")
+tr.create_key("hooks", mount_point=TR)
+mac = tr.generate_hmac("hooks", b64("payload"), algorithm="sha2-256", mount_point=TR)["data"]["hmac"]
+check(mac.startswith("vault:v1:"), "transit hmac")
+check(tr.verify_signed_data("hooks", b64("payload"), hmac=mac, mount_point=TR)["data"]["valid"] is True, "hmac verifies")
+check(tr.verify_signed_data("hooks", b64("tampered"), hmac=mac, mount_point=TR)["data"]["valid"] is False, "a changed input does not")
+
 # --- policies and tokens ---------------------------------------------------------------------
 pname = f"reader-{RUN}"
 policy = (

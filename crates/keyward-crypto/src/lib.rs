@@ -16,6 +16,7 @@ mod backup;
 mod blob;
 mod digest;
 mod error;
+mod hashing;
 mod import;
 mod jws;
 mod key;
@@ -35,6 +36,7 @@ pub use backup::{
 pub use blob::{blob_dek_version, open_secret_blob, seal_secret_blob, BlobContext, BLOB_HEADER_LEN};
 pub use digest::{hmac_sha256_hex, sha256_fingerprint};
 pub use error::CryptoError;
+pub use hashing::HashAlg;
 pub use import::{decrypt_cloak, decrypt_gcm_hex, CloakKey};
 pub use jws::{verify_jwt, JwsAlg, VerifyingKey, MIN_RSA_BITS};
 pub use key::{Key256, WrappedKey, WrappedKeyDomain};

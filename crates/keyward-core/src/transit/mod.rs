@@ -1,6 +1,7 @@
 //! Transit: named, versioned encryption keys per transit mount (Vault's transit engine with
 //! `aes256-gcm96` keys). Key versions are random keys wrapped under the master keyring; the
 //! plaintext of what callers encrypt is never stored.
+use base64::Engine;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -326,6 +327,56 @@ impl Keyward {
         };
         let k = self.version_key(key, v, context).await?;
         Ok((seal_transit(&k, v, associated, plaintext), v))
+    }
+
+    /// The HMAC key of a key version: derived from it under its own label, so an HMAC never
+    /// uses the encryption key itself.
+    async fn hmac_key(&self, key: &TransitKey, version: u32) -> Result<Key256, CoreError> {
+        Ok(self.keys.transit_key(self.store.as_ref(), key, version).await?.derive(b"keyward/transit/hmac"))
+    }
+
+    /// The `vault:vN:…` HMAC of `input` under the latest version (or `version`).
+    pub async fn transit_hmac(
+        &self,
+        key: &TransitKey,
+        version: Option<u32>,
+        alg: keyward_crypto::HashAlg,
+        input: &[u8],
+    ) -> Result<String, CoreError> {
+        let v = version.filter(|v| *v > 0).unwrap_or(key.config.latest_version);
+        if v > key.config.latest_version {
+            return Err(CoreError::InvalidInput("invalid key version: greater than the latest".into()));
+        }
+        if v < key.config.min_encryption_version {
+            return Err(CoreError::InvalidInput("invalid key version: below min_encryption_version".into()));
+        }
+        let mac = alg.hmac(self.hmac_key(key, v).await?.expose(), input);
+        Ok(format!("vault:v{v}:{}", base64::engine::general_purpose::STANDARD.encode(mac)))
+    }
+
+    /// Whether `hmac` (`vault:vN:…`) is the HMAC of `input`; versions below
+    /// `min_decryption_version` are refused.
+    pub async fn transit_verify_hmac(
+        &self,
+        key: &TransitKey,
+        alg: keyward_crypto::HashAlg,
+        input: &[u8],
+        hmac: &str,
+    ) -> Result<bool, CoreError> {
+        let bad = || CoreError::InvalidInput("invalid HMAC: expected vault:vN:base64".into());
+        let rest = hmac.trim().strip_prefix("vault:v").ok_or_else(bad)?;
+        let (v, mac) = rest.split_once(':').ok_or_else(bad)?;
+        let v: u32 = v.parse().map_err(|_| bad())?;
+        let mac = base64::engine::general_purpose::STANDARD.decode(mac).map_err(|_| bad())?;
+        if v == 0 || v > key.config.latest_version {
+            return Err(CoreError::InvalidInput("invalid HMAC: key version is not one of the key's".into()));
+        }
+        if v < key.config.min_decryption_version {
+            return Err(CoreError::InvalidInput(
+                "ciphertext or signature version is disallowed by policy (too old)".into(),
+            ));
+        }
+        Ok(alg.verify_hmac(self.hmac_key(key, v).await?.expose(), input, &mac))
     }
 
     /// Decrypts a `vault:vN:…` string; versions below `min_decryption_version` are refused.

@@ -159,7 +159,8 @@ pub fn operations() -> &'static [Operation] {
 
 /// The names route parameters may have (a template's `{name}`), so a request's parameters need
 /// no allocation for their names.
-const PARAM_NAMES: [&str; 8] = ["mount", "path", "name", "accessor", "id", "rest", "kind", "auth"];
+const PARAM_NAMES: [&str; 10] =
+    ["mount", "path", "name", "accessor", "id", "rest", "kind", "auth", "algorithm", "bytes"];
 
 /// A route's parameters, by name.
 #[derive(Debug, Clone, Default)]

@@ -682,5 +682,38 @@ pub(super) fn operations() -> Vec<Operation> {
             .vault(vault!([Write], "{transit}/rewrap/{name}", transit::rewrap)),
         op("transit.datakey", "A fresh data key", Need::Cap(Update, "{mount}/datakey/{kind}/{name}"), Reads)
             .vault(vault!([Write], "{transit}/datakey/{kind}/{name}", transit::datakey)),
+        op("transit.hash", "The digest of the input", Need::Cap(Update, "{mount}/hash"), Reads).vault(vault!(
+            [Write],
+            "{transit}/hash",
+            transit::hash
+        )),
+        op("transit.hash.algorithm", "The digest of the input", Need::Cap(Update, "{mount}/hash/{algorithm}"), Reads)
+            .vault(vault!([Write], "{transit}/hash/{algorithm}", transit::hash)),
+        op("transit.random", "Random bytes", Need::Cap(Update, "{mount}/random"), Reads).vault(vault!(
+            [Write],
+            "{transit}/random",
+            transit::random
+        )),
+        op("transit.random.bytes", "Random bytes", Need::Cap(Update, "{mount}/random/{bytes}"), Reads).vault(vault!(
+            [Write],
+            "{transit}/random/{bytes}",
+            transit::random
+        )),
+        op("transit.hmac", "The HMAC of the input under a key", Need::Cap(Update, "{mount}/hmac/{name}"), Reads)
+            .vault(vault!([Write], "{transit}/hmac/{name}", transit::hmac)),
+        op(
+            "transit.hmac.algorithm",
+            "The HMAC of the input under a key",
+            Need::Cap(Update, "{mount}/hmac/{name}/{algorithm}"),
+            Reads,
+        )
+        .vault(vault!([Write], "{transit}/hmac/{name}/{algorithm}", transit::hmac)),
+        op("transit.verify", "Verify an HMAC", Need::Cap(Update, "{mount}/verify/{name}"), Reads).vault(vault!(
+            [Write],
+            "{transit}/verify/{name}",
+            transit::verify
+        )),
+        op("transit.verify.algorithm", "Verify an HMAC", Need::Cap(Update, "{mount}/verify/{name}/{algorithm}"), Reads)
+            .vault(vault!([Write], "{transit}/verify/{name}/{algorithm}", transit::verify)),
     ]
 }

@@ -323,3 +323,87 @@ pub(crate) async fn datakey(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     ctx.audit.detail("key", name.as_str());
     Ok(envelope(&req, data, vec![]))
 }
+
+/// The hash algorithm a route or body names (`sha2-256` when neither does).
+fn algorithm(ctx: &Ctx, req: &VaultReq, field: &str) -> ApiResult<keyward_crypto::HashAlg> {
+    let name = match ctx.param("algorithm") {
+        "" => req.str(field)?.unwrap_or("sha2-256"),
+        from_path => from_path,
+    };
+    keyward_crypto::HashAlg::parse(name).ok_or_else(|| {
+        ApiError::bad_request(format!("unsupported algorithm {name:?} ({})", keyward_crypto::HashAlg::names()))
+    })
+}
+
+/// The base64 `input` field, which must be given.
+fn input(req: &VaultReq) -> ApiResult<Zeroizing<Vec<u8>>> {
+    b64("input", req.body.get("input"))?.ok_or_else(|| ApiError::bad_request("missing input"))
+}
+
+/// `format`: `hex` (the default of `hash`) or `base64` (of `random`).
+fn encoded(req: &VaultReq, bytes: &[u8], default: &str) -> ApiResult<String> {
+    match req.str("format")?.unwrap_or(default) {
+        "hex" => Ok(hex::encode(bytes)),
+        "base64" => Ok(STANDARD.encode(bytes)),
+        other => Err(ApiError::bad_request(format!("unsupported encoding format {other:?} (hex or base64)"))),
+    }
+}
+
+/// `POST {mount}/hash[/{algorithm}]`: the digest of `input`, as `sum`.
+pub(crate) async fn hash(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let alg = algorithm(&ctx, &req, "algorithm")?;
+    let sum = encoded(&req, &alg.hash(&input(&req)?), "hex")?;
+    Ok(envelope(&req, json!({ "sum": sum }), vec![]))
+}
+
+/// The most random bytes one request may ask for.
+const MAX_RANDOM: u64 = 1024 * 1024;
+
+/// `POST {mount}/random[/{bytes}]`: `bytes` (default 32) from the platform's CSPRNG.
+pub(crate) async fn random(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    if req.str("source")?.is_some_and(|s| s != "platform") {
+        return Err(ApiError::bad_request("only source \"platform\" is supported (no seal or entropy device)"));
+    }
+    let count = match ctx.param("bytes") {
+        "" => req.uint("bytes")?.unwrap_or(32),
+        n => n.parse().map_err(|_| ApiError::bad_request("the byte count must be a number"))?,
+    };
+    if count == 0 || count > MAX_RANDOM {
+        return Err(ApiError::bad_request(format!("the byte count must be between 1 and {MAX_RANDOM}")));
+    }
+    let bytes = keyward_crypto::random_bytes(usize::try_from(count).unwrap_or(32));
+    let text = encoded(&req, &bytes, "base64")?;
+    Ok(envelope(&req, json!({ "random_bytes": text }), vec![]))
+}
+
+async fn hmac_key(ctx: &Ctx) -> ApiResult<TransitKey> {
+    let (mount, name) = located(ctx)?;
+    match ctx.st.kw.transit_key(&mount, &name).await {
+        Err(CoreError::NotFound(_)) => Err(ApiError::bad_request("HMAC key not found")),
+        other => Ok(other?),
+    }
+}
+
+/// `POST {mount}/hmac/{name}[/{algorithm}]`: the `vault:vN:` HMAC of `input`.
+pub(crate) async fn hmac(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let alg = algorithm(&ctx, &req, "algorithm")?;
+    let key = hmac_key(&ctx).await?;
+    let version = req.uint("key_version")?.map(|v| u32::try_from(v).unwrap_or(u32::MAX));
+    let mac = ctx.st.kw.transit_hmac(&key, version, alg, &input(&req)?).await?;
+    Ok(envelope(&req, json!({ "hmac": mac }), vec![]))
+}
+
+/// `POST {mount}/verify/{name}[/{algorithm}]` with `hmac`: whether it is the HMAC of `input`.
+pub(crate) async fn verify(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let Some(mac) = req.str("hmac")? else {
+        return Err(ApiError::bad_request(if req.body.contains_key("signature") {
+            "signature verification needs a signing key type, which keyward's transit does not have yet"
+        } else {
+            "missing hmac"
+        }));
+    };
+    let alg = algorithm(&ctx, &req, "algorithm")?;
+    let key = hmac_key(&ctx).await?;
+    let valid = ctx.st.kw.transit_verify_hmac(&key, alg, &input(&req)?, mac).await?;
+    Ok(envelope(&req, json!({ "valid": valid }), vec![]))
+}

@@ -613,3 +613,60 @@ async fn vault_policies_cover_any_path_and_keep_the_rest_inert() {
         srv.stop().await;
     }
 }
+
+/// Transit's hash, random and HMAC endpoints (Vault's shapes), HMACs verified per key version.
+#[tokio::test]
+async fn transit_hashes_random_bytes_and_hmacs() {
+    for db in backends().await {
+        let label = db.label;
+        let srv = TestServer::start(&db, KEY_A).await;
+        let root = srv.token.clone();
+        let abc = json!({"input": "YWJj"}); // "abc"
+        let (s, b) = srv.vault(&root, "POST", "transit/hash", Some(abc.clone())).await;
+        assert_eq!(
+            (s, &b["data"]["sum"]),
+            (200, &json!("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")),
+            "{label}: {b}"
+        );
+        let (_, b) =
+            srv.vault(&root, "POST", "transit/hash/sha3-256", Some(json!({"input": "YWJj", "format": "base64"}))).await;
+        assert_eq!(b["data"]["sum"], "Ophdp0/iJbIEXBcta9OQvYVfCG4+nVJbRr/iRRFDFTI=", "{label}");
+        assert_eq!(srv.vault(&root, "POST", "transit/hash/md5", Some(abc.clone())).await.0, 400, "{label}");
+        let (s, b) = srv.vault(&root, "POST", "transit/random/16", Some(json!({"format": "hex"}))).await;
+        assert_eq!((s, b["data"]["random_bytes"].as_str().map(str::len)), (200, Some(32)), "{label}: {b}");
+        assert_eq!(srv.vault(&root, "POST", "transit/random", Some(json!({"source": "seal"}))).await.0, 400, "{label}");
+        assert_eq!(srv.vault(&root, "POST", "transit/random/0", None).await.0, 400, "{label}");
+
+        assert!(srv.vault(&root, "POST", "transit/keys/webhooks", None).await.0 < 300, "{label}");
+        let (s, b) = srv.vault(&root, "POST", "transit/hmac/webhooks", Some(abc.clone())).await;
+        let v1 = b["data"]["hmac"].as_str().unwrap_or_default().to_owned();
+        assert!(s == 200 && v1.starts_with("vault:v1:"), "{label}: {b}");
+        let check = |input: &str, mac: &str| json!({"input": input, "hmac": mac});
+        let (_, b) = srv.vault(&root, "POST", "transit/verify/webhooks", Some(check("YWJj", &v1))).await;
+        assert_eq!(b["data"]["valid"], true, "{label}: {b}");
+        let (_, b) = srv.vault(&root, "POST", "transit/verify/webhooks", Some(check("YWJk", &v1))).await;
+        assert_eq!(b["data"]["valid"], false, "{label}: another input");
+        let (_, b) = srv.vault(&root, "POST", "transit/verify/webhooks/sha2-512", Some(check("YWJj", &v1))).await;
+        assert_eq!(b["data"]["valid"], false, "{label}: another algorithm");
+        // After a rotation, old HMACs verify until min_decryption_version passes them.
+        assert!(srv.vault(&root, "POST", "transit/keys/webhooks/rotate", None).await.0 < 300, "{label}");
+        let (_, b) = srv.vault(&root, "POST", "transit/hmac/webhooks", Some(abc.clone())).await;
+        assert!(b["data"]["hmac"].as_str().unwrap().starts_with("vault:v2:"), "{label}");
+        let (_, b) = srv.vault(&root, "POST", "transit/verify/webhooks", Some(check("YWJj", &v1))).await;
+        assert_eq!(b["data"]["valid"], true, "{label}");
+        srv.vault(&root, "POST", "transit/keys/webhooks/config", Some(json!({"min_decryption_version": 2}))).await;
+        assert_eq!(
+            srv.vault(&root, "POST", "transit/verify/webhooks", Some(check("YWJj", &v1))).await.0,
+            400,
+            "{label}"
+        );
+        // A token may HMAC with a key without being able to encrypt with it.
+        let hcl = "path \"transit/hmac/webhooks\" { capabilities = [\"update\"] }";
+        srv.vault(&root, "PUT", "sys/policies/acl/signer", Some(json!({"policy": hcl}))).await;
+        let signer = srv.token_with(&["signer"]).await;
+        assert_eq!(srv.vault(&signer, "POST", "transit/hmac/webhooks", Some(abc.clone())).await.0, 200, "{label}");
+        let plain = json!({"plaintext": "YWJj"});
+        assert_eq!(srv.vault(&signer, "POST", "transit/encrypt/webhooks", Some(plain)).await.0, 403, "{label}");
+        srv.stop().await;
+    }
+}
