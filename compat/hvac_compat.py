@@ -206,6 +206,11 @@ mac = tr.generate_hmac("hooks", b64("payload"), algorithm="sha2-256", mount_poin
 check(mac.startswith("vault:v1:"), "transit hmac")
 check(tr.verify_signed_data("hooks", b64("payload"), hmac=mac, mount_point=TR)["data"]["valid"] is True, "hmac verifies")
 check(tr.verify_signed_data("hooks", b64("tampered"), hmac=mac, mount_point=TR)["data"]["valid"] is False, "a changed input does not")
+tr.create_key("releases", key_type="ed25519", mount_point=TR)
+sig = tr.sign_data("releases", b64("artifact"), mount_point=TR)["data"]["signature"]
+check(sig.startswith("vault:v1:"), "transit sign (ed25519)")
+check(tr.verify_signed_data("releases", b64("artifact"), signature=sig, mount_point=TR)["data"]["valid"] is True, "the signature verifies")
+check(tr.read_key("releases", mount_point=TR)["data"]["keys"]["1"]["public_key"], "the public key is shown")
 
 # --- policies and tokens ---------------------------------------------------------------------
 pname = f"reader-{RUN}"

@@ -19,6 +19,8 @@ use crate::{
 
 /// The one key type keyward's transit supports.
 pub const AES256_GCM96: &str = "aes256-gcm96";
+/// The signing key type: each version's 32 secret bytes are an Ed25519 seed.
+pub const ED25519: &str = "ed25519";
 const MIN_AUTO_ROTATE_SECS: u64 = 3600;
 const MAX_KEY_NAME: usize = 128;
 
@@ -93,6 +95,33 @@ pub enum TransitOp {
     },
 }
 
+/// Refuses encryption with a key type that has none.
+fn encrypting(key: &TransitKey) -> Result<(), CoreError> {
+    match key.config.key_type.as_str() {
+        AES256_GCM96 => Ok(()),
+        other => Err(CoreError::InvalidInput(format!("key type {other} does not support encryption"))),
+    }
+}
+
+/// The version and bytes of a `vault:vN:base64` HMAC or signature, the version checked against
+/// the key's (below `min_decryption_version` is refused, as Vault does).
+fn versioned(key: &TransitKey, text: &str, what: &str) -> Result<(u32, Vec<u8>), CoreError> {
+    let bad = || CoreError::InvalidInput(format!("invalid {what}: expected vault:vN:base64"));
+    let rest = text.trim().strip_prefix("vault:v").ok_or_else(bad)?;
+    let (v, bytes) = rest.split_once(':').ok_or_else(bad)?;
+    let v: u32 = v.parse().map_err(|_| bad())?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(bytes).map_err(|_| bad())?;
+    if v == 0 || v > key.config.latest_version {
+        return Err(CoreError::InvalidInput(format!("invalid {what}: key version is not one of the key's")));
+    }
+    if v < key.config.min_decryption_version {
+        return Err(CoreError::InvalidInput(
+            "ciphertext or signature version is disallowed by policy (too old)".into(),
+        ));
+    }
+    Ok((v, bytes))
+}
+
 /// Validates a transit key name: 1-128 characters of `A-Z a-z 0-9 . _ -`.
 pub fn validate_key_name(name: &str) -> Result<(), CoreError> {
     let ok = !name.is_empty()
@@ -157,10 +186,13 @@ async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &TransitOp) -> Resul
         TransitOp::Create { mount, name, options } => {
             validate_key_name(name)?;
             let key_type = options.key_type.as_deref().unwrap_or(AES256_GCM96);
-            if key_type != AES256_GCM96 {
+            if key_type != AES256_GCM96 && key_type != ED25519 {
                 return Err(CoreError::InvalidInput(format!(
-                    "key type {key_type:?} is not supported (keyward's transit offers {AES256_GCM96})"
+                    "key type {key_type:?} is not supported (keyward's transit offers {AES256_GCM96} and {ED25519})"
                 )));
+            }
+            if key_type == ED25519 && options.derived {
+                return Err(CoreError::InvalidInput("derived ed25519 keys are not supported".into()));
             }
             if options.convergent_encryption {
                 return Err(CoreError::InvalidInput("convergent encryption is not supported".into()));
@@ -175,7 +207,7 @@ async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &TransitOp) -> Resul
                 mount_id: m.id,
                 name: name.clone(),
                 config: TransitKeyConfig {
-                    key_type: AES256_GCM96.into(),
+                    key_type: key_type.into(),
                     latest_version: 0,
                     min_decryption_version: 1,
                     min_encryption_version: 0,
@@ -311,6 +343,7 @@ impl Keyward {
         associated: &[u8],
     ) -> Result<(String, u32), CoreError> {
         let c = &key.config;
+        encrypting(key)?;
         let v = match version.filter(|v| *v > 0) {
             None => c.latest_version,
             Some(v) if v > c.latest_version => {
@@ -327,6 +360,57 @@ impl Keyward {
         };
         let k = self.version_key(key, v, context).await?;
         Ok((seal_transit(&k, v, associated, plaintext), v))
+    }
+
+    /// The Ed25519 seed of a signing key's version.
+    async fn signing_seed(&self, key: &TransitKey, version: u32) -> Result<Arc<Key256>, CoreError> {
+        if key.config.key_type != ED25519 {
+            return Err(CoreError::InvalidInput(format!(
+                "key type {} does not support signing (create an {ED25519} key)",
+                key.config.key_type
+            )));
+        }
+        self.keys.transit_key(self.store.as_ref(), key, version).await
+    }
+
+    /// The public keys of a signing key's versions (base64), by version; empty for other types.
+    pub async fn transit_public_keys(&self, key: &TransitKey) -> Result<BTreeMap<u32, String>, CoreError> {
+        let mut out = BTreeMap::new();
+        if key.config.key_type == ED25519 {
+            for v in key.config.versions.keys() {
+                let public = keyward_crypto::ed25519_public(&*self.signing_seed(key, *v).await?)?;
+                out.insert(*v, base64::engine::general_purpose::STANDARD.encode(public));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The `vault:vN:` Ed25519 signature of `input` under the latest version (or `version`).
+    pub async fn transit_sign(
+        &self,
+        key: &TransitKey,
+        version: Option<u32>,
+        input: &[u8],
+    ) -> Result<String, CoreError> {
+        let v = version.filter(|v| *v > 0).unwrap_or(key.config.latest_version);
+        if v > key.config.latest_version || v < key.config.min_encryption_version {
+            return Err(CoreError::InvalidInput("invalid key version for signing".into()));
+        }
+        let sig = keyward_crypto::ed25519_sign(&*self.signing_seed(key, v).await?, input)?;
+        Ok(format!("vault:v{v}:{}", base64::engine::general_purpose::STANDARD.encode(sig)))
+    }
+
+    /// Whether `signature` (`vault:vN:…`) is a valid signature of `input`; versions below
+    /// `min_decryption_version` are refused.
+    pub async fn transit_verify_signature(
+        &self,
+        key: &TransitKey,
+        input: &[u8],
+        signature: &str,
+    ) -> Result<bool, CoreError> {
+        let (v, sig) = versioned(key, signature, "signature")?;
+        let public = keyward_crypto::ed25519_public(&*self.signing_seed(key, v).await?)?;
+        Ok(keyward_crypto::ed25519_verify(&public, input, &sig))
     }
 
     /// The HMAC key of a key version: derived from it under its own label, so an HMAC never
@@ -363,19 +447,7 @@ impl Keyward {
         input: &[u8],
         hmac: &str,
     ) -> Result<bool, CoreError> {
-        let bad = || CoreError::InvalidInput("invalid HMAC: expected vault:vN:base64".into());
-        let rest = hmac.trim().strip_prefix("vault:v").ok_or_else(bad)?;
-        let (v, mac) = rest.split_once(':').ok_or_else(bad)?;
-        let v: u32 = v.parse().map_err(|_| bad())?;
-        let mac = base64::engine::general_purpose::STANDARD.decode(mac).map_err(|_| bad())?;
-        if v == 0 || v > key.config.latest_version {
-            return Err(CoreError::InvalidInput("invalid HMAC: key version is not one of the key's".into()));
-        }
-        if v < key.config.min_decryption_version {
-            return Err(CoreError::InvalidInput(
-                "ciphertext or signature version is disallowed by policy (too old)".into(),
-            ));
-        }
+        let (v, mac) = versioned(key, hmac, "HMAC")?;
         Ok(alg.verify_hmac(self.hmac_key(key, v).await?.expose(), input, &mac))
     }
 
@@ -387,6 +459,7 @@ impl Keyward {
         context: Option<&[u8]>,
         associated: &[u8],
     ) -> Result<(Zeroizing<Vec<u8>>, u32), CoreError> {
+        encrypting(key)?;
         let (v, sealed) = parse_transit(ciphertext.trim()).map_err(|_| bad_ciphertext())?;
         if v > key.config.latest_version {
             return Err(CoreError::InvalidInput("invalid ciphertext: key version is greater than the latest".into()));

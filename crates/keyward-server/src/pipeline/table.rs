@@ -708,11 +708,10 @@ pub(super) fn operations() -> Vec<Operation> {
             Reads,
         )
         .vault(vault!([Write], "{transit}/hmac/{name}/{algorithm}", transit::hmac)),
-        op("transit.verify", "Verify an HMAC", Need::Cap(Update, "{mount}/verify/{name}"), Reads).vault(vault!(
-            [Write],
-            "{transit}/verify/{name}",
-            transit::verify
-        )),
+        op("transit.sign", "Sign the input (ed25519 keys)", Need::Cap(Update, "{mount}/sign/{name}"), Reads)
+            .vault(vault!([Write], "{transit}/sign/{name}", transit::sign)),
+        op("transit.verify", "Verify an HMAC or a signature", Need::Cap(Update, "{mount}/verify/{name}"), Reads)
+            .vault(vault!([Write], "{transit}/verify/{name}", transit::verify)),
         op("transit.verify.algorithm", "Verify an HMAC", Need::Cap(Update, "{mount}/verify/{name}/{algorithm}"), Reads)
             .vault(vault!([Write], "{transit}/verify/{name}/{algorithm}", transit::verify)),
     ]

@@ -15,10 +15,23 @@ use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::pipeline::Ctx;
 
-fn key_info(k: &TransitKey) -> Value {
+/// A key's policy as Vault shows it (never key material; a signing key's public keys).
+async fn key_info(ctx: &Ctx, k: &TransitKey) -> ApiResult<Value> {
     let c = &k.config;
-    let keys: Map<String, Value> = c.versions.iter().map(|(v, t)| (v.to_string(), json!(t))).collect();
-    json!({
+    let signing = c.key_type == keyward_core::ED25519;
+    let public = ctx.st.kw.transit_public_keys(k).await?;
+    let keys: Map<String, Value> = c
+        .versions
+        .iter()
+        .map(|(v, t)| {
+            let entry = match public.get(v) {
+                Some(pk) => json!({ "creation_time": t, "name": "ed25519", "public_key": pk }),
+                None => json!(t),
+            };
+            (v.to_string(), entry)
+        })
+        .collect();
+    Ok(json!({
         "type": c.key_type,
         "name": k.name,
         "keys": keys,
@@ -32,13 +45,13 @@ fn key_info(k: &TransitKey) -> Value {
         "convergent_encryption": false,
         "exportable": c.exportable,
         "allow_plaintext_backup": c.allow_plaintext_backup,
-        "supports_encryption": true,
-        "supports_decryption": true,
-        "supports_derivation": true,
-        "supports_signing": false,
+        "supports_encryption": !signing,
+        "supports_decryption": !signing,
+        "supports_derivation": !signing,
+        "supports_signing": signing,
         "imported_key": false,
         "auto_rotate_period": c.auto_rotate_period_secs,
-    })
+    }))
 }
 
 fn b64(field: &str, v: Option<&Value>) -> ApiResult<Option<Zeroizing<Vec<u8>>>> {
@@ -74,7 +87,7 @@ pub(crate) async fn list_keys(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
 pub(crate) async fn read_key(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     let (mount, name) = located(&ctx)?;
     match ctx.st.kw.transit_key(&mount, &name).await {
-        Ok(k) => Ok(envelope(&req, key_info(&k), vec![])),
+        Ok(k) => Ok(envelope(&req, key_info(&ctx, &k).await?, vec![])),
         Err(CoreError::NotFound(_)) => Err(not_found()),
         Err(e) => Err(e.into()),
     }
@@ -86,7 +99,7 @@ pub(crate) async fn create_key(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     let op = TransitOp::Create { mount: mount.clone(), name, options: options(&req)? };
     let k = ctx.change(|e| ctx.st.kw.transit_change(op, e)).await?;
     tracing::info!(mount = %mount, key = %k.name, "transit key created");
-    Ok(envelope(&req, key_info(&k), vec![]))
+    Ok(envelope(&req, key_info(&ctx, &k).await?, vec![]))
 }
 
 /// `DELETE {mount}/keys/{name}` (with `deletion_allowed`; no error when it does not exist).
@@ -109,7 +122,7 @@ async fn change_key(ctx: Ctx, req: VaultReq, rotate: bool) -> ApiResult<Response
     };
     let k = ctx.change(|e| ctx.st.kw.transit_change(op, e)).await?;
     tracing::info!(mount = %mount, key = %k.name, rotate, version = k.config.latest_version, "transit key changed");
-    Ok(envelope(&req, key_info(&k), vec![]))
+    Ok(envelope(&req, key_info(&ctx, &k).await?, vec![]))
 }
 
 /// `POST {mount}/keys/{name}/rotate`: a new key version.
@@ -376,10 +389,11 @@ pub(crate) async fn random(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     Ok(envelope(&req, json!({ "random_bytes": text }), vec![]))
 }
 
+/// The key an HMAC, signature or verification names (never created on the fly).
 async fn hmac_key(ctx: &Ctx) -> ApiResult<TransitKey> {
     let (mount, name) = located(ctx)?;
     match ctx.st.kw.transit_key(&mount, &name).await {
-        Err(CoreError::NotFound(_)) => Err(ApiError::bad_request("HMAC key not found")),
+        Err(CoreError::NotFound(_)) => Err(ApiError::bad_request("key not found")),
         other => Ok(other?),
     }
 }
@@ -395,15 +409,40 @@ pub(crate) async fn hmac(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
 
 /// `POST {mount}/verify/{name}[/{algorithm}]` with `hmac`: whether it is the HMAC of `input`.
 pub(crate) async fn verify(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
-    let Some(mac) = req.str("hmac")? else {
-        return Err(ApiError::bad_request(if req.body.contains_key("signature") {
-            "signature verification needs a signing key type, which keyward's transit does not have yet"
-        } else {
-            "missing hmac"
-        }));
-    };
-    let alg = algorithm(&ctx, &req, "algorithm")?;
     let key = hmac_key(&ctx).await?;
-    let valid = ctx.st.kw.transit_verify_hmac(&key, alg, &input(&req)?, mac).await?;
+    let valid = match (req.str("hmac")?, req.str("signature")?) {
+        (Some(mac), None) => {
+            let alg = algorithm(&ctx, &req, "algorithm")?;
+            ctx.st.kw.transit_verify_hmac(&key, alg, &input(&req)?, mac).await?
+        }
+        (None, Some(sig)) => {
+            no_hash_options(&ctx, &req)?;
+            ctx.st.kw.transit_verify_signature(&key, &input(&req)?, sig).await?
+        }
+        _ => return Err(ApiError::bad_request("give exactly one of hmac and signature")),
+    };
     Ok(envelope(&req, json!({ "valid": valid }), vec![]))
+}
+
+/// Ed25519 signs the input itself: a hash algorithm or prehashing would change what is signed.
+fn no_hash_options(ctx: &Ctx, req: &VaultReq) -> ApiResult<()> {
+    let hashed = !ctx.param("algorithm").is_empty()
+        || req.str("hash_algorithm")?.is_some_and(|a| a != "sha2-256")
+        || req.bool("prehashed")? == Some(true);
+    if hashed {
+        return Err(ApiError::bad_request("ed25519 signs the input itself: hash_algorithm and prehashed do not apply"));
+    }
+    Ok(())
+}
+
+/// `POST {mount}/sign/{name}`: the `vault:vN:` Ed25519 signature of `input`.
+pub(crate) async fn sign(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    no_hash_options(&ctx, &req)?;
+    if req.body.contains_key("batch_input") {
+        return Err(ApiError::bad_request("batch_input is not supported for signing yet"));
+    }
+    let key = hmac_key(&ctx).await?;
+    let version = req.uint("key_version")?.map(|v| u32::try_from(v).unwrap_or(u32::MAX));
+    let signature = ctx.st.kw.transit_sign(&key, version, &input(&req)?).await?;
+    Ok(envelope(&req, json!({ "signature": signature, "key_version": key.config.latest_version }), vec![]))
 }

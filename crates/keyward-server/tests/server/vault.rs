@@ -660,6 +660,39 @@ async fn transit_hashes_random_bytes_and_hmacs() {
             400,
             "{label}"
         );
+        // Ed25519 signing keys: sign, verify, public keys, and nothing to encrypt with.
+        let (s, b) = srv.vault(&root, "POST", "transit/keys/releases", Some(json!({"type": "ed25519"}))).await;
+        assert!(s < 300 && b["data"]["supports_signing"] == true, "{label}: {b}");
+        let public = b["data"]["keys"]["1"]["public_key"].as_str().unwrap_or_default().to_owned();
+        assert_eq!(
+            base64::engine::Engine::decode(&base64::engine::general_purpose::STANDARD, &public).map(|k| k.len()).ok(),
+            Some(32),
+            "{label}: {b}"
+        );
+        let (s, b) = srv.vault(&root, "POST", "transit/sign/releases", Some(abc.clone())).await;
+        let sig = b["data"]["signature"].as_str().unwrap_or_default().to_owned();
+        assert!(s == 200 && sig.starts_with("vault:v1:"), "{label}: {b}");
+        let signed = |input: &str, sig: &str| json!({"input": input, "signature": sig});
+        let (_, b) = srv.vault(&root, "POST", "transit/verify/releases", Some(signed("YWJj", &sig))).await;
+        assert_eq!(b["data"]["valid"], true, "{label}: {b}");
+        let (_, b) = srv.vault(&root, "POST", "transit/verify/releases", Some(signed("YWJk", &sig))).await;
+        assert_eq!(b["data"]["valid"], false, "{label}");
+        let plain = json!({"plaintext": "YWJj"});
+        let (s, b) = srv.vault(&root, "POST", "transit/encrypt/releases", Some(plain)).await;
+        assert!(s == 400 && b["errors"][0].as_str().unwrap().contains("does not support encryption"), "{label}: {b}");
+        assert_eq!(
+            srv.vault(&root, "POST", "transit/sign/webhooks", Some(abc.clone())).await.0,
+            400,
+            "{label}: an AES key"
+        );
+        let prehashed = json!({"input": "YWJj", "hash_algorithm": "sha2-512"});
+        assert_eq!(srv.vault(&root, "POST", "transit/sign/releases", Some(prehashed)).await.0, 400, "{label}");
+        assert!(srv.vault(&root, "POST", "transit/keys/releases/rotate", None).await.0 < 300, "{label}");
+        let (_, b) = srv.vault(&root, "POST", "transit/sign/releases", Some(abc.clone())).await;
+        assert!(b["data"]["signature"].as_str().unwrap().starts_with("vault:v2:"), "{label}");
+        let (_, b) = srv.vault(&root, "POST", "transit/verify/releases", Some(signed("YWJj", &sig))).await;
+        assert_eq!(b["data"]["valid"], true, "{label}: a v1 signature still verifies");
+
         // A token may HMAC with a key without being able to encrypt with it.
         let hcl = "path \"transit/hmac/webhooks\" { capabilities = [\"update\"] }";
         srv.vault(&root, "PUT", "sys/policies/acl/signer", Some(json!({"policy": hcl}))).await;
