@@ -211,6 +211,10 @@ sig = tr.sign_data("releases", b64("artifact"), mount_point=TR)["data"]["signatu
 check(sig.startswith("vault:v1:"), "transit sign (ed25519)")
 check(tr.verify_signed_data("releases", b64("artifact"), signature=sig, mount_point=TR)["data"]["valid"] is True, "the signature verifies")
 check(tr.read_key("releases", mount_point=TR)["data"]["keys"]["1"]["public_key"], "the public key is shown")
+tr.create_key("portable", exportable=True, mount_point=TR)
+exported = tr.export_key("portable", key_type="encryption-key", mount_point=TR)["data"]["keys"]["1"]
+check(len(base64.b64decode(exported)) == 32, "export an exportable key")
+raises(ex.InvalidRequest, "a key not created exportable does not leave", tr.export_key, "hooks", key_type="encryption-key", mount_point=TR)
 
 # --- policies and tokens ---------------------------------------------------------------------
 pname = f"reader-{RUN}"

@@ -413,6 +413,65 @@ impl Keyward {
         Ok(keyward_crypto::ed25519_verify(&public, input, &sig))
     }
 
+    /// A key's material for `export/<kind>/<name>[/<version>]` (base64 by version): `encryption-key`
+    /// and `signing-key` of a key of that sort, `hmac-key` of any — all only when the key is
+    /// `exportable` —, and `public-key` of a signing key always. Never before `min_decryption_version`.
+    pub async fn transit_export(
+        &self,
+        key: &TransitKey,
+        kind: &str,
+        version: Option<u32>,
+    ) -> Result<BTreeMap<u32, Zeroizing<String>>, CoreError> {
+        let c = &key.config;
+        let signing = c.key_type == ED25519;
+        let allowed = match kind {
+            "encryption-key" => !signing && c.exportable,
+            "signing-key" => signing && c.exportable,
+            "hmac-key" => c.exportable,
+            "public-key" => signing,
+            _ => {
+                return Err(CoreError::InvalidInput(
+                    "export type must be encryption-key, signing-key, hmac-key or public-key".into(),
+                ))
+            }
+        };
+        if !allowed {
+            return Err(CoreError::InvalidInput(match (kind, c.exportable) {
+                ("public-key" | "signing-key", _) if !signing => {
+                    format!("{kind} is for signing keys, and this key is {}", c.key_type)
+                }
+                ("encryption-key", _) if signing => "encryption-key is for encryption keys".into(),
+                _ => "key is not exportable (set exportable when creating it; it cannot be turned on later)".into(),
+            }));
+        }
+        let versions: Vec<u32> = match version {
+            Some(v) if !c.versions.contains_key(&v) || v < c.min_decryption_version => {
+                return Err(CoreError::InvalidInput(format!("version {v} is not an available version of the key")))
+            }
+            Some(v) => vec![v],
+            None => c.versions.keys().copied().filter(|v| *v >= c.min_decryption_version).collect(),
+        };
+        let b64 = |b: &[u8]| Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(b));
+        let mut out = BTreeMap::new();
+        for v in versions {
+            let secret = self.keys.transit_key(self.store.as_ref(), key, v).await?;
+            let text = match kind {
+                "encryption-key" => b64(secret.expose()),
+                "hmac-key" => b64(self.hmac_key(key, v).await?.expose()),
+                public_or_signing => {
+                    let public = keyward_crypto::ed25519_public(&secret)?;
+                    match public_or_signing {
+                        // Vault's Ed25519 private key: the seed, then the public key.
+                        "signing-key" => b64(&Zeroizing::new([&secret.expose()[..], &public].concat())),
+                        _ => b64(&public),
+                    }
+                }
+            };
+            out.insert(v, text);
+        }
+        Ok(out)
+    }
+
     /// The HMAC key of a key version: derived from it under its own label, so an HMAC never
     /// uses the encryption key itself.
     async fn hmac_key(&self, key: &TransitKey, version: u32) -> Result<Key256, CoreError> {

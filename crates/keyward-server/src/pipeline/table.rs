@@ -708,6 +708,20 @@ pub(super) fn operations() -> Vec<Operation> {
             Reads,
         )
         .vault(vault!([Write], "{transit}/hmac/{name}/{algorithm}", transit::hmac)),
+        op(
+            "transit.export",
+            "An exportable key's material (a signing key's public key)",
+            Need::Cap(Read, "{mount}/export/{kind}/{name}"),
+            Reads,
+        )
+        .vault(vault!([Read], "{transit}/export/{kind}/{name}", transit::export)),
+        op(
+            "transit.export.version",
+            "One version of an exportable key's material",
+            Need::Cap(Read, "{mount}/export/{kind}/{name}/{version}"),
+            Reads,
+        )
+        .vault(vault!([Read], "{transit}/export/{kind}/{name}/{version}", transit::export)),
         op("transit.sign", "Sign the input (ed25519 keys)", Need::Cap(Update, "{mount}/sign/{name}"), Reads)
             .vault(vault!([Write], "{transit}/sign/{name}", transit::sign)),
         op("transit.verify", "Verify an HMAC or a signature", Need::Cap(Update, "{mount}/verify/{name}"), Reads)

@@ -446,3 +446,25 @@ pub(crate) async fn sign(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     let signature = ctx.st.kw.transit_sign(&key, version, &input(&req)?).await?;
     Ok(envelope(&req, json!({ "signature": signature, "key_version": key.config.latest_version }), vec![]))
 }
+
+/// `GET {mount}/export/{kind}/{name}[/{version}]`: key material of an exportable key (or a
+/// signing key's public key), base64 by version; counted as a reveal.
+pub(crate) async fn export(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let key = match ctx.st.kw.transit_key(ctx.param("mount"), key_name(ctx.param("name"))?).await {
+        Err(CoreError::NotFound(_)) => return Err(not_found()),
+        other => other?,
+    };
+    let version = match ctx.param("version") {
+        "" => None,
+        "latest" => Some(key.config.latest_version),
+        v => Some(v.parse().map_err(|_| ApiError::bad_request("version must be a number or \"latest\""))?),
+    };
+    let kind = ctx.param("kind");
+    let exported = ctx.st.kw.transit_export(&key, kind, version).await?;
+    if kind != "public-key" {
+        ctx.st.audit.counters.reveals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    ctx.audit.detail("export", kind);
+    let keys: Map<String, Value> = exported.iter().map(|(v, k)| (v.to_string(), json!(k.as_str()))).collect();
+    Ok(envelope(&req, json!({ "name": key.name, "type": key.config.key_type, "keys": keys }), vec![]))
+}

@@ -693,6 +693,36 @@ async fn transit_hashes_random_bytes_and_hmacs() {
         let (_, b) = srv.vault(&root, "POST", "transit/verify/releases", Some(signed("YWJj", &sig))).await;
         assert_eq!(b["data"]["valid"], true, "{label}: a v1 signature still verifies");
 
+        // Export: what a key holds leaves only when it was created exportable (public keys always).
+        let b64d = |t: &Value| {
+            base64::engine::Engine::decode(&base64::engine::general_purpose::STANDARD, t.as_str().unwrap_or_default())
+                .unwrap_or_default()
+        };
+        let (s, b) = srv.vault(&root, "GET", "transit/export/hmac-key/webhooks", None).await;
+        assert!(s == 400 && b["errors"][0].as_str().unwrap().contains("not exportable"), "{label}: {b}");
+        let (s, b) = srv.vault(&root, "GET", "transit/export/public-key/releases/1", None).await;
+        assert_eq!(s, 200, "{label}: {b}");
+        let public = b64d(&b["data"]["keys"]["1"]);
+        let msg = b"artifact";
+        let (_, signed_b) = srv
+            .vault(&root, "POST", "transit/sign/releases", Some(json!({"input": "YXJ0aWZhY3Q=", "key_version": 1})))
+            .await;
+        let sig = signed_b["data"]["signature"].as_str().unwrap().trim_start_matches("vault:v1:").to_owned();
+        let sig = b64d(&json!(sig));
+        let pk = ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, &public);
+        assert!(pk.verify(msg, &sig).is_ok(), "{label}: the exported public key verifies the signature");
+        srv.vault(&root, "POST", "transit/keys/portable", Some(json!({"exportable": true}))).await;
+        let (s, b) = srv.vault(&root, "GET", "transit/export/hmac-key/portable/latest", None).await;
+        assert_eq!(s, 200, "{label}: {b}");
+        let hkey = b64d(&b["data"]["keys"]["1"]);
+        let (_, m) = srv.vault(&root, "POST", "transit/hmac/portable", Some(abc.clone())).await;
+        let ours = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &hkey), b"abc");
+        let theirs = m["data"]["hmac"].as_str().unwrap().trim_start_matches("vault:v1:").to_owned();
+        assert_eq!(b64d(&json!(theirs)), ours.as_ref().to_vec(), "{label}: the exported HMAC key is the one used");
+        let (s, b) = srv.vault(&root, "GET", "transit/export/encryption-key/portable", None).await;
+        assert!(s == 200 && b64d(&b["data"]["keys"]["1"]).len() == 32, "{label}: {b}");
+        assert_eq!(srv.vault(&root, "GET", "transit/export/signing-key/portable", None).await.0, 400, "{label}");
+
         // A token may HMAC with a key without being able to encrypt with it.
         let hcl = "path \"transit/hmac/webhooks\" { capabilities = [\"update\"] }";
         srv.vault(&root, "PUT", "sys/policies/acl/signer", Some(json!({"policy": hcl}))).await;
