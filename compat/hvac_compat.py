@@ -214,6 +214,10 @@ check(tr.read_key("releases", mount_point=TR)["data"]["keys"]["1"]["public_key"]
 tr.create_key("portable", exportable=True, mount_point=TR)
 exported = tr.export_key("portable", key_type="encryption-key", mount_point=TR)["data"]["keys"]["1"]
 check(len(base64.b64decode(exported)) == 32, "export an exportable key")
+tr.rotate_key("portable", mount_point=TR)
+tr.update_key_configuration("portable", min_decryption_version=2, mount_point=TR)
+trimmed = tr.trim_key("portable", min_version=2, mount_point=TR)["data"]
+check(trimmed["min_available_version"] == 2 and "1" not in trimmed["keys"], "trim deletes older versions")
 raises(ex.InvalidRequest, "a key not created exportable does not leave", tr.export_key, "hooks", key_type="encryption-key", mount_point=TR)
 
 # --- policies and tokens ---------------------------------------------------------------------

@@ -86,6 +86,16 @@ pub enum TransitOp {
         /// The change.
         change: TransitKeyChange,
     },
+    /// Delete every version below `min_available_version` for good (`trim`): their ciphertexts,
+    /// HMACs and signatures can no longer be opened or checked.
+    Trim {
+        /// Mount name.
+        mount: String,
+        /// Key name.
+        name: String,
+        /// The oldest version to keep.
+        min_available_version: u32,
+    },
     /// Delete a key and every version (only when `deletion_allowed`).
     Delete {
         /// Mount name.
@@ -232,6 +242,27 @@ async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &TransitOp) -> Resul
         TransitOp::Configure { mount, name, change } => {
             let mut key = key_for_update(tx, mount, name).await?;
             configure(&mut key.config, change)?;
+            tx.update_transit_key(&key).await?;
+            Ok(key)
+        }
+        TransitOp::Trim { mount, name, min_available_version: min } => {
+            let mut key = key_for_update(tx, mount, name).await?;
+            let c = &key.config;
+            if *min == 0 || *min > c.latest_version {
+                return Err(CoreError::InvalidInput(
+                    "min_available_version must be between 1 and the latest key version".into(),
+                ));
+            }
+            if *min > c.min_decryption_version || (c.min_encryption_version > 0 && *min > c.min_encryption_version) {
+                return Err(CoreError::InvalidInput(
+                    "cannot trim past min_decryption_version or min_encryption_version: raise them first".into(),
+                ));
+            }
+            let gone: Vec<u32> = key.config.versions.keys().copied().filter(|v| v < min).collect();
+            for v in gone {
+                tx.delete_wrapped_key(WrappedKeyDomain::TransitKey.label(), key.id, v).await?;
+                key.config.versions.remove(&v);
+            }
             tx.update_transit_key(&key).await?;
             Ok(key)
         }

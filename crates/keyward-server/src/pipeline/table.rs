@@ -664,6 +664,13 @@ pub(super) fn operations() -> Vec<Operation> {
             .vault(vault!([Delete], "{transit}/keys/{name}", transit::delete_key)),
         op("transit.keys.rotate", "A new key version", Need::Cap(Update, "{mount}/keys/{name}/rotate"), Change)
             .vault(vault!([Write], "{transit}/keys/{name}/rotate", transit::rotate_key)),
+        op(
+            "transit.keys.trim",
+            "Delete versions below min_available_version for good",
+            Need::Cap(Update, "{mount}/keys/{name}/trim"),
+            Change,
+        )
+        .vault(vault!([Write], "{transit}/keys/{name}/trim", transit::trim_key)),
         op("transit.keys.config", "A key's settings", Need::Cap(Update, "{mount}/keys/{name}/config"), Change)
             .vault(vault!([Write], "{transit}/keys/{name}/config", transit::configure_key)),
         op(

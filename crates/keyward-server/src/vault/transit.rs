@@ -36,7 +36,8 @@ async fn key_info(ctx: &Ctx, k: &TransitKey) -> ApiResult<Value> {
         "name": k.name,
         "keys": keys,
         "latest_version": c.latest_version,
-        "min_available_version": 0,
+        // Vault shows 0 until a key is trimmed.
+        "min_available_version": c.versions.keys().next().copied().filter(|v| *v > 1).unwrap_or(0),
         "min_decryption_version": c.min_decryption_version,
         "min_encryption_version": c.min_encryption_version,
         "deletion_allowed": c.deletion_allowed,
@@ -114,25 +115,45 @@ pub(crate) async fn delete_key(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     Ok(done(&req, vec![]))
 }
 
-async fn change_key(ctx: Ctx, req: VaultReq, rotate: bool) -> ApiResult<Response> {
+/// What a key-changing request does.
+enum KeyChange {
+    Rotate,
+    Configure,
+    Trim,
+}
+
+async fn change_key(ctx: Ctx, req: VaultReq, what: KeyChange) -> ApiResult<Response> {
     let (mount, name) = located(&ctx)?;
-    let op = match rotate {
-        true => TransitOp::Rotate { mount: mount.clone(), name },
-        false => TransitOp::Configure { mount: mount.clone(), name, change: change(&req)? },
+    let op = match what {
+        KeyChange::Rotate => TransitOp::Rotate { mount: mount.clone(), name },
+        KeyChange::Configure => TransitOp::Configure { mount: mount.clone(), name, change: change(&req)? },
+        KeyChange::Trim => {
+            let min = req
+                .uint("min_available_version")?
+                .ok_or_else(|| ApiError::bad_request("missing min_available_version"))?;
+            let min_available_version =
+                u32::try_from(min).map_err(|_| ApiError::bad_request("min_available_version is too large"))?;
+            TransitOp::Trim { mount: mount.clone(), name, min_available_version }
+        }
     };
     let k = ctx.change(|e| ctx.st.kw.transit_change(op, e)).await?;
-    tracing::info!(mount = %mount, key = %k.name, rotate, version = k.config.latest_version, "transit key changed");
+    tracing::info!(mount = %mount, key = %k.name, version = k.config.latest_version, "transit key changed");
     Ok(envelope(&req, key_info(&ctx, &k).await?, vec![]))
 }
 
 /// `POST {mount}/keys/{name}/rotate`: a new key version.
 pub(crate) async fn rotate_key(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
-    change_key(ctx, req, true).await
+    change_key(ctx, req, KeyChange::Rotate).await
 }
 
 /// `POST {mount}/keys/{name}/config`: a key's settings.
 pub(crate) async fn configure_key(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
-    change_key(ctx, req, false).await
+    change_key(ctx, req, KeyChange::Configure).await
+}
+
+/// `POST {mount}/keys/{name}/trim`: versions below `min_available_version` are deleted for good.
+pub(crate) async fn trim_key(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    change_key(ctx, req, KeyChange::Trim).await
 }
 
 /// `POST {mount}/encrypt/{name}` (creating the key if it does not exist, given `create`).

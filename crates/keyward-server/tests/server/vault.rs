@@ -660,6 +660,21 @@ async fn transit_hashes_random_bytes_and_hmacs() {
             400,
             "{label}"
         );
+        // Trim: version 1 is deleted for good, and no version past min_decryption_version can be.
+        let pool = db.pool().await;
+        let versions = |pool: sqlx::AnyPool| async move {
+            let q =
+                "SELECT COUNT(*) FROM wrapped_keys w JOIN transit_keys t ON w.owner = t.id WHERE t.name = 'webhooks'";
+            sqlx::query_scalar::<_, i64>(q).fetch_one(&pool).await.unwrap()
+        };
+        assert_eq!(versions(pool.clone()).await, 2, "{label}");
+        let trim = |v: u32| json!({ "min_available_version": v });
+        let (s, b) = srv.vault(&root, "POST", "transit/keys/webhooks/trim", Some(trim(2))).await;
+        assert_eq!((s, &b["data"]["min_available_version"]), (200, &json!(2)), "{label}: {b}");
+        assert!(b["data"]["keys"].get("1").is_none(), "{label}: {b}");
+        assert_eq!(versions(pool).await, 1, "{label}: the wrapped key of version 1 is gone");
+        let (s, _) = srv.vault(&root, "POST", "transit/keys/webhooks/trim", Some(trim(3))).await;
+        assert_eq!(s, 400, "{label}: past the latest version");
         // Ed25519 signing keys: sign, verify, public keys, and nothing to encrypt with.
         let (s, b) = srv.vault(&root, "POST", "transit/keys/releases", Some(json!({"type": "ed25519"}))).await;
         assert!(s < 300 && b["data"]["supports_signing"] == true, "{label}: {b}");
