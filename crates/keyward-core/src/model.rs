@@ -562,6 +562,16 @@ pub struct TransitKeyConfig {
     pub versions: BTreeMap<u32, i64>,
 }
 
+impl TransitKeyConfig {
+    /// Whether `auto_rotate_period` asks for a new version at `now_secs` (Unix seconds): the
+    /// latest version is at least that old.
+    pub fn rotation_due(&self, now_secs: i64) -> bool {
+        let period = i64::try_from(self.auto_rotate_period_secs).unwrap_or(i64::MAX);
+        self.auto_rotate_period_secs > 0
+            && self.versions.get(&self.latest_version).is_some_and(|t| now_secs.saturating_sub(*t) >= period)
+    }
+}
+
 /// A named transit key of a transit mount.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransitKey {

@@ -80,6 +80,7 @@ pub(crate) fn spawn(
                     run_due(&kw, &audit, &work, &mut stale, &mut next_scan, &mut next_retention).await;
                     if Instant::now() >= next_prune {
                         prune_wrapped(&kw).await;
+                        rotate_transit_keys(&kw).await;
                         next_prune = Instant::now() + PRUNE_WRAPPED_EVERY;
                     }
                 } else {
@@ -116,7 +117,16 @@ async fn run_due(
     }
 }
 
-/// How often expired wrapped responses are deleted.
+/// Rotates the transit keys whose `auto_rotate_period` has passed (checked with the pruning).
+async fn rotate_transit_keys(kw: &Keyward) {
+    match kw.rotate_due_transit_keys(keyward_core::now_nanos() / 1_000_000_000).await {
+        Ok(0) | Err(CoreError::NotInitialized) => {}
+        Ok(n) => tracing::info!(rotated = n, "transit keys rotated on their auto_rotate_period"),
+        Err(e) => tracing::warn!(error = %e, "cannot auto-rotate transit keys"),
+    }
+}
+
+/// How often expired wrapped responses are deleted and due transit keys rotated.
 const PRUNE_WRAPPED_EVERY: Duration = Duration::from_secs(60);
 
 /// Deletes expired wrapped responses (each is also refused once expired, deleted or not).

@@ -324,13 +324,40 @@ impl Keyward {
     /// Applies a change to a transit key, with its audit entry, and returns its new state (the
     /// deleted key for delete).
     pub async fn transit_change(&self, op: TransitOp, audit: AuditEntry) -> Result<TransitKey, CoreError> {
-        let deleting = matches!(op, TransitOp::Delete { .. });
+        let forgetting = matches!(op, TransitOp::Delete { .. } | TransitOp::Trim { .. });
         let key = self.writer.submit(TransitChange(op), audit).await?;
-        if deleting {
-            // A deleted key's versions must not stay in memory.
+        if forgetting {
+            // A deleted key's versions, or trimmed ones, must not stay in memory.
             self.keys.evict_transit(key.id);
         }
         Ok(key)
+    }
+
+    /// Rotates every transit key whose `auto_rotate_period` has passed since its latest version,
+    /// as of `now_secs` (Unix seconds), each with its audit entry (`transit.keys.auto-rotate`);
+    /// returns how many. The leader runs it (one replica).
+    pub async fn rotate_due_transit_keys(&self, now_secs: i64) -> Result<u64, CoreError> {
+        let mut rotated = 0;
+        for m in self.store.list_mounts().await?.into_iter().filter(|m| m.kind == MountKind::Transit) {
+            for name in self.store.transit_key_names(m.id).await? {
+                let Some(key) = self.store.transit_key(m.id, &name).await? else { continue };
+                if !key.config.rotation_due(now_secs) {
+                    continue;
+                }
+                let audit = AuditEntry {
+                    operation: "transit.keys.auto-rotate".into(),
+                    status: 200,
+                    time: crate::format_rfc3339(now_nanos()),
+                    mount: m.path.clone(),
+                    path: format!("keys/{name}"),
+                    details: [("scheduled".to_owned(), true.into())].into_iter().collect(),
+                    ..AuditEntry::default()
+                };
+                self.transit_change(TransitOp::Rotate { mount: m.path.clone(), name }, audit).await?;
+                rotated += 1;
+            }
+        }
+        Ok(rotated)
     }
 
     /// A transit key by name.

@@ -748,3 +748,36 @@ async fn transit_hashes_random_bytes_and_hmacs() {
         srv.stop().await;
     }
 }
+
+/// `auto_rotate_period` rotates a key once its latest version is that old (the leader's pass,
+/// asked here with a clock two hours ahead), audited; other keys are left alone.
+#[tokio::test]
+async fn transit_keys_rotate_on_their_period() {
+    for db in backends().await {
+        let label = db.label;
+        let store = keyward_store::connect(&db.url, 4).await.unwrap();
+        let kw = keyward_core::Keyward::open(
+            std::sync::Arc::new(store),
+            keyward_crypto::MasterKeyring::parse(KEY_A).unwrap(),
+            keyward_core::KeywardConfig::default(),
+            None,
+        )
+        .await
+        .unwrap();
+        kw.initialize(common::test_entry()).await.unwrap();
+        kw.create_mount("transit", keyward_core::MountKind::Transit, None, common::test_entry()).await.unwrap();
+        for (name, period) in [("hourly", 3600), ("manual", 0)] {
+            let options = keyward_core::TransitKeyOptions { auto_rotate_period_secs: period, ..Default::default() };
+            let op = keyward_core::TransitOp::Create { mount: "transit".into(), name: name.into(), options };
+            kw.transit_change(op, common::test_entry()).await.unwrap();
+        }
+        let now = keyward_core::now_nanos() / 1_000_000_000;
+        assert_eq!(kw.rotate_due_transit_keys(now).await.unwrap(), 0, "{label}: not due yet");
+        assert_eq!(kw.rotate_due_transit_keys(now + 7200).await.unwrap(), 1, "{label}");
+        assert_eq!(kw.transit_key("transit", "hourly").await.unwrap().config.latest_version, 2, "{label}");
+        assert_eq!(kw.transit_key("transit", "manual").await.unwrap().config.latest_version, 1, "{label}");
+        let rows = kw.audit_rows(0, 1000).await.unwrap();
+        let on_record = rows.iter().filter(|r| r.entry.contains("\"transit.keys.auto-rotate\"")).count();
+        assert_eq!(on_record, 1, "{label}: the rotation is on record");
+    }
+}
