@@ -210,6 +210,8 @@ tr.create_key("releases", key_type="ed25519", mount_point=TR)
 sig = tr.sign_data("releases", b64("artifact"), mount_point=TR)["data"]["signature"]
 check(sig.startswith("vault:v1:"), "transit sign (ed25519)")
 check(tr.verify_signed_data("releases", b64("artifact"), signature=sig, mount_point=TR)["data"]["valid"] is True, "the signature verifies")
+batch = tr.sign_data("releases", batch_input=[{"input": b64("a")}, {"input": b64("b")}], mount_point=TR)["data"]["batch_results"]
+check(len(batch) == 2 and all(r["signature"].startswith("vault:v1:") for r in batch), "batch signing")
 check(tr.read_key("releases", mount_point=TR)["data"]["keys"]["1"]["public_key"], "the public key is shown")
 tr.create_key("portable", exportable=True, mount_point=TR)
 exported = tr.export_key("portable", key_type="encryption-key", mount_point=TR)["data"]["keys"]["1"]

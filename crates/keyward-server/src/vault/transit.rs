@@ -203,6 +203,9 @@ enum Mode {
     Encrypt,
     Decrypt,
     Rewrap,
+    Hmac(keyward_crypto::HashAlg),
+    Sign,
+    Verify(keyward_crypto::HashAlg),
 }
 
 /// One item of a request (the body itself, or an element of `batch_input`).
@@ -237,7 +240,26 @@ async fn one(
             let (c, v) = st.kw.transit_encrypt(key, version, &plain, ctx, &ad).await?;
             Ok(json!({ "ciphertext": c, "key_version": v }))
         }
+        Mode::Hmac(alg) => Ok(json!({ "hmac": st.kw.transit_hmac(key, version, alg, &input_of(item)?).await? })),
+        Mode::Sign => {
+            let signature = st.kw.transit_sign(key, version, &input_of(item)?).await?;
+            Ok(json!({ "signature": signature, "key_version": version.unwrap_or(key.config.latest_version) }))
+        }
+        Mode::Verify(alg) => {
+            let text = |f: &str| item.get(f).and_then(Value::as_str);
+            let valid = match (text("hmac"), text("signature")) {
+                (Some(mac), None) => st.kw.transit_verify_hmac(key, alg, &input_of(item)?, mac).await?,
+                (None, Some(sig)) => st.kw.transit_verify_signature(key, &input_of(item)?, sig).await?,
+                _ => return Err(ApiError::bad_request("give exactly one of hmac and signature")),
+            };
+            Ok(json!({ "valid": valid }))
+        }
     }
+}
+
+/// An item's base64 `input`, which must be given.
+fn input_of(item: &Map<String, Value>) -> ApiResult<Zeroizing<Vec<u8>>> {
+    b64("input", item.get("input"))?.ok_or_else(|| ApiError::bad_request("missing input"))
 }
 
 fn error_text(e: &ApiError) -> String {
@@ -273,11 +295,18 @@ async fn crypt(ctx: Ctx, req: VaultReq, mode: Mode) -> ApiResult<Response> {
         Err(CoreError::NotFound(_)) => return Err(super::denied()),
         Err(e) => return Err(e.into()),
     };
+    answer(&ctx, &req, &key, mode).await
+}
+
+/// Answers one item (the body) or each of `batch_input` (an item's failure is its `error`, and
+/// only when every item failed is the answer a 400, as Vault answers).
+async fn answer(ctx: &Ctx, req: &VaultReq, key: &TransitKey, mode: Mode) -> ApiResult<Response> {
+    let st = &ctx.st;
     let version = req
         .uint("key_version")?
         .map(|v| u32::try_from(v).map_err(|_| ApiError::bad_request("key_version is too large")))
         .transpose()?;
-    ctx.audit.detail("key", name.as_str());
+    ctx.audit.detail("key", key.name.as_str());
     let Some(batch) = req.body.get("batch_input") else {
         let out = one(st, &key, mode, &req.body, version).await?;
         if let Some(v) = out.get("key_version") {
@@ -369,11 +398,6 @@ fn algorithm(ctx: &Ctx, req: &VaultReq, field: &str) -> ApiResult<keyward_crypto
     })
 }
 
-/// The base64 `input` field, which must be given.
-fn input(req: &VaultReq) -> ApiResult<Zeroizing<Vec<u8>>> {
-    b64("input", req.body.get("input"))?.ok_or_else(|| ApiError::bad_request("missing input"))
-}
-
 /// `format`: `hex` (the default of `hash`) or `base64` (of `random`).
 fn encoded(req: &VaultReq, bytes: &[u8], default: &str) -> ApiResult<String> {
     match req.str("format")?.unwrap_or(default) {
@@ -386,7 +410,7 @@ fn encoded(req: &VaultReq, bytes: &[u8], default: &str) -> ApiResult<String> {
 /// `POST {mount}/hash[/{algorithm}]`: the digest of `input`, as `sum`.
 pub(crate) async fn hash(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     let alg = algorithm(&ctx, &req, "algorithm")?;
-    let sum = encoded(&req, &alg.hash(&input(&req)?), "hex")?;
+    let sum = encoded(&req, &alg.hash(&input_of(&req.body)?), "hex")?;
     Ok(envelope(&req, json!({ "sum": sum }), vec![]))
 }
 
@@ -419,30 +443,23 @@ async fn hmac_key(ctx: &Ctx) -> ApiResult<TransitKey> {
     }
 }
 
-/// `POST {mount}/hmac/{name}[/{algorithm}]`: the `vault:vN:` HMAC of `input`.
+/// `POST {mount}/hmac/{name}[/{algorithm}]`: the `vault:vN:` HMAC of `input` (or of each of
+/// `batch_input`).
 pub(crate) async fn hmac(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     let alg = algorithm(&ctx, &req, "algorithm")?;
     let key = hmac_key(&ctx).await?;
-    let version = req.uint("key_version")?.map(|v| u32::try_from(v).unwrap_or(u32::MAX));
-    let mac = ctx.st.kw.transit_hmac(&key, version, alg, &input(&req)?).await?;
-    Ok(envelope(&req, json!({ "hmac": mac }), vec![]))
+    answer(&ctx, &req, &key, Mode::Hmac(alg)).await
 }
 
-/// `POST {mount}/verify/{name}[/{algorithm}]` with `hmac`: whether it is the HMAC of `input`.
+/// `POST {mount}/verify/{name}[/{algorithm}]` with `hmac` or `signature` (or `batch_input` of
+/// them): whether each is valid for its `input`.
 pub(crate) async fn verify(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    if req.body.contains_key("signature") {
+        no_hash_options(&ctx, &req)?;
+    }
+    let alg = algorithm(&ctx, &req, "algorithm")?;
     let key = hmac_key(&ctx).await?;
-    let valid = match (req.str("hmac")?, req.str("signature")?) {
-        (Some(mac), None) => {
-            let alg = algorithm(&ctx, &req, "algorithm")?;
-            ctx.st.kw.transit_verify_hmac(&key, alg, &input(&req)?, mac).await?
-        }
-        (None, Some(sig)) => {
-            no_hash_options(&ctx, &req)?;
-            ctx.st.kw.transit_verify_signature(&key, &input(&req)?, sig).await?
-        }
-        _ => return Err(ApiError::bad_request("give exactly one of hmac and signature")),
-    };
-    Ok(envelope(&req, json!({ "valid": valid }), vec![]))
+    answer(&ctx, &req, &key, Mode::Verify(alg)).await
 }
 
 /// Ed25519 signs the input itself: a hash algorithm or prehashing would change what is signed.
@@ -456,16 +473,12 @@ fn no_hash_options(ctx: &Ctx, req: &VaultReq) -> ApiResult<()> {
     Ok(())
 }
 
-/// `POST {mount}/sign/{name}`: the `vault:vN:` Ed25519 signature of `input`.
+/// `POST {mount}/sign/{name}`: the `vault:vN:` Ed25519 signature of `input` (or of each of
+/// `batch_input`).
 pub(crate) async fn sign(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     no_hash_options(&ctx, &req)?;
-    if req.body.contains_key("batch_input") {
-        return Err(ApiError::bad_request("batch_input is not supported for signing yet"));
-    }
     let key = hmac_key(&ctx).await?;
-    let version = req.uint("key_version")?.map(|v| u32::try_from(v).unwrap_or(u32::MAX));
-    let signature = ctx.st.kw.transit_sign(&key, version, &input(&req)?).await?;
-    Ok(envelope(&req, json!({ "signature": signature, "key_version": key.config.latest_version }), vec![]))
+    answer(&ctx, &req, &key, Mode::Sign).await
 }
 
 /// `GET {mount}/export/{kind}/{name}[/{version}]`: key material of an exportable key (or a

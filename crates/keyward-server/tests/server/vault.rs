@@ -708,6 +708,23 @@ async fn transit_hashes_random_bytes_and_hmacs() {
         let (_, b) = srv.vault(&root, "POST", "transit/verify/releases", Some(signed("YWJj", &sig))).await;
         assert_eq!(b["data"]["valid"], true, "{label}: a v1 signature still verifies");
 
+        // Batches: HMACs, signatures and verifications of several inputs, an item's failure its own.
+        let batch = json!({"batch_input": [{"input": "YWJj"}, {"input": "not base64!"}, {"input": "YWJk"}]});
+        let (s, b) = srv.vault(&root, "POST", "transit/hmac/webhooks", Some(batch.clone())).await;
+        let results = b["data"]["batch_results"].as_array().cloned().unwrap_or_default();
+        assert!(s == 200 && results.len() == 3 && results[1]["error"].is_string(), "{label}: {b}");
+        let (s, b) = srv.vault(&root, "POST", "transit/sign/releases", Some(batch)).await;
+        let sigs = b["data"]["batch_results"].as_array().cloned().unwrap_or_default();
+        assert!(s == 200 && sigs[0]["signature"].as_str().unwrap_or_default().starts_with("vault:v2:"), "{label}: {b}");
+        let checks = json!({"batch_input": [
+            {"input": "YWJj", "signature": sigs[0]["signature"]},
+            {"input": "YWJj", "signature": sigs[2]["signature"]},
+            {"input": "YWJj", "hmac": results[0]["hmac"]},
+        ]});
+        let (_, b) = srv.vault(&root, "POST", "transit/verify/releases", Some(checks)).await;
+        let valid: Vec<&Value> = b["data"]["batch_results"].as_array().unwrap().iter().map(|r| &r["valid"]).collect();
+        assert_eq!(valid, [&json!(true), &json!(false), &json!(false)], "{label}: the HMAC is another key's: {b}");
+
         // Export: what a key holds leaves only when it was created exportable (public keys always).
         let b64d = |t: &Value| {
             base64::engine::Engine::decode(&base64::engine::general_purpose::STANDARD, t.as_str().unwrap_or_default())
