@@ -308,11 +308,11 @@ async fn answer(ctx: &Ctx, req: &VaultReq, key: &TransitKey, mode: Mode) -> ApiR
         .transpose()?;
     ctx.audit.detail("key", key.name.as_str());
     let Some(batch) = req.body.get("batch_input") else {
-        let out = one(st, &key, mode, &req.body, version).await?;
+        let out = one(st, key, mode, &req.body, version).await?;
         if let Some(v) = out.get("key_version") {
             ctx.audit.detail("key_version", v.clone());
         }
-        return Ok(envelope(&req, out, vec![]));
+        return Ok(envelope(req, out, vec![]));
     };
     let items = batch.as_array().ok_or_else(|| ApiError::bad_request("\"batch_input\" must be a list"))?;
     if items.is_empty() {
@@ -326,7 +326,7 @@ async fn answer(ctx: &Ctx, req: &VaultReq, key: &TransitKey, mode: Mode) -> ApiR
             Some(v) => super::uint_of("key_version", Some(v))?.map(|v| u32::try_from(v).unwrap_or(u32::MAX)),
             None => version,
         };
-        let mut out = match one(st, &key, mode, obj, item_version).await {
+        let mut out = match one(st, key, mode, obj, item_version).await {
             Ok(v) => v,
             Err(e) => {
                 failed += 1;
@@ -349,12 +349,12 @@ async fn answer(ctx: &Ctx, req: &VaultReq, key: &TransitKey, mode: Mode) -> ApiR
         if let Some(code) = req.uint("partial_failure_response_code")? {
             let code =
                 u16::try_from(code).ok().and_then(|c| StatusCode::from_u16(c).ok()).unwrap_or(StatusCode::BAD_REQUEST);
-            let mut resp = envelope(&req, body, vec![]);
+            let mut resp = envelope(req, body, vec![]);
             *resp.status_mut() = code;
             return Ok(resp);
         }
     }
-    Ok(envelope(&req, body, vec![]))
+    Ok(envelope(req, body, vec![]))
 }
 
 /// `POST {mount}/datakey/{kind}/{name}`: a fresh data key, encrypted (and in plaintext for
