@@ -80,6 +80,9 @@ pub enum CoreError {
 
 impl From<keyward_crypto::CryptoError> for CoreError {
     fn from(e: keyward_crypto::CryptoError) -> Self {
-        CoreError::Integrity(e.to_string())
+        match e {
+            keyward_crypto::CryptoError::Unsupported(why) => CoreError::InvalidInput(why.into()),
+            e => CoreError::Integrity(e.to_string()),
+        }
     }
 }

@@ -72,4 +72,6 @@ pub use store::{
 };
 pub use time::{format_rfc3339, now_nanos, Nanos};
 pub use tokens::{Authentication, Caller, NewToken, Rate, TokenRequest, TokenRole, TokenRoleConfig};
-pub use transit::{validate_key_name, TransitKeyChange, TransitKeyOptions, TransitOp, AES256_GCM96, ED25519};
+pub use transit::{
+    validate_key_name, KeyBackup, TransitKeyChange, TransitKeyOptions, TransitOp, AES256_GCM96, KEY_TYPES,
+};

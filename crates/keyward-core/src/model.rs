@@ -534,10 +534,11 @@ pub struct MetadataUpdate {
     pub may_change: bool,
 }
 
-/// A transit key's settings and version history (Vault's key policy). Holds no key material:
-/// each version is a random key wrapped under the master keyring (domain `keyward/transit-key`,
-/// owner = the key's id).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A transit key's settings and version history (Vault's key policy). Holds no plaintext key
+/// material: each version is a random key wrapped under the master keyring (domain
+/// `keyward/transit-key`, owner = the key's id), and an ECDSA or RSA version's private key is
+/// sealed under that version's key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransitKeyConfig {
     /// Key type (`aes256-gcm96`).
     #[serde(rename = "type")]
@@ -560,6 +561,13 @@ pub struct TransitKeyConfig {
     pub auto_rotate_period_secs: u64,
     /// Creation time of each version, in Unix seconds.
     pub versions: BTreeMap<u32, i64>,
+    /// Public keys of ECDSA and RSA versions (SubjectPublicKeyInfo DER, base64).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub public_keys: BTreeMap<u32, String>,
+    /// Private keys of ECDSA and RSA versions (PKCS#8), each sealed under its version's key
+    /// and bound to the key's id and the version (base64).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub private_keys: BTreeMap<u32, String>,
 }
 
 impl TransitKeyConfig {

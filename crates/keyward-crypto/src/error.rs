@@ -25,6 +25,9 @@ pub enum CryptoError {
     /// A JWT names a key ID the key set does not hold.
     #[error("invalid JWT: its key ID is not among the configured keys")]
     UnknownJwtKey,
+    /// An operation this key or algorithm does not offer; the reason names no key material.
+    #[error("{0}")]
+    Unsupported(&'static str),
     /// A blob or wrapped key has an unknown format version.
     #[error("unsupported ciphertext format version {0}")]
     UnsupportedFormat(u8),

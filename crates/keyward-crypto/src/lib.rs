@@ -15,6 +15,7 @@ mod aead;
 mod backup;
 mod blob;
 mod digest;
+mod ecdsa;
 mod error;
 mod hashing;
 mod import;
@@ -25,6 +26,7 @@ mod mask;
 mod password;
 mod random;
 mod row_mac;
+mod rsa_keys;
 mod signing;
 mod token;
 mod totp;
@@ -46,7 +48,10 @@ pub use mask::mask_value;
 pub use password::{hash_password, verify_password};
 pub use random::{random_base62, random_base64_secret};
 pub use row_mac::{MacValue, RowInput, RowMacKeys};
-pub use signing::{ed25519_public, ed25519_sign, ed25519_verify};
+pub use signing::{Marshaling, Padding, SaltLength, SignParams, SigningType};
 pub use token::{SecretId, Token, TokenDigest, TokenKey, SECRET_ID_PREFIX, TOKEN_PREFIX};
 pub use totp::{totp_check, totp_now, totp_seed, totp_uri, TOTP_SEED_LEN, TOTP_STEP_SECS};
-pub use transit::{derive_transit_key, open_transit, parse_transit, random_bytes, seal_transit};
+pub use transit::{
+    derive_transit_key, open_private_key, open_transit, parse_transit, random_bytes, seal_private_key, seal_transit,
+    TransitCipher,
+};

@@ -7,7 +7,7 @@
 
 use keyward_crypto::{
     blob_dek_version, derive_transit_key, open_secret_blob, open_transit, parse_transit, BlobContext, Key256, MacValue,
-    MasterKeyring, RowInput, RowMacKeys, Token, TokenKey, WrappedKey, WrappedKeyDomain,
+    MasterKeyring, RowInput, RowMacKeys, Token, TokenKey, TransitCipher, WrappedKey, WrappedKeyDomain,
 };
 use serde_json::Value;
 
@@ -97,7 +97,7 @@ fn transit_ciphertexts_open() {
             None => key_of(&v["key"]),
         };
         let ad = c.get("associated_data").and_then(Value::as_str).unwrap_or_default();
-        let plain = open_transit(&key, ad.as_bytes(), &sealed).unwrap();
+        let plain = open_transit(TransitCipher::Aes256Gcm, &key, ad.as_bytes(), &sealed).unwrap();
         assert_eq!(std::str::from_utf8(&plain).unwrap(), c["plaintext"].as_str().unwrap());
     }
 }

@@ -1,13 +1,23 @@
-//! Transit: named, versioned encryption keys per transit mount (Vault's transit engine with
-//! `aes256-gcm96` keys). Key versions are random keys wrapped under the master keyring; the
-//! plaintext of what callers encrypt is never stored.
+//! Transit: named, versioned keys per transit mount (Vault's transit engine): encryption keys
+//! (`aes128-gcm96`, `aes256-gcm96`, `chacha20-poly1305`) and signing keys (`ed25519`,
+//! `ecdsa-p256`, `ecdsa-p384`, `rsa-2048`, `rsa-3072`, `rsa-4096`). Every version is a random
+//! key wrapped under the master keyring; an ECDSA or RSA version's private key is sealed under
+//! it. The plaintext of what callers encrypt is never stored.
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 
-use keyward_crypto::{derive_transit_key, open_transit, parse_transit, seal_transit, Key256, WrappedKeyDomain};
+use keyward_crypto::{
+    derive_transit_key, open_private_key, open_transit, parse_transit, seal_private_key, seal_transit, Key256,
+    Marshaling, SignParams, SigningType, TransitCipher, WrappedKeyDomain,
+};
 use uuid::Uuid;
 use zeroize::Zeroizing;
+
+mod backup;
+pub use backup::KeyBackup;
 
 use async_trait::async_trait;
 
@@ -17,10 +27,20 @@ use crate::{
     TransitKeyConfig,
 };
 
-/// The one key type keyward's transit supports.
+/// The default key type.
 pub const AES256_GCM96: &str = "aes256-gcm96";
-/// The signing key type: each version's 32 secret bytes are an Ed25519 seed.
-pub const ED25519: &str = "ed25519";
+/// Every key type transit offers.
+pub const KEY_TYPES: [&str; 9] = [
+    "aes128-gcm96",
+    AES256_GCM96,
+    "chacha20-poly1305",
+    "ed25519",
+    "ecdsa-p256",
+    "ecdsa-p384",
+    "rsa-2048",
+    "rsa-3072",
+    "rsa-4096",
+];
 const MIN_AUTO_ROTATE_SECS: u64 = 3600;
 const MAX_KEY_NAME: usize = 128;
 
@@ -33,11 +53,11 @@ pub struct TransitKeyOptions {
     pub derived: bool,
     /// Convergent encryption (not supported: refused).
     pub convergent_encryption: bool,
-    /// Recorded: keyward never exports keys.
+    /// Whether the key may be exported (cannot be turned off later).
     pub exportable: bool,
-    /// Recorded: keyward never exports keys.
+    /// Whether a plaintext backup may be taken (cannot be turned off later).
     pub allow_plaintext_backup: bool,
-    /// Recorded automatic rotation period (seconds).
+    /// Automatic rotation period (seconds; 0 = off).
     pub auto_rotate_period_secs: u64,
 }
 
@@ -103,24 +123,41 @@ pub enum TransitOp {
         /// Key name.
         name: String,
     },
+    /// Restore a key from a verified backup, under its own name or `name`; an existing key of
+    /// that name is replaced only with `force`.
+    Restore {
+        /// Mount name.
+        mount: String,
+        /// The name to restore under (the backup's when `None`).
+        name: Option<String>,
+        /// Replace an existing key.
+        force: bool,
+        /// The verified backup.
+        backup: KeyBackup,
+    },
 }
 
-/// Refuses encryption with a key type that has none.
-fn encrypting(key: &TransitKey) -> Result<(), CoreError> {
-    match key.config.key_type.as_str() {
-        AES256_GCM96 => Ok(()),
-        other => Err(CoreError::InvalidInput(format!("key type {other} does not support encryption"))),
-    }
+/// The cipher of an encryption key, or why the key does not encrypt.
+fn encrypting(key: &TransitKey) -> Result<TransitCipher, CoreError> {
+    TransitCipher::parse(&key.config.key_type)
+        .ok_or_else(|| CoreError::InvalidInput(format!("key type {} does not support encryption", key.config.key_type)))
+}
+
+/// The signing type of a signing key, or why the key does not sign.
+fn signing(key: &TransitKey) -> Result<SigningType, CoreError> {
+    SigningType::parse(&key.config.key_type)
+        .ok_or_else(|| CoreError::InvalidInput(format!("key type {} does not support signing", key.config.key_type)))
 }
 
 /// The version and bytes of a `vault:vN:base64` HMAC or signature, the version checked against
-/// the key's (below `min_decryption_version` is refused, as Vault does).
-fn versioned(key: &TransitKey, text: &str, what: &str) -> Result<(u32, Vec<u8>), CoreError> {
+/// the key's (below `min_decryption_version` is refused, as Vault does). `url_safe` for JWS
+/// marshaled signatures (unpadded URL-safe base64).
+fn versioned(key: &TransitKey, text: &str, what: &str, url_safe: bool) -> Result<(u32, Vec<u8>), CoreError> {
     let bad = || CoreError::InvalidInput(format!("invalid {what}: expected vault:vN:base64"));
     let rest = text.trim().strip_prefix("vault:v").ok_or_else(bad)?;
     let (v, bytes) = rest.split_once(':').ok_or_else(bad)?;
     let v: u32 = v.parse().map_err(|_| bad())?;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(bytes).map_err(|_| bad())?;
+    let bytes = if url_safe { URL_SAFE_NO_PAD.decode(bytes) } else { STANDARD.decode(bytes) }.map_err(|_| bad())?;
     if v == 0 || v > key.config.latest_version {
         return Err(CoreError::InvalidInput(format!("invalid {what}: key version is not one of the key's")));
     }
@@ -161,11 +198,56 @@ async fn key_for_update(tx: &mut dyn StoreTx, mount: &str, name: &str) -> Result
     tx.transit_key_for_update(m.id, name).await?.ok_or_else(|| CoreError::NotFound(format!("transit key {name:?}")))
 }
 
-async fn add_version(tx: &mut dyn KeyTx, keys: &KeyManager, key: &mut TransitKey) -> Result<(), CoreError> {
+/// A key pair generated for a new ECDSA or RSA version before the writer runs (RSA takes
+/// seconds): the private key (PKCS#8) and the public key (SubjectPublicKeyInfo DER).
+#[derive(Clone)]
+struct NewKeyPair {
+    private: Zeroizing<Vec<u8>>,
+    public: Vec<u8>,
+}
+
+impl fmt::Debug for NewKeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NewKeyPair([REDACTED])")
+    }
+}
+
+/// Stores version `version` of `key`: `secret` wrapped under the keyring and, for an ECDSA or
+/// RSA key, the key pair's public key and its private key sealed under `secret`.
+async fn store_version(
+    tx: &mut dyn KeyTx,
+    keys: &KeyManager,
+    key: &mut TransitKey,
+    version: u32,
+    secret: &Key256,
+    pair: Option<(&[u8], &[u8])>,
+) -> Result<(), CoreError> {
+    let wrapped = keys.wrap(WrappedKeyDomain::TransitKey, key.id, version, secret);
+    tx.insert_wrapped_key(WrappedKeyDomain::TransitKey.label(), key.id, version, &wrapped).await?;
+    let needs_pair = SigningType::parse(&key.config.key_type).is_some_and(SigningType::has_key_pair);
+    match (needs_pair, pair) {
+        (true, Some((private, public))) => {
+            let sealed = seal_private_key(secret, key.id.as_bytes(), version, private);
+            key.config.private_keys.insert(version, STANDARD.encode(sealed));
+            key.config.public_keys.insert(version, STANDARD.encode(public));
+        }
+        (false, None) => {}
+        _ => {
+            return Err(CoreError::Conflict(format!("key {:?} changed type while a version was made: retry", key.name)))
+        }
+    }
+    Ok(())
+}
+
+async fn add_version(
+    tx: &mut dyn KeyTx,
+    keys: &KeyManager,
+    key: &mut TransitKey,
+    pair: Option<&NewKeyPair>,
+) -> Result<(), CoreError> {
     let next = key.config.latest_version + 1;
-    let k = Key256::generate();
-    let wrapped = keys.wrap(WrappedKeyDomain::TransitKey, key.id, next, &k);
-    tx.insert_wrapped_key(WrappedKeyDomain::TransitKey.label(), key.id, next, &wrapped).await?;
+    let pair = pair.map(|p| (&p.private[..], &p.public[..]));
+    store_version(tx, keys, key, next, &Key256::generate(), pair).await?;
     key.config.latest_version = next;
     key.config.versions.insert(next, now_nanos() / 1_000_000_000);
     Ok(())
@@ -178,32 +260,48 @@ fn check_auto_rotate(secs: u64) -> Result<(), CoreError> {
     Ok(())
 }
 
-/// Applies a [`TransitOp`]: its reply is the key's new state (the deleted key for a delete).
+/// Applies a [`TransitOp`], with the key pair of a new ECDSA or RSA version: its reply is the
+/// key's new state (the deleted key for a delete).
 #[derive(Debug)]
-struct TransitChange(TransitOp);
+struct TransitChange {
+    op: TransitOp,
+    pair: Option<NewKeyPair>,
+}
 
 #[async_trait]
 impl Command for TransitChange {
     type Reply = TransitKey;
 
     async fn apply(&self, tx: &mut dyn StoreTx, keys: &KeyManager) -> Result<TransitKey, CoreError> {
-        apply(tx, keys, &self.0).await
+        apply(tx, keys, &self.op, self.pair.as_ref()).await
     }
 }
 
-async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &TransitOp) -> Result<TransitKey, CoreError> {
+/// Refuses a key type transit does not offer, and derivation of a key that does not encrypt.
+fn check_key_type(key_type: &str, derived: bool) -> Result<(), CoreError> {
+    if !KEY_TYPES.contains(&key_type) {
+        return Err(CoreError::InvalidInput(format!(
+            "key type {key_type:?} is not supported (transit offers {})",
+            KEY_TYPES.join(", ")
+        )));
+    }
+    if derived && TransitCipher::parse(key_type).is_none() {
+        return Err(CoreError::InvalidInput(format!("key derivation is for encryption keys, not {key_type}")));
+    }
+    Ok(())
+}
+
+async fn apply(
+    tx: &mut dyn StoreTx,
+    keys: &KeyManager,
+    op: &TransitOp,
+    pair: Option<&NewKeyPair>,
+) -> Result<TransitKey, CoreError> {
     match op {
         TransitOp::Create { mount, name, options } => {
             validate_key_name(name)?;
             let key_type = options.key_type.as_deref().unwrap_or(AES256_GCM96);
-            if key_type != AES256_GCM96 && key_type != ED25519 {
-                return Err(CoreError::InvalidInput(format!(
-                    "key type {key_type:?} is not supported (keyward's transit offers {AES256_GCM96} and {ED25519})"
-                )));
-            }
-            if key_type == ED25519 && options.derived {
-                return Err(CoreError::InvalidInput("derived ed25519 keys are not supported".into()));
-            }
+            check_key_type(key_type, options.derived)?;
             if options.convergent_encryption {
                 return Err(CoreError::InvalidInput("convergent encryption is not supported".into()));
             }
@@ -226,16 +324,16 @@ async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &TransitOp) -> Resul
                     exportable: options.exportable,
                     allow_plaintext_backup: options.allow_plaintext_backup,
                     auto_rotate_period_secs: options.auto_rotate_period_secs,
-                    versions: BTreeMap::new(),
+                    ..TransitKeyConfig::default()
                 },
             };
-            add_version(tx, keys, &mut key).await?;
+            add_version(tx, keys, &mut key, pair).await?;
             tx.insert_transit_key(&key).await?;
             Ok(key)
         }
         TransitOp::Rotate { mount, name } => {
             let mut key = key_for_update(tx, mount, name).await?;
-            add_version(tx, keys, &mut key).await?;
+            add_version(tx, keys, &mut key, pair).await?;
             tx.update_transit_key(&key).await?;
             Ok(key)
         }
@@ -262,6 +360,8 @@ async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &TransitOp) -> Resul
             for v in gone {
                 tx.delete_wrapped_key(WrappedKeyDomain::TransitKey.label(), key.id, v).await?;
                 key.config.versions.remove(&v);
+                key.config.public_keys.remove(&v);
+                key.config.private_keys.remove(&v);
             }
             tx.update_transit_key(&key).await?;
             Ok(key)
@@ -272,6 +372,35 @@ async fn apply(tx: &mut dyn StoreTx, keys: &KeyManager, op: &TransitOp) -> Resul
                 return Err(CoreError::InvalidInput("deletion is not allowed for this key".into()));
             }
             tx.delete_transit_key(key.id).await?;
+            Ok(key)
+        }
+        TransitOp::Restore { mount, name, force, backup } => {
+            let name = name.as_deref().unwrap_or(backup.name());
+            validate_key_name(name)?;
+            check_key_type(&backup.config().key_type, backup.config().derived)?;
+            let m = transit_mount(tx, mount).await?;
+            if let Some(existing) = tx.transit_key_for_update(m.id, name).await? {
+                if !force {
+                    return Err(CoreError::Conflict(format!(
+                        "key {name:?} already exists: restore with force to replace it"
+                    )));
+                }
+                tx.delete_transit_key(existing.id).await?;
+            }
+            let mut key = TransitKey {
+                id: Uuid::new_v4(),
+                mount_id: m.id,
+                name: name.to_owned(),
+                config: TransitKeyConfig {
+                    public_keys: BTreeMap::new(),
+                    private_keys: BTreeMap::new(),
+                    ..backup.config().clone()
+                },
+            };
+            for (version, secret, pair) in backup.versions() {
+                store_version(tx, keys, &mut key, version, &secret, pair).await?;
+            }
+            tx.insert_transit_key(&key).await?;
             Ok(key)
         }
     }
@@ -322,15 +451,45 @@ fn bad_ciphertext() -> CoreError {
 
 impl Keyward {
     /// Applies a change to a transit key, with its audit entry, and returns its new state (the
-    /// deleted key for delete).
+    /// deleted key for delete). A new ECDSA or RSA version's key pair is generated first, off
+    /// the async threads, so the writer never waits for RSA key generation.
     pub async fn transit_change(&self, op: TransitOp, audit: AuditEntry) -> Result<TransitKey, CoreError> {
+        let pair = self.key_pair_for(&op).await?;
+        let replaced = match &op {
+            TransitOp::Restore { mount, name, backup, .. } => {
+                self.transit_key(mount, name.as_deref().unwrap_or(backup.name())).await.ok()
+            }
+            _ => None,
+        };
         let forgetting = matches!(op, TransitOp::Delete { .. } | TransitOp::Trim { .. });
-        let key = self.writer.submit(TransitChange(op), audit).await?;
+        let key = self.writer.submit(TransitChange { op, pair }, audit).await?;
         if forgetting {
             // A deleted key's versions, or trimmed ones, must not stay in memory.
             self.keys.evict_transit(key.id);
         }
+        if let Some(old) = replaced.filter(|old| old.id != key.id) {
+            self.keys.evict_transit(old.id);
+        }
         Ok(key)
+    }
+
+    /// The key pair a create or rotation of an ECDSA or RSA key needs.
+    async fn key_pair_for(&self, op: &TransitOp) -> Result<Option<NewKeyPair>, CoreError> {
+        let key_type = match op {
+            TransitOp::Create { mount, name, options } => match self.transit_key(mount, name).await {
+                Ok(_) => return Ok(None), // it exists: create returns it as it is
+                Err(_) => options.key_type.clone().unwrap_or_else(|| AES256_GCM96.into()),
+            },
+            TransitOp::Rotate { mount, name } => match self.transit_key(mount, name).await {
+                Ok(k) => k.config.key_type,
+                Err(_) => return Ok(None), // the writer reports what is missing
+            },
+            _ => return Ok(None),
+        };
+        let Some(t) = SigningType::parse(&key_type).filter(|t| t.has_key_pair()) else { return Ok(None) };
+        let (private, public) =
+            tokio::task::spawn_blocking(move || t.generate()).await.map_err(|_| CoreError::Unavailable)??;
+        Ok(Some(NewKeyPair { private, public }))
     }
 
     /// Rotates every transit key whose `auto_rotate_period` has passed since its latest version,
@@ -401,7 +560,7 @@ impl Keyward {
         associated: &[u8],
     ) -> Result<(String, u32), CoreError> {
         let c = &key.config;
-        encrypting(key)?;
+        let cipher = encrypting(key)?;
         let v = match version.filter(|v| *v > 0) {
             None => c.latest_version,
             Some(v) if v > c.latest_version => {
@@ -417,45 +576,72 @@ impl Keyward {
             Some(v) => v,
         };
         let k = self.version_key(key, v, context).await?;
-        Ok((seal_transit(&k, v, associated, plaintext), v))
+        Ok((seal_transit(cipher, &k, v, associated, plaintext), v))
     }
 
-    /// The Ed25519 seed of a signing key's version.
-    async fn signing_seed(&self, key: &TransitKey, version: u32) -> Result<Arc<Key256>, CoreError> {
-        if key.config.key_type != ED25519 {
-            return Err(CoreError::InvalidInput(format!(
-                "key type {} does not support signing (create an {ED25519} key)",
-                key.config.key_type
-            )));
+    /// The private key of a signing key's version: the Ed25519 seed, or the ECDSA or RSA
+    /// PKCS#8 document opened from under the version's key.
+    async fn private_key(
+        &self,
+        key: &TransitKey,
+        t: SigningType,
+        version: u32,
+    ) -> Result<Zeroizing<Vec<u8>>, CoreError> {
+        let secret = self.keys.transit_key(self.store.as_ref(), key, version).await?;
+        if !t.has_key_pair() {
+            return Ok(Zeroizing::new(secret.expose().to_vec()));
         }
-        self.keys.transit_key(self.store.as_ref(), key, version).await
+        let broken = || CoreError::Integrity(format!("transit key {:?} v{version} (its private key)", key.name));
+        let sealed = key.config.private_keys.get(&version).ok_or_else(broken)?;
+        let sealed = STANDARD.decode(sealed).map_err(|_| broken())?;
+        open_private_key(&secret, key.id.as_bytes(), version, &sealed).map_err(|_| broken())
     }
 
-    /// The public keys of a signing key's versions (base64), by version; empty for other types.
+    /// The public key of a signing key's version (raw for Ed25519, else SubjectPublicKeyInfo DER).
+    async fn public_key(&self, key: &TransitKey, t: SigningType, version: u32) -> Result<Vec<u8>, CoreError> {
+        if !t.has_key_pair() {
+            let seed = self.keys.transit_key(self.store.as_ref(), key, version).await?;
+            return Ok(SigningType::seed_public(&seed)?);
+        }
+        let broken = || CoreError::Integrity(format!("transit key {:?} v{version} (its public key)", key.name));
+        STANDARD.decode(key.config.public_keys.get(&version).ok_or_else(broken)?).map_err(|_| broken())
+    }
+
+    /// The public keys of a signing key's versions as Vault shows them (base64 for Ed25519, PEM
+    /// otherwise), by version; empty for other types.
     pub async fn transit_public_keys(&self, key: &TransitKey) -> Result<BTreeMap<u32, String>, CoreError> {
         let mut out = BTreeMap::new();
-        if key.config.key_type == ED25519 {
+        if let Ok(t) = signing(key) {
             for v in key.config.versions.keys() {
-                let public = keyward_crypto::ed25519_public(&*self.signing_seed(key, *v).await?)?;
-                out.insert(*v, base64::engine::general_purpose::STANDARD.encode(public));
+                out.insert(*v, t.public_text(&self.public_key(key, t, *v).await?));
             }
         }
         Ok(out)
     }
 
-    /// The `vault:vN:` Ed25519 signature of `input` under the latest version (or `version`).
+    /// The `vault:vN:` signature of `input` under the latest version (or `version`), and N. JWS
+    /// marshaled signatures are unpadded URL-safe base64, as Vault prints them.
     pub async fn transit_sign(
         &self,
         key: &TransitKey,
         version: Option<u32>,
+        params: &SignParams,
         input: &[u8],
-    ) -> Result<String, CoreError> {
+    ) -> Result<(String, u32), CoreError> {
+        let t = signing(key)?;
         let v = version.filter(|v| *v > 0).unwrap_or(key.config.latest_version);
-        if v > key.config.latest_version || v < key.config.min_encryption_version {
+        if v > key.config.latest_version
+            || v < key.config.min_encryption_version
+            || !key.config.versions.contains_key(&v)
+        {
             return Err(CoreError::InvalidInput("invalid key version for signing".into()));
         }
-        let sig = keyward_crypto::ed25519_sign(&*self.signing_seed(key, v).await?, input)?;
-        Ok(format!("vault:v{v}:{}", base64::engine::general_purpose::STANDARD.encode(sig)))
+        let sig = t.sign(&self.private_key(key, t, v).await?, params, input)?;
+        let text = match params.marshaling {
+            Marshaling::Jws => URL_SAFE_NO_PAD.encode(sig),
+            Marshaling::Asn1 => STANDARD.encode(sig),
+        };
+        Ok((format!("vault:v{v}:{text}"), v))
     }
 
     /// Whether `signature` (`vault:vN:…`) is a valid signature of `input`; versions below
@@ -463,17 +649,22 @@ impl Keyward {
     pub async fn transit_verify_signature(
         &self,
         key: &TransitKey,
+        params: &SignParams,
         input: &[u8],
         signature: &str,
     ) -> Result<bool, CoreError> {
-        let (v, sig) = versioned(key, signature, "signature")?;
-        let public = keyward_crypto::ed25519_public(&*self.signing_seed(key, v).await?)?;
-        Ok(keyward_crypto::ed25519_verify(&public, input, &sig))
+        let t = signing(key)?;
+        let (v, sig) = versioned(key, signature, "signature", params.marshaling == Marshaling::Jws)?;
+        if !key.config.versions.contains_key(&v) {
+            return Err(CoreError::InvalidInput("invalid signature: its key version was trimmed".into()));
+        }
+        Ok(t.verify(&self.public_key(key, t, v).await?, params, input, &sig)?)
     }
 
-    /// A key's material for `export/<kind>/<name>[/<version>]` (base64 by version): `encryption-key`
-    /// and `signing-key` of a key of that sort, `hmac-key` of any — all only when the key is
-    /// `exportable` —, and `public-key` of a signing key always. Never before `min_decryption_version`.
+    /// A key's material for `export/<kind>/<name>[/<version>]` by version, all only when the key
+    /// is `exportable`: `encryption-key` (base64 of an encryption key's bytes; an RSA key's
+    /// private key, as Vault), `signing-key` (a signing key's private key), `hmac-key` (any key's
+    /// HMAC key) — and `public-key` of a signing key always. Never before `min_decryption_version`.
     pub async fn transit_export(
         &self,
         key: &TransitKey,
@@ -481,26 +672,27 @@ impl Keyward {
         version: Option<u32>,
     ) -> Result<BTreeMap<u32, Zeroizing<String>>, CoreError> {
         let c = &key.config;
-        let signing = c.key_type == ED25519;
-        let allowed = match kind {
-            "encryption-key" => !signing && c.exportable,
-            "signing-key" => signing && c.exportable,
-            "hmac-key" => c.exportable,
-            "public-key" => signing,
+        let cipher = TransitCipher::parse(&c.key_type);
+        let signer = SigningType::parse(&c.key_type);
+        let rsa = matches!(signer, Some(SigningType::Rsa(_)));
+        let fits = match kind {
+            "encryption-key" => cipher.is_some() || rsa,
+            "signing-key" | "public-key" => signer.is_some(),
+            "hmac-key" => true,
             _ => {
                 return Err(CoreError::InvalidInput(
                     "export type must be encryption-key, signing-key, hmac-key or public-key".into(),
                 ))
             }
         };
-        if !allowed {
-            return Err(CoreError::InvalidInput(match (kind, c.exportable) {
-                ("public-key" | "signing-key", _) if !signing => {
-                    format!("{kind} is for signing keys, and this key is {}", c.key_type)
-                }
-                ("encryption-key", _) if signing => "encryption-key is for encryption keys".into(),
-                _ => "key is not exportable (set exportable when creating it; it cannot be turned on later)".into(),
-            }));
+        if !fits {
+            return Err(CoreError::InvalidInput(format!("a {} key has no {kind}", c.key_type)));
+        }
+        if kind != "public-key" && !c.exportable {
+            return Err(CoreError::InvalidInput(
+                "key is not exportable (set exportable when creating it or in its config; it cannot be turned off)"
+                    .into(),
+            ));
         }
         let versions: Vec<u32> = match version {
             Some(v) if !c.versions.contains_key(&v) || v < c.min_decryption_version => {
@@ -509,21 +701,17 @@ impl Keyward {
             Some(v) => vec![v],
             None => c.versions.keys().copied().filter(|v| *v >= c.min_decryption_version).collect(),
         };
-        let b64 = |b: &[u8]| Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(b));
         let mut out = BTreeMap::new();
         for v in versions {
-            let secret = self.keys.transit_key(self.store.as_ref(), key, v).await?;
-            let text = match kind {
-                "encryption-key" => b64(secret.expose()),
-                "hmac-key" => b64(self.hmac_key(key, v).await?.expose()),
-                public_or_signing => {
-                    let public = keyward_crypto::ed25519_public(&secret)?;
-                    match public_or_signing {
-                        // Vault's Ed25519 private key: the seed, then the public key.
-                        "signing-key" => b64(&Zeroizing::new([&secret.expose()[..], &public].concat())),
-                        _ => b64(&public),
-                    }
+            let text = match (kind, cipher, signer) {
+                ("hmac-key", _, _) => Zeroizing::new(STANDARD.encode(self.hmac_key(key, v).await?.expose())),
+                ("encryption-key", Some(cipher), _) => {
+                    let secret = self.keys.transit_key(self.store.as_ref(), key, v).await?;
+                    Zeroizing::new(STANDARD.encode(cipher.key_bytes(&secret)))
                 }
+                ("public-key", _, Some(t)) => Zeroizing::new(t.public_text(&self.public_key(key, t, v).await?)),
+                (_, _, Some(t)) => t.private_text(&self.private_key(key, t, v).await?)?,
+                _ => return Err(CoreError::InvalidInput(format!("a {} key has no {kind}", c.key_type))),
             };
             out.insert(v, text);
         }
@@ -552,7 +740,7 @@ impl Keyward {
             return Err(CoreError::InvalidInput("invalid key version: below min_encryption_version".into()));
         }
         let mac = alg.hmac(self.hmac_key(key, v).await?.expose(), input);
-        Ok(format!("vault:v{v}:{}", base64::engine::general_purpose::STANDARD.encode(mac)))
+        Ok(format!("vault:v{v}:{}", STANDARD.encode(mac)))
     }
 
     /// Whether `hmac` (`vault:vN:…`) is the HMAC of `input`; versions below
@@ -564,7 +752,7 @@ impl Keyward {
         input: &[u8],
         hmac: &str,
     ) -> Result<bool, CoreError> {
-        let (v, mac) = versioned(key, hmac, "HMAC")?;
+        let (v, mac) = versioned(key, hmac, "HMAC", false)?;
         Ok(alg.verify_hmac(self.hmac_key(key, v).await?.expose(), input, &mac))
     }
 
@@ -576,7 +764,7 @@ impl Keyward {
         context: Option<&[u8]>,
         associated: &[u8],
     ) -> Result<(Zeroizing<Vec<u8>>, u32), CoreError> {
-        encrypting(key)?;
+        let cipher = encrypting(key)?;
         let (v, sealed) = parse_transit(ciphertext.trim()).map_err(|_| bad_ciphertext())?;
         if v > key.config.latest_version {
             return Err(CoreError::InvalidInput("invalid ciphertext: key version is greater than the latest".into()));
@@ -587,7 +775,7 @@ impl Keyward {
             ));
         }
         let k = self.version_key(key, v, context).await?;
-        let plain = open_transit(&k, associated, &sealed).map_err(|_| bad_ciphertext())?;
+        let plain = open_transit(cipher, &k, associated, &sealed).map_err(|_| bad_ciphertext())?;
         Ok((plain, v))
     }
 }
@@ -607,7 +795,7 @@ mod tests {
             exportable: false,
             allow_plaintext_backup: false,
             auto_rotate_period_secs: 0,
-            versions: BTreeMap::new(),
+            ..TransitKeyConfig::default()
         }
     }
 

@@ -729,11 +729,47 @@ pub(super) fn operations() -> Vec<Operation> {
             Reads,
         )
         .vault(vault!([Read], "{transit}/export/{kind}/{name}/{version}", transit::export)),
-        op("transit.sign", "Sign the input (ed25519 keys)", Need::Cap(Update, "{mount}/sign/{name}"), Reads)
-            .vault(vault!([Write], "{transit}/sign/{name}", transit::sign)),
+        op("transit.sign", "Sign the input", Need::Cap(Update, "{mount}/sign/{name}"), Reads).vault(vault!(
+            [Write],
+            "{transit}/sign/{name}",
+            transit::sign
+        )),
+        op(
+            "transit.sign.algorithm",
+            "Sign the input hashed with the named algorithm",
+            Need::Cap(Update, "{mount}/sign/{name}/{algorithm}"),
+            Reads,
+        )
+        .vault(vault!([Write], "{transit}/sign/{name}/{algorithm}", transit::sign)),
+        op(
+            "transit.backup",
+            "A plaintext backup of a key that allows one (a key disclosure)",
+            Need::Cap(Read, "{mount}/backup/{name}"),
+            Reads,
+        )
+        .vault(vault!([Read], "{transit}/backup/{name}", transit::backup)),
+        op(
+            "transit.restore",
+            "Restore a key from a backup this cluster made",
+            Need::AnyOf(&[Create, Update], "{mount}/restore"),
+            Change,
+        )
+        .vault(vault!([Write], "{transit}/restore", transit::restore)),
+        op(
+            "transit.restore.name",
+            "Restore a key from a backup under a new name",
+            Need::AnyOf(&[Create, Update], "{mount}/restore/{name}"),
+            Change,
+        )
+        .vault(vault!([Write], "{transit}/restore/{name}", transit::restore)),
         op("transit.verify", "Verify an HMAC or a signature", Need::Cap(Update, "{mount}/verify/{name}"), Reads)
             .vault(vault!([Write], "{transit}/verify/{name}", transit::verify)),
-        op("transit.verify.algorithm", "Verify an HMAC", Need::Cap(Update, "{mount}/verify/{name}/{algorithm}"), Reads)
-            .vault(vault!([Write], "{transit}/verify/{name}/{algorithm}", transit::verify)),
+        op(
+            "transit.verify.algorithm",
+            "Verify an HMAC or a signature",
+            Need::Cap(Update, "{mount}/verify/{name}/{algorithm}"),
+            Reads,
+        )
+        .vault(vault!([Write], "{transit}/verify/{name}/{algorithm}", transit::verify)),
     ]
 }

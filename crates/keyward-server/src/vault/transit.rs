@@ -1,12 +1,14 @@
-//! Transit on every transit mount: keys (create, read, list, delete, rotate, config) and
-//! encrypt / decrypt / rewrap / datakey, single or `batch_input`. Plaintexts and contexts are
-//! base64 both ways, as Vault; plaintexts are never logged or audited.
+//! Transit on every transit mount: keys (create, read, list, delete, rotate, config, trim,
+//! export, backup, restore), encrypt / decrypt / rewrap / datakey, sign / verify, hmac, hash and
+//! random, single or `batch_input`. Plaintexts and contexts are base64 both ways, as Vault;
+//! plaintexts are never logged or audited.
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use keyward_core::{Capability, CoreError, TransitKey, TransitKeyChange, TransitKeyOptions, TransitOp};
+use keyward_crypto::{HashAlg, Marshaling, Padding, SaltLength, SignParams, SigningType, TransitCipher};
 use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
 
@@ -18,14 +20,21 @@ use crate::pipeline::Ctx;
 /// A key's policy as Vault shows it (never key material; a signing key's public keys).
 async fn key_info(ctx: &Ctx, k: &TransitKey) -> ApiResult<Value> {
     let c = &k.config;
-    let signing = c.key_type == keyward_core::ED25519;
+    let signer = SigningType::parse(&c.key_type);
+    let encrypts = TransitCipher::parse(&c.key_type).is_some();
+    // Vault names each version's key pair by its curve or size.
+    let pair_name = match signer {
+        Some(SigningType::EcdsaP256) => "P-256",
+        Some(SigningType::EcdsaP384) => "P-384",
+        _ => c.key_type.as_str(),
+    };
     let public = ctx.st.kw.transit_public_keys(k).await?;
     let keys: Map<String, Value> = c
         .versions
         .iter()
         .map(|(v, t)| {
             let entry = match public.get(v) {
-                Some(pk) => json!({ "creation_time": t, "name": "ed25519", "public_key": pk }),
+                Some(pk) => json!({ "creation_time": t, "name": pair_name, "public_key": pk }),
                 None => json!(t),
             };
             (v.to_string(), entry)
@@ -46,10 +55,10 @@ async fn key_info(ctx: &Ctx, k: &TransitKey) -> ApiResult<Value> {
         "convergent_encryption": false,
         "exportable": c.exportable,
         "allow_plaintext_backup": c.allow_plaintext_backup,
-        "supports_encryption": !signing,
-        "supports_decryption": !signing,
-        "supports_derivation": !signing,
-        "supports_signing": signing,
+        "supports_encryption": encrypts,
+        "supports_decryption": encrypts,
+        "supports_derivation": encrypts,
+        "supports_signing": signer.is_some(),
         "imported_key": false,
         "auto_rotate_period": c.auto_rotate_period_secs,
     }))
@@ -203,9 +212,9 @@ enum Mode {
     Encrypt,
     Decrypt,
     Rewrap,
-    Hmac(keyward_crypto::HashAlg),
-    Sign,
-    Verify(keyward_crypto::HashAlg),
+    Hmac(HashAlg),
+    Sign(SignParams),
+    Verify(HashAlg, SignParams),
 }
 
 /// One item of a request (the body itself, or an element of `batch_input`).
@@ -241,15 +250,15 @@ async fn one(
             Ok(json!({ "ciphertext": c, "key_version": v }))
         }
         Mode::Hmac(alg) => Ok(json!({ "hmac": st.kw.transit_hmac(key, version, alg, &input_of(item)?).await? })),
-        Mode::Sign => {
-            let signature = st.kw.transit_sign(key, version, &input_of(item)?).await?;
-            Ok(json!({ "signature": signature, "key_version": version.unwrap_or(key.config.latest_version) }))
+        Mode::Sign(params) => {
+            let (signature, v) = st.kw.transit_sign(key, version, &params, &input_of(item)?).await?;
+            Ok(json!({ "signature": signature, "key_version": v }))
         }
-        Mode::Verify(alg) => {
+        Mode::Verify(alg, params) => {
             let text = |f: &str| item.get(f).and_then(Value::as_str);
             let valid = match (text("hmac"), text("signature")) {
                 (Some(mac), None) => st.kw.transit_verify_hmac(key, alg, &input_of(item)?, mac).await?,
-                (None, Some(sig)) => st.kw.transit_verify_signature(key, &input_of(item)?, sig).await?,
+                (None, Some(sig)) => st.kw.transit_verify_signature(key, &params, &input_of(item)?, sig).await?,
                 _ => return Err(ApiError::bad_request("give exactly one of hmac and signature")),
             };
             Ok(json!({ "valid": valid }))
@@ -388,14 +397,13 @@ pub(crate) async fn datakey(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
 }
 
 /// The hash algorithm a route or body names (`sha2-256` when neither does).
-fn algorithm(ctx: &Ctx, req: &VaultReq, field: &str) -> ApiResult<keyward_crypto::HashAlg> {
+fn algorithm(ctx: &Ctx, req: &VaultReq, field: &str) -> ApiResult<HashAlg> {
     let name = match ctx.param("algorithm") {
         "" => req.str(field)?.unwrap_or("sha2-256"),
         from_path => from_path,
     };
-    keyward_crypto::HashAlg::parse(name).ok_or_else(|| {
-        ApiError::bad_request(format!("unsupported algorithm {name:?} ({})", keyward_crypto::HashAlg::names()))
-    })
+    HashAlg::parse(name)
+        .ok_or_else(|| ApiError::bad_request(format!("unsupported algorithm {name:?} ({})", HashAlg::names())))
 }
 
 /// `format`: `hex` (the default of `hash`) or `base64` (of `random`).
@@ -454,31 +462,66 @@ pub(crate) async fn hmac(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
 /// `POST {mount}/verify/{name}[/{algorithm}]` with `hmac` or `signature` (or `batch_input` of
 /// them): whether each is valid for its `input`.
 pub(crate) async fn verify(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
-    if req.body.contains_key("signature") {
-        no_hash_options(&ctx, &req)?;
-    }
-    let alg = algorithm(&ctx, &req, "algorithm")?;
     let key = hmac_key(&ctx).await?;
-    answer(&ctx, &req, &key, Mode::Verify(alg)).await
+    let alg = algorithm(&ctx, &req, "algorithm")?;
+    // Signature options apply when a signature is checked (an HMAC's algorithm is `algorithm`).
+    let has_signature = |item: &Map<String, Value>| item.contains_key("signature");
+    let signatures = has_signature(&req.body)
+        || req
+            .body
+            .get("batch_input")
+            .and_then(Value::as_array)
+            .is_some_and(|items| items.iter().filter_map(Value::as_object).any(has_signature));
+    let params = if signatures { sign_params(&ctx, &req, &key)? } else { SignParams::default() };
+    answer(&ctx, &req, &key, Mode::Verify(alg, params)).await
 }
 
-/// Ed25519 signs the input itself: a hash algorithm or prehashing would change what is signed.
-fn no_hash_options(ctx: &Ctx, req: &VaultReq) -> ApiResult<()> {
-    let hashed = !ctx.param("algorithm").is_empty()
-        || req.str("hash_algorithm")?.is_some_and(|a| a != "sha2-256")
-        || req.bool("prehashed")? == Some(true);
-    if hashed {
+/// The options of a signature or its verification: the hash from the route, `hash_algorithm`
+/// or `algorithm` (default `sha2-256`), `prehashed`, `signature_algorithm` (`pss` |
+/// `pkcs1v15`), `salt_length` (`auto` | `hash` | bytes) and `marshaling_algorithm` (`asn1` | `jws`).
+fn sign_params(ctx: &Ctx, req: &VaultReq, key: &TransitKey) -> ApiResult<SignParams> {
+    let named = !ctx.param("algorithm").is_empty() || req.body.contains_key("hash_algorithm");
+    let hash =
+        algorithm(ctx, req, if req.body.contains_key("hash_algorithm") { "hash_algorithm" } else { "algorithm" })?;
+    let prehashed = req.bool("prehashed")?.unwrap_or(false);
+    if key.config.key_type == "ed25519" && ((named && hash != HashAlg::Sha2_256) || prehashed) {
         return Err(ApiError::bad_request("ed25519 signs the input itself: hash_algorithm and prehashed do not apply"));
     }
-    Ok(())
+    let padding = match req.str("signature_algorithm")?.unwrap_or("pss") {
+        "pss" => Padding::Pss,
+        "pkcs1v15" => Padding::Pkcs1v15,
+        other => {
+            return Err(ApiError::bad_request(format!("unsupported signature_algorithm {other:?} (pss or pkcs1v15)")))
+        }
+    };
+    let salt = match req.body.get("salt_length") {
+        None | Some(Value::Null) => SaltLength::Auto,
+        Some(Value::String(s)) if s == "auto" => SaltLength::Auto,
+        Some(Value::String(s)) if s == "hash" => SaltLength::Hash,
+        Some(v) => {
+            let n = super::uint_of("salt_length", Some(v))
+                .ok()
+                .flatten()
+                .ok_or_else(|| ApiError::bad_request("salt_length must be auto, hash or a number of bytes"))?;
+            SaltLength::Bytes(usize::try_from(n).unwrap_or(usize::MAX))
+        }
+    };
+    let marshaling = match req.str("marshaling_algorithm")?.unwrap_or("asn1") {
+        "asn1" => Marshaling::Asn1,
+        "jws" => Marshaling::Jws,
+        other => {
+            return Err(ApiError::bad_request(format!("unsupported marshaling_algorithm {other:?} (asn1 or jws)")))
+        }
+    };
+    Ok(SignParams { hash, prehashed, padding, salt, marshaling })
 }
 
-/// `POST {mount}/sign/{name}`: the `vault:vN:` Ed25519 signature of `input` (or of each of
-/// `batch_input`).
+/// `POST {mount}/sign/{name}[/{algorithm}]`: the `vault:vN:` signature of `input` (or of each
+/// of `batch_input`).
 pub(crate) async fn sign(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
-    no_hash_options(&ctx, &req)?;
     let key = hmac_key(&ctx).await?;
-    answer(&ctx, &req, &key, Mode::Sign).await
+    let params = sign_params(&ctx, &req, &key)?;
+    answer(&ctx, &req, &key, Mode::Sign(params)).await
 }
 
 /// `GET {mount}/export/{kind}/{name}[/{version}]`: key material of an exportable key (or a
@@ -501,4 +544,37 @@ pub(crate) async fn export(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     ctx.audit.detail("export", kind);
     let keys: Map<String, Value> = exported.iter().map(|(v, k)| (v.to_string(), json!(k.as_str()))).collect();
     Ok(envelope(&req, json!({ "name": key.name, "type": key.config.key_type, "keys": keys }), vec![]))
+}
+
+/// `GET {mount}/backup/{name}`: a plaintext backup of a key that allows one; counted as a
+/// reveal, since it holds every version's key material.
+pub(crate) async fn backup(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let key = match ctx.st.kw.transit_key(ctx.param("mount"), key_name(ctx.param("name"))?).await {
+        Err(CoreError::NotFound(_)) => return Err(not_found()),
+        other => other?,
+    };
+    let backup = ctx.st.kw.transit_backup(&key).await?;
+    ctx.st.audit.counters.reveals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ctx.audit.detail("key", key.name.as_str());
+    ctx.audit.detail("backup", true);
+    Ok(envelope(&req, json!({ "backup": backup.as_str() }), vec![]))
+}
+
+/// `POST {mount}/restore[/{name}]`: a key from a backup this cluster made, under its own name or
+/// the route's; an existing key is replaced only with `force`.
+pub(crate) async fn restore(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    let name = match ctx.param("name") {
+        "" => None,
+        n => Some(key_name(n)?.to_owned()),
+    };
+    let text = req.str("backup")?.ok_or_else(|| ApiError::bad_request("missing backup"))?;
+    let backup = ctx.st.kw.transit_read_backup(text).await?;
+    let force = req.bool("force")?.unwrap_or(false);
+    let mount = ctx.param("mount").to_owned();
+    ctx.audit.detail("key", name.as_deref().unwrap_or(backup.name()));
+    ctx.audit.detail("force", force);
+    let op = TransitOp::Restore { mount: mount.clone(), name, force, backup };
+    let k = ctx.change(|e| ctx.st.kw.transit_change(op, e)).await?;
+    tracing::info!(mount = %mount, key = %k.name, "transit key restored");
+    Ok(done(&req, vec![]))
 }

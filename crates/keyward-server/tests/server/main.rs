@@ -18,6 +18,7 @@ mod proxy;
 mod read_path;
 mod retention;
 mod token_terms;
+mod transit;
 mod untrusted_storage;
 mod upgrade;
 mod vault;

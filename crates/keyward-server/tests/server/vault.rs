@@ -282,7 +282,7 @@ async fn transit_keeps_keys_wrapped_and_shreds_them_with_the_mount() {
         let t = srv.token.clone();
         let (s, k) = srv.vault(&t, "POST", "transit/keys/orders", Some(json!({"type": "aes256-gcm96"}))).await;
         assert_eq!((s, k["data"]["latest_version"].as_u64()), (200, Some(1)));
-        let (s, _) = srv.vault(&t, "POST", "transit/keys/rsa", Some(json!({"type": "rsa-2048"}))).await;
+        let (s, _) = srv.vault(&t, "POST", "transit/keys/rsa", Some(json!({"type": "rsa-1024"}))).await;
         assert_eq!(s, 400, "unsupported key types are refused");
         let plain = "dHJhbnNpdC1hdC1yZXN0LWNhbmFyeQ=="; // "transit-at-rest-canary"
         let (_, e) = srv.vault(&t, "POST", "transit/encrypt/orders", Some(json!({"plaintext": plain}))).await;
