@@ -16,7 +16,11 @@ import warnings
 
 import hvac
 import jwt as pyjwt
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hvac import exceptions as ex
 
@@ -221,6 +225,66 @@ tr.update_key_configuration("portable", min_decryption_version=2, mount_point=TR
 trimmed = tr.trim_key("portable", min_version=2, mount_point=TR)["data"]
 check(trimmed["min_available_version"] == 2 and "1" not in trimmed["keys"], "trim deletes older versions")
 raises(ex.InvalidRequest, "a key not created exportable does not leave", tr.export_key, "hooks", key_type="encryption-key", mount_point=TR)
+
+# Asymmetric keys: keyward's signatures verify with Python's `cryptography`, and signatures
+# `cryptography` makes with an exported private key verify in keyward.
+MSG = b"release-1.2.3.tar.gz"
+for curve, hname, chash in [("ecdsa-p256", "sha2-256", hashes.SHA256()), ("ecdsa-p384", "sha2-384", hashes.SHA384())]:
+    tr.create_key(curve, key_type=curve, exportable=True, mount_point=TR)
+    pem = tr.read_key(curve, mount_point=TR)["data"]["keys"]["1"]["public_key"]
+    public = load_pem_public_key(pem.encode())
+    sig = tr.sign_data(curve, b64("release-1.2.3.tar.gz"), hash_algorithm=hname, mount_point=TR)["data"]["signature"]
+    public.verify(base64.b64decode(sig.split(":", 2)[2]), MSG, ec.ECDSA(chash))
+    check(True, f"{curve} signature verifies with cryptography")
+    jws = tr.sign_data(curve, b64("release-1.2.3.tar.gz"), hash_algorithm="sha2-512", marshaling_algorithm="jws", mount_point=TR)["data"]["signature"]
+    raw = base64.urlsafe_b64decode(jws.split(":", 2)[2] + "==")
+    half = len(raw) // 2
+    public.verify(encode_dss_signature(int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big")), MSG, ec.ECDSA(hashes.SHA512()))
+    check(True, f"{curve} JWS-marshaled sha2-512 signature verifies with cryptography")
+    private = load_pem_private_key(tr.export_key(curve, key_type="signing-key", mount_point=TR)["data"]["keys"]["1"].encode(), None)
+    theirs = private.sign(MSG, ec.ECDSA(chash))
+    check(tr.verify_signed_data(curve, b64("release-1.2.3.tar.gz"), signature="vault:v1:" + base64.b64encode(theirs).decode(), hash_algorithm=hname, mount_point=TR)["data"]["valid"] is True, f"a cryptography {curve} signature verifies in keyward")
+    check(tr.verify_signed_data(curve, b64("release-1.2.4.tar.gz"), signature="vault:v1:" + base64.b64encode(theirs).decode(), hash_algorithm=hname, mount_point=TR)["data"]["valid"] is False, f"... not for another input")
+
+tr.create_key("rsa", key_type="rsa-2048", exportable=True, mount_point=TR)
+public = load_pem_public_key(tr.read_key("rsa", mount_point=TR)["data"]["keys"]["1"]["public_key"].encode())
+for scheme, hname, chash, pad in [
+    ("pss", "sha2-256", hashes.SHA256(), lambda h: padding.PSS(mgf=padding.MGF1(h), salt_length=padding.PSS.AUTO)),
+    ("pkcs1v15", "sha2-512", hashes.SHA512(), lambda h: padding.PKCS1v15()),
+]:
+    sig = tr.sign_data("rsa", b64("release-1.2.3.tar.gz"), hash_algorithm=hname, signature_algorithm=scheme, mount_point=TR)["data"]["signature"]
+    public.verify(base64.b64decode(sig.split(":", 2)[2]), MSG, pad(chash), chash)
+    check(True, f"RSA {scheme} {hname} signature verifies with cryptography")
+private = load_pem_private_key(tr.export_key("rsa", key_type="signing-key", mount_point=TR)["data"]["keys"]["1"].encode(), None)
+theirs = private.sign(MSG, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.MAX_LENGTH), hashes.SHA256())
+check(tr.verify_signed_data("rsa", b64("release-1.2.3.tar.gz"), signature="vault:v1:" + base64.b64encode(theirs).decode(), mount_point=TR)["data"]["valid"] is True, "a cryptography PSS signature (longest salt, as Go signs) verifies in keyward")
+if KEYWARD:
+    raises(ex.InvalidRequest, "RSA signing of prehashed input is refused", tr.sign_data, "rsa", b64("x" * 32), prehashed=True, hash_algorithm="sha2-256", mount_point=TR)
+
+tr.create_key("ed", key_type="ed25519", exportable=True, mount_point=TR)
+seed = base64.b64decode(tr.export_key("ed", key_type="signing-key", mount_point=TR)["data"]["keys"]["1"])[:32]
+theirs = Ed25519PrivateKey.from_private_bytes(seed).sign(MSG)
+check(tr.verify_signed_data("ed", b64("release-1.2.3.tar.gz"), signature="vault:v1:" + base64.b64encode(theirs).decode(), mount_point=TR)["data"]["valid"] is True, "a cryptography Ed25519 signature verifies in keyward")
+
+# Other encryption key types, and a plaintext backup that restores (and is refused when changed).
+tr.create_key("chacha", key_type="chacha20-poly1305", mount_point=TR)
+ct = tr.encrypt_data("chacha", b64("stream"), mount_point=TR)["data"]["ciphertext"]
+check(unb64(tr.decrypt_data("chacha", ct, mount_point=TR)["data"]["plaintext"]) == "stream", "chacha20-poly1305 round trip")
+root.write(f"{TR}/keys/small", type="aes128-gcm96")
+ct = tr.encrypt_data("small", b64("short key"), mount_point=TR)["data"]["ciphertext"]
+check(unb64(tr.decrypt_data("small", ct, mount_point=TR)["data"]["plaintext"]) == "short key", "aes128-gcm96 round trip")
+tr.create_key("kept", key_type="ecdsa-p256", exportable=True, allow_plaintext_backup=True, mount_point=TR)
+sig = tr.sign_data("kept", b64("release-1.2.3.tar.gz"), mount_point=TR)["data"]["signature"]
+backup = tr.backup_key("kept", mount_point=TR)["data"]["backup"]
+tr.restore_key(backup, name="kept-copy", mount_point=TR)
+check(tr.verify_signed_data("kept-copy", b64("release-1.2.3.tar.gz"), signature=sig, mount_point=TR)["data"]["valid"] is True, "a restored key verifies the original's signatures")
+raises(ex.InvalidRequest, "restoring over an existing key needs force", tr.restore_key, backup, mount_point=TR)
+tr.restore_key(backup, force=True, mount_point=TR)
+check(tr.read_key("kept", mount_point=TR)["data"]["latest_version"] == 1, "restore with force")
+raises(ex.InvalidRequest, "a key without allow_plaintext_backup has no backup", tr.backup_key, "rsa", mount_point=TR)
+if KEYWARD:
+    body = base64.b64decode(backup).replace(b'"min_decryption_version":1', b'"min_decryption_version":0')
+    raises(ex.InvalidRequest, "a changed backup is refused", tr.restore_key, base64.b64encode(body).decode(), name="evil", mount_point=TR)
 
 # --- policies and tokens ---------------------------------------------------------------------
 pname = f"reader-{RUN}"

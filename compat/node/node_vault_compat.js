@@ -175,6 +175,29 @@ async function main() {
   await vault.disableAuth({ mount_point: jw });
   await vault.removePolicy({ name: pol });
 
+  // Transit signing keys: keyward's signatures verify with Node's crypto, and Node's with keyward.
+  const tk = `signer-${Date.now()}`;
+  const message = Buffer.from('webhook body');
+  for (const [type, dsa] of [['ecdsa-p256', 'der'], ['ecdsa-p384', 'ieee-p1363'], ['rsa-3072', null]]) {
+    const name = `${tk}-${type}`;
+    await vault.write(`transit/keys/${name}`, { type, exportable: true });
+    const pem = (await vault.read(`transit/keys/${name}`)).data.keys['1'].public_key;
+    const opts = dsa === 'ieee-p1363' ? { marshaling_algorithm: 'jws' } : {};
+    const signed = await vault.write(`transit/sign/${name}/sha2-384`, { input: message.toString('base64'), ...opts });
+    const text = signed.data.signature.split(':')[2];
+    const sig = Buffer.from(text, dsa === 'ieee-p1363' ? 'base64url' : 'base64');
+    const key = dsa ? { key: pem, dsaEncoding: dsa } : { key: pem, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: crypto.constants.RSA_PSS_SALTLEN_AUTO };
+    check(crypto.verify('sha384', message, key, sig), `a ${type} signature verifies with Node's crypto`);
+    const exported = (await vault.read(`transit/export/signing-key/${name}/1`)).data.keys['1'];
+    const privateKey = crypto.createPrivateKey(exported);
+    const theirs = dsa
+      ? crypto.sign('sha384', message, { key: privateKey, dsaEncoding: dsa })
+      : crypto.sign('sha384', message, { key: privateKey, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: crypto.constants.RSA_PSS_SALTLEN_DIGEST });
+    const encoded = theirs.toString(dsa === 'ieee-p1363' ? 'base64url' : 'base64');
+    const checked = await vault.write(`transit/verify/${name}/sha2-384`, { input: message.toString('base64'), signature: `vault:v1:${encoded}`, ...opts });
+    check(checked.data.valid === true, `a Node ${type} signature verifies in keyward`);
+  }
+
   const bogus = require('node-vault')({ apiVersion: 'v1', endpoint: process.env.VAULT_ADDR, token: 'kw_' + 'B'.repeat(43) });
   await rejects(bogus.read(`${base}/db`), 403, 'an unknown token is 403');
 

@@ -11,6 +11,11 @@ use vaultrs::api::auth::userpass::requests::CreateUserRequest;
 use vaultrs::api::kv2::requests::{ReadSecretRequest, SetSecretRequestOptions};
 use vaultrs::api::sys::requests::EnableEngineRequest;
 use vaultrs::api::token::requests::{CreateTokenRequest, SetTokenRoleRequest};
+use vaultrs::api::transit::requests::{
+    CreateKeyRequest, ExportKeyType, ExportVersion, HashDataRequest, RestoreKeyRequest, SignDataRequest,
+    VerifySignedDataRequest,
+};
+use vaultrs::api::transit::{HashAlgorithm, KeyType, MarshalingAlgorithm};
 use vaultrs::api::ResponseWrapper;
 use vaultrs::client::{Client, VaultClient, VaultClientSettingsBuilder};
 use vaultrs::{auth, kv1, kv2, sys, token, transit};
@@ -149,6 +154,34 @@ async fn main() -> Result<()> {
     c.check(enc.ciphertext.starts_with("vault:v1:"), "transit encrypt")?;
     let dec = transit::data::decrypt(&root, &tr, "orders", &enc.ciphertext, None).await?;
     c.check(dec.plaintext == plaintext, "transit decrypt")?;
+    // Signing keys: ECDSA with JWS marshaling, a backup restored under a new name (vaultrs sends
+    // the name in the body), the public key exported, hashes and HMACs.
+    let mut ec = CreateKeyRequest::builder();
+    ec.key_type(KeyType::EcdsaP256).exportable(true).allow_plaintext_backup(true);
+    transit::key::create(&root, &tr, "releases", Some(&mut ec)).await?;
+    let mut jws = SignDataRequest::builder();
+    jws.hash_algorithm(HashAlgorithm::Sha2_256).marshaling_algorithm(MarshalingAlgorithm::Jws);
+    let sig = transit::data::sign(&root, &tr, "releases", plaintext, Some(&mut jws)).await?.signature;
+    c.check(sig.starts_with("vault:v1:") && !sig.ends_with('='), "transit sign (ecdsa-p256, jws)")?;
+    let mut check = VerifySignedDataRequest::builder();
+    check.signature(sig.clone()).marshaling_algorithm(MarshalingAlgorithm::Jws);
+    let valid = transit::data::verify(&root, &tr, "releases", plaintext, Some(&mut check)).await?.valid;
+    c.check(valid, "transit verify (jws)")?;
+    let backup = transit::key::backup(&root, &tr, "releases").await?.backup;
+    let mut restore = RestoreKeyRequest::builder();
+    restore.name("releases-copy");
+    transit::key::restore(&root, &tr, &backup, Some(&mut restore)).await?;
+    let mut check = VerifySignedDataRequest::builder();
+    check.signature(sig).marshaling_algorithm(MarshalingAlgorithm::Jws);
+    let valid = transit::data::verify(&root, &tr, "releases-copy", plaintext, Some(&mut check)).await?.valid;
+    c.check(valid, "transit restore under a new name keeps the key pair")?;
+    let public =
+        transit::key::export(&root, &tr, "releases", ExportKeyType::PublicKey, ExportVersion::Latest).await?.keys;
+    c.check(public.get("1").is_some_and(|k| k.starts_with("-----BEGIN PUBLIC KEY-----")), "transit export public key")?;
+    let mut sha3 = HashDataRequest::builder();
+    sha3.algorithm(HashAlgorithm::Sha3_256);
+    let sum = transit::generate::hash(&root, &tr, "YWJj", Some(&mut sha3)).await?.sum;
+    c.check(sum == "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532", "transit hash sha3-256")?;
 
     // AppRole: a machine logs in with a role ID and a secret ID.
     let ar = format!("approle-rs-{run}");

@@ -117,13 +117,38 @@ impl Curve {
         })
     }
 
-    /// The private key as Vault exports it: PEM `EC PRIVATE KEY` (SEC1, with the curve named).
+    /// The private key as Vault exports it: PEM `EC PRIVATE KEY` (SEC1, naming its curve).
     pub(crate) fn private_pem(self, private: &[u8]) -> Result<Zeroizing<String>, CryptoError> {
-        use p256::pkcs8::{DecodePrivateKey, LineEnding};
-        let pem = match self {
-            Curve::P256 => p256::SecretKey::from_pkcs8_der(private).map_err(|_| invalid())?.to_sec1_pem(LineEnding::LF),
-            Curve::P384 => p384::SecretKey::from_pkcs8_der(private).map_err(|_| invalid())?.to_sec1_pem(LineEnding::LF),
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        use p256::pkcs8::{AssociatedOid, DecodePrivateKey};
+        use sec1::der::Encode;
+        let (scalar, point, oid) = match self {
+            Curve::P256 => {
+                let key = p256::SecretKey::from_pkcs8_der(private).map_err(|_| invalid())?;
+                (
+                    key.to_bytes().to_vec(),
+                    key.public_key().to_encoded_point(false).as_bytes().to_vec(),
+                    p256::NistP256::OID,
+                )
+            }
+            Curve::P384 => {
+                let key = p384::SecretKey::from_pkcs8_der(private).map_err(|_| invalid())?;
+                (
+                    key.to_bytes().to_vec(),
+                    key.public_key().to_encoded_point(false).as_bytes().to_vec(),
+                    p384::NistP384::OID,
+                )
+            }
         };
-        pem.map_err(|_| invalid())
+        let scalar = Zeroizing::new(scalar);
+        let document = sec1::EcPrivateKey {
+            private_key: &scalar,
+            parameters: Some(sec1::EcParameters::NamedCurve(oid)),
+            public_key: Some(&point),
+        };
+        let der = Zeroizing::new(document.to_der().map_err(|_| invalid())?);
+        let pem = sec1::der::pem::encode_string("EC PRIVATE KEY", sec1::der::pem::LineEnding::LF, &der)
+            .map_err(|_| invalid())?;
+        Ok(Zeroizing::new(pem))
     }
 }

@@ -282,7 +282,15 @@ mod tests {
                 assert!(t.verify(&public, &params(hash), b"artifact", &sig).unwrap());
             }
             assert!(t.public_text(&public).starts_with("-----BEGIN PUBLIC KEY-----\n"));
-            assert!(t.private_text(&private).unwrap().starts_with("-----BEGIN EC PRIVATE KEY-----\n"));
+            let pem = t.private_text(&private).unwrap();
+            assert!(pem.starts_with("-----BEGIN EC PRIVATE KEY-----\n"));
+            // The document names its curve (what OpenSSL needs to load it) and holds this key.
+            let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+            let der = base64::Engine::decode(&STANDARD, body).unwrap();
+            let doc = sec1::EcPrivateKey::try_from(der.as_slice()).unwrap();
+            let curve = if t == SigningType::EcdsaP256 { "1.2.840.10045.3.1.7" } else { "1.3.132.0.34" };
+            assert_eq!(doc.parameters.and_then(|p| p.named_curve()).map(|o| o.to_string()), Some(curve.to_owned()));
+            assert!(public.ends_with(doc.public_key.unwrap()));
         }
     }
 

@@ -12,7 +12,7 @@ use keyward_crypto::{Key256, SigningType};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::signing;
+use super::{signing, PairRef};
 use crate::{CoreError, Keyward, TransitKey, TransitKeyConfig};
 
 /// The format tag inside every backup.
@@ -78,7 +78,7 @@ impl KeyBackup {
     }
 
     /// Each version with its key and, for ECDSA and RSA, its private and public keys.
-    pub(crate) fn versions(&self) -> impl Iterator<Item = (u32, Key256, Option<(&[u8], &[u8])>)> + '_ {
+    pub(crate) fn versions(&self) -> impl Iterator<Item = (u32, Key256, PairRef<'_>)> + '_ {
         self.versions.iter().map(|(v, key, pair)| {
             (*v, Key256::from_bytes(key.clone()), pair.as_ref().map(|(private, public)| (&private[..], &public[..])))
         })

@@ -212,6 +212,9 @@ impl fmt::Debug for NewKeyPair {
     }
 }
 
+/// A version's private key (PKCS#8) and public key (SubjectPublicKeyInfo DER), for ECDSA and RSA.
+type PairRef<'a> = Option<(&'a [u8], &'a [u8])>;
+
 /// Stores version `version` of `key`: `secret` wrapped under the keyring and, for an ECDSA or
 /// RSA key, the key pair's public key and its private key sealed under `secret`.
 async fn store_version(
@@ -220,7 +223,7 @@ async fn store_version(
     key: &mut TransitKey,
     version: u32,
     secret: &Key256,
-    pair: Option<(&[u8], &[u8])>,
+    pair: PairRef<'_>,
 ) -> Result<(), CoreError> {
     let wrapped = keys.wrap(WrappedKeyDomain::TransitKey, key.id, version, secret);
     tx.insert_wrapped_key(WrappedKeyDomain::TransitKey.label(), key.id, version, &wrapped).await?;
@@ -381,7 +384,8 @@ async fn apply(
             let m = transit_mount(tx, mount).await?;
             if let Some(existing) = tx.transit_key_for_update(m.id, name).await? {
                 if !force {
-                    return Err(CoreError::Conflict(format!(
+                    // Vault answers 400 here, and clients expect it.
+                    return Err(CoreError::InvalidInput(format!(
                         "key {name:?} already exists: restore with force to replace it"
                     )));
                 }

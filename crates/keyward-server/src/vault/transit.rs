@@ -478,7 +478,7 @@ pub(crate) async fn verify(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
 
 /// The options of a signature or its verification: the hash from the route, `hash_algorithm`
 /// or `algorithm` (default `sha2-256`), `prehashed`, `signature_algorithm` (`pss` |
-/// `pkcs1v15`), `salt_length` (`auto` | `hash` | bytes) and `marshaling_algorithm` (`asn1` | `jws`).
+/// `pkcs1v15`), `salt_length` (`auto` | `hash` or `-1` | bytes) and `marshaling_algorithm` (`asn1` | `jws`).
 fn sign_params(ctx: &Ctx, req: &VaultReq, key: &TransitKey) -> ApiResult<SignParams> {
     let named = !ctx.param("algorithm").is_empty() || req.body.contains_key("hash_algorithm");
     let hash =
@@ -497,7 +497,8 @@ fn sign_params(ctx: &Ctx, req: &VaultReq, key: &TransitKey) -> ApiResult<SignPar
     let salt = match req.body.get("salt_length") {
         None | Some(Value::Null) => SaltLength::Auto,
         Some(Value::String(s)) if s == "auto" => SaltLength::Auto,
-        Some(Value::String(s)) if s == "hash" => SaltLength::Hash,
+        // Go's rsa.PSSSaltLengthEqualsHash, which Vault also accepts.
+        Some(Value::String(s)) if s == "hash" || s == "-1" => SaltLength::Hash,
         Some(v) => {
             let n = super::uint_of("salt_length", Some(v))
                 .ok()
@@ -561,10 +562,11 @@ pub(crate) async fn backup(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
 }
 
 /// `POST {mount}/restore[/{name}]`: a key from a backup this cluster made, under its own name or
-/// the route's; an existing key is replaced only with `force`.
+/// the one given (route or body `name`); an existing key is replaced only with `force`.
 pub(crate) async fn restore(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
+    // The name from the route, or from the body (where vaultrs sends it, and Vault reads it too).
     let name = match ctx.param("name") {
-        "" => None,
+        "" => req.str("name")?.map(|n| key_name(n).map(str::to_owned)).transpose()?,
         n => Some(key_name(n)?.to_owned()),
     };
     let text = req.str("backup")?.ok_or_else(|| ApiError::bad_request("missing backup"))?;

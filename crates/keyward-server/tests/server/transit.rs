@@ -259,7 +259,7 @@ async fn backups_restore_and_refuse_tampering() {
 
         // An existing name is replaced only with force.
         let (s, b) = srv.vault(&root, "POST", "transit/restore", Some(json!({"backup": backup}))).await;
-        assert!((400..500).contains(&s) && b["errors"][0].as_str().unwrap().contains("force"), "{label}: {b}");
+        assert!(s == 400 && b["errors"][0].as_str().unwrap().contains("force"), "{label}: {b}");
         let (s, b) = srv.vault(&root, "POST", "transit/restore", Some(json!({"backup": backup, "force": true}))).await;
         assert!(s < 300, "{label}: {b}");
 
@@ -298,6 +298,39 @@ async fn backups_restore_and_refuse_tampering() {
         let all = rows.join("\n");
         assert!(all.contains("\"transit.backup\"") && all.contains("\"transit.restore.name\""), "{label}");
         assert!(!all.contains(&backup[..40]) && !all.contains(&files[..40]), "{label}: no backup in the audit");
+        srv.stop().await;
+    }
+}
+
+/// A database writer who copies another key's settings — its public keys and sealed private
+/// keys — onto a key, to make it accept their signatures, is refused: the row's MAC binds it.
+#[tokio::test]
+async fn a_key_pair_swapped_in_through_sql_is_refused() {
+    for db in backends().await {
+        let label = db.label;
+        let srv = TestServer::start(&db, KEY_A).await;
+        let root = srv.token.clone();
+        for name in ["victim", "attacker"] {
+            srv.vault(&root, "POST", &format!("transit/keys/{name}"), Some(json!({"type": "ecdsa-p256"}))).await;
+        }
+        let (_, b) = srv.vault(&root, "POST", "transit/sign/attacker", Some(json!({"input": INPUT}))).await;
+        let forged = json!({"input": INPUT, "signature": b["data"]["signature"]});
+        let (_, b) = srv.vault(&root, "POST", "transit/verify/victim", Some(forged.clone())).await;
+        assert_eq!(b["data"]["valid"], false, "{label}: {b}");
+        let pool = db.pool().await;
+        let config: String = sqlx::query_scalar("SELECT config FROM transit_keys WHERE name = 'attacker'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE transit_keys SET config = $1 WHERE name = 'victim'")
+            .bind(config)
+            .execute(&pool)
+            .await
+            .unwrap();
+        let (s, b) = srv.vault(&root, "POST", "transit/verify/victim", Some(forged)).await;
+        assert!(s >= 400 && b["data"]["valid"] != true, "{label}: the swapped key pair was used: {s} {b}");
+        let (s, b) = srv.vault(&root, "POST", "transit/sign/victim", Some(json!({"input": INPUT}))).await;
+        assert!(s >= 400 && b["data"]["signature"].is_null(), "{label}: {s} {b}");
         srv.stop().await;
     }
 }
