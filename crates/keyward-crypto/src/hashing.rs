@@ -103,6 +103,24 @@ mod tests {
         assert_eq!(hex(HashAlg::Sha2_256), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert_eq!(hex(HashAlg::Sha3_256), "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532");
         assert_eq!(hex(HashAlg::Sha3_224), "e642824c3f8cf24ad09234ee7d3c766fc9a3a5168d0c94ad73b46fdf");
+        assert_eq!(
+            hex(HashAlg::Sha2_384),
+            "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7"
+        );
+        assert_eq!(
+            hex(HashAlg::Sha2_512),
+            "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a\
+             2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"
+        );
+        assert_eq!(
+            hex(HashAlg::Sha3_384),
+            "ec01498288516fc926459f58e2c6ad8df9b473cb0fc08c2596da7cf0e49be4b298d88cea927ac7f539f1edf228376d25"
+        );
+        assert_eq!(
+            hex(HashAlg::Sha3_512),
+            "b751850b1a57168a5693cd924b6b096e08f621827444f70d884f5d0240d2712e\
+             10e116e9192af3c91a7ec57647e3934057340b4cf408d5a56592f8274eec53f0"
+        );
     }
 
     #[test]
@@ -112,6 +130,17 @@ mod tests {
         assert_eq!(hex::encode(&mac), "a30e01098bc6dbbf45690f3a7e9e6d0f8bbea2a39e6148008fd05e44");
         let mac = HashAlg::Sha2_256.hmac(b"Jefe", b"what do ya want for nothing?");
         assert_eq!(hex::encode(&mac), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        let mac384 = HashAlg::Sha2_384.hmac(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(
+            hex::encode(&mac384),
+            "af45d2e376484031617f78d2b58a6b1b9c7ef464f5a01b47e42ec3736322445e8e2240ca5e69e2c78b3239ecfab21649"
+        );
+        let mac512 = HashAlg::Sha2_512.hmac(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(
+            hex::encode(&mac512),
+            "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554\
+             9758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737"
+        );
         assert!(HashAlg::Sha2_256.verify_hmac(b"Jefe", b"what do ya want for nothing?", &mac));
         assert!(!HashAlg::Sha2_256.verify_hmac(b"Jefe", b"what do ya want for nothing!", &mac));
         assert!(!HashAlg::Sha3_512.verify_hmac(b"Jefe", b"x", &mac[..4]));

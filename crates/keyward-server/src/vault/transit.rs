@@ -540,11 +540,19 @@ pub(crate) async fn export(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     let kind = ctx.param("kind");
     let exported = ctx.st.kw.transit_export(&key, kind, version).await?;
     if kind != "public-key" {
-        ctx.st.audit.counters.reveals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        disclosed(&ctx, &key, kind);
     }
     ctx.audit.detail("export", kind);
     let keys: Map<String, Value> = exported.iter().map(|(v, k)| (v.to_string(), json!(k.as_str()))).collect();
     Ok(envelope(&req, json!({ "name": key.name, "type": key.config.key_type, "keys": keys }), vec![]))
+}
+
+/// Records that key material leaves (an export of secret material, a plaintext backup): the
+/// audit entry says so, the reveal counter counts it, and the log names the key (never the material).
+fn disclosed(ctx: &Ctx, key: &TransitKey, what: &str) {
+    ctx.st.audit.counters.reveals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ctx.audit.detail("disclosure", what);
+    tracing::info!(mount = %ctx.param("mount"), key = %key.name, what, "transit key material disclosed");
 }
 
 /// `GET {mount}/backup/{name}`: a plaintext backup of a key that allows one; counted as a
@@ -555,9 +563,8 @@ pub(crate) async fn backup(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
         other => other?,
     };
     let backup = ctx.st.kw.transit_backup(&key).await?;
-    ctx.st.audit.counters.reveals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    disclosed(&ctx, &key, "backup");
     ctx.audit.detail("key", key.name.as_str());
-    ctx.audit.detail("backup", true);
     Ok(envelope(&req, json!({ "backup": backup.as_str() }), vec![]))
 }
 

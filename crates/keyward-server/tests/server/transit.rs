@@ -297,6 +297,8 @@ async fn backups_restore_and_refuse_tampering() {
         let rows: Vec<String> = sqlx::query_scalar("SELECT entry FROM audit_log").fetch_all(&pool).await.unwrap();
         let all = rows.join("\n");
         assert!(all.contains("\"transit.backup\"") && all.contains("\"transit.restore.name\""), "{label}");
+        let disclosures = rows.iter().filter(|r| r.contains("\"disclosure\":\"backup\"")).count();
+        assert_eq!(disclosures, 2, "{label}: each backup is recorded as a key disclosure");
         assert!(!all.contains(&backup[..40]) && !all.contains(&files[..40]), "{label}: no backup in the audit");
         srv.stop().await;
     }
