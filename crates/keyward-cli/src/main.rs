@@ -5,7 +5,7 @@ mod cli;
 mod client;
 mod commands;
 mod config;
-mod dotenv;
+mod hygiene;
 mod output;
 mod settings;
 mod values;
@@ -14,14 +14,9 @@ use std::process::ExitCode;
 
 use crate::cli::Command;
 
-/// Core dumps could hold decrypted secrets and keys: switch them off where the OS allows.
-fn disable_core_dumps() {
-    use rustix::process::{setrlimit, Resource, Rlimit};
-    let _ = setrlimit(Resource::Core, Rlimit { current: Some(0), maximum: Some(0) });
-}
-
 fn main() -> ExitCode {
-    disable_core_dumps();
+    hygiene::disable_core_dumps();
+    hygiene::install_panic_hook();
     let cli = match settings::parse_from(std::env::args_os().collect()) {
         Ok(settings::Parsed { print: Some(text), .. }) => {
             print!("{text}");

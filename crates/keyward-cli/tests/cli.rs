@@ -1991,3 +1991,93 @@ fn a_value_is_handed_over_wrapped_and_opened_once() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(!out.status.success() && err.contains("max-wrap-ttl"), "{err}");
 }
+
+/// Every readable region of a process's memory (as root, or as its parent under ptrace rules).
+fn process_memory(pid: u32) -> Vec<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let mut mem = std::fs::File::open(format!("/proc/{pid}/mem")).unwrap();
+    let mut regions = Vec::new();
+    for line in maps.lines() {
+        let mut parts = line.split_whitespace();
+        let (Some(range), Some(perms)) = (parts.next(), parts.next()) else { continue };
+        let name = parts.nth(3).unwrap_or_default();
+        if !perms.starts_with('r') || name == "[vvar]" || name == "[vsyscall]" {
+            continue;
+        }
+        let (start, end) = range.split_once('-').unwrap();
+        let (start, end) = (u64::from_str_radix(start, 16).unwrap(), u64::from_str_radix(end, 16).unwrap());
+        let mut buf = vec![0u8; usize::try_from(end - start).unwrap()];
+        if mem.seek(SeekFrom::Start(start)).is_ok() && mem.read_exact(&mut buf).is_ok() {
+            regions.push(buf);
+        }
+    }
+    regions
+}
+
+fn holds(regions: &[Vec<u8>], needle: &[u8]) -> bool {
+    regions.iter().any(|r| r.windows(needle.len()).any(|w| w == needle))
+}
+
+/// After a data-key rotation, a re-encryption and a prune, no byte sequence of the pruned data
+/// key is left in the server's memory (its cached copy, the unwrapping buffers and ring's AES
+/// schedule are all wiped) — read through /proc/<pid>/mem. Core dumps are off in the server.
+#[test]
+fn a_pruned_data_key_leaves_the_servers_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keyward.db");
+    let db = db.to_str().unwrap();
+    let key = "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=";
+    let mut s = spawn_server(&["--database", db], &[("KEYWARD_MASTER_KEYS", &format!("v1:{key}"))]).unwrap();
+    let root: Value = serde_json::from_str(&s.ok(&["operator", "init", "--format", "json"])).unwrap();
+    s.token = Some(root["root_token"].as_str().unwrap().to_owned());
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", s.pid())).unwrap();
+    let core = limits.lines().find(|l| l.starts_with("Max core file size")).unwrap();
+    assert!(core.split_whitespace().nth(4) == Some("0"), "core dumps are on: {core}");
+
+    s.ok(&["mounts", "create", "app"]);
+    for i in 0..20 {
+        s.ok(&["secrets", "set", "-p", "app", "-e", "prod", &format!("KEY_{i}=sk_live_value_number_{i}")]);
+    }
+    assert!(s.ok(&["secrets", "get", "-p", "app", "-e", "prod", "KEY_3", "--reveal"]).contains("number_3"));
+    // The data key of version 1, unwrapped here from its row with the master key.
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let (owner, tag, wrapped): (String, String, Vec<u8>) = conn
+        .query_row(
+            "SELECT w.owner, w.kek_tag, w.wrapped FROM wrapped_keys w JOIN mounts m ON m.id = w.owner \
+             WHERE w.domain = 'keyward/dek' AND w.version = 1 AND m.path = 'app'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    let ring = keyward_crypto::MasterKeyring::parse(&format!("v1:{key}")).unwrap();
+    let owner = uuid::Uuid::parse_str(&owner).unwrap();
+    let dek = ring
+        .unwrap(
+            keyward_crypto::WrappedKeyDomain::Dek,
+            owner.as_bytes(),
+            1,
+            &keyward_crypto::WrappedKey { kek_tag: tag, bytes: wrapped },
+        )
+        .unwrap();
+    let dek_bytes = dek.expose().to_vec();
+    drop(dek);
+    assert!(holds(&process_memory(s.pid()), &dek_bytes[..16]), "the test finds the data key while it is in use");
+
+    assert!(s.ok(&["keys", "rotate", "-p", "app"]).contains("data key v2"));
+    s.ok(&["keys", "migrate", "-p", "app"]);
+    let pruned = s.ok(&["keys", "prune", "-p", "app"]);
+    assert!(pruned.contains("v1"), "{pruned}");
+    let regions = process_memory(s.pid());
+    // Where any 16-byte window of the key is found: (region index, region length, offset).
+    let found: Vec<(usize, usize, usize)> = regions
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| {
+            let windows: Vec<&[u8]> = dek_bytes.windows(16).step_by(8).collect();
+            r.windows(16).enumerate().filter(move |(_, w)| windows.contains(w)).map(move |(o, _)| (i, r.len(), o))
+        })
+        .collect();
+    assert!(found.is_empty(), "bytes of the pruned data key are still in the server's memory at {found:?}");
+    s.stop();
+}

@@ -76,6 +76,16 @@ impl Key256 {
     }
 }
 
+impl Drop for Key256 {
+    /// The key bytes zeroize themselves; ring's prepared AES schedule (which begins with the key
+    /// itself) does not, so it is overwritten in place with the schedule of an all-zero key,
+    /// and `black_box` keeps the compiler from discarding that store as dead.
+    fn drop(&mut self) {
+        self.aead = AeadKey::new(&[0u8; 32]);
+        std::hint::black_box(&self.aead);
+    }
+}
+
 impl fmt::Debug for Key256 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Key256([REDACTED])")

@@ -3,8 +3,10 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use zeroize::Zeroizing;
 
+use std::sync::Arc;
+
 use crate::key::{unwrap_with, wrap_aad, wrap_with};
-use crate::{CryptoError, Key256, WrappedKey, WrappedKeyDomain};
+use crate::{Aad, CryptoError, Key256, WrappedKey, WrappedKeyDomain};
 
 /// Label whose HMAC under a KEK is that KEK's key-check value.
 const CHECK_LABEL: &[u8] = b"keyward/kek-check/v1";
@@ -144,6 +146,42 @@ impl MasterKeyring {
         let kek = self.get(&wrapped.kek_tag).ok_or(CryptoError::DecryptionFailed)?;
         unwrap_with(&kek.key, &wrap_aad(domain, owner, version), &wrapped.bytes)
     }
+
+    /// [`MasterKeyring::unwrap`] for a key kept in memory (a cached data or transit key): the key
+    /// goes straight to the heap, and the stack the unwrapping used — where moves left copies of
+    /// the key and of ring's AES schedule — is overwritten before returning, so no copy outlives
+    /// the shared one (whose memory [`Key256`]'s drop wipes). Best effort: the compiler decides
+    /// what it copies where, which the memory test checks.
+    pub fn unwrap_shared(
+        &self,
+        domain: WrappedKeyDomain,
+        owner: &[u8],
+        version: u32,
+        wrapped: &WrappedKey,
+    ) -> Result<Arc<Key256>, CryptoError> {
+        let kek = self.get(&wrapped.kek_tag).ok_or(CryptoError::DecryptionFailed)?;
+        let key = unwrap_into_arc(&kek.key, &wrap_aad(domain, owner, version), &wrapped.bytes);
+        scrub_stack();
+        key
+    }
+}
+
+/// How much stack [`MasterKeyring::unwrap_shared`] overwrites below its frame: more than the
+/// deepest unwrapping path uses (ring's key schedule, the AEAD, the moves between them).
+const STACK_SCRUB: usize = 32 * 1024;
+
+/// Unwraps into a shared key; never inlined, so that its frame, and every frame below it that
+/// held copies of the key or its schedule, lies in the stack that [`scrub_stack`] overwrites.
+#[inline(never)]
+fn unwrap_into_arc(kek: &Key256, aad: &Aad, wrapped: &[u8]) -> Result<Arc<Key256>, CryptoError> {
+    unwrap_with(kek, aad, wrapped).map(Arc::new)
+}
+
+/// Overwrites `STACK_SCRUB` bytes of the stack below the caller's frame with zeros.
+#[inline(never)]
+fn scrub_stack() {
+    let mut zeros = [0u8; STACK_SCRUB];
+    std::hint::black_box(&mut zeros);
 }
 
 fn decode_key(b64: &str, tag: &KekTag) -> Result<Key256, CryptoError> {

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use crate::cli::RunArgs;
 use crate::client::Client;
-use crate::dotenv::valid_shell_name;
+use keyward_cli::dotenv::valid_shell_name;
 
 /// What to put into the command's environment, and what was left out (and why).
 #[derive(Debug, Default)]

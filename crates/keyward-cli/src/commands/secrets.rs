@@ -11,9 +11,9 @@ use zeroize::Zeroizing;
 
 use crate::cli::{ExportFormat, Format, SecretsCommand};
 use crate::client::Client;
-use crate::dotenv;
 use crate::output::{json, table};
 use crate::values::read_pairs;
+use keyward_cli::dotenv;
 
 fn value_text(v: &Value) -> String {
     match v {

@@ -136,9 +136,8 @@ impl KeyManager {
     fn cache_dek(&self, mount: Uuid, version: u32, wrapped: &WrappedKey) -> Result<Arc<Key256>, CoreError> {
         let key = self
             .keyring
-            .unwrap(WrappedKeyDomain::Dek, mount.as_bytes(), version, wrapped)
+            .unwrap_shared(WrappedKeyDomain::Dek, mount.as_bytes(), version, wrapped)
             .map_err(|_| CoreError::Integrity(format!("data key v{version} of the mount")))?;
-        let key = Arc::new(key);
         self.deks.write().map_err(|_| lock_poisoned())?.insert((mount, version), key.clone());
         Ok(key)
     }
@@ -205,9 +204,8 @@ impl KeyManager {
             .ok_or_else(|| CoreError::Integrity(format!("transit key {:?} v{version} (missing)", key.name)))?;
         let k = self
             .keyring
-            .unwrap(d, key.id.as_bytes(), version, &wrapped)
+            .unwrap_shared(d, key.id.as_bytes(), version, &wrapped)
             .map_err(|_| CoreError::Integrity(format!("transit key {:?} v{version}", key.name)))?;
-        let k = Arc::new(k);
         self.transit.write().map_err(|_| lock_poisoned())?.insert((key.id, version), (key.mount_id, k.clone()));
         Ok(k)
     }
@@ -216,6 +214,13 @@ impl KeyManager {
     pub(crate) fn evict_transit(&self, key: Uuid) {
         if let Ok(mut t) = self.transit.write() {
             t.retain(|(id, _), _| *id != key);
+        }
+    }
+
+    /// Forgets a mount's pruned data-key versions (their memory is wiped as the last copy drops).
+    pub(crate) fn evict_deks(&self, mount: Uuid, versions: &[u32]) {
+        if let Ok(mut deks) = self.deks.write() {
+            deks.retain(|(m, v), _| *m != mount || !versions.contains(v));
         }
     }
 

@@ -54,6 +54,9 @@ impl Keyward {
         let newest = usage.iter().map(|d| d.version).max();
         let unused = usage.iter().filter(|d| d.blobs == 0 && Some(d.version) != newest).map(|d| d.version).collect();
         let pruned = self.writer.submit(PruneDeks { mount: mount.to_owned(), mount_id: m.id, unused }, audit).await?;
+        // A pruned key must not outlive its row in this server's memory (other replicas forget
+        // theirs when they restart: nothing can use it any more).
+        self.keys.evict_deks(m.id, &pruned.deleted);
         Ok((pruned.deleted, pruned.kept))
     }
 }
