@@ -101,8 +101,10 @@ pub fn iv_tag_data(data: &[u8]) {
 /// A `.env` file or flat JSON object (`keyward secrets import`, `keyward run --env-file`).
 pub fn dotenv(data: &[u8]) {
     if let Some(s) = text(data) {
-        if let Ok(map) = keyward_cli::dotenv::parse(s) {
-            // What parses renders back and parses to the same map.
+        let parsed = keyward_cli::dotenv::parse(s);
+        // What parses renders back and parses to the same map — for names dotenv can hold (JSON
+        // keys may be anything; `secrets export` refuses the rest, naming them).
+        if let Some(map) = parsed.ok().filter(|m| m.keys().all(|k| keyward_cli::dotenv::valid_dotenv_name(k))) {
             let again = keyward_cli::dotenv::parse(&keyward_cli::dotenv::render_dotenv(&map));
             assert_eq!(again.ok().as_ref(), Some(&map), "a parsed .env renders back to itself");
         }
@@ -174,8 +176,11 @@ pub fn backup_frame(data: &[u8]) {
     let _ = opener.open(data);
 }
 
+/// A fuzz target: a function of the bytes it is given.
+pub type Target = fn(&[u8]);
+
 /// Every target by name (the names of `fuzz/fuzz_targets/*.rs` and `fuzz/corpus/*`).
-pub const TARGETS: [(&str, fn(&[u8])); 15] = [
+pub const TARGETS: [(&str, Target); 15] = [
     ("secret_blob", secret_blob),
     ("wrapped_key", wrapped_key),
     ("transit_ciphertext", transit_ciphertext),
