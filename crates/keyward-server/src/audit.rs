@@ -167,6 +167,9 @@ pub struct AuditState {
     pub enabled: bool,
     /// Whether the last append to the primary sink worked.
     pub primary_ok: AtomicBool,
+    /// Why the last append to the primary sink failed (a database error: no request data),
+    /// until one works again — health shows it.
+    pub primary_error: std::sync::Mutex<Option<String>>,
     /// Counters.
     pub counters: Counters,
     /// The external append-only file the chain head is anchored to.
@@ -185,6 +188,7 @@ impl AuditState {
         Self {
             enabled,
             primary_ok: AtomicBool::new(true),
+            primary_error: std::sync::Mutex::new(None),
             counters: Counters::default(),
             anchor_file,
             archive_dir: None,
@@ -382,11 +386,15 @@ pub(crate) async fn commit(st: &AppState, entry: AuditEntry, later: bool, then: 
     };
     match committed {
         Ok(()) => {
-            st.audit.primary_ok.store(true, Ordering::Relaxed);
+            if !st.audit.primary_ok.swap(true, Ordering::Relaxed) {
+                *st.audit.primary_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+                tracing::info!("the audit log is written again");
+            }
             true
         }
         Err(e) => {
             st.audit.primary_ok.store(false, Ordering::Relaxed);
+            *st.audit.primary_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.to_string());
             bump(&st.audit.counters.audit_primary_failures);
             tracing::error!(error = %e, "audit entry not written: {then}");
             false

@@ -71,6 +71,8 @@ async fn health_state(st: &AppState, q: &HealthQuery) -> (StatusCode, Health) {
         audit: serde_json::json!({
             "enabled": st.audit.enabled,
             "primary": if st.audit.primary_ok.load(std::sync::atomic::Ordering::Relaxed) { "ok" } else { "failing" },
+            // Why it fails (the database's error, e.g. a full disk), until an append works again.
+            "primary_error": st.audit.primary_error.lock().ok().and_then(|e| e.clone()),
             "keys": match &keys {
                 Readiness::Ready => "ok".to_owned(),
                 Readiness::Uninitialized => "uninitialized".to_owned(),
