@@ -2098,9 +2098,12 @@ fn a_pruned_data_key_leaves_the_servers_memory() {
     s.stop();
 }
 
-/// A tmpfs of `size` mounted for a test, unmounted when dropped; `None` where mounting is not
-/// permitted (not root, no CAP_SYS_ADMIN).
-struct SmallDisk(std::path::PathBuf, tempfile::TempDir);
+/// A tmpfs of `size` mounted for a test (in a temporary directory kept alive with it),
+/// unmounted when dropped; `None` where mounting is not permitted (not root, no CAP_SYS_ADMIN).
+struct SmallDisk {
+    at: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
 
 impl SmallDisk {
     fn mount(size: &str) -> Option<Self> {
@@ -2113,12 +2116,12 @@ impl SmallDisk {
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-        ok.then_some(Self(at, dir))
+        ok.then_some(Self { at, _dir: dir })
     }
 
     /// Writes a file until the disk is full; returns it.
     fn fill(&self) -> std::path::PathBuf {
-        let filler = self.0.join("filler");
+        let filler = self.at.join("filler");
         let mut f = std::fs::File::create(&filler).unwrap();
         let chunk = vec![0u8; 64 * 1024];
         while f.write_all(&chunk).is_ok() {}
@@ -2128,7 +2131,7 @@ impl SmallDisk {
 
 impl Drop for SmallDisk {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        let _ = Command::new("umount").arg("-l").arg(&self.at).status();
     }
 }
 
@@ -2149,7 +2152,7 @@ fn a_full_disk_fails_closed_and_recovers_when_space_returns() {
         eprintln!("skipped: a tmpfs cannot be mounted here (needs root); the disk-full test did not run");
         return;
     };
-    let db = disk.0.join("keyward.db");
+    let db = disk.at.join("keyward.db");
     let key = "BAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ=";
     let env = [("KEYWARD_MASTER_KEYS", format!("v1:{key}"))];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
