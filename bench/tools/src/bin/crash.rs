@@ -1,4 +1,5 @@
-//! `crash KEYWARD_BIN [--cycles N] [--database URL] [--seed S]`: the crash-durability harness.
+//! `crash KEYWARD_BIN [--cycles N] [--database URL] [--seed S] [--outage STOP_CMD START_CMD]`:
+//! the crash-durability harness.
 //! Each cycle starts the real server (SQLite in a temporary directory, or the given — empty —
 //! PostgreSQL database), runs a write load from several concurrent clients while a data-key
 //! rotation with its re-encryption job, a master-key rewrap and an online backup are in flight,
@@ -6,6 +7,12 @@
 //! write must read back exactly, `audit verify` and `doctor --verify-all` must pass, and the
 //! key jobs must resume and finish. Prints cycles, acknowledged writes and losses; exits non-zero
 //! on any loss or failed check.
+//!
+//! With `--outage`, each cycle stops the database instead (`STOP_CMD`, a shell command, e.g.
+//! `pg_ctlcluster 15 main stop -m fast`) for three seconds under the same load, then starts it
+//! (`START_CMD`): every request must be answered within the server's request timeout (5 s here) —
+//! 503 while the database is away, never a hang — and the server must serve again once it is
+//! back, without a restart, with nothing acknowledged lost. Prints what the requests got.
 //!
 //! SIGKILL proves durability across a process crash (what was acknowledged was committed), not
 //! across a power loss (what was committed reached the disk): that needs a fault-injecting file
@@ -73,7 +80,20 @@ impl Harness {
     }
 }
 
-/// Writes new secrets until `stop`; records those the server acknowledged.
+/// What the load's requests got.
+#[derive(Debug, Default, Clone)]
+struct Outcomes {
+    ok: u64,
+    unavailable: u64,
+    /// Other statuses, by code.
+    other: BTreeMap<u16, u64>,
+    /// Requests that got no answer (connection refused, client timeout).
+    unanswered: u64,
+    slowest: Duration,
+}
+
+/// Writes new secrets until `stop`; records those the server acknowledged, and what each got.
+#[allow(clippy::too_many_arguments)]
 async fn write_load(
     http: reqwest::Client,
     addr: String,
@@ -82,9 +102,11 @@ async fn write_load(
     cycle: u64,
     acked: Arc<Mutex<BTreeMap<String, String>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
+    outcomes: Arc<Mutex<Outcomes>>,
 ) {
     let mut n = 0u64;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let asked = Instant::now();
         let path = format!("c{cycle}/w{writer}/k{n}");
         let value = format!("sk_test_{cycle}_{writer}_{n}_{:016x}", Lcg(cycle * 1_000_003 + n).next());
         let sent = http
@@ -93,11 +115,23 @@ async fn write_load(
             .json(&json!({ "data": { "value": value } }))
             .send()
             .await;
-        match sent {
-            Ok(r) if r.status().is_success() => {
-                acked.lock().map(|mut a| a.insert(path, value)).ok();
+        let took = asked.elapsed();
+        if let Ok(mut o) = outcomes.lock() {
+            o.slowest = o.slowest.max(took);
+            match &sent {
+                Ok(r) if r.status().is_success() => o.ok += 1,
+                Ok(r) if r.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE => o.unavailable += 1,
+                Ok(r) => *o.other.entry(r.status().as_u16()).or_default() += 1,
+                Err(_) => o.unanswered += 1,
             }
-            Ok(_) | Err(_) => {}
+        }
+        if let Ok(r) = sent {
+            if r.status().is_success() {
+                acked.lock().map(|mut a| a.insert(path, value)).ok();
+            } else {
+                // Not hammering a server that says it cannot serve.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
         n += 1;
     }
@@ -125,10 +159,11 @@ async fn losses(http: &reqwest::Client, addr: &str, token: &str, acked: &BTreeMa
 async fn main() -> Result<(), Fail> {
     let mut args = std::env::args().skip(1);
     let bin = args.next().ok_or("usage: crash KEYWARD_BIN [--cycles N] [--database URL] [--seed S]")?;
-    let (mut cycles, mut database, mut seed) = (100u64, None, None);
+    let (mut cycles, mut database, mut seed, mut outage) = (100u64, None, None, None);
     while let Some(flag) = args.next() {
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
+            "--outage" => outage = Some((value, args.next().ok_or("--outage needs STOP_CMD and START_CMD")?)),
             "--cycles" => cycles = value.parse()?,
             "--database" => database = Some(value),
             "--seed" => seed = Some(value.parse()?),
@@ -144,7 +179,11 @@ async fn main() -> Result<(), Fail> {
     let engine = if database.starts_with("postgres") { "PostgreSQL" } else { "SQLite" };
     let key_bytes: Vec<u8> = (0..32).map(|_| (rng.next() & 0xff) as u8).collect();
     let key = format!("v1:{}", base64_encode(&key_bytes));
-    let mut h = Harness { bin, args: vec!["--database".into(), database], key, dir, token: None };
+    let mut server_args = vec!["--database".to_owned(), database];
+    if outage.is_some() {
+        server_args.extend(["--request-timeout".to_owned(), "5s".to_owned()]);
+    }
+    let mut h = Harness { bin, args: server_args, key, dir, token: None };
     let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
 
     let server = h.start()?;
@@ -154,37 +193,56 @@ async fn main() -> Result<(), Fail> {
     let mut server = server;
     let acked = Arc::new(Mutex::new(BTreeMap::new()));
     let started = Instant::now();
-    println!("crash harness: {engine}, {cycles} cycles, seed {seed}");
+    let what = if outage.is_some() { "database outage" } else { "crash" };
+    println!("{what} harness: {engine}, {cycles} cycles, seed {seed}");
+    let outcomes = Arc::new(Mutex::new(Outcomes::default()));
     for cycle in 0..cycles {
         let token = h.token.clone().unwrap_or_default();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let load: Vec<_> = (0..WRITERS)
             .map(|w| {
-                let task =
-                    write_load(http.clone(), server.addr.clone(), token.clone(), w, cycle, acked.clone(), stop.clone());
+                let task = write_load(
+                    http.clone(),
+                    server.addr.clone(),
+                    token.clone(),
+                    w,
+                    cycle,
+                    acked.clone(),
+                    stop.clone(),
+                    outcomes.clone(),
+                );
                 tokio::spawn(task)
             })
             .collect();
-        // The background work in flight when the kill comes: a new data key and the job that
-        // re-encrypts under it, a rewrap under the master key, an online backup.
-        tokio::time::sleep(Duration::from_millis(20 + rng.next() % 80)).await;
-        let backup = h.dir.path().join(format!("backup-{cycle}.kwb"));
-        let in_flight = [
-            h.cli_in_flight(&server.addr, &["keys", "rotate", "-p", "secret"])?,
-            h.cli_in_flight(&server.addr, &["keys", "migrate", "-p", "secret", "--no-wait"])?,
-            h.cli_in_flight(&server.addr, &["keys", "rewrap"])?,
-            h.cli_in_flight(&server.addr, &["operator", "backup", &backup.display().to_string()])?,
-        ];
-        tokio::time::sleep(Duration::from_millis(50 + rng.next() % 450)).await;
-        server.kill(); // SIGKILL: no shutdown, no flush
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        for task in load {
-            task.await?;
+        if let Some((stop_cmd, start_cmd)) = &outage {
+            let recovered = outage_cycle(&http, &server.addr, &token, stop_cmd, start_cmd).await?;
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            for task in load {
+                task.await?;
+            }
+            println!("cycle {}: served again {:.1} s after the database returned", cycle + 1, recovered.as_secs_f64());
+        } else {
+            // The background work in flight when the kill comes: a new data key and the job that
+            // re-encrypts under it, a rewrap under the master key, an online backup.
+            tokio::time::sleep(Duration::from_millis(20 + rng.next() % 80)).await;
+            let backup = h.dir.path().join(format!("backup-{cycle}.kwb"));
+            let in_flight = [
+                h.cli_in_flight(&server.addr, &["keys", "rotate", "-p", "secret"])?,
+                h.cli_in_flight(&server.addr, &["keys", "migrate", "-p", "secret", "--no-wait"])?,
+                h.cli_in_flight(&server.addr, &["keys", "rewrap"])?,
+                h.cli_in_flight(&server.addr, &["operator", "backup", &backup.display().to_string()])?,
+            ];
+            tokio::time::sleep(Duration::from_millis(50 + rng.next() % 450)).await;
+            server.kill(); // SIGKILL: no shutdown, no flush
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            for task in load {
+                task.await?;
+            }
+            for mut child in in_flight {
+                child.wait()?;
+            }
+            server = h.start()?;
         }
-        for mut child in in_flight {
-            child.wait()?;
-        }
-        server = h.start()?;
         let snapshot = acked.lock().map_err(|_| "poisoned")?.clone();
         let lost = losses(&http, &server.addr, &token, &snapshot).await;
         if !lost.is_empty() {
@@ -220,12 +278,58 @@ async fn main() -> Result<(), Fail> {
         );
     }
     let total = acked.lock().map_err(|_| "poisoned")?.len();
+    let o = outcomes.lock().map_err(|_| "poisoned")?.clone();
     println!(
-        "crash harness: {engine}: {cycles} cycles, {total} acknowledged writes, 0 lost, in {:.0} s",
-        started.elapsed().as_secs_f64()
+        "{what} harness: {engine}: {cycles} cycles, {total} acknowledged writes, 0 lost, in {:.0} s; requests: {} ok, \
+         {} 503, other {:?}, {} unanswered, slowest {:.2} s",
+        started.elapsed().as_secs_f64(),
+        o.ok,
+        o.unavailable,
+        o.other,
+        o.unanswered,
+        o.slowest.as_secs_f64()
     );
+    if outage.is_some() && (o.unanswered > 0 || o.other.keys().any(|c| *c >= 500) || o.slowest > Duration::from_secs(7))
+    {
+        return Err("during the outage some requests hung, went unanswered or failed with another 5xx".into());
+    }
     server.stop();
     Ok(())
+}
+
+/// Stops the database under load for three seconds, starts it again, and returns how long after
+/// its return the server served a read again.
+async fn outage_cycle(
+    http: &reqwest::Client,
+    addr: &str,
+    token: &str,
+    stop_cmd: &str,
+    start_cmd: &str,
+) -> Result<Duration, Fail> {
+    let sh = |cmd: &str| Command::new("sh").args(["-c", cmd]).status();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    if !sh(stop_cmd)?.success() {
+        return Err(format!("{stop_cmd} failed").into());
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    if !sh(start_cmd)?.success() {
+        return Err(format!("{start_cmd} failed").into());
+    }
+    let back = Instant::now();
+    while back.elapsed() < Duration::from_secs(60) {
+        // An audited write: the database and the audit log both work again.
+        let r = http
+            .post(format!("{addr}/v1/secret/data/probe"))
+            .header("X-Vault-Token", token)
+            .json(&json!({ "data": { "value": "probe" } }))
+            .send()
+            .await;
+        if r.is_ok_and(|r| r.status().is_success()) {
+            return Ok(back.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err("the server did not serve again within 60 s of the database's return".into())
 }
 
 fn base64_encode(bytes: &[u8]) -> String {
