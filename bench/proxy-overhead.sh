@@ -62,7 +62,7 @@ for mode in on off; do
   token=$(sed -n "s/.*export KEYWARD_TOKEN='\(.*\)'/\1/p" "$out")
   export KEYWARD_ADDR=http://127.0.0.1:$kw_port KEYWARD_TOKEN=$token
   "$bin" secrets set -p secret -e stripe api_key=sk_test_51H8benchmarkKey00001234 >/dev/null
-  "$bin" proxy create up --upstream "http://127.0.0.1:$up_port" --secret secret/stripe --inject bearer:api_key >/dev/null
+  "$bin" proxy create up --upstream "http://127.0.0.1:$up_port" --secret secret/stripe --inject bearer:api_key --allow-insecure >/dev/null
   url="http://127.0.0.1:$kw_port/api/v1/proxy/up/v1/balance"
   proxy1[$mode]=$(run_wrk 1 "$url" "Authorization: Bearer $token")
   proxy16[$mode]=$(run_wrk 16 "$url" "Authorization: Bearer $token")
