@@ -258,6 +258,10 @@ pub struct Health {
     pub version: String,
     /// `sqlite` or `postgres`.
     pub storage_type: String,
+    /// The trusted clock against the wall clock: `trusted_time`, `drift_seconds` and, past a
+    /// minute of drift, a `warning`.
+    #[schema(value_type = Object)]
+    pub clock: Value,
     /// Audit state: `{"enabled", "primary": "ok"|"failing", "counters": {…}}`.
     #[schema(value_type = Object)]
     pub audit: Value,

@@ -2219,3 +2219,71 @@ fn a_full_disk_fails_closed_and_recovers_when_space_returns() {
     assert!(s.ok(&["audit", "verify"]).contains("Audit log intact"));
     s.stop();
 }
+
+/// Debian's libfaketime, preloaded to move a process's wall clock (`None` when not installed).
+fn libfaketime() -> Option<String> {
+    ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .map(str::to_owned)
+}
+
+/// A wall clock set back an hour while keyward was down (the server restarted under
+/// `faketime`) revives no expired token: the stored, MAC'd high-water mark holds the trusted
+/// clock; health reports the drift; tokens made meanwhile expire by the trusted clock too.
+#[test]
+fn a_clock_set_back_revives_no_expired_token() {
+    let Some(lib) = libfaketime() else {
+        assert!(std::env::var_os("CI").is_none(), "libfaketime is missing under CI (apt-get install faketime)");
+        eprintln!("skipped: libfaketime is not installed (apt-get install faketime)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keyward.db");
+    let key = "BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU=";
+    let master = format!("v1:{key}");
+    let args = ["--database", db.to_str().unwrap()];
+    let mut s = spawn_server(&args, &[("KEYWARD_MASTER_KEYS", &master)]).unwrap();
+    let root: Value = serde_json::from_str(&s.ok(&["operator", "init", "--format", "json"])).unwrap();
+    let root_token = root["root_token"].as_str().unwrap().to_owned();
+    s.token = Some(root_token.clone());
+    let short: Value =
+        serde_json::from_str(&s.ok(&["token", "create", "--policy", "default", "--ttl", "2s", "--format", "json"]))
+            .unwrap();
+    let short = short["token"].as_str().unwrap().to_owned();
+    assert_eq!(get_as(&s.addr, "/v1/auth/token/lookup-self", &short).0, 200);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(get_as(&s.addr, "/v1/auth/token/lookup-self", &short).0, 403, "the token did not expire");
+    s.stop();
+
+    // The wall clock is an hour behind now: without the mark the token would live again.
+    let faked = [
+        ("KEYWARD_MASTER_KEYS", master.as_str()),
+        ("LD_PRELOAD", lib.as_str()),
+        ("FAKETIME", "-1h"),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+        ("FAKETIME_NO_CACHE", "1"),
+    ];
+    let mut s = spawn_server(&args, &faked).unwrap();
+    s.token = Some(root_token);
+    let health = reqwest_free_get(&s.addr, "/v1/sys/health");
+    let wall = health["server_time_utc"].as_i64().unwrap();
+    let real = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    assert!((real - 3600 - wall).abs() < 60, "the server's wall clock is not an hour behind: {health}");
+    let drift = health["clock"]["drift_seconds"].as_i64().unwrap();
+    assert!((-3700..-3500).contains(&drift), "health does not report the drift: {health}");
+    assert!(health["clock"]["warning"].as_str().unwrap().contains("behind"), "{health}");
+    assert_eq!(get_as(&s.addr, "/v1/auth/token/lookup-self", &short).0, 403, "a clock set back revived a token");
+    // A token made now expires by the trusted clock, not the hour-old wall clock.
+    let fresh: Value =
+        serde_json::from_str(&s.ok(&["token", "create", "--policy", "default", "--ttl", "1h", "--format", "json"]))
+            .unwrap();
+    let fresh = fresh["token"].as_str().unwrap().to_owned();
+    let (status, looked) = get_as(&s.addr, "/v1/auth/token/lookup-self", &fresh);
+    assert_eq!(status, 200, "{looked}");
+    let expire = looked["data"]["expire_time"].as_str().unwrap();
+    let expire = time::OffsetDateTime::parse(expire, &time::format_description::well_known::Rfc3339).unwrap();
+    let ahead = expire.unix_timestamp() - real;
+    assert!((3500..=3700).contains(&ahead), "expiry is not an hour from the trusted time: {ahead}s");
+    s.stop();
+}

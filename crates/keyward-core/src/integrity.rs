@@ -70,6 +70,7 @@ impl Keyward {
             if self.store.stale_layouts().await? {
                 self.relayout().await?;
             }
+            self.load_clock_mark().await?;
             return Ok(Loaded::Ready);
         }
         if self.store.awaits_integrity_upgrade().await? {

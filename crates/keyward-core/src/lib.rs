@@ -22,6 +22,7 @@ mod mounts;
 mod wrapping;
 pub use mounts::MountTuning;
 pub use wrapping::{WrapInfo, WrapLookup, WRAP_PATH};
+mod clock;
 mod policy;
 mod proxy;
 mod secrets;
@@ -70,7 +71,7 @@ pub use store::{
     KeyTx, MountReads, MountTx, PolicyReads, PolicyTx, PoolUse, ProxyReads, ProxyTx, SecretReads, SecretTx,
     SpaceReclaimed, Store, StoreTx, TokenReads, TokenTx, TransitReads, TransitTx,
 };
-pub use time::{format_rfc3339, now_nanos, Nanos};
+pub use time::{anchor_at_least, format_rfc3339, now_nanos, trusted_time, wall_drift_secs, Nanos, MAX_AHEAD};
 pub use tokens::{Authentication, Caller, NewToken, Rate, TokenRequest, TokenRole, TokenRoleConfig};
 pub use transit::{
     validate_key_name, KeyBackup, TransitKeyChange, TransitKeyOptions, TransitOp, AES256_GCM96, KEY_TYPES,

@@ -11,6 +11,9 @@ use keyward_core::{ArchiveRequest, AuditEntry, CoreError, Keyward, Leadership};
 use crate::audit::AuditState;
 use crate::stale::StaleScan;
 
+/// How often the trusted clock's high-water mark is stored.
+const CLOCK_MARK_EVERY: Duration = Duration::from_secs(60);
+
 /// How often the lock is tried (or checked) and the work looked for.
 pub(crate) const CHECK: Duration = Duration::from_secs(2);
 
@@ -64,7 +67,15 @@ pub(crate) fn spawn(
         let mut stale = StaleScan::default();
         let (mut next_scan, mut next_retention) = (Instant::now(), Instant::now());
         let mut next_prune = Instant::now();
+        let mut next_mark = Instant::now() + CLOCK_MARK_EVERY;
         loop {
+            // Every server raises the trusted clock's stored mark (see keyward_core::now_nanos).
+            if Instant::now() >= next_mark {
+                if let Err(e) = kw.store_clock_mark().await {
+                    tracing::warn!(error = %e, "cannot store the clock's high-water mark");
+                }
+                next_mark = Instant::now() + CLOCK_MARK_EVERY;
+            }
             if lead.is_none() {
                 match kw.try_lead().await {
                     Ok(Some(l)) => {

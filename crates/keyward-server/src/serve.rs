@@ -116,6 +116,7 @@ pub struct RunningServer {
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
     store: Arc<dyn Store>,
+    kw: Keyward,
     audit: Arc<AuditState>,
     /// Held while serving: no other server may open the same SQLite database.
     _db_lock: Option<std::fs::File>,
@@ -129,6 +130,10 @@ impl RunningServer {
         let _ = self.shutdown.send(());
         let served = self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
         self.audit.late_entries_committed().await;
+        // The clock's high-water mark, so a clock set back before the next start revives nothing.
+        if let Err(e) = self.kw.store_clock_mark().await {
+            tracing::warn!(error = %e, "cannot store the clock's high-water mark");
+        }
         self.background.stop().await;
         self.store.close().await;
         served
@@ -198,7 +203,7 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
         }
         tokio::spawn(crate::metrics::serve_unauthenticated(listener, audit.clone(), store.clone()));
     }
-    let app = crate::router(kw, opts.guard, opts.limits, audit.clone(), opts.proxy, opts.auth);
+    let app = crate::router(kw.clone(), opts.guard, opts.limits, audit.clone(), opts.proxy, opts.auth);
     let (shutdown, rx) = oneshot::channel::<()>();
     let task = match opts.tls {
         Some(tls) => tokio::spawn(crate::tls::serve_tls(listener, app, tls, rx)),
@@ -220,5 +225,5 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, StartError> {
         }
     };
     tracing::info!(%addr, storage = kw_storage, "keyward listening");
-    Ok(RunningServer { addr, root_token, shutdown, task, store, audit, _db_lock: db_lock, background })
+    Ok(RunningServer { addr, root_token, shutdown, task, store, kw, audit, _db_lock: db_lock, background })
 }

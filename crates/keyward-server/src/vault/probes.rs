@@ -45,6 +45,21 @@ fn code(custom: Option<u16>, default: StatusCode) -> StatusCode {
     custom.and_then(|c| StatusCode::from_u16(c).ok()).unwrap_or(default)
 }
 
+/// The trusted clock against the wall clock: `drift_seconds` (positive: the wall clock is ahead)
+/// and a warning past a minute, when expiry decisions no longer follow the wall clock.
+fn clock_state() -> serde_json::Value {
+    let drift = keyward_core::wall_drift_secs();
+    let limit = keyward_core::MAX_AHEAD / 1_000_000_000;
+    serde_json::json!({
+        "trusted_time": keyward_core::format_rfc3339(keyward_core::now_nanos()),
+        "drift_seconds": drift,
+        "warning": (drift.abs() > limit).then(|| format!(
+            "the wall clock is {}s {} keyward's trusted clock: expiry follows the trusted clock (a clock set back \
+             revives nothing; one run ahead counts at most {limit}s more); fix the system clock (NTP)",
+            drift.abs(), if drift > 0 { "ahead of" } else { "behind" })),
+    })
+}
+
 async fn health_state(st: &AppState, q: &HealthQuery) -> (StatusCode, Health) {
     let initialized = st.kw.is_initialized().await;
     // A server that cannot load its audit or token key serves nothing: it reports itself sealed.
@@ -68,6 +83,7 @@ async fn health_state(st: &AppState, q: &HealthQuery) -> (StatusCode, Health) {
         server_time_utc: time::OffsetDateTime::now_utc().unix_timestamp(),
         version: env!("CARGO_PKG_VERSION").into(),
         storage_type: storage(st).into(),
+        clock: clock_state(),
         audit: serde_json::json!({
             "enabled": st.audit.enabled,
             "primary": if st.audit.primary_ok.load(std::sync::atomic::Ordering::Relaxed) { "ok" } else { "failing" },

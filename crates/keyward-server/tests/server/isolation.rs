@@ -86,7 +86,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
 /// Where requests go: the router in-process, or a real server over HTTP.
 enum Target {
     InProcess { app: axum::Router, root: String },
-    Http { srv: TestServer },
+    Http { srv: Box<TestServer> },
 }
 
 impl Target {
@@ -257,7 +257,7 @@ async fn no_token_reaches_outside_its_policies_in_process() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_token_reaches_outside_its_policies_over_http() {
     for db in backends().await {
-        let target = Target::Http { srv: TestServer::start(&db, KEY_A).await };
+        let target = Target::Http { srv: Box::new(TestServer::start(&db, KEY_A).await) };
         let token = seed(&target).await;
         run_cases(&target, &token, 300, &tokio::runtime::Handle::current());
         if let Target::Http { srv } = target {
