@@ -319,6 +319,9 @@ impl LiteConn {
     /// Opens the (already migrated, WAL-mode) database; durability comes from [`LiteConn::sync`].
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = open_lite(path)?;
+        // Its commits never checkpoint: the store's checkpointing thread does (see
+        // `crate::checkpoint`), so no request waits for a copy of the log.
+        conn.execute_batch("PRAGMA wal_autocheckpoint=0").map_err(lite_err)?;
         // The log sits beside the file SQLite actually opened (symbolic links resolved), which
         // is not always `path`: syncing a file of that name elsewhere would sync nothing.
         let db = conn

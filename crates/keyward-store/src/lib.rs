@@ -22,6 +22,7 @@
 mod audit;
 mod auth;
 mod backup;
+mod checkpoint;
 mod connect;
 mod db;
 mod integrity;

@@ -9,6 +9,7 @@ use keyward_core::{Store, StoreError, StoreTx};
 use sqlx::AnyPool;
 use tokio::sync::Mutex;
 
+use crate::checkpoint::Checkpointer;
 use crate::db::{args, db_err, AnyTx, Exec, LiteTx, Pool, TxConn};
 use crate::integrity::{not_loaded, Integrity, Macs};
 use crate::lite_scan::LiteScanner;
@@ -27,6 +28,8 @@ pub struct SqlStore {
     pub(crate) writer: Option<Arc<Mutex<Option<crate::db::LiteConn>>>>,
     /// On SQLite, the thread re-encryption jobs read their rows on.
     pub(crate) scanner: Option<Arc<LiteScanner>>,
+    /// On SQLite, the thread that checkpoints the write-ahead log.
+    pub(crate) checkpointer: Option<Arc<Checkpointer>>,
     /// The row keys, once the integrity key is loaded.
     pub(crate) integrity: Arc<Integrity>,
 }
@@ -36,14 +39,18 @@ impl SqlStore {
     /// transactions run on (each commit synced, unless asked not to) and starts the thread
     /// re-encryption jobs read on (see [`LiteScanner`]).
     pub(crate) fn new(pool: AnyPool, backend: Backend, sqlite_path: Option<PathBuf>) -> Result<Self, StoreError> {
-        let (writer, scanner) = match &sqlite_path {
+        let (writer, scanner, checkpointer) = match &sqlite_path {
             Some(path) => {
                 let conn = crate::db::LiteConn::open(path)?;
-                (Some(Arc::new(Mutex::new(Some(conn)))), Some(Arc::new(LiteScanner::start(path)?)))
+                (
+                    Some(Arc::new(Mutex::new(Some(conn)))),
+                    Some(Arc::new(LiteScanner::start(path)?)),
+                    Some(Arc::new(Checkpointer::start(path)?)),
+                )
             }
-            None => (None, None),
+            None => (None, None, None),
         };
-        Ok(Self { pool, backend, sqlite_path, writer, scanner, integrity: Arc::default() })
+        Ok(Self { pool, backend, sqlite_path, writer, scanner, checkpointer, integrity: Arc::default() })
     }
 
     /// Starts a write transaction (see `Store::begin_write`).
@@ -102,6 +109,9 @@ impl Store for SqlStore {
         }
         if let Some(scanner) = &self.scanner {
             scanner.close();
+        }
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.close();
         }
         self.pool.close().await;
     }
