@@ -14,7 +14,8 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk;
 cargo build --release -q -p keyward-cli -p keyward-bench-tools --bin keyward --bin ceiling
 bin=target/release/keyward
 work=$(mktemp -d)
-up_port=18321
+# The upstream of the proxied calls; one port per engine, so both soaks can run at once.
+up_port=$([ "$engine" = postgres ] && echo 18322 || echo 18321)
 target/release/ceiling 127.0.0.1:$up_port 0 >/dev/null &
 up_pid=$!
 db="keyward_soak_$$"

@@ -15,6 +15,8 @@
 //! end. So once it holds [`RESTART_AT`] pages, the thread follows the passive checkpoint with a
 //! restarting one, which holds writers back only while it copies the few pages written since and
 //! waits for readers to leave the log — about a millisecond, once per [`RESTART_AT`] pages.
+//! It waits for locks at most [`GIVE_UP_AFTER`] (a long reader, such as a backup, would
+//! otherwise hold every writer back with it): then it gives up and tries again next round.
 //! Connections of the pool keep SQLite's automatic checkpoints, should they ever write while
 //! this thread is stopped.
 use std::path::Path;
@@ -32,6 +34,18 @@ pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// The log's length, in pages, past which a checkpoint restarts it (32 MiB of 4 KiB pages).
 pub(crate) const RESTART_AT: i64 = 8_192;
 
+/// How long the checkpointer waits for a lock (writers wait behind a restarting checkpoint).
+pub(crate) const GIVE_UP_AFTER: Duration = Duration::from_millis(5);
+
+/// The step of the checkpointer's wait for a lock.
+const LOCK_STEP: Duration = Duration::from_micros(50);
+
+/// The checkpointer's busy handler: tries again every [`LOCK_STEP`] until [`GIVE_UP_AFTER`].
+fn wait_briefly(tries: i32) -> bool {
+    let waited = LOCK_STEP.saturating_mul(u32::try_from(tries).unwrap_or(u32::MAX));
+    (waited < GIVE_UP_AFTER).then(|| std::thread::sleep(LOCK_STEP)).is_some()
+}
+
 /// The checkpointing thread; stopped by [`Checkpointer::close`] (or when dropped).
 #[derive(Debug)]
 pub(crate) struct Checkpointer {
@@ -42,6 +56,7 @@ impl Checkpointer {
     /// Opens a connection to the (already migrated, WAL-mode) database and starts the thread.
     pub(crate) fn start(path: &Path) -> Result<Self, StoreError> {
         let conn = open_lite(path)?;
+        conn.busy_handler(Some(wait_briefly)).map_err(lite_err)?;
         let (stop, stopped) = mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("keyward-checkpoint".into())
@@ -113,5 +128,32 @@ mod tests {
         thread.close();
         let after = db_bytes(dir.path());
         assert!(after > 1_500 * 4000, "the thread did not checkpoint: the database holds {after} bytes");
+    }
+
+    /// A restarting checkpoint waits for a reader only briefly, so writers, which wait behind
+    /// it, are not held back for as long as a reader (a backup, say) reads.
+    #[test]
+    fn a_long_reader_holds_no_writer_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kw.db");
+        let own = {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (b BLOB)").unwrap();
+            LiteConn::open(&path).unwrap()
+        };
+        for _ in 0..(RESTART_AT + 100) {
+            own.conn.execute("INSERT INTO t VALUES (zeroblob(3000))", []).unwrap();
+        }
+        let reader = open_lite(&path).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let _: i64 = reader.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+        let conn = open_lite(&path).unwrap();
+        conn.busy_handler(Some(wait_briefly)).unwrap();
+        let began = std::time::Instant::now();
+        checkpoint(&conn).unwrap();
+        let held = began.elapsed();
+        assert!(held < Duration::from_secs(1), "the checkpoint waited {held:?} for the reader");
+        own.conn.execute("INSERT INTO t VALUES (1)", []).unwrap();
+        reader.execute_batch("COMMIT").unwrap();
     }
 }
