@@ -17,11 +17,9 @@ fi
 bin=target/$profile
 "$bin/crash" "$bin/keyward" --cycles "$cycles"
 if [ -n "${KEYWARD_TEST_DATABASE_URL:-}" ]; then
-  url=$KEYWARD_TEST_DATABASE_URL
-  base=${url%%\?*}
-  query=${url#"$base"}
+  . bench/lib.sh
   db="keyward_crash_$$"
-  psql "$url" -qc "CREATE DATABASE $db"
-  trap 'psql "$url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
-  "$bin/crash" "$bin/keyward" --cycles "$cycles" --database "${base%/*}/$db$query"
+  database=$(fresh_pg_db "$db")
+  trap 'drop_pg_db "$db"' EXIT
+  "$bin/crash" "$bin/keyward" --cycles "$cycles" --database "$database"
 fi

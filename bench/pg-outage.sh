@@ -15,11 +15,9 @@ if [ "$profile" = release ]; then
   cargo build --release -q -p keyward-cli -p keyward-bench-tools --bin keyward --bin crash
 fi
 version=$(ls /etc/postgresql | sort -V | tail -1)
-url=$KEYWARD_TEST_DATABASE_URL
-base=${url%%\?*}
-query=${url#"$base"}
+. bench/lib.sh
 db="keyward_outage_$$"
-psql "$url" -qc "CREATE DATABASE $db"
-trap 'pg_ctlcluster "$version" main start >/dev/null 2>&1 || true; psql "$url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
-"target/$profile/crash" "target/$profile/keyward" --cycles "$cycles" --database "${base%/*}/$db$query" \
+database=$(fresh_pg_db "$db")
+trap 'pg_ctlcluster "$version" main start >/dev/null 2>&1 || true; drop_pg_db "$db"' EXIT
+"target/$profile/crash" "target/$profile/keyward" --cycles "$cycles" --database "$database" \
   --outage "pg_ctlcluster $version main stop -m fast" "pg_ctlcluster $version main start"

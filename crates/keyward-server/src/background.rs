@@ -69,6 +69,7 @@ pub(crate) fn spawn(
         let mut next_prune = Instant::now();
         let mut next_mark = Instant::now() + CLOCK_MARK_EVERY;
         loop {
+            crate::metrics::upkeep();
             // Every server raises the trusted clock's stored mark (see keyward_core::now_nanos).
             if Instant::now() >= next_mark {
                 if let Err(e) = kw.store_clock_mark().await {
