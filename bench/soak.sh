@@ -29,8 +29,9 @@ case $engine in
   *) echo "ENGINE is sqlite or postgres" >&2; exit 2 ;;
 esac
 export KEYWARD_MASTER_KEYS="v1:$(head -c 32 /dev/urandom | base64)"
+# `audit verify` at the end walks millions of entries in one request: more than the default 30 s.
 "$bin" server --database "$database" --listen 127.0.0.1:0 --rate-limit off --ip-rate-limit off \
-  --proxy-allow-insecure --log-format json >"$work/out" 2>"$work/err" &
+  --proxy-allow-insecure --log-format json --request-timeout 10m >"$work/out" 2>"$work/err" &
 pid=$!
 cleanup() {
   kill "$pid" "$up_pid" 2>/dev/null || true
@@ -73,7 +74,10 @@ spread = max(abs(x - med) / med for x in rss) * 100
 print(f"{len(rows)} samples; RSS after warm-up {min(rss)//1024}–{max(rss)//1024} MiB (median {int(med)//1024} MiB, "
       f"±{spread:.1f}%); open descriptors {min(fds)}–{max(fds)}")
 print("RSS_OK" if spread <= 10 else "RSS_DRIFT")
-print("FDS_OK" if max(fds) - min(fds) <= 8 else "FDS_DRIFT")
+# Flat: no growth from the first third after warm-up to the last (pool connections open and
+# close, three descriptors each, so the level moves within a band).
+third = max(1, len(fds) // 3)
+print("FDS_OK" if max(fds[-third:]) - max(fds[:third]) <= 8 else "FDS_DRIFT")
 PY
 )
 ok=true
