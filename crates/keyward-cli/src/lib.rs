@@ -2,4 +2,4 @@
 //! renderers (the fuzz targets exercise the parser).
 #![forbid(unsafe_code)]
 
-pub mod dotenv;
+pub use keyward_api::dotenv;

@@ -39,7 +39,7 @@ pub use audit::{
 pub use auth::{
     role_key, AppRole, AppRoleConfig, AuthItem, AuthKind, AuthMount, FetchedKeys, JwtConfig, JwtKeySource, JwtRole,
     JwtRoleConfig, KeySourceKind, LoginFailures, NewSecretId, RoleField, RoleRequest, SecretIdRecord, SecretIdRequest,
-    TokenTerms, User, UserConfig, UserLogin, UserRequest, ENROL_PURPOSE,
+    TokenTerms, User, UserConfig, UserLogin, UserRequest, ENROL_PURPOSE, UI_SESSION_SECS,
 };
 pub use background::Leadership;
 pub use backup::{

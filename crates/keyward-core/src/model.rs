@@ -184,6 +184,8 @@ pub enum TokenKind {
     Service,
     /// A response-wrapping token: good only for `sys/wrapping/{unwrap,lookup,rewrap}`.
     Wrapping,
+    /// A web UI session: presented only in the UI's session cookie, good only for `/ui` pages.
+    UiSession,
 }
 
 impl TokenKind {
@@ -192,6 +194,7 @@ impl TokenKind {
         match self {
             TokenKind::Service => "service",
             TokenKind::Wrapping => "wrapping",
+            TokenKind::UiSession => "ui-session",
         }
     }
 
@@ -200,6 +203,7 @@ impl TokenKind {
         match s {
             "service" => Some(TokenKind::Service),
             "wrapping" => Some(TokenKind::Wrapping),
+            "ui-session" => Some(TokenKind::UiSession),
             _ => None,
         }
     }

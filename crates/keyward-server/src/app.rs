@@ -76,9 +76,12 @@ fn header_limit(req: &Request<axum::body::Body>) -> Option<axum::response::Respo
     })
 }
 
-/// Whether a request presents a token (valid or not: the authenticator decides).
+/// Whether a request presents a token (valid or not: the authenticator decides): in a header, or
+/// a UI page's session cookie.
 fn presents_token(req: &Request<axum::body::Body>) -> bool {
-    req.headers().contains_key("x-vault-token") || req.headers().contains_key(header::AUTHORIZATION)
+    req.headers().contains_key("x-vault-token")
+        || req.headers().contains_key(header::AUTHORIZATION)
+        || (req.uri().path().starts_with("/ui") && crate::ui::session_cookie(req.headers()).is_some())
 }
 
 /// Middleware: the audit entry around the client address, the header limit, the lockout and
@@ -180,12 +183,14 @@ pub fn router(
     let state = Arc::new(AppContext { kw, guards: Guards::new(guard), audit, proxy, jwks });
     // Every route is a row of the operation table: the native router and the Vault dispatcher
     // are made from it.
-    let native = crate::pipeline::native_router();
+    let native = crate::pipeline::native_router(false);
+    let ui = crate::pipeline::native_router(true);
     let vault = Router::new().fallback(crate::pipeline::vault_dispatch);
     let x_request_id = header::HeaderName::from_static("x-request-id");
     let routes = Router::new()
         .nest("/api/v1", native)
         .nest("/v1", vault)
+        .merge(ui)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))

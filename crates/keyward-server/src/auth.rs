@@ -92,19 +92,35 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let presented = parts.headers.contains_key("x-vault-token") || parts.headers.contains_key(AUTHORIZATION);
+        let raw = raw_token(parts).map(str::to_owned);
+        Caller::authenticate(parts, state, presented_token(parts), raw.as_deref(), presented).await
+    }
+}
+
+impl Caller {
+    /// Authenticates `token` (parsed from `raw`, which was `presented` in a header or the UI's
+    /// session cookie): the address's lockout and rate limit, the token's allowed addresses, its
+    /// rate limit and its uses.
+    pub(crate) async fn authenticate(
+        parts: &Parts,
+        state: &AppState,
+        token: Option<Token>,
+        raw: Option<&str>,
+        presented: bool,
+    ) -> ApiResult<Self> {
         let ip = client_ip(parts);
         let audit = parts.extensions.get::<AuditCtx>().cloned().unwrap_or_default();
-        let presented = parts.headers.contains_key("x-vault-token") || parts.headers.contains_key(AUTHORIZATION);
-        let outcome = match presented_token(parts) {
+        let outcome = match token {
             Some(token) => state.kw.authenticate(&token).await?,
             None => Authentication::Unknown,
         };
         let inner = match outcome {
             Authentication::Live(c) => c,
-            Authentication::NotLive => return Err(failed(state, ip, &audit, raw_token(parts), Failure::NotLive).await),
+            Authentication::NotLive => return Err(failed(state, ip, &audit, raw, Failure::NotLive).await),
             Authentication::Unknown => {
                 let why = if presented { Failure::MalformedOrUnknown } else { Failure::Missing };
-                return Err(failed(state, ip, &audit, raw_token(parts), why).await);
+                return Err(failed(state, ip, &audit, raw, why).await);
             }
         };
         audit.set_accessor(&inner.token.accessor);
@@ -123,13 +139,11 @@ impl FromRequestParts<AppState> for Caller {
         // A use-limited token spends one use per request that gets this far, exactly: a request
         // that finds none left is refused as a revoked token is.
         let Some(inner) = state.kw.spend_use(inner).await? else {
-            return Err(failed(state, ip, &audit, raw_token(parts), Failure::NotLive).await);
+            return Err(failed(state, ip, &audit, raw, Failure::NotLive).await);
         };
         Ok(Self { inner })
     }
-}
 
-impl Caller {
     /// The caller's accessor (recorded as author of writes).
     pub fn accessor(&self) -> &str {
         &self.inner.token.accessor

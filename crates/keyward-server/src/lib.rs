@@ -21,6 +21,7 @@ mod routes;
 mod serve;
 mod stale;
 mod tls;
+mod ui;
 mod vault;
 
 use keyward_api::wire;

@@ -14,7 +14,7 @@ pub use model::{
     role_key, AppRole, AppRoleConfig, AuthItem, AuthKind, AuthMount, LoginFailures, SecretIdRecord, TokenTerms, User,
     UserConfig,
 };
-pub use userpass::{UserLogin, UserRequest, ENROL_PURPOSE};
+pub use userpass::{UserLogin, UserRequest, ENROL_PURPOSE, UI_SESSION_SECS};
 
 use commands::{DisableAuth, EnableAuth};
 

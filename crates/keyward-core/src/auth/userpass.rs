@@ -420,13 +420,16 @@ impl Keyward {
         Ok(self.store.login_failures(key).await?.is_some_and(|f| f.locked_until > now_nanos()))
     }
 
-    /// A password (and TOTP) login (the address's own lockout is the server's).
+    /// A password (and TOTP) login (the address's own lockout is the server's). With `session`
+    /// the token is a web UI session ([`TokenKind::UiSession`](crate::TokenKind)): at most
+    /// [`UI_SESSION_SECS`] long, neither periodic, use-limited nor renewable.
     pub async fn login_userpass(
         &self,
         mount: &str,
         name: &str,
         password: Zeroizing<String>,
         code: Option<&str>,
+        session: bool,
         audit: AuditEntry,
     ) -> Result<UserLogin, CoreError> {
         let m = self.userpass_mount(mount).await?;
@@ -495,13 +498,21 @@ impl Keyward {
             true => TokenTerms { ttl: ENROL_TTL_SECS, explicit_max_ttl: ENROL_TTL_SECS, ..TokenTerms::default() },
             false => self.login_grant(&c.terms()),
         };
+        let grant = match session {
+            true => session_terms(grant),
+            false => grant,
+        };
         let mut meta = BTreeMap::from([("username".to_owned(), user.name.clone())]);
         if enrol {
             meta.insert("purpose".into(), ENROL_PURPOSE.into());
             meta.insert("auth_path".into(), mount.to_owned());
         }
         let cidrs = if enrol { vec![] } else { c.token_bound_cidrs.clone() };
-        let (token, record) = self.login_token(format!("userpass-{}", user.name), grant, cidrs, meta).await?;
+        let (token, mut record) = self.login_token(format!("userpass-{}", user.name), grant, cidrs, meta).await?;
+        if session {
+            record.kind = crate::TokenKind::UiSession;
+            record.renewable = false;
+        }
         let mut audit = audit;
         for (k, v) in [("method", "userpass"), ("user", user.name.as_str()), ("auth_mount", mount)] {
             audit.details.insert(k.into(), v.into());
@@ -570,6 +581,15 @@ impl Keyward {
             .ok_or_else(|| CoreError::InvalidInput("that code does not match the new TOTP seed".into()))?;
         self.writer.submit(SetTotp { mount: mount.to_owned(), name: name.to_owned(), seed: None, step }, audit).await
     }
+}
+
+/// The longest a web UI session lives, from its login.
+pub const UI_SESSION_SECS: u64 = 8 * 3600;
+
+/// A login's terms made a web UI session's: within [`UI_SESSION_SECS`], not periodic, no use limit.
+fn session_terms(grant: TokenTerms) -> TokenTerms {
+    let cap = |t: u64| if t == 0 { UI_SESSION_SECS } else { t.min(UI_SESSION_SECS) };
+    TokenTerms { ttl: cap(grant.ttl), explicit_max_ttl: cap(grant.explicit_max_ttl), period: 0, num_uses: 0, ..grant }
 }
 
 fn unix_now() -> u64 {

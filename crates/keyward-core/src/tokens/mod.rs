@@ -86,6 +86,8 @@ pub struct TokenRequest {
     /// The token role it is created against: its allowed policies replace the creator's as the
     /// bound, and its settings are the defaults.
     pub role: Option<TokenRole>,
+    /// What it is for (a service token unless said).
+    pub kind: crate::TokenKind,
 }
 
 /// The most uses a token or secret ID may be limited to (0: unlimited).
@@ -416,6 +418,7 @@ impl Keyward {
             period_secs: period,
             uses_left: req.num_uses.unwrap_or(0),
             renewable: req.renewable.unwrap_or(true),
+            kind: req.kind,
             ..TokenRecord::issued((new_accessor(), key.digest(&token).0), policies, display_name, now, ttl)
         };
         let mut audit = audit;

@@ -128,7 +128,9 @@ fn codes(op: &Operation, method: &HttpMethod, side: Side) -> BTreeSet<ErrorCode>
         out.extend([IntegrityError, KeyMismatch, UntrustedStorage, TamperedRow, CorruptRecord]);
     }
     match op.auth {
-        AuthClass::Token | AuthClass::Wrapping => out.extend([Unauthenticated, Forbidden, NotFound]),
+        AuthClass::Token | AuthClass::Wrapping | AuthClass::Session => {
+            out.extend([Unauthenticated, Forbidden, NotFound])
+        }
         // A login: no such method (404), an address outside the bound CIDRs (403).
         AuthClass::Login => out.extend([Forbidden, NotFound]),
         AuthClass::None => {}

@@ -47,6 +47,9 @@ pub enum AuthClass {
     /// A response-wrapping token, or any token with one in the body: the only class a wrapping
     /// token is accepted for (`sys/wrapping/{unwrap,lookup,rewrap}`).
     Wrapping,
+    /// A web UI session: a `ui-session` token in the session cookie (the only class it is
+    /// accepted for), with a CSRF token on every change (`/ui` pages).
+    Session,
 }
 
 impl AuthClass {
@@ -102,6 +105,10 @@ pub enum Need {
     Resolved(Capability, &'static str),
     /// A wrapping token: the one presented, or one in the body (auth class `wrapping`).
     WrappingToken,
+    /// Any live UI session, on itself (logout).
+    OwnSession,
+    /// A UI session that a password login made for enrolling its user's TOTP, on that user.
+    Enrolment,
 }
 
 /// A handler of the native API: decodes the request, calls one core operation, encodes.
@@ -347,7 +354,8 @@ pub(super) fn authorize(need: Need, caller: &Caller, params: &Params, query: Opt
         Need::DefaultOr(cap, path) => acl.has_default() || caller.can(cap, path),
         Need::Resolved(..) => acl.grants_anything(),
         // The handler finds the wrapping token: the caller's own, or the body's.
-        Need::WrappingToken => true,
+        Need::WrappingToken | Need::OwnSession => true,
+        Need::Enrolment => caller.inner.token.meta.get("purpose").is_some_and(|p| p == keyward_core::ENROL_PURPOSE),
         Need::EnrolOr(cap, target) => {
             let meta = &caller.inner.token.meta;
             let own = meta.get("purpose").is_some_and(|p| p == keyward_core::ENROL_PURPOSE)
@@ -371,26 +379,46 @@ async fn authenticate(parts: &mut Parts, st: &AppState) -> ApiResult<Caller> {
     Caller::from_request_parts(parts, st).await
 }
 
-/// A wrapping token is good for the wrapping operations only (auth class `wrapping`).
+/// A wrapping token is good for the wrapping operations only (auth class `wrapping`), a UI
+/// session for the UI's pages only (auth class `session`).
 fn refuse_wrapping_token(op: &Operation, caller: &Caller) -> ApiResult<()> {
-    if caller.inner.token.kind == keyward_core::TokenKind::Wrapping && op.auth != AuthClass::Wrapping {
-        return Err(ApiError::new(ErrorCode::Forbidden, "permission denied: a wrapping token only unwraps"));
+    use keyward_core::TokenKind;
+    match caller.inner.token.kind {
+        TokenKind::Wrapping if op.auth != AuthClass::Wrapping => {
+            Err(ApiError::new(ErrorCode::Forbidden, "permission denied: a wrapping token only unwraps"))
+        }
+        TokenKind::UiSession if op.auth != AuthClass::Session => {
+            Err(ApiError::new(ErrorCode::Forbidden, "permission denied: a UI session works only in the web UI"))
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Runs a native operation through the pipeline.
 async fn run_native(st: AppState, op: &'static Operation, route: NativeRoute, req: Request) -> Response {
-    let (mut parts, body) = req.into_parts();
+    let (mut parts, mut body) = req.into_parts();
     let audit = parts.extensions.get::<AuditCtx>().cloned().unwrap_or_default();
+    let ui = route.path.starts_with("/ui");
     let result = async {
         let params = native_params(&mut parts, &st).await?;
         let (mount, path) = params.located();
         audit.note(audit_name(op, parts.uri.query()), mount, path, vec![]);
+        if ui {
+            // Every change from a browser must come from a page of this origin.
+            crate::ui::same_origin(&parts)?;
+        }
         let caller = match op.auth {
             AuthClass::Token | AuthClass::Wrapping => {
                 let caller = authenticate(&mut parts, &st).await?;
                 refuse_wrapping_token(op, &caller)?;
+                authorize(op.need, &caller, &params, parts.uri.query())?;
+                Some(caller)
+            }
+            AuthClass::Session => {
+                let caller = crate::ui::authenticate(&mut parts, &st).await?;
+                refuse_wrapping_token(op, &caller)?;
+                // The CSRF token is checked before authorisation, as the session is.
+                body = crate::ui::csrf_checked(&parts, body).await?;
                 authorize(op.need, &caller, &params, parts.uri.query())?;
                 Some(caller)
             }
@@ -400,7 +428,14 @@ async fn run_native(st: AppState, op: &'static Operation, route: NativeRoute, re
         (route.handler)(ctx, Request::from_parts(parts, body)).await
     }
     .await;
-    let mut resp = result.unwrap_or_else(IntoResponse::into_response);
+    let mut resp = match (result, ui) {
+        (Ok(resp), _) => resp,
+        (Err(e), false) => e.into_response(),
+        (Err(e), true) => crate::ui::error_response(e, route.path),
+    };
+    if ui {
+        crate::ui::harden(&mut resp);
+    }
     resp.extensions_mut().insert(crate::metrics::OperationId(op.id));
     resp
 }
@@ -417,11 +452,14 @@ async fn native_params(parts: &mut Parts, st: &AppState) -> ApiResult<Params> {
     }
 }
 
-/// The native API's router, generated from the table.
-pub(crate) fn native_router() -> Router<AppState> {
+/// The native API's router (`ui` false) or the web UI's (`ui` true), generated from the table.
+pub(crate) fn native_router(ui: bool) -> Router<AppState> {
     let mut by_path: HashMap<&'static str, MethodRouter<AppState>> = HashMap::new();
     for op in operations() {
         let Some(route) = op.native.clone() else { continue };
+        if route.path.starts_with("/ui") != ui {
+            continue;
+        }
         let filter = match &route.method {
             None => MethodFilter::GET
                 .or(MethodFilter::POST)
@@ -506,9 +544,11 @@ pub(crate) fn open_route(path: &str) -> Option<Effect> {
 /// limited by address and refused while the address is locked out, token header or not — a
 /// client that sends a stale token along with its credentials is limited like any other.
 pub(crate) fn login_route(path: &str) -> bool {
-    path.strip_prefix("/v1/auth/")
-        .and_then(|p| p.trim_end_matches('/').strip_suffix("/login"))
-        .is_some_and(|mount| !mount.is_empty() && !mount.contains('/') && mount != "token")
+    crate::ui::login_route(path)
+        || path
+            .strip_prefix("/v1/auth/")
+            .and_then(|p| p.trim_end_matches('/').strip_suffix("/login"))
+            .is_some_and(|mount| !mount.is_empty() && !mount.contains('/') && mount != "token")
 }
 
 impl Need {
@@ -529,6 +569,8 @@ impl Need {
             Need::Resolved(c, what) => format!("`{}` on {what}", c.as_str()),
             Need::EnrolOr(c, t) => format!("the user's own enrolment token, or `{}` on `{t}`", c.as_str()),
             Need::WrappingToken => "a wrapping token: presented, or in the body with any token".into(),
+            Need::OwnSession => "the session itself".into(),
+            Need::Enrolment => "a password login's enrolment session (its own user)".into(),
         }
     }
 }
@@ -579,7 +621,7 @@ pub fn capability_table() -> String {
         });
         let needs = match op.auth {
             AuthClass::Login => "a login: the credentials are the request (no token); limited by address".to_owned(),
-            AuthClass::Wrapping => op.need.describe(),
+            AuthClass::Session => format!("a UI session with {}", op.need.describe()),
             _ => op.need.describe(),
         };
         let row = format!("| `{}` | {native} | {vault} | {needs} | {} |\n", op.id, op.effect.describe());

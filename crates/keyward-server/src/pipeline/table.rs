@@ -8,6 +8,7 @@ use keyward_core::Capability::{Create, Delete, Destroy, List, Patch, Read, Sudo,
 use super::{AuthClass, Effect, NativeRoute, Need, Operation, VaultOp, VaultRoute};
 use crate::proxy::{call as proxy_call, routes as proxy};
 use crate::routes::{audit, backup, keys, mounts, policies, secrets, tokens};
+use crate::ui::{admin as ui_admin, assets as ui_assets, login as ui_login, secrets as ui_secrets};
 use crate::vault::{auth as vauth, jwt as vjwt, kv, probes, sys as vsys, token as vtoken, transit, wrapping as vwrap};
 
 /// A secret: `<mount>/<path>`.
@@ -46,6 +47,11 @@ fn login(id: &'static str, summary: &'static str) -> Operation {
         native: None,
         vault: None,
     }
+}
+
+/// A page or call of the web UI: a session (auth class `session`).
+fn ui(id: &'static str, summary: &'static str, need: Need, effect: Effect) -> Operation {
+    Operation { id, summary, auth: AuthClass::Session, need, effect, native: None, vault: None }
 }
 
 impl Operation {
@@ -771,5 +777,149 @@ pub(super) fn operations() -> Vec<Operation> {
             Reads,
         )
         .vault(vault!([Write], "{transit}/verify/{name}/{algorithm}", transit::verify)),
+        // The web UI (`/ui`): its assets and login page need nothing, its logins are logins, and
+        // every other page is a session's.
+        op("ui.assets.css", "The UI's stylesheet", Need::Nothing, Probe).native(native!(
+            get.clone(),
+            "/ui/assets/ui.css",
+            ui_assets::css
+        )),
+        op("ui.assets.js", "The UI's script", Need::Nothing, Probe).native(native!(
+            get.clone(),
+            "/ui/assets/ui.js",
+            ui_assets::js
+        )),
+        op("ui.login-page", "The login page", Need::Nothing, Probe).native(native!(
+            get.clone(),
+            "/ui/login",
+            ui_login::login_page
+        )),
+        login("ui.login", "Log in to the UI with a password and a TOTP code").native(native!(
+            post.clone(),
+            "/ui/session",
+            ui_login::user_login
+        )),
+        login("ui.login-token", "Log in to the UI with a token (an 8-hour child session)").native(native!(
+            post.clone(),
+            "/ui/session/token",
+            ui_login::token_login
+        )),
+        ui("ui.logout", "Log out: revoke the session", Need::OwnSession, Change).native(native!(
+            post.clone(),
+            "/ui/logout",
+            ui_login::logout
+        )),
+        ui("ui.enrol", "The TOTP enrolment page", Need::Enrolment, Reads).native(native!(
+            get.clone(),
+            "/ui/enrol",
+            ui_login::enrol_page
+        )),
+        ui("ui.enrol.start", "A new TOTP seed as a QR code", Need::Enrolment, Change).native(native!(
+            post.clone(),
+            "/ui/enrol",
+            ui_login::enrol_start
+        )),
+        ui("ui.enrol.confirm", "Confirm TOTP enrolment with a code", Need::Enrolment, Change).native(native!(
+            post.clone(),
+            "/ui/enrol/confirm",
+            ui_login::enrol_confirm
+        )),
+        ui("ui.projects", "The projects the session may see", Need::SudoOrAny("sys/mounts"), Reads).native(native!(
+            get.clone(),
+            "/ui",
+            ui_secrets::projects
+        )),
+        ui("ui.project", "A project's environments", Need::InMount, Reads).native(native!(
+            get.clone(),
+            "/ui/p/{mount}",
+            ui_secrets::project
+        )),
+        ui("ui.env", "An environment's names and masked values", Need::Cap(List, SECRET), Reads).native(native!(
+            get.clone(),
+            "/ui/env/{mount}/{*path}",
+            ui_secrets::env
+        )),
+        ui("ui.secrets.reveal", "One value's plaintext, for the page's script", Need::Cap(Read, SECRET), Reads)
+            .native(native!(post.clone(), "/ui/api/reveal/{mount}/{*path}", ui_secrets::reveal)),
+        ui("ui.secrets.set", "Set one value", Need::AnyOf(&[Create, Update, Patch], SECRET), Change).native(native!(
+            post.clone(),
+            "/ui/set/{mount}/{*path}",
+            ui_secrets::set
+        )),
+        ui("ui.secrets.unset", "Remove one name", Need::AnyOf(&[Update, Patch], SECRET), Change).native(native!(
+            post.clone(),
+            "/ui/unset/{mount}/{*path}",
+            ui_secrets::unset
+        )),
+        ui(
+            "ui.secrets.import-preview",
+            "What a .env import would change (nothing written)",
+            Need::AnyOf(&[Create, Update, Patch], SECRET),
+            Reads,
+        )
+        .native(native!(post.clone(), "/ui/import/{mount}/{*path}", ui_secrets::import_preview)),
+        ui(
+            "ui.secrets.import",
+            "Import a .env file as one version",
+            Need::AnyOf(&[Create, Update, Patch], SECRET),
+            Change,
+        )
+        .native(native!(post.clone(), "/ui/import-commit/{mount}/{*path}", ui_secrets::import_commit)),
+        ui("ui.secrets.history", "An environment's versions", Need::Cap(List, SECRET), Reads).native(native!(
+            get.clone(),
+            "/ui/history/{mount}/{*path}",
+            ui_secrets::history
+        )),
+        ui("ui.secrets.rollback", "Roll back to an older version", Need::Cap(Update, SECRET), Change).native(native!(
+            post.clone(),
+            "/ui/rollback/{mount}/{*path}",
+            ui_secrets::rollback
+        )),
+        ui(
+            "ui.secrets.diff",
+            "Names that differ between two environments",
+            Need::Resolved(Read, "both environments compared"),
+            Reads,
+        )
+        .native(native!(get.clone(), "/ui/diff/{mount}", ui_secrets::diff)),
+        ui("ui.secrets.stale", "Values past their rotation limit", Need::Cap(List, "sys/stale"), Reads)
+            .native(native!(get.clone(), "/ui/stale", ui_secrets::stale)),
+        ui("ui.tokens", "Tokens by accessor", Need::Cap(Sudo, "sys/tokens"), Reads).native(native!(
+            get.clone(),
+            "/ui/tokens",
+            ui_admin::tokens
+        )),
+        ui("ui.tokens.revoke", "Revoke a token by accessor", Need::Cap(Sudo, "sys/tokens"), Change).native(native!(
+            post.clone(),
+            "/ui/tokens/revoke",
+            ui_admin::revoke
+        )),
+        ui("ui.policies", "Policy names", Need::Cap(Sudo, "sys/policies"), Reads).native(native!(
+            get.clone(),
+            "/ui/policies",
+            ui_admin::policies
+        )),
+        ui("ui.policy", "A policy's rules, editable", Need::Cap(Sudo, "sys/policies"), Reads).native(native!(
+            get.clone(),
+            "/ui/policies/{name}",
+            ui_admin::policy
+        )),
+        ui("ui.policy.write", "Save a policy", Need::Cap(Sudo, "sys/policies"), Change).native(native!(
+            post.clone(),
+            "/ui/policies/{name}",
+            ui_admin::save_policy
+        )),
+        ui("ui.access", "Login methods, users and roles", Need::Cap(Sudo, "sys/auth"), Reads).native(native!(
+            get.clone(),
+            "/ui/access",
+            ui_admin::access
+        )),
+        ui("ui.audit", "The audit log, filtered, and the chain's status", Need::Cap(Sudo, "sys/audit"), Reads)
+            .native(native!(get.clone(), "/ui/audit", ui_admin::audit)),
+        ui("ui.keys", "Master keys, data keys, key jobs, doctor", Need::Cap(Sudo, "sys/keys"), Reads).native(native!(
+            get.clone(),
+            "/ui/keys",
+            ui_admin::keys
+        )),
     ]
 }

@@ -69,6 +69,7 @@ pub async fn create(ctx: Ctx, req: Request) -> ApiResult<Response> {
         renewable: req.renewable,
         meta: req.meta,
         role: None,
+        kind: keyward_core::TokenKind::Service,
     };
     let new = ctx.change(|e| ctx.st.kw.create_token(&caller.inner, request, e)).await?;
     tracing::info!(accessor = %caller.accessor(), new_accessor = %new.record.accessor, policies = ?new.record.policies, "token created");

@@ -459,7 +459,7 @@ pub(crate) async fn login_user(ctx: Ctx, req: VaultReq) -> ApiResult<Response> {
     let ip: std::net::IpAddr =
         req.entry.remote_addr.parse().map_err(|_| ApiError::bad_request("the client address is unknown"))?;
     ctx.audit.locate(&format!("auth/{mount}"), "login");
-    let result = ctx.change(|e| ctx.st.kw.login_userpass(&mount, &name, password, code.as_deref(), e)).await;
+    let result = ctx.change(|e| ctx.st.kw.login_userpass(&mount, &name, password, code.as_deref(), false, e)).await;
     let login = match result {
         Ok(l) => l,
         Err(e) => {

@@ -268,6 +268,7 @@ async fn create_token(ctx: Ctx, req: VaultReq, orphan: bool, role: Option<TokenR
         renewable: req.bool("renewable")?,
         meta,
         role,
+        kind: keyward_core::TokenKind::Service,
     };
     let new = ctx.change(|e| ctx.st.kw.create_token(&caller.inner, request, e)).await?;
     tracing::info!(accessor = %caller.accessor(), created = %new.record.accessor, "token created (vault api)");

@@ -1,0 +1,329 @@
+//! The administration pages (for `sudo` holders): tokens, policies, login methods, the audit
+//! log and the keys.
+use axum::extract::Request;
+use axum::response::Response;
+use keyward_core::{
+    format_rfc3339, now_nanos, parse_duration, parse_policy_document, rule_matches, AuditEntry, AuthKind,
+};
+use maud::html;
+use serde::Deserialize;
+
+use super::page::{notice, page, Viewer};
+use super::{form, query, redirect};
+use crate::error::{ApiError, ApiResult};
+use crate::pipeline::Ctx;
+
+/// Most tokens and audit entries a page shows.
+const PAGE_ROWS: usize = 200;
+
+#[derive(Deserialize, Default)]
+struct Done {
+    done: Option<String>,
+}
+
+/// `GET /ui/tokens`: tokens by accessor with their policies and expiry, each revocable.
+pub(crate) async fn tokens(ctx: Ctx, req: Request) -> ApiResult<Response> {
+    let v = Viewer::of(&ctx, &req)?;
+    let d: Done = query(&req)?;
+    let now = now_nanos();
+    let own = ctx.caller()?.accessor().to_owned();
+    let rows: Vec<_> = ctx
+        .st
+        .kw
+        .list_tokens(None, PAGE_ROWS as u32)
+        .await?
+        .into_iter()
+        .filter(|t| !t.revoked && t.expires_at.is_none_or(|e| e > now))
+        .collect();
+    let body = html! {
+        (notice(d.done.as_deref()))
+        table #tokens {
+            thead { tr { th { "Accessor" } th { "Name" } th { "Type" } th { "Policies" } th { "Expires" } th { "Last used" } th {} } }
+            tbody { @for t in &rows {
+                tr data-accessor=(t.accessor) {
+                    td { code { (t.accessor) } } td { (t.display_name) } td { (t.kind.as_str()) }
+                    td { (t.policies.join(", ")) }
+                    td { (t.expires_at.map(format_rfc3339).unwrap_or_else(|| "never".into())) }
+                    td { (t.last_used.map(format_rfc3339).unwrap_or_default()) }
+                    td { @if t.accessor != own {
+                        form method="post" action="/ui/tokens/revoke" data-confirm="Revoke this token and its children?" {
+                            (v.csrf_field()) input type="hidden" name="accessor" value=(t.accessor);
+                            button.danger type="submit" { "Revoke" }
+                        }
+                    } @else { span.hint { "this session" } } }
+                }
+            } }
+        }
+    };
+    Ok(page("Tokens", Some(&v), body))
+}
+
+#[derive(Deserialize)]
+struct AccessorForm {
+    accessor: String,
+}
+
+/// `POST /ui/tokens/revoke`: revokes a token by accessor, with its descendants.
+pub(crate) async fn revoke(ctx: Ctx, req: Request) -> ApiResult<Response> {
+    let f: AccessorForm = form(req).await?;
+    ctx.audit.locate("", &f.accessor);
+    let n = ctx.change(|e| ctx.st.kw.revoke_accessor(&f.accessor, e)).await?;
+    Ok(redirect(&format!("/ui/tokens?done=Revoked+{n}+token(s)")))
+}
+
+/// `GET /ui/policies`: the policies by name.
+pub(crate) async fn policies(ctx: Ctx, req: Request) -> ApiResult<Response> {
+    let v = Viewer::of(&ctx, &req)?;
+    let names = ctx.st.kw.list_policies().await?;
+    let body = html! {
+        ul { @for n in &names { li { a href=(format!("/ui/policies/{n}")) { (n) } } } }
+        section.card {
+            h2 { "New policy" }
+            form method="get" action="/ui/policies/new" { label { "Name" input name="name" required pattern="[A-Za-z0-9_.\\-]+"; } button type="submit" { "Create" } }
+        }
+    };
+    Ok(page("Policies", Some(&v), body))
+}
+
+#[derive(Deserialize, Default)]
+struct NewName {
+    name: Option<String>,
+}
+
+/// `GET /ui/policies/{name}`: a policy's rules, in the TOML form, editable (`new?name=…` starts
+/// an empty one).
+pub(crate) async fn policy(ctx: Ctx, req: Request) -> ApiResult<Response> {
+    let v = Viewer::of(&ctx, &req)?;
+    let d: Done = query(&req)?;
+    let n: NewName = query(&req).unwrap_or_default();
+    let name = match (ctx.param("name"), n.name) {
+        ("new", Some(n)) => n,
+        (name, _) => name.to_owned(),
+    };
+    let text = match ctx.st.kw.read_policy(&name).await {
+        Ok(p) => toml_of(&p.rules),
+        Err(keyward_core::CoreError::NotFound(_)) => String::new(),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(policy_page(&v, &name, &text, None, d.done.as_deref()))
+}
+
+fn toml_of(rules: &[keyward_core::Rule]) -> String {
+    rules
+        .iter()
+        .map(|r| {
+            let caps: Vec<String> = r.capabilities.iter().map(|c| format!("{:?}", c.as_str())).collect();
+            format!("[[rules]]\npath = {:?}\ncapabilities = [{}]\n", r.path, caps.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn policy_page(v: &Viewer, name: &str, text: &str, error: Option<&str>, done: Option<&str>) -> Response {
+    let builtin = name == keyward_core::ROOT_POLICY || name == keyward_core::DEFAULT_POLICY;
+    let body = html! {
+        (notice(done))
+        @if let Some(e) = error { p.error role="alert" id="policy-error" { (e) } }
+        @if builtin { p.hint { "A built-in policy: it cannot be changed." } pre { (text) } }
+        @else {
+            form.card.wide method="post" action=(format!("/ui/policies/{name}")) {
+                (v.csrf_field())
+                label { "Rules (TOML or JSON)" textarea name="document" spellcheck="false" { (text) } }
+                button type="submit" { "Save" }
+            }
+        }
+        p { a href="/ui/policies" { "All policies" } }
+    };
+    page(&format!("Policy {name}"), Some(v), body)
+}
+
+#[derive(Deserialize)]
+struct PolicyForm {
+    document: String,
+}
+
+/// `POST /ui/policies/{name}`: saves a policy; a document that does not validate is shown again
+/// with the error beside it.
+pub(crate) async fn save_policy(ctx: Ctx, req: Request) -> ApiResult<Response> {
+    let v = Viewer::of(&ctx, &req)?;
+    let name = ctx.param("name").to_owned();
+    let f: PolicyForm = form(req).await?;
+    let saved = match parse_policy_document(&f.document) {
+        Ok(rules) => ctx.change(|e| ctx.st.kw.write_policy(&name, rules, e)).await,
+        Err(e) => Err(ApiError::from(e)),
+    };
+    match saved {
+        Ok(()) => Ok(redirect(&format!("/ui/policies/{name}?done=Saved"))),
+        Err(e) => {
+            let mut resp = policy_page(&v, &name, &f.document, Some(e.message()), None);
+            *resp.status_mut() = e.status();
+            resp.extensions_mut().insert(e.code());
+            Ok(resp)
+        }
+    }
+}
+
+/// `GET /ui/access`: the login methods, with their users and roles.
+pub(crate) async fn access(ctx: Ctx, req: Request) -> ApiResult<Response> {
+    let v = Viewer::of(&ctx, &req)?;
+    let kw = &ctx.st.kw;
+    let mut sections = Vec::new();
+    for m in kw.auth_mounts().await? {
+        let members: Vec<String> = match m.kind {
+            AuthKind::Userpass => kw
+                .userpass_users(&m.path)
+                .await?
+                .into_iter()
+                .map(|u| {
+                    let totp = match (u.config.totp_required, u.totp_enrolled) {
+                        (false, _) => "no TOTP",
+                        (true, true) => "TOTP enrolled",
+                        (true, false) => "TOTP not enrolled yet",
+                    };
+                    format!("user {} — policies {} — {totp}", u.name, u.config.token_policies.join(", "))
+                })
+                .collect(),
+            AuthKind::AppRole => {
+                kw.approle_roles(&m.path).await?.into_iter().map(|r| format!("role {}", r.name)).collect()
+            }
+            AuthKind::Jwt => kw.jwt_roles(&m.path).await?.into_iter().map(|r| format!("role {r}")).collect(),
+        };
+        sections.push((m, members));
+    }
+    let body = html! {
+        @if sections.is_empty() { p { "No login method is enabled besides tokens." } }
+        @for (m, members) in &sections {
+            section.card.wide {
+                h2 { (m.path) " (" (m.kind.as_str()) ")" }
+                @if !m.description.is_empty() { p.hint { (m.description) } }
+                ul { @for line in members { li { (line) } } }
+            }
+        }
+    };
+    Ok(page("Login methods", Some(&v), body))
+}
+
+#[derive(Deserialize, Default)]
+struct AuditFilter {
+    since: Option<String>,
+    accessor: Option<String>,
+    path: Option<String>,
+    operation: Option<String>,
+    request_id: Option<String>,
+    failed: Option<String>,
+    verify: Option<String>,
+}
+
+fn some(s: &Option<String>) -> Option<&str> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// `GET /ui/audit`: the newest entries matching the filters, each linked to its request's
+/// other entries, with the chain's verification (on request) and the last anchor.
+pub(crate) async fn audit(ctx: Ctx, req: Request) -> ApiResult<Response> {
+    let v = Viewer::of(&ctx, &req)?;
+    let f: AuditFilter = query(&req)?;
+    let st = &ctx.st;
+    let since = some(&f.since).map(parse_duration).transpose()?;
+    let since = since.map(|s| i128::from(now_nanos()) - i128::from(s) * 1_000_000_000);
+    let matches = |e: &AuditEntry| {
+        some(&f.accessor).is_none_or(|a| e.accessor == a)
+            && some(&f.operation).is_none_or(|o| e.operation == o)
+            && some(&f.request_id).is_none_or(|r| e.request_id == r)
+            && (f.failed.is_none() || e.status >= 400)
+            && some(&f.path).is_none_or(|g| rule_matches(g, &format!("{}/{}", e.mount, e.path)))
+            && since.is_none_or(|t| {
+                time::OffsetDateTime::parse(&e.time, &time::format_description::well_known::Rfc3339)
+                    .is_ok_and(|x| x.unix_timestamp_nanos() >= t)
+            })
+    };
+    let mut entries: std::collections::VecDeque<AuditEntry> = std::collections::VecDeque::new();
+    let mut after = 0;
+    loop {
+        let rows = st.kw.audit_rows(after, 1000).await?;
+        let Some(last) = rows.last() else { break };
+        after = last.seq;
+        for row in &rows {
+            let e: AuditEntry = serde_json::from_str(&row.entry)
+                .map_err(|_| ApiError::from(keyward_core::CoreError::Integrity(format!("audit entry {}", row.seq))))?;
+            if matches(&e) {
+                if entries.len() == PAGE_ROWS {
+                    entries.pop_front();
+                }
+                entries.push_back(e);
+            }
+        }
+    }
+    let anchor =
+        st.audit.anchor_file.as_deref().map(crate::audit::last_anchor).transpose().map_err(ApiError::bad_request)?;
+    let report = match f.verify.is_some() {
+        true => Some(st.kw.verify_audit(anchor.clone().flatten()).await?),
+        false => None,
+    };
+    let text = |s: &Option<String>| s.clone().unwrap_or_default();
+    let body = html! {
+        section.card.wide {
+            @match &report {
+                Some(r) if r.ok => p.ok #chain { "The chain verifies: " (r.entries) " entries up to " (r.last_seq) "." },
+                Some(r) => p.error #chain { "The chain is broken at " (r.broken_seq.unwrap_or(0)) ": " (r.reason.clone().unwrap_or_default()) },
+                None => form method="get" { input type="hidden" name="verify" value="1"; button.quiet type="submit" { "Verify the chain now" } },
+            }
+            p.hint { @match anchor.flatten() {
+                Some((seq, hash)) => { "Last anchor: entry " (seq) ", " code { (hex::encode(&hash[..hash.len().min(8)])) "…" } }
+                None => "No anchor file is configured (see --audit-anchor-file).",
+            } }
+        }
+        form.row method="get" {
+            label { "Since" input name="since" placeholder="1h" value=(text(&f.since)); }
+            label { "Accessor" input name="accessor" value=(text(&f.accessor)); }
+            label { "Path" input name="path" placeholder="secret/prod*" value=(text(&f.path)); }
+            label { "Operation" input name="operation" placeholder="secrets.reveal" value=(text(&f.operation)); }
+            label { "Request id" input name="request_id" value=(text(&f.request_id)); }
+            label.inline { @if f.failed.is_some() { input type="checkbox" name="failed" value="1" checked; } @else { input type="checkbox" name="failed" value="1"; } "failures only" }
+            button type="submit" { "Filter" }
+        }
+        table #audit {
+            thead { tr { th { "#" } th { "Time" } th { "Operation" } th { "Status" } th { "Accessor" } th { "Path" } th { "Names" } th { "Request" } } }
+            tbody { @for e in entries.iter().rev() {
+                tr data-operation=(e.operation) {
+                    td { (e.seq) } td { (e.time) } td { code { (e.operation) } }
+                    td { @if e.status >= 400 { span.error { (e.status) } } @else { (e.status) } }
+                    td { code { (e.accessor) } } td { (e.mount) "/" (e.path) } td { (e.fields.join(", ")) }
+                    td { @if !e.request_id.is_empty() { a href=(format!("/ui/audit?request_id={}", e.request_id)) { "same request" } } }
+                }
+            } }
+        }
+        p.hint { "Shows the newest " (PAGE_ROWS) " matching entries." }
+    };
+    Ok(page("Audit log", Some(&v), body))
+}
+
+/// `GET /ui/keys`: master keys, data-key versions per project, key jobs and doctor's checks.
+pub(crate) async fn keys(ctx: Ctx, req: Request) -> ApiResult<Response> {
+    let v = Viewer::of(&ctx, &req)?;
+    let kw = &ctx.st.kw;
+    let status = kw.key_status().await?;
+    let jobs = kw.key_jobs().await?;
+    let doctor = kw.doctor(false).await?;
+    let body = html! {
+        h2 { "Master keys" }
+        table { thead { tr { th { "Tag" } th { "Active" } th { "Configured" } th { "Keys it wraps" } th { "Retirable" } } }
+            tbody { @for k in &status.keks { tr { td { code { (k.tag) } } td { (k.active) } td { (k.configured) } td { (k.wrapped_keys) } td { (k.retirable) } } } } }
+        h2 { "Data keys" }
+        table { thead { tr { th { "Project" } th { "Version" } th { "Wrapped by" } th { "Values it seals" } } }
+            tbody { @for d in &status.deks { tr { td { (d.mount) } td { (d.version) } td { code { (d.kek_tag) } } td { (d.blobs) } } } } }
+        h2 { "Key jobs" }
+        @if jobs.is_empty() { p.hint { "No key job has run." } }
+        @else { table { thead { tr { th { "Job" } th { "Kind" } th { "Project" } th { "Status" } th { "Progress" } } }
+            tbody { @for j in &jobs { tr {
+                td { code { (j.id) } } td { (j.kind) } td { (j.mount.clone().unwrap_or_default()) } td { (j.status) }
+                td { progress max=(j.total.max(1)) value=(j.done) {} " " (j.done) " / " (j.total) }
+            } } } } }
+        h2 { "Doctor" }
+        p #doctor { @if doctor.ok { span.ok { "Every check passed" } } @else { span.error { "Problems found" } }
+            " — master keys " (doctor.master_keys_ok) ", self-test " (doctor.self_test_ok) ", audit " (doctor.audit_ok)
+            ", rows " (doctor.rows_ok) " (" (doctor.rows_checked) " checked)" }
+        @if !doctor.problems.is_empty() { ul { @for p in &doctor.problems { li.error { (p) } } } }
+    };
+    Ok(page("Keys", Some(&v), body))
+}
