@@ -180,9 +180,10 @@ async fn main() -> Result<(), Fail> {
     let key_bytes: Vec<u8> = (0..32).map(|_| (rng.next() & 0xff) as u8).collect();
     let key = format!("v1:{}", base64_encode(&key_bytes));
     let mut server_args = vec!["--database".to_owned(), database];
-    if outage.is_some() {
-        server_args.extend(["--request-timeout".to_owned(), "5s".to_owned()]);
-    }
+    // An outage must answer within a short timeout; a crash run's checks walk the whole database
+    // (`audit verify`, `doctor --verify-all`), which outgrows the default 30 s as the cycles add up.
+    let timeout = if outage.is_some() { "5s" } else { "10m" };
+    server_args.extend(["--request-timeout".to_owned(), timeout.to_owned()]);
     let mut h = Harness { bin, args: server_args, key, dir, token: None };
     let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
 

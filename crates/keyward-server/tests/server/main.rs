@@ -19,6 +19,7 @@ mod read_path;
 mod retention;
 mod token_terms;
 mod transit;
+mod ui;
 mod untrusted_storage;
 mod upgrade;
 mod vault;

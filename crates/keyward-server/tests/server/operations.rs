@@ -53,14 +53,38 @@ fn routes() -> Vec<(&'static str, Method, String, bool)> {
 #[tokio::test]
 async fn every_operation_authenticates_and_authorises_before_it_runs() {
     let open: BTreeSet<&str> = operations().iter().filter(|op| op.auth == AuthClass::None).map(|op| op.id).collect();
-    let expected: BTreeSet<&str> =
-        ["sys.health", "sys.seal-status", "sys.init-status", "sys.init", "api.openapi", "api.openapi-vault"]
-            .into_iter()
-            .collect();
+    let expected: BTreeSet<&str> = [
+        "sys.health",
+        "sys.seal-status",
+        "sys.init-status",
+        "sys.init",
+        "api.openapi",
+        "api.openapi-vault",
+        "ui.assets.css",
+        "ui.assets.js",
+        "ui.login-page",
+    ]
+    .into_iter()
+    .collect();
     assert_eq!(open, expected, "only these operations may take no token (DESIGN §8)");
     // Logins take credentials instead of a token, and are nothing else.
     let logins: Vec<&str> = operations().iter().filter(|op| op.auth == AuthClass::Login).map(|op| op.id).collect();
-    assert_eq!(logins, ["approle.login", "userpass.login", "jwt.login"], "only login operations are of class login");
+    assert_eq!(
+        logins,
+        ["approle.login", "userpass.login", "jwt.login", "ui.login", "ui.login-token"],
+        "only login operations are of class login"
+    );
+    // Sessions are the UI's, and the UI is sessions (besides its login page, assets and logins).
+    for op in operations() {
+        let ui = op.native.as_ref().is_some_and(|r| r.path.starts_with("/ui"));
+        assert_eq!(
+            op.auth == AuthClass::Session,
+            ui && ![AuthClass::None, AuthClass::Login].contains(&op.auth),
+            "{}: class session is for /ui pages only",
+            op.id
+        );
+        assert!(op.auth != AuthClass::Session || op.vault.is_none(), "{}", op.id);
+    }
     for db in backends().await {
         let srv = TestServer::start(&db, KEY_A).await;
         // The login-method routes exist once a method is enabled.
@@ -101,20 +125,73 @@ async fn every_operation_authenticates_and_authorises_before_it_runs() {
                 sent.insert(request_id, (status, format!("{id} with {who}")));
             }
         }
+        // Every session page refuses a request without a session (to the login page) and a session
+        // lacking the capability (403) before its handler runs.
+        let session = ui_session(&srv, &nothing).await;
+        let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        for op in operations().iter().filter(|op| op.auth == AuthClass::Session) {
+            let r = op.native.as_ref().unwrap();
+            let method = r.method.clone().unwrap_or(Method::GET);
+            if op.id == "ui.logout" {
+                continue; // any session may end itself
+            }
+            for (who, cookie) in [("no session", None), ("a session lacking the capability", Some(&session))] {
+                let request_id = format!("optest-{}", sent.len());
+                let mut req = browser.request(method.clone(), format!("{}{}", srv.base, concrete(r.path)));
+                req = req.header("x-request-id", &request_id);
+                if let Some((cookie, csrf)) = cookie {
+                    req = req.header("cookie", format!("kw_session={cookie}")).header("x-csrf-token", csrf);
+                }
+                if method == Method::POST {
+                    req = req.header("content-type", "application/json").body("{}");
+                }
+                let resp = req.send().await.unwrap();
+                let status = resp.status().as_u16();
+                let want = match (cookie.is_some(), r.path.starts_with("/ui/api/")) {
+                    (false, true) => 401,
+                    (false, false) => 303,
+                    (true, _) => 403,
+                };
+                assert_eq!(status, want, "{}: {} ({method} {}) with {who}", db.label, op.id, r.path);
+                sent.insert(request_id, (status, format!("{} with {who}", op.id)));
+            }
+        }
         // Every refusal is on record, with its status.
-        let (s, page) = srv.json(Method::GET, "/api/v1/audit?failed=true&limit=1000", None).await;
-        assert_eq!(s, 200);
-        let recorded: BTreeMap<String, u64> = page["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| (e["request_id"].as_str().unwrap().to_owned(), e["status"].as_u64().unwrap()))
-            .collect();
+        // (A page without a session answers 303 to the login page: its entry is a failed
+        // authentication with that status.)
+        let mut recorded: BTreeMap<String, u64> = BTreeMap::new();
+        for filter in ["failed=true", "operation=auth.failed"] {
+            let (s, page) = srv.json(Method::GET, &format!("/api/v1/audit?{filter}&limit=1000"), None).await;
+            assert_eq!(s, 200);
+            recorded.extend(
+                page["entries"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| (e["request_id"].as_str().unwrap().to_owned(), e["status"].as_u64().unwrap())),
+            );
+        }
         for (request_id, (status, what)) in &sent {
             assert_eq!(recorded.get(request_id), Some(&u64::from(*status)), "{}: {what} was not audited", db.label);
         }
         srv.stop().await;
     }
+}
+
+/// A UI session of `token` (a token login), with its CSRF token.
+async fn ui_session(srv: &TestServer, token: &str) -> (String, String) {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let resp = http.post(format!("{}/ui/session/token", srv.base)).form(&[("token", token)]).send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap();
+    let cookie = cookie.strip_prefix("kw_session=").unwrap().to_owned();
+    let resp = http.get(format!("{}/ui/login", srv.base)).header("cookie", format!("kw_session={cookie}")).send();
+    drop(resp.await.unwrap());
+    // The CSRF token is a digest of the session: a test computes it as the server does.
+    let digest = ring::digest::digest(&ring::digest::SHA256, format!("keyward/ui/csrf\0{cookie}").as_bytes());
+    use base64::Engine;
+    let csrf = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
+    (cookie, csrf)
 }
 
 /// `docs/capabilities.md` is the operation table, as documentation.
@@ -145,7 +222,8 @@ fn every_operation_is_documented_completely() {
     let mut checked = 0;
     for op in operations() {
         let mut entries: Vec<(&Value, String, Vec<&str>, &str)> = Vec::new();
-        if let Some(r) = &op.native {
+        // The UI's pages are HTML for browsers, not part of the API documents.
+        if let Some(r) = op.native.as_ref().filter(|r| !r.path.starts_with("/ui")) {
             let methods = match &r.method {
                 Some(m) => vec![if *m == Method::GET {
                     "get"
