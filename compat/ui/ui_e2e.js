@@ -4,48 +4,14 @@
 // Each check prints one line; the first failure stops the run with a non-zero exit.
 "use strict";
 const assert = require("node:assert/strict");
-const crypto = require("node:crypto");
-const { chromium } = require("playwright-core");
+const { ADDR, api, totp, launch } = require("./lib");
 
-const ADDR = process.env.KEYWARD_ADDR;
-const ROOT = process.env.KEYWARD_TOKEN;
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const CANARY = "sk_live_e2e_canary_4f1c9a7d2b6e8f0a1234";
 let checks = 0;
 
 function ok(what) {
   checks += 1;
   console.log(`ok ${checks} - ${what}`);
-}
-
-async function api(method, path, body, token = ROOT) {
-  const resp = await fetch(`${ADDR}${path}`, {
-    method,
-    headers: { "X-Vault-Token": token, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await resp.text();
-  if (resp.status >= 400) throw new Error(`${method} ${path}: ${resp.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
-function base32(s) {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  let bits = "";
-  for (const c of s.replace(/=+$/, "")) bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
-  const out = [];
-  for (let i = 0; i + 8 <= bits.length; i += 8) out.push(parseInt(bits.slice(i, i + 8), 2));
-  return Buffer.from(out);
-}
-
-// RFC 6238 TOTP (SHA-1, 6 digits, 30 s), from the enrolment key the page shows.
-function totp(secret, unixSecs) {
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(unixSecs / 30)));
-  const mac = crypto.createHmac("sha1", base32(secret)).update(counter).digest();
-  const off = mac[mac.length - 1] & 0xf;
-  const n = (mac.readUInt32BE(off) & 0x7fffffff) % 1000000;
-  return String(n).padStart(6, "0");
 }
 
 async function auditCount(operation, status) {
@@ -94,8 +60,7 @@ async function passwordLogin(page, user, password, code) {
 
 async function main() {
   await setup();
-  const launchArgs = process.getuid && process.getuid() === 0 ? ["--no-sandbox"] : [];
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: launchArgs });
+  const browser = await launch();
   try {
     const alice = await newContext(browser);
     const { page } = alice;

@@ -332,7 +332,9 @@ where
     let resp = serve(req).await;
     let status = resp.status();
     let Some(notes) = ctx.with(std::mem::take) else { return resp };
-    if notes.in_transaction && status.is_success() {
+    // A change on record with its transaction is done, whether it answers 2xx or, as the UI's
+    // forms do, a 303 to the next page.
+    if notes.in_transaction && (status.is_success() || status.is_redirection()) {
         return resp;
     }
     let error = resp.extensions().get::<ErrorCode>().map(|c| c.as_str()).unwrap_or_default();

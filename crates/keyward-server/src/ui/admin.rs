@@ -8,7 +8,7 @@ use keyward_core::{
 use maud::html;
 use serde::Deserialize;
 
-use super::page::{notice, page, Viewer};
+use super::page::{notice, page, readable, when, Viewer};
 use super::{form, query, redirect};
 use crate::error::{ApiError, ApiResult};
 use crate::pipeline::Ctx;
@@ -43,8 +43,8 @@ pub(crate) async fn tokens(ctx: Ctx, req: Request) -> ApiResult<Response> {
                 tr data-accessor=(t.accessor) {
                     td { code { (t.accessor) } } td { (t.display_name) } td { (t.kind.as_str()) }
                     td { (t.policies.join(", ")) }
-                    td { (t.expires_at.map(format_rfc3339).unwrap_or_else(|| "never".into())) }
-                    td { (t.last_used.map(format_rfc3339).unwrap_or_default()) }
+                    td { (t.expires_at.map(when).unwrap_or_else(|| "never".into())) }
+                    td { (t.last_used.map(when).unwrap_or_default()) }
                     td { @if t.accessor != own {
                         form method="post" action="/ui/tokens/revoke" data-confirm="Revoke this token and its children?" {
                             (v.csrf_field()) input type="hidden" name="accessor" value=(t.accessor);
@@ -286,7 +286,7 @@ pub(crate) async fn audit(ctx: Ctx, req: Request) -> ApiResult<Response> {
             thead { tr { th { "#" } th { "Time" } th { "Operation" } th { "Status" } th { "Accessor" } th { "Path" } th { "Names" } th { "Request" } } }
             tbody { @for e in entries.iter().rev() {
                 tr data-operation=(e.operation) {
-                    td { (e.seq) } td { (e.time) } td { code { (e.operation) } }
+                    td { (e.seq) } td { (readable(&e.time)) } td { code { (e.operation) } }
                     td { @if e.status >= 400 { span.error { (e.status) } } @else { (e.status) } }
                     td { code { (e.accessor) } } td { (e.mount) "/" (e.path) } td { (e.fields.join(", ")) }
                     td { @if !e.request_id.is_empty() { a href=(format!("/ui/audit?request_id={}", e.request_id)) { "same request" } } }

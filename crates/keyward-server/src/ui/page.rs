@@ -56,6 +56,7 @@ pub(crate) fn page(title: &str, viewer: Option<&Viewer>, body: Markup) -> Respon
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 @if let Some(v) = viewer { meta name="csrf-token" content=(v.csrf); }
                 title { (title) " · keyward" }
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href="/ui/assets/ui.css";
                 script src="/ui/assets/ui.js" defer {}
             }
@@ -110,6 +111,19 @@ pub(crate) fn notice(text: Option<&str>) -> Markup {
     html! { @if let Some(t) = text { p.notice role="status" { (t) } } }
 }
 
+/// A time as a person reads it: `2026-12-05 05:19:26 UTC`.
+pub(crate) fn when(nanos: keyward_core::Nanos) -> String {
+    readable(&keyward_core::format_rfc3339(nanos))
+}
+
+/// An RFC 3339 time (as audit entries hold it) as [`when`] shows times.
+pub(crate) fn readable(rfc3339: &str) -> String {
+    match rfc3339.get(..19) {
+        Some(day_time) => format!("{} UTC", day_time.replace('T', " ")),
+        None => rfc3339.to_owned(),
+    }
+}
+
 /// A duration in words, to the largest unit (`3d`, `5h`, `12m`).
 pub(crate) fn age(secs: u64) -> String {
     match secs {
@@ -123,6 +137,11 @@ pub(crate) fn age(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_read_to_the_second_in_utc() {
+        assert_eq!(when(1_764_912_366_208_481_777), "2025-12-05 05:26:06 UTC");
+    }
 
     #[test]
     fn ages_read_in_their_largest_unit() {

@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use keyward_core::{format_rfc3339, now_nanos, validate_secret_path, Capability, MountKind, SecretData, SecretPatch};
+use keyward_core::{now_nanos, validate_secret_path, Capability, MountKind, SecretData, SecretPatch};
 use keyward_crypto::mask_value;
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use super::page::{age, notice, page, Viewer};
+use super::page::{age, notice, page, when, Viewer};
 use super::{form, query, redirect};
 use crate::error::{ApiError, ApiResult};
 use crate::pipeline::Ctx;
@@ -73,7 +73,7 @@ pub(crate) async fn projects(ctx: Ctx, req: Request) -> ApiResult<Response> {
             table {
                 thead { tr { th { "Project" } th { "Created" } } }
                 tbody { @for m in &mounts {
-                    tr { td { a href=(format!("/ui/p/{}", encode(&m.path))) { (m.path) } } td { (format_rfc3339(m.created_at)) } }
+                    tr { td { a href=(format!("/ui/p/{}", encode(&m.path))) { (m.path) } } td { (when(m.created_at)) } }
                 } }
             }
         }
@@ -108,7 +108,7 @@ pub(crate) async fn project(ctx: Ctx, req: Request) -> ApiResult<Response> {
             tbody { @for r in &shown {
                 tr {
                     td { a href=(link("env", &mount, &r.path)) { (r.path) } }
-                    td { (r.field_count) } td { (r.current_version) } td { (format_rfc3339(r.updated_at)) }
+                    td { (r.field_count) } td { (r.current_version) } td { (when(r.updated_at)) }
                 }
             } }
         }
@@ -168,12 +168,12 @@ pub(crate) async fn env(mut ctx: Ctx, req: Request) -> ApiResult<Response> {
                         td { code { (name) } }
                         td { span.secret.mask data-mask=(mask) { (mask) } }
                         td { (stamp.map_or(r.version.version, |s| s.version)) }
-                        td { (format_rfc3339(changed)) }
+                        td { (when(changed)) }
                         td {
                             (age(u64::try_from((now - changed) / 1_000_000_000).unwrap_or(0)))
                             @if let Some(limit) = stale.get(name) { " " span.stale title=(format!("older than its limit of {}", age(*limit))) { "stale" } }
                         }
-                        td.inline {
+                        td { div.inline {
                             @if may_read { button.reveal.quiet type="button" data-url=(reveal_url) data-field=(name) { "Reveal" } }
                             @if may_write {
                                 form method="post" action=(link("unset", &mount, &path)) data-confirm=(format!("Remove {name}?")) {
@@ -181,7 +181,7 @@ pub(crate) async fn env(mut ctx: Ctx, req: Request) -> ApiResult<Response> {
                                     button.danger type="submit" { "Unset" }
                                 }
                             }
-                        }
+                        } }
                     }
                 }
             } }
@@ -411,7 +411,7 @@ pub(crate) async fn history(mut ctx: Ctx, req: Request) -> ApiResult<Response> {
             tbody { @for ver in &versions {
                 tr data-version=(ver.version) {
                     td { (ver.version) @if ver.destroyed { " (destroyed)" } @else if ver.deletion_time.is_some() { " (deleted)" } }
-                    td { (format_rfc3339(ver.created_at)) }
+                    td { (when(ver.created_at)) }
                     td { code { (ver.created_by) } }
                     td { (ver.fields.join(", ")) }
                     td { @if may_update && ver.version != latest && !ver.destroyed && ver.deletion_time.is_none() {

@@ -151,6 +151,11 @@ async fn a_reveal_is_one_audited_read_and_changes_need_csrf_from_this_origin() {
         let ok = set(Some(&csrf)).header("origin", b.base.clone()).send().await.unwrap();
         assert_eq!(ok.status(), 303, "{label}");
         assert_eq!(srv.reveal_map("secret", "production").await["NEW_KEY"], "new-value-1");
+        // One entry per change, committed with it (the form's 303 does not add a second), and one
+        // per refusal.
+        let sets = audit_entries(&srv, "ui.secrets.set").await;
+        assert_eq!(sets.iter().filter(|e| e["status"].as_u64() < Some(400)).count(), 1, "{label}: {sets:?}");
+        assert_eq!(sets.iter().filter(|e| e["status"] == 403).count(), 3, "{label}: {sets:?}");
         srv.stop().await;
     }
 }
