@@ -2,9 +2,7 @@
 //! log and the keys.
 use axum::extract::Request;
 use axum::response::Response;
-use keyward_core::{
-    format_rfc3339, now_nanos, parse_duration, parse_policy_document, rule_matches, AuditEntry, AuthKind,
-};
+use keyward_core::{now_nanos, parse_duration, parse_policy_document, rule_matches, AuditEntry, AuthKind};
 use maud::html;
 use serde::Deserialize;
 
