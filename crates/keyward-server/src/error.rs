@@ -16,6 +16,8 @@ pub enum Flavor {
     Native,
     /// `/v1` (Vault).
     Vault,
+    /// A page of the web UI (`/ui`, its script's calls aside): an HTML page.
+    Page,
 }
 
 /// An error answered to a client. Messages never contain secret values or tokens.
@@ -49,6 +51,8 @@ impl ApiError {
     pub fn for_path(self, path: &str) -> Self {
         if path.starts_with("/v1/") {
             self.vault()
+        } else if path.starts_with("/ui") && !path.starts_with("/ui/api/") {
+            Self { flavor: Flavor::Page, ..self }
         } else {
             self
         }
@@ -62,7 +66,7 @@ impl ApiError {
     /// The status code, in the shape the error renders in.
     pub fn status(&self) -> StatusCode {
         let status = match self.flavor {
-            Flavor::Native => self.code.status(),
+            Flavor::Native | Flavor::Page => self.code.status(),
             Flavor::Vault => self.code.vault_status(),
         };
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
@@ -166,6 +170,11 @@ impl IntoResponse for ApiError {
                     vec![self.message]
                 };
                 (status, Json(serde_json::json!({ "errors": errors }))).into_response()
+            }
+            Flavor::Page => {
+                let mut r = (status, crate::ui::error_page(status, &self.message)).into_response();
+                crate::ui::harden(&mut r);
+                r
             }
         };
         resp.extensions_mut().insert(self.code);

@@ -77,8 +77,7 @@ pub(crate) async fn authenticate(parts: &mut Parts, st: &AppState) -> ApiResult<
         // An API token pasted into the cookie is not a session.
         return Err(ApiError::unauthenticated());
     }
-    let last = record.last_used.unwrap_or(record.created_at).max(record.created_at);
-    if keyward_core::now_nanos().saturating_sub(last) > IDLE_SECS * 1_000_000_000 {
+    if idle(record, keyward_core::now_nanos()) {
         let audit = parts.extensions.get::<AuditCtx>().cloned().unwrap_or_default();
         let entry = audit.entry_now("ui.session.idle-expired", 200);
         st.kw.revoke_accessor(&record.accessor, entry).await?;
@@ -86,6 +85,13 @@ pub(crate) async fn authenticate(parts: &mut Parts, st: &AppState) -> ApiResult<
     }
     parts.extensions.insert(Csrf(csrf_of(raw.as_deref().unwrap_or_default())));
     Ok(caller)
+}
+
+/// Whether a session has gone unused for longer than [`IDLE_SECS`] at `now` (its last use is
+/// recorded at most once a minute, so the limit holds to within a minute).
+fn idle(record: &keyward_core::TokenRecord, now: keyward_core::Nanos) -> bool {
+    let last = record.last_used.unwrap_or(record.created_at).max(record.created_at);
+    now.saturating_sub(last) > IDLE_SECS * 1_000_000_000
 }
 
 /// Refuses a change whose `Origin` or `Sec-Fetch-Site` says another site sent it.
@@ -165,6 +171,11 @@ pub(crate) fn error_response(e: ApiError, route: &str) -> Response {
     resp
 }
 
+/// The page of an error refused before the UI's pipeline runs (a locked-out address).
+pub(crate) fn error_page(status: StatusCode, message: &str) -> axum::response::Html<String> {
+    page::error(status, message)
+}
+
 /// A 303 to another page of the UI.
 pub(crate) fn redirect(to: &str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();
@@ -219,6 +230,17 @@ mod tests {
         assert_ne!(a, b);
         assert!(!a.contains("kw_one"));
         assert_eq!(a, csrf_of("kw_one"));
+    }
+
+    #[test]
+    fn sessions_idle_out_after_fifteen_minutes_without_use() {
+        let min = 60 * 1_000_000_000_i64;
+        let mut r = keyward_core::TokenRecord::issued(("acc".into(), "d".into()), vec![], "ui".into(), 0, 3600);
+        assert!(!idle(&r, 15 * min), "created just now");
+        assert!(idle(&r, 15 * min + 1), "never used since its login");
+        r.last_used = Some(10 * min);
+        assert!(!idle(&r, 25 * min));
+        assert!(idle(&r, 25 * min + 1));
     }
 
     #[test]

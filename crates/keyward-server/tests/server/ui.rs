@@ -255,3 +255,28 @@ async fn password_logins_enrol_totp_and_logout_ends_only_the_session() {
         srv.stop().await;
     }
 }
+
+#[tokio::test]
+async fn ui_logins_lock_out_an_address_as_api_logins_do() {
+    for db in backends().await {
+        let label = db.label;
+        let srv = TestServer::start_with(&db, KEY_A, |o| o.guard.lockout_failures = 3).await;
+        let root = srv.token.clone();
+        assert_eq!(srv.vault(&root, "POST", "sys/auth/userpass", Some(json!({"type": "userpass"}))).await.0, 204);
+        let mut b = Browser::new(&srv);
+        for _ in 0..3 {
+            let resp = b.post_form("/ui/session", &[("username", "mallory"), ("password", "guess guess guess")]).await;
+            assert_eq!(resp.status(), 400, "{label}");
+        }
+        let resp = b.post_form("/ui/session", &[("username", "mallory"), ("password", "guess guess guess")]).await;
+        assert_eq!(resp.status(), 429, "{label}: the address is locked out");
+        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "{label}: a page");
+        assert!(resp.text().await.unwrap().contains("too many failed authentication attempts"), "{label}");
+        // So are guessed tokens at the token form.
+        let resp =
+            b.post_form("/ui/session/token", &[("token", "kw_0000000000000000000000000000000000000000000")]).await;
+        assert_eq!(resp.status(), 429, "{label}");
+        assert!(b.cookie.is_empty());
+        srv.stop().await;
+    }
+}
