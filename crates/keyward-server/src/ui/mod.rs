@@ -163,7 +163,10 @@ pub(crate) fn error_response(e: ApiError, route: &str) -> Response {
     }
     let status = e.status();
     let mut resp = if status == StatusCode::UNAUTHORIZED {
-        redirect(&format!("{}?expired=1", login::LOGIN_PAGE))
+        // The cookie is dropped with the redirect: a dead session is not presented again.
+        let mut r = redirect(&format!("{}?expired=1", login::LOGIN_PAGE));
+        r.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_static(cleared_cookie()));
+        r
     } else {
         (status, page::error(status, e.message())).into_response()
     };

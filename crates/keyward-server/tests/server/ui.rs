@@ -100,6 +100,7 @@ async fn pages_are_session_operations_under_a_strict_policy() {
         // Without a session a page leads to the login page.
         let (s, h, _) = anon.get("/ui/env/secret/production").await;
         assert_eq!((s, h["location"].to_str().unwrap()), (303, "/ui/login?expired=1"), "{label}");
+        assert!(h["set-cookie"].to_str().unwrap().contains("Max-Age=0"), "{label}: a dead cookie is kept");
         // An API token pasted into the cookie is not a session; a session is not an API token.
         let mut pasted = Browser::new(&srv);
         pasted.cookie.clone_from(&srv.token);
@@ -277,6 +278,52 @@ async fn ui_logins_lock_out_an_address_as_api_logins_do() {
             b.post_form("/ui/session/token", &[("token", "kw_0000000000000000000000000000000000000000000")]).await;
         assert_eq!(resp.status(), 429, "{label}");
         assert!(b.cookie.is_empty());
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn administration_pages_revoke_tokens_and_show_policy_errors_inline() {
+    for db in backends().await {
+        let label = db.label;
+        let srv = TestServer::start(&db, KEY_A).await;
+        let b = token_session(&srv, &srv.token).await;
+        let csrf = b.csrf().await;
+        let post = |path: &str, form: Vec<(&str, &str)>| {
+            b.with_cookie(b.http.post(format!("{}{path}", b.base)).form(&form)).send()
+        };
+        // Tokens: listed by accessor, revoked from the page.
+        let victim = srv.token_with(&["default"]).await;
+        let (s, info) = srv.json(Method::POST, "/api/v1/tokens/lookup", Some(json!({"token": victim}))).await;
+        assert_eq!(s, 200);
+        let accessor = info["accessor"].as_str().unwrap().to_owned();
+        let (s, _, page) = b.get("/ui/tokens").await;
+        assert!(s == 200 && page.contains(&accessor), "{label}");
+        assert!(!page.contains(&victim) && !page.contains(&srv.token), "{label}: a token value in the page");
+        let resp = post("/ui/tokens/revoke", vec![("csrf", &csrf), ("accessor", &accessor)]).await.unwrap();
+        assert_eq!(resp.status(), 303, "{label}");
+        assert_eq!(srv.json_as(&victim, Method::GET, "/api/v1/tokens/self", None).await.0, 401, "{label}: not revoked");
+
+        // Policies: a document that does not validate is shown again with its error.
+        let bad = "[[rules]]\npath = \"secret/*\"\ncapabilities = [\"fly\"]\n";
+        let resp = post("/ui/policies/ops", vec![("csrf", &csrf), ("document", bad)]).await.unwrap();
+        assert_eq!(resp.status(), 400, "{label}");
+        let page = resp.text().await.unwrap();
+        assert!(page.contains("id=\"policy-error\"") && page.contains("fly"), "{label}: {page}");
+        assert_eq!(srv.json(Method::GET, "/api/v1/policies/ops", None).await.0, 404, "{label}: it was saved");
+        let good = "[[rules]]\npath = \"secret/*\"\ncapabilities = [\"list\"]\n";
+        let resp = post("/ui/policies/ops", vec![("csrf", &csrf), ("document", good)]).await.unwrap();
+        assert_eq!(resp.status(), 303, "{label}");
+        let (s, p) = srv.json(Method::GET, "/api/v1/policies/ops", None).await;
+        assert_eq!((s, &p["rules"][0]["capabilities"]), (200, &json!(["list"])), "{label}");
+
+        // Audit: filtered by request id, with the chain verified on demand; keys with doctor.
+        let (s, _, page) = b.get("/ui/audit?operation=ui.policy.write&verify=1").await;
+        assert_eq!(s, 200, "{label}");
+        assert!(page.contains("The chain verifies") && page.contains("ui.policy.write"), "{label}");
+        assert!(!page.contains("ui.tokens.revoke"), "{label}: the filter let other operations through");
+        let (s, _, page) = b.get("/ui/keys").await;
+        assert!(s == 200 && page.contains("Every check passed"), "{label}: {page}");
         srv.stop().await;
     }
 }
