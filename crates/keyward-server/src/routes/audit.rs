@@ -21,47 +21,91 @@ fn entry_time(e: &AuditEntry) -> i128 {
         .map_or(0, |t| t.unix_timestamp_nanos())
 }
 
+/// Which entries a search keeps (every condition given must hold).
+#[derive(Debug, Default)]
+pub(crate) struct EntryFilter<'a> {
+    pub accessor: Option<&'a str>,
+    pub operation: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+    /// A policy-style glob over `<mount>/<path>`.
+    pub path: Option<&'a str>,
+    pub failed: bool,
+    /// Entries no older than this duration (`1h`).
+    pub since: Option<&'a str>,
+}
+
+impl EntryFilter<'_> {
+    /// The filter as a test of entries (a bad `since` is a 400).
+    pub(crate) fn matcher(&self) -> ApiResult<impl Fn(&AuditEntry) -> bool + '_> {
+        let since = match self.since {
+            Some(s) => Some(i128::from(now_nanos()) - i128::from(parse_duration(s)?) * 1_000_000_000),
+            None => None,
+        };
+        Ok(move |e: &AuditEntry| {
+            self.accessor.is_none_or(|a| e.accessor == a)
+                && self.operation.is_none_or(|o| e.operation == o)
+                && self.request_id.is_none_or(|r| e.request_id == r)
+                && (!self.failed || e.status >= 400)
+                && self.path.is_none_or(|g| rule_matches(g, &format!("{}/{}", e.mount, e.path)))
+                && since.is_none_or(|t| entry_time(e) >= t)
+        })
+    }
+}
+
+/// Walks the log after `after` in order, handing each entry (with its sequence number) to `visit`
+/// until it says stop; returns the last sequence number read.
+pub(crate) async fn scan(
+    st: &crate::app::AppState,
+    after: u64,
+    mut visit: impl FnMut(u64, AuditEntry) -> std::ops::ControlFlow<()>,
+) -> ApiResult<u64> {
+    let mut after = after;
+    loop {
+        let rows = st.kw.audit_rows(after, SCAN_PAGE).await?;
+        let Some(last) = rows.last() else { return Ok(after) };
+        let last = last.seq;
+        for row in rows {
+            let e: AuditEntry = serde_json::from_str(&row.entry)
+                .map_err(|_| ApiError::from(keyward_core::CoreError::Integrity(format!("audit entry {}", row.seq))))?;
+            if visit(row.seq, e).is_break() {
+                return Ok(row.seq);
+            }
+        }
+        after = last;
+    }
+}
+
 /// Search or tail the log.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery), responses((status = 200, body = AuditPage)))]
 pub async fn search(ctx: Ctx, req: Request) -> ApiResult<Response> {
+    use std::ops::ControlFlow::{Break, Continue};
     let q: AuditQuery = query_of(&req)?;
-    let st = &ctx.st;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000) as usize;
-    let since = match &q.since {
-        Some(s) => Some(i128::from(now_nanos()) - i128::from(parse_duration(s)?) * 1_000_000_000),
-        None => None,
+    let filter = EntryFilter {
+        accessor: q.accessor.as_deref(),
+        operation: q.operation.as_deref(),
+        path: q.path.as_deref(),
+        failed: q.failed.unwrap_or(false),
+        since: q.since.as_deref(),
+        ..EntryFilter::default()
     };
-    let matches = |e: &AuditEntry| {
-        q.accessor.as_ref().is_none_or(|a| &e.accessor == a)
-            && q.operation.as_ref().is_none_or(|o| &e.operation == o)
-            && (!q.failed.unwrap_or(false) || e.status >= 400)
-            && q.path.as_ref().is_none_or(|g| rule_matches(g, &format!("{}/{}", e.mount, e.path)))
-            && since.is_none_or(|t| entry_time(e) >= t)
-    };
-    let mut after = q.after.unwrap_or(0);
-    let mut entries: Vec<AuditEntryOut> = Vec::new();
-    loop {
-        let rows = st.kw.audit_rows(after, SCAN_PAGE).await?;
-        let Some(last) = rows.last() else { break };
-        after = last.seq;
-        for row in &rows {
-            let e: AuditEntry = serde_json::from_str(&row.entry)
-                .map_err(|_| ApiError::from(keyward_core::CoreError::Integrity(format!("audit entry {}", row.seq))))?;
-            if matches(&e) {
-                entries.push(outward::audit_entry(e));
-                if q.last.is_none() && entries.len() >= limit {
-                    return Ok(Json(AuditPage { entries, next: row.seq }).into_response());
-                }
-            }
+    let matches = filter.matcher()?;
+    let mut entries: std::collections::VecDeque<AuditEntryOut> = std::collections::VecDeque::new();
+    let next = scan(&ctx.st, q.after.unwrap_or(0), |_, e| {
+        if !matches(&e) {
+            return Continue(());
         }
-        if let Some(n) = q.last {
-            let n = n.clamp(1, 1000) as usize;
-            if entries.len() > n {
-                entries.drain(..entries.len() - n);
-            }
+        entries.push_back(outward::audit_entry(e));
+        match q.last {
+            None if entries.len() >= limit => return Break(()),
+            // Tailing: only the last `n` are kept.
+            Some(n) if entries.len() > n.clamp(1, 1000) as usize => drop(entries.pop_front()),
+            _ => {}
         }
-    }
-    Ok(Json(AuditPage { entries, next: after }).into_response())
+        Continue(())
+    })
+    .await?;
+    Ok(Json(AuditPage { entries: entries.into(), next }).into_response())
 }
 
 /// Walk the whole chain and report the first break (modified, deleted, reordered, inserted,

@@ -2,7 +2,7 @@
 //! log and the keys.
 use axum::extract::Request;
 use axum::response::Response;
-use keyward_core::{now_nanos, parse_duration, parse_policy_document, rule_matches, AuditEntry, AuthKind};
+use keyward_core::{now_nanos, parse_policy_document, AuditEntry, AuthKind};
 use maud::html;
 use serde::Deserialize;
 
@@ -10,6 +10,7 @@ use super::page::{notice, page, readable, when, Viewer};
 use super::{form, query, redirect};
 use crate::error::{ApiError, ApiResult};
 use crate::pipeline::Ctx;
+use crate::routes::audit::{scan, EntryFilter};
 
 /// Most tokens and audit entries a page shows.
 const PAGE_ROWS: usize = 200;
@@ -222,36 +223,26 @@ pub(crate) async fn audit(ctx: Ctx, req: Request) -> ApiResult<Response> {
     let v = Viewer::of(&ctx, &req)?;
     let f: AuditFilter = query(&req)?;
     let st = &ctx.st;
-    let since = some(&f.since).map(parse_duration).transpose()?;
-    let since = since.map(|s| i128::from(now_nanos()) - i128::from(s) * 1_000_000_000);
-    let matches = |e: &AuditEntry| {
-        some(&f.accessor).is_none_or(|a| e.accessor == a)
-            && some(&f.operation).is_none_or(|o| e.operation == o)
-            && some(&f.request_id).is_none_or(|r| e.request_id == r)
-            && (f.failed.is_none() || e.status >= 400)
-            && some(&f.path).is_none_or(|g| rule_matches(g, &format!("{}/{}", e.mount, e.path)))
-            && since.is_none_or(|t| {
-                time::OffsetDateTime::parse(&e.time, &time::format_description::well_known::Rfc3339)
-                    .is_ok_and(|x| x.unix_timestamp_nanos() >= t)
-            })
+    let filter = EntryFilter {
+        accessor: some(&f.accessor),
+        operation: some(&f.operation),
+        request_id: some(&f.request_id),
+        path: some(&f.path),
+        failed: f.failed.is_some(),
+        since: some(&f.since),
     };
+    let matches = filter.matcher()?;
     let mut entries: std::collections::VecDeque<AuditEntry> = std::collections::VecDeque::new();
-    let mut after = 0;
-    loop {
-        let rows = st.kw.audit_rows(after, 1000).await?;
-        let Some(last) = rows.last() else { break };
-        after = last.seq;
-        for row in &rows {
-            let e: AuditEntry = serde_json::from_str(&row.entry)
-                .map_err(|_| ApiError::from(keyward_core::CoreError::Integrity(format!("audit entry {}", row.seq))))?;
-            if matches(&e) {
-                if entries.len() == PAGE_ROWS {
-                    entries.pop_front();
-                }
-                entries.push_back(e);
+    scan(st, 0, |_, e| {
+        if matches(&e) {
+            if entries.len() == PAGE_ROWS {
+                entries.pop_front();
             }
+            entries.push_back(e);
         }
-    }
+        std::ops::ControlFlow::Continue(())
+    })
+    .await?;
     let anchor =
         st.audit.anchor_file.as_deref().map(crate::audit::last_anchor).transpose().map_err(ApiError::bad_request)?;
     let report = match f.verify.is_some() {
