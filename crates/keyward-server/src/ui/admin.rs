@@ -26,16 +26,22 @@ pub(crate) async fn tokens(ctx: Ctx, req: Request) -> ApiResult<Response> {
     let d: Done = query(&req)?;
     let now = now_nanos();
     let own = ctx.caller()?.accessor().to_owned();
-    let rows: Vec<_> = ctx
-        .st
-        .kw
-        .list_tokens(None, PAGE_ROWS as u32)
-        .await?
-        .into_iter()
-        .filter(|t| !t.revoked && t.expires_at.is_none_or(|e| e > now))
-        .collect();
+    // Live tokens only, by accessor: pages are read until the page is full or the table ends.
+    let mut rows = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let batch = ctx.st.kw.list_tokens(after.as_deref(), 1000).await?;
+        let full = batch.len() == 1000;
+        after = batch.last().map(|t| t.accessor.clone());
+        rows.extend(batch.into_iter().filter(|t| !t.revoked && t.expires_at.is_none_or(|e| e > now)));
+        if !full || rows.len() >= PAGE_ROWS {
+            break;
+        }
+    }
+    rows.truncate(PAGE_ROWS);
     let body = html! {
         (notice(d.done.as_deref()))
+        p.hint { "Live tokens by accessor (the first " (PAGE_ROWS) "; " code { "keyward token list" } " pages through all). Token values are never shown." }
         table #tokens {
             thead { tr { th { "Accessor" } th { "Name" } th { "Type" } th { "Policies" } th { "Expires" } th { "Last used" } th {} } }
             tbody { @for t in &rows {
