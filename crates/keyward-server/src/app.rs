@@ -161,8 +161,9 @@ fn request_span(req: &Request<axum::body::Body>, path: &str) -> tracing::Span {
 /// State handle.
 pub type AppState = Arc<AppContext>;
 
-async fn not_found() -> ApiError {
-    ApiError::not_found("no such route")
+/// A route that does not exist: JSON for the APIs, a page under `/ui`.
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found("no such route").for_path(uri.path())
 }
 
 async fn method_not_allowed() -> ApiError {

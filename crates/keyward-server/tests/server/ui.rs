@@ -97,6 +97,11 @@ async fn pages_are_session_operations_under_a_strict_policy() {
         assert_eq!(h["cache-control"], "no-store");
         assert_eq!(h["x-frame-options"], "DENY");
         assert!(!page.contains("<script>") && page.contains("src=\"/ui/assets/ui.js\""), "no inline script");
+        // A page that does not exist is a page too, under the same policy.
+        let (s, h, page) = anon.get("/ui/no-such-page").await;
+        assert_eq!(s, 404, "{label}");
+        assert!(h["content-type"].to_str().unwrap().starts_with("text/html") && page.contains("no such route"));
+        assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
         // Without a session a page leads to the login page.
         let (s, h, _) = anon.get("/ui/env/secret/production").await;
         assert_eq!((s, h["location"].to_str().unwrap()), (303, "/ui/login?expired=1"), "{label}");
