@@ -64,7 +64,7 @@ async function main() {
     ["policy", "/ui/policies/team"],
     ["access", "/ui/access"],
     ["audit", "/ui/audit?verify=1"],
-    ["keys", "/ui/keys"],
+    ["keys", "/ui/keys?doctor=1"],
   ];
   for (const [name, url] of pages) {
     await page.goto(url);

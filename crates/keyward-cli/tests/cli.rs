@@ -2228,6 +2228,93 @@ fn libfaketime() -> Option<String> {
         .map(str::to_owned)
 }
 
+/// A raw HTTP/1.1 request (status line, headers and body as text): what a browser sends, cookie
+/// and form included, without a client library that would follow redirects or keep cookies.
+fn raw_request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> String {
+    use std::io::Read;
+    let hostport = addr.trim_start_matches("http://");
+    let mut tcp = std::net::TcpStream::connect(hostport).unwrap();
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    write!(
+        tcp,
+        "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = Vec::new();
+    let _ = tcp.read_to_end(&mut resp);
+    String::from_utf8_lossy(&resp).into_owned()
+}
+
+/// A web UI session unused for 15 minutes is over — revoked by the request that finds it idle,
+/// with its own audit entry — while one used within the limit lives on (each use restarts the
+/// wait). The server restarts under `faketime` 10, 20, then 36 minutes ahead.
+#[test]
+fn a_ui_session_idle_for_fifteen_minutes_is_revoked() {
+    let Some(lib) = libfaketime() else {
+        assert!(std::env::var_os("CI").is_none(), "libfaketime is missing under CI (apt-get install faketime)");
+        eprintln!("skipped: libfaketime is not installed (apt-get install faketime)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keyward.db");
+    let master = "v1:BgYGBgYGBgYGBgYGBgYGBgYGBgYGBgYGBgYGBgYGBgY=";
+    let args = ["--database", db.to_str().unwrap()];
+    let mut s = spawn_server(&args, &[("KEYWARD_MASTER_KEYS", master)]).unwrap();
+    let root: Value = serde_json::from_str(&s.ok(&["operator", "init", "--format", "json"])).unwrap();
+    let root_token = root["root_token"].as_str().unwrap().to_owned();
+    s.token = Some(root_token.clone());
+    let form = format!("token={root_token}");
+    let login = raw_request(
+        &s.addr,
+        "POST",
+        "/ui/session/token",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &form,
+    );
+    assert!(login.starts_with("HTTP/1.1 303"), "{login}");
+    let cookie = login.lines().find_map(|l| l.strip_prefix("set-cookie: ")).unwrap().split(';').next().unwrap();
+    let cookie = cookie.to_owned();
+    let page = |s: &ServerProc| raw_request(&s.addr, "GET", "/ui", &[("Cookie", &cookie)], "");
+    assert!(page(&s).starts_with("HTTP/1.1 200"), "a fresh session");
+    s.stop();
+
+    let ahead = |offset: &'static str| {
+        let env = [
+            ("KEYWARD_MASTER_KEYS", master),
+            ("LD_PRELOAD", lib.as_str()),
+            ("FAKETIME", offset),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+            ("FAKETIME_NO_CACHE", "1"),
+        ];
+        let mut s = spawn_server(&args, &env).unwrap();
+        s.token = Some(root_token.clone());
+        s
+    };
+    for offset in ["+10m", "+20m"] {
+        // 10 minutes after the last use each time (20 after the login: a use restarts the wait).
+        let s = ahead(offset);
+        assert!(page(&s).starts_with("HTTP/1.1 200"), "{offset}: 10 minutes unused is within the limit");
+        std::thread::sleep(Duration::from_millis(300)); // the use is recorded off the request's path
+        s.stop();
+    }
+    // 16 minutes after the last use: idle.
+    let s = ahead("+36m");
+    let idle = page(&s);
+    assert!(idle.starts_with("HTTP/1.1 303") && idle.contains("/ui/login?expired=1"), "{idle}");
+    let entries = s.ok(&["audit", "search", "--operation", "ui.session.idle-expired", "--format", "json"]);
+    let entries: Vec<Value> = entries.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["details"]["revoked"], 1, "{entries:?}");
+    // Revoked, not merely refused: the session's token is gone for every later request too.
+    let (status, looked) = get_as(&s.addr, "/api/v1/tokens", &root_token);
+    assert_eq!(status, 200, "{looked}");
+    let sessions: Vec<&Value> =
+        looked["tokens"].as_array().unwrap().iter().filter(|t| t["type"] == "ui-session").collect();
+    assert!(!sessions.is_empty() && sessions.iter().all(|t| t["revoked"] == true), "{looked}");
+    s.stop();
+}
+
 /// A wall clock set back an hour while keyward was down (the server restarted under
 /// `faketime`) revives no expired token: the stored, MAC'd high-water mark holds the trusted
 /// clock; health reports the drift; tokens made meanwhile expire by the trusted clock too.

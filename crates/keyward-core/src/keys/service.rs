@@ -338,6 +338,18 @@ impl Keyward {
 const STALE_PAGE: u32 = 1000;
 
 impl Keyward {
+    /// The age in seconds past which a field of a secret is stale: the secret's `rotate_after`
+    /// (custom metadata), else its mount's, else the server's default.
+    pub fn rotate_limit(&self, mount: &crate::Mount, custom: &std::collections::BTreeMap<String, String>) -> u64 {
+        custom.get("rotate_after").and_then(|d| crate::parse_duration(d).ok()).unwrap_or_else(|| {
+            mount
+                .config
+                .get("rotate_after_secs")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(self.config.default_rotate_after_secs)
+        })
+    }
+
     /// Fields unchanged for longer than their limit: `older_than` if given, else the path's
     /// `rotate_after`, else the mount's, else the server default. Nothing is decrypted.
     pub async fn stale_fields(
@@ -377,11 +389,6 @@ impl Keyward {
         let now = crate::now_nanos();
         let mut out = Vec::new();
         for m in mounts {
-            let mount_limit = m
-                .config
-                .get("rotate_after_secs")
-                .and_then(|v| v.as_u64())
-                .unwrap_or(self.config.default_rotate_after_secs);
             let mut after: Option<String> = None;
             loop {
                 let started = std::time::Instant::now();
@@ -392,9 +399,7 @@ impl Keyward {
                 let Some(last) = page.last() else { break };
                 after = Some(last.0.clone());
                 for (path, custom, stamps) in &page {
-                    let limit = older_than
-                        .or_else(|| custom.get("rotate_after").and_then(|d| crate::parse_duration(d).ok()))
-                        .unwrap_or(mount_limit);
+                    let limit = older_than.unwrap_or_else(|| self.rotate_limit(&m, custom));
                     for (field, stamp) in stamps {
                         let age = u64::try_from((now - stamp.changed_at).max(0) / 1_000_000_000).unwrap_or(0);
                         if age > limit {

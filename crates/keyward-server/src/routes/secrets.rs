@@ -7,6 +7,7 @@ use keyward_core::{format_rfc3339, validate_secret_path, Capability, SecretData,
 use keyward_crypto::mask_value;
 use serde_json::Value;
 
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{json_body, query_of};
 use crate::pipeline::Ctx;
@@ -26,10 +27,25 @@ fn checked(path: &str) -> ApiResult<()> {
     validate_secret_path(path).map_err(ApiError::from)
 }
 
-fn mask(v: &Value) -> Value {
+/// A field's mask: the edges of a string value, `****` for any other JSON.
+pub(crate) fn mask(v: &Value) -> String {
     match v {
-        Value::String(s) => Value::String(mask_value(s)),
-        _ => Value::String("****".into()),
+        Value::String(s) => mask_value(s),
+        _ => "****".into(),
+    }
+}
+
+/// A patch of `target` as `caller` may make it: create only with `create`, change with `update`
+/// or `patch`, and whether a value is unchanged told only to holders of `read`.
+pub(crate) fn patch_as(caller: &Caller, target: &str, set: SecretData, unset: Vec<String>) -> SecretPatch {
+    let may = |c| caller.can(c, target);
+    SecretPatch {
+        set,
+        unset,
+        may_create: may(Capability::Create),
+        may_change: may(Capability::Update) || may(Capability::Patch),
+        may_read: may(Capability::Read),
+        ..SecretPatch::default()
     }
 }
 
@@ -108,7 +124,7 @@ pub async fn read(mut ctx: Ctx, req: Request) -> ApiResult<Response> {
         let stamp = r.version.field_versions.get(name);
         fields.push(FieldOut {
             name: name.clone(),
-            value: if reveal { value.clone() } else { mask(value) },
+            value: if reveal { value.clone() } else { Value::String(mask(value)) },
             version: stamp.map_or(r.version.version, |s| s.version),
             updated_time: format_rfc3339(stamp.map_or(r.version.created_at, |s| s.changed_at)),
         });
@@ -147,18 +163,11 @@ pub async fn write(mut ctx: Ctx, req: Request) -> ApiResult<Response> {
     let (mount, path) = (ctx.take("mount"), ctx.take("path"));
     let (st, caller) = (&ctx.st, ctx.caller()?);
     checked(&path)?;
-    let t = target(&mount, &path);
-    let may = |c| caller.can(c, &t);
     let rotate_after = req.rotate_after.as_deref().map(keyward_core::parse_duration).transpose()?;
     let patch = SecretPatch {
         rotate_after,
-        set: SecretData::new(req.set),
-        unset: req.unset,
         cas: req.cas,
-        may_create: may(Capability::Create),
-        may_change: may(Capability::Update) || may(Capability::Patch),
-        may_read: may(Capability::Read),
-        replace: false,
+        ..patch_as(caller, &target(&mount, &path), SecretData::new(req.set), req.unset)
     };
     let mut names: Vec<String> = patch.set.fields().keys().cloned().collect();
     names.extend(patch.unset.iter().cloned());

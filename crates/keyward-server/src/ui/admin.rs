@@ -3,6 +3,8 @@
 use axum::extract::Request;
 use axum::response::Response;
 use keyward_core::{now_nanos, parse_policy_document, AuditEntry, AuthKind};
+use std::ops::ControlFlow;
+
 use maud::html;
 use serde::Deserialize;
 
@@ -14,6 +16,8 @@ use crate::routes::audit::{scan, EntryFilter};
 
 /// Most tokens and audit entries a page shows.
 const PAGE_ROWS: usize = 200;
+/// Audit entries read at a time, backwards from the head, by the audit page.
+const AUDIT_WINDOW: u64 = 1000;
 
 #[derive(Deserialize, Default)]
 struct Done {
@@ -238,17 +242,35 @@ pub(crate) async fn audit(ctx: Ctx, req: Request) -> ApiResult<Response> {
         since: some(&f.since),
     };
     let matches = filter.matcher()?;
-    let mut entries: std::collections::VecDeque<AuditEntry> = std::collections::VecDeque::new();
-    scan(st, 0, |_, e| {
-        if matches(&e) {
-            if entries.len() == PAGE_ROWS {
-                entries.pop_front();
+    // Newest first: windows of the log are read backwards from its head until the page is full,
+    // so the usual view reads a few hundred rows, not the whole log.
+    let mut entries: Vec<AuditEntry> = Vec::new();
+    let mut upper = st.kw.audit_head().await?.map_or(0, |(seq, _)| seq);
+    while upper > 0 && entries.len() < PAGE_ROWS {
+        let lower = upper.saturating_sub(AUDIT_WINDOW);
+        let (mut window, mut older_gone) = (Vec::new(), true);
+        scan(st, lower, |seq, e| {
+            if seq > upper {
+                return ControlFlow::Break(()); // read already (or nothing left at or below `upper`)
             }
-            entries.push_back(e);
+            older_gone = false;
+            if matches(&e) {
+                window.push(e);
+            }
+            if seq == upper {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .await?;
+        entries.extend(window.into_iter().rev());
+        if older_gone {
+            break; // the entries below were archived
         }
-        std::ops::ControlFlow::Continue(())
-    })
-    .await?;
+        upper = lower;
+    }
+    entries.truncate(PAGE_ROWS);
     let anchor =
         st.audit.anchor_file.as_deref().map(crate::audit::last_anchor).transpose().map_err(ApiError::bad_request)?;
     let report = match f.verify.is_some() {
@@ -279,7 +301,7 @@ pub(crate) async fn audit(ctx: Ctx, req: Request) -> ApiResult<Response> {
         }
         table #audit {
             thead { tr { th { "#" } th { "Time" } th { "Operation" } th { "Status" } th { "Accessor" } th { "Path" } th { "Names" } th { "Request" } } }
-            tbody { @for e in entries.iter().rev() {
+            tbody { @for e in &entries {
                 tr data-operation=(e.operation) {
                     td { (e.seq) } td { (readable(&e.time)) } td { code { (e.operation) } }
                     td { @if e.status >= 400 { span.error { (e.status) } } @else { (e.status) } }
@@ -293,13 +315,23 @@ pub(crate) async fn audit(ctx: Ctx, req: Request) -> ApiResult<Response> {
     Ok(page("Audit log", Some(&v), body))
 }
 
-/// `GET /ui/keys`: master keys, data-key versions per project, key jobs and doctor's checks.
+#[derive(Deserialize, Default)]
+struct DoctorAsk {
+    doctor: Option<String>,
+}
+
+/// `GET /ui/keys`: master keys, data-key versions per project, key jobs, and doctor's checks when
+/// asked (`?doctor=1`: they verify the whole audit chain, too long to run on every view).
 pub(crate) async fn keys(ctx: Ctx, req: Request) -> ApiResult<Response> {
     let v = Viewer::of(&ctx, &req)?;
+    let ask: DoctorAsk = query(&req)?;
     let kw = &ctx.st.kw;
     let status = kw.key_status().await?;
     let jobs = kw.key_jobs().await?;
-    let doctor = kw.doctor(false).await?;
+    let doctor = match ask.doctor {
+        Some(_) => Some(kw.doctor(false).await?),
+        None => None,
+    };
     let body = html! {
         h2 { "Master keys" }
         table { thead { tr { th { "Tag" } th { "Active" } th { "Configured" } th { "Keys it wraps" } th { "Retirable" } } }
@@ -315,10 +347,19 @@ pub(crate) async fn keys(ctx: Ctx, req: Request) -> ApiResult<Response> {
                 td { progress max=(j.total.max(1)) value=(j.done) {} " " (j.done) " / " (j.total) }
             } } } } }
         h2 { "Doctor" }
-        p #doctor { @if doctor.ok { span.ok { "Every check passed" } } @else { span.error { "Problems found" } }
-            " — master keys " (doctor.master_keys_ok) ", self-test " (doctor.self_test_ok) ", audit " (doctor.audit_ok)
-            ", rows " (doctor.rows_ok) " (" (doctor.rows_checked) " checked)" }
-        @if !doctor.problems.is_empty() { ul { @for p in &doctor.problems { li.error { (p) } } } }
+        @match &doctor {
+            Some(d) => {
+                p #doctor { @if d.ok { span.ok { "Every check passed" } } @else { span.error { "Problems found" } }
+                    " — master keys " (d.master_keys_ok) ", self-test " (d.self_test_ok) ", audit " (d.audit_ok)
+                    ", rows " (d.rows_ok) " (" (d.rows_checked) " checked)" }
+                @if !d.problems.is_empty() { ul { @for p in &d.problems { li.error { (p) } } } }
+            }
+            None => form method="get" {
+                input type="hidden" name="doctor" value="1";
+                button.quiet type="submit" { "Run doctor" }
+                " " span.hint { "checks every master key, a crypto self-test, the audit chain and every row's MAC" }
+            },
+        }
     };
     Ok(page("Keys", Some(&v), body))
 }

@@ -123,9 +123,7 @@ pub(crate) async fn csrf_checked(parts: &Parts, body: Body) -> ApiResult<Body> {
         return Ok(body);
     }
     let expected = parts.extensions.get::<Csrf>().map(|c| c.0.clone()).unwrap_or_default();
-    let bytes = axum::body::to_bytes(body, crate::app::MAX_BODY)
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::BodyTooLarge, "request body is larger than the 1 MiB limit"))?;
+    let bytes = bytes_of(body).await?;
     let given = match parts.headers.get(CSRF_HEADER) {
         Some(h) => h.to_str().unwrap_or_default().to_owned(),
         None => form_pairs(&bytes).into_iter().find(|(k, _)| k == CSRF_FIELD).map(|(_, v)| v).unwrap_or_default(),
@@ -136,15 +134,20 @@ pub(crate) async fn csrf_checked(parts: &Parts, body: Body) -> ApiResult<Body> {
     Ok(Body::from(bytes))
 }
 
+/// A body's bytes, within the server's body limit.
+async fn bytes_of(body: Body) -> ApiResult<axum::body::Bytes> {
+    axum::body::to_bytes(body, crate::app::MAX_BODY)
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::BodyTooLarge, "request body is larger than the 1 MiB limit"))
+}
+
 fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
     serde_urlencoded::from_bytes::<Vec<(String, String)>>(bytes).unwrap_or_default()
 }
 
 /// A form body. Its error never quotes the input (forms carry secret values).
 pub(crate) async fn form<T: DeserializeOwned>(req: axum::extract::Request) -> ApiResult<T> {
-    let bytes = axum::body::to_bytes(req.into_body(), crate::app::MAX_BODY)
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::BodyTooLarge, "request body is larger than the 1 MiB limit"))?;
+    let bytes = bytes_of(req.into_body()).await?;
     serde_urlencoded::from_bytes(&bytes)
         .map_err(|_| ApiError::bad_request("the form is missing a field or has a bad one"))
 }

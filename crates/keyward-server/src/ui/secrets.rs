@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use keyward_core::{now_nanos, validate_secret_path, Capability, MountKind, SecretData, SecretPatch};
-use keyward_crypto::mask_value;
+use keyward_core::{now_nanos, validate_secret_path, Capability, MountKind, SecretData};
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
@@ -16,6 +15,7 @@ use super::page::{age, notice, page, when, Viewer};
 use super::{form, query, redirect};
 use crate::error::{ApiError, ApiResult};
 use crate::pipeline::Ctx;
+use crate::routes::secrets::{mask, patch_as};
 
 /// Most paths a project page lists.
 const MAX_PATHS: u32 = 1000;
@@ -39,13 +39,6 @@ fn located(ctx: &mut Ctx) -> ApiResult<(String, String)> {
     let (mount, path) = (ctx.take("mount"), ctx.take("path"));
     validate_secret_path(&path)?;
     Ok((mount, path))
-}
-
-fn masked(v: &Value) -> String {
-    match v {
-        Value::String(s) => mask_value(s),
-        _ => "****".into(),
-    }
 }
 
 #[derive(Deserialize, Default)]
@@ -139,15 +132,8 @@ pub(crate) async fn env(mut ctx: Ctx, req: Request) -> ApiResult<Response> {
         caller.can(Capability::Update, &target) || caller.can(Capability::Patch, &target),
     );
     let r = ctx.st.kw.read_secret(&mount, &path, None).await?;
-    let stale: BTreeMap<String, u64> = ctx
-        .st
-        .kw
-        .stale_fields(Some(&mount), None)
-        .await?
-        .into_iter()
-        .filter(|f| f.path == path)
-        .map(|f| (f.field, f.limit_secs))
-        .collect();
+    // Stale as the stale report says: older than the path's, the project's or the default limit.
+    let limit = ctx.st.kw.rotate_limit(&r.mount, &r.meta.custom_metadata);
     let q = s.q.unwrap_or_default();
     let now = now_nanos();
     let names: Vec<String> = r.data.fields().keys().cloned().collect();
@@ -163,15 +149,16 @@ pub(crate) async fn env(mut ctx: Ctx, req: Request) -> ApiResult<Response> {
                 @if q.is_empty() || name.to_lowercase().contains(&q.to_lowercase()) {
                     @let stamp = r.version.field_versions.get(name);
                     @let changed = stamp.map_or(r.version.created_at, |s| s.changed_at);
-                    @let mask = masked(value);
+                    @let mask = mask(value);
                     tr data-name=(name) {
                         td { code { (name) } }
                         td { span.secret.mask data-mask=(mask) { (mask) } }
                         td { (stamp.map_or(r.version.version, |s| s.version)) }
                         td { (when(changed)) }
+                        @let secs = u64::try_from((now - changed) / 1_000_000_000).unwrap_or(0);
                         td {
-                            (age(u64::try_from((now - changed) / 1_000_000_000).unwrap_or(0)))
-                            @if let Some(limit) = stale.get(name) { " " span.stale title=(format!("older than its limit of {}", age(*limit))) { "stale" } }
+                            (age(secs))
+                            @if secs > limit { " " span.stale title=(format!("older than its limit of {}", age(limit))) { "stale" } }
                         }
                         td { div.inline {
                             @if may_read { button.reveal.quiet type="button" data-url=(reveal_url) data-field=(name) { "Reveal" } }
@@ -247,20 +234,6 @@ struct SetForm {
     value: Zeroizing<String>,
 }
 
-/// A patch as the caller may make it (`may_read` decides whether "changed" is told).
-fn patch(ctx: &Ctx, target: &str, set: BTreeMap<String, Value>, unset: Vec<String>) -> ApiResult<SecretPatch> {
-    let caller = ctx.caller()?;
-    let may = |c| caller.can(c, target);
-    Ok(SecretPatch {
-        set: SecretData::new(set.into_iter().collect()),
-        unset,
-        may_create: may(Capability::Create),
-        may_change: may(Capability::Update) || may(Capability::Patch),
-        may_read: may(Capability::Read),
-        ..SecretPatch::default()
-    })
-}
-
 /// `POST /ui/set/{mount}/{path}`: one value set (a new version).
 pub(crate) async fn set(mut ctx: Ctx, req: Request) -> ApiResult<Response> {
     let (mount, path) = located(&mut ctx)?;
@@ -269,8 +242,8 @@ pub(crate) async fn set(mut ctx: Ctx, req: Request) -> ApiResult<Response> {
     if name.is_empty() {
         return Err(ApiError::bad_request("a name is needed"));
     }
-    let set = BTreeMap::from([(name.clone(), Value::String(f.value.to_string()))]);
-    let p = patch(&ctx, &format!("{mount}/{path}"), set, vec![])?;
+    let set = serde_json::Map::from_iter([(name.clone(), Value::String(f.value.to_string()))]);
+    let p = patch_as(ctx.caller()?, &format!("{mount}/{path}"), SecretData::new(set), vec![]);
     ctx.audit.fields(vec![name.clone()]);
     let accessor = ctx.caller()?.accessor().to_owned();
     let s = ctx.change(|e| ctx.st.kw.patch_secret(&mount, &path, p, &accessor, e)).await?;
@@ -290,7 +263,7 @@ struct NameForm {
 pub(crate) async fn unset(mut ctx: Ctx, req: Request) -> ApiResult<Response> {
     let (mount, path) = located(&mut ctx)?;
     let f: NameForm = form(req).await?;
-    let p = patch(&ctx, &format!("{mount}/{path}"), BTreeMap::new(), vec![f.name.clone()])?;
+    let p = patch_as(ctx.caller()?, &format!("{mount}/{path}"), SecretData::default(), vec![f.name.clone()]);
     ctx.audit.fields(vec![f.name.clone()]);
     let accessor = ctx.caller()?.accessor().to_owned();
     let s = ctx.change(|e| ctx.st.kw.patch_secret(&mount, &path, p, &accessor, e)).await?;
@@ -377,11 +350,12 @@ pub(crate) async fn import_commit(mut ctx: Ctx, req: Request) -> ApiResult<Respo
     let (mount, path) = located(&mut ctx)?;
     let f: ImportForm = form(req).await?;
     let p = plan(&ctx, &mount, &path, &f).await?;
-    let set: BTreeMap<String, Value> = p.parsed.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+    let set: serde_json::Map<String, Value> =
+        p.parsed.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
     let mut fields: Vec<String> = p.parsed.keys().cloned().collect();
     fields.extend(p.removed.iter().cloned());
     ctx.audit.fields(fields);
-    let patch = patch(&ctx, &format!("{mount}/{path}"), set, p.removed.clone())?;
+    let patch = patch_as(ctx.caller()?, &format!("{mount}/{path}"), SecretData::new(set), p.removed.clone());
     let accessor = ctx.caller()?.accessor().to_owned();
     let s = ctx.change(|e| ctx.st.kw.patch_secret(&mount, &path, patch, &accessor, e)).await?;
     let done = format!(
@@ -517,7 +491,7 @@ mod tests {
 
     #[test]
     fn masks_never_show_more_than_the_edges() {
-        assert_eq!(masked(&Value::Bool(true)), "****");
-        assert!(!masked(&Value::String("sk_live_supersecretvalue1234".into())).contains("supersecret"));
+        assert_eq!(mask(&Value::Bool(true)), "****");
+        assert!(!mask(&Value::String("sk_live_supersecretvalue1234".into())).contains("supersecret"));
     }
 }

@@ -173,8 +173,13 @@ async fn a_session_without_read_sees_masks_and_cannot_forge_a_reveal() {
         let srv = TestServer::start(&db, KEY_A).await;
         srv.set("secret", "production", json!({"STRIPE_KEY": "sk_live_ui_canary_0123456789abcd"})).await;
         srv.policy("lister", "[[rules]]\npath = \"secret/*\"\ncapabilities = [\"list\"]\n").await;
+        let (s, b) = srv.json(Method::POST, "/api/v1/mounts", Some(json!({"path": "other", "kind": "kv"}))).await;
+        assert_eq!(s, 201, "{b}");
         let lister = srv.token_with(&["lister"]).await;
         let b = token_session(&srv, &lister).await;
+        let (s, _, projects) = b.get("/ui").await;
+        assert!(s == 200 && projects.contains("href=\"/ui/p/secret\""), "{label}: {projects}");
+        assert!(!projects.contains("/ui/p/other"), "{label}: a project the session cannot list is shown");
         let (s, _, page) = b.get("/ui/env/secret/production").await;
         assert_eq!(s, 200, "{label}: {page}");
         assert!(page.contains("STRIPE_KEY") && !page.contains("class=\"reveal"), "{label}: a reveal button shown");
@@ -202,6 +207,9 @@ async fn password_logins_enrol_totp_and_logout_ends_only_the_session() {
         let user = json!({"password": "correct horse battery", "token_policies": "prod-read"});
         assert_eq!(srv.vault(&root, "POST", "auth/userpass/users/alice", Some(user)).await.0, 204);
 
+        let admin = token_session(&srv, &root).await;
+        let (s, _, access) = admin.get("/ui/access").await;
+        assert!(s == 200 && access.contains("user alice") && access.contains("TOTP not enrolled yet"), "{label}");
         let mut b = Browser::new(&srv);
         let login = [("username", "alice"), ("password", "wrong password!!"), ("code", "")];
         let resp = b.post_form("/ui/session", &login).await;
@@ -322,13 +330,83 @@ async fn administration_pages_revoke_tokens_and_show_policy_errors_inline() {
         let (s, p) = srv.json(Method::GET, "/api/v1/policies/ops", None).await;
         assert_eq!((s, &p["rules"][0]["capabilities"]), (200, &json!(["list"])), "{label}");
 
-        // Audit: filtered by request id, with the chain verified on demand; keys with doctor.
+        // Audit: newest first, read backwards from the head in windows — 1,100 reads later the
+        // policy writes are still found by a filter; "same request" links filter by request id.
+        for _ in 0..1_100 {
+            assert_eq!(srv.json(Method::GET, "/api/v1/mounts", None).await.0, 200);
+        }
+        let (s, _, page) = b.get("/ui/audit").await;
+        assert_eq!(s, 200, "{label}");
+        let seqs: Vec<u64> = page
+            .split("<tr data-operation=")
+            .skip(1)
+            .map(|row| row.split("<td>").nth(1).unwrap().split('<').next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(seqs.len(), 200, "{label}: a page of the newest 200");
+        assert!(seqs.windows(2).all(|w| w[0] == w[1] + 1), "{label}: not newest first and contiguous: {seqs:?}");
         let (s, _, page) = b.get("/ui/audit?operation=ui.policy.write&verify=1").await;
         assert_eq!(s, 200, "{label}");
         assert!(page.contains("The chain verifies") && page.contains("ui.policy.write"), "{label}");
-        assert!(!page.contains("ui.tokens.revoke"), "{label}: the filter let other operations through");
+        assert_eq!(page.matches("<tr data-operation=").count(), 2, "{label}: the refused and the saved write");
+        assert!(!page.contains("\"ui.tokens.revoke\""), "{label}: the filter let other operations through");
+        let request = page.split("/ui/audit?request_id=").nth(1).unwrap().split('"').next().unwrap().to_owned();
+        let (_, _, same) = b.get(&format!("/ui/audit?request_id={request}")).await;
+        assert_eq!(same.matches("<tr data-operation=").count(), 1, "{label}: one entry for that request");
+        // Keys: the status at once; doctor (which walks the chain) when asked.
         let (s, _, page) = b.get("/ui/keys").await;
+        assert!(s == 200 && page.contains("Run doctor") && !page.contains("Every check passed"), "{label}");
+        assert!(page.contains("Master keys") && page.contains("secret"), "{label}: {page}");
+        let (s, _, page) = b.get("/ui/keys?doctor=1").await;
         assert!(s == 200 && page.contains("Every check passed"), "{label}: {page}");
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn environments_show_staleness_search_unset_and_tell_changes_only_to_readers() {
+    for db in backends().await {
+        let label = db.label;
+        let srv = TestServer::start(&db, KEY_A).await;
+        let (s, b) = srv
+            .json(Method::POST, "/api/v1/mounts", Some(json!({"path": "aged", "kind": "kv", "rotate_after": "1s"})))
+            .await;
+        assert_eq!(s, 201, "{b}");
+        srv.set("aged", "prod", json!({"A_KEY": "value-a-1", "B_KEY": "value-b-1"})).await;
+        srv.set("secret", "prod", json!({"A_KEY": "value-a-1"})).await;
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        let b = token_session(&srv, &srv.token).await;
+        let (_, _, page) = b.get("/ui/env/aged/prod").await;
+        assert_eq!(page.matches("class=\"stale\"").count(), 2, "{label}: past the project's 1 s limit");
+        let (_, _, page) = b.get("/ui/env/secret/prod").await;
+        assert!(!page.contains("class=\"stale\""), "{label}: within the default limit");
+        // Search by name (case-insensitive).
+        let (_, _, page) = b.get("/ui/env/aged/prod?q=a_k").await;
+        assert!(page.contains("data-name=\"A_KEY\"") && !page.contains("data-name=\"B_KEY\""), "{label}");
+        // Unset.
+        let csrf = b.csrf().await;
+        let form = [("csrf", csrf.as_str()), ("name", "B_KEY")];
+        let resp = b.with_cookie(b.http.post(format!("{}/ui/unset/aged/prod", b.base)).form(&form)).send().await;
+        assert_eq!(resp.unwrap().status(), 303, "{label}");
+        assert!(!srv.reveal_map("aged", "prod").await.contains_key("B_KEY"), "{label}: not removed");
+
+        // An import preview tells "changed" only to a session that may read the values.
+        let writer = "[[rules]]\npath = \"aged/*\"\ncapabilities = [\"list\", \"create\", \"update\", \"patch\"]\n";
+        srv.policy("writer", writer).await;
+        let w = token_session(&srv, &srv.token_with(&["writer"]).await).await;
+        let csrf = w.csrf().await;
+        let form = [("csrf", csrf.as_str()), ("text", "A_KEY=value-a-2\nNEW_KEY=n\n")];
+        let resp = w.with_cookie(w.http.post(format!("{}/ui/import/aged/prod", w.base)).form(&form)).send().await;
+        let page = resp.unwrap().text().await.unwrap();
+        assert!(page.contains("Added (1)") && page.contains("NEW_KEY"), "{label}: {page}");
+        assert!(!page.contains("Changed (") && page.contains("only to those who may read"), "{label}: {page}");
+        let resp = b.with_cookie(
+            b.http
+                .post(format!("{}/ui/import/aged/prod", b.base))
+                .form(&[("csrf", b.csrf().await.as_str()), ("text", "A_KEY=value-a-2\nNEW_KEY=n\n")]),
+        );
+        let page = resp.send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("Changed (1)"), "{label}: a reader is told: {page}");
+        assert_eq!(srv.reveal_map("aged", "prod").await["A_KEY"], "value-a-1", "{label}: a preview wrote");
         srv.stop().await;
     }
 }
