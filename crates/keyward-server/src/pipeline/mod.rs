@@ -381,7 +381,7 @@ async fn authenticate(parts: &mut Parts, st: &AppState) -> ApiResult<Caller> {
 
 /// A wrapping token is good for the wrapping operations only (auth class `wrapping`), a UI
 /// session for the UI's pages only (auth class `session`).
-fn refuse_wrapping_token(op: &Operation, caller: &Caller) -> ApiResult<()> {
+fn refuse_by_kind(op: &Operation, caller: &Caller) -> ApiResult<()> {
     use keyward_core::TokenKind;
     match caller.inner.token.kind {
         TokenKind::Wrapping if op.auth != AuthClass::Wrapping => {
@@ -410,13 +410,13 @@ async fn run_native(st: AppState, op: &'static Operation, route: NativeRoute, re
         let caller = match op.auth {
             AuthClass::Token | AuthClass::Wrapping => {
                 let caller = authenticate(&mut parts, &st).await?;
-                refuse_wrapping_token(op, &caller)?;
+                refuse_by_kind(op, &caller)?;
                 authorize(op.need, &caller, &params, parts.uri.query())?;
                 Some(caller)
             }
             AuthClass::Session => {
                 let caller = crate::ui::authenticate(&mut parts, &st).await?;
-                refuse_wrapping_token(op, &caller)?;
+                refuse_by_kind(op, &caller)?;
                 // The CSRF token is checked before authorisation, as the session is.
                 body = crate::ui::csrf_checked(&parts, body).await?;
                 authorize(op.need, &caller, &params, parts.uri.query())?;
@@ -492,7 +492,7 @@ pub(crate) async fn vault_dispatch(State(st): State<AppState>, req: Request) -> 
         audit.note(op.id, mount, p, vec![]);
         if let Some(caller) = &caller {
             let checked =
-                refuse_wrapping_token(op, caller).and_then(|()| authorize(op.need, caller, &params, parts.uri.query()));
+                refuse_by_kind(op, caller).and_then(|()| authorize(op.need, caller, &params, parts.uri.query()));
             checked.map_err(|e| match e.status() {
                 StatusCode::FORBIDDEN => crate::vault::denied(),
                 _ => e,

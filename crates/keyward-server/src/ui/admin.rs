@@ -9,8 +9,9 @@ use maud::html;
 use serde::Deserialize;
 
 use super::page::{notice, page, readable, when, Viewer};
-use super::{form, query, redirect};
+use super::{form, redirect};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::query_of as query;
 use crate::pipeline::Ctx;
 use crate::routes::audit::{scan, EntryFilter};
 

@@ -13,6 +13,7 @@ use super::page::{page, Viewer};
 use super::{cleared_cookie, form, redirect, session_cookie_header};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::query_of as query;
 use crate::guard::ClientIp;
 use crate::pipeline::Ctx;
 
@@ -32,7 +33,7 @@ struct LoginNotice {
 
 /// `GET /ui/login`: the password form (with the TOTP code) and the operators' token form.
 pub(crate) async fn login_page(_ctx: Ctx, req: Request) -> ApiResult<Response> {
-    let n: LoginNotice = super::query(&req).unwrap_or_default();
+    let n: LoginNotice = query(&req).unwrap_or_default();
     let notice = if n.expired.is_some() {
         Some("Your session has ended: log in again.")
     } else if n.enrolled.is_some() {

@@ -75,6 +75,9 @@ pub(crate) async fn authenticate(parts: &mut Parts, st: &AppState) -> ApiResult<
     let record = &caller.inner.token;
     if record.kind != TokenKind::UiSession {
         // An API token pasted into the cookie is not a session.
+        if let Some(audit) = parts.extensions.get::<AuditCtx>() {
+            audit.rename("auth.failed");
+        }
         return Err(ApiError::unauthenticated());
     }
     if idle(record, keyward_core::now_nanos()) {
@@ -150,12 +153,6 @@ pub(crate) async fn form<T: DeserializeOwned>(req: axum::extract::Request) -> Ap
     let bytes = bytes_of(req.into_body()).await?;
     serde_urlencoded::from_bytes(&bytes)
         .map_err(|_| ApiError::bad_request("the form is missing a field or has a bad one"))
-}
-
-/// A query string; a bad one is a 400 that does not quote it.
-pub(crate) fn query<T: DeserializeOwned>(req: &axum::extract::Request) -> ApiResult<T> {
-    serde_urlencoded::from_str(req.uri().query().unwrap_or_default())
-        .map_err(|_| ApiError::bad_request("the query string has a bad parameter"))
 }
 
 /// The error of a UI request as a page: a missing or expired session leads to the login page;

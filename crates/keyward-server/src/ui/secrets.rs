@@ -12,27 +12,19 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::page::{age, notice, page, when, Viewer};
-use super::{form, query, redirect};
+use super::{form, redirect};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::query_of as query;
 use crate::pipeline::Ctx;
 use crate::routes::secrets::{mask, patch_as};
+use keyward_api::paths::{encode_segment, fill};
 
 /// Most paths a project page lists.
 const MAX_PATHS: u32 = 1000;
 
-/// Percent-encodes a path (or a query value), keeping `/` between segments.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// The link to a page about one secret (`env`, `history`, …).
 fn link(page: &str, mount: &str, path: &str) -> String {
-    format!("/ui/{page}/{}/{}", encode(mount), encode(path))
+    format!("/ui/{page}/{}", fill("{mount}/{*path}", &[mount, path]))
 }
 
 fn located(ctx: &mut Ctx) -> ApiResult<(String, String)> {
@@ -66,7 +58,7 @@ pub(crate) async fn projects(ctx: Ctx, req: Request) -> ApiResult<Response> {
             table {
                 thead { tr { th { "Project" } th { "Created" } } }
                 tbody { @for m in &mounts {
-                    tr { td { a href=(format!("/ui/p/{}", encode(&m.path))) { (m.path) } } td { (when(m.created_at)) } }
+                    tr { td { a href=(format!("/ui/p/{}", encode_segment(&m.path))) { (m.path) } } td { (when(m.created_at)) } }
                 } }
             }
         }
@@ -107,7 +99,7 @@ pub(crate) async fn project(ctx: Ctx, req: Request) -> ApiResult<Response> {
         }
         @if rows.len() >= 2 {
             h2 { "Compare two environments" }
-            form.row method="get" action=(format!("/ui/diff/{}", encode(&mount))) {
+            form.row method="get" action=(format!("/ui/diff/{}", encode_segment(&mount))) {
                 label { "From" select name="a" { @for r in &rows { option value=(r.path) { (r.path) } } } }
                 label { "To" select name="b" { @for (i, r) in rows.iter().enumerate() {
                     @if i == 1 { option value=(r.path) selected { (r.path) } } @else { option value=(r.path) { (r.path) } }
@@ -141,7 +133,7 @@ pub(crate) async fn env(mut ctx: Ctx, req: Request) -> ApiResult<Response> {
     let reveal_url = link("api/reveal", &mount, &path);
     let body = html! {
         (notice(s.done.as_deref()))
-        p.hint { "Version " (r.meta.current_version) " · " a href=(link("history", &mount, &path)) { "history" } " · " a href=(format!("/ui/p/{}", encode(&mount))) { "back to " (mount) } }
+        p.hint { "Version " (r.meta.current_version) " · " a href=(link("history", &mount, &path)) { "history" } " · " a href=(format!("/ui/p/{}", encode_segment(&mount))) { "back to " (mount) } }
         form.row method="get" { label { "Search names" input type="search" name="q" value=(q); } button type="submit" { "Search" } }
         table #values {
             thead { tr { th { "Name" } th { "Value" } th { "Version" } th { "Changed" } th { "Age" } th {} } }
@@ -250,7 +242,7 @@ pub(crate) async fn set(mut ctx: Ctx, req: Request) -> ApiResult<Response> {
     Ok(redirect(&format!(
         "{}?done={}",
         link("env", &mount, &path),
-        encode(&format!("Saved {name} (version {})", s.version))
+        encode_segment(&format!("Saved {name} (version {})", s.version))
     )))
 }
 
@@ -268,7 +260,7 @@ pub(crate) async fn unset(mut ctx: Ctx, req: Request) -> ApiResult<Response> {
     let accessor = ctx.caller()?.accessor().to_owned();
     let s = ctx.change(|e| ctx.st.kw.patch_secret(&mount, &path, p, &accessor, e)).await?;
     let done = format!("Removed {} (version {})", f.name, s.version);
-    Ok(redirect(&format!("{}?done={}", link("env", &mount, &path), encode(&done))))
+    Ok(redirect(&format!("{}?done={}", link("env", &mount, &path), encode_segment(&done))))
 }
 
 #[derive(Deserialize)]
@@ -365,7 +357,7 @@ pub(crate) async fn import_commit(mut ctx: Ctx, req: Request) -> ApiResult<Respo
         s.removed.len(),
         s.version
     );
-    Ok(redirect(&format!("{}?done={}", link("env", &mount, &path), encode(&done))))
+    Ok(redirect(&format!("{}?done={}", link("env", &mount, &path), encode_segment(&done))))
 }
 
 /// `GET /ui/history/{mount}/{path}`: the versions (times, authors, names), each with rollback.
@@ -416,7 +408,7 @@ pub(crate) async fn rollback(mut ctx: Ctx, req: Request) -> ApiResult<Response> 
     let accessor = caller.accessor().to_owned();
     let s = ctx.change(|e| ctx.st.kw.rollback(&mount, &path, f.version, may_read, &accessor, e)).await?;
     let done = format!("Rolled back to version {} as version {}", f.version, s.version);
-    Ok(redirect(&format!("{}?done={}", link("history", &mount, &path), encode(&done))))
+    Ok(redirect(&format!("{}?done={}", link("history", &mount, &path), encode_segment(&done))))
 }
 
 #[derive(Deserialize)]
