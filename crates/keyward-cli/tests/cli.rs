@@ -2228,6 +2228,28 @@ fn libfaketime() -> Option<String> {
         .map(str::to_owned)
 }
 
+/// libfaketime, or `None` once it has said the test is skipped (its absence fails under CI).
+fn faketime_or_skip() -> Option<String> {
+    let lib = libfaketime();
+    if lib.is_none() {
+        assert!(std::env::var_os("CI").is_none(), "libfaketime is missing under CI (apt-get install faketime)");
+        eprintln!("skipped: libfaketime is not installed (apt-get install faketime)");
+    }
+    lib
+}
+
+/// The environment of a server with the master keys `master` whose wall clock is `offset` from
+/// the real one (`-1h`, `+10m`), its monotonic clock left alone.
+fn faked<'a>(lib: &'a str, master: &'a str, offset: &'a str) -> [(&'a str, &'a str); 5] {
+    [
+        ("KEYWARD_MASTER_KEYS", master),
+        ("LD_PRELOAD", lib),
+        ("FAKETIME", offset),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+        ("FAKETIME_NO_CACHE", "1"),
+    ]
+}
+
 /// A raw HTTP/1.1 request (status line, headers and body as text): what a browser sends, cookie
 /// and form included, without a client library that would follow redirects or keep cookies.
 fn raw_request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> String {
@@ -2251,11 +2273,7 @@ fn raw_request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], b
 /// wait). The server restarts under `faketime` 10, 20, then 36 minutes ahead.
 #[test]
 fn a_ui_session_idle_for_fifteen_minutes_is_revoked() {
-    let Some(lib) = libfaketime() else {
-        assert!(std::env::var_os("CI").is_none(), "libfaketime is missing under CI (apt-get install faketime)");
-        eprintln!("skipped: libfaketime is not installed (apt-get install faketime)");
-        return;
-    };
+    let Some(lib) = faketime_or_skip() else { return };
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("keyward.db");
     let master = "v1:BgYGBgYGBgYGBgYGBgYGBgYGBgYGBgYGBgYGBgYGBgY=";
@@ -2280,14 +2298,7 @@ fn a_ui_session_idle_for_fifteen_minutes_is_revoked() {
     s.stop();
 
     let ahead = |offset: &'static str| {
-        let env = [
-            ("KEYWARD_MASTER_KEYS", master),
-            ("LD_PRELOAD", lib.as_str()),
-            ("FAKETIME", offset),
-            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
-            ("FAKETIME_NO_CACHE", "1"),
-        ];
-        let mut s = spawn_server(&args, &env).unwrap();
+        let mut s = spawn_server(&args, &faked(&lib, master, offset)).unwrap();
         s.token = Some(root_token.clone());
         s
     };
@@ -2320,11 +2331,7 @@ fn a_ui_session_idle_for_fifteen_minutes_is_revoked() {
 /// clock; health reports the drift; tokens made meanwhile expire by the trusted clock too.
 #[test]
 fn a_clock_set_back_revives_no_expired_token() {
-    let Some(lib) = libfaketime() else {
-        assert!(std::env::var_os("CI").is_none(), "libfaketime is missing under CI (apt-get install faketime)");
-        eprintln!("skipped: libfaketime is not installed (apt-get install faketime)");
-        return;
-    };
+    let Some(lib) = faketime_or_skip() else { return };
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("keyward.db");
     let key = "BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU=";
@@ -2344,14 +2351,7 @@ fn a_clock_set_back_revives_no_expired_token() {
     s.stop();
 
     // The wall clock is an hour behind now: without the mark the token would live again.
-    let faked = [
-        ("KEYWARD_MASTER_KEYS", master.as_str()),
-        ("LD_PRELOAD", lib.as_str()),
-        ("FAKETIME", "-1h"),
-        ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
-        ("FAKETIME_NO_CACHE", "1"),
-    ];
-    let mut s = spawn_server(&args, &faked).unwrap();
+    let mut s = spawn_server(&args, &faked(&lib, &master, "-1h")).unwrap();
     s.token = Some(root_token);
     let health = reqwest_free_get(&s.addr, "/v1/sys/health");
     let wall = health["server_time_utc"].as_i64().unwrap();
